@@ -1,0 +1,1 @@
+"""Rapport command line: run the whole platform locally, seed a demo, import data."""

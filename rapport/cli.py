@@ -1,0 +1,114 @@
+"""`rapport`: run the platform locally (`up`), seed a demo tenant (`demo`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rapport.stack import ROOT, Stack
+
+
+def _status(name: str, message: str) -> None:
+    print(f"  {name:<11} {message}", flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start everything, print where it is, and stop it all on Ctrl-C."""
+    stack = Stack(
+        var_dir=Path(args.var_dir),
+        fixed_ports=True,
+        nats_url=os.environ.get("RAPPORT_NATS_URL"),
+        redis_url=os.environ.get("RAPPORT_REDIS_URL"),
+        database_urls=_database_urls(),
+        status=_status,
+    )
+    print("Starting Rapport (Ctrl-C stops everything)…", flush=True)
+    stopping = False
+
+    def _stop(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        stack.start_all()
+    except (RuntimeError, KeyboardInterrupt) as exc:
+        print(f"start-up failed: {exc}", file=sys.stderr)
+        stack.stop_all()
+        return 1
+    print(
+        f"\nRapport is up.\n  gateway   {stack.gateway_url}\n  API docs  {stack.gateway_url}/docs\n"
+        f"  logs      {stack.log_dir}\n\nTry: make demo",
+        flush=True,
+    )
+    try:
+        while not stopping:
+            dead = stack.dead()
+            if dead:
+                print(f"process exited: {', '.join(dead)}; see {stack.log_dir}", file=sys.stderr)
+                break
+            time.sleep(0.5)
+    finally:
+        print("\nStopping…", flush=True)
+        stack.stop_all()
+    return 0 if stopping else 1
+
+
+def _database_urls() -> dict[str, str]:
+    urls = {}
+    for name in ("identity", "listening", "profiles", "engagement", "metrics"):
+        url = os.environ.get(f"RAPPORT_{name.upper()}_DATABASE_URL")
+        if url:
+            urls[name] = url
+    return urls
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Create a demo tenant, ingest a multilingual batch and show what happened to it."""
+    from rapport.demo import gateway_answers, run_demo
+
+    if gateway_answers(args.gateway):
+        return run_demo(args.gateway)
+    print(f"No gateway answers at {args.gateway}: starting a temporary stack for the demo…", flush=True)
+    stack = Stack(var_dir=Path(args.var_dir) / "demo", status=_status)
+    try:
+        stack.start_all()
+        return run_demo(stack.gateway_url)
+    finally:
+        stack.stop_all()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rapport", description="Rapport, the open-source Social CRM.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser(
+        "up",
+        help="start NATS, Redis, the five services and the gateway",
+        description="Start the whole platform on ports 8000-8005 with SQLite files under "
+        "--var-dir. RAPPORT_NATS_URL / RAPPORT_REDIS_URL / "
+        "RAPPORT_<SERVICE>_DATABASE_URL point any part at an external server.",
+    )
+    up.add_argument(
+        "--var-dir", default=str(ROOT / "var"), help="where data and logs go (default: %(default)s)"
+    )
+    up.set_defaults(func=cmd_up)
+    demo = sub.add_parser("demo", help="seed a demo tenant and ingest a multilingual batch of posts")
+    demo.add_argument("--gateway", default="http://127.0.0.1:8000", help="gateway URL (default: %(default)s)")
+    demo.add_argument(
+        "--start",
+        action="store_true",
+        help="start a temporary stack on free ports for the demo and stop it afterwards",
+    )
+    demo.add_argument("--var-dir", default=str(ROOT / "var"), help="data folder for --start")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))

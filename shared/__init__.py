@@ -1,0 +1,1 @@
+"""The library every Rapport service shares: settings, db, errors, auth, events, telemetry."""

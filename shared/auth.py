@@ -1,0 +1,184 @@
+"""Access-token verification against identity's JWKS, with verified claims cached until `exp`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+from jose import jwk, jwt
+from jose.backends.base import Key
+from jose.exceptions import JOSEError
+
+from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
+
+ALGORITHM = "RS256"
+ROLES = ("owner", "admin", "agent", "analyst", "integration")
+# python-jose accepts tokens without these claims unless told to require them.
+REQUIRED = {
+    "require_aud": True,
+    "require_exp": True,
+    "require_iat": True,
+    "require_sub": True,
+    "require_iss": True,
+}
+
+JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (or integration) of one tenant with one role."""
+
+    user_id: str
+    tenant_id: str
+    role: str
+    expires_at: int
+
+
+def jwks_from_url(url: str, *, timeout: float = 5.0) -> JWKSSource:
+    """A JWKS source that fetches identity's published key set."""
+
+    async def fetch() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+            data: dict[str, Any] = response.json()
+            return data
+
+    return fetch
+
+
+class TokenVerifier:
+    """Verifies RS256 access tokens; keys are chosen by `kid`, never by trying every key."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks: JWKSSource,
+        cache_size: int = 50_000,
+        refresh_after_s: float = 300.0,
+        min_refetch_s: float = 5.0,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self._source = jwks
+        self._keys: dict[str, Key] = {}
+        self._fetched_at = 0.0
+        self._refresh_after_s = refresh_after_s
+        self._min_refetch_s = min_refetch_s
+        self._lock = asyncio.Lock()
+        self._cache: dict[str, Principal] = {}
+        self._cache_size = cache_size
+
+    async def _refresh(self, *, force: bool) -> None:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if (force and age < self._min_refetch_s) or (not force and age < self._refresh_after_s):
+                return
+            try:
+                data = await self._source()
+            except Exception as exc:
+                if not self._keys:
+                    raise ServiceUnavailable("The token keys could not be loaded.") from exc
+                return
+            keys: dict[str, Key] = {}
+            for item in data.get("keys", []):
+                if item.get("kty") == "RSA" and item.get("alg", ALGORITHM) == ALGORITHM and "kid" in item:
+                    keys[item["kid"]] = jwk.construct(item, ALGORITHM)
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+    async def _key_for(self, kid: str) -> Key:
+        await self._refresh(force=False)
+        if kid not in self._keys:
+            await self._refresh(force=True)
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise Unauthorized("The token was signed by an unknown key.") from None
+
+    async def verify(self, token: str) -> Principal:
+        """Return the token's principal or raise `Unauthorized`."""
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached.expires_at > now:
+                return cached
+            del self._cache[token]
+        try:
+            header = jwt.get_unverified_header(token)
+        except JOSEError:
+            raise Unauthorized("The token is malformed.") from None
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized("The token's algorithm is not accepted.")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise Unauthorized("The token names no key.")
+        key = await self._key_for(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options=REQUIRED,
+            )
+        except JOSEError:
+            raise Unauthorized("The token is invalid or expired.") from None
+        tenant_id, role = claims.get("tid"), claims.get("role")
+        if not isinstance(tenant_id, str) or role not in ROLES:
+            raise Unauthorized("The token lacks a tenant or role.")
+        principal = Principal(
+            user_id=str(claims["sub"]), tenant_id=tenant_id, role=str(role), expires_at=int(claims["exp"])
+        )
+        if len(self._cache) >= self._cache_size:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[token] = principal
+        return principal
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer …` header, or `Unauthorized`."""
+    if not authorization:
+        raise Unauthorized("A bearer token is required.")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("A bearer token is required.")
+    return token.strip()
+
+
+async def current_principal(request: Request) -> Principal:
+    """The verified caller of this request (every service verifies: no forged header is trusted)."""
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify(bearer_token(request.headers.get("authorization")))
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that admits only the given roles."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    async def dependency(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden("Your role may not do this.")
+        return principal
+
+    return dependency
+
+
+# Common role sets, named once.
+STAFF = ("owner", "admin", "agent", "analyst")
+ADMINS = ("owner", "admin")
+INGEST = ("owner", "admin", "agent", "integration")

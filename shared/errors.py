@@ -1,0 +1,170 @@
+"""Errors as classes, rendered once as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("rapport.errors")
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class ProblemError(Exception):
+    """An error the client should see, with an HTTP status and a stable problem type."""
+
+    status: int = 500
+    type: str = "about:blank"
+    title: str | None = None
+
+    def __init__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail or self.__class__.__name__)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem document."""
+        return problem_body(
+            self.status,
+            detail=self.detail,
+            type_=self.type,
+            title=self.title,
+            instance=instance,
+            **self.extra,
+        )
+
+
+class BadRequest(ProblemError):
+    status = 400
+
+
+class Unauthorized(ProblemError):
+    status = 401
+    type = "https://rapport.dev/problems/unauthorized"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
+
+
+class Forbidden(ProblemError):
+    status = 403
+    type = "https://rapport.dev/problems/forbidden"
+
+
+class NotFound(ProblemError):
+    status = 404
+
+
+class Conflict(ProblemError):
+    status = 409
+    type = "https://rapport.dev/problems/conflict"
+
+
+class Unprocessable(ProblemError):
+    status = 422
+    type = "https://rapport.dev/problems/validation"
+
+
+class TooManyRequests(ProblemError):
+    status = 429
+    type = "https://rapport.dev/problems/rate-limited"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+
+
+def problem_body(
+    status: int,
+    *,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    title: str | None = None,
+    instance: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Build an RFC 9457 problem document."""
+    body: dict[str, Any] = {"type": type_, "title": title or _TITLES.get(status, "Error"), "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body
+
+
+def problem_response(status: int, *, headers: dict[str, str] | None = None, **kw: Any) -> JSONResponse:
+    """A problem+json response."""
+    return JSONResponse(
+        problem_body(status, **kw), status_code=status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str, Any]]]:
+    errors = []
+    status = 422
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            status = 400
+        # Never echo the rejected input back: it may be personal data or a secret.
+        errors.append({"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")})
+    return status, errors
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error the app raises as problem+json."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return JSONResponse(
+            exc.body(request.url.path), status_code=exc.status, headers=exc.headers, media_type=PROBLEM_JSON
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, errors = _validation_errors(exc)
+        detail = "The request body is not valid JSON." if status == 400 else "The request is not valid."
+        return problem_response(
+            status,
+            detail=detail,
+            instance=request.url.path,
+            errors=errors,
+            type_="https://rapport.dev/problems/validation",
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(
+            exc.status_code, detail=detail, instance=request.url.path, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.failed", extra={"path": request.url.path})
+        return problem_response(500, detail="An unexpected error occurred.", instance=request.url.path)

@@ -1,0 +1,201 @@
+"""A thin JetStream bus: streams per domain, de-duplicated publishes, durable pull consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from shared.events.catalog import STREAMS, spec_for
+from shared.events.envelope import CloudEvent
+from shared.telemetry import extract_context, inject_headers, tracer
+
+log = logging.getLogger("rapport.bus")
+_tracer = tracer("rapport.bus")
+
+Handler = Callable[[CloudEvent], Awaitable[None]]
+
+DUPLICATE_WINDOW_S = 120.0
+# Delay before redelivery after the n-th failed attempt; the last attempt goes to the dead-letter subject.
+BACKOFF_S = (0.5, 2.0, 10.0, 30.0)
+
+
+def dead_letter_subject(durable: str) -> str:
+    """Where a consumer's poison messages end up."""
+    return f"deadletter.{durable}"
+
+
+class Bus:
+    """One NATS connection and its JetStream context for one process."""
+
+    def __init__(self, url: str, *, name: str) -> None:
+        self.url = url
+        self.name = name
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("bus is not connected")
+        return self._js
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def connect(self) -> None:
+        """Connect (reconnecting forever on later loss) and make sure every stream exists."""
+        self._nc = await nats.connect(
+            self.url, name=self.name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5
+        )
+        self._js = self._nc.jetstream()
+        await self.ensure_streams()
+
+    async def ensure_streams(self) -> None:
+        """Create or update the stream of every domain."""
+        for name, subjects in STREAMS.items():
+            config = StreamConfig(
+                name=name, subjects=[subjects], storage=StorageType.FILE, duplicate_window=DUPLICATE_WINDOW_S
+            )
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:
+                await self.js.update_stream(config)
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+            self._nc = None
+            self._js = None
+
+    async def publish_raw(
+        self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str] | None = None
+    ) -> PubAck:
+        """Publish and wait for the stream's acknowledgement; `msg_id` makes retries harmless."""
+        hdrs = dict(headers or {})
+        hdrs["Nats-Msg-Id"] = msg_id
+        return await self.js.publish(subject, body, headers=hdrs, timeout=5)
+
+    async def publish(self, event: CloudEvent) -> PubAck:
+        """Publish one event now (acknowledged, de-duplicated by its id)."""
+        spec = spec_for(event.type)
+        return await self.publish_raw(
+            subject=spec.subject, body=event.to_bytes(), msg_id=event.id, headers=inject_headers({})
+        )
+
+    def consumer(self, *, durable: str, event_type: str, handler: Handler, batch: int = 64,
+                 backoff: tuple[float, ...] = BACKOFF_S) -> Consumer:
+        """A durable pull consumer of one event type (start it with `Consumer.run`)."""
+        return Consumer(self, durable=durable, event_type=event_type, handler=handler, batch=batch,
+                        backoff=backoff)
+
+
+@dataclass
+class Consumer:
+    """Fetch in batches, run the handler, ack; nak with back-off on error, dead-letter at the end."""
+
+    bus: Bus
+    durable: str
+    event_type: str
+    handler: Handler
+    batch: int = 64
+    # Delay before redelivery after each failed attempt; one more attempt than delays, then dead letter.
+    backoff: tuple[float, ...] = BACKOFF_S
+
+    @property
+    def max_deliver(self) -> int:
+        return len(self.backoff) + 1
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        spec = spec_for(self.event_type)
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=30,
+            max_deliver=self.max_deliver,
+            filter_subject=spec.subject,
+            max_ack_pending=self.batch * 16,
+        )
+        sub = await self.bus.js.pull_subscribe(
+            spec.subject, durable=self.durable, stream=spec.stream, config=config
+        )
+        log.info("consumer.started", extra={"durable": self.durable, "event_type": self.event_type})
+        while True:
+            try:
+                msgs = await sub.fetch(self.batch, timeout=1.0)
+            except NatsTimeout:
+                continue
+            except (
+                nats.errors.ConnectionClosedError,
+                nats.errors.ConnectionReconnectingError,
+                nats.errors.NoRespondersError,
+            ):
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> None:
+        """Process one delivery and settle it exactly once (ack, nak, or term + dead letter)."""
+        try:
+            event = CloudEvent.from_bytes(msg.data)
+        except ValidationError:
+            await self._dead_letter(msg, "invalid envelope")
+            return
+        attempt = msg.metadata.num_delivered
+        ctx = extract_context(dict(msg.headers or {}))
+        with _tracer.start_as_current_span(
+            f"consume {event.type}", context=ctx, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.message.id", event.id)
+            try:
+                await self.handler(event)
+            except Exception as exc:
+                span.record_exception(exc)
+                log.warning(
+                    "event.handler_failed",
+                    exc_info=True,
+                    extra={"durable": self.durable, "event_id": event.id, "attempt": attempt},
+                )
+                if attempt >= self.max_deliver:
+                    await self._dead_letter(msg, type(exc).__name__)
+                else:
+                    await msg.nak(delay=self.backoff[attempt - 1])
+                return
+        await msg.ack()
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
+        headers["Rapport-Dead-Reason"] = reason
+        headers["Rapport-Original-Subject"] = msg.subject
+        seq = str(msg.metadata.sequence.stream)
+        await self.bus.publish_raw(
+            subject=dead_letter_subject(self.durable),
+            body=msg.data,
+            msg_id=f"{self.durable}:{seq}",
+            headers=headers,
+        )
+        await msg.term()
+        log.error("event.dead_lettered", extra={"durable": self.durable, "stream_seq": seq, "reason": reason})
+
+
+async def delete_streams(bus: Bus) -> None:
+    """Drop every Rapport stream (tests on a shared NATS server start from nothing)."""
+    for name in STREAMS:
+        with contextlib.suppress(NotFoundError):
+            await bus.js.delete_stream(name)

@@ -1,0 +1,70 @@
+"""Every event type in one place: its subject, its stream and its payload model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from shared.events import contracts as c
+
+# One stream per domain; the subject of an event is its type.
+STREAMS: dict[str, str] = {
+    "IDENTITY": "identity.>",
+    "LISTENING": "listening.>",
+    "PROFILES": "profiles.>",
+    "ENGAGEMENT": "engagement.>",
+    "PRIVACY": "privacy.>",
+    "DEADLETTER": "deadletter.>",
+}
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    model: type[BaseModel]
+    description: str
+
+    @property
+    def subject(self) -> str:
+        return self.name
+
+    @property
+    def stream(self) -> str:
+        return self.name.split(".", 1)[0].upper()
+
+
+CATALOG: dict[str, EventSpec] = {
+    spec.name: spec
+    for spec in (
+        EventSpec("identity.tenant.created", c.TenantCreated, "A tenant signed up."),
+        EventSpec("identity.user.created", c.UserCreated, "A user joined a tenant with a role."),
+        EventSpec(
+            "listening.mention.received",
+            c.MentionReceived,
+            "A post was ingested, de-duplicated and analysed.",
+        ),
+        EventSpec("profiles.profile.created", c.ProfileCreated, "A new customer profile was created."),
+        EventSpec(
+            "profiles.mention.resolved", c.MentionResolved, "A mention was attached to its customer profile."
+        ),
+        EventSpec(
+            "engagement.conversation.opened",
+            c.ConversationOpened,
+            "An actionable mention opened a conversation.",
+        ),
+        EventSpec(
+            "engagement.conversation.assigned",
+            c.ConversationAssigned,
+            "A conversation was assigned to an agent.",
+        ),
+    )
+}
+
+
+def spec_for(event_type: str) -> EventSpec:
+    """The catalog entry of an event type; unknown types are a programming error."""
+    try:
+        return CATALOG[event_type]
+    except KeyError:
+        raise KeyError(f"event type {event_type!r} is not in the catalog") from None

@@ -1,0 +1,101 @@
+"""Payload contracts of every event type. Additive changes only; a breaking change is a new type."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["owner", "admin", "agent", "analyst", "integration"]
+SentimentLabel = Literal["negative", "neutral", "positive"]
+Intent = Literal["complaint", "question", "praise", "purchase_intent", "other"]
+
+
+class Contract(BaseModel):
+    """Consumers ignore fields they do not know, so producers can add fields safely."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- identity -------------------------------------------------------------------------------------
+
+
+class TenantCreated(Contract):
+    tenant_id: str
+    name: str
+
+
+class UserCreated(Contract):
+    user_id: str
+    role: Role
+    display_name: str | None = None
+
+
+# --- listening ------------------------------------------------------------------------------------
+
+
+class Author(Contract):
+    handle: str
+    display_name: str | None = None
+    followers: int | None = None
+
+
+class Sentiment(Contract):
+    label: SentimentLabel
+    score: float = Field(ge=-1, le=1)
+
+
+class Analysis(Contract):
+    language: str
+    sentiment: Sentiment
+    intent: Intent
+    tier: str = "rules"
+
+
+class MentionPayload(Contract):
+    mention_id: str
+    platform: str
+    external_id: str
+    text: str
+    created_at: datetime
+    url: str | None = None
+    author: Author
+    in_reply_to: str | None = None
+    analysis: Analysis
+
+
+class MentionReceived(MentionPayload):
+    """listening stored and analysed a new mention."""
+
+
+# --- profiles -------------------------------------------------------------------------------------
+
+
+class ProfileCreated(Contract):
+    profile_id: str
+    platform: str
+
+
+class MentionResolved(Contract):
+    """profiles attached a mention to a customer profile."""
+
+    profile_id: str
+    mention: MentionPayload
+
+
+# --- engagement -----------------------------------------------------------------------------------
+
+
+class ConversationOpened(Contract):
+    conversation_id: str
+    profile_id: str
+    mention_id: str
+    priority: Literal["low", "normal", "high", "urgent"]
+    assignee_id: str | None = None
+    opened_at: datetime
+
+
+class ConversationAssigned(Contract):
+    conversation_id: str
+    assignee_id: str

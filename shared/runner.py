@@ -1,0 +1,26 @@
+"""`python -m services.<name>`: run one service with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def serve(create_app: Callable[[], FastAPI], *, name: str, default_port: int) -> None:
+    """Parse `--host/--port` and serve the app until interrupted."""
+    parser = argparse.ArgumentParser(prog=f"python -m {name}", description=f"Run the Rapport {name} process.")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=default_port, help="port to bind (default: %(default)s)")
+    args = parser.parse_args()
+    uvicorn.run(
+        create_app(),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )

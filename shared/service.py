@@ -1,0 +1,160 @@
+"""One way to build a service: the same lifespan, health checks and plumbing in all five."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.auth import JWKSSource, TokenVerifier, jwks_from_url
+from shared.db import create_engine, create_tables, ping, session_factory
+from shared.errors import install_error_handlers
+from shared.events.bus import Bus
+from shared.events.envelope import CloudEvent
+from shared.events.inbox import TxHandler, handle_once
+from shared.events.outbox import OutboxRelay
+from shared.logging import setup_logging
+from shared.settings import Settings
+from shared.telemetry import TracingMiddleware, setup_tracing
+
+log = logging.getLogger("rapport.service")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One idempotent handler of one event type, run in a transaction with the inbox check."""
+
+    durable: str
+    event_type: str
+    handler: TxHandler
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; reachable as `request.app.state.runtime`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+    relay: OutboxRelay
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def create_service_app(
+    *,
+    settings: Settings,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    subscriptions: Sequence[Subscription] = (),
+    jwks: JWKSSource | None = None,
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """A FastAPI app with db, bus, outbox relay, consumers, token verification and health checks."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_logging(settings.service, settings.log_level)
+        setup_tracing(settings.service, console=settings.trace_console)
+        engine = create_engine(settings.resolved_database_url())
+        await create_tables(engine)
+        sessions = session_factory(engine)
+        bus = Bus(settings.nats_url, name=f"rapport-{settings.service}")
+        await bus.connect()
+        rt = Runtime(
+            settings=settings, engine=engine, sessions=sessions, bus=bus, relay=OutboxRelay(sessions, bus)
+        )
+        app.state.runtime = rt
+        app.state.verifier = TokenVerifier(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks=jwks or jwks_from_url(f"{settings.identity_url}/.well-known/jwks.json"),
+        )
+        if on_start is not None:
+            await on_start(rt)
+        rt.tasks.append(asyncio.create_task(rt.relay.run(), name="outbox-relay"))
+        for sub in subscriptions:
+            consumer = bus.consumer(
+                durable=sub.durable, event_type=sub.event_type, handler=_once(sessions, sub)
+            )
+            rt.tasks.append(asyncio.create_task(consumer.run(), name=sub.durable))
+        log.info("service.started", extra={"subscriptions": len(subscriptions)})
+        try:
+            yield
+        finally:
+            for task in rt.tasks:
+                task.cancel()
+            for task in rt.tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await bus.close()
+            await engine.dispose()
+            log.info("service.stopped")
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(TracingMiddleware)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _once(
+    sessions: async_sessionmaker[AsyncSession], sub: Subscription
+) -> Callable[[CloudEvent], Awaitable[None]]:
+    async def handle(event: CloudEvent) -> None:
+        await handle_once(sessions, consumer=sub.durable, event=event, handler=sub.handler)
+
+    return handle
+
+
+def health_router() -> APIRouter:
+    """`/healthz` (the process runs) and `/readyz` (its database and NATS answer)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: database and NATS reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        rt: Runtime = request.app.state.runtime
+        checks: dict[str, str] = {"nats": "ok" if rt.bus.connected else "down"}
+        try:
+            await asyncio.wait_for(ping(rt.engine), timeout=2)
+            checks["database"] = "ok"
+        except Exception:
+            checks["database"] = "down"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    return router
+
+
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session per request; logic functions commit it."""
+    rt: Runtime = request.app.state.runtime
+    async with rt.sessions() as session:
+        yield session
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

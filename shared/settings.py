@@ -1,0 +1,33 @@
+"""Settings read from `RAPPORT_*` environment variables, built per app (never at import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """What every Rapport process needs to know; services subclass it for their own knobs."""
+
+    model_config = SettingsConfigDict(env_prefix="RAPPORT_", extra="ignore")
+
+    service: str = "rapport"
+    nats_url: str = "nats://127.0.0.1:4222"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Empty means: a SQLite file `<var_dir>/<service>.db`.
+    database_url: str = ""
+    var_dir: Path = Path("var")
+    identity_url: str = "http://127.0.0.1:8001"
+    jwt_issuer: str = "rapport-identity"
+    jwt_audience: str = "rapport"
+    log_level: str = "INFO"
+    # Print finished spans to stdout (OTLP export is left to the platform's collector sidecar).
+    trace_console: bool = False
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under `var_dir`."""
+        if self.database_url:
+            return self.database_url
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{self.var_dir / (self.service + '.db')}"

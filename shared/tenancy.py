@@ -1,0 +1,29 @@
+"""Tenant scope lives in the query builder: every read of a tenant's rows goes through here."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from shared.errors import NotFound
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def scoped(model: type[M], tenant_id: str) -> SelectOfScalar[M]:
+    """`SELECT model WHERE tenant_id = :tenant_id`."""
+    return select(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+
+
+async def get_scoped(
+    session: AsyncSession, model: type[M], *, tenant_id: str, id: Any, error: type[NotFound] = NotFound
+) -> M:
+    """Load one row of the tenant by id; another tenant's row is simply not found."""
+    stmt = scoped(model, tenant_id).where(model.id == id)  # type: ignore[attr-defined]
+    row = (await session.execute(stmt)).scalars().first()
+    if row is None:
+        raise error(f"{model.__name__} {id} was not found.")
+    return row

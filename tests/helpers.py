@@ -1,0 +1,125 @@
+"""Small factories and waits used across the test suite."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class User:
+    user_id: str
+    tenant_id: str
+    email: str
+    password: str
+    role: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@dataclass
+class Tenant(User):
+    name: str = ""
+    users: list[User] = field(default_factory=list)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def login(client: httpx.Client, email: str, password: str) -> dict[str, Any]:
+    response = client.post("/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def signup(client: httpx.Client) -> Tenant:
+    """A fresh tenant, created through the public API, with its owner logged in."""
+    name = unique("Acme")
+    email = f"{unique('owner')}@example.com"
+    response = client.post(
+        "/v1/tenants", json={"name": name, "admin_email": email, "admin_password": PASSWORD}
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    tokens = login(client, email, PASSWORD)
+    return Tenant(
+        user_id=body["user"]["id"],
+        tenant_id=body["tenant"]["id"],
+        email=email,
+        password=PASSWORD,
+        role="owner",
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+        name=name,
+    )
+
+
+def add_user(client: httpx.Client, tenant: Tenant, role: str) -> User:
+    """Invite a user with `role` into the tenant and log them in."""
+    email = f"{unique(role)}@example.com"
+    response = client.post(
+        "/v1/users",
+        headers=tenant.headers,
+        json={
+            "email": email,
+            "password": PASSWORD,
+            "role": role,
+            "display_name": f"{role.title()} {len(tenant.users) + 1}",
+        },
+    )
+    assert response.status_code == 201, response.text
+    tokens = login(client, email, PASSWORD)
+    user = User(
+        user_id=response.json()["id"],
+        tenant_id=tenant.tenant_id,
+        email=email,
+        password=PASSWORD,
+        role=role,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+    )
+    tenant.users.append(user)
+    return user
+
+
+def mention_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid `POST /v1/mentions` body; override any field."""
+    body: dict[str, Any] = {
+        "platform": "x",
+        "external_id": uuid.uuid4().hex,
+        "text": "My order arrived broken and support is not answering. Terrible!",
+        "created_at": datetime.now(UTC).isoformat(),
+        "url": "https://example.com/status/1",
+        "author": {"handle": unique("@user"), "display_name": "Sam Doe", "followers": 120},
+    }
+    body.update(overrides)
+    return body
+
+
+def wait_until(
+    fn: Callable[[], T | None], *, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"
+) -> T:
+    """Poll `fn` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")

@@ -1,0 +1,246 @@
+"""The event layer against a real nats-server: outbox relay, idempotent inbox, redelivery, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from rapport.stack import Proc, free_port, nats_server_binary, port_open
+from shared.db import create_engine, create_tables, session_factory, transaction
+from shared.events import contracts as c
+from shared.events.bus import Bus, dead_letter_subject
+from shared.events.envelope import CloudEvent, new_event
+from shared.events.inbox import handle_once
+from shared.events.outbox import OutboxMessage, OutboxRelay, stage
+from tests.helpers import wait_until
+
+SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "cloudevents.schema.json").read_text())
+
+
+class Applied(SQLModel, table=True):
+    """A stand-in table for a service's state changed by an event."""
+
+    __tablename__ = "test_applied"
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str
+    event_id: str
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    proc = Proc(
+        "nats",
+        [
+            nats_server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-js",
+            "-sd",
+            str(tmp_path_factory.mktemp("nats")),
+        ],
+        port,
+        tmp_path_factory.mktemp("log") / "n.log",
+    )
+    proc.spawn()
+    wait_until(lambda: port_open(port), timeout=10, what="nats-server to listen")
+    yield f"nats://127.0.0.1:{port}"
+    proc.stop()
+
+
+def tenant_created(tenant_id: str = "t1") -> CloudEvent:
+    return new_event(
+        type="identity.tenant.created",
+        source="tests",
+        tenant_id=tenant_id,
+        data=c.TenantCreated(tenant_id=tenant_id, name="Acme"),
+    )
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+async def collect(
+    bus: Bus,
+    durable: str,
+    event_type: str,
+    n: int,
+    *,
+    handler: Callable[[CloudEvent], Awaitable[None]] | None = None,
+    backoff: tuple[float, ...] = (0.05, 0.05),
+    timeout: float = 10,
+) -> list[CloudEvent]:
+    seen: list[CloudEvent] = []
+
+    async def record(event: CloudEvent) -> None:
+        if handler is not None:
+            await handler(event)
+        seen.append(event)
+
+    task = asyncio.create_task(
+        bus.consumer(durable=durable, event_type=event_type, handler=record, backoff=backoff).run()
+    )
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(seen) < n and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # room for an unwanted duplicate to show up
+    finally:
+        task.cancel()
+    return seen
+
+
+def test_envelope_matches_cloudevents_schema_and_rejects_missing_id() -> None:
+    event = tenant_created()
+    doc = json.loads(event.to_bytes())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["tenantid"] == "t1" and doc["specversion"] == "1.0"
+    del doc["id"]
+    with pytest.raises(ValueError):
+        CloudEvent.from_bytes(json.dumps(doc).encode())
+
+
+def test_new_event_validates_payload_against_catalog() -> None:
+    with pytest.raises(ValueError):
+        new_event(
+            type="identity.tenant.created",
+            source="tests",
+            tenant_id="t1",
+            data=c.UserCreated(user_id="u", role="agent"),
+        )
+    with pytest.raises(KeyError):
+        new_event(
+            type="nobody.heard.of",
+            source="tests",
+            tenant_id="t1",
+            data=c.TenantCreated(tenant_id="t1", name="x"),
+        )
+
+
+def test_outbox_relay_publishes_committed_events_once(nats_url: str, tmp_path: Path) -> None:
+    async def scenario() -> list[CloudEvent]:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        await create_tables(engine)
+        sessions = session_factory(engine)
+        bus = Bus(nats_url, name="test")
+        await bus.connect()
+        tenant = uuid.uuid4().hex
+        events = [tenant_created(tenant) for _ in range(20)]
+        async with transaction(sessions) as session:
+            for event in events:
+                stage(session, event)
+        # A rolled-back transaction publishes nothing.
+        with pytest.raises(RuntimeError):
+            async with transaction(sessions) as session:
+                stage(session, tenant_created(tenant))
+                raise RuntimeError("boom")
+        relay = OutboxRelay(sessions, bus)
+        assert await relay.pending() == 20
+        assert await relay.flush() == 20
+        # A relay that crashed after publishing but before marking rows re-publishes: the broker drops it.
+        async with transaction(sessions) as session:
+            for row in (await session.execute(select(OutboxMessage))).scalars():
+                row.published_at = None
+        assert await relay.flush() == 20
+        got = await collect(bus, f"t-{tenant[:8]}", "identity.tenant.created", 20)
+        mine = [e for e in got if e.tenantid == tenant]
+        assert await relay.pending() == 0
+        await bus.close()
+        await engine.dispose()
+        return mine
+
+    mine = run(scenario())
+    assert len(mine) == 20
+    assert len({e.id for e in mine}) == 20
+
+
+def test_inbox_applies_a_redelivered_event_once(tmp_path: Path) -> None:
+    async def scenario() -> int:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        await create_tables(engine)
+        sessions = session_factory(engine)
+        event = tenant_created()
+
+        async def apply(session: AsyncSession, ev: CloudEvent) -> None:
+            session.add(Applied(tenant_id=ev.tenantid, event_id=ev.id))
+
+        results = [await handle_once(sessions, consumer="c1", event=event, handler=apply) for _ in range(3)]
+        assert results == [True, False, False]
+        # Another consumer applies it independently.
+        assert await handle_once(sessions, consumer="c2", event=event, handler=apply)
+        async with sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(Applied))
+        await engine.dispose()
+        return int(count or 0)
+
+    assert run(scenario()) == 2
+
+
+def test_failed_handler_rolls_back_and_is_retried(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, bool]:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        await create_tables(engine)
+        sessions = session_factory(engine)
+        event = tenant_created()
+
+        async def broken(session: AsyncSession, ev: CloudEvent) -> None:
+            session.add(Applied(tenant_id=ev.tenantid, event_id=ev.id))
+            raise RuntimeError("downstream failure")
+
+        with pytest.raises(RuntimeError):
+            await handle_once(sessions, consumer="c1", event=event, handler=broken)
+
+        async def ok(session: AsyncSession, ev: CloudEvent) -> None:
+            session.add(Applied(tenant_id=ev.tenantid, event_id=ev.id))
+
+        applied = await handle_once(sessions, consumer="c1", event=event, handler=ok)
+        async with sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(Applied))
+        await engine.dispose()
+        return int(count or 0), applied
+
+    assert run(scenario()) == (1, True)
+
+
+def test_consumer_redelivers_after_failure_then_dead_letters(nats_url: str) -> None:
+    async def scenario() -> tuple[int, int, list[CloudEvent]]:
+        bus = Bus(nats_url, name="test")
+        await bus.connect()
+        tenant = uuid.uuid4().hex
+        flaky, poison = tenant_created(tenant), tenant_created(tenant)
+        attempts: dict[str, int] = {flaky.id: 0, poison.id: 0}
+
+        async def handler(event: CloudEvent) -> None:
+            if event.id not in attempts:
+                return
+            attempts[event.id] += 1
+            if event.id == poison.id or attempts[event.id] < 2:
+                raise RuntimeError("handler failure")
+
+        await bus.publish(flaky)
+        await bus.publish(poison)
+        durable = f"dl-{tenant[:8]}"
+        got = await collect(bus, durable, "identity.tenant.created", 10, handler=handler, timeout=4)
+        sub = await bus.js.subscribe(dead_letter_subject(durable), deliver_policy=None)  # type: ignore[arg-type]
+        msg = await sub.next_msg(timeout=5)
+        dead = CloudEvent.from_bytes(msg.data)
+        await bus.close()
+        return attempts[flaky.id], attempts[poison.id], [dead, *[e for e in got if e.id == flaky.id]]
+
+    flaky_attempts, poison_attempts, (dead, *delivered) = run(scenario())
+    assert flaky_attempts == 2 and len(delivered) == 1  # failed once, redelivered, then acked
+    assert poison_attempts == 3  # backoff of two delays: three deliveries, then the dead-letter subject
+    assert dead.type == "identity.tenant.created"
