@@ -69,7 +69,7 @@ def create_service_app(
         engine = create_engine(settings.resolved_database_url())
         await create_tables(engine)
         sessions = session_factory(engine)
-        bus = Bus(settings.nats_url, name=f"rapport-{settings.service}")
+        bus = Bus(settings.nats_url, name=f"rapport-{settings.service}", replicas=settings.stream_replicas)
         await bus.connect()
         rt = Runtime(
             settings=settings, engine=engine, sessions=sessions, bus=bus, relay=OutboxRelay(sessions, bus)

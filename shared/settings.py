@@ -14,6 +14,8 @@ class Settings(BaseSettings):
 
     service: str = "rapport"
     nats_url: str = "nats://127.0.0.1:4222"
+    # JetStream replicas per stream: 1 for a single server, 3 on a three-node cluster.
+    stream_replicas: int = 1
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Empty means: a SQLite file `<var_dir>/<service>.db`.
     database_url: str = ""

@@ -40,9 +40,10 @@ def dead_letter_subject(durable: str) -> str:
 class Bus:
     """One NATS connection and its JetStream context for one process."""
 
-    def __init__(self, url: str, *, name: str) -> None:
+    def __init__(self, url: str, *, name: str, replicas: int = 1) -> None:
         self.url = url
         self.name = name
+        self.replicas = replicas
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
 
@@ -68,7 +69,11 @@ class Bus:
         """Create or update the stream of every domain."""
         for name, subjects in STREAMS.items():
             config = StreamConfig(
-                name=name, subjects=[subjects], storage=StorageType.FILE, duplicate_window=DUPLICATE_WINDOW_S
+                name=name,
+                subjects=[subjects],
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_S,
+                num_replicas=self.replicas,
             )
             try:
                 await self.js.add_stream(config)
@@ -97,11 +102,19 @@ class Bus:
             subject=spec.subject, body=event.to_bytes(), msg_id=event.id, headers=inject_headers({})
         )
 
-    def consumer(self, *, durable: str, event_type: str, handler: Handler, batch: int = 64,
-                 backoff: tuple[float, ...] = BACKOFF_S) -> Consumer:
+    def consumer(
+        self,
+        *,
+        durable: str,
+        event_type: str,
+        handler: Handler,
+        batch: int = 64,
+        backoff: tuple[float, ...] = BACKOFF_S,
+    ) -> Consumer:
         """A durable pull consumer of one event type (start it with `Consumer.run`)."""
-        return Consumer(self, durable=durable, event_type=event_type, handler=handler, batch=batch,
-                        backoff=backoff)
+        return Consumer(
+            self, durable=durable, event_type=event_type, handler=handler, batch=batch, backoff=backoff
+        )
 
 
 @dataclass

@@ -1,0 +1,91 @@
+"""identity's routes: signup, login, refresh, the caller, users of the tenant, and the JWKS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+
+from services.identity.deps import AdminDep, AnyUserDep, SettingsDep, SignerDep
+from services.identity.logic import accounts, keys, tokens
+from services.identity.schemas import (
+    JWKSet,
+    RefreshRequest,
+    SignupRead,
+    TenantCreate,
+    TokenPair,
+    TokenRequest,
+    UserCreate,
+    UserPage,
+    UserRead,
+)
+from shared.events.contracts import Role
+from shared.pagination import CursorQuery, LimitQuery
+from shared.service import SessionDep
+
+router = APIRouter(tags=["identity"])
+
+
+@router.post("/v1/tenants", status_code=201, response_model=SignupRead)
+async def create_tenant(tenant_in: TenantCreate, session: SessionDep, settings: SettingsDep) -> SignupRead:
+    """Sign up: create a tenant and its owner."""
+    return await accounts.signup(session, settings=settings, tenant_in=tenant_in)
+
+
+@router.post("/v1/auth/token", response_model=TokenPair)
+async def create_token(
+    credentials: TokenRequest, session: SessionDep, settings: SettingsDep, signer: SignerDep
+) -> TokenPair:
+    """Log in with e-mail and password; returns an access token and a refresh token."""
+    return await tokens.login(
+        session, signer=signer, settings=settings, email=credentials.email, password=credentials.password
+    )
+
+
+@router.post("/v1/auth/refresh", response_model=TokenPair)
+async def refresh_token(
+    refresh_in: RefreshRequest, session: SessionDep, settings: SettingsDep, signer: SignerDep
+) -> TokenPair:
+    """Exchange a refresh token for a new pair (the old refresh token is spent)."""
+    return await tokens.refresh(
+        session, signer=signer, settings=settings, refresh_token=refresh_in.refresh_token
+    )
+
+
+@router.get("/v1/me", response_model=UserRead)
+async def read_me(principal: AnyUserDep, session: SessionDep) -> UserRead:
+    """The calling user."""
+    return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=principal.user_id)
+
+
+@router.post("/v1/users", status_code=201, response_model=UserRead)
+async def create_user(user_in: UserCreate, principal: AdminDep, session: SessionDep) -> UserRead:
+    """Add a user to the caller's tenant (owners and admins; only owners create admins)."""
+    return await accounts.create_user(session, principal=principal, user_in=user_in)
+
+
+@router.get("/v1/users", response_model=UserPage)
+async def list_users(
+    principal: AdminDep,
+    session: SessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    role: Role | None = Query(None),
+) -> UserPage:
+    """The tenant's users, newest first, optionally filtered by role."""
+    return await accounts.list_users(
+        session, tenant_id=principal.tenant_id, role=role, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/v1/users/{user_id}", response_model=UserRead)
+async def read_user(user_id: str, principal: AdminDep, session: SessionDep) -> UserRead:
+    """One user of the caller's tenant."""
+    return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=user_id)
+
+
+@router.get("/.well-known/jwks.json", response_model=JWKSet)
+async def read_jwks(session: SessionDep, response: Response) -> dict[str, Any]:
+    """The public keys that verify access tokens (public)."""
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return await keys.jwks(session)

@@ -1,0 +1,29 @@
+"""identity's errors, rendered as problem+json by the shared handlers."""
+
+from __future__ import annotations
+
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+
+class SignupDisabled(Forbidden):
+    type = "https://rapport.dev/problems/signup-disabled"
+
+
+class EmailTaken(Conflict):
+    type = "https://rapport.dev/problems/email-taken"
+
+
+class InvalidCredentials(Unauthorized):
+    type = "https://rapport.dev/problems/invalid-credentials"
+
+
+class InvalidRefreshToken(Unauthorized):
+    type = "https://rapport.dev/problems/invalid-refresh-token"
+
+
+class RoleNotGrantable(Forbidden):
+    type = "https://rapport.dev/problems/role-not-grantable"
+
+
+class UserNotFound(NotFound):
+    pass

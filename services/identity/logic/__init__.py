@@ -1,0 +1,1 @@
+"""identity's logic: the only writers of its tables."""

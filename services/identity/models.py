@@ -1,0 +1,67 @@
+"""identity's tables. Tenants and signing keys are global; every other row carries `tenant_id`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, Text
+from sqlmodel import Field, SQLModel
+
+from shared.db import UTCDateTime, utcnow
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Tenant(SQLModel, table=True):
+    """A customer organisation; every other row belongs to one."""
+
+    __tablename__ = "tenants"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class User(SQLModel, table=True):
+    """A person (or integration) of one tenant. E-mails are unique across tenants so login needs none."""
+
+    __tablename__ = "users"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True)
+    email: str = Field(max_length=254, unique=True)
+    display_name: str | None = Field(default=None, max_length=100)
+    role: str = Field(max_length=20, index=True)
+    password_hash: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class RefreshToken(SQLModel, table=True):
+    """One opaque refresh token, stored as its SHA-256; each use rotates it within its family."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    user_id: str = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    family_id: str = Field(index=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SigningKey(SQLModel, table=True):
+    """An RSA key pair that signs access tokens; the public half is published in the JWKS."""
+
+    __tablename__ = "signing_keys"
+
+    kid: str = Field(primary_key=True, max_length=64)
+    private_pem: str = Field(sa_column=Column(Text, nullable=False))
+    public_jwk: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    active: bool = Field(default=True, index=True)
