@@ -93,11 +93,15 @@ class Proc:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    def signal(self, *, kill: bool = False) -> None:
+        if self.alive():
+            assert self.popen is not None
+            self.popen.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+
     def stop(self, *, kill: bool = False, timeout: float = 15.0) -> None:
-        if not self.alive():
+        if self.popen is None or self.popen.poll() is not None:
             return
-        assert self.popen is not None
-        self.popen.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self.signal(kill=kill)
         try:
             self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -224,7 +228,9 @@ class Stack:
         self.status(name, "killed" if kill else "stopped")
 
     def stop_all(self) -> None:
-        """Stop the gateway and services, then the infrastructure."""
+        """Stop the gateway and services (all at once), then the infrastructure."""
+        for proc in self.procs.values():
+            proc.signal()
         for name in reversed(list(self.procs)):
             self.stop(name)
         for proc in reversed(self.infra):

@@ -101,7 +101,14 @@ def create_service_app(
             await engine.dispose()
             log.info("service.stopped")
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        # One server span per request comes from TracingMiddleware; FastAPI's own would double it.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     install_error_handlers(app)
     app.add_middleware(TracingMiddleware)
     app.include_router(health_router())
@@ -130,7 +137,11 @@ def health_router() -> APIRouter:
     @router.get("/readyz", summary="Readiness: database and NATS reachable")
     async def readyz(request: Request) -> JSONResponse:
         rt: Runtime = request.app.state.runtime
-        checks: dict[str, str] = {"nats": "ok" if rt.bus.connected else "down"}
+        checks: dict[str, str] = {
+            "nats": "ok" if rt.bus.connected else "down",
+            # A consumer or relay task that ended means events would pile up unread.
+            "workers": "ok" if all(not task.done() for task in rt.tasks) else "down",
+        }
         try:
             await asyncio.wait_for(ping(rt.engine), timeout=2)
             checks["database"] = "ok"

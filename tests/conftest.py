@@ -60,7 +60,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if os.environ.get("RAPPORT_TEST_BACKEND") == "external":
         options = _external_backends()
     # A generous per-tenant limit: tests are many requests from few tenants; the limiter is tested on its own.
-    env = {"RAPPORT_RATE_LIMIT_PER_WINDOW": "100000", "RAPPORT_LOG_LEVEL": "INFO"}
+    env = {
+        "RAPPORT_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_PUBLIC_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_LOG_LEVEL": "INFO",
+    }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:
         stack.start_all()

@@ -81,9 +81,11 @@ class Bus:
                 await self.js.update_stream(config)
 
     async def close(self) -> None:
+        # close, not drain: drain waits up to 30 s on idle pull subscriptions, and anything unacked is
+        # redelivered anyway.
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await self._nc.close()
             self._nc = None
             self._js = None
 
@@ -151,7 +153,9 @@ class Consumer:
         while True:
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
+                # nats-py also raises a bare asyncio.TimeoutError (== TimeoutError) when a fetch's deadline
+                # runs out between its two pull requests; uncaught, it silently ended this consumer.
                 continue
             except (
                 nats.errors.ConnectionClosedError,
@@ -160,8 +164,17 @@ class Consumer:
             ):
                 await asyncio.sleep(0.5)
                 continue
+            except Exception:
+                # Never let a consumer die quietly: log, pause, fetch again.
+                log.exception("consumer.fetch_failed", extra={"durable": self.durable})
+                await asyncio.sleep(1.0)
+                continue
             for msg in msgs:
-                await self.handle(msg)
+                try:
+                    await self.handle(msg)
+                except Exception:
+                    # Settling failed (e.g. the connection dropped): the broker redelivers after ack_wait.
+                    log.exception("consumer.settle_failed", extra={"durable": self.durable})
 
     async def handle(self, msg: Msg) -> None:
         """Process one delivery and settle it exactly once (ack, nak, or term + dead letter)."""

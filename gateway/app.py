@@ -1,0 +1,156 @@
+"""The gateway app: a lean ASGI proxy for `/v1/*` in front of a small FastAPI app (health, docs)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from gateway.middleware import GatewayProxy, GatewayRuntime, RequestIdMiddleware
+from gateway.openapi import OpenAPICache
+from gateway.proxy import Upstreams, create_session
+from gateway.ratelimit import RateLimiter
+from gateway.routes import PROXIED_PREFIXES
+from gateway.settings import GatewaySettings
+from shared.auth import TokenVerifier, jwks_from_url
+from shared.errors import install_error_handlers
+from shared.logging import setup_logging
+from shared.telemetry import ASGIApp, Receive, Scope, Send, TracingMiddleware, setup_tracing
+
+log = logging.getLogger("rapport.gateway")
+
+
+class GatewayApp(FastAPI):
+    """FastAPI for the gateway's own routes; proxied paths go straight to the lean ASGI proxy."""
+
+    def __init__(self, *, proxy: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.proxy = proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PROXIED_PREFIXES):
+            await self.proxy(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """Build the gateway; clients (aiohttp pool, Redis, JWKS verifier) live as long as the lifespan."""
+    settings = settings or GatewaySettings()
+    runtime = GatewayRuntime(settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_logging(settings.service, settings.log_level)
+        setup_tracing(settings.service, console=settings.trace_console)
+        session = create_session(settings)
+        # A bounded pool that waits for a free connection instead of failing with "too many connections".
+        redis = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                settings.redis_url,
+                max_connections=32,
+                timeout=1.0,
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
+                health_check_interval=30,
+            )
+        )
+        upstreams = Upstreams(session, settings.upstreams())
+        runtime.upstreams = upstreams
+        runtime.limiter = RateLimiter(redis, prefix=settings.rate_limit_namespace)
+        runtime.verifier = TokenVerifier(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks=jwks_from_url(f"{upstreams.bases['identity']}/.well-known/jwks.json"),
+        )
+        app.state.runtime = runtime
+        app.state.redis = redis
+        app.state.openapi = OpenAPICache(
+            upstreams, runtime.table, ttl_s=settings.openapi_cache_s, timeout_s=settings.readiness_timeout_s
+        )
+        log.info("gateway.started", extra={"upstreams": sorted(upstreams.bases)})
+        try:
+            yield
+        finally:
+            await session.close()
+            await redis.aclose()
+            log.info("gateway.stopped")
+
+    # Spans are only worth their cost (~30 us each) when something records them.
+    proxy = GatewayProxy(runtime, record_spans=settings.trace_console)
+    app = GatewayApp(
+        proxy=TracingMiddleware(proxy) if settings.trace_console else proxy,
+        title="Rapport gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        # Spans come from shared TracingMiddleware; FastAPI's native telemetry would add a second one.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(TracingMiddleware)
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        """The process runs."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: Redis, every service and identity's JWKS reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        """200 when every dependency answers, else 503 with the status of each check."""
+        checks = await _readiness(runtime, request.app.state.redis)
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        """The merged OpenAPI document of the public API."""
+        cache: OpenAPICache = request.app.state.openapi
+        return JSONResponse(await cache.document())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI over the merged document."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Rapport API")
+
+    return app
+
+
+async def _readiness(runtime: GatewayRuntime, redis: Redis) -> dict[str, str]:
+    settings = runtime.settings
+    upstreams = runtime.upstreams
+    assert upstreams is not None
+    timeout = settings.readiness_timeout_s
+
+    async def redis_ok() -> bool:
+        async with asyncio.timeout(timeout):
+            return bool(await redis.ping())
+
+    async def service_ok(base: str) -> bool:
+        status, _ = await upstreams.get(f"{base}/readyz", within_s=timeout)
+        return status == 200
+
+    async def jwks_ok() -> bool:
+        status, body = await upstreams.get(
+            f"{upstreams.bases['identity']}/.well-known/jwks.json", within_s=timeout
+        )
+        keys: Any = json.loads(body).get("keys") if status == 200 else None
+        return bool(keys)
+
+    probes = {"redis": redis_ok(), "jwks": jwks_ok()}
+    probes.update({name: service_ok(base) for name, base in upstreams.bases.items()})
+    results = await asyncio.gather(*probes.values(), return_exceptions=True)
+    return {name: "ok" if result is True else "down" for name, result in zip(probes, results, strict=True)}

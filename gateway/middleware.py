@@ -1,0 +1,279 @@
+"""The hot path: a pure-ASGI app that authenticates, limits and proxies `/v1/*` and `/.well-known/*`.
+
+It runs outside FastAPI's stack (FastAPI's routing and native telemetry would cost a third of the
+throughput); the gateway's own routes (`/healthz`, `/readyz`, `/openapi.json`, `/docs`) stay in FastAPI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import BodyTooLarge, RateLimited, RoleForbidden, RouteNotFound
+from gateway.proxy import HOP_BY_HOP, ResponseAborted, Upstreams
+from gateway.ratelimit import Decision, RateLimiter
+from gateway.routes import RouteTable
+from gateway.settings import GatewaySettings
+from shared.auth import TokenVerifier, bearer_token
+from shared.errors import PROBLEM_JSON, ProblemError
+from shared.telemetry import ASGIApp, Receive, Scope, Send, inject_headers
+
+log = logging.getLogger("rapport.gateway")
+
+# A client's request id is kept only if it is a short token that is safe in logs and headers.
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
+# Never forwarded as the client sent them: hop-by-hop headers, those the gateway sets itself, and any
+# identity or forwarding header a client could forge (services trust only the verified token anyway).
+_DROP_REQUEST = HOP_BY_HOP | {
+    b"host",
+    b"content-length",
+    b"expect",
+    b"x-request-id",
+    b"x-tenant-id",
+    b"x-user-id",
+    b"forwarded",
+    b"traceparent",
+    b"tracestate",
+}
+_DROP_PREFIXES = (b"x-rapport-", b"x-forwarded-")
+_DOT_SEGMENTS = ("/./", "/../", "//")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass
+class GatewayRuntime:
+    """What the running gateway holds; the lifespan fills in the clients."""
+
+    settings: GatewaySettings
+    table: RouteTable = field(default_factory=RouteTable)
+    upstreams: Upstreams | None = None
+    verifier: TokenVerifier | None = None
+    limiter: RateLimiter | None = None
+
+
+@dataclass(slots=True)
+class Incoming:
+    """What one pass over the request headers found."""
+
+    request_id: bytes
+    forward: list[tuple[str, str]]
+    authorization: str | None = None
+    length: int | None = None
+    chunked: bool = False
+    host: str | None = None
+    traceparent: bytes | None = None
+
+
+class ClientDisconnected(Exception):
+    """The client went away while its body was being read."""
+
+
+class GatewayProxy:
+    """Routes, authenticates (cached RS256 claims), rate-limits (one Redis call) and proxies.
+
+    With `record_spans` the request runs inside an OpenTelemetry span (shared TracingMiddleware) whose
+    context is injected upstream. Without an exporter such spans are dropped anyway, so the gateway
+    only propagates W3C trace context: the client's `traceparent` continues, or a new trace starts.
+    """
+
+    def __init__(self, runtime: GatewayRuntime, *, record_spans: bool) -> None:
+        self.rt = runtime
+        settings = runtime.settings
+        self.record_spans = record_spans
+        self.max_body = settings.max_body_bytes
+        self.tenant_limit = (settings.rate_limit_per_window, settings.rate_limit_window_s)
+        self.public_limit = (settings.public_rate_limit_per_window, settings.public_rate_limit_window_s)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        incoming = _scan_headers(scope["headers"])
+        reply = [(b"x-request-id", incoming.request_id)]
+        try:
+            await self._handle(scope, receive, send, incoming, reply)
+        except ProblemError as exc:
+            await _send_problem(send, exc, scope["path"], reply)
+        except (ClientDisconnected, ResponseAborted):
+            return
+        except Exception:
+            log.exception("gateway.failed", extra={"request_id": incoming.request_id.decode("latin-1")})
+            await _send_problem(send, ProblemError("An unexpected error occurred."), scope["path"], reply)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, incoming: Incoming, reply: list[tuple[bytes, bytes]]
+    ) -> None:
+        rt = self.rt
+        path: str = scope["path"]
+        method: str = scope["method"]
+        route = rt.table.match(method, path)
+        if route is None or any(seg in path for seg in _DOT_SEGMENTS) or path.endswith("/.."):
+            raise RouteNotFound("No route matches this path and method.")
+        assert rt.verifier is not None and rt.limiter is not None and rt.upstreams is not None
+        client = scope.get("client")
+        client_ip = client[0] if client else "unknown"
+        roles = route.roles
+        if roles is None:
+            limit, window = self.public_limit
+            key = "ip:" + client_ip
+        else:
+            principal = await rt.verifier.verify(bearer_token(incoming.authorization))
+            if principal.role not in roles:
+                raise RoleForbidden("Your role may not do this.")
+            limit, window = self.tenant_limit
+            key = "t:" + principal.tenant_id
+        decision = await rt.limiter.hit(key, limit=limit, window_s=window)
+        reply.extend(_limit_headers(decision))
+        if not decision.allowed:
+            raise RateLimited(
+                "Too many requests; slow down.", headers={"Retry-After": str(decision.retry_after)}
+            )
+        length = incoming.length
+        if length is not None and length > self.max_body:
+            raise BodyTooLarge(f"The request body exceeds {self.max_body} bytes.")
+        body = await self._read_body(receive) if (length or incoming.chunked) else None
+        if body is None and method in _WITH_BODY:
+            body = b""
+        forward = incoming.forward
+        forward.append(("x-request-id", incoming.request_id.decode("latin-1")))
+        forward.append(("x-forwarded-for", client_ip))
+        forward.append(("x-forwarded-proto", scope.get("scheme", "http")))
+        if incoming.host is not None:
+            forward.append(("x-forwarded-host", incoming.host))
+        if self.record_spans:
+            forward.extend(inject_headers({}).items())
+        else:
+            forward.append(("traceparent", _continue_trace(incoming.traceparent)))
+        raw_path: bytes = scope.get("raw_path") or path.encode()
+        query: bytes = scope.get("query_string", b"")
+        target = (raw_path + b"?" + query if query else raw_path).decode("latin-1")
+        try:
+            status = await rt.upstreams.forward(
+                send,
+                service=route.service,
+                method=method,
+                target=target,
+                headers=forward,
+                body=body,
+                extra_headers=reply,
+            )
+        except ProblemError as exc:
+            _log_upstream("gateway.upstream_failed", incoming, route.service, exc.status)
+            raise
+        if status >= 500:
+            _log_upstream("gateway.upstream_error", incoming, route.service, status)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise BodyTooLarge(f"The request body exceeds {self.max_body} bytes.")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _scan_headers(headers: list[tuple[bytes, bytes]]) -> Incoming:
+    """One pass over the request headers: what to forward, and the few the gateway reads itself."""
+    incoming = Incoming(request_id=b"", forward=[])
+    forward = incoming.forward
+    listed: set[bytes] = set()
+    for name, value in headers:
+        if name in _DROP_REQUEST or name.startswith(_DROP_PREFIXES):
+            if name == b"x-request-id":
+                if _SAFE_REQUEST_ID.fullmatch(value):
+                    incoming.request_id = value
+            elif name == b"content-length":
+                incoming.length = int(value) if value.isdigit() else None
+            elif name == b"transfer-encoding":
+                incoming.chunked = True
+            elif name == b"host":
+                incoming.host = value.decode("latin-1")
+            elif name == b"traceparent":
+                incoming.traceparent = value
+            elif name == b"connection":
+                listed.update(t.strip().lower() for t in value.split(b","))
+            continue
+        if name == b"authorization":
+            incoming.authorization = value.decode("latin-1")
+        forward.append((name.decode("latin-1"), value.decode("latin-1")))
+    if listed - {b"keep-alive", b"close"}:
+        # Headers named in `Connection` are hop-by-hop too.
+        names = {t.decode("latin-1") for t in listed}
+        incoming.forward = [(k, v) for k, v in forward if k not in names]
+    if not incoming.request_id:
+        incoming.request_id = _new_id(128).encode()
+    return incoming
+
+
+def _continue_trace(traceparent: bytes | None) -> str:
+    """A W3C `traceparent` for the upstream call: same trace and flags, a new parent id."""
+    match = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
+    if match is None or match.group(1) == b"0" * 32:
+        return f"00-{_new_id(128)}-{_new_id(64)}-01"
+    return f"00-{match.group(1).decode()}-{_new_id(64)}-{match.group(2).decode()}"
+
+
+def _new_id(bits: int) -> str:
+    """A random hex id (request and span ids identify, they do not authenticate: no syscall needed)."""
+    return f"{random.getrandbits(bits):0{bits // 4}x}"
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
+    for name, value in headers:
+        if name == b"x-request-id" and _SAFE_REQUEST_ID.fullmatch(value):
+            return value
+    return _new_id(128).encode()
+
+
+class RequestIdMiddleware:
+    """`X-Request-ID` on the gateway's own responses (health, docs) too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope["headers"])
+
+        async def wrapped(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+def _log_upstream(event: str, incoming: Incoming, service: str, status: int) -> None:
+    request_id = incoming.request_id.decode("latin-1")
+    log.warning(event, extra={"request_id": request_id, "upstream": service, "status": status})
+
+
+def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-limit", str(decision.limit).encode()),
+        (b"ratelimit-remaining", str(decision.remaining).encode()),
+    ]
+
+
+async def _send_problem(send: Send, exc: ProblemError, path: str, reply: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps(exc.body(path)).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *reply,
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

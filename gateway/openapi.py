@@ -1,0 +1,138 @@
+"""One OpenAPI document for the whole public API, merged from every service's own and cached."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import time
+from typing import Any
+
+from gateway.proxy import Upstreams
+from gateway.routes import PROXIED_PREFIXES, RouteTable
+
+log = logging.getLogger("rapport.gateway.openapi")
+
+REF_PREFIX = "#/components/schemas/"
+# A document missing a service is kept only briefly, so the service shows up soon after it is back.
+DEGRADED_TTL_S = 5.0
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith(REF_PREFIX):
+                name = value[len(REF_PREFIX) :]
+                out[key] = REF_PREFIX + renames.get(name, name)
+            else:
+                out[key] = _rename_refs(value, renames)
+        return out
+    if isinstance(node, list):
+        return [_rename_refs(item, renames) for item in node]
+    return node
+
+
+def merge_documents(
+    docs: dict[str, dict[str, Any]], table: RouteTable, *, unavailable: list[str]
+) -> dict[str, Any]:
+    """Keep each service's public paths; merge components, renaming a schema two services define
+    differently to `<service>_<Name>`; mark every non-public operation as needing a bearer token."""
+    merged: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rapport API",
+            "version": "0.1.0",
+            "description": "The public API of Rapport, served through the gateway.",
+        },
+        "paths": {},
+        "components": {
+            "schemas": {},
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "tags": [],
+    }
+    if unavailable:
+        merged["x-rapport-unavailable"] = sorted(unavailable)
+    components: dict[str, Any] = merged["components"]
+    tags: dict[str, str] = {}
+    for service in sorted(docs):
+        doc = copy.deepcopy(docs[service])
+        merged["openapi"] = doc.get("openapi", merged["openapi"])
+        theirs: dict[str, Any] = doc.get("components", {})
+        renames = {
+            name: f"{service}_{name}"
+            for name, schema in theirs.get("schemas", {}).items()
+            if name in components["schemas"] and components["schemas"][name] != schema
+        }
+        if renames:
+            doc = _rename_refs(doc, renames)
+            theirs = doc.get("components", {})
+            theirs["schemas"] = {renames.get(k, k): v for k, v in theirs.get("schemas", {}).items()}
+        for kind, entries in theirs.items():
+            if isinstance(entries, dict):
+                components.setdefault(kind, {}).update(
+                    {k: v for k, v in entries.items() if k not in components.get(kind, {})}
+                )
+        for path, item in doc.get("paths", {}).items():
+            if not path.startswith(PROXIED_PREFIXES):
+                continue
+            for method, operation in item.items():
+                if method not in HTTP_METHODS or not isinstance(operation, dict):
+                    continue
+                route = table.match(method.upper(), path)
+                if route is not None and not route.public:
+                    operation.setdefault("security", [{"bearerAuth": []}])
+                if not operation.get("tags"):
+                    operation["tags"] = [service]
+                for tag in operation["tags"]:
+                    tags.setdefault(tag, service)
+            merged["paths"][path] = item
+    merged["tags"] = [
+        {"name": tag, "description": f"Served by the {service} service."}
+        for tag, service in sorted(tags.items())
+    ]
+    return merged
+
+
+class OpenAPICache:
+    """Fetches the services' documents concurrently, tolerating a down service, and caches the merge."""
+
+    def __init__(self, upstreams: Upstreams, table: RouteTable, *, ttl_s: float, timeout_s: float) -> None:
+        self._upstreams = upstreams
+        self._table = table
+        self._ttl_s = ttl_s
+        self._timeout_s = timeout_s
+        self._doc: dict[str, Any] | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _fetch(self, service: str) -> dict[str, Any] | None:
+        try:
+            status, body = await self._upstreams.get(
+                f"{self._upstreams.bases[service]}/openapi.json", within_s=self._timeout_s
+            )
+            if status != 200:
+                raise ValueError(f"status {status}")
+            doc: dict[str, Any] = json.loads(body)
+            return doc
+        except Exception as exc:
+            log.warning(
+                "gateway.openapi_unavailable", extra={"upstream": service, "error": type(exc).__name__}
+            )
+            return None
+
+    async def document(self) -> dict[str, Any]:
+        """The merged document (served from cache while fresh)."""
+        async with self._lock:
+            if self._doc is not None and time.monotonic() < self._expires_at:
+                return self._doc
+            services = sorted(self._table.services())
+            fetched = await asyncio.gather(*(self._fetch(s) for s in services))
+            docs = {s: d for s, d in zip(services, fetched, strict=True) if d is not None}
+            unavailable = [s for s, d in zip(services, fetched, strict=True) if d is None]
+            self._doc = merge_documents(docs, self._table, unavailable=unavailable)
+            self._expires_at = time.monotonic() + (DEGRADED_TTL_S if unavailable else self._ttl_s)
+            return self._doc

@@ -1,0 +1,107 @@
+"""The routing table: path prefix → upstream service, and per method the roles it admits (or public)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from shared.auth import ADMINS, INGEST, ROLES, STAFF
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Paths under these prefixes are proxied; everything else is the gateway's own (health, docs).
+PROXIED_PREFIXES = ("/v1/", "/.well-known/")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One entry: `prefix` matches itself and anything below it (`/v1/profiles`, `/v1/profiles/…`).
+
+    `methods=None` matches every method; `roles=None` means public (no token needed, limited per IP).
+    With `exact=True` only the prefix itself matches.
+    """
+
+    prefix: str
+    service: str
+    roles: frozenset[str] | None
+    methods: frozenset[str] | None = None
+    exact: bool = False
+
+    @property
+    def public(self) -> bool:
+        """No token needed (limited per client IP instead of per tenant)."""
+        return self.roles is None
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.methods is not None and method not in self.methods:
+            return False
+        if path == self.prefix:
+            return True
+        return not self.exact and path.startswith(self.prefix) and path[len(self.prefix)] == "/"
+
+
+def _route(
+    prefix: str,
+    service: str,
+    roles: Iterable[str] | None,
+    methods: Iterable[str] | None = None,
+    *,
+    exact: bool = False,
+) -> Route:
+    return Route(
+        prefix=prefix,
+        service=service,
+        roles=None if roles is None else frozenset(roles),
+        methods=None if methods is None else frozenset(methods),
+        exact=exact,
+    )
+
+
+PUBLIC = None
+EVERYONE = ROLES
+
+# Order inside one prefix matters: the first matching entry wins, so method-specific entries come first.
+ROUTES: tuple[Route, ...] = (
+    _route("/.well-known/jwks.json", "identity", PUBLIC, {"GET", "HEAD"}, exact=True),
+    _route("/v1/tenants", "identity", PUBLIC, {"POST"}, exact=True),
+    _route("/v1/tenants", "identity", ADMINS),
+    _route("/v1/auth/token", "identity", PUBLIC, {"POST"}, exact=True),
+    _route("/v1/auth/refresh", "identity", PUBLIC, {"POST"}, exact=True),
+    _route("/v1/auth", "identity", EVERYONE),
+    _route("/v1/me", "identity", EVERYONE),
+    _route("/v1/users", "identity", ADMINS),
+    _route("/v1/mentions", "listening", STAFF, READS),
+    _route("/v1/mentions", "listening", INGEST),
+    _route("/v1/profiles", "profiles", STAFF),
+    _route("/v1/conversations", "engagement", STAFF),
+    _route("/v1/metrics", "metrics", STAFF),
+)
+
+
+def _group(path: str) -> str:
+    """The first two path segments (`/v1/profiles/7/timeline` → `/v1/profiles`): the lookup key."""
+    second = path.find("/", 1)
+    if second < 0:
+        return path
+    third = path.find("/", second + 1)
+    return path if third < 0 else path[:third]
+
+
+class RouteTable:
+    """Finds the route of a request in a dict lookup plus a few prefix checks."""
+
+    def __init__(self, routes: Iterable[Route] = ROUTES) -> None:
+        self.routes = tuple(routes)
+        self._groups: dict[str, list[Route]] = {}
+        for route in self.routes:
+            self._groups.setdefault(_group(route.prefix), []).append(route)
+
+    def match(self, method: str, path: str) -> Route | None:
+        """The first route admitting this method and path, or None (→ 404)."""
+        for route in self._groups.get(_group(path), ()):
+            if route.matches(method, path):
+                return route
+        return None
+
+    def services(self) -> set[str]:
+        """The services the table routes to."""
+        return {route.service for route in self.routes}

@@ -1,0 +1,47 @@
+"""Gateway settings: upstream services, limits and timeouts (env prefix `RAPPORT_`)."""
+
+from __future__ import annotations
+
+from shared.settings import Settings
+
+MIB = 1024 * 1024
+
+
+class GatewaySettings(Settings):
+    """What the gateway needs on top of the shared settings (`identity_url`, `redis_url` are inherited)."""
+
+    service: str = "gateway"
+    listening_url: str = "http://127.0.0.1:8002"
+    profiles_url: str = "http://127.0.0.1:8003"
+    engagement_url: str = "http://127.0.0.1:8004"
+    metrics_url: str = "http://127.0.0.1:8005"
+    # Authenticated calls are limited per tenant, anonymous public calls per client IP.
+    rate_limit_per_window: int = 1200
+    rate_limit_window_s: int = 60
+    public_rate_limit_per_window: int = 120
+    public_rate_limit_window_s: int = 60
+    # Prefix of the counters in Redis (deployments sharing one Redis keep apart by it).
+    rate_limit_namespace: str = "rapport:rl"
+    max_body_bytes: int = MIB
+    # Load balancers in front of the gateway whose X-Forwarded-For/-Proto are believed (comma-separated
+    # IPs or CIDRs, uvicorn's `forwarded_allow_ips`). Empty: the gateway is the edge, the peer is the client.
+    trusted_proxies: str = ""
+    # Longest silence from a service (before its answer, or between chunks of it) before a 504.
+    upstream_timeout_s: float = 30.0
+    upstream_connect_timeout_s: float = 5.0
+    # Connections kept to all upstreams together; idle ones are closed before uvicorn's 5 s keep-alive.
+    upstream_pool_size: int = 512
+    upstream_keepalive_s: float = 4.0
+    openapi_cache_s: float = 60.0
+    readiness_timeout_s: float = 2.0
+
+    def upstreams(self) -> dict[str, str]:
+        """Service name → base URL (no trailing slash)."""
+        urls = {
+            "identity": self.identity_url,
+            "listening": self.listening_url,
+            "profiles": self.profiles_url,
+            "engagement": self.engagement_url,
+            "metrics": self.metrics_url,
+        }
+        return {name: url.rstrip("/") for name, url in urls.items()}

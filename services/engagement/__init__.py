@@ -1,0 +1,1 @@
+"""engagement: agents, conversations and messages opened from actionable mentions."""

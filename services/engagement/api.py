@@ -1,0 +1,55 @@
+"""engagement's routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from services.engagement.logic import conversations
+from services.engagement.models import Priority, Status
+from services.engagement.schemas import ConversationDetail, ConversationPage
+from shared.auth import STAFF, Principal, require_roles
+from shared.pagination import CursorQuery, LimitQuery
+from shared.service import SessionDep
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+StaffDep = Annotated[Principal, Depends(require_roles(*STAFF))]
+IdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+@router.get("", response_model=ConversationPage)
+async def list_conversations(
+    principal: StaffDep,
+    session: SessionDep,
+    status: Annotated[Status | None, Query()] = None,
+    priority: Annotated[Priority | None, Query()] = None,
+    assignee_id: IdQuery = None,
+    profile_id: IdQuery = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> ConversationPage:
+    """List the tenant's conversations, newest first."""
+    return await conversations.list_conversations(
+        session,
+        tenant_id=principal.tenant_id,
+        status=status,
+        priority=priority,
+        assignee_id=assignee_id,
+        profile_id=profile_id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/{conversation_id}", response_model=ConversationDetail)
+async def get_conversation(
+    principal: StaffDep,
+    session: SessionDep,
+    conversation_id: Annotated[str, Path(min_length=1, max_length=64)],
+) -> ConversationDetail:
+    """Get one conversation with its messages."""
+    return await conversations.get_conversation(
+        session, tenant_id=principal.tenant_id, conversation_id=conversation_id
+    )

@@ -1,0 +1,31 @@
+"""engagement's event handlers: the agents projection and the mention router."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.engagement.logic.agents import project_user
+from services.engagement.logic.conversations import receive_mention
+from shared.events.contracts import MentionResolved, UserCreated
+from shared.events.envelope import CloudEvent
+from shared.service import Subscription
+
+
+async def on_user_created(session: AsyncSession, event: CloudEvent) -> None:
+    """identity.user.created → keep agents in the assignment pool."""
+    await project_user(session, tenant_id=event.tenantid, user=UserCreated.model_validate(event.data))
+
+
+async def on_mention_resolved(session: AsyncSession, event: CloudEvent) -> None:
+    """profiles.mention.resolved → open or continue a conversation for actionable mentions."""
+    await receive_mention(
+        session, tenant_id=event.tenantid, resolved=MentionResolved.model_validate(event.data)
+    )
+
+
+SUBSCRIPTIONS: list[Subscription] = [
+    Subscription(durable="engagement-users", event_type="identity.user.created", handler=on_user_created),
+    Subscription(
+        durable="engagement-mentions", event_type="profiles.mention.resolved", handler=on_mention_resolved
+    ),
+]

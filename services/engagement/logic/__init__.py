@@ -1,0 +1,1 @@
+"""engagement's logic: the only writers of its tables."""

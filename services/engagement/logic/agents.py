@@ -1,0 +1,86 @@
+"""The agents projection and round-robin assignment."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.engagement.models import Agent, Conversation
+from shared.db import utcnow
+from shared.events.contracts import ConversationAssigned, UserCreated
+from shared.events.envelope import new_event
+from shared.events.outbox import stage
+from shared.tenancy import scoped
+
+log = logging.getLogger("rapport.engagement.agents")
+
+ASSIGNABLE_ROLES = frozenset({"agent"})
+SOURCE = "engagement"
+
+
+async def project_user(session: AsyncSession, *, tenant_id: str, user: UserCreated) -> Agent | None:
+    """Record a new agent (other roles are ignored) and hand it any unassigned open conversations."""
+    if user.role not in ASSIGNABLE_ROLES:
+        return None
+    agent = await session.get(Agent, user.user_id)
+    if agent is not None:
+        return agent
+    agent = Agent(id=user.user_id, tenant_id=tenant_id, role=user.role, display_name=user.display_name)
+    session.add(agent)
+    await session.flush()
+    log.info("agent.projected", extra={"tenant_id": tenant_id, "agent_id": agent.id})
+    await assign_backlog(session, tenant_id=tenant_id)
+    return agent
+
+
+async def next_agent(session: AsyncSession, *, tenant_id: str) -> Agent | None:
+    """The active agent whose turn it is: the one assigned longest ago (never assigned first), by id."""
+    stmt = (
+        scoped(Agent, tenant_id)
+        .where(col(Agent.active).is_(True))
+        .order_by(col(Agent.last_assigned_at).asc().nulls_first(), col(Agent.id).asc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+def assign(session: AsyncSession, *, conversation: Conversation, agent: Agent, now: datetime) -> None:
+    """Give the conversation to the agent and stage `engagement.conversation.assigned`."""
+    conversation.assignee_id = agent.id
+    conversation.updated_at = now
+    agent.last_assigned_at = now
+    session.add_all([conversation, agent])
+    stage(
+        session,
+        new_event(
+            type="engagement.conversation.assigned",
+            source=SOURCE,
+            tenant_id=conversation.tenant_id,
+            subject=conversation.id,
+            data=ConversationAssigned(conversation_id=conversation.id, assignee_id=agent.id),
+        ),
+    )
+    log.info(
+        "conversation.assigned",
+        extra={"tenant_id": conversation.tenant_id, "conversation_id": conversation.id, "agent_id": agent.id},
+    )
+
+
+async def assign_backlog(session: AsyncSession, *, tenant_id: str) -> int:
+    """Assign the tenant's unassigned open conversations, oldest first, round-robin."""
+    stmt = (
+        scoped(Conversation, tenant_id)
+        .where(col(Conversation.status) == "open", col(Conversation.assignee_id).is_(None))
+        .order_by(col(Conversation.opened_at).asc(), col(Conversation.id).asc())
+    )
+    backlog = list((await session.execute(stmt)).scalars().all())
+    for conversation in backlog:
+        agent = await next_agent(session, tenant_id=tenant_id)
+        if agent is None:
+            break
+        assign(session, conversation=conversation, agent=agent, now=utcnow())
+        await session.flush()
+    return len(backlog)

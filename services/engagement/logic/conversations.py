@@ -1,0 +1,185 @@
+"""Conversations: opened or continued by actionable mentions, read by staff."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.engagement.errors import ConversationNotFound
+from services.engagement.logic.agents import SOURCE, assign, next_agent
+from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
+from services.engagement.models import Conversation, Message, Priority, Status
+from services.engagement.schemas import ConversationDetail, ConversationRead, MessageRead
+from shared.db import utcnow
+from shared.events.contracts import ConversationOpened, MentionPayload, MentionResolved
+from shared.events.envelope import new_event
+from shared.events.outbox import stage
+from shared.pagination import Page, paginate
+from shared.tenancy import get_scoped, scoped
+
+log = logging.getLogger("rapport.engagement.conversations")
+
+
+async def receive_mention(
+    session: AsyncSession, *, tenant_id: str, resolved: MentionResolved
+) -> Message | None:
+    """Put an actionable mention into its profile's open conversation, opening one if needed."""
+    mention = resolved.mention
+    if not is_actionable(mention):
+        return None
+    existing = (
+        (
+            await session.execute(
+                scoped(Message, tenant_id).where(col(Message.mention_id) == mention.mention_id)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if existing is not None:
+        return existing
+    conversation = (
+        (
+            await session.execute(
+                scoped(Conversation, tenant_id).where(
+                    col(Conversation.profile_id) == resolved.profile_id, col(Conversation.status) == "open"
+                )
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if conversation is None:
+        conversation = await _open(
+            session, tenant_id=tenant_id, profile_id=resolved.profile_id, mention=mention
+        )
+    else:
+        # A later, more urgent post raises the thread's priority; it never lowers it.
+        priority = priority_for(mention)
+        if PRIORITIES.index(priority) > PRIORITIES.index(conversation.priority):
+            conversation.priority = priority
+        conversation.updated_at = utcnow()
+        session.add(conversation)
+    message = Message(
+        tenant_id=tenant_id,
+        conversation_id=conversation.id,
+        mention_id=mention.mention_id,
+        direction="inbound",
+        platform=mention.platform,
+        text=mention.text,
+        intent=mention.analysis.intent,
+        sentiment_label=mention.analysis.sentiment.label,
+        posted_at=mention.created_at,
+    )
+    session.add(message)
+    await session.flush()
+    log.info(
+        "message.added",
+        extra={
+            "tenant_id": tenant_id,
+            "conversation_id": conversation.id,
+            "message_id": message.id,
+            "mention_id": mention.mention_id,
+        },
+    )
+    return message
+
+
+async def _open(
+    session: AsyncSession, *, tenant_id: str, profile_id: str, mention: MentionPayload
+) -> Conversation:
+    now = utcnow()
+    conversation = Conversation(
+        tenant_id=tenant_id,
+        profile_id=profile_id,
+        status="open",
+        priority=priority_for(mention),
+        first_mention_id=mention.mention_id,
+        opened_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(conversation)
+    # Flush now so a replica that opened the same profile's conversation first fails this transaction
+    # (unique open-conversation index); the redelivery then appends to that one.
+    await session.flush()
+    agent = await next_agent(session, tenant_id=tenant_id)
+    stage(
+        session,
+        new_event(
+            type="engagement.conversation.opened",
+            source=SOURCE,
+            tenant_id=tenant_id,
+            subject=conversation.id,
+            data=ConversationOpened(
+                conversation_id=conversation.id,
+                profile_id=profile_id,
+                mention_id=mention.mention_id,
+                priority=conversation.priority,
+                assignee_id=agent.id if agent else None,
+                opened_at=now,
+            ),
+        ),
+    )
+    log.info(
+        "conversation.opened",
+        extra={"tenant_id": tenant_id, "conversation_id": conversation.id, "priority": conversation.priority},
+    )
+    if agent is not None:
+        assign(session, conversation=conversation, agent=agent, now=now)
+    return conversation
+
+
+async def list_conversations(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    status: Status | None,
+    priority: Priority | None,
+    assignee_id: str | None,
+    profile_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[ConversationRead]:
+    """The tenant's conversations, newest first, optionally filtered."""
+    stmt = scoped(Conversation, tenant_id)
+    if status is not None:
+        stmt = stmt.where(col(Conversation.status) == status)
+    if priority is not None:
+        stmt = stmt.where(col(Conversation.priority) == priority)
+    if assignee_id is not None:
+        stmt = stmt.where(col(Conversation.assignee_id) == assignee_id)
+    if profile_id is not None:
+        stmt = stmt.where(col(Conversation.profile_id) == profile_id)
+    rows, next_cursor = await paginate(session, stmt, Conversation, limit=limit, cursor=cursor)
+    return Page[ConversationRead](
+        items=[ConversationRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+async def get_conversation(
+    session: AsyncSession, *, tenant_id: str, conversation_id: str
+) -> ConversationDetail:
+    """One conversation of the tenant with its messages in posting order."""
+    conversation = await get_scoped(
+        session, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
+    )
+    messages = (
+        (
+            await session.execute(
+                scoped(Message, tenant_id)
+                .where(col(Message.conversation_id) == conversation.id)
+                .order_by(col(Message.posted_at).asc(), col(Message.created_at).asc(), col(Message.id).asc())
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return ConversationDetail.model_validate(
+        {
+            **ConversationRead.model_validate(conversation).model_dump(),
+            "messages": [MessageRead.model_validate(m) for m in messages],
+        }
+    )

@@ -1,0 +1,1 @@
+"""listening: ingests posts, de-duplicates them, analyses them and announces them."""

@@ -1,0 +1,1 @@
+"""listening's domain logic: the only writers of its tables."""

@@ -1,0 +1,1 @@
+"""metrics: event-sourced daily counters and the Social CRM scorecard."""

@@ -1,0 +1,1 @@
+"""metrics' logic: the only writers of its table."""

@@ -1,0 +1,61 @@
+"""The scorecard: counters summed over a period of UTC days."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import get_args
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from services.metrics.errors import InvalidPeriod
+from services.metrics.models import Counter
+from services.metrics.schemas import (
+    ConversationCounts,
+    MentionCounts,
+    ProfileCounts,
+    Scorecard,
+    SentimentCounts,
+)
+from shared.events.contracts import Intent
+
+
+async def scorecard(
+    session: AsyncSession, *, tenant_id: str, from_: date | None, to: date | None
+) -> Scorecard:
+    """Sum the tenant's counters over `from_`..`to` (inclusive, either end open)."""
+    if from_ is not None and to is not None and from_ > to:
+        raise InvalidPeriod("`from` must not be after `to`.")
+    stmt = (
+        select(col(Counter.metric), func.sum(col(Counter.value)))
+        .where(col(Counter.tenant_id) == tenant_id)
+        .group_by(col(Counter.metric))
+    )
+    if from_ is not None:
+        stmt = stmt.where(col(Counter.bucket) >= from_)
+    if to is not None:
+        stmt = stmt.where(col(Counter.bucket) <= to)
+    totals = {metric: int(value or 0) for metric, value in (await session.execute(stmt)).all()}
+
+    def dimension(prefix: str, known: tuple[str, ...] = ()) -> dict[str, int]:
+        found = {name[len(prefix) :]: n for name, n in totals.items() if name.startswith(prefix)}
+        return {key: found.get(key, 0) for key in sorted({*known, *found})}
+
+    return Scorecard(
+        from_=from_,
+        to=to,
+        mentions=MentionCounts(
+            total=totals.get("mentions", 0),
+            by_sentiment=SentimentCounts(
+                **dimension("mentions.sentiment.", ("negative", "neutral", "positive"))
+            ),
+            by_language=dimension("mentions.language."),
+            by_intent=dimension("mentions.intent.", get_args(Intent)),
+            by_platform=dimension("mentions.platform."),
+        ),
+        profiles=ProfileCounts(created=totals.get("profiles.created", 0)),
+        conversations=ConversationCounts(
+            opened=totals.get("conversations.opened", 0), assigned=totals.get("conversations.assigned", 0)
+        ),
+    )

@@ -1,0 +1,1 @@
+"""profiles: unified customer profiles built from mentions, with their handles and timeline."""

@@ -1,0 +1,48 @@
+"""profiles' routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from services.profiles.logic.profiles import get_profile, get_timeline, list_profiles
+from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
+from shared.auth import STAFF, Principal, require_roles
+from shared.pagination import CursorQuery, LimitQuery
+from shared.service import SessionDep
+
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+
+Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
+
+
+@router.get("", response_model=ProfilePage)
+async def get_profiles(
+    principal: Staff,
+    session: SessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    handle: Annotated[str | None, Query(min_length=1, max_length=101)] = None,
+    platform: Annotated[str | None, Query(max_length=32)] = None,
+) -> ProfilePage:
+    """List the tenant's profiles, newest first; find one by `handle` (any case, `@` optional)."""
+    return await list_profiles(
+        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, handle=handle, platform=platform
+    )
+
+
+@router.get("/{profile_id}", response_model=ProfileRead)
+async def read_profile(profile_id: str, principal: Staff, session: SessionDep) -> ProfileRead:
+    """One profile with its handles, counters and sentiment."""
+    return await get_profile(session, tenant_id=principal.tenant_id, profile_id=profile_id)
+
+
+@router.get("/{profile_id}/timeline", response_model=InteractionPage)
+async def read_timeline(
+    profile_id: str, principal: Staff, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> InteractionPage:
+    """A profile's interactions (its mentions), most recent first."""
+    return await get_timeline(
+        session, tenant_id=principal.tenant_id, profile_id=profile_id, limit=limit, cursor=cursor
+    )

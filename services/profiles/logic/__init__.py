@@ -1,0 +1,1 @@
+"""profiles' domain logic: the only writers of its tables."""

@@ -1,0 +1,86 @@
+"""Fixtures and small helpers of the profiles tests: profiles are made by ingesting mentions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from rapport.stack import Stack
+from tests.helpers import Tenant, User, mention_payload, signup, wait_until
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.fixture
+def accounts(stack: Stack) -> Iterator[httpx.Client]:
+    """A client on identity itself, for signups and logins: the gateway rate-limits those per address."""
+    with httpx.Client(base_url=stack.url("identity"), timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def tenant(accounts: httpx.Client) -> Tenant:
+    """A fresh tenant with its owner logged in."""
+    return signup(accounts)
+
+
+@pytest.fixture
+def other_tenant(accounts: httpx.Client) -> Tenant:
+    """A second, unrelated tenant."""
+    return signup(accounts)
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+def ingest(client: httpx.Client, tenant: Tenant, **overrides: Any) -> str:
+    """Post a new mention through the gateway; return its id."""
+    response = client.post("/v1/mentions", json=mention_payload(**overrides), headers=tenant.headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "accepted"
+    mention_id: str = response.json()["id"]
+    return mention_id
+
+
+def find_profiles(client: httpx.Client, user: User, **params: Any) -> list[dict[str, Any]]:
+    response = client.get("/v1/profiles", headers=user.headers, params=params)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def wait_for_profile(
+    client: httpx.Client, tenant: Tenant, handle: str, *, mentions: int = 1, platform: str = "x"
+) -> dict[str, Any]:
+    """Wait until the profile of `handle` counts `mentions` mentions; return it."""
+
+    def ready() -> dict[str, Any] | None:
+        found = find_profiles(client, tenant, handle=handle, platform=platform)
+        if len(found) == 1 and found[0]["mention_count"] >= mentions:
+            return found[0]
+        return None
+
+    return wait_until(ready, what=f"a profile with {mentions} mention(s)")
+
+
+def timeline(client: httpx.Client, user: User, profile_id: str, **params: Any) -> dict[str, Any]:
+    response = client.get(f"/v1/profiles/{profile_id}/timeline", headers=user.headers, params=params)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+@pytest.fixture
+def stack_profiles(stack: Stack) -> Iterator[httpx.Client]:
+    """A client on the profiles service itself, bypassing the gateway."""
+    with httpx.Client(base_url=stack.url("profiles"), timeout=30) as c:
+        yield c
