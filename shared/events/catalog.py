@@ -44,6 +44,18 @@ CATALOG: dict[str, EventSpec] = {
             c.MentionReceived,
             "A post was ingested, de-duplicated and analysed.",
         ),
+        EventSpec(
+            "listening.mention.reanalysed",
+            c.MentionReanalysed,
+            "A mention's analysis changed (quality re-score or agent correction).",
+        ),
+        EventSpec(
+            "listening.mention.redacted",
+            c.MentionRedacted,
+            "A post was removed on its platform; its text is redacted everywhere.",
+        ),
+        EventSpec("listening.mention.edited", c.MentionEdited, "A post was edited on its platform."),
+        EventSpec("listening.alert.raised", c.AlertRaised, "A listening query spiked."),
         EventSpec("profiles.profile.created", c.ProfileCreated, "A new customer profile was created."),
         EventSpec(
             "profiles.mention.resolved", c.MentionResolved, "A mention was attached to its customer profile."

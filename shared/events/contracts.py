@@ -68,6 +68,51 @@ class MentionPayload(Contract):
 class MentionReceived(MentionPayload):
     """listening stored and analysed a new mention."""
 
+    matched_query_ids: list[str] = Field(default_factory=list)
+    group_id: str | None = None
+
+
+class MentionReanalysed(Contract):
+    """A mention's analysis changed: re-scored by the quality tier, or corrected by an agent."""
+
+    mention_id: str
+    created_at: datetime
+    previous: Analysis
+    analysis: Analysis
+    reason: Literal["quality", "label"]
+
+
+class MentionRedacted(Contract):
+    """A post was deleted, withheld or its author erased on the platform: its text is gone everywhere."""
+
+    mention_id: str
+    platform: str
+    created_at: datetime
+    reason: Literal["deleted", "withheld", "user_deleted"]
+    analysis: Analysis
+
+
+class MentionEdited(Contract):
+    """The author edited a post on the platform; it was re-analysed."""
+
+    mention_id: str
+    created_at: datetime
+    text: str
+    previous: Analysis
+    analysis: Analysis
+
+
+class AlertRaised(Contract):
+    """A listening query's volume or negative share rose far above its recent baseline."""
+
+    alert_id: str
+    query_id: str
+    kind: Literal["volume", "negative_share"]
+    observed: float
+    baseline: float
+    score: float
+    bucket_start: datetime
+
 
 # --- profiles -------------------------------------------------------------------------------------
 

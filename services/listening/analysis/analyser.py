@@ -1,0 +1,70 @@
+"""One small interface over both tiers: `Analyser().analyse(text)` / `analyse_batch(texts)`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .fast import FastTier
+from .language import LanguageGuess, detect
+from .normalise import Normalised, normalise
+from .quality import QualityTier, QualityUnavailable
+from .types import Analysis, Tier
+
+
+class Analyser:
+    """Normalise -> detect language -> sentiment -> intent, with the fast or the quality tier.
+
+    The quality tier is the default. If its engine or heads are missing the analyser falls back to the
+    fast tier, and every Analysis says which tier produced it.
+    """
+
+    def __init__(self, default_tier: Tier = "quality", quality: QualityTier | None = None) -> None:
+        self.default_tier: Tier = default_tier
+        self.fast = FastTier()
+        self._quality = quality
+        self._quality_error: str | None = None
+
+    @property
+    def quality(self) -> QualityTier | None:
+        """The quality tier, loaded on first use; None when it cannot be loaded."""
+        if self._quality is None and self._quality_error is None:
+            try:
+                self._quality = QualityTier()
+            except QualityUnavailable as exc:
+                self._quality_error = str(exc)
+        return self._quality
+
+    @property
+    def quality_error(self) -> str | None:
+        """Why the quality tier is unavailable, if it is."""
+        return self._quality_error
+
+    def prepare(self, text: str) -> tuple[Normalised, LanguageGuess]:
+        """Hygiene and language detection (shared by both tiers)."""
+        lang = detect(text)
+        code = lang.language if lang.language not in ("und", "hbs") else None
+        return normalise(text, code), lang
+
+    def analyse(self, text: str, tier: Tier | None = None) -> Analysis:
+        """Analyse one post."""
+        return self.analyse_batch([text], tier)[0]
+
+    def analyse_batch(self, texts: Sequence[str], tier: Tier | None = None) -> list[Analysis]:
+        """Analyse many posts; the quality tier embeds them in one batch."""
+        wanted = tier or self.default_tier
+        prepared = [self.prepare(t) for t in texts]
+        quality = self.quality if wanted == "quality" else None
+        if quality is None:
+            return [self._fast(norm, lang) for norm, lang in prepared]
+        emb = quality.embed([norm.body for norm, _ in prepared])
+        sentiments = quality.sentiment_from(emb)
+        intents = quality.intent_from(emb)
+        return [
+            Analysis("quality", lang, s, i, norm)
+            for (norm, lang), s, i in zip(prepared, sentiments, intents, strict=True)
+        ]
+
+    def _fast(self, norm: Normalised, lang: LanguageGuess) -> Analysis:
+        sentiment = self.fast.sentiment(norm, lang)
+        intent = self.fast.intent(norm, lang, sentiment)
+        return Analysis("fast", lang, sentiment, intent, norm)
