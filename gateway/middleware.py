@@ -10,7 +10,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,9 +132,15 @@ class GatewayProxy:
                 "Too many requests; slow down.", headers={"Retry-After": str(decision.retry_after)}
             )
         length = incoming.length
-        if length is not None and length > self.max_body:
-            raise BodyTooLarge(f"The request body exceeds {self.max_body} bytes.")
-        body = await self._read_body(receive) if (length or incoming.chunked) else None
+        max_body = route.max_body or self.max_body
+        if length is not None and length > max_body:
+            raise BodyTooLarge(f"The request body exceeds {max_body} bytes.")
+        body: bytes | BodyStream | None
+        if route.max_body is not None and (length or incoming.chunked):
+            # A large upload (bulk import) streams through instead of being buffered.
+            body = BodyStream(receive, max_body)
+        else:
+            body = await self._read_body(receive) if (length or incoming.chunked) else None
         if body is None and method in _WITH_BODY:
             body = b""
         forward = incoming.forward
@@ -159,8 +165,11 @@ class GatewayProxy:
                 headers=forward,
                 body=body,
                 extra_headers=reply,
+                timeout_s=route.timeout_s,
             )
         except ProblemError as exc:
+            if isinstance(body, BodyStream) and body.error is not None:
+                raise body.error from exc
             _log_upstream("gateway.upstream_failed", incoming, route.service, exc.status)
             raise
         if status >= 500:
@@ -180,6 +189,32 @@ class GatewayProxy:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+class BodyStream:
+    """The client's body as an async iterator for the upstream request, refusing more than `limit`."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.error: ProblemError | ClientDisconnected | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.error = ClientDisconnected()
+                raise self.error
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                self.error = BodyTooLarge(f"The request body exceeds {self.limit} bytes.")
+                raise self.error
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
 
 
 def _scan_headers(headers: list[tuple[bytes, bytes]]) -> Incoming:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterable
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -73,15 +75,23 @@ class Upstreams:
         method: str,
         target: str,
         headers: list[tuple[str, str]],
-        body: bytes | None,
+        body: bytes | AsyncIterable[bytes] | None,
         extra_headers: list[tuple[bytes, bytes]],
+        timeout_s: float | None = None,
     ) -> int:
         """Proxy the request; returns the upstream status. Raises `BadGateway`/`GatewayTimeout` before
         anything was sent to the client (afterwards a failure can only cut the connection)."""
         url = URL(self.bases[service] + target, encoded=True)
+        # A route's own (longer) wait for the answer; else the session's default (an explicit None
+        # would mean no limit at all).
+        options: dict[str, Any] = {}
+        if timeout_s:
+            options["timeout"] = aiohttp.ClientTimeout(
+                total=None, connect=self.session.timeout.connect, sock_read=timeout_s
+            )
         try:
             async with self.session.request(
-                method, url, headers=headers, data=body, allow_redirects=False
+                method, url, headers=headers, data=body, allow_redirects=False, **options
             ) as resp:
                 out = [(k.lower(), v) for k, v in resp.raw_headers if k.lower() not in _DROP_RESPONSE]
                 out.extend(extra_headers)

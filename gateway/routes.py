@@ -25,6 +25,11 @@ class Route:
     roles: frozenset[str] | None
     methods: frozenset[str] | None = None
     exact: bool = False
+    # A larger request body than the gateway's default (bulk import); such bodies are streamed through.
+    max_body: int | None = None
+    # Longest wait for the service's answer when longer than the gateway's default (a bulk import answers
+    # once the whole file is stored).
+    timeout_s: float | None = None
 
     @property
     def public(self) -> bool:
@@ -46,6 +51,8 @@ def _route(
     methods: Iterable[str] | None = None,
     *,
     exact: bool = False,
+    max_body: int | None = None,
+    timeout_s: float | None = None,
 ) -> Route:
     return Route(
         prefix=prefix,
@@ -53,10 +60,15 @@ def _route(
         roles=None if roles is None else frozenset(roles),
         methods=None if methods is None else frozenset(methods),
         exact=exact,
+        max_body=max_body,
+        timeout_s=timeout_s,
     )
 
 
 PUBLIC = None
+# Bulk import files (JSON Lines / CSV) stream through the gateway up to this size.
+IMPORT_MAX_BODY = 256 * 1024 * 1024
+IMPORT_TIMEOUT_S = 3600.0
 EVERYONE = ROLES
 
 # Order inside one prefix matters: the first matching entry wins, so method-specific entries come first.
@@ -69,8 +81,23 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/auth", "identity", EVERYONE),
     _route("/v1/me", "identity", EVERYONE),
     _route("/v1/users", "identity", ADMINS),
+    _route(
+        "/v1/mentions/import",
+        "listening",
+        INGEST,
+        {"POST"},
+        exact=True,
+        max_body=IMPORT_MAX_BODY,
+        timeout_s=IMPORT_TIMEOUT_S,
+    ),
     _route("/v1/mentions", "listening", STAFF, READS),
     _route("/v1/mentions", "listening", INGEST),
+    _route("/v1/listening/queries", "listening", STAFF, READS),
+    _route("/v1/listening/queries", "listening", ("owner", "admin", "analyst")),
+    _route("/v1/listening/alerts", "listening", STAFF, READS),
+    _route("/v1/channels", "listening", ADMINS),
+    # Platform webhooks: public (the platform's own signature is verified by listening), limited per IP.
+    _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}),
     _route("/v1/profiles", "profiles", STAFF),
     _route("/v1/conversations", "engagement", STAFF),
     _route("/v1/metrics", "metrics", STAFF),

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from rapport.importer import add_parser as add_import_parser
 from rapport.stack import ROOT, Stack
 
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--var-dir", default=str(ROOT / "var"), help="data folder for --start")
     demo.set_defaults(func=cmd_demo)
+    add_import_parser(sub)
     return parser
 
 

@@ -86,7 +86,15 @@ def run_demo(gateway: str) -> int:
         print(f"Ingested {len(ids)} posts.\n")
         print(f"{'platform':<9} {'lang':<5} {'sentiment':<16} {'intent':<16} text")
         for mention_id in ids:
-            m = client.get(f"/v1/mentions/{mention_id}", headers=auth).json()
+            # Analysis is asynchronous: wait for the worker to analyse each post.
+            m = _wait(
+                lambda mid=mention_id: (
+                    (got := client.get(f"/v1/mentions/{mid}", headers=auth).json())["analysis"] and got
+                )
+            )
+            if not m:
+                print(f"  {mention_id}: still pending analysis")
+                continue
             a = m["analysis"]
             sentiment = f"{a['sentiment']['label']} {a['sentiment']['score']:+.2f}"
             print(f"{m['platform']:<9} {a['language']:<5} {sentiment:<16} {a['intent']:<16} {m['text'][:50]}")

@@ -64,6 +64,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_RATE_LIMIT_PER_WINDOW": "100000",
         "RAPPORT_PUBLIC_RATE_LIMIT_PER_WINDOW": "100000",
         "RAPPORT_LOG_LEVEL": "INFO",
+        # Stand-ins for social platforms listen on 127.0.0.1.
+        "RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS": "true",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

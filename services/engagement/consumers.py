@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.logic.agents import project_user
-from services.engagement.logic.conversations import receive_mention
-from shared.events.contracts import MentionResolved, UserCreated
+from services.engagement.logic.corrections import reanalyse_mention, redact_mention, resolve_mention
+from shared.events.contracts import MentionReanalysed, MentionRedacted, MentionResolved, UserCreated
 from shared.events.envelope import CloudEvent
 from shared.service import Subscription
 
@@ -18,8 +18,22 @@ async def on_user_created(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_mention_resolved(session: AsyncSession, event: CloudEvent) -> None:
     """profiles.mention.resolved → open or continue a conversation for actionable mentions."""
-    await receive_mention(
+    await resolve_mention(
         session, tenant_id=event.tenantid, resolved=MentionResolved.model_validate(event.data)
+    )
+
+
+async def on_mention_reanalysed(session: AsyncSession, event: CloudEvent) -> None:
+    """listening.mention.reanalysed → a mention that became actionable gets its conversation."""
+    await reanalyse_mention(
+        session, tenant_id=event.tenantid, reanalysed=MentionReanalysed.model_validate(event.data)
+    )
+
+
+async def on_mention_redacted(session: AsyncSession, event: CloudEvent) -> None:
+    """listening.mention.redacted → the message's text is removed."""
+    await redact_mention(
+        session, tenant_id=event.tenantid, redacted=MentionRedacted.model_validate(event.data)
     )
 
 
@@ -27,5 +41,13 @@ SUBSCRIPTIONS: list[Subscription] = [
     Subscription(durable="engagement-users", event_type="identity.user.created", handler=on_user_created),
     Subscription(
         durable="engagement-mentions", event_type="profiles.mention.resolved", handler=on_mention_resolved
+    ),
+    Subscription(
+        durable="engagement-reanalysed",
+        event_type="listening.mention.reanalysed",
+        handler=on_mention_reanalysed,
+    ),
+    Subscription(
+        durable="engagement-redactions", event_type="listening.mention.redacted", handler=on_mention_redacted
     ),
 ]

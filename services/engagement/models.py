@@ -80,3 +80,25 @@ class Message(SQLModel, table=True):
     # When the author posted it (the mention's own time); `created_at` is when engagement stored it.
     posted_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The post was removed on its platform (listening.mention.redacted): `text` is emptied.
+    redacted: bool = False
+
+
+class SeenMention(SQLModel, table=True):
+    """Projection of profiles.mention.resolved: a mention's profile and payload, so corrections can route it.
+
+    A `listening.mention.reanalysed` that arrives before the resolution is kept here too (profile_id None,
+    `analysis` set); the resolution then routes the mention with that newer analysis.
+    """
+
+    __tablename__ = "seen_mention"
+    __table_args__ = (UniqueConstraint("tenant_id", "mention_id", name="uq_seen_mention_tenant_mention"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(index=True, max_length=64)
+    mention_id: str = Field(max_length=64)
+    profile_id: str | None = Field(default=None, max_length=64)
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # MentionPayload JSON
+    analysis: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # newest Analysis JSON
+    redacted: bool = False
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -26,6 +26,7 @@ class MessageRead(BaseModel):
     sentiment_label: str
     posted_at: datetime
     created_at: datetime
+    redacted: bool = False
 
 
 class ConversationRead(BaseModel):

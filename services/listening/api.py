@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 
-from services.listening.logic.mentions import get_mention, ingest_mention, list_mentions
+from services.listening.logic.ingesting import IngestBatcher
+from services.listening.logic.mentions import get_mention, list_mentions
 from services.listening.schemas import MentionAccepted, MentionCreate, MentionPage, MentionRead
 from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.events.contracts import Intent, SentimentLabel
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import SessionDep
+from shared.service import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/v1/mentions", tags=["mentions"])
 
@@ -21,10 +23,11 @@ Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 
 @router.post("", status_code=202, response_model=MentionAccepted)
 async def post_mention(
-    mention_in: MentionCreate, principal: Ingester, session: SessionDep
+    mention_in: MentionCreate, principal: Ingester, runtime: RuntimeDep
 ) -> MentionAccepted:
-    """Ingest one post: de-duplicated by (platform, external_id), analysed, and announced."""
-    return await ingest_mention(session, tenant_id=principal.tenant_id, mention_in=mention_in)
+    """Ingest one post: de-duplicated by (platform, external_id); analysed and announced asynchronously."""
+    batcher: IngestBatcher = runtime.extra["ingest_batcher"]
+    return await batcher.submit(tenant_id=principal.tenant_id, mention_in=mention_in)
 
 
 @router.get("", response_model=MentionPage)
@@ -37,8 +40,12 @@ async def get_mentions(
     language: Annotated[str | None, Query(max_length=16)] = None,
     sentiment: SentimentLabel | None = None,
     intent: Intent | None = None,
+    query_id: Annotated[str | None, Query(max_length=36)] = None,
+    group_id: Annotated[str | None, Query(max_length=36)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Posts created at or after.")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Posts created before.")] = None,
 ) -> MentionPage:
-    """List the tenant's mentions, newest first, filtered by platform, language, sentiment or intent."""
+    """List the tenant's mentions, newest first, filtered by query, group, time, platform, language…"""
     return await list_mentions(
         session,
         tenant_id=principal.tenant_id,
@@ -48,6 +55,10 @@ async def get_mentions(
         language=language,
         sentiment=sentiment,
         intent=intent,
+        query_id=query_id,
+        group_id=group_id,
+        since=since,
+        until=until,
     )
 
 

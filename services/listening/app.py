@@ -6,9 +6,20 @@ from fastapi import FastAPI
 
 from services.listening import models  # noqa: F401  (registers the tables for create_all)
 from services.listening.api import router
+from services.listening.api_analysis import router as analysis_router
+from services.listening.api_channels import routers as channel_routers
+from services.listening.api_queries import router as queries_router
+from services.listening.logic.analysing import start_worker
+from services.listening.logic.pulling import start_pullers
 from services.listening.settings import ListeningSettings
 from shared.auth import JWKSSource
-from shared.service import create_service_app
+from shared.service import Runtime, create_service_app
+
+
+async def _on_start(rt: Runtime) -> None:
+    """Start-up hooks of listening: add yours here, in order."""
+    await start_worker(rt)
+    await start_pullers(rt)
 
 
 def create_app(settings: ListeningSettings | None = None, *, jwks: JWKSSource | None = None) -> FastAPI:
@@ -18,6 +29,8 @@ def create_app(settings: ListeningSettings | None = None, *, jwks: JWKSSource | 
         title="Rapport listening",
         description="Ingests social posts, de-duplicates and analyses them, and publishes "
         "`listening.mention.received`.",
-        routers=[router],
+        # analysis_router first: its /v1/mentions/stats and /labels must win over /v1/mentions/{id}.
+        routers=[analysis_router, router, queries_router, *channel_routers],
         jwks=jwks,
+        on_start=_on_start,
     )

@@ -37,9 +37,158 @@ class Mention(SQLModel, table=True):
     author_handle: str = Field(max_length=100)
     author_display_name: str | None = Field(default=None, max_length=200)
     author_followers: int | None = None
+    author_verified: bool = False
+    influence: float = 0.0
     in_reply_to: str | None = Field(default=None, max_length=128)
-    language: str = Field(max_length=16)
-    sentiment_label: str = Field(max_length=16)
-    sentiment_score: float
-    intent: str = Field(max_length=32)
-    analysis_tier: str = Field(max_length=32)
+    # The author's stable platform user id (compliance `user_delete` finds posts by it); a review's stars.
+    author_id: str | None = Field(default=None, max_length=128, index=True)
+    rating: int | None = None
+    # Platform compliance (services.listening.logic.compliance): text and author gone, the reason kept.
+    redacted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    redaction_reason: str | None = Field(default=None, max_length=16)  # deleted | withheld | user_deleted
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Analysis (services.listening.logic.analysing): None until the worker analysed the mention.
+    analysis_status: str = Field(default="pending", max_length=16, index=True)  # pending|analysing|analysed
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    analysed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    needs_rescore: bool = Field(default=False, index=True)
+    language: str | None = Field(default=None, max_length=16)
+    language_confidence: float | None = None
+    language_variant: str | None = Field(default=None, max_length=16)
+    sentiment_label: str | None = Field(default=None, max_length=16)
+    sentiment_score: float | None = None
+    sentiment_confidence: float | None = None
+    intent: str | None = Field(default=None, max_length=32)
+    intent_confidence: float | None = None
+    analysis_tier: str | None = Field(default=None, max_length=32)  # fast | quality | human
+    low_confidence: bool = False
+    # Repost grouping (services.listening.logic.grouping): same text → same group, the first mention's id.
+    fingerprint: str | None = Field(default=None, max_length=32, index=True)
+    group_id: str | None = Field(default=None, max_length=36, index=True)
+    sketch: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+# --- listening queries, matches, spike alerts, repost grouping (services.listening.logic.queries etc.) ---
+
+
+class ListeningQuery(SQLModel, table=True):
+    """A tenant's saved boolean query (brand, competitor or topic) that new mentions are matched against."""
+
+    __tablename__ = "listening_query"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    expression: str = Field(sa_column=Column(Text, nullable=False))
+    languages: str = Field(default="", max_length=400)  # comma-separated folded codes; "" = any language
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MentionQueryMatch(SQLModel, table=True):
+    """A mention matched a listening query (written once, at analysis time)."""
+
+    __tablename__ = "mention_query_match"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "mention_id", "query_id", name="uq_mention_query_match"),
+        Index("ix_mention_query_match_query", "tenant_id", "query_id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    mention_id: str = Field(max_length=36, index=True)
+    query_id: str = Field(max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class QueryBucket(SQLModel, table=True):
+    """Matched mentions of one query in one hour of post time, and how many of them were negative."""
+
+    __tablename__ = "query_bucket"
+    __table_args__ = (UniqueConstraint("tenant_id", "query_id", "bucket_start", name="uq_query_bucket"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    query_id: str = Field(max_length=36, index=True)
+    bucket_start: datetime = Field(sa_type=UTCDateTime)
+    total: int = 0
+    negative: int = 0
+
+
+class Alert(SQLModel, table=True):
+    """A spike of a query's volume or negative share, raised when the spike starts."""
+
+    __tablename__ = "listening_alert"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "query_id", "kind", "bucket_start", name="uq_listening_alert"),
+        Index("ix_listening_alert_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    query_id: str = Field(max_length=36, index=True)
+    kind: str = Field(max_length=16)
+    observed: float
+    baseline: float
+    score: float
+    bucket_start: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MentionSketchKey(SQLModel, table=True):
+    """One of a mention's near-duplicate candidate keys (services.listening.fingerprint.candidate_keys)."""
+
+    __tablename__ = "mention_sketch_key"
+    __table_args__ = (Index("ix_mention_sketch_key_lookup", "tenant_id", "key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    key: str = Field(max_length=16)
+    mention_id: str = Field(max_length=36)
+
+
+# --- agent corrections (services.listening.logic.labels) ---
+
+
+class MentionLabel(SQLModel, table=True):
+    """An agent's correction of a mention's analysis: per-tenant labelled data."""
+
+    __tablename__ = "mention_label"
+    __table_args__ = (Index("ix_mention_label_tenant_created", "tenant_id", "created_at", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    mention_id: str = Field(max_length=36, index=True)
+    user_id: str = Field(max_length=64)
+    sentiment: str | None = Field(default=None, max_length=16)
+    intent: str | None = Field(default=None, max_length=32)
+    language: str | None = Field(default=None, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- channels: platform connections, encrypted secrets, pull cursors (services.listening.logic.channels) ---
+
+
+class Channel(SQLModel, table=True):
+    """A tenant's connection to one platform: webhook secrets (encrypted) or a pull source and its cursor."""
+
+    __tablename__ = "listening_channel"
+    __table_args__ = (Index("ix_listening_channel_tenant_created", "tenant_id", "created_at", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    platform: str = Field(max_length=16, index=True)
+    name: str = Field(max_length=200)
+    settings: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    # Fernet token of the credentials JSON (services.listening.crypto); never returned or logged.
+    secrets: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # Pull connectors: the saved cursor (JSON), written in the same transaction as the batch it follows.
+    cursor: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=200)
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failures: int = 0
+    ingested: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.contracts import Intent, SentimentLabel
 from shared.pagination import Page
@@ -22,6 +22,19 @@ class AuthorIn(BaseModel):
     handle: str = Field(min_length=1, max_length=100, pattern=r"[^\s@]")
     display_name: str | None = Field(default=None, max_length=200)
     followers: int | None = Field(default=None, ge=0)
+    # The platform's stable user id, when it gives one (platform compliance erasures find posts by it).
+    id: str | None = Field(default=None, min_length=1, max_length=128)
+    verified: bool = False
+
+
+class EngagementIn(BaseModel):
+    """The post's own reach so far, as the platform counts it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    likes: int = Field(default=0, ge=0)
+    reposts: int = Field(default=0, ge=0)
+    replies: int = Field(default=0, ge=0)
 
 
 class MentionCreate(BaseModel):
@@ -36,6 +49,9 @@ class MentionCreate(BaseModel):
     url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
     author: AuthorIn
     in_reply_to: str | None = Field(default=None, min_length=1, max_length=128)
+    # Star rating of a review (1-5).
+    rating: int | None = Field(default=None, ge=1, le=5)
+    engagement: EngagementIn | None = None
 
 
 class MentionAccepted(BaseModel):
@@ -49,18 +65,29 @@ class AuthorRead(BaseModel):
     handle: str
     display_name: str | None = None
     followers: int | None = None
+    verified: bool = False
+    # 0-100: audience, verification and the post's engagement (services/listening/logic/influence.py).
+    influence: float = 0.0
 
 
 class SentimentRead(BaseModel):
     label: SentimentLabel
     score: float
+    confidence: float | None = None
 
 
 class AnalysisRead(BaseModel):
+    """The effective analysis: by the `fast` or `quality` tier, or `human` when an agent corrected it."""
+
     language: str
+    language_confidence: float | None = None
+    language_variant: str | None = None
     sentiment: SentimentRead
     intent: Intent
+    intent_confidence: float | None = None
     tier: str
+    low_confidence: bool = False
+    needs_rescore: bool = False
 
 
 class MentionRead(BaseModel):
@@ -75,7 +102,59 @@ class MentionRead(BaseModel):
     url: str | None = None
     author: AuthorRead
     in_reply_to: str | None = None
-    analysis: AnalysisRead
+    analysis_status: Literal["pending", "analysing", "analysed"] = "analysed"
+    analysis: AnalysisRead | None = None
+    rating: int | None = None
+    # Set when the platform deleted or withheld the post or erased its author: the text is gone.
+    redacted_at: datetime | None = None
+    redaction_reason: str | None = None
+    edited_at: datetime | None = None
+    # Reposts and near-copies of one text share a group: the id of its first mention.
+    group_id: str | None = None
+    # The listening queries the mention matched when it was analysed.
+    matched_query_ids: list[str] = Field(default_factory=list)
 
 
 MentionPage = Page[MentionRead]
+
+
+class LabelCreate(BaseModel):
+    """An agent's correction of a mention's analysis; at least one field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sentiment: SentimentLabel | None = None
+    intent: Intent | None = None
+    language: str | None = Field(
+        default=None, min_length=2, max_length=16, pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$"
+    )
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> LabelCreate:
+        if self.sentiment is None and self.intent is None and self.language is None:
+            raise ValueError("give at least one of sentiment, intent, language")
+        return self
+
+
+class LabelRead(BaseModel):
+    """One stored correction (labelled data of the tenant)."""
+
+    id: str
+    mention_id: str
+    user_id: str
+    sentiment: SentimentLabel | None = None
+    intent: Intent | None = None
+    language: str | None = None
+    created_at: datetime
+    text: str | None = None
+
+
+LabelPage = Page[LabelRead]
+
+
+class MentionStats(BaseModel):
+    """The analysis backlog of the tenant."""
+
+    pending: int
+    needs_rescore: int
+    analysed: int

@@ -5,7 +5,15 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.logic import counters
-from shared.events.contracts import ConversationAssigned, ConversationOpened, MentionReceived, ProfileCreated
+from shared.events.contracts import (
+    ConversationAssigned,
+    ConversationOpened,
+    MentionEdited,
+    MentionReanalysed,
+    MentionReceived,
+    MentionRedacted,
+    ProfileCreated,
+)
 from shared.events.envelope import CloudEvent
 from shared.service import Subscription
 
@@ -14,6 +22,42 @@ async def on_mention_received(session: AsyncSession, event: CloudEvent) -> None:
     """listening.mention.received → mentions by sentiment, language, intent and platform."""
     await counters.count_mention(
         session, tenant_id=event.tenantid, mention=MentionReceived.model_validate(event.data)
+    )
+
+
+async def on_mention_reanalysed(session: AsyncSession, event: CloudEvent) -> None:
+    """listening.mention.reanalysed → move the mention's counts to its corrected labels."""
+    data = MentionReanalysed.model_validate(event.data)
+    await counters.move_mention(
+        session,
+        tenant_id=event.tenantid,
+        created_at=data.created_at,
+        previous=data.previous,
+        analysis=data.analysis,
+    )
+
+
+async def on_mention_edited(session: AsyncSession, event: CloudEvent) -> None:
+    """listening.mention.edited → move the mention's counts to the edited post's analysis."""
+    data = MentionEdited.model_validate(event.data)
+    await counters.move_mention(
+        session,
+        tenant_id=event.tenantid,
+        created_at=data.created_at,
+        previous=data.previous,
+        analysis=data.analysis,
+    )
+
+
+async def on_mention_redacted(session: AsyncSession, event: CloudEvent) -> None:
+    """listening.mention.redacted → the mention leaves every count it was in."""
+    data = MentionRedacted.model_validate(event.data)
+    await counters.uncount_mention(
+        session,
+        tenant_id=event.tenantid,
+        created_at=data.created_at,
+        platform=data.platform,
+        analysis=data.analysis,
     )
 
 
@@ -39,6 +83,15 @@ async def on_conversation_assigned(session: AsyncSession, event: CloudEvent) -> 
 SUBSCRIPTIONS: list[Subscription] = [
     Subscription(
         durable="metrics-mentions", event_type="listening.mention.received", handler=on_mention_received
+    ),
+    Subscription(
+        durable="metrics-reanalysed",
+        event_type="listening.mention.reanalysed",
+        handler=on_mention_reanalysed,
+    ),
+    Subscription(durable="metrics-edits", event_type="listening.mention.edited", handler=on_mention_edited),
+    Subscription(
+        durable="metrics-redactions", event_type="listening.mention.redacted", handler=on_mention_redacted
     ),
     Subscription(
         durable="metrics-profiles", event_type="profiles.profile.created", handler=on_profile_created

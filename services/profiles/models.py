@@ -25,6 +25,7 @@ class Profile(SQLModel, table=True):
     tenant_id: str = Field(index=True)
     display_name: str | None = Field(default=None, max_length=200)
     followers: int | None = None
+    influence: float = 0.0
     mention_count: int = 0
     sentiment_sum: float = 0.0
     last_sentiment: str | None = Field(default=None, max_length=16)
@@ -70,3 +71,6 @@ class Interaction(SQLModel, table=True):
     sentiment_score: float = 0.0
     occurred_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The post was removed on its platform (listening.mention.redacted). It stays on the timeline and in
+    # `mention_count` (the customer did post it); only its content is gone, and profiles stores no text.
+    redacted: bool = False

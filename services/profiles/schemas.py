@@ -29,6 +29,7 @@ class ProfileRead(BaseModel):
     display_name: str | None = None
     handles: list[HandleRead]
     followers: int | None = None
+    influence: float = 0.0
     mention_count: int
     sentiment: ProfileSentiment
     lifecycle_stage: str
@@ -49,6 +50,7 @@ class InteractionRead(BaseModel):
     sentiment_score: float
     occurred_at: datetime
     created_at: datetime
+    redacted: bool = False
 
 
 ProfilePage = Page[ProfileRead]

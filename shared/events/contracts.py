@@ -39,6 +39,8 @@ class Author(Contract):
     handle: str
     display_name: str | None = None
     followers: int | None = None
+    verified: bool = False
+    influence: float | None = None
 
 
 class Sentiment(Contract):

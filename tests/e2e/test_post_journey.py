@@ -25,7 +25,13 @@ def test_complaint_reaches_profile_conversation_and_scorecard(client: httpx.Clie
     assert accepted.status_code == 202, accepted.text
     mention_id = accepted.json()["id"]
 
-    mention = client.get(f"/v1/mentions/{mention_id}", headers=tenant.headers).json()
+    # Analysis is asynchronous: the mention reads back pending until the analysis worker got to it.
+    mention = wait_until(
+        lambda: (
+            (m := client.get(f"/v1/mentions/{mention_id}", headers=tenant.headers).json())["analysis"] and m
+        ),
+        what="the mention's analysis",
+    )
     assert mention["analysis"]["language"] == "en"
     assert mention["analysis"]["sentiment"]["label"] == "negative"
     assert mention["analysis"]["intent"] == "complaint"

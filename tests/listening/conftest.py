@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from tests.helpers import Tenant, User, mention_payload, signup
+from tests.helpers import Tenant, User, mention_payload, signup, wait_until
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -64,3 +64,21 @@ def list_mentions(client: httpx.Client, user: User, **params: Any) -> dict[str, 
     assert response.status_code == 200, response.text
     page: dict[str, Any] = response.json()
     return page
+
+
+def analysed(client: httpx.Client, user: User, mention_id: str, *, timeout: float = 20) -> dict[str, Any]:
+    """Wait until the analysis worker analysed the mention; return the mention as read back."""
+
+    def read() -> dict[str, Any] | None:
+        response = client.get(f"/v1/mentions/{mention_id}", headers=user.headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body if body["analysis"] is not None else None
+
+    return wait_until(read, timeout=timeout, what=f"analysis of mention {mention_id}")
+
+
+def post_analysed(client: httpx.Client, tenant: Tenant, **overrides: Any) -> dict[str, Any]:
+    """Ingest a new post and wait for its analysis; return the mention as read back."""
+    _, mention_id = post_mention(client, tenant, **overrides)
+    return analysed(client, tenant, mention_id)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 
 from tests.helpers import Tenant, mention_payload
-from tests.listening.conftest import list_mentions, post_mention
+from tests.listening.conftest import analysed, list_mentions, post_mention
 
 
 def test_ingested_mention_reads_back_with_its_analysis(client: httpx.Client, tenant: Tenant) -> None:
@@ -23,10 +23,8 @@ def test_ingested_mention_reads_back_with_its_analysis(client: httpx.Client, ten
         author={"handle": "@SamDoe", "display_name": "Sam Doe", "followers": 120},
     )
 
-    response = client.get(f"/v1/mentions/{mention_id}", headers=tenant.headers)
+    mention = analysed(client, tenant, mention_id)
 
-    assert response.status_code == 200, response.text
-    mention = response.json()
     assert mention["id"] == mention_id
     assert mention["platform"] == "x"
     assert mention["external_id"] == body["external_id"]
@@ -35,13 +33,20 @@ def test_ingested_mention_reads_back_with_its_analysis(client: httpx.Client, ten
     assert datetime.fromisoformat(mention["received_at"]) > created_at
     assert mention["url"] == body["url"]
     assert mention["in_reply_to"] == "brand-post-7"
-    assert mention["author"] == {"handle": "@SamDoe", "display_name": "Sam Doe", "followers": 120}
+    author = mention["author"]
+    assert {k: author[k] for k in ("handle", "display_name", "followers", "verified")} == {
+        "handle": "@SamDoe",
+        "display_name": "Sam Doe",
+        "followers": 120,
+        "verified": False,
+    }
+    assert 0 < author["influence"] < 30
     analysis = mention["analysis"]
     assert analysis["language"] == "en"
     assert analysis["sentiment"]["label"] == "negative"
     assert -1 <= analysis["sentiment"]["score"] < 0
     assert analysis["intent"] == "complaint"
-    assert analysis["tier"] == "rules"
+    assert analysis["tier"] == "quality"
 
 
 def test_optional_fields_may_be_left_out(client: httpx.Client, tenant: Tenant) -> None:
@@ -54,7 +59,13 @@ def test_optional_fields_may_be_left_out(client: httpx.Client, tenant: Tenant) -
     mention = client.get(f"/v1/mentions/{response.json()['id']}", headers=tenant.headers).json()
     assert mention["url"] is None
     assert mention["in_reply_to"] is None
-    assert mention["author"] == {"handle": "minimal", "display_name": None, "followers": None}
+    assert mention["author"] == {
+        "handle": "minimal",
+        "display_name": None,
+        "followers": None,
+        "verified": False,
+        "influence": 0.0,
+    }
 
 
 def test_text_of_exactly_10000_characters_is_accepted(client: httpx.Client, tenant: Tenant) -> None:
@@ -118,3 +129,18 @@ def test_concurrent_repeats_store_the_post_once(client: httpx.Client, tenant: Te
     assert len({r["id"] for r in results}) == 1
     assert sorted(r["status"] for r in results) == ["accepted"] + ["duplicate"] * 7
     assert len(list_mentions(client, tenant)["items"]) == 1
+
+
+def test_influence_grows_with_audience_verification_and_engagement(
+    client: httpx.Client, tenant: Tenant
+) -> None:
+    _, small = post_mention(client, tenant, author={"handle": "@small", "followers": 50})
+    _, big = post_mention(
+        client,
+        tenant,
+        author={"handle": "@big", "followers": 2_000_000, "verified": True},
+        engagement={"likes": 900, "reposts": 300, "replies": 40},
+    )
+    small_influence = analysed(client, tenant, small)["author"]["influence"]
+    big_influence = analysed(client, tenant, big)["author"]["influence"]
+    assert 0 < small_influence < 20 < 70 < big_influence <= 100

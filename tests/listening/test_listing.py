@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.helpers import Tenant
-from tests.listening.conftest import assert_problem, list_mentions, post_mention
+from tests.listening.conftest import analysed, assert_problem, list_mentions, post_mention
 
 
 def test_mentions_page_newest_post_first_over_three_pages(client: httpx.Client, tenant: Tenant) -> None:
@@ -41,6 +41,8 @@ def test_filters_narrow_the_list(client: httpx.Client, tenant: Tenant) -> None:
     )
     _, sv_praise = post_mention(client, tenant, platform="instagram", text="Tack för hjälpen, ni är bäst!")
     _, ar_question = post_mention(client, tenant, platform="x", text="هل يوجد فرع في دبي؟")
+    for mention_id in (en_complaint, sv_praise, ar_question):
+        analysed(client, tenant, mention_id)
 
     def ids(**params: str) -> set[str]:
         return {m["id"] for m in list_mentions(client, tenant, **params)["items"]}

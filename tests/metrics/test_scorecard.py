@@ -18,7 +18,7 @@ from shared.events.envelope import CloudEvent, new_event
 from tests.helpers import Tenant, User, add_user, mention_payload, signup, unique, wait_until
 
 COMPLAINT = "My order arrived broken and support is not answering. Terrible!"
-QUESTION = "Does the new model ship to Sweden?"
+QUESTION = "How do I reset my password?"
 PRAISE = "I love the new app, great work team!"
 PROBLEM_JSON = "application/problem+json"
 
@@ -84,8 +84,13 @@ def test_scorecard_counts_mentions_profiles_and_conversations(client: httpx.Clie
     tenant = signup(client)
     add_user(client, tenant, "agent")
     posted = [post_mention(client, tenant, text) for text in (COMPLAINT, QUESTION, PRAISE)]
+    # Analysis is asynchronous: wait until the worker analysed each post.
     analyses = [
-        client.get(f"/v1/mentions/{p['id']}", headers=tenant.headers).json()["analysis"] for p in posted
+        wait_until(
+            lambda p=p: client.get(f"/v1/mentions/{p['id']}", headers=tenant.headers).json()["analysis"],
+            what="the analysis",
+        )
+        for p in posted
     ]
     assert [a["intent"] for a in analyses] == ["complaint", "question", "praise"]
     assert analyses[0]["sentiment"]["label"] == "negative"

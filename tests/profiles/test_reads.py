@@ -33,6 +33,7 @@ def test_timeline_lists_interactions_newest_first_in_pages(client: httpx.Client,
         "intent",
         "sentiment_label",
         "sentiment_score",
+        "redacted",
         "occurred_at",
         "created_at",
     }

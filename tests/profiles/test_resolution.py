@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
-from tests.helpers import Tenant, mention_payload, unique
+from tests.helpers import Tenant, mention_payload, unique, wait_until
 from tests.profiles.conftest import find_profiles, ingest, timeline, wait_for_profile
+
+
+def analysis(client: httpx.Client, tenant: Tenant, mention_id: str) -> Any:
+    """The mention's analysis, once the (asynchronous) analysis worker produced it."""
+    return wait_until(
+        lambda: client.get(f"/v1/mentions/{mention_id}", headers=tenant.headers).json()["analysis"],
+        what="the mention's analysis",
+    )
 
 
 def test_profile_appears_after_ingest(client: httpx.Client, tenant: Tenant) -> None:
@@ -20,13 +29,14 @@ def test_profile_appears_after_ingest(client: httpx.Client, tenant: Tenant) -> N
         created_at=posted_at.isoformat(),
         author={"handle": handle, "display_name": "Sam Doe", "followers": 321},
     )
-    score = client.get(f"/v1/mentions/{mention_id}", headers=tenant.headers).json()["analysis"]["sentiment"]
+    score = analysis(client, tenant, mention_id)["sentiment"]
 
     profile = wait_for_profile(client, tenant, handle)
 
     assert profile["display_name"] == "Sam Doe"
     assert profile["handles"] == [{"platform": "x", "handle": handle}]
     assert profile["followers"] == 321
+    assert 0 < profile["influence"] < 30  # a small audience, unverified, no engagement
     assert profile["mention_count"] == 1
     assert profile["sentiment"] == {"average": score["score"], "last_label": "positive"}
     assert profile["lifecycle_stage"] == "stranger"
@@ -126,10 +136,7 @@ def test_counters_follow_the_latest_post_even_when_it_arrives_first(
         created_at=older.isoformat(),
         author={"handle": handle, "display_name": "Sam Old", "followers": 100},
     )
-    scores = [
-        client.get(f"/v1/mentions/{m}", headers=tenant.headers).json()["analysis"]["sentiment"]["score"]
-        for m in (happy, angry)
-    ]
+    scores = [analysis(client, tenant, m)["sentiment"]["score"] for m in (happy, angry)]
 
     profile = wait_for_profile(client, tenant, handle, mentions=2)
 

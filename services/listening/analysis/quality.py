@@ -23,6 +23,10 @@ from .types import INTENT_LABELS, SENTIMENT_LABELS, Intent, IntentLabel, Sentime
 HEADS_PATH = Path(__file__).parent / "data" / "heads.npz"
 
 
+# About 512 tokens of ordinary prose: the e5 model's whole input window.
+MAX_EMBED_CHARS = 1500
+
+
 class QualityUnavailable(RuntimeError):
     """The embedding engine or the heads file is missing."""
 
@@ -68,8 +72,10 @@ class QualityTier:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         model = self._embedder()
+        # The model reads at most 512 tokens anyway; an 800-word post would cost seconds for nothing.
+        clipped = [t[:MAX_EMBED_CHARS] if t.strip() else "." for t in texts]
         with self._lock:  # the C engine handle is not documented as thread-safe
-            out = model.query([t if t.strip() else "." for t in texts])
+            out = model.query(clipped)
         return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
 
     def sentiment_from(self, emb: np.ndarray) -> list[Sentiment]:

@@ -134,7 +134,9 @@ class InboundMention(BaseModel):
             author["display_name"] = self.author.display_name
         if self.author.followers is not None:
             author["followers"] = self.author.followers
-        return {
+        if self.author.verified:
+            author["verified"] = True
+        body: dict[str, Any] = {
             "platform": self.platform,
             "external_id": self.external_id,
             "text": self.text,
@@ -143,6 +145,9 @@ class InboundMention(BaseModel):
             "author": author,
             "in_reply_to": self.in_reply_to,
         }
+        if self.engagement is not None:
+            body["engagement"] = self.engagement.model_dump()
+        return body
 
 
 class ComplianceEvent(BaseModel):

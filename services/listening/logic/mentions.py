@@ -1,15 +1,20 @@
-"""Ingest (de-duplicate, analyse, store, announce) and read mentions."""
+"""Ingest (de-duplicate, store as pending) and read mentions; `logic.analysing` analyses them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from services.listening.errors import MentionNotFound
-from services.listening.logic.analysis import analyse
-from services.listening.models import Mention
+from services.listening.logic.grouping import assign_group
+from services.listening.logic.influence import influence_score
+from services.listening.logic.queries import matches_of
+from services.listening.models import Mention, MentionQueryMatch
 from services.listening.schemas import (
     AnalysisRead,
     AuthorRead,
@@ -19,15 +24,38 @@ from services.listening.schemas import (
     MentionRead,
     SentimentRead,
 )
-from shared.events.contracts import Analysis, Author, MentionReceived, Sentiment
-from shared.events.envelope import new_event
-from shared.events.outbox import stage
+from shared.events.contracts import Analysis, Author, MentionReceived
 from shared.pagination import paginate
 from shared.tenancy import get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
 SOURCE = "listening"
+
+# Set after an ingest commits: wakes the analysis worker (services.listening.logic.analysing) at once.
+analysis_wanted = asyncio.Event()
+
+
+def analysis_of(mention: Mention) -> Analysis | None:
+    """The mention's effective analysis as the event contract (with confidences), or None while pending."""
+    if mention.language is None or mention.sentiment_label is None or mention.intent is None:
+        return None
+    return Analysis.model_validate(
+        {
+            "language": mention.language,
+            "language_confidence": mention.language_confidence,
+            "language_variant": mention.language_variant,
+            "sentiment": {
+                "label": mention.sentiment_label,
+                "score": mention.sentiment_score or 0.0,
+                "confidence": mention.sentiment_confidence,
+            },
+            "intent": mention.intent,
+            "intent_confidence": mention.intent_confidence,
+            "tier": mention.analysis_tier or "fast",
+            "low_confidence": mention.low_confidence,
+        }
+    )
 
 
 async def _find_existing(
@@ -38,7 +66,11 @@ async def _find_existing(
     return row.id if row is not None else None
 
 
-def _payload(mention: Mention) -> MentionReceived:
+def received_payload(mention: Mention, *, matched_query_ids: list[str] | None = None) -> MentionReceived:
+    """`listening.mention.received` of an analysed mention."""
+    analysis = analysis_of(mention)
+    if analysis is None:
+        raise ValueError("a mention is announced only once analysed")
     return MentionReceived(
         mention_id=mention.id,
         platform=mention.platform,
@@ -50,31 +82,51 @@ def _payload(mention: Mention) -> MentionReceived:
             handle=mention.author_handle,
             display_name=mention.author_display_name,
             followers=mention.author_followers,
+            verified=mention.author_verified,
+            influence=mention.influence,
         ),
         in_reply_to=mention.in_reply_to,
-        analysis=Analysis(
-            language=mention.language,
-            sentiment=Sentiment(
-                label=mention.sentiment_label,
-                score=mention.sentiment_score,
-            ),
-            intent=mention.intent,
-            tier=mention.analysis_tier,
-        ),
+        analysis=analysis,
+        matched_query_ids=matched_query_ids or [],
+        group_id=mention.group_id,
+    )
+
+
+def influence_of(mention_in: MentionCreate) -> float:
+    """The author's influence as this post shows it."""
+    engagement = mention_in.engagement
+    return influence_score(
+        followers=mention_in.author.followers,
+        verified=mention_in.author.verified,
+        likes=engagement.likes if engagement else 0,
+        reposts=engagement.reposts if engagement else 0,
+        replies=engagement.replies if engagement else 0,
     )
 
 
 async def ingest_mention(
-    session: AsyncSession, *, tenant_id: str, mention_in: MentionCreate
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    mention_in: MentionCreate,
+    commit: bool = True,
+    known_new: bool = False,
 ) -> MentionAccepted:
-    """Store a new post with its analysis and stage `listening.mention.received`; a repeat is a duplicate."""
-    existing = await _find_existing(
-        session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
-    )
+    """Store a new post as pending (the analysis worker announces it); a repeat is a duplicate.
+
+    With `commit=False` the mention is only flushed into the caller's transaction (webhook deliveries,
+    pulled batches with their cursor, import batches): the caller commits, then sets `analysis_wanted`;
+    a concurrent duplicate then raises IntegrityError for the caller to retry.
+    """
+    # `known_new`: the caller already looked the post up (logic.ingesting checks a whole batch at once).
+    existing = None
+    if not known_new:
+        existing = await _find_existing(
+            session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
+        )
     if existing is not None:
         log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
         return MentionAccepted(id=existing, status="duplicate")
-    analysis = analyse(mention_in.text)
     mention = Mention(
         tenant_id=tenant_id,
         platform=mention_in.platform,
@@ -85,24 +137,19 @@ async def ingest_mention(
         author_handle=mention_in.author.handle,
         author_display_name=mention_in.author.display_name,
         author_followers=mention_in.author.followers,
+        author_verified=mention_in.author.verified,
+        influence=influence_of(mention_in),
+        author_id=mention_in.author.id,
+        rating=mention_in.rating,
         in_reply_to=mention_in.in_reply_to,
-        language=analysis.language,
-        sentiment_label=analysis.sentiment.label,
-        sentiment_score=analysis.sentiment.score,
-        intent=analysis.intent,
-        analysis_tier=analysis.tier,
+        analysis_status="pending",
     )
+    await assign_group(session, mention)  # before add: its look-ups must not autoflush the new row
     session.add(mention)
-    stage(
-        session,
-        new_event(
-            type="listening.mention.received",
-            source=SOURCE,
-            tenant_id=tenant_id,
-            data=_payload(mention),
-            subject=mention.id,
-        ),
-    )
+    if not commit:
+        await session.flush()
+        log.info("mention.stored", extra={"mention_id": mention.id, "tenant_id": tenant_id})
+        return MentionAccepted(id=mention.id, status="accepted")
     try:
         await session.commit()
     except IntegrityError:
@@ -115,15 +162,8 @@ async def ingest_mention(
             raise
         log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
         return MentionAccepted(id=existing, status="duplicate")
-    log.info(
-        "mention.stored",
-        extra={
-            "mention_id": mention.id,
-            "tenant_id": tenant_id,
-            "language": mention.language,
-            "intent": mention.intent,
-        },
-    )
+    analysis_wanted.set()
+    log.info("mention.stored", extra={"mention_id": mention.id, "tenant_id": tenant_id})
     return MentionAccepted(id=mention.id, status="accepted")
 
 
@@ -141,24 +181,47 @@ def to_read(mention: Mention) -> MentionRead:
             handle=mention.author_handle,
             display_name=mention.author_display_name,
             followers=mention.author_followers,
+            verified=mention.author_verified,
+            influence=mention.influence,
         ),
         in_reply_to=mention.in_reply_to,
-        analysis=AnalysisRead(
-            language=mention.language,
-            sentiment=SentimentRead(
-                label=mention.sentiment_label,
-                score=mention.sentiment_score,
-            ),
-            intent=mention.intent,
-            tier=mention.analysis_tier,
+        analysis_status=mention.analysis_status,
+        analysis=_analysis_read(mention),
+        rating=mention.rating,
+        redacted_at=mention.redacted_at,
+        redaction_reason=mention.redaction_reason,
+        edited_at=mention.edited_at,
+        group_id=mention.group_id,
+    )
+
+
+def _analysis_read(mention: Mention) -> AnalysisRead | None:
+    if mention.language is None or mention.sentiment_label is None or mention.intent is None:
+        return None
+    return AnalysisRead(
+        language=mention.language,
+        language_confidence=mention.language_confidence,
+        language_variant=mention.language_variant,
+        sentiment=SentimentRead(
+            label=mention.sentiment_label,
+            score=mention.sentiment_score or 0.0,
+            confidence=mention.sentiment_confidence,
         ),
+        intent=mention.intent,
+        intent_confidence=mention.intent_confidence,
+        tier=mention.analysis_tier or "fast",
+        low_confidence=mention.low_confidence,
+        needs_rescore=mention.needs_rescore,
     )
 
 
 async def get_mention(session: AsyncSession, *, tenant_id: str, mention_id: str) -> MentionRead:
     """One mention of the tenant, or `MentionNotFound`."""
     mention = await get_scoped(session, Mention, tenant_id=tenant_id, id=mention_id, error=MentionNotFound)
-    return to_read(mention)
+    read = to_read(mention)
+    matches = await matches_of(session, tenant_id=tenant_id, mention_ids=[mention.id])
+    read.matched_query_ids = matches[mention.id]
+    return read
 
 
 async def list_mentions(
@@ -171,9 +234,24 @@ async def list_mentions(
     language: str | None = None,
     sentiment: str | None = None,
     intent: str | None = None,
+    query_id: str | None = None,
+    group_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> MentionPage:
-    """The tenant's mentions, newest post first, optionally filtered."""
+    """The tenant's mentions, newest post first, optionally filtered (`since` <= post time < `until`)."""
     stmt = scoped(Mention, tenant_id)
+    if query_id is not None:
+        matched = select(col(MentionQueryMatch.mention_id)).where(
+            col(MentionQueryMatch.tenant_id) == tenant_id, col(MentionQueryMatch.query_id) == query_id
+        )
+        stmt = stmt.where(col(Mention.id).in_(matched))
+    if group_id is not None:
+        stmt = stmt.where(Mention.group_id == group_id)
+    if since is not None:
+        stmt = stmt.where(Mention.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(Mention.created_at < until)
     if platform is not None:
         stmt = stmt.where(Mention.platform == platform)
     if language is not None:
@@ -183,4 +261,8 @@ async def list_mentions(
     if intent is not None:
         stmt = stmt.where(Mention.intent == intent)
     rows, next_cursor = await paginate(session, stmt, Mention, limit=limit, cursor=cursor)
-    return MentionPage(items=[to_read(m) for m in rows], next_cursor=next_cursor)
+    matches = await matches_of(session, tenant_id=tenant_id, mention_ids=[m.id for m in rows])
+    items = [to_read(m) for m in rows]
+    for item in items:
+        item.matched_query_ids = matches[item.id]
+    return MentionPage(items=items, next_cursor=next_cursor)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.models import METRIC_MAX, Counter
-from shared.events.contracts import ConversationOpened, MentionPayload
+from shared.events.contracts import Analysis, ConversationOpened, MentionPayload
 
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
@@ -61,6 +61,34 @@ async def count_mention(session: AsyncSession, *, tenant_id: str, mention: Menti
         ]
     )
     await increment(session, tenant_id=tenant_id, bucket=bucket_of(mention.created_at), metrics=metrics)
+
+
+def _dimensions(analysis: Analysis) -> list[str]:
+    return [
+        f"mentions.sentiment.{analysis.sentiment.label}",
+        f"mentions.language.{label(analysis.language)}",
+        f"mentions.intent.{analysis.intent}",
+    ]
+
+
+async def move_mention(
+    session: AsyncSession, *, tenant_id: str, created_at: datetime, previous: Analysis, analysis: Analysis
+) -> None:
+    """listening.mention.reanalysed / .edited: move the mention from its old labels to its new ones."""
+    metrics: Tally[str] = Tally()
+    metrics.subtract(_dimensions(previous))
+    metrics.update(_dimensions(analysis))
+    changed = Tally({name: count for name, count in metrics.items() if count != 0})
+    await increment(session, tenant_id=tenant_id, bucket=bucket_of(created_at), metrics=changed)
+
+
+async def uncount_mention(
+    session: AsyncSession, *, tenant_id: str, created_at: datetime, platform: str, analysis: Analysis
+) -> None:
+    """listening.mention.redacted: the post is gone, so it leaves every count it was in."""
+    metrics: Tally[str] = Tally()
+    metrics.subtract(["mentions", *_dimensions(analysis), f"mentions.platform.{label(platform)}"])
+    await increment(session, tenant_id=tenant_id, bucket=bucket_of(created_at), metrics=metrics)
 
 
 async def count_profile_created(session: AsyncSession, *, tenant_id: str, created_at: datetime) -> None:

@@ -49,6 +49,7 @@ def _to_read(profile: Profile, handles: list[HandleRead]) -> ProfileRead:
         display_name=profile.display_name,
         handles=handles,
         followers=profile.followers,
+        influence=profile.influence,
         mention_count=profile.mention_count,
         sentiment=ProfileSentiment(average=average, last_label=profile.last_sentiment),
         lifecycle_stage=profile.lifecycle_stage,

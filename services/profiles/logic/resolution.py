@@ -8,7 +8,7 @@ import unicodedata
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.models import Handle, Interaction, Profile
-from shared.events.contracts import MentionPayload, MentionResolved, ProfileCreated
+from shared.events.contracts import MentionPayload, MentionRedacted, MentionResolved, ProfileCreated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.tenancy import scoped
@@ -48,6 +48,8 @@ def _apply(profile: Profile, mention: MentionPayload) -> None:
         profile.last_sentiment = mention.analysis.sentiment.label
         if mention.author.followers is not None:
             profile.followers = mention.author.followers
+        if mention.author.influence is not None:
+            profile.influence = mention.author.influence
         if mention.author.display_name:
             profile.display_name = mention.author.display_name
 
@@ -131,3 +133,18 @@ async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: Men
         },
     )
     return profile.id
+
+
+async def redact_interaction(session: AsyncSession, *, tenant_id: str, redacted: MentionRedacted) -> None:
+    """The post was removed on its platform: mark its interaction redacted (counters unchanged)."""
+    stmt = scoped(Interaction, tenant_id).where(Interaction.mention_id == redacted.mention_id)
+    interaction = (await session.execute(stmt)).scalars().first()
+    if interaction is None:
+        # Not resolved (yet): profiles keeps no text of it, so nothing here to redact.
+        log.info("interaction.redact_unknown", extra={"mention_id": redacted.mention_id})
+        return
+    interaction.redacted = True
+    session.add(interaction)
+    log.info(
+        "interaction.redacted", extra={"mention_id": redacted.mention_id, "interaction_id": interaction.id}
+    )

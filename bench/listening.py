@@ -1,0 +1,199 @@
+"""The issue's listening bench: (a) fast tier full path, (b) quality tier per core, (c) the ingest API.
+
+    .venv/bin/python bench/listening.py                     # all three; (c) starts its own stack
+    .venv/bin/python bench/listening.py --only fast,quality # the CPU figures only
+    .venv/bin/python bench/listening.py --only ingest -n 20000 -c 64
+
+(a) normalise → detect language → sentiment → intent (fast tier) → prepare + match 50 listening queries,
+    in a process pinned to one core (taskset), measured in CPU seconds of that process.
+(b) the quality tier (embeddings + heads), batched 64, one ONNX thread pinned to one core.
+(c) POST /v1/mentions through the gateway with the whole stack running (aiohttp, -c in flight), then the
+    time until `GET /v1/mentions/stats` shows no pending mention (analysis caught up: every mention
+    announced) and no fast-tier analysis awaiting its quality re-score.
+Figures go into docs/performance.md. Other load on the machine lowers them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _texts() -> list[str]:
+    from services.listening.analysis.evaluate import load_set
+
+    return [str(r["text"]) for r in load_set()]
+
+
+def _inner_fast(seconds: float) -> dict[str, float]:
+    from bench.listening_query import mentions, queries
+    from services.listening.analysis import Analyser
+    from services.listening.query import prepare
+
+    rng = random.Random(7)
+    posts = mentions(2000, rng) + [(t, "", "x", "someone") for t in _texts()]
+    rng.shuffle(posts)
+    qs = queries()
+    analyser = Analyser(default_tier="fast")
+    batch = 200
+
+    def one_batch(chunk: list[tuple[str, str, str, str]]) -> int:
+        results = analyser.analyse_batch([t for t, *_ in chunk], tier="fast")
+        hits = 0
+        for (text, _, platform, author), result in zip(chunk, results, strict=True):
+            lang = result.language.language
+            doc = prepare(text, language=None if lang == "und" else lang, platform=platform, author=author)
+            hits += sum(1 for q in qs if q.matches(doc))
+        return hits
+
+    one_batch(posts[:batch])  # warm-up
+    done, i = 0, 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    while time.process_time() - cpu0 < seconds:
+        chunk = [posts[(i + k) % len(posts)] for k in range(batch)]
+        i += batch
+        one_batch(chunk)
+        done += batch
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    return {
+        "mentions": done,
+        "per_cpu_second": round(done / cpu, 1),
+        "per_wall_second": round(done / wall, 1),
+    }
+
+
+def _inner_quality(seconds: float) -> dict[str, float]:
+    from services.listening.analysis import Analyser
+    from services.listening.analysis.quality import QualityTier
+
+    texts = _texts()
+    analyser = Analyser(quality=QualityTier(num_threads=1))
+    batch = 64
+    analyser.analyse_batch(texts[:batch], tier="quality")  # warm-up
+    done, i = 0, 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    while time.perf_counter() - wall0 < seconds:
+        chunk = [texts[(i + k) % len(texts)] for k in range(batch)]
+        i += batch
+        analyser.analyse_batch(chunk, tier="quality")
+        done += batch
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    return {
+        "mentions": done,
+        "per_cpu_second": round(done / cpu, 1),
+        "per_wall_second": round(done / wall, 1),
+    }
+
+
+def _pinned(kind: str, seconds: float) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--inner", kind, "--seconds", str(seconds)]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", "1", *cmd]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def bench_ingest(n: int, concurrency: int, gateway: str | None, timeout: float) -> None:
+    import httpx
+
+    from bench.pipeline import post_all, setup_tenant
+    from rapport.stack import Stack
+
+    stack = None
+    if not gateway:
+        stack = Stack(
+            var_dir=Path(tempfile.mkdtemp(prefix="rapport-bench-")),
+            env={"RAPPORT_RATE_LIMIT_PER_WINDOW": "10000000"},
+            status=lambda name, msg: print(f"  {name:<11} {msg}", flush=True),
+        )
+        stack.start_all()
+        gateway = stack.gateway_url
+    try:
+        auth = setup_tenant(gateway)
+        print(f"(c) posting {n} mentions, {concurrency} in flight, through the gateway {gateway}")
+        elapsed, failures = asyncio.run(post_all(gateway, auth, n, concurrency))
+        accepted = n - failures
+        print(
+            f"(c) ingest API: {accepted}/{n} accepted in {elapsed:.2f}s = "
+            f"{accepted / elapsed:,.0f} mentions/s"
+        )
+        start = time.perf_counter()
+        analysed_at = None
+        with httpx.Client(base_url=gateway, timeout=30) as c:
+            while time.perf_counter() - start < timeout:
+                stats = c.get("/v1/mentions/stats", headers=auth).json()
+                if analysed_at is None and stats["pending"] == 0:
+                    analysed_at = time.perf_counter() - start
+                    print(
+                        f"(c) backlog analysed and announced {analysed_at:.1f}s after the last post "
+                        f"({stats['needs_rescore']} fast-tier analyses awaiting their quality re-score)",
+                        flush=True,
+                    )
+                if analysed_at is not None and stats["needs_rescore"] == 0:
+                    print(
+                        "(c) every mention on the quality tier "
+                        f"{time.perf_counter() - start:.1f}s after the last post"
+                    )
+                    break
+                time.sleep(0.5)
+            else:
+                print(f"(c) backlog not drained within {timeout:.0f}s: {stats}")
+    finally:
+        if stack is not None:
+            stack.stop_all()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default="fast,quality,ingest")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per CPU measurement")
+    parser.add_argument("-n", type=int, default=10000, help="mentions to post in (c)")
+    parser.add_argument("-c", "--concurrency", type=int, default=64)
+    parser.add_argument("--gateway", help="a running gateway (rate limit raised!); default: start a stack")
+    parser.add_argument("--timeout", type=float, default=1800, help="max seconds to wait for the backlog")
+    parser.add_argument("--inner", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner == "fast":
+        print(json.dumps(_inner_fast(args.seconds)))
+        return 0
+    if args.inner == "quality":
+        print(json.dumps(_inner_quality(args.seconds)))
+        return 0
+    only = set(args.only.split(","))
+    if "fast" in only:
+        r = _pinned("fast", args.seconds)
+        print(
+            f"(a) fast tier + 50 queries, one core: {r['per_cpu_second']:,.0f} mentions/CPU-s "
+            f"({r['per_wall_second']:,.0f}/s wall)",
+            flush=True,
+        )
+    if "quality" in only:
+        r = _pinned("quality", args.seconds)
+        print(
+            f"(b) quality tier, batch 64, one core: {r['per_cpu_second']:,.1f} mentions/CPU-s "
+            f"({r['per_wall_second']:,.1f}/s wall)",
+            flush=True,
+        )
+    if "ingest" in only:
+        bench_ingest(args.n, args.concurrency, args.gateway, args.timeout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

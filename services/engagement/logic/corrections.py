@@ -1,0 +1,112 @@
+"""Corrections from listening: a re-analysed mention may need a conversation; a redacted one loses text."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.engagement.logic.conversations import receive_mention
+from services.engagement.models import Message, SeenMention
+from shared.db import utcnow
+from shared.events.contracts import (
+    Analysis,
+    MentionPayload,
+    MentionReanalysed,
+    MentionRedacted,
+    MentionResolved,
+)
+from shared.tenancy import scoped
+
+log = logging.getLogger("rapport.engagement.corrections")
+
+REDACTED = ""  # what a redacted post's text becomes (MessageRead.redacted says why it is empty)
+
+
+async def _seen(session: AsyncSession, *, tenant_id: str, mention_id: str) -> SeenMention | None:
+    stmt = scoped(SeenMention, tenant_id).where(col(SeenMention.mention_id) == mention_id)
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def _message(session: AsyncSession, *, tenant_id: str, mention_id: str) -> Message | None:
+    stmt = scoped(Message, tenant_id).where(col(Message.mention_id) == mention_id)
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def resolve_mention(
+    session: AsyncSession, *, tenant_id: str, resolved: MentionResolved
+) -> Message | None:
+    """profiles.mention.resolved: remember the mention's profile, then route it (newest analysis wins)."""
+    mention = resolved.mention
+    seen = await _seen(session, tenant_id=tenant_id, mention_id=mention.mention_id)
+    if seen is None:
+        seen = SeenMention(tenant_id=tenant_id, mention_id=mention.mention_id)
+    if seen.redacted:
+        mention = mention.model_copy(update={"text": REDACTED})
+    if seen.analysis is not None:  # a correction overtook the resolution
+        mention = mention.model_copy(update={"analysis": Analysis.model_validate_json(seen.analysis)})
+    seen.profile_id = resolved.profile_id
+    seen.payload = mention.model_dump_json()
+    seen.updated_at = utcnow()
+    session.add(seen)
+    return await receive_mention(
+        session,
+        tenant_id=tenant_id,
+        resolved=resolved.model_copy(update={"mention": mention}),
+    )
+
+
+async def reanalyse_mention(
+    session: AsyncSession, *, tenant_id: str, reanalysed: MentionReanalysed
+) -> Message | None:
+    """listening.mention.reanalysed: keep message labels current; route it if it became actionable."""
+    seen = await _seen(session, tenant_id=tenant_id, mention_id=reanalysed.mention_id)
+    if seen is None:
+        seen = SeenMention(tenant_id=tenant_id, mention_id=reanalysed.mention_id)
+    seen.analysis = reanalysed.analysis.model_dump_json()
+    seen.updated_at = utcnow()
+    session.add(seen)
+    message = await _message(session, tenant_id=tenant_id, mention_id=reanalysed.mention_id)
+    if message is not None:
+        # Already in a conversation: it stays there; its labels follow the correction.
+        message.intent = reanalysed.analysis.intent
+        message.sentiment_label = reanalysed.analysis.sentiment.label
+        session.add(message)
+        return message
+    if seen.profile_id is None or seen.payload is None:
+        return None  # not resolved yet: the resolution will route it with this analysis
+    mention = MentionPayload.model_validate_json(seen.payload).model_copy(
+        update={"analysis": reanalysed.analysis}
+    )
+    seen.payload = mention.model_dump_json()
+    routed = await receive_mention(
+        session,
+        tenant_id=tenant_id,
+        resolved=MentionResolved(profile_id=seen.profile_id, mention=mention),
+    )
+    if routed is not None:
+        log.info("mention.rerouted", extra={"mention_id": mention.mention_id, "message_id": routed.id})
+    return routed
+
+
+async def redact_mention(session: AsyncSession, *, tenant_id: str, redacted: MentionRedacted) -> None:
+    """listening.mention.redacted: the post's text is removed from its message and the projection."""
+    message = await _message(session, tenant_id=tenant_id, mention_id=redacted.mention_id)
+    if message is not None:
+        message.text = REDACTED
+        message.redacted = True
+        session.add(message)
+    seen = await _seen(session, tenant_id=tenant_id, mention_id=redacted.mention_id)
+    if seen is None:
+        seen = SeenMention(tenant_id=tenant_id, mention_id=redacted.mention_id)
+    seen.redacted = True
+    if seen.payload is not None:
+        seen.payload = (
+            MentionPayload.model_validate_json(seen.payload)
+            .model_copy(update={"text": REDACTED})
+            .model_dump_json()
+        )
+    seen.updated_at = utcnow()
+    session.add(seen)
+    log.info("message.redacted", extra={"mention_id": redacted.mention_id, "found": message is not None})

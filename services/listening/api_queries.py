@@ -1,0 +1,83 @@
+"""listening's routes for listening queries and their spike alerts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from services.listening.logic.alerts import list_alerts
+from services.listening.logic.queries import create_query, delete_query, get_query, list_queries, update_query
+from services.listening.schemas_queries import (
+    AlertPage,
+    ListeningQueryCreate,
+    ListeningQueryPage,
+    ListeningQueryRead,
+    ListeningQueryUpdate,
+    QueryKind,
+)
+from shared.auth import STAFF, Principal, require_roles
+from shared.pagination import CursorQuery, LimitQuery
+from shared.service import SessionDep
+
+router = APIRouter(prefix="/v1/listening", tags=["listening queries"])
+
+QUERY_EDITORS = ("owner", "admin", "analyst")
+Editor = Annotated[Principal, Depends(require_roles(*QUERY_EDITORS))]
+Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
+Id = Annotated[str, Query(max_length=36)]
+
+
+@router.post("/queries", status_code=201, response_model=ListeningQueryRead)
+async def post_query(
+    query_in: ListeningQueryCreate, principal: Editor, session: SessionDep
+) -> ListeningQueryRead:
+    """Create a listening query; a malformed expression is a 422 with the error's position."""
+    return await create_query(session, tenant_id=principal.tenant_id, query_in=query_in)
+
+
+@router.get("/queries", response_model=ListeningQueryPage)
+async def get_queries(
+    principal: Staff,
+    session: SessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    kind: QueryKind | None = None,
+) -> ListeningQueryPage:
+    """List the tenant's listening queries, newest first."""
+    return await list_queries(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, kind=kind)
+
+
+@router.get("/queries/{query_id}", response_model=ListeningQueryRead)
+async def read_query(query_id: str, principal: Staff, session: SessionDep) -> ListeningQueryRead:
+    """One listening query."""
+    return await get_query(session, tenant_id=principal.tenant_id, query_id=query_id)
+
+
+@router.patch("/queries/{query_id}", response_model=ListeningQueryRead)
+async def patch_query(
+    query_id: str, changes: ListeningQueryUpdate, principal: Editor, session: SessionDep
+) -> ListeningQueryRead:
+    """Change a listening query (a new expression is validated like on creation)."""
+    return await update_query(session, tenant_id=principal.tenant_id, query_id=query_id, changes=changes)
+
+
+@router.delete("/queries/{query_id}", status_code=204, response_class=Response)
+async def remove_query(query_id: str, principal: Editor, session: SessionDep) -> Response:
+    """Delete a listening query; mentions stop matching it."""
+    await delete_query(session, tenant_id=principal.tenant_id, query_id=query_id)
+    return Response(status_code=204)
+
+
+@router.get("/alerts", response_model=AlertPage)
+async def get_alerts(
+    principal: Staff,
+    session: SessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    query_id: Id | None = None,
+) -> AlertPage:
+    """The tenant's spike alerts, newest first, optionally for one query."""
+    return await list_alerts(
+        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, query_id=query_id
+    )

@@ -1,0 +1,161 @@
+"""Channels: a tenant's platform connections, with credentials encrypted and tenant URLs checked."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.listening.crypto import SecretBox
+from services.listening.errors import ChannelNotFound
+from services.listening.models import Channel
+from services.listening.schemas_channels import (
+    PUSH_PLATFORMS,
+    ChannelCreate,
+    ChannelPage,
+    ChannelRead,
+    ChannelStatus,
+)
+from shared.errors import Unprocessable
+from shared.pagination import paginate
+from shared.tenancy import get_scoped, scoped
+
+log = logging.getLogger("rapport.listening")
+
+URL_SETTINGS = ("base_url", "url")
+
+
+class UnsafeURL(ValueError):
+    """A tenant-given URL names a private, loopback, link-local or otherwise non-public address."""
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_public_url(url: str) -> None:
+    """Raise UnsafeURL unless every address the URL's host resolves to is a public one (SSRF guard)."""
+    host = urlsplit(url).hostname
+    if not host:
+        raise UnsafeURL("the URL has no host")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UnsafeURL("the URL's host does not resolve") from exc
+    addresses = {info[4][0] for info in infos}
+    if not addresses or not all(_public(str(a)) for a in addresses):
+        raise UnsafeURL("the URL's host is not a public address")
+
+
+def inbound_url(channel: Channel) -> str | None:
+    """Where the platform delivers this channel's webhooks (push platforms only)."""
+    return f"/v1/inbound/{channel.platform}/{channel.id}" if channel.platform in PUSH_PLATFORMS else None
+
+
+def channel_settings(channel: Channel) -> dict[str, Any]:
+    data = json.loads(channel.settings or "{}")
+    return data if isinstance(data, dict) else {}
+
+
+def channel_cursor(channel: Channel) -> Any:
+    return json.loads(channel.cursor) if channel.cursor else None
+
+
+def to_read(channel: Channel, *, box: SecretBox, running: bool) -> ChannelRead:
+    """The API view: settings and status, the NAMES of the stored credentials, never their values."""
+    try:
+        names = sorted(box.open(channel.secrets))
+    except Exception:
+        names = []
+    return ChannelRead(
+        id=channel.id,
+        platform=channel.platform,
+        name=channel.name,
+        settings=channel_settings(channel),
+        credentials_set=names,
+        inbound_url=inbound_url(channel),
+        status=ChannelStatus(
+            running=running,
+            last_success_at=channel.last_success_at,
+            last_error=channel.last_error,
+            last_error_at=channel.last_error_at,
+            failures=channel.failures,
+            ingested=channel.ingested,
+            cursor=channel_cursor(channel),
+        ),
+        created_at=channel.created_at,
+    )
+
+
+async def create_channel(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    channel_in: ChannelCreate,
+    box: SecretBox,
+    allow_private_urls: bool,
+) -> Channel:
+    """Store a channel with its credentials sealed; tenant-given URLs must be public addresses."""
+    if not allow_private_urls:
+        for key in URL_SETTINGS:
+            url = channel_in.settings.get(key)
+            if isinstance(url, str):
+                try:
+                    await check_public_url(url)
+                except UnsafeURL as exc:
+                    raise Unprocessable(f"settings.{key}: {exc}") from None
+    channel = Channel(
+        tenant_id=tenant_id,
+        platform=channel_in.platform,
+        name=channel_in.name,
+        settings=json.dumps(channel_in.settings),
+        secrets=box.seal(channel_in.credentials) if channel_in.credentials else "",
+    )
+    session.add(channel)
+    await session.commit()
+    log.info(
+        "channel.created",
+        extra={"channel_id": channel.id, "tenant_id": tenant_id, "platform": channel.platform},
+    )
+    return channel
+
+
+async def get_channel(session: AsyncSession, *, tenant_id: str, channel_id: str) -> Channel:
+    """One channel of the tenant, or ChannelNotFound."""
+    return await get_scoped(session, Channel, tenant_id=tenant_id, id=channel_id, error=ChannelNotFound)
+
+
+async def list_channels(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    limit: int,
+    cursor: str | None,
+    box: SecretBox,
+    running: set[str],
+) -> ChannelPage:
+    """The tenant's channels, newest first."""
+    rows, next_cursor = await paginate(
+        session, scoped(Channel, tenant_id), Channel, limit=limit, cursor=cursor
+    )
+    return ChannelPage(
+        items=[to_read(c, box=box, running=c.id in running) for c in rows], next_cursor=next_cursor
+    )
+
+
+async def delete_channel(session: AsyncSession, *, tenant_id: str, channel_id: str) -> Channel:
+    """Remove a channel (its mentions stay); the caller stops its puller."""
+    channel = await get_channel(session, tenant_id=tenant_id, channel_id=channel_id)
+    await session.delete(channel)
+    await session.commit()
+    log.info("channel.deleted", extra={"channel_id": channel_id, "tenant_id": tenant_id})
+    return channel

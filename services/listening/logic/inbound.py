@@ -1,0 +1,165 @@
+"""Webhook deliveries: verify the platform's signature over the raw body, parse, store in one transaction.
+
+A delivery whose signature does not verify stores nothing (401). A verified one is stored whole or not
+at all: its mentions go through `ingest_mention` (de-duplicated by platform id, so a replay changes
+nothing) and its compliance events through `logic.compliance`, then one commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.listening.connectors import (
+    InboundMention,
+    ParseResult,
+    PayloadError,
+    load_json,
+    meta_verification_challenge,
+    parse_meta,
+    parse_whatsapp,
+    parse_x,
+    verify_meta_signature,
+    verify_x_signature,
+    x_crc_response,
+)
+from services.listening.connectors.signatures import META_SIGNATURE_HEADER, X_SIGNATURE_HEADER
+from services.listening.crypto import SecretBox
+from services.listening.errors import ChannelNotFound, SignatureInvalid, VerificationFailed
+from services.listening.logic import mentions as mentions_logic
+from services.listening.logic.compliance import apply_compliance
+from services.listening.logic.mentions import ingest_mention
+from services.listening.models import Channel
+from services.listening.schemas import MentionCreate
+from services.listening.schemas_channels import PUSH_PLATFORMS, InboundResult
+from shared.db import utcnow
+from shared.errors import BadRequest
+
+log = logging.getLogger("rapport.listening.inbound")
+
+
+def mention_create(mention: InboundMention) -> MentionCreate:
+    """A connector's mention as the ingest API's body (with the author's platform id and rating)."""
+    data: dict[str, Any] = mention.as_ingest()
+    if mention.author.id:
+        data["author"]["id"] = mention.author.id
+    if mention.rating is not None:
+        data["rating"] = mention.rating
+    return MentionCreate.model_validate(data)
+
+
+async def store_result(
+    session: AsyncSession, *, tenant_id: str, result: ParseResult, out: InboundResult | None = None
+) -> InboundResult:
+    """Add a parse result to the caller's transaction (no commit): new mentions, compliance changes."""
+    out = out or InboundResult()
+    out.skipped += result.skipped
+    out.references += len(result.references)
+    for mention in result.mentions:
+        if mention.own:
+            # The brand's own posts and message echoes are not mentions of it.
+            out.skipped += 1
+            continue
+        try:
+            body = mention_create(mention)
+        except ValidationError:
+            out.skipped += 1
+            continue
+        accepted = await ingest_mention(session, tenant_id=tenant_id, mention_in=body, commit=False)
+        if accepted.status == "accepted":
+            out.accepted += 1
+        else:
+            out.duplicates += 1
+    for event in result.compliance:
+        redacted, edited = await apply_compliance(session, tenant_id=tenant_id, event=event)
+        out.redacted += redacted
+        out.edited += edited
+    return out
+
+
+async def _channel(session: AsyncSession, *, platform: str, channel_id: str) -> Channel:
+    if platform not in PUSH_PLATFORMS:
+        raise ChannelNotFound("No such inbound channel.")
+    stmt = select(Channel).where(col(Channel.id) == channel_id, col(Channel.platform) == platform)
+    channel = (await session.execute(stmt)).scalars().first()
+    if channel is None:
+        raise ChannelNotFound("No such inbound channel.")
+    return channel
+
+
+async def verify_subscription(
+    session: AsyncSession, *, platform: str, channel_id: str, params: Mapping[str, str], box: SecretBox
+) -> str | dict[str, str]:
+    """Meta/WhatsApp: the `hub.challenge` to echo; X: the CRC `response_token` body."""
+    channel = await _channel(session, platform=platform, channel_id=channel_id)
+    secrets = box.open(channel.secrets)
+    if platform == "x":
+        token = params.get("crc_token")
+        answer = x_crc_response(token or "", consumer_secret=str(secrets.get("consumer_secret", "")))
+        if answer is None:
+            raise BadRequest("A crc_token query parameter is required.")
+        return answer
+    challenge = meta_verification_challenge(params, verify_token=str(secrets.get("verify_token", "")))
+    if challenge is None:
+        log.warning("inbound.verification_refused", extra={"channel_id": channel_id})
+        raise VerificationFailed("The verification request does not match this channel.")
+    return challenge
+
+
+async def deliver(
+    session: AsyncSession,
+    *,
+    platform: str,
+    channel_id: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    box: SecretBox,
+) -> InboundResult:
+    """Verify, parse and store one webhook delivery."""
+    channel = await _channel(session, platform=platform, channel_id=channel_id)
+    secrets = box.open(channel.secrets)
+    if platform == "x":
+        ok = verify_x_signature(
+            body=body,
+            header=headers.get(X_SIGNATURE_HEADER),
+            consumer_secret=str(secrets.get("consumer_secret", "")),
+        )
+    else:
+        ok = verify_meta_signature(
+            body=body,
+            header=headers.get(META_SIGNATURE_HEADER),
+            app_secret=str(secrets.get("app_secret", "")),
+        )
+    if not ok:
+        log.warning("inbound.signature_invalid", extra={"channel_id": channel_id, "platform": platform})
+        raise SignatureInvalid("The delivery's signature does not verify.")
+    try:
+        payload = load_json(body)
+        parse = {"meta": parse_meta, "whatsapp": parse_whatsapp, "x": parse_x}[platform]
+        result = parse(payload)
+    except PayloadError as exc:
+        raise BadRequest(f"The delivery is not a {platform} webhook payload.") from exc
+    out = await store_result(session, tenant_id=channel.tenant_id, result=result)
+    channel.last_success_at = utcnow()
+    channel.ingested += out.accepted
+    await session.commit()
+    if out.accepted:
+        mentions_logic.analysis_wanted.set()
+    log.info(
+        "inbound.delivered",
+        extra={
+            "channel_id": channel_id,
+            "tenant_id": channel.tenant_id,
+            "accepted": out.accepted,
+            "duplicates": out.duplicates,
+            "redacted": out.redacted,
+            "edited": out.edited,
+        },
+    )
+    return out

@@ -1,0 +1,166 @@
+"""Request and response models of channels, inbound deliveries and bulk import."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.pagination import Page
+
+ChannelPlatform = Literal["meta", "whatsapp", "x", "mastodon", "bluesky", "rss", "reviews"]
+PUSH_PLATFORMS = frozenset({"meta", "whatsapp", "x"})
+PULL_PLATFORMS = frozenset({"mastodon", "bluesky", "rss"})
+
+_SECRET = Field(min_length=1, max_length=512)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetaCredentials(_Strict):
+    """Meta (Facebook, Instagram, Messenger) and WhatsApp Cloud API webhooks."""
+
+    app_secret: str = _SECRET
+    verify_token: str = _SECRET
+
+
+class XCredentials(_Strict):
+    consumer_secret: str = _SECRET
+
+
+class MastodonCredentials(_Strict):
+    access_token: str | None = Field(default=None, min_length=1, max_length=512)
+
+
+class NoCredentials(_Strict):
+    pass
+
+
+class PushSettings(_Strict):
+    pass
+
+
+class _PollSettings(_Strict):
+    poll_interval_s: float | None = Field(default=None, gt=0, le=86_400)
+
+
+class MastodonSettings(_PollSettings):
+    """One of `hashtag`, `notifications` (needs an access token) or `query`."""
+
+    base_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
+    hashtag: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^#?[^\s/#?]+$")
+    notifications: bool = False
+    query: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MastodonSettings:
+        if sum([bool(self.hashtag), self.notifications, bool(self.query)]) != 1:
+            raise ValueError("give exactly one of hashtag, notifications or query")
+        return self
+
+
+class BlueskySettings(_Strict):
+    """A Jetstream endpoint (`wss://jetstream2.us-east.bsky.network`), optionally only some accounts."""
+
+    base_url: str = Field(min_length=6, max_length=2048, pattern=r"^wss?://")
+    wanted_dids: list[str] = Field(default_factory=list, max_length=100)
+
+
+class RssSettings(_PollSettings):
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
+
+
+class ReviewsSettings(_Strict):
+    source: str | None = Field(default=None, max_length=100)
+
+
+PLATFORM_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "meta": (MetaCredentials, PushSettings),
+    "whatsapp": (MetaCredentials, PushSettings),
+    "x": (XCredentials, PushSettings),
+    "mastodon": (MastodonCredentials, MastodonSettings),
+    "bluesky": (NoCredentials, BlueskySettings),
+    "rss": (NoCredentials, RssSettings),
+    "reviews": (NoCredentials, ReviewsSettings),
+}
+
+
+class ChannelCreate(_Strict):
+    """A connection to one platform; `credentials` are write-only (stored encrypted, never returned)."""
+
+    platform: ChannelPlatform
+    name: str = Field(min_length=1, max_length=200)
+    credentials: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _per_platform(self) -> ChannelCreate:
+        creds_model, settings_model = PLATFORM_MODELS[self.platform]
+        # Validation errors name the field, never echo a secret's value.
+        try:
+            creds = creds_model.model_validate(self.credentials)
+        except ValueError as exc:
+            fields = sorted({str(e["loc"][0]) for e in getattr(exc, "errors", lambda: [])() if e["loc"]})
+            raise ValueError(
+                f"invalid credentials for {self.platform}: {', '.join(fields) or 'shape'}"
+            ) from None
+        self.credentials = creds.model_dump(exclude_none=True)
+        self.settings = settings_model.model_validate(self.settings).model_dump(exclude_none=True)
+        return self
+
+
+class ChannelStatus(BaseModel):
+    """How a pull connector is doing (push channels: when a delivery last arrived)."""
+
+    running: bool = False
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    failures: int = 0
+    ingested: int = 0
+    cursor: Any = None
+
+
+class ChannelRead(BaseModel):
+    """A channel without its credentials (only which ones are set)."""
+
+    id: str
+    platform: ChannelPlatform
+    name: str
+    settings: dict[str, Any]
+    credentials_set: list[str]
+    inbound_url: str | None = None
+    status: ChannelStatus
+    created_at: datetime
+
+
+ChannelPage = Page[ChannelRead]
+
+
+class InboundResult(BaseModel):
+    """What one webhook delivery contained and what became of it."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    redacted: int = 0
+    edited: int = 0
+    skipped: int = 0
+    references: int = 0
+
+
+class ImportError_(BaseModel):
+    line: int
+    error: str
+
+
+class ImportSummary(BaseModel):
+    """The outcome of a bulk import: good lines kept, bad ones listed (the first 100) with line numbers."""
+
+    lines: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    errors: list[ImportError_] = Field(default_factory=list)

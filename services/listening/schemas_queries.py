@@ -1,0 +1,73 @@
+"""Request and response models of listening queries and their alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.pagination import Page
+
+QueryKind = Literal["brand", "competitor", "topic"]
+LanguageCode = Annotated[
+    str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+]
+MAX_EXPRESSION = 4_000
+
+
+class ListeningQueryCreate(BaseModel):
+    """A boolean query over incoming mentions, e.g. `(acme OR "acme corp") AND NOT job*`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: QueryKind
+    expression: str = Field(min_length=1, max_length=MAX_EXPRESSION)
+    languages: list[LanguageCode] | None = Field(default=None, max_length=20)
+    active: bool = True
+
+
+class ListeningQueryUpdate(BaseModel):
+    """The fields to change; `languages: null` or `[]` lifts the language restriction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: QueryKind | None = None
+    expression: str | None = Field(default=None, min_length=1, max_length=MAX_EXPRESSION)
+    languages: list[LanguageCode] | None = Field(default=None, max_length=20)
+    active: bool | None = None
+
+
+class ListeningQueryRead(BaseModel):
+    """A stored listening query; `normalised` is the expression as the parser understood it."""
+
+    id: str
+    name: str
+    kind: QueryKind
+    expression: str
+    normalised: str
+    languages: list[str]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+ListeningQueryPage = Page[ListeningQueryRead]
+
+
+class AlertRead(BaseModel):
+    """A spike of a query's volume or negative share (observed vs baseline over the previous 24 hours)."""
+
+    id: str
+    query_id: str
+    kind: Literal["volume", "negative_share"]
+    observed: float
+    baseline: float
+    score: float
+    bucket_start: datetime
+    created_at: datetime
+
+
+AlertPage = Page[AlertRead]
