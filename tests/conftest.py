@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from rapport.stack import PROCESSES, Stack
+from tests.helpers import Tenant, signup
 
 SERVICES_WITH_DB = [name for name in PROCESSES if name != "gateway"]
 
@@ -86,3 +87,22 @@ def client(stack: Stack) -> Iterator[httpx.Client]:
     """An HTTP client for the gateway, the public entry."""
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture
+def accounts(stack: Stack) -> Iterator[httpx.Client]:
+    """A client on identity itself, for signups and logins: the gateway rate-limits those per address."""
+    with httpx.Client(base_url=stack.url("identity"), timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def tenant(accounts: httpx.Client) -> Tenant:
+    """A fresh tenant with its owner logged in."""
+    return signup(accounts)
+
+
+@pytest.fixture
+def other_tenant(accounts: httpx.Client) -> Tenant:
+    """A second, unrelated tenant."""
+    return signup(accounts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -10,9 +12,21 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+import nats
+from nats.js.api import DeliverPolicy
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
+PROBLEM_JSON = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
 
 
 @dataclass
@@ -123,3 +137,40 @@ def wait_until(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+Event = dict[str, Any]
+
+
+async def find_event_async(
+    nats_url: str, subject: str, match: Callable[[Event], bool], timeout: float
+) -> Event | None:
+    """The first event on `subject` that `match` accepts, or None after `timeout` seconds."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        # An ephemeral ordered consumer replays the domain's stream from the start, then follows it.
+        stream = subject.split(".", 1)[0].upper()
+        sub = await js.subscribe(
+            subject, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                msg = await sub.next_msg(timeout=remaining)
+            except nats.errors.TimeoutError:
+                break
+            event: Event = json.loads(msg.data)
+            if match(event):
+                return event
+        return None
+    finally:
+        await nc.close()
+
+
+def find_event(nats_url: str, subject: str, match: Callable[[Event], bool], timeout: float = 15.0) -> Event:
+    """The first event on `subject` that `match` accepts, read from JetStream as any consumer would."""
+    event = asyncio.run(find_event_async(nats_url, subject, match, timeout))
+    assert event is not None, f"no {subject} event matched within {timeout}s"
+    return event

@@ -4,54 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from typing import Any
 
 import httpx
-import nats
-from nats.js.api import DeliverPolicy
 
 from rapport.stack import Stack
-from tests.helpers import Tenant, add_user, signup
-
-Event = dict[str, Any]
-
-
-async def _find(nats_url: str, subject: str, match: Callable[[Event], bool], timeout: float) -> Event | None:
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        # An ephemeral ordered consumer replays the stream from the start, then follows new messages.
-        sub = await js.subscribe(
-            subject, stream="IDENTITY", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-        )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (remaining := deadline - loop.time()) > 0:
-            try:
-                msg = await sub.next_msg(timeout=remaining)
-            except nats.errors.TimeoutError:
-                break
-            event: Event = json.loads(msg.data)
-            if match(event):
-                return event
-        return None
-    finally:
-        await nc.close()
-
-
-def find_event(stack: Stack, subject: str, match: Callable[[Event], bool], timeout: float = 15.0) -> Event:
-    event = asyncio.run(_find(stack.nats_url, subject, match, timeout))
-    assert event is not None, f"no {subject} event matched within {timeout}s"
-    return event
+from tests.helpers import Event, Tenant, add_user, find_event, find_event_async, signup
 
 
 def test_signup_publishes_tenant_created_and_owner_created(stack: Stack, tenant: Tenant) -> None:
-    created = find_event(stack, "identity.tenant.created", lambda e: e["tenantid"] == tenant.tenant_id)
+    created = find_event(
+        stack.nats_url, "identity.tenant.created", lambda e: e["tenantid"] == tenant.tenant_id
+    )
     assert created["type"] == "identity.tenant.created"
     assert created["specversion"] == "1.0"
     assert created["data"] == {"tenant_id": tenant.tenant_id, "name": tenant.name}
-    owner = find_event(stack, "identity.user.created", lambda e: e["data"]["user_id"] == tenant.user_id)
+    owner = find_event(
+        stack.nats_url, "identity.user.created", lambda e: e["data"]["user_id"] == tenant.user_id
+    )
     assert owner["tenantid"] == tenant.tenant_id
     assert owner["data"]["role"] == "owner"
     assert tenant.email not in json.dumps(owner)
@@ -59,7 +28,9 @@ def test_signup_publishes_tenant_created_and_owner_created(stack: Stack, tenant:
 
 def test_created_user_is_published_without_email(stack: Stack, api: httpx.Client, tenant: Tenant) -> None:
     agent = add_user(api, tenant, "agent")
-    event = find_event(stack, "identity.user.created", lambda e: e["data"]["user_id"] == agent.user_id)
+    event = find_event(
+        stack.nats_url, "identity.user.created", lambda e: e["data"]["user_id"] == agent.user_id
+    )
     assert event["tenantid"] == tenant.tenant_id
     assert event["source"] == "/rapport/identity"
     assert event["subject"] == agent.user_id
@@ -77,7 +48,7 @@ def test_rejected_user_creation_publishes_nothing(stack: Stack, api: httpx.Clien
     )
     assert refused.status_code == 403
     # Every event of this tenant is accounted for once the last legitimate one has arrived.
-    find_event(stack, "identity.user.created", lambda e: e["data"]["user_id"] == agent.user_id)
+    find_event(stack.nats_url, "identity.user.created", lambda e: e["data"]["user_id"] == agent.user_id)
     seen: list[Event] = []
 
     def collect(e: Event) -> bool:
@@ -85,7 +56,7 @@ def test_rejected_user_creation_publishes_nothing(stack: Stack, api: httpx.Clien
             seen.append(e)
         return False
 
-    asyncio.run(_find(stack.nats_url, "identity.>", collect, timeout=1.0))
+    asyncio.run(find_event_async(stack.nats_url, "identity.>", collect, timeout=1.0))
     assert sorted(e["type"] for e in seen) == [
         "identity.tenant.created",
         "identity.user.created",

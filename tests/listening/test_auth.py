@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.helpers import Tenant, add_user, mention_payload
-from tests.listening.conftest import assert_problem, list_mentions, post_mention
+from tests.helpers import Tenant, add_user, assert_problem, mention_payload
+from tests.listening.conftest import list_mentions, post_mention
 
 
 def test_anonymous_cannot_ingest(client: httpx.Client, tenant: Tenant) -> None:

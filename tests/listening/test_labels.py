@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Tenant, add_user
-from tests.listening.conftest import assert_problem, post_analysed
+from tests.helpers import Tenant, add_user, assert_problem
+from tests.listening.conftest import post_analysed
 
 COMPLAINT = "My order never arrived and support is terrible."
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.helpers import Tenant
-from tests.listening.conftest import analysed, assert_problem, list_mentions, post_mention
+from tests.helpers import Tenant, assert_problem
+from tests.listening.conftest import analysed, list_mentions, post_mention
 
 
 def test_mentions_page_newest_post_first_over_three_pages(client: httpx.Client, tenant: Tenant) -> None:

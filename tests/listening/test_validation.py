@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Tenant, mention_payload
-from tests.listening.conftest import assert_problem, list_mentions
+from tests.helpers import Tenant, assert_problem, mention_payload
+from tests.listening.conftest import list_mentions
 
 
 def _without(field: str) -> dict[str, Any]:

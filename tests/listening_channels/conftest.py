@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from tests.helpers import Tenant, signup
-from tests.listening.conftest import accounts, assert_problem, direct  # noqa: F401
+from tests.helpers import Tenant
+from tests.listening.conftest import direct  # noqa: F401
 
 PLATFORMS = Path(__file__).resolve().parents[1] / "data" / "platforms"
 
@@ -27,16 +27,6 @@ def fixture_bytes(name: str) -> bytes:
 
 def fixture_json(name: str) -> Any:
     return json.loads(fixture_bytes(name))
-
-
-@pytest.fixture
-def tenant(accounts: httpx.Client) -> Tenant:  # noqa: F811
-    return signup(accounts)
-
-
-@pytest.fixture
-def other_tenant(accounts: httpx.Client) -> Tenant:  # noqa: F811
-    return signup(accounts)
 
 
 def create_channel(client: httpx.Client, tenant: Tenant, **body: Any) -> dict[str, Any]:

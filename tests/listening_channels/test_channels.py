@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 
 from rapport.stack import Stack
-from tests.helpers import Tenant, add_user
-from tests.listening.conftest import assert_problem
+from tests.helpers import Tenant, add_user, assert_problem
 from tests.listening_channels.conftest import create_channel
 
 APP_SECRET = "meta-app-secret-0f4c2b7e91"

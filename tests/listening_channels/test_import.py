@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 
 from rapport.stack import ROOT, Stack
-from tests.helpers import Tenant, add_user, mention_payload, unique
-from tests.listening.conftest import assert_problem
+from tests.helpers import Tenant, add_user, assert_problem, mention_payload, unique
 from tests.listening_channels.conftest import fixture_bytes
 
 

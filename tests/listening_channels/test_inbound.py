@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 
 from services.listening.connectors.signatures import meta_signature, x_signature
-from tests.helpers import Tenant, wait_until
-from tests.listening.conftest import assert_problem
+from tests.helpers import Tenant, assert_problem, wait_until
 from tests.listening_channels.conftest import create_channel, fixture_bytes
 
 APP_SECRET = "whsec-meta-7d1c0e"

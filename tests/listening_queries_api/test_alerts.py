@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 
 from rapport.stack import Stack
-from tests.helpers import Tenant, add_user, wait_until
-from tests.listening.conftest import assert_problem, list_mentions, post_mention
-from tests.listening_queries_api.conftest import create_query, find_event
+from tests.helpers import Tenant, add_user, assert_problem, find_event, wait_until
+from tests.listening.conftest import list_mentions, post_mention
+from tests.listening_queries_api.conftest import create_query
 
 ALERTS = "/v1/listening/alerts"
 
@@ -76,7 +76,9 @@ def test_burst_over_a_quiet_baseline_raises_exactly_one_alert(
     assert _alerts(client, tenant, query_id=other["id"]) == []
     assert _alerts(client, other_tenant) == []
 
-    event = find_event(stack, "listening.alert.raised", lambda e: e["data"]["alert_id"] == alert["id"])
+    event = find_event(
+        stack.nats_url, "listening.alert.raised", lambda e: e["data"]["alert_id"] == alert["id"]
+    )
     assert event["tenantid"] == tenant.tenant_id
     assert event["data"]["query_id"] == query["id"]
     assert event["data"]["kind"] == "volume"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 
 from rapport.stack import Stack
-from tests.helpers import Tenant
+from tests.helpers import Tenant, find_event
 from tests.listening.conftest import analysed, list_mentions, post_mention
-from tests.listening_queries_api.conftest import find_event
 
 ORIGINAL = "Acme's new Falcon headphones drop next Tuesday at 9am with noise cancelling and 40 hour battery"
 
@@ -40,5 +39,7 @@ def test_reposts_and_near_copies_join_the_first_mentions_group(
     assert sorted(grouped) == sorted([first, retweet, quoted])
     assert list_mentions(client, other_tenant, group_id=first)["items"] == []
 
-    event = find_event(stack, "listening.mention.received", lambda e: e["data"]["mention_id"] == retweet)
+    event = find_event(
+        stack.nats_url, "listening.mention.received", lambda e: e["data"]["mention_id"] == retweet
+    )
     assert event["data"]["group_id"] == first

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from tests.helpers import Tenant, wait_until
-from tests.listening.conftest import analysed, assert_problem, list_mentions, post_mention
+from tests.helpers import Tenant, assert_problem, wait_until
+from tests.listening.conftest import analysed, list_mentions, post_mention
 from tests.listening_queries_api.conftest import create_query
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.helpers import Tenant, add_user
-from tests.listening.conftest import assert_problem
+from tests.helpers import Tenant, add_user, assert_problem
 from tests.listening_queries_api.conftest import create_query
 
 BASE = "/v1/listening/queries"

@@ -9,37 +9,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from tests.helpers import Tenant, User, mention_payload, signup, wait_until
-
-PROBLEM_JSON = "application/problem+json"
-
-
-@pytest.fixture
-def accounts(stack: Stack) -> Iterator[httpx.Client]:
-    """A client on identity itself, for signups and logins: the gateway rate-limits those per address."""
-    with httpx.Client(base_url=stack.url("identity"), timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
-def tenant(accounts: httpx.Client) -> Tenant:
-    """A fresh tenant with its owner logged in."""
-    return signup(accounts)
-
-
-@pytest.fixture
-def other_tenant(accounts: httpx.Client) -> Tenant:
-    """A second, unrelated tenant."""
-    return signup(accounts)
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with this status."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
+from tests.helpers import Tenant, User, mention_payload, wait_until
 
 
 def ingest(client: httpx.Client, tenant: Tenant, **overrides: Any) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.helpers import Tenant, add_user, unique
-from tests.profiles.conftest import assert_problem, find_profiles, ingest, timeline, wait_for_profile
+from tests.helpers import Tenant, add_user, assert_problem, unique
+from tests.profiles.conftest import find_profiles, ingest, timeline, wait_for_profile
 
 
 def test_timeline_lists_interactions_newest_first_in_pages(client: httpx.Client, tenant: Tenant) -> None:
