@@ -25,21 +25,10 @@ async def on_mention_received(session: AsyncSession, event: CloudEvent) -> None:
     )
 
 
-async def on_mention_reanalysed(session: AsyncSession, event: CloudEvent) -> None:
-    """listening.mention.reanalysed → move the mention's counts to its corrected labels."""
-    data = MentionReanalysed.model_validate(event.data)
-    await counters.move_mention(
-        session,
-        tenant_id=event.tenantid,
-        created_at=data.created_at,
-        previous=data.previous,
-        analysis=data.analysis,
-    )
-
-
-async def on_mention_edited(session: AsyncSession, event: CloudEvent) -> None:
-    """listening.mention.edited → move the mention's counts to the edited post's analysis."""
-    data = MentionEdited.model_validate(event.data)
+async def on_analysis_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """listening.mention.reanalysed / .edited → move the mention's counts to its new analysis."""
+    contract = MentionEdited if event.type == "listening.mention.edited" else MentionReanalysed
+    data = contract.model_validate(event.data)
     await counters.move_mention(
         session,
         tenant_id=event.tenantid,
@@ -87,9 +76,9 @@ SUBSCRIPTIONS: list[Subscription] = [
     Subscription(
         durable="metrics-reanalysed",
         event_type="listening.mention.reanalysed",
-        handler=on_mention_reanalysed,
+        handler=on_analysis_changed,
     ),
-    Subscription(durable="metrics-edits", event_type="listening.mention.edited", handler=on_mention_edited),
+    Subscription(durable="metrics-edits", event_type="listening.mention.edited", handler=on_analysis_changed),
     Subscription(
         durable="metrics-redactions", event_type="listening.mention.redacted", handler=on_mention_redacted
     ),
