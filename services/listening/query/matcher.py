@@ -9,6 +9,7 @@ only, and `@alice` also matches the Mastodon form `@alice@host`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -171,16 +172,18 @@ class Pattern:
         return sorted(found)
 
 
-class Node:
+class Node(ABC):
     """A node of a compiled query; `pos` is where it starts in the expression."""
 
     pos: int
 
+    @abstractmethod
     def predicate(self) -> Predicate:
-        raise NotImplementedError
+        """A function of a prepared document that says whether this node matches it."""
 
+    @abstractmethod
     def render(self) -> str:
-        raise NotImplementedError
+        """The node in the normalised query syntax."""
 
     def lines(self, depth: int) -> list[str]:
         return [f"{'  ' * depth}{self.render()}"]
