@@ -100,6 +100,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}),
     _route("/v1/profiles", "profiles", STAFF),
     _route("/v1/conversations", "engagement", STAFF),
+    _route("/v1/agents", "engagement", STAFF, READS),
     _route("/v1/metrics", "metrics", STAFF),
 )
 

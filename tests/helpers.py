@@ -174,3 +174,15 @@ def find_event(nats_url: str, subject: str, match: Callable[[Event], bool], time
     event = asyncio.run(find_event_async(nats_url, subject, match, timeout))
     assert event is not None, f"no {subject} event matched within {timeout}s"
     return event
+
+
+def wait_for_agents(client: httpx.Client, tenant: Tenant, n: int) -> list[dict[str, Any]]:
+    """Wait until engagement's routing knows `n` agents of the tenant (users arrive as events)."""
+
+    def known() -> list[dict[str, Any]] | None:
+        response = client.get("/v1/agents", headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items if len(items) >= n else None
+
+    return wait_until(known, what=f"engagement to know {n} agent(s)")

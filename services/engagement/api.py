@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from services.engagement.logic import conversations
+from services.engagement.logic import agents, conversations
 from services.engagement.models import Priority, Status
-from services.engagement.schemas import ConversationDetail, ConversationPage
+from services.engagement.schemas import AgentPage, ConversationDetail, ConversationPage
 from shared.auth import STAFF, Principal, require_roles
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+agents_router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 StaffDep = Annotated[Principal, Depends(require_roles(*STAFF))]
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
@@ -53,3 +54,11 @@ async def get_conversation(
     return await conversations.get_conversation(
         session, tenant_id=principal.tenant_id, conversation_id=conversation_id
     )
+
+
+@agents_router.get("", response_model=AgentPage)
+async def list_agents(
+    principal: StaffDep, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> AgentPage:
+    """The tenant's agents as routing sees them (active, last assignment)."""
+    return await agents.list_agents(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.engagement import models  # noqa: F401  (registers the tables for create_all)
-from services.engagement.api import router
+from services.engagement.api import agents_router, router
 from services.engagement.consumers import SUBSCRIPTIONS
 from services.engagement.settings import EngagementSettings
 from shared.auth import JWKSSource
@@ -18,7 +18,7 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
         settings=settings or EngagementSettings(),
         title="Rapport engagement",
         description="Conversations opened from actionable mentions, routed and assigned to agents.",
-        routers=[router],
+        routers=[router, agents_router],
         subscriptions=SUBSCRIPTIONS,
         jwks=jwks,
     )

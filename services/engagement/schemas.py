@@ -52,3 +52,18 @@ class ConversationDetail(ConversationRead):
 
 
 ConversationPage = Page[ConversationRead]
+
+
+class AgentRead(BaseModel):
+    """An agent as engagement's routing sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    display_name: str | None
+    active: bool
+    last_assigned_at: datetime | None
+    created_at: datetime
+
+
+AgentPage = Page[AgentRead]

@@ -13,7 +13,16 @@ from rapport.stack import Stack
 from shared.events.bus import Bus
 from shared.events.contracts import MentionPayload, MentionResolved
 from shared.events.envelope import CloudEvent, new_event
-from tests.helpers import Tenant, User, add_user, mention_payload, signup, unique, wait_until
+from tests.helpers import (
+    Tenant,
+    User,
+    add_user,
+    mention_payload,
+    signup,
+    unique,
+    wait_for_agents,
+    wait_until,
+)
 
 COMPLAINT = "My order arrived broken and support is not answering. Terrible!"
 QUESTION = "How do I reset my password?"
@@ -92,6 +101,7 @@ def publish(nats_url: str, event: CloudEvent) -> None:
 def test_complaint_opens_conversation_assigned_to_agent(client: httpx.Client) -> None:
     tenant = signup(client)
     agent = add_user(client, tenant, "agent")
+    wait_for_agents(client, tenant, 1)
     mention_id = post_mention(client, tenant, COMPLAINT, author=author())
 
     conversation = conversation_of(client, tenant, mention_id)
@@ -132,6 +142,7 @@ def test_complaint_without_agents_opens_unassigned_conversation_picked_up_by_nex
 def test_two_agents_share_conversations_round_robin(client: httpx.Client) -> None:
     tenant = signup(client)
     first, second = add_user(client, tenant, "agent"), add_user(client, tenant, "agent")
+    wait_for_agents(client, tenant, 2)
     for _ in range(4):
         post_mention(client, tenant, COMPLAINT, author=author())
 

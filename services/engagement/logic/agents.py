@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.models import Agent, Conversation
+from services.engagement.schemas import AgentPage, AgentRead
 from shared.db import utcnow
 from shared.events.contracts import ConversationAssigned, UserCreated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
+from shared.pagination import paginate
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.engagement.agents")
@@ -84,3 +86,9 @@ async def assign_backlog(session: AsyncSession, *, tenant_id: str) -> int:
         assign(session, conversation=conversation, agent=agent, now=utcnow())
         await session.flush()
     return len(backlog)
+
+
+async def list_agents(session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None) -> AgentPage:
+    """The tenant's agents known to routing, newest first."""
+    rows, next_cursor = await paginate(session, scoped(Agent, tenant_id), Agent, limit=limit, cursor=cursor)
+    return AgentPage(items=[AgentRead.model_validate(a) for a in rows], next_cursor=next_cursor)
