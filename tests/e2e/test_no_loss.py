@@ -75,7 +75,7 @@ def test_profiles_crash_during_ingest_loses_and_duplicates_nothing(stack: Stack)
         return body
 
     final = wait_until(
-        lambda: (c := card())["profiles"]["created"] >= N and c,
+        lambda: (c := card())["profiles"]["created"] >= N and c["mentions"]["total"] >= N and c,
         timeout=120,
         what="every mention to reach profiles",
     )

@@ -59,7 +59,12 @@ def test_complaint_reaches_profile_conversation_and_scorecard(client: httpx.Clie
     assert conversations[0]["profile_id"] == profiles[0]["id"]
 
     card = wait_until(
-        lambda: (c := scorecard(client, tenant.headers))["conversations"]["opened"] == 1 and c,
+        # Each event type has its own consumer in metrics: wait for both counts.
+        lambda: (
+            (c := scorecard(client, tenant.headers))["conversations"]["opened"] == 1
+            and c["mentions"]["total"] == 1
+            and c
+        ),
         what="the scorecard to count the conversation",
     )
     assert card["mentions"]["total"] == 1

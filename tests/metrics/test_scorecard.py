@@ -99,10 +99,16 @@ def test_scorecard_counts_mentions_profiles_and_conversations(client: httpx.Clie
     card = scorecard_when(
         client,
         tenant,
+        # Each event type has its own consumer: wait for all of them, in whatever order they finish.
         lambda c: (
-            (c["mentions"]["total"], c["profiles"]["created"], c["conversations"]["assigned"]) == (3, 3, 2)
+            (c["mentions"]["total"], c["profiles"]["created"], c["conversations"])
+            == (
+                3,
+                3,
+                {"opened": 2, "assigned": 2},
+            )
         ),
-        "three mentions, three profiles and two assigned conversations",
+        "three mentions, three profiles and two opened, assigned conversations",
     )
 
     assert card["from"] is None and card["to"] is None
