@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,6 +67,17 @@ async def _find_existing(
     return row.id if row is not None else None
 
 
+def _author_fields(mention: Mention) -> dict[str, Any]:
+    """The author as the event and the API both show it."""
+    return {
+        "handle": mention.author_handle,
+        "display_name": mention.author_display_name,
+        "followers": mention.author_followers,
+        "verified": mention.author_verified,
+        "influence": mention.influence,
+    }
+
+
 def received_payload(mention: Mention, *, matched_query_ids: list[str] | None = None) -> MentionReceived:
     """`listening.mention.received` of an analysed mention."""
     analysis = analysis_of(mention)
@@ -78,13 +90,7 @@ def received_payload(mention: Mention, *, matched_query_ids: list[str] | None = 
         text=mention.text,
         created_at=mention.created_at,
         url=mention.url,
-        author=Author(
-            handle=mention.author_handle,
-            display_name=mention.author_display_name,
-            followers=mention.author_followers,
-            verified=mention.author_verified,
-            influence=mention.influence,
-        ),
+        author=Author(**_author_fields(mention)),
         in_reply_to=mention.in_reply_to,
         analysis=analysis,
         matched_query_ids=matched_query_ids or [],
@@ -177,13 +183,7 @@ def to_read(mention: Mention) -> MentionRead:
         created_at=mention.created_at,
         received_at=mention.received_at,
         url=mention.url,
-        author=AuthorRead(
-            handle=mention.author_handle,
-            display_name=mention.author_display_name,
-            followers=mention.author_followers,
-            verified=mention.author_verified,
-            influence=mention.influence,
-        ),
+        author=AuthorRead(**_author_fields(mention)),
         in_reply_to=mention.in_reply_to,
         analysis_status=mention.analysis_status,
         analysis=_analysis_read(mention),

@@ -360,26 +360,39 @@ class Not(Node):
         return lambda doc: not child(doc)
 
 
-class And(Node):
+class _Group(Node):
+    """AND or OR over two or more children; a child group of the other kind is parenthesised."""
+
     __slots__ = ("children", "pos")
+    op = ""
 
     def __init__(self, children: list[Node], pos: int) -> None:
         self.children = children
         self.pos = pos
 
     def render(self) -> str:
-        return " AND ".join(f"({c.render()})" if isinstance(c, Or) else c.render() for c in self.children)
+        return f" {self.op} ".join(
+            f"({c.render()})" if isinstance(c, _Group) and c.op != self.op else c.render()
+            for c in self.children
+        )
 
     def lines(self, depth: int) -> list[str]:
-        return [f"{'  ' * depth}AND", *(line for c in self.children for line in c.lines(depth + 1))]
+        return [f"{'  ' * depth}{self.op}", *(line for c in self.children for line in c.lines(depth + 1))]
 
     def sequences(self) -> list[Phrase]:
         return [s for c in self.children for s in c.sequences()]
 
-    def predicate(self) -> Predicate:
+    def ordered_predicates(self) -> list[Predicate]:
         # Cheap tests first: fields and single terms before phrases, proximity and sub-trees.
-        ordered = sorted(self.children, key=_cost)
-        predicates = [c.predicate() for c in ordered]
+        return [c.predicate() for c in sorted(self.children, key=_cost)]
+
+
+class And(_Group):
+    __slots__ = ()
+    op = "AND"
+
+    def predicate(self) -> Predicate:
+        predicates = self.ordered_predicates()
         if len(predicates) == 2:
             a, b = predicates
             return lambda doc: a(doc) and b(doc)
@@ -393,25 +406,12 @@ class And(Node):
         return every
 
 
-class Or(Node):
-    __slots__ = ("children", "pos")
-
-    def __init__(self, children: list[Node], pos: int) -> None:
-        self.children = children
-        self.pos = pos
-
-    def render(self) -> str:
-        return " OR ".join(f"({c.render()})" if isinstance(c, And) else c.render() for c in self.children)
-
-    def lines(self, depth: int) -> list[str]:
-        return [f"{'  ' * depth}OR", *(line for c in self.children for line in c.lines(depth + 1))]
-
-    def sequences(self) -> list[Phrase]:
-        return [s for c in self.children for s in c.sequences()]
+class Or(_Group):
+    __slots__ = ()
+    op = "OR"
 
     def predicate(self) -> Predicate:
-        ordered = sorted(self.children, key=_cost)
-        predicates = [c.predicate() for c in ordered]
+        predicates = self.ordered_predicates()
         if len(predicates) == 2:
             a, b = predicates
             return lambda doc: a(doc) or b(doc)
