@@ -73,6 +73,19 @@ async def ping(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT 1"))
 
 
+async def begin_immediate(session: AsyncSession) -> None:
+    """On SQLite, really begin the session's transaction now and take the write lock (no-op elsewhere).
+
+    The sqlite3 driver's legacy mode emits BEGIN only before INSERT/UPDATE/DELETE: a SAVEPOINT sent
+    first would open a transaction of its own whose RELEASE commits, outside the caller's rollback. An
+    explicit BEGIN IMMEDIATE puts every later SAVEPOINT inside the transaction (the driver then leaves
+    BEGIN alone and still sends COMMIT/ROLLBACK), and waits (busy timeout) for the one writer's lock up
+    front, so a read in this transaction can never turn into a failed upgrade to writer later.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("BEGIN IMMEDIATE"))
+
+
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One session in one transaction: committed on success, rolled back on error."""

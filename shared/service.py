@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.auth import JWKSSource, TokenVerifier, jwks_from_url
 from shared.db import create_engine, create_tables, ping, session_factory
 from shared.errors import install_error_handlers
-from shared.events.bus import Bus
+from shared.events.bus import BatchHandler, Bus, EventScope
 from shared.events.envelope import CloudEvent
-from shared.events.inbox import TxHandler, handle_once
+from shared.events.inbox import TxHandler, handle_batch_once
 from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
 from shared.settings import Settings
@@ -30,7 +30,11 @@ log = logging.getLogger("rapport.service")
 
 @dataclass(frozen=True)
 class Subscription:
-    """One idempotent handler of one event type, run in a transaction with the inbox check."""
+    """One idempotent handler of one event type, run in a transaction with the inbox check.
+
+    A fetched batch shares one transaction; should an event fail, the batch runs again with a savepoint
+    per event, so that only the failing one is undone (see `handle_batch_once`).
+    """
 
     durable: str
     event_type: str
@@ -85,7 +89,7 @@ def create_service_app(
         rt.tasks.append(asyncio.create_task(rt.relay.run(), name="outbox-relay"))
         for sub in subscriptions:
             consumer = bus.consumer(
-                durable=sub.durable, event_type=sub.event_type, handler=_once(sessions, sub)
+                durable=sub.durable, event_type=sub.event_type, batch_handler=_once(sessions, sub)
             )
             rt.tasks.append(asyncio.create_task(consumer.run(), name=sub.durable))
         log.info("service.started", extra={"subscriptions": len(subscriptions)})
@@ -117,11 +121,11 @@ def create_service_app(
     return app
 
 
-def _once(
-    sessions: async_sessionmaker[AsyncSession], sub: Subscription
-) -> Callable[[CloudEvent], Awaitable[None]]:
-    async def handle(event: CloudEvent) -> None:
-        await handle_once(sessions, consumer=sub.durable, event=event, handler=sub.handler)
+def _once(sessions: async_sessionmaker[AsyncSession], sub: Subscription) -> BatchHandler:
+    async def handle(events: Sequence[CloudEvent], scope: EventScope) -> list[BaseException | None]:
+        return await handle_batch_once(
+            sessions, consumer=sub.durable, events=events, handler=sub.handler, scope=scope
+        )
 
     return handle
 

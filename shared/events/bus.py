@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import nats
@@ -26,6 +27,10 @@ log = logging.getLogger("rapport.bus")
 _tracer = tracer("rapport.bus")
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
+# Where one event of a batch is handled: the consumer's trace span, entered around that event's work.
+EventScope = Callable[[CloudEvent], AbstractContextManager[object]]
+# Handles a fetched batch and says, per event in order, None (done: ack it) or the error that failed it.
+BatchHandler = Callable[[Sequence[CloudEvent], EventScope], Awaitable[Sequence[BaseException | None]]]
 
 DUPLICATE_WINDOW_S = 120.0
 # Delay before redelivery after the n-th failed attempt; the last attempt goes to the dead-letter subject.
@@ -109,27 +114,67 @@ class Bus:
         *,
         durable: str,
         event_type: str,
-        handler: Handler,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
         batch: int = 64,
         backoff: tuple[float, ...] = BACKOFF_S,
+        ack_wait: float = 30.0,
     ) -> Consumer:
-        """A durable pull consumer of one event type (start it with `Consumer.run`)."""
+        """A durable pull consumer of one event type (start it with `Consumer.run`).
+
+        `handler` takes one event at a time; `batch_handler` takes a whole fetched batch at once.
+        """
+        if batch_handler is None:
+            if handler is None:
+                raise ValueError("a consumer needs a handler or a batch_handler")
+            batch_handler = one_by_one(handler)
+        elif handler is not None:
+            raise ValueError("give a handler or a batch_handler, not both")
         return Consumer(
-            self, durable=durable, event_type=event_type, handler=handler, batch=batch, backoff=backoff
+            self,
+            durable=durable,
+            event_type=event_type,
+            apply=batch_handler,
+            batch=batch,
+            backoff=backoff,
+            ack_wait=ack_wait,
         )
+
+
+def one_by_one(handler: Handler) -> BatchHandler:
+    """A batch handler that runs `handler` on each event in turn; one failure does not stop the others."""
+
+    async def apply(events: Sequence[CloudEvent], scope: EventScope) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        for event in events:
+            try:
+                with scope(event):
+                    await handler(event)
+            except Exception as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
+    return apply
 
 
 @dataclass
 class Consumer:
-    """Fetch in batches, run the handler, ack; nak with back-off on error, dead-letter at the end."""
+    """Fetch a batch, handle it, ack what succeeded; nak with back-off on error, dead-letter at the end.
+
+    Acks go out only after `apply` returns, so a batch handler that commits first never loses an event;
+    a crash in between redelivers it (after `ack_wait`) to an idempotent handler.
+    """
 
     bus: Bus
     durable: str
     event_type: str
-    handler: Handler
+    apply: BatchHandler
     batch: int = 64
     # Delay before redelivery after each failed attempt; one more attempt than delays, then dead letter.
     backoff: tuple[float, ...] = BACKOFF_S
+    ack_wait: float = 30.0
 
     @property
     def max_deliver(self) -> int:
@@ -141,7 +186,7 @@ class Consumer:
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=30,
+            ack_wait=self.ack_wait,
             max_deliver=self.max_deliver,
             filter_subject=spec.subject,
             max_ack_pending=self.batch * 16,
@@ -169,41 +214,57 @@ class Consumer:
                 log.exception("consumer.fetch_failed", extra={"durable": self.durable})
                 await asyncio.sleep(1.0)
                 continue
-            for msg in msgs:
-                try:
-                    await self.handle(msg)
-                except Exception:
-                    # Settling failed (e.g. the connection dropped): the broker redelivers after ack_wait.
-                    log.exception("consumer.settle_failed", extra={"durable": self.durable})
+            await self.handle_batch(msgs)
 
-    async def handle(self, msg: Msg) -> None:
-        """Process one delivery and settle it exactly once (ack, nak, or term + dead letter)."""
-        try:
-            event = CloudEvent.from_bytes(msg.data)
-        except ValidationError:
-            await self._dead_letter(msg, "invalid envelope")
-            return
-        attempt = msg.metadata.num_delivered
-        ctx = extract_context(dict(msg.headers or {}))
-        with _tracer.start_as_current_span(
-            f"consume {event.type}", context=ctx, kind=trace.SpanKind.CONSUMER
-        ) as span:
-            span.set_attribute("messaging.message.id", event.id)
+    async def handle_batch(self, msgs: Sequence[Msg]) -> None:
+        """Handle a batch of deliveries, then settle each exactly once (ack, nak, or term + dead letter)."""
+        events: list[CloudEvent] = []
+        valid: list[Msg] = []
+        headers: dict[str, dict[str, str]] = {}
+        for msg in msgs:
             try:
-                await self.handler(event)
-            except Exception as exc:
-                span.record_exception(exc)
-                log.warning(
-                    "event.handler_failed",
-                    exc_info=True,
-                    extra={"durable": self.durable, "event_id": event.id, "attempt": attempt},
-                )
-                if attempt >= self.max_deliver:
-                    await self._dead_letter(msg, type(exc).__name__)
-                else:
-                    await msg.nak(delay=self.backoff[attempt - 1])
-                return
-        await msg.ack()
+                event = CloudEvent.from_bytes(msg.data)
+            except ValidationError:
+                await self._settle(self._dead_letter(msg, "invalid envelope"))
+                continue
+            events.append(event)
+            valid.append(msg)
+            headers[event.id] = dict(msg.headers or {})
+        if not events:
+            return
+
+        def scope(event: CloudEvent) -> AbstractContextManager[object]:
+            return _consume_span(event, headers.get(event.id, {}))
+
+        try:
+            outcomes: Sequence[BaseException | None] = await self.apply(events, scope)
+        except Exception as exc:
+            # The batch handler could not even try (e.g. the database is down): every event failed.
+            outcomes = [exc] * len(events)
+        for msg, event, outcome in zip(valid, events, outcomes, strict=True):
+            if outcome is None:
+                await self._settle(msg.ack())
+            else:
+                await self._settle(self._failed(msg, event, outcome))
+
+    async def _failed(self, msg: Msg, event: CloudEvent, exc: BaseException) -> None:
+        attempt = msg.metadata.num_delivered
+        log.warning(
+            "event.handler_failed",
+            exc_info=exc,
+            extra={"durable": self.durable, "event_id": event.id, "attempt": attempt},
+        )
+        if attempt >= self.max_deliver:
+            await self._dead_letter(msg, type(exc).__name__)
+        else:
+            await msg.nak(delay=self.backoff[attempt - 1])
+
+    async def _settle(self, settling: Awaitable[None]) -> None:
+        try:
+            await settling
+        except Exception:
+            # Settling failed (e.g. the connection dropped): the broker redelivers after ack_wait.
+            log.exception("consumer.settle_failed", extra={"durable": self.durable})
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
@@ -218,6 +279,16 @@ class Consumer:
         )
         await msg.term()
         log.error("event.dead_lettered", extra={"durable": self.durable, "stream_seq": seq, "reason": reason})
+
+
+@contextlib.contextmanager
+def _consume_span(event: CloudEvent, headers: dict[str, str]) -> Iterator[object]:
+    # The span continues the publisher's trace; an exception leaving it is recorded on it.
+    with _tracer.start_as_current_span(
+        f"consume {event.type}", context=extract_context(headers), kind=trace.SpanKind.CONSUMER
+    ) as span:
+        span.set_attribute("messaging.message.id", event.id)
+        yield span
 
 
 async def delete_streams(bus: Bus) -> None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
-from shared.db import UTCDateTime, utcnow
+from shared.db import UTCDateTime, begin_immediate, utcnow
+from shared.events.bus import EventScope
 from shared.events.envelope import CloudEvent
+
+log = logging.getLogger("rapport.inbox")
 
 TxHandler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
@@ -43,3 +50,109 @@ async def handle_once(
             if await session.get(InboxMessage, (consumer, event.id)) is not None:
                 return False
         raise
+
+
+def _untraced(event: CloudEvent) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
+class _HandlerFailed(Exception):
+    """A handler raised in a batch applied without savepoints: the batch is undone and applied again."""
+
+
+async def handle_batch_once(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    consumer: str,
+    events: Sequence[CloudEvent],
+    handler: TxHandler,
+    scope: EventScope = _untraced,
+) -> list[BaseException | None]:
+    """Apply a batch in one transaction; per event, None (applied, now or before) or the error that failed it.
+
+    An id already in the inbox, or repeated in the batch, is not run again. The batch first runs without
+    savepoints (cheap, and almost every batch succeeds); if a handler fails, that transaction is rolled
+    back and the batch runs again with a SAVEPOINT per event, so only the failing event is undone and the
+    others commit. When the transaction itself fails (a busy database; a replica that applied one of these
+    first, so the inbox insert conflicts), nothing of it stays and every event goes through `handle_once`
+    on its own.
+    """
+    try:
+        try:
+            return await _apply_together(
+                sessions, consumer=consumer, events=events, handler=handler, scope=scope, isolate=False
+            )
+        except _HandlerFailed:
+            return await _apply_together(
+                sessions, consumer=consumer, events=events, handler=handler, scope=scope, isolate=True
+            )
+    except Exception:
+        log.warning("inbox.batch_failed", exc_info=True, extra={"consumer": consumer, "events": len(events)})
+    outcomes: list[BaseException | None] = []
+    for event in events:
+        try:
+            with scope(event):
+                await handle_once(sessions, consumer=consumer, event=event, handler=handler)
+        except Exception as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+    return outcomes
+
+
+async def _apply_together(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    consumer: str,
+    events: Sequence[CloudEvent],
+    handler: TxHandler,
+    scope: EventScope,
+    isolate: bool,
+) -> list[BaseException | None]:
+    """One transaction for the batch; with `isolate`, a savepoint per event, else any failure undoes all."""
+    outcomes: list[BaseException | None] = [None] * len(events)
+    async with sessions() as session, session.begin():
+        # A real transaction before the first SAVEPOINT (SQLite), holding the write lock from here.
+        await begin_immediate(session)
+        seen = set(
+            await session.scalars(
+                select(col(InboxMessage.event_id)).where(
+                    col(InboxMessage.consumer) == consumer,
+                    col(InboxMessage.event_id).in_({event.id for event in events}),
+                )
+            )
+        )
+        applied: list[str] = []
+        for i, event in enumerate(events):
+            if event.id in seen:
+                continue
+            # A twin later in the batch is acked as done: if this copy fails, this copy is retried.
+            seen.add(event.id)
+            if not isolate:
+                try:
+                    with scope(event):
+                        await handler(session, event)
+                except Exception as exc:
+                    raise _HandlerFailed from exc
+                applied.append(event.id)
+                continue
+            savepoint = await session.begin_nested()
+            try:
+                with scope(event):
+                    await handler(session, event)
+                    await savepoint.commit()
+            except Exception as exc:
+                # Undo this event only. Should that fail too, the transaction is lost: the error leaves
+                # the batch, which then rolls back whole and is retried one event at a time.
+                await savepoint.rollback()
+                outcomes[i] = exc
+            else:
+                applied.append(event.id)
+        if applied:
+            # One multi-row INSERT, without building an ORM object per row.
+            now = utcnow()
+            await session.execute(
+                insert(InboxMessage),
+                [{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in applied],
+            )
+    return outcomes

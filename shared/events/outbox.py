@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Text, delete, event, func, select
+from nats.js.api import PubAck
+from sqlalchemy import Column, Row, Text, delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
@@ -54,14 +56,22 @@ def stage(session: AsyncSession, event_: CloudEvent) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _wake_relays(session: Session) -> None:
-    # A commit that staged events wakes the relay at once instead of waiting for its next poll.
+    # A commit that staged events wakes the relay at once instead of waiting for its next poll. A
+    # savepoint's release fires this too, before anything is visible: only the real commit counts.
+    if session.in_nested_transaction():
+        return
     if session.info.pop(_STAGED, False):
         for waker in _wakers:
             waker.set()
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows in order, with acknowledged, de-duplicated JetStream publishes."""
+    """Publishes committed outbox rows in order, with acknowledged, de-duplicated JetStream publishes.
+
+    A batch goes out with every publish in flight at once (JetStream async publish) and its rows are
+    marked published after their acks, in the transaction that read them. A relay that dies between the
+    two publishes them again next time under the same `Nats-Msg-Id`, which the stream drops as duplicates.
+    """
 
     def __init__(
         self,
@@ -71,10 +81,13 @@ class OutboxRelay:
         batch: int = 500,
         poll_s: float = 1.0,
         keep: timedelta = timedelta(hours=1),
+        ack_timeout_s: float = 5.0,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
+        # Also the most publishes awaiting their acks at once.
         self.batch = batch
+        self.ack_timeout_s = ack_timeout_s
         self.poll_s = poll_s
         self.keep = keep
         self._wake = asyncio.Event()
@@ -102,39 +115,60 @@ class OutboxRelay:
             _wakers.remove(self._wake)
 
     async def flush(self) -> int:
-        """Publish one batch of pending rows; return how many were published."""
+        """Publish one batch of pending rows; return how many the stream acknowledged."""
         async with self.sessions() as session, session.begin():
             rows = (
-                (
-                    await session.execute(
-                        select(OutboxMessage)
-                        .where(col(OutboxMessage.published_at).is_(None))
-                        .order_by(col(OutboxMessage.created_at))
-                        .limit(self.batch)
-                        .with_for_update(skip_locked=True)
+                await session.execute(
+                    select(
+                        col(OutboxMessage.id),
+                        col(OutboxMessage.type),
+                        col(OutboxMessage.body),
+                        col(OutboxMessage.headers),
                     )
+                    .where(col(OutboxMessage.published_at).is_(None))
+                    .order_by(col(OutboxMessage.created_at))
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
             if not rows:
                 return 0
-            futures = [
-                await self.bus.js.publish_async(
-                    row.type, row.body.encode(), headers={**json.loads(row.headers), "Nats-Msg-Id": row.id}
+            acked = await self._publish(rows)
+            if acked:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_(acked))
+                    .values(published_at=utcnow())
+                    .execution_options(synchronize_session=False)
                 )
-                for row in rows
-            ]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            now = utcnow()
-            sent = 0
-            for row, result in zip(rows, results, strict=True):
-                if isinstance(result, BaseException):
-                    log.warning("outbox.publish_failed", extra={"event_id": row.id, "error": repr(result)})
-                    continue
-                row.published_at = now
-                sent += 1
-            return sent
+            return len(acked)
+
+    async def _publish(self, rows: Sequence[Row[str, str, str, str]]) -> list[str]:
+        """Publish the rows in order without waiting in between; the ids whose publish was acknowledged."""
+        futures: list[asyncio.Future[PubAck]] = []
+        try:
+            for id_, type_, body, headers in rows:
+                futures.append(
+                    await self.bus.js.publish_async(
+                        type_, body.encode(), headers={**json.loads(headers), "Nats-Msg-Id": id_}
+                    )
+                )
+        except Exception:
+            # Those already sent may still be acknowledged; the rest wait for the next round.
+            log.warning("outbox.publish_failed", exc_info=True, extra={"sent": len(futures)})
+        if futures:
+            _, late = await asyncio.wait(futures, timeout=self.ack_timeout_s)
+            for future in late:
+                future.cancel()
+        acked: list[str] = []
+        failed: list[str] = []
+        for (id_, *_), future in zip(rows, futures, strict=False):
+            ok = not future.cancelled() and future.exception() is None
+            (acked if ok else failed).append(id_)
+        if failed:
+            # Left pending, published again next round under the same id (dropped if it did arrive).
+            log.warning("outbox.publish_unacknowledged", extra={"event_id": failed[0], "count": len(failed)})
+        return acked
 
     async def prune(self) -> None:
         """Drop rows published long ago (past the broker's de-duplication window)."""

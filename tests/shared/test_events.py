@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -13,94 +13,20 @@ import jsonschema
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
 
-from rapport.stack import Proc, free_port, nats_server_binary, port_open
 from shared.db import create_engine, create_tables, session_factory, transaction
 from shared.events import contracts as c
 from shared.events.bus import Bus, dead_letter_subject
 from shared.events.envelope import CloudEvent, new_event
 from shared.events.inbox import handle_once
 from shared.events.outbox import OutboxMessage, OutboxRelay, stage
-from tests.helpers import wait_until
+from tests.shared.stand_ins import Applied, collect, tenant_created
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "cloudevents.schema.json").read_text())
 
 
-class Applied(SQLModel, table=True):
-    """A stand-in table for a service's state changed by an event."""
-
-    __tablename__ = "test_applied"
-    id: int | None = Field(default=None, primary_key=True)
-    tenant_id: str
-    event_id: str
-
-
-@pytest.fixture(scope="module")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    proc = Proc(
-        "nats",
-        [
-            nats_server_binary(),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-js",
-            "-sd",
-            str(tmp_path_factory.mktemp("nats")),
-        ],
-        port,
-        tmp_path_factory.mktemp("log") / "n.log",
-    )
-    proc.spawn()
-    wait_until(lambda: port_open(port), timeout=10, what="nats-server to listen")
-    yield f"nats://127.0.0.1:{port}"
-    proc.stop()
-
-
-def tenant_created(tenant_id: str = "t1") -> CloudEvent:
-    return new_event(
-        type="identity.tenant.created",
-        source="tests",
-        tenant_id=tenant_id,
-        data=c.TenantCreated(tenant_id=tenant_id, name="Acme"),
-    )
-
-
 def run(coro: Awaitable[Any]) -> Any:
     return asyncio.run(coro)  # type: ignore[arg-type]
-
-
-async def collect(
-    bus: Bus,
-    durable: str,
-    event_type: str,
-    n: int,
-    *,
-    handler: Callable[[CloudEvent], Awaitable[None]] | None = None,
-    backoff: tuple[float, ...] = (0.05, 0.05),
-    timeout: float = 10,
-) -> list[CloudEvent]:
-    seen: list[CloudEvent] = []
-
-    async def record(event: CloudEvent) -> None:
-        if handler is not None:
-            await handler(event)
-        seen.append(event)
-
-    task = asyncio.create_task(
-        bus.consumer(durable=durable, event_type=event_type, handler=record, backoff=backoff).run()
-    )
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(seen) < n and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # room for an unwanted duplicate to show up
-    finally:
-        task.cancel()
-    return seen
 
 
 def test_envelope_matches_cloudevents_schema_and_rejects_missing_id() -> None:
@@ -130,9 +56,9 @@ def test_new_event_validates_payload_against_catalog() -> None:
         )
 
 
-def test_outbox_relay_publishes_committed_events_once(nats_url: str, tmp_path: Path) -> None:
+def test_outbox_relay_publishes_committed_events_once(nats_url: str, database_url: str) -> None:
     async def scenario() -> list[CloudEvent]:
-        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        engine = create_engine(database_url)
         await create_tables(engine)
         sessions = session_factory(engine)
         bus = Bus(nats_url, name="test")
@@ -167,9 +93,9 @@ def test_outbox_relay_publishes_committed_events_once(nats_url: str, tmp_path: P
     assert len({e.id for e in mine}) == 20
 
 
-def test_inbox_applies_a_redelivered_event_once(tmp_path: Path) -> None:
+def test_inbox_applies_a_redelivered_event_once(database_url: str) -> None:
     async def scenario() -> int:
-        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        engine = create_engine(database_url)
         await create_tables(engine)
         sessions = session_factory(engine)
         event = tenant_created()
@@ -189,9 +115,9 @@ def test_inbox_applies_a_redelivered_event_once(tmp_path: Path) -> None:
     assert run(scenario()) == 2
 
 
-def test_failed_handler_rolls_back_and_is_retried(tmp_path: Path) -> None:
+def test_failed_handler_rolls_back_and_is_retried(database_url: str) -> None:
     async def scenario() -> tuple[int, bool]:
-        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        engine = create_engine(database_url)
         await create_tables(engine)
         sessions = session_factory(engine)
         event = tenant_created()
