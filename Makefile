@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m services.listening.analysis.engine build
 	@rm -f $(VENV)/.installed-* && touch $@
 
 up: $(STAMP) ## start NATS, Redis, the five services and the gateway (Ctrl-C stops)

@@ -71,6 +71,20 @@ def test_fast_tier_handles_negation_and_precedence() -> None:
     assert a.analyse("What time do you open on Sunday?").intent.label == "question"
 
 
+def test_quality_tier_reads_questions_about_an_existing_order_as_questions(analyser: Analyser) -> None:
+    # Order logistics are help requests, not purchase intent (tests/data/analysis/README.md labelling rules).
+    posts = [
+        "How do I change the delivery address of my order?",
+        "Wie ändere ich die Lieferadresse meiner Bestellung?",
+        "Comment puis-je modifier l'adresse de livraison de ma commande ?",
+        "¿Cómo cambio la dirección de entrega de mi pedido?",
+    ]
+    labels = [r.intent.label for r in analyser.analyse_batch(posts, tier="quality")]
+    assert labels == ["question"] * len(posts)
+    buying = analyser.analyse("How much is the pro plan? I want to upgrade today.", tier="quality")
+    assert buying.intent.label == "purchase_intent"
+
+
 @pytest.fixture(scope="module")
 def fast_scores(analyser: Analyser) -> Scores:
     return score_set(analyser, "fast", load_set())

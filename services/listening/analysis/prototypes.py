@@ -1,7 +1,13 @@
 """Example sentences per intent for the quality tier (written by the Rapport project, English only).
 
-Generic customer-talk examples, not taken from the evaluation set; the multilingual embedding model
-carries them across languages. `scripts/train_analysis.py` embeds them into the committed heads file.
+Generic customer-talk examples, not taken from the evaluation or development sets; the multilingual
+embedding model carries them across languages. `scripts/train_analysis.py` embeds them into the committed
+heads file (one centroid per intent). Each intent mixes sectors (shops, telecoms, banks, food, apps) and
+registers (short, casual, sarcastic, formal), and follows the labelling rules of tests/data/analysis: a
+question about an order, a delivery, a bill or an account already there is a `question`, not
+`purchase_intent` (which wants to buy, subscribe or upgrade, often said without a question mark); a
+question asked in anger is a `complaint`; chatter that merely mentions a brand, questions included, is
+`other`.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ PROTOTYPES: dict[str, list[str]] = {
     "purchase_intent": [
         "I want to buy this, how much does it cost?",
         "Where can I purchase one?",
-        "Is this product in stock? I'd like to order it.",
+        "Is this product in stock? I'd like to buy it.",
         "What is the price of the premium plan? I'm ready to sign up.",
         "When do pre-orders open? I'm definitely getting one.",
         "I'm thinking about switching to your service, what deals do you have?",
@@ -18,6 +24,20 @@ PROTOTYPES: dict[str, list[str]] = {
         "Is there a discount if I buy two?",
         "Which model should I buy for my needs?",
         "I'd love to get this as a gift, do you sell vouchers?",
+        "Take my money, I need this.",
+        "Do you have the blue one in medium? I want to get it today.",
+        "How much would a family plan for four people cost per month?",
+        "I'm leaving my current provider and joining you, how do I sign up?",
+        "Will the limited edition be restocked? I missed it and really want one.",
+        "Planning to buy a new laptop this week, is yours on sale?",
+        "Do you have a student price? I would subscribe straight away.",
+        "Thinking of taking the yearly plan instead of the monthly one, what would I pay?",
+        "Can I pay in instalments if I buy the bigger model?",
+        "Put me on the waiting list, I want the new version the day it comes out.",
+        "We want licences for the whole team of ten, what does the business plan cost?",
+        "Finally saved up enough, which shop near me sells it?",
+        "Ready to buy, just tell me where the button is.",
+        "Seriously considering getting one, is the trial free?",
     ],
     "complaint": [
         "My order never arrived and nobody is answering my messages.",
@@ -30,6 +50,20 @@ PROTOTYPES: dict[str, list[str]] = {
         "Great, another delay. Thanks for nothing.",
         "I cancelled because the prices keep going up and the quality is worse.",
         "The delivery was damaged and the courier was rude.",
+        "On hold for an hour again, this is ridiculous.",
+        "Ordered a large, got a small, and now I have to pay for the return.",
+        "Why does every update make the app slower? So frustrating.",
+        "The food came cold and half of it was missing.",
+        "My bill doubled without any warning.",
+        "The site logged me out in the middle of checkout and my basket is gone.",
+        "Two weeks of 'we are working on it' and still no signal in my street.",
+        "Lovely, my parcel was left out in the rain. Again.",
+        "The staff ignored us for twenty minutes and then were rude.",
+        "You promised to call me back yesterday and nobody called.",
+        "Why is my refund taking so long? It has been a month.",
+        "How many times do I have to report this before someone fixes it?",
+        "Hidden fees everywhere, I feel cheated.",
+        "The replacement is faulty too, what a waste of money.",
     ],
     "question": [
         "How do I reset my password?",
@@ -42,6 +76,22 @@ PROTOTYPES: dict[str, list[str]] = {
         "Does this work with my phone?",
         "How long does shipping usually take?",
         "Who should I contact about my account settings?",
+        "Is it possible to edit an order once it has been placed?",
+        "How can I track my parcel?",
+        "What is the return policy for things bought online?",
+        "Where do I change the payment card linked to my profile?",
+        "Can I download all my old statements at once?",
+        "Do I need an appointment or can I just walk in?",
+        "How do I cancel an order I placed by mistake?",
+        "Which documents do I need to open an account?",
+        "Does the warranty cover water damage?",
+        "How do I turn on dark mode in the app?",
+        "Can I collect my order in the shop instead of having it delivered?",
+        "Until what time is the help line open today?",
+        "How do I add a second user to my account?",
+        "Is my data stored in Europe?",
+        "Are you open on public holidays?",
+        "Which of your branches is closest to the airport?",
     ],
     "praise": [
         "Thank you so much, your team was incredibly helpful!",
@@ -54,6 +104,18 @@ PROTOTYPES: dict[str, list[str]] = {
         "Five stars, you made my day.",
         "The coffee here is delicious, my favourite place.",
         "Well done, the support agent was patient and kind.",
+        "Shout out to the driver who carried everything upstairs for me.",
+        "The new app design is so clean and easy to use.",
+        "Support sorted out my issue in five minutes, impressive!",
+        "Honestly the best pizza in town.",
+        "Thanks for the quick refund, really appreciate it.",
+        "Customer for ten years and I still love you.",
+        "The staff remembered my name, such a nice touch.",
+        "Love the new flavour, please never change it.",
+        "Smooth checkout, fast shipping, lovely packaging. Perfect.",
+        "Your team went above and beyond for us, thank you.",
+        "Great signal even out in the countryside, well done.",
+        "Kudos to the developers, the latest version is rock solid.",
     ],
     "other": [
         "The company announced its quarterly results today.",
@@ -66,5 +128,17 @@ PROTOTYPES: dict[str, list[str]] = {
         "Just had lunch with my colleagues.",
         "The firm plans to expand its network to more towns this year.",
         "Happy Friday everyone!",
+        "Who else stayed up to watch the final last night?",
+        "Their new headquarters won an architecture prize.",
+        "Reading an article about the future of online shopping.",
+        "My cat sat on the keyboard again.",
+        "The central bank kept interest rates unchanged.",
+        "The new episode of the podcast is out now.",
+        "Saw one of their delivery vans stuck in traffic this morning.",
+        "The company is hiring engineers in three cities.",
+        "Good morning from a sunny beach!",
+        "Their chief executive speaks at the tech fair on Thursday.",
+        "Throwback to last summer's festival.",
+        "Everyone is talking about their new logo today.",
     ],
 }

