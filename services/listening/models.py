@@ -101,6 +101,8 @@ class MentionQueryMatch(SQLModel, table=True):
     mention_id: str = Field(max_length=36, index=True)
     query_id: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Counted in its bucket's negative count: corrections (logic.queries.resync_mention) move it by this.
+    negative: bool = False
 
 
 class QueryBucket(SQLModel, table=True):
@@ -135,6 +137,28 @@ class Alert(SQLModel, table=True):
     score: float
     bucket_start: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class QueryBackfill(SQLModel, table=True):
+    """Matching a new or changed query against the tenant's already-analysed posts, newest first.
+
+    Each batch commits its matches, bucket counts and this row's cursor together (logic.backfill), so a
+    restart resumes after the last batch; `generation` moves when the query changes, restarting the pass.
+    """
+
+    __tablename__ = "query_backfill"
+
+    query_id: str = Field(primary_key=True, max_length=36)
+    tenant_id: str = Field(index=True)
+    generation: int = 0
+    status: str = Field(default="running", max_length=16, index=True)  # running | done | stopped
+    since: datetime | None = Field(default=None, sa_type=UTCDateTime)  # oldest post time scanned
+    cursor_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the last post scanned
+    cursor_id: str | None = Field(default=None, max_length=36)
+    scanned: int = 0
+    matched: int = 0
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class MentionSketchKey(SQLModel, table=True):
@@ -191,4 +215,32 @@ class Channel(SQLModel, table=True):
     last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failures: int = 0
     ingested: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MentionFetch(SQLModel, table=True):
+    """A mention a platform named by id only (Instagram @mentions), to be read from its API.
+
+    Written in the webhook delivery's transaction and deleted in the one that stores the fetched mention,
+    so a restart or crash in between only delays it. A claim moves `next_attempt_at` ahead by a lease;
+    failures push it back with back-off; `gave_up_at` keeps the row (for an operator) once retrying is
+    pointless.
+    """
+
+    __tablename__ = "listening_mention_fetch"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "external_id", name="uq_mention_fetch_channel_external"),
+        Index("ix_mention_fetch_due", "gave_up_at", "next_attempt_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    channel_id: str = Field(max_length=36)
+    external_id: str = Field(max_length=128)
+    # The connector's MentionReference (JSON): kind, ids of the post, its parent and the brand's account.
+    reference: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=200)
+    gave_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.listening.connectors import GRAPH_API
 from shared.pagination import Page
 
 ChannelPlatform = Literal["meta", "whatsapp", "x", "mastodon", "bluesky", "rss", "reviews"]
@@ -20,11 +21,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MetaCredentials(_Strict):
-    """Meta (Facebook, Instagram, Messenger) and WhatsApp Cloud API webhooks."""
+class WebhookCredentials(_Strict):
+    """Meta's webhooks (WhatsApp Cloud API too): the app secret signing deliveries, the verify token."""
 
     app_secret: str = _SECRET
     verify_token: str = _SECRET
+
+
+class MetaCredentials(WebhookCredentials):
+    """Meta (Facebook, Instagram, Messenger); `access_token` reads Instagram @mentions (ids only) from
+    the Graph API: without it they cannot be fetched."""
+
+    access_token: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class XCredentials(_Strict):
@@ -41,6 +49,12 @@ class NoCredentials(_Strict):
 
 class PushSettings(_Strict):
     pass
+
+
+class MetaSettings(_Strict):
+    """Where the Graph API answers (a version is part of it)."""
+
+    graph_base_url: str = Field(default=GRAPH_API, min_length=8, max_length=2048, pattern=r"^https?://")
 
 
 class _PollSettings(_Strict):
@@ -78,8 +92,8 @@ class ReviewsSettings(_Strict):
 
 
 PLATFORM_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
-    "meta": (MetaCredentials, PushSettings),
-    "whatsapp": (MetaCredentials, PushSettings),
+    "meta": (MetaCredentials, MetaSettings),
+    "whatsapp": (WebhookCredentials, PushSettings),
     "x": (XCredentials, PushSettings),
     "mastodon": (MastodonCredentials, MastodonSettings),
     "bluesky": (NoCredentials, BlueskySettings),
@@ -148,7 +162,9 @@ class InboundResult(BaseModel):
     redacted: int = 0
     edited: int = 0
     skipped: int = 0
+    # Mentions named by id only (Instagram @mentions), and how many of them were queued to be fetched.
     references: int = 0
+    queued: int = 0
 
 
 class ImportError_(BaseModel):

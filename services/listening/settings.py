@@ -20,3 +20,14 @@ class ListeningSettings(Settings):
     connector_default_poll_s: float = 60.0
     # Start the pull connectors of existing channels with the service.
     connector_pullers: bool = True
+    # Listening queries: a new or changed query is matched against the analysed posts of this many days
+    # (newest first, `query_backfill_batch` per transaction, pausing `query_backfill_pause_s` between).
+    query_backfill_days: int = 30
+    query_backfill_batch: int = 200
+    query_backfill_pause_s: float = 0.0
+    # Every this many seconds, active queries' current and previous hour are checked for spikes again.
+    spike_check_interval_s: float = 60.0
+    # Reading id-only mentions (Instagram @mentions) from the platform's API: the first retry after about
+    # this many seconds, doubling up to an hour, given up after `connector_fetch_attempts` tries.
+    connector_fetch_retry_s: float = 2.0
+    connector_fetch_attempts: int = 20

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from services.listening.connectors import (
     Backoff,
@@ -295,6 +298,48 @@ def test_jetstream_unreachable_server_backs_off_with_growing_delays() -> None:
         steps = [1, 2, 4, 8, 8]
         assert all(step / 2 <= d <= step for d, step in zip(sleep.delays[:5], steps, strict=True))
         assert puller.cursor == 5 and puller.failures >= 5 and puller.last_error is not None
+
+    asyncio.run(scenario())
+
+
+def test_jetstream_with_its_own_socket_refuses_private_hosts_and_redirects() -> None:
+    from services.listening.logic.channels import UnsafeURL, connect_public
+
+    async def scenario() -> None:
+        refused = JetstreamPuller("ws://127.0.0.1:9/subscribe", open_socket=connect_public)
+        with pytest.raises(UnsafeURL):
+            await refused.fetch()
+        await refused.aclose()
+
+        elsewhere: list[str] = []
+
+        async def record(ws: ServerConnection) -> None:
+            assert ws.request is not None
+            elsewhere.append(ws.request.path)
+            await ws.wait_closed()
+
+        async def open_plain(host: str, port: int) -> socket.socket:
+            return socket.create_connection((host, port))
+
+        async with serve(record, "127.0.0.1", 0) as target:
+            target_port = target.sockets[0].getsockname()[1]
+
+            def redirect(connection: ServerConnection, request: Request) -> Response:
+                response = connection.respond(HTTPStatus.FOUND, "moved\n")
+                response.headers["Location"] = f"ws://127.0.0.1:{target_port}/subscribe"
+                return response
+
+            async with serve(record, "127.0.0.1", 0, process_request=redirect) as server:
+                port = server.sockets[0].getsockname()[1]
+                guarded = JetstreamPuller(f"ws://127.0.0.1:{port}", open_socket=open_plain)
+                with pytest.raises(Exception) as refused_redirect:
+                    await guarded.fetch()
+                assert "redirect" in str(refused_redirect.value)
+                await guarded.aclose()
+                unguarded = JetstreamPuller(f"ws://127.0.0.1:{port}", batch_window=0.1)
+                await unguarded.fetch()  # the default client follows the redirect
+                await unguarded.aclose()
+        assert len(elsewhere) == 1  # only the unguarded client reached the redirect's target
 
     asyncio.run(scenario())
 

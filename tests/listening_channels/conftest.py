@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
+import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -12,9 +18,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from rapport.stack import Stack
-from tests.helpers import Tenant
+from tests.helpers import Tenant, wait_until
 from tests.listening.conftest import direct  # noqa: F401
 
 PLATFORMS = Path(__file__).resolve().parents[1] / "data" / "platforms"
@@ -34,6 +43,32 @@ def create_channel(client: httpx.Client, tenant: Tenant, **body: Any) -> dict[st
     assert response.status_code == 201, response.text
     channel: dict[str, Any] = response.json()
     return channel
+
+
+def read_channel(client: httpx.Client, tenant: Tenant, channel_id: str) -> dict[str, Any]:
+    response = client.get(f"/v1/channels/{channel_id}", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def platform_mentions(client: httpx.Client, tenant: Tenant, platform: str) -> list[dict[str, Any]]:
+    """The tenant's mentions of one platform (one page of up to 100)."""
+    response = client.get("/v1/mentions", headers=tenant.headers, params={"platform": platform, "limit": 100})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def all_analysed(client: httpx.Client, tenant: Tenant, platform: str, count: int) -> list[dict[str, Any]]:
+    """Wait until `count` mentions of the platform are stored and analysed; return them."""
+
+    def ready() -> list[dict[str, Any]] | None:
+        items = platform_mentions(client, tenant, platform)
+        done = [m for m in items if m["analysis_status"] == "analysed" and m["analysis"] is not None]
+        return items if len(items) >= count and len(done) == len(items) else None
+
+    return wait_until(ready, timeout=60, what=f"{count} analysed {platform} mentions")
 
 
 class FakeMastodon:
@@ -102,3 +137,326 @@ def mastodon() -> Iterator[FakeMastodon]:
 @pytest.fixture
 def stack_var_dir(stack: Stack) -> Path:
     return stack.var_dir
+
+
+class FakeJetstream:
+    """A Jetstream instance replaying recorded events over WebSocket, in its own thread.
+
+    Like the real one: `/subscribe?wantedCollections=...&cursor=<time_us>` replays the stored events from
+    the cursor on (inclusive; no cursor: everything stored, as if live), then streams events added later.
+    `fail_handshakes` answers that many upgrade requests with 500; `drop()` cuts every open socket.
+    """
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = sorted(events, key=lambda e: int(e["time_us"]))
+        self.handshakes: list[dict[str, list[str]]] = []
+        self.rejected = 0
+        self.fail_handshakes = 0
+        self.lock = threading.Lock()
+        self.loop = asyncio.new_event_loop()
+        self.queues: dict[ServerConnection, asyncio.Queue[dict[str, Any]]] = {}
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(10)
+
+    async def _serve(self) -> Server:
+        return await serve(self._handler, "127.0.0.1", 0, process_request=self._process_request)
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        with self.lock:
+            self.handshakes.append(parse_qs(urlsplit(request.path).query))
+            if self.fail_handshakes > 0:
+                self.fail_handshakes -= 1
+                self.rejected += 1
+                return connection.respond(HTTPStatus.INTERNAL_SERVER_ERROR, "upstream unavailable\n")
+        return None
+
+    def _wanted(self, event: dict[str, Any], collections: list[str]) -> bool:
+        if event["kind"] != "commit" or not collections:
+            return True
+        return bool(event["commit"]["collection"] in collections)
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        query = parse_qs(urlsplit(ws.request.path).query)
+        collections = query.get("wantedCollections", [])
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        with self.lock:
+            cursor = int(query["cursor"][0]) if "cursor" in query else None
+            replay = [e for e in self.events if cursor is None or int(e["time_us"]) >= cursor]
+            self.queues[ws] = queue
+        try:
+            for event in replay:
+                if self._wanted(event, collections):
+                    await ws.send(json.dumps(event))
+            closed = asyncio.ensure_future(ws.wait_closed())
+            while True:
+                getting = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getting, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if closed.done():
+                    getting.cancel()
+                    return
+                event = getting.result()
+                if self._wanted(event, collections):
+                    await ws.send(json.dumps(event))
+        except ConnectionClosed:
+            return
+        finally:
+            self.queues.pop(ws, None)
+
+    @property
+    def url(self) -> str:
+        port = self.server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+    def add(self, *events: dict[str, Any]) -> None:
+        """Store events and stream them to every open socket (a live event)."""
+
+        def push() -> None:
+            with self.lock:
+                self.events.extend(events)
+                queues = list(self.queues.values())
+            for queue in queues:
+                for event in events:
+                    queue.put_nowait(event)
+
+        self.loop.call_soon_threadsafe(push)
+
+    def drop(self) -> None:
+        """Cut every open socket without a closing handshake (a crashed upstream)."""
+
+        def cut() -> None:
+            for ws in list(self.queues):
+                ws.transport.abort()
+
+        self.loop.call_soon_threadsafe(cut)
+
+    def open_sockets(self) -> int:
+        return len(self.queues)
+
+    def cursors(self) -> list[str | None]:
+        with self.lock:
+            return [q.get("cursor", [None])[0] for q in self.handshakes]
+
+    def close(self) -> None:
+        async def stop() -> None:
+            for ws in list(self.queues):
+                ws.transport.abort()
+            self.server.close()
+            await self.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def jetstream() -> Iterator[FakeJetstream]:
+    server = FakeJetstream([])
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@dataclass
+class FeedDocument:
+    body: bytes
+    content_type: str
+    etag: str | None
+    last_modified: str | None
+    conditional: bool = True  # honours If-None-Match / If-Modified-Since (many feeds do not)
+
+
+class FakeFeeds:
+    """A web server publishing RSS and Atom documents with ETag / Last-Modified, like a blog does.
+
+    A conditional GET that matches the current version is answered 304 Not Modified. `fail_next`
+    answers that many requests with 500. Every request's path, conditional headers and status are kept.
+    """
+
+    def __init__(self) -> None:
+        self.documents: dict[str, FeedDocument] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.fail_next = 0
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with fake.lock:
+                    doc = fake.documents.get(self.path)
+                    record: dict[str, Any] = {
+                        "path": self.path,
+                        "if_none_match": self.headers.get("If-None-Match"),
+                        "if_modified_since": self.headers.get("If-Modified-Since"),
+                    }
+                    fake.requests.append(record)
+                    if fake.fail_next > 0:
+                        fake.fail_next -= 1
+                        status = 500
+                    elif doc is None:
+                        status = 404
+                    elif doc.conditional and (
+                        (doc.etag and record["if_none_match"] == doc.etag)
+                        or (
+                            not record["if_none_match"]
+                            and doc.last_modified
+                            and record["if_modified_since"] == doc.last_modified
+                        )
+                    ):
+                        status = 304
+                    else:
+                        status = 200
+                    record["status"] = status
+                self.send_response(status)
+                if status == 200 and doc is not None:
+                    self.send_header("Content-Type", doc.content_type)
+                    self.send_header("Content-Length", str(len(doc.body)))
+                    if doc.etag:
+                        self.send_header("ETag", doc.etag)
+                    if doc.last_modified:
+                        self.send_header("Last-Modified", doc.last_modified)
+                    self.end_headers()
+                    self.wfile.write(doc.body)
+                    return
+                if status == 304 and doc is not None and doc.etag:
+                    self.send_header("ETag", doc.etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def publish(self, path: str, document: FeedDocument) -> None:
+        with self.lock:
+            self.documents[path] = document
+
+    def seen(self, path: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+
+@pytest.fixture
+def feeds() -> Iterator[FakeFeeds]:
+    server = FakeFeeds()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+class FakeGraph:
+    """The Graph API's mentioned-comment / mentioned-media reads, answered from recorded objects.
+
+    `GET /v21.0/{ig-user-id}?fields=mentioned_comment.comment_id(ID){...}` (or `mentioned_media.media_id`)
+    with `Authorization: Bearer <token>`. Unknown ids get Meta's code-100 error, a wrong token code 190.
+    `failing` ids are answered 500 (a transient Meta error) that many times; `hold()` keeps every request
+    waiting until `release()`.
+    """
+
+    FIELDS = re.compile(
+        r"^mentioned_(comment|media)\.(?:comment|media)_id\(([0-9A-Za-z_]+)\)\{[^}]*(\{[^}]*\})?[^}]*\}$"
+    )
+
+    def __init__(self, *, token: str, app_secret: str) -> None:
+        self.token = token
+        self.app_secret = app_secret
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.failing: dict[str, int] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.waiting = 0
+        self.released = threading.Event()
+        self.released.set()
+        self.lock = threading.Lock()
+        errors = fixture_json("meta/graph_errors.json")
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                match = fake.FIELDS.match(query.get("fields", ""))
+                object_id = match.group(2) if match else None
+                record = {
+                    "path": parts.path,
+                    "query": query,
+                    "authorization": self.headers.get("Authorization"),
+                    "object_id": object_id,
+                }
+                with fake.lock:
+                    fake.requests.append(record)
+                    fake.waiting += 1
+                fake.released.wait(30)
+                with fake.lock:
+                    fake.waiting -= 1
+                    proof = hmac.new(
+                        fake.app_secret.encode(), fake.token.encode(), hashlib.sha256
+                    ).hexdigest()
+                    if (
+                        record["authorization"] != f"Bearer {fake.token}"
+                        or query.get("appsecret_proof") != proof
+                    ):
+                        status, body = 400, errors["token"]
+                    elif object_id is not None and fake.failing.get(object_id, 0) > 0:
+                        fake.failing[object_id] -= 1
+                        status, body = 500, errors["unexpected"]
+                    elif object_id is None or object_id not in fake.objects:
+                        status, body = 400, errors["gone"]
+                    else:
+                        status, body = 200, fake.objects[object_id]
+                    record["status"] = status
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v21.0"
+
+    def hold(self) -> None:
+        self.released.clear()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def served(self, object_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.requests if r["object_id"] == object_id]
+
+
+GRAPH_TOKEN = "EAAJkZCz7graph-token-4f1e9a"
+GRAPH_APP_SECRET = "meta-app-secret-1c9d2e"
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraph]:
+    server = FakeGraph(token=GRAPH_TOKEN, app_secret=GRAPH_APP_SECRET)
+    comment = fixture_json("meta/instagram_mentioned_comment.json")
+    media = fixture_json("meta/instagram_mentioned_media.json")
+    server.objects[comment["mentioned_comment"]["id"]] = comment
+    server.objects[media["mentioned_media"]["id"]] = media
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.release()
+        server.server.shutdown()
+        server.server.server_close()

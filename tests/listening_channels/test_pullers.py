@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import httpx
 
 from rapport.stack import Stack
 from tests.helpers import Tenant, wait_until
 from tests.listening_channels.conftest import FakeMastodon, create_channel, fixture_json
+from tests.listening_channels.conftest import read_channel as channel
 
 
 def instance_ids(client: httpx.Client, tenant: Tenant) -> list[str]:
@@ -18,13 +18,6 @@ def instance_ids(client: httpx.Client, tenant: Tenant) -> list[str]:
     )
     assert response.status_code == 200, response.text
     return sorted(m["external_id"] for m in response.json()["items"])
-
-
-def channel(client: httpx.Client, tenant: Tenant, channel_id: str) -> dict[str, Any]:
-    response = client.get(f"/v1/channels/{channel_id}", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_mastodon_channel_ingests_and_resumes_from_its_cursor_after_a_restart(

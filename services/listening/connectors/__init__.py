@@ -14,7 +14,14 @@ from services.listening.connectors.mastodon import (
     parse_statuses,
     parse_streaming_event,
 )
-from services.listening.connectors.meta import parse_meta, parse_whatsapp
+from services.listening.connectors.meta import (
+    GRAPH_API,
+    GraphError,
+    fetch_mentioned,
+    parse_mentioned,
+    parse_meta,
+    parse_whatsapp,
+)
 from services.listening.connectors.models import (
     Author,
     ComplianceEvent,
@@ -36,6 +43,7 @@ from services.listening.connectors.text import load_json
 from services.listening.connectors.x import parse_tweet, parse_x, parse_x_activity, parse_x_compliance
 
 __all__ = [
+    "GRAPH_API",
     "Author",
     "Backoff",
     "Batch",
@@ -43,6 +51,7 @@ __all__ = [
     "Engagement",
     "FeedCursor",
     "FeedPuller",
+    "GraphError",
     "InboundMention",
     "JetstreamPuller",
     "MastodonPuller",
@@ -50,10 +59,12 @@ __all__ = [
     "ParseResult",
     "PayloadError",
     "Puller",
+    "fetch_mentioned",
     "load_json",
     "meta_verification_challenge",
     "parse_feed",
     "parse_jetstream_event",
+    "parse_mentioned",
     "parse_meta",
     "parse_notifications",
     "parse_review_row",

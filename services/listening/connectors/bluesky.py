@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections import OrderedDict
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -36,6 +37,9 @@ from services.listening.connectors.text import as_dict, as_list, as_str, from_ep
 log = logging.getLogger("rapport.listening.connectors")
 
 POST = "app.bsky.feed.post"
+
+# Opens the TCP connection to (host, port) itself, e.g. only to a checked public address.
+OpenSocket = Callable[[str, int], Awaitable[socket.socket]]
 
 
 def post_uri(did: str, rkey: str) -> str:
@@ -172,7 +176,8 @@ class JetstreamPuller(Puller[int | None]):
 
     Each batch gathers up to `max_batch` events or `batch_window` seconds of them; its cursor is the
     `time_us` of the last event read. After any failure the socket is dropped and reopened with the
-    committed cursor, so Jetstream replays whatever was not yet stored.
+    committed cursor, so Jetstream replays whatever was not yet stored. With `open_socket` the TCP
+    connection is opened by it (an address check) and redirects are refused.
     """
 
     name = "jetstream"
@@ -191,6 +196,7 @@ class JetstreamPuller(Puller[int | None]):
         backoff: Backoff | None = None,
         sleep: Sleep | None = None,
         handle_cache: int = 10_000,
+        open_socket: OpenSocket | None = None,
     ) -> None:
         super().__init__(cursor=cursor, poll_interval=0.0, backoff=backoff, sleep=sleep)
         parts = urlsplit(base_url)
@@ -200,6 +206,9 @@ class JetstreamPuller(Puller[int | None]):
         if not path.endswith("/subscribe"):
             path += "/subscribe"
         self._endpoint = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+        self._host = parts.hostname or ""
+        self._port = parts.port or (443 if parts.scheme == "wss" else 80)
+        self._open_socket = open_socket
         self.collections = collections
         self.wanted_dids = wanted_dids
         self.max_batch = max_batch
@@ -221,9 +230,7 @@ class JetstreamPuller(Puller[int | None]):
     async def fetch(self) -> Batch[int | None]:
         """Events for up to `batch_window` seconds (or `max_batch` of them) from the open socket."""
         if self._ws is None:
-            self._ws = await connect(
-                self.url(self.cursor), open_timeout=self.open_timeout, max_size=self.max_message
-            )
+            self._ws = await self._connect()
             self._read_cursor = self.cursor
         ws = self._ws
         batch: Batch[int | None] = Batch(cursor=self._read_cursor)
@@ -254,6 +261,22 @@ class JetstreamPuller(Puller[int | None]):
                 self._read_cursor = time_us
         batch.cursor = self._read_cursor
         return batch
+
+    async def _connect(self) -> ClientConnection:
+        if self._open_socket is None:
+            return await connect(
+                self.url(self.cursor), open_timeout=self.open_timeout, max_size=self.max_message
+            )
+        async with asyncio.timeout(self.open_timeout):
+            sock = await self._open_socket(self._host, self._port)
+        try:
+            # A socket of our own: websockets refuses to follow redirects elsewhere with it.
+            return await connect(
+                self.url(self.cursor), sock=sock, open_timeout=self.open_timeout, max_size=self.max_message
+            )
+        except BaseException:
+            sock.close()
+            raise
 
     async def reset(self) -> None:
         """Close the socket; the next fetch reconnects from the committed cursor."""

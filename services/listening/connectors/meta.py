@@ -4,26 +4,52 @@ Instagram messaging) and WhatsApp Cloud API messages, into normalised mentions a
 Shapes follow Meta's Graph API webhook references: `{"object": "page" | "instagram", "entry": [{"id",
 "time", "changes": [{"field", "value"}], "messaging": [...]}]}` and `{"object":
 "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {...}}]}]}`.
+
+Instagram `mentions` webhooks carry ids only. Their text is read from the Graph API with the nodes Meta
+documents for it (a mentioning comment cannot be read by its own id, only through the mentioned account):
+`GET /{ig-user-id}?fields=mentioned_comment.comment_id({id}){...}` and
+`GET /{ig-user-id}?fields=mentioned_media.media_id({id}){...}`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 from pydantic import ValidationError
 
 from services.listening.connectors.models import (
     Author,
     ComplianceEvent,
+    Engagement,
     InboundMention,
     MentionReference,
     ParseResult,
     PayloadError,
     Platform,
 )
-from services.listening.connectors.text import as_dict, as_list, as_str, from_any_time, from_epoch
+from services.listening.connectors.pulling import (
+    MAX_BODY,
+    FetchError,
+    read_limited,
+    retry_after_seconds,
+)
+from services.listening.connectors.text import (
+    as_count,
+    as_dict,
+    as_list,
+    as_str,
+    from_any_time,
+    from_epoch,
+    from_iso,
+    load_json,
+)
 
 log = logging.getLogger("rapport.listening.connectors")
 
@@ -313,3 +339,121 @@ def parse_whatsapp(payload: Any) -> ParseResult:
     if out.skipped:
         log.info("connector.items_skipped", extra={"platform": "whatsapp", "skipped": out.skipped})
     return out
+
+
+# --- Instagram @mentions: the Graph API read behind an id-only webhook -----------------------------
+
+GRAPH_API = "https://graph.facebook.com/v21.0"
+# The fields Meta documents on the mentioned comment and mentioned media nodes.
+MENTIONED_COMMENT_FIELDS = "id,text,timestamp,like_count,media{id,permalink}"
+MENTIONED_MEDIA_FIELDS = "id,caption,timestamp,permalink,username,like_count,comments_count"
+# Graph API error codes that say "later": temporary errors and the throttling family.
+_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, 80001, 80002, 80005, 80006, 80008})
+# "Object does not exist / unsupported request" (the comment or post is gone): asking again cannot help.
+_GONE_CODES = frozenset({100, 803})
+_GRAPH_ID = re.compile(r"^[0-9A-Za-z_]{1,64}$")
+
+
+class GraphError(FetchError):
+    """The Graph API refused a read: its HTTP status, Meta's error `code`, and whether a retry can help."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int | None = None,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"Graph API {status} (code {code})")
+        self.status = status
+        self.code = code
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+def graph_error(status: int, body: bytes, retry_after: str | None = None) -> GraphError:
+    """The error of a failed Graph API answer (`{"error": {"code", "is_transient", ...}}`), classified."""
+    try:
+        error = as_dict(as_dict(load_json(body)).get("error"))
+    except PayloadError:
+        error = {}
+    code = error.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    transient = error.get("is_transient") is True or code in _TRANSIENT_CODES
+    permanent = not transient and (status == 404 or (400 <= status < 500 and code in _GONE_CODES))
+    wait = retry_after_seconds(retry_after) if status in {429, 503} or transient else None
+    return GraphError(status, code, permanent=permanent, retry_after=wait)
+
+
+def appsecret_proof(access_token: str, app_secret: str) -> str:
+    """Meta's `appsecret_proof`: HMAC-SHA256 of the access token keyed with the app secret, hex."""
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
+
+
+def mentioned_fields(reference: MentionReference) -> str:
+    """The `fields` expression that reads a mentioning comment or caption through the mentioned account."""
+    if not _GRAPH_ID.match(reference.external_id):
+        raise PayloadError("not a Graph API id")
+    if reference.kind == "comment":
+        return f"mentioned_comment.comment_id({reference.external_id}){{{MENTIONED_COMMENT_FIELDS}}}"
+    return f"mentioned_media.media_id({reference.external_id}){{{MENTIONED_MEDIA_FIELDS}}}"
+
+
+def parse_mentioned(reference: MentionReference, data: Any) -> InboundMention | None:
+    """The Graph API's answer for a reference as a mention; None when it has no text (a bare photo)."""
+    if not isinstance(data, dict):
+        raise PayloadError("not a Graph API object")
+    is_comment = reference.kind == "comment"
+    node = data.get("mentioned_comment" if is_comment else "mentioned_media")
+    if not isinstance(node, dict):
+        raise PayloadError("the answer lacks the mentioned object")
+    text = node.get("text" if is_comment else "caption")
+    if not isinstance(text, str) or not text.strip():
+        return None
+    media = as_dict(node.get("media"))
+    handle = as_str(node.get("username"))
+    try:
+        return InboundMention(
+            platform="instagram",
+            kind=reference.kind,
+            external_id=reference.external_id,
+            text=text,
+            created_at=from_iso(node.get("timestamp")),
+            url=as_str(media.get("permalink")) if is_comment else as_str(node.get("permalink")),
+            # A mentioned comment's author is not among the fields Meta returns for it.
+            author=Author(handle=handle or _UNKNOWN),
+            in_reply_to=(reference.parent_id or as_str(media.get("id"))) if is_comment else None,
+            engagement=Engagement(
+                likes=as_count(node.get("like_count")),
+                replies=0 if is_comment else as_count(node.get("comments_count")),
+            ),
+            account_id=reference.account_id,
+        )
+    except (ValueError, ValidationError) as exc:
+        raise PayloadError(f"unusable mentioned object ({type(exc).__name__})") from exc
+
+
+async def fetch_mentioned(
+    reference: MentionReference,
+    *,
+    client: httpx.AsyncClient,
+    access_token: str,
+    app_secret: str | None = None,
+    graph_base: str = GRAPH_API,
+    max_body: int = MAX_BODY,
+) -> InboundMention | None:
+    """Read an Instagram @mention's text from the Graph API (the token travels in a header, not the URL)."""
+    account = reference.account_id
+    if not account or not _GRAPH_ID.match(account):
+        raise PayloadError("the reference names no Instagram account to read it through")
+    params = {"fields": mentioned_fields(reference)}
+    if app_secret:
+        params["appsecret_proof"] = appsecret_proof(access_token, app_secret)
+    url = f"{graph_base.rstrip('/')}/{quote(account, safe='')}"
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+    async with client.stream("GET", url, params=params, headers=headers) as response:
+        body = await read_limited(response, max_body)
+        if response.status_code >= 400:
+            raise graph_error(response.status_code, body, response.headers.get("Retry-After"))
+    return parse_mentioned(reference, load_json(body))

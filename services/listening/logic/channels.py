@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.listening.connectors import GRAPH_API
 from services.listening.crypto import SecretBox
 from services.listening.errors import ChannelNotFound
 from services.listening.models import Channel
@@ -28,7 +29,9 @@ from shared.tenancy import get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
-URL_SETTINGS = ("base_url", "url")
+URL_SETTINGS = ("base_url", "url", "graph_base_url")
+# Platform addresses the service knows (defaults): not the tenant's choice, no need to resolve them.
+KNOWN_URLS = frozenset({GRAPH_API})
 
 
 class UnsafeURL(ValueError):
@@ -54,6 +57,29 @@ async def check_public_url(url: str) -> None:
     addresses = {info[4][0] for info in infos}
     if not addresses or not all(_public(str(a)) for a in addresses):
         raise UnsafeURL("the URL's host is not a public address")
+
+
+async def connect_public(host: str, port: int) -> socket.socket:
+    """A TCP connection to the host, if every address it resolves to is public (no re-resolution later)."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UnsafeURL("the URL's host does not resolve") from exc
+    if not infos or not all(_public(str(info[4][0])) for info in infos):
+        raise UnsafeURL("the URL's host is not a public address")
+    error: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error or OSError("no address to connect to")
 
 
 def inbound_url(channel: Channel) -> str | None:
@@ -108,7 +134,7 @@ async def create_channel(
     if not allow_private_urls:
         for key in URL_SETTINGS:
             url = channel_in.settings.get(key)
-            if isinstance(url, str):
+            if isinstance(url, str) and url not in KNOWN_URLS:
                 try:
                     await check_public_url(url)
                 except UnsafeURL as exc:

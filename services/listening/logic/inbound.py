@@ -2,22 +2,28 @@
 
 A delivery whose signature does not verify stores nothing (401). A verified one is stored whole or not
 at all: its mentions go through `ingest_mention` (de-duplicated by platform id, so a replay changes
-nothing) and its compliance events through `logic.compliance`, then one commit.
+nothing), its compliance events through `logic.compliance`, and mentions it names by id only
+(Instagram @mentions) become `MentionFetch` rows, then one commit. The platform gets its answer at
+once; `logic.pulling.ReferenceFetcher` reads those mentions from the platform's API afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.listening.connectors import (
     InboundMention,
+    MentionReference,
     ParseResult,
     PayloadError,
     load_json,
@@ -35,13 +41,17 @@ from services.listening.errors import ChannelNotFound, SignatureInvalid, Verific
 from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.compliance import apply_compliance
 from services.listening.logic.mentions import ingest_mention
-from services.listening.models import Channel
+from services.listening.models import Channel, Mention, MentionFetch, new_id
 from services.listening.schemas import MentionCreate
 from services.listening.schemas_channels import PUSH_PLATFORMS, InboundResult
 from shared.db import utcnow
 from shared.errors import BadRequest
+from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.listening.inbound")
+
+# Set when a delivery queued mentions to fetch: wakes the reference fetcher of this process at once.
+fetch_wanted = asyncio.Event()
 
 
 def mention_create(mention: InboundMention) -> MentionCreate:
@@ -81,6 +91,48 @@ async def store_result(
         out.redacted += redacted
         out.edited += edited
     return out
+
+
+async def queue_references(
+    session: AsyncSession, *, channel: Channel, references: list[MentionReference], secrets: dict[str, Any]
+) -> int:
+    """Add fetch rows for id-only mentions not stored yet to the caller's transaction: how many are new."""
+    if not references:
+        return 0
+    if channel.platform != "meta" or not secrets.get("access_token"):
+        # Nothing to read them with: say so (ids only) instead of queueing work that cannot succeed.
+        log.warning(
+            "inbound.references_unfetchable", extra={"channel_id": channel.id, "count": len(references)}
+        )
+        return 0
+    queued = 0
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for reference in references:
+        stored = await session.execute(
+            scoped(Mention, channel.tenant_id)
+            .where(col(Mention.platform) == reference.platform)
+            .where(col(Mention.external_id) == reference.external_id)
+            .limit(1)
+        )
+        if stored.scalars().first() is not None:
+            continue  # a replayed delivery of a mention fetched already
+        stmt = (
+            insert(MentionFetch)
+            .values(
+                id=new_id(),
+                tenant_id=channel.tenant_id,
+                channel_id=channel.id,
+                external_id=reference.external_id,
+                reference=reference.model_dump_json(),
+                next_attempt_at=utcnow(),
+                created_at=utcnow(),
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["channel_id", "external_id"])
+        )
+        result = await session.execute(stmt)
+        queued += int(result.rowcount == 1)  # type: ignore[attr-defined]
+    return queued
 
 
 async def _channel(session: AsyncSession, *, platform: str, channel_id: str) -> Channel:
@@ -146,11 +198,16 @@ async def deliver(
     except PayloadError as exc:
         raise BadRequest(f"The delivery is not a {platform} webhook payload.") from exc
     out = await store_result(session, tenant_id=channel.tenant_id, result=result)
+    out.queued = await queue_references(
+        session, channel=channel, references=result.references, secrets=secrets
+    )
     channel.last_success_at = utcnow()
     channel.ingested += out.accepted
     await session.commit()
     if out.accepted:
         mentions_logic.analysis_wanted.set()
+    if out.queued:
+        fetch_wanted.set()
     log.info(
         "inbound.delivered",
         extra={
@@ -160,6 +217,7 @@ async def deliver(
             "duplicates": out.duplicates,
             "redacted": out.redacted,
             "edited": out.edited,
+            "queued": out.queued,
         },
     )
     return out

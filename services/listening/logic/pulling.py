@@ -1,10 +1,15 @@
-"""The puller supervisor: one background task per Mastodon / Bluesky / RSS channel.
+"""The puller supervisor: one background task per Mastodon / Bluesky / RSS channel; and the reference
+fetcher, which reads the mentions webhooks named by id only (Instagram @mentions).
 
-Each task fetches a batch after the channel's saved cursor, stores its mentions and compliance events
-AND the new cursor in one transaction, and only then moves on, so a crash or restart resumes from
+Each puller task fetches a batch after the channel's saved cursor, stores its mentions and compliance
+events AND the new cursor in one transaction, and only then moves on, so a crash or restart resumes from
 the last stored batch (anything fetched again is de-duplicated by platform id). Failures back off
 exponentially with jitter (honouring `Retry-After`) and are shown in the channel's status; errors
 are recorded by class name only (an exception text may carry a URL with a token).
+
+The reference fetcher claims due `MentionFetch` rows (a lease, so a crashed claim is retried), reads
+each from the platform's API outside any transaction, then stores the mention and deletes the row in
+one; failures are pushed back with the same back-off and shown in the channel's status.
 """
 
 from __future__ import annotations
@@ -14,21 +19,27 @@ import contextlib
 import json
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from services.listening.connectors import (
+    GRAPH_API,
     Backoff,
     Batch,
     FeedPuller,
     JetstreamPuller,
     MastodonPuller,
+    MentionReference,
     ParseResult,
+    PayloadError,
+    fetch_mentioned,
 )
 from services.listening.connectors.pulling import DEFAULT_TIMEOUT, USER_AGENT, Puller
 from services.listening.crypto import SecretBox
@@ -38,9 +49,10 @@ from services.listening.logic.channels import (
     channel_cursor,
     channel_settings,
     check_public_url,
+    connect_public,
 )
-from services.listening.logic.inbound import store_result
-from services.listening.models import Channel
+from services.listening.logic.inbound import fetch_wanted, store_result
+from services.listening.models import Channel, MentionFetch
 from services.listening.schemas_channels import PULL_PLATFORMS
 from services.listening.settings import ListeningSettings
 from shared.db import utcnow
@@ -118,6 +130,7 @@ def build_puller(channel: Channel, *, box: SecretBox, settings: ListeningSetting
             cursor=cursor if isinstance(cursor, int) else None,
             wanted_dids=tuple(conf.get("wanted_dids") or ()),
             backoff=backoff,
+            open_socket=None if allow else connect_public,
         )
     raise ValueError(f"{channel.platform} is not a pull platform")
 
@@ -245,28 +258,222 @@ class PullerSupervisor:
             )
 
     async def _failed(self, channel_id: str, exc: Exception, *, failures: int) -> None:
-        name = "UnsafeURL" if isinstance(exc, UnsafeURL) else type(exc).__name__
-        if isinstance(exc, httpx.HTTPError) or hasattr(exc, "status"):
-            name = f"{name} {getattr(exc, 'status', '')}".strip()
+        name = _error_name(exc)
         log.warning("puller.failed", extra={"channel_id": channel_id, "error": name, "attempt": failures})
         with contextlib.suppress(Exception):
             async with self.sessions() as session:
                 channel = await session.get(Channel, channel_id)
                 if channel is not None:
-                    channel.last_error = name[:200]
+                    channel.last_error = name
                     channel.last_error_at = utcnow()
                     channel.failures = failures
                     await session.commit()
 
 
+def _error_name(exc: BaseException) -> str:
+    """An error as the status shows it: its class and HTTP status, never its text (URLs, payloads)."""
+    name = "UnsafeURL" if isinstance(exc, UnsafeURL) else type(exc).__name__
+    if isinstance(exc, httpx.HTTPError) or hasattr(exc, "status"):
+        name = f"{name} {getattr(exc, 'status', '')}".strip()
+    return name[:200]
+
+
+# A claimed row is not claimed again for this long: twice the 15 s read timeout, so a replica that dies
+# mid-fetch delays that mention by at most this much (a fetch that outlives it may be repeated: harmless).
+FETCH_LEASE = timedelta(seconds=30)
+FETCH_BATCH = 16
+# With nothing due, look again at least this often (other replicas queue rows too).
+FETCH_IDLE_S = 5.0
+
+
+class ReferenceFetcher:
+    """Reads the mentions that webhooks named by id only, off the request path, crash-safe."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        box: SecretBox,
+        settings: ListeningSettings,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.box = box
+        self.max_attempts = max(1, settings.connector_fetch_attempts)
+        self.backoff = Backoff(base=max(0.01, settings.connector_fetch_retry_s), cap=3600.0)
+        self.client = client or _guarded_client(settings.connector_allow_private_urls)
+        self.fetched = 0
+
+    async def run(self) -> None:
+        """Forever: fetch what is due, else sleep until the next row is due or a delivery queues one."""
+        try:
+            while True:
+                fetch_wanted.clear()
+                try:
+                    done = await self.run_once()
+                    idle = 0.0 if done else await self._idle_for()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("fetch.loop_failed", extra={"error": type(exc).__name__})
+                    idle = FETCH_IDLE_S
+                if idle > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(fetch_wanted.wait(), timeout=idle)
+        finally:
+            await self.client.aclose()
+
+    async def run_once(self) -> int:
+        """Fetch every claimable due row once; how many were claimed."""
+        claimed = await self._claim()
+        if claimed:
+            await asyncio.gather(*(self._process(row_id) for row_id in claimed))
+        return len(claimed)
+
+    async def _idle_for(self) -> float:
+        async with self.sessions() as session:
+            stmt = select(func.min(MentionFetch.next_attempt_at)).where(
+                col(MentionFetch.gave_up_at).is_(None)
+            )
+            due = (await session.execute(stmt)).scalar_one_or_none()
+        if due is None:
+            return FETCH_IDLE_S
+        return min(FETCH_IDLE_S, max(0.05, (due - utcnow()).total_seconds()))
+
+    async def _claim(self) -> list[str]:
+        now = utcnow()
+        async with self.sessions() as session:
+            stmt = (
+                select(col(MentionFetch.id))
+                .where(col(MentionFetch.gave_up_at).is_(None), col(MentionFetch.next_attempt_at) <= now)
+                .order_by(col(MentionFetch.next_attempt_at))
+                .limit(FETCH_BATCH)
+            )
+            candidates = list((await session.execute(stmt)).scalars())
+            claimed: list[str] = []
+            for row_id in candidates:
+                # Conditional on still being due: another replica's claim in between wins.
+                result = await session.execute(
+                    update(MentionFetch)
+                    .where(col(MentionFetch.id) == row_id, col(MentionFetch.next_attempt_at) <= now)
+                    .values(next_attempt_at=now + FETCH_LEASE, attempts=MentionFetch.attempts + 1)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(row_id)
+            await session.commit()
+        return claimed
+
+    async def _load(self, row_id: str) -> tuple[MentionFetch, Channel] | None:
+        """The claimed row and its channel; a row whose channel was deleted is dropped."""
+        async with self.sessions() as session:
+            row = await session.get(MentionFetch, row_id)
+            if row is None:
+                return None
+            channel = await session.get(Channel, row.channel_id)
+            if channel is None or channel.tenant_id != row.tenant_id:
+                await session.delete(row)  # nothing left to read it with
+                await session.commit()
+                return None
+            return row, channel
+
+    async def _process(self, row_id: str) -> None:
+        loaded = await self._load(row_id)
+        if loaded is None:
+            return
+        row, channel = loaded
+        try:
+            reference = MentionReference.model_validate_json(row.reference)
+            secrets = self.box.open(channel.secrets)
+            token = secrets.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise PayloadError("the channel has no access token")
+            app_secret = secrets.get("app_secret")
+            mention = await fetch_mentioned(
+                reference,
+                client=self.client,
+                access_token=token,
+                app_secret=app_secret if isinstance(app_secret, str) else None,
+                graph_base=str(channel_settings(channel).get("graph_base_url") or GRAPH_API),
+            )
+            accepted = await self._store(row_id, row.tenant_id, channel.id, mention)
+        except Exception as exc:
+            permanent = isinstance(exc, PayloadError) or bool(getattr(exc, "permanent", False))
+            await self._failed(row_id, exc, attempts=row.attempts, permanent=permanent)
+            return
+        self.fetched += 1
+        log.info(
+            "fetch.stored",
+            extra={
+                "channel_id": channel.id,
+                "fetch_id": row_id,
+                "accepted": accepted,
+                "attempt": row.attempts,
+            },
+        )
+
+    async def _store(self, row_id: str, tenant_id: str, channel_id: str, mention: Any) -> int:
+        """The fetched mention (if it had text) and the row's removal, in one transaction."""
+        result = ParseResult(mentions=[mention] if mention is not None else [])
+        async with self.sessions() as session:
+            row = await session.get(MentionFetch, row_id)
+            if row is None:
+                return 0  # another replica stored it after an expired lease
+            try:
+                out = await store_result(session, tenant_id=tenant_id, result=result)
+                await session.delete(row)
+                channel = await session.get(Channel, channel_id)
+                if channel is not None:
+                    channel.ingested += out.accepted
+                    channel.last_success_at = utcnow()
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                raise
+        if out.accepted:
+            mentions_logic.analysis_wanted.set()
+        return out.accepted
+
+    async def _failed(self, row_id: str, exc: Exception, *, attempts: int, permanent: bool) -> None:
+        name = _error_name(exc)
+        now = utcnow()
+        give_up = permanent or attempts >= self.max_attempts
+        delay = self.backoff.delay(attempts)
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after > delay:
+            delay = min(float(retry_after), self.backoff.cap)
+        log.warning(
+            "fetch.failed",
+            extra={"fetch_id": row_id, "error": name, "attempt": attempts, "gave_up": give_up},
+        )
+        with contextlib.suppress(Exception):
+            async with self.sessions() as session:
+                row = await session.get(MentionFetch, row_id)
+                if row is None:
+                    return
+                row.last_error = name
+                if give_up:
+                    row.gave_up_at = now
+                else:
+                    row.next_attempt_at = now + timedelta(seconds=delay)
+                channel = await session.get(Channel, row.channel_id)
+                if channel is not None:
+                    channel.last_error = name
+                    channel.last_error_at = now
+                await session.commit()
+
+
 async def start_pullers(rt: Runtime) -> None:
-    """`on_start` hook: the secret box, and the pullers of existing channels under one runtime task."""
+    """`on_start` hook: the secret box, the pullers of existing channels under one runtime task, and the
+    reference fetcher."""
     settings = rt.settings
     assert isinstance(settings, ListeningSettings)
     box = SecretBox.from_settings(secret_key=settings.secret_key, var_dir=settings.var_dir)
     supervisor = PullerSupervisor(rt.sessions, box=box, settings=settings)
+    fetcher = ReferenceFetcher(rt.sessions, box=box, settings=settings)
     rt.extra["secret_box"] = box
     rt.extra["pullers"] = supervisor
+    rt.extra["reference_fetcher"] = fetcher
     if settings.connector_pullers:
         await supervisor.start_all()
     rt.tasks.append(asyncio.create_task(supervisor.run_forever(), name="pullers"))
+    rt.tasks.append(asyncio.create_task(fetcher.run(), name="reference-fetcher"))
