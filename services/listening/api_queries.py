@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import AwareDatetime
 
-from services.listening.logic.alerts import list_alerts
+from services.listening.logic.alerts import list_alerts, query_volume
 from services.listening.logic.queries import create_query, delete_query, get_query, list_queries, update_query
 from services.listening.schemas_queries import (
     AlertPage,
@@ -15,8 +17,10 @@ from services.listening.schemas_queries import (
     ListeningQueryRead,
     ListeningQueryUpdate,
     QueryKind,
+    QueryVolume,
 )
 from shared.auth import STAFF, Principal, require_roles
+from shared.db import utcnow
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import SessionDep
 
@@ -67,6 +71,26 @@ async def remove_query(query_id: str, principal: Editor, session: SessionDep) ->
     """Delete a listening query; mentions stop matching it."""
     await delete_query(session, tenant_id=principal.tenant_id, query_id=query_id)
     return Response(status_code=204)
+
+
+@router.get("/queries/{query_id}/volume", response_model=QueryVolume)
+async def read_query_volume(
+    query_id: str,
+    principal: Staff,
+    session: SessionDep,
+    since: Annotated[
+        AwareDatetime | None, Query(description="From this hour on (default: 7 days ago).")
+    ] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Hours starting before this.")] = None,
+) -> QueryVolume:
+    """The query's hourly matched mentions and negative ones, oldest first (up to 2,232 hours a read)."""
+    return await query_volume(
+        session,
+        tenant_id=principal.tenant_id,
+        query_id=query_id,
+        since=since or utcnow() - timedelta(days=7),
+        until=until,
+    )
 
 
 @router.get("/alerts", response_model=AlertPage)

@@ -9,7 +9,10 @@ from services.listening.api import router
 from services.listening.api_analysis import router as analysis_router
 from services.listening.api_channels import routers as channel_routers
 from services.listening.api_queries import router as queries_router
+from services.listening.consumers import SUBSCRIPTIONS
+from services.listening.logic.alerts import start_spike_checks
 from services.listening.logic.analysing import start_worker
+from services.listening.logic.backfill import start_backfills
 from services.listening.logic.pulling import start_pullers
 from services.listening.settings import ListeningSettings
 from shared.auth import JWKSSource
@@ -20,6 +23,8 @@ async def _on_start(rt: Runtime) -> None:
     """Start-up hooks of listening: add yours here, in order."""
     await start_worker(rt)
     await start_pullers(rt)
+    await start_backfills(rt)
+    await start_spike_checks(rt)
 
 
 def create_app(settings: ListeningSettings | None = None, *, jwks: JWKSSource | None = None) -> FastAPI:
@@ -31,6 +36,7 @@ def create_app(settings: ListeningSettings | None = None, *, jwks: JWKSSource | 
         "`listening.mention.received`.",
         # analysis_router first: its /v1/mentions/stats and /labels must win over /v1/mentions/{id}.
         routers=[analysis_router, router, queries_router, *channel_routers],
+        subscriptions=SUBSCRIPTIONS,
         jwks=jwks,
         on_start=_on_start,
     )

@@ -40,8 +40,22 @@ class ListeningQueryUpdate(BaseModel):
     active: bool | None = None
 
 
+class BackfillRead(BaseModel):
+    """Matching the query against posts analysed before it existed (or before it last changed)."""
+
+    status: Literal["running", "done", "stopped"]
+    scanned: int
+    matched: int
+    since: datetime | None = None
+    finished_at: datetime | None = None
+
+
 class ListeningQueryRead(BaseModel):
-    """A stored listening query; `normalised` is the expression as the parser understood it."""
+    """A stored listening query; `normalised` is the expression as the parser understood it.
+
+    `backfill` follows the matching of already-analysed posts (the last `query_backfill_days`), started
+    when the query is created, activated, or its expression or languages change; null before any.
+    """
 
     id: str
     name: str
@@ -52,9 +66,25 @@ class ListeningQueryRead(BaseModel):
     active: bool
     created_at: datetime
     updated_at: datetime
+    backfill: BackfillRead | None = None
 
 
 ListeningQueryPage = Page[ListeningQueryRead]
+
+
+class QueryBucketRead(BaseModel):
+    """The query's matched mentions in one hour of post time, and how many of them are negative."""
+
+    bucket_start: datetime
+    total: int
+    negative: int
+
+
+class QueryVolume(BaseModel):
+    """A query's hourly volume, oldest hour first; hours without mentions are left out."""
+
+    query_id: str
+    items: list[QueryBucketRead]
 
 
 class AlertRead(BaseModel):

@@ -7,29 +7,39 @@ spike rule wants `min_history` hours of it); hours without mentions count as zer
 only when a spike STARTS — that hour spikes and the hour before did not, for that kind — and at most once
 per (query, kind, hour) (a unique key), and only for the current or the previous hour: back-filled
 history (imports, late pullers) does not page anyone about the past.
+
+`adjust_buckets` moves counts without checking (corrections and query backfills, logic.queries and
+logic.backfill); the spike checker (`start_spike_checks`, a service task) re-evaluates every active query's
+current and previous hour every `spike_check_interval_s`, so a spike that forms from corrections, or
+that no new mention happened to check, is still raised — once, by the same unique key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from services.listening.models import Alert, QueryBucket, new_id
-from services.listening.schemas_queries import AlertPage, AlertRead
+from services.listening.errors import ListeningQueryNotFound
+from services.listening.models import Alert, ListeningQuery, QueryBucket, new_id
+from services.listening.schemas_queries import AlertPage, AlertRead, QueryBucketRead, QueryVolume
+from services.listening.settings import ListeningSettings
 from services.listening.spikes import DEFAULT_RULE, Bucket, Spike, detect_spikes
 from shared.db import utcnow
 from shared.events.contracts import AlertRaised
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import paginate
-from shared.tenancy import scoped
+from shared.service import Runtime
+from shared.tenancy import get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -38,6 +48,10 @@ HISTORY_HOURS = 24
 HOUR = timedelta(hours=1)
 # Below this many mentions in the hour neither kind of spike can fire: skip reading the history.
 MIN_SPIKE_TOTAL = min(DEFAULT_RULE.min_count, DEFAULT_RULE.min_share_total)
+MAX_VOLUME_HOURS = 24 * 93  # hours with mentions in one read of a query's volume: a quarter or more
+
+# (query id, bucket start) → (change of total, change of negative)
+BucketDeltas = Mapping[tuple[str, datetime], tuple[int, int]]
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -62,24 +76,51 @@ async def count_in_buckets(
 ) -> None:
     """Count one matched mention in each query's hourly bucket, then raise alerts for spikes that start."""
     bucket_start = hour_of(created_at)
-    insert = _insert(session)
     for query_id in query_ids:
-        stmt = insert(QueryBucket).values(
-            id=new_id(),
+        total = await _add(
+            session,
             tenant_id=tenant_id,
             query_id=query_id,
             bucket_start=bucket_start,
             total=1,
             negative=int(negative),
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "query_id", "bucket_start"],
-            set_={"total": QueryBucket.total + 1, "negative": QueryBucket.negative + int(negative)},
-        ).returning(col(QueryBucket.total))
-        total = (await session.execute(stmt)).scalar_one()
         if total < MIN_SPIKE_TOTAL or bucket_start < hour_of(utcnow()) - HOUR:
             continue  # too few to spike, or back-filled history: counted, never alerted on
         await _check_spikes(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start)
+
+
+async def adjust_buckets(session: AsyncSession, *, tenant_id: str, deltas: BucketDeltas) -> None:
+    """Add (or take back) matched mentions in queries' hourly buckets; no spike check (the checker's)."""
+    for (query_id, bucket_start), (total, negative) in sorted(deltas.items()):  # one lock order
+        if total or negative:
+            await _add(
+                session,
+                tenant_id=tenant_id,
+                query_id=query_id,
+                bucket_start=hour_of(bucket_start),
+                total=total,
+                negative=negative,
+            )
+
+
+async def _add(
+    session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime, total: int, negative: int
+) -> int:
+    """Add to one bucket (created when missing); its new total."""
+    stmt = _insert(session)(QueryBucket).values(
+        id=new_id(),
+        tenant_id=tenant_id,
+        query_id=query_id,
+        bucket_start=bucket_start,
+        total=max(total, 0),
+        negative=max(negative, 0),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "query_id", "bucket_start"],
+        set_={"total": QueryBucket.total + total, "negative": QueryBucket.negative + negative},
+    ).returning(col(QueryBucket.total))
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def _series(
@@ -117,14 +158,15 @@ def _history(series: dict[datetime, Bucket], first: datetime | None, hour: datet
     return hours
 
 
-async def _check_spikes(
+async def _starting_spikes(
     session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime
-) -> None:
+) -> list[Spike]:
+    """The spikes the hour shows that the hour before did not (of each kind)."""
     series, first = await _series(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start)
     current = series.get(bucket_start, Bucket(0, 0))
     spikes = detect_spikes(current, _history(series, first, bucket_start))
     if not spikes:
-        return
+        return []
     previous_hour = bucket_start - HOUR
     ongoing = {
         s.kind
@@ -132,16 +174,86 @@ async def _check_spikes(
             series.get(previous_hour, Bucket(0, 0)), _history(series, first, previous_hour)
         )
     }
-    for spike in spikes:
-        if spike.kind not in ongoing:
-            await _raise(
+    return [spike for spike in spikes if spike.kind not in ongoing]
+
+
+async def _check_spikes(
+    session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime
+) -> None:
+    for spike in await _starting_spikes(
+        session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start
+    ):
+        await _raise(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start, spike=spike)
+
+
+async def recheck_spikes(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Evaluate every active query's current and previous hour again; how many alerts it raised."""
+    hour = hour_of(utcnow())
+    async with sessions() as session:
+        stmt = (
+            select(col(QueryBucket.tenant_id), col(QueryBucket.query_id), col(QueryBucket.bucket_start))
+            .join(
+                ListeningQuery,
+                and_(
+                    col(ListeningQuery.id) == col(QueryBucket.query_id),
+                    col(ListeningQuery.tenant_id) == col(QueryBucket.tenant_id),
+                ),
+            )
+            .where(
+                col(ListeningQuery.active).is_(True),
+                col(QueryBucket.bucket_start) >= hour - HOUR,
+                col(QueryBucket.bucket_start) <= hour,
+                col(QueryBucket.total) >= MIN_SPIKE_TOTAL,
+            )
+            .order_by(col(QueryBucket.bucket_start), col(QueryBucket.query_id))
+        )
+        found: list[tuple[str, str, datetime, Spike]] = []
+        for tenant_id, query_id, bucket_start in (await session.execute(stmt)).all():
+            spikes = await _starting_spikes(
+                session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start
+            )
+            found.extend((tenant_id, query_id, bucket_start, spike) for spike in spikes)
+    if not found:
+        return 0  # the usual tick: reads only
+    raised = 0
+    async with sessions() as session:
+        for tenant_id, query_id, bucket_start, spike in found:
+            raised += await _raise(
                 session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start, spike=spike
             )
+        await session.commit()
+    return raised
+
+
+async def run_spike_checks(sessions: async_sessionmaker[AsyncSession], *, interval_s: float) -> None:
+    """Forever: `recheck_spikes` every `interval_s` seconds (a failed tick is logged and retried)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            raised = await recheck_spikes(sessions)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("spikes.check_failed")
+            continue
+        if raised:
+            log.info("spikes.checked", extra={"raised": raised})
+
+
+async def start_spike_checks(rt: Runtime) -> None:
+    """`on_start` hook: the periodic spike re-check, as a service task (/readyz)."""
+    settings = rt.settings
+    assert isinstance(settings, ListeningSettings)
+    interval = max(0.1, settings.spike_check_interval_s)
+    rt.tasks.append(
+        asyncio.create_task(run_spike_checks(rt.sessions, interval_s=interval), name="spike-checks")
+    )
 
 
 async def _raise(
     session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime, spike: Spike
-) -> None:
+) -> int:
+    """Store the alert and stage its event, unless already raised for that hour: 1 if raised, else 0."""
     alert_id = new_id()
     now = utcnow()
     stmt = (
@@ -161,7 +273,7 @@ async def _raise(
     )
     result = await session.execute(stmt)
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        return  # already raised for this hour
+        return 0  # already raised for this hour
     stage(
         session,
         new_event(
@@ -184,6 +296,7 @@ async def _raise(
         "alert.raised",
         extra={"alert_id": alert_id, "query_id": query_id, "tenant_id": tenant_id, "kind": spike.kind},
     )
+    return 1
 
 
 def to_read(alert: Alert) -> AlertRead:
@@ -209,3 +322,28 @@ async def list_alerts(
         stmt = stmt.where(Alert.query_id == query_id)
     rows, next_cursor = await paginate(session, stmt, Alert, limit=limit, cursor=cursor)
     return AlertPage(items=[to_read(a) for a in rows], next_cursor=next_cursor)
+
+
+async def query_volume(
+    session: AsyncSession, *, tenant_id: str, query_id: str, since: datetime, until: datetime | None
+) -> QueryVolume:
+    """The query's hourly buckets from `since`'s hour (up to `until`), oldest first."""
+    await get_scoped(session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound)
+    stmt = scoped(QueryBucket, tenant_id).where(
+        QueryBucket.query_id == query_id,
+        QueryBucket.bucket_start >= hour_of(since),
+        QueryBucket.total > 0,
+    )
+    if until is not None:
+        stmt = stmt.where(QueryBucket.bucket_start < until)
+    rows = (
+        (await session.execute(stmt.order_by(col(QueryBucket.bucket_start)).limit(MAX_VOLUME_HOURS)))
+        .scalars()
+        .all()
+    )
+    return QueryVolume(
+        query_id=query_id,
+        items=[
+            QueryBucketRead(bucket_start=r.bucket_start, total=r.total, negative=r.negative) for r in rows
+        ],
+    )

@@ -17,25 +17,37 @@ redelivered batch is not counted twice).
 
 Compiled queries are cached per tenant and re-compiled when the tenant's queries change (the cache key is
 the number of the tenant's queries and their latest `updated_at`, read with one small aggregate query).
+
+Matches follow the mention: `resync_mention` (listening's own consumer of `listening.mention.reanalysed`,
+`.edited` and `.redacted`) re-matches the mention's current text and language against the active queries,
+adds and removes match rows and moves their bucket counts, including the negative count when the
+sentiment changed. A redacted post leaves every query. The match rows are the record of what is counted
+(`MentionQueryMatch.negative` too), so a resync repeated or out of order changes nothing more.
+
+A created, re-activated or re-worded query gets a `QueryBackfill` row in its own transaction; the backfill
+task (logic.backfill) matches it against the tenant's already-analysed posts the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from services.listening.errors import ListeningQueryNotFound, QueryExpressionInvalid
-from services.listening.logic.alerts import count_in_buckets
-from services.listening.models import ListeningQuery, MentionQueryMatch
-from services.listening.query import Query, QuerySyntaxError, compile_query, prepare
+from services.listening.logic.alerts import adjust_buckets, count_in_buckets, hour_of
+from services.listening.models import ListeningQuery, Mention, MentionQueryMatch, QueryBackfill
+from services.listening.query import Doc, Query, QuerySyntaxError, compile_query, prepare
 from services.listening.query.matcher import fold_language
 from services.listening.schemas_queries import (
+    BackfillRead,
     ListeningQueryCreate,
     ListeningQueryPage,
     ListeningQueryRead,
@@ -48,6 +60,9 @@ from shared.tenancy import get_scoped, scoped
 log = logging.getLogger("rapport.listening")
 
 UNDETERMINED = "und"
+
+# Set after a commit that started a query backfill: wakes the backfill task (logic.backfill) at once.
+backfill_wanted = asyncio.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +144,16 @@ def _language_allowed(allowed: frozenset[str] | None, language: str | None) -> b
     return language in allowed or language.split("-")[0] in allowed
 
 
-async def matched_query_ids(session: AsyncSession, *, tenant_id: str, mention: Any) -> list[str]:
-    """The ids of the tenant's active listening queries that `mention` (a `Mention`) matches.
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A mention made ready for matching: its document and its folded language (None = unknown)."""
 
-    Uses `mention.text`, `.language` (None or "und" = unknown), `.platform` and `.author_handle`.
-    """
-    compiled = await _compiled(session, tenant_id)
-    if not compiled.queries:
-        return []
+    doc: Doc
+    language: str | None
+
+
+def prepare_mention(mention: Any) -> Prepared:
+    """Uses `mention.text`, `.language` (None or "und" = unknown), `.platform` and `.author_handle`."""
     raw_language = getattr(mention, "language", None)
     language = raw_language if raw_language and raw_language != UNDETERMINED else None
     doc = prepare(
@@ -145,11 +162,29 @@ async def matched_query_ids(session: AsyncSession, *, tenant_id: str, mention: A
         platform=getattr(mention, "platform", None),
         author=getattr(mention, "author_handle", None),
     )
-    folded_language = fold_language(language) if language else None
+    return Prepared(doc, fold_language(language) if language else None)
+
+
+def query_matches(query: Query, languages: frozenset[str] | None, mention: Prepared) -> bool:
+    """Does the prepared mention match the compiled query and its language restriction?"""
+    return _language_allowed(languages, mention.language) and query.matches(mention.doc)
+
+
+def query_languages(row: ListeningQuery) -> frozenset[str] | None:
+    """The query's folded language codes, or None for any language."""
+    return frozenset(_languages(row)) if row.languages else None
+
+
+async def matched_query_ids(session: AsyncSession, *, tenant_id: str, mention: Any) -> list[str]:
+    """The ids of the tenant's active listening queries that `mention` (a `Mention`) matches."""
+    compiled = await _compiled(session, tenant_id)
+    if not compiled.queries:
+        return []
+    prepared = prepare_mention(mention)
     return [
         query_id
         for query_id, query in compiled.queries.items()
-        if _language_allowed(compiled.languages.get(query_id), folded_language) and query.matches(doc)
+        if query_matches(query, compiled.languages.get(query_id), prepared)
     ]
 
 
@@ -184,7 +219,11 @@ async def record_matches(
     for query_id in new_ids:
         session.add(
             MentionQueryMatch(
-                tenant_id=tenant_id, mention_id=mention_id, query_id=query_id, created_at=created_at
+                tenant_id=tenant_id,
+                mention_id=mention_id,
+                query_id=query_id,
+                created_at=created_at,
+                negative=sentiment_label == "negative",
             )
         )
     if new_ids:
@@ -196,6 +235,99 @@ async def record_matches(
             created_at=created_at,
             negative=sentiment_label == "negative",
         )
+
+
+Deltas = Counter[tuple[str, datetime]]
+
+
+async def sync_match(
+    session: AsyncSession,
+    mention: Mention,
+    *,
+    query_id: str,
+    row: MentionQueryMatch | None,
+    wanted: bool,
+    totals: Deltas,
+    negatives: Deltas,
+) -> None:
+    """Make the (mention, query) match row what `wanted` says; note the bucket changes; no flush.
+
+    `row` is the existing match row or None; `totals` and `negatives` collect the changes by
+    (query id, hour) for `apply_deltas`.
+    """
+    negative = mention.sentiment_label == "negative" and mention.redacted_at is None
+    key = (query_id, hour_of(mention.created_at))
+    if row is None:
+        if wanted:
+            session.add(
+                MentionQueryMatch(
+                    tenant_id=mention.tenant_id,
+                    mention_id=mention.id,
+                    query_id=query_id,
+                    created_at=mention.created_at,
+                    negative=negative,
+                )
+            )
+            totals[key] += 1
+            negatives[key] += int(negative)
+    elif not wanted:
+        await session.delete(row)
+        totals[key] -= 1
+        negatives[key] -= int(row.negative)
+    elif row.negative != negative:
+        row.negative = negative
+        negatives[key] += 1 if negative else -1
+
+
+async def apply_deltas(session: AsyncSession, *, tenant_id: str, totals: Deltas, negatives: Deltas) -> None:
+    """Flush the match rows, then move the bucket counts `sync_match` noted."""
+    await session.flush()
+    keys = set(totals) | set(negatives)
+    await adjust_buckets(session, tenant_id=tenant_id, deltas={k: (totals[k], negatives[k]) for k in keys})
+
+
+async def resync_mention(session: AsyncSession, *, tenant_id: str, mention_id: str) -> None:
+    """Bring the mention's query matches and their bucket counts in line with its current state; no commit.
+
+    A redacted post matches nothing; otherwise the active queries it matches now, plus the matches it had
+    with queries that are inactive or deleted (kept, as they were).
+    """
+    stmt = scoped(Mention, tenant_id).where(Mention.id == mention_id).with_for_update()
+    mention = (await session.execute(stmt)).scalars().first()
+    if mention is None or mention.analysis_status != "analysed":
+        return
+    rows = {
+        r.query_id: r
+        for r in (
+            await session.execute(
+                scoped(MentionQueryMatch, tenant_id).where(MentionQueryMatch.mention_id == mention_id)
+            )
+        ).scalars()
+    }
+    wanted: set[str] = set()
+    if mention.redacted_at is None:
+        compiled = await _compiled(session, tenant_id)
+        prepared = prepare_mention(mention)
+        wanted = {
+            qid
+            for qid, q in compiled.queries.items()
+            if query_matches(q, compiled.languages.get(qid), prepared)
+        }
+        wanted |= {qid for qid in rows if qid not in compiled.queries}
+    totals: Deltas = Counter()
+    negatives: Deltas = Counter()
+    for query_id in sorted(wanted | set(rows)):
+        await sync_match(
+            session,
+            mention,
+            query_id=query_id,
+            row=rows.get(query_id),
+            wanted=query_id in wanted,
+            totals=totals,
+            negatives=negatives,
+        )
+    await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
+    log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
 
 
 async def matches_of(
@@ -223,7 +355,40 @@ async def matches_of(
 # --- CRUD -------------------------------------------------------------------------------------------
 
 
-def to_read(row: ListeningQuery) -> ListeningQueryRead:
+def _backfill_read(job: QueryBackfill | None) -> BackfillRead | None:
+    if job is None:
+        return None
+    return BackfillRead.model_validate(job, from_attributes=True)
+
+
+async def _backfills(
+    session: AsyncSession, *, tenant_id: str, query_ids: list[str]
+) -> dict[str, QueryBackfill]:
+    if not query_ids:
+        return {}
+    stmt = scoped(QueryBackfill, tenant_id).where(col(QueryBackfill.query_id).in_(query_ids))
+    return {job.query_id: job for job in (await session.execute(stmt)).scalars()}
+
+
+async def _start_backfill(session: AsyncSession, row: ListeningQuery) -> None:
+    """(Re)start matching the query against already-analysed posts, in the caller's transaction."""
+    job = (await _backfills(session, tenant_id=row.tenant_id, query_ids=[row.id])).get(row.id)
+    if job is None:
+        session.add(QueryBackfill(query_id=row.id, tenant_id=row.tenant_id))
+        return
+    job.generation += 1
+    job.status = "running"
+    job.since = job.cursor_at = job.cursor_id = job.finished_at = None
+    job.scanned = job.matched = 0
+    job.started_at = utcnow()
+
+
+async def _read(session: AsyncSession, row: ListeningQuery) -> ListeningQueryRead:
+    backfills = await _backfills(session, tenant_id=row.tenant_id, query_ids=[row.id])
+    return to_read(row, backfills.get(row.id))
+
+
+def to_read(row: ListeningQuery, backfill: QueryBackfill | None = None) -> ListeningQueryRead:
     """The API view of a listening query."""
     return ListeningQueryRead(
         id=row.id,
@@ -235,6 +400,7 @@ def to_read(row: ListeningQuery) -> ListeningQueryRead:
         active=row.active,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        backfill=_backfill_read(backfill),
     )
 
 
@@ -255,9 +421,13 @@ async def create_query(
         updated_at=now,
     )
     session.add(row)
+    if row.active:
+        await _start_backfill(session, row)
     await session.commit()
+    if row.active:
+        backfill_wanted.set()
     log.info("query.created", extra={"query_id": row.id, "tenant_id": tenant_id})
-    return to_read(row)
+    return await _read(session, row)
 
 
 async def get_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> ListeningQueryRead:
@@ -265,7 +435,7 @@ async def get_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> 
     row = await get_scoped(
         session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
-    return to_read(row)
+    return await _read(session, row)
 
 
 async def list_queries(
@@ -276,19 +446,24 @@ async def list_queries(
     if kind is not None:
         stmt = stmt.where(ListeningQuery.kind == kind)
     rows, next_cursor = await paginate(session, stmt, ListeningQuery, limit=limit, cursor=cursor)
-    return ListeningQueryPage(items=[to_read(r) for r in rows], next_cursor=next_cursor)
+    backfills = await _backfills(session, tenant_id=tenant_id, query_ids=[r.id for r in rows])
+    return ListeningQueryPage(items=[to_read(r, backfills.get(r.id)) for r in rows], next_cursor=next_cursor)
 
 
 async def update_query(
     session: AsyncSession, *, tenant_id: str, query_id: str, changes: ListeningQueryUpdate
 ) -> ListeningQueryRead:
-    """Change a listening query; a new expression is validated first."""
+    """Change a listening query; a new expression is validated first.
+
+    A new expression or language list, or re-activation, (re)starts its backfill.
+    """
     row = await get_scoped(
         session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
     fields = changes.model_dump(exclude_unset=True)
     if fields.get("expression") is not None:
         _compile(fields["expression"])
+    before = (row.expression, row.languages, row.active)
     for name, value in fields.items():
         if value is None and name != "languages":
             continue
@@ -298,9 +473,14 @@ async def update_query(
             setattr(row, name, value)
     row.updated_at = max(utcnow(), row.updated_at + timedelta(microseconds=1))  # always moves: cache key
     session.add(row)
+    rematch = row.active and (row.expression, row.languages, True) != before
+    if rematch:
+        await _start_backfill(session, row)
     await session.commit()
+    if rematch:
+        backfill_wanted.set()
     log.info("query.updated", extra={"query_id": row.id, "tenant_id": tenant_id})
-    return to_read(row)
+    return await _read(session, row)
 
 
 async def delete_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> None:
@@ -309,5 +489,6 @@ async def delete_query(session: AsyncSession, *, tenant_id: str, query_id: str) 
         session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
     await session.delete(row)
+    await session.execute(delete(QueryBackfill).where(col(QueryBackfill.query_id) == query_id))
     await session.commit()
     log.info("query.deleted", extra={"query_id": query_id, "tenant_id": tenant_id})
