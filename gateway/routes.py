@@ -69,6 +69,8 @@ PUBLIC = None
 # Bulk import files (JSON Lines / CSV) stream through the gateway up to this size.
 IMPORT_MAX_BODY = 256 * 1024 * 1024
 IMPORT_TIMEOUT_S = 3600.0
+# `POST /v1/mentions/batch`: up to 500 posts of up to 10,000 characters.
+BATCH_MAX_BODY = 16 * 1024 * 1024
 EVERYONE = ROLES
 
 # Order inside one prefix matters: the first matching entry wins, so method-specific entries come first.
@@ -90,6 +92,7 @@ ROUTES: tuple[Route, ...] = (
         max_body=IMPORT_MAX_BODY,
         timeout_s=IMPORT_TIMEOUT_S,
     ),
+    _route("/v1/mentions/batch", "listening", INGEST, {"POST"}, exact=True, max_body=BATCH_MAX_BODY),
     _route("/v1/mentions", "listening", STAFF, READS),
     _route("/v1/mentions", "listening", INGEST),
     _route("/v1/listening/queries", "listening", STAFF, READS),

@@ -9,7 +9,14 @@ from pydantic import AwareDatetime
 
 from services.listening.logic.ingesting import IngestBatcher
 from services.listening.logic.mentions import get_mention, list_mentions
-from services.listening.schemas import MentionAccepted, MentionCreate, MentionPage, MentionRead
+from services.listening.schemas import (
+    MentionAccepted,
+    MentionBatch,
+    MentionBatchAccepted,
+    MentionCreate,
+    MentionPage,
+    MentionRead,
+)
 from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.events.contracts import Intent, SentimentLabel
 from shared.pagination import CursorQuery, LimitQuery
@@ -28,6 +35,17 @@ async def post_mention(
     """Ingest one post: de-duplicated by (platform, external_id); analysed and announced asynchronously."""
     batcher: IngestBatcher = runtime.extra["ingest_batcher"]
     return await batcher.submit(tenant_id=principal.tenant_id, mention_in=mention_in)
+
+
+@router.post("/batch", status_code=202, response_model=MentionBatchAccepted)
+async def post_mentions(
+    batch_in: MentionBatch, principal: Ingester, runtime: RuntimeDep
+) -> MentionBatchAccepted:
+    """Ingest up to 500 posts in one request: an answer per post, in order (see `POST /v1/mentions`)."""
+    batcher: IngestBatcher = runtime.extra["ingest_batcher"]
+    results = await batcher.submit_many(tenant_id=principal.tenant_id, mentions_in=batch_in.mentions)
+    accepted = sum(1 for r in results if r.status == "accepted")
+    return MentionBatchAccepted(results=results, accepted=accepted, duplicates=len(results) - accepted)
 
 
 @router.get("", response_model=MentionPage)

@@ -61,6 +61,25 @@ class MentionAccepted(BaseModel):
     status: Literal["accepted", "duplicate"]
 
 
+MAX_BATCH = 500
+
+
+class MentionBatch(BaseModel):
+    """Up to `MAX_BATCH` posts in one request; one invalid post rejects the whole request (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mentions: list[MentionCreate] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class MentionBatchAccepted(BaseModel):
+    """One answer per posted mention, in the request's order, and the totals."""
+
+    results: list[MentionAccepted]
+    accepted: int
+    duplicates: int
+
+
 class AuthorRead(BaseModel):
     handle: str
     display_name: str | None = None

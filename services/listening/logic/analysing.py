@@ -2,8 +2,9 @@
 
 Ingest stores a mention as `pending` and wakes the worker (`mentions.analysis_wanted`). The worker claims
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
-them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then stores
-the analysis and stages the event in one transaction. A claim older than `STALE_CLAIM` (a worker died)
+them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
+reposts (`logic.grouping`), matches listening queries, stores the analysis and stages the event in one
+transaction. A claim older than `STALE_CLAIM` (a worker died)
 is claimed again.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
@@ -31,6 +32,7 @@ from services.listening.analysis import Analyser
 from services.listening.analysis import Analysis as Result
 from services.listening.logic import ingesting
 from services.listening.logic import mentions as mentions_logic
+from services.listening.logic.grouping import assign_group
 from services.listening.logic.mentions import SOURCE, analysis_of, received_payload
 from services.listening.models import Mention
 from shared.db import utcnow
@@ -220,6 +222,7 @@ class AnalysisWorker:
             )  # announced in the order they arrived
             for mention in (await session.execute(stmt)).scalars():
                 result = results[mention.id]
+                await assign_group(session, mention)
                 apply(mention, result)
                 mention.analysis_status = "analysed"
                 mention.needs_rescore = rescore and result.tier == "fast"

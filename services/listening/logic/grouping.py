@@ -1,7 +1,7 @@
 """Grouping reposts, quotes and near-copies of the same text (`services.listening.fingerprint`).
 
-`assign_group(session, mention)` is called by `ingest_mention` for every new post, before the flush or
-commit that stores it, in the same transaction. It sets on the mention:
+`assign_group(session, mention)` is called by the analysis worker (`logic.analysing`) for every new post,
+in the transaction that stores its analysis, in arrival order. It sets on the mention:
 
 * `fingerprint`: the repost-insensitive hash of its text (None for a post without text);
 * `sketch`: its MinHash sketch (comma-separated hex), and one `MentionSketchKey` row per candidate key;

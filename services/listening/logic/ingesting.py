@@ -1,10 +1,12 @@
-"""Group commit for `POST /v1/mentions`: concurrent requests share one short write transaction.
+"""Group commit for `POST /v1/mentions` and `/v1/mentions/batch`: concurrent posts share one write.
 
-Each request puts its post on a queue and awaits its answer; one writer task takes everything queued
-(up to `MAX_BATCH`), runs `ingest_mention(..., commit=False)` for each in one transaction (de-duplication
-sees the batch's own rows) and commits once. On SQLite this turns N contending writers into one; on
-PostgreSQL it saves N-1 commits. A batch that fails (e.g. a replica stored the same post at the same
-moment) is retried one post per transaction, so every request still gets its own answer.
+Each request puts its posts on a queue and awaits their answers; one writer task takes everything queued
+(up to `MAX_BATCH` posts), looks the whole lot up in one query, inserts the new ones in one Core
+statement (de-duplication sees the batch's own rows) and commits once. On SQLite this turns N contending
+writers into one; on PostgreSQL it saves N-1 commits. Nothing else happens on this path: analysis,
+query matching and repost grouping are the analysis worker's (`logic.analysing`). A batch that fails
+(e.g. a replica stored the same post at the same moment) is retried one post per transaction, so every
+post still gets its own answer.
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from services.listening.logic.mentions import analysis_wanted, ingest_mention
+from services.listening.logic.mentions import (
+    analysis_wanted,
+    ingest_mention,
+    insert_mentions,
+    new_mention_row,
+)
 from services.listening.models import Mention
 from services.listening.schemas import MentionAccepted, MentionCreate
 
 log = logging.getLogger("rapport.listening.ingesting")
 
-MAX_BATCH = 200
+MAX_BATCH = 1000
 # When the last group commit happened (monotonic): the analysis worker re-scores only when ingest is quiet.
 last_write = 0.0
 # This process's writers to the mention table (ingest group commits, the analysis worker) take turns here
@@ -42,9 +49,17 @@ class IngestBatcher:
 
     async def submit(self, *, tenant_id: str, mention_in: MentionCreate) -> MentionAccepted:
         """Store the post (or find it a duplicate) in the next group commit."""
-        future: asyncio.Future[MentionAccepted] = asyncio.get_running_loop().create_future()
-        await self.queue.put((tenant_id, mention_in, future))
-        return await future
+        return (await self.submit_many(tenant_id=tenant_id, mentions_in=[mention_in]))[0]
+
+    async def submit_many(self, *, tenant_id: str, mentions_in: list[MentionCreate]) -> list[MentionAccepted]:
+        """Store the posts (or find them duplicates) in the next group commits; answers in their order."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[MentionAccepted]] = []
+        for mention_in in mentions_in:
+            future: asyncio.Future[MentionAccepted] = loop.create_future()
+            futures.append(future)
+            self.queue.put_nowait((tenant_id, mention_in, future))
+        return list(await asyncio.gather(*futures))
 
     async def run(self) -> None:
         """The writer: one transaction per batch of whatever is queued."""
@@ -63,16 +78,17 @@ class IngestBatcher:
             async with write_lock, self.sessions() as session:
                 stored = await _existing(session, batch)
                 results: list[MentionAccepted] = []
+                rows = []
                 for tenant_id, mention_in, _ in batch:
                     key = (tenant_id, mention_in.platform, mention_in.external_id)
                     if key in stored:  # stored before, or earlier in this batch
                         results.append(MentionAccepted(id=stored[key], status="duplicate"))
                         continue
-                    result = await ingest_mention(
-                        session, tenant_id=tenant_id, mention_in=mention_in, commit=False, known_new=True
-                    )
-                    stored[key] = result.id
-                    results.append(result)
+                    row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in)
+                    rows.append(row)
+                    stored[key] = row["id"]
+                    results.append(MentionAccepted(id=row["id"], status="accepted"))
+                await insert_mentions(session, rows)
                 await session.commit()
         except Exception:
             log.warning("ingest.batch_retry", extra={"count": len(batch)})
@@ -81,6 +97,7 @@ class IngestBatcher:
         for (_, _, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+        log.info("ingest.batch", extra={"count": len(batch), "stored": len(rows)})
         analysis_wanted.set()
 
     async def _one_by_one(self, batch: list[Item]) -> None:

@@ -7,15 +7,15 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from services.listening.errors import MentionNotFound
-from services.listening.logic.grouping import assign_group
 from services.listening.logic.influence import influence_score
 from services.listening.logic.queries import matches_of
-from services.listening.models import Mention, MentionQueryMatch
+from services.listening.models import Mention, MentionQueryMatch, new_id
 from services.listening.schemas import (
     AnalysisRead,
     AuthorRead,
@@ -25,6 +25,7 @@ from services.listening.schemas import (
     MentionRead,
     SentimentRead,
 )
+from shared.db import utcnow
 from shared.events.contracts import Analysis, Author, MentionReceived
 from shared.pagination import paginate
 from shared.tenancy import get_scoped, scoped
@@ -110,52 +111,63 @@ def influence_of(mention_in: MentionCreate) -> float:
     )
 
 
+def new_mention_row(*, tenant_id: str, mention_in: MentionCreate) -> dict[str, Any]:
+    """The table row of a newly received post, pending analysis (inserted with Core, not the ORM)."""
+    author = mention_in.author
+    return {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "platform": mention_in.platform,
+        "external_id": mention_in.external_id,
+        "text": mention_in.text,
+        "created_at": mention_in.created_at,
+        "received_at": utcnow(),
+        "url": mention_in.url,
+        "author_handle": author.handle,
+        "author_display_name": author.display_name,
+        "author_followers": author.followers,
+        "author_verified": author.verified,
+        "influence": influence_of(mention_in),
+        "author_id": author.id,
+        "rating": mention_in.rating,
+        "in_reply_to": mention_in.in_reply_to,
+        "analysis_status": "pending",
+        "needs_rescore": False,
+        "low_confidence": False,
+        "sketch": "",
+    }
+
+
+async def insert_mentions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert new mention rows in one statement (the caller commits, then sets `analysis_wanted`)."""
+    if rows:
+        await session.execute(insert(Mention), rows)
+
+
 async def ingest_mention(
     session: AsyncSession,
     *,
     tenant_id: str,
     mention_in: MentionCreate,
     commit: bool = True,
-    known_new: bool = False,
 ) -> MentionAccepted:
     """Store a new post as pending (the analysis worker announces it); a repeat is a duplicate.
 
-    With `commit=False` the mention is only flushed into the caller's transaction (webhook deliveries,
+    With `commit=False` the mention is only written into the caller's transaction (webhook deliveries,
     pulled batches with their cursor, import batches): the caller commits, then sets `analysis_wanted`;
     a concurrent duplicate then raises IntegrityError for the caller to retry.
     """
-    # `known_new`: the caller already looked the post up (logic.ingesting checks a whole batch at once).
-    existing = None
-    if not known_new:
-        existing = await _find_existing(
-            session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
-        )
+    existing = await _find_existing(
+        session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
+    )
     if existing is not None:
         log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
         return MentionAccepted(id=existing, status="duplicate")
-    mention = Mention(
-        tenant_id=tenant_id,
-        platform=mention_in.platform,
-        external_id=mention_in.external_id,
-        text=mention_in.text,
-        created_at=mention_in.created_at,
-        url=mention_in.url,
-        author_handle=mention_in.author.handle,
-        author_display_name=mention_in.author.display_name,
-        author_followers=mention_in.author.followers,
-        author_verified=mention_in.author.verified,
-        influence=influence_of(mention_in),
-        author_id=mention_in.author.id,
-        rating=mention_in.rating,
-        in_reply_to=mention_in.in_reply_to,
-        analysis_status="pending",
-    )
-    await assign_group(session, mention)  # before add: its look-ups must not autoflush the new row
-    session.add(mention)
+    row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in)
+    await insert_mentions(session, [row])
     if not commit:
-        await session.flush()
-        log.info("mention.stored", extra={"mention_id": mention.id, "tenant_id": tenant_id})
-        return MentionAccepted(id=mention.id, status="accepted")
+        log.info("mention.stored", extra={"mention_id": row["id"], "tenant_id": tenant_id})
+        return MentionAccepted(id=row["id"], status="accepted")
     try:
         await session.commit()
     except IntegrityError:
@@ -169,8 +181,8 @@ async def ingest_mention(
         log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
         return MentionAccepted(id=existing, status="duplicate")
     analysis_wanted.set()
-    log.info("mention.stored", extra={"mention_id": mention.id, "tenant_id": tenant_id})
-    return MentionAccepted(id=mention.id, status="accepted")
+    log.info("mention.stored", extra={"mention_id": row["id"], "tenant_id": tenant_id})
+    return MentionAccepted(id=row["id"], status="accepted")
 
 
 def to_read(mention: Mention) -> MentionRead:
