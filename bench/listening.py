@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -116,6 +117,27 @@ def _pinned(kind: str, seconds: float) -> dict[str, Any]:
     return result
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stack_cpu(stack: Any) -> dict[str, float]:
+    """CPU seconds per process of a stack this bench started, and of this bench (the HTTP client)."""
+    procs = [*stack.infra, *stack.procs.values()]
+    used = {p.name: _cpu_seconds(p.popen.pid) for p in procs if p.popen is not None and p.alive()}
+    used["bench client"] = time.process_time()
+    return used
+
+
+def _print_cpu(before: dict[str, float], after: dict[str, float], wall: float) -> None:
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    total = sum(spent.values())
+    parts = ", ".join(f"{name} {s:.1f}" for name, s in sorted(spent.items(), key=lambda kv: -kv[1]))
+    print(f"    CPU seconds while posting ({total:.1f} of {2 * wall:.1f} on two cores): {parts}")
+
+
 def bench_ingest(n: int, concurrency: int, batch: int, gateway: str | None, timeout: float) -> None:
     import httpx
 
@@ -135,12 +157,15 @@ def bench_ingest(n: int, concurrency: int, batch: int, gateway: str | None, time
         auth = setup_tenant(gateway)
         how = "one per request" if batch == 1 else f"{batch} per request (POST /v1/mentions/batch)"
         print(f"(c) posting {n} mentions, {how}, {concurrency} requests in flight, through {gateway}")
+        cpu_before = _stack_cpu(stack) if stack is not None else None
         elapsed, failures = asyncio.run(post_all(gateway, auth, n, concurrency, batch))
         accepted = n - failures
         print(
             f"(c) ingest API: {accepted}/{n} accepted in {elapsed:.2f}s = "
             f"{accepted / elapsed:,.0f} mentions/s"
         )
+        if cpu_before is not None:
+            _print_cpu(cpu_before, _stack_cpu(stack), elapsed)
         # Milestones after the last post: analysed and announced (nothing pending), counted by metrics
         # (consumed downstream), and every fast-tier analysis re-scored by the quality tier.
         start = time.perf_counter()

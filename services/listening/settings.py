@@ -18,6 +18,9 @@ class ListeningSettings(Settings):
     # Shortest poll interval a channel may ask for, and the default (seconds).
     connector_min_poll_s: float = 1.0
     connector_default_poll_s: float = 60.0
+    # From this many posts/s through the ingest API, the analysis worker gives way to the burst (see
+    # logic.analysing): set it near the rate the whole pipeline sustains on your hardware.
+    ingest_burst_rate: float = 250.0
     # Start the pull connectors of existing channels with the service.
     connector_pullers: bool = True
     # Listening queries: a new or changed query is matched against the analysed posts of this many days

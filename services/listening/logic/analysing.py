@@ -11,6 +11,11 @@ Tier rule: when the pending backlog is at most what the quality tier clears in `
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
 When nothing is pending, `needs_rescore` mentions are re-scored with the quality tier; a change of
 language, sentiment label or intent stages `listening.mention.reanalysed` (reason "quality").
+
+Bursts: while the ingest API receives `ingest_burst_rate` posts/s or more (or has that many waiting for
+their answer), the worker gives way, for at most `MAX_GIVE_WAY_S` at a time, then one batch, then again:
+the CPU accepts posts first; analysing and announcing them, and everything downstream of the
+announcement, catches up once the burst is over. Below that rate every post is analysed at once.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.grouping import assign_group
 from services.listening.logic.mentions import SOURCE, analysis_of, received_payload
 from services.listening.models import Mention
+from services.listening.settings import ListeningSettings
 from shared.db import utcnow
 from shared.events.contracts import Analysis, MentionReanalysed
 from shared.events.envelope import new_event
@@ -50,6 +56,8 @@ STALE_CLAIM = timedelta(seconds=120)
 IDLE_WAIT_S = 1.0  # also picks up work ingested by other replicas
 INITIAL_QUALITY_RATE = 30.0  # mentions/s before the worker has measured its own
 RESCORE_QUIET_S = 0.5  # re-score only after this long without an API ingest
+MAX_GIVE_WAY_S = 5.0  # the worker gives way to an ingest burst for at most this long at a time
+GIVE_WAY_POLL_S = 0.1
 
 
 def apply(mention: Mention, result: Result) -> None:
@@ -112,12 +120,20 @@ def _queries() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
 class AnalysisWorker:
     """Analyses pending mentions and re-scores fast-tier ones; one per listening process."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], analyser: Analyser | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        analyser: Analyser | None = None,
+        *,
+        burst_rate: float = 250.0,
+    ) -> None:
         self.sessions = sessions
+        self.burst_rate = burst_rate
         self.analyser = analyser or Analyser(default_tier="quality")
         self.quality_rate = INITIAL_QUALITY_RATE
         self.analysed = 0
         self.rescored = 0
+        self._giving_way_since: float | None = None
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -130,6 +146,9 @@ class AnalysisWorker:
             log.warning("analysis.quality_unavailable", extra={"error": self.analyser.quality_error})
         while True:
             wanted.clear()
+            if self._give_way():
+                await asyncio.sleep(GIVE_WAY_POLL_S)
+                continue
             try:
                 done = await self.step()
             except asyncio.CancelledError:
@@ -141,6 +160,21 @@ class AnalysisWorker:
             if done == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wanted.wait(), timeout=IDLE_WAIT_S)
+
+    def _give_way(self) -> bool:
+        """True while an ingest burst is on, unless the worker has given way `MAX_GIVE_WAY_S` already."""
+        if ingesting.demand() < self.burst_rate:
+            self._giving_way_since = None
+            return False
+        now = time.monotonic()
+        if self._giving_way_since is None:
+            self._giving_way_since = now
+            log.info("analysis.giving_way", extra={"demand": round(ingesting.demand())})
+            return True
+        if now - self._giving_way_since < MAX_GIVE_WAY_S:
+            return True
+        self._giving_way_since = None  # one batch now, then give way again
+        return False
 
     async def step(self) -> int:
         """One batch of pending mentions, or else one batch of re-scores; how many mentions it handled."""
@@ -297,7 +331,9 @@ class AnalysisWorker:
 
 async def start_worker(rt: Runtime) -> None:
     """`on_start` hook: the analysis worker and the ingest group-commit writer, as service tasks (/readyz)."""
-    worker = AnalysisWorker(rt.sessions)
+    settings = rt.settings
+    assert isinstance(settings, ListeningSettings)
+    worker = AnalysisWorker(rt.sessions, burst_rate=settings.ingest_burst_rate)
     batcher = ingesting.IngestBatcher(rt.sessions)
     rt.extra["analysis_worker"] = worker
     rt.extra["ingest_batcher"] = batcher

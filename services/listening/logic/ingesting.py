@@ -12,6 +12,7 @@ post still gets its own answer.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 
@@ -33,11 +34,25 @@ log = logging.getLogger("rapport.listening.ingesting")
 MAX_BATCH = 1000
 # When the last group commit happened (monotonic): the analysis worker re-scores only when ingest is quiet.
 last_write = 0.0
+# Demand on the ingest API, for the analysis worker to give way to a burst (logic.analysing): posts
+# received over the last `RATE_WINDOW_S` seconds, as (monotonic time, count) per request, plus posts
+# received and not answered yet (a writer waiting for its turn must not hide the burst).
+RATE_WINDOW_S = 1.0
+_recent: collections.deque[tuple[float, int]] = collections.deque(maxlen=10_000)
+_unanswered = 0
 # This process's writers to the mention table (ingest group commits, the analysis worker) take turns here
 # rather than in SQLite's busy handler, whose back-off sleeps (up to 100 ms) stalled ingest.
 write_lock = asyncio.Lock()
 
 Item = tuple[str, MentionCreate, "asyncio.Future[MentionAccepted]"]
+
+
+def demand() -> float:
+    """Posts per second received over the last `RATE_WINDOW_S` seconds, plus posts still unanswered."""
+    horizon = time.monotonic() - RATE_WINDOW_S
+    while _recent and _recent[0][0] < horizon:
+        _recent.popleft()
+    return sum(count for _, count in _recent) / RATE_WINDOW_S + _unanswered
 
 
 class IngestBatcher:
@@ -53,13 +68,19 @@ class IngestBatcher:
 
     async def submit_many(self, *, tenant_id: str, mentions_in: list[MentionCreate]) -> list[MentionAccepted]:
         """Store the posts (or find them duplicates) in the next group commits; answers in their order."""
+        global _unanswered
+        _recent.append((time.monotonic(), len(mentions_in)))
+        _unanswered += len(mentions_in)
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[MentionAccepted]] = []
         for mention_in in mentions_in:
             future: asyncio.Future[MentionAccepted] = loop.create_future()
             futures.append(future)
             self.queue.put_nowait((tenant_id, mention_in, future))
-        return list(await asyncio.gather(*futures))
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            _unanswered -= len(mentions_in)
 
     async def run(self) -> None:
         """The writer: one transaction per batch of whatever is queued."""
