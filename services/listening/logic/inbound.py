@@ -202,7 +202,8 @@ async def deliver(
         session, channel=channel, references=result.references, secrets=secrets
     )
     channel.last_success_at = utcnow()
-    channel.ingested += out.accepted
+    # Added in SQL, so that concurrent deliveries and fetches add up.
+    channel.ingested = col(Channel.ingested) + out.accepted
     await session.commit()
     if out.accepted:
         mentions_logic.analysis_wanted.set()

@@ -244,7 +244,8 @@ class PullerSupervisor:
                 channel.cursor = _cursor_json(batch.cursor)
                 channel.last_success_at = utcnow()
                 channel.failures = 0
-                channel.ingested += out.accepted
+                # Added in SQL, so that concurrent deliveries and fetches add up.
+                channel.ingested = col(Channel.ingested) + out.accepted
                 await session.commit()
             except IntegrityError:
                 # A webhook or another replica stored one of these meanwhile: the retry finds it.
@@ -423,7 +424,8 @@ class ReferenceFetcher:
                 await session.delete(row)
                 channel = await session.get(Channel, channel_id)
                 if channel is not None:
-                    channel.ingested += out.accepted
+                    # Added in SQL, so that concurrent deliveries and fetches add up.
+                    channel.ingested = col(Channel.ingested) + out.accepted
                     channel.last_success_at = utcnow()
                 await session.commit()
             except IntegrityError:
