@@ -8,7 +8,8 @@ consumer: N events wait in a fresh nats-server's stream; one consumer process dr
     inbox into a real SQLite file with a trivial handler (one row insert). `once` applies each event in a
     transaction of its own (`handle_once`, as services consumed before batching); `batch` applies each
     fetched batch in one transaction (`handle_batch_once`, as they consume now; savepoints per event
-    only when a batch is re-run after a failure). Timed from the consumer's start until every event is applied and acked.
+    only when a batch is re-run after a failure). Timed from the consumer's start until every event is
+    applied and acked.
 relay: N events staged in a SQLite file's outbox; one relay process publishes them all, acknowledged,
     and marks them published (`OutboxRelay.flush` until nothing is pending).
 CPU is the worker process's own (process_time), and nats-server's (/proc) over the same run. Each run
