@@ -14,7 +14,7 @@
     with the whole stack running (aiohttp, -c requests in flight), then the time until
     `GET /v1/mentions/stats` shows no pending mention (analysis caught up: every mention announced), until
     the metrics scorecard counts them all (downstream caught up), and until no fast-tier analysis awaits
-    its quality re-score.
+    its quality re-score. It prints the CPU seconds each process of the stack spent while posting.
 Figures go into docs/performance.md. Other load on the machine lowers them.
 """
 
