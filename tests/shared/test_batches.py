@@ -1,7 +1,8 @@
 """Batched consumption and batched relaying against a real nats-server and a real database.
 
-A fetched batch is applied in one transaction with a savepoint per event and acked after the commit; the
-outbox relay keeps a whole batch of publishes in flight. Neither may lose or duplicate an event.
+A fetched batch is applied in one transaction (savepoints per event only when it is re-run after a
+failure) and acked after the commit; the outbox relay keeps a whole batch of publishes in flight. Neither
+may lose or duplicate an event.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,27 @@ from tests.shared.stand_ins import BAD_SQL, POISON, applied, collect, empty_bus,
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPE = "identity.tenant.created"
+
+
+@asynccontextmanager
+async def database(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test database, its tables created; the engine disposed of afterwards."""
+    engine = create_engine(url)
+    await create_tables(engine)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def broker(url: str) -> AsyncIterator[Bus]:
+    """A bus on an emptied nats-server, closed afterwards."""
+    bus = await empty_bus(url)
+    try:
+        yield bus
+    finally:
+        await bus.close()
 
 
 async def crash(*args: str) -> int:
@@ -68,42 +91,38 @@ async def settled(bus: Bus, durable: str) -> bool:
 
 def test_batch_with_failing_events_commits_the_others(database_url: str) -> None:
     async def scenario() -> None:
-        engine = create_engine(database_url)
-        await create_tables(engine)
-        sessions = session_factory(engine)
-        tenant = uuid.uuid4().hex
-        good = [tenant_created(tenant) for _ in range(5)]
-        poisoned, bad_sql = tenant_created(tenant, name=POISON), tenant_created(tenant, name=BAD_SQL)
-        events = [good[0], poisoned, *good[1:3], bad_sql, *good[3:]]
-        outcomes = await handle_batch_once(sessions, consumer="c1", events=events, handler=record)
-        failed = {e.id: type(o).__name__ for e, o in zip(events, outcomes, strict=True) if o is not None}
-        assert failed.keys() == {poisoned.id, bad_sql.id} and failed[poisoned.id] == "RuntimeError"
-        # The failing handlers' own writes (flushed before they failed) are undone; the others' stay.
-        assert await applied(sessions, tenant) == {e.id: 1 for e in good}
-        # Again, with one more: the applied ones are not run again, the failing ones fail again.
-        more = tenant_created(tenant)
-        outcomes = await handle_batch_once(sessions, consumer="c1", events=[*events, more], handler=record)
-        assert [o is None for o in outcomes] == [e not in (poisoned, bad_sql) for e in [*events, more]]
-        assert await applied(sessions, tenant) == {e.id: 1 for e in [*good, more]}
-        await engine.dispose()
+        async with database(database_url) as sessions:
+            tenant = uuid.uuid4().hex
+            good = [tenant_created(tenant) for _ in range(5)]
+            poisoned, bad_sql = tenant_created(tenant, name=POISON), tenant_created(tenant, name=BAD_SQL)
+            events = [good[0], poisoned, *good[1:3], bad_sql, *good[3:]]
+            outcomes = await handle_batch_once(sessions, consumer="c1", events=events, handler=record)
+            failed = {e.id: type(o).__name__ for e, o in zip(events, outcomes, strict=True) if o is not None}
+            assert failed.keys() == {poisoned.id, bad_sql.id} and failed[poisoned.id] == "RuntimeError"
+            # The failing handlers' own writes (flushed before they failed) are undone; the others' stay.
+            assert await applied(sessions, tenant) == {e.id: 1 for e in good}
+            # Again, with one more: the applied ones are not run again, the failing ones fail again.
+            more = tenant_created(tenant)
+            outcomes = await handle_batch_once(
+                sessions, consumer="c1", events=[*events, more], handler=record
+            )
+            assert [o is None for o in outcomes] == [e not in (poisoned, bad_sql) for e in [*events, more]]
+            assert await applied(sessions, tenant) == {e.id: 1 for e in [*good, more]}
 
     asyncio.run(scenario())
 
 
 def test_duplicates_inside_a_batch_or_in_the_inbox_are_applied_once(database_url: str) -> None:
     async def scenario() -> None:
-        engine = create_engine(database_url)
-        await create_tables(engine)
-        sessions = session_factory(engine)
-        tenant = uuid.uuid4().hex
-        before, a, b = (tenant_created(tenant) for _ in range(3))
-        assert await handle_once(sessions, consumer="c1", event=before, handler=record)
-        outcomes = await handle_batch_once(
-            sessions, consumer="c1", events=[a, before, a, b, a, b], handler=record
-        )
-        assert outcomes == [None] * 6
-        assert await applied(sessions, tenant) == {before.id: 1, a.id: 1, b.id: 1}
-        await engine.dispose()
+        async with database(database_url) as sessions:
+            tenant = uuid.uuid4().hex
+            before, a, b = (tenant_created(tenant) for _ in range(3))
+            assert await handle_once(sessions, consumer="c1", event=before, handler=record)
+            outcomes = await handle_batch_once(
+                sessions, consumer="c1", events=[a, before, a, b, a, b], handler=record
+            )
+            assert outcomes == [None] * 6
+            assert await applied(sessions, tenant) == {before.id: 1, a.id: 1, b.id: 1}
 
     asyncio.run(scenario())
 
@@ -139,64 +158,58 @@ def test_consumer_commits_a_batch_around_a_poisoned_event_then_dead_letters_it(
     nats_url: str, database_url: str
 ) -> None:
     async def scenario() -> None:
-        engine = create_engine(database_url)
-        await create_tables(engine)
-        sessions = session_factory(engine)
-        bus = await empty_bus(nats_url)
-        tenant = uuid.uuid4().hex
-        durable = f"poison-{tenant[:8]}"
-        good = [tenant_created(tenant) for _ in range(9)]
-        poisoned = tenant_created(tenant, name=POISON)
-        for event in [*good[:4], poisoned, *good[4:]]:
-            await bus.publish(event)
-        apply = Applier(sessions, durable)
-        dead = await bus.js.subscribe(dead_letter_subject(durable))
-        consumer = bus.consumer(durable=durable, event_type=TYPE, batch_handler=apply, backoff=(0.05, 0.05))
-        task = asyncio.create_task(consumer.run())
-        try:
-            msg = await dead.next_msg(timeout=10)
-            assert CloudEvent.from_bytes(msg.data).id == poisoned.id
-            await until(lambda: settled(bus, durable), what="every delivery settled")
-        finally:
-            task.cancel()
-        assert len(apply.batches[0]) == 10  # the first fetch took the whole backlog as one batch
-        # Two back-off delays: three deliveries of the poisoned event, then the dead-letter subject; the
-        # others committed and were acked with the first batch, never delivered again.
-        assert sum(poisoned.id in batch for batch in apply.batches) == 3
-        assert sorted(i for batch in apply.batches for i in batch if i != poisoned.id) == sorted(
-            e.id for e in good
-        )
-        assert await applied(sessions, tenant) == {e.id: 1 for e in good}
-        await bus.close()
-        await engine.dispose()
+        async with database(database_url) as sessions, broker(nats_url) as bus:
+            tenant = uuid.uuid4().hex
+            durable = f"poison-{tenant[:8]}"
+            good = [tenant_created(tenant) for _ in range(9)]
+            poisoned = tenant_created(tenant, name=POISON)
+            for event in [*good[:4], poisoned, *good[4:]]:
+                await bus.publish(event)
+            apply = Applier(sessions, durable)
+            dead = await bus.js.subscribe(dead_letter_subject(durable))
+            consumer = bus.consumer(
+                durable=durable, event_type=TYPE, batch_handler=apply, backoff=(0.05, 0.05)
+            )
+            task = asyncio.create_task(consumer.run())
+            try:
+                msg = await dead.next_msg(timeout=10)
+                assert CloudEvent.from_bytes(msg.data).id == poisoned.id
+                await until(lambda: settled(bus, durable), what="every delivery settled")
+            finally:
+                task.cancel()
+            assert len(apply.batches[0]) == 10  # the first fetch took the whole backlog as one batch
+            # Two back-off delays: three deliveries of the poisoned event, then the dead-letter subject; the
+            # others committed and were acked with the first batch, never delivered again.
+            assert sum(poisoned.id in batch for batch in apply.batches) == 3
+            assert sorted(i for batch in apply.batches for i in batch if i != poisoned.id) == sorted(
+                e.id for e in good
+            )
+            assert await applied(sessions, tenant) == {e.id: 1 for e in good}
 
     asyncio.run(scenario())
 
 
 def test_consumer_acks_duplicates_in_a_batch_and_applies_them_once(nats_url: str, database_url: str) -> None:
     async def scenario() -> None:
-        engine = create_engine(database_url)
-        await create_tables(engine)
-        sessions = session_factory(engine)
-        bus = await empty_bus(nats_url)
-        tenant = uuid.uuid4().hex
-        durable = f"twins-{tenant[:8]}"
-        a, b = tenant_created(tenant), tenant_created(tenant)
-        # The same event stored three times (a publisher that retried past the de-duplication window).
-        for event, msg_id in [(a, a.id), (b, b.id), (a, f"{a.id}-again"), (a, f"{a.id}-third")]:
-            await bus.publish_raw(subject=TYPE, body=event.to_bytes(), msg_id=msg_id)
-        apply = Applier(sessions, durable)
-        task = asyncio.create_task(bus.consumer(durable=durable, event_type=TYPE, batch_handler=apply).run())
-        try:
-            await until(lambda: settled(bus, durable), what="every delivery settled")
-        finally:
-            task.cancel()
-        info = await bus.js.consumer_info("IDENTITY", durable)
-        assert info.delivered.stream_seq == info.ack_floor.stream_seq  # all four acked, none redelivered
-        assert sorted(apply.runs) == sorted([a.id, b.id])
-        assert await applied(sessions, tenant) == {a.id: 1, b.id: 1}
-        await bus.close()
-        await engine.dispose()
+        async with database(database_url) as sessions, broker(nats_url) as bus:
+            tenant = uuid.uuid4().hex
+            durable = f"twins-{tenant[:8]}"
+            a, b = tenant_created(tenant), tenant_created(tenant)
+            # The same event stored three times (a publisher that retried past the de-duplication window).
+            for event, msg_id in [(a, a.id), (b, b.id), (a, f"{a.id}-again"), (a, f"{a.id}-third")]:
+                await bus.publish_raw(subject=TYPE, body=event.to_bytes(), msg_id=msg_id)
+            apply = Applier(sessions, durable)
+            task = asyncio.create_task(
+                bus.consumer(durable=durable, event_type=TYPE, batch_handler=apply).run()
+            )
+            try:
+                await until(lambda: settled(bus, durable), what="every delivery settled")
+            finally:
+                task.cancel()
+            info = await bus.js.consumer_info("IDENTITY", durable)
+            assert info.delivered.stream_seq == info.ack_floor.stream_seq  # all four acked, none redelivered
+            assert sorted(apply.runs) == sorted([a.id, b.id])
+            assert await applied(sessions, tenant) == {a.id: 1, b.id: 1}
 
     asyncio.run(scenario())
 
@@ -208,36 +221,33 @@ def test_consumer_killed_around_its_commit_loses_and_duplicates_nothing(
     """A consumer process dies just before (all lost) or just after (none acked) a batch's commit."""
 
     async def scenario() -> None:
-        engine = create_engine(database_url)
-        await create_tables(engine)
-        sessions = session_factory(engine)
-        bus = await empty_bus(nats_url)
-        tenant = uuid.uuid4().hex
-        durable = f"crash-{moment[:5]}-{tenant[:8]}"
-        events = [tenant_created(tenant) for _ in range(20)]
-        for event in events:
-            await bus.publish(event)
+        async with database(database_url) as sessions, broker(nats_url) as bus:
+            tenant = uuid.uuid4().hex
+            durable = f"crash-{moment[:5]}-{tenant[:8]}"
+            events = [tenant_created(tenant) for _ in range(20)]
+            for event in events:
+                await bus.publish(event)
 
-        assert await crash("consumer", nats_url, database_url, durable, moment) == CRASHED
-        committed = await applied(sessions, tenant)
-        if moment == "before_commit":
-            assert committed == {}  # released savepoints did not outlive their rolled-back transaction
-        else:
-            assert committed and all(n == 1 for n in committed.values())
+            assert await crash("consumer", nats_url, database_url, durable, moment) == CRASHED
+            committed = await applied(sessions, tenant)
+            if moment == "before_commit":
+                assert committed == {}  # released savepoints did not outlive their rolled-back transaction
+            else:
+                assert committed and all(n == 1 for n in committed.values())
 
-        # A replacement gets every unacked event again (after ack_wait) and applies only what was lost.
-        apply = Applier(sessions, durable)
-        consumer = bus.consumer(durable=durable, event_type=TYPE, batch_handler=apply, ack_wait=ACK_WAIT_S)
-        task = asyncio.create_task(consumer.run())
-        try:
-            await until(lambda: settled(bus, durable), what="every delivery settled")
-        finally:
-            task.cancel()
-        assert {i for batch in apply.batches for i in batch} == {e.id for e in events}
-        assert sorted(apply.runs) == sorted(e.id for e in events if e.id not in committed)
-        assert await applied(sessions, tenant) == {e.id: 1 for e in events}
-        await bus.close()
-        await engine.dispose()
+            # A replacement gets every unacked event again (after ack_wait) and applies only what was lost.
+            apply = Applier(sessions, durable)
+            consumer = bus.consumer(
+                durable=durable, event_type=TYPE, batch_handler=apply, ack_wait=ACK_WAIT_S
+            )
+            task = asyncio.create_task(consumer.run())
+            try:
+                await until(lambda: settled(bus, durable), what="every delivery settled")
+            finally:
+                task.cancel()
+            assert {i for batch in apply.batches for i in batch} == {e.id for e in events}
+            assert sorted(apply.runs) == sorted(e.id for e in events if e.id not in committed)
+            assert await applied(sessions, tenant) == {e.id: 1 for e in events}
 
     asyncio.run(scenario())
 
@@ -246,29 +256,24 @@ def test_relay_restarted_mid_batch_publishes_each_event_once(nats_url: str, data
     """The relay dies with a batch published and acknowledged but not marked; its restart re-publishes it."""
 
     async def scenario() -> None:
-        engine = create_engine(database_url)
-        await create_tables(engine)
-        sessions = session_factory(engine)
-        bus = await empty_bus(nats_url)
-        tenant = uuid.uuid4().hex
-        events = [tenant_created(tenant) for _ in range(1000)]
-        async with transaction(sessions) as session:
-            for event in events:
-                stage(session, event)
+        async with database(database_url) as sessions, broker(nats_url) as bus:
+            tenant = uuid.uuid4().hex
+            events = [tenant_created(tenant) for _ in range(1000)]
+            async with transaction(sessions) as session:
+                for event in events:
+                    stage(session, event)
 
-        # 100 rows a batch, killed before the third commit: 200 marked, 300 in the stream.
-        assert await crash("relay", nats_url, database_url, "100", "3") == CRASHED
-        relay = OutboxRelay(sessions, bus, batch=100)
-        assert await relay.pending() == 800
-        assert (await bus.js.stream_info("IDENTITY")).state.messages == 300
+            # 100 rows a batch, killed before the third commit: 200 marked, 300 in the stream.
+            assert await crash("relay", nats_url, database_url, "100", "3") == CRASHED
+            relay = OutboxRelay(sessions, bus, batch=100)
+            assert await relay.pending() == 800
+            assert (await bus.js.stream_info("IDENTITY")).state.messages == 300
 
-        while await relay.flush():
-            pass
-        assert await relay.pending() == 0
-        assert (await bus.js.stream_info("IDENTITY")).state.messages == 1000
-        got = await collect(bus, f"relay-{tenant[:8]}", TYPE, 1000)
-        assert sorted(e.id for e in got) == sorted(e.id for e in events)
-        await bus.close()
-        await engine.dispose()
+            while await relay.flush():
+                pass
+            assert await relay.pending() == 0
+            assert (await bus.js.stream_info("IDENTITY")).state.messages == 1000
+            got = await collect(bus, f"relay-{tenant[:8]}", TYPE, 1000)
+            assert sorted(e.id for e in got) == sorted(e.id for e in events)
 
     asyncio.run(scenario())
