@@ -33,13 +33,21 @@ def scorecard(client: httpx.Client, user: User, **params: Any) -> dict[str, Any]
 def scorecard_when(
     client: httpx.Client, user: User, done: Callable[[dict[str, Any]], bool], what: str, **params: Any
 ) -> dict[str, Any]:
-    """Poll the scorecard until `done(card)` holds; return that card."""
+    """Poll the scorecard until `done(card)` holds; return that card (on time-out, show the last one).
+
+    The counts arrive through up to four services' consumers in a chain (listening → profiles →
+    engagement → metrics), hence the generous time-out: a loaded machine takes longer than 15 s.
+    """
+    cards: list[dict[str, Any]] = []
 
     def check() -> dict[str, Any] | None:
-        card = scorecard(client, user, **params)
-        return card if done(card) else None
+        cards.append(scorecard(client, user, **params))
+        return cards[-1] if done(cards[-1]) else None
 
-    return wait_until(check, what=what)
+    try:
+        return wait_until(check, timeout=60, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last scorecard: {cards[-1] if cards else None}") from None
 
 
 def post_mention(client: httpx.Client, tenant: Tenant, text: str, **overrides: Any) -> dict[str, Any]:
