@@ -51,3 +51,6 @@ def setup_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # Access logs would cost throughput and print URLs that can carry handles; request ids are enough.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every outgoing request's full URL at INFO: platform URLs carry post ids and signed
+    # query parameters (appsecret_proof). Its warnings still come through.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -92,9 +92,10 @@ def test_id_only_mentions_are_fetched_after_the_webhook_is_answered(
     assert again["references"] == 2 and again["queued"] == 0
     assert len(graph.requests) == 2 and len(platform_mentions(client, tenant, "instagram")) == 2
 
-    # The token is stored encrypted and never written to a log.
+    # The token is stored encrypted and never written to a log, nor is the signed request URL.
     logs = b"".join(p.read_bytes() for p in (stack.var_dir / "logs").glob("*.log"))
     assert GRAPH_TOKEN.encode() not in logs
+    assert b"appsecret_proof" not in logs
     if "listening" not in stack.database_urls:
         stored = b"".join(p.read_bytes() for p in stack.var_dir.glob("listening.db*"))
         assert GRAPH_TOKEN.encode() not in stored
