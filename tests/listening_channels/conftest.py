@@ -71,6 +71,16 @@ def all_analysed(client: httpx.Client, tenant: Tenant, platform: str, count: int
     return wait_until(ready, timeout=60, what=f"{count} analysed {platform} mentions")
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    """Answer a stand-in platform's request with `body` as JSON."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class FakeMastodon:
     """A Mastodon server replaying recorded statuses: `min_id` paging, newest first, like the real API."""
 
@@ -97,12 +107,7 @@ class FakeMastodon:
                     items = [s for s in items if int(s["id"]) > int(min_id)]
                 # min_id pages are the oldest `limit` after the cursor, returned newest first.
                 page = list(reversed(items[:limit]))
-                body = json.dumps(page).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, 200, page)
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -414,12 +419,7 @@ class FakeGraph:
                     else:
                         status, body = 200, fake.objects[object_id]
                     record["status"] = status
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def log_message(self, *args: Any) -> None:
                 return

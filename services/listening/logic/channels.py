@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from services.listening.connectors import GRAPH_API
 from services.listening.crypto import SecretBox
@@ -23,6 +24,7 @@ from services.listening.schemas_channels import (
     ChannelRead,
     ChannelStatus,
 )
+from shared.db import utcnow
 from shared.errors import Unprocessable
 from shared.pagination import paginate
 from shared.tenancy import get_scoped, scoped
@@ -94,6 +96,13 @@ def channel_settings(channel: Channel) -> dict[str, Any]:
 
 def channel_cursor(channel: Channel) -> Any:
     return json.loads(channel.cursor) if channel.cursor else None
+
+
+def record_stored(channel: Channel, accepted: int) -> None:
+    """A delivery, pulled batch or fetch of the channel succeeded: count what it stored (in the caller's
+    transaction). The count is added in SQL, so that concurrent writers for one channel add up."""
+    channel.ingested = col(Channel.ingested) + accepted
+    channel.last_success_at = utcnow()
 
 
 def to_read(channel: Channel, *, box: SecretBox, running: bool) -> ChannelRead:

@@ -39,6 +39,7 @@ from services.listening.connectors.signatures import META_SIGNATURE_HEADER, X_SI
 from services.listening.crypto import SecretBox
 from services.listening.errors import ChannelNotFound, SignatureInvalid, VerificationFailed
 from services.listening.logic import mentions as mentions_logic
+from services.listening.logic.channels import record_stored
 from services.listening.logic.compliance import apply_compliance
 from services.listening.logic.mentions import ingest_mention
 from services.listening.models import Channel, Mention, MentionFetch, new_id
@@ -201,9 +202,7 @@ async def deliver(
     out.queued = await queue_references(
         session, channel=channel, references=result.references, secrets=secrets
     )
-    channel.last_success_at = utcnow()
-    # Added in SQL, so that concurrent deliveries and fetches add up.
-    channel.ingested = col(Channel.ingested) + out.accepted
+    record_stored(channel, out.accepted)
     await session.commit()
     if out.accepted:
         mentions_logic.analysis_wanted.set()

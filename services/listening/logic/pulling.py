@@ -50,6 +50,7 @@ from services.listening.logic.channels import (
     channel_settings,
     check_public_url,
     connect_public,
+    record_stored,
 )
 from services.listening.logic.inbound import fetch_wanted, store_result
 from services.listening.models import Channel, MentionFetch
@@ -242,10 +243,8 @@ class PullerSupervisor:
             try:
                 out = await store_result(session, tenant_id=tenant_id, result=result)
                 channel.cursor = _cursor_json(batch.cursor)
-                channel.last_success_at = utcnow()
                 channel.failures = 0
-                # Added in SQL, so that concurrent deliveries and fetches add up.
-                channel.ingested = col(Channel.ingested) + out.accepted
+                record_stored(channel, out.accepted)
                 await session.commit()
             except IntegrityError:
                 # A webhook or another replica stored one of these meanwhile: the retry finds it.
@@ -424,9 +423,7 @@ class ReferenceFetcher:
                 await session.delete(row)
                 channel = await session.get(Channel, channel_id)
                 if channel is not None:
-                    # Added in SQL, so that concurrent deliveries and fetches add up.
-                    channel.ingested = col(Channel.ingested) + out.accepted
-                    channel.last_success_at = utcnow()
+                    record_stored(channel, out.accepted)
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
