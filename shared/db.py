@@ -86,6 +86,20 @@ async def begin_immediate(session: AsyncSession) -> None:
         await session.execute(text("BEGIN IMMEDIATE"))
 
 
+async def lock_tenant(session: AsyncSession, name: str, tenant_id: str) -> None:
+    """Serialise, until the transaction ends, the transactions that take this lock for this tenant.
+
+    For read-then-write decisions that two consumers make from each other's rows (a new agent takes the
+    unassigned conversations; a new conversation takes an agent): under READ COMMITTED each could miss
+    the other's uncommitted row. PostgreSQL: a transaction-scoped advisory lock. SQLite has one writer
+    at a time already (transactions that write begin with `begin_immediate`), so nothing is needed.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{name}:{tenant_id}"}
+        )
+
+
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One session in one transaction: committed on success, rolled back on error."""

@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from services.engagement.models import Agent, Conversation
 from services.engagement.schemas import AgentPage, AgentRead
-from shared.db import utcnow
+from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationAssigned, UserCreated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
@@ -21,12 +21,15 @@ log = logging.getLogger("rapport.engagement.agents")
 
 ASSIGNABLE_ROLES = frozenset({"agent"})
 SOURCE = "engagement"
+# Opening a conversation and projecting an agent take this lock, so neither misses the other's row.
+ASSIGNMENT_LOCK = "engagement-assignment"
 
 
 async def project_user(session: AsyncSession, *, tenant_id: str, user: UserCreated) -> Agent | None:
     """Record a new agent (other roles are ignored) and hand it any unassigned open conversations."""
     if user.role not in ASSIGNABLE_ROLES:
         return None
+    await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # against a conversation opened meanwhile
     agent = await session.get(Agent, user.user_id)
     if agent is not None:
         return agent

@@ -8,11 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import ConversationNotFound
-from services.engagement.logic.agents import SOURCE, assign, next_agent
+from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
 from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
 from services.engagement.models import Conversation, Message, Priority, Status
 from services.engagement.schemas import ConversationDetail, ConversationRead, MessageRead
-from shared.db import utcnow
+from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationOpened, MentionPayload, MentionResolved
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
@@ -90,6 +90,7 @@ async def receive_mention(
 async def _open(
     session: AsyncSession, *, tenant_id: str, profile_id: str, mention: MentionPayload
 ) -> Conversation:
+    await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # against an agent projected meanwhile
     now = utcnow()
     conversation = Conversation(
         tenant_id=tenant_id,
