@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ServerError, ServiceUnavailableError
 from opentelemetry import trace
 from pydantic import ValidationError
 
@@ -35,6 +35,8 @@ BatchHandler = Callable[[Sequence[CloudEvent], EventScope], Awaitable[Sequence[B
 DUPLICATE_WINDOW_S = 120.0
 # Delay before redelivery after the n-th failed attempt; the last attempt goes to the dead-letter subject.
 BACKOFF_S = (0.5, 2.0, 10.0, 30.0)
+# Waits between attempts to create a stream JetStream is not ready to create; None: give up.
+STREAM_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 4.0, None)
 
 
 def dead_letter_subject(durable: str) -> str:
@@ -80,10 +82,23 @@ class Bus:
                 duplicate_window=DUPLICATE_WINDOW_S,
                 num_replicas=self.replicas,
             )
+            await self._create_or_update(config)
+
+    async def _create_or_update(self, config: StreamConfig) -> None:
+        # JetStream answers 503 while it starts or elects a leader, and 500 ("error creating store") while
+        # the files of a just-deleted stream of that name are still being removed: both pass; retry them.
+        for delay in STREAM_RETRY_S:
             try:
-                await self.js.add_stream(config)
-            except BadRequestError:
-                await self.js.update_stream(config)
+                try:
+                    await self.js.add_stream(config)
+                except BadRequestError:
+                    await self.js.update_stream(config)
+                return
+            except (ServerError, ServiceUnavailableError) as exc:
+                if delay is None:
+                    raise
+                log.warning("stream %s not ready (%s); retry in %.1fs", config.name, exc.description, delay)
+                await asyncio.sleep(delay)
 
     async def close(self) -> None:
         # close, not drain: drain waits up to 30 s on idle pull subscriptions, and anything unacked is

@@ -14,12 +14,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rapport.stack import Proc, free_port, nats_server_binary, port_open
 from shared.db import create_engine, create_tables, session_factory, transaction
 from shared.events import contracts as c
 from shared.events.bus import Bus, dead_letter_subject
+from shared.events.catalog import STREAMS
 from shared.events.envelope import CloudEvent, new_event
 from shared.events.inbox import handle_once
 from shared.events.outbox import OutboxMessage, OutboxRelay, stage
+from tests.helpers import wait_until
 from tests.shared.stand_ins import Applied, collect, tenant_created
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "cloudevents.schema.json").read_text())
@@ -170,3 +173,36 @@ def test_consumer_redelivers_after_failure_then_dead_letters(nats_url: str) -> N
     assert flaky_attempts == 2 and len(delivered) == 1  # failed once, redelivered, then acked
     assert poison_attempts == 3  # backoff of two delays: three deliveries, then the dead-letter subject
     assert dead.type == "identity.tenant.created"
+
+
+def test_streams_are_created_once_jetstream_can_store_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JetStream refuses a stream while old files are in its way (500) and clears them; connecting retries."""
+    store, port = tmp_path / "nats", free_port()
+    proc = Proc(
+        "nats",
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        port,
+        tmp_path / "n.log",
+    )
+    proc.spawn()
+    wait_until(lambda: port_open(port), timeout=10, what="nats-server to listen")
+    first = next(iter(STREAMS))
+    streams = store / "jetstream" / "$G" / "streams"
+    streams.mkdir(parents=True)
+    (streams / first).write_text("in the way")  # what a half-removed stream directory does to a new one
+
+    async def scenario() -> None:
+        bus = Bus(f"nats://127.0.0.1:{port}", name="test")
+        try:
+            await bus.connect()
+            assert {(await bus.js.stream_info(name)).config.name for name in STREAMS} == set(STREAMS)
+        finally:
+            await bus.close()
+
+    try:
+        run(scenario())
+    finally:
+        proc.stop()
+    assert f"stream {first} not ready (error creating store for stream)" in caplog.text
