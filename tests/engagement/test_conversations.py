@@ -216,6 +216,7 @@ def test_question_is_normal_priority_and_a_big_audience_raises_it(client: httpx.
 def test_list_is_newest_first_paginated_and_filtered(client: httpx.Client) -> None:
     tenant = signup(client)
     agent = add_user(client, tenant, "agent")
+    wait_for_agents(client, tenant, 1)  # else the conversations may open before routing knows the agent
     mention_ids = [post_mention(client, tenant, COMPLAINT, author=author()) for _ in range(3)]
     wait_until(lambda: len(list_conversations(client, tenant)) == 3, what="three conversations")
 
