@@ -17,6 +17,7 @@ from services.listening.schemas_channels import (
     ChannelCreate,
     ChannelPage,
     ChannelRead,
+    ChannelUpdate,
     ImportSummary,
     InboundResult,
 )
@@ -52,6 +53,11 @@ def _pullers(rt: RuntimeDep) -> PullerSupervisor:
     return supervisor
 
 
+def _allow_private(rt: RuntimeDep) -> bool:
+    settings = rt.settings
+    return isinstance(settings, ListeningSettings) and settings.connector_allow_private_urls
+
+
 Box = Annotated[SecretBox, Depends(_box)]
 Pullers = Annotated[PullerSupervisor, Depends(_pullers)]
 
@@ -66,10 +72,12 @@ async def create_channel(
     pullers: Pullers,
 ) -> ChannelRead:
     """Connect a platform; credentials are stored encrypted and never returned."""
-    settings = rt.settings
-    allow = isinstance(settings, ListeningSettings) and settings.connector_allow_private_urls
     channel = await logic.create_channel(
-        session, tenant_id=principal.tenant_id, channel_in=channel_in, box=box, allow_private_urls=allow
+        session,
+        tenant_id=principal.tenant_id,
+        channel_in=channel_in,
+        box=box,
+        allow_private_urls=_allow_private(rt),
     )
     pullers.start(channel)
     return logic.to_read(channel, box=box, running=channel.id in pullers.running())
@@ -96,7 +104,33 @@ async def read_channel(
 ) -> ChannelRead:
     """One channel with its connector status."""
     channel = await logic.get_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
-    return logic.to_read(channel, box=box, running=channel.id in pullers.running())
+    return await logic.read_channel(session, channel, box=box, running=pullers.running())
+
+
+@channels_router.patch("/{channel_id}", response_model=ChannelRead)
+async def update_channel(
+    channel_id: str,
+    update_in: ChannelUpdate,
+    principal: Admin,
+    session: SessionDep,
+    rt: RuntimeDep,
+    box: Box,
+    pullers: Pullers,
+) -> ChannelRead:
+    """Rename a channel, rotate its credentials or re-point its source (fields given replace the stored
+    ones whole; new settings restart the puller from the new source's beginning)."""
+    channel, restart = await logic.update_channel(
+        session,
+        tenant_id=principal.tenant_id,
+        channel_id=channel_id,
+        update_in=update_in,
+        box=box,
+        allow_private_urls=_allow_private(rt),
+    )
+    if restart:
+        await pullers.stop(channel.id)
+        pullers.start(channel)
+    return await logic.read_channel(session, channel, box=box, running=pullers.running())
 
 
 @channels_router.delete("/{channel_id}", status_code=204)

@@ -102,6 +102,21 @@ PLATFORM_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
 }
 
 
+def valid_credentials(platform: str, credentials: dict[str, Any]) -> dict[str, Any]:
+    """The platform's credentials, checked; errors name the fields, never echo a secret's value."""
+    try:
+        creds = PLATFORM_MODELS[platform][0].model_validate(credentials)
+    except ValueError as exc:
+        fields = sorted({str(e["loc"][0]) for e in getattr(exc, "errors", lambda: [])() if e["loc"]})
+        raise ValueError(f"invalid credentials for {platform}: {', '.join(fields) or 'shape'}") from None
+    return creds.model_dump(exclude_none=True)
+
+
+def valid_settings(platform: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The platform's settings, checked, defaults filled in."""
+    return PLATFORM_MODELS[platform][1].model_validate(settings).model_dump(exclude_none=True)
+
+
 class ChannelCreate(_Strict):
     """A connection to one platform; `credentials` are write-only (stored encrypted, never returned)."""
 
@@ -112,18 +127,26 @@ class ChannelCreate(_Strict):
 
     @model_validator(mode="after")
     def _per_platform(self) -> ChannelCreate:
-        creds_model, settings_model = PLATFORM_MODELS[self.platform]
-        # Validation errors name the field, never echo a secret's value.
-        try:
-            creds = creds_model.model_validate(self.credentials)
-        except ValueError as exc:
-            fields = sorted({str(e["loc"][0]) for e in getattr(exc, "errors", lambda: [])() if e["loc"]})
-            raise ValueError(
-                f"invalid credentials for {self.platform}: {', '.join(fields) or 'shape'}"
-            ) from None
-        self.credentials = creds.model_dump(exclude_none=True)
-        self.settings = settings_model.model_validate(self.settings).model_dump(exclude_none=True)
+        self.credentials = valid_credentials(self.platform, self.credentials)
+        self.settings = valid_settings(self.platform, self.settings)
         return self
+
+
+class ChannelUpdate(_Strict):
+    """A change to a channel: a field given replaces the stored one whole (credentials rotate, settings
+    re-point a puller, which then starts again from the new source's beginning)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    credentials: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
+
+    def checked(self, platform: str) -> ChannelUpdate:
+        """This update validated against the channel's platform (raises ValueError)."""
+        return ChannelUpdate.model_construct(
+            name=self.name,
+            credentials=None if self.credentials is None else valid_credentials(platform, self.credentials),
+            settings=None if self.settings is None else valid_settings(platform, self.settings),
+        )
 
 
 class ChannelStatus(BaseModel):
@@ -136,6 +159,9 @@ class ChannelStatus(BaseModel):
     failures: int = 0
     ingested: int = 0
     cursor: Any = None
+    # Meta: Instagram @mentions waiting to be read from the Graph API, and those it gave up on.
+    fetches_pending: int = 0
+    fetches_given_up: int = 0
 
 
 class ChannelRead(BaseModel):

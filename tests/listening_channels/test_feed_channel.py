@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from rapport.stack import Stack
-from tests.helpers import Tenant, wait_until
+from tests.helpers import Tenant, assert_problem, wait_until
 from tests.listening_channels.conftest import (
     FakeFeeds,
     FeedDocument,
@@ -132,3 +132,40 @@ def test_feed_server_errors_back_off_are_shown_and_polling_recovers(
     assert [r["status"] for r in served[:4]] == [500, 500, 500, 200]
     assert stack.dead() == []
     assert client.delete(f"/v1/channels/{created['id']}", headers=tenant.headers).status_code == 204
+
+
+def test_re_pointed_feed_channel_polls_the_new_feed_from_its_beginning(
+    client: httpx.Client, tenant: Tenant, feeds: FakeFeeds
+) -> None:
+    feeds.publish("/old.xml", FeedDocument(fixture_bytes("feeds/rss2.xml"), RSS, '"v1"', MODIFIED))
+    feeds.publish("/new.xml", FeedDocument(fixture_bytes("feeds/atom.xml"), ATOM, '"a1"', MODIFIED))
+    created = feed_channel(client, tenant, feeds.url("/old.xml"))
+    all_analysed(client, tenant, "rss", 3)
+    wait_until(lambda: read_channel(client, tenant, created["id"])["status"]["cursor"], what="a saved cursor")
+    url = f"/v1/channels/{created['id']}"
+
+    unsafe = {"settings": {"url": "file:///etc/passwd"}}
+    assert_problem(client.patch(url, json=unsafe, headers=tenant.headers), 422)
+    assert read_channel(client, tenant, created["id"])["settings"]["url"] == feeds.url("/old.xml")
+
+    change = {"settings": {"url": feeds.url("/new.xml"), "poll_interval_s": 1}}
+    response = client.patch(url, json=change, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["settings"]["url"] == feeds.url("/new.xml")
+    old_polls = len(feeds.seen("/old.xml"))
+
+    all_analysed(client, tenant, "rss", 5)
+    # The new feed is asked for whole: the old feed's validators are not sent to it.
+    first = feeds.seen("/new.xml")[0]
+    assert first["if_none_match"] is None and first["status"] == 200
+    status = wait_until(
+        lambda: (
+            (s := read_channel(client, tenant, created["id"])["status"])["cursor"]["etag"] == '"a1"' and s
+        ),
+        what="the new feed's validators",
+    )
+    assert status["running"] and status["ingested"] == 5
+    wait_until(lambda: len(feeds.seen("/new.xml")) >= 3, what="more polls of the new feed")
+    assert len(feeds.seen("/old.xml")) <= old_polls + 1  # at most a poll already under way
+    assert len(external_ids(client, tenant)) == 5
+    assert client.delete(url, headers=tenant.headers).status_code == 204

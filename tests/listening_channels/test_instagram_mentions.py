@@ -124,6 +124,8 @@ def test_failing_reads_are_retried_kept_across_a_restart_and_gone_objects_droppe
     graph.failing[MEDIA] = 1000
     assert deliver(client, created["id"], mention_webhook({"media_id": MEDIA}))["queued"] == 1
     wait_until(lambda: len(graph.served(MEDIA)) >= 1, what="a failed read")
+    status = read_channel(client, tenant, created["id"])["status"]
+    assert (status["fetches_pending"], status["fetches_given_up"]) == (1, 1)
     stack.stop("listening")
     graph.failing[MEDIA] = 0
     stack.start("listening")
@@ -131,7 +133,8 @@ def test_failing_reads_are_retried_kept_across_a_restart_and_gone_objects_droppe
     assert {m["external_id"] for m in items} == {COMMENT, MEDIA}
     assert graph.served(MEDIA)[-1]["status"] == 200
     assert [r["status"] for r in graph.served(gone)] == [400]
-    assert read_channel(client, tenant, created["id"])["status"]["ingested"] == 2
+    status = read_channel(client, tenant, created["id"])["status"]
+    assert (status["ingested"], status["fetches_pending"], status["fetches_given_up"]) == (2, 0, 1)
 
 
 def test_without_an_access_token_id_only_mentions_are_counted_not_queued(

@@ -7,22 +7,25 @@ import ipaddress
 import json
 import logging
 import socket
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.listening.connectors import GRAPH_API
 from services.listening.crypto import SecretBox
 from services.listening.errors import ChannelNotFound
-from services.listening.models import Channel
+from services.listening.models import Channel, MentionFetch
 from services.listening.schemas_channels import (
     PUSH_PLATFORMS,
     ChannelCreate,
     ChannelPage,
     ChannelRead,
     ChannelStatus,
+    ChannelUpdate,
 )
 from shared.db import utcnow
 from shared.errors import Unprocessable
@@ -84,6 +87,11 @@ async def connect_public(host: str, port: int) -> socket.socket:
     raise error or OSError("no address to connect to")
 
 
+class Fetches(NamedTuple):
+    pending: int = 0
+    given_up: int = 0
+
+
 def inbound_url(channel: Channel) -> str | None:
     """Where the platform delivers this channel's webhooks (push platforms only)."""
     return f"/v1/inbound/{channel.platform}/{channel.id}" if channel.platform in PUSH_PLATFORMS else None
@@ -105,8 +113,31 @@ def record_stored(channel: Channel, accepted: int) -> None:
     channel.last_success_at = utcnow()
 
 
-def to_read(channel: Channel, *, box: SecretBox, running: bool) -> ChannelRead:
+async def fetch_counts(
+    session: AsyncSession, *, tenant_id: str, channel_ids: list[str]
+) -> dict[str, Fetches]:
+    """Per channel: mentions waiting to be fetched by id (Instagram @mentions), and those given up on."""
+    if not channel_ids:
+        return {}
+    given_up = col(MentionFetch.gave_up_at).is_not(None)
+    stmt = (
+        select(
+            col(MentionFetch.channel_id),
+            func.sum(case((given_up, 0), else_=1)),
+            func.sum(case((given_up, 1), else_=0)),
+        )
+        .where(col(MentionFetch.tenant_id) == tenant_id, col(MentionFetch.channel_id).in_(channel_ids))
+        .group_by(col(MentionFetch.channel_id))
+    )
+    rows = (await session.execute(stmt)).all()
+    return {channel_id: Fetches(int(pending), int(gone)) for channel_id, pending, gone in rows}
+
+
+def to_read(
+    channel: Channel, *, box: SecretBox, running: bool, fetches: Fetches | None = None
+) -> ChannelRead:
     """The API view: settings and status, the NAMES of the stored credentials, never their values."""
+    fetches = fetches or Fetches()
     try:
         names = sorted(box.open(channel.secrets))
     except Exception:
@@ -126,6 +157,8 @@ def to_read(channel: Channel, *, box: SecretBox, running: bool) -> ChannelRead:
             failures=channel.failures,
             ingested=channel.ingested,
             cursor=channel_cursor(channel),
+            fetches_pending=fetches.pending,
+            fetches_given_up=fetches.given_up,
         ),
         created_at=channel.created_at,
     )
@@ -141,13 +174,7 @@ async def create_channel(
 ) -> Channel:
     """Store a channel with its credentials sealed; tenant-given URLs must be public addresses."""
     if not allow_private_urls:
-        for key in URL_SETTINGS:
-            url = channel_in.settings.get(key)
-            if isinstance(url, str) and url not in KNOWN_URLS:
-                try:
-                    await check_public_url(url)
-                except UnsafeURL as exc:
-                    raise Unprocessable(f"settings.{key}: {exc}") from None
+        await _check_urls(channel_in.settings)
     channel = Channel(
         tenant_id=tenant_id,
         platform=channel_in.platform,
@@ -162,6 +189,69 @@ async def create_channel(
         extra={"channel_id": channel.id, "tenant_id": tenant_id, "platform": channel.platform},
     )
     return channel
+
+
+async def _check_urls(settings: dict[str, Any]) -> None:
+    for key in URL_SETTINGS:
+        url = settings.get(key)
+        if isinstance(url, str) and url not in KNOWN_URLS:
+            try:
+                await check_public_url(url)
+            except UnsafeURL as exc:
+                raise Unprocessable(f"settings.{key}: {exc}") from None
+
+
+async def update_channel(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    channel_id: str,
+    update_in: ChannelUpdate,
+    box: SecretBox,
+    allow_private_urls: bool,
+) -> tuple[Channel, bool]:
+    """Apply a change checked against the channel's platform; True when its puller must start again.
+
+    New settings point at a new source, so the cursor and the error status start over; new credentials
+    keep the cursor. Deliveries and pullers read the stored values, so a rotated secret applies at once.
+    """
+    channel = await get_channel(session, tenant_id=tenant_id, channel_id=channel_id)
+    try:
+        update = update_in.checked(channel.platform)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ["body", "settings", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        raise Unprocessable("The settings are not valid for this platform.", errors=errors) from None
+    except ValueError as exc:
+        errors = [{"loc": ["body", "credentials"], "msg": str(exc), "type": "value_error"}]
+        raise Unprocessable("The credentials are not valid for this platform.", errors=errors) from None
+    restart = False
+    if update.name is not None:
+        channel.name = update.name
+    if update.settings is not None and json.dumps(update.settings) != channel.settings:
+        if not allow_private_urls:
+            await _check_urls(update.settings)
+        channel.settings = json.dumps(update.settings)
+        channel.cursor = None
+        channel.failures = 0
+        channel.last_error = channel.last_error_at = None
+        restart = True
+    if update.credentials is not None:
+        channel.secrets = box.seal(update.credentials) if update.credentials else ""
+        restart = True
+    await session.commit()
+    log.info(
+        "channel.updated",
+        extra={
+            "channel_id": channel.id,
+            "tenant_id": tenant_id,
+            "fields": sorted(
+                k for k in ("name", "settings", "credentials") if getattr(update, k) is not None
+            ),
+        },
+    )
+    return channel, restart
 
 
 async def get_channel(session: AsyncSession, *, tenant_id: str, channel_id: str) -> Channel:
@@ -182,9 +272,19 @@ async def list_channels(
     rows, next_cursor = await paginate(
         session, scoped(Channel, tenant_id), Channel, limit=limit, cursor=cursor
     )
+    fetches = await fetch_counts(session, tenant_id=tenant_id, channel_ids=[c.id for c in rows])
     return ChannelPage(
-        items=[to_read(c, box=box, running=c.id in running) for c in rows], next_cursor=next_cursor
+        items=[to_read(c, box=box, running=c.id in running, fetches=fetches.get(c.id)) for c in rows],
+        next_cursor=next_cursor,
     )
+
+
+async def read_channel(
+    session: AsyncSession, channel: Channel, *, box: SecretBox, running: set[str]
+) -> ChannelRead:
+    """One channel's API view, with its fetch queue counted."""
+    fetches = await fetch_counts(session, tenant_id=channel.tenant_id, channel_ids=[channel.id])
+    return to_read(channel, box=box, running=channel.id in running, fetches=fetches.get(channel.id))
 
 
 async def delete_channel(session: AsyncSession, *, tenant_id: str, channel_id: str) -> Channel:

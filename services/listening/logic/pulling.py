@@ -69,6 +69,20 @@ class ChannelGone(Exception):
     """The channel was deleted while its puller ran."""
 
 
+class ChannelChanged(Exception):
+    """The channel's settings or credentials were changed (maybe through another replica) while its puller
+    ran: the batch in hand came from the old source and is dropped; the puller starts again."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(channel.id)
+        self.channel = channel
+
+
+def _source(channel: Channel) -> tuple[str, str]:
+    """What a puller is built from."""
+    return channel.settings, channel.secrets
+
+
 def _guarded_client(allow_private: bool) -> httpx.AsyncClient:
     """The pullers' HTTP client; unless allowed, every request (redirects too) must go to a public host."""
 
@@ -192,6 +206,7 @@ class PullerSupervisor:
         except Exception as exc:
             await self._failed(channel_id, exc, failures=1)
             return
+        source = _source(channel)
         failures = 0
         caught_up = False
         last_status = 0.0
@@ -209,12 +224,23 @@ class PullerSupervisor:
                         or failures
                         or time.monotonic() - last_status > STATUS_EVERY_S
                     ):
-                        await self._store(channel_id, tenant_id, batch)
+                        await self._store(channel_id, tenant_id, batch, source)
                         last_status = time.monotonic()
                 except asyncio.CancelledError:
                     raise
                 except ChannelGone:
                     return
+                except ChannelChanged as changed:
+                    log.info("puller.restarted", extra={"channel_id": channel_id})
+                    with contextlib.suppress(Exception):
+                        await puller.aclose()
+                    try:
+                        puller = build_puller(changed.channel, box=self.box, settings=self.settings)
+                    except Exception as exc:
+                        await self._failed(channel_id, exc, failures=1)
+                        return
+                    source, failures, caught_up = _source(changed.channel), 0, False
+                    continue
                 except Exception as exc:
                     failures += 1
                     delay = puller.backoff.delay(failures)
@@ -233,13 +259,19 @@ class PullerSupervisor:
             with contextlib.suppress(Exception):
                 await puller.aclose()
 
-    async def _store(self, channel_id: str, tenant_id: str, batch: Batch[Any]) -> None:
-        """The batch, the cursor after it and the status, in one transaction."""
+    async def _store(
+        self, channel_id: str, tenant_id: str, batch: Batch[Any], source: tuple[str, str]
+    ) -> None:
+        """The batch, the cursor after it and the status, in one transaction, if the channel still has the
+        settings and credentials the puller was built from."""
         result = ParseResult(mentions=batch.mentions, compliance=batch.compliance, skipped=batch.skipped)
         async with self.sessions() as session:
-            channel = await session.get(Channel, channel_id)
+            # Locked (PostgreSQL), so a change committed meanwhile cannot be overwritten by this cursor.
+            channel = await session.get(Channel, channel_id, with_for_update=True)
             if channel is None or channel.tenant_id != tenant_id:
                 raise ChannelGone(channel_id)
+            if _source(channel) != source:
+                raise ChannelChanged(channel)
             try:
                 out = await store_result(session, tenant_id=tenant_id, result=result)
                 channel.cursor = _cursor_json(batch.cursor)
