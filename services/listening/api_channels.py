@@ -79,8 +79,8 @@ async def create_channel(
         box=box,
         allow_private_urls=_allow_private(rt),
     )
-    pullers.start(channel)
-    return logic.to_read(channel, box=box, running=channel.id in pullers.running())
+    await pullers.take(channel)
+    return await logic.read_channel(session, channel, box=box)
 
 
 @channels_router.get("", response_model=ChannelPage)
@@ -88,23 +88,20 @@ async def list_channels(
     principal: Admin,
     session: SessionDep,
     box: Box,
-    pullers: Pullers,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> ChannelPage:
     """The tenant's channels, newest first."""
     return await logic.list_channels(
-        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, box=box, running=pullers.running()
+        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, box=box
     )
 
 
 @channels_router.get("/{channel_id}", response_model=ChannelRead)
-async def read_channel(
-    channel_id: str, principal: Admin, session: SessionDep, box: Box, pullers: Pullers
-) -> ChannelRead:
+async def read_channel(channel_id: str, principal: Admin, session: SessionDep, box: Box) -> ChannelRead:
     """One channel with its connector status."""
     channel = await logic.get_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
-    return await logic.read_channel(session, channel, box=box, running=pullers.running())
+    return await logic.read_channel(session, channel, box=box)
 
 
 @channels_router.patch("/{channel_id}", response_model=ChannelRead)
@@ -128,9 +125,8 @@ async def update_channel(
         allow_private_urls=_allow_private(rt),
     )
     if restart:
-        await pullers.stop(channel.id)
-        pullers.start(channel)
-    return await logic.read_channel(session, channel, box=box, running=pullers.running())
+        await pullers.take(channel, restart=True)
+    return await logic.read_channel(session, channel, box=box)
 
 
 @channels_router.delete("/{channel_id}", status_code=204)

@@ -218,6 +218,17 @@ class Channel(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class PullerLease(SQLModel, table=True):
+    """Which listening replica pulls a channel, until when: each pull channel is pulled by one replica,
+    and another takes it over once the lease runs out (services.listening.logic.leases)."""
+
+    __tablename__ = "listening_puller_lease"
+
+    channel_id: str = Field(primary_key=True, max_length=36)
+    owner: str = Field(max_length=100)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
 class MentionFetch(SQLModel, table=True):
     """A mention a platform named by id only (Instagram @mentions), to be read from its API.
 

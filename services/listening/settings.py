@@ -21,7 +21,7 @@ class ListeningSettings(Settings):
     # From this many posts/s through the ingest API, the analysis worker gives way to the burst (see
     # logic.analysing): set it near the rate the whole pipeline sustains on your hardware.
     ingest_burst_rate: float = 250.0
-    # Start the pull connectors of existing channels with the service.
+    # This replica runs pull connectors (each channel in one replica at a time, by lease).
     connector_pullers: bool = True
     # Listening queries: a new or changed query is matched against the analysed posts of this many days
     # (newest first, `query_backfill_batch` per transaction, pausing `query_backfill_pause_s` between).

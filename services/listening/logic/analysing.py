@@ -4,8 +4,8 @@ Ingest stores a mention as `pending` and wakes the worker (`mentions.analysis_wa
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
 them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
 reposts (`logic.grouping`), matches listening queries, stores the analysis and stages the event in one
-transaction. A claim older than `STALE_CLAIM` (a worker died)
-is claimed again.
+transaction. A claim older than `STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose
+puts its claim back at once.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -229,11 +229,28 @@ class AnalysisWorker:
         claimed = await self._claim(QUALITY_BATCH if tier == "quality" else FAST_BATCH)
         if not claimed:
             return 0
-        results = await self._analyse([text for _, text in claimed], tier)
-        await self._store(dict(zip([i for i, _ in claimed], results, strict=True)))
+        ids = [i for i, _ in claimed]
+        try:
+            results = await self._analyse([text for _, text in claimed], tier)
+            await self._store(dict(zip(ids, results, strict=True)))
+        except asyncio.CancelledError:
+            await self._release(ids)  # the service stops: the next worker need not wait for STALE_CLAIM
+            raise
         self.analysed += len(claimed)
         log.info("analysis.batch", extra={"count": len(claimed), "tier": tier, "pending": pending})
         return len(claimed)
+
+    async def _release(self, ids: list[str]) -> None:
+        """Put claimed mentions not yet stored back to `pending`."""
+        with contextlib.suppress(Exception):
+            async with self.sessions() as session:
+                await session.execute(
+                    update(Mention)
+                    .where(col(Mention.id).in_(ids), col(Mention.analysis_status) == "analysing")
+                    .values(analysis_status="pending", claimed_at=None)
+                )
+                await session.commit()
+            log.info("analysis.released", extra={"count": len(ids)})
 
     async def _analyse(self, texts: Sequence[str], tier: str) -> list[Result]:
         started = time.perf_counter()

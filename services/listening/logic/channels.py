@@ -11,14 +11,15 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.listening.connectors import GRAPH_API
 from services.listening.crypto import SecretBox
 from services.listening.errors import ChannelNotFound
-from services.listening.models import Channel, MentionFetch
+from services.listening.logic import leases
+from services.listening.models import Channel, MentionFetch, PullerLease
 from services.listening.schemas_channels import (
     PUSH_PLATFORMS,
     ChannelCreate,
@@ -266,24 +267,24 @@ async def list_channels(
     limit: int,
     cursor: str | None,
     box: SecretBox,
-    running: set[str],
 ) -> ChannelPage:
     """The tenant's channels, newest first."""
     rows, next_cursor = await paginate(
         session, scoped(Channel, tenant_id), Channel, limit=limit, cursor=cursor
     )
-    fetches = await fetch_counts(session, tenant_id=tenant_id, channel_ids=[c.id for c in rows])
+    ids = [c.id for c in rows]
+    fetches = await fetch_counts(session, tenant_id=tenant_id, channel_ids=ids)
+    running = await leases.held(session, channel_ids=ids, now=utcnow())
     return ChannelPage(
         items=[to_read(c, box=box, running=c.id in running, fetches=fetches.get(c.id)) for c in rows],
         next_cursor=next_cursor,
     )
 
 
-async def read_channel(
-    session: AsyncSession, channel: Channel, *, box: SecretBox, running: set[str]
-) -> ChannelRead:
-    """One channel's API view, with its fetch queue counted."""
+async def read_channel(session: AsyncSession, channel: Channel, *, box: SecretBox) -> ChannelRead:
+    """One channel's API view, with its fetch queue counted and whether a replica pulls it."""
     fetches = await fetch_counts(session, tenant_id=channel.tenant_id, channel_ids=[channel.id])
+    running = await leases.held(session, channel_ids=[channel.id], now=utcnow())
     return to_read(channel, box=box, running=channel.id in running, fetches=fetches.get(channel.id))
 
 
@@ -291,6 +292,7 @@ async def delete_channel(session: AsyncSession, *, tenant_id: str, channel_id: s
     """Remove a channel (its mentions stay); the caller stops its puller."""
     channel = await get_channel(session, tenant_id=tenant_id, channel_id=channel_id)
     await session.delete(channel)
+    await session.execute(delete(PullerLease).where(col(PullerLease.channel_id) == channel_id))
     await session.commit()
     log.info("channel.deleted", extra={"channel_id": channel_id, "tenant_id": tenant_id})
     return channel

@@ -18,7 +18,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +46,7 @@ from services.listening.connectors import (
 )
 from services.listening.connectors.pulling import DEFAULT_TIMEOUT, USER_AGENT, Puller
 from services.listening.crypto import SecretBox
+from services.listening.logic import leases
 from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.channels import (
     UnsafeURL,
@@ -151,7 +155,8 @@ def build_puller(channel: Channel, *, box: SecretBox, settings: ListeningSetting
 
 
 class PullerSupervisor:
-    """Starts, stops and watches the pullers of this service instance."""
+    """Runs the pullers of the channels this replica holds the lease of (services.listening.logic.leases),
+    renewing them and taking free ones every `leases.RENEW_S`."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], *, box: SecretBox, settings: ListeningSettings
@@ -159,33 +164,50 @@ class PullerSupervisor:
         self.sessions = sessions
         self.box = box
         self.settings = settings
+        self.owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self._stopped = asyncio.Event()
 
     def running(self) -> set[str]:
         """Ids of the channels whose puller runs here."""
         return {cid for cid, task in self.tasks.items() if not task.done()}
 
-    async def start_all(self) -> int:
-        """Start the pullers of every existing pull channel."""
+    async def rebalance(self) -> set[str]:
+        """Renew and take leases; run the pullers of the channels held here, stop the others; return them."""
         async with self.sessions() as session:
-            stmt = select(Channel).where(Channel.platform.in_(sorted(PULL_PLATFORMS)))  # type: ignore[attr-defined]
+            stmt = select(Channel).where(col(Channel.platform).in_(sorted(PULL_PLATFORMS)))
             channels = list((await session.execute(stmt)).scalars())
+            owned = await leases.claim(
+                session, channel_ids=[c.id for c in channels], owner=self.owner, now=utcnow()
+            )
         for channel in channels:
-            self.start(channel)
-        log.info("pullers.started", extra={"count": len(channels)})
-        return len(channels)
+            if channel.id in owned:
+                self._start(channel)
+        for channel_id in self.running() - owned:
+            log.info("puller.handed_over", extra={"channel_id": channel_id})
+            await self.stop(channel_id)
+        return owned
 
-    def start(self, channel: Channel) -> None:
-        """Run the channel's puller (no-op for push channels or one already running)."""
-        if channel.platform not in PULL_PLATFORMS or channel.id in self.running():
+    async def take(self, channel: Channel, *, restart: bool = False) -> None:
+        """Pull a new or changed channel here now, if no other replica holds it (one that does notices a
+        change at its next store). `restart`: the running puller starts again from the stored channel."""
+        if channel.platform not in PULL_PLATFORMS or not self.settings.connector_pullers:
+            return
+        async with self.sessions() as session:
+            owned = await leases.claim(session, channel_ids=[channel.id], owner=self.owner, now=utcnow())
+        if channel.id in owned:
+            if restart:
+                await self.stop(channel.id)
+            self._start(channel)
+
+    def _start(self, channel: Channel) -> None:
+        if channel.id in self.running():
             return
         self.tasks[channel.id] = asyncio.create_task(
             self._run(channel.id, channel.tenant_id, channel), name=f"puller-{channel.id}"
         )
 
     async def stop(self, channel_id: str) -> None:
-        """Stop the channel's puller and wait for it."""
+        """Stop the channel's puller here and wait for it."""
         task = self.tasks.pop(channel_id, None)
         if task is not None:
             task.cancel()
@@ -193,12 +215,22 @@ class PullerSupervisor:
                 await task
 
     async def run_forever(self) -> None:
-        """Held in the runtime's tasks: when the service stops, this stops every puller."""
+        """Held in the runtime's tasks: keeps the leases; when the service stops, stops every puller and
+        gives its leases up."""
         try:
-            await self._stopped.wait()
+            while self.settings.connector_pullers:
+                try:
+                    await self.rebalance()
+                except Exception:
+                    log.exception("pullers.rebalance_failed")
+                await asyncio.sleep(leases.RENEW_S)
+            await asyncio.Event().wait()
         finally:
             for channel_id in list(self.tasks):
                 await self.stop(channel_id)
+            with contextlib.suppress(Exception):
+                async with self.sessions() as session:
+                    await leases.release(session, owner=self.owner)
 
     async def _run(self, channel_id: str, tenant_id: str, channel: Channel) -> None:
         try:
@@ -504,7 +536,5 @@ async def start_pullers(rt: Runtime) -> None:
     rt.extra["secret_box"] = box
     rt.extra["pullers"] = supervisor
     rt.extra["reference_fetcher"] = fetcher
-    if settings.connector_pullers:
-        await supervisor.start_all()
     rt.tasks.append(asyncio.create_task(supervisor.run_forever(), name="pullers"))
     rt.tasks.append(asyncio.create_task(fetcher.run(), name="reference-fetcher"))

@@ -1,22 +1,25 @@
-"""A channel changed through another replica: this replica's puller notices at its next store and starts
-again from the new source (one listening's puller supervisor on its own database and a local feed server)."""
+"""Pullers across listening replicas: puller supervisors in one process sharing a database, polling a
+local feed server. One replica pulls a channel at a time, another takes over when it stops or hangs, and
+a change made through another replica is followed at the next store."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.listening.crypto import SecretBox
-from services.listening.logic import pulling
+from services.listening.logic import leases, pulling
 from services.listening.logic.pulling import PullerSupervisor
 from services.listening.models import Channel, Mention
 from services.listening.settings import ListeningSettings
-from shared.db import create_engine, create_tables, session_factory
+from shared.db import create_engine, create_tables, session_factory, utcnow
 from tests.listening_channels.conftest import FakeFeeds, FeedDocument, fixture_bytes
 from tests.shared.stand_ins import until
 
@@ -57,7 +60,7 @@ def test_puller_follows_a_change_made_elsewhere(
                 return json.loads(row.cursor).get("etag") if row and row.cursor else None
 
         supervisor = PullerSupervisor(sessions, box=box, settings=settings)
-        supervisor.start(channel)
+        await supervisor.take(channel)
         try:
             await until(lambda: _is(stored(), 3), what="the old feed's three items")
             # What PATCH does through another replica: new settings, the cursor cleared.
@@ -83,3 +86,62 @@ def test_puller_follows_a_change_made_elsewhere(
 
 async def _is(value: Awaitable[object], expected: object) -> bool:
     return await value == expected
+
+
+def test_one_replica_pulls_a_channel_and_another_takes_over(
+    tmp_path: Path, feeds: FakeFeeds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(leases, "LEASE_S", 1.0)
+    feeds.publish("/feed.xml", FeedDocument(fixture_bytes("feeds/rss2.xml"), RSS, '"v1"', None))
+    settings = ListeningSettings(var_dir=tmp_path, connector_allow_private_urls=True)
+
+    async def scenario() -> None:
+        engine = create_engine(settings.resolved_database_url())
+        await create_tables(engine)
+        sessions = session_factory(engine)
+        box = SecretBox.from_settings(secret_key="", var_dir=tmp_path)
+        first, second, third = (PullerSupervisor(sessions, box=box, settings=settings) for _ in range(3))
+        feed = {"url": feeds.url("/feed.xml"), "poll_interval_s": 60}
+        channels = [
+            Channel(tenant_id="t1", platform="rss", name=f"blog {i}", settings=json.dumps(feed))
+            for i in range(3)
+        ]
+        async with sessions() as session:
+            session.add_all(channels)
+            await session.commit()
+        ids = {c.id for c in channels}
+        try:
+            assert await first.rebalance() == ids and first.running() == ids
+            assert await second.rebalance() == set() and second.running() == set()
+
+            # The first replica stops: it gives its leases up, and the next round moves its pullers.
+            await _stop_replica(first, sessions, ids)
+            assert await second.rebalance() == ids and second.running() == ids
+            assert await third.rebalance() == set()
+
+            # The second hangs (no renewal): once its leases run out, the third takes them, and the second,
+            # waking, hands them over.
+            await asyncio.sleep(1.2)
+            assert await third.rebalance() == ids and third.running() == ids
+            assert await second.rebalance() == set() and second.running() == set()
+        finally:
+            for replica in (first, second, third):
+                for channel_id in list(replica.tasks):
+                    await replica.stop(channel_id)
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+async def _stop_replica(
+    replica: PullerSupervisor, sessions: async_sessionmaker[AsyncSession], ids: set[str]
+) -> None:
+    """What the service's shutdown does: the runtime cancels the supervisor's task."""
+    task = asyncio.create_task(replica.run_forever())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert replica.running() == set()
+    async with sessions() as session:
+        assert await leases.held(session, channel_ids=sorted(ids), now=utcnow()) == set()
