@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime
 
-from services.listening.logic.alerts import list_alerts, query_volume
+from services.listening.logic.alerts import list_alerts, query_volume, share_of_voice
 from services.listening.logic.queries import create_query, delete_query, get_query, list_queries, update_query
 from services.listening.schemas_queries import (
     AlertPage,
@@ -18,9 +18,11 @@ from services.listening.schemas_queries import (
     ListeningQueryUpdate,
     QueryKind,
     QueryVolume,
+    ShareOfVoice,
 )
 from shared.auth import STAFF, Principal, require_roles
 from shared.db import utcnow
+from shared.errors import Unprocessable
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import SessionDep
 
@@ -89,6 +91,35 @@ async def read_query_volume(
         tenant_id=principal.tenant_id,
         query_id=query_id,
         since=since or utcnow() - timedelta(days=7),
+        until=until,
+    )
+
+
+@router.get("/share-of-voice", response_model=ShareOfVoice)
+async def read_share_of_voice(
+    principal: Staff,
+    session: SessionDep,
+    kind: Annotated[
+        list[QueryKind] | None, Query(description="Query kinds compared (default: brand and competitor).")
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="From this hour on (default: 30 days ago).")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="Hours starting before this (default: now).")
+    ] = None,
+) -> ShareOfVoice:
+    """Share of voice: each active brand/competitor (or topic) query's matched mentions in the period,
+    its share of them all and its negative share, most mentioned first."""
+    until = until or utcnow()
+    since = since or until - timedelta(days=30)
+    if since >= until:
+        raise Unprocessable("`since` must be before `until`.")
+    return await share_of_voice(
+        session,
+        tenant_id=principal.tenant_id,
+        kinds=sorted(set(kind or ["brand", "competitor"])),
+        since=since,
         until=until,
     )
 

@@ -87,6 +87,31 @@ class QueryVolume(BaseModel):
     items: list[QueryBucketRead]
 
 
+class VoiceShare(BaseModel):
+    """One query's part of the conversation in the period."""
+
+    query_id: str
+    name: str
+    kind: QueryKind
+    mentions: int
+    negative: int
+    # mentions / all listed queries' mentions (0 when there are none)
+    share: float
+    # negative / mentions (None without mentions)
+    negative_share: float | None
+
+
+class ShareOfVoice(BaseModel):
+    """Active queries of the asked kinds, most mentioned first, over whole hours of post time.
+
+    A post matching two queries counts for both, so `total` is the sum of the queries' mentions."""
+
+    since: datetime
+    until: datetime
+    total: int
+    items: list[VoiceShare]
+
+
 class AlertRead(BaseModel):
     """A spike of a query's volume or negative share (observed vs baseline over the previous 24 hours)."""
 

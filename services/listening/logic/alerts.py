@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,14 @@ from sqlmodel import col, select
 
 from services.listening.errors import ListeningQueryNotFound
 from services.listening.models import Alert, ListeningQuery, QueryBucket, new_id
-from services.listening.schemas_queries import AlertPage, AlertRead, QueryBucketRead, QueryVolume
+from services.listening.schemas_queries import (
+    AlertPage,
+    AlertRead,
+    QueryBucketRead,
+    QueryVolume,
+    ShareOfVoice,
+    VoiceShare,
+)
 from services.listening.settings import ListeningSettings
 from services.listening.spikes import DEFAULT_RULE, Bucket, Spike, detect_spikes
 from shared.db import utcnow
@@ -347,3 +354,53 @@ async def query_volume(
             QueryBucketRead(bucket_start=r.bucket_start, total=r.total, negative=r.negative) for r in rows
         ],
     )
+
+
+async def share_of_voice(
+    session: AsyncSession, *, tenant_id: str, kinds: Sequence[str], since: datetime, until: datetime
+) -> ShareOfVoice:
+    """Each active query of these kinds: its matched mentions and negative ones in the whole hours from
+    `since`'s hour up to `until`, and its share of all of them."""
+    start = hour_of(since)
+    buckets = and_(
+        col(QueryBucket.tenant_id) == col(ListeningQuery.tenant_id),
+        col(QueryBucket.query_id) == col(ListeningQuery.id),
+        col(QueryBucket.bucket_start) >= start,
+        col(QueryBucket.bucket_start) < until,
+    )
+    stmt = (
+        select(
+            col(ListeningQuery.id),
+            col(ListeningQuery.name),
+            col(ListeningQuery.kind),
+            func.coalesce(func.sum(QueryBucket.total), 0),
+            func.coalesce(func.sum(QueryBucket.negative), 0),
+        )
+        .select_from(ListeningQuery)
+        .outerjoin(QueryBucket, buckets)
+        .where(
+            col(ListeningQuery.tenant_id) == tenant_id,
+            col(ListeningQuery.kind).in_(list(kinds)),
+            col(ListeningQuery.active).is_(True),
+        )
+        .group_by(col(ListeningQuery.id), col(ListeningQuery.name), col(ListeningQuery.kind))
+    )
+    counts = {
+        (qid, name, kind): (int(n), int(neg))
+        for qid, name, kind, n, neg in (await session.execute(stmt)).all()
+    }
+    total = sum(n for n, _ in counts.values())
+    ranked = sorted(counts.items(), key=lambda item: (-item[1][0], item[0][1], item[0][0]))
+    items = [
+        VoiceShare(
+            query_id=qid,
+            name=name,
+            kind=kind,
+            mentions=n,
+            negative=neg,
+            share=round(n / total, 4) if total else 0.0,
+            negative_share=round(neg / n, 4) if n else None,
+        )
+        for (qid, name, kind), (n, neg) in ranked
+    ]
+    return ShareOfVoice(since=start, until=until, total=total, items=items)
