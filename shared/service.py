@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +25,8 @@ from shared.settings import Settings
 from shared.telemetry import TracingMiddleware, setup_tracing
 
 log = logging.getLogger("rapport.service")
+# On shutdown, how long the background tasks (relay, consumers, workers) get to finish once cancelled.
+SHUTDOWN_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,13 @@ def create_service_app(
         finally:
             for task in rt.tasks:
                 task.cancel()
-            for task in rt.tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            if rt.tasks:
+                done, stuck = await asyncio.wait(rt.tasks, timeout=SHUTDOWN_GRACE_S)
+                for task in done:
+                    if not task.cancelled():
+                        task.exception()  # retrieved: a task that failed earlier was logged then
+                for task in stuck:
+                    log.error("service.task_stuck", extra={"task": task.get_name()})
             await bus.close()
             await engine.dispose()
             log.info("service.stopped")

@@ -62,17 +62,23 @@ class _PollSettings(_Strict):
 
 
 class MastodonSettings(_PollSettings):
-    """One of `hashtag`, `notifications` (needs an access token) or `query`."""
+    """One of `hashtag`, `notifications` (needs an access token) or `query`. `streaming`: a hashtag or the
+    notifications live over the streaming API (edits and deletes included), after a REST catch-up;
+    `streaming_url` only where the instance does not name its own."""
 
     base_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
     hashtag: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^#?[^\s/#?]+$")
     notifications: bool = False
     query: str | None = Field(default=None, min_length=1, max_length=500)
+    streaming: bool = False
+    streaming_url: str | None = Field(default=None, min_length=6, max_length=2048, pattern=r"^wss?://")
 
     @model_validator(mode="after")
     def _one_source(self) -> MastodonSettings:
         if sum([bool(self.hashtag), self.notifications, bool(self.query)]) != 1:
             raise ValueError("give exactly one of hashtag, notifications or query")
+        if self.streaming and self.query:
+            raise ValueError("a search cannot be streamed: stream a hashtag or the notifications")
         return self
 
 

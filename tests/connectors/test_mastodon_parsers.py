@@ -14,6 +14,7 @@ from services.listening.connectors import (
     parse_statuses,
     parse_streaming_event,
 )
+from services.listening.connectors.mastodon import stream_cursor
 from tests.connectors.payloads import load
 
 HOST = "example.social"
@@ -110,3 +111,18 @@ def test_bad_statuses_are_skipped_and_bad_shapes_refused() -> None:
     with pytest.raises(PayloadError):
         parse_streaming_event({"stream": ["public"]})
     assert parse_streaming_event({"event": "update", "payload": "{broken"}).skipped == 1
+
+
+def test_the_accounts_stream_brings_mentions_and_moves_the_cursor_to_the_notification() -> None:
+    mention, favourite = load("mastodon/notifications.json")
+    frames = [
+        {"stream": ["user:notification"], "event": "notification", "payload": json.dumps(n)}
+        for n in (mention, favourite)
+    ]
+    parsed = [parse_streaming_event(f, instance=HOST) for f in frames]
+    assert [len(p.mentions) for p in parsed] == [1, 0]  # a favourite is not a mention
+    assert parsed[0].mentions[0].external_id == f"{HOST}:{mention['status']['id']}"
+    assert [stream_cursor(f) for f in frames] == ["34975861", "34975855"]
+    edits_and_deletes = load("mastodon/streaming_messages.json")[1:]
+    assert {stream_cursor(m) for m in edits_and_deletes} == {None}  # only new items move the cursor
+    assert stream_cursor(load("mastodon/streaming_messages.json")[0]) == "114137782391120405"

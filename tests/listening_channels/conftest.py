@@ -82,11 +82,13 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
 
 
 class FakeMastodon:
-    """A Mastodon server replaying recorded statuses: `min_id` paging, newest first, like the real API."""
+    """A Mastodon server replaying recorded statuses: `min_id` paging, newest first, like the real API.
+    With `streaming_url` set, `/api/v2/instance` names it as the instance's streaming address."""
 
     def __init__(self, statuses: list[dict[str, Any]]) -> None:
         self.statuses = list(statuses)
         self.requests: list[dict[str, list[str]]] = []
+        self.streaming_url: str | None = None
         self.lock = threading.Lock()
         fake = self
 
@@ -94,13 +96,16 @@ class FakeMastodon:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
-                with fake.lock:
-                    fake.requests.append(query)
-                    items = sorted(fake.statuses, key=lambda s: int(s["id"]))
+                if parts.path == "/api/v2/instance" and fake.streaming_url:
+                    send_json(self, 200, {"configuration": {"urls": {"streaming": fake.streaming_url}}})
+                    return
                 if not parts.path.startswith("/api/v1/timelines/tag/"):
                     self.send_response(404)
                     self.end_headers()
                     return
+                with fake.lock:
+                    fake.requests.append(query)
+                    items = sorted(fake.statuses, key=lambda s: int(s["id"]))
                 min_id = query.get("min_id", [None])[0]
                 limit = int(query.get("limit", ["20"])[0])
                 if min_id is not None:
@@ -140,21 +145,30 @@ def mastodon() -> Iterator[FakeMastodon]:
 
 
 @pytest.fixture
+def mastodon_stream(mastodon: FakeMastodon) -> Iterator[FakeMastodonStream]:
+    """The streaming API of the `mastodon` stand-in, which names it in `/api/v2/instance`."""
+    server = FakeMastodonStream()
+    mastodon.streaming_url = server.url
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
 def stack_var_dir(stack: Stack) -> Path:
     return stack.var_dir
 
 
-class FakeJetstream:
-    """A Jetstream instance replaying recorded events over WebSocket, in its own thread.
+class WebSocketStandIn:
+    """A platform's websocket endpoint in its own thread: every upgrade request is kept (path, query,
+    headers), `fail_handshakes` answers that many with 500, `push()` sends messages to the open sockets and
+    `drop()` cuts them without a closing handshake (a crashed upstream). `replay` says what a new socket
+    gets first."""
 
-    Like the real one: `/subscribe?wantedCollections=...&cursor=<time_us>` replays the stored events from
-    the cursor on (inclusive; no cursor: everything stored, as if live), then streams events added later.
-    `fail_handshakes` answers that many upgrade requests with 500; `drop()` cuts every open socket.
-    """
-
-    def __init__(self, events: list[dict[str, Any]]) -> None:
-        self.events = sorted(events, key=lambda e: int(e["time_us"]))
+    def __init__(self) -> None:
         self.handshakes: list[dict[str, list[str]]] = []
+        self.headers: list[dict[str, str]] = []
         self.rejected = 0
         self.fail_handshakes = 0
         self.lock = threading.Lock()
@@ -170,30 +184,31 @@ class FakeJetstream:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         with self.lock:
             self.handshakes.append(parse_qs(urlsplit(request.path).query))
+            self.headers.append({k.lower(): v for k, v in request.headers.raw_items()})
             if self.fail_handshakes > 0:
                 self.fail_handshakes -= 1
                 self.rejected += 1
                 return connection.respond(HTTPStatus.INTERNAL_SERVER_ERROR, "upstream unavailable\n")
         return None
 
-    def _wanted(self, event: dict[str, Any], collections: list[str]) -> bool:
-        if event["kind"] != "commit" or not collections:
-            return True
-        return bool(event["commit"]["collection"] in collections)
+    def replay(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """What a socket opened with this query is sent before live messages (nothing by default)."""
+        return []
+
+    def wanted(self, message: dict[str, Any], query: dict[str, list[str]]) -> bool:
+        return True
 
     async def _handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         query = parse_qs(urlsplit(ws.request.path).query)
-        collections = query.get("wantedCollections", [])
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         with self.lock:
-            cursor = int(query["cursor"][0]) if "cursor" in query else None
-            replay = [e for e in self.events if cursor is None or int(e["time_us"]) >= cursor]
+            replay = self.replay(query)
             self.queues[ws] = queue
         try:
-            for event in replay:
-                if self._wanted(event, collections):
-                    await ws.send(json.dumps(event))
+            for message in replay:
+                if self.wanted(message, query):
+                    await ws.send(json.dumps(message))
             closed = asyncio.ensure_future(ws.wait_closed())
             while True:
                 getting = asyncio.ensure_future(queue.get())
@@ -201,9 +216,9 @@ class FakeJetstream:
                 if closed.done():
                     getting.cancel()
                     return
-                event = getting.result()
-                if self._wanted(event, collections):
-                    await ws.send(json.dumps(event))
+                message = getting.result()
+                if self.wanted(message, query):
+                    await ws.send(json.dumps(message))
         except ConnectionClosed:
             return
         finally:
@@ -214,18 +229,15 @@ class FakeJetstream:
         port = self.server.sockets[0].getsockname()[1]
         return f"ws://127.0.0.1:{port}"
 
-    def add(self, *events: dict[str, Any]) -> None:
-        """Store events and stream them to every open socket (a live event)."""
+    def push(self, *messages: dict[str, Any]) -> None:
+        """Send messages to every open socket (live)."""
 
-        def push() -> None:
-            with self.lock:
-                self.events.extend(events)
-                queues = list(self.queues.values())
-            for queue in queues:
-                for event in events:
-                    queue.put_nowait(event)
+        def send() -> None:
+            for queue in self.queues.values():
+                for message in messages:
+                    queue.put_nowait(message)
 
-        self.loop.call_soon_threadsafe(push)
+        self.loop.call_soon_threadsafe(send)
 
     def drop(self) -> None:
         """Cut every open socket without a closing handshake (a crashed upstream)."""
@@ -239,10 +251,6 @@ class FakeJetstream:
     def open_sockets(self) -> int:
         return len(self.queues)
 
-    def cursors(self) -> list[str | None]:
-        with self.lock:
-            return [q.get("cursor", [None])[0] for q in self.handshakes]
-
     def close(self) -> None:
         async def stop() -> None:
             for ws in list(self.queues):
@@ -253,6 +261,46 @@ class FakeJetstream:
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+class FakeJetstream(WebSocketStandIn):
+    """A Jetstream instance replaying recorded events over WebSocket.
+
+    Like the real one: `/subscribe?wantedCollections=...&cursor=<time_us>` replays the stored events from
+    the cursor on (inclusive; no cursor: everything stored, as if live), then streams events added later.
+    """
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = sorted(events, key=lambda e: int(e["time_us"]))
+        super().__init__()
+
+    def replay(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        cursor = int(query["cursor"][0]) if "cursor" in query else None
+        return [e for e in self.events if cursor is None or int(e["time_us"]) >= cursor]
+
+    def wanted(self, message: dict[str, Any], query: dict[str, list[str]]) -> bool:
+        collections = query.get("wantedCollections", [])
+        if message["kind"] != "commit" or not collections:
+            return True
+        return bool(message["commit"]["collection"] in collections)
+
+    def add(self, *events: dict[str, Any]) -> None:
+        """Store events (for later replays) and stream them to every open socket (a live event)."""
+        with self.lock:
+            self.events.extend(events)
+        self.push(*events)
+
+    def cursors(self) -> list[str | None]:
+        with self.lock:
+            return [q.get("cursor", [None])[0] for q in self.handshakes]
+
+
+class FakeMastodonStream(WebSocketStandIn):
+    """Mastodon's streaming API (`/api/v1/streaming?stream=hashtag&tag=…`): live messages only, no replay,
+    each `{"stream": [...], "event": ..., "payload": "<JSON>"}`."""
+
+    def wanted(self, message: dict[str, Any], query: dict[str, list[str]]) -> bool:
+        return bool(message["stream"] == [query.get("stream", [""])[0], *query.get("tag", [])])
 
 
 @pytest.fixture

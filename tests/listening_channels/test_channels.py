@@ -100,6 +100,11 @@ def test_bad_channel_bodies_are_422_and_create_nothing(client: httpx.Client, ten
         {**meta_body(), "tenant_id": "someone-else"},
         {"platform": "meta", "name": "extra", "credentials": {**meta_body()["credentials"], "x": "y"}},  # type: ignore[dict-item]
         {"platform": "mastodon", "name": "no source", "settings": {"base_url": "https://mastodon.example"}},
+        {
+            "platform": "mastodon",
+            "name": "a search cannot stream",
+            "settings": {"base_url": "https://mastodon.example", "query": "kettle", "streaming": True},
+        },
         {"platform": "rss", "name": "bad url", "settings": {"url": "file:///etc/passwd"}},
         {"platform": "x", "name": "", "credentials": {"consumer_secret": "s"}},
     ]

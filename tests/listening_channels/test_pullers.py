@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import copy
+import json
+from typing import Any
 
 import httpx
 
 from rapport.stack import Stack
 from tests.helpers import Tenant, wait_until
-from tests.listening_channels.conftest import FakeMastodon, create_channel, fixture_json
+from tests.listening_channels.conftest import FakeMastodon, FakeMastodonStream, create_channel, fixture_json
 from tests.listening_channels.conftest import read_channel as channel
 
 
-def instance_ids(client: httpx.Client, tenant: Tenant) -> list[str]:
+def mentions_of(client: httpx.Client, tenant: Tenant) -> list[dict[str, Any]]:
     response = client.get(
         "/v1/mentions", headers=tenant.headers, params={"platform": "mastodon", "limit": 100}
     )
     assert response.status_code == 200, response.text
-    return sorted(m["external_id"] for m in response.json()["items"])
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def instance_ids(client: httpx.Client, tenant: Tenant) -> list[str]:
+    return sorted(m["external_id"] for m in mentions_of(client, tenant))
 
 
 def test_mastodon_channel_ingests_and_resumes_from_its_cursor_after_a_restart(
@@ -85,3 +92,71 @@ def test_unreachable_server_is_shown_in_the_status_and_deleting_stops_the_puller
     assert status["last_success_at"] is None
     assert client.delete(f"/v1/channels/{created['id']}", headers=tenant.headers).status_code == 204
     assert client.get(f"/v1/channels/{created['id']}", headers=tenant.headers).status_code == 404
+
+
+def _stream(event: str, payload: dict[str, Any] | str) -> dict[str, Any]:
+    """A message of Mastodon's streaming API on the #kettle stream."""
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    return {"stream": ["hashtag", "kettle"], "event": event, "payload": body}
+
+
+def test_streamed_mastodon_channel_catches_up_then_follows_posts_edits_and_deletes_live(
+    client: httpx.Client, tenant: Tenant, mastodon: FakeMastodon, mastodon_stream: FakeMastodonStream
+) -> None:
+    created = create_channel(
+        client,
+        tenant,
+        platform="mastodon",
+        name="#kettle, live",
+        settings={"base_url": mastodon.url, "hashtag": "kettle", "streaming": True},
+        credentials={"access_token": "mastodon-token-5c1e"},
+    )
+    statuses = fixture_json("mastodon/timeline_tag.json")
+    instance = mastodon.url.split("://", 1)[1]
+    # The socket is opened first (nothing posted during the catch-up is missed), then REST catches up.
+    wait_until(lambda: len(instance_ids(client, tenant)) == len(statuses), timeout=30, what="the catch-up")
+    wait_until(lambda: mastodon_stream.open_sockets() == 1, what="the stream")
+    assert mastodon_stream.handshakes[0] == {"stream": ["hashtag"], "tag": ["kettle"]}
+    assert mastodon_stream.headers[0]["authorization"] == "Bearer mastodon-token-5c1e"
+
+    # Live: a new post, an edit of an older one, and a delete (which polling never sees).
+    newest = max(statuses, key=lambda s: int(s["id"]))
+    live = copy.deepcopy(newest)
+    live["id"] = str(int(newest["id"]) + 500)
+    live["uri"] += "-live"
+    live["url"] += "-live"
+    live["content"] = "<p>Just unboxed the new #kettle, lovely!</p>"
+    edited = copy.deepcopy(statuses[1])
+    edited["content"] = "<p>Edited: the lid is fine after all #kettle</p>"
+    edited["edited_at"] = "2025-03-10T18:00:00.000Z"
+    gone = statuses[3]["id"]
+    mastodon_stream.push(_stream("update", live), _stream("status.update", edited), _stream("delete", gone))
+
+    def applied() -> dict[str, dict[str, Any]] | None:
+        found = {m["external_id"]: m for m in mentions_of(client, tenant)}
+        ok = (
+            f"{instance}:{live['id']}" in found
+            and found[f"{instance}:{gone}"]["redaction_reason"] == "deleted"
+            and found[f"{instance}:{edited['id']}"]["edited_at"]
+        )
+        return found if ok else None
+
+    found = wait_until(applied, timeout=30, what="the live post, the edit and the delete")
+    assert found[f"{instance}:{gone}"]["text"] == ""
+    assert "Edited: the lid is fine after all" in found[f"{instance}:{edited['id']}"]["text"]
+    status = wait_until(
+        lambda: (c := channel(client, tenant, created["id"])["status"])["cursor"] == live["id"] and c
+    )
+    assert status["ingested"] == len(statuses) + 1
+
+    # The stream breaks: the puller catches up over REST from the live post's id, then streams again.
+    polls = len(mastodon.requests)
+    mastodon_stream.drop()
+    wait_until(
+        lambda: len(mastodon_stream.handshakes) == 2 and mastodon_stream.open_sockets() == 1,
+        what="a new stream",
+    )
+    wait_until(lambda: len(mastodon.requests) > polls, what="a catch-up after the break")
+    assert mastodon.min_ids()[polls] == live["id"]
+    assert client.delete(f"/v1/channels/{created['id']}", headers=tenant.headers).status_code == 204
+    wait_until(lambda: mastodon_stream.open_sockets() == 0, what="the stream closed with the channel")

@@ -9,6 +9,7 @@ from services.listening.connectors.bluesky import JetstreamPuller, parse_jetstre
 from services.listening.connectors.feeds import FeedCursor, FeedPuller, parse_feed
 from services.listening.connectors.mastodon import (
     MastodonPuller,
+    MastodonStreamPuller,
     parse_notifications,
     parse_status,
     parse_statuses,
@@ -55,6 +56,7 @@ __all__ = [
     "InboundMention",
     "JetstreamPuller",
     "MastodonPuller",
+    "MastodonStreamPuller",
     "MentionReference",
     "ParseResult",
     "PayloadError",

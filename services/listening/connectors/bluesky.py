@@ -11,18 +11,15 @@ otherwise the DID stands in for it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import socket
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pydantic import ValidationError
-from websockets.asyncio.client import ClientConnection, connect
 
 from services.listening.connectors.models import (
     Author,
@@ -31,7 +28,14 @@ from services.listening.connectors.models import (
     ParseResult,
     PayloadError,
 )
-from services.listening.connectors.pulling import Backoff, Batch, Puller, Sleep
+from services.listening.connectors.pulling import (
+    Backoff,
+    Batch,
+    OpenSocket,
+    Puller,
+    Sleep,
+    WebSocketReader,
+)
 from services.listening.connectors.text import as_dict, as_list, as_str, from_epoch, from_iso
 
 log = logging.getLogger("rapport.listening.connectors")
@@ -39,7 +43,6 @@ log = logging.getLogger("rapport.listening.connectors")
 POST = "app.bsky.feed.post"
 
 # Opens the TCP connection to (host, port) itself, e.g. only to a checked public address.
-OpenSocket = Callable[[str, int], Awaitable[socket.socket]]
 
 
 def post_uri(did: str, rkey: str) -> str:
@@ -206,17 +209,16 @@ class JetstreamPuller(Puller[int | None]):
         if not path.endswith("/subscribe"):
             path += "/subscribe"
         self._endpoint = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-        self._host = parts.hostname or ""
-        self._port = parts.port or (443 if parts.scheme == "wss" else 80)
-        self._open_socket = open_socket
         self.collections = collections
         self.wanted_dids = wanted_dids
-        self.max_batch = max_batch
-        self.batch_window = batch_window
-        self.open_timeout = open_timeout
-        self.max_message = max_message
+        self.socket = WebSocketReader(
+            open_socket=open_socket,
+            open_timeout=open_timeout,
+            max_message=max_message,
+            batch_window=batch_window,
+            max_batch=max_batch,
+        )
         self.handles: MutableMapping[str, str] = _Handles(handle_cache)
-        self._ws: ClientConnection | None = None
         self._read_cursor: int | None = cursor
 
     def url(self, cursor: int | None) -> str:
@@ -229,58 +231,25 @@ class JetstreamPuller(Puller[int | None]):
 
     async def fetch(self) -> Batch[int | None]:
         """Events for up to `batch_window` seconds (or `max_batch` of them) from the open socket."""
-        if self._ws is None:
-            self._ws = await self._connect()
+        if self.socket.ws is None:
+            await self.socket.open(self.url(self.cursor))
             self._read_cursor = self.cursor
-        ws = self._ws
         batch: Batch[int | None] = Batch(cursor=self._read_cursor)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.batch_window
-        read = 0
-        while read < self.max_batch:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                async with asyncio.timeout(remaining):
-                    raw = await ws.recv()
-            except TimeoutError:
-                break
-            read += 1
+        for raw in await self.socket.read():
             try:
                 event = json.loads(raw)
                 result = parse_jetstream_event(event, handles=self.handles)
             except (ValueError, PayloadError):
                 batch.skipped += 1
                 continue
-            batch.mentions.extend(result.mentions)
-            batch.compliance.extend(result.compliance)
-            batch.skipped += result.skipped
+            batch.add(result)
             time_us = event.get("time_us")
             if isinstance(time_us, int) and (self._read_cursor is None or time_us > self._read_cursor):
                 self._read_cursor = time_us
         batch.cursor = self._read_cursor
         return batch
 
-    async def _connect(self) -> ClientConnection:
-        if self._open_socket is None:
-            return await connect(
-                self.url(self.cursor), open_timeout=self.open_timeout, max_size=self.max_message
-            )
-        async with asyncio.timeout(self.open_timeout):
-            sock = await self._open_socket(self._host, self._port)
-        try:
-            # A socket of our own: websockets refuses to follow redirects elsewhere with it.
-            return await connect(
-                self.url(self.cursor), sock=sock, open_timeout=self.open_timeout, max_size=self.max_message
-            )
-        except BaseException:
-            sock.close()
-            raise
-
     async def reset(self) -> None:
         """Close the socket; the next fetch reconnects from the committed cursor."""
-        ws, self._ws = self._ws, None
         self._read_cursor = self.cursor
-        if ws is not None:
-            await ws.close()
+        await self.socket.close()

@@ -1,4 +1,4 @@
-"""Mastodon: REST statuses and notifications, streaming events, and a polling connector.
+"""Mastodon: REST statuses and notifications, streaming events, a polling and a streaming connector.
 
 Statuses follow Mastodon's Status entity (`id`, `created_at`, HTML `content`, `spoiler_text`, `url`,
 `in_reply_to_id`, `reblog`, `quote`, `language`, `visibility`, counts, and `account {id, acct,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 from pydantic import ValidationError
@@ -31,8 +31,10 @@ from services.listening.connectors.pulling import (
     MAX_BODY,
     Backoff,
     Batch,
+    OpenSocket,
     Puller,
     Sleep,
+    WebSocketReader,
     new_http_client,
     raise_for_status,
     read_limited,
@@ -146,7 +148,8 @@ def parse_notifications(notifications: Any, *, instance: str | None = None) -> P
 
 
 def parse_streaming_event(message: Any, *, instance: str | None = None) -> ParseResult:
-    """One streaming API message: `update` → mention, `status.update` → edit, `delete` → delete."""
+    """One streaming API message: `update` → mention, `status.update` → edit, `delete` → delete,
+    `notification` (the account's stream) → a mention when it is one."""
     if isinstance(message, str | bytes):
         message = load_json(message)
     if not isinstance(message, dict) or not isinstance(message.get("event"), str):
@@ -162,6 +165,9 @@ def parse_streaming_event(message: Any, *, instance: str | None = None) -> Parse
             out.compliance.append(
                 ComplianceEvent(kind="delete", platform="mastodon", external_id=_key(local_id, instance))
             )
+        elif event == "notification":
+            notification = json.loads(payload) if isinstance(payload, str) else payload
+            return parse_notifications([notification], instance=instance)
         elif event in {"update", "status.update"}:
             status = json.loads(payload) if isinstance(payload, str) else payload
             mention = parse_status(status, instance=instance)
@@ -294,3 +300,108 @@ class MastodonPuller(Puller[str | None]):
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def stream_cursor(message: Any) -> str | None:
+    """The id a streamed message moves the REST cursor to: a new status's (hashtag streams) or a
+    notification's (the account's stream); None for edits, deletes and anything else."""
+    if not isinstance(message, dict) or message.get("event") not in {"update", "notification"}:
+        return None
+    payload = message.get("payload")
+    try:
+        item = json.loads(payload) if isinstance(payload, str) else payload
+    except ValueError:
+        return None
+    return as_str(as_dict(item).get("id"))
+
+
+class MastodonStreamPuller(MastodonPuller):
+    """A hashtag or the account's notifications, live: REST pages catch up from the cursor, then the
+    streaming API brings new posts, edits and deletes (which polling never sees) as they happen.
+
+    The socket is opened first and read after the catch-up, so nothing posted in between is missed
+    (what both bring is de-duplicated downstream). Mastodon's stream does not replay, so after any failure
+    the socket is dropped and the next fetch catches up over REST again from the committed cursor. The
+    streaming address is the instance's own (`/api/v2/instance` → `configuration.urls.streaming`) unless
+    given.
+    """
+
+    name = "mastodon-stream"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        streaming_url: str | None = None,
+        batch_window: float = 1.0,
+        max_batch: int = 200,
+        open_timeout: float = 10.0,
+        max_message: int = 1024 * 1024,
+        open_socket: OpenSocket | None = None,
+        **rest: Any,
+    ) -> None:
+        super().__init__(base_url, **rest)
+        if self.query:
+            raise ValueError("a search cannot be streamed: stream a hashtag or the notifications")
+        self.poll_interval = 0.0  # the socket waits by itself
+        self.streaming_url = streaming_url
+        self.socket = WebSocketReader(
+            open_socket=open_socket,
+            open_timeout=open_timeout,
+            max_message=max_message,
+            batch_window=batch_window,
+            max_batch=max_batch,
+        )
+        self._live = False
+
+    async def fetch(self) -> Batch[str | None]:
+        """A REST page while catching up; then what the stream brings within `batch_window`."""
+        if self.socket.ws is None:
+            token = {"Authorization": f"Bearer {self._token}"} if self._token else None
+            await self.socket.open(await self._stream_url(), token)
+            self._live = False
+        if not self._live:
+            batch = await super().fetch()
+            self._live = not batch.more
+            batch.more = True  # the next page, or the stream, at once
+            return batch
+        batch = Batch(cursor=self.cursor)
+        for raw in await self.socket.read():
+            try:
+                message = load_json(raw)
+                result = parse_streaming_event(message, instance=self.instance)
+            except PayloadError:
+                batch.skipped += 1
+                continue
+            batch.add(result)
+            batch.cursor = _newest(batch.cursor, stream_cursor(message))
+        return batch
+
+    async def _stream_url(self) -> str:
+        base = self.streaming_url or await self._discover_streaming()
+        stream = [("stream", "user:notification")] if self.notifications else [("stream", "hashtag")]
+        if self.hashtag:
+            stream.append(("tag", self.hashtag))
+        return f"{base.rstrip('/')}/api/v1/streaming?{urlencode(stream)}"
+
+    async def _discover_streaming(self) -> str:
+        if self._client is None:
+            self._client = new_http_client()
+        async with self._client.stream("GET", self.base_url + "/api/v2/instance") as response:
+            raise_for_status(response)
+            body = await read_limited(response, self.max_body)
+        streaming = as_str(
+            as_dict(as_dict(as_dict(load_json(body)).get("configuration")).get("urls")).get("streaming")
+        )
+        if not streaming or urlsplit(streaming).scheme not in {"ws", "wss"}:
+            raise PayloadError("the instance names no streaming address")
+        return streaming
+
+    async def reset(self) -> None:
+        """Drop the socket: the next fetch catches up over REST from the committed cursor, then streams."""
+        self._live = False
+        await self.socket.close()
+
+    async def aclose(self) -> None:
+        await self.reset()
+        await super().aclose()

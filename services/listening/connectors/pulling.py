@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,15 +19,19 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Generic, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
+from websockets.asyncio.client import ClientConnection, connect
 
-from services.listening.connectors.models import ComplianceEvent, InboundMention
+from services.listening.connectors.models import ComplianceEvent, InboundMention, ParseResult
 
 log = logging.getLogger("rapport.listening.connectors")
 
 CursorT = TypeVar("CursorT")
 Sleep = Callable[[float], Awaitable[None]]
+# Opens the TCP connection of a websocket to (host, port), e.g. only after checking the address is public.
+OpenSocket = Callable[[str, int], Awaitable[socket.socket]]
 
 USER_AGENT = "Rapport/0.1 (social listening; +https://github.com/rapport)"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -43,6 +48,12 @@ class Batch(Generic[CursorT]):
     skipped: int = 0
     # More is waiting right now (a full page): fetch again at once instead of after the poll interval.
     more: bool = False
+
+    def add(self, result: ParseResult) -> None:
+        """A parsed message's items (pulled connectors get no id-only references)."""
+        self.mentions.extend(result.mentions)
+        self.compliance.extend(result.compliance)
+        self.skipped += result.skipped
 
     @property
     def empty(self) -> bool:
@@ -118,6 +129,63 @@ async def read_limited(response: httpx.Response, limit: int = MAX_BODY) -> bytes
             raise BodyTooLarge(f"more than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+@dataclass
+class WebSocketReader:
+    """How a streaming puller opens and reads its websocket: batches of what arrives within `batch_window`
+    seconds (at most `max_batch` messages). With `open_socket` the TCP connection is opened by it (an
+    address check) and redirects, which would need another connection, are refused."""
+
+    open_socket: OpenSocket | None = None
+    open_timeout: float = 10.0
+    max_message: int = 1024 * 1024
+    batch_window: float = 1.0
+    max_batch: int = 200
+    ws: ClientConnection | None = None
+
+    async def open(self, url: str, headers: dict[str, str] | None = None) -> None:
+        """Connect to `url` (replacing no open socket: close first)."""
+        sock: socket.socket | None = None
+        if self.open_socket is not None:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "wss" else 80)
+            async with asyncio.timeout(self.open_timeout):
+                sock = await self.open_socket(parts.hostname or "", port)
+        try:
+            self.ws = await connect(
+                url,
+                sock=sock,
+                open_timeout=self.open_timeout,
+                max_size=self.max_message,
+                additional_headers=headers,
+            )
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+
+    async def read(self) -> list[str | bytes]:
+        """What the open socket brings within `batch_window` seconds, at most `max_batch` messages."""
+        assert self.ws is not None, "open the socket first"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.batch_window
+        messages: list[str | bytes] = []
+        while len(messages) < self.max_batch:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    messages.append(await self.ws.recv())
+            except TimeoutError:
+                break
+        return messages
+
+    async def close(self) -> None:
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            await ws.close()
 
 
 def new_http_client() -> httpx.AsyncClient:

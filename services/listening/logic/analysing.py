@@ -58,6 +58,7 @@ INITIAL_QUALITY_RATE = 30.0  # mentions/s before the worker has measured its own
 RESCORE_QUIET_S = 0.5  # re-score only after this long without an API ingest
 MAX_GIVE_WAY_S = 5.0  # the worker gives way to an ingest burst for at most this long at a time
 GIVE_WAY_POLL_S = 0.1
+RELEASE_TIMEOUT_S = 2.0  # a stopping worker's claim is handed back within this long, or left to go stale
 
 
 def apply(mention: Mention, result: Result) -> None:
@@ -242,8 +243,9 @@ class AnalysisWorker:
 
     async def _release(self, ids: list[str]) -> None:
         """Put claimed mentions not yet stored back to `pending`."""
+        # Best effort and brief: the service is stopping, and a claim left behind is taken again later.
         with contextlib.suppress(Exception):
-            async with self.sessions() as session:
+            async with asyncio.timeout(RELEASE_TIMEOUT_S), self.sessions() as session:
                 await session.execute(
                     update(Mention)
                     .where(col(Mention.id).in_(ids), col(Mention.analysis_status) == "analysing")

@@ -35,7 +35,7 @@ from shared.tenancy import get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
-URL_SETTINGS = ("base_url", "url", "graph_base_url")
+URL_SETTINGS = ("base_url", "url", "graph_base_url", "streaming_url")
 # Platform addresses the service knows (defaults): not the tenant's choice, no need to resolve them.
 KNOWN_URLS = frozenset({GRAPH_API})
 

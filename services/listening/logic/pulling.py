@@ -39,6 +39,7 @@ from services.listening.connectors import (
     FeedPuller,
     JetstreamPuller,
     MastodonPuller,
+    MastodonStreamPuller,
     MentionReference,
     ParseResult,
     PayloadError,
@@ -122,17 +123,24 @@ def build_puller(channel: Channel, *, box: SecretBox, settings: ListeningSetting
     allow = settings.connector_allow_private_urls
     if channel.platform == "mastodon":
         secrets = box.open(channel.secrets)
-        return MastodonPuller(
-            conf["base_url"],
-            access_token=secrets.get("access_token"),
-            hashtag=conf.get("hashtag"),
-            notifications=bool(conf.get("notifications")),
-            query=conf.get("query"),
-            since_id=cursor if isinstance(cursor, str) else None,
-            poll_interval=poll,
-            client=_guarded_client(allow),
-            backoff=backoff,
-        )
+        source: dict[str, Any] = {
+            "access_token": secrets.get("access_token"),
+            "hashtag": conf.get("hashtag"),
+            "notifications": bool(conf.get("notifications")),
+            "query": conf.get("query"),
+            "since_id": cursor if isinstance(cursor, str) else None,
+            "poll_interval": poll,
+            "client": _guarded_client(allow),
+            "backoff": backoff,
+        }
+        if conf.get("streaming"):
+            return MastodonStreamPuller(
+                conf["base_url"],
+                streaming_url=conf.get("streaming_url"),
+                open_socket=None if allow else connect_public,
+                **source,
+            )
+        return MastodonPuller(conf["base_url"], **source)
     if channel.platform == "rss":
         feed = cursor if isinstance(cursor, dict) else {}
         return FeedPuller(
@@ -228,8 +236,9 @@ class PullerSupervisor:
         finally:
             for channel_id in list(self.tasks):
                 await self.stop(channel_id)
+            # Best effort and brief: leases not given up run out within leases.LEASE_S anyway.
             with contextlib.suppress(Exception):
-                async with self.sessions() as session:
+                async with asyncio.timeout(2.0), self.sessions() as session:
                     await leases.release(session, owner=self.owner)
 
     async def _run(self, channel_id: str, tenant_id: str, channel: Channel) -> None:
