@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect
@@ -71,6 +73,24 @@ async def ping(engine: AsyncEngine) -> None:
     """Raise if the database does not answer."""
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+T = TypeVar("T")
+
+
+# `timeout` bounds the wait, not the work: asyncio.timeout around the call would wait for the work anyway.
+async def shielded(work: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:  # noqa: ASYNC109
+    """Run database work to its end even when the caller is cancelled meanwhile (the cancel is re-raised
+    once the work is over): a transaction cancelled half-way can leave its connection, and on SQLite the
+    one write lock, held. With `timeout`, stop waiting after it (TimeoutError) and let the work finish
+    by itself."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), timeout)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
 
 
 async def begin_immediate(session: AsyncSession) -> None:

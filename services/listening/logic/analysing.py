@@ -41,7 +41,7 @@ from services.listening.logic.grouping import assign_group
 from services.listening.logic.mentions import SOURCE, analysis_of, received_payload
 from services.listening.models import Mention
 from services.listening.settings import ListeningSettings
-from shared.db import utcnow
+from shared.db import shielded, utcnow
 from shared.events.contracts import Analysis, MentionReanalysed
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
@@ -242,17 +242,20 @@ class AnalysisWorker:
         return len(claimed)
 
     async def _release(self, ids: list[str]) -> None:
-        """Put claimed mentions not yet stored back to `pending`."""
-        # Best effort and brief: the service is stopping, and a claim left behind is taken again later.
+        """Put claimed mentions not yet stored back to `pending` (best effort and brief: the service is
+        stopping, and a claim left behind is taken again after STALE_CLAIM)."""
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(RELEASE_TIMEOUT_S), self.sessions() as session:
-                await session.execute(
-                    update(Mention)
-                    .where(col(Mention.id).in_(ids), col(Mention.analysis_status) == "analysing")
-                    .values(analysis_status="pending", claimed_at=None)
-                )
-                await session.commit()
+            await shielded(self._unclaim(ids), timeout=RELEASE_TIMEOUT_S)
             log.info("analysis.released", extra={"count": len(ids)})
+
+    async def _unclaim(self, ids: list[str]) -> None:
+        async with self.sessions() as session:
+            await session.execute(
+                update(Mention)
+                .where(col(Mention.id).in_(ids), col(Mention.analysis_status) == "analysing")
+                .values(analysis_status="pending", claimed_at=None)
+            )
+            await session.commit()
 
     async def _analyse(self, texts: Sequence[str], tier: str) -> list[Result]:
         started = time.perf_counter()

@@ -61,7 +61,7 @@ from services.listening.logic.inbound import fetch_wanted, store_result
 from services.listening.models import Channel, MentionFetch
 from services.listening.schemas_channels import PULL_PLATFORMS
 from services.listening.settings import ListeningSettings
-from shared.db import utcnow
+from shared.db import begin_immediate, shielded, utcnow
 from shared.service import Runtime
 
 log = logging.getLogger("rapport.listening.pulling")
@@ -207,6 +207,10 @@ class PullerSupervisor:
                 await self.stop(channel.id)
             self._start(channel)
 
+    async def _release(self) -> None:
+        async with self.sessions() as session:
+            await leases.release(session, owner=self.owner)
+
     def _start(self, channel: Channel) -> None:
         if channel.id in self.running():
             return
@@ -228,7 +232,7 @@ class PullerSupervisor:
         try:
             while self.settings.connector_pullers:
                 try:
-                    await self.rebalance()
+                    await shielded(self.rebalance())
                 except Exception:
                     log.exception("pullers.rebalance_failed")
                 await asyncio.sleep(leases.RENEW_S)
@@ -238,8 +242,7 @@ class PullerSupervisor:
                 await self.stop(channel_id)
             # Best effort and brief: leases not given up run out within leases.LEASE_S anyway.
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(2.0), self.sessions() as session:
-                    await leases.release(session, owner=self.owner)
+                await shielded(self._release(), timeout=2.0)
 
     async def _run(self, channel_id: str, tenant_id: str, channel: Channel) -> None:
         try:
@@ -265,7 +268,8 @@ class PullerSupervisor:
                         or failures
                         or time.monotonic() - last_status > STATUS_EVERY_S
                     ):
-                        await self._store(channel_id, tenant_id, batch, source)
+                        # A stop (PATCH, hand-over, delete) lets the transaction finish first.
+                        await shielded(self._store(channel_id, tenant_id, batch, source))
                         last_status = time.monotonic()
                 except asyncio.CancelledError:
                     raise
@@ -307,7 +311,9 @@ class PullerSupervisor:
         settings and credentials the puller was built from."""
         result = ParseResult(mentions=batch.mentions, compliance=batch.compliance, skipped=batch.skipped)
         async with self.sessions() as session:
-            # Locked (PostgreSQL), so a change committed meanwhile cannot be overwritten by this cursor.
+            # Locked (the row on PostgreSQL, the database on SQLite) before the check, so a change committed
+            # meanwhile cannot be overwritten by this cursor.
+            await begin_immediate(session)
             channel = await session.get(Channel, channel_id, with_for_update=True)
             if channel is None or channel.tenant_id != tenant_id:
                 raise ChannelGone(channel_id)
