@@ -248,7 +248,7 @@ class PullerSupervisor:
         try:
             puller = build_puller(channel, box=self.box, settings=self.settings)
         except Exception as exc:
-            await self._failed(channel_id, exc, failures=1)
+            await shielded(self._failed(channel_id, exc, failures=1))
             return
         source = _source(channel)
         failures = 0
@@ -282,7 +282,7 @@ class PullerSupervisor:
                     try:
                         puller = build_puller(changed.channel, box=self.box, settings=self.settings)
                     except Exception as exc:
-                        await self._failed(channel_id, exc, failures=1)
+                        await shielded(self._failed(channel_id, exc, failures=1))
                         return
                     source, failures, caught_up = _source(changed.channel), 0, False
                     continue
@@ -292,7 +292,7 @@ class PullerSupervisor:
                     retry_after = getattr(exc, "retry_after", None)
                     if isinstance(retry_after, int | float) and retry_after > delay:
                         delay = min(float(retry_after), max(puller.backoff.cap, delay))
-                    await self._failed(channel_id, exc, failures=failures)
+                    await shielded(self._failed(channel_id, exc, failures=failures))
                     with contextlib.suppress(Exception):
                         await puller.reset()
                     await asyncio.sleep(delay)
@@ -477,7 +477,7 @@ class ReferenceFetcher:
             accepted = await self._store(row_id, row.tenant_id, channel.id, mention)
         except Exception as exc:
             permanent = isinstance(exc, PayloadError) or bool(getattr(exc, "permanent", False))
-            await self._failed(row_id, exc, attempts=row.attempts, permanent=permanent)
+            await shielded(self._failed(row_id, exc, attempts=row.attempts, permanent=permanent))
             return
         self.fetched += 1
         log.info(
