@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import socket
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -134,11 +135,8 @@ async def fetch_counts(
     return {channel_id: Fetches(int(pending), int(gone)) for channel_id, pending, gone in rows}
 
 
-def to_read(
-    channel: Channel, *, box: SecretBox, running: bool, fetches: Fetches | None = None
-) -> ChannelRead:
+def to_read(channel: Channel, *, box: SecretBox, running: bool, fetches: Fetches) -> ChannelRead:
     """The API view: settings and status, the NAMES of the stored credentials, never their values."""
-    fetches = fetches or Fetches()
     try:
         names = sorted(box.open(channel.secrets))
     except Exception:
@@ -272,20 +270,26 @@ async def list_channels(
     rows, next_cursor = await paginate(
         session, scoped(Channel, tenant_id), Channel, limit=limit, cursor=cursor
     )
-    ids = [c.id for c in rows]
-    fetches = await fetch_counts(session, tenant_id=tenant_id, channel_ids=ids)
-    running = await leases.held(session, channel_ids=ids, now=utcnow())
-    return ChannelPage(
-        items=[to_read(c, box=box, running=c.id in running, fetches=fetches.get(c.id)) for c in rows],
-        next_cursor=next_cursor,
-    )
+    return ChannelPage(items=await _views(session, tenant_id, rows, box=box), next_cursor=next_cursor)
 
 
 async def read_channel(session: AsyncSession, channel: Channel, *, box: SecretBox) -> ChannelRead:
-    """One channel's API view, with its fetch queue counted and whether a replica pulls it."""
-    fetches = await fetch_counts(session, tenant_id=channel.tenant_id, channel_ids=[channel.id])
-    running = await leases.held(session, channel_ids=[channel.id], now=utcnow())
-    return to_read(channel, box=box, running=channel.id in running, fetches=fetches.get(channel.id))
+    """One channel's API view."""
+    [view] = await _views(session, channel.tenant_id, [channel], box=box)
+    return view
+
+
+async def _views(
+    session: AsyncSession, tenant_id: str, channels: Sequence[Channel], *, box: SecretBox
+) -> list[ChannelRead]:
+    """The API views of some of a tenant's channels: fetch queues counted, and whether a replica pulls
+    each (its lease), in one query each for all of them."""
+    ids = [c.id for c in channels]
+    fetches = await fetch_counts(session, tenant_id=tenant_id, channel_ids=ids)
+    running = await leases.held(session, channel_ids=ids, now=utcnow())
+    return [
+        to_read(c, box=box, running=c.id in running, fetches=fetches.get(c.id, Fetches())) for c in channels
+    ]
 
 
 async def delete_channel(session: AsyncSession, *, tenant_id: str, channel_id: str) -> Channel:

@@ -182,13 +182,13 @@ class PullerSupervisor:
     async def rebalance(self) -> set[str]:
         """Renew and take leases; run the pullers of the channels held here, stop the others; return them."""
         async with self.sessions() as session:
-            stmt = select(Channel).where(col(Channel.platform).in_(sorted(PULL_PLATFORMS)))
-            channels = list((await session.execute(stmt)).scalars())
-            owned = await leases.claim(
-                session, channel_ids=[c.id for c in channels], owner=self.owner, now=utcnow()
-            )
-        for channel in channels:
-            if channel.id in owned:
+            pull = col(Channel.platform).in_(sorted(PULL_PLATFORMS))
+            ids = list(await session.scalars(select(col(Channel.id)).where(pull)))
+            owned = await leases.claim(session, channel_ids=ids, owner=self.owner, now=utcnow())
+            # Only channels whose puller is not running here yet need their rows (settings, credentials).
+            new = sorted(owned - self.running())
+            starting = await session.scalars(select(Channel).where(col(Channel.id).in_(new))) if new else []
+            for channel in starting:
                 self._start(channel)
         for channel_id in self.running() - owned:
             log.info("puller.handed_over", extra={"channel_id": channel_id})
