@@ -1,0 +1,77 @@
+"""API5 Broken Function Level Authorization: each service enforces the route's roles itself.
+
+The gateway's role table is tested in tests/gateway/test_tokens.py; here every service is called
+directly, past the gateway, with a real token of a role the route does not admit. Services verify the
+token and the role on their own (defence in depth), so a request that reaches a service some other way
+gets the same 403 and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from rapport.stack import Stack
+from tests.helpers import Tenant, add_user, assert_problem, mention_payload
+
+# (service, method, path, body, a role the route refuses)
+REFUSED: list[tuple[str, str, str, dict[str, Any] | None, str]] = [
+    ("identity", "GET", "/v1/users", None, "agent"),
+    (
+        "identity",
+        "POST",
+        "/v1/users",
+        {"email": "x@example.com", "password": "p" * 12, "role": "agent"},
+        "analyst",
+    ),
+    ("listening", "POST", "/v1/mentions", mention_payload(), "analyst"),
+    ("listening", "GET", "/v1/mentions", None, "integration"),
+    ("listening", "GET", "/v1/channels", None, "agent"),
+    (
+        "listening",
+        "POST",
+        "/v1/listening/queries",
+        {"name": "q", "kind": "brand", "expression": "a"},
+        "agent",
+    ),
+    ("profiles", "GET", "/v1/profiles", None, "integration"),
+    ("engagement", "GET", "/v1/conversations", None, "integration"),
+    ("metrics", "GET", "/v1/metrics/scorecard", None, "integration"),
+]
+
+
+@pytest.fixture(scope="module")
+def staff(stack: Stack) -> dict[str, Any]:
+    from tests.helpers import signup
+
+    with httpx.Client(base_url=stack.url("identity"), timeout=30) as accounts:
+        owner = signup(accounts)
+        users = {role: add_user(accounts, owner, role) for role in ("agent", "analyst", "integration")}
+    return {"owner": owner, **users}
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path", "body", "role"),
+    REFUSED,
+    ids=[f"{s} {m} {p} as {r}" for s, m, p, _, r in REFUSED],
+)
+def test_service_refuses_a_role_the_route_does_not_admit(
+    stack: Stack,
+    staff: dict[str, Any],
+    service: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    role: str,
+) -> None:
+    user = staff[role]
+    owner: Tenant = staff["owner"]
+    with httpx.Client(base_url=stack.url(service), timeout=30) as direct:
+        assert_problem(direct.request(method, path, json=body, headers=user.headers), 403)
+        if method == "POST":
+            listing = direct.get(path, headers=owner.headers)
+            assert listing.status_code == 200, listing.text
+            if service != "identity":
+                assert listing.json()["items"] == []
