@@ -320,7 +320,7 @@ class PullerSupervisor:
             if _source(channel) != source:
                 raise ChannelChanged(channel)
             try:
-                out = await store_result(session, tenant_id=tenant_id, result=result)
+                out = await store_result(session, tenant_id=tenant_id, channel_id=channel_id, result=result)
                 channel.cursor = _cursor_json(batch.cursor)
                 channel.failures = 0
                 record_stored(channel, out.accepted)
@@ -498,7 +498,7 @@ class ReferenceFetcher:
             if row is None:
                 return 0  # another replica stored it after an expired lease
             try:
-                out = await store_result(session, tenant_id=tenant_id, result=result)
+                out = await store_result(session, tenant_id=tenant_id, channel_id=channel_id, result=result)
                 await session.delete(row)
                 channel = await session.get(Channel, channel_id)
                 if channel is not None:
