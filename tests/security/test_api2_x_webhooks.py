@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.listening.connectors.signatures import X_SIGNATURE_HEADER, x_crc_response, x_crc_token_ok
+from services.listening.connectors.signatures import X_SIGNATURE_HEADER, x_crc_response
 from tests.helpers import Tenant, assert_problem
 from tests.listening_channels.conftest import PLATFORMS, create_channel
 
@@ -119,5 +119,4 @@ def test_x_crc_answers_x_shaped_tokens(client: httpx.Client, tenant: Tenant) -> 
 def test_x_crc_never_answers_a_delivery_body(path: Path) -> None:
     raw = path.read_bytes()
     for body in (raw.decode(), json.dumps(json.loads(raw), separators=(",", ":"))):
-        assert not x_crc_token_ok(body)
         assert x_crc_response(body, consumer_secret=CONSUMER_SECRET) is None
