@@ -169,15 +169,10 @@ class PublicNetworkBackend(httpcore.AsyncNetworkBackend):
 def public_transport(backend: httpcore.AsyncNetworkBackend | None = None) -> httpx.AsyncHTTPTransport:
     """An httpx transport that dials through `PublicNetworkBackend` and ignores proxy settings."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
-    # httpx takes no network backend: its pool is built again with ours (a test proves it is the one used).
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=backend or PublicNetworkBackend(),
-    )
+    # httpx takes no network backend argument: its pool gets ours (tests prove it is the one dialling).
+    pool = transport._pool
+    assert isinstance(pool, httpcore.AsyncConnectionPool)
+    pool._network_backend = backend or PublicNetworkBackend()
     return transport
 
 
