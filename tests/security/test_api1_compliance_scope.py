@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from services.listening.connectors.signatures import X_SIGNATURE_HEADER
+from services.listening.connectors.signatures import META_SIGNATURE_HEADER, X_SIGNATURE_HEADER, meta_signature
 from tests.helpers import Tenant, mention_payload
-from tests.listening_channels.conftest import create_channel, fixture_json
+from tests.listening_channels.conftest import create_channel, fixture_bytes, fixture_json
 
 SECRET_A = "x-secret-channel-a-41"
 SECRET_B = "x-secret-channel-b-97"
@@ -39,6 +39,14 @@ def post_x(client: httpx.Client, channel_id: str, secret: str, payload: Any) -> 
         content=body,
         headers={"Content-Type": "application/json", X_SIGNATURE_HEADER: signature},
     )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def post_meta(client: httpx.Client, channel_id: str, secret: str, body: bytes) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", META_SIGNATURE_HEADER: meta_signature(body, secret)}
+    response = client.post(f"/v1/inbound/meta/{channel_id}", content=body, headers=headers)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -96,3 +104,21 @@ def test_channel_delete_does_not_touch_posts_of_the_ingest_api_or_another_channe
     final = by_external_id(client, tenant)
     assert final["b" + DELETED_ID]["text"] == "" and final["b" + DELETED_ID]["redaction_reason"] == "deleted"
     assert final[DELETED_ID]["text"] == f"kept text {DELETED_ID}"
+
+
+def test_meta_removal_does_not_touch_a_post_another_channel_stored(
+    client: httpx.Client, tenant: Tenant
+) -> None:
+    secrets = {"app_secret": "meta-app-secret-a", "verify_token": "vt-a"}
+    owner = create_channel(client, tenant, platform="meta", name="storing page", credentials=secrets)
+    other = create_channel(client, tenant, platform="meta", name="other page", credentials=secrets)
+    stored = post_meta(
+        client, owner["id"], secrets["app_secret"], fixture_bytes("meta/page_feed_comments.json")
+    )
+    assert stored["accepted"] == 1
+    removals = fixture_bytes("meta/page_feed_removals.json")
+    assert post_meta(client, other["id"], secrets["app_secret"], removals)["redacted"] == 0
+    response = client.get("/v1/mentions", headers=tenant.headers, params={"platform": "facebook"})
+    [comment] = response.json()["items"]
+    assert comment["text"] and comment["redacted_at"] is None
+    assert post_meta(client, owner["id"], secrets["app_secret"], removals)["redacted"] == 1
