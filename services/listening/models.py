@@ -43,6 +43,9 @@ class Mention(SQLModel, table=True):
     # The author's stable platform user id (compliance `user_delete` finds posts by it); a review's stars.
     author_id: str | None = Field(default=None, max_length=128, index=True)
     rating: int | None = None
+    # The channel it arrived through (None: the ingest API or an import). A channel's compliance events
+    # (deletes, edits, erasures) touch only the posts that arrived through it.
+    channel_id: str | None = Field(default=None, max_length=36)
     # Platform compliance (services.listening.logic.compliance): text and author gone, the reason kept.
     redacted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     redaction_reason: str | None = Field(default=None, max_length=16)  # deleted | withheld | user_deleted

@@ -39,6 +39,7 @@ from services.listening.connectors.signatures import (
     verify_meta_signature,
     verify_x_signature,
     x_crc_response,
+    x_crc_token_ok,
 )
 from services.listening.connectors.text import load_json
 from services.listening.connectors.x import parse_tweet, parse_x, parse_x_activity, parse_x_compliance
@@ -81,4 +82,5 @@ __all__ = [
     "verify_meta_signature",
     "verify_x_signature",
     "x_crc_response",
+    "x_crc_token_ok",
 ]

@@ -20,7 +20,11 @@ X_SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 
 # Meta sends a number; anything outside this (markup, huge strings) is refused rather than echoed.
 _CHALLENGE = re.compile(r"^[A-Za-z0-9._~-]{1,256}$")
-_MAX_CRC_TOKEN = 1024
+# X sends an opaque base64-like token. The CRC answer is HMAC-SHA256(consumer_secret, token): the very
+# function that signs a delivery's body. Only tokens of this shape are answered, and no JSON document
+# (every one holds `{`, `[`, `"` or whitespace, or is a bare literal under 8 characters or a number, never
+# a delivery) can take it, so the answer can never serve as the signature of a forged delivery.
+_CRC_TOKEN = re.compile(r"^[A-Za-z0-9+/=_-]{8,256}$")
 
 
 def _bytes(value: str) -> bytes:
@@ -78,9 +82,15 @@ def verify_x_signature(*, body: bytes, header: str | None, consumer_secret: str)
     return hmac.compare_digest(_bytes(expected), _bytes(received))
 
 
+def x_crc_token_ok(crc_token: str | None) -> bool:
+    """Whether a CRC token has the shape X sends (8-256 base64/base64url characters, nothing else)."""
+    return crc_token is not None and _CRC_TOKEN.fullmatch(crc_token) is not None
+
+
 def x_crc_response(crc_token: str, *, consumer_secret: str) -> dict[str, str] | None:
-    """The JSON body answering X's CRC check (`GET ?crc_token=`), or None for a missing/odd token."""
-    if not crc_token or len(crc_token) > _MAX_CRC_TOKEN or not consumer_secret:
+    """The JSON body answering X's CRC check (`GET ?crc_token=`), or None for a missing or odd token
+    (nothing is computed then: an answer for any string would sign any delivery body)."""
+    if not x_crc_token_ok(crc_token) or not consumer_secret:
         return None
     digest = hmac.new(_bytes(consumer_secret), _bytes(crc_token), hashlib.sha256).digest()
     return {"response_token": "sha256=" + base64.b64encode(digest).decode("ascii")}

@@ -5,6 +5,7 @@ correction information, and stages `listening.mention.redacted` with the analysi
 it by, so metrics, profiles and engagement can take it back. An edit stores the new text, re-analyses
 it with the fast tier at once (the analysis worker re-scores it with the quality tier later) and stages
 `listening.mention.edited`. A mention not yet analysed was never announced: it is closed silently.
+An event arriving through a channel touches only the mentions stored through that same channel.
 Every function adds to the caller's transaction; the caller commits.
 """
 
@@ -46,8 +47,16 @@ def _fast() -> Analyser:
     return _analyser
 
 
-async def _targets(session: AsyncSession, *, tenant_id: str, event: ComplianceEvent) -> list[Mention]:
-    stmt = scoped(Mention, tenant_id).where(Mention.platform == event.platform)
+async def _targets(
+    session: AsyncSession, *, tenant_id: str, channel_id: str, event: ComplianceEvent
+) -> list[Mention]:
+    # A channel speaks for the posts that came through it only: its key signs its own deliveries, so a
+    # delete or edit through it must not reach posts another channel or the ingest API stored.
+    stmt = (
+        scoped(Mention, tenant_id)
+        .where(Mention.platform == event.platform)
+        .where(Mention.channel_id == channel_id)
+    )
     if event.kind == "user_delete":
         stmt = stmt.where(Mention.author_id == event.author_id)
     else:
@@ -132,11 +141,12 @@ async def edit(session: AsyncSession, mention: Mention, *, text: str) -> bool:
 
 
 async def apply_compliance(
-    session: AsyncSession, *, tenant_id: str, event: ComplianceEvent
+    session: AsyncSession, *, tenant_id: str, channel_id: str, event: ComplianceEvent
 ) -> tuple[int, int]:
-    """Apply one platform compliance event to the tenant's stored posts: (redacted, edited) counts."""
+    """Apply one compliance event that arrived through a channel to the posts stored through that
+    channel: (redacted, edited) counts."""
     redacted = edited = 0
-    for mention in await _targets(session, tenant_id=tenant_id, event=event):
+    for mention in await _targets(session, tenant_id=tenant_id, channel_id=channel_id, event=event):
         if event.kind == "edit":
             if event.text and await edit(session, mention, text=event.text):
                 edited += 1

@@ -34,6 +34,7 @@ from services.listening.connectors import (
     verify_meta_signature,
     verify_x_signature,
     x_crc_response,
+    x_crc_token_ok,
 )
 from services.listening.connectors.signatures import META_SIGNATURE_HEADER, X_SIGNATURE_HEADER
 from services.listening.crypto import SecretBox
@@ -66,9 +67,15 @@ def mention_create(mention: InboundMention) -> MentionCreate:
 
 
 async def store_result(
-    session: AsyncSession, *, tenant_id: str, result: ParseResult, out: InboundResult | None = None
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    channel_id: str,
+    result: ParseResult,
+    out: InboundResult | None = None,
 ) -> InboundResult:
-    """Add a parse result to the caller's transaction (no commit): new mentions, compliance changes."""
+    """Add a parse result of one channel to the caller's transaction (no commit): new mentions (recorded
+    as the channel's), compliance changes (to the channel's own mentions only)."""
     out = out or InboundResult()
     out.skipped += result.skipped
     out.references += len(result.references)
@@ -82,13 +89,17 @@ async def store_result(
         except ValidationError:
             out.skipped += 1
             continue
-        accepted = await ingest_mention(session, tenant_id=tenant_id, mention_in=body, commit=False)
+        accepted = await ingest_mention(
+            session, tenant_id=tenant_id, mention_in=body, commit=False, channel_id=channel_id
+        )
         if accepted.status == "accepted":
             out.accepted += 1
         else:
             out.duplicates += 1
     for event in result.compliance:
-        redacted, edited = await apply_compliance(session, tenant_id=tenant_id, event=event)
+        redacted, edited = await apply_compliance(
+            session, tenant_id=tenant_id, channel_id=channel_id, event=event
+        )
         out.redacted += redacted
         out.edited += edited
     return out
@@ -154,9 +165,15 @@ async def verify_subscription(
     secrets = box.open(channel.secrets)
     if platform == "x":
         token = params.get("crc_token")
+        if not x_crc_token_ok(token):
+            # The answer is an HMAC under the delivery signing key: computed for X's token shape only.
+            log.warning("inbound.crc_refused", extra={"channel_id": channel_id})
+            raise BadRequest(
+                "A crc_token query parameter of 8 to 256 base64 characters ([A-Za-z0-9+/=_-]) is required."
+            )
         answer = x_crc_response(token or "", consumer_secret=str(secrets.get("consumer_secret", "")))
         if answer is None:
-            raise BadRequest("A crc_token query parameter is required.")
+            raise VerificationFailed("The verification request does not match this channel.")
         return answer
     challenge = meta_verification_challenge(params, verify_token=str(secrets.get("verify_token", "")))
     if challenge is None:
@@ -198,7 +215,7 @@ async def deliver(
         result = parse(payload)
     except PayloadError as exc:
         raise BadRequest(f"The delivery is not a {platform} webhook payload.") from exc
-    out = await store_result(session, tenant_id=channel.tenant_id, result=result)
+    out = await store_result(session, tenant_id=channel.tenant_id, channel_id=channel.id, result=result)
     out.queued = await queue_references(
         session, channel=channel, references=result.references, secrets=secrets
     )

@@ -111,7 +111,9 @@ def influence_of(mention_in: MentionCreate) -> float:
     )
 
 
-def new_mention_row(*, tenant_id: str, mention_in: MentionCreate) -> dict[str, Any]:
+def new_mention_row(
+    *, tenant_id: str, mention_in: MentionCreate, channel_id: str | None = None
+) -> dict[str, Any]:
     """The table row of a newly received post, pending analysis (inserted with Core, not the ORM)."""
     author = mention_in.author
     return {
@@ -130,6 +132,7 @@ def new_mention_row(*, tenant_id: str, mention_in: MentionCreate) -> dict[str, A
         "influence": influence_of(mention_in),
         "author_id": author.id,
         "rating": mention_in.rating,
+        "channel_id": channel_id,
         "in_reply_to": mention_in.in_reply_to,
         "analysis_status": "pending",
         "needs_rescore": False,
@@ -150,12 +153,14 @@ async def ingest_mention(
     tenant_id: str,
     mention_in: MentionCreate,
     commit: bool = True,
+    channel_id: str | None = None,
 ) -> MentionAccepted:
     """Store a new post as pending (the analysis worker announces it); a repeat is a duplicate.
 
     With `commit=False` the mention is only written into the caller's transaction (webhook deliveries,
     pulled batches with their cursor, import batches): the caller commits, then sets `analysis_wanted`;
-    a concurrent duplicate then raises IntegrityError for the caller to retry.
+    a concurrent duplicate then raises IntegrityError for the caller to retry. `channel_id`: the channel
+    it arrived through, which alone may apply compliance events to it.
     """
     existing = await _find_existing(
         session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
@@ -163,7 +168,7 @@ async def ingest_mention(
     if existing is not None:
         log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
         return MentionAccepted(id=existing, status="duplicate")
-    row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in)
+    row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in, channel_id=channel_id)
     await insert_mentions(session, [row])
     if not commit:
         log.info("mention.stored", extra={"mention_id": row["id"], "tenant_id": tenant_id})

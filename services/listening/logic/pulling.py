@@ -53,8 +53,8 @@ from services.listening.logic.channels import (
     UnsafeURL,
     channel_cursor,
     channel_settings,
-    check_public_url,
     connect_public,
+    public_transport,
     record_stored,
 )
 from services.listening.logic.inbound import fetch_wanted, store_result
@@ -89,18 +89,16 @@ def _source(channel: Channel) -> tuple[str, str]:
 
 
 def _guarded_client(allow_private: bool) -> httpx.AsyncClient:
-    """The pullers' HTTP client; unless allowed, every request (redirects too) must go to a public host."""
-
-    async def guard(request: httpx.Request) -> None:
-        await check_public_url(str(request.url))
-
-    hooks: dict[str, list[Any]] = {"request": [] if allow_private else [guard]}
+    """The pullers' HTTP client; unless allowed, every connection (redirects too) is dialled to an address
+    vetted as public when it is made (`public_transport`), and proxy settings from the environment are
+    ignored (a proxy would resolve the name again)."""
     return httpx.AsyncClient(
         timeout=DEFAULT_TIMEOUT,
         follow_redirects=True,
         max_redirects=5,
         headers={"User-Agent": USER_AGENT},
-        event_hooks=hooks,
+        transport=None if allow_private else public_transport(),
+        trust_env=allow_private,
     )
 
 
@@ -320,7 +318,7 @@ class PullerSupervisor:
             if _source(channel) != source:
                 raise ChannelChanged(channel)
             try:
-                out = await store_result(session, tenant_id=tenant_id, result=result)
+                out = await store_result(session, tenant_id=tenant_id, channel_id=channel_id, result=result)
                 channel.cursor = _cursor_json(batch.cursor)
                 channel.failures = 0
                 record_stored(channel, out.accepted)
@@ -498,7 +496,7 @@ class ReferenceFetcher:
             if row is None:
                 return 0  # another replica stored it after an expired lease
             try:
-                out = await store_result(session, tenant_id=tenant_id, result=result)
+                out = await store_result(session, tenant_id=tenant_id, channel_id=channel_id, result=result)
                 await session.delete(row)
                 channel = await session.get(Channel, channel_id)
                 if channel is not None:
