@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 from rapport.stack import Stack, port_open
+from services.listening.connectors.signatures import x_signature
 from tests.helpers import Tenant, add_user, assert_problem, signup, unique, wait_until
+from tests.listening_channels.conftest import fixture_bytes
 
 QUOTA = 7
 
@@ -137,3 +139,29 @@ def test_import_stops_where_the_ingest_quota_runs_out(small_quota: str, accounts
         assert "retry-after" in again.headers
         listed = http.get("/v1/mentions?limit=100", headers=tenant.headers).json()["items"]
         assert len(listed) == QUOTA
+
+
+@pytest.mark.slow
+def test_platform_deliveries_are_counted_but_never_refused(small_quota: str, accounts: httpx.Client) -> None:
+    tenant = signup(accounts)
+    with httpx.Client(base_url=small_quota, timeout=30) as http:
+        batch = {"mentions": [post() for _ in range(QUOTA)]}
+        assert http.post("/v1/mentions/batch", json=batch, headers=tenant.headers).status_code == 202
+        assert_problem(http.post("/v1/mentions", json=post(), headers=tenant.headers), 429)
+        secret = "x-consumer-secret-quota"
+        channel = http.post(
+            "/v1/channels",
+            json={"platform": "x", "name": "X", "credentials": {"consumer_secret": secret}},
+            headers=tenant.headers,
+        ).json()
+        body = fixture_bytes("x/tweet_create_events.json")
+        delivery = http.post(
+            f"/v1/inbound/x/{channel['id']}",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "x-twitter-webhooks-signature": x_signature(body, secret),
+            },
+        )
+        assert delivery.status_code == 200 and delivery.json()["accepted"] == 4
+        assert usage(http, tenant)["posts_this_hour"]["used"] == QUOTA + 4
