@@ -133,6 +133,16 @@ def test_import_stops_where_the_ingest_quota_runs_out(small_quota: str, accounts
         assert body["accepted"] == QUOTA and body["stopped_at_line"] == QUOTA + 1
         assert body["errors"][-1]["line"] == QUOTA + 1 and "quota" in body["errors"][-1]["error"]
         assert usage(http, tenant)["posts_this_hour"]["used"] == QUOTA
+        # a file of many chunks stops at its first batch, and the client still gets the summary
+        other = signup(accounts)
+        big = "".join(json.dumps(post(f"big-{i}")) + "\n" for i in range(3000))
+        summary = http.post(
+            "/v1/mentions/import",
+            content=(big[i : i + 65536].encode() for i in range(0, len(big), 65536)),
+            headers={**other.headers, "content-type": "application/x-ndjson"},
+        )
+        assert summary.status_code == 200, summary.text
+        assert summary.json()["accepted"] == QUOTA and summary.json()["stopped_at_line"] == QUOTA + 1
         # with the quota used up, a file is refused before anything is read
         again = http.post("/v1/mentions/import", content=lines, headers=headers)
         assert_problem(again, 429)
