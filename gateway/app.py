@@ -10,8 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from gateway.middleware import GatewayProxy, GatewayRuntime, RequestIdMiddleware
@@ -21,6 +20,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.routes import PROXIED_PREFIXES
 from gateway.settings import GatewaySettings
 from shared.auth import TokenVerifier, jwks_from_url
+from shared.docs import install_docs
 from shared.errors import install_error_handlers
 from shared.logging import setup_logging
 from shared.telemetry import ASGIApp, Receive, Scope, Send, TracingMiddleware, setup_tracing
@@ -115,16 +115,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
 
-    @app.get("/openapi.json", include_in_schema=False)
-    async def openapi(request: Request) -> JSONResponse:
-        """The merged OpenAPI document of the public API."""
-        cache: OpenAPICache = request.app.state.openapi
-        return JSONResponse(await cache.document())
+    if settings.api_docs:
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        """Swagger UI over the merged document."""
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Rapport API")
+        @app.get("/openapi.json", include_in_schema=False)
+        async def openapi(request: Request) -> JSONResponse:
+            """The merged OpenAPI document of the public API."""
+            cache: OpenAPICache = request.app.state.openapi
+            return JSONResponse(await cache.document())
+
+        install_docs(app, openapi_url="/openapi.json", title="Rapport API")
 
     return app
 

@@ -99,6 +99,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/listening/queries", "listening", ("owner", "admin", "analyst")),
     _route("/v1/listening/alerts", "listening", STAFF, READS),
     _route("/v1/listening/share-of-voice", "listening", STAFF, READS, exact=True),
+    _route("/v1/listening/usage", "listening", ADMINS, READS, exact=True),
     _route("/v1/channels", "listening", ADMINS),
     # Platform webhooks: public (the platform's own signature is verified by listening), limited per IP.
     _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}),

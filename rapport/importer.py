@@ -120,7 +120,9 @@ def run_import(args: argparse.Namespace) -> int:
             print(f"  line {err['line']}: {err['error']}")
         if summary["rejected"] > len(summary["errors"]):
             print(f"  … and {summary['rejected'] - len(summary['errors'])} more rejected lines")
-    return 0 if summary["rejected"] == 0 else 3
+        if summary.get("stopped_at_line"):
+            print(f"  stopped at line {summary['stopped_at_line']}: the hourly ingest quota ran out")
+    return 0 if summary["rejected"] == 0 and not summary.get("stopped_at_line") else 3
 
 
 def add_parser(sub: Any) -> None:
@@ -132,7 +134,8 @@ def add_parser(sub: Any) -> None:
         "MentionCreate object per line. CSV columns: platform, external_id, text, created_at, url, "
         "author_handle, author_display_name, author_followers, in_reply_to, rating (or the reviews "
         "columns source, review_id, rating, title, text, author, date, url, language). Exit status: "
-        "0 all lines stored or duplicates, 3 some lines rejected, 1 the request failed.",
+        "0 all lines stored or duplicates, 3 some lines rejected or not stored (the tenant's hourly "
+        "ingest quota ran out), 1 the request failed.",
     )
     p.add_argument("file", help="the .jsonl/.ndjson or .csv file")
     p.add_argument("--gateway", default="http://127.0.0.1:8000", help="gateway URL (default: %(default)s)")

@@ -8,6 +8,10 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
+# On every response of every process, added by uvicorn as it writes the headers (no middleware cost),
+# so problem documents, proxied answers and uvicorn's own errors carry them too.
+SECURITY_HEADERS = [("x-content-type-options", "nosniff"), ("referrer-policy", "no-referrer")]
+
 
 def serve(create_app: Callable[[], FastAPI], *, name: str, default_port: int) -> None:
     """Parse `--host/--port` and serve the app until interrupted."""
@@ -23,4 +27,7 @@ def serve(create_app: Callable[[], FastAPI], *, name: str, default_port: int) ->
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        # No `server: uvicorn` banner: it only tells a scanner what to try.
+        server_header=False,
+        headers=SECURITY_HEADERS,
     )

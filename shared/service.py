@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import JWKSSource, TokenVerifier, jwks_from_url
 from shared.db import create_engine, create_tables, ping, session_factory
+from shared.docs import install_docs
 from shared.errors import install_error_handlers
 from shared.events.bus import BatchHandler, Bus, EventScope
 from shared.events.envelope import CloudEvent
@@ -115,11 +116,18 @@ def create_service_app(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
+        # Swagger UI from local assets (below), no ReDoc (it would load from a CDN); all off when
+        # `api_docs` is false.
+        openapi_url="/openapi.json" if settings.api_docs else None,
+        docs_url=None,
+        redoc_url=None,
         # One server span per request comes from TracingMiddleware; FastAPI's own would double it.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_error_handlers(app)
     app.add_middleware(TracingMiddleware)
+    if settings.api_docs:
+        install_docs(app, openapi_url="/openapi.json", title=title)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Print finished spans to stdout (OTLP export is left to the platform's collector sidecar).
     trace_console: bool = False
+    # Swagger UI at `/docs` and the OpenAPI document at `/openapi.json` (the gateway's merged one reads
+    # the services'). Production manifests turn them off: the API's map is then not served at all.
+    api_docs: bool = True
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under `var_dir`."""

@@ -58,6 +58,12 @@ def _allow_private(rt: RuntimeDep) -> bool:
     return isinstance(settings, ListeningSettings) and settings.connector_allow_private_urls
 
 
+def _settings(rt: RuntimeDep) -> ListeningSettings:
+    settings = rt.settings
+    assert isinstance(settings, ListeningSettings)
+    return settings
+
+
 Box = Annotated[SecretBox, Depends(_box)]
 Pullers = Annotated[PullerSupervisor, Depends(_pullers)]
 
@@ -78,6 +84,7 @@ async def create_channel(
         channel_in=channel_in,
         box=box,
         allow_private_urls=_allow_private(rt),
+        max_channels=_settings(rt).max_channels_per_tenant,
     )
     await pullers.take(channel)
     return await logic.read_channel(session, channel, box=box)
@@ -180,10 +187,18 @@ async def receive_inbound(
         }
     },
 )
-async def import_file(request: Request, principal: Ingester, session: SessionDep) -> ImportSummary:
+async def import_file(
+    request: Request, principal: Ingester, session: SessionDep, rt: RuntimeDep
+) -> ImportSummary:
     """Bulk import JSON Lines or CSV, streamed; bad lines are reported with their line numbers."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     fmt = IMPORT_TYPES.get(media)
     if fmt is None:
         raise UnsupportedMediaType("Send application/x-ndjson (JSON Lines) or text/csv.")
-    return await import_mentions(session, tenant_id=principal.tenant_id, chunks=request.stream(), fmt=fmt)
+    return await import_mentions(
+        session,
+        tenant_id=principal.tenant_id,
+        chunks=request.stream(),
+        fmt=fmt,
+        quota=rt.extra["ingest_quota"],
+    )

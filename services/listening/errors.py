@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, Forbidden, NotFound, ProblemError, Unauthorized, Unprocessable
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ProblemError,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
 
 
 class MentionNotFound(NotFound):
@@ -23,6 +31,18 @@ class MentionNotAnalysed(Conflict):
 
 class ChannelNotFound(NotFound):
     type = "https://rapport.dev/problems/channel-not-found"
+
+
+class ChannelQuotaExceeded(Conflict):
+    """A count cap (channels): waiting does not free it, deleting one does — so 409, not 429."""
+
+    type = "https://rapport.dev/problems/quota-exceeded"
+
+
+class IngestQuotaExceeded(TooManyRequests):
+    """A rate quota (posts per hour): frees when the hour turns — 429 with Retry-After."""
+
+    type = "https://rapport.dev/problems/ingest-quota-exceeded"
 
 
 class SignatureInvalid(Unauthorized):

@@ -258,3 +258,16 @@ class MentionFetch(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=200)
     gave_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- quotas: posts a tenant sent per clock hour (services.listening.logic.quotas) ---
+
+
+class TenantUsage(SQLModel, table=True):
+    """Posts a tenant sent (stored or duplicate) in one clock hour: the ingest quota's window."""
+
+    __tablename__ = "listening_tenant_usage"
+
+    tenant_id: str = Field(primary_key=True, max_length=36)
+    hour: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    posts: int = 0

@@ -212,3 +212,5 @@ class ImportSummary(BaseModel):
     duplicates: int = 0
     rejected: int = 0
     errors: list[ImportError_] = Field(default_factory=list)
+    # The tenant's hourly ingest quota ran out: this line and those after it were not stored.
+    stopped_at_line: int | None = None

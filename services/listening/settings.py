@@ -34,3 +34,10 @@ class ListeningSettings(Settings):
     # this many seconds, doubling up to an hour, given up after `connector_fetch_attempts` tries.
     connector_fetch_retry_s: float = 2.0
     connector_fetch_attempts: int = 20
+    # Per-tenant quotas (services.listening.logic.quotas; 0 means no quota). Channels and queries are
+    # count caps (409 `quota-exceeded`); posts through the ingest API (`POST /v1/mentions`, `/batch`,
+    # `/import`, each post counted) are a rate quota per clock hour (429 with Retry-After). Platform
+    # deliveries (webhooks, pulled and fetched posts) are counted but never refused.
+    max_channels_per_tenant: int = 50
+    max_queries_per_tenant: int = 200
+    ingest_posts_per_hour: int = 100_000

@@ -35,7 +35,12 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 INIT_SCRIPT = ROOT / "deploy" / "compose" / "postgres-init.sh"
 INFRA = {"nats", "redis", "postgres"}
 WITH_DB = [name for name in PROCESSES if name != "gateway"]
-PASSWORDS = {"POSTGRES_PASSWORD": "superuser-pw", "RAPPORT_DB_PASSWORD": "rapport-pw"}
+PASSWORDS = {
+    "POSTGRES_PASSWORD": "superuser-pw",
+    "RAPPORT_DB_PASSWORD": "rapport-pw",
+    "NATS_PASSWORD": "nats-pw",
+    "REDIS_PASSWORD": "redis-pw",
+}
 IMAGE_REPO = "rapport"
 APP_UID = 10001
 VAR_DIR = "/app/var"
@@ -181,8 +186,9 @@ def test_compose_environment_matches_the_stack(compose: dict[str, Any]) -> None:
     for name in PROCESSES:
         env = compose["services"][name]["environment"]
         assert env["RAPPORT_SERVICE"] == name
-        assert env["RAPPORT_NATS_URL"] == "nats://nats:4222"
-        assert env["RAPPORT_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["RAPPORT_NATS_URL"] == f"nats://rapport:{PASSWORDS['NATS_PASSWORD']}@nats:4222"
+        assert env["RAPPORT_REDIS_URL"] == f"redis://:{PASSWORDS['REDIS_PASSWORD']}@redis:6379/0"
+        assert env["RAPPORT_API_DOCS"] == "false"
         for other, (_module, port) in PROCESSES.items():
             assert env[f"RAPPORT_{other.upper()}_URL"] == f"http://{other}:{port}", (name, other)
         if name == "gateway":
@@ -200,7 +206,11 @@ def test_compose_refuses_to_run_without_the_passwords(tmp_path: Path) -> None:
     result = run_compose_config(tmp_path, {})
     assert result.returncode != 0
     assert "required variable" in result.stderr
-    assert "POSTGRES_PASSWORD" in result.stderr or "RAPPORT_DB_PASSWORD" in result.stderr
+    assert any(name in result.stderr for name in PASSWORDS), result.stderr
+    for name in PASSWORDS:
+        others = {k: v for k, v in PASSWORDS.items() if k != name}
+        missing = run_compose_config(tmp_path, others)
+        assert missing.returncode != 0 and name in missing.stderr, name
 
 
 def test_compose_rejects_an_unknown_key(tmp_path: Path) -> None:
@@ -492,10 +502,16 @@ def test_config_map_urls_name_real_services(resources: dict[tuple[str, str], dic
     data = resources[("ConfigMap", "rapport-config")]["data"]
     for name, (_module, port) in PROCESSES.items():
         assert data[f"RAPPORT_{name.upper()}_URL"] == f"http://{name}:{port}"
+    # URLs with passwords are put together in the Deployments (tests/security/test_api8_deploy_credentials)
+    assert "RAPPORT_NATS_URL" not in data and "RAPPORT_REDIS_URL" not in data
     targets = {"RAPPORT_NATS_URL": ("nats", 4222, "nats"), "RAPPORT_REDIS_URL": ("redis", 6379, "redis")}
-    for key, (service, port, scheme) in targets.items():
-        assert data[key].startswith(f"{scheme}://{service}:{port}"), key
-        assert port in [p["port"] for p in resources[("Service", service)]["spec"]["ports"]], key
+    for name in PROCESSES:
+        env = env_of(containers(resources[("Deployment", name)])[0])
+        for key, (service, port, scheme) in targets.items():
+            if key not in env:
+                continue
+            assert re.fullmatch(rf"{scheme}://[^@/]*@{service}:{port}(/0)?", env[key]["value"]), (name, key)
+            assert port in [p["port"] for p in resources[("Service", service)]["spec"]["ports"]], key
 
 
 def test_env_names_are_settings_the_processes_read(resources: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -518,8 +534,7 @@ def test_env_names_are_settings_the_processes_read(resources: dict[tuple[str, st
 def test_each_service_reads_its_own_database_url_from_the_secret(
     resources: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
-    example = load_docs(K8S / "secrets.example.yaml")
-    [secret] = example
+    [secret] = [doc for doc in load_docs(K8S / "secrets.example.yaml") if "identity" in doc["stringData"]]
     assert secret["kind"] == "Secret"
     assert set(secret["stringData"]) == set(WITH_DB)
     assert all("CHANGE-ME" in url for url in secret["stringData"].values()), "example values must be fake"
@@ -564,16 +579,17 @@ def test_nats_is_a_jetstream_statefulset_with_storage(
     path.write_text(conf)
     pod_env = {e["name"] for e in container["env"]}
     assert "POD_NAME" in pod_env
+    assert "NATS_PASSWORD" in pod_env
     checked = subprocess.run(
         [nats_server_binary(), "-c", str(path), "-t"],
-        env={**os.environ, "POD_NAME": "nats-0"},
+        env={**os.environ, "POD_NAME": "nats-0", "NATS_PASSWORD": "pw"},
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "is valid" in checked.stdout + checked.stderr
-    env_without = {k: v for k, v in os.environ.items() if k != "POD_NAME"}
+    env_without = {k: v for k, v in os.environ.items() if k != "POD_NAME"} | {"NATS_PASSWORD": "pw"}
     unresolved = subprocess.run(
         [nats_server_binary(), "-c", str(path), "-t"], env=env_without, capture_output=True, timeout=30
     )

@@ -22,6 +22,7 @@ from services.listening.connectors import GRAPH_API
 from services.listening.crypto import SecretBox
 from services.listening.errors import ChannelNotFound
 from services.listening.logic import leases
+from services.listening.logic.quotas import check_channel_quota
 from services.listening.models import Channel, MentionFetch, PullerLease
 from services.listening.schemas_channels import (
     PUSH_PLATFORMS,
@@ -257,8 +258,12 @@ async def create_channel(
     channel_in: ChannelCreate,
     box: SecretBox,
     allow_private_urls: bool,
+    max_channels: int = 0,
 ) -> Channel:
-    """Store a channel with its credentials sealed; tenant-given URLs must be public addresses."""
+    """Store a channel with its credentials sealed; tenant-given URLs must be public addresses.
+
+    ChannelQuotaExceeded (409) when the tenant has `max_channels` already (0: no cap)."""
+    await check_channel_quota(session, tenant_id=tenant_id, limit=max_channels)
     if not allow_private_urls:
         await _check_urls(channel_in.settings)
     channel = Channel(

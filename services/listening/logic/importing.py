@@ -5,6 +5,10 @@ Every line is checked on its own: a bad one is reported with its line number (th
 `BATCH` in one transaction each, through `ingest_mention` (so duplicates, in the file or already
 stored, are counted and skipped). CSV records may span lines inside quotes; a record's number is the
 line it starts on (the header is line 1).
+
+Each stored line counts against the tenant's hourly ingest quota (`logic.quotas`), in the batch's
+transaction. A file sent when the quota is used up is refused (429); when it runs out mid-file the lines
+that fit are stored and the import stops at the first line that did not (`stopped_at_line`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from services.listening.connectors import PayloadError, parse_review_row
 from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.inbound import mention_create
 from services.listening.logic.mentions import ingest_mention
+from services.listening.logic.quotas import IngestQuota
 from services.listening.schemas import MentionCreate
 from services.listening.schemas_channels import ImportError_, ImportSummary
 from shared.errors import Unprocessable
@@ -112,27 +117,53 @@ def _csv_mention(row: dict[str, str]) -> MentionCreate:
 
 
 class _Importer:
-    def __init__(self, session: AsyncSession, *, tenant_id: str, batch_size: int) -> None:
+    def __init__(
+        self, session: AsyncSession, *, tenant_id: str, batch_size: int, quota: IngestQuota | None
+    ) -> None:
         self.session = session
         self.tenant_id = tenant_id
         self.batch_size = batch_size
+        self.quota = quota
         self.summary = ImportSummary()
-        self.batch: list[MentionCreate] = []
+        self.batch: list[tuple[int, MentionCreate]] = []
 
     def reject(self, line: int, error: str) -> None:
         self.summary.rejected += 1
         if len(self.summary.errors) < MAX_LISTED_ERRORS:
             self.summary.errors.append(ImportError_(line=line, error=error))
 
-    async def add(self, mention: MentionCreate) -> None:
-        self.batch.append(mention)
+    @property
+    def stopped(self) -> bool:
+        return self.summary.stopped_at_line is not None
+
+    async def add(self, line: int, mention: MentionCreate) -> None:
+        self.batch.append((line, mention))
         if len(self.batch) >= self.batch_size:
             await self.flush()
 
     async def flush(self) -> None:
-        if not self.batch:
+        if not self.batch or self.stopped:
             return
-        batch, self.batch = self.batch, []
+        lines, self.batch = self.batch, []
+        room = len(lines) if self.quota is None else await self.quota.take(self.tenant_id, len(lines))
+        if room < len(lines):
+            line = lines[room][0]
+            self.summary.stopped_at_line = line
+            if len(self.summary.errors) < MAX_LISTED_ERRORS:
+                error = "the tenant's hourly ingest quota ran out: this line and the rest were not stored"
+                self.summary.errors.append(ImportError_(line=line, error=error))
+            log.info("import.quota_exhausted", extra={"tenant_id": self.tenant_id, "line": line})
+        batch = [mention for _, mention in lines[:room]]
+        if not batch:
+            return
+        try:
+            await self._store(batch)
+        finally:
+            if self.quota is not None:
+                self.quota.release(self.tenant_id, room)
+
+    async def _store(self, batch: list[MentionCreate]) -> None:
+        counted = {self.tenant_id: len(batch)}
         try:
             statuses = [
                 (
@@ -140,6 +171,8 @@ class _Importer:
                 ).status
                 for m in batch
             ]
+            if self.quota is not None:
+                await self.quota.count(self.session, counted)
             await self.session.commit()
         except IntegrityError:
             # Someone else stored one of these meanwhile: store this batch one by one instead.
@@ -148,6 +181,9 @@ class _Importer:
                 (await ingest_mention(self.session, tenant_id=self.tenant_id, mention_in=m)).status
                 for m in batch
             ]
+            if self.quota is not None:
+                await self.quota.count(self.session, counted)
+                await self.session.commit()
         accepted = statuses.count("accepted")
         self.summary.accepted += accepted
         self.summary.duplicates += len(statuses) - accepted
@@ -162,15 +198,22 @@ async def import_mentions(
     chunks: AsyncIterator[bytes],
     fmt: Format,
     batch_size: int = BATCH,
+    quota: IngestQuota | None = None,
 ) -> ImportSummary:
-    """Read the stream line by line, store the good lines in batches, report the bad ones."""
-    importer = _Importer(session, tenant_id=tenant_id, batch_size=batch_size)
+    """Read the stream line by line, store the good lines in batches, report the bad ones.
+
+    IngestQuotaExceeded (429) before anything is read when the tenant's hourly quota is used up."""
+    if quota is not None and await quota.available(tenant_id) == 0:
+        raise quota.exceeded(tenant_id, used=quota.limit, posts=1)
+    importer = _Importer(session, tenant_id=tenant_id, batch_size=batch_size, quota=quota)
     header: list[str] | None = None
     reviews = False
     pending: list[str] = []  # physical lines of a CSV record still inside quotes
     pending_start = 0
     last_line = 0
     async for number, raw in numbered_lines(chunks):
+        if importer.stopped:
+            break
         last_line = number
         if raw is None:
             importer.reject(number, f"line longer than {MAX_LINE} bytes")
@@ -189,7 +232,7 @@ async def import_mentions(
                 continue
             try:
                 data = json.loads(line)
-                await importer.add(MentionCreate.model_validate(data))
+                await importer.add(number, MentionCreate.model_validate(data))
             except (ValueError, ValidationError) as exc:
                 importer.reject(number, _error_text(exc))
             continue
@@ -224,10 +267,10 @@ async def import_mentions(
         row = dict(zip(header, fields, strict=True))
         try:
             mention = mention_create(parse_review_row(row)) if reviews else _csv_mention(row)
-            await importer.add(mention)
+            await importer.add(pending_start, mention)
         except (ValueError, ValidationError, PayloadError) as exc:
             importer.reject(pending_start, _error_text(exc))
-    if pending:
+    if pending and not importer.stopped:
         importer.reject(pending_start, "unterminated quoted field")
     await importer.flush()
     importer.summary.lines = last_line

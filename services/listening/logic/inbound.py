@@ -43,6 +43,7 @@ from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.channels import record_stored
 from services.listening.logic.compliance import apply_compliance
 from services.listening.logic.mentions import ingest_mention
+from services.listening.logic.quotas import count_posts
 from services.listening.models import Channel, Mention, MentionFetch, new_id
 from services.listening.schemas import MentionCreate
 from services.listening.schemas_channels import PUSH_PLATFORMS, InboundResult
@@ -77,6 +78,7 @@ async def store_result(
     """Add a parse result of one channel to the caller's transaction (no commit): new mentions (recorded
     as the channel's), compliance changes (to the channel's own mentions only)."""
     out = out or InboundResult()
+    stored = 0
     out.skipped += result.skipped
     out.references += len(result.references)
     for mention in result.mentions:
@@ -94,8 +96,12 @@ async def store_result(
         )
         if accepted.status == "accepted":
             out.accepted += 1
+            stored += 1
         else:
             out.duplicates += 1
+    if stored:
+        # Platform posts (webhooks, pulled, fetched) count in the tenant's hourly usage, never refused.
+        await count_posts(session, {tenant_id: stored})
     for event in result.compliance:
         redacted, edited = await apply_compliance(
             session, tenant_id=tenant_id, channel_id=channel_id, event=event

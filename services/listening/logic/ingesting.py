@@ -7,6 +7,10 @@ writers into one; on PostgreSQL it saves N-1 commits. Nothing else happens on th
 query matching and repost grouping are the analysis worker's (`logic.analysing`). A batch that fails
 (e.g. a replica stored the same post at the same moment) is retried one post per transaction, so every
 post still gets its own answer.
+
+The tenant's ingest quota (`logic.quotas`) is checked before a request's posts are queued — all of them
+are refused, or none — and the batch's posts are counted by one upsert per tenant in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from services.listening.logic.mentions import (
     insert_mentions,
     new_mention_row,
 )
+from services.listening.logic.quotas import IngestQuota
 from services.listening.models import Mention
 from services.listening.schemas import MentionAccepted, MentionCreate
 
@@ -58,16 +63,32 @@ def demand() -> float:
 class IngestBatcher:
     """One per listening process; `submit` is what the API route awaits."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, quota: IngestQuota | None = None
+    ) -> None:
         self.sessions = sessions
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        # The tenants' ingest quota (set at start-up by `logic.quotas`' hook); None: nothing counted.
+        self.quota = quota
 
     async def submit(self, *, tenant_id: str, mention_in: MentionCreate) -> MentionAccepted:
         """Store the post (or find it a duplicate) in the next group commit."""
         return (await self.submit_many(tenant_id=tenant_id, mentions_in=[mention_in]))[0]
 
     async def submit_many(self, *, tenant_id: str, mentions_in: list[MentionCreate]) -> list[MentionAccepted]:
-        """Store the posts (or find them duplicates) in the next group commits; answers in their order."""
+        """Store the posts (or find them duplicates) in the next group commits; answers in their order.
+
+        IngestQuotaExceeded (429), with nothing queued, when they would pass the tenant's hourly quota."""
+        quota = self.quota
+        if quota is not None:
+            await quota.admit(tenant_id, len(mentions_in))
+        try:
+            return await self._submit(tenant_id, mentions_in)
+        finally:
+            if quota is not None:
+                quota.release(tenant_id, len(mentions_in))
+
+    async def _submit(self, tenant_id: str, mentions_in: list[MentionCreate]) -> list[MentionAccepted]:
         global _unanswered
         _recent.append((time.monotonic(), len(mentions_in)))
         _unanswered += len(mentions_in)
@@ -110,6 +131,8 @@ class IngestBatcher:
                     stored[key] = row["id"]
                     results.append(MentionAccepted(id=row["id"], status="accepted"))
                 await insert_mentions(session, rows)
+                if self.quota is not None:
+                    await self.quota.count(session, collections.Counter(item[0] for item in batch))
                 await session.commit()
         except Exception:
             log.warning("ingest.batch_retry", extra={"count": len(batch)})
@@ -122,6 +145,7 @@ class IngestBatcher:
         analysis_wanted.set()
 
     async def _one_by_one(self, batch: list[Item]) -> None:
+        await self._count_alone(batch)
         for tenant_id, mention_in, future in batch:
             try:
                 async with self.sessions() as session:
@@ -132,6 +156,17 @@ class IngestBatcher:
                 continue
             if not future.done():
                 future.set_result(result)
+
+    async def _count_alone(self, batch: list[Item]) -> None:
+        """Count a failed batch's posts in a transaction of their own (its own count was rolled back)."""
+        if self.quota is None:
+            return
+        try:
+            async with self.sessions() as session:
+                await self.quota.count(session, collections.Counter(item[0] for item in batch))
+                await session.commit()
+        except Exception:
+            log.warning("ingest.count_failed", extra={"count": len(batch)})
 
 
 async def _existing(session: AsyncSession, batch: list[Item]) -> dict[tuple[str, str, str], str]:
