@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import AsyncIterable
 from contextvars import ContextVar
 from typing import Any
@@ -100,23 +101,27 @@ class _NotAnswered(Exception):
 def _may_retry(method: str, body: object, failure: _NotAnswered) -> bool:
     """Whether a request that got no answer is sent once more, on a new connection.
 
-    Only a connection taken from the pool qualifies: the service may have closed it between the gateway
-    taking it and writing to it (its keep-alive ran out, or it closed it after a request its app failed
-    on), so the request never reached the application — a disconnect with not one byte of answer is what
-    that race looks like. A stream body was consumed by the first try and cannot be sent again.
-    Idempotent methods are safe to repeat whatever happened. A POST or PATCH is repeated only on
-    `ServerDisconnectedError` (the service closed the connection without answering): a reset in the
-    middle of the request could come from a service that read the request and crashed while processing
-    it, and repeating that could store a post twice. The narrow remaining risk, a service that processed
-    a POST and died before answering on a reused connection, is the one every HTTP client accepting
-    keep-alive takes; the services' de-duplication (platform, external id) makes a repeated ingest a
-    duplicate, not a second post.
+    Only a connection taken from the pool qualifies, and only when not one byte of answer arrived: the
+    service may have closed it while the gateway was taking it and writing to it — its keep-alive ran out,
+    or (before services rendered their own 500s) uvicorn closed it after a request whose app raised. Our
+    request then lands on a closed socket and the service's kernel answers with a reset (measured: a
+    POST right after a service's 500 got `ClientOSError(ECONNRESET)` on a reused connection), or its FIN
+    arrives first (`ServerDisconnectedError`). Either way the application never read the request.
+    A service that reads a request and dies while processing it closes with nothing unread, which is a
+    FIN: that case cannot be told from the keep-alive race, so a POST or PATCH may, rarely, be processed
+    twice. That is the risk every keep-alive client takes (RFC 9112 9.3.1); ingest de-duplicates on
+    (platform, external id), so a resent post is a duplicate, not a second post. aiohttp itself resends
+    idempotent methods once on these errors; a stream body was consumed by the first try and is never
+    sent again.
     """
     if not failure.reused or not (body is None or isinstance(body, bytes)):
         return False
+    cause = failure.cause
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return True
     if method in IDEMPOTENT:
-        return isinstance(failure.cause, aiohttp.ClientOSError | aiohttp.ServerDisconnectedError)
-    return isinstance(failure.cause, aiohttp.ServerDisconnectedError)
+        return isinstance(cause, aiohttp.ClientOSError)
+    return isinstance(cause, aiohttp.ClientOSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
 class Upstreams:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
+import struct
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -190,12 +192,15 @@ def test_unexpected_error_is_a_problem_500_and_keeps_the_connection(failing_serv
 class ClosingUpstream:
     """A stand-in service on a raw socket that answers each request with a small JSON body.
 
-    After answering `/fail` (a 500) it closes that connection the way uvicorn does after an app raised,
+    After answering `/fail` (a 500) it closes that connection the way uvicorn did after an app raised,
     but only once the next request arrived on it, so the client's reuse of the connection loses the race
-    every time. `/drop` is closed without an answer on a new connection (a service that died mid-request).
+    every time: with a reset (`reset=True`: the request hit a closed socket, as measured on the stack) or
+    a plain close. `/drop` is closed without an answer on a new connection (a service that died
+    mid-request).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, reset: bool = False) -> None:
+        self.reset = reset
         self.connections = 0
         self.requests: list[str] = []
         self.server: asyncio.Server | None = None
@@ -216,6 +221,9 @@ class ClosingUpstream:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 if close_on_next:
+                    if self.reset:
+                        sock = writer.get_extra_info("socket")
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     return
                 request_line, *lines = head.decode("latin-1").split("\r\n")
                 length = 0
@@ -261,9 +269,11 @@ async def _forward(upstreams: Upstreams, method: str, target: str, body: Any) ->
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
-def _run_against_upstream(scenario: Callable[[Upstreams, ClosingUpstream], Awaitable[None]]) -> None:
+def _run_against_upstream(
+    scenario: Callable[[Upstreams, ClosingUpstream], Awaitable[None]], *, reset: bool = False
+) -> None:
     async def main() -> None:
-        upstream = ClosingUpstream()
+        upstream = ClosingUpstream(reset=reset)
         base = await upstream.start()
         session = create_session(GatewaySettings())
         try:
@@ -275,8 +285,9 @@ def _run_against_upstream(scenario: Callable[[Upstreams, ClosingUpstream], Await
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("reset", [True, False], ids=["reset", "closed"])
 @pytest.mark.parametrize("method", ["POST", "PATCH", "GET", "DELETE"])
-def test_next_request_after_a_service_500_gets_its_answer(method: str) -> None:
+def test_next_request_after_a_service_500_gets_its_answer(method: str, reset: bool) -> None:
     async def scenario(upstreams: Upstreams, upstream: ClosingUpstream) -> None:
         assert (await _forward(upstreams, "POST", "/fail", b"{}"))[0] == 500
         body = b'{"tenant": "other"}' if method in ("POST", "PATCH") else None
@@ -286,7 +297,7 @@ def test_next_request_after_a_service_500_gets_its_answer(method: str) -> None:
         assert upstream.requests == ["/fail", "/v1/mentions"] and upstream.connections == 2
         assert (await _forward(upstreams, method, "/v1/mentions", body))[0] == 200
 
-    _run_against_upstream(scenario)
+    _run_against_upstream(scenario, reset=reset)
 
 
 def test_a_streamed_body_is_not_sent_twice() -> None:
