@@ -138,6 +138,34 @@ def test_nul_in_a_listening_query_is_422(client: httpx.Client, tenant: Tenant) -
         assert_problem(response, 422)
 
 
+def test_connectors_cap_counts_drop_nul_in_ids_and_refuse_out_of_range_dates() -> None:
+    from pydantic import ValidationError
+
+    from services.listening.connectors.models import Author, Engagement, InboundMention
+    from shared.validation import MAX_COUNT
+
+    assert Author(handle="big", followers=2**70).followers == MAX_COUNT
+    assert Engagement(likes=2**64, reposts=3).likes == MAX_COUNT
+    base = {
+        "platform": "x",
+        "kind": "post",
+        "external_id": "12\x0034",
+        "text": "hello\x00 there",
+        "created_at": "2025-01-01T00:00:00Z",
+        "author": {"handle": "sam\x00", "id": "u\x001"},
+    }
+    mention = InboundMention.model_validate(base)
+    assert (mention.external_id, mention.text, mention.author.handle, mention.author.id) == (
+        "1234",
+        "hello there",
+        "sam",
+        "u1",
+    )
+    for created_at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        with pytest.raises(ValidationError):
+            InboundMention.model_validate({**base, "created_at": created_at})
+
+
 # A service's unexpected error (a bug) is a problem+json 500 on a connection that stays open.
 
 
