@@ -102,29 +102,41 @@ class RejectNul:
             and _json_media(scope.get("headers", []))
             and not path.startswith(self.raw_body_prefixes or ("\x00",))
         ):
-            messages: list[MutableMapping[str, Any]] = []
-            body = bytearray()
-            while True:
-                message = await receive()
-                messages.append(message)
-                if message["type"] != "http.request":
-                    break
-                body += message.get("body", b"")
-                if not message.get("more_body", False):
-                    break
-            if b"\\u0000" in body and _json_has_nul(bytes(body)):
+            first = await receive()
+            messages = [first]
+            body = first.get("body", b"")
+            if first["type"] == "http.request" and first.get("more_body", False):
+                chunks = bytearray(body)
+                while True:
+                    message = await receive()
+                    messages.append(message)
+                    if message["type"] != "http.request":
+                        break
+                    chunks += message.get("body", b"")
+                    if not message.get("more_body", False):
+                        break
+                body = bytes(chunks)
+            if b"\\u0000" in body and _json_has_nul(body):
                 await _reject(scope, send, "NUL characters are not allowed in the body.")
                 return
-            replay = iter(messages)
-
-            async def replayed() -> MutableMapping[str, Any]:
-                for message in replay:
-                    return message
-                return await receive()
-
-            await self.app(scope, replayed, send)
+            await self.app(scope, _Replay(messages, receive), send)
             return
         await self.app(scope, receive, send)
+
+
+class _Replay:
+    """`receive` that hands out the messages already read, then the connection's own."""
+
+    __slots__ = ("messages", "receive")
+
+    def __init__(self, messages: list[MutableMapping[str, Any]], receive: Receive) -> None:
+        self.messages = messages
+        self.receive = receive
+
+    async def __call__(self) -> MutableMapping[str, Any]:
+        if self.messages:
+            return self.messages.pop(0)
+        return await self.receive()
 
 
 def _json_has_nul(body: bytes) -> bool:

@@ -21,14 +21,31 @@ from fastapi import FastAPI
 from gateway.errors import BadGateway
 from gateway.proxy import Upstreams, create_session
 from gateway.settings import GatewaySettings
-from rapport.stack import free_port
+from rapport.stack import Stack, free_port
 from shared.errors import install_error_handlers
-from tests.helpers import Tenant, assert_problem, mention_payload, unique, wait_until
+from tests.helpers import Tenant, assert_problem, mention_payload, signup, unique, wait_until
 
 # UTC conversion of these overflows Python's datetime range (year 1 at +14:00, year 9999 at -14:00).
 OVERFLOWING_DATES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 # Far outside any post's lifetime, though representable.
 OUT_OF_RANGE_DATES = [*OVERFLOWING_DATES, "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
+
+
+@pytest.fixture(scope="module")
+def tenants(stack: Stack) -> list[Tenant]:
+    """Two tenants for the whole module: refused requests change nothing, so they can be shared."""
+    with httpx.Client(base_url=stack.url("identity"), timeout=30) as accounts:
+        return [signup(accounts), signup(accounts)]
+
+
+@pytest.fixture
+def tenant(tenants: list[Tenant]) -> Tenant:
+    return tenants[0]
+
+
+@pytest.fixture
+def other_tenant(tenants: list[Tenant]) -> Tenant:
+    return tenants[1]
 
 
 def _author(**overrides: Any) -> dict[str, Any]:
