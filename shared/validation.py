@@ -68,11 +68,12 @@ def has_nul(value: Any) -> bool:
 
 
 def _json_media(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether FastAPI would read the body as JSON (it may do so when there is no Content-Type)."""
     for name, value in headers:
         if name == b"content-type":
             media = value.split(b";", 1)[0].strip().lower()
             return media == b"application/json" or media.endswith(b"+json")
-    return False
+    return True
 
 
 class RejectNul:
