@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import AsyncIterable
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
+from aiohttp.client_reqrep import ClientRequest, ConnectionKey
+from aiohttp.tracing import Trace
 from yarl import URL
 
 from gateway.errors import BadGateway, GatewayTimeout
@@ -28,13 +32,45 @@ HOP_BY_HOP = frozenset(
 )
 # Upstream responses bigger than this (or of unknown length) are streamed instead of buffered.
 BUFFER_LIMIT = 1024 * 1024
-# uvicorn writes its own Date and Server; the gateway sets the request id itself.
-_DROP_RESPONSE = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
+# uvicorn writes its own Date and Server, and the gateway's uvicorn adds the security headers to every
+# answer (shared/runner.py); the gateway sets the request id itself.
+_DROP_RESPONSE = HOP_BY_HOP | {
+    b"date",
+    b"server",
+    b"x-request-id",
+    b"x-content-type-options",
+    b"referrer-policy",
+}
+
+
+# Whether the connection the current request went out on came from the pool (set by `_PoolConnector`).
+_reused: ContextVar[bool] = ContextVar("upstream_connection_reused", default=False)
+# RFC 9110 9.2.2 (aiohttp retries these itself, once, on any connection).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+class _PoolConnector(aiohttp.TCPConnector):
+    """A TCPConnector that records whether each request got a pooled (already used) connection."""
+
+    async def connect(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> aiohttp.connector.Connection:
+        _reused.set(False)
+        return await super().connect(req, traces, timeout)
+
+    async def _get(self, key: ConnectionKey, traces: list[Trace]) -> aiohttp.connector.Connection | None:
+        conn = await super()._get(key, traces)
+        if conn is not None:
+            _reused.set(True)
+        return conn
 
 
 def create_session(settings: GatewaySettings) -> aiohttp.ClientSession:
     """The one pooled client session of the process (created in the lifespan, closed with it)."""
-    connector = aiohttp.TCPConnector(
+    connector = _PoolConnector(
         limit=settings.upstream_pool_size,
         limit_per_host=0,
         keepalive_timeout=settings.upstream_keepalive_s,
@@ -58,6 +94,41 @@ def create_session(settings: GatewaySettings) -> aiohttp.ClientSession:
 
 class ResponseAborted(Exception):
     """The upstream failed after its response had started streaming to the client."""
+
+
+class _NotAnswered(Exception):
+    """The upstream failed before any byte of its answer arrived (the request may be tried again)."""
+
+    def __init__(self, cause: BaseException, *, reused: bool) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.reused = reused
+
+
+def _may_retry(method: str, body: object, failure: _NotAnswered) -> bool:
+    """Whether a request that got no answer is sent once more, on a new connection.
+
+    Only a connection taken from the pool qualifies, and only when not one byte of answer arrived: the
+    service may have closed it while the gateway was taking it and writing to it — its keep-alive ran out,
+    or (before services rendered their own 500s) uvicorn closed it after a request whose app raised. Our
+    request then lands on a closed socket and the service's kernel answers with a reset (measured: a
+    POST right after a service's 500 got `ClientOSError(ECONNRESET)` on a reused connection), or its FIN
+    arrives first (`ServerDisconnectedError`). Either way the application never read the request.
+    A service that reads a request and dies while processing it closes with nothing unread, which is a
+    FIN: that case cannot be told from the keep-alive race, so a POST or PATCH may, rarely, be processed
+    twice. That is the risk every keep-alive client takes (RFC 9112 9.3.1); ingest de-duplicates on
+    (platform, external id), so a resent post is a duplicate, not a second post. aiohttp itself resends
+    idempotent methods once on these errors; a stream body was consumed by the first try and is never
+    sent again.
+    """
+    if not failure.reused or not (body is None or isinstance(body, bytes)):
+        return False
+    cause = failure.cause
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return True
+    if method in IDEMPOTENT:
+        return isinstance(cause, aiohttp.ClientOSError)
+    return isinstance(cause, aiohttp.ClientOSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
 class Upstreams:
@@ -89,31 +160,68 @@ class Upstreams:
             options["timeout"] = aiohttp.ClientTimeout(
                 total=None, connect=self.session.timeout.connect, sock_read=timeout_s
             )
+        request = (method, url, headers, body, extra_headers, options, service)
         try:
-            async with self.session.request(
-                method, url, headers=headers, data=body, allow_redirects=False, **options
-            ) as resp:
-                out = [(k.lower(), v) for k, v in resp.raw_headers if k.lower() not in _DROP_RESPONSE]
-                out.extend(extra_headers)
-                length = resp.content_length
-                if method == "HEAD" or (length is not None and length <= BUFFER_LIMIT):
-                    data = await resp.read()
-                    await send({"type": "http.response.start", "status": resp.status, "headers": out})
-                    await send({"type": "http.response.body", "body": data})
-                    return resp.status
-                await send({"type": "http.response.start", "status": resp.status, "headers": out})
+            try:
+                return await self._send(self.session, send, *request)
+            except _NotAnswered as failure:
+                if not _may_retry(method, body, failure):
+                    raise failure.cause from failure
+            # A session of its own, whose one connection is new and closed afterwards: the pool may hold
+            # more connections the service closed.
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True),
+                timeout=self.session.timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=self.session.skip_auto_headers,
+                auto_decompress=False,
+                trust_env=False,
+            ) as fresh:
                 try:
-                    async for chunk in resp.content.iter_any():
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                    # Too late for a problem document: cutting the connection tells the client.
-                    raise ResponseAborted(service) from exc
-                await send({"type": "http.response.body", "body": b""})
-                return resp.status
+                    return await self._send(fresh, send, *request)
+                except _NotAnswered as failure:
+                    raise failure.cause from failure
         except TimeoutError as exc:
             raise GatewayTimeout(f"The {service} service did not answer in time.") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise BadGateway(f"The {service} service is unreachable.") from exc
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        send: Send,
+        method: str,
+        url: URL,
+        headers: list[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes] | None,
+        extra_headers: list[tuple[bytes, bytes]],
+        options: dict[str, Any],
+        service: str,
+    ) -> int:
+        try:
+            resp = await session.request(
+                method, url, headers=headers, data=body, allow_redirects=False, **options
+            )
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            raise _NotAnswered(exc, reused=_reused.get()) from exc
+        async with resp:
+            out = [(k.lower(), v) for k, v in resp.raw_headers if k.lower() not in _DROP_RESPONSE]
+            out.extend(extra_headers)
+            length = resp.content_length
+            if method == "HEAD" or (length is not None and length <= BUFFER_LIMIT):
+                data = await resp.read()
+                await send({"type": "http.response.start", "status": resp.status, "headers": out})
+                await send({"type": "http.response.body", "body": data})
+                return resp.status
+            await send({"type": "http.response.start", "status": resp.status, "headers": out})
+            try:
+                async for chunk in resp.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                # Too late for a problem document: cutting the connection tells the client.
+                raise ResponseAborted(service) from exc
+            await send({"type": "http.response.body", "body": b""})
+            return resp.status
 
     async def get(self, url: str, *, within_s: float) -> tuple[int, bytes]:
         """A small internal GET (readiness, OpenAPI, JWKS)."""

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("rapport.errors")
@@ -136,8 +137,46 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str,
     return status, errors
 
 
+class CatchUnexpected:
+    """Pure-ASGI middleware: an unexpected exception becomes a problem+json 500, and that is the end of it.
+
+    An `Exception` handler alone is not enough: Starlette runs it in `ServerErrorMiddleware`, which sends
+    the 500 and then re-raises, and uvicorn closes the connection of a request whose app raised. A client
+    keeping connections alive (the gateway's pool) may already have sent its next request on that
+    connection, or take it from the pool before it saw the close, and gets a disconnect instead of an
+    answer. Caught here, inside the app, the 500 is an ordinary response on a connection that stays open.
+    When the response had already started, nothing can be said any more: the exception goes on and
+    uvicorn cuts the connection, which is the only way to tell the client the answer is incomplete.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("request.failed", extra={"path": scope.get("path")})
+            if started:
+                raise
+            detail = "An unexpected error occurred."
+            response = problem_response(500, detail=detail, instance=scope.get("path"))
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Render every error the app raises as problem+json."""
+    """Render every error the app raises as problem+json (call before adding other middleware)."""
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -164,7 +203,11 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, detail=detail, instance=request.url.path, headers=getattr(exc, "headers", None)
         )
 
+    # Innermost of the app's own middleware, so the others (tracing, request ids) see an ordinary 500.
+    app.add_middleware(CatchUnexpected)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Only what escapes the middleware outside `CatchUnexpected` gets here (Starlette re-raises it).
         log.exception("request.failed", extra={"path": request.url.path})
         return problem_response(500, detail="An unexpected error occurred.", instance=request.url.path)

@@ -24,6 +24,7 @@ from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
 from shared.settings import Settings
 from shared.telemetry import TracingMiddleware, setup_tracing
+from shared.validation import RejectNul
 
 log = logging.getLogger("rapport.service")
 # On shutdown, how long the background tasks (relay, consumers, workers) get to finish once cancelled.
@@ -65,8 +66,12 @@ def create_service_app(
     subscriptions: Sequence[Subscription] = (),
     jwks: JWKSSource | None = None,
     on_start: Callable[[Runtime], Awaitable[None]] | None = None,
+    raw_body_prefixes: Sequence[str] = (),
 ) -> FastAPI:
-    """A FastAPI app with db, bus, outbox relay, consumers, token verification and health checks."""
+    """A FastAPI app with db, bus, outbox relay, consumers, token verification and health checks.
+
+    JSON bodies are checked for NUL characters (`shared.validation.RejectNul`) except under
+    `raw_body_prefixes` (webhook deliveries read as raw bytes)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -125,6 +130,7 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_error_handlers(app)
+    app.add_middleware(RejectNul, raw_body_prefixes=tuple(raw_body_prefixes))
     app.add_middleware(TracingMiddleware)
     if settings.api_docs:
         install_docs(app, openapi_url="/openapi.json", title=title)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from services.listening.logic.ingesting import IngestBatcher
 from services.listening.logic.mentions import get_mention, list_mentions
@@ -21,6 +20,7 @@ from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.events.contracts import Intent, SentimentLabel
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import RuntimeDep, SessionDep
+from shared.validation import Instant
 
 router = APIRouter(prefix="/v1/mentions", tags=["mentions"])
 
@@ -60,8 +60,8 @@ async def get_mentions(
     intent: Intent | None = None,
     query_id: Annotated[str | None, Query(max_length=36)] = None,
     group_id: Annotated[str | None, Query(max_length=36)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Posts created at or after.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Posts created before.")] = None,
+    since: Annotated[Instant | None, Query(description="Posts created at or after.")] = None,
+    until: Annotated[Instant | None, Query(description="Posts created before.")] = None,
 ) -> MentionPage:
     """List the tenant's mentions, newest first, filtered by query, group, time, platform, language…"""
     return await list_mentions(

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import AwareDatetime
 
 from services.listening.logic.alerts import list_alerts, query_volume, share_of_voice
 from services.listening.logic.queries import create_query, delete_query, get_query, list_queries, update_query
@@ -25,6 +24,7 @@ from shared.db import utcnow
 from shared.errors import Unprocessable
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import SessionDep
+from shared.validation import Instant
 
 router = APIRouter(prefix="/v1/listening", tags=["listening queries"])
 
@@ -80,10 +80,8 @@ async def read_query_volume(
     query_id: str,
     principal: Staff,
     session: SessionDep,
-    since: Annotated[
-        AwareDatetime | None, Query(description="From this hour on (default: 7 days ago).")
-    ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Hours starting before this.")] = None,
+    since: Annotated[Instant | None, Query(description="From this hour on (default: 7 days ago).")] = None,
+    until: Annotated[Instant | None, Query(description="Hours starting before this.")] = None,
 ) -> QueryVolume:
     """The query's hourly matched mentions and negative ones, oldest first (up to 2,232 hours a read)."""
     return await query_volume(
@@ -102,12 +100,8 @@ async def read_share_of_voice(
     kind: Annotated[
         list[QueryKind] | None, Query(description="Query kinds compared (default: brand and competitor).")
     ] = None,
-    since: Annotated[
-        AwareDatetime | None, Query(description="From this hour on (default: 30 days ago).")
-    ] = None,
-    until: Annotated[
-        AwareDatetime | None, Query(description="Hours starting before this (default: now).")
-    ] = None,
+    since: Annotated[Instant | None, Query(description="From this hour on (default: 30 days ago).")] = None,
+    until: Annotated[Instant | None, Query(description="Hours starting before this (default: now).")] = None,
 ) -> ShareOfVoice:
     """Share of voice: each active brand/competitor (or topic) query's matched mentions in the period,
     its share of them all and its negative share, most mentioned first."""

@@ -42,4 +42,6 @@ def create_app(settings: ListeningSettings | None = None, *, jwks: JWKSSource | 
         subscriptions=SUBSCRIPTIONS,
         jwks=jwks,
         on_start=_on_start,
+        # Platforms' webhook bodies are verified over their raw bytes; connectors strip control characters.
+        raw_body_prefixes=("/v1/inbound/",),
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.contracts import Intent, SentimentLabel
 from shared.pagination import Page
+from shared.validation import Count, Instant, Text
 
 MAX_TEXT = 10_000
 
@@ -19,11 +20,11 @@ class AuthorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Something besides `@` and spaces: profiles match handles without them.
-    handle: str = Field(min_length=1, max_length=100, pattern=r"[^\s@]")
-    display_name: str | None = Field(default=None, max_length=200)
-    followers: int | None = Field(default=None, ge=0)
+    handle: Text = Field(min_length=1, max_length=100, pattern=r"[^\s@]")
+    display_name: Text | None = Field(default=None, max_length=200)
+    followers: Count | None = None
     # The platform's stable user id, when it gives one (platform compliance erasures find posts by it).
-    id: str | None = Field(default=None, min_length=1, max_length=128)
+    id: Text | None = Field(default=None, min_length=1, max_length=128)
     verified: bool = False
 
 
@@ -32,9 +33,9 @@ class EngagementIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    likes: int = Field(default=0, ge=0)
-    reposts: int = Field(default=0, ge=0)
-    replies: int = Field(default=0, ge=0)
+    likes: Count = 0
+    reposts: Count = 0
+    replies: Count = 0
 
 
 class MentionCreate(BaseModel):
@@ -43,12 +44,12 @@ class MentionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     platform: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    external_id: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-    created_at: AwareDatetime
-    url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
+    external_id: Text = Field(min_length=1, max_length=128)
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
+    created_at: Instant
+    url: Text | None = Field(default=None, max_length=2048, pattern=r"^https?://")
     author: AuthorIn
-    in_reply_to: str | None = Field(default=None, min_length=1, max_length=128)
+    in_reply_to: Text | None = Field(default=None, min_length=1, max_length=128)
     # Star rating of a review (1-5).
     rating: int | None = Field(default=None, ge=1, le=5)
     engagement: EngagementIn | None = None

@@ -6,7 +6,9 @@ import hashlib
 import re
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.validation import MAX_COUNT, Instant
 
 # Same bounds as the ingest API (services/listening/schemas.py), so a parsed mention always fits it.
 MAX_TEXT = 10_000
@@ -32,11 +34,19 @@ def clean_text(value: str, limit: int = MAX_TEXT) -> str:
 
 
 def bounded_id(value: str) -> str:
-    """An id that fits the store: unchanged when short, else a stable digest of it."""
-    value = value.strip()
+    """An id that fits the store: unchanged when short, else a stable digest of it (control characters
+    dropped first: PostgreSQL refuses NUL, and no platform id carries one)."""
+    value = _CONTROL.sub("", value).strip()
     if len(value) <= MAX_ID:
         return value
     return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def bounded_count(value: Any) -> Any:
+    """A count the platform reported, capped at what the store holds (a bigger one is not a real count)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_COUNT:
+        return MAX_COUNT
+    return value
 
 
 def safe_url(value: Any) -> str | None:
@@ -44,7 +54,7 @@ def safe_url(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     url: str = value.strip()
-    if len(url) > MAX_URL or not re.match(r"^https?://[^\s]+$", url, re.IGNORECASE):
+    if len(url) > MAX_URL or "\x00" in url or not re.match(r"^https?://[^\s]+$", url, re.IGNORECASE):
         return None
     return url
 
@@ -57,8 +67,20 @@ class Author(BaseModel):
     handle: str = Field(min_length=1, max_length=MAX_HANDLE)
     id: str | None = Field(default=None, max_length=MAX_ID)
     display_name: str | None = Field(default=None, max_length=MAX_DISPLAY_NAME)
-    followers: int | None = Field(default=None, ge=0)
+    followers: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     verified: bool | None = None
+
+    @field_validator("followers", mode="before")
+    @classmethod
+    def _followers(cls, value: Any) -> Any:
+        return bounded_count(value)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return bounded_id(value) if isinstance(value, str) else value
 
     @field_validator("handle", mode="before")
     @classmethod
@@ -80,9 +102,14 @@ class Engagement(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    likes: int = Field(default=0, ge=0)
-    reposts: int = Field(default=0, ge=0)
-    replies: int = Field(default=0, ge=0)
+    likes: int = Field(default=0, ge=0, le=MAX_COUNT)
+    reposts: int = Field(default=0, ge=0, le=MAX_COUNT)
+    replies: int = Field(default=0, ge=0, le=MAX_COUNT)
+
+    @field_validator("likes", "reposts", "replies", mode="before")
+    @classmethod
+    def _counts(cls, value: Any) -> Any:
+        return bounded_count(value)
 
 
 class InboundMention(BaseModel):
@@ -94,14 +121,14 @@ class InboundMention(BaseModel):
     kind: MentionKind
     external_id: str = Field(min_length=1, max_length=MAX_ID)
     text: str = Field(min_length=1, max_length=MAX_TEXT)
-    created_at: AwareDatetime
+    created_at: Instant
     author: Author
     url: str | None = Field(default=None, max_length=MAX_URL)
     in_reply_to: str | None = Field(default=None, max_length=MAX_ID)
     engagement: Engagement | None = None
     rating: int | None = Field(default=None, ge=1, le=5)
     # The language the platform or the author declared (BCP 47), a hint for detection, never trusted alone.
-    lang_hint: str | None = Field(default=None, max_length=16)
+    lang_hint: str | None = Field(default=None, max_length=16, pattern=r"^[^\x00]*$")
     # A repost (retweet, boost) carries the reposted post's id; a quote carries the quoted post's id.
     reposted_id: str | None = Field(default=None, max_length=MAX_ID)
     quoted_id: str | None = Field(default=None, max_length=MAX_ID)
@@ -164,7 +191,7 @@ class ComplianceEvent(BaseModel):
     new_external_id: str | None = Field(default=None, max_length=MAX_ID)
     # For withholdings: ISO country codes; empty means everywhere.
     countries: list[str] = Field(default_factory=list)
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Instant | None = None
 
     @field_validator("external_id", "author_id", "new_external_id", mode="before")
     @classmethod

@@ -81,7 +81,17 @@ async def numbered_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[in
         yield number, None if too_long else bytes(buf).removesuffix(b"\r")
 
 
+# What a line's content can raise while it is parsed and validated (json.JSONDecodeError and pydantic's
+# ValidationError are ValueErrors): nesting deeper than the parser's recursion limit, numbers too big
+# for a date or a count. Each is that line's error; the import goes on.
+LINE_ERRORS = (ValueError, ValidationError, PayloadError, RecursionError, OverflowError)
+
+
 def _error_text(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, OverflowError):
+        return "a number or date out of range"
     if isinstance(exc, ValidationError):
         parts = []
         for err in exc.errors()[:3]:
@@ -231,10 +241,11 @@ async def import_mentions(
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
-                await importer.add(number, MentionCreate.model_validate(data))
-            except (ValueError, ValidationError) as exc:
+                mention = MentionCreate.model_validate(json.loads(line))
+            except LINE_ERRORS as exc:
                 importer.reject(number, _error_text(exc))
+                continue
+            await importer.add(number, mention)
             continue
         # CSV: gather physical lines until the quotes balance.
         if not pending:
@@ -267,9 +278,10 @@ async def import_mentions(
         row = dict(zip(header, fields, strict=True))
         try:
             mention = mention_create(parse_review_row(row)) if reviews else _csv_mention(row)
-            await importer.add(pending_start, mention)
-        except (ValueError, ValidationError, PayloadError) as exc:
+        except LINE_ERRORS as exc:
             importer.reject(pending_start, _error_text(exc))
+            continue
+        await importer.add(pending_start, mention)
     if pending and not importer.stopped:
         importer.reject(pending_start, "unterminated quoted field")
     await importer.flush()

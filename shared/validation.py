@@ -1,0 +1,169 @@
+"""Input types every service's schemas share, and a guard against NUL characters in any request.
+
+Schemas accept only what every store and every computation can take: a datetime whose conversion to UTC
+cannot overflow (year 1 at +14:00 and year 9999 at -14:00 cannot be converted; code also adds hours and
+days to bounds, so the range keeps a margin), counts that fit a 32-bit integer column (PostgreSQL's
+`integer`; the largest accounts have some hundreds of millions of followers), and text without NUL
+(PostgreSQL's `text` and `jsonb` refuse it, SQLite would store it). The same input is refused on SQLite
+and on PostgreSQL, as a 422 before anything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import MutableMapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, Field
+
+from shared.errors import PROBLEM_JSON, problem_body
+from shared.telemetry import ASGIApp, Receive, Scope, Send
+
+# [MIN_INSTANT, MAX_INSTANT) after conversion to UTC.
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+# The largest count a schema accepts (followers, likes, ...): PostgreSQL `integer`.
+MAX_COUNT = 2**31 - 1
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not MIN_INSTANT <= utc < MAX_INSTANT:
+        raise ValueError("the date must be between 1970-01-01 and 9998-12-31 (UTC)")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+# A timezone-aware datetime within [1970-01-01, 9999-01-01) UTC (kept in the offset it was given in).
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+# A count of people or reactions: 0..MAX_COUNT.
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+# Text without NUL characters (combine with Field(...) for lengths and patterns).
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a parsed JSON document holds a NUL in any string, key or value."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _json_media(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether FastAPI would read the body as JSON (it may do so when there is no Content-Type)."""
+    for name, value in headers:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return True
+
+
+class RejectNul:
+    """Pure-ASGI middleware: a NUL in the path, the query string or a JSON body is a 422 problem.
+
+    Path and query parameters reach the database as they are, so one guard covers every route of every
+    service. JSON bodies are read whole (FastAPI reads them whole anyway) and scanned for the `\\u0000`
+    escape, then handed on unchanged; only a hit is parsed to tell a real NUL from an escaped backslash.
+    Bodies under `raw_body_prefixes` (platform webhooks, whose connectors strip control characters and
+    whose signatures cover the raw bytes) pass unread.
+    """
+
+    def __init__(self, app: ASGIApp, *, raw_body_prefixes: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.raw_body_prefixes = raw_body_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if "\x00" in path or b"%00" in scope.get("query_string", b"") or b"%00" in scope.get("raw_path", b""):
+            await _reject(scope, send, "NUL characters are not allowed in the path or query.")
+            return
+        if (
+            scope["method"] in ("POST", "PUT", "PATCH")
+            and _json_media(scope.get("headers", []))
+            and not path.startswith(self.raw_body_prefixes or ("\x00",))
+        ):
+            first = await receive()
+            messages = [first]
+            body = first.get("body", b"")
+            if first["type"] == "http.request" and first.get("more_body", False):
+                chunks = bytearray(body)
+                while True:
+                    message = await receive()
+                    messages.append(message)
+                    if message["type"] != "http.request":
+                        break
+                    chunks += message.get("body", b"")
+                    if not message.get("more_body", False):
+                        break
+                body = bytes(chunks)
+            if b"\\u0000" in body and _json_has_nul(body):
+                await _reject(scope, send, "NUL characters are not allowed in the body.")
+                return
+            await self.app(scope, _Replay(messages, receive), send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _Replay:
+    """`receive` that hands out the messages already read, then the connection's own."""
+
+    __slots__ = ("messages", "receive")
+
+    def __init__(self, messages: list[MutableMapping[str, Any]], receive: Receive) -> None:
+        self.messages = messages
+        self.receive = receive
+
+    async def __call__(self) -> MutableMapping[str, Any]:
+        if self.messages:
+            return self.messages.pop(0)
+        return await self.receive()
+
+
+def _json_has_nul(body: bytes) -> bool:
+    try:
+        return has_nul(json.loads(body))
+    except (ValueError, RecursionError):
+        return False  # not JSON: the route answers that
+
+
+async def _reject(scope: Scope, send: Send, detail: str) -> None:
+    data = json.dumps(
+        problem_body(
+            422,
+            detail=detail,
+            instance=scope["path"].replace("\x00", ""),
+            type_="https://rapport.dev/problems/validation",
+        )
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
