@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from services.identity import models  # noqa: F401  (registers the tables before create_all)
 from services.identity.api import router
@@ -25,6 +26,10 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
 
     async def on_start(rt: Runtime) -> None:
         rt.extra["signer"] = await keys.ensure_signing_key(rt.sessions)
+        # The revocation deny-list the gateway mirrors (written on logout, re-use, deactivation).
+        rt.extra["redis"] = Redis.from_url(
+            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
+        )
 
     app = create_service_app(
         settings=settings,
