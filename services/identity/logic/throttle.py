@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -111,8 +111,14 @@ async def succeeded(session: AsyncSession, *, attempt: Attempt) -> None:
     )
 
 
-async def prune(session: AsyncSession, *, settings: IdentitySettings, attempt: Attempt) -> None:
-    """Drop this attempt's keys' rows that fell out of the window."""
+async def failed(
+    session: AsyncSession, *, settings: IdentitySettings, attempt: Attempt, now: datetime
+) -> None:
+    """Keep the attempt as a failure dated when it failed (a lock runs from then, not from before the
+    hash); drop this attempt's keys' rows that fell out of the window."""
+    await session.execute(
+        update(LoginAttempt).where(col(LoginAttempt.id).in_(attempt.ids)).values(attempted_at=now)
+    )
     since = attempt.at - timedelta(seconds=settings.login_window_s)
     await session.execute(
         delete(LoginAttempt).where(

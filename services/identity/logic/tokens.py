@@ -134,7 +134,7 @@ async def _failed(
     session: AsyncSession, *, settings: IdentitySettings, attempt: throttle.Attempt, candidates: list[User]
 ) -> None:
     """Keep the failed attempt; when it starts a lock, tell the accounts' tenants (an event, no e-mail)."""
-    await throttle.prune(session, settings=settings, attempt=attempt)
+    await throttle.failed(session, settings=settings, attempt=attempt, now=utcnow())
     lock = await throttle.lock_of(session, settings=settings, attempt=attempt, count_own=True)
     if lock is not None:
         for user in candidates:
