@@ -4,7 +4,8 @@ The state lives in identity's own database (`login_attempts`), not in Redis: eve
 same counts on SQLite and PostgreSQL alike, a Redis flush cannot reset an attacker's count, and a login
 already costs a database round trip and ~100 ms of Argon2, so a few more rows are noise. An attempt is
 written *before* its password is checked, so a burst of concurrent guesses counts in full; it is deleted
-again on success (which also clears the account's failures, never the address's).
+again on success (which also clears the account's failures, never the address's). Each failure prunes
+the rows that left the window.
 
 A key is locked when it has at least `threshold` earlier failures in the sliding window: for
 `base · 2^(failures - threshold)` seconds (capped) after the latest one. A locked key answers 429 with
@@ -115,14 +116,10 @@ async def failed(
     session: AsyncSession, *, settings: IdentitySettings, attempt: Attempt, now: datetime
 ) -> None:
     """Keep the attempt as a failure dated when it failed (a lock runs from then, not from before the
-    hash); drop this attempt's keys' rows that fell out of the window."""
+    hash); drop every row that fell out of the window (an indexed range delete, so the table stays the
+    size of one window's failures)."""
     await session.execute(
         update(LoginAttempt).where(col(LoginAttempt.id).in_(attempt.ids)).values(attempted_at=now)
     )
     since = attempt.at - timedelta(seconds=settings.login_window_s)
-    await session.execute(
-        delete(LoginAttempt).where(
-            col(LoginAttempt.key).in_((attempt.account_key, attempt.ip_key)),
-            col(LoginAttempt.attempted_at) <= since,
-        )
-    )
+    await session.execute(delete(LoginAttempt).where(col(LoginAttempt.attempted_at) <= since))
