@@ -18,6 +18,7 @@ import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from shared.auth import Principal
 
@@ -42,6 +43,41 @@ async def revoke_user_tokens(
         pipe.hset(key, f"u:{user_id}", f"{min_version}:{int(time.time()) + ttl_s}")
         pipe.incr(f"{key}:v")
         await pipe.execute()
+
+
+async def restore(
+    redis: Redis,
+    *,
+    sessions: dict[str, int],
+    users: dict[str, tuple[int, int]],
+    key: str = DEFAULT_KEY,
+) -> int:
+    """Write again the entries that are missing (or name an older user version) from their authority.
+
+    `sessions` maps session id → expiry, `users` user id → (min version, expiry). The version counter
+    moves only when something was written, so gateways reload only then. Returns how many were written.
+    """
+    wanted: dict[str, tuple[str, int | None]] = {
+        f"s:{sid}": (str(exp), None) for sid, exp in sessions.items()
+    }
+    wanted.update({f"u:{uid}": (f"{ver}:{exp}", ver) for uid, (ver, exp) in users.items()})
+    if not wanted:
+        return 0
+    fields = list(wanted)
+    current: list[bytes | str | None] = await redis.hmget(key, fields)
+    mapping: dict[FieldT, EncodableT] = {}
+    for name, now_value in zip(fields, current, strict=True):
+        value, version = wanted[name]
+        text = now_value.decode() if isinstance(now_value, bytes) else now_value
+        if text is None or (version is not None and int(text.partition(":")[0]) < version):
+            mapping[name] = value
+    if not mapping:
+        return 0
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(key, mapping=mapping)
+        pipe.incr(f"{key}:v")
+        await pipe.execute()
+    return len(mapping)
 
 
 class RevocationList:

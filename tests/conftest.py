@@ -73,6 +73,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_BAD_TOKEN_RATE_LIMIT_PER_WINDOW": "100000",
         # Every test logs in from 127.0.0.1: the per-address login throttle is tested with its own process.
         "RAPPORT_LOGIN_IP_THRESHOLD": "100000",
+        # identity rewrites lost revocation deny-list entries from its database this often.
+        "RAPPORT_DENYLIST_RESYNC_S": "1",
         "RAPPORT_LOG_LEVEL": "INFO",
         # Stand-ins for social platforms listen on 127.0.0.1.
         "RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS": "true",

@@ -44,6 +44,8 @@ class User(SQLModel, table=True):
     active: bool = Field(default=True)
     # Carried in access tokens (`ver`); raised on a role change or deactivation so older tokens die.
     token_version: int = Field(default=0)
+    # When `token_version` last moved: the deny-list entry lives one access-token TTL from then.
+    tokens_revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 

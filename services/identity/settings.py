@@ -26,3 +26,6 @@ class IdentitySettings(Settings):
     trust_forwarded_for: bool = True
     # Most accounts (in different tenants) one e-mail address may be tried against in one login.
     login_max_accounts_per_email: int = 5
+    # How often the revocation deny-list in Redis is rewritten from the database (a write lost to a
+    # Redis outage or restart is back within this).
+    denylist_resync_s: float = 30.0

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+import redis
 
 from rapport.stack import Stack
 from tests.helpers import (
@@ -82,6 +84,25 @@ def test_logout_ends_the_session_only(client: httpx.Client, tenant: Tenant) -> N
     _assert_refused_soon(client, pair["access_token"])
     assert _refresh(client, pair["refresh_token"]).status_code == 401
     assert client.get("/v1/me", headers=tenant.headers).status_code == 200
+
+
+def test_lost_denylist_entry_is_restored_from_identity_database(
+    stack: Stack, client: httpx.Client, tenant: Tenant
+) -> None:
+    pair = login(client, tenant.email, PASSWORD)
+    assert client.post("/v1/auth/logout", headers=_bearer(pair["access_token"])).status_code == 204
+    _assert_refused_soon(client, pair["access_token"])
+    field = "s:" + jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
+    # A Redis restart (or a write lost to an outage) drops the entry ...
+    r = redis.Redis.from_url(stack.redis_url)
+    try:
+        assert r.hdel("rapport:revoked", field) == 1
+        r.incr("rapport:revoked:v")
+        # ... and identity writes it again from its database within its resync period (1 s here).
+        wait_until(lambda: r.hexists("rapport:revoked", field), timeout=5, what="deny-list entry restored")
+    finally:
+        r.close()
+    _assert_refused_soon(client, pair["access_token"])
 
 
 def test_logout_without_token_returns_401(client: httpx.Client) -> None:

@@ -200,6 +200,7 @@ async def update_user(
     if "role" in changed or deactivated:
         # Tokens carry the role they were issued with: older versions are refused from now on.
         user.token_version += 1
+        user.tokens_revoked_at = utcnow()
     if deactivated:
         await session.execute(
             update(RefreshToken)
