@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,16 +13,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from gateway.jwks import JWKSCache
 from gateway.middleware import GatewayProxy, GatewayRuntime, RequestIdMiddleware
 from gateway.openapi import OpenAPICache
 from gateway.proxy import Upstreams, create_session
 from gateway.ratelimit import RateLimiter
 from gateway.routes import PROXIED_PREFIXES
 from gateway.settings import GatewaySettings
-from shared.auth import TokenVerifier, jwks_from_url
+from shared.auth import TokenVerifier
 from shared.docs import install_docs
 from shared.errors import install_error_handlers
 from shared.logging import setup_logging
+from shared.revocation import RevocationList
 from shared.telemetry import ASGIApp, Receive, Scope, Send, TracingMiddleware, setup_tracing
 
 log = logging.getLogger("rapport.gateway")
@@ -66,11 +68,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         upstreams = Upstreams(session, settings.upstreams())
         runtime.upstreams = upstreams
         runtime.limiter = RateLimiter(redis, prefix=settings.rate_limit_namespace)
-        runtime.verifier = TokenVerifier(
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            jwks=jwks_from_url(f"{upstreams.bases['identity']}/.well-known/jwks.json"),
+        runtime.jwks = JWKSCache(
+            upstreams, ttl_s=settings.jwks_cache_s, timeout_s=settings.readiness_timeout_s
         )
+        runtime.verifier = TokenVerifier(
+            issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks=runtime.jwks.fetch
+        )
+        runtime.revocations = RevocationList(redis, poll_s=settings.revocation_poll_s)
+        revocations = asyncio.create_task(runtime.revocations.run(), name="revocations")
+        readiness = Readiness(runtime, redis)
+        app.state.readiness = readiness
         app.state.runtime = runtime
         app.state.redis = redis
         app.state.openapi = OpenAPICache(
@@ -80,6 +87,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            revocations.cancel()
+            await asyncio.gather(revocations, return_exceptions=True)
             await session.close()
             await redis.aclose()
             log.info("gateway.stopped")
@@ -106,10 +115,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         """The process runs."""
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: Redis, every service and identity's JWKS reachable")
+    @app.get("/readyz", summary="Readiness: the gateway's Redis and token keys")
     async def readyz(request: Request) -> JSONResponse:
-        """200 when every dependency answers, else 503 with the status of each check."""
-        checks = await _readiness(runtime, request.app.state.redis)
+        """200 when the gateway can limit and verify (Redis answers, identity's key set is loaded).
+
+        It answers from the gateway's own state, at most one check per `readiness_cache_s`: a public
+        probe cannot make the gateway fan out to the services (their readiness is their own probe's)."""
+        readiness: Readiness = request.app.state.readiness
+        checks = await readiness.checks()
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
@@ -128,28 +141,41 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     return app
 
 
-async def _readiness(runtime: GatewayRuntime, redis: Redis) -> dict[str, str]:
-    settings = runtime.settings
-    upstreams = runtime.upstreams
-    assert upstreams is not None
-    timeout = settings.readiness_timeout_s
+class Readiness:
+    """The gateway's readiness (Redis ping, JWKS loaded), reused for `readiness_cache_s` seconds."""
 
-    async def redis_ok() -> bool:
-        async with asyncio.timeout(timeout):
-            return bool(await redis.ping())
+    def __init__(self, runtime: GatewayRuntime, redis: Redis) -> None:
+        self._runtime = runtime
+        self._redis = redis
+        self._checked_at = -1e9
+        self._checks: dict[str, str] = {}
+        self._lock = asyncio.Lock()
 
-    async def service_ok(base: str) -> bool:
-        status, _ = await upstreams.get(f"{base}/readyz", within_s=timeout)
-        return status == 200
+    async def checks(self) -> dict[str, str]:
+        ttl = self._runtime.settings.readiness_cache_s
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= ttl:
+                self._checks = await self._probe()
+                self._checked_at = time.monotonic()
+                if any(v != "ok" for v in self._checks.values()):
+                    log.warning("gateway.not_ready", extra={"checks": self._checks})
+            return self._checks
 
-    async def jwks_ok() -> bool:
-        status, body = await upstreams.get(
-            f"{upstreams.bases['identity']}/.well-known/jwks.json", within_s=timeout
-        )
-        keys: Any = json.loads(body).get("keys") if status == 200 else None
-        return bool(keys)
+    async def _probe(self) -> dict[str, str]:
+        timeout = self._runtime.settings.readiness_timeout_s
+        jwks = self._runtime.jwks
+        assert jwks is not None
 
-    probes = {"redis": redis_ok(), "jwks": jwks_ok()}
-    probes.update({name: service_ok(base) for name, base in upstreams.bases.items()})
-    results = await asyncio.gather(*probes.values(), return_exceptions=True)
-    return {name: "ok" if result is True else "down" for name, result in zip(probes, results, strict=True)}
+        async def redis_ok() -> bool:
+            async with asyncio.timeout(timeout):
+                return bool(await self._redis.ping())
+
+        async def jwks_ok() -> bool:
+            await jwks.document()
+            return bool(jwks.keys)
+
+        probes = {"redis": redis_ok(), "jwks": jwks_ok()}
+        results = await asyncio.gather(*probes.values(), return_exceptions=True)
+        return {
+            name: "ok" if result is True else "down" for name, result in zip(probes, results, strict=True)
+        }

@@ -2,10 +2,16 @@
 
 It runs outside FastAPI's stack (FastAPI's routing and native telemetry would cost a third of the
 throughput); the gateway's own routes (`/healthz`, `/readyz`, `/openapi.json`, `/docs`) stay in FastAPI.
+
+An authenticated request costs one (batched) Redis call, as before: its token's claims are cached and
+the revocation deny-list is an in-memory mirror. Public routes draw on the budget of their class (per
+client IP; webhooks per channel too, in the same batched call). A request whose token fails
+verification is counted against its client IP (a second budget, only on that failure path).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -15,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import BodyTooLarge, RateLimited, RoleForbidden, RouteNotFound
+from gateway.jwks import JWKSCache
 from gateway.proxy import HOP_BY_HOP, ResponseAborted, Upstreams
 from gateway.ratelimit import Decision, RateLimiter
-from gateway.routes import RouteTable
+from gateway.routes import RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
-from shared.auth import TokenVerifier, bearer_token
-from shared.errors import PROBLEM_JSON, ProblemError
+from shared.auth import Principal, TokenVerifier, bearer_token
+from shared.errors import PROBLEM_JSON, ProblemError, Unauthorized
+from shared.revocation import RevocationList
 from shared.telemetry import ASGIApp, Receive, Scope, Send, inject_headers
 
 log = logging.getLogger("rapport.gateway")
@@ -55,6 +63,8 @@ class GatewayRuntime:
     upstreams: Upstreams | None = None
     verifier: TokenVerifier | None = None
     limiter: RateLimiter | None = None
+    jwks: JWKSCache | None = None
+    revocations: RevocationList | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +78,10 @@ class Incoming:
     chunked: bool = False
     host: str | None = None
     traceparent: bytes | None = None
+
+
+class TokenRevoked(Unauthorized):
+    type = "https://rapport.dev/problems/token-revoked"
 
 
 class ClientDisconnected(Exception):
@@ -88,7 +102,17 @@ class GatewayProxy:
         self.record_spans = record_spans
         self.max_body = settings.max_body_bytes
         self.tenant_limit = (settings.rate_limit_per_window, settings.rate_limit_window_s)
-        self.public_limit = (settings.public_rate_limit_per_window, settings.public_rate_limit_window_s)
+        self.public_window = settings.public_rate_limit_window_s
+        self.class_limits = {
+            "public": settings.public_rate_limit_per_window,
+            "login": settings.login_rate_limit_per_window,
+            "signup": settings.signup_rate_limit_per_window,
+            "refresh": settings.refresh_rate_limit_per_window,
+            "jwks": settings.jwks_rate_limit_per_window,
+            "webhook": settings.webhook_ip_rate_limit_per_window,
+        }
+        self.channel_limit = settings.webhook_rate_limit_per_window
+        self.bad_token_limit = settings.bad_token_rate_limit_per_window
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = _scan_headers(scope["headers"])
@@ -117,20 +141,21 @@ class GatewayProxy:
         client_ip = client[0] if client else "unknown"
         roles = route.roles
         if roles is None:
-            limit, window = self.public_limit
-            key = "ip:" + client_ip
+            decision = await self._public_hit(route.limit_class, client_ip, path)
         else:
-            principal = await rt.verifier.verify(bearer_token(incoming.authorization))
+            principal = await self._authenticate(incoming.authorization, client_ip)
             if principal.role not in roles:
                 raise RoleForbidden("Your role may not do this.")
             limit, window = self.tenant_limit
-            key = "t:" + principal.tenant_id
-        decision = await rt.limiter.hit(key, limit=limit, window_s=window)
+            decision = await rt.limiter.hit("t:" + principal.tenant_id, limit=limit, window_s=window)
         reply.extend(_limit_headers(decision))
         if not decision.allowed:
             raise RateLimited(
                 "Too many requests; slow down.", headers={"Retry-After": str(decision.retry_after)}
             )
+        if route.limit_class == "jwks" and rt.jwks is not None:
+            await _send_json(send, await rt.jwks.document(), reply, head=method == "HEAD")
+            return
         length = incoming.length
         max_body = route.max_body or self.max_body
         if length is not None and length > max_body:
@@ -174,6 +199,44 @@ class GatewayProxy:
             raise
         if status >= 500:
             _log_upstream("gateway.upstream_error", incoming, route.service, status)
+
+    async def _public_hit(self, limit_class: str, client_ip: str, path: str) -> Decision:
+        """Count a public request in its class's per-IP budget (and a webhook in its channel's too)."""
+        limiter = self.rt.limiter
+        assert limiter is not None
+        window = self.public_window
+        limit = self.class_limits.get(limit_class, self.class_limits["public"])
+        # The default class keeps the historical key, so existing counters carry on.
+        key = "ip:" + client_ip if limit_class == "public" else f"{limit_class}:ip:{client_ip}"
+        if limit_class != "webhook":
+            return await limiter.hit(key, limit=limit, window_s=window)
+        # Both hits join one batched script call (they are queued in the same loop turn).
+        channel = limiter.hit("wh:" + webhook_channel(path), limit=self.channel_limit, window_s=window)
+        per_ip = limiter.hit(key, limit=limit, window_s=window)
+        by_channel, by_ip = await asyncio.gather(channel, per_ip)
+        if not by_ip.allowed:
+            return by_ip
+        return by_channel
+
+    async def _authenticate(self, authorization: str | None, client_ip: str) -> Principal:
+        """The verified, unrevoked principal; a failure counts against the client IP's bad-token budget."""
+        rt = self.rt
+        assert rt.verifier is not None and rt.limiter is not None
+        try:
+            principal = await rt.verifier.verify(bearer_token(authorization))
+            if rt.revocations is not None and rt.revocations.revoked(principal):
+                raise TokenRevoked("The token's session has ended.")
+        except Unauthorized:
+            decision = await rt.limiter.hit(
+                "bad:ip:" + client_ip, limit=self.bad_token_limit, window_s=self.public_window
+            )
+            if not decision.allowed:
+                raise RateLimited(
+                    "Too many requests with invalid tokens; slow down.",
+                    headers={"Retry-After": str(decision.retry_after)},
+                ) from None
+            raise
+        return principal
 
     async def _read_body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
@@ -300,6 +363,17 @@ def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
         (b"ratelimit-limit", str(decision.limit).encode()),
         (b"ratelimit-remaining", str(decision.remaining).encode()),
     ]
+
+
+async def _send_json(send: Send, body: bytes, reply: list[tuple[bytes, bytes]], *, head: bool) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"public, max-age=300"),
+        *reply,
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 async def _send_problem(send: Send, exc: ProblemError, path: str, reply: list[tuple[bytes, bytes]]) -> None:

@@ -30,6 +30,9 @@ class Route:
     # Longest wait for the service's answer when longer than the gateway's default (a bulk import answers
     # once the whole file is stored).
     timeout_s: float | None = None
+    # The budget a public route draws on (per client IP, and for `webhook` per channel too): `login`,
+    # `signup`, `refresh`, `jwks` (answered from the gateway's cache), `webhook` or `public`.
+    limit_class: str = "public"
 
     @property
     def public(self) -> bool:
@@ -53,6 +56,7 @@ def _route(
     exact: bool = False,
     max_body: int | None = None,
     timeout_s: float | None = None,
+    limit_class: str = "public",
 ) -> Route:
     return Route(
         prefix=prefix,
@@ -62,6 +66,7 @@ def _route(
         exact=exact,
         max_body=max_body,
         timeout_s=timeout_s,
+        limit_class=limit_class,
     )
 
 
@@ -75,11 +80,11 @@ EVERYONE = ROLES
 
 # Order inside one prefix matters: the first matching entry wins, so method-specific entries come first.
 ROUTES: tuple[Route, ...] = (
-    _route("/.well-known/jwks.json", "identity", PUBLIC, {"GET", "HEAD"}, exact=True),
-    _route("/v1/tenants", "identity", PUBLIC, {"POST"}, exact=True),
+    _route("/.well-known/jwks.json", "identity", PUBLIC, {"GET", "HEAD"}, exact=True, limit_class="jwks"),
+    _route("/v1/tenants", "identity", PUBLIC, {"POST"}, exact=True, limit_class="signup"),
     _route("/v1/tenants", "identity", ADMINS),
-    _route("/v1/auth/token", "identity", PUBLIC, {"POST"}, exact=True),
-    _route("/v1/auth/refresh", "identity", PUBLIC, {"POST"}, exact=True),
+    _route("/v1/auth/token", "identity", PUBLIC, {"POST"}, exact=True, limit_class="login"),
+    _route("/v1/auth/refresh", "identity", PUBLIC, {"POST"}, exact=True, limit_class="refresh"),
     _route("/v1/auth", "identity", EVERYONE),
     _route("/v1/me", "identity", EVERYONE),
     _route("/v1/users", "identity", ADMINS),
@@ -101,8 +106,9 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/listening/share-of-voice", "listening", STAFF, READS, exact=True),
     _route("/v1/listening/usage", "listening", ADMINS, READS, exact=True),
     _route("/v1/channels", "listening", ADMINS),
-    # Platform webhooks: public (the platform's own signature is verified by listening), limited per IP.
-    _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}),
+    # Platform webhooks: public (the platform's own signature is verified by listening), limited per
+    # channel (`/v1/inbound/{platform}/{channel_id}`) and, generously, per IP.
+    _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}, limit_class="webhook"),
     _route("/v1/profiles", "profiles", STAFF),
     _route("/v1/conversations", "engagement", STAFF),
     _route("/v1/agents", "engagement", STAFF, READS),
@@ -138,3 +144,9 @@ class RouteTable:
     def services(self) -> set[str]:
         """The services the table routes to."""
         return {route.service for route in self.routes}
+
+
+def webhook_channel(path: str) -> str:
+    """The channel part of an inbound webhook path (`/v1/inbound/x/42/…` → `x/42`), bounded in length."""
+    parts = path[len("/v1/inbound/") :].split("/", 2)
+    return "/".join(parts[:2])[:200]

@@ -18,8 +18,26 @@ class GatewaySettings(Settings):
     # Authenticated calls are limited per tenant, anonymous public calls per client IP.
     rate_limit_per_window: int = 1200
     rate_limit_window_s: int = 60
+    # Public routes without a class of their own (per client IP).
     public_rate_limit_per_window: int = 120
     public_rate_limit_window_s: int = 60
+    # Each public route class has its own budget per client IP (same window as the public one), so one
+    # kind of traffic cannot lock out another: logins, signups, refreshes, JWKS fetches (served from
+    # the gateway's cache) and platform webhooks (per channel, plus a generous per-IP ceiling).
+    login_rate_limit_per_window: int = 30
+    signup_rate_limit_per_window: int = 10
+    refresh_rate_limit_per_window: int = 120
+    jwks_rate_limit_per_window: int = 600
+    webhook_rate_limit_per_window: int = 600
+    webhook_ip_rate_limit_per_window: int = 6000
+    # Requests whose bearer token fails verification (missing, malformed, expired, revoked), per IP.
+    bad_token_rate_limit_per_window: int = 60
+    # How long the gateway serves identity's JWKS from memory.
+    jwks_cache_s: float = 60.0
+    # How often the revocation deny-list is checked for changes (a revoked token is refused within this).
+    revocation_poll_s: float = 0.25
+    # How long a `/readyz` answer (Redis ping, JWKS) is reused: probes cannot make it fan out.
+    readiness_cache_s: float = 1.0
     # Prefix of the counters in Redis (deployments sharing one Redis keep apart by it).
     rate_limit_namespace: str = "rapport:rl"
     max_body_bytes: int = MIB

@@ -38,6 +38,10 @@ class Principal:
     tenant_id: str
     role: str
     expires_at: int
+    # The refresh family the token belongs to (`sid`) and the user's token version (`ver`): what the
+    # revocation deny-list is keyed by.
+    session_id: str | None = None
+    token_version: int = 0
 
 
 def jwks_from_url(url: str, *, timeout: float = 5.0) -> JWKSSource:
@@ -136,8 +140,14 @@ class TokenVerifier:
         tenant_id, role = claims.get("tid"), claims.get("role")
         if not isinstance(tenant_id, str) or role not in ROLES:
             raise Unauthorized("The token lacks a tenant or role.")
+        sid, ver = claims.get("sid"), claims.get("ver", 0)
         principal = Principal(
-            user_id=str(claims["sub"]), tenant_id=tenant_id, role=str(role), expires_at=int(claims["exp"])
+            user_id=str(claims["sub"]),
+            tenant_id=tenant_id,
+            role=str(role),
+            expires_at=int(claims["exp"]),
+            session_id=sid if isinstance(sid, str) else None,
+            token_version=ver if isinstance(ver, int) else 0,
         )
         if len(self._cache) >= self._cache_size:
             self._cache.pop(next(iter(self._cache)))

@@ -64,6 +64,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = {
         "RAPPORT_RATE_LIMIT_PER_WINDOW": "100000",
         "RAPPORT_PUBLIC_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_LOGIN_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_SIGNUP_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_REFRESH_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_JWKS_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_WEBHOOK_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_WEBHOOK_IP_RATE_LIMIT_PER_WINDOW": "100000",
+        "RAPPORT_BAD_TOKEN_RATE_LIMIT_PER_WINDOW": "100000",
+        # Every test logs in from 127.0.0.1: the per-address login throttle is tested with its own process.
+        "RAPPORT_LOGIN_IP_THRESHOLD": "100000",
+        # identity rewrites lost revocation deny-list entries from its database this often.
+        "RAPPORT_DENYLIST_RESYNC_S": "1",
         "RAPPORT_LOG_LEVEL": "INFO",
         # Stand-ins for social platforms listen on 127.0.0.1.
         "RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS": "true",

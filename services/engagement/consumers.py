@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.engagement.logic.agents import project_user
+from services.engagement.logic.agents import project_user, update_agent
 from services.engagement.logic.corrections import reanalyse_mention, redact_mention, resolve_mention
-from shared.events.contracts import MentionReanalysed, MentionRedacted, MentionResolved, UserCreated
+from shared.events.contracts import (
+    MentionReanalysed,
+    MentionRedacted,
+    MentionResolved,
+    UserCreated,
+    UserUpdated,
+)
 from shared.events.envelope import CloudEvent
 from shared.service import Subscription
 
@@ -14,6 +20,11 @@ from shared.service import Subscription
 async def on_user_created(session: AsyncSession, event: CloudEvent) -> None:
     """identity.user.created → keep agents in the assignment pool."""
     await project_user(session, tenant_id=event.tenantid, user=UserCreated.model_validate(event.data))
+
+
+async def on_user_updated(session: AsyncSession, event: CloudEvent) -> None:
+    """identity.user.updated → a deactivated user (or one no longer an agent) leaves the assignment pool."""
+    await update_agent(session, tenant_id=event.tenantid, user=UserUpdated.model_validate(event.data))
 
 
 async def on_mention_resolved(session: AsyncSession, event: CloudEvent) -> None:
@@ -39,6 +50,9 @@ async def on_mention_redacted(session: AsyncSession, event: CloudEvent) -> None:
 
 SUBSCRIPTIONS: list[Subscription] = [
     Subscription(durable="engagement-users", event_type="identity.user.created", handler=on_user_created),
+    Subscription(
+        durable="engagement-user-updates", event_type="identity.user.updated", handler=on_user_updated
+    ),
     Subscription(
         durable="engagement-mentions", event_type="profiles.mention.resolved", handler=on_mention_resolved
     ),

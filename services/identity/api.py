@@ -1,4 +1,4 @@
-"""identity's routes: signup, login, refresh, the caller, users of the tenant, and the JWKS."""
+"""identity's routes: signup, login, refresh, logout, the caller, users of the tenant, and the JWKS."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.identity.deps import AdminDep, AnyUserDep, SettingsDep, SignerDep
+from services.identity.deps import AdminDep, AnyUserDep, ClientIPDep, RedisDep, SettingsDep, SignerDep
 from services.identity.logic import accounts, keys, tokens
 from services.identity.schemas import (
     JWKSet,
@@ -18,6 +18,7 @@ from services.identity.schemas import (
     UserCreate,
     UserPage,
     UserRead,
+    UserUpdate,
 )
 from shared.events.contracts import Role
 from shared.pagination import CursorQuery, LimitQuery
@@ -26,30 +27,65 @@ from shared.service import SessionDep
 router = APIRouter(tags=["identity"])
 
 
+def _no_store(response: Response) -> None:
+    # Token responses must not be cached by anything on the way (RFC 6749 §5.1).
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
 @router.post("/v1/tenants", status_code=201, response_model=SignupRead)
 async def create_tenant(tenant_in: TenantCreate, session: SessionDep, settings: SettingsDep) -> SignupRead:
     """Sign up: create a tenant and its owner."""
     return await accounts.signup(session, settings=settings, tenant_in=tenant_in)
 
 
-@router.post("/v1/auth/token", response_model=TokenPair)
+@router.post("/v1/auth/token", response_model=TokenPair, responses={429: {"description": "Throttled"}})
 async def create_token(
-    credentials: TokenRequest, session: SessionDep, settings: SettingsDep, signer: SignerDep
+    credentials: TokenRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    redis: RedisDep,
+    client_ip: ClientIPDep,
+    response: Response,
 ) -> TokenPair:
     """Log in with e-mail and password; returns an access token and a refresh token."""
+    _no_store(response)
     return await tokens.login(
-        session, signer=signer, settings=settings, email=credentials.email, password=credentials.password
+        session,
+        signer=signer,
+        settings=settings,
+        redis=redis,
+        email=credentials.email,
+        password=credentials.password,
+        tenant_id=credentials.tenant_id,
+        client_ip=client_ip,
     )
 
 
 @router.post("/v1/auth/refresh", response_model=TokenPair)
 async def refresh_token(
-    refresh_in: RefreshRequest, session: SessionDep, settings: SettingsDep, signer: SignerDep
+    refresh_in: RefreshRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    redis: RedisDep,
+    response: Response,
 ) -> TokenPair:
     """Exchange a refresh token for a new pair (the old refresh token is spent)."""
+    _no_store(response)
     return await tokens.refresh(
-        session, signer=signer, settings=settings, refresh_token=refresh_in.refresh_token
+        session, signer=signer, settings=settings, redis=redis, refresh_token=refresh_in.refresh_token
     )
+
+
+@router.post("/v1/auth/logout", status_code=204)
+async def logout(
+    principal: AnyUserDep, session: SessionDep, settings: SettingsDep, redis: RedisDep
+) -> Response:
+    """End the caller's session: its refresh token and access tokens stop working."""
+    await tokens.logout(session, settings=settings, redis=redis, principal=principal)
+    return Response(status_code=204)
 
 
 @router.get("/v1/me", response_model=UserRead)
@@ -82,6 +118,21 @@ async def list_users(
 async def read_user(user_id: str, principal: AdminDep, session: SessionDep) -> UserRead:
     """One user of the caller's tenant."""
     return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=user_id)
+
+
+@router.patch("/v1/users/{user_id}", response_model=UserRead)
+async def update_user(
+    user_id: str,
+    user_in: UserUpdate,
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+) -> UserRead:
+    """Change a user's role or deactivate them (their sessions end at once)."""
+    return await accounts.update_user(
+        session, settings=settings, redis=redis, principal=principal, user_id=user_id, user_in=user_in
+    )
 
 
 @router.get("/.well-known/jwks.json", response_model=JWKSet)

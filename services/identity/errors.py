@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
+from shared.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 
 
 class SignupDisabled(Forbidden):
@@ -27,3 +27,15 @@ class RoleNotGrantable(Forbidden):
 
 class UserNotFound(NotFound):
     pass
+
+
+class LoginThrottled(TooManyRequests):
+    type = "https://rapport.dev/problems/login-throttled"
+
+
+class AmbiguousLogin(Conflict):
+    type = "https://rapport.dev/problems/ambiguous-login"
+
+
+class UserChangeRefused(Conflict):
+    type = "https://rapport.dev/problems/user-change-refused"

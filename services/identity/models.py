@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
@@ -26,17 +26,41 @@ class Tenant(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
-    """A person (or integration) of one tenant. E-mails are unique across tenants so login needs none."""
+    """A person (or integration) of one tenant.
+
+    An e-mail is unique within its tenant only: whether an address is registered in another tenant is
+    nobody else's business (signup and invitations answer alike). Login finds the account by password.
+    """
 
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "email", name="uq_users_tenant_email"),)
 
     id: str = Field(default_factory=new_id, primary_key=True)
     tenant_id: str = Field(foreign_key="tenants.id", index=True)
-    email: str = Field(max_length=254, unique=True)
+    email: str = Field(max_length=254, index=True)
     display_name: str | None = Field(default=None, max_length=100)
     role: str = Field(max_length=20, index=True)
     password_hash: str = Field(sa_column=Column(Text, nullable=False))
+    active: bool = Field(default=True)
+    # Carried in access tokens (`ver`); raised on a role change or deactivation so older tokens die.
+    token_version: int = Field(default=0)
+    # When `token_version` last moved: the deny-list entry lives one access-token TTL from then.
+    tokens_revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One login attempt that has not succeeded (yet), per throttle key: a hashed account or client IP.
+
+    A row is written before the password is checked (so concurrent guesses count too) and removed on
+    success; rows older than the throttle window are pruned as new ones arrive.
+    """
+
+    __tablename__ = "login_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80, index=True)
+    attempted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class RefreshToken(SQLModel, table=True):

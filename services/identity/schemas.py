@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from shared.events.contracts import Role
 from shared.pagination import Page
@@ -37,10 +37,25 @@ class UserCreate(Strict):
     role: GrantableRole
 
 
+class UserUpdate(Strict):
+    """What an owner or admin may change about a user; at least one field."""
+
+    role: Role | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UserUpdate:
+        if self.role is None and self.active is None:
+            raise ValueError("name a `role` or `active` to change")
+        return self
+
+
 class TokenRequest(Strict):
     # Login checks the credentials, not their shape: a wrong e-mail is a 401 like a wrong password.
     email: Annotated[str, Field(min_length=1, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
+    # Only needed when one e-mail and password open accounts in several tenants.
+    tenant_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class RefreshRequest(Strict):
@@ -63,6 +78,7 @@ class UserRead(BaseModel):
     email: str
     display_name: str | None
     role: Role
+    active: bool
     created_at: datetime
 
 

@@ -39,6 +39,17 @@ CATALOG: dict[str, EventSpec] = {
     for spec in (
         EventSpec("identity.tenant.created", c.TenantCreated, "A tenant signed up."),
         EventSpec("identity.user.created", c.UserCreated, "A user joined a tenant with a role."),
+        EventSpec("identity.user.updated", c.UserUpdated, "A user's role or active flag changed."),
+        EventSpec(
+            "identity.user.deactivated",
+            c.UserDeactivated,
+            "A user was deactivated; their sessions ended and they cannot log in.",
+        ),
+        EventSpec(
+            "identity.login.throttled",
+            c.LoginThrottled,
+            "Repeated failed logins locked an account or a client address for a while.",
+        ),
         EventSpec(
             "listening.mention.received",
             c.MentionReceived,

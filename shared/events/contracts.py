@@ -32,6 +32,35 @@ class UserCreated(Contract):
     display_name: str | None = None
 
 
+class UserUpdated(Contract):
+    """A user's role or active flag changed (`changed` names which)."""
+
+    user_id: str
+    role: Role
+    active: bool
+    changed: list[Literal["role", "active"]]
+    by_user_id: str
+
+
+class UserDeactivated(Contract):
+    """A user was deactivated: they cannot log in and every session of theirs has ended."""
+
+    user_id: str
+    by_user_id: str
+
+
+class LoginThrottled(Contract):
+    """Repeated failed logins locked an account (or a client address) for `retry_after_s` seconds.
+
+    No e-mail and no address travel: `scope` says which limit tripped, `user_id` whose account it was.
+    """
+
+    user_id: str
+    scope: Literal["account", "ip"]
+    failures: int
+    retry_after_s: int
+
+
 # --- listening ------------------------------------------------------------------------------------
 
 

@@ -107,6 +107,9 @@ class Recorder:
         self.key = key
         self.slow_s = slow_s
         self.requests: list[dict[str, Any]] = []
+        # How often the key set and the health endpoints were asked for (they are not recorded above).
+        self.jwks_hits = 0
+        self.health_hits = 0
         self._lock = threading.Lock()
         recorder = self
 
@@ -120,9 +123,13 @@ class Recorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.path == "/.well-known/jwks.json":
+                    with recorder._lock:
+                        recorder.jwks_hits += 1
                     self._send(200, {"keys": [recorder.key.public_jwk]})
                     return
                 if self.path in ("/readyz", "/healthz"):
+                    with recorder._lock:
+                        recorder.health_hits += 1
                     self._send(200, {"status": "ready"})
                     return
                 if self.path == "/openapi.json":

@@ -87,11 +87,11 @@ def test_tenant_over_its_limit_gets_429_with_retry_after(
 
 
 def test_anonymous_public_calls_are_limited_per_ip(spawn_gateway: SpawnGateway) -> None:
-    url = spawn_gateway(RAPPORT_PUBLIC_RATE_LIMIT_PER_WINDOW="2")
+    url = spawn_gateway(RAPPORT_LOGIN_RATE_LIMIT_PER_WINDOW="2")
     with httpx.Client(base_url=url) as gw:
         for _ in range(2):
             assert gw.post("/v1/auth/token", json={}).status_code == 200
-        refused = gw.post("/v1/tenants", json={})
+        refused = gw.post("/v1/auth/token", json={})
         assert_problem(refused, 429)
         assert int(refused.headers["retry-after"]) >= 1
 

@@ -34,8 +34,8 @@ def refs(node: Any) -> list[str]:
 def test_readyz_is_200_when_everything_answers(stack: Stack, client: httpx.Client) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200, response.text
-    checks = response.json()["checks"]
-    assert checks == {name: "ok" for name in ["redis", "jwks", *SERVICE_PATHS]}
+    # The gateway's own dependencies only: services answer their own probes.
+    assert response.json()["checks"] == {"redis": "ok", "jwks": "ok"}
 
 
 def test_healthz(client: httpx.Client) -> None:
@@ -66,7 +66,7 @@ def test_docs_page_serves_swagger_ui(client: httpx.Client) -> None:
     assert "swagger-ui" in response.text and "/openapi.json" in response.text
 
 
-def test_down_service_is_502_and_reported_by_readyz_and_openapi(
+def test_down_service_is_502_and_reported_by_openapi_not_readyz(
     spawn_gateway: SpawnGateway, recorder: Recorder, recorder_key: SigningKey
 ) -> None:
     url = spawn_gateway(RAPPORT_METRICS_URL=f"http://127.0.0.1:{free_port()}")
@@ -76,11 +76,10 @@ def test_down_service_is_502_and_reported_by_readyz_and_openapi(
         assert "metrics" in problem["detail"]
         assert gw.get("/v1/profiles", headers=bearer(token)).status_code == 200
 
+        # The gateway itself can still serve: its readiness does not hang on one service.
         ready = gw.get("/readyz")
-        assert ready.status_code == 503
-        checks = ready.json()["checks"]
-        assert checks["metrics"] == "down"
-        assert {k for k, v in checks.items() if v != "ok"} == {"metrics"}
+        assert ready.status_code == 200
+        assert "metrics" not in ready.text
 
         doc = gw.get("/openapi.json")
         assert doc.status_code == 200

@@ -44,7 +44,7 @@ def test_signup_creates_tenant_and_owner(api: httpx.Client) -> None:
     assert set(data["tenant"]) == {"id", "name", "created_at"}
     assert data["tenant"]["name"] == body["name"]
     user = data["user"]
-    assert set(user) == {"id", "tenant_id", "email", "display_name", "role", "created_at"}
+    assert set(user) == {"id", "tenant_id", "email", "display_name", "role", "active", "created_at"}
     assert user["tenant_id"] == data["tenant"]["id"]
     assert user["role"] == "owner"
     assert user["email"] == body["admin_email"]
@@ -58,7 +58,13 @@ def test_signup_email_is_case_insensitive(api: httpx.Client) -> None:
     assert response.status_code == 201, response.text
     assert response.json()["user"]["email"] == email.lower()
     assert _can_login(api, email.upper())
-    duplicate = api.post("/v1/tenants", json=_body(admin_email=email.lower()))
+    token = api.post("/v1/auth/token", json={"email": email, "password": PASSWORD}).json()["access_token"]
+    # The same address in other letters is the same user of the tenant.
+    duplicate = api.post(
+        "/v1/users",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"email": email.lower(), "password": PASSWORD, "role": "agent"},
+    )
     _assert_problem(duplicate, 409)
 
 
@@ -118,14 +124,21 @@ def test_signup_password_of_10_and_256_characters_is_accepted(api: httpx.Client)
         assert login.status_code == 200, login.text
 
 
-def test_signup_with_registered_email_returns_409_and_creates_no_tenant(api: httpx.Client) -> None:
+def test_signup_with_email_of_another_tenant_succeeds_and_each_password_opens_its_own_account(
+    api: httpx.Client,
+) -> None:
     owner = signup(api)
     response = api.post("/v1/tenants", json=_body(admin_email=owner.email, admin_password="another password"))
-    _assert_problem(response, 409)
-    # The original owner still logs in with the original password, and only with it.
-    assert _can_login(api, owner.email)
-    wrong = api.post("/v1/auth/token", json={"email": owner.email, "password": "another password"})
-    assert wrong.status_code == 401
+    assert response.status_code == 201, response.text
+    second = response.json()["tenant"]["id"]
+    # Each password logs into its own tenant's account: the original owner is untouched.
+    first = api.post("/v1/auth/token", json={"email": owner.email, "password": PASSWORD})
+    other = api.post("/v1/auth/token", json={"email": owner.email, "password": "another password"})
+    assert first.status_code == 200 and other.status_code == 200
+    me = api.get("/v1/me", headers={"Authorization": f"Bearer {first.json()['access_token']}"})
+    assert me.json()["tenant_id"] == owner.tenant_id
+    me = api.get("/v1/me", headers={"Authorization": f"Bearer {other.json()['access_token']}"})
+    assert me.json()["tenant_id"] == second
 
 
 def test_signup_with_malformed_json_returns_400(api: httpx.Client) -> None:

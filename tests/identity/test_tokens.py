@@ -66,7 +66,7 @@ def test_login_with_wrong_password_or_unknown_email_returns_the_same_401(
     [
         {"email": "a@example.com"},
         {"email": "a@example.com", "password": "x" * 257},
-        {"email": "a@example.com", "password": "correct horse", "tenant_id": "t"},
+        {"email": "a@example.com", "password": "correct horse", "tenant": "t"},
     ],
 )
 def test_login_with_invalid_body_returns_422(api: httpx.Client, body: dict[str, str]) -> None:

@@ -42,7 +42,7 @@ def test_me_without_token_returns_401(api: httpx.Client) -> None:
 
 def test_me_returns_the_caller_for_every_role(api: httpx.Client, tenant: Tenant) -> None:
     me = api.get("/v1/me", headers=tenant.headers).json()
-    assert set(me) == {"id", "tenant_id", "email", "display_name", "role", "created_at"}
+    assert set(me) == {"id", "tenant_id", "email", "display_name", "role", "active", "created_at"}
     assert (me["id"], me["tenant_id"], me["email"], me["role"]) == (
         tenant.user_id,
         tenant.tenant_id,
@@ -66,7 +66,7 @@ def test_owner_creates_user_of_each_grantable_role(api: httpx.Client, tenant: Te
     response = api.post("/v1/users", headers=tenant.headers, json=body)
     assert response.status_code == 201, response.text
     user = response.json()
-    assert set(user) == {"id", "tenant_id", "email", "display_name", "role", "created_at"}
+    assert set(user) == {"id", "tenant_id", "email", "display_name", "role", "active", "created_at"}
     assert (user["tenant_id"], user["email"], user["role"], user["display_name"]) == (
         tenant.tenant_id,
         body["email"],
@@ -134,15 +134,15 @@ def test_create_user_with_malformed_json_returns_400(api: httpx.Client, tenant: 
     _status(api.post("/v1/users", headers=headers, content=b'{"email": "a@example.com",'), 400)
 
 
-def test_create_user_with_taken_email_returns_409_even_across_tenants(
-    api: httpx.Client, tenant: Tenant, other_tenant: Tenant
+def test_create_user_with_email_taken_in_the_same_tenant_returns_409(
+    api: httpx.Client, tenant: Tenant
 ) -> None:
     agent = add_user(api, tenant, "agent")
-    before = _ids(api, other_tenant)
-    for email in (agent.email, agent.email.upper(), other_tenant.email):
-        response = api.post("/v1/users", headers=other_tenant.headers, json=_new_user("agent", email=email))
+    before = _ids(api, tenant)
+    for email in (agent.email, agent.email.upper(), tenant.email):
+        response = api.post("/v1/users", headers=tenant.headers, json=_new_user("agent", email=email))
         _status(response, 409)
-    assert _ids(api, other_tenant) == before
+    assert _ids(api, tenant) == before
 
 
 # --- GET /v1/users --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlmodel import col
 from services.engagement.models import Agent, Conversation
 from services.engagement.schemas import AgentPage, AgentRead
 from shared.db import lock_tenant, utcnow
-from shared.events.contracts import ConversationAssigned, UserCreated
+from shared.events.contracts import ConversationAssigned, UserCreated, UserUpdated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import paginate
@@ -38,6 +38,24 @@ async def project_user(session: AsyncSession, *, tenant_id: str, user: UserCreat
     await session.flush()
     log.info("agent.projected", extra={"tenant_id": tenant_id, "agent_id": agent.id})
     await assign_backlog(session, tenant_id=tenant_id)
+    return agent
+
+
+async def update_agent(session: AsyncSession, *, tenant_id: str, user: UserUpdated) -> Agent | None:
+    """Follow a user's role and active flag: only active users of an assignable role get new work."""
+    assignable = user.active and user.role in ASSIGNABLE_ROLES
+    agent = await session.get(Agent, user.user_id)
+    if agent is None or agent.tenant_id != tenant_id:
+        if not assignable:
+            return None
+        created = UserCreated(user_id=user.user_id, role=user.role)
+        return await project_user(session, tenant_id=tenant_id, user=created)
+    await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)
+    agent.role, agent.active = user.role, assignable
+    await session.flush()
+    log.info("agent.updated", extra={"tenant_id": tenant_id, "agent_id": agent.id, "active": assignable})
+    if assignable:
+        await assign_backlog(session, tenant_id=tenant_id)
     return agent
 
 

@@ -1,20 +1,34 @@
-"""Tenants and users: signup, creating users with a role, reading them within the tenant."""
+"""Tenants and users: signup, creating users with a role, changing role and active flag, reading them.
+
+An e-mail address is unique within a tenant only, so signup and invitations answer the same whether or
+not the address is registered in another tenant (no enumeration across tenants).
+"""
 
 from __future__ import annotations
 
 import logging
 
+from redis.asyncio import Redis
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
-from services.identity.errors import EmailTaken, RoleNotGrantable, SignupDisabled, UserNotFound
+from services.identity.errors import (
+    EmailTaken,
+    RoleNotGrantable,
+    SignupDisabled,
+    UserChangeRefused,
+    UserNotFound,
+)
+from services.identity.logic.denylist import deny_user_tokens
 from services.identity.logic.passwords import hash_password
-from services.identity.models import Tenant, User, new_id
-from services.identity.schemas import SignupRead, TenantCreate, TenantRead, UserCreate, UserRead
+from services.identity.models import RefreshToken, Tenant, User, new_id
+from services.identity.schemas import SignupRead, TenantCreate, TenantRead, UserCreate, UserRead, UserUpdate
 from services.identity.settings import IdentitySettings
 from shared.auth import Principal
-from shared.events.contracts import TenantCreated, UserCreated
+from shared.db import utcnow
+from shared.events.contracts import TenantCreated, UserCreated, UserDeactivated, UserUpdated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import Page, paginate
@@ -30,8 +44,9 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def _email_taken(session: AsyncSession, email: str) -> bool:
-    return (await session.execute(select(User.id).where(User.email == email))).first() is not None
+async def _email_taken(session: AsyncSession, *, tenant_id: str, email: str) -> bool:
+    stmt = select(User.id).where(User.tenant_id == tenant_id, User.email == email)
+    return (await session.execute(stmt)).first() is not None
 
 
 def _stage_user_created(session: AsyncSession, user: User) -> None:
@@ -48,8 +63,8 @@ async def _new_user(
     session: AsyncSession, *, tenant_id: str, email: str, password: str, display_name: str | None, role: str
 ) -> User:
     # Check and hash before writing anything: a SQLite write lock must not wait on a 100 ms hash.
-    if await _email_taken(session, email):
-        raise EmailTaken("This e-mail address is already registered.")
+    if await _email_taken(session, tenant_id=tenant_id, email=email):
+        raise EmailTaken("This e-mail address is already a user of this tenant.")
     return User(
         tenant_id=tenant_id,
         email=email,
@@ -63,9 +78,9 @@ async def _commit_or_conflict(session: AsyncSession) -> None:
     try:
         await session.commit()
     except IntegrityError:
-        # Two requests raced for one e-mail address: the unique index decided.
+        # Two requests raced for one e-mail address in one tenant: the unique index decided.
         await session.rollback()
-        raise EmailTaken("This e-mail address is already registered.") from None
+        raise EmailTaken("This e-mail address is already a user of this tenant.") from None
 
 
 async def signup(session: AsyncSession, *, settings: IdentitySettings, tenant_in: TenantCreate) -> SignupRead:
@@ -135,3 +150,88 @@ async def list_users(
         stmt = stmt.where(User.role == role)
     rows, next_cursor = await paginate(session, stmt, User, limit=limit, cursor=cursor)
     return Page[UserRead](items=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor)
+
+
+async def _active_owners(session: AsyncSession, *, tenant_id: str) -> int:
+    stmt = select(func.count()).where(
+        col(User.tenant_id) == tenant_id, col(User.role) == "owner", col(User.active).is_(True)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+def _check_change(principal: Principal, user: User, user_in: UserUpdate) -> None:
+    """Who may change whom: only owners touch owners and admins; nobody locks the tenant out."""
+    if principal.role != "owner":
+        if user.role in ("owner", "admin"):
+            raise RoleNotGrantable("Only an owner may change an owner or an admin.")
+        if user_in.role in ("owner", "admin"):
+            raise RoleNotGrantable("Only an owner may grant the owner or admin role.")
+    if user_in.active is False and user.id == principal.user_id:
+        raise UserChangeRefused("You cannot deactivate yourself.")
+
+
+async def update_user(
+    session: AsyncSession,
+    *,
+    settings: IdentitySettings,
+    redis: Redis | None,
+    principal: Principal,
+    user_id: str,
+    user_in: UserUpdate,
+) -> UserRead:
+    """Change a user's role or active flag; a deactivation or role change ends their tokens at once."""
+    user = await get_scoped(session, User, tenant_id=principal.tenant_id, id=user_id, error=UserNotFound)
+    _check_change(principal, user, user_in)
+    changed: list[str] = []
+    if user_in.role is not None and user_in.role != user.role:
+        changed.append("role")
+    if user_in.active is not None and user_in.active != user.active:
+        changed.append("active")
+    if not changed:
+        return UserRead.model_validate(user)
+    leaves_owners = user.role == "owner" and user.active and ("role" in changed or user_in.active is False)
+    if leaves_owners and await _active_owners(session, tenant_id=user.tenant_id) <= 1:
+        raise UserChangeRefused("A tenant keeps at least one active owner.")
+    deactivated = user_in.active is False and user.active
+    if "role" in changed:
+        user.role = user_in.role  # type: ignore[assignment]
+    if "active" in changed:
+        user.active = bool(user_in.active)
+    if "role" in changed or deactivated:
+        # Tokens carry the role they were issued with: older versions are refused from now on.
+        user.token_version += 1
+        user.tokens_revoked_at = utcnow()
+    if deactivated:
+        await session.execute(
+            update(RefreshToken)
+            .where(col(RefreshToken.user_id) == user.id, col(RefreshToken.revoked_at).is_(None))
+            .values(revoked_at=utcnow())
+        )
+    data = UserUpdated(
+        user_id=user.id,
+        role=user.role,
+        active=user.active,
+        changed=changed,
+        by_user_id=principal.user_id,
+    )
+    stage(
+        session, new_event(type="identity.user.updated", source=SOURCE, tenant_id=user.tenant_id, data=data)
+    )
+    if deactivated:
+        gone = UserDeactivated(user_id=user.id, by_user_id=principal.user_id)
+        stage(
+            session,
+            new_event(
+                type="identity.user.deactivated",
+                source=SOURCE,
+                tenant_id=user.tenant_id,
+                data=gone,
+                subject=user.id,
+            ),
+        )
+    read = UserRead.model_validate(user)
+    await session.commit()
+    if "role" in changed or deactivated:
+        await deny_user_tokens(redis, settings=settings, user=user)
+    log.info("user.updated", extra={"tenant_id": user.tenant_id, "user_id": user.id, "changed": changed})
+    return read
