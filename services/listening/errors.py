@@ -36,3 +36,11 @@ class VerificationFailed(Forbidden):
 class UnsupportedMediaType(ProblemError):
     status = 415
     type = "https://rapport.dev/problems/unsupported-media-type"
+
+
+class QueryTooExpensive(Unprocessable):
+    type = "https://rapport.dev/problems/query-too-expensive"
+
+
+class QueryLimitReached(Conflict):
+    type = "https://rapport.dev/problems/query-limit-reached"

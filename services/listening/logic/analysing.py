@@ -4,8 +4,9 @@ Ingest stores a mention as `pending` and wakes the worker (`mentions.analysis_wa
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
 them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
 reposts (`logic.grouping`), matches listening queries, stores the analysis and stages the event in one
-transaction. A claim older than `STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose
-puts its claim back at once.
+transaction; the matching runs in a worker thread, each post within its time budget
+(`query_match_budget_ms`, see logic.queries). A claim older than `STALE_CLAIM` (a worker died) is
+claimed again; a worker stopped on purpose puts its claim back at once.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
@@ -22,12 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +39,7 @@ from services.listening.logic import ingesting
 from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.grouping import assign_group
 from services.listening.logic.mentions import SOURCE, analysis_of, received_payload
+from services.listening.logic.queries import configure_matching, match_batch, record_matches
 from services.listening.models import Mention
 from services.listening.settings import ListeningSettings
 from shared.db import shielded, utcnow
@@ -109,15 +110,6 @@ def stage_reanalysed(
     )
 
 
-def _queries() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
-    """`logic.queries`' `matched_query_ids` and `record_matches`, when that module is there."""
-    try:
-        module = importlib.import_module("services.listening.logic.queries")
-    except ImportError:
-        return None, None
-    return getattr(module, "matched_query_ids", None), getattr(module, "record_matches", None)
-
-
 class AnalysisWorker:
     """Analyses pending mentions and re-scores fast-tier ones; one per listening process."""
 
@@ -127,9 +119,11 @@ class AnalysisWorker:
         analyser: Analyser | None = None,
         *,
         burst_rate: float = 250.0,
+        match_budget_s: float | None = None,
     ) -> None:
         self.sessions = sessions
         self.burst_rate = burst_rate
+        self.match_budget_s = match_budget_s
         self.analyser = analyser or Analyser(default_tier="quality")
         self.quality_rate = INITIAL_QUALITY_RATE
         self.analysed = 0
@@ -267,7 +261,6 @@ class AnalysisWorker:
 
     async def _store(self, results: dict[str, Result]) -> None:
         """Store the analyses and stage `listening.mention.received`, in one transaction."""
-        matcher, record = _queries()
         rescore = self.analyser.quality is not None
         async with ingesting.write_lock, self.sessions() as session:
             stmt = (
@@ -276,17 +269,19 @@ class AnalysisWorker:
                 .order_by(col(Mention.received_at), col(Mention.id))
                 .with_for_update()
             )  # announced in the order they arrived
-            for mention in (await session.execute(stmt)).scalars():
+            mentions = list((await session.execute(stmt)).scalars())
+            for mention in mentions:
                 result = results[mention.id]
                 await assign_group(session, mention)
                 apply(mention, result)
                 mention.analysis_status = "analysed"
                 mention.needs_rescore = rescore and result.tier == "fast"
-                matched: list[str] = []
-                if matcher is not None:
-                    matched = list(await matcher(session, tenant_id=mention.tenant_id, mention=mention))
-                if matched and record is not None:
-                    await record(
+            # The whole batch is matched in one worker thread, each post within its budget.
+            outcomes = await match_batch(session, mentions, budget_s=self.match_budget_s)
+            for mention in mentions:
+                matched = outcomes[mention.id].query_ids
+                if matched:
+                    await record_matches(
                         session,
                         tenant_id=mention.tenant_id,
                         mention_id=mention.id,
@@ -355,6 +350,7 @@ async def start_worker(rt: Runtime) -> None:
     """`on_start` hook: the analysis worker and the ingest group-commit writer, as service tasks (/readyz)."""
     settings = rt.settings
     assert isinstance(settings, ListeningSettings)
+    configure_matching(budget_s=settings.query_match_budget_ms / 1000)
     worker = AnalysisWorker(rt.sessions, burst_rate=settings.ingest_burst_rate)
     batcher = ingesting.IngestBatcher(rt.sessions)
     rt.extra["analysis_worker"] = worker
