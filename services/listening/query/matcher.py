@@ -102,7 +102,7 @@ class BudgetExceeded(Exception):
 
 
 def _check_deadline(doc: Doc) -> None:
-    if doc.deadline != math.inf and time.monotonic() > doc.deadline:
+    if doc.deadline != math.inf and time.monotonic() >= doc.deadline:
         raise BudgetExceeded
 
 
