@@ -548,18 +548,26 @@ def matching_ids(queries: Mapping[str, Query], doc: Doc) -> list[str]:
 
 
 def match_within(
-    queries: Mapping[str, Query], doc: Doc, *, budget_s: float, skip: Callable[[str], bool] | None = None
+    queries: Mapping[str, Query],
+    doc: Doc,
+    *,
+    budget_s: float,
+    skip: Callable[[str], bool] | None = None,
+    pause: Callable[[], object] | None = None,
 ) -> tuple[list[str], int]:
     """(ids of the queries matching `doc`, how many queries were decided) within `budget_s` seconds.
 
-    Queries are tried in the mapping's order; `skip(id)` True decides one without matching (False).
-    When the budget runs out, the count is less than `len(queries)`: the queries after it are undecided.
+    Queries are tried in the mapping's order; `skip(id)` True decides one without matching (False), and
+    `pause()` is called between queries (a thread hands the GIL over there). When the budget runs out,
+    the count is less than `len(queries)`: the queries after it are undecided.
     """
     doc = replace(doc, deadline=time.monotonic() + budget_s, memo={})
     matched: list[str] = []
     decided = 0
     try:
         for query_id, query in queries.items():
+            if pause is not None and decided:
+                pause()
             _check_deadline(doc)
             if (skip is None or not skip(query_id)) and query.matches(doc):
                 matched.append(query_id)
