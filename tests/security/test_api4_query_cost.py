@@ -26,6 +26,7 @@ from services.listening.errors import QueryLimitReached, QueryTooExpensive
 from services.listening.logic import queries as queries_logic
 from services.listening.models import ListeningQuery, MatchFlag, Mention
 from services.listening.query import QueryLimits, compile_query, match_within, prepare
+from services.listening.query import QueryTooExpensive as QueryTooExpensiveError
 from services.listening.schemas_queries import ListeningQueryCreate
 from services.listening.settings import ListeningSettings
 from shared.db import create_engine, create_tables, session_factory
@@ -263,3 +264,21 @@ def test_stored_hostile_query_matches_a_long_post_in_milliseconds() -> None:
     assert query.matches(doc)
     assert not query.matches(prepare(("ab " * 400 + "x ") * 8))
     assert time.perf_counter() - started < 0.25  # was 2 s on one core
+
+
+@pytest.mark.parametrize(
+    ("expression", "limits", "limit", "position"),
+    [
+        ("acme AND ab*", QueryLimits(min_prefix=3), "query_min_prefix", 9),
+        ("a OR b OR c OR d", QueryLimits(max_nodes=4), "query_max_nodes", 15),
+        ("acme " * 30, QueryLimits(max_length=100), "query_max_length", 100),
+        ('acme AND "late delivery"', QueryLimits(max_terms=2), "query_max_terms", 9),
+    ],
+)
+def test_each_cost_limit_is_named_with_its_position(
+    expression: str, limits: QueryLimits, limit: str, position: int
+) -> None:
+    with pytest.raises(QueryTooExpensiveError) as refused:
+        compile_query(expression, limits)
+    assert (refused.value.limit, refused.value.position) == (limit, position)
+    compile_query(expression)  # the grammar alone accepts it: stored queries keep compiling
