@@ -3,10 +3,10 @@
 Ingest stores a mention as `pending` and wakes the worker (`mentions.analysis_wanted`). The worker claims
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
 them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
-reposts (`logic.grouping`), matches listening queries, stores the analysis and stages the event in one
-transaction; the matching runs in a worker thread, each post within its time budget
-(`query_match_budget_ms`, see logic.queries). A claim older than `STALE_CLAIM` (a worker died) is
-claimed again; a worker stopped on purpose puts its claim back at once.
+reposts (`logic.grouping`), stores the analysis and the listening-query matches and stages the event in
+one transaction. The matches are worked out just before it, outside the write lock, in a worker thread,
+each post within its time budget (`query_match_budget_ms`, see logic.queries). A claim older than
+`STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose puts its claim back at once.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
@@ -26,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
@@ -39,7 +40,14 @@ from services.listening.logic import ingesting
 from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.grouping import assign_group
 from services.listening.logic.mentions import SOURCE, analysis_of, received_payload
-from services.listening.logic.queries import configure_matching, match_batch, record_matches
+from services.listening.logic.queries import (
+    NO_MATCH,
+    MatchOutcome,
+    configure_matching,
+    flag_budget_exceeded,
+    match_batch,
+    record_matches,
+)
 from services.listening.models import Mention
 from services.listening.settings import ListeningSettings
 from shared.db import shielded, utcnow
@@ -108,6 +116,18 @@ def stage_reanalysed(
             subject=mention.id,
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed mention as analysis and query matching read it (`language` once analysed)."""
+
+    id: str
+    tenant_id: str
+    text: str
+    platform: str
+    author_handle: str
+    language: str | None = None
 
 
 class AnalysisWorker:
@@ -190,8 +210,9 @@ class AnalysisWorker:
             return "fast"
         return "quality" if pending <= self.quality_rate * HORIZON_S else "fast"
 
-    async def _claim(self, limit: int) -> list[tuple[str, str]]:
-        """Mark up to `limit` of the oldest pending (or stale) mentions `analysing`: their (id, text)."""
+    async def _claim(self, limit: int) -> list[Claimed]:
+        """Mark up to `limit` of the oldest pending (or stale) mentions `analysing`: what analysis and
+        matching read of them."""
         now = utcnow()
         async with ingesting.write_lock, self.sessions() as session:
             stmt = (
@@ -214,7 +235,7 @@ class AnalysisWorker:
                 m.analysis_status = "analysing"
                 m.claimed_at = now
             await session.commit()
-            return [(m.id, m.text) for m in rows]
+            return [Claimed(m.id, m.tenant_id, m.text, m.platform, m.author_handle) for m in rows]
 
     async def analyse_pending(self) -> int:
         pending = await self.pending_count()
@@ -224,10 +245,10 @@ class AnalysisWorker:
         claimed = await self._claim(QUALITY_BATCH if tier == "quality" else FAST_BATCH)
         if not claimed:
             return 0
-        ids = [i for i, _ in claimed]
+        ids = [c.id for c in claimed]
         try:
-            results = await self._analyse([text for _, text in claimed], tier)
-            await self._store(dict(zip(ids, results, strict=True)))
+            results = dict(zip(ids, await self._analyse([c.text for c in claimed], tier), strict=True))
+            await self._store(results, await self._match(claimed, results))
         except asyncio.CancelledError:
             await self._release(ids)  # the service stops: the next worker need not wait for STALE_CLAIM
             raise
@@ -259,8 +280,19 @@ class AnalysisWorker:
             self.quality_rate = 0.7 * self.quality_rate + 0.3 * (len(texts) / elapsed)
         return results
 
-    async def _store(self, results: dict[str, Result]) -> None:
-        """Store the analyses and stage `listening.mention.received`, in one transaction."""
+    async def _match(self, claimed: list[Claimed], results: dict[str, Result]) -> dict[str, MatchOutcome]:
+        """The listening queries each analysed mention matches, worked out before the write lock is
+        taken (in a worker thread, each post within its budget), so other tenants' writes never wait
+        for matching."""
+        posts = [
+            Claimed(c.id, c.tenant_id, c.text, c.platform, c.author_handle, results[c.id].language.language)
+            for c in claimed
+        ]
+        async with self.sessions() as session:
+            return await match_batch(session, posts, budget_s=self.match_budget_s, flag=False)
+
+    async def _store(self, results: dict[str, Result], outcomes: dict[str, MatchOutcome]) -> None:
+        """Store the analyses and matches and stage `listening.mention.received`, in one transaction."""
         rescore = self.analyser.quality is not None
         async with ingesting.write_lock, self.sessions() as session:
             stmt = (
@@ -276,10 +308,11 @@ class AnalysisWorker:
                 apply(mention, result)
                 mention.analysis_status = "analysed"
                 mention.needs_rescore = rescore and result.tier == "fast"
-            # The whole batch is matched in one worker thread, each post within its budget.
-            outcomes = await match_batch(session, mentions, budget_s=self.match_budget_s)
             for mention in mentions:
-                matched = outcomes[mention.id].query_ids
+                outcome = outcomes.get(mention.id, NO_MATCH)
+                if outcome.budget_exceeded:
+                    await flag_budget_exceeded(session, mention=mention, outcome=outcome)
+                matched = outcome.query_ids
                 if matched:
                     await record_matches(
                         session,

@@ -262,7 +262,7 @@ class MatchOutcome:
         return bool(self.undecided)
 
 
-_NOTHING = MatchOutcome([], [], 0)
+NO_MATCH = MatchOutcome([], [], 0)
 
 
 def match_prepared(
@@ -308,7 +308,7 @@ def _match_many(jobs: list[tuple[_Compiled, _Post]], budget_s: float) -> list[Ma
     outcomes = []
     for compiled, mention in jobs:
         if not compiled.queries:
-            outcomes.append(_NOTHING)
+            outcomes.append(NO_MATCH)
             continue
         prepared = prepare_mention(mention)
         outcomes.append(match_prepared(compiled.queries, compiled.languages, prepared, budget_s=budget_s))
@@ -317,20 +317,22 @@ def _match_many(jobs: list[tuple[_Compiled, _Post]], budget_s: float) -> list[Ma
 
 
 async def match_batch(
-    session: AsyncSession, mentions: list[Any], *, budget_s: float | None = None
+    session: AsyncSession, mentions: list[Any], *, budget_s: float | None = None, flag: bool = True
 ) -> dict[str, MatchOutcome]:
-    """mention id → the tenant's active queries each mention (a `Mention`) matches; flags overruns.
+    """mention id → the tenant's active queries each mention matches; flags overruns.
 
-    The matching runs in one worker thread for the whole batch, each mention within its own budget; a
-    mention over budget gets a `MatchFlag` in the caller's transaction (no commit).
+    A mention is anything with `id`, `tenant_id`, `text`, `language`, `platform` and `author_handle`
+    (a `Mention`). The matching runs in one worker thread for the whole batch, each mention within its
+    own budget; with `flag`, a mention over budget gets a `MatchFlag` in the caller's transaction (no
+    commit).
     """
     budget = _match_budget_s if budget_s is None else budget_s
     jobs = [(await _compiled(session, m.tenant_id), post_of(m)) for m in mentions]
     if not any(c.queries for c, _ in jobs):
-        return {m.id: _NOTHING for m in mentions}
+        return {m.id: NO_MATCH for m in mentions}
     outcomes = await asyncio.to_thread(_match_many, jobs, budget)
     for mention, outcome in zip(mentions, outcomes, strict=True):
-        if outcome.budget_exceeded:
+        if flag and outcome.budget_exceeded:
             await flag_budget_exceeded(session, mention=mention, outcome=outcome)
     return {m.id: o for m, o in zip(mentions, outcomes, strict=True)}
 
