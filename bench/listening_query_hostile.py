@@ -133,7 +133,8 @@ def run(gateway: str, reads: str, posts: int, queries: int, seconds: float, time
         took = time.perf_counter() - started
         stop.set()
         reading.join()
-        print(f"tenant A's {posts} long posts analysed and matched in {took:.1f} s")
+        fast = c.get("/v1/mentions/stats", headers=attacker).json().get("needs_rescore", "?")
+        print(f"tenant A's {posts} long posts analysed and matched in {took:.1f} s ({fast} on the fast tier)")
         print(f"tenant B's GET /v1/mentions during it: {_summary(under_load)}")
         usage = c.get("/v1/listening/queries/usage", headers=attacker)
         if usage.status_code == 200:
