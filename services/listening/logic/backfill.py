@@ -7,6 +7,8 @@ newest first, `query_backfill_batch` posts per transaction. Each batch adds and 
 `logic.queries.sync_match` (so `GET /v1/mentions?query_id=` shows old posts, and posts that no longer
 match a re-worded query leave it), moves the hourly buckets, and advances the row's cursor and counts —
 all in one transaction. After the window come the query's older matches, re-checked the same way.
+A batch is matched in a worker thread, each post within the matching budget (logic.queries); a post
+that runs out keeps the match row it had, or not, and is flagged.
 
 Crash-safe and idempotent: a restart resumes after the last committed batch, and a redone batch finds
 its match rows already there (the rows are the record of what is counted), so buckets are never counted
