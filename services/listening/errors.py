@@ -33,8 +33,8 @@ class ChannelNotFound(NotFound):
     type = "https://rapport.dev/problems/channel-not-found"
 
 
-class ChannelQuotaExceeded(Conflict):
-    """A count cap (channels): waiting does not free it, deleting one does — so 409, not 429."""
+class QuotaExceeded(Conflict):
+    """A count cap (channels, queries): waiting does not free it, deleting one does — so 409, not 429."""
 
     type = "https://rapport.dev/problems/quota-exceeded"
 
@@ -56,3 +56,7 @@ class VerificationFailed(Forbidden):
 class UnsupportedMediaType(ProblemError):
     status = 415
     type = "https://rapport.dev/problems/unsupported-media-type"
+
+
+class QueryTooExpensive(Unprocessable):
+    type = "https://rapport.dev/problems/query-too-expensive"

@@ -271,3 +271,24 @@ class TenantUsage(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=36)
     hour: datetime = Field(primary_key=True, sa_type=UTCDateTime)
     posts: int = 0
+
+
+class MatchFlag(SQLModel, table=True):
+    """A mention whose query matching ran out of its time budget (logic.queries): its matches are partial.
+
+    `decided` of the tenant's `queries` active queries were matched before the budget ran out.
+    """
+
+    __tablename__ = "match_flag"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "mention_id", name="uq_match_flag"),
+        Index("ix_match_flag_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    mention_id: str = Field(max_length=36)
+    status: str = Field(default="budget_exceeded", max_length=32)
+    queries: int = 0
+    decided: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -72,6 +72,29 @@ class ListeningQueryRead(BaseModel):
 ListeningQueryPage = Page[ListeningQueryRead]
 
 
+class MatchFlagRead(BaseModel):
+    """A post whose query matching ran out of its time budget: it matched only the queries decided."""
+
+    mention_id: str
+    status: Literal["budget_exceeded"]
+    queries: int
+    decided: int
+    created_at: datetime
+
+
+class QueryUsage(BaseModel):
+    """The tenant's listening queries against its cap, the cost limits a query must keep within, and
+    the posts whose matching ran out of budget (`recent_budget_exceeded`: the newest, at most 20)."""
+
+    queries: int
+    active: int
+    max_queries: int
+    limits: dict[str, int]
+    match_budget_ms: float
+    budget_exceeded: int
+    recent_budget_exceeded: list[MatchFlagRead]
+
+
 class QueryBucketRead(BaseModel):
     """The query's matched mentions in one hour of post time, and how many of them are negative."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.listening.query.cost import QueryLimits
 from shared.settings import Settings
 
 
@@ -41,3 +42,32 @@ class ListeningSettings(Settings):
     max_channels_per_tenant: int = 50
     max_queries_per_tenant: int = 200
     ingest_posts_per_hour: int = 100_000
+    # Listening-query cost (API4). A query is refused with a 422 naming the limit when it is created or
+    # changed with more than `query_max_terms` words in its terms and phrases, `query_max_wildcards`
+    # `word*` terms, fewer than `query_min_prefix` letters before a `*`, a phrase of more than
+    # `query_max_phrase_terms` words, NEAR/n beyond `query_max_near`, more than `query_max_nodes` terms,
+    # fields and operators, or more than `query_max_length` characters (2,000 at most in any case).
+    # Stored queries written under looser limits keep matching. A tenant holds at most
+    # `max_queries_per_tenant` queries (above). Matching one post against all of its tenant's
+    # queries runs in a worker thread and stops after `query_match_budget_ms`: the post is then flagged
+    # `budget_exceeded` (GET /v1/listening/queries/usage) with the matches found so far.
+    query_max_length: int = 2000
+    query_max_terms: int = 150
+    query_max_wildcards: int = 25
+    query_min_prefix: int = 2
+    query_max_phrase_terms: int = 16
+    query_max_near: int = 50
+    query_max_nodes: int = 300
+    query_match_budget_ms: float = 50.0
+
+    def query_limits(self) -> QueryLimits:
+        """The query cost limits these settings set."""
+        return QueryLimits(
+            max_length=self.query_max_length,
+            max_terms=self.query_max_terms,
+            max_wildcards=self.query_max_wildcards,
+            min_prefix=self.query_min_prefix,
+            max_phrase_terms=self.query_max_phrase_terms,
+            max_near=self.query_max_near,
+            max_nodes=self.query_max_nodes,
+        )

@@ -3,9 +3,10 @@
 Ingest stores a mention as `pending` and wakes the worker (`mentions.analysis_wanted`). The worker claims
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
 them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
-reposts (`logic.grouping`), matches listening queries, stores the analysis and stages the event in one
-transaction. A claim older than `STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose
-puts its claim back at once.
+reposts (`logic.grouping`), stores the analysis and the listening-query matches and stages the event in
+one transaction. The matches are worked out just before it, outside the write lock, in a worker thread,
+each post within its time budget (`query_match_budget_ms`, see logic.queries). A claim older than
+`STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose puts its claim back at once.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
@@ -22,12 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +40,14 @@ from services.listening.logic import ingesting
 from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.grouping import assign_group
 from services.listening.logic.mentions import SOURCE, analysis_of, received_payload
+from services.listening.logic.queries import (
+    NO_MATCH,
+    MatchOutcome,
+    configure_matching,
+    flag_budget_exceeded,
+    match_batch,
+    record_matches,
+)
 from services.listening.models import Mention
 from services.listening.settings import ListeningSettings
 from shared.db import shielded, utcnow
@@ -109,13 +118,16 @@ def stage_reanalysed(
     )
 
 
-def _queries() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
-    """`logic.queries`' `matched_query_ids` and `record_matches`, when that module is there."""
-    try:
-        module = importlib.import_module("services.listening.logic.queries")
-    except ImportError:
-        return None, None
-    return getattr(module, "matched_query_ids", None), getattr(module, "record_matches", None)
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed mention as analysis and query matching read it (`language` once analysed)."""
+
+    id: str
+    tenant_id: str
+    text: str
+    platform: str
+    author_handle: str
+    language: str | None = None
 
 
 class AnalysisWorker:
@@ -127,9 +139,11 @@ class AnalysisWorker:
         analyser: Analyser | None = None,
         *,
         burst_rate: float = 250.0,
+        match_budget_s: float | None = None,
     ) -> None:
         self.sessions = sessions
         self.burst_rate = burst_rate
+        self.match_budget_s = match_budget_s
         self.analyser = analyser or Analyser(default_tier="quality")
         self.quality_rate = INITIAL_QUALITY_RATE
         self.analysed = 0
@@ -196,8 +210,9 @@ class AnalysisWorker:
             return "fast"
         return "quality" if pending <= self.quality_rate * HORIZON_S else "fast"
 
-    async def _claim(self, limit: int) -> list[tuple[str, str]]:
-        """Mark up to `limit` of the oldest pending (or stale) mentions `analysing`: their (id, text)."""
+    async def _claim(self, limit: int) -> list[Claimed]:
+        """Mark up to `limit` of the oldest pending (or stale) mentions `analysing`: what analysis and
+        matching read of them."""
         now = utcnow()
         async with ingesting.write_lock, self.sessions() as session:
             stmt = (
@@ -220,7 +235,7 @@ class AnalysisWorker:
                 m.analysis_status = "analysing"
                 m.claimed_at = now
             await session.commit()
-            return [(m.id, m.text) for m in rows]
+            return [Claimed(m.id, m.tenant_id, m.text, m.platform, m.author_handle) for m in rows]
 
     async def analyse_pending(self) -> int:
         pending = await self.pending_count()
@@ -230,10 +245,10 @@ class AnalysisWorker:
         claimed = await self._claim(QUALITY_BATCH if tier == "quality" else FAST_BATCH)
         if not claimed:
             return 0
-        ids = [i for i, _ in claimed]
+        ids = [c.id for c in claimed]
         try:
-            results = await self._analyse([text for _, text in claimed], tier)
-            await self._store(dict(zip(ids, results, strict=True)))
+            results = dict(zip(ids, await self._analyse([c.text for c in claimed], tier), strict=True))
+            await self._store(results, await self._match(claimed, results))
         except asyncio.CancelledError:
             await self._release(ids)  # the service stops: the next worker need not wait for STALE_CLAIM
             raise
@@ -265,9 +280,19 @@ class AnalysisWorker:
             self.quality_rate = 0.7 * self.quality_rate + 0.3 * (len(texts) / elapsed)
         return results
 
-    async def _store(self, results: dict[str, Result]) -> None:
-        """Store the analyses and stage `listening.mention.received`, in one transaction."""
-        matcher, record = _queries()
+    async def _match(self, claimed: list[Claimed], results: dict[str, Result]) -> dict[str, MatchOutcome]:
+        """The listening queries each analysed mention matches, worked out before the write lock is
+        taken (in a worker thread, each post within its budget), so other tenants' writes never wait
+        for matching."""
+        posts = [
+            Claimed(c.id, c.tenant_id, c.text, c.platform, c.author_handle, results[c.id].language.language)
+            for c in claimed
+        ]
+        async with self.sessions() as session:
+            return await match_batch(session, posts, budget_s=self.match_budget_s, flag=False)
+
+    async def _store(self, results: dict[str, Result], outcomes: dict[str, MatchOutcome]) -> None:
+        """Store the analyses and matches and stage `listening.mention.received`, in one transaction."""
         rescore = self.analyser.quality is not None
         async with ingesting.write_lock, self.sessions() as session:
             stmt = (
@@ -276,17 +301,20 @@ class AnalysisWorker:
                 .order_by(col(Mention.received_at), col(Mention.id))
                 .with_for_update()
             )  # announced in the order they arrived
-            for mention in (await session.execute(stmt)).scalars():
+            mentions = list((await session.execute(stmt)).scalars())
+            for mention in mentions:
                 result = results[mention.id]
                 await assign_group(session, mention)
                 apply(mention, result)
                 mention.analysis_status = "analysed"
                 mention.needs_rescore = rescore and result.tier == "fast"
-                matched: list[str] = []
-                if matcher is not None:
-                    matched = list(await matcher(session, tenant_id=mention.tenant_id, mention=mention))
-                if matched and record is not None:
-                    await record(
+            for mention in mentions:
+                outcome = outcomes.get(mention.id, NO_MATCH)
+                if outcome.budget_exceeded:
+                    await flag_budget_exceeded(session, mention=mention, outcome=outcome)
+                matched = outcome.query_ids
+                if matched:
+                    await record_matches(
                         session,
                         tenant_id=mention.tenant_id,
                         mention_id=mention.id,
@@ -355,6 +383,7 @@ async def start_worker(rt: Runtime) -> None:
     """`on_start` hook: the analysis worker and the ingest group-commit writer, as service tasks (/readyz)."""
     settings = rt.settings
     assert isinstance(settings, ListeningSettings)
+    configure_matching(budget_s=settings.query_match_budget_ms / 1000)
     worker = AnalysisWorker(rt.sessions, burst_rate=settings.ingest_burst_rate)
     batcher = ingesting.IngestBatcher(rt.sessions)
     rt.extra["analysis_worker"] = worker

@@ -7,6 +7,8 @@ newest first, `query_backfill_batch` posts per transaction. Each batch adds and 
 `logic.queries.sync_match` (so `GET /v1/mentions?query_id=` shows old posts, and posts that no longer
 match a re-worded query leave it), moves the hourly buckets, and advances the row's cursor and counts —
 all in one transaction. After the window come the query's older matches, re-checked the same way.
+A batch is matched in a worker thread, each post within the matching budget (logic.queries); a post
+that runs out keeps the match row it had, or not, and is flagged.
 
 Crash-safe and idempotent: a restart resumes after the last committed batch, and a redone batch finds
 its match rows already there (the rows are the record of what is counted), so buckets are never counted
@@ -21,6 +23,7 @@ import contextlib
 import logging
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,15 +32,19 @@ from sqlmodel import col, select
 from services.listening.logic import ingesting
 from services.listening.logic.queries import (
     Deltas,
+    MatchOutcome,
     apply_deltas,
     backfill_wanted,
+    flag_budget_exceeded,
+    match_budget,
+    match_prepared,
+    post_of,
     prepare_mention,
     query_languages,
-    query_matches,
     sync_match,
 )
 from services.listening.models import ListeningQuery, Mention, MentionQueryMatch, QueryBackfill
-from services.listening.query import QuerySyntaxError, compile_query
+from services.listening.query import Query, QuerySyntaxError, compile_query
 from services.listening.settings import ListeningSettings
 from shared.db import utcnow
 from shared.service import Runtime
@@ -81,7 +88,18 @@ async def _rows(session: AsyncSession, job: QueryBackfill, limit: int) -> list[M
     return list((await session.execute(older.with_for_update())).scalars())
 
 
-async def backfill_step(sessions: async_sessionmaker[AsyncSession], *, batch: int, days: int) -> bool:
+def _match(
+    query: Query, languages: frozenset[str] | None, posts: list[Any], *, budget_s: float
+) -> list[MatchOutcome]:
+    """Match one query against each post within its budget; runs in a worker thread."""
+    queries = {"query": query}
+    allowed = {"query": languages} if languages is not None else {}
+    return [match_prepared(queries, allowed, prepare_mention(post), budget_s=budget_s) for post in posts]
+
+
+async def backfill_step(
+    sessions: async_sessionmaker[AsyncSession], *, batch: int, days: int, budget_s: float | None = None
+) -> bool:
     """Run one batch of the oldest running backfill; False when there is none."""
     async with ingesting.write_lock, sessions() as session:
         pick = (
@@ -136,11 +154,24 @@ async def backfill_step(sessions: async_sessionmaker[AsyncSession], *, batch: in
             ).scalars()
         }
         languages = query_languages(query_row)
+        budget = match_budget() if budget_s is None else budget_s
+        live = [m for m in mentions if m.redacted_at is None]
+        outcomes = await asyncio.to_thread(
+            _match, query, languages, [post_of(m) for m in live], budget_s=budget
+        )
+        decided = dict(zip([m.id for m in live], outcomes, strict=True))
         totals: Deltas = Counter()
         negatives: Deltas = Counter()
         matched = 0
         for mention in mentions:
-            wanted = mention.redacted_at is None and query_matches(query, languages, prepare_mention(mention))
+            outcome = decided.get(mention.id)
+            if outcome is None:
+                wanted = False  # redacted
+            elif outcome.budget_exceeded:  # undecided: the post keeps the match it had, or not
+                wanted = mention.id in existing
+                await flag_budget_exceeded(session, mention=mention, outcome=outcome)
+            else:
+                wanted = bool(outcome.query_ids)
             matched += wanted
             await sync_match(
                 session,

@@ -262,7 +262,7 @@ async def create_channel(
 ) -> Channel:
     """Store a channel with its credentials sealed; tenant-given URLs must be public addresses.
 
-    ChannelQuotaExceeded (409) when the tenant has `max_channels` already (0: no cap)."""
+    QuotaExceeded (409) when the tenant has `max_channels` already (0: no cap)."""
     await check_channel_quota(session, tenant_id=tenant_id, limit=max_channels)
     if not allow_private_urls:
         await _check_urls(channel_in.settings)

@@ -1,9 +1,9 @@
 """Listening queries: CRUD, matching incoming mentions against them, and recording the matches.
 
-For the analysis worker (helper A), once a mention is analysed, in the worker's transaction:
+For the analysis worker, once a batch of mentions is analysed, in the worker's transaction:
 
-    query_ids = await matched_query_ids(session, tenant_id=tenant_id, mention=mention)
-    # ... put query_ids into MentionReceived.matched_query_ids and stage listening.mention.received ...
+    outcomes = await match_batch(session, mentions)   # mention id → MatchOutcome
+    # ... put outcome.query_ids into MentionReceived.matched_query_ids and stage the event ...
     await record_matches(
         session, tenant_id=tenant_id, mention_id=mention.id, query_ids=query_ids,
         created_at=mention.created_at, sentiment_label=mention.sentiment_label,
@@ -14,6 +14,13 @@ mention), increments the hourly `QueryBucket` of every matched query (volume and
 spike starts, stores an `Alert` and stages `listening.alert.raised` — all in the caller's transaction. Call
 it once per mention; a repeat is a no-op (query ids the mention already matched are skipped, so a
 redelivered batch is not counted twice).
+
+Cost (API4): a query is checked against the cost limits (`query.cost`, from the settings) when it is
+created or changed, and a tenant holds at most `max_queries_per_tenant` queries. Matching — folding the
+post and running the tenant's compiled queries — is CPU work, so it runs in a worker thread, never on the
+event loop, and stops after the per-post budget (`configure_matching`): a post that runs out is stored
+with the matches found before the deadline and a `MatchFlag` row (`budget_exceeded`), and the event
+`query.match_budget_exceeded` is logged with ids only.
 
 Compiled queries are cached per tenant and re-compiled when the tenant's queries change (the cache key is
 the number of the tenant's queries and their latest `updated_at`, read with one small aggregate query).
@@ -32,26 +39,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from services.listening.errors import ListeningQueryNotFound, QueryExpressionInvalid
+from services.listening.errors import (
+    ListeningQueryNotFound,
+    QueryExpressionInvalid,
+    QueryTooExpensive,
+    QuotaExceeded,
+)
 from services.listening.logic.alerts import adjust_buckets, count_in_buckets, hour_of
-from services.listening.models import ListeningQuery, Mention, MentionQueryMatch, QueryBackfill
-from services.listening.query import Doc, Query, QuerySyntaxError, compile_query, prepare
+from services.listening.models import ListeningQuery, MatchFlag, Mention, MentionQueryMatch, QueryBackfill
+from services.listening.query import (
+    Doc,
+    Query,
+    QueryLimits,
+    QuerySyntaxError,
+    compile_query,
+    match_within,
+    prepare,
+)
+from services.listening.query import QueryTooExpensive as CostExceeded
 from services.listening.query.matcher import fold_language
+from services.listening.query.parser import parse
 from services.listening.schemas_queries import (
     BackfillRead,
     ListeningQueryCreate,
     ListeningQueryPage,
     ListeningQueryRead,
     ListeningQueryUpdate,
+    MatchFlagRead,
+    QueryUsage,
 )
 from shared.db import utcnow
 from shared.pagination import paginate
@@ -75,9 +101,40 @@ class _Compiled:
 _cache: dict[str, _Compiled] = {}
 
 
-def _compile(expression: str) -> Query:
+DEFAULT_MATCH_BUDGET_S = 0.05
+_match_budget_s = DEFAULT_MATCH_BUDGET_S
+RECENT_FLAGS = 20  # flagged mentions listed by `query_usage`
+
+
+def match_budget() -> float:
+    """This process's per-post matching budget, in seconds."""
+    return _match_budget_s
+
+
+def configure_matching(*, budget_s: float) -> None:
+    """Set the per-post matching budget (seconds) of this process (from `query_match_budget_ms`)."""
+    global _match_budget_s
+    _match_budget_s = max(0.0, budget_s)
+
+
+def _compile(expression: str, limits: QueryLimits) -> Query:
     try:
-        return compile_query(expression)
+        return compile_query(expression, limits)
+    except CostExceeded as exc:
+        raise QueryTooExpensive(
+            f"The query would be too costly to match: {exc.message} (limit {exc.limit} = {exc.maximum}).",
+            errors=[
+                {
+                    "loc": ["body", "expression"],
+                    "position": exc.position,
+                    "msg": exc.message,
+                    "pointer": exc.pointer(expression),
+                    "type": "query_cost",
+                    "limit": exc.limit,
+                    "maximum": exc.maximum,
+                }
+            ],
+        ) from None
     except QuerySyntaxError as exc:
         raise QueryExpressionInvalid(
             f"The query expression is not valid: {exc.message}.",
@@ -121,19 +178,31 @@ async def _compiled(session: AsyncSession, tenant_id: str) -> _Compiled:
         .scalars()
         .all()
     )
-    queries: dict[str, Query] = {}
-    languages: dict[str, frozenset[str]] = {}
-    for row in rows:
-        try:
-            queries[row.id] = compile_query(row.expression)
-        except QuerySyntaxError:  # stored ones were validated; a grammar change must not stop ingestion
-            log.warning("query.uncompilable", extra={"query_id": row.id, "tenant_id": tenant_id})
-            continue
-        if row.languages:
-            languages[row.id] = frozenset(_languages(row))
+    # Compiling a tenant's queries is CPU work too: in a worker thread.
+    queries, languages = await asyncio.to_thread(
+        _compile_rows, tenant_id, [(r.id, r.expression, r.languages) for r in rows]
+    )
     compiled = _Compiled(key, queries, languages)
     _cache[tenant_id] = compiled
     return compiled
+
+
+def _compile_rows(
+    tenant_id: str, rows: list[tuple[str, str, str]]
+) -> tuple[dict[str, Query], dict[str, frozenset[str]]]:
+    """Compile stored (id, expression, languages) rows; stored queries over today's cost limits still
+    compile (the grammar's bounds hold), the per-post matching budget keeps them in check."""
+    queries: dict[str, Query] = {}
+    languages: dict[str, frozenset[str]] = {}
+    for query_id, expression, codes in rows:
+        try:
+            queries[query_id] = compile_query(expression)
+        except QuerySyntaxError:  # stored ones were validated; a grammar change must not stop ingestion
+            log.warning("query.uncompilable", extra={"query_id": query_id, "tenant_id": tenant_id})
+            continue
+        if codes:
+            languages[query_id] = frozenset(c for c in codes.split(",") if c)
+    return queries, languages
 
 
 def _language_allowed(allowed: frozenset[str] | None, language: str | None) -> bool:
@@ -175,17 +244,126 @@ def query_languages(row: ListeningQuery) -> frozenset[str] | None:
     return frozenset(_languages(row)) if row.languages else None
 
 
-async def matched_query_ids(session: AsyncSession, *, tenant_id: str, mention: Any) -> list[str]:
+def _hand_over() -> None:
+    """Let the event loop's thread take the GIL now, not after the 5 ms switch interval."""
+    time.sleep(0)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOutcome:
+    """The queries a mention matched; `undecided` are those not tried before the budget ran out."""
+
+    query_ids: list[str]
+    undecided: list[str]
+    queries: int
+
+    @property
+    def budget_exceeded(self) -> bool:
+        return bool(self.undecided)
+
+
+NO_MATCH = MatchOutcome([], [], 0)
+
+
+def match_prepared(
+    queries: dict[str, Query],
+    languages: dict[str, frozenset[str]],
+    mention: Prepared,
+    *,
+    budget_s: float,
+) -> MatchOutcome:
+    """Match a prepared mention against compiled queries within `budget_s` (CPU work: call it in a thread)."""
+
+    def wrong_language(query_id: str) -> bool:
+        return not _language_allowed(languages.get(query_id), mention.language)
+
+    matched, decided = match_within(
+        queries, mention.doc, budget_s=budget_s, skip=wrong_language, pause=_hand_over
+    )
+    return MatchOutcome(matched, list(queries)[decided:], len(queries))
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """What matching reads of a mention, copied on the event loop (ORM rows stay in their thread)."""
+
+    text: str
+    language: str | None
+    platform: str | None
+    author_handle: str | None
+
+
+def post_of(mention: Any) -> Any:
+    """A copy of what matching reads of `mention`, safe to hand to a worker thread."""
+    return _Post(
+        mention.text,
+        getattr(mention, "language", None),
+        getattr(mention, "platform", None),
+        getattr(mention, "author_handle", None),
+    )
+
+
+def _match_many(jobs: list[tuple[_Compiled, _Post]], budget_s: float) -> list[MatchOutcome]:
+    """Prepare and match each (compiled queries, mention); runs in a worker thread."""
+    outcomes = []
+    for compiled, mention in jobs:
+        if not compiled.queries:
+            outcomes.append(NO_MATCH)
+            continue
+        prepared = prepare_mention(mention)
+        outcomes.append(match_prepared(compiled.queries, compiled.languages, prepared, budget_s=budget_s))
+        _hand_over()
+    return outcomes
+
+
+async def match_batch(
+    session: AsyncSession, mentions: list[Any], *, budget_s: float | None = None, flag: bool = True
+) -> dict[str, MatchOutcome]:
+    """mention id → the tenant's active queries each mention matches; flags overruns.
+
+    A mention is anything with `id`, `tenant_id`, `text`, `language`, `platform` and `author_handle`
+    (a `Mention`). The matching runs in one worker thread for the whole batch, each mention within its
+    own budget; with `flag`, a mention over budget gets a `MatchFlag` in the caller's transaction (no
+    commit).
+    """
+    budget = _match_budget_s if budget_s is None else budget_s
+    jobs = [(await _compiled(session, m.tenant_id), post_of(m)) for m in mentions]
+    if not any(c.queries for c, _ in jobs):
+        return {m.id: NO_MATCH for m in mentions}
+    outcomes = await asyncio.to_thread(_match_many, jobs, budget)
+    for mention, outcome in zip(mentions, outcomes, strict=True):
+        if flag and outcome.budget_exceeded:
+            await flag_budget_exceeded(session, mention=mention, outcome=outcome)
+    return {m.id: o for m, o in zip(mentions, outcomes, strict=True)}
+
+
+async def matched_query_ids(
+    session: AsyncSession, *, tenant_id: str, mention: Any, budget_s: float | None = None
+) -> list[str]:
     """The ids of the tenant's active listening queries that `mention` (a `Mention`) matches."""
-    compiled = await _compiled(session, tenant_id)
-    if not compiled.queries:
-        return []
-    prepared = prepare_mention(mention)
-    return [
-        query_id
-        for query_id, query in compiled.queries.items()
-        if query_matches(query, compiled.languages.get(query_id), prepared)
-    ]
+    assert mention.tenant_id == tenant_id
+    return (await match_batch(session, [mention], budget_s=budget_s))[mention.id].query_ids
+
+
+async def flag_budget_exceeded(session: AsyncSession, *, mention: Any, outcome: MatchOutcome) -> None:
+    """Record that the mention's matching ran out of budget (once per mention); no commit."""
+    log.warning(
+        "query.match_budget_exceeded",
+        extra={
+            "mention_id": mention.id,
+            "tenant_id": mention.tenant_id,
+            "queries": outcome.queries,
+            "decided": outcome.queries - len(outcome.undecided),
+        },
+    )
+    stmt = scoped(MatchFlag, mention.tenant_id).where(MatchFlag.mention_id == mention.id)
+    flag = (await session.execute(stmt)).scalars().first()
+    if flag is None:
+        flag = MatchFlag(tenant_id=mention.tenant_id, mention_id=mention.id)
+    flag.queries = outcome.queries
+    flag.decided = outcome.queries - len(outcome.undecided)
+    flag.created_at = utcnow()
+    session.add(flag)
 
 
 async def record_matches(
@@ -307,13 +485,11 @@ async def resync_mention(session: AsyncSession, *, tenant_id: str, mention_id: s
     wanted: set[str] = set()
     if mention.redacted_at is None:
         compiled = await _compiled(session, tenant_id)
-        prepared = prepare_mention(mention)
-        wanted = {
-            qid
-            for qid, q in compiled.queries.items()
-            if query_matches(q, compiled.languages.get(qid), prepared)
-        }
-        wanted |= {qid for qid in rows if qid not in compiled.queries}
+        outcome = (await match_batch(session, [mention]))[mention.id]
+        wanted = set(outcome.query_ids)
+        # Queries not tried before the budget ran out keep the matches they had.
+        kept = set(outcome.undecided)
+        wanted |= {qid for qid in rows if qid not in compiled.queries or qid in kept}
     totals: Deltas = Counter()
     negatives: Deltas = Counter()
     for query_id in sorted(wanted | set(rows)):
@@ -388,6 +564,12 @@ async def _read(session: AsyncSession, row: ListeningQuery) -> ListeningQueryRea
     return to_read(row, backfills.get(row.id))
 
 
+@lru_cache(maxsize=4096)
+def _normalised(expression: str) -> str:
+    """The expression as the parser understood it (parsing a long query costs milliseconds: cached)."""
+    return parse(expression).render()
+
+
 def to_read(row: ListeningQuery, backfill: QueryBackfill | None = None) -> ListeningQueryRead:
     """The API view of a listening query."""
     return ListeningQueryRead(
@@ -395,7 +577,7 @@ def to_read(row: ListeningQuery, backfill: QueryBackfill | None = None) -> Liste
         name=row.name,
         kind=row.kind,
         expression=row.expression,
-        normalised=str(compile_query(row.expression)),
+        normalised=_normalised(row.expression),
         languages=_languages(row),
         active=row.active,
         created_at=row.created_at,
@@ -404,11 +586,37 @@ def to_read(row: ListeningQuery, backfill: QueryBackfill | None = None) -> Liste
     )
 
 
+async def _count(session: AsyncSession, tenant_id: str) -> tuple[int, int]:
+    """(the tenant's queries, its active ones)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(col(ListeningQuery.id)),
+                func.count(col(ListeningQuery.id)).filter(col(ListeningQuery.active).is_(True)),
+            ).where(col(ListeningQuery.tenant_id) == tenant_id)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
 async def create_query(
-    session: AsyncSession, *, tenant_id: str, query_in: ListeningQueryCreate
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    query_in: ListeningQueryCreate,
+    limits: QueryLimits,
+    max_queries: int,
 ) -> ListeningQueryRead:
-    """Validate and store a new listening query."""
-    _compile(query_in.expression)
+    """Validate and store a new listening query, within the cost limits and the tenant's query cap."""
+    _compile(query_in.expression, limits)
+    count, _ = await _count(session, tenant_id)
+    if 0 < max_queries <= count:
+        raise QuotaExceeded(
+            f"The tenant has its quota of {max_queries} listening queries; delete or re-word one instead.",
+            quota="queries",
+            limit=max_queries,
+            used=count,
+        )
     now = utcnow()
     row = ListeningQuery(
         tenant_id=tenant_id,
@@ -447,11 +655,19 @@ async def list_queries(
         stmt = stmt.where(ListeningQuery.kind == kind)
     rows, next_cursor = await paginate(session, stmt, ListeningQuery, limit=limit, cursor=cursor)
     backfills = await _backfills(session, tenant_id=tenant_id, query_ids=[r.id for r in rows])
+    # A page of long queries is tens of milliseconds of parsing when not cached: not on the event loop.
+    expressions = [r.expression for r in rows]
+    await asyncio.to_thread(lambda: [_normalised(e) for e in expressions])
     return ListeningQueryPage(items=[to_read(r, backfills.get(r.id)) for r in rows], next_cursor=next_cursor)
 
 
 async def update_query(
-    session: AsyncSession, *, tenant_id: str, query_id: str, changes: ListeningQueryUpdate
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    query_id: str,
+    changes: ListeningQueryUpdate,
+    limits: QueryLimits,
 ) -> ListeningQueryRead:
     """Change a listening query; a new expression is validated first.
 
@@ -462,7 +678,7 @@ async def update_query(
     )
     fields = changes.model_dump(exclude_unset=True)
     if fields.get("expression") is not None:
-        _compile(fields["expression"])
+        _compile(fields["expression"], limits)
     before = (row.expression, row.languages, row.active)
     for name, value in fields.items():
         if value is None and name != "languages":
@@ -492,3 +708,33 @@ async def delete_query(session: AsyncSession, *, tenant_id: str, query_id: str) 
     await session.execute(delete(QueryBackfill).where(col(QueryBackfill.query_id) == query_id))
     await session.commit()
     log.info("query.deleted", extra={"query_id": query_id, "tenant_id": tenant_id})
+
+
+async def query_usage(
+    session: AsyncSession, *, tenant_id: str, max_queries: int, limits: QueryLimits
+) -> QueryUsage:
+    """The tenant's query count against its cap, the cost limits, and its posts flagged over budget."""
+    count, active = await _count(session, tenant_id)
+    flagged = int(
+        (
+            await session.execute(
+                select(func.count(col(MatchFlag.id))).where(col(MatchFlag.tenant_id) == tenant_id)
+            )
+        ).scalar_one()
+    )
+    recent = (
+        await session.execute(
+            scoped(MatchFlag, tenant_id)
+            .order_by(col(MatchFlag.created_at).desc(), col(MatchFlag.id).desc())
+            .limit(RECENT_FLAGS)
+        )
+    ).scalars()
+    return QueryUsage(
+        queries=count,
+        active=active,
+        max_queries=max_queries,
+        limits={f"query_{name}": value for name, value in asdict(limits).items()},
+        match_budget_ms=round(_match_budget_s * 1000, 3),
+        budget_exceeded=flagged,
+        recent_budget_exceeded=[MatchFlagRead.model_validate(f, from_attributes=True) for f in recent],
+    )

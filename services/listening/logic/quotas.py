@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from services.listening.errors import ChannelQuotaExceeded, IngestQuotaExceeded
+from services.listening.errors import IngestQuotaExceeded, QuotaExceeded
 from services.listening.models import Channel, ListeningQuery, TenantUsage
 from services.listening.schemas_usage import HourlyQuotaUse, QuotaUse, TenantUsageRead
 from services.listening.settings import ListeningSettings
@@ -164,13 +164,13 @@ async def count_posts(
 
 
 async def check_channel_quota(session: AsyncSession, *, tenant_id: str, limit: int) -> None:
-    """ChannelQuotaExceeded (409) when the tenant already has `limit` channels (0: no cap)."""
+    """QuotaExceeded (409) when the tenant already has `limit` channels (0: no cap)."""
     if limit <= 0:
         return
     used = await _count(session, Channel, tenant_id)
     if used >= limit:
         log.info("quota.channels_exceeded", extra={"tenant_id": tenant_id})
-        raise ChannelQuotaExceeded(
+        raise QuotaExceeded(
             f"The tenant has its quota of {limit} channels; delete one to connect another.",
             quota="channels",
             limit=limit,

@@ -5,19 +5,29 @@ dictionary look-ups: a term is a whole token (never a substring), a phrase is co
 `deliver*` is any token starting with `deliver`. A `#hashtag` token is also indexed as its bare word,
 so `nike` matches `#nike` but `#nike` does not match a plain `nike`; `@handle` queries match handles
 only, and `@alice` also matches the Mastodon form `@alice@host`.
+
+Phrases are matched on bit sets, one per distinct pattern and document (bit i: token i answers to it),
+computed once and kept in the document's memo: a phrase of k patterns is k shifts and ANDs of integers,
+not a check of k patterns at every position (`"ab* ab* … ab*"` against a post of thousands of `ab`
+tokens was k times n Python calls, seconds of CPU). A document may carry a `deadline` (`time.monotonic()`
+value): phrases and NEAR check it and raise `BudgetExceeded` once it has passed; `match_within` checks it
+between queries.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from services.listening.query.normalise import fold, token_spans, tokenize
 
 __all__ = [
     "And",
+    "BudgetExceeded",
     "Doc",
     "Field",
     "Near",
@@ -29,6 +39,7 @@ __all__ = [
     "Query",
     "fold_language",
     "fold_platform",
+    "match_within",
     "matching_ids",
     "prepare",
 ]
@@ -80,6 +91,40 @@ class Doc:
     language: str | None = None
     platform: str | None = None
     author: str | None = None
+    # When matching must stop (`time.monotonic()`); phrases and NEAR raise `BudgetExceeded` after it.
+    deadline: float = math.inf
+    # Pattern → bit set of the positions answering to it, filled as queries are matched.
+    memo: dict[Pattern, int] = field(default_factory=dict, compare=False, repr=False)
+
+
+class BudgetExceeded(Exception):
+    """Matching a document ran past its deadline."""
+
+
+def _check_deadline(doc: Doc) -> None:
+    if doc.deadline != math.inf and time.monotonic() >= doc.deadline:
+        raise BudgetExceeded
+
+
+def _bits(positions: Iterable[int], size: int) -> int:
+    """The positions as a bit set (bit i set: position i)."""
+    buffer = bytearray((size >> 3) + 1)
+    for p in positions:
+        buffer[p >> 3] |= 1 << (p & 7)
+    return int.from_bytes(buffer, "little")
+
+
+def _positions(bits: int) -> list[int]:
+    """The set bits of `bits`, ascending."""
+    if not bits:
+        return []
+    digits = bin(bits)[:1:-1]  # least significant first
+    found: list[int] = []
+    i = digits.find("1")
+    while i >= 0:
+        found.append(i)
+        i = digits.find("1", i + 1)
+    return found
 
 
 def _keys(token: str) -> tuple[str, ...]:
@@ -171,6 +216,14 @@ class Pattern:
             i += 1
         return sorted(found)
 
+    def mask(self, doc: Doc) -> int:
+        """The positions answering to this pattern as a bit set, computed once per document."""
+        memo = doc.memo
+        bits = memo.get(self)
+        if bits is None:
+            bits = memo[self] = _bits(self.positions(doc), len(doc.tokens))
+        return bits
+
 
 class Node(ABC):
     """A node of a compiled query; `pos` is where it starts in the expression."""
@@ -216,15 +269,20 @@ class Phrase(Node):
 
     def starts(self, doc: Doc) -> Iterable[int]:
         """Positions where the whole sequence begins."""
-        first, rest = self.patterns[0], self.patterns[1:]
-        if not rest:
-            return first.positions(doc)
-        last = len(doc.tokens) - len(rest)
-        return [
-            p
-            for p in first.positions(doc)
-            if p < last and all(pat.at(doc, p + i) for i, pat in enumerate(rest, 1))
-        ]
+        if len(self.patterns) == 1:
+            return self.patterns[0].positions(doc)
+        return _positions(self.start_bits(doc))
+
+    def start_bits(self, doc: Doc) -> int:
+        """Positions where the whole sequence begins, as a bit set: pattern i's set shifted down by i."""
+        _check_deadline(doc)
+        patterns = self.patterns
+        found = patterns[0].mask(doc)
+        for i in range(1, len(patterns)):
+            if not found:
+                break
+            found &= patterns[i].mask(doc) >> i
+        return found
 
     def predicate(self) -> Predicate:
         if len(self.patterns) == 1:
@@ -240,7 +298,7 @@ class Phrase(Node):
                 return i < len(keys) and keys[i].startswith(stem)
 
             return has_prefix
-        starts = self.starts
+        starts = self.start_bits
         # Most mentions lack one of the phrase's words: reject those with dictionary look-ups first.
         needed = tuple({p.text for p in self.patterns if not p.prefix})
 
@@ -285,6 +343,7 @@ class Near(Node):
         left, right, distance, spans = self.left, self.right, self.distance, self._spans
 
         def near(doc: Doc) -> bool:
+            _check_deadline(doc)
             lefts = spans(left, doc)
             if not lefts:
                 return False
@@ -486,3 +545,33 @@ class Query:
 def matching_ids(queries: Mapping[str, Query], doc: Doc) -> list[str]:
     """The ids of the queries that match `doc`, in the mapping's order."""
     return [query_id for query_id, query in queries.items() if query.matches(doc)]
+
+
+def match_within(
+    queries: Mapping[str, Query],
+    doc: Doc,
+    *,
+    budget_s: float,
+    skip: Callable[[str], bool] | None = None,
+    pause: Callable[[], object] | None = None,
+) -> tuple[list[str], int]:
+    """(ids of the queries matching `doc`, how many queries were decided) within `budget_s` seconds.
+
+    Queries are tried in the mapping's order; `skip(id)` True decides one without matching (False), and
+    `pause()` is called between queries (a thread hands the GIL over there). When the budget runs out,
+    the count is less than `len(queries)`: the queries after it are undecided.
+    """
+    doc = replace(doc, deadline=time.monotonic() + budget_s, memo={})
+    matched: list[str] = []
+    decided = 0
+    try:
+        for query_id, query in queries.items():
+            if pause is not None and decided:
+                pause()
+            _check_deadline(doc)
+            if (skip is None or not skip(query_id)) and query.matches(doc):
+                matched.append(query_id)
+            decided += 1
+    except BudgetExceeded:
+        pass
+    return matched, decided

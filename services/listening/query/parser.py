@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from services.listening.query.cost import QueryLimits, check_cost, check_length
 from services.listening.query.errors import QuerySyntaxError
 from services.listening.query.lexer import Kind, Token, lex
 from services.listening.query.matcher import (
@@ -45,9 +46,17 @@ _PLATFORM_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _AND_END = (None, Kind.RPAREN, Kind.OR)
 
 
-def compile_query(expression: str) -> Query:
-    """Compile a listening-query expression; raises `QuerySyntaxError(message, position)`."""
-    return Query(expression, parse(expression))
+def compile_query(expression: str, limits: QueryLimits | None = None) -> Query:
+    """Compile a listening-query expression; raises `QuerySyntaxError(message, position)`.
+
+    With `limits`, a query over one of them raises `QueryTooExpensive` (a `QuerySyntaxError`) too.
+    """
+    if limits is not None:
+        check_length(expression, limits)
+    root = parse(expression)
+    if limits is not None:
+        check_cost(root, limits)
+    return Query(expression, root)
 
 
 def parse(expression: str) -> Node:
