@@ -58,6 +58,26 @@ def _deliver(client: httpx.Client, channel_id: str, events: dict[str, Any]) -> d
     return result
 
 
+def _tweet(client: httpx.Client, tenant: Tenant, channel_id: str, text: str) -> tuple[str, str]:
+    """A new tweet delivered through the X channel (compliance events act only on its own posts);
+    its platform id and the stored mention's id."""
+    external_id = uuid.uuid4().hex[:18]
+    tweet = {
+        "created_at": datetime.now(UTC).strftime("%a %b %d %H:%M:%S +0000 %Y"),
+        "id_str": external_id,
+        "text": text,
+        "user": {"id_str": "2244994945", "name": "Dana", "screen_name": "danawhit"},
+        "lang": "en",
+    }
+    assert _deliver(client, channel_id, {"tweet_create_events": [tweet]})["accepted"] == 1
+
+    def stored() -> str | None:
+        items = list_mentions(client, tenant, platform="x", limit=200)["items"]
+        return next((m["id"] for m in items if m["external_id"] == external_id), None)
+
+    return external_id, wait_until(stored, what="the delivered tweet to be stored")
+
+
 def _edit(client: httpx.Client, channel_id: str, external_id: str, text: str) -> None:
     tweet = {
         "created_at": datetime.now(UTC).strftime("%a %b %d %H:%M:%S +0000 %Y"),
@@ -105,10 +125,7 @@ def test_an_edited_post_that_no_longer_matches_leaves_the_query(client: httpx.Cl
     channel_id = _x_channel(client, tenant)
     query = create_query(client, tenant, "frobnik")
     other = create_query(client, tenant, "kettle")
-    external_id = uuid.uuid4().hex[:18]
-    _, mention_id = post_mention(
-        client, tenant, platform="x", external_id=external_id, text="My Frobnik kettle broke. Terrible!"
-    )
+    external_id, mention_id = _tweet(client, tenant, channel_id, "My Frobnik kettle broke. Terrible!")
     analysed(client, tenant, mention_id)
     assert _ids(client, tenant, query["id"]) == {mention_id}
     assert totals(volume(client, tenant, query["id"]))[0] == 1
@@ -123,9 +140,8 @@ def test_an_edited_post_that_no_longer_matches_leaves_the_query(client: httpx.Cl
 def test_a_deleted_post_leaves_the_counts(client: httpx.Client, tenant: Tenant) -> None:
     channel_id = _x_channel(client, tenant)
     query = create_query(client, tenant, "grumbleco")
-    kept = post_mention(client, tenant, platform="x", text="Grumbleco delivered on time")[1]
-    external_id = uuid.uuid4().hex[:18]
-    gone = post_mention(client, tenant, platform="x", external_id=external_id, text="Grumbleco order lost")[1]
+    kept = _tweet(client, tenant, channel_id, "Grumbleco delivered on time")[1]
+    external_id, gone = _tweet(client, tenant, channel_id, "Grumbleco order lost")
     analysed(client, tenant, kept)
     analysed(client, tenant, gone)
     _label(client, tenant, gone, sentiment="negative")
