@@ -38,7 +38,7 @@ from services.listening.analysis import Analyser
 from services.listening.analysis import Analysis as Result
 from services.listening.logic import ingesting
 from services.listening.logic import mentions as mentions_logic
-from services.listening.logic.grouping import assign_group
+from services.listening.logic.grouping import Shape, assign_group, text_shape
 from services.listening.logic.mentions import SOURCE, analysis_of, received_payload
 from services.listening.logic.queries import (
     NO_MATCH,
@@ -248,7 +248,8 @@ class AnalysisWorker:
         ids = [c.id for c in claimed]
         try:
             results = dict(zip(ids, await self._analyse([c.text for c in claimed], tier), strict=True))
-            await self._store(results, await self._match(claimed, results))
+            shapes = await asyncio.to_thread(lambda: {c.id: text_shape(c.text) for c in claimed})
+            await self._store(results, await self._match(claimed, results), shapes)
         except asyncio.CancelledError:
             await self._release(ids)  # the service stops: the next worker need not wait for STALE_CLAIM
             raise
@@ -291,7 +292,9 @@ class AnalysisWorker:
         async with self.sessions() as session:
             return await match_batch(session, posts, budget_s=self.match_budget_s, flag=False)
 
-    async def _store(self, results: dict[str, Result], outcomes: dict[str, MatchOutcome]) -> None:
+    async def _store(
+        self, results: dict[str, Result], outcomes: dict[str, MatchOutcome], shapes: dict[str, Shape]
+    ) -> None:
         """Store the analyses and matches and stage `listening.mention.received`, in one transaction."""
         rescore = self.analyser.quality is not None
         async with ingesting.write_lock, self.sessions() as session:
@@ -304,7 +307,7 @@ class AnalysisWorker:
             mentions = list((await session.execute(stmt)).scalars())
             for mention in mentions:
                 result = results[mention.id]
-                await assign_group(session, mention)
+                await assign_group(session, mention, shapes[mention.id])
                 apply(mention, result)
                 mention.analysis_status = "analysed"
                 mention.needs_rescore = rescore and result.tier == "fast"
