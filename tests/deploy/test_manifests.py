@@ -613,3 +613,14 @@ def test_keda_example_scales_profiles_on_a_real_consumer(
     host, port = meta["natsServerMonitoringEndpoint"].split(":")
     assert host.split(".")[:2] == ["nats", "rapport"]
     assert int(port) in [p["port"] for p in resources[("Service", "nats")]["spec"]["ports"]]
+
+
+def test_gateway_trusts_forwarded_addresses_only_from_the_ingress(
+    resources: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    # The gateway sets uvicorn's FORWARDED_ALLOW_IPS from RAPPORT_TRUSTED_PROXIES at start, so only the
+    # latter takes effect; without it every anonymous caller shares the ingress controller's budgets.
+    (gateway,) = containers(resources[("Deployment", "gateway")])
+    env = env_of(gateway)
+    assert "FORWARDED_ALLOW_IPS" not in env
+    assert env["RAPPORT_TRUSTED_PROXIES"]["value"]
