@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import nats
 from nats.js.api import DeliverPolicy
+
+from rapport.stack import Proc, Stack, free_port
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
@@ -186,3 +191,37 @@ def wait_for_agents(client: httpx.Client, tenant: Tenant, n: int) -> list[dict[s
         return items if len(items) >= n else None
 
     return wait_until(known, what=f"engagement to know {n} agent(s)")
+
+
+def _answers(url: str, path: str) -> bool:
+    try:
+        return httpx.get(f"{url}{path}", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def replica(
+    stack: Stack, service: str, log_dir: Path, *, env: dict[str, str], ready: str = "/readyz"
+) -> Iterator[str]:
+    """Another process of `service` on the stack's databases and broker, with `env` on top of the stack's
+    environment for it; its base URL while the block runs."""
+    module = "gateway" if service == "gateway" else f"services.{service}"
+    port = free_port()
+    name = f"{service}-replica-{uuid.uuid4().hex[:6]}"
+    proc = Proc(
+        name,
+        [sys.executable, "-m", module, "--port", str(port)],
+        port,
+        log_dir / f"{name}.log",
+        env={**stack.procs[service].env, **env},
+    )
+    proc.spawn()
+    try:
+        wait_until(
+            lambda: _answers(proc.url, ready) or not proc.alive(), timeout=60, what=f"{name} to answer"
+        )
+        assert proc.alive(), proc.log_path.read_text(errors="replace")
+        yield proc.url
+    finally:
+        proc.stop()

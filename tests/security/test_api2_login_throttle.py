@@ -9,48 +9,26 @@ client address (`X-Forwarded-For`, as the gateway sets it).
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from rapport.stack import Proc, Stack, free_port
-from tests.helpers import PASSWORD, Tenant, assert_problem, find_event, signup, wait_until
+from rapport.stack import Stack
+from tests.helpers import PASSWORD, Tenant, assert_problem, find_event, replica, signup, wait_until
 
 WRONG = "definitely not the password"
 BASE_S = 2
 IP_THRESHOLD = 8
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def throttled(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An identity replica with a 2 s base lock and a per-address threshold of 8."""
-    port = free_port()
-    proc = Proc(
-        "identity-throttle",
-        [sys.executable, "-m", "services.identity", "--port", str(port)],
-        port,
-        tmp_path_factory.mktemp("throttle") / "identity-throttle.log",
-        env={
-            **stack.procs["identity"].env,
-            "RAPPORT_LOGIN_LOCK_BASE_S": str(BASE_S),
-            "RAPPORT_LOGIN_IP_THRESHOLD": str(IP_THRESHOLD),
-        },
-    )
-    proc.spawn()
-    wait_until(lambda: _ready(proc.url) or not proc.alive(), timeout=30, what="identity replica ready")
-    assert proc.alive(), proc.log_path.read_text(errors="replace")
-    yield proc.url
-    proc.stop()
+    env = {"RAPPORT_LOGIN_LOCK_BASE_S": str(BASE_S), "RAPPORT_LOGIN_IP_THRESHOLD": str(IP_THRESHOLD)}
+    with replica(stack, "identity", tmp_path_factory.mktemp("throttle"), env=env) as url:
+        yield url
 
 
 @pytest.fixture

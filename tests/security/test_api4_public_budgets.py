@@ -7,16 +7,15 @@ the JWKS is served from the gateway's cache; requests with invalid tokens are li
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from rapport.stack import Proc, Stack, free_port
+from rapport.stack import Stack
 from tests.gateway.conftest import UPSTREAM_ENV, Recorder, SigningKey, claims_for
-from tests.helpers import assert_problem, wait_until
+from tests.helpers import assert_problem, replica
 
 SMALL = {
     "RAPPORT_LOGIN_RATE_LIMIT_PER_WINDOW": "3",
@@ -33,27 +32,13 @@ SMALL = {
 @pytest.fixture(scope="module")
 def small(stack: Stack, recorder: Recorder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One gateway with tiny public budgets in front of `recorder`; each test uses budgets of its own."""
-    port = free_port()
     env = {
-        **stack.procs["gateway"].env,
         **{f"RAPPORT_{n}_URL": recorder.url for n in UPSTREAM_ENV},
         **SMALL,
         "RAPPORT_RATE_LIMIT_NAMESPACE": f"test:{uuid.uuid4().hex}",
     }
-    log = tmp_path_factory.mktemp("budgets") / "gateway-budgets.log"
-    proc = Proc("gateway-budgets", [sys.executable, "-m", "gateway", "--port", str(port)], port, log, env=env)
-    proc.spawn()
-    wait_until(lambda: _up(proc.url) or not proc.alive(), timeout=30, what="gateway up")
-    assert proc.alive(), log.read_text(errors="replace")
-    yield proc.url
-    proc.stop()
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with replica(stack, "gateway", tmp_path_factory.mktemp("budgets"), env=env, ready="/healthz") as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpcore
 import httpx
 import pytest
 
-from rapport.stack import Proc, Stack, free_port
+from rapport.stack import Stack
 from services.listening.logic.channels import (
     PublicNetworkBackend,
     UnsafeURL,
     check_public_url,
     public_transport,
 )
-from tests.helpers import Tenant, assert_problem, wait_until
+from tests.helpers import Tenant, assert_problem, replica
 
 TRANSITION_URLS = [
     "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254 (cloud metadata)
@@ -181,38 +179,15 @@ def test_pullers_client_refuses_a_private_address_in_production() -> None:
 # --- through HTTP, against a listening replica started without RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS ---
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def production(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """A client on a listening replica (the stack's database and NATS) that refuses private URLs."""
-    port = free_port()
-    env = {
-        **stack.procs["listening"].env,
-        "RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS": "false",
-        "RAPPORT_CONNECTOR_PULLERS": "false",
-    }
-    log_dir: Path = tmp_path_factory.mktemp("ssrf")
-    proc = Proc(
-        "listening-production",
-        [sys.executable, "-m", "services.listening", "--port", str(port)],
-        port,
-        log_dir / "listening-production.log",
-        env=env,
-    )
-    proc.spawn()
-    try:
-        wait_until(lambda: _ready(proc.url) or not proc.alive(), timeout=60, what="listening replica ready")
-        assert proc.alive(), proc.log_path.read_text(errors="replace")
-        with httpx.Client(base_url=proc.url, timeout=30) as client:
-            yield client
-    finally:
-        proc.stop()
+    env = {"RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS": "false", "RAPPORT_CONNECTOR_PULLERS": "false"}
+    with (
+        replica(stack, "listening", tmp_path_factory.mktemp("ssrf"), env=env) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        yield client
 
 
 @pytest.mark.slow
