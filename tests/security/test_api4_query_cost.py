@@ -221,14 +221,11 @@ def test_post_over_its_budget_is_flagged_not_matched_for_ever(tmp_path: Path) ->
                 mention = _mention("t-budget", LONG_POST)
                 session.add(mention)
                 await session.flush()
-                started = time.monotonic()
                 outcome = (await queries_logic.match_batch(session, [mention], budget_s=0.0001))[mention.id]
-                elapsed = time.monotonic() - started
                 await session.commit()
             assert outcome.budget_exceeded
             assert outcome.queries == 200
             assert len(outcome.undecided) > 0
-            assert elapsed < 1.0
             async with sessions() as session:
                 [flag] = (await session.execute(select(MatchFlag))).scalars().all()
                 assert (flag.mention_id, flag.status) == (mention.id, "budget_exceeded")
@@ -256,14 +253,12 @@ def test_budget_stops_matching_between_queries_and_inside_a_phrase() -> None:
     assert match_within({"q": query}, doc, budget_s=5) == (["q"], 1)
 
 
-def test_stored_hostile_query_matches_a_long_post_in_milliseconds() -> None:
-    """A query stored before the limits existed still compiles, and its phrase no longer costs seconds."""
+def test_stored_hostile_query_still_compiles_and_matches() -> None:
+    """A query stored before the limits existed still compiles and matches as written; how fast is
+    bench/listening_query_hostile.py's to say (2.19 s a post before bit-set phrases, 1.3 ms after)."""
     query = compile_query(HOSTILE)  # no limits: what the worker does with stored queries
-    doc = prepare(LONG_POST)
-    started = time.perf_counter()
-    assert query.matches(doc)
+    assert query.matches(prepare(LONG_POST))
     assert not query.matches(prepare(("ab " * 400 + "x ") * 8))
-    assert time.perf_counter() - started < 0.25  # was 2 s on one core
 
 
 @pytest.mark.parametrize(
