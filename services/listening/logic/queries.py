@@ -117,36 +117,31 @@ def configure_matching(*, budget_s: float) -> None:
     _match_budget_s = max(0.0, budget_s)
 
 
+def _expression_error(exc: CostExceeded | QuerySyntaxError, expression: str, kind: str) -> dict[str, Any]:
+    """The problem's `errors` entry for a refused expression: where, what, and a caret under it."""
+    return {
+        "loc": ["body", "expression"],
+        "position": exc.position,
+        "msg": exc.message,
+        "pointer": exc.pointer(expression),
+        "type": kind,
+    }
+
+
 def _compile(expression: str, limits: QueryLimits) -> Query:
     try:
         return compile_query(expression, limits)
     except CostExceeded as exc:
+        error = _expression_error(exc, expression, "query_cost")
+        error.update(limit=exc.limit, maximum=exc.maximum)
         raise QueryTooExpensive(
             f"The query would be too costly to match: {exc.message} (limit {exc.limit} = {exc.maximum}).",
-            errors=[
-                {
-                    "loc": ["body", "expression"],
-                    "position": exc.position,
-                    "msg": exc.message,
-                    "pointer": exc.pointer(expression),
-                    "type": "query_cost",
-                    "limit": exc.limit,
-                    "maximum": exc.maximum,
-                }
-            ],
+            errors=[error],
         ) from None
     except QuerySyntaxError as exc:
         raise QueryExpressionInvalid(
             f"The query expression is not valid: {exc.message}.",
-            errors=[
-                {
-                    "loc": ["body", "expression"],
-                    "position": exc.position,
-                    "msg": exc.message,
-                    "pointer": exc.pointer(expression),
-                    "type": "query_syntax",
-                }
-            ],
+            errors=[_expression_error(exc, expression, "query_syntax")],
         ) from None
 
 
