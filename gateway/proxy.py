@@ -76,15 +76,23 @@ def create_session(settings: GatewaySettings) -> aiohttp.ClientSession:
         keepalive_timeout=settings.upstream_keepalive_s,
         ttl_dns_cache=300,
     )
+    # No total deadline (a long download may stream for minutes), but the upstream must answer and keep
+    # sending within `upstream_timeout_s`, else the client gets a 504.
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=settings.upstream_connect_timeout_s, sock_read=settings.upstream_timeout_s
+    )
+    return _client_session(connector, timeout)
+
+
+def _client_session(
+    connector: aiohttp.BaseConnector, timeout: aiohttp.ClientTimeout
+) -> aiohttp.ClientSession:
+    """A client session that passes requests and answers through as they are: no cookies kept between
+    clients, no headers the client did not send, bodies byte for byte (a compressed answer stays
+    compressed, with its Content-Encoding)."""
     return aiohttp.ClientSession(
         connector=connector,
-        # No total deadline (a long download may stream for minutes), but the upstream must answer and
-        # keep sending within `upstream_timeout_s`, else the client gets a 504.
-        timeout=aiohttp.ClientTimeout(
-            total=None, connect=settings.upstream_connect_timeout_s, sock_read=settings.upstream_timeout_s
-        ),
-        # Never keep cookies between clients, never add headers the client did not send, pass bodies
-        # through byte for byte (a compressed answer stays compressed, with its Content-Encoding).
+        timeout=timeout,
         cookie_jar=aiohttp.DummyCookieJar(),
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         auto_decompress=False,
@@ -169,14 +177,7 @@ class Upstreams:
                     raise failure.cause from failure
             # A session of its own, whose one connection is new and closed afterwards: the pool may hold
             # more connections the service closed.
-            async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(force_close=True),
-                timeout=self.session.timeout,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=self.session.skip_auto_headers,
-                auto_decompress=False,
-                trust_env=False,
-            ) as fresh:
+            async with _client_session(aiohttp.TCPConnector(force_close=True), self.session.timeout) as fresh:
                 try:
                     return await self._send(fresh, send, *request)
                 except _NotAnswered as failure:
