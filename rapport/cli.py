@@ -1,4 +1,4 @@
-"""`rapport`: run the platform locally (`up`), seed a demo tenant (`demo`)."""
+"""`rapport`: run the platform locally (`up`), migrate its databases (`migrate`), seed a demo (`demo`)."""
 
 from __future__ import annotations
 
@@ -61,12 +61,40 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _database_urls() -> dict[str, str]:
+    from shared.migrations import SERVICES
+
     urls = {}
-    for name in ("identity", "listening", "profiles", "engagement", "metrics"):
+    for name in SERVICES:
         url = os.environ.get(f"RAPPORT_{name.upper()}_DATABASE_URL")
         if url:
             urls[name] = url
     return urls
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Upgrade the named services' databases to head, or autogenerate a new revision for one service."""
+    from shared import migrations
+
+    if args.revision:
+        if args.message is None:
+            print("--revision needs -m/--message (what the migration does)", file=sys.stderr)
+            return 2
+        path = migrations.new_revision(args.revision, args.message, url=args.url)
+        _status(args.revision, f"wrote {path}")
+        print("Review it (autogenerate misses renames and data moves), then run: python -m rapport migrate")
+        return 0
+    for name in args.services or migrations.SERVICES:
+        migrations.upgrade_head(name, migrations.database_url(name))
+        _status(name, f"at head ({', '.join(sorted(migrations.heads(name)))})")
+    return 0
+
+
+def _service_name(value: str) -> str:
+    from shared.migrations import SERVICES
+
+    if value not in SERVICES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(SERVICES)}")
+    return value
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -98,6 +126,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--var-dir", default=str(ROOT / "var"), help="where data and logs go (default: %(default)s)"
     )
     up.set_defaults(func=cmd_up)
+    migrate = sub.add_parser(
+        "migrate",
+        help="upgrade the services' databases to the newest schema, or write a new migration",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Upgrade each named service's database (all five by default) to head. A service's "
+        "database is\nRAPPORT_<SERVICE>_DATABASE_URL, else RAPPORT_DATABASE_URL when RAPPORT_SERVICE names "
+        "the service,\nelse the SQLite file <RAPPORT_VAR_DIR>/<service>.db (what `rapport up` uses).",
+        epilog="examples:\n"
+        "  python -m rapport migrate                      # every service to head\n"
+        "  python -m rapport migrate profiles             # one service\n"
+        '  python -m rapport migrate --revision profiles -m "add profile.email"\n'
+        "      # after changing services/profiles/models.py: writes\n"
+        "      # services/profiles/migrations/versions/<rev>_add_profile_email.py from the difference\n"
+        "      # between the models and a scratch database at head (review it, then commit it)",
+    )
+    migrate.add_argument("services", nargs="*", type=_service_name, metavar="SERVICE", help="default: all")
+    migrate.add_argument(
+        "--revision",
+        type=_service_name,
+        metavar="SERVICE",
+        help="autogenerate a new migration for SERVICE instead of upgrading",
+    )
+    migrate.add_argument("-m", "--message", help="with --revision: what the migration does")
+    migrate.add_argument(
+        "--url",
+        help="with --revision: compare against this database (at head) instead of a scratch SQLite one",
+    )
+    migrate.set_defaults(func=cmd_migrate)
     demo = sub.add_parser("demo", help="seed a demo tenant and ingest a multilingual batch of posts")
     demo.add_argument("--gateway", default="http://127.0.0.1:8000", help="gateway URL (default: %(default)s)")
     demo.add_argument(

@@ -144,6 +144,7 @@ class Stack:
             **{f"RAPPORT_{n.upper()}_URL": p.url for n, p in self.procs.items()},
             **self.extra_env,
         }
+        self.common_env = common
         for name, proc in self.procs.items():
             proc.env = {**common, "RAPPORT_SERVICE": name}
             if name in self.database_urls:
@@ -192,9 +193,33 @@ class Stack:
         """The direct URL of one process."""
         return self.procs[name].url
 
-    def start_all(self, timeout: float = 60.0) -> None:
-        """Start infrastructure, then every process, waiting for each to be ready."""
+    def migrate(self, timeout: float = 300.0) -> None:
+        """Upgrade every service's database to head (`python -m rapport migrate`, with the environment
+        the services get, so it finds the same databases)."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.common_env}
+        for name, url in self.database_urls.items():
+            env[f"RAPPORT_{name.upper()}_DATABASE_URL"] = url
+        self.status("migrate", "upgrading the databases")
+        log_path = self.log_dir / "migrate.log"
+        with log_path.open("ab") as log:
+            done = subprocess.run(
+                [sys.executable, "-m", "rapport", "migrate"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"migrations failed; see {log_path}")
+        self.status("migrate", "every database at head")
+
+    def start_all(self, timeout: float = 60.0) -> None:
+        """Migrate the databases, start infrastructure, then every process, waiting for each to be ready."""
+        self.migrate()
         for proc in self.infra:
             if port_open(proc.port):
                 raise RuntimeError(f"port {proc.port} for {proc.name} is taken")

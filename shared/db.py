@@ -64,7 +64,8 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def create_tables(engine: AsyncEngine) -> None:
-    """Create the tables of every model imported in this process (one service per process)."""
+    """Create the tables of every model imported in this process, for tests' and benches' throw-away
+    databases only: a service's database is created and changed by its migrations (shared/migrations.py)."""
     async with engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.create_all)
 

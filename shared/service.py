@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import JWKSSource, TokenVerifier, jwks_from_url
-from shared.db import create_engine, create_tables, ping, session_factory
+from shared.db import create_engine, ping, session_factory
 from shared.docs import install_docs
 from shared.errors import install_error_handlers
 from shared.events.bus import BatchHandler, Bus, EventScope
@@ -22,6 +22,7 @@ from shared.events.envelope import CloudEvent
 from shared.events.inbox import TxHandler, handle_batch_once
 from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
+from shared.migrations import SchemaNotAtHead, require_head
 from shared.settings import Settings
 from shared.telemetry import TracingMiddleware, setup_tracing
 from shared.validation import RejectNul
@@ -78,7 +79,13 @@ def create_service_app(
         setup_logging(settings.service, settings.log_level)
         setup_tracing(settings.service, console=settings.trace_console)
         engine = create_engine(settings.resolved_database_url())
-        await create_tables(engine)
+        try:
+            # Migrations run before the service (`rapport migrate`); it never creates or alters tables.
+            await require_head(engine, settings.service)
+        except SchemaNotAtHead as exc:
+            log.error("service.schema_not_at_head", extra={"current": exc.current, "heads": exc.heads})
+            await engine.dispose()
+            raise
         sessions = session_factory(engine)
         bus = Bus(settings.nats_url, name=f"rapport-{settings.service}", replicas=settings.stream_replicas)
         await bus.connect()

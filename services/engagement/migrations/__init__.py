@@ -1,0 +1,1 @@
+"""engagement's schema migrations (Alembic; `python -m rapport migrate --help`)."""

@@ -1,0 +1,5 @@
+"""Alembic's entry for engagement's database; the environment itself is shared (shared/migrations.py)."""
+
+from shared.migrations import run_migrations
+
+run_migrations("engagement")

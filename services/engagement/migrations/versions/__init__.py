@@ -1,0 +1,1 @@
+"""engagement's revisions, oldest first by their `down_revision` chain."""

@@ -1,0 +1,1 @@
+"""identity's schema migrations (Alembic; `python -m rapport migrate --help`)."""

@@ -1,0 +1,1 @@
+"""identity's revisions, oldest first by their `down_revision` chain."""

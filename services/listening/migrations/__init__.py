@@ -1,0 +1,1 @@
+"""listening's schema migrations (Alembic; `python -m rapport migrate --help`)."""

@@ -1,0 +1,1 @@
+"""listening's revisions, oldest first by their `down_revision` chain."""

@@ -1,0 +1,1 @@
+"""metrics's schema migrations (Alembic; `python -m rapport migrate --help`)."""

@@ -1,0 +1,1 @@
+"""metrics's revisions, oldest first by their `down_revision` chain."""

@@ -1,0 +1,1 @@
+"""profiles's schema migrations (Alembic; `python -m rapport migrate --help`)."""

@@ -1,0 +1,1 @@
+"""profiles's revisions, oldest first by their `down_revision` chain."""

@@ -1,0 +1,246 @@
+"""Schema migrations: one Alembic environment per service (`services/<name>/migrations/`).
+
+Each service's database carries its own version table (`alembic_version_<name>`), so two services could
+share one database without reading each other's revision. `rapport migrate` (and `rapport up`, the test
+stack, the compose `migrate` service and the Kubernetes init containers) upgrade to head before a service
+starts; a service only checks, at start, that its database is at head (`require_head`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic import command, context
+from alembic.autogenerate.api import AutogenContext
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, Table, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.main import default_registry
+from sqlmodel.sql.sqltypes import AutoString
+
+from shared.db import UTCDateTime, create_engine
+from shared.settings import Settings
+
+SERVICES = ("identity", "listening", "profiles", "engagement", "metrics")
+# Tables every service's database holds besides its own models' (the event outbox and inbox).
+SHARED_MODEL_MODULES = ("shared.events.inbox", "shared.events.outbox")
+
+
+class UnknownService(ValueError):
+    """A name that is not one of the services with a database."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"unknown service {service!r}; services with a database: {', '.join(SERVICES)}")
+
+
+class SchemaNotAtHead(RuntimeError):
+    """The database's revision is not the newest migration: the service would run on a wrong schema."""
+
+    def __init__(self, service: str, current: set[str], heads: set[str]) -> None:
+        self.current = sorted(current)
+        self.heads = sorted(heads)
+        super().__init__(
+            f"{service}'s database is at revision {', '.join(self.current) or 'none'}, not at head "
+            f"{', '.join(self.heads)}: run `python -m rapport migrate {service}`"
+        )
+
+
+def _check(service: str) -> None:
+    if service not in SERVICES:
+        raise UnknownService(service)
+
+
+def version_table(service: str) -> str:
+    """The service's own Alembic version table."""
+    return f"alembic_version_{service}"
+
+
+def migrations_dir(service: str) -> Path:
+    """`services/<service>/migrations`, wherever the package is installed."""
+    _check(service)
+    spec = importlib.util.find_spec(f"services.{service}")
+    assert spec is not None and spec.submodule_search_locations is not None
+    return Path(next(iter(spec.submodule_search_locations))) / "migrations"
+
+
+def service_metadata(service: str) -> MetaData:
+    """The tables of this service alone: its models' and the shared event tables.
+
+    SQLModel keeps one process-wide MetaData, which holds every service's tables once several services'
+    models are imported (the tests do): the service's tables are picked by the module of their model.
+    """
+    _check(service)
+    importlib.import_module(f"services.{service}.models")
+    for module in SHARED_MODEL_MODULES:
+        importlib.import_module(module)
+    own = (f"services.{service}.", *SHARED_MODEL_MODULES)
+    metadata = MetaData()
+    for mapper in default_registry.mappers:
+        table = mapper.local_table
+        if not isinstance(table, Table) or not mapper.class_.__module__.startswith(own):
+            continue
+        if table.name not in metadata.tables:
+            table.to_metadata(metadata)
+    return metadata
+
+
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Write our custom column types as the plain SQLAlchemy types they create (same DDL), so that a
+    migration keeps working whatever later happens to the application's type classes."""
+    if type_ != "type":
+        return False
+    if isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    return False
+
+
+def _include_name(name: str | None, type_: str, _parent: Mapping[str, str | None]) -> bool:
+    # In a database shared by several services, the others' version tables are not ours to drop.
+    return not (type_ == "table" and name is not None and name.startswith("alembic_version"))
+
+
+def context_options(service: str) -> dict[str, Any]:
+    """How Alembic runs and compares this service's schema (the migrations and the tests use these)."""
+    return {
+        "target_metadata": service_metadata(service),
+        "version_table": version_table(service),
+        # Always batch operations: a migration autogenerated against PostgreSQL must run on SQLite too
+        # (which alters a table by copying it); elsewhere a batch is plain ALTER statements.
+        "render_as_batch": True,
+        "compare_type": True,
+        "render_item": _render_item,
+        "include_name": _include_name,
+    }
+
+
+def alembic_config(service: str, url: str) -> Config:
+    """An Alembic configuration for the service's folder and database (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir(service)))
+    config.attributes["service"] = service
+    config.attributes["url"] = url
+    # A new revision leaves `rapport migrate --revision` formatted as the rest of the code (ruff is a dev
+    # dependency, like the command).
+    hooks = {"lint": "check --fix --quiet", "format": "format --quiet"}
+    config.set_section_option("post_write_hooks", "hooks", ", ".join(hooks))
+    for hook, options in hooks.items():
+        config.set_section_option("post_write_hooks", f"{hook}.type", "module")
+        config.set_section_option("post_write_hooks", f"{hook}.module", "ruff")
+        config.set_section_option("post_write_hooks", f"{hook}.options", f"{options} REVISION_SCRIPT_FILENAME")
+    return config
+
+
+def run_migrations(service: str) -> None:
+    """The body of every `env.py`: run what Alembic asks for on the service's database, asynchronously."""
+    asyncio.run(_migrate(service, context.config.attributes["url"]))
+
+
+async def _migrate(service: str, url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # A batch operation copies the table and drops the old one: with foreign keys on, that
+                # drop would fail or cascade. The pragma works only outside a transaction.
+                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                await conn.commit()
+            async with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Replicas starting together (init containers) upgrade one after the other; the later
+                    # ones find the database at head and do nothing.
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"migrate:{service}"}
+                    )
+                await conn.run_sync(_run_in_context, service)
+    finally:
+        await engine.dispose()
+
+
+def _run_in_context(conn: Connection, service: str) -> None:
+    context.configure(connection=conn, **context_options(service))
+    migration = context.get_context()
+    if not migration.get_current_heads() and inspect(conn).has_table("outbox"):
+        # Created before there were migrations (tables made from the models at start-up): that schema is
+        # exactly the baseline's, so the database is marked as being at the baseline and upgraded from it.
+        base = context.script.get_base()
+        assert base is not None
+        migration.stamp(context.script, base)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def upgrade(service: str, url: str, revision: str = "head") -> None:
+    """Upgrade the service's database at `url` to `revision` (synchronous: not from an event loop)."""
+    command.upgrade(alembic_config(service, url), revision)
+
+
+def upgrade_head(service: str, url: str) -> None:
+    """Upgrade the service's database at `url` to the newest revision."""
+    upgrade(service, url, "head")
+
+
+def heads(service: str) -> set[str]:
+    """The newest revision(s) of the service's migrations (one, unless two branches were not merged)."""
+    return set(ScriptDirectory(str(migrations_dir(service))).get_heads())
+
+
+def new_revision(service: str, message: str, *, url: str | None = None) -> Path:
+    """Autogenerate a migration from the difference between the models and the database at head.
+
+    Without `url`, against a temporary SQLite database upgraded to head; give a PostgreSQL URL when the
+    difference is one SQLite cannot see (types it does not distinguish)."""
+    if url is not None:
+        return _autogenerate(service, message, url)
+    with tempfile.TemporaryDirectory(prefix=f"rapport-{service}-") as tmp:
+        scratch = f"sqlite+aiosqlite:///{Path(tmp) / 'scratch.db'}"
+        upgrade_head(service, scratch)
+        return _autogenerate(service, message, scratch)
+
+
+def _autogenerate(service: str, message: str, url: str) -> Path:
+    script = command.revision(alembic_config(service, url), message=message, autogenerate=True)
+    assert script is not None and not isinstance(script, list)
+    return Path(script.path)
+
+
+async def current_revisions(engine: AsyncEngine, service: str) -> set[str]:
+    """The revision(s) the service's database is at (empty for a database never migrated)."""
+
+    def read(conn: Connection) -> set[str]:
+        migration = MigrationContext.configure(conn, opts={"version_table": version_table(service)})
+        return set(migration.get_current_heads())
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def require_head(engine: AsyncEngine, service: str) -> None:
+    """Raise `SchemaNotAtHead` unless the service's database is at the newest revision."""
+    current, newest = await current_revisions(engine, service), heads(service)
+    if current != newest:
+        raise SchemaNotAtHead(service, current, newest)
+
+
+def database_url(service: str) -> str:
+    """The database a service uses, as `rapport up` and the deployments configure it:
+    RAPPORT_<SERVICE>_DATABASE_URL, else RAPPORT_DATABASE_URL in the service's own environment
+    (RAPPORT_SERVICE names it), else the SQLite file under RAPPORT_VAR_DIR."""
+    _check(service)
+    environ = os.environ
+    own = environ.get(f"RAPPORT_{service.upper()}_DATABASE_URL")
+    if own:
+        return own
+    if environ.get("RAPPORT_SERVICE") == service and environ.get("RAPPORT_DATABASE_URL"):
+        return environ["RAPPORT_DATABASE_URL"]
+    return Settings(service=service, database_url="").resolved_database_url()
