@@ -1,0 +1,269 @@
+"""Each service's migrations build exactly its models' schema and keep the rows of a database they upgrade.
+
+Run on SQLite and on PostgreSQL (RAPPORT_TEST_PG, default the local server with trust auth): each test
+makes its own database `rapport_mig_<service>_<random>` and drops it afterwards. No stack is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, Table, insert, inspect, select
+
+from rapport.stack import ROOT, free_port
+from shared.db import create_engine
+from shared.migrations import (
+    SERVICES,
+    SchemaNotAtHead,
+    context_options,
+    current_revisions,
+    heads,
+    migrations_dir,
+    require_head,
+    service_metadata,
+    upgrade,
+    upgrade_head,
+    version_table,
+)
+
+pytestmark = pytest.mark.anyio
+PG = os.environ.get("RAPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+WHEN = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=SERVICES)
+def service(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, service: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of the given kind, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / f'{service}.db'}"
+        return
+    try:
+        admin = await asyncpg.connect(PG, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        reason = f"PostgreSQL at {PG} is unreachable ({type(exc).__name__}: {exc})"
+        if os.environ.get("RAPPORT_TEST_BACKEND") == "external":
+            pytest.fail(reason)
+        pytest.skip(f"{reason}; set RAPPORT_TEST_PG to run the PostgreSQL half")
+    name = f"rapport_mig_{service}_{secrets.token_hex(4)}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"{PG.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def migrate(service: str, url: str, revision: str = "head") -> None:
+    # Alembic's environment runs its own event loop: in a thread, not inside the test's.
+    await asyncio.to_thread(upgrade, service, url, revision)
+
+
+async def on_connection(url: str, work: Any) -> Any:
+    """Run `work(sync_connection)` in one committed transaction."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+def schema_diff(conn: Connection, service: str) -> list[Any]:
+    """What autogenerate would put into a new migration: nothing, if the database matches the models."""
+    options = context_options(service)
+    migration = MigrationContext.configure(conn, opts=options)
+    diff: list[Any] = compare_metadata(migration, options["target_metadata"])
+    return diff
+
+
+def test_each_service_has_one_baseline_and_one_head(service: str) -> None:
+    script = ScriptDirectory(str(migrations_dir(service)))
+    assert len(script.get_bases()) == 1, f"{service}: more than one first revision"
+    assert len(script.get_heads()) == 1, f"{service}: branches to merge (alembic merge)"
+
+
+def test_each_service_compares_only_its_own_tables() -> None:
+    for name in SERVICES:
+        service_metadata(name)  # every service's models in this one process, as in the tests
+    tables = {name: set(service_metadata(name).tables) for name in SERVICES}
+    shared = {"inbox", "outbox"}
+    for name, own in tables.items():
+        assert shared <= own, name
+        for other in SERVICES:
+            if other != name:
+                assert own & tables[other] == shared, (name, other)
+
+
+async def test_a_fresh_database_upgraded_to_head_has_exactly_the_models_schema(
+    service: str, database_url: str
+) -> None:
+    await migrate(service, database_url)
+    assert await on_connection(database_url, lambda conn: schema_diff(conn, service)) == []
+    engine = create_engine(database_url)
+    try:
+        assert await current_revisions(engine, service) == heads(service)
+        await require_head(engine, service)
+    finally:
+        await engine.dispose()
+
+
+def row_for(table: Table, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One row with a value in every column, foreign keys pointing at the rows already made."""
+    row: dict[str, Any] = {}
+    for i, column in enumerate(table.columns):
+        [fk, *_] = [*column.foreign_keys, None]
+        if fk is not None:
+            row[column.name] = rows[fk.column.table.name][fk.column.name]
+            continue
+        kind = column.type.python_type
+        if kind is bool:
+            row[column.name] = True
+        elif kind is int:
+            row[column.name] = 7 + i
+        elif kind is float:
+            row[column.name] = 0.5 + i
+        elif kind is datetime:
+            row[column.name] = WHEN + timedelta(minutes=i)
+        elif kind is date:
+            row[column.name] = WHEN.date() + timedelta(days=i)
+        else:
+            length = getattr(column.type, "length", None) or 64
+            row[column.name] = f"{table.name}.{column.name}"[:length]
+    return row
+
+
+def comparable(value: Any) -> Any:
+    # SQLite gives timestamps back without their offset (they were written in UTC).
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return value
+
+
+def insert_a_row_per_table(conn: Connection) -> dict[str, dict[str, Any]]:
+    baseline = MetaData()
+    baseline.reflect(conn)
+    rows: dict[str, dict[str, Any]] = {}
+    for table in baseline.sorted_tables:
+        if table.name.startswith("alembic_version"):
+            continue
+        rows[table.name] = row_for(table, rows)
+        conn.execute(insert(table).values(rows[table.name]))
+    return rows
+
+
+def read_every_table(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    now = MetaData()
+    now.reflect(conn)
+    return {
+        name: [dict(row._mapping) for row in conn.execute(select(table))]
+        for name, table in now.tables.items()
+        if not name.startswith("alembic_version")
+    }
+
+
+async def test_rows_written_at_the_baseline_survive_the_upgrade_to_head(
+    service: str, database_url: str
+) -> None:
+    [baseline] = ScriptDirectory(str(migrations_dir(service))).get_bases()
+    await migrate(service, database_url, baseline)
+    written = await on_connection(database_url, insert_a_row_per_table)
+    assert set(written) == set(service_metadata(service).tables)
+
+    await migrate(service, database_url)
+
+    found = await on_connection(database_url, read_every_table)
+    for table, row in written.items():
+        assert table in found, f"{service}: table {table} is gone"
+        [after] = found[table]
+        kept = {column: comparable(value) for column, value in row.items() if column in after}
+        assert {column: comparable(after[column]) for column in kept} == kept, table
+
+
+async def test_a_database_made_before_migrations_is_taken_over_at_the_baseline(
+    service: str, tmp_path: Path
+) -> None:
+    """var/ from before Alembic: tables made from the models at start-up, no version table."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await on_connection(url, service_metadata(service).create_all)
+    engine = create_engine(url)
+    try:
+        with pytest.raises(SchemaNotAtHead):
+            await require_head(engine, service)
+        await migrate(service, url)
+        assert await current_revisions(engine, service) == heads(service)
+    finally:
+        await engine.dispose()
+    assert await on_connection(url, lambda conn: schema_diff(conn, service)) == []
+
+
+async def test_the_version_table_is_the_services_own(service: str, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    await migrate(service, url)
+    names = await on_connection(url, lambda conn: inspect(conn).get_table_names())
+    assert [name for name in names if name.startswith("alembic_version")] == [version_table(service)]
+
+
+def test_a_service_refuses_to_start_on_a_database_not_at_head(tmp_path: Path) -> None:
+    """Its start fails with a logged reason and a non-zero exit, before it serves anything."""
+    env = {**os.environ, "RAPPORT_VAR_DIR": str(tmp_path), "RAPPORT_SERVICE": "metrics"}
+    env.pop("RAPPORT_DATABASE_URL", None)
+    started = subprocess.run(
+        [sys.executable, "-m", "services.metrics", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "service.schema_not_at_head" in started.stdout + started.stderr
+    assert "rapport migrate metrics" in started.stdout + started.stderr
+
+
+async def test_upgrading_a_database_at_head_changes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'profiles.db'}"
+    await asyncio.to_thread(upgrade_head, "profiles", url)
+    await asyncio.to_thread(upgrade_head, "profiles", url)
+    engine = create_engine(url)
+    try:
+        assert await current_revisions(engine, "profiles") == heads("profiles")
+    finally:
+        await engine.dispose()
+
+
+async def test_the_comparison_sees_a_database_that_differs_from_the_models(tmp_path: Path) -> None:
+    """The negative control: a missing index and a changed column type are both reported."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'profiles.db'}"
+    await migrate("profiles", url)
+
+    def damage(conn: Connection) -> None:
+        conn.exec_driver_sql("DROP INDEX ix_handle_profile_id")
+        conn.exec_driver_sql("ALTER TABLE profile ADD COLUMN nickname VARCHAR(20)")
+
+    await on_connection(url, damage)
+    diff = await on_connection(url, lambda conn: schema_diff(conn, "profiles"))
+    assert {entry[0] for entry in diff} == {"add_index", "remove_column"}
