@@ -34,6 +34,7 @@ K8S = ROOT / "deploy" / "k8s"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 INIT_SCRIPT = ROOT / "deploy" / "compose" / "postgres-init.sh"
 INFRA = {"nats", "redis", "postgres"}
+MIGRATE = "migrate"  # the one-shot compose service, and the init container of each k8s Deployment
 WITH_DB = [name for name in PROCESSES if name != "gateway"]
 PASSWORDS = {
     "POSTGRES_PASSWORD": "superuser-pw",
@@ -155,7 +156,7 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_compose_has_every_process_and_the_infrastructure(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == set(PROCESSES) | INFRA
+    assert set(compose["services"]) == set(PROCESSES) | INFRA | {MIGRATE}
     assert compose["services"]["nats"]["image"].startswith("nats:2.10")
     assert compose["services"]["redis"]["image"] == "redis:7"
     assert compose["services"]["postgres"]["image"] == "postgres:16"
@@ -234,13 +235,38 @@ def test_compose_starts_in_dependency_order_on_health(compose: dict[str, Any]) -
         assert services[name].get("healthcheck", {}).get("test"), name
     for name in PROCESSES:
         depends = services[name]["depends_on"]
-        assert {d["condition"] for d in depends.values()} == {"service_healthy"}, name
+        healthy = {other for other, d in depends.items() if d["condition"] == "service_healthy"}
         if name == "gateway":
-            assert set(depends) == {"redis", *WITH_DB}
-        elif name == "identity":
-            assert set(depends) == INFRA
+            assert set(depends) == healthy == {"redis", *WITH_DB}
+            continue
+        # Every service with a database starts only after the migrations succeeded.
+        assert depends[MIGRATE]["condition"] == "service_completed_successfully", name
+        assert set(depends) == healthy | {MIGRATE}, name
+        if name == "identity":
+            assert healthy == INFRA
         else:
-            assert set(depends) == INFRA | {"identity"}, name
+            assert healthy == INFRA | {"identity"}, name
+
+
+def test_compose_migrates_every_database_before_the_services(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.migrations import SERVICES, database_url
+
+    assert set(SERVICES) == set(WITH_DB)
+    migrate = compose["services"][MIGRATE]
+    assert migrate["command"] == ["python", "-m", "rapport", "migrate"]
+    assert migrate["image"] == f"{IMAGE_REPO}:0.1.0"
+    assert migrate["restart"] == "no", "a one-shot job: `up` would run it again and again"
+    assert migrate["read_only"] is True and migrate["cap_drop"] == ["ALL"]
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy", "required": True}}
+    # With the job's environment, `rapport migrate` upgrades exactly the databases the services use.
+    for key in [k for k in os.environ if k.startswith("RAPPORT_")]:
+        monkeypatch.delenv(key)
+    for key, value in migrate["environment"].items():
+        monkeypatch.setenv(key, value)
+    for name in WITH_DB:
+        assert database_url(name) == compose["services"][name]["environment"]["RAPPORT_DATABASE_URL"], name
 
 
 class _Status(http.server.BaseHTTPRequestHandler):
@@ -452,6 +478,30 @@ def quantity(value: str | int) -> float:
     return float(text)
 
 
+def test_each_service_pod_migrates_its_database_first(
+    resources: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    for name in PROCESSES:
+        pod = resources[("Deployment", name)]["spec"]["template"]["spec"]
+        if name == "gateway":
+            assert "initContainers" not in pod
+            continue
+        [init] = pod["initContainers"]
+        [container] = pod["containers"]
+        assert init["name"] == MIGRATE
+        assert init["command"] == ["python", "-m", "rapport", "migrate", name]
+        assert init["image"] == container["image"]
+        assert init["envFrom"] == container["envFrom"]
+        # The same database as the service: RAPPORT_DATABASE_URL from the same Secret key.
+        env = env_of(init)
+        assert env["RAPPORT_SERVICE"]["value"] == env_of(container)["RAPPORT_SERVICE"]["value"] == name
+        assert env["RAPPORT_DATABASE_URL"] == env_of(container)["RAPPORT_DATABASE_URL"]
+        assert init["volumeMounts"] == container["volumeMounts"]
+        res = init["resources"]
+        for kind in ("cpu", "memory"):
+            assert quantity(res["requests"][kind]) <= quantity(res["limits"][kind]), (name, kind)
+
+
 def test_every_pod_is_locked_down(resources: dict[tuple[str, str], dict[str, Any]]) -> None:
     """The restricted Pod Security Standard, which the namespace enforces, for every workload."""
     assert resources[("Namespace", "rapport")]["metadata"]["labels"] == {
@@ -466,7 +516,7 @@ def test_every_pod_is_locked_down(resources: dict[tuple[str, str], dict[str, Any
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
         assert pod["automountServiceAccountToken"] is False, name
-        for container in pod["containers"]:
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
             ctx = container["securityContext"]
             assert ctx["allowPrivilegeEscalation"] is False, name
             assert ctx["readOnlyRootFilesystem"] is True, name
