@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -75,6 +76,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Upgrade the named services' databases to head, or autogenerate a new revision for one service."""
     from shared import migrations
 
+    # Alembic logs each revision it applies ("Running upgrade a -> b, message"): show those lines only.
+    applied = logging.StreamHandler(sys.stdout)
+    applied.setFormatter(logging.Formatter("  %(message)s"))
+    applied.addFilter(lambda record: record.getMessage().startswith("Running "))
+    alembic_log = logging.getLogger("alembic")
+    alembic_log.setLevel(logging.INFO)
+    alembic_log.addHandler(applied)
     if args.revision:
         if args.message is None:
             print("--revision needs -m/--message (what the migration does)", file=sys.stderr)

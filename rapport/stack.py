@@ -145,6 +145,7 @@ class Stack:
             **self.extra_env,
         }
         self.common_env = common
+        self.migrated = False
         for name, proc in self.procs.items():
             proc.env = {**common, "RAPPORT_SERVICE": name}
             if name in self.database_urls:
@@ -215,6 +216,7 @@ class Stack:
             )
         if done.returncode != 0:
             raise RuntimeError(f"migrations failed; see {log_path}")
+        self.migrated = True
         self.status("migrate", "every database at head")
 
     def start_all(self, timeout: float = 60.0) -> None:
@@ -236,6 +238,8 @@ class Stack:
         self.start("gateway", timeout=timeout)
 
     def _spawn(self, name: str) -> None:
+        if name != "gateway" and not self.migrated:
+            self.migrate()  # a service refuses a database not at head
         proc = self.procs[name]
         if port_open(proc.port):
             raise RuntimeError(f"port {proc.port} for {name} is taken (is another stack running?)")
