@@ -128,16 +128,16 @@ def alembic_config(service: str, url: str) -> Config:
     """An Alembic configuration for the service's folder and database (no alembic.ini needed)."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir(service)))
-    config.attributes["service"] = service
     config.attributes["url"] = url
     # A new revision leaves `rapport migrate --revision` formatted as the rest of the code (ruff is a dev
     # dependency, like the command).
     hooks = {"lint": "check --fix --quiet", "format": "format --quiet"}
-    config.set_section_option("post_write_hooks", "hooks", ", ".join(hooks))
+    section = "post_write_hooks"
+    config.set_section_option(section, "hooks", ", ".join(hooks))
     for hook, options in hooks.items():
-        config.set_section_option("post_write_hooks", f"{hook}.type", "module")
-        config.set_section_option("post_write_hooks", f"{hook}.module", "ruff")
-        config.set_section_option("post_write_hooks", f"{hook}.options", f"{options} REVISION_SCRIPT_FILENAME")
+        config.set_section_option(section, f"{hook}.type", "module")
+        config.set_section_option(section, f"{hook}.module", "ruff")
+        config.set_section_option(section, f"{hook}.options", f"{options} REVISION_SCRIPT_FILENAME")
     return config
 
 
