@@ -55,7 +55,13 @@ async def get_mentions(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     platform: Annotated[str | None, Query(max_length=32)] = None,
-    language: Annotated[str | None, Query(max_length=16)] = None,
+    language: Annotated[
+        str | None,
+        Query(
+            max_length=16,
+            description="A language as queries take it: `bs`, `hr`, `sr` are `hbs`; `pt` is also `pt-br`.",
+        ),
+    ] = None,
     sentiment: SentimentLabel | None = None,
     intent: Intent | None = None,
     query_id: Annotated[str | None, Query(max_length=36)] = None,

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -27,6 +27,7 @@ from services.listening.schemas import (
 )
 from shared.db import utcnow
 from shared.events.contracts import Analysis, Author, MentionReceived
+from shared.languages import fold_language, language_aliases
 from shared.pagination import paginate
 from shared.tenancy import get_scoped, scoped
 
@@ -241,6 +242,19 @@ async def get_mention(session: AsyncSession, *, tenant_id: str, mention_id: str)
     return read
 
 
+def _language_is(code: str) -> ColumnElement[bool]:
+    """The filter `language=code` as queries read it: `bs` is `hbs`, and `pt` is also `pt-br`.
+
+    Codes that fold to the same one are all looked for, so rows stored before folding are found too.
+    """
+    folded = fold_language(code)
+    codes = language_aliases(folded)
+    column = col(Mention.language)
+    if "-" in folded:
+        return column.in_(codes)
+    return or_(column.in_(codes), *(column.startswith(f"{c}-", autoescape=True) for c in codes))
+
+
 async def list_mentions(
     session: AsyncSession,
     *,
@@ -272,7 +286,7 @@ async def list_mentions(
     if platform is not None:
         stmt = stmt.where(Mention.platform == platform)
     if language is not None:
-        stmt = stmt.where(Mention.language == language)
+        stmt = stmt.where(_language_is(language))
     if sentiment is not None:
         stmt = stmt.where(Mention.sentiment_label == sentiment)
     if intent is not None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from services.listening.query.normalise import fold, token_spans, tokenize
+from shared.languages import fold_language
 
 __all__ = [
     "And",
@@ -46,27 +47,7 @@ __all__ = [
 
 Predicate = Callable[["Doc"], bool]
 
-# Macro-languages and retired codes: `lang:bs` finds mentions detected as `hbs`, and so on.
-_LANGUAGE_MACRO = {
-    "bs": "hbs",
-    "hr": "hbs",
-    "sr": "hbs",
-    "sh": "hbs",
-    "cnr": "hbs",
-    "nb": "no",
-    "nn": "no",
-    "iw": "he",
-    "in": "id",
-    "ji": "yi",
-}
 _PLATFORM_ALIASES = {"twitter": "x"}
-
-
-def fold_language(code: str) -> str:
-    """A BCP 47-ish language tag in matching form: lower case, `-` separators, macro-language first."""
-    parts = code.strip().lower().replace("_", "-").split("-")
-    parts[0] = _LANGUAGE_MACRO.get(parts[0], parts[0])
-    return "-".join(parts)
 
 
 def fold_platform(name: str) -> str:
