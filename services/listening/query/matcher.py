@@ -108,14 +108,49 @@ def _positions(bits: int) -> list[int]:
     return found
 
 
+# Arabic proclitics, written attached to the word they precede: a conjunction (و، ف), then a preposition
+# (ب، ك، ل), then the article (ال; after ل its alef drops: لل). A word is also indexed without them, so
+# `التوصيل` and `توصيل` match `والتوصيل`, `بالتوصيل`, `للتوصيل`, as `istanbul` matches `İstanbul'da`.
+# What is left must keep 2 letters after the article and 3 after a bare و/ف/ب/ك/ل: most Arabic words
+# are 3 letters or more, and shorter rests are mostly a word's own first letter, not a proclitic (a
+# query term of 3 letters may still meet one: `نون` is also found in `فنون`).
+_ARTICLE = "ال"
+_CONJUNCTIONS = "وف"
+_PREPOSITIONS = "بكل"
+_PROCLITIC_START = frozenset(_CONJUNCTIONS + _PREPOSITIONS + _ARTICLE[0])
+
+
+def _without_proclitics(word: str) -> tuple[str, ...]:
+    """The forms of a folded Arabic word without its proclitics, outermost first (none: empty)."""
+    forms: list[str] = []
+    rest = word
+    if rest[0] in _CONJUNCTIONS and len(rest) > 3:
+        rest = rest[1:]
+        forms.append(rest)
+    if rest[0] in _PREPOSITIONS:
+        if rest.startswith("لل") and len(rest) > 3:  # ل + ال, the article's alef dropped
+            return (*forms, _ARTICLE + rest[2:], rest[2:])
+        if len(rest) > 3:
+            rest = rest[1:]
+            forms.append(rest)
+    if rest.startswith(_ARTICLE) and len(rest) > 3:
+        forms.append(rest[2:])
+    return tuple(forms)
+
+
 def _keys(token: str) -> tuple[str, ...]:
     first = token[0]
     if first == "#" and len(token) > 1:
-        return (token, token[1:])
+        word = token[1:]
+        if word[0] in _PROCLITIC_START:
+            return (token, word, *_without_proclitics(word))
+        return (token, word)
     if first == "@":
         at = token.find("@", 1)
         if at > 0:
             return (token, token[:at])
+    elif first in _PROCLITIC_START:
+        return (token, *_without_proclitics(token))
     return (token,)
 
 
