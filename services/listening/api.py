@@ -64,7 +64,13 @@ async def get_mentions(
     ] = None,
     sentiment: SentimentLabel | None = None,
     intent: Intent | None = None,
-    query_id: Annotated[str | None, Query(max_length=36)] = None,
+    query_id: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            description="Posts matching this query; a deleted or unknown query matches none (an empty page).",
+        ),
+    ] = None,
     group_id: Annotated[str | None, Query(max_length=36)] = None,
     since: Annotated[Instant | None, Query(description="Posts created at or after.")] = None,
     until: Annotated[Instant | None, Query(description="Posts created before.")] = None,

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from services.listening.errors import MentionNotFound
 from services.listening.logic.influence import influence_score
-from services.listening.logic.queries import matches_of
-from services.listening.models import Mention, MentionQueryMatch, new_id
+from services.listening.logic.queries import matches_of, matching_mentions
+from services.listening.models import Mention, new_id
 from services.listening.schemas import (
     AnalysisRead,
     AuthorRead,
@@ -273,10 +273,8 @@ async def list_mentions(
     """The tenant's mentions, newest post first, optionally filtered (`since` <= post time < `until`)."""
     stmt = scoped(Mention, tenant_id)
     if query_id is not None:
-        matched = select(col(MentionQueryMatch.mention_id)).where(
-            col(MentionQueryMatch.tenant_id) == tenant_id, col(MentionQueryMatch.query_id) == query_id
-        )
-        stmt = stmt.where(col(Mention.id).in_(matched))
+        # A deleted or unknown query filters like any value nothing has: an empty page, not a 404.
+        stmt = stmt.where(col(Mention.id).in_(matching_mentions(tenant_id=tenant_id, query_id=query_id)))
     if group_id is not None:
         stmt = stmt.where(Mention.group_id == group_id)
     if since is not None:
