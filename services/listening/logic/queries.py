@@ -49,6 +49,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from services.listening.errors import (
     ListeningQueryNotFound,
@@ -501,7 +502,7 @@ async def resync_mention(session: AsyncSession, *, tenant_id: str, mention_id: s
     log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
 
 
-def _live_matches(tenant_id: str) -> Any:
+def _live_matches(tenant_id: str) -> Select[str, str]:
     """The tenant's match rows whose query still exists.
 
     `delete_query` removes a query's matches, but a batch matched against the query just before it was
@@ -520,10 +521,17 @@ def _live_matches(tenant_id: str) -> Any:
     )
 
 
-def matching_mentions(*, tenant_id: str, query_id: str) -> Any:
+def matching_mentions(*, tenant_id: str, query_id: str) -> SelectOfScalar[str]:
     """The ids of the mentions matching one of the tenant's queries (none for a deleted or unknown one)."""
-    matches = _live_matches(tenant_id).where(col(MentionQueryMatch.query_id) == query_id).subquery()
-    return select(matches.c.mention_id)
+    return (
+        select(col(MentionQueryMatch.mention_id))
+        .join(ListeningQuery, col(ListeningQuery.id) == col(MentionQueryMatch.query_id))
+        .where(
+            col(MentionQueryMatch.tenant_id) == tenant_id,
+            col(MentionQueryMatch.query_id) == query_id,
+            col(ListeningQuery.tenant_id) == tenant_id,
+        )
+    )
 
 
 async def matches_of(
