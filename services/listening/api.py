@@ -55,10 +55,22 @@ async def get_mentions(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     platform: Annotated[str | None, Query(max_length=32)] = None,
-    language: Annotated[str | None, Query(max_length=16)] = None,
+    language: Annotated[
+        str | None,
+        Query(
+            max_length=16,
+            description="A language as queries take it: `bs`, `hr`, `sr` are `hbs`; `pt` is also `pt-br`.",
+        ),
+    ] = None,
     sentiment: SentimentLabel | None = None,
     intent: Intent | None = None,
-    query_id: Annotated[str | None, Query(max_length=36)] = None,
+    query_id: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            description="Posts matching this query; a deleted or unknown query matches none (an empty page).",
+        ),
+    ] = None,
     group_id: Annotated[str | None, Query(max_length=36)] = None,
     since: Annotated[Instant | None, Query(description="Posts created at or after.")] = None,
     until: Annotated[Instant | None, Query(description="Posts created before.")] = None,

@@ -65,7 +65,7 @@ def test_accent_case_and_script_insensitive_matches(expression: str, text: str) 
         ("nike", "snike"),
         ("car", "cars and scarves"),
         ("ist", "istanbul"),
-        ("مدرسه", "المدرسة"),
+        ("مدرسه", "مدرستي"),  # a suffix is part of the word (the article is not: see proclitics)
         ("novca", "novcanik"),
     ],
 )

@@ -36,6 +36,7 @@ from sqlmodel import col
 
 from services.listening.analysis import Analyser
 from services.listening.analysis import Analysis as Result
+from services.listening.analysis.rating import with_rating
 from services.listening.logic import ingesting
 from services.listening.logic import mentions as mentions_logic
 from services.listening.logic.grouping import Shape, assign_group, text_shape
@@ -71,7 +72,8 @@ RELEASE_TIMEOUT_S = 2.0  # a stopping worker's claim is handed back within this 
 
 
 def apply(mention: Mention, result: Result) -> None:
-    """Store one tier's analysis as the mention's effective analysis."""
+    """Store one tier's analysis, with a review's star rating, as the mention's effective analysis."""
+    result = with_rating(result, mention.rating)
     mention.language = result.language.language
     mention.language_confidence = round(result.language.confidence, 3)
     mention.language_variant = result.language.variant

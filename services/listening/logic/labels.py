@@ -13,6 +13,7 @@ from services.listening.logic.analysing import stage_reanalysed
 from services.listening.logic.mentions import analysis_of
 from services.listening.models import Mention, MentionLabel
 from services.listening.schemas import LabelCreate, LabelPage, LabelRead, MentionStats
+from shared.languages import fold_language, variant_of
 from shared.pagination import paginate
 from shared.tenancy import get_scoped, scoped
 
@@ -63,9 +64,11 @@ async def add_label(
         mention.intent = label_in.intent
         mention.intent_confidence = 1.0
     if label_in.language is not None:
-        mention.language = label_in.language
+        # Stored as the analysis would report it (`bs` → `hbs` with variant `bs`): filters, query
+        # language lists and the metrics' buckets then see one language, not two.
+        mention.language = fold_language(label_in.language)
         mention.language_confidence = 1.0
-        mention.language_variant = None
+        mention.language_variant = variant_of(label_in.language)
     mention.analysis_tier = "human"
     mention.needs_rescore = False
     mention.low_confidence = False

@@ -7,15 +7,15 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from services.listening.errors import MentionNotFound
 from services.listening.logic.influence import influence_score
-from services.listening.logic.queries import matches_of
-from services.listening.models import Mention, MentionQueryMatch, new_id
+from services.listening.logic.queries import matches_of, matching_mentions
+from services.listening.models import Mention, new_id
 from services.listening.schemas import (
     AnalysisRead,
     AuthorRead,
@@ -27,6 +27,7 @@ from services.listening.schemas import (
 )
 from shared.db import utcnow
 from shared.events.contracts import Analysis, Author, MentionReceived
+from shared.languages import fold_language, language_aliases
 from shared.pagination import paginate
 from shared.tenancy import get_scoped, scoped
 
@@ -241,6 +242,19 @@ async def get_mention(session: AsyncSession, *, tenant_id: str, mention_id: str)
     return read
 
 
+def _language_is(code: str) -> ColumnElement[bool]:
+    """The filter `language=code` as queries read it: `bs` is `hbs`, and `pt` is also `pt-br`.
+
+    Codes that fold to the same one are all looked for, so rows stored before folding are found too.
+    """
+    folded = fold_language(code)
+    codes = language_aliases(folded)
+    column = col(Mention.language)
+    if "-" in folded:
+        return column.in_(codes)
+    return or_(column.in_(codes), *(column.startswith(f"{c}-", autoescape=True) for c in codes))
+
+
 async def list_mentions(
     session: AsyncSession,
     *,
@@ -259,10 +273,8 @@ async def list_mentions(
     """The tenant's mentions, newest post first, optionally filtered (`since` <= post time < `until`)."""
     stmt = scoped(Mention, tenant_id)
     if query_id is not None:
-        matched = select(col(MentionQueryMatch.mention_id)).where(
-            col(MentionQueryMatch.tenant_id) == tenant_id, col(MentionQueryMatch.query_id) == query_id
-        )
-        stmt = stmt.where(col(Mention.id).in_(matched))
+        # A deleted or unknown query filters like any value nothing has: an empty page, not a 404.
+        stmt = stmt.where(col(Mention.id).in_(matching_mentions(tenant_id=tenant_id, query_id=query_id)))
     if group_id is not None:
         stmt = stmt.where(Mention.group_id == group_id)
     if since is not None:
@@ -272,7 +284,7 @@ async def list_mentions(
     if platform is not None:
         stmt = stmt.where(Mention.platform == platform)
     if language is not None:
-        stmt = stmt.where(Mention.language == language)
+        stmt = stmt.where(_language_is(language))
     if sentiment is not None:
         stmt = stmt.where(Mention.sentiment_label == sentiment)
     if intent is not None:

@@ -46,9 +46,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import and_, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from services.listening.errors import (
     ListeningQueryNotFound,
@@ -501,19 +502,48 @@ async def resync_mention(session: AsyncSession, *, tenant_id: str, mention_id: s
     log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
 
 
+def _live_matches(tenant_id: str) -> Select[str, str]:
+    """The tenant's match rows whose query still exists.
+
+    `delete_query` removes a query's matches, but a batch matched against the query just before it was
+    deleted may store its rows just after: the join keeps those out of every read.
+    """
+    return (
+        select(col(MentionQueryMatch.mention_id), col(MentionQueryMatch.query_id))
+        .join(
+            ListeningQuery,
+            and_(
+                col(ListeningQuery.id) == col(MentionQueryMatch.query_id),
+                col(ListeningQuery.tenant_id) == tenant_id,
+            ),
+        )
+        .where(col(MentionQueryMatch.tenant_id) == tenant_id)
+    )
+
+
+def matching_mentions(*, tenant_id: str, query_id: str) -> SelectOfScalar[str]:
+    """The ids of the mentions matching one of the tenant's queries (none for a deleted or unknown one)."""
+    return (
+        select(col(MentionQueryMatch.mention_id))
+        .join(ListeningQuery, col(ListeningQuery.id) == col(MentionQueryMatch.query_id))
+        .where(
+            col(MentionQueryMatch.tenant_id) == tenant_id,
+            col(MentionQueryMatch.query_id) == query_id,
+            col(ListeningQuery.tenant_id) == tenant_id,
+        )
+    )
+
+
 async def matches_of(
     session: AsyncSession, *, tenant_id: str, mention_ids: list[str]
 ) -> dict[str, list[str]]:
-    """mention id → the ids of the queries it matched (for mention reads)."""
+    """mention id → the ids of the existing queries it matched (for mention reads)."""
     if not mention_ids:
         return {}
     rows = (
         await session.execute(
-            select(col(MentionQueryMatch.mention_id), col(MentionQueryMatch.query_id))
-            .where(
-                col(MentionQueryMatch.tenant_id) == tenant_id,
-                col(MentionQueryMatch.mention_id).in_(mention_ids),
-            )
+            _live_matches(tenant_id)
+            .where(col(MentionQueryMatch.mention_id).in_(mention_ids))
             .order_by(col(MentionQueryMatch.created_at), col(MentionQueryMatch.id))
         )
     ).all()
@@ -695,11 +725,16 @@ async def update_query(
 
 
 async def delete_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> None:
-    """Delete a listening query (its past matches and alerts stay)."""
+    """Delete a listening query and its matches (mentions no longer list it); its alerts stay."""
     row = await get_scoped(
         session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
     await session.delete(row)
+    await session.execute(
+        delete(MentionQueryMatch).where(
+            col(MentionQueryMatch.tenant_id) == tenant_id, col(MentionQueryMatch.query_id) == query_id
+        )
+    )
     await session.execute(delete(QueryBackfill).where(col(QueryBackfill.query_id) == query_id))
     await session.commit()
     log.info("query.deleted", extra={"query_id": query_id, "tenant_id": tenant_id})

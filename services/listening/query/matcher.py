@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from services.listening.query.normalise import fold, token_spans, tokenize
+from shared.languages import fold_language
 
 __all__ = [
     "And",
@@ -46,27 +47,7 @@ __all__ = [
 
 Predicate = Callable[["Doc"], bool]
 
-# Macro-languages and retired codes: `lang:bs` finds mentions detected as `hbs`, and so on.
-_LANGUAGE_MACRO = {
-    "bs": "hbs",
-    "hr": "hbs",
-    "sr": "hbs",
-    "sh": "hbs",
-    "cnr": "hbs",
-    "nb": "no",
-    "nn": "no",
-    "iw": "he",
-    "in": "id",
-    "ji": "yi",
-}
 _PLATFORM_ALIASES = {"twitter": "x"}
-
-
-def fold_language(code: str) -> str:
-    """A BCP 47-ish language tag in matching form: lower case, `-` separators, macro-language first."""
-    parts = code.strip().lower().replace("_", "-").split("-")
-    parts[0] = _LANGUAGE_MACRO.get(parts[0], parts[0])
-    return "-".join(parts)
 
 
 def fold_platform(name: str) -> str:
@@ -127,14 +108,49 @@ def _positions(bits: int) -> list[int]:
     return found
 
 
+# Arabic proclitics, written attached to the word they precede: a conjunction (و، ف), then a preposition
+# (ب، ك، ل), then the article (ال; after ل its alef drops: لل). A word is also indexed without them, so
+# `التوصيل` and `توصيل` match `والتوصيل`, `بالتوصيل`, `للتوصيل`, as `istanbul` matches `İstanbul'da`.
+# What is left must keep 2 letters after the article and 3 after a bare و/ف/ب/ك/ل: most Arabic words
+# are 3 letters or more, and shorter rests are mostly a word's own first letter, not a proclitic (a
+# query term of 3 letters may still meet one: `نون` is also found in `فنون`).
+_ARTICLE = "ال"
+_CONJUNCTIONS = "وف"
+_PREPOSITIONS = "بكل"
+_PROCLITIC_START = frozenset(_CONJUNCTIONS + _PREPOSITIONS + _ARTICLE[0])
+
+
+def _without_proclitics(word: str) -> tuple[str, ...]:
+    """The forms of a folded Arabic word without its proclitics, outermost first (none: empty)."""
+    forms: list[str] = []
+    rest = word
+    if rest[0] in _CONJUNCTIONS and len(rest) > 3:
+        rest = rest[1:]
+        forms.append(rest)
+    if rest[0] in _PREPOSITIONS:
+        if rest.startswith("لل") and len(rest) > 3:  # ل + ال, the article's alef dropped
+            return (*forms, _ARTICLE + rest[2:], rest[2:])
+        if len(rest) > 3:
+            rest = rest[1:]
+            forms.append(rest)
+    if rest.startswith(_ARTICLE) and len(rest) > 3:
+        forms.append(rest[2:])
+    return tuple(forms)
+
+
 def _keys(token: str) -> tuple[str, ...]:
     first = token[0]
     if first == "#" and len(token) > 1:
-        return (token, token[1:])
+        word = token[1:]
+        if word[0] in _PROCLITIC_START:
+            return (token, word, *_without_proclitics(word))
+        return (token, word)
     if first == "@":
         at = token.find("@", 1)
         if at > 0:
             return (token, token[:at])
+    elif first in _PROCLITIC_START:
+        return (token, *_without_proclitics(token))
     return (token,)
 
 

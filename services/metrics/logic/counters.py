@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.models import METRIC_MAX, Counter
 from shared.events.contracts import Analysis, ConversationOpened, MentionPayload
+from shared.languages import fold_language
 
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
@@ -55,7 +56,7 @@ async def count_mention(session: AsyncSession, *, tenant_id: str, mention: Menti
         [
             "mentions",
             f"mentions.sentiment.{analysis.sentiment.label}",
-            f"mentions.language.{label(analysis.language)}",
+            f"mentions.language.{label(fold_language(analysis.language))}",
             f"mentions.intent.{analysis.intent}",
             f"mentions.platform.{label(mention.platform)}",
         ]
@@ -66,7 +67,7 @@ async def count_mention(session: AsyncSession, *, tenant_id: str, mention: Menti
 def _dimensions(analysis: Analysis) -> list[str]:
     return [
         f"mentions.sentiment.{analysis.sentiment.label}",
-        f"mentions.language.{label(analysis.language)}",
+        f"mentions.language.{label(fold_language(analysis.language))}",
         f"mentions.intent.{analysis.intent}",
     ]
 

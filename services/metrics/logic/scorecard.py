@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Callable
 from datetime import date
 from typing import get_args
 
@@ -19,6 +21,7 @@ from services.metrics.schemas import (
     SentimentCounts,
 )
 from shared.events.contracts import Intent
+from shared.languages import fold_language
 
 
 async def scorecard(
@@ -38,9 +41,15 @@ async def scorecard(
         stmt = stmt.where(col(Counter.bucket) <= to)
     totals = {metric: int(value or 0) for metric, value in (await session.execute(stmt)).all()}
 
-    def dimension(prefix: str, known: tuple[str, ...] = ()) -> dict[str, int]:
-        found = {name[len(prefix) :]: n for name, n in totals.items() if name.startswith(prefix)}
-        return {key: found.get(key, 0) for key in sorted({*known, *found})}
+    def dimension(
+        prefix: str, known: tuple[str, ...] = (), fold: Callable[[str], str] = str
+    ) -> dict[str, int]:
+        found: Tally[str] = Tally()
+        for name, n in totals.items():
+            if name.startswith(prefix):
+                found[fold(name[len(prefix) :])] += n
+        # A value every mention moved away from (a label correction, a deleted post) is no bucket.
+        return {key: found[key] for key in sorted({*known, *found}) if found[key] or key in known}
 
     return Scorecard(
         from_=from_,
@@ -50,7 +59,7 @@ async def scorecard(
             by_sentiment=SentimentCounts(
                 **dimension("mentions.sentiment.", ("negative", "neutral", "positive"))
             ),
-            by_language=dimension("mentions.language."),
+            by_language=dimension("mentions.language.", fold=fold_language),
             by_intent=dimension("mentions.intent.", get_args(Intent)),
             by_platform=dimension("mentions.platform."),
         ),
