@@ -267,3 +267,26 @@ async def test_the_comparison_sees_a_database_that_differs_from_the_models(tmp_p
     await on_connection(url, damage)
     diff = await on_connection(url, lambda conn: schema_diff(conn, "profiles"))
     assert {entry[0] for entry in diff} == {"add_index", "remove_column"}
+
+
+@pytest.mark.parametrize("service", ["listening"])
+async def test_listening_folds_language_codes_stored_before_one_folding_rule(
+    service: str, database_url: str
+) -> None:
+    """A mention labelled `bs` before the labels folded languages reads `hbs`, variant `bs`, after."""
+    [baseline] = ScriptDirectory(str(migrations_dir(service))).get_bases()
+    await migrate(service, database_url, baseline)
+
+    def write(conn: Connection) -> None:
+        insert_a_row_per_table(conn)
+        mention = Table("mention", MetaData(), autoload_with=conn)
+        conn.execute(mention.update().values(language="bs", language_variant=None))
+
+    await on_connection(database_url, write)
+    await migrate(service, database_url)
+
+    def read(conn: Connection) -> list[tuple[Any, ...]]:
+        mention = Table("mention", MetaData(), autoload_with=conn)
+        return [tuple(row) for row in conn.execute(select(mention.c.language, mention.c.language_variant))]
+
+    assert await on_connection(database_url, read) == [("hbs", "bs")]
