@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -43,12 +44,7 @@ def _events(n: int) -> list[Any]:
 
     tenant = uuid.uuid4().hex
     return [
-        new_event(
-            type=EVENT_TYPE,
-            source="bench",
-            tenant_id=tenant,
-            data=c.TenantCreated(tenant_id=tenant, name="Acme"),
-        )
+        new_event(c.TenantCreated(tenant_id=tenant, name="Acme"), source="bench", tenant_id=tenant)
         for _ in range(n)
     ]
 
@@ -77,6 +73,7 @@ async def _database(db_url: str) -> tuple[Any, Any]:
 
 
 async def _consume(nats_url: str, db_url: str, mode: str, n: int, batch: int) -> dict[str, Any]:
+    from shared.events.contracts import TenantCreated
     from shared.events.inbox import handle_once
 
     engine, (sessions, row) = await _database(db_url)
@@ -94,10 +91,14 @@ async def _consume(nats_url: str, db_url: str, mode: str, n: int, batch: int) ->
 
     if mode == "once":
 
-        async def one(event: Any) -> None:
-            await handle_once(sessions, consumer=durable, event=event, handler=apply)
+        async def many(events: Any, scope: Any) -> Any:
+            outcomes = []
+            for event in events:
+                with scope(event):
+                    await handle_once(sessions, consumer=durable, event=event, handler=apply)
+                outcomes.append(None)
+            return outcomes
 
-        consumer = bus.consumer(durable=durable, event_type=EVENT_TYPE, handler=one, batch=batch)
     else:
         from shared.events.inbox import handle_batch_once
 
@@ -106,7 +107,7 @@ async def _consume(nats_url: str, db_url: str, mode: str, n: int, batch: int) ->
                 sessions, consumer=durable, events=events, handler=apply, scope=scope
             )
 
-        consumer = bus.consumer(durable=durable, event_type=EVENT_TYPE, batch_handler=many, batch=batch)
+    consumer = bus.consumer(durable=durable, event=TenantCreated, batch_handler=many, batch=batch)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(done.wait(), timeout=600)
@@ -162,11 +163,19 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-async def _fill(nats_url: str, n: int) -> None:
-    from shared.events.bus import delete_streams
+async def _delete_streams(bus: Any) -> None:
+    from nats.js.errors import NotFoundError
 
+    from shared.events.catalog import STREAMS
+
+    for name in STREAMS:
+        with contextlib.suppress(NotFoundError):
+            await bus.js.delete_stream(name)
+
+
+async def _fill(nats_url: str, n: int) -> None:
     bus = await _connect(nats_url)
-    await delete_streams(bus)
+    await _delete_streams(bus)
     await bus.ensure_streams()
     futures = []
     for event in _events(n):
@@ -178,10 +187,8 @@ async def _fill(nats_url: str, n: int) -> None:
 
 
 async def _empty(nats_url: str) -> None:
-    from shared.events.bus import delete_streams
-
     bus = await _connect(nats_url)
-    await delete_streams(bus)
+    await _delete_streams(bus)
     await bus.ensure_streams()
     await bus.close()
 

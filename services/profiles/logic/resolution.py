@@ -8,7 +8,13 @@ import unicodedata
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.models import Handle, Interaction, Profile
-from shared.events.contracts import MentionPayload, MentionRedacted, MentionResolved, ProfileCreated
+from shared.events.contracts import (
+    MentionPayload,
+    MentionReceived,
+    MentionRedacted,
+    MentionResolved,
+    ProfileCreated,
+)
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.tenancy import scoped
@@ -54,7 +60,7 @@ def _apply(profile: Profile, mention: MentionPayload) -> None:
             profile.display_name = mention.author.display_name
 
 
-async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: MentionPayload) -> str | None:
+async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: MentionReceived) -> str | None:
     """Attach a mention to its author's profile (created if new) and stage the onward events.
 
     Runs inside the caller's transaction (the consumer's inbox transaction) and does not commit.
@@ -106,20 +112,18 @@ async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: Men
         stage(
             session,
             new_event(
-                type="profiles.profile.created",
+                ProfileCreated(profile_id=profile.id, platform=mention.platform),
                 source=SOURCE,
                 tenant_id=tenant_id,
-                data=ProfileCreated(profile_id=profile.id, platform=mention.platform),
                 subject=profile.id,
             ),
         )
     stage(
         session,
         new_event(
-            type="profiles.mention.resolved",
+            MentionResolved(profile_id=profile.id, mention=mention),
             source=SOURCE,
             tenant_id=tenant_id,
-            data=MentionResolved(profile_id=profile.id, mention=mention),
             subject=profile.id,
         ),
     )
