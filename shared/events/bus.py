@@ -279,7 +279,7 @@ class Consumer(Generic[P]):
 
 def _invalid(exc: ValidationError) -> str:
     """The dead-letter reason of a delivery that does not parse: its envelope, or only its payload."""
-    if all(error["loc"][:1] == ("data",) for error in exc.errors()):
+    if all(error["loc"][:1] == ("data",) and error["type"] != "missing" for error in exc.errors()):
         return "invalid payload"
     return "invalid envelope"
 

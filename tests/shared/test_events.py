@@ -23,7 +23,7 @@ from shared.events.envelope import CloudEvent, Envelope, Event, new_event
 from shared.events.inbox import handle_once
 from shared.events.outbox import OutboxMessage, OutboxRelay, stage
 from tests.helpers import wait_until
-from tests.shared.stand_ins import Applied, collect, tenant_created
+from tests.shared.stand_ins import Applied, collect, empty_bus, tenant_created
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "cloudevents.schema.json").read_text())
 
@@ -198,3 +198,25 @@ def test_streams_are_created_once_jetstream_can_store_them(
     finally:
         proc.stop()
     assert f"stream {first} not ready (error creating store for stream)" in caplog.text
+
+
+def test_a_payload_that_does_not_parse_is_dead_lettered_without_reaching_the_handler(nats_url: str) -> None:
+    async def scenario() -> tuple[list[str], dict[str, str], bytes]:
+        bus = await empty_bus(nats_url)
+        tenant = uuid.uuid4().hex
+        good = tenant_created(tenant)
+        bad = tenant_created(tenant).model_copy(update={"data": {"tenant_id": tenant}})  # no `name`
+        for event in (bad, good):
+            await bus.publish(event)
+        durable = f"payload-{tenant[:8]}"
+        dead = await bus.js.subscribe(dead_letter_subject(durable))
+        got = await collect(bus, durable, c.TenantCreated, 1)
+        msg = await dead.next_msg(timeout=5)
+        await bus.close()
+        return [e.id for e in got], dict(msg.headers or {}), msg.data
+
+    handled, headers, body = run(scenario())
+    assert len(handled) == 1  # only the good one
+    assert headers["Rapport-Dead-Reason"] == "invalid payload"
+    assert headers["Rapport-Original-Subject"] == "identity.tenant.created"
+    assert "name" not in CloudEvent.from_bytes(body).data  # the original body, unchanged
