@@ -5,7 +5,9 @@
     .venv/bin/python bench/events.py --only relay -n 20000
 
 consumer: N events wait in a fresh nats-server's stream; one consumer process drains them through the
-    inbox into a real SQLite file with a trivial handler (one row insert). `once` applies each event in a
+    inbox into a real SQLite file with a trivial handler (one row insert). The consumer parses each
+    delivery's envelope and payload (`identity.tenant.created`) into `Event[TenantCreated]`, as a
+    service's subscription does. `once` applies each event in a
     transaction of its own (`handle_once`, as services consumed before batching); `batch` applies each
     fetched batch in one transaction (`handle_batch_once`, as they consume now; savepoints per event
     only when a batch is re-run after a failure). Timed from the consumer's start until every event is

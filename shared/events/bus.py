@@ -279,7 +279,9 @@ class Consumer(Generic[P]):
 
 def _invalid(exc: ValidationError) -> str:
     """The dead-letter reason of a delivery that does not parse: its envelope, or only its payload."""
-    if all(error["loc"][:1] == ("data",) and error["type"] != "missing" for error in exc.errors()):
+    errors = exc.errors()
+    # `data` missing altogether is the envelope's fault; anything wrong inside it is the payload's.
+    if all(e["loc"][:1] == ("data",) and (len(e["loc"]) > 1 or e["type"] != "missing") for e in errors):
         return "invalid payload"
     return "invalid envelope"
 

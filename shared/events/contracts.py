@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 Role = Literal["owner", "admin", "agent", "analyst", "integration"]
 SentimentLabel = Literal["negative", "neutral", "positive"]
@@ -171,7 +171,9 @@ class MentionResolved(Contract):
     """profiles attached a mention to a customer profile."""
 
     profile_id: str
-    mention: MentionReceived
+    # The mention as listening announced it: every field of `listening.mention.received` travels on
+    # (channel_id, matched_queries, ...), though only the common ones are declared here.
+    mention: SerializeAsAny[MentionPayload]
 
 
 # --- engagement -----------------------------------------------------------------------------------

@@ -8,13 +8,7 @@ import unicodedata
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.models import Handle, Interaction, Profile
-from shared.events.contracts import (
-    MentionPayload,
-    MentionReceived,
-    MentionRedacted,
-    MentionResolved,
-    ProfileCreated,
-)
+from shared.events.contracts import MentionPayload, MentionRedacted, MentionResolved, ProfileCreated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.tenancy import scoped
@@ -60,7 +54,7 @@ def _apply(profile: Profile, mention: MentionPayload) -> None:
             profile.display_name = mention.author.display_name
 
 
-async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: MentionReceived) -> str | None:
+async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: MentionPayload) -> str | None:
     """Attach a mention to its author's profile (created if new) and stage the onward events.
 
     Runs inside the caller's transaction (the consumer's inbox transaction) and does not commit.
