@@ -1,6 +1,7 @@
 """The event layer's own cost: consumer and outbox-relay events/s and CPU per event.
 
-    .venv/bin/python bench/events.py                                 # consumer once, batch; relay
+    .venv/bin/python bench/events.py                                 # consumer once, batch; relay; parse
+    .venv/bin/python bench/events.py --only parse -n 50000
     .venv/bin/python bench/events.py --only consumer --mode batch -n 20000
     .venv/bin/python bench/events.py --only relay -n 20000
 
@@ -14,6 +15,10 @@ consumer: N events wait in a fresh nats-server's stream; one consumer process dr
     applied and acked.
 relay: N events staged in a SQLite file's outbox; one relay process publishes them all, acknowledged,
     and marks them published (`OutboxRelay.flush` until nothing is pending).
+parse: the CPU of turning one delivery's bytes into a handler's payload, per event, for a
+    `listening.mention.received` and an `identity.tenant.created`: the envelope parsed, then the payload
+    validated from its dict in the handler (how handlers did it before payloads were typed), against
+    `Event[P]` parsed in one pass (how a subscription does it now). In-process, no server.
 CPU is the worker process's own (process_time), and nats-server's (/proc) over the same run. Each run
 is pinned to one core with taskset when available. Other load on the machine lowers the figures.
 """
@@ -149,6 +154,51 @@ async def _relay(nats_url: str, db_url: str, n: int, batch: int) -> dict[str, An
     return {"events": sent, "stored": stored, "cpu_s": cpu, "wall_s": wall}
 
 
+def _parse(n: int) -> None:
+    from datetime import UTC, datetime
+
+    from shared.events import contracts as c
+    from shared.events.envelope import CloudEvent, event_model, new_event
+
+    analysis = c.Analysis(
+        language="en", sentiment=c.Sentiment(label="negative", score=-0.7), intent="complaint"
+    )
+    mention = c.MentionReceived(
+        mention_id=uuid.uuid4().hex,
+        platform="x",
+        external_id="1790000000000000000",
+        text="My order arrived broken and support is not answering. Terrible!",
+        created_at=datetime.now(UTC),
+        url="https://x.com/sam/status/1790000000000000000",
+        author=c.Author(handle="@sam", platform_user_id="2244994945", followers=120, influence=31.5),
+        analysis=analysis,
+        matched_query_ids=["q1", "q2"],
+        matched_queries=[
+            c.MatchedQuery(query_id="q1", kind="brand"),
+            c.MatchedQuery(query_id="q2", kind="topic"),
+        ],
+        channel_id=uuid.uuid4().hex,
+    )
+    tenant = c.TenantCreated(tenant_id="t1", name="Acme")
+    for payload in (mention, tenant):
+        model = type(payload)
+        raw = new_event(payload, source="bench", tenant_id="t1").to_bytes()
+        typed = event_model(model)
+        cpu0 = time.process_time()
+        for _ in range(n):
+            model.model_validate(CloudEvent.from_bytes(raw).data)
+        two_step = time.process_time() - cpu0
+        cpu0 = time.process_time()
+        for _ in range(n):
+            typed.model_validate_json(raw)
+        one_pass = time.process_time() - cpu0
+        print(
+            f"parse {model.__name__:<16} {n:>6} events  envelope then payload "
+            f"{1e6 * two_step / n:.1f} us CPU/event  typed in one pass {1e6 * one_pass / n:.1f} us CPU/event",
+            flush=True,
+        )
+
+
 def _worker(args: argparse.Namespace) -> None:
     import shared
 
@@ -224,7 +274,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="consumer,relay")
+    parser.add_argument("--only", default="consumer,relay,parse", help="consumer, relay, parse")
     parser.add_argument("--mode", default="once,batch", help="consumer modes: once, batch")
     parser.add_argument("-n", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=64, help="consumer fetch batch")
@@ -236,6 +286,12 @@ def main() -> None:
     if args.worker:
         _worker(args)
         return
+
+    kinds = args.only.split(",")
+    if "parse" in kinds:
+        _parse(args.n)
+        if kinds == ["parse"]:
+            return
 
     from rapport.stack import free_port, nats_server_binary, port_open
 
@@ -255,7 +311,6 @@ def main() -> None:
                 time.sleep(0.05)
             nats_url = f"nats://127.0.0.1:{port}"
             print(f"code: {ROOT / 'shared'}  n={args.n}  consumer fetch batch={args.batch}", flush=True)
-            kinds = args.only.split(",")
             if "consumer" in kinds:
                 for mode in args.mode.split(","):
                     _run("consumer", mode, args, nats_url, nats.pid, tmp)
