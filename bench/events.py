@@ -1,17 +1,24 @@
 """The event layer's own cost: consumer and outbox-relay events/s and CPU per event.
 
-    .venv/bin/python bench/events.py                                 # consumer once, batch; relay
+    .venv/bin/python bench/events.py                                 # consumer once, batch; relay; parse
+    .venv/bin/python bench/events.py --only parse -n 50000
     .venv/bin/python bench/events.py --only consumer --mode batch -n 20000
     .venv/bin/python bench/events.py --only relay -n 20000
 
 consumer: N events wait in a fresh nats-server's stream; one consumer process drains them through the
-    inbox into a real SQLite file with a trivial handler (one row insert). `once` applies each event in a
+    inbox into a real SQLite file with a trivial handler (one row insert). The consumer parses each
+    delivery's envelope and payload (`identity.tenant.created`) into `Event[TenantCreated]`, as a
+    service's subscription does. `once` applies each event in a
     transaction of its own (`handle_once`, as services consumed before batching); `batch` applies each
     fetched batch in one transaction (`handle_batch_once`, as they consume now; savepoints per event
     only when a batch is re-run after a failure). Timed from the consumer's start until every event is
     applied and acked.
 relay: N events staged in a SQLite file's outbox; one relay process publishes them all, acknowledged,
     and marks them published (`OutboxRelay.flush` until nothing is pending).
+parse: the CPU of turning one delivery's bytes into a handler's payload, per event, for a
+    `listening.mention.received` and an `identity.tenant.created`: the envelope parsed, then the payload
+    validated from its dict in the handler (how handlers did it before payloads were typed), against
+    `Event[P]` parsed in one pass (how a subscription does it now). In-process, no server.
 CPU is the worker process's own (process_time), and nats-server's (/proc) over the same run. Each run
 is pinned to one core with taskset when available. Other load on the machine lowers the figures.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -43,12 +51,7 @@ def _events(n: int) -> list[Any]:
 
     tenant = uuid.uuid4().hex
     return [
-        new_event(
-            type=EVENT_TYPE,
-            source="bench",
-            tenant_id=tenant,
-            data=c.TenantCreated(tenant_id=tenant, name="Acme"),
-        )
+        new_event(c.TenantCreated(tenant_id=tenant, name="Acme"), source="bench", tenant_id=tenant)
         for _ in range(n)
     ]
 
@@ -77,6 +80,7 @@ async def _database(db_url: str) -> tuple[Any, Any]:
 
 
 async def _consume(nats_url: str, db_url: str, mode: str, n: int, batch: int) -> dict[str, Any]:
+    from shared.events.contracts import TenantCreated
     from shared.events.inbox import handle_once
 
     engine, (sessions, row) = await _database(db_url)
@@ -94,10 +98,14 @@ async def _consume(nats_url: str, db_url: str, mode: str, n: int, batch: int) ->
 
     if mode == "once":
 
-        async def one(event: Any) -> None:
-            await handle_once(sessions, consumer=durable, event=event, handler=apply)
+        async def many(events: Any, scope: Any) -> Any:
+            outcomes = []
+            for event in events:
+                with scope(event):
+                    await handle_once(sessions, consumer=durable, event=event, handler=apply)
+                outcomes.append(None)
+            return outcomes
 
-        consumer = bus.consumer(durable=durable, event_type=EVENT_TYPE, handler=one, batch=batch)
     else:
         from shared.events.inbox import handle_batch_once
 
@@ -106,7 +114,7 @@ async def _consume(nats_url: str, db_url: str, mode: str, n: int, batch: int) ->
                 sessions, consumer=durable, events=events, handler=apply, scope=scope
             )
 
-        consumer = bus.consumer(durable=durable, event_type=EVENT_TYPE, batch_handler=many, batch=batch)
+    consumer = bus.consumer(durable=durable, event=TenantCreated, batch_handler=many, batch=batch)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(done.wait(), timeout=600)
@@ -146,6 +154,51 @@ async def _relay(nats_url: str, db_url: str, n: int, batch: int) -> dict[str, An
     return {"events": sent, "stored": stored, "cpu_s": cpu, "wall_s": wall}
 
 
+def _parse(n: int) -> None:
+    from datetime import UTC, datetime
+
+    from shared.events import contracts as c
+    from shared.events.envelope import CloudEvent, event_model, new_event
+
+    analysis = c.Analysis(
+        language="en", sentiment=c.Sentiment(label="negative", score=-0.7), intent="complaint"
+    )
+    mention = c.MentionReceived(
+        mention_id=uuid.uuid4().hex,
+        platform="x",
+        external_id="1790000000000000000",
+        text="My order arrived broken and support is not answering. Terrible!",
+        created_at=datetime.now(UTC),
+        url="https://x.com/sam/status/1790000000000000000",
+        author=c.Author(handle="@sam", platform_user_id="2244994945", followers=120, influence=31.5),
+        analysis=analysis,
+        matched_query_ids=["q1", "q2"],
+        matched_queries=[
+            c.MatchedQuery(query_id="q1", kind="brand"),
+            c.MatchedQuery(query_id="q2", kind="topic"),
+        ],
+        channel_id=uuid.uuid4().hex,
+    )
+    tenant = c.TenantCreated(tenant_id="t1", name="Acme")
+    for payload in (mention, tenant):
+        model = type(payload)
+        raw = new_event(payload, source="bench", tenant_id="t1").to_bytes()
+        typed = event_model(model)
+        cpu0 = time.process_time()
+        for _ in range(n):
+            model.model_validate(CloudEvent.from_bytes(raw).data)
+        two_step = time.process_time() - cpu0
+        cpu0 = time.process_time()
+        for _ in range(n):
+            typed.model_validate_json(raw)
+        one_pass = time.process_time() - cpu0
+        print(
+            f"parse {model.__name__:<16} {n:>6} events  envelope then payload "
+            f"{1e6 * two_step / n:.1f} us CPU/event  typed in one pass {1e6 * one_pass / n:.1f} us CPU/event",
+            flush=True,
+        )
+
+
 def _worker(args: argparse.Namespace) -> None:
     import shared
 
@@ -162,11 +215,19 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-async def _fill(nats_url: str, n: int) -> None:
-    from shared.events.bus import delete_streams
+async def _delete_streams(bus: Any) -> None:
+    from nats.js.errors import NotFoundError
 
+    from shared.events.catalog import STREAMS
+
+    for name in STREAMS:
+        with contextlib.suppress(NotFoundError):
+            await bus.js.delete_stream(name)
+
+
+async def _fill(nats_url: str, n: int) -> None:
     bus = await _connect(nats_url)
-    await delete_streams(bus)
+    await _delete_streams(bus)
     await bus.ensure_streams()
     futures = []
     for event in _events(n):
@@ -178,10 +239,8 @@ async def _fill(nats_url: str, n: int) -> None:
 
 
 async def _empty(nats_url: str) -> None:
-    from shared.events.bus import delete_streams
-
     bus = await _connect(nats_url)
-    await delete_streams(bus)
+    await _delete_streams(bus)
     await bus.ensure_streams()
     await bus.close()
 
@@ -215,7 +274,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="consumer,relay")
+    parser.add_argument("--only", default="consumer,relay,parse", help="consumer, relay, parse")
     parser.add_argument("--mode", default="once,batch", help="consumer modes: once, batch")
     parser.add_argument("-n", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=64, help="consumer fetch batch")
@@ -227,6 +286,12 @@ def main() -> None:
     if args.worker:
         _worker(args)
         return
+
+    kinds = args.only.split(",")
+    if "parse" in kinds:
+        _parse(args.n)
+        if kinds == ["parse"]:
+            return
 
     from rapport.stack import free_port, nats_server_binary, port_open
 
@@ -246,7 +311,6 @@ def main() -> None:
                 time.sleep(0.05)
             nats_url = f"nats://127.0.0.1:{port}"
             print(f"code: {ROOT / 'shared'}  n={args.n}  consumer fetch batch={args.batch}", flush=True)
-            kinds = args.only.split(",")
             if "consumer" in kinds:
                 for mode in args.mode.split(","):
                     _run("consumer", mode, args, nats_url, nats.pid, tmp)

@@ -23,6 +23,7 @@ from gateway.settings import GatewaySettings
 from shared.auth import TokenVerifier
 from shared.docs import install_docs
 from shared.errors import install_error_handlers
+from shared.events.asyncapi import asyncapi_document
 from shared.logging import setup_logging
 from shared.revocation import RevocationList
 from shared.telemetry import ASGIApp, Receive, Scope, Send, TracingMiddleware, setup_tracing
@@ -135,6 +136,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             """The merged OpenAPI document of the public API."""
             cache: OpenAPICache = request.app.state.openapi
             return JSONResponse(await cache.document())
+
+        # Built once: it depends only on the event catalog this process was started with.
+        events_doc = asyncapi_document()
+
+        @app.get("/asyncapi.json", include_in_schema=False)
+        async def asyncapi() -> JSONResponse:
+            """The AsyncAPI 3.0 document of every event on the bus, generated from the event catalog."""
+            return JSONResponse(events_doc)
 
         install_docs(app, openapi_url="/openapi.json", title="Rapport API")
 

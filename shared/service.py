@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -18,8 +18,9 @@ from shared.db import create_engine, ping, session_factory
 from shared.docs import install_docs
 from shared.errors import install_error_handlers
 from shared.events.bus import BatchHandler, Bus, EventScope
-from shared.events.envelope import CloudEvent
-from shared.events.inbox import TxHandler, handle_batch_once
+from shared.events.contracts import Contract
+from shared.events.envelope import Event
+from shared.events.inbox import handle_batch_once
 from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
 from shared.migrations import SchemaNotAtHead, require_head
@@ -32,17 +33,22 @@ log = logging.getLogger("rapport.service")
 SHUTDOWN_GRACE_S = 5.0
 
 
-@dataclass(frozen=True)
-class Subscription:
-    """One idempotent handler of one event type, run in a transaction with the inbox check.
+P = TypeVar("P", bound=Contract)
 
-    A fetched batch shares one transaction; should an event fail, the batch runs again with a savepoint
-    per event, so that only the failing one is undone (see `handle_batch_once`).
+
+@dataclass(frozen=True)
+class Subscription(Generic[P]):
+    """One idempotent handler of one event, named by its payload class, run in a transaction with the inbox.
+
+    The handler receives the event with its payload parsed (`event.data` is a `P`); a delivery that does
+    not parse never reaches it (dead letter). A fetched batch shares one transaction; should an event
+    fail, the batch runs again with a savepoint per event, so that only the failing one is undone (see
+    `handle_batch_once`).
     """
 
     durable: str
-    event_type: str
-    handler: TxHandler
+    event: type[P]
+    handler: Callable[[AsyncSession, Event[P]], Awaitable[None]]
 
 
 @dataclass
@@ -64,7 +70,7 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter],
-    subscriptions: Sequence[Subscription] = (),
+    subscriptions: Sequence[Subscription[Any]] = (),
     jwks: JWKSSource | None = None,
     on_start: Callable[[Runtime], Awaitable[None]] | None = None,
     raw_body_prefixes: Sequence[str] = (),
@@ -102,9 +108,7 @@ def create_service_app(
             await on_start(rt)
         rt.tasks.append(asyncio.create_task(rt.relay.run(), name="outbox-relay"))
         for sub in subscriptions:
-            consumer = bus.consumer(
-                durable=sub.durable, event_type=sub.event_type, batch_handler=_once(sessions, sub)
-            )
+            consumer = bus.consumer(durable=sub.durable, event=sub.event, batch_handler=_once(sessions, sub))
             rt.tasks.append(asyncio.create_task(consumer.run(), name=sub.durable))
         log.info("service.started", extra={"subscriptions": len(subscriptions)})
         try:
@@ -147,8 +151,8 @@ def create_service_app(
     return app
 
 
-def _once(sessions: async_sessionmaker[AsyncSession], sub: Subscription) -> BatchHandler:
-    async def handle(events: Sequence[CloudEvent], scope: EventScope) -> list[BaseException | None]:
+def _once(sessions: async_sessionmaker[AsyncSession], sub: Subscription[P]) -> BatchHandler[P]:
+    async def handle(events: Sequence[Event[P]], scope: EventScope) -> list[BaseException | None]:
         return await handle_batch_once(
             sessions, consumer=sub.durable, events=events, handler=sub.handler, scope=scope
         )

@@ -25,7 +25,8 @@ def _external_backends() -> dict[str, object]:
     import asyncpg
     import redis
 
-    from shared.events.bus import Bus, delete_streams
+    from shared.events.bus import Bus
+    from tests.shared.stand_ins import delete_streams
 
     pg = os.environ.get("RAPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
     nats_url = os.environ.get("RAPPORT_TEST_NATS", "nats://127.0.0.1:4222")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.logic.agents import project_user, update_agent
@@ -13,55 +15,39 @@ from shared.events.contracts import (
     UserCreated,
     UserUpdated,
 )
-from shared.events.envelope import CloudEvent
+from shared.events.envelope import Event
 from shared.service import Subscription
 
 
-async def on_user_created(session: AsyncSession, event: CloudEvent) -> None:
+async def on_user_created(session: AsyncSession, event: Event[UserCreated]) -> None:
     """identity.user.created → keep agents in the assignment pool."""
-    await project_user(session, tenant_id=event.tenantid, user=UserCreated.model_validate(event.data))
+    await project_user(session, tenant_id=event.tenantid, user=event.data)
 
 
-async def on_user_updated(session: AsyncSession, event: CloudEvent) -> None:
+async def on_user_updated(session: AsyncSession, event: Event[UserUpdated]) -> None:
     """identity.user.updated → a deactivated user (or one no longer an agent) leaves the assignment pool."""
-    await update_agent(session, tenant_id=event.tenantid, user=UserUpdated.model_validate(event.data))
+    await update_agent(session, tenant_id=event.tenantid, user=event.data)
 
 
-async def on_mention_resolved(session: AsyncSession, event: CloudEvent) -> None:
+async def on_mention_resolved(session: AsyncSession, event: Event[MentionResolved]) -> None:
     """profiles.mention.resolved → open or continue a conversation for actionable mentions."""
-    await resolve_mention(
-        session, tenant_id=event.tenantid, resolved=MentionResolved.model_validate(event.data)
-    )
+    await resolve_mention(session, tenant_id=event.tenantid, resolved=event.data)
 
 
-async def on_mention_reanalysed(session: AsyncSession, event: CloudEvent) -> None:
+async def on_mention_reanalysed(session: AsyncSession, event: Event[MentionReanalysed]) -> None:
     """listening.mention.reanalysed → a mention that became actionable gets its conversation."""
-    await reanalyse_mention(
-        session, tenant_id=event.tenantid, reanalysed=MentionReanalysed.model_validate(event.data)
-    )
+    await reanalyse_mention(session, tenant_id=event.tenantid, reanalysed=event.data)
 
 
-async def on_mention_redacted(session: AsyncSession, event: CloudEvent) -> None:
+async def on_mention_redacted(session: AsyncSession, event: Event[MentionRedacted]) -> None:
     """listening.mention.redacted → the message's text is removed."""
-    await redact_mention(
-        session, tenant_id=event.tenantid, redacted=MentionRedacted.model_validate(event.data)
-    )
+    await redact_mention(session, tenant_id=event.tenantid, redacted=event.data)
 
 
-SUBSCRIPTIONS: list[Subscription] = [
-    Subscription(durable="engagement-users", event_type="identity.user.created", handler=on_user_created),
-    Subscription(
-        durable="engagement-user-updates", event_type="identity.user.updated", handler=on_user_updated
-    ),
-    Subscription(
-        durable="engagement-mentions", event_type="profiles.mention.resolved", handler=on_mention_resolved
-    ),
-    Subscription(
-        durable="engagement-reanalysed",
-        event_type="listening.mention.reanalysed",
-        handler=on_mention_reanalysed,
-    ),
-    Subscription(
-        durable="engagement-redactions", event_type="listening.mention.redacted", handler=on_mention_redacted
-    ),
+SUBSCRIPTIONS: list[Subscription[Any]] = [
+    Subscription(durable="engagement-users", event=UserCreated, handler=on_user_created),
+    Subscription(durable="engagement-user-updates", event=UserUpdated, handler=on_user_updated),
+    Subscription(durable="engagement-mentions", event=MentionResolved, handler=on_mention_resolved),
+    Subscription(durable="engagement-reanalysed", event=MentionReanalysed, handler=on_mention_reanalysed),
+    Subscription(durable="engagement-redactions", event=MentionRedacted, handler=on_mention_redacted),
 ]

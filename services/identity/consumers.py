@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.service import Subscription
 
-SUBSCRIPTIONS: list[Subscription] = []
+SUBSCRIPTIONS: list[Subscription[Any]] = []

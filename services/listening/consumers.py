@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.listening.logic.queries import resync_mention
 from shared.events.contracts import MentionEdited, MentionReanalysed, MentionRedacted
-from shared.events.envelope import CloudEvent
+from shared.events.envelope import Event
 from shared.service import Subscription
 
-Changed = MentionReanalysed | MentionEdited | MentionRedacted
-CONTRACTS: dict[str, type[Changed]] = {
-    "listening.mention.reanalysed": MentionReanalysed,
-    "listening.mention.edited": MentionEdited,
-    "listening.mention.redacted": MentionRedacted,
-}
 
-
-async def on_mention_changed(session: AsyncSession, event: CloudEvent) -> None:
+async def on_mention_changed(
+    session: AsyncSession, event: Event[MentionReanalysed | MentionEdited | MentionRedacted]
+) -> None:
     """listening.mention.reanalysed / .edited / .redacted → the mention's query matches and buckets follow."""
-    data = CONTRACTS[event.type].model_validate(event.data)
-    await resync_mention(session, tenant_id=event.tenantid, mention_id=data.mention_id)
+    await resync_mention(session, tenant_id=event.tenantid, mention_id=event.data.mention_id)
 
 
-SUBSCRIPTIONS: list[Subscription] = [
-    Subscription(
-        durable="listening-queries-reanalysed",
-        event_type="listening.mention.reanalysed",
-        handler=on_mention_changed,
-    ),
-    Subscription(
-        durable="listening-queries-edits", event_type="listening.mention.edited", handler=on_mention_changed
-    ),
-    Subscription(
-        durable="listening-queries-redactions",
-        event_type="listening.mention.redacted",
-        handler=on_mention_changed,
-    ),
+SUBSCRIPTIONS: list[Subscription[Any]] = [
+    Subscription(durable="listening-queries-reanalysed", event=MentionReanalysed, handler=on_mention_changed),
+    Subscription(durable="listening-queries-edits", event=MentionEdited, handler=on_mention_changed),
+    Subscription(durable="listening-queries-redactions", event=MentionRedacted, handler=on_mention_changed),
 ]

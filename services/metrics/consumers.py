@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.logic import counters
@@ -14,85 +16,58 @@ from shared.events.contracts import (
     MentionRedacted,
     ProfileCreated,
 )
-from shared.events.envelope import CloudEvent
+from shared.events.envelope import Event
 from shared.service import Subscription
 
 
-async def on_mention_received(session: AsyncSession, event: CloudEvent) -> None:
+async def on_mention_received(session: AsyncSession, event: Event[MentionReceived]) -> None:
     """listening.mention.received → mentions by sentiment, language, intent and platform."""
-    await counters.count_mention(
-        session, tenant_id=event.tenantid, mention=MentionReceived.model_validate(event.data)
-    )
+    await counters.count_mention(session, tenant_id=event.tenantid, mention=event.data)
 
 
-async def on_analysis_changed(session: AsyncSession, event: CloudEvent) -> None:
+async def on_analysis_changed(session: AsyncSession, event: Event[MentionReanalysed | MentionEdited]) -> None:
     """listening.mention.reanalysed / .edited → move the mention's counts to its new analysis."""
-    contract = MentionEdited if event.type == "listening.mention.edited" else MentionReanalysed
-    data = contract.model_validate(event.data)
     await counters.move_mention(
         session,
         tenant_id=event.tenantid,
-        created_at=data.created_at,
-        previous=data.previous,
-        analysis=data.analysis,
+        created_at=event.data.created_at,
+        previous=event.data.previous,
+        analysis=event.data.analysis,
     )
 
 
-async def on_mention_redacted(session: AsyncSession, event: CloudEvent) -> None:
+async def on_mention_redacted(session: AsyncSession, event: Event[MentionRedacted]) -> None:
     """listening.mention.redacted → the mention leaves every count it was in."""
-    data = MentionRedacted.model_validate(event.data)
     await counters.uncount_mention(
         session,
         tenant_id=event.tenantid,
-        created_at=data.created_at,
-        platform=data.platform,
-        analysis=data.analysis,
+        created_at=event.data.created_at,
+        platform=event.data.platform,
+        analysis=event.data.analysis,
     )
 
 
-async def on_profile_created(session: AsyncSession, event: CloudEvent) -> None:
+async def on_profile_created(session: AsyncSession, event: Event[ProfileCreated]) -> None:
     """profiles.profile.created → profiles created (on the event's own day)."""
-    ProfileCreated.model_validate(event.data)
     await counters.count_profile_created(session, tenant_id=event.tenantid, created_at=event.time)
 
 
-async def on_conversation_opened(session: AsyncSession, event: CloudEvent) -> None:
+async def on_conversation_opened(session: AsyncSession, event: Event[ConversationOpened]) -> None:
     """engagement.conversation.opened → conversations opened (on the day it opened)."""
-    await counters.count_conversation_opened(
-        session, tenant_id=event.tenantid, opened=ConversationOpened.model_validate(event.data)
-    )
+    await counters.count_conversation_opened(session, tenant_id=event.tenantid, opened=event.data)
 
 
-async def on_conversation_assigned(session: AsyncSession, event: CloudEvent) -> None:
+async def on_conversation_assigned(session: AsyncSession, event: Event[ConversationAssigned]) -> None:
     """engagement.conversation.assigned → assignments (on the event's own day)."""
-    ConversationAssigned.model_validate(event.data)
     await counters.count_conversation_assigned(session, tenant_id=event.tenantid, assigned_at=event.time)
 
 
-SUBSCRIPTIONS: list[Subscription] = [
-    Subscription(
-        durable="metrics-mentions", event_type="listening.mention.received", handler=on_mention_received
-    ),
-    Subscription(
-        durable="metrics-reanalysed",
-        event_type="listening.mention.reanalysed",
-        handler=on_analysis_changed,
-    ),
-    Subscription(durable="metrics-edits", event_type="listening.mention.edited", handler=on_analysis_changed),
-    Subscription(
-        durable="metrics-redactions", event_type="listening.mention.redacted", handler=on_mention_redacted
-    ),
-    Subscription(
-        durable="metrics-profiles", event_type="profiles.profile.created", handler=on_profile_created
-    ),
-    Subscription(
-        durable="metrics-conversations",
-        event_type="engagement.conversation.opened",
-        handler=on_conversation_opened,
-    ),
-    Subscription(
-        durable="metrics-assignments",
-        event_type="engagement.conversation.assigned",
-        handler=on_conversation_assigned,
-    ),
+SUBSCRIPTIONS: list[Subscription[Any]] = [
+    Subscription(durable="metrics-mentions", event=MentionReceived, handler=on_mention_received),
+    Subscription(durable="metrics-reanalysed", event=MentionReanalysed, handler=on_analysis_changed),
+    Subscription(durable="metrics-edits", event=MentionEdited, handler=on_analysis_changed),
+    Subscription(durable="metrics-redactions", event=MentionRedacted, handler=on_mention_redacted),
+    Subscription(durable="metrics-profiles", event=ProfileCreated, handler=on_profile_created),
+    Subscription(durable="metrics-conversations", event=ConversationOpened, handler=on_conversation_opened),
+    Subscription(durable="metrics-assignments", event=ConversationAssigned, handler=on_conversation_assigned),
 ]

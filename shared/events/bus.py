@@ -7,7 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -15,22 +16,24 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError, ServerError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, ServerError, ServiceUnavailableError
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared.events.catalog import STREAMS, spec_for
-from shared.events.envelope import CloudEvent
+from shared.events.catalog import STREAMS, spec_for, spec_of
+from shared.events.contracts import Contract
+from shared.events.envelope import CloudEvent, Envelope, Event, event_model
 from shared.telemetry import extract_context, inject_headers, tracer
 
 log = logging.getLogger("rapport.bus")
 _tracer = tracer("rapport.bus")
 
-Handler = Callable[[CloudEvent], Awaitable[None]]
+P = TypeVar("P", bound=Contract)
 # Where one event of a batch is handled: the consumer's trace span, entered around that event's work.
-EventScope = Callable[[CloudEvent], AbstractContextManager[object]]
-# Handles a fetched batch and says, per event in order, None (done: ack it) or the error that failed it.
-BatchHandler = Callable[[Sequence[CloudEvent], EventScope], Awaitable[Sequence[BaseException | None]]]
+EventScope = Callable[[Envelope], AbstractContextManager[object]]
+# Handles a fetched batch of parsed events and says, per event in order, None (done: ack it) or the
+# error that failed it.
+BatchHandler = Callable[[Sequence[Event[P]], EventScope], Awaitable[Sequence[BaseException | None]]]
 
 DUPLICATE_WINDOW_S = 120.0
 # Delay before redelivery after the n-th failed attempt; the last attempt goes to the dead-letter subject.
@@ -128,27 +131,17 @@ class Bus:
         self,
         *,
         durable: str,
-        event_type: str,
-        handler: Handler | None = None,
-        batch_handler: BatchHandler | None = None,
+        event: type[P],
+        batch_handler: BatchHandler[P],
         batch: int = 64,
         backoff: tuple[float, ...] = BACKOFF_S,
         ack_wait: float = 30.0,
-    ) -> Consumer:
-        """A durable pull consumer of one event type (start it with `Consumer.run`).
-
-        `handler` takes one event at a time; `batch_handler` takes a whole fetched batch at once.
-        """
-        if batch_handler is None:
-            if handler is None:
-                raise ValueError("a consumer needs a handler or a batch_handler")
-            batch_handler = one_by_one(handler)
-        elif handler is not None:
-            raise ValueError("give a handler or a batch_handler, not both")
+    ) -> Consumer[P]:
+        """A durable pull consumer of the event whose payload is `event` (start it with `Consumer.run`)."""
         return Consumer(
             self,
             durable=durable,
-            event_type=event_type,
+            event=event,
             apply=batch_handler,
             batch=batch,
             backoff=backoff,
@@ -156,40 +149,28 @@ class Bus:
         )
 
 
-def one_by_one(handler: Handler) -> BatchHandler:
-    """A batch handler that runs `handler` on each event in turn; one failure does not stop the others."""
-
-    async def apply(events: Sequence[CloudEvent], scope: EventScope) -> list[BaseException | None]:
-        outcomes: list[BaseException | None] = []
-        for event in events:
-            try:
-                with scope(event):
-                    await handler(event)
-            except Exception as exc:
-                outcomes.append(exc)
-            else:
-                outcomes.append(None)
-        return outcomes
-
-    return apply
-
-
 @dataclass
-class Consumer:
-    """Fetch a batch, handle it, ack what succeeded; nak with back-off on error, dead-letter at the end.
+class Consumer(Generic[P]):
+    """Fetch, parse and handle a batch, ack what succeeded; nak with back-off on error, dead-letter at last.
 
-    Acks go out only after `apply` returns, so a batch handler that commits first never loses an event;
-    a crash in between redelivers it (after `ack_wait`) to an idempotent handler.
+    A delivery whose envelope or payload does not parse is poison: no retry can fix it, so it goes to
+    the dead-letter subject at once. Acks go out only after `apply` returns, so a batch handler that
+    commits first never loses an event; a crash in between redelivers it (after `ack_wait`) to an
+    idempotent handler.
     """
 
     bus: Bus
     durable: str
-    event_type: str
-    apply: BatchHandler
+    event: type[P]
+    apply: BatchHandler[P]
     batch: int = 64
     # Delay before redelivery after each failed attempt; one more attempt than delays, then dead letter.
     backoff: tuple[float, ...] = BACKOFF_S
     ack_wait: float = 30.0
+    envelope: type[Event[P]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.envelope = event_model(self.event)
 
     @property
     def max_deliver(self) -> int:
@@ -197,7 +178,7 @@ class Consumer:
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        spec = spec_for(self.event_type)
+        spec = spec_of(self.event)
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -209,7 +190,7 @@ class Consumer:
         sub = await self.bus.js.pull_subscribe(
             spec.subject, durable=self.durable, stream=spec.stream, config=config
         )
-        log.info("consumer.started", extra={"durable": self.durable, "event_type": self.event_type})
+        log.info("consumer.started", extra={"durable": self.durable, "event_type": spec.name})
         while True:
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
@@ -233,14 +214,14 @@ class Consumer:
 
     async def handle_batch(self, msgs: Sequence[Msg]) -> None:
         """Handle a batch of deliveries, then settle each exactly once (ack, nak, or term + dead letter)."""
-        events: list[CloudEvent] = []
+        events: list[Event[P]] = []
         valid: list[Msg] = []
         headers: dict[str, dict[str, str]] = {}
         for msg in msgs:
             try:
-                event = CloudEvent.from_bytes(msg.data)
-            except ValidationError:
-                await self._settle(self._dead_letter(msg, "invalid envelope"))
+                event = self.envelope.model_validate_json(msg.data)
+            except ValidationError as exc:
+                await self._settle(self._dead_letter(msg, _invalid(exc)))
                 continue
             events.append(event)
             valid.append(msg)
@@ -248,7 +229,7 @@ class Consumer:
         if not events:
             return
 
-        def scope(event: CloudEvent) -> AbstractContextManager[object]:
+        def scope(event: Envelope) -> AbstractContextManager[object]:
             return _consume_span(event, headers.get(event.id, {}))
 
         try:
@@ -262,7 +243,7 @@ class Consumer:
             else:
                 await self._settle(self._failed(msg, event, outcome))
 
-    async def _failed(self, msg: Msg, event: CloudEvent, exc: BaseException) -> None:
+    async def _failed(self, msg: Msg, event: Envelope, exc: BaseException) -> None:
         attempt = msg.metadata.num_delivered
         log.warning(
             "event.handler_failed",
@@ -296,18 +277,20 @@ class Consumer:
         log.error("event.dead_lettered", extra={"durable": self.durable, "stream_seq": seq, "reason": reason})
 
 
+def _invalid(exc: ValidationError) -> str:
+    """The dead-letter reason of a delivery that does not parse: its envelope, or only its payload."""
+    errors = exc.errors()
+    # `data` missing altogether is the envelope's fault; anything wrong inside it is the payload's.
+    if all(e["loc"][:1] == ("data",) and (len(e["loc"]) > 1 or e["type"] != "missing") for e in errors):
+        return "invalid payload"
+    return "invalid envelope"
+
+
 @contextlib.contextmanager
-def _consume_span(event: CloudEvent, headers: dict[str, str]) -> Iterator[object]:
+def _consume_span(event: Envelope, headers: dict[str, str]) -> Iterator[object]:
     # The span continues the publisher's trace; an exception leaving it is recorded on it.
     with _tracer.start_as_current_span(
         f"consume {event.type}", context=extract_context(headers), kind=trace.SpanKind.CONSUMER
     ) as span:
         span.set_attribute("messaging.message.id", event.id)
         yield span
-
-
-async def delete_streams(bus: Bus) -> None:
-    """Drop every Rapport stream (tests on a shared NATS server start from nothing)."""
-    for name in STREAMS:
-        with contextlib.suppress(NotFoundError):
-            await bus.js.delete_stream(name)

@@ -1,28 +1,28 @@
-"""Every event type in one place: its subject, its stream and its payload model."""
+"""Every event in one place: its type (which is its subject), payload class, stream, producer and meaning.
+
+Staging an event names only its payload (`new_event(MentionReceived(...), ...)`): the type follows from
+the class, so each class appears here once. Streams are declared for the domains that have events.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from pydantic import BaseModel
+from typing import Generic, TypeVar
 
 from shared.events import contracts as c
 
-# One stream per domain; the subject of an event is its type.
-STREAMS: dict[str, str] = {
-    "IDENTITY": "identity.>",
-    "LISTENING": "listening.>",
-    "PROFILES": "profiles.>",
-    "ENGAGEMENT": "engagement.>",
-    "PRIVACY": "privacy.>",
-    "DEADLETTER": "deadletter.>",
-}
+P = TypeVar("P", bound=c.Contract)
+
+DEADLETTER_STREAM = "DEADLETTER"
 
 
 @dataclass(frozen=True)
-class EventSpec:
+class EventSpec(Generic[P]):
+    """One event type, `name` = `<domain>.<entity>.<verb>`: its subject too, in its domain's stream."""
+
     name: str
-    model: type[BaseModel]
+    model: type[P]
+    producer: str
     description: str
 
     @property
@@ -30,64 +30,106 @@ class EventSpec:
         return self.name
 
     @property
+    def domain(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
     def stream(self) -> str:
-        return self.name.split(".", 1)[0].upper()
+        return self.domain.upper()
 
 
-CATALOG: dict[str, EventSpec] = {
-    spec.name: spec
-    for spec in (
-        EventSpec("identity.tenant.created", c.TenantCreated, "A tenant signed up."),
-        EventSpec("identity.user.created", c.UserCreated, "A user joined a tenant with a role."),
-        EventSpec("identity.user.updated", c.UserUpdated, "A user's role or active flag changed."),
-        EventSpec(
-            "identity.user.deactivated",
-            c.UserDeactivated,
-            "A user was deactivated; their sessions ended and they cannot log in.",
-        ),
-        EventSpec(
-            "identity.login.throttled",
-            c.LoginThrottled,
-            "Repeated failed logins locked an account or a client address for a while.",
-        ),
-        EventSpec(
-            "listening.mention.received",
-            c.MentionReceived,
-            "A post was ingested, de-duplicated and analysed.",
-        ),
-        EventSpec(
-            "listening.mention.reanalysed",
-            c.MentionReanalysed,
-            "A mention's analysis changed (quality re-score or agent correction).",
-        ),
-        EventSpec(
-            "listening.mention.redacted",
-            c.MentionRedacted,
-            "A post was removed on its platform; its text is redacted everywhere.",
-        ),
-        EventSpec("listening.mention.edited", c.MentionEdited, "A post was edited on its platform."),
-        EventSpec("listening.alert.raised", c.AlertRaised, "A listening query spiked."),
-        EventSpec("profiles.profile.created", c.ProfileCreated, "A new customer profile was created."),
-        EventSpec(
-            "profiles.mention.resolved", c.MentionResolved, "A mention was attached to its customer profile."
-        ),
-        EventSpec(
-            "engagement.conversation.opened",
-            c.ConversationOpened,
-            "An actionable mention opened a conversation.",
-        ),
-        EventSpec(
-            "engagement.conversation.assigned",
-            c.ConversationAssigned,
-            "A conversation was assigned to an agent.",
-        ),
-    )
+SPECS: tuple[EventSpec[c.Contract], ...] = (
+    EventSpec("identity.tenant.created", c.TenantCreated, "identity", "A tenant signed up."),
+    EventSpec("identity.user.created", c.UserCreated, "identity", "A user joined a tenant with a role."),
+    EventSpec("identity.user.updated", c.UserUpdated, "identity", "A user's role or active flag changed."),
+    EventSpec(
+        "identity.user.deactivated",
+        c.UserDeactivated,
+        "identity",
+        "A user was deactivated; their sessions ended and they cannot log in.",
+    ),
+    EventSpec(
+        "identity.login.throttled",
+        c.LoginThrottled,
+        "identity",
+        "Repeated failed logins locked an account or a client address for a while.",
+    ),
+    EventSpec(
+        "listening.mention.received",
+        c.MentionReceived,
+        "listening",
+        "A post was ingested, de-duplicated and analysed.",
+    ),
+    EventSpec(
+        "listening.mention.reanalysed",
+        c.MentionReanalysed,
+        "listening",
+        "A mention's analysis changed (quality re-score or agent correction).",
+    ),
+    EventSpec(
+        "listening.mention.redacted",
+        c.MentionRedacted,
+        "listening",
+        "A post was removed on its platform; its text is redacted everywhere.",
+    ),
+    EventSpec("listening.mention.edited", c.MentionEdited, "listening", "A post was edited on its platform."),
+    EventSpec("listening.alert.raised", c.AlertRaised, "listening", "A listening query spiked."),
+    EventSpec(
+        "profiles.profile.created", c.ProfileCreated, "profiles", "A new customer profile was created."
+    ),
+    EventSpec(
+        "profiles.mention.resolved",
+        c.MentionResolved,
+        "profiles",
+        "A mention was attached to its customer profile.",
+    ),
+    EventSpec(
+        "engagement.conversation.opened",
+        c.ConversationOpened,
+        "engagement",
+        "An actionable mention opened a conversation.",
+    ),
+    EventSpec(
+        "engagement.conversation.assigned",
+        c.ConversationAssigned,
+        "engagement",
+        "A conversation was assigned to an agent.",
+    ),
+)
+
+
+def _index() -> tuple[dict[str, EventSpec[c.Contract]], dict[type[c.Contract], EventSpec[c.Contract]]]:
+    by_type: dict[str, EventSpec[c.Contract]] = {}
+    by_model: dict[type[c.Contract], EventSpec[c.Contract]] = {}
+    for spec in SPECS:
+        # A type or a class named twice would make staging or consuming ambiguous: refuse to start.
+        if spec.name in by_type or spec.model in by_model:
+            raise RuntimeError(f"event {spec.name} ({spec.model.__name__}) is in the catalog twice")
+        by_type[spec.name] = spec
+        by_model[spec.model] = spec
+    return by_type, by_model
+
+
+CATALOG, _BY_MODEL = _index()
+
+# One stream per domain that has events, plus the consumers' dead letters.
+STREAMS: dict[str, str] = {spec.stream: f"{spec.domain}.>" for spec in SPECS} | {
+    DEADLETTER_STREAM: "deadletter.>"
 }
 
 
-def spec_for(event_type: str) -> EventSpec:
+def spec_for(event_type: str) -> EventSpec[c.Contract]:
     """The catalog entry of an event type; unknown types are a programming error."""
     try:
         return CATALOG[event_type]
     except KeyError:
         raise KeyError(f"event type {event_type!r} is not in the catalog") from None
+
+
+def spec_of(model: type[P]) -> EventSpec[P]:
+    """The catalog entry of a payload class (exactly that class: a subclass is another event or none)."""
+    try:
+        spec = _BY_MODEL[model]
+    except KeyError:
+        raise KeyError(f"payload class {model.__name__} is not in the catalog") from None
+    return spec  # type: ignore[return-value]

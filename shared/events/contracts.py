@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 Role = Literal["owner", "admin", "agent", "analyst", "integration"]
 SentimentLabel = Literal["negative", "neutral", "positive"]
 Intent = Literal["complaint", "question", "praise", "purchase_intent", "other"]
+QueryKind = Literal["brand", "competitor", "topic"]
 
 
 class Contract(BaseModel):
@@ -66,6 +67,8 @@ class LoginThrottled(Contract):
 
 class Author(Contract):
     handle: str
+    # The platform's stable id of the account (a handle can change hands); None where the platform gave none.
+    platform_user_id: str | None = None
     display_name: str | None = None
     followers: int | None = None
     verified: bool = False
@@ -96,11 +99,22 @@ class MentionPayload(Contract):
     analysis: Analysis
 
 
+class MatchedQuery(Contract):
+    """A listening query the mention matched, and what the query is about."""
+
+    query_id: str
+    kind: QueryKind
+
+
 class MentionReceived(MentionPayload):
     """listening stored and analysed a new mention."""
 
+    # The ids of `matched_queries`, kept for consumers written before kinds travelled.
     matched_query_ids: list[str] = Field(default_factory=list)
+    matched_queries: list[MatchedQuery] = Field(default_factory=list)
     group_id: str | None = None
+    # The tenant's channel the post arrived through; None for the ingest API and file imports.
+    channel_id: str | None = None
 
 
 class MentionReanalysed(Contract):
@@ -157,7 +171,9 @@ class MentionResolved(Contract):
     """profiles attached a mention to a customer profile."""
 
     profile_id: str
-    mention: MentionPayload
+    # The mention as listening announced it: every field of `listening.mention.received` travels on
+    # (channel_id, matched_queries, ...), though only the common ones are declared here.
+    mention: SerializeAsAny[MentionPayload]
 
 
 # --- engagement -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -15,11 +16,13 @@ from sqlmodel import Field, SQLModel, col
 
 from shared.db import UTCDateTime, begin_immediate, utcnow
 from shared.events.bus import EventScope
-from shared.events.envelope import CloudEvent
+from shared.events.envelope import Envelope
 
 log = logging.getLogger("rapport.inbox")
 
-TxHandler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+E = TypeVar("E", bound=Envelope)
+# Applies one event in the caller's transaction.
+TxHandler = Callable[[AsyncSession, E], Awaitable[None]]
 
 
 class InboxMessage(SQLModel, table=True):
@@ -33,7 +36,7 @@ class InboxMessage(SQLModel, table=True):
 
 
 async def handle_once(
-    sessions: async_sessionmaker[AsyncSession], *, consumer: str, event: CloudEvent, handler: TxHandler
+    sessions: async_sessionmaker[AsyncSession], *, consumer: str, event: E, handler: TxHandler[E]
 ) -> bool:
     """Run `handler` in one transaction unless this consumer already applied the event."""
     try:
@@ -52,7 +55,7 @@ async def handle_once(
         raise
 
 
-def _untraced(event: CloudEvent) -> AbstractContextManager[object]:
+def _untraced(event: Envelope) -> AbstractContextManager[object]:
     return contextlib.nullcontext()
 
 
@@ -64,8 +67,8 @@ async def handle_batch_once(
     sessions: async_sessionmaker[AsyncSession],
     *,
     consumer: str,
-    events: Sequence[CloudEvent],
-    handler: TxHandler,
+    events: Sequence[E],
+    handler: TxHandler[E],
     scope: EventScope = _untraced,
 ) -> list[BaseException | None]:
     """Apply a batch in one transaction; per event, None (applied, now or before) or the error that failed it.
@@ -104,8 +107,8 @@ async def _apply_together(
     sessions: async_sessionmaker[AsyncSession],
     *,
     consumer: str,
-    events: Sequence[CloudEvent],
-    handler: TxHandler,
+    events: Sequence[E],
+    handler: TxHandler[E],
     scope: EventScope,
     isolate: bool,
 ) -> list[BaseException | None]:

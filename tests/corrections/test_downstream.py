@@ -136,17 +136,16 @@ def test_redaction_removes_text_and_counts_everywhere(client: httpx.Client, stac
     publish(
         stack.nats_url,
         new_event(
-            type="listening.mention.redacted",
-            source="listening",
-            tenant_id=tenant.tenant_id,
-            subject=gone["id"],
-            data=MentionRedacted(
+            MentionRedacted(
                 mention_id=gone["id"],
                 platform=gone["platform"],
                 created_at=gone["created_at"],
                 reason="deleted",
                 analysis=Analysis.model_validate(gone["analysis"]),
             ),
+            source="listening",
+            tenant_id=tenant.tenant_id,
+            subject=gone["id"],
         ),
     )
 

@@ -650,14 +650,14 @@ def test_keda_example_scales_profiles_on_a_real_consumer(
     resources: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     from services.profiles.consumers import SUBSCRIPTIONS
-    from shared.events.catalog import CATALOG
+    from shared.events.catalog import spec_of
 
     [scaled] = load_docs(K8S / "keda-profiles.example.yaml")
     assert scaled["apiVersion"] == "keda.sh/v1alpha1" and scaled["kind"] == "ScaledObject"
     assert ("Deployment", scaled["spec"]["scaleTargetRef"]["name"]) in resources
     [trigger] = [t for t in scaled["spec"]["triggers"] if t["type"] == "nats-jetstream"]
     meta = trigger["metadata"]
-    streams = {s.durable: CATALOG[s.event_type].stream for s in SUBSCRIPTIONS}
+    streams = {s.durable: spec_of(s.event).stream for s in SUBSCRIPTIONS}
     assert meta["consumer"] in streams, f"profiles has no durable consumer {meta['consumer']}"
     assert meta["stream"] == streams[meta["consumer"]]
     host, port = meta["natsServerMonitoringEndpoint"].split(":")

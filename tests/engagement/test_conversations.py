@@ -260,7 +260,7 @@ def test_redelivered_mention_under_new_event_id_adds_no_second_message(
     # Same mention, new event id: the inbox cannot see it is a repeat, the natural key must.
     publish(
         stack.nats_url,
-        new_event(type="profiles.mention.resolved", source="tests", tenant_id=tenant.tenant_id, data=replay),
+        new_event(replay, source="tests", tenant_id=tenant.tenant_id),
     )
     barrier_id = post_mention(client, tenant, "How do I reset my password?", author=same_author)
 

@@ -70,7 +70,7 @@ def received(tenant_id: str, *, created_at: datetime, platform: str = "x") -> Cl
         author=Author(handle=unique("@fan"), followers=3),
         analysis=Analysis(language="en", sentiment=Sentiment(label="positive", score=0.6), intent="praise"),
     )
-    return new_event(type="listening.mention.received", source="tests", tenant_id=tenant_id, data=mention)
+    return new_event(mention, source="tests", tenant_id=tenant_id)
 
 
 def publish(nats_url: str, event: CloudEvent, *, msg_ids: tuple[str, ...] = ()) -> None:

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from shared.db import create_engine, create_tables, session_factory
 from shared.events.bus import Bus, EventScope
-from shared.events.envelope import CloudEvent
+from shared.events.contracts import TenantCreated
+from shared.events.envelope import Event
 from shared.events.inbox import handle_batch_once
 from shared.events.outbox import OutboxRelay
 from tests.shared.stand_ins import record
@@ -51,13 +52,11 @@ async def consumer(nats_url: str, db_url: str, durable: str, moment: str) -> Non
     bus = Bus(nats_url, name="crashing-consumer")
     await bus.connect()
 
-    async def apply(events: Sequence[CloudEvent], scope: EventScope) -> list[BaseException | None]:
+    async def apply(events: Sequence[Event[TenantCreated]], scope: EventScope) -> list[BaseException | None]:
         return await handle_batch_once(sessions, consumer=durable, events=events, handler=record, scope=scope)
 
     die_at(moment)
-    run = bus.consumer(
-        durable=durable, event_type="identity.tenant.created", batch_handler=apply, ack_wait=ACK_WAIT_S
-    ).run()
+    run = bus.consumer(durable=durable, event=TenantCreated, batch_handler=apply, ack_wait=ACK_WAIT_S).run()
     await asyncio.wait_for(run, timeout=GIVE_UP_S)
 
 

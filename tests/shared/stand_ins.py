@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
+from nats.js.errors import NotFoundError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col
 
 from shared.events import contracts as c
-from shared.events.bus import Bus, delete_streams
-from shared.events.envelope import CloudEvent, new_event
+from shared.events.bus import BatchHandler, Bus, EventScope
+from shared.events.catalog import STREAMS
+from shared.events.envelope import CloudEvent, Event, event_model, new_event
 
 # A tenant.created event with one of these names makes `record` fail every time: after its write, in
 # Python, or in the database (which leaves a PostgreSQL transaction unusable until rolled back).
 POISON = "poison"
 BAD_SQL = "bad sql"
+
+P = TypeVar("P", bound=c.Contract)
 
 
 class Applied(SQLModel, table=True):
@@ -30,21 +36,21 @@ class Applied(SQLModel, table=True):
 
 
 def tenant_created(tenant_id: str = "t1", *, name: str = "Acme") -> CloudEvent:
-    return new_event(
-        type="identity.tenant.created",
-        source="tests",
-        tenant_id=tenant_id,
-        data=c.TenantCreated(tenant_id=tenant_id, name=name),
-    )
+    return new_event(c.TenantCreated(tenant_id=tenant_id, name=name), source="tests", tenant_id=tenant_id)
 
 
-async def record(session: AsyncSession, event: CloudEvent) -> None:
+def tenant_event(tenant_id: str = "t1", *, name: str = "Acme") -> Event[c.TenantCreated]:
+    """A tenant.created event as a consumer receives it (payload parsed), for tests that skip the broker."""
+    return event_model(c.TenantCreated).model_validate_json(tenant_created(tenant_id, name=name).to_bytes())
+
+
+async def record(session: AsyncSession, event: Event[c.TenantCreated]) -> None:
     """Apply an event: one Applied row, written out; then fail if the event is poisoned."""
     session.add(Applied(tenant_id=event.tenantid, event_id=event.id))
     await session.flush()
-    if event.data.get("name") == POISON:
+    if event.data.name == POISON:
         raise RuntimeError("poisoned event")
-    if event.data.get("name") == BAD_SQL:
+    if event.data.name == BAD_SQL:
         await session.execute(text("SELECT no_such_column FROM test_applied"))
 
 
@@ -55,26 +61,44 @@ async def applied(sessions: async_sessionmaker[AsyncSession], tenant_id: str) ->
         return Counter(rows)
 
 
+def one_by_one(handler: Callable[[Event[P]], Awaitable[None]]) -> BatchHandler[P]:
+    """A batch handler that runs `handler` on each event in turn; one failure does not stop the others."""
+
+    async def apply(events: Sequence[Event[P]], scope: EventScope) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        for event in events:
+            try:
+                with scope(event):
+                    await handler(event)
+            except Exception as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
+    return apply
+
+
 async def collect(
     bus: Bus,
     durable: str,
-    event_type: str,
+    event: type[P],
     n: int,
     *,
-    handler: Callable[[CloudEvent], Awaitable[None]] | None = None,
+    handler: Callable[[Event[P]], Awaitable[None]] | None = None,
     backoff: tuple[float, ...] = (0.05, 0.05),
     timeout: float = 10,
-) -> list[CloudEvent]:
+) -> list[Event[P]]:
     """Consume with a new durable until `n` events were handled, plus a moment for unwanted duplicates."""
-    seen: list[CloudEvent] = []
+    seen: list[Event[P]] = []
 
-    async def keep(event: CloudEvent) -> None:
+    async def keep(received: Event[P]) -> None:
         if handler is not None:
-            await handler(event)
-        seen.append(event)
+            await handler(received)
+        seen.append(received)
 
     task = asyncio.create_task(
-        bus.consumer(durable=durable, event_type=event_type, handler=keep, backoff=backoff).run()
+        bus.consumer(durable=durable, event=event, batch_handler=one_by_one(keep), backoff=backoff).run()
     )
     try:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -84,6 +108,13 @@ async def collect(
     finally:
         task.cancel()
     return seen
+
+
+async def delete_streams(bus: Bus) -> None:
+    """Drop every Rapport stream (tests on a shared NATS server start from nothing)."""
+    for name in STREAMS:
+        with contextlib.suppress(NotFoundError):
+            await bus.js.delete_stream(name)
 
 
 async def empty_bus(nats_url: str) -> Bus:

@@ -21,11 +21,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import create_engine, create_tables, session_factory, transaction
 from shared.events.bus import Bus, EventScope, dead_letter_subject
-from shared.events.envelope import CloudEvent
+from shared.events.contracts import TenantCreated
+from shared.events.envelope import CloudEvent, Event
 from shared.events.inbox import handle_batch_once, handle_once
 from shared.events.outbox import OutboxRelay, stage
 from tests.shared.crashing import ACK_WAIT_S, CRASHED
-from tests.shared.stand_ins import BAD_SQL, POISON, applied, collect, empty_bus, record, tenant_created, until
+from tests.shared.stand_ins import (
+    BAD_SQL,
+    POISON,
+    applied,
+    collect,
+    empty_bus,
+    record,
+    tenant_created,
+    tenant_event,
+    until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPE = "identity.tenant.created"
@@ -69,13 +80,15 @@ class Applier:
     batches: list[list[str]] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
 
-    async def __call__(self, events: Sequence[CloudEvent], scope: EventScope) -> list[BaseException | None]:
+    async def __call__(
+        self, events: Sequence[Event[TenantCreated]], scope: EventScope
+    ) -> list[BaseException | None]:
         self.batches.append([e.id for e in events])
         return await handle_batch_once(
             self.sessions, consumer=self.durable, events=events, handler=self._record, scope=scope
         )
 
-    async def _record(self, session: AsyncSession, event: CloudEvent) -> None:
+    async def _record(self, session: AsyncSession, event: Event[TenantCreated]) -> None:
         self.runs.append(event.id)
         await record(session, event)
 
@@ -93,8 +106,8 @@ def test_batch_with_failing_events_commits_the_others(database_url: str) -> None
     async def scenario() -> None:
         async with database(database_url) as sessions:
             tenant = uuid.uuid4().hex
-            good = [tenant_created(tenant) for _ in range(5)]
-            poisoned, bad_sql = tenant_created(tenant, name=POISON), tenant_created(tenant, name=BAD_SQL)
+            good = [tenant_event(tenant) for _ in range(5)]
+            poisoned, bad_sql = tenant_event(tenant, name=POISON), tenant_event(tenant, name=BAD_SQL)
             events = [good[0], poisoned, *good[1:3], bad_sql, *good[3:]]
             outcomes = await handle_batch_once(sessions, consumer="c1", events=events, handler=record)
             failed = {e.id: type(o).__name__ for e, o in zip(events, outcomes, strict=True) if o is not None}
@@ -102,7 +115,7 @@ def test_batch_with_failing_events_commits_the_others(database_url: str) -> None
             # The failing handlers' own writes (flushed before they failed) are undone; the others' stay.
             assert await applied(sessions, tenant) == {e.id: 1 for e in good}
             # Again, with one more: the applied ones are not run again, the failing ones fail again.
-            more = tenant_created(tenant)
+            more = tenant_event(tenant)
             outcomes = await handle_batch_once(
                 sessions, consumer="c1", events=[*events, more], handler=record
             )
@@ -116,7 +129,7 @@ def test_duplicates_inside_a_batch_or_in_the_inbox_are_applied_once(database_url
     async def scenario() -> None:
         async with database(database_url) as sessions:
             tenant = uuid.uuid4().hex
-            before, a, b = (tenant_created(tenant) for _ in range(3))
+            before, a, b = (tenant_event(tenant) for _ in range(3))
             assert await handle_once(sessions, consumer="c1", event=before, handler=record)
             outcomes = await handle_batch_once(
                 sessions, consumer="c1", events=[a, before, a, b, a, b], handler=record
@@ -134,9 +147,9 @@ def test_replicas_applying_the_same_batch_at_once_apply_each_event_once(database
         first, second = create_engine(database_url), create_engine(database_url)
         await create_tables(first)
         tenant = uuid.uuid4().hex
-        events = [tenant_created(tenant) for _ in range(20)]
+        events = [tenant_event(tenant) for _ in range(20)]
 
-        async def slow(session: AsyncSession, event: CloudEvent) -> None:
+        async def slow(session: AsyncSession, event: Event[TenantCreated]) -> None:
             await record(session, event)
             await asyncio.sleep(0.01)  # both transactions stay open together (PostgreSQL lets them)
 
@@ -168,7 +181,7 @@ def test_consumer_commits_a_batch_around_a_poisoned_event_then_dead_letters_it(
             apply = Applier(sessions, durable)
             dead = await bus.js.subscribe(dead_letter_subject(durable))
             consumer = bus.consumer(
-                durable=durable, event_type=TYPE, batch_handler=apply, backoff=(0.05, 0.05)
+                durable=durable, event=TenantCreated, batch_handler=apply, backoff=(0.05, 0.05)
             )
             task = asyncio.create_task(consumer.run())
             try:
@@ -200,7 +213,7 @@ def test_consumer_acks_duplicates_in_a_batch_and_applies_them_once(nats_url: str
                 await bus.publish_raw(subject=TYPE, body=event.to_bytes(), msg_id=msg_id)
             apply = Applier(sessions, durable)
             task = asyncio.create_task(
-                bus.consumer(durable=durable, event_type=TYPE, batch_handler=apply).run()
+                bus.consumer(durable=durable, event=TenantCreated, batch_handler=apply).run()
             )
             try:
                 await until(lambda: settled(bus, durable), what="every delivery settled")
@@ -238,7 +251,7 @@ def test_consumer_killed_around_its_commit_loses_and_duplicates_nothing(
             # A replacement gets every unacked event again (after ack_wait) and applies only what was lost.
             apply = Applier(sessions, durable)
             consumer = bus.consumer(
-                durable=durable, event_type=TYPE, batch_handler=apply, ack_wait=ACK_WAIT_S
+                durable=durable, event=TenantCreated, batch_handler=apply, ack_wait=ACK_WAIT_S
             )
             task = asyncio.create_task(consumer.run())
             try:
@@ -273,7 +286,7 @@ def test_relay_restarted_mid_batch_publishes_each_event_once(nats_url: str, data
                 pass
             assert await relay.pending() == 0
             assert (await bus.js.stream_info("IDENTITY")).state.messages == 1000
-            got = await collect(bus, f"relay-{tenant[:8]}", TYPE, 1000)
+            got = await collect(bus, f"relay-{tenant[:8]}", TenantCreated, 1000)
             assert sorted(e.id for e in got) == sorted(e.id for e in events)
 
     asyncio.run(scenario())

@@ -79,11 +79,10 @@ def assign(session: AsyncSession, *, conversation: Conversation, agent: Agent, n
     stage(
         session,
         new_event(
-            type="engagement.conversation.assigned",
+            ConversationAssigned(conversation_id=conversation.id, assignee_id=agent.id),
             source=SOURCE,
             tenant_id=conversation.tenant_id,
             subject=conversation.id,
-            data=ConversationAssigned(conversation_id=conversation.id, assignee_id=agent.id),
         ),
     )
     log.info(

@@ -110,11 +110,7 @@ async def _open(
     stage(
         session,
         new_event(
-            type="engagement.conversation.opened",
-            source=SOURCE,
-            tenant_id=tenant_id,
-            subject=conversation.id,
-            data=ConversationOpened(
+            ConversationOpened(
                 conversation_id=conversation.id,
                 profile_id=profile_id,
                 mention_id=mention.mention_id,
@@ -122,6 +118,9 @@ async def _open(
                 assignee_id=agent.id if agent else None,
                 opened_at=now,
             ),
+            source=SOURCE,
+            tenant_id=tenant_id,
+            subject=conversation.id,
         ),
     )
     log.info(

@@ -53,9 +53,7 @@ def _stage_user_created(session: AsyncSession, user: User) -> None:
     data = UserCreated(user_id=user.id, role=user.role, display_name=user.display_name)
     stage(
         session,
-        new_event(
-            type="identity.user.created", source=SOURCE, tenant_id=user.tenant_id, data=data, subject=user.id
-        ),
+        new_event(data, source=SOURCE, tenant_id=user.tenant_id, subject=user.id),
     )
 
 
@@ -104,10 +102,9 @@ async def signup(session: AsyncSession, *, settings: IdentitySettings, tenant_in
     stage(
         session,
         new_event(
-            type="identity.tenant.created",
+            TenantCreated(tenant_id=tenant.id, name=tenant.name),
             source=SOURCE,
             tenant_id=tenant.id,
-            data=TenantCreated(tenant_id=tenant.id, name=tenant.name),
             subject=tenant.id,
         ),
     )
@@ -214,20 +211,12 @@ async def update_user(
         changed=changed,
         by_user_id=principal.user_id,
     )
-    stage(
-        session, new_event(type="identity.user.updated", source=SOURCE, tenant_id=user.tenant_id, data=data)
-    )
+    stage(session, new_event(data, source=SOURCE, tenant_id=user.tenant_id))
     if deactivated:
         gone = UserDeactivated(user_id=user.id, by_user_id=principal.user_id)
         stage(
             session,
-            new_event(
-                type="identity.user.deactivated",
-                source=SOURCE,
-                tenant_id=user.tenant_id,
-                data=gone,
-                subject=user.id,
-            ),
+            new_event(gone, source=SOURCE, tenant_id=user.tenant_id, subject=user.id),
         )
     read = UserRead.model_validate(user)
     await session.commit()

@@ -143,13 +143,7 @@ async def _failed(
             )
             stage(
                 session,
-                new_event(
-                    type="identity.login.throttled",
-                    source=SOURCE,
-                    tenant_id=user.tenant_id,
-                    data=data,
-                    subject=user.id,
-                ),
+                new_event(data, source=SOURCE, tenant_id=user.tenant_id, subject=user.id),
             )
     await session.commit()
     log.info(

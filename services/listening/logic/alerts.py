@@ -284,10 +284,7 @@ async def _raise(
     stage(
         session,
         new_event(
-            type="listening.alert.raised",
-            source=SOURCE,
-            tenant_id=tenant_id,
-            data=AlertRaised(
+            AlertRaised(
                 alert_id=alert_id,
                 query_id=query_id,
                 kind=spike.kind,
@@ -296,6 +293,8 @@ async def _raise(
                 score=spike.score,
                 bucket_start=bucket_start,
             ),
+            source=SOURCE,
+            tenant_id=tenant_id,
             subject=alert_id,
         ),
     )

@@ -25,10 +25,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, cast
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,10 +49,10 @@ from services.listening.logic.queries import (
     match_batch,
     record_matches,
 )
-from services.listening.models import Mention
+from services.listening.models import ListeningQuery, Mention
 from services.listening.settings import ListeningSettings
 from shared.db import shielded, utcnow
-from shared.events.contracts import Analysis, MentionReanalysed
+from shared.events.contracts import Analysis, MatchedQuery, MentionReanalysed, QueryKind
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.service import Runtime
@@ -96,6 +96,19 @@ def changed(before: Analysis, after: Analysis) -> bool:
     )
 
 
+async def _query_kinds(session: AsyncSession, outcomes: Iterable[MatchOutcome]) -> dict[str, QueryKind]:
+    """query id → kind (brand, competitor, topic) of every query these outcomes matched, in one read."""
+    ids = {query_id for outcome in outcomes for query_id in outcome.query_ids}
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(col(ListeningQuery.id), col(ListeningQuery.kind)).where(col(ListeningQuery.id).in_(ids))
+    )
+    # The API admits only these three kinds, so a stored one is one of them. A query deleted since it
+    # matched has no row and is left out of the event.
+    return {query_id: cast(QueryKind, kind) for query_id, kind in rows.tuples()}
+
+
 def stage_reanalysed(
     session: AsyncSession, mention: Mention, *, previous: Analysis, reason: Literal["quality", "label"]
 ) -> None:
@@ -105,16 +118,15 @@ def stage_reanalysed(
     stage(
         session,
         new_event(
-            type="listening.mention.reanalysed",
-            source=SOURCE,
-            tenant_id=mention.tenant_id,
-            data=MentionReanalysed(
+            MentionReanalysed(
                 mention_id=mention.id,
                 created_at=mention.created_at,
                 previous=previous,
                 analysis=current,
                 reason=reason,
             ),
+            source=SOURCE,
+            tenant_id=mention.tenant_id,
             subject=mention.id,
         ),
     )
@@ -313,6 +325,7 @@ class AnalysisWorker:
                 apply(mention, result)
                 mention.analysis_status = "analysed"
                 mention.needs_rescore = rescore and result.tier == "fast"
+            kinds = await _query_kinds(session, outcomes.values())
             for mention in mentions:
                 outcome = outcomes.get(mention.id, NO_MATCH)
                 if outcome.budget_exceeded:
@@ -330,10 +343,12 @@ class AnalysisWorker:
                 stage(
                     session,
                     new_event(
-                        type="listening.mention.received",
+                        received_payload(
+                            mention,
+                            matched=[MatchedQuery(query_id=q, kind=kinds[q]) for q in matched if q in kinds],
+                        ),
                         source=SOURCE,
                         tenant_id=mention.tenant_id,
-                        data=received_payload(mention, matched_query_ids=matched),
                         subject=mention.id,
                     ),
                 )

@@ -89,16 +89,15 @@ def redact(session: AsyncSession, mention: Mention, *, reason: RedactionReason) 
         stage(
             session,
             new_event(
-                type="listening.mention.redacted",
-                source=SOURCE,
-                tenant_id=mention.tenant_id,
-                data=MentionRedacted(
+                MentionRedacted(
                     mention_id=mention.id,
                     platform=mention.platform,
                     created_at=mention.created_at,
                     reason=reason,
                     analysis=previous,
                 ),
+                source=SOURCE,
+                tenant_id=mention.tenant_id,
                 subject=mention.id,
             ),
         )
@@ -123,16 +122,15 @@ async def edit(session: AsyncSession, mention: Mention, *, text: str) -> bool:
         stage(
             session,
             new_event(
-                type="listening.mention.edited",
-                source=SOURCE,
-                tenant_id=mention.tenant_id,
-                data=MentionEdited(
+                MentionEdited(
                     mention_id=mention.id,
                     created_at=mention.created_at,
                     text=text,
                     previous=previous,
                     analysis=current,
                 ),
+                source=SOURCE,
+                tenant_id=mention.tenant_id,
                 subject=mention.id,
             ),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from services.listening.schemas import (
     SentimentRead,
 )
 from shared.db import utcnow
-from shared.events.contracts import Analysis, Author, MentionReceived
+from shared.events.contracts import Analysis, Author, MatchedQuery, MentionReceived
 from shared.languages import fold_language, language_aliases
 from shared.pagination import paginate
 from shared.tenancy import get_scoped, scoped
@@ -80,7 +81,7 @@ def _author_fields(mention: Mention) -> dict[str, Any]:
     }
 
 
-def received_payload(mention: Mention, *, matched_query_ids: list[str] | None = None) -> MentionReceived:
+def received_payload(mention: Mention, *, matched: Sequence[MatchedQuery] = ()) -> MentionReceived:
     """`listening.mention.received` of an analysed mention."""
     analysis = analysis_of(mention)
     if analysis is None:
@@ -92,11 +93,13 @@ def received_payload(mention: Mention, *, matched_query_ids: list[str] | None = 
         text=mention.text,
         created_at=mention.created_at,
         url=mention.url,
-        author=Author(**_author_fields(mention)),
+        author=Author(**_author_fields(mention), platform_user_id=mention.author_id),
         in_reply_to=mention.in_reply_to,
         analysis=analysis,
-        matched_query_ids=matched_query_ids or [],
+        matched_query_ids=[m.query_id for m in matched],
+        matched_queries=list(matched),
         group_id=mention.group_id,
+        channel_id=mention.channel_id,
     )
 
 

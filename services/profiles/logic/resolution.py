@@ -106,20 +106,18 @@ async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: Men
         stage(
             session,
             new_event(
-                type="profiles.profile.created",
+                ProfileCreated(profile_id=profile.id, platform=mention.platform),
                 source=SOURCE,
                 tenant_id=tenant_id,
-                data=ProfileCreated(profile_id=profile.id, platform=mention.platform),
                 subject=profile.id,
             ),
         )
     stage(
         session,
         new_event(
-            type="profiles.mention.resolved",
+            MentionResolved(profile_id=profile.id, mention=mention),
             source=SOURCE,
             tenant_id=tenant_id,
-            data=MentionResolved(profile_id=profile.id, mention=mention),
             subject=profile.id,
         ),
     )
