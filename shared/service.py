@@ -22,9 +22,10 @@ from shared.events.envelope import CloudEvent
 from shared.events.inbox import TxHandler, handle_batch_once
 from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
+from shared.openapi import install_openapi
 from shared.settings import Settings
 from shared.telemetry import TracingMiddleware, setup_tracing
-from shared.validation import RejectNul
+from shared.validation import RejectNul, guard_query_parameters
 
 log = logging.getLogger("rapport.service")
 # On shutdown, how long the background tasks (relay, consumers, workers) get to finish once cancelled.
@@ -137,6 +138,8 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    guard_query_parameters(app)
+    install_openapi(app)
     return app
 
 
