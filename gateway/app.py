@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from gateway.cors import CORSMiddleware
 from gateway.jwks import JWKSCache
 from gateway.middleware import GatewayProxy, GatewayRuntime, RequestIdMiddleware
 from gateway.openapi import OpenAPICache
@@ -95,9 +96,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             log.info("gateway.stopped")
 
     # Spans are only worth their cost (~30 us each) when something records them.
-    proxy = GatewayProxy(runtime, record_spans=settings.trace_console)
+    proxy: ASGIApp = GatewayProxy(runtime, record_spans=settings.trace_console)
+    if settings.trace_console:
+        proxy = TracingMiddleware(proxy)
+    if settings.cors_origins:
+        # Outside authentication and rate limiting: a preflight carries no token.
+        proxy = CORSMiddleware(proxy, origins=settings.cors_origins)
     app = GatewayApp(
-        proxy=TracingMiddleware(proxy) if settings.trace_console else proxy,
+        proxy=proxy,
         title="Rapport gateway",
         version="0.1.0",
         lifespan=lifespan,
@@ -110,6 +116,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(TracingMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -1,36 +1,28 @@
-"""The gateway's own problems (rendered as problem+json like every other Rapport error)."""
+"""The gateway's own problems (rendered as problem+json like every other Rapport error).
+
+A route that does not exist, a role that may not call it and a rate limit reached are the shared
+`NotFound`, `Forbidden` and `TooManyRequests`: the same problem whether the gateway or a service says it.
+"""
 
 from __future__ import annotations
 
-from shared.errors import Forbidden, NotFound, ProblemError, ServiceUnavailable, TooManyRequests
-
-
-class RouteNotFound(NotFound):
-    type = "https://rapport.dev/problems/not-found"
-
-
-class RoleForbidden(Forbidden):
-    pass
+from shared.errors import PROBLEMS, ProblemError, ServiceUnavailable
 
 
 class BodyTooLarge(ProblemError):
     status = 413
-    type = "https://rapport.dev/problems/body-too-large"
-
-
-class RateLimited(TooManyRequests):
-    pass
+    type = PROBLEMS + "body-too-large"
 
 
 class RateLimiterUnavailable(ServiceUnavailable):
-    type = "https://rapport.dev/problems/rate-limiter-unavailable"
+    type = PROBLEMS + "rate-limiter-unavailable"
 
 
 class BadGateway(ProblemError):
     status = 502
-    type = "https://rapport.dev/problems/bad-gateway"
+    type = PROBLEMS + "bad-gateway"
 
 
 class GatewayTimeout(ProblemError):
     status = 504
-    type = "https://rapport.dev/problems/gateway-timeout"
+    type = PROBLEMS + "gateway-timeout"

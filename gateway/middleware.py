@@ -20,14 +20,22 @@ from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import BodyTooLarge, RateLimited, RoleForbidden, RouteNotFound
+from gateway.errors import BodyTooLarge
 from gateway.jwks import JWKSCache
 from gateway.proxy import HOP_BY_HOP, ResponseAborted, Upstreams
 from gateway.ratelimit import Decision, RateLimiter
 from gateway.routes import RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
 from shared.auth import Principal, TokenVerifier, bearer_token
-from shared.errors import PROBLEM_JSON, ProblemError, Unauthorized
+from shared.errors import (
+    PROBLEM_JSON,
+    PROBLEMS,
+    Forbidden,
+    NotFound,
+    ProblemError,
+    TooManyRequests,
+    Unauthorized,
+)
 from shared.revocation import RevocationList
 from shared.telemetry import ASGIApp, Receive, Scope, Send, inject_headers
 
@@ -81,7 +89,7 @@ class Incoming:
 
 
 class TokenRevoked(Unauthorized):
-    type = "https://rapport.dev/problems/token-revoked"
+    type = PROBLEMS + "token-revoked"
 
 
 class ClientDisconnected(Exception):
@@ -135,7 +143,7 @@ class GatewayProxy:
         method: str = scope["method"]
         route = rt.table.match(method, path)
         if route is None or any(seg in path for seg in _DOT_SEGMENTS) or path.endswith("/.."):
-            raise RouteNotFound("No route matches this path and method.")
+            raise NotFound("No route matches this path and method.")
         assert rt.verifier is not None and rt.limiter is not None and rt.upstreams is not None
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
@@ -145,12 +153,12 @@ class GatewayProxy:
         else:
             principal = await self._authenticate(incoming.authorization, client_ip)
             if principal.role not in roles:
-                raise RoleForbidden("Your role may not do this.")
+                raise Forbidden("Your role may not do this.")
             limit, window = self.tenant_limit
             decision = await rt.limiter.hit("t:" + principal.tenant_id, limit=limit, window_s=window)
         reply.extend(_limit_headers(decision))
         if not decision.allowed:
-            raise RateLimited(
+            raise TooManyRequests(
                 "Too many requests; slow down.", headers={"Retry-After": str(decision.retry_after)}
             )
         if route.limit_class == "jwks" and rt.jwks is not None:
@@ -231,7 +239,7 @@ class GatewayProxy:
                 "bad:ip:" + client_ip, limit=self.bad_token_limit, window_s=self.public_window
             )
             if not decision.allowed:
-                raise RateLimited(
+                raise TooManyRequests(
                     "Too many requests with invalid tokens; slow down.",
                     headers={"Retry-After": str(decision.retry_after)},
                 ) from None

@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 from gateway.proxy import Upstreams
-from gateway.routes import PROXIED_PREFIXES, RouteTable
+from gateway.routes import PROXIED_PREFIXES, Route, RouteTable
+from shared.auth import ROLES
+from shared.openapi import add_problems, problem_schemas
 
 log = logging.getLogger("rapport.gateway.openapi")
 
@@ -18,6 +20,30 @@ REF_PREFIX = "#/components/schemas/"
 # A document missing a service is kept only briefly, so the service shows up soon after it is back.
 DEGRADED_TTL_S = 5.0
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+EVERYONE = frozenset(ROLES)
+WITH_BODY = {"post", "put", "patch"}
+
+
+def gateway_problems(route: Route, path: str, method: str) -> set[int]:
+    """The problem statuses the gateway itself answers for an operation, before or instead of its service.
+
+    Any route: 429 (its rate limit), 503 (the limiter's Redis, or identity's keys, unavailable), 500, 502
+    (the service, or for the key set identity, unreachable) and 504 (no answer in time; not for the key
+    set, which the gateway serves from its cache or refuses with a 502). A route with a token: 401, and
+    403 unless every role may call it. A path with parameters: 404 (a dot segment is never routed). A
+    method with a body: 413."""
+    statuses = {429, 500, 502, 503}
+    if route.limit_class != "jwks":
+        statuses.add(504)
+    if route.roles is not None:
+        statuses.add(401)
+        if route.roles != EVERYONE:
+            statuses.add(403)
+    if "{" in path:
+        statuses.add(404)
+    if method in WITH_BODY:
+        statuses.add(413)
+    return statuses
 
 
 def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -39,7 +65,8 @@ def merge_documents(
     docs: dict[str, dict[str, Any]], table: RouteTable, *, unavailable: list[str]
 ) -> dict[str, Any]:
     """Keep each service's public paths; merge components, renaming a schema two services define
-    differently to `<service>_<Name>`; mark every non-public operation as needing a bearer token."""
+    differently to `<service>_<Name>`; mark every non-public operation as needing a bearer token and
+    declare the problems the gateway answers itself (`gateway_problems`)."""
     merged: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -49,7 +76,8 @@ def merge_documents(
         },
         "paths": {},
         "components": {
-            "schemas": {},
+            # The services define the same; one defined differently is renamed like any other schema.
+            "schemas": problem_schemas(),
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
         "tags": [],
@@ -83,8 +111,10 @@ def merge_documents(
                 if method not in HTTP_METHODS or not isinstance(operation, dict):
                     continue
                 route = table.match(method.upper(), path)
-                if route is not None and not route.public:
-                    operation.setdefault("security", [{"bearerAuth": []}])
+                if route is not None:
+                    if not route.public:
+                        operation.setdefault("security", [{"bearerAuth": []}])
+                    add_problems(operation, gateway_problems(route, path, method))
                 if not operation.get("tags"):
                     operation["tags"] = [service]
                 for tag in operation["tags"]:

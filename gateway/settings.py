@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Annotated, Any
+
+from pydantic import field_validator
+from pydantic_settings import NoDecode
+
 from shared.settings import Settings
 
 MIB = 1024 * 1024
@@ -52,6 +58,19 @@ class GatewaySettings(Settings):
     upstream_keepalive_s: float = 4.0
     openapi_cache_s: float = 60.0
     readiness_timeout_s: float = 2.0
+    # Origins of browser apps allowed to call the API (CORS): a comma-separated or JSON list of
+    # `scheme://host[:port]`, or `*` for any. None by default: browsers on other origins are refused.
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
 
     def upstreams(self) -> dict[str, str]:
         """Service name → base URL (no trailing slash)."""

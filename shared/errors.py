@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
+# Every problem type is a URI under this base; each error class names its own.
+PROBLEMS = "https://rapport.dev/problems/"
 log = logging.getLogger("rapport.errors")
 
 _TITLES = {
@@ -37,7 +39,7 @@ class ProblemError(Exception):
     """An error the client should see, with an HTTP status and a stable problem type."""
 
     status: int = 500
-    type: str = "about:blank"
+    type: str = PROBLEMS + "internal-error"
     title: str | None = None
 
     def __init__(
@@ -62,11 +64,12 @@ class ProblemError(Exception):
 
 class BadRequest(ProblemError):
     status = 400
+    type = PROBLEMS + "bad-request"
 
 
 class Unauthorized(ProblemError):
     status = 401
-    type = "https://rapport.dev/problems/unauthorized"
+    type = PROBLEMS + "unauthorized"
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
@@ -74,43 +77,85 @@ class Unauthorized(ProblemError):
 
 class Forbidden(ProblemError):
     status = 403
-    type = "https://rapport.dev/problems/forbidden"
+    type = PROBLEMS + "forbidden"
 
 
 class NotFound(ProblemError):
+    """No such route, or no such object in the caller's tenant (the gateway's and the services' alike)."""
+
     status = 404
+    type = PROBLEMS + "not-found"
+
+
+class MethodNotAllowed(ProblemError):
+    status = 405
+    type = PROBLEMS + "method-not-allowed"
 
 
 class Conflict(ProblemError):
     status = 409
-    type = "https://rapport.dev/problems/conflict"
+    type = PROBLEMS + "conflict"
 
 
 class Unprocessable(ProblemError):
+    """The request is well-formed but not valid: rendered like FastAPI's validation errors."""
+
     status = 422
-    type = "https://rapport.dev/problems/validation"
+    type = PROBLEMS + "validation"
+
+
+class ReversedRange(Unprocessable):
+    """A time range whose lower bound is after its upper bound (`since` > `until`, `from` > `to`)."""
+
+    type = PROBLEMS + "reversed-range"
 
 
 class TooManyRequests(ProblemError):
     status = 429
-    type = "https://rapport.dev/problems/rate-limited"
+    type = PROBLEMS + "rate-limited"
 
 
 class ServiceUnavailable(ProblemError):
     status = 503
+    type = PROBLEMS + "service-unavailable"
+
+
+# The type of a problem raised without a class of its own (Starlette's 404 and 405, the last-resort 500).
+_GENERIC: tuple[type[ProblemError], ...] = (
+    ProblemError,
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    Unprocessable,
+    TooManyRequests,
+    ServiceUnavailable,
+)
+_STATUS_TYPES = {cls.status: cls.type for cls in _GENERIC}
+# What a generic problem of these statuses says, so that every 404 reads alike wherever it comes from.
+_DETAILS = {
+    404: "No route matches this path and method.",
+    405: "This path does not accept this method.",
+}
 
 
 def problem_body(
     status: int,
     *,
     detail: str | None = None,
-    type_: str = "about:blank",
+    type_: str | None = None,
     title: str | None = None,
     instance: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Build an RFC 9457 problem document."""
-    body: dict[str, Any] = {"type": type_, "title": title or _TITLES.get(status, "Error"), "status": status}
+    """Build an RFC 9457 problem document (the type defaults to the status's generic one)."""
+    body: dict[str, Any] = {
+        "type": type_ or _STATUS_TYPES.get(status, "about:blank"),
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+    }
     if detail:
         body["detail"] = detail
     if instance:
@@ -193,12 +238,14 @@ def install_error_handlers(app: FastAPI) -> None:
             detail=detail,
             instance=request.url.path,
             errors=errors,
-            type_="https://rapport.dev/problems/validation",
+            type_=BadRequest.type if status == 400 else Unprocessable.type,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
+        if detail is None or detail == _TITLES.get(exc.status_code):
+            detail = _DETAILS.get(exc.status_code, detail)
         return problem_response(
             exc.status_code, detail=detail, instance=request.url.path, headers=getattr(exc, "headers", None)
         )

@@ -24,9 +24,10 @@ from shared.events.inbox import handle_batch_once
 from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
 from shared.migrations import SchemaNotAtHead, require_head
+from shared.openapi import install_openapi
 from shared.settings import Settings
 from shared.telemetry import TracingMiddleware, setup_tracing
-from shared.validation import RejectNul
+from shared.validation import RejectNul, guard_query_parameters
 
 log = logging.getLogger("rapport.service")
 # On shutdown, how long the background tasks (relay, consumers, workers) get to finish once cancelled.
@@ -148,6 +149,8 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    guard_query_parameters(app)
+    install_openapi(app)
     return app
 
 

@@ -1,4 +1,5 @@
-"""Input types every service's schemas share, and a guard against NUL characters in any request.
+"""Input types every service's schemas share, and guards every route gets: no NUL characters in any
+request, no query parameter the route does not declare, no reversed time range.
 
 Schemas accept only what every store and every computation can take: a datetime whose conversion to UTC
 cannot overflow (year 1 at +14:00 and year 9999 at -14:00 cannot be converted; code also adds hours and
@@ -13,11 +14,16 @@ from __future__ import annotations
 import json
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
+from urllib.parse import parse_qsl
 
+from fastapi import FastAPI, params
+from fastapi.dependencies.utils import get_flat_params, get_validation_alias
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import AfterValidator, AwareDatetime, Field
 
-from shared.errors import PROBLEM_JSON, problem_body
+from shared.errors import PROBLEM_JSON, ReversedRange, Unprocessable, problem_body
 from shared.telemetry import ASGIApp, Receive, Scope, Send
 
 # [MIN_INSTANT, MAX_INSTANT) after conversion to UTC.
@@ -153,7 +159,7 @@ async def _reject(scope: Scope, send: Send, detail: str) -> None:
             422,
             detail=detail,
             instance=scope["path"].replace("\x00", ""),
-            type_="https://rapport.dev/problems/validation",
+            type_=Unprocessable.type,
         )
     ).encode()
     await send(
@@ -167,3 +173,100 @@ async def _reject(scope: Scope, send: Send, detail: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": data})
+
+
+# Query parameters that bound a range, by name: wherever a route declares both of a pair, a request
+# whose lower bound is after its upper bound is a 422 (`ReversedRange`), before the route runs.
+RANGE_PAIRS = (("since", "until"), ("from", "to"))
+# `openapi_extra` of a route that takes query parameters it does not declare (a platform's webhook
+# verification sends what the platform chooses); the marker shows in the OpenAPI document too.
+OPEN_QUERY_KEY = "x-rapport-open-query"
+OPEN_QUERY = {OPEN_QUERY_KEY: True}
+
+
+class _Ordered(Protocol):
+    def __gt__(self, other: Any, /) -> bool: ...
+
+
+Bound = TypeVar("Bound", bound=_Ordered)
+
+
+def ensure_ordered(lower: Bound | None, upper: Bound | None, *, names: tuple[str, str]) -> None:
+    """Refuse a range whose lower bound is after its upper one (`ReversedRange`, 422); open ends pass."""
+    if lower is not None and upper is not None and lower > upper:
+        low, high = names
+        raise ReversedRange(
+            f"`{low}` must not be after `{high}`.",
+            errors=[{"loc": ["query", low], "msg": f"must not be after `{high}`", "type": "range_reversed"}],
+        )
+
+
+class _QueryGuard:
+    """A route's `handle`, preceded by the checks of its query string (only when there is one).
+
+    Checked here, after routing and before FastAPI solves the route's dependencies, the common request
+    without a query string costs one dict lookup; a request with one costs a parse of it.
+    """
+
+    __slots__ = ("fields", "handle", "ranges")
+
+    def __init__(self, handle: ASGIApp, fields: dict[str, Any]) -> None:
+        self.handle = handle
+        self.fields = fields
+        self.ranges = [pair for pair in RANGE_PAIRS if pair[0] in fields and pair[1] in fields]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw: bytes = scope.get("query_string", b"")
+        if raw:
+            self.check(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+        await self.handle(scope, receive, send)
+
+    def check(self, pairs: list[tuple[str, str]]) -> None:
+        unknown = [name for name in dict.fromkeys(name for name, _ in pairs) if name not in self.fields]
+        if unknown:
+            accepted = ", ".join(sorted(self.fields)) or "none"
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "extra_forbidden",
+                        "loc": ("query", name),
+                        "msg": f"Unknown query parameter (this operation takes: {accepted})",
+                    }
+                    for name in unknown
+                ]
+            )
+        if self.ranges:
+            values = dict(pairs)  # the last of repeated values, as FastAPI reads a single one
+            for low, high in self.ranges:
+                if low in values and high in values:
+                    ensure_ordered(
+                        self._parse(low, values[low]), self._parse(high, values[high]), names=(low, high)
+                    )
+
+    def _parse(self, name: str, raw: str) -> Any:
+        """The parameter's value as the route will see it, or None if invalid (the route says why)."""
+        value, errors = self.fields[name].validate(raw, loc=("query", name))
+        return None if errors else value
+
+
+def guard_query_parameters(app: FastAPI) -> None:
+    """Make every route of `app` refuse query parameters it does not declare (a 422 naming them, as
+    unknown body fields are) and reversed ranges of the `RANGE_PAIRS` it declares.
+
+    Routes marked `OPEN_QUERY` are left alone. A route shared by several apps (module-level routers) is
+    guarded once: what it declares is the same in every app.
+    """
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or isinstance(route.handle, _QueryGuard):
+            continue
+        if (route.openapi_extra or {}).get(OPEN_QUERY_KEY):
+            continue
+        fields = {
+            get_validation_alias(field): field
+            for field in get_flat_params(route.dependant)
+            if isinstance(field.field_info, params.Query)
+        }
+        # Routing calls the matched route's `handle` (an included router's too): the guard runs between
+        # routing and FastAPI's parameter parsing, with no cost to a request without a query string.
+        route.handle = _QueryGuard(route.handle, fields)  # type: ignore[method-assign]

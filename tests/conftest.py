@@ -16,9 +16,11 @@ import httpx
 import pytest
 
 from rapport.stack import PROCESSES, Stack
+from tests.contract.declared import RESPONSES
 from tests.helpers import Tenant, signup
 
 SERVICES_WITH_DB = [name for name in PROCESSES if name != "gateway"]
+UNDECLARED = pytest.StashKey[list[str]]()
 
 
 def _external_backends() -> dict[str, object]:
@@ -96,15 +98,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def client(stack: Stack) -> Iterator[httpx.Client]:
-    """An HTTP client for the gateway, the public entry."""
-    with httpx.Client(base_url=stack.gateway_url, timeout=30) as c:
+    """An HTTP client for the gateway, the public entry (its error answers are checked against the
+    contract at the end of the session: `tests/contract/declared.py`)."""
+    RESPONSES.load(stack.gateway_url)
+    with httpx.Client(
+        base_url=stack.gateway_url, timeout=30, event_hooks={"response": [RESPONSES.record]}
+    ) as c:
         yield c
 
 
 @pytest.fixture
 def accounts(stack: Stack) -> Iterator[httpx.Client]:
     """A client on identity itself, for signups and logins: the gateway rate-limits those per address."""
-    with httpx.Client(base_url=stack.url("identity"), timeout=30) as c:
+    RESPONSES.load(stack.gateway_url)
+    with httpx.Client(
+        base_url=stack.url("identity"), timeout=30, event_hooks={"response": [RESPONSES.record]}
+    ) as c:
         yield c
 
 
@@ -118,3 +127,19 @@ def tenant(accounts: httpx.Client) -> Tenant:
 def other_tenant(accounts: httpx.Client) -> Tenant:
     """A second, unrelated tenant."""
     return signup(accounts)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if the suite's clients received an error status their operation does not declare."""
+    undeclared = RESPONSES.undeclared()
+    if undeclared:
+        session.config.stash[UNDECLARED] = undeclared
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    undeclared = terminalreporter.config.stash.get(UNDECLARED, [])
+    if undeclared:
+        terminalreporter.section("error statuses not declared in the OpenAPI document", red=True)
+        for line in undeclared:
+            terminalreporter.line(line)

@@ -10,6 +10,7 @@ from services.engagement.logic import agents, conversations
 from services.engagement.models import Priority, Status
 from services.engagement.schemas import AgentPage, ConversationDetail, ConversationPage
 from shared.auth import STAFF, Principal, require_roles
+from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import SessionDep
 
@@ -20,7 +21,9 @@ StaffDep = Annotated[Principal, Depends(require_roles(*STAFF))]
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
-@router.get("", response_model=ConversationPage)
+@router.get(
+    "", response_model=ConversationPage, operation_id="list_conversations", summary="List conversations"
+)
 async def list_conversations(
     principal: StaffDep,
     session: SessionDep,
@@ -44,7 +47,13 @@ async def list_conversations(
     )
 
 
-@router.get("/{conversation_id}", response_model=ConversationDetail)
+@router.get(
+    "/{conversation_id}",
+    response_model=ConversationDetail,
+    operation_id="get_conversation",
+    summary="Get a conversation",
+    responses=problems(404),
+)
 async def get_conversation(
     principal: StaffDep,
     session: SessionDep,
@@ -56,7 +65,7 @@ async def get_conversation(
     )
 
 
-@agents_router.get("", response_model=AgentPage)
+@agents_router.get("", response_model=AgentPage, operation_id="list_agents", summary="List agents")
 async def list_agents(
     principal: StaffDep, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> AgentPage:

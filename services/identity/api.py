@@ -21,6 +21,7 @@ from services.identity.schemas import (
     UserUpdate,
 )
 from shared.events.contracts import Role
+from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import SessionDep
 
@@ -33,13 +34,26 @@ def _no_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-@router.post("/v1/tenants", status_code=201, response_model=SignupRead)
+@router.post(
+    "/v1/tenants",
+    status_code=201,
+    response_model=SignupRead,
+    operation_id="create_tenant",
+    summary="Sign up a tenant",
+    responses=problems(403, 409),
+)
 async def create_tenant(tenant_in: TenantCreate, session: SessionDep, settings: SettingsDep) -> SignupRead:
     """Sign up: create a tenant and its owner."""
     return await accounts.signup(session, settings=settings, tenant_in=tenant_in)
 
 
-@router.post("/v1/auth/token", response_model=TokenPair, responses={429: {"description": "Throttled"}})
+@router.post(
+    "/v1/auth/token",
+    response_model=TokenPair,
+    operation_id="create_token",
+    summary="Log in",
+    responses=problems(401, 409, 429),
+)
 async def create_token(
     credentials: TokenRequest,
     session: SessionDep,
@@ -63,7 +77,13 @@ async def create_token(
     )
 
 
-@router.post("/v1/auth/refresh", response_model=TokenPair)
+@router.post(
+    "/v1/auth/refresh",
+    response_model=TokenPair,
+    operation_id="create_refreshed_token",
+    summary="Refresh a token pair",
+    responses=problems(401),
+)
 async def refresh_token(
     refresh_in: RefreshRequest,
     session: SessionDep,
@@ -79,7 +99,7 @@ async def refresh_token(
     )
 
 
-@router.post("/v1/auth/logout", status_code=204)
+@router.post("/v1/auth/logout", status_code=204, operation_id="delete_session", summary="Log out")
 async def logout(
     principal: AnyUserDep, session: SessionDep, settings: SettingsDep, redis: RedisDep
 ) -> Response:
@@ -88,19 +108,32 @@ async def logout(
     return Response(status_code=204)
 
 
-@router.get("/v1/me", response_model=UserRead)
+@router.get(
+    "/v1/me",
+    response_model=UserRead,
+    operation_id="get_current_user",
+    summary="Get the calling user",
+    responses=problems(404),
+)
 async def read_me(principal: AnyUserDep, session: SessionDep) -> UserRead:
     """The calling user."""
     return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=principal.user_id)
 
 
-@router.post("/v1/users", status_code=201, response_model=UserRead)
+@router.post(
+    "/v1/users",
+    status_code=201,
+    response_model=UserRead,
+    operation_id="create_user",
+    summary="Add a user",
+    responses=problems(403, 409),
+)
 async def create_user(user_in: UserCreate, principal: AdminDep, session: SessionDep) -> UserRead:
     """Add a user to the caller's tenant (owners and admins; only owners create admins)."""
     return await accounts.create_user(session, principal=principal, user_in=user_in)
 
 
-@router.get("/v1/users", response_model=UserPage)
+@router.get("/v1/users", response_model=UserPage, operation_id="list_users", summary="List users")
 async def list_users(
     principal: AdminDep,
     session: SessionDep,
@@ -114,13 +147,25 @@ async def list_users(
     )
 
 
-@router.get("/v1/users/{user_id}", response_model=UserRead)
+@router.get(
+    "/v1/users/{user_id}",
+    response_model=UserRead,
+    operation_id="get_user",
+    summary="Get a user",
+    responses=problems(404),
+)
 async def read_user(user_id: str, principal: AdminDep, session: SessionDep) -> UserRead:
     """One user of the caller's tenant."""
     return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=user_id)
 
 
-@router.patch("/v1/users/{user_id}", response_model=UserRead)
+@router.patch(
+    "/v1/users/{user_id}",
+    response_model=UserRead,
+    operation_id="update_user",
+    summary="Update a user",
+    responses=problems(403, 404, 409),
+)
 async def update_user(
     user_id: str,
     user_in: UserUpdate,
@@ -135,7 +180,9 @@ async def update_user(
     )
 
 
-@router.get("/.well-known/jwks.json", response_model=JWKSet)
+@router.get(
+    "/.well-known/jwks.json", response_model=JWKSet, operation_id="get_jwks", summary="Get the token keys"
+)
 async def read_jwks(session: SessionDep, response: Response) -> dict[str, Any]:
     """The public keys that verify access tokens (public)."""
     response.headers["Cache-Control"] = "public, max-age=300"

@@ -26,7 +26,7 @@ class RoleNotGrantable(Forbidden):
 
 
 class UserNotFound(NotFound):
-    pass
+    type = "https://rapport.dev/problems/user-not-found"
 
 
 class LoginThrottled(TooManyRequests):

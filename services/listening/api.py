@@ -18,6 +18,7 @@ from services.listening.schemas import (
 )
 from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.events.contracts import Intent, SentimentLabel
+from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import RuntimeDep, SessionDep
 from shared.validation import Instant
@@ -28,7 +29,14 @@ Ingester = Annotated[Principal, Depends(require_roles(*INGEST))]
 Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 
 
-@router.post("", status_code=202, response_model=MentionAccepted)
+@router.post(
+    "",
+    status_code=202,
+    response_model=MentionAccepted,
+    operation_id="create_mention",
+    summary="Ingest a mention",
+    responses=problems(429),
+)
 async def post_mention(
     mention_in: MentionCreate, principal: Ingester, runtime: RuntimeDep
 ) -> MentionAccepted:
@@ -37,7 +45,14 @@ async def post_mention(
     return await batcher.submit(tenant_id=principal.tenant_id, mention_in=mention_in)
 
 
-@router.post("/batch", status_code=202, response_model=MentionBatchAccepted)
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=MentionBatchAccepted,
+    operation_id="create_mention_batch",
+    summary="Ingest a batch of mentions",
+    responses=problems(429),
+)
 async def post_mentions(
     batch_in: MentionBatch, principal: Ingester, runtime: RuntimeDep
 ) -> MentionBatchAccepted:
@@ -48,7 +63,7 @@ async def post_mentions(
     return MentionBatchAccepted(results=results, accepted=accepted, duplicates=len(results) - accepted)
 
 
-@router.get("", response_model=MentionPage)
+@router.get("", response_model=MentionPage, operation_id="list_mentions", summary="List mentions")
 async def get_mentions(
     principal: Staff,
     session: SessionDep,
@@ -92,7 +107,13 @@ async def get_mentions(
     )
 
 
-@router.get("/{mention_id}", response_model=MentionRead)
+@router.get(
+    "/{mention_id}",
+    response_model=MentionRead,
+    operation_id="get_mention",
+    summary="Get a mention",
+    responses=problems(404),
+)
 async def read_mention(mention_id: str, principal: Staff, session: SessionDep) -> MentionRead:
     """One mention with its analysis."""
     return await get_mention(session, tenant_id=principal.tenant_id, mention_id=mention_id)

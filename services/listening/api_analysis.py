@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from services.listening.logic.labels import add_label, list_labels, mention_stats
 from services.listening.schemas import LabelCreate, LabelPage, LabelRead, MentionStats
 from shared.auth import STAFF, Principal, require_roles
+from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import SessionDep
 
@@ -18,13 +19,18 @@ Labellers = Annotated[Principal, Depends(require_roles("owner", "admin", "agent"
 Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 
 
-@router.get("/stats", response_model=MentionStats)
+@router.get(
+    "/stats",
+    response_model=MentionStats,
+    operation_id="get_mention_stats",
+    summary="Get the analysis backlog",
+)
 async def get_stats(principal: Staff, session: SessionDep) -> MentionStats:
     """The tenant's analysis backlog: mentions pending analysis and awaiting a quality re-score."""
     return await mention_stats(session, tenant_id=principal.tenant_id)
 
 
-@router.get("/labels", response_model=LabelPage)
+@router.get("/labels", response_model=LabelPage, operation_id="list_labels", summary="List label corrections")
 async def get_labels(
     principal: Staff, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> LabelPage:
@@ -32,7 +38,14 @@ async def get_labels(
     return await list_labels(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
 
 
-@router.post("/{mention_id}/labels", status_code=201, response_model=LabelRead)
+@router.post(
+    "/{mention_id}/labels",
+    status_code=201,
+    response_model=LabelRead,
+    operation_id="create_label",
+    summary="Correct a mention's analysis",
+    responses=problems(404, 409),
+)
 async def post_label(
     mention_id: str, label_in: LabelCreate, principal: Labellers, session: SessionDep
 ) -> LabelRead:

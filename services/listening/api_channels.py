@@ -23,8 +23,10 @@ from services.listening.schemas_channels import (
 )
 from services.listening.settings import ListeningSettings
 from shared.auth import ADMINS, INGEST, Principal, require_roles
+from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import RuntimeDep, SessionDep
+from shared.validation import OPEN_QUERY
 
 channels_router = APIRouter(prefix="/v1/channels", tags=["channels"])
 inbound_router = APIRouter(prefix="/v1/inbound", tags=["inbound webhooks"])
@@ -68,7 +70,14 @@ Box = Annotated[SecretBox, Depends(_box)]
 Pullers = Annotated[PullerSupervisor, Depends(_pullers)]
 
 
-@channels_router.post("", status_code=201, response_model=ChannelRead)
+@channels_router.post(
+    "",
+    status_code=201,
+    response_model=ChannelRead,
+    operation_id="create_channel",
+    summary="Connect a channel",
+    responses=problems(409),
+)
 async def create_channel(
     channel_in: ChannelCreate,
     principal: Admin,
@@ -90,7 +99,7 @@ async def create_channel(
     return await logic.read_channel(session, channel, box=box)
 
 
-@channels_router.get("", response_model=ChannelPage)
+@channels_router.get("", response_model=ChannelPage, operation_id="list_channels", summary="List channels")
 async def list_channels(
     principal: Admin,
     session: SessionDep,
@@ -104,14 +113,26 @@ async def list_channels(
     )
 
 
-@channels_router.get("/{channel_id}", response_model=ChannelRead)
+@channels_router.get(
+    "/{channel_id}",
+    response_model=ChannelRead,
+    operation_id="get_channel",
+    summary="Get a channel",
+    responses=problems(404),
+)
 async def read_channel(channel_id: str, principal: Admin, session: SessionDep, box: Box) -> ChannelRead:
     """One channel with its connector status."""
     channel = await logic.get_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
     return await logic.read_channel(session, channel, box=box)
 
 
-@channels_router.patch("/{channel_id}", response_model=ChannelRead)
+@channels_router.patch(
+    "/{channel_id}",
+    response_model=ChannelRead,
+    operation_id="update_channel",
+    summary="Update a channel",
+    responses=problems(404),
+)
 async def update_channel(
     channel_id: str,
     update_in: ChannelUpdate,
@@ -136,7 +157,13 @@ async def update_channel(
     return await logic.read_channel(session, channel, box=box)
 
 
-@channels_router.delete("/{channel_id}", status_code=204)
+@channels_router.delete(
+    "/{channel_id}",
+    status_code=204,
+    operation_id="delete_channel",
+    summary="Disconnect a channel",
+    responses=problems(404),
+)
 async def delete_channel(
     channel_id: str, principal: Admin, session: SessionDep, pullers: Pullers
 ) -> Response:
@@ -146,7 +173,14 @@ async def delete_channel(
     return Response(status_code=204)
 
 
-@inbound_router.get("/{platform}/{channel_id}", response_model=None)
+@inbound_router.get(
+    "/{platform}/{channel_id}",
+    response_model=None,
+    operation_id="get_webhook_challenge",
+    summary="Answer a platform's webhook verification",
+    responses=problems(400, 403, 404),
+    openapi_extra=OPEN_QUERY,
+)
 async def verify_inbound(
     platform: str, channel_id: str, request: Request, session: SessionDep, box: Box
 ) -> Response | dict[str, str]:
@@ -159,7 +193,14 @@ async def verify_inbound(
     return answer
 
 
-@inbound_router.post("/{platform}/{channel_id}", response_model=InboundResult)
+@inbound_router.post(
+    "/{platform}/{channel_id}",
+    response_model=InboundResult,
+    operation_id="create_webhook_delivery",
+    summary="Receive a platform's webhook delivery",
+    responses=problems(400, 401, 404),
+    openapi_extra=OPEN_QUERY,
+)
 async def receive_inbound(
     platform: str, channel_id: str, request: Request, session: SessionDep, box: Box
 ) -> InboundResult:
@@ -173,6 +214,9 @@ async def receive_inbound(
 @import_router.post(
     "/import",
     response_model=ImportSummary,
+    operation_id="create_mention_import",
+    summary="Import mentions from a file",
+    responses=problems(415, 429),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -30,10 +30,10 @@ from services.listening.schemas_queries import (
 from services.listening.settings import ListeningSettings
 from shared.auth import STAFF, Principal, require_roles
 from shared.db import utcnow
-from shared.errors import Unprocessable
+from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import Runtime, RuntimeDep, SessionDep
-from shared.validation import Instant
+from shared.validation import Instant, ensure_ordered
 
 router = APIRouter(prefix="/v1/listening", tags=["listening queries"])
 
@@ -49,7 +49,14 @@ def _settings(rt: Runtime) -> ListeningSettings:
     return settings
 
 
-@router.post("/queries", status_code=201, response_model=ListeningQueryRead)
+@router.post(
+    "/queries",
+    status_code=201,
+    response_model=ListeningQueryRead,
+    operation_id="create_listening_query",
+    summary="Create a listening query",
+    responses=problems(409),
+)
 async def post_query(
     query_in: ListeningQueryCreate, principal: Editor, session: SessionDep, rt: RuntimeDep
 ) -> ListeningQueryRead:
@@ -65,7 +72,12 @@ async def post_query(
     )
 
 
-@router.get("/queries/usage", response_model=QueryUsage)
+@router.get(
+    "/queries/usage",
+    response_model=QueryUsage,
+    operation_id="get_listening_query_usage",
+    summary="Get the query quota and cost limits",
+)
 async def read_query_usage(principal: Staff, session: SessionDep, rt: RuntimeDep) -> QueryUsage:
     """The tenant's query count against its cap, the cost limits, and posts whose matching ran out of time."""
     settings = _settings(rt)
@@ -77,7 +89,12 @@ async def read_query_usage(principal: Staff, session: SessionDep, rt: RuntimeDep
     )
 
 
-@router.get("/queries", response_model=ListeningQueryPage)
+@router.get(
+    "/queries",
+    response_model=ListeningQueryPage,
+    operation_id="list_listening_queries",
+    summary="List listening queries",
+)
 async def get_queries(
     principal: Staff,
     session: SessionDep,
@@ -89,13 +106,25 @@ async def get_queries(
     return await list_queries(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, kind=kind)
 
 
-@router.get("/queries/{query_id}", response_model=ListeningQueryRead)
+@router.get(
+    "/queries/{query_id}",
+    response_model=ListeningQueryRead,
+    operation_id="get_listening_query",
+    summary="Get a listening query",
+    responses=problems(404),
+)
 async def read_query(query_id: str, principal: Staff, session: SessionDep) -> ListeningQueryRead:
     """One listening query."""
     return await get_query(session, tenant_id=principal.tenant_id, query_id=query_id)
 
 
-@router.patch("/queries/{query_id}", response_model=ListeningQueryRead)
+@router.patch(
+    "/queries/{query_id}",
+    response_model=ListeningQueryRead,
+    operation_id="update_listening_query",
+    summary="Update a listening query",
+    responses=problems(404),
+)
 async def patch_query(
     query_id: str, changes: ListeningQueryUpdate, principal: Editor, session: SessionDep, rt: RuntimeDep
 ) -> ListeningQueryRead:
@@ -109,14 +138,27 @@ async def patch_query(
     )
 
 
-@router.delete("/queries/{query_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/queries/{query_id}",
+    status_code=204,
+    response_class=Response,
+    operation_id="delete_listening_query",
+    summary="Delete a listening query",
+    responses=problems(404),
+)
 async def remove_query(query_id: str, principal: Editor, session: SessionDep) -> Response:
     """Delete a listening query; mentions stop matching it."""
     await delete_query(session, tenant_id=principal.tenant_id, query_id=query_id)
     return Response(status_code=204)
 
 
-@router.get("/queries/{query_id}/volume", response_model=QueryVolume)
+@router.get(
+    "/queries/{query_id}/volume",
+    response_model=QueryVolume,
+    operation_id="get_listening_query_volume",
+    summary="Get a query's hourly volume",
+    responses=problems(404),
+)
 async def read_query_volume(
     query_id: str,
     principal: Staff,
@@ -134,7 +176,12 @@ async def read_query_volume(
     )
 
 
-@router.get("/share-of-voice", response_model=ShareOfVoice)
+@router.get(
+    "/share-of-voice",
+    response_model=ShareOfVoice,
+    operation_id="get_share_of_voice",
+    summary="Get share of voice",
+)
 async def read_share_of_voice(
     principal: Staff,
     session: SessionDep,
@@ -148,8 +195,7 @@ async def read_share_of_voice(
     its share of them all and its negative share, most mentioned first."""
     until = until or utcnow()
     since = since or until - timedelta(days=30)
-    if since >= until:
-        raise Unprocessable("`since` must be before `until`.")
+    ensure_ordered(since, until, names=("since", "until"))
     return await share_of_voice(
         session,
         tenant_id=principal.tenant_id,
@@ -159,7 +205,7 @@ async def read_share_of_voice(
     )
 
 
-@router.get("/alerts", response_model=AlertPage)
+@router.get("/alerts", response_model=AlertPage, operation_id="list_alerts", summary="List spike alerts")
 async def get_alerts(
     principal: Staff,
     session: SessionDep,

@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/listening/usage", tags=["usage"])
 Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
 
 
-@router.get("", response_model=TenantUsageRead)
+@router.get(
+    "", response_model=TenantUsageRead, operation_id="get_usage", summary="Get the tenant's quota use"
+)
 async def get_usage(principal: Admin, session: SessionDep, rt: RuntimeDep) -> TenantUsageRead:
     """Channels, queries and posts this hour the tenant uses, each with its quota (owners and admins)."""
     settings = rt.settings

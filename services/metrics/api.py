@@ -18,7 +18,7 @@ StaffDep = Annotated[Principal, Depends(require_roles(*STAFF))]
 DayQuery = Annotated[date | None, Query(description="A UTC day, YYYY-MM-DD (inclusive).")]
 
 
-@router.get("/scorecard", response_model=Scorecard)
+@router.get("/scorecard", response_model=Scorecard, operation_id="get_scorecard", summary="Get the scorecard")
 async def get_scorecard(
     principal: StaffDep,
     session: SessionDep,

@@ -1,9 +1,2 @@
-"""metrics' errors, rendered as problem+json by the shared handlers."""
-
-from __future__ import annotations
-
-from shared.errors import Unprocessable
-
-
-class InvalidPeriod(Unprocessable):
-    type = "https://rapport.dev/problems/invalid-period"
+"""metrics' errors, rendered as problem+json by the shared handlers (none of its own: a reversed period
+is the shared `ReversedRange`)."""

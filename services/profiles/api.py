@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from services.profiles.logic.profiles import get_profile, get_timeline, list_profiles
 from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
 from shared.auth import STAFF, Principal, require_roles
+from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import SessionDep
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 
 
-@router.get("", response_model=ProfilePage)
+@router.get("", response_model=ProfilePage, operation_id="list_profiles", summary="List profiles")
 async def get_profiles(
     principal: Staff,
     session: SessionDep,
@@ -32,13 +33,25 @@ async def get_profiles(
     )
 
 
-@router.get("/{profile_id}", response_model=ProfileRead)
+@router.get(
+    "/{profile_id}",
+    response_model=ProfileRead,
+    operation_id="get_profile",
+    summary="Get a profile",
+    responses=problems(404),
+)
 async def read_profile(profile_id: str, principal: Staff, session: SessionDep) -> ProfileRead:
     """One profile with its handles, counters and sentiment."""
     return await get_profile(session, tenant_id=principal.tenant_id, profile_id=profile_id)
 
 
-@router.get("/{profile_id}/timeline", response_model=InteractionPage)
+@router.get(
+    "/{profile_id}/timeline",
+    response_model=InteractionPage,
+    operation_id="list_profile_timeline",
+    summary="List a profile's interactions",
+    responses=problems(404),
+)
 async def read_timeline(
     profile_id: str, principal: Staff, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> InteractionPage:

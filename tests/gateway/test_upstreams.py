@@ -113,8 +113,10 @@ def test_merge_renames_a_schema_two_services_define_differently() -> None:
     schemas = merged["components"]["schemas"]
     assert schemas["Item"]["title"] == "mention"
     assert schemas["profiles_Item"]["title"] == "profile"
-    assert set(schemas) == {"Item", "profiles_Item", "Shared"}
-    assert refs(merged["paths"]["/v1/profiles"]) == ["#/components/schemas/profiles_Item"]
-    assert refs(merged["paths"]["/v1/mentions"]) == ["#/components/schemas/Item"]
+    # The gateway's own problems are declared with the shared `Problem` schema.
+    assert set(schemas) == {"Item", "profiles_Item", "Shared", "Problem", "ProblemIssue"}
+    problem = "#/components/schemas/Problem"
+    assert set(refs(merged["paths"]["/v1/profiles"])) == {"#/components/schemas/profiles_Item", problem}
+    assert set(refs(merged["paths"]["/v1/mentions"])) == {"#/components/schemas/Item", problem}
     assert "/healthz" not in merged["paths"]
     assert [t["name"] for t in merged["tags"]] == ["listening", "profiles"]

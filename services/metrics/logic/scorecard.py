@@ -11,7 +11,6 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from services.metrics.errors import InvalidPeriod
 from services.metrics.models import Counter
 from services.metrics.schemas import (
     ConversationCounts,
@@ -22,14 +21,14 @@ from services.metrics.schemas import (
 )
 from shared.events.contracts import Intent
 from shared.languages import fold_language
+from shared.validation import ensure_ordered
 
 
 async def scorecard(
     session: AsyncSession, *, tenant_id: str, from_: date | None, to: date | None
 ) -> Scorecard:
     """Sum the tenant's counters over `from_`..`to` (inclusive, either end open)."""
-    if from_ is not None and to is not None and from_ > to:
-        raise InvalidPeriod("`from` must not be after `to`.")
+    ensure_ordered(from_, to, names=("from", "to"))
     stmt = (
         select(col(Counter.metric), func.sum(col(Counter.value)))
         .where(col(Counter.tenant_id) == tenant_id)
