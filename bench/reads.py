@@ -375,7 +375,7 @@ def seed(stack: Stack, database_urls: dict[str, str], rows: int) -> Seeded:
     ).raise_for_status()
     log(f"  topping every listed table up to {rows} rows of the tenant")
     query_id = query.json()["id"]
-    tops = [
+    tops: list[tuple[str, Any, dict[str, Any]]] = [
         ("identity", identity.User, {}),
         ("engagement", engagement.Agent, {}),
         ("engagement", engagement.Conversation, {}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, bindparam, or_
+from sqlalchemy import Row, Select, Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 from sqlmodel.sql.expression import SelectOfScalar
@@ -94,3 +95,30 @@ async def paginate(
     paged = keyset(stmt, model.created_at, model.id, limit=limit, cursor=cursor)  # type: ignore[attr-defined]
     rows = list((await session.execute(paged)).scalars().all())
     return cut(rows, limit=limit)
+
+
+@functools.cache
+def _equal_page(table: Table, columns: tuple[str, ...], after: bool) -> Select[Any]:
+    stmt = select(table).where(
+        table.c.tenant_id == bindparam("tenant_id"), *(table.c[name] == bindparam(name) for name in columns)
+    )
+    return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
+
+
+async def page_of(
+    session: AsyncSession,
+    model: type[SQLModel],
+    *,
+    tenant_id: str,
+    limit: int,
+    cursor: str | None,
+    **equal: Any,
+) -> tuple[list[Row[Any]], str | None]:
+    """A page of the tenant's rows of `model`, newest first, where each column named in `equal` holds its
+    value (a None value is no filter): Core rows (attribute access like the model's, no ORM objects) from
+    one statement built once per shape."""
+    given = {name: value for name, value in equal.items() if value is not None}
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    stmt = _equal_page(table, tuple(sorted(given)), bool(cursor))
+    params = {"tenant_id": tenant_id, **given, **page_params(limit=limit, cursor=cursor)}
+    return cut((await session.execute(stmt, params)).all(), limit=limit)
