@@ -1,7 +1,7 @@
 """Reads under load: every list (a page of 20) and get endpoint of every service, straight to the service.
 
     .venv/bin/python bench/reads.py                    # SQLite and PostgreSQL, 3 rounds of 4 s each, ~15 min
-    .venv/bin/python bench/reads.py --quick            # SQLite only, 1 round of 1.5 s each, ~2 min
+    .venv/bin/python bench/reads.py --quick            # SQLite only, 1 round of 1.5 s each, ~4 min (seeding)
     .venv/bin/python bench/reads.py --db postgres --only profiles,mentions --rounds 5
 
 For each database the bench starts its own stack (rapport.stack: embedded nats-server and Redis, the five
