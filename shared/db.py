@@ -40,10 +40,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Connections per process. SQLite has one writer at a time and each aiosqlite connection is a thread;
+# PostgreSQL's default limit is 100 connections for the five services and their replicas.
+SQLITE_POOL = 8
+POSTGRES_POOL = 10
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL, NORMAL sync, foreign keys and a busy timeout."""
+    # A bounded pool without overflow: overflow connections are closed as soon as they are returned, so
+    # under steady load (more requests in flight than `pool_size`) every request opened and closed a
+    # connection (on SQLite a new worker thread and the pragmas below; on PostgreSQL a new session).
+    # Requests beyond the pool wait for a connection instead.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=SQLITE_POOL, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -55,7 +65,7 @@ def create_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=POSTGRES_POOL, max_overflow=0, pool_pre_ping=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import and_, or_
+from sqlalchemy import Row, Select, Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 from sqlmodel.sql.expression import SelectOfScalar
@@ -18,6 +20,7 @@ from shared.errors import BadRequest
 
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
+R = TypeVar("R")
 
 LimitQuery = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 CursorQuery = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]
@@ -44,20 +47,78 @@ def _decode(cursor: str) -> tuple[datetime, str]:
         raise BadRequest("The cursor is not valid.") from None
 
 
+def keyset(
+    stmt: Select[Any], created_col: Any, id_col: Any, *, limit: int, cursor: str | None
+) -> Select[Any]:
+    """`stmt` narrowed to the rows after `cursor`, newest first on (`created_col`, `id_col`), one row more
+    than `limit` (that row only tells whether there is a next page)."""
+    if cursor:
+        created, id_ = _decode(cursor)
+        stmt = stmt.where(or_(created_col < created, and_(created_col == created, id_col < id_)))
+    return stmt.order_by(created_col.desc(), id_col.desc()).limit(limit + 1)
+
+
+def keyset_bound(stmt: Select[Any], created_col: Any, id_col: Any, *, after: bool) -> Select[Any]:
+    """`keyset` with bind parameters (`page_params` gives them): a statement built once per shape and
+    reused, so neither building nor compiling it costs anything per request."""
+    if after:
+        created = bindparam("after_created", type_=created_col.type)
+        stmt = stmt.where(
+            or_(created_col < created, and_(created_col == created, id_col < bindparam("after_id")))
+        )
+    return stmt.order_by(created_col.desc(), id_col.desc()).limit(bindparam("page_limit"))
+
+
+def page_params(*, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The bind parameters of a `keyset_bound` statement (`after=` whether `cursor` is given)."""
+    if not cursor:
+        return {"page_limit": limit + 1}
+    created, id_ = _decode(cursor)
+    return {"page_limit": limit + 1, "after_created": created, "after_id": id_}
+
+
+def cut(rows: Sequence[R], *, limit: int) -> tuple[list[R], str | None]:
+    """The page (at most `limit` of `rows` as `keyset` fetched them) and the cursor of the next one."""
+    page = list(rows[:limit])
+    if len(rows) <= limit:
+        return page, None
+    last: Any = page[-1]
+    if isinstance(last, Mapping):
+        return page, _encode(last["created_at"], last["id"])
+    return page, _encode(last.created_at, last.id)
+
+
 async def paginate(
     session: AsyncSession, stmt: SelectOfScalar[M], model: type[M], *, limit: int, cursor: str | None
 ) -> tuple[list[M], str | None]:
     """Apply keyset paging on (`created_at`, `id`) descending; return rows and the next cursor."""
-    created_col: Any = model.created_at  # type: ignore[attr-defined]
-    id_col: Any = model.id  # type: ignore[attr-defined]
-    if cursor:
-        created, id_ = _decode(cursor)
-        stmt = stmt.where(or_(created_col < created, and_(created_col == created, id_col < id_)))
-    stmt = stmt.order_by(created_col.desc(), id_col.desc()).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = _encode(last.created_at, last.id)  # type: ignore[attr-defined]
-    return rows, next_cursor
+    paged = keyset(stmt, model.created_at, model.id, limit=limit, cursor=cursor)  # type: ignore[attr-defined]
+    rows = list((await session.execute(paged)).scalars().all())
+    return cut(rows, limit=limit)
+
+
+@functools.cache
+def _equal_page(table: Table, columns: tuple[str, ...], after: bool) -> Select[Any]:
+    stmt = select(table).where(
+        table.c.tenant_id == bindparam("tenant_id"), *(table.c[name] == bindparam(name) for name in columns)
+    )
+    return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
+
+
+async def page_of(
+    session: AsyncSession,
+    model: type[SQLModel],
+    *,
+    tenant_id: str,
+    limit: int,
+    cursor: str | None,
+    **equal: Any,
+) -> tuple[list[Row[Any]], str | None]:
+    """A page of the tenant's rows of `model`, newest first, where each column named in `equal` holds its
+    value (a None value is no filter): Core rows (attribute access like the model's, no ORM objects) from
+    one statement built once per shape."""
+    given = {name: value for name, value in equal.items() if value is not None}
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    stmt = _equal_page(table, tuple(sorted(given)), bool(cursor))
+    params = {"tenant_id": tenant_id, **given, **page_params(limit=limit, cursor=cursor)}
+    return cut((await session.execute(stmt, params)).all(), limit=limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from collections.abc import Callable
 
 import uvicorn
@@ -19,8 +20,12 @@ def serve(create_app: Callable[[], FastAPI], *, name: str, default_port: int) ->
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=default_port, help="port to bind (default: %(default)s)")
     args = parser.parse_args()
+    app = create_app()
+    # Everything built so far (modules, models, routes) lives as long as the process: keep it out of the
+    # collector's passes, which otherwise walk it again and again under load.
+    gc.freeze()
     uvicorn.run(
-        create_app(),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,

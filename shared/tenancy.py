@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -18,12 +20,22 @@ def scoped(model: type[M], tenant_id: str) -> SelectOfScalar[M]:
     return select(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
 
 
+@functools.cache
+def _by_id(model: type[M]) -> SelectOfScalar[M]:
+    # Built once per model with bind parameters: building the statement cost more than running it.
+    return select(model).where(
+        model.tenant_id == bindparam("tenant_id"),  # type: ignore[attr-defined]
+        model.id == bindparam("id"),  # type: ignore[attr-defined]
+    )
+
+
 async def get_scoped(
     session: AsyncSession, model: type[M], *, tenant_id: str, id: Any, error: type[NotFound] = NotFound
 ) -> M:
     """Load one row of the tenant by id; another tenant's row is simply not found."""
-    stmt = scoped(model, tenant_id).where(model.id == id)  # type: ignore[attr-defined]
-    row = (await session.execute(stmt)).scalars().first()
+    row: M | None = (
+        (await session.execute(_by_id(model), {"tenant_id": tenant_id, "id": id})).scalars().first()
+    )
     if row is None:
         raise error(f"{model.__name__} {id} was not found.")
     return row

@@ -14,7 +14,7 @@ from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationAssigned, UserCreated, UserUpdated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
-from shared.pagination import paginate
+from shared.pagination import page_of
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.engagement.agents")
@@ -110,5 +110,5 @@ async def assign_backlog(session: AsyncSession, *, tenant_id: str) -> int:
 
 async def list_agents(session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None) -> AgentPage:
     """The tenant's agents known to routing, newest first."""
-    rows, next_cursor = await paginate(session, scoped(Agent, tenant_id), Agent, limit=limit, cursor=cursor)
+    rows, next_cursor = await page_of(session, Agent, tenant_id=tenant_id, limit=limit, cursor=cursor)
     return AgentPage(items=[AgentRead.model_validate(a) for a in rows], next_cursor=next_cursor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -16,7 +17,7 @@ from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationOpened, MentionPayload, MentionResolved
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
-from shared.pagination import Page, paginate
+from shared.pagination import Page, page_of
 from shared.tenancy import get_scoped, scoped
 
 log = logging.getLogger("rapport.engagement.conversations")
@@ -132,6 +133,17 @@ async def _open(
     return conversation
 
 
+# A conversation's messages in posting order (`tenant_id`, `conversation_id`): built once, Core rows.
+_MESSAGES = (
+    select(Message.__table__)  # type: ignore[attr-defined]
+    .where(
+        col(Message.tenant_id) == bindparam("tenant_id"),
+        col(Message.conversation_id) == bindparam("conversation_id"),
+    )
+    .order_by(col(Message.posted_at).asc(), col(Message.created_at).asc(), col(Message.id).asc())
+)
+
+
 async def list_conversations(
     session: AsyncSession,
     *,
@@ -144,16 +156,17 @@ async def list_conversations(
     cursor: str | None,
 ) -> Page[ConversationRead]:
     """The tenant's conversations, newest first, optionally filtered."""
-    stmt = scoped(Conversation, tenant_id)
-    if status is not None:
-        stmt = stmt.where(col(Conversation.status) == status)
-    if priority is not None:
-        stmt = stmt.where(col(Conversation.priority) == priority)
-    if assignee_id is not None:
-        stmt = stmt.where(col(Conversation.assignee_id) == assignee_id)
-    if profile_id is not None:
-        stmt = stmt.where(col(Conversation.profile_id) == profile_id)
-    rows, next_cursor = await paginate(session, stmt, Conversation, limit=limit, cursor=cursor)
+    rows, next_cursor = await page_of(
+        session,
+        Conversation,
+        tenant_id=tenant_id,
+        limit=limit,
+        cursor=cursor,
+        status=status,
+        priority=priority,
+        assignee_id=assignee_id,
+        profile_id=profile_id,
+    )
     return Page[ConversationRead](
         items=[ConversationRead.model_validate(r) for r in rows], next_cursor=next_cursor
     )
@@ -167,16 +180,8 @@ async def get_conversation(
         session, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
     )
     messages = (
-        (
-            await session.execute(
-                scoped(Message, tenant_id)
-                .where(col(Message.conversation_id) == conversation.id)
-                .order_by(col(Message.posted_at).asc(), col(Message.created_at).asc(), col(Message.id).asc())
-            )
-        )
-        .scalars()
-        .all()
-    )
+        await session.execute(_MESSAGES, {"tenant_id": tenant_id, "conversation_id": conversation.id})
+    ).all()
     return ConversationDetail.model_validate(
         {
             **ConversationRead.model_validate(conversation).model_dump(),

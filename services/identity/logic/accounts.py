@@ -31,8 +31,8 @@ from shared.db import utcnow
 from shared.events.contracts import TenantCreated, UserCreated, UserDeactivated, UserUpdated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
-from shared.pagination import Page, paginate
-from shared.tenancy import get_scoped, scoped
+from shared.pagination import Page, page_of
+from shared.tenancy import get_scoped
 
 log = logging.getLogger("rapport.identity.accounts")
 
@@ -142,10 +142,9 @@ async def list_users(
     session: AsyncSession, *, tenant_id: str, role: str | None, limit: int, cursor: str | None
 ) -> Page[UserRead]:
     """The tenant's users, newest first, optionally of one role."""
-    stmt = scoped(User, tenant_id)
-    if role is not None:
-        stmt = stmt.where(User.role == role)
-    rows, next_cursor = await paginate(session, stmt, User, limit=limit, cursor=cursor)
+    rows, next_cursor = await page_of(
+        session, User, tenant_id=tenant_id, limit=limit, cursor=cursor, role=role
+    )
     return Page[UserRead](items=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor)
 
 

@@ -162,6 +162,9 @@ class AnalysisWorker:
         self.quality_rate = INITIAL_QUALITY_RATE
         self.analysed = 0
         self.rescored = 0
+        # CPU seconds the analyser itself has spent (its thread's time), logged with every batch so that
+        # benches can tell analysis apart from the rest of the process (bench/cpu_per_mention.py).
+        self.analysis_cpu_s = 0.0
         self._giving_way_since: float | None = None
 
     # --- the loop ------------------------------------------------------------------------------
@@ -268,7 +271,15 @@ class AnalysisWorker:
             await self._release(ids)  # the service stops: the next worker need not wait for STALE_CLAIM
             raise
         self.analysed += len(claimed)
-        log.info("analysis.batch", extra={"count": len(claimed), "tier": tier, "pending": pending})
+        log.info(
+            "analysis.batch",
+            extra={
+                "count": len(claimed),
+                "tier": tier,
+                "pending": pending,
+                "analysis_cpu_s": round(self.analysis_cpu_s, 4),
+            },
+        )
         return len(claimed)
 
     async def _release(self, ids: list[str]) -> None:
@@ -289,11 +300,18 @@ class AnalysisWorker:
 
     async def _analyse(self, texts: Sequence[str], tier: str) -> list[Result]:
         started = time.perf_counter()
-        results = await asyncio.to_thread(self.analyser.analyse_batch, list(texts), tier)  # type: ignore[arg-type]
+        results, cpu_s = await asyncio.to_thread(self._analyse_timed, list(texts), tier)
         elapsed = time.perf_counter() - started
+        self.analysis_cpu_s += cpu_s
         if tier == "quality" and len(texts) >= 4 and elapsed > 0:
             self.quality_rate = 0.7 * self.quality_rate + 0.3 * (len(texts) / elapsed)
         return results
+
+    def _analyse_timed(self, texts: list[str], tier: str) -> tuple[list[Result], float]:
+        """The batch's analyses and the CPU seconds this thread spent on them."""
+        started = time.thread_time()
+        results = self.analyser.analyse_batch(texts, tier)  # type: ignore[arg-type]
+        return results, time.thread_time() - started
 
     async def _match(self, claimed: list[Claimed], results: dict[str, Result]) -> dict[str, MatchOutcome]:
         """The listening queries each analysed mention matches, worked out before the write lock is
@@ -395,7 +413,9 @@ class AnalysisWorker:
                     stage_reanalysed(session, mention, previous=previous, reason="quality")
             await session.commit()
         self.rescored += len(rows)
-        log.info("analysis.rescored", extra={"count": len(rows)})
+        log.info(
+            "analysis.rescored", extra={"count": len(rows), "analysis_cpu_s": round(self.analysis_cpu_s, 4)}
+        )
         return len(rows)
 
 

@@ -2,68 +2,95 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import functools
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row, Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from services.profiles.errors import ProfileNotFound
 from services.profiles.logic.resolution import normalise_handle
 from services.profiles.models import Handle, Interaction, Profile
-from services.profiles.schemas import (
-    HandleRead,
-    InteractionPage,
-    InteractionRead,
-    ProfilePage,
-    ProfileRead,
-    ProfileSentiment,
+from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
+from shared.pagination import cut, keyset_bound, page_params
+
+# Reads are one Core statement each (no ORM objects, one database round trip): under load a page of
+# profiles cost ~20x the process's `/healthz` through the ORM with a second query for the handles
+# (bench/reads.py, docs/performance.md).
+_P = Profile.__table__  # type: ignore[attr-defined]
+_H = Handle.__table__  # type: ignore[attr-defined]
+_I = Interaction.__table__  # type: ignore[attr-defined]
+
+
+def _with_handles(profiles: Any) -> Select[Any]:
+    """The `profiles` rows, each with its handles (one row per handle, or one with NULLs), in order."""
+    handle = and_(_H.c.profile_id == profiles.c.id, _H.c.tenant_id == bindparam("tenant_id"))
+    return (
+        select(profiles, _H.c.platform.label("handle_platform"), _H.c.handle)
+        .select_from(profiles.outerjoin(_H, handle))
+        .order_by(profiles.c.created_at.desc(), profiles.c.id.desc(), _H.c.created_at, _H.c.id)
+    )
+
+
+# One profile by id (`tenant_id`, `profile_id`).
+_ONE = _with_handles(
+    select(_P).where(_P.c.tenant_id == bindparam("tenant_id"), _P.c.id == bindparam("profile_id")).subquery()
 )
-from shared.pagination import paginate
-from shared.tenancy import get_scoped, scoped
-
-
-async def _handles_of(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    profile_ids: Sequence[str],
-) -> dict[str, list[HandleRead]]:
-    if not profile_ids:
-        return {}
-    stmt = (
-        scoped(Handle, tenant_id)
-        .where(col(Handle.profile_id).in_(profile_ids))
-        .order_by(col(Handle.created_at), col(Handle.id))
+_EXISTS = select(_P.c.id).where(_P.c.tenant_id == bindparam("tenant_id"), _P.c.id == bindparam("profile_id"))
+# A page of a profile's timeline (`tenant_id`, `profile_id`, `page_params`).
+_TIMELINE = {
+    after: keyset_bound(
+        select(_I).where(
+            _I.c.tenant_id == bindparam("tenant_id"), _I.c.profile_id == bindparam("profile_id")
+        ),
+        _I.c.created_at,
+        _I.c.id,
+        after=after,
     )
-    out: dict[str, list[HandleRead]] = defaultdict(list)
-    for handle in (await session.execute(stmt)).scalars():
-        out[handle.profile_id].append(HandleRead(platform=handle.platform, handle=handle.handle))
-    return out
+    for after in (False, True)
+}
 
 
-def _to_read(profile: Profile, handles: list[HandleRead]) -> ProfileRead:
-    average = round(profile.sentiment_sum / profile.mention_count, 3) if profile.mention_count else None
-    return ProfileRead(
-        id=profile.id,
-        display_name=profile.display_name,
-        handles=handles,
-        followers=profile.followers,
-        influence=profile.influence,
-        mention_count=profile.mention_count,
-        sentiment=ProfileSentiment(average=average, last_label=profile.last_sentiment),
-        lifecycle_stage=profile.lifecycle_stage,
-        first_seen_at=profile.first_seen_at,
-        last_seen_at=profile.last_seen_at,
-        created_at=profile.created_at,
-    )
+@functools.cache
+def _page(*, after: bool, by_handle: bool, by_platform: bool) -> Select[Any]:
+    """A page of profiles with their handles (`tenant_id`, `page_params`, `handle`, `platform`)."""
+    stmt = select(_P).where(_P.c.tenant_id == bindparam("tenant_id"))
+    if by_handle or by_platform:
+        matching = select(_H.c.profile_id).where(_H.c.tenant_id == bindparam("tenant_id"))
+        if by_handle:
+            matching = matching.where(_H.c.handle_normalised == bindparam("handle"))
+        if by_platform:
+            matching = matching.where(_H.c.platform == bindparam("platform"))
+        stmt = stmt.where(_P.c.id.in_(matching))
+    return _with_handles(keyset_bound(stmt, _P.c.created_at, _P.c.id, after=after).subquery())
+
+
+def _group(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """Profiles (as `ProfileRead` input) from rows of `_with_handles`, in the rows' order."""
+    profiles: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        profile = profiles.get(row.id)
+        if profile is None:
+            count = row.mention_count
+            average = round(row.sentiment_sum / count, 3) if count else None
+            profile = profiles[row.id] = {
+                **row._mapping,
+                "handles": [],
+                "sentiment": {"average": average, "last_label": row.last_sentiment},
+            }
+        if row.handle is not None:
+            profile["handles"].append({"platform": row.handle_platform, "handle": row.handle})
+    return list(profiles.values())
 
 
 async def get_profile(session: AsyncSession, *, tenant_id: str, profile_id: str) -> ProfileRead:
     """One profile of the tenant with its handles, or `ProfileNotFound`."""
-    profile = await get_scoped(session, Profile, tenant_id=tenant_id, id=profile_id, error=ProfileNotFound)
-    handles = await _handles_of(session, tenant_id=tenant_id, profile_ids=[profile.id])
-    return _to_read(profile, handles.get(profile.id, []))
+    rows = (await session.execute(_ONE, {"tenant_id": tenant_id, "profile_id": profile_id})).all()
+    found = _group(rows)
+    if not found:
+        raise ProfileNotFound(f"Profile {profile_id} was not found.")
+    return ProfileRead.model_validate(found[0])
 
 
 async def list_profiles(
@@ -76,25 +103,28 @@ async def list_profiles(
     platform: str | None = None,
 ) -> ProfilePage:
     """The tenant's profiles, newest first; `handle` (normalised) and `platform` narrow by handle."""
-    stmt = scoped(Profile, tenant_id)
-    if handle is not None or platform is not None:
-        matching = select(Handle.profile_id).where(Handle.tenant_id == tenant_id)
-        if handle is not None:
-            matching = matching.where(Handle.handle_normalised == normalise_handle(handle))
-        if platform is not None:
-            matching = matching.where(Handle.platform == platform)
-        stmt = stmt.where(col(Profile.id).in_(matching))
-    rows, next_cursor = await paginate(session, stmt, Profile, limit=limit, cursor=cursor)
-    handles = await _handles_of(session, tenant_id=tenant_id, profile_ids=[p.id for p in rows])
-    return ProfilePage(items=[_to_read(p, handles.get(p.id, [])) for p in rows], next_cursor=next_cursor)
+    stmt = _page(after=bool(cursor), by_handle=handle is not None, by_platform=platform is not None)
+    params = {
+        "tenant_id": tenant_id,
+        **page_params(limit=limit, cursor=cursor),
+        "handle": None if handle is None else normalise_handle(handle),
+        "platform": platform,
+    }
+    rows, next_cursor = cut(_group((await session.execute(stmt, params)).all()), limit=limit)
+    return ProfilePage.model_validate({"items": rows, "next_cursor": next_cursor})
 
 
 async def get_timeline(
     session: AsyncSession, *, tenant_id: str, profile_id: str, limit: int, cursor: str | None
 ) -> InteractionPage:
     """A profile's interactions, most recently recorded first; another tenant's profile is not found."""
-    await get_scoped(session, Profile, tenant_id=tenant_id, id=profile_id, error=ProfileNotFound)
-    stmt = scoped(Interaction, tenant_id).where(Interaction.profile_id == profile_id)
-    rows, next_cursor = await paginate(session, stmt, Interaction, limit=limit, cursor=cursor)
-    items = [InteractionRead.model_validate(row, from_attributes=True) for row in rows]
-    return InteractionPage(items=items, next_cursor=next_cursor)
+    ids = {"tenant_id": tenant_id, "profile_id": profile_id}
+    stmt = _TIMELINE[bool(cursor)]
+    rows = (await session.execute(stmt, {**ids, **page_params(limit=limit, cursor=cursor)})).all()
+    # An empty page: is the profile there at all? (Asked only now, so a page costs one query.)
+    if not rows and (await session.execute(_EXISTS, ids)).first() is None:
+        raise ProfileNotFound(f"Profile {profile_id} was not found.")
+    items, next_cursor = cut(rows, limit=limit)
+    return InteractionPage.model_validate(
+        {"items": [row._mapping for row in items], "next_cursor": next_cursor}
+    )
