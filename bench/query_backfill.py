@@ -24,9 +24,9 @@ from sqlmodel import col
 
 from bench.listening_query import mentions
 from services.listening import models
-from services.listening.logic.backfill import backfill_step
-from services.listening.logic.queries import resync_mention
 from services.listening.models import ListeningQuery, Mention, MentionQueryMatch, QueryBackfill, new_id
+from services.listening.queries.backfill import backfill_step
+from services.listening.queries.logic import resync_mention
 from shared.db import create_engine, create_tables, session_factory, utcnow
 
 TENANT = "bench-tenant"

@@ -5,18 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.listening import models  # noqa: F401  (registers the tables for create_all)
-from services.listening.api import router
-from services.listening.api_analysis import router as analysis_router
-from services.listening.api_channels import routers as channel_routers
-from services.listening.api_queries import router as queries_router
-from services.listening.api_usage import router as usage_router
+from services.listening.channels.pullers import start_pullers
+from services.listening.channels.routes import routers as channel_routers
 from services.listening.consumers import SUBSCRIPTIONS
-from services.listening.logic.alerts import start_spike_checks
-from services.listening.logic.analysing import start_worker
-from services.listening.logic.backfill import start_backfills
-from services.listening.logic.pulling import start_pullers
-from services.listening.logic.quotas import start_quotas
+from services.listening.mentions.analysing import start_worker
+from services.listening.mentions.routes import router
+from services.listening.mentions.routes_labels import router as analysis_router
+from services.listening.queries.alerts import start_spike_checks
+from services.listening.queries.backfill import start_backfills
+from services.listening.queries.routes import router as queries_router
 from services.listening.settings import ListeningSettings
+from services.listening.usage.quotas import start_quotas
+from services.listening.usage.routes import router as usage_router
 from shared.auth import JWKSSource
 from shared.service import Runtime, create_service_app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.listening.logic.queries import resync_mention
+from services.listening.queries.logic import resync_mention
 from shared.events.contracts import MentionEdited, MentionReanalysed, MentionRedacted
 from shared.events.envelope import CloudEvent
 from shared.service import Subscription

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.listening.connectors import ParseResult, PayloadError, parse_jetstream_event
+from services.listening.channels.connectors import ParseResult, PayloadError, parse_jetstream_event
 from tests.connectors.payloads import load
 
 NOOR = "did:plc:4uz2445cjiw7w4nobfgnu35f"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.listening.connectors import PayloadError, parse_feed, parse_review_row
+from services.listening.channels.connectors import PayloadError, parse_feed, parse_review_row
 from tests.connectors.payloads import DATA, raw
 
 NOW = datetime(2025, 3, 11, 8, 0, tzinfo=UTC)

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.listening.connectors import (
+from services.listening.channels.connectors import (
     PayloadError,
     parse_notifications,
     parse_status,
     parse_statuses,
     parse_streaming_event,
 )
-from services.listening.connectors.mastodon import stream_cursor
+from services.listening.channels.connectors.mastodon import stream_cursor
 from tests.connectors.payloads import load
 
 HOST = "example.social"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from services.listening.connectors import (
+from services.listening.channels.connectors import (
     GraphError,
     MentionReference,
     PayloadError,
@@ -21,7 +21,7 @@ from services.listening.connectors import (
     parse_mentioned,
     parse_meta,
 )
-from services.listening.connectors.meta import graph_error, mentioned_fields
+from services.listening.channels.connectors.meta import graph_error, mentioned_fields
 from tests.connectors.payloads import load
 from tests.connectors.test_pullers import http_server
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.listening.connectors import PayloadError, parse_meta, parse_whatsapp
-from services.listening.connectors.text import load_json
+from services.listening.channels.connectors import PayloadError, parse_meta, parse_whatsapp
+from services.listening.channels.connectors.text import load_json
 from tests.connectors.payloads import load, raw
 
 PAGE = "104857392001234"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from services.listening.connectors import Author, ComplianceEvent, InboundMention
-from services.listening.connectors.models import MAX_TEXT
-from services.listening.connectors.text import html_to_text
-from services.listening.schemas import MentionCreate
+from services.listening.channels.connectors import Author, ComplianceEvent, InboundMention
+from services.listening.channels.connectors.models import MAX_TEXT
+from services.listening.channels.connectors.text import html_to_text
+from services.listening.mentions.schemas import MentionCreate
 
 WHEN = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from services.listening.connectors import (
+from services.listening.channels.connectors import (
     Backoff,
     Batch,
     FeedCursor,
@@ -26,7 +26,7 @@ from services.listening.connectors import (
     JetstreamPuller,
     MastodonPuller,
 )
-from services.listening.connectors.pulling import Puller
+from services.listening.channels.connectors.pulling import Puller
 from tests.connectors.payloads import load, raw
 
 TIMEOUT = 10
@@ -303,7 +303,7 @@ def test_jetstream_unreachable_server_backs_off_with_growing_delays() -> None:
 
 
 def test_jetstream_with_its_own_socket_refuses_private_hosts_and_redirects() -> None:
-    from services.listening.logic.channels import UnsafeURL, connect_public
+    from services.listening.channels.logic import UnsafeURL, connect_public
 
     async def scenario() -> None:
         refused = JetstreamPuller("ws://127.0.0.1:9/subscribe", open_socket=connect_public)

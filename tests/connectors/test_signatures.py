@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.listening.connectors.signatures import (
+from services.listening.channels.connectors.signatures import (
     meta_signature,
     meta_verification_challenge,
     verify_meta_signature,

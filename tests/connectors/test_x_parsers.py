@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.listening.connectors import PayloadError, parse_x
+from services.listening.channels.connectors import PayloadError, parse_x
 from tests.connectors.payloads import load
 
 BRAND = "1489301274657820672"

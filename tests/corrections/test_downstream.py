@@ -132,7 +132,7 @@ def test_redaction_removes_text_and_counts_everywhere(client: httpx.Client, stac
     conversation = wait_until(lambda: conversations(client, tenant), what="the complaint's conversation")[0]
     wait_until(lambda: scorecard(client, tenant)["mentions"]["total"] == 2, what="both mentions counted")
 
-    # listening stages this when the platform deletes the post (services.listening.logic.compliance).
+    # listening stages this when the platform deletes the post (services.listening.channels.compliance).
     publish(
         stack.nats_url,
         new_event(

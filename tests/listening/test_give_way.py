@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.listening.logic import analysing, ingesting
+from services.listening.mentions import analysing, ingesting
 
 
 class Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from rapport.stack import Stack
-from services.listening.connectors.signatures import meta_signature
+from services.listening.channels.connectors.signatures import meta_signature
 from tests.helpers import Tenant, add_user, assert_problem
 from tests.listening_channels.conftest import create_channel, fixture_bytes, read_channel
 

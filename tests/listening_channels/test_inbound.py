@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from services.listening.connectors.signatures import meta_signature, x_signature
+from services.listening.channels.connectors.signatures import meta_signature, x_signature
 from tests.helpers import Tenant, assert_problem, wait_until
 from tests.listening_channels.conftest import create_channel, fixture_bytes
 

@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.listening.crypto import SecretBox
-from services.listening.logic import leases, pulling
-from services.listening.logic.pulling import PullerSupervisor
+from services.listening.channels import leases
+from services.listening.channels import pullers as pulling
+from services.listening.channels.crypto import SecretBox
+from services.listening.channels.pullers import PullerSupervisor
 from services.listening.models import Channel, Mention
 from services.listening.settings import ListeningSettings
 from shared.db import create_engine, create_tables, session_factory, utcnow

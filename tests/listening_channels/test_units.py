@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from services.listening.crypto import KEY_FILE, SecretBox, SecretKeyError
-from services.listening.logic.channels import UnsafeURL, check_public_url
+from services.listening.channels.crypto import KEY_FILE, SecretBox, SecretKeyError
+from services.listening.channels.logic import UnsafeURL, check_public_url
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 import pytest
 
-from services.listening.logic.influence import influence_score
+from services.listening.mentions.influence import influence_score
 
 
 def test_no_signals_scores_zero() -> None:

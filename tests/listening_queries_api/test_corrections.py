@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from services.listening.connectors.signatures import x_signature
+from services.listening.channels.connectors.signatures import x_signature
 from tests.helpers import Tenant, wait_until
 from tests.listening.conftest import analysed, list_mentions, post_mention
 from tests.listening_channels.conftest import create_channel

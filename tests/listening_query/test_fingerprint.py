@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.listening.fingerprint import (
+from services.listening.mentions.fingerprint import (
     NEAR_DUPLICATE_THRESHOLD,
     RepostGrouper,
     candidate_keys,

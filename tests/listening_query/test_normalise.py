@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.listening.query import fold, fold_tokens
+from services.listening.queries.language import fold, fold_tokens
 
 
 @pytest.mark.parametrize(

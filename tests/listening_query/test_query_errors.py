@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from services.listening.query import QuerySyntaxError, compile_query
+from services.listening.queries.language import QuerySyntaxError, compile_query
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from services.listening.query import compile_query, matching_ids, prepare
+from services.listening.queries.language import compile_query, matching_ids, prepare
 
 
 def matches(expression: str, text: str, **fields: str) -> bool:

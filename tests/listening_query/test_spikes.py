@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from services.listening.spikes import (
+from services.listening.queries.spikes import (
     Bucket,
     SpikeRule,
     binomial_tail,

@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import select
 
 from services.listening.errors import QueryTooExpensive, QuotaExceeded
-from services.listening.logic import queries as queries_logic
 from services.listening.models import ListeningQuery, MatchFlag, Mention
-from services.listening.query import QueryLimits, compile_query, match_within, prepare
-from services.listening.query import QueryTooExpensive as QueryTooExpensiveError
-from services.listening.schemas_queries import ListeningQueryCreate
+from services.listening.queries import logic as queries_logic
+from services.listening.queries.language import QueryLimits, compile_query, match_within, prepare
+from services.listening.queries.language import QueryTooExpensive as QueryTooExpensiveError
+from services.listening.queries.schemas import ListeningQueryCreate
 from services.listening.settings import ListeningSettings
 from shared.db import create_engine, create_tables, session_factory
 from tests.helpers import Tenant, assert_problem

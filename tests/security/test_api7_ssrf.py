@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from services.listening.logic.channels import (
+from services.listening.channels.logic import (
     PublicNetworkBackend,
     UnsafeURL,
     check_public_url,
@@ -166,7 +166,7 @@ def test_redirects_are_vetted_when_dialled(resolver: dict[str, list[list[str]]])
 
 
 def test_pullers_client_refuses_a_private_address_in_production() -> None:
-    from services.listening.logic.pulling import _guarded_client
+    from services.listening.channels.pullers import _guarded_client
 
     async def scenario() -> None:
         async with _guarded_client(False) as client:

@@ -158,7 +158,7 @@ def test_nul_in_a_listening_query_is_422(client: httpx.Client, tenant: Tenant) -
 def test_connectors_cap_counts_drop_nul_in_ids_and_refuse_out_of_range_dates() -> None:
     from pydantic import ValidationError
 
-    from services.listening.connectors.models import Author, Engagement, InboundMention
+    from services.listening.channels.connectors.models import Author, Engagement, InboundMention
     from shared.validation import MAX_COUNT
 
     assert Author(handle="big", followers=2**70).followers == MAX_COUNT
