@@ -1,4 +1,4 @@
-"""Routes of channels, public inbound webhooks and bulk import."""
+"""Routes of channels and of the platforms' public inbound webhooks."""
 
 from __future__ import annotations
 
@@ -16,31 +16,18 @@ from services.listening.channels.schemas import (
     ChannelPage,
     ChannelRead,
     ChannelUpdate,
-    ImportSummary,
     InboundResult,
 )
-from services.listening.errors import UnsupportedMediaType
-from services.listening.mentions.importing import MENTION_COLUMNS, Format, import_mentions
 from services.listening.settings import ListeningSettings
-from shared.auth import ADMINS, INGEST, Principal, require_roles
+from shared.auth import ADMINS, Principal, require_roles
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import RuntimeDep, SessionDep
 
 channels_router = APIRouter(prefix="/v1/channels", tags=["channels"])
 inbound_router = APIRouter(prefix="/v1/inbound", tags=["inbound webhooks"])
-import_router = APIRouter(prefix="/v1/mentions", tags=["mentions"])
-routers = [channels_router, inbound_router, import_router]
+routers = [channels_router, inbound_router]
 
 Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
-Ingester = Annotated[Principal, Depends(require_roles(*INGEST))]
-
-IMPORT_TYPES: dict[str, Format] = {
-    "application/x-ndjson": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/json-lines": "jsonl",
-    "application/jsonlines": "jsonl",
-    "text/csv": "csv",
-}
 
 
 def _box(rt: RuntimeDep) -> SecretBox:
@@ -167,38 +154,4 @@ async def receive_inbound(
     body = await request.body()
     return await deliver(
         session, platform=platform, channel_id=channel_id, body=body, headers=request.headers, box=box
-    )
-
-
-@import_router.post(
-    "/import",
-    response_model=ImportSummary,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-ndjson": {
-                    "schema": {"type": "string", "description": "MentionCreate per line"}
-                },
-                "text/csv": {
-                    "schema": {"type": "string", "description": "columns: " + ", ".join(MENTION_COLUMNS)}
-                },
-            },
-        }
-    },
-)
-async def import_file(
-    request: Request, principal: Ingester, session: SessionDep, rt: RuntimeDep
-) -> ImportSummary:
-    """Bulk import JSON Lines or CSV, streamed; bad lines are reported with their line numbers."""
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    fmt = IMPORT_TYPES.get(media)
-    if fmt is None:
-        raise UnsupportedMediaType("Send application/x-ndjson (JSON Lines) or text/csv.")
-    return await import_mentions(
-        session,
-        tenant_id=principal.tenant_id,
-        chunks=request.stream(),
-        fmt=fmt,
-        quota=rt.extra["ingest_quota"],
     )

@@ -197,20 +197,3 @@ class InboundResult(BaseModel):
     # Mentions named by id only (Instagram @mentions), and how many of them were queued to be fetched.
     references: int = 0
     queued: int = 0
-
-
-class ImportError_(BaseModel):
-    line: int
-    error: str
-
-
-class ImportSummary(BaseModel):
-    """The outcome of a bulk import: good lines kept, bad ones listed (the first 100) with line numbers."""
-
-    lines: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    errors: list[ImportError_] = Field(default_factory=list)
-    # The tenant's hourly ingest quota ran out: this line and those after it were not stored.
-    stopped_at_line: int | None = None

@@ -25,10 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.listening.channels.connectors import PayloadError, parse_review_row
 from services.listening.channels.inbound import mention_create
-from services.listening.channels.schemas import ImportError_, ImportSummary
 from services.listening.mentions import logic as mentions_logic
 from services.listening.mentions.logic import ingest_mention
-from services.listening.mentions.schemas import MentionCreate
+from services.listening.mentions.schemas import ImportError_, ImportSummary, MentionCreate
 from services.listening.usage.quotas import IngestQuota
 from shared.errors import Unprocessable
 

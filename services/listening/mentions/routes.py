@@ -1,20 +1,28 @@
-"""listening's routes."""
+"""Routes of /v1/mentions: ingest, bulk import, list, read, the analysis backlog and agent corrections."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
+from services.listening.errors import UnsupportedMediaType
+from services.listening.mentions.importing import MENTION_COLUMNS, Format, import_mentions
 from services.listening.mentions.ingesting import IngestBatcher
+from services.listening.mentions.labels import add_label, list_labels, mention_stats
 from services.listening.mentions.logic import get_mention, list_mentions
 from services.listening.mentions.schemas import (
+    ImportSummary,
+    LabelCreate,
+    LabelPage,
+    LabelRead,
     MentionAccepted,
     MentionBatch,
     MentionBatchAccepted,
     MentionCreate,
     MentionPage,
     MentionRead,
+    MentionStats,
 )
 from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.events.contracts import Intent, SentimentLabel
@@ -22,10 +30,21 @@ from shared.pagination import CursorQuery, LimitQuery
 from shared.service import RuntimeDep, SessionDep
 from shared.validation import Instant
 
+# One router for the whole prefix: Starlette tries routes in the order they are declared below, so every
+# fixed path (/batch, /import, /stats, /labels) comes before /{mention_id}, which would otherwise take it.
 router = APIRouter(prefix="/v1/mentions", tags=["mentions"])
 
 Ingester = Annotated[Principal, Depends(require_roles(*INGEST))]
+Labellers = Annotated[Principal, Depends(require_roles("owner", "admin", "agent"))]
 Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
+
+IMPORT_TYPES: dict[str, Format] = {
+    "application/x-ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "application/json-lines": "jsonl",
+    "application/jsonlines": "jsonl",
+    "text/csv": "csv",
+}
 
 
 @router.post("", status_code=202, response_model=MentionAccepted)
@@ -46,6 +65,40 @@ async def post_mentions(
     results = await batcher.submit_many(tenant_id=principal.tenant_id, mentions_in=batch_in.mentions)
     accepted = sum(1 for r in results if r.status == "accepted")
     return MentionBatchAccepted(results=results, accepted=accepted, duplicates=len(results) - accepted)
+
+
+@router.post(
+    "/import",
+    response_model=ImportSummary,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "description": "MentionCreate per line"}
+                },
+                "text/csv": {
+                    "schema": {"type": "string", "description": "columns: " + ", ".join(MENTION_COLUMNS)}
+                },
+            },
+        }
+    },
+)
+async def import_file(
+    request: Request, principal: Ingester, session: SessionDep, rt: RuntimeDep
+) -> ImportSummary:
+    """Bulk import JSON Lines or CSV, streamed; bad lines are reported with their line numbers."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    fmt = IMPORT_TYPES.get(media)
+    if fmt is None:
+        raise UnsupportedMediaType("Send application/x-ndjson (JSON Lines) or text/csv.")
+    return await import_mentions(
+        session,
+        tenant_id=principal.tenant_id,
+        chunks=request.stream(),
+        fmt=fmt,
+        quota=rt.extra["ingest_quota"],
+    )
 
 
 @router.get("", response_model=MentionPage)
@@ -80,7 +133,35 @@ async def get_mentions(
     )
 
 
+@router.get("/stats", response_model=MentionStats)
+async def get_stats(principal: Staff, session: SessionDep) -> MentionStats:
+    """The tenant's analysis backlog: mentions pending analysis and awaiting a quality re-score."""
+    return await mention_stats(session, tenant_id=principal.tenant_id)
+
+
+@router.get("/labels", response_model=LabelPage)
+async def get_labels(
+    principal: Staff, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> LabelPage:
+    """Export the tenant's agent corrections (labelled data), newest first."""
+    return await list_labels(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
+
+
 @router.get("/{mention_id}", response_model=MentionRead)
 async def read_mention(mention_id: str, principal: Staff, session: SessionDep) -> MentionRead:
     """One mention with its analysis."""
     return await get_mention(session, tenant_id=principal.tenant_id, mention_id=mention_id)
+
+
+@router.post("/{mention_id}/labels", status_code=201, response_model=LabelRead)
+async def post_label(
+    mention_id: str, label_in: LabelCreate, principal: Labellers, session: SessionDep
+) -> LabelRead:
+    """Correct a mention's sentiment, intent or language; the correction becomes its analysis."""
+    return await add_label(
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        mention_id=mention_id,
+        label_in=label_in,
+    )
