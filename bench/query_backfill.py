@@ -4,9 +4,9 @@
 
 Stores `--mentions` analysed posts of one tenant (30 days, the templates of bench.listening_query), creates
 a listening query matching about one post in ten, then runs the backfill task's batches
-(logic.backfill.backfill_step) until the pass is done: posts scanned per second (wall clock, one process).
+(queries.backfill.backfill_step) until the pass is done: posts scanned per second (wall clock, one process).
 Then re-syncs `--resyncs` matched posts one transaction each, as listening's own consumer does after a
-correction (logic.queries.resync_mention): re-syncs per second. Other load on the machine lowers both.
+correction (queries.logic.resync_mention): re-syncs per second. Other load on the machine lowers both.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ class ListeningSettings(Settings):
     connector_min_poll_s: float = 1.0
     connector_default_poll_s: float = 60.0
     # From this many posts/s through the ingest API, the analysis worker gives way to the burst (see
-    # logic.analysing): set it near the rate the whole pipeline sustains on your hardware.
+    # mentions.analysing): set it near the rate the whole pipeline sustains on your hardware.
     ingest_burst_rate: float = 250.0
     # This replica runs pull connectors (each channel in one replica at a time, by lease).
     connector_pullers: bool = True

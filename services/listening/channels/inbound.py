@@ -2,9 +2,9 @@
 
 A delivery whose signature does not verify stores nothing (401). A verified one is stored whole or not
 at all: its mentions go through `ingest_mention` (de-duplicated by platform id, so a replay changes
-nothing), its compliance events through `logic.compliance`, and mentions it names by id only
+nothing), its compliance events through `channels.compliance`, and mentions it names by id only
 (Instagram @mentions) become `MentionFetch` rows, then one commit. The platform gets its answer at
-once; `logic.pulling.ReferenceFetcher` reads those mentions from the platform's API afterwards.
+once; `channels.pullers.ReferenceFetcher` reads those mentions from the platform's API afterwards.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Ingest stores a mention as `pending` and wakes the worker (`mentions.analysis_wanted`). The worker claims
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
 them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
-reposts (`logic.grouping`), stores the analysis and the listening-query matches and stages the event in
+reposts (`mentions.grouping`), stores the analysis and the listening-query matches and stages the event in
 one transaction. The matches are worked out just before it, outside the write lock, in a worker thread,
-each post within its time budget (`query_match_budget_ms`, see logic.queries). A claim older than
+each post within its time budget (`query_match_budget_ms`, see queries.logic). A claim older than
 `STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose puts its claim back at once.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured

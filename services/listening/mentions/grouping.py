@@ -1,6 +1,6 @@
 """Grouping reposts, quotes and near-copies of the same text (`services.listening.mentions.fingerprint`).
 
-`assign_group(session, mention, shape)` is called by the analysis worker (`logic.analysing`) for every new
+`assign_group(session, mention, shape)` is called by the analysis worker (`mentions.analysing`) for every new
 post, in the transaction that stores its analysis, in arrival order, with the text's `shape` worked out
 beforehand in a worker thread (`text_shape`: ~6-9 ms for a 10,000-character post, which on the event loop
 would hold every other request of the process). It sets on the mention:

@@ -6,7 +6,7 @@ Every line is checked on its own: a bad one is reported with its line number (th
 stored, are counted and skipped). CSV records may span lines inside quotes; a record's number is the
 line it starts on (the header is line 1).
 
-Each stored line counts against the tenant's hourly ingest quota (`logic.quotas`), in the batch's
+Each stored line counts against the tenant's hourly ingest quota (`usage.quotas`), in the batch's
 transaction. A file sent when the quota is used up is refused (429); when it runs out mid-file the lines
 that fit are stored and the import stops at the first line that did not (`stopped_at_line`).
 """

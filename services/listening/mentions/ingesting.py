@@ -4,11 +4,11 @@ Each request puts its posts on a queue and awaits their answers; one writer task
 (up to `MAX_BATCH` posts), looks the whole lot up in one query, inserts the new ones in one Core
 statement (de-duplication sees the batch's own rows) and commits once. On SQLite this turns N contending
 writers into one; on PostgreSQL it saves N-1 commits. Nothing else happens on this path: analysis,
-query matching and repost grouping are the analysis worker's (`logic.analysing`). A batch that fails
+query matching and repost grouping are the analysis worker's (`mentions.analysing`). A batch that fails
 (e.g. a replica stored the same post at the same moment) is retried one post per transaction, so every
 post still gets its own answer.
 
-The tenant's ingest quota (`logic.quotas`) is checked before a request's posts are queued — all of them
+The tenant's ingest quota (`usage.quotas`) is checked before a request's posts are queued — all of them
 are refused, or none — and the batch's posts are counted by one upsert per tenant in the same
 transaction.
 """
@@ -39,7 +39,7 @@ log = logging.getLogger("rapport.listening.ingesting")
 MAX_BATCH = 1000
 # When the last group commit happened (monotonic): the analysis worker re-scores only when ingest is quiet.
 last_write = 0.0
-# Demand on the ingest API, for the analysis worker to give way to a burst (logic.analysing): posts
+# Demand on the ingest API, for the analysis worker to give way to a burst (mentions.analysing): posts
 # received over the last `RATE_WINDOW_S` seconds, as (monotonic time, count) per request, plus posts
 # received and not answered yet (a writer waiting for its turn must not hide the burst).
 RATE_WINDOW_S = 1.0
@@ -68,7 +68,7 @@ class IngestBatcher:
     ) -> None:
         self.sessions = sessions
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
-        # The tenants' ingest quota (set at start-up by `logic.quotas`' hook); None: nothing counted.
+        # The tenants' ingest quota (set at start-up by `usage.quotas`' hook); None: nothing counted.
         self.quota = quota
 
     async def submit(self, *, tenant_id: str, mention_in: MentionCreate) -> MentionAccepted:

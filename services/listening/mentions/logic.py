@@ -1,4 +1,4 @@
-"""Ingest (de-duplicate, store as pending) and read mentions; `logic.analysing` analyses them."""
+"""Ingest (de-duplicate, store as pending) and read mentions; `mentions.analysing` analyses them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Hourly per-query volume buckets and spike alerts (rule: `services.listening.queries.spikes.detect_spikes`).
 
-`count_in_buckets` (called by `logic.queries.record_matches`, in the caller's transaction) adds a matched
+`count_in_buckets` (called by `queries.logic.record_matches`, in the caller's transaction) adds a matched
 mention to its query's hour (by the post's own `created_at`), then compares that hour with the query's
 previous 24 hours. The history starts at the query's first bucket (a new query has no baseline, and the
 spike rule wants `min_history` hours of it); hours without mentions count as zeros. An alert is raised
@@ -8,8 +8,8 @@ only when a spike STARTS — that hour spikes and the hour before did not, for t
 per (query, kind, hour) (a unique key), and only for the current or the previous hour: back-filled
 history (imports, late pullers) does not page anyone about the past.
 
-`adjust_buckets` moves counts without checking (corrections and query backfills, logic.queries and
-logic.backfill); the spike checker (`start_spike_checks`, a service task) re-evaluates every active query's
+`adjust_buckets` moves counts without checking (corrections and query backfills, queries.logic and
+queries.backfill); the spike checker (`start_spike_checks`, a service task) re-evaluates every active query's
 current and previous hour every `spike_check_interval_s`, so a spike that forms from corrections, or
 that no new mention happened to check, is still raised — once, by the same unique key.
 """

@@ -1,19 +1,19 @@
 """Query backfills: a new, re-activated or re-worded listening query is matched against old posts too.
 
-Live matching (logic.analysing → logic.queries.record_matches) only sees posts analysed after the query
+Live matching (mentions.analysing → queries.logic.record_matches) only sees posts analysed after the query
 exists. A `QueryBackfill` row, written with the query's change, asks this service task to match the
 query against the tenant's already-analysed posts of the last `query_backfill_days` (by post time),
 newest first, `query_backfill_batch` posts per transaction. Each batch adds and removes match rows with
-`logic.queries.sync_match` (so `GET /v1/mentions?query_id=` shows old posts, and posts that no longer
+`queries.logic.sync_match` (so `GET /v1/mentions?query_id=` shows old posts, and posts that no longer
 match a re-worded query leave it), moves the hourly buckets, and advances the row's cursor and counts —
 all in one transaction. After the window come the query's older matches, re-checked the same way.
-A batch is matched in a worker thread, each post within the matching budget (logic.queries); a post
+A batch is matched in a worker thread, each post within the matching budget (queries.logic); a post
 that runs out keeps the match row it had, or not, and is flagged.
 
 Crash-safe and idempotent: a restart resumes after the last committed batch, and a redone batch finds
 its match rows already there (the rows are the record of what is counted), so buckets are never counted
 twice. A change of the query while a pass runs bumps `generation`; a batch of the old generation is then
-rolled back, and the pass restarts. Spike alerts are left to the periodic check (logic.alerts).
+rolled back, and the pass restarts. Spike alerts are left to the periodic check (queries.alerts).
 """
 
 from __future__ import annotations

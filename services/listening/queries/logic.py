@@ -15,8 +15,8 @@ spike starts, stores an `Alert` and stages `listening.alert.raised` — all in t
 it once per mention; a repeat is a no-op (query ids the mention already matched are skipped, so a
 redelivered batch is not counted twice).
 
-Cost (API4): a query is checked against the cost limits (`query.cost`, from the settings) when it is
-created or changed, and a tenant holds at most `max_queries_per_tenant` queries. Matching — folding the
+Cost (API4): a query is checked against the cost limits (`queries.language.cost`, from the settings) when it
+is created or changed, and a tenant holds at most `max_queries_per_tenant` queries. Matching — folding the
 post and running the tenant's compiled queries — is CPU work, so it runs in a worker thread, never on the
 event loop, and stops after the per-post budget (`configure_matching`): a post that runs out is stored
 with the matches found before the deadline and a `MatchFlag` row (`budget_exceeded`), and the event
@@ -32,7 +32,7 @@ sentiment changed. A redacted post leaves every query. The match rows are the re
 (`MentionQueryMatch.negative` too), so a resync repeated or out of order changes nothing more.
 
 A created, re-activated or re-worded query gets a `QueryBackfill` row in its own transaction; the backfill
-task (logic.backfill) matches it against the tenant's already-analysed posts the same way.
+task (queries.backfill) matches it against the tenant's already-analysed posts the same way.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ log = logging.getLogger("rapport.listening")
 
 UNDETERMINED = "und"
 
-# Set after a commit that started a query backfill: wakes the backfill task (logic.backfill) at once.
+# Set after a commit that started a query backfill: wakes the backfill task (queries.backfill) at once.
 backfill_wanted = asyncio.Event()
 
 
