@@ -23,6 +23,8 @@ from rapport.stack import Proc, Stack, free_port
 T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
 PROBLEM_JSON = "application/problem+json"
+# Recorded platform payloads and the labelled analysis sets (written by the project).
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

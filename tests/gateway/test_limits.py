@@ -13,8 +13,7 @@ from redis.asyncio import Redis
 from gateway.errors import RateLimiterUnavailable
 from gateway.ratelimit import RateLimiter
 from rapport.stack import Stack, free_port
-from tests.gateway.conftest import Recorder, SigningKey, SpawnGateway, claims_for
-from tests.gateway.test_auth import assert_problem, bearer
+from tests.gateway.helpers import Recorder, SigningKey, SpawnGateway, assert_problem, bearer, claims_for
 from tests.helpers import Tenant, mention_payload
 
 MIB = 1024 * 1024

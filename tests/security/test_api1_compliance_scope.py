@@ -20,7 +20,7 @@ from services.listening.channels.connectors.signatures import (
     meta_signature,
 )
 from tests.helpers import Tenant, mention_payload
-from tests.listening_channels.conftest import create_channel, fixture_bytes, fixture_json
+from tests.listening.channels.helpers import create_channel, fixture_bytes, fixture_json
 
 SECRET_A = "x-secret-channel-a-41"
 SECRET_B = "x-secret-channel-b-97"

@@ -31,7 +31,7 @@ from services.listening.queries.schemas import ListeningQueryCreate
 from services.listening.settings import ListeningSettings
 from shared.db import create_engine, create_tables, session_factory
 from tests.helpers import Tenant, assert_problem
-from tests.listening_queries_api.conftest import create_query
+from tests.listening.queries.helpers import create_query
 
 BASE = "/v1/listening/queries"
 HOSTILE = '"' + " ".join(["ab*"] * 490) + '"'  # 1,961 characters: accepted before
