@@ -58,6 +58,12 @@ def _external_backends() -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (`@pytest.mark.anyio`) run on asyncio, the loop the services run on."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     var_dir: Path = tmp_path_factory.mktemp("var")
     options: dict[str, object] = {}

@@ -3,17 +3,15 @@ engagement and profiles through the real stack (listening → NATS → consumers
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
 from rapport.stack import Stack
-from shared.events.bus import Bus
 from shared.events.contracts import Analysis, MentionRedacted
-from shared.events.envelope import CloudEvent, new_event
-from tests.helpers import Tenant, add_user, mention_payload, signup, unique, wait_until
+from shared.events.envelope import new_event
+from tests.helpers import Tenant, add_user, mention_payload, publish_event, signup, unique, wait_until
 
 COMPLAINT = "My order arrived broken and nobody answers. Terrible service!"
 PRAISE = "Thank you so much, the team was amazing!"
@@ -45,18 +43,6 @@ def conversations(client: httpx.Client, tenant: Tenant) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
-
-
-def publish(nats_url: str, event: CloudEvent) -> None:
-    async def run() -> None:
-        bus = Bus(nats_url, name="rapport-tests")
-        await bus.connect()
-        try:
-            await bus.publish_raw(subject=event.type, body=event.to_bytes(), msg_id=event.id)
-        finally:
-            await bus.close()
-
-    asyncio.run(run())
 
 
 def test_label_moves_the_metrics_counts(client: httpx.Client) -> None:
@@ -133,7 +119,7 @@ def test_redaction_removes_text_and_counts_everywhere(client: httpx.Client, stac
     wait_until(lambda: scorecard(client, tenant)["mentions"]["total"] == 2, what="both mentions counted")
 
     # listening stages this when the platform deletes the post (services.listening.channels.compliance).
-    publish(
+    publish_event(
         stack.nats_url,
         new_event(
             type="listening.mention.redacted",

@@ -77,79 +77,75 @@ async def _is(value: Awaitable[object], expected: object) -> bool:
     return await value == expected
 
 
-def test_puller_follows_a_change_made_elsewhere(
+@pytest.mark.anyio
+async def test_puller_follows_a_change_made_elsewhere(
     tmp_path: Path, feeds: FakeFeeds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pulling, "STATUS_EVERY_S", 0.5)  # an idle puller stores its status this often
     feeds.publish("/old.xml", FeedDocument(fixture_bytes("feeds/rss2.xml"), RSS, '"v1"', None))
     feeds.publish("/new.xml", FeedDocument(fixture_bytes("feeds/atom.xml"), ATOM, '"a1"', None))
 
-    async def scenario() -> None:
-        async with replicas(tmp_path) as shared:
-            channel = feed_channel(feeds.url("/old.xml"))
-            await shared.add(channel)
+    async with replicas(tmp_path) as shared:
+        channel = feed_channel(feeds.url("/old.xml"))
+        await shared.add(channel)
 
-            async def stored() -> int:
-                async with shared.sessions() as session:
-                    return int(await session.scalar(select(func.count()).select_from(Mention)) or 0)
+        async def stored() -> int:
+            async with shared.sessions() as session:
+                return int(await session.scalar(select(func.count()).select_from(Mention)) or 0)
 
-            async def etag() -> object:
-                async with shared.sessions() as session:
-                    row = await session.get(Channel, channel.id)
-                    return json.loads(row.cursor).get("etag") if row and row.cursor else None
+        async def etag() -> object:
+            async with shared.sessions() as session:
+                row = await session.get(Channel, channel.id)
+                return json.loads(row.cursor).get("etag") if row and row.cursor else None
 
-            supervisor = shared.replica()
-            await supervisor.take(channel)
-            try:
-                await until(lambda: _is(stored(), 3), what="the old feed's three items")
-                # What PATCH does through another replica: new settings, the cursor cleared.
-                async with shared.sessions() as session:
-                    row = await session.get(Channel, channel.id)
-                    assert row is not None
-                    row.settings = json.dumps({"url": feeds.url("/new.xml"), "poll_interval_s": 0.1})
-                    row.cursor = None
-                    await session.commit()
-                await until(lambda: _is(stored(), 5), what="the new feed's two entries")
-                await until(lambda: _is(etag(), '"a1"'), what="the new feed's validators")
-                polls = len(feeds.seen("/old.xml"))
-                await asyncio.sleep(1)
-                assert len(feeds.seen("/old.xml")) == polls  # the old feed is no longer polled
-                assert feeds.seen("/new.xml")[0]["if_none_match"] is None
-                assert channel.id in supervisor.running()
-            finally:
-                await stop_all(supervisor)
-
-    asyncio.run(scenario())
+        supervisor = shared.replica()
+        await supervisor.take(channel)
+        try:
+            await until(lambda: _is(stored(), 3), what="the old feed's three items")
+            # What PATCH does through another replica: new settings, the cursor cleared.
+            async with shared.sessions() as session:
+                row = await session.get(Channel, channel.id)
+                assert row is not None
+                row.settings = json.dumps({"url": feeds.url("/new.xml"), "poll_interval_s": 0.1})
+                row.cursor = None
+                await session.commit()
+            await until(lambda: _is(stored(), 5), what="the new feed's two entries")
+            await until(lambda: _is(etag(), '"a1"'), what="the new feed's validators")
+            polls = len(feeds.seen("/old.xml"))
+            await asyncio.sleep(1)
+            assert len(feeds.seen("/old.xml")) == polls  # the old feed is no longer polled
+            assert feeds.seen("/new.xml")[0]["if_none_match"] is None
+            assert channel.id in supervisor.running()
+        finally:
+            await stop_all(supervisor)
 
 
-def test_one_replica_pulls_a_channel_and_another_takes_over(
+@pytest.mark.anyio
+async def test_one_replica_pulls_a_channel_and_another_takes_over(
     tmp_path: Path, feeds: FakeFeeds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(leases, "LEASE_S", 1.0)
     feeds.publish("/feed.xml", FeedDocument(fixture_bytes("feeds/rss2.xml"), RSS, '"v1"', None))
 
-    async def scenario() -> None:
-        async with replicas(tmp_path) as shared:
-            ids = await shared.add(*(feed_channel(feeds.url("/feed.xml"), f"blog {i}") for i in range(3)))
-            first, second, third = shared.replica(), shared.replica(), shared.replica()
-            try:
-                assert await first.rebalance() == ids and first.running() == ids
-                assert await second.rebalance() == set() and second.running() == set()
+    async with replicas(tmp_path) as shared:
+        ids = await shared.add(*(feed_channel(feeds.url("/feed.xml"), f"blog {i}") for i in range(3)))
+        first, second, third = shared.replica(), shared.replica(), shared.replica()
+        try:
+            assert await first.rebalance() == ids and first.running() == ids
+            assert await second.rebalance() == set() and second.running() == set()
 
-                # The first replica stops: it gives its leases up, and the next round moves its pullers.
-                await stop_replica(first, shared.sessions, ids)
-                assert await second.rebalance() == ids and second.running() == ids
-                assert await third.rebalance() == set()
+            # The first replica stops: it gives its leases up, and the next round moves its pullers.
+            await stop_replica(first, shared.sessions, ids)
+            assert await second.rebalance() == ids and second.running() == ids
+            assert await third.rebalance() == set()
 
-                # The second hangs (no renewal): once its leases run out the third takes them, and the
-                # second, waking, hands them over.
-                await asyncio.sleep(1.2)
-                assert await third.rebalance() == ids and third.running() == ids
-                assert await second.rebalance() == set() and second.running() == set()
-            finally:
-                await stop_all(first, second, third)
-
-    asyncio.run(scenario())
+            # The second hangs (no renewal): once its leases run out the third takes them, and the
+            # second, waking, hands them over.
+            await asyncio.sleep(1.2)
+            assert await third.rebalance() == ids and third.running() == ids
+            assert await second.rebalance() == set() and second.running() == set()
+        finally:
+            await stop_all(first, second, third)
 
 
 async def stop_replica(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -26,13 +25,15 @@ from services.listening.channels.logic import UnsafeURL, check_public_url
         "https://no-such-host.invalid/",
     ],
 )
-def test_private_loopback_and_unresolvable_urls_are_refused(url: str) -> None:
+@pytest.mark.anyio
+async def test_private_loopback_and_unresolvable_urls_are_refused(url: str) -> None:
     with pytest.raises(UnsafeURL):
-        asyncio.run(check_public_url(url))
+        await check_public_url(url)
 
 
-def test_public_address_passes() -> None:
-    asyncio.run(check_public_url("https://93.184.215.14/feed.xml"))
+@pytest.mark.anyio
+async def test_public_address_passes() -> None:
+    await check_public_url("https://93.184.215.14/feed.xml")
 
 
 def test_generated_key_is_0600_and_reused(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from services.listening.channels.connectors import PayloadError, parse_feed, parse_review_row
-from tests.listening.channels.connectors.payloads import DATA, raw
+from tests.listening.channels.connectors.payloads import PLATFORMS, raw
 
 NOW = datetime(2025, 3, 11, 8, 0, tzinfo=UTC)
 
@@ -95,7 +95,7 @@ def test_a_refetched_feed_parses_to_the_same_external_ids() -> None:
 
 
 def _rows() -> list[dict[str, str]]:
-    with (DATA / "reviews" / "reviews.csv").open(encoding="utf-8", newline="") as handle:
+    with (PLATFORMS / "reviews" / "reviews.csv").open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -154,7 +154,7 @@ def test_review_rows_from_jsonl_take_numbers() -> None:
 
 
 def test_reviews_csv_round_trip_through_a_stream() -> None:
-    text = (DATA / "reviews" / "reviews.csv").read_text(encoding="utf-8")
+    text = (PLATFORMS / "reviews" / "reviews.csv").read_text(encoding="utf-8")
     good, bad = 0, 0
     for row in csv.DictReader(io.StringIO(text)):
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -91,7 +90,8 @@ def test_graph_errors_are_classified() -> None:
     assert not limited.permanent and limited.retry_after == 30.0
 
 
-def test_fetch_sends_the_token_in_a_header_with_the_appsecret_proof() -> None:
+@pytest.mark.anyio
+async def test_fetch_sends_the_token_in_a_header_with_the_appsecret_proof() -> None:
     in_comment, _ = references()
     seen: list[web.Request] = []
     errors: dict[str, Any] = load("meta/graph_errors.json")
@@ -104,32 +104,28 @@ def test_fetch_sends_the_token_in_a_header_with_the_appsecret_proof() -> None:
             return web.json_response(errors["unexpected"], status=500)
         return web.json_response(load("meta/instagram_mentioned_comment.json"))
 
-    async def scenario() -> None:
-        app = web.Application()
-        app.router.add_get("/v21.0/{ig_user}", node)
-        async with http_server(app) as base, httpx.AsyncClient() as client:
-            mention = await fetch_mentioned(
-                in_comment,
+    app = web.Application()
+    app.router.add_get("/v21.0/{ig_user}", node)
+    async with http_server(app) as base, httpx.AsyncClient() as client:
+        mention = await fetch_mentioned(
+            in_comment,
+            client=client,
+            access_token=TOKEN,
+            app_secret=APP_SECRET,
+            graph_base=f"{base}/v21.0/",
+        )
+        assert mention is not None and mention.external_id == in_comment.external_id
+        with pytest.raises(GraphError) as failed:
+            await fetch_mentioned(in_comment, client=client, access_token=TOKEN, graph_base=f"{base}/v21.0")
+        assert failed.value.status == 500 and failed.value.code == 2 and not failed.value.permanent
+        with pytest.raises(PayloadError):  # no account to read it through
+            await fetch_mentioned(
+                in_comment.model_copy(update={"account_id": None}),
                 client=client,
                 access_token=TOKEN,
-                app_secret=APP_SECRET,
-                graph_base=f"{base}/v21.0/",
+                graph_base=base,
             )
-            assert mention is not None and mention.external_id == in_comment.external_id
-            with pytest.raises(GraphError) as failed:
-                await fetch_mentioned(
-                    in_comment, client=client, access_token=TOKEN, graph_base=f"{base}/v21.0"
-                )
-            assert failed.value.status == 500 and failed.value.code == 2 and not failed.value.permanent
-            with pytest.raises(PayloadError):  # no account to read it through
-                await fetch_mentioned(
-                    in_comment.model_copy(update={"account_id": None}),
-                    client=client,
-                    access_token=TOKEN,
-                    graph_base=base,
-                )
 
-    asyncio.run(scenario())
     first = seen[0]
     assert first.match_info["ig_user"] == IG_USER
     assert "access_token" not in first.query and TOKEN not in str(first.url)
