@@ -46,7 +46,7 @@ def _texts() -> list[str]:
 def _inner_fast(seconds: float) -> dict[str, float]:
     from bench.listening_query import mentions, queries
     from services.listening.analysis import Analyser
-    from services.listening.query import prepare
+    from services.listening.queries.language import prepare
 
     rng = random.Random(7)
     posts = mentions(2000, rng) + [(t, "", "x", "someone") for t in _texts()]
@@ -83,7 +83,7 @@ def _inner_fast(seconds: float) -> dict[str, float]:
 
 def _inner_quality(seconds: float) -> dict[str, float | str]:
     from services.listening.analysis import Analyser
-    from services.listening.logic.analysing import QUALITY_BATCH
+    from services.listening.mentions.analysing import QUALITY_BATCH
 
     texts = _texts()
     analyser = Analyser(default_tier="quality")  # what the worker builds

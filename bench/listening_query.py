@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 
-from services.listening.query import Doc, Query, compile_query, prepare
+from services.listening.queries.language import Doc, Query, compile_query, prepare
 
 BRANDS = ["Nike", "Adidas", "Migros", "Zalando", "IKEA", "Trendyol", "Noon", "Konzum", "H&M", "Puma"]
 TEMPLATES = [

@@ -4,9 +4,9 @@
 
 Stores `--mentions` analysed posts of one tenant (30 days, the templates of bench.listening_query), creates
 a listening query matching about one post in ten, then runs the backfill task's batches
-(logic.backfill.backfill_step) until the pass is done: posts scanned per second (wall clock, one process).
+(queries.backfill.backfill_step) until the pass is done: posts scanned per second (wall clock, one process).
 Then re-syncs `--resyncs` matched posts one transaction each, as listening's own consumer does after a
-correction (logic.queries.resync_mention): re-syncs per second. Other load on the machine lowers both.
+correction (queries.logic.resync_mention): re-syncs per second. Other load on the machine lowers both.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from sqlmodel import col
 
 from bench.listening_query import mentions
 from services.listening import models
-from services.listening.logic.backfill import backfill_step
-from services.listening.logic.queries import resync_mention
 from services.listening.models import ListeningQuery, Mention, MentionQueryMatch, QueryBackfill, new_id
+from services.listening.queries.backfill import backfill_step
+from services.listening.queries.logic import resync_mention
 from shared.db import create_engine, create_tables, session_factory, utcnow
 
 TENANT = "bench-tenant"

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from rapport.stack import PROCESSES, Stack
+from rapport.stack import PROCESSES, Proc, Stack, free_port
 from tests.contract.declared import RESPONSES
-from tests.helpers import Tenant, signup
+from tests.gateway.helpers import UPSTREAM_ENV, Recorder, SigningKey, SpawnGateway, spawn_gateway_proc
+from tests.helpers import Tenant, signup, wait_until
+from tests.identity.helpers import SpawnIdentity, identity_ready
 
 SERVICES_WITH_DB = [name for name in PROCESSES if name != "gateway"]
 UNDECLARED = pytest.StashKey[list[str]]()
@@ -55,6 +58,12 @@ def _external_backends() -> dict[str, object]:
         "redis_url": redis_url,
         "database_urls": {name: f"{base}/rapport_test_{name}" for name in SERVICES_WITH_DB},
     }
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (`@pytest.mark.anyio`) run on asyncio, the loop the services run on."""
+    return "asyncio"
 
 
 @pytest.fixture(scope="session")
@@ -143,3 +152,60 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("error statuses not declared in the OpenAPI document", red=True)
         for line in undeclared:
             terminalreporter.line(line)
+
+
+# Extra processes beside the stack, used by the gateway, identity and security tests.
+
+
+@pytest.fixture(scope="session")
+def recorder_key() -> SigningKey:
+    return SigningKey()
+
+
+@pytest.fixture(scope="session")
+def recorder(recorder_key: SigningKey) -> Iterator[Recorder]:
+    server = Recorder(recorder_key)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def spawn_gateway(stack: Stack, recorder: Recorder, tmp_path: Path) -> Iterator[SpawnGateway]:
+    """Start an extra gateway whose upstreams are all `recorder`, with env overrides (RAPPORT_…)."""
+    procs: list[Proc] = []
+
+    def spawn(**env: str) -> str:
+        upstreams = {f"RAPPORT_{n}_URL": recorder.url for n in UPSTREAM_ENV}
+        procs.append(spawn_gateway_proc(stack, tmp_path, f"gateway-extra-{len(procs)}", {**upstreams, **env}))
+        return procs[-1].url
+
+    yield spawn
+    for proc in procs:
+        proc.stop()
+
+
+@pytest.fixture
+def spawn_identity(stack: Stack, tmp_path: Path) -> Iterator[SpawnIdentity]:
+    """Start another identity process on the stack's database and NATS (a replica), with extra env."""
+    procs: list[Proc] = []
+
+    def spawn(**env: str) -> str:
+        port = free_port()
+        proc = Proc(
+            f"identity-extra-{len(procs)}",
+            [sys.executable, "-m", "services.identity", "--port", str(port)],
+            port,
+            tmp_path / f"identity-extra-{len(procs)}.log",
+            env={**stack.procs["identity"].env, **env},
+        )
+        procs.append(proc)
+        proc.spawn()
+        wait_until(
+            lambda: identity_ready(proc.url) or not proc.alive(), timeout=30, what="identity replica ready"
+        )
+        assert proc.alive(), proc.log_path.read_text(errors="replace")
+        return proc.url
+
+    yield spawn
+    for proc in procs:
+        proc.stop()

@@ -19,10 +19,14 @@ import nats
 from nats.js.api import DeliverPolicy
 
 from rapport.stack import Proc, Stack, free_port
+from shared.events.bus import Bus
+from shared.events.envelope import CloudEvent
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
 PROBLEM_JSON = "application/problem+json"
+# Recorded platform payloads and the labelled analysis sets (written by the project).
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -179,6 +183,35 @@ def find_event(nats_url: str, subject: str, match: Callable[[Event], bool], time
     event = asyncio.run(find_event_async(nats_url, subject, match, timeout))
     assert event is not None, f"no {subject} event matched within {timeout}s"
     return event
+
+
+def collect_events(nats_url: str, subject: str, keep: Callable[[Event], bool], timeout: float) -> list[Event]:
+    """Every event on `subject` that `keep` accepts, read from JetStream for `timeout` seconds."""
+    kept: list[Event] = []
+
+    def match(event: Event) -> bool:
+        if keep(event):
+            kept.append(event)
+        return False
+
+    asyncio.run(find_event_async(nats_url, subject, match, timeout))
+    return kept
+
+
+def publish_event(nats_url: str, event: CloudEvent, *, msg_ids: tuple[str, ...] = ()) -> None:
+    """Publish an event straight to JetStream (its subject is its type); each broker message id is one
+    delivery the broker will not de-duplicate, the event's own id by default."""
+
+    async def publish() -> None:
+        bus = Bus(nats_url, name="rapport-tests")
+        await bus.connect()
+        try:
+            for msg_id in msg_ids or (event.id,):
+                await bus.publish_raw(subject=event.type, body=event.to_bytes(), msg_id=msg_id)
+        finally:
+            await bus.close()
+
+    asyncio.run(publish())
 
 
 def wait_for_agents(client: httpx.Client, tenant: Tenant, n: int) -> list[dict[str, Any]]:

@@ -5,18 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.listening import models  # noqa: F401  (registers the tables for create_all)
-from services.listening.api import router
-from services.listening.api_analysis import router as analysis_router
-from services.listening.api_channels import routers as channel_routers
-from services.listening.api_queries import router as queries_router
-from services.listening.api_usage import router as usage_router
+from services.listening.channels import routes as channels
+from services.listening.channels.pullers import start_pullers
 from services.listening.consumers import SUBSCRIPTIONS
-from services.listening.logic.alerts import start_spike_checks
-from services.listening.logic.analysing import start_worker
-from services.listening.logic.backfill import start_backfills
-from services.listening.logic.pulling import start_pullers
-from services.listening.logic.quotas import start_quotas
+from services.listening.mentions import routes as mentions
+from services.listening.mentions.analysing import start_worker
+from services.listening.queries import routes as queries
+from services.listening.queries.alerts import start_spike_checks
+from services.listening.queries.backfill import start_backfills
 from services.listening.settings import ListeningSettings
+from services.listening.usage import routes as usage
+from services.listening.usage.quotas import start_quotas
 from shared.auth import JWKSSource
 from shared.service import Runtime, create_service_app
 
@@ -37,8 +36,8 @@ def create_app(settings: ListeningSettings | None = None, *, jwks: JWKSSource | 
         title="Rapport listening",
         description="Ingests social posts, de-duplicates and analyses them, and publishes "
         "`listening.mention.received`.",
-        # analysis_router first: its /v1/mentions/stats and /labels must win over /v1/mentions/{id}.
-        routers=[analysis_router, router, queries_router, usage_router, *channel_routers],
+        # One router per path prefix, so no two overlap; the order within a prefix is its routes.py's.
+        routers=[mentions.router, queries.router, usage.router, *channels.routers],
         subscriptions=SUBSCRIPTIONS,
         jwks=jwks,
         on_start=_on_start,

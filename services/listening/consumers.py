@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.listening.logic.queries import resync_mention
+from services.listening.queries.logic import resync_mention
 from shared.events.contracts import MentionEdited, MentionReanalysed, MentionRedacted
 from shared.events.envelope import Event
 from shared.service import Subscription

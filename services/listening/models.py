@@ -46,11 +46,11 @@ class Mention(SQLModel, table=True):
     # The channel it arrived through (None: the ingest API or an import). A channel's compliance events
     # (deletes, edits, erasures) touch only the posts that arrived through it.
     channel_id: str | None = Field(default=None, max_length=36)
-    # Platform compliance (services.listening.logic.compliance): text and author gone, the reason kept.
+    # Platform compliance (services.listening.channels.compliance): text and author gone, the reason kept.
     redacted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     redaction_reason: str | None = Field(default=None, max_length=16)  # deleted | withheld | user_deleted
     edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Analysis (services.listening.logic.analysing): None until the worker analysed the mention.
+    # Analysis (services.listening.mentions.analysing): None until the worker analysed the mention.
     analysis_status: str = Field(default="pending", max_length=16, index=True)  # pending|analysing|analysed
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     analysed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -65,13 +65,13 @@ class Mention(SQLModel, table=True):
     intent_confidence: float | None = None
     analysis_tier: str | None = Field(default=None, max_length=32)  # fast | quality | human
     low_confidence: bool = False
-    # Repost grouping (services.listening.logic.grouping): same text → same group, the first mention's id.
+    # Repost grouping (services.listening.mentions.grouping): same text → same group, the first mention's id.
     fingerprint: str | None = Field(default=None, max_length=32, index=True)
     group_id: str | None = Field(default=None, max_length=36, index=True)
     sketch: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
-# --- listening queries, matches, spike alerts, repost grouping (services.listening.logic.queries etc.) ---
+# --- listening queries, matches, spike alerts, repost grouping (services.listening.queries.logic etc.) ---
 
 
 class ListeningQuery(SQLModel, table=True):
@@ -104,7 +104,7 @@ class MentionQueryMatch(SQLModel, table=True):
     mention_id: str = Field(max_length=36, index=True)
     query_id: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # Counted in its bucket's negative count: corrections (logic.queries.resync_mention) move it by this.
+    # Counted in its bucket's negative count: corrections (queries.logic.resync_mention) move it by this.
     negative: bool = False
 
 
@@ -145,7 +145,7 @@ class Alert(SQLModel, table=True):
 class QueryBackfill(SQLModel, table=True):
     """Matching a new or changed query against the tenant's already-analysed posts, newest first.
 
-    Each batch commits its matches, bucket counts and this row's cursor together (logic.backfill), so a
+    Each batch commits its matches, bucket counts and this row's cursor together (queries.backfill), so a
     restart resumes after the last batch; `generation` moves when the query changes, restarting the pass.
     """
 
@@ -165,7 +165,7 @@ class QueryBackfill(SQLModel, table=True):
 
 
 class MentionSketchKey(SQLModel, table=True):
-    """One of a mention's near-duplicate candidate keys (services.listening.fingerprint.candidate_keys)."""
+    """One of a mention's near-duplicate candidate keys (mentions.fingerprint.candidate_keys)."""
 
     __tablename__ = "mention_sketch_key"
     __table_args__ = (Index("ix_mention_sketch_key_lookup", "tenant_id", "key"),)
@@ -176,7 +176,7 @@ class MentionSketchKey(SQLModel, table=True):
     mention_id: str = Field(max_length=36)
 
 
-# --- agent corrections (services.listening.logic.labels) ---
+# --- agent corrections (services.listening.mentions.labels) ---
 
 
 class MentionLabel(SQLModel, table=True):
@@ -195,7 +195,7 @@ class MentionLabel(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-# --- channels: platform connections, encrypted secrets, pull cursors (services.listening.logic.channels) ---
+# --- channels: platform connections, encrypted secrets, pull cursors (services.listening.channels.logic) ---
 
 
 class Channel(SQLModel, table=True):
@@ -209,7 +209,7 @@ class Channel(SQLModel, table=True):
     platform: str = Field(max_length=16, index=True)
     name: str = Field(max_length=200)
     settings: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
-    # Fernet token of the credentials JSON (services.listening.crypto); never returned or logged.
+    # Fernet token of the credentials JSON (services.listening.channels.crypto); never returned or logged.
     secrets: str = Field(default="", sa_column=Column(Text, nullable=False))
     # Pull connectors: the saved cursor (JSON), written in the same transaction as the batch it follows.
     cursor: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -223,7 +223,7 @@ class Channel(SQLModel, table=True):
 
 class PullerLease(SQLModel, table=True):
     """Which listening replica pulls a channel, until when: each pull channel is pulled by one replica,
-    and another takes it over once the lease runs out (services.listening.logic.leases)."""
+    and another takes it over once the lease runs out (services.listening.channels.leases)."""
 
     __tablename__ = "listening_puller_lease"
 
@@ -260,7 +260,7 @@ class MentionFetch(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-# --- quotas: posts a tenant sent per clock hour (services.listening.logic.quotas) ---
+# --- quotas: posts a tenant sent per clock hour (services.listening.usage.quotas) ---
 
 
 class TenantUsage(SQLModel, table=True):
@@ -274,7 +274,7 @@ class TenantUsage(SQLModel, table=True):
 
 
 class MatchFlag(SQLModel, table=True):
-    """A mention whose query matching ran out of its time budget (logic.queries): its matches are partial.
+    """A mention whose query matching ran out of its time budget (queries.logic): its matches are partial.
 
     `decided` of the tenant's `queries` active queries were matched before the budget ran out.
     """

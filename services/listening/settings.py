@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.listening.query.cost import QueryLimits
+from services.listening.queries.language.cost import QueryLimits
 from shared.settings import Settings
 
 
@@ -20,7 +20,7 @@ class ListeningSettings(Settings):
     connector_min_poll_s: float = 1.0
     connector_default_poll_s: float = 60.0
     # From this many posts/s through the ingest API, the analysis worker gives way to the burst (see
-    # logic.analysing): set it near the rate the whole pipeline sustains on your hardware.
+    # mentions.analysing): set it near the rate the whole pipeline sustains on your hardware.
     ingest_burst_rate: float = 250.0
     # This replica runs pull connectors (each channel in one replica at a time, by lease).
     connector_pullers: bool = True
@@ -35,7 +35,7 @@ class ListeningSettings(Settings):
     # this many seconds, doubling up to an hour, given up after `connector_fetch_attempts` tries.
     connector_fetch_retry_s: float = 2.0
     connector_fetch_attempts: int = 20
-    # Per-tenant quotas (services.listening.logic.quotas; 0 means no quota). Channels and queries are
+    # Per-tenant quotas (services.listening.usage.quotas; 0 means no quota). Channels and queries are
     # count caps (409 `quota-exceeded`); posts through the ingest API (`POST /v1/mentions`, `/batch`,
     # `/import`, each post counted) are a rate quota per clock hour (429 with Retry-After). Platform
     # deliveries (webhooks, pulled and fetched posts) are counted but never refused.

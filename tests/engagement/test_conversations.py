@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -10,14 +9,14 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from shared.events.bus import Bus
 from shared.events.contracts import MentionPayload, MentionResolved
-from shared.events.envelope import CloudEvent, new_event
+from shared.events.envelope import new_event
 from tests.helpers import (
     Tenant,
     User,
     add_user,
     mention_payload,
+    publish_event,
     signup,
     unique,
     wait_for_agents,
@@ -82,20 +81,6 @@ def analysis_of(client: httpx.Client, tenant: Tenant, mention_id: str) -> dict[s
         return analysis
 
     return wait_until(read, what="the mention's analysis")
-
-
-def publish(nats_url: str, event: CloudEvent) -> None:
-    """Put an event on the bus directly, as a redelivery or another producer would."""
-
-    async def run() -> None:
-        bus = Bus(nats_url, name="rapport-tests")
-        await bus.connect()
-        try:
-            await bus.publish(event)
-        finally:
-            await bus.close()
-
-    asyncio.run(run())
 
 
 def test_complaint_opens_conversation_assigned_to_agent(client: httpx.Client) -> None:
@@ -258,7 +243,7 @@ def test_redelivered_mention_under_new_event_id_adds_no_second_message(
     )
 
     # Same mention, new event id: the inbox cannot see it is a repeat, the natural key must.
-    publish(
+    publish_event(
         stack.nats_url,
         new_event(replay, source="tests", tenant_id=tenant.tenant_id),
     )

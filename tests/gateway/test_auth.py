@@ -8,35 +8,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import (
+from tests.gateway.helpers import (
     SigningKey,
+    assert_problem,
+    assert_rejected_by_gateway,
+    bearer,
     claims_for,
     hs256_token,
     public_pem,
     unsigned_token,
 )
 from tests.helpers import Tenant, add_user, mention_payload, signup, unique
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.headers["x-request-id"]
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
-
-
-def assert_rejected_by_gateway(response: httpx.Response, status: int) -> None:
-    """The gateway answered itself: the upstream never saw it (rate-limit headers come after auth)."""
-    assert_problem(response, status)
-    assert "ratelimit-limit" not in response.headers
-    if status == 401:
-        assert response.headers["www-authenticate"] == "Bearer"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def user_emails(client: httpx.Client, tenant: Tenant) -> set[str]:

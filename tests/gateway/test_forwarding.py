@@ -8,8 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.gateway.conftest import Recorder, SigningKey, claims_for
-from tests.gateway.test_auth import assert_problem, bearer
+from tests.gateway.helpers import Recorder, SigningKey, assert_problem, bearer, claims_for
 from tests.helpers import Tenant
 
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")

@@ -13,8 +13,7 @@ from redis.asyncio import Redis
 from gateway.errors import RateLimiterUnavailable
 from gateway.ratelimit import RateLimiter
 from rapport.stack import Stack, free_port
-from tests.gateway.conftest import Recorder, SigningKey, SpawnGateway, claims_for
-from tests.gateway.test_auth import assert_problem, bearer
+from tests.gateway.helpers import Recorder, SigningKey, SpawnGateway, assert_problem, bearer, claims_for
 from tests.helpers import Tenant, mention_payload
 
 MIB = 1024 * 1024
@@ -114,91 +113,82 @@ def test_redis_down_fails_closed_with_503(
 # The limiter on its own, against the stack's Redis, with a controlled clock.
 
 
-def run_hits(
+async def run_hits(
     redis_url: str, key: str, times: list[float], *, limit: int, window_s: int
 ) -> list[tuple[bool, int, int]]:
-    async def go() -> list[tuple[bool, int, int]]:
-        redis = Redis.from_url(redis_url)
-        try:
-            limiter = RateLimiter(redis, prefix=f"test:{uuid.uuid4().hex}")
-            out = []
-            for now in times:
-                d = await limiter.hit(key, limit=limit, window_s=window_s, now=now)
-                out.append((d.allowed, d.remaining, d.retry_after))
-            return out
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(go())
+    redis = Redis.from_url(redis_url)
+    try:
+        limiter = RateLimiter(redis, prefix=f"test:{uuid.uuid4().hex}")
+        out = []
+        for now in times:
+            d = await limiter.hit(key, limit=limit, window_s=window_s, now=now)
+            out.append((d.allowed, d.remaining, d.retry_after))
+        return out
+    finally:
+        await redis.aclose()
 
 
 WINDOW_START = 1_700_000_000.0  # a multiple of 10 s
 
 
-def test_limiter_admits_up_to_the_limit_then_refuses(stack: Stack) -> None:
-    results = run_hits(stack.redis_url, "t:a", [WINDOW_START + 2.0] * 6, limit=5, window_s=10)
+@pytest.mark.anyio
+async def test_limiter_admits_up_to_the_limit_then_refuses(stack: Stack) -> None:
+    results = await run_hits(stack.redis_url, "t:a", [WINDOW_START + 2.0] * 6, limit=5, window_s=10)
     assert [r[0] for r in results] == [True] * 5 + [False]
     assert [r[1] for r in results[:5]] == [4, 3, 2, 1, 0]
     # Full window: wait 8 s for it to end, then 2 s until 5 old hits weigh less than 4.
     assert results[5][2] == 10
 
 
-def test_limiter_window_slides(stack: Stack) -> None:
+@pytest.mark.anyio
+async def test_limiter_window_slides(stack: Stack) -> None:
     full = [WINDOW_START + 2.0] * 5
     # Halfway into the next window the previous five weigh 2.5: two more fit, the third does not.
     halfway = [WINDOW_START + 15.0] * 3
-    results = run_hits(stack.redis_url, "t:b", full + halfway, limit=5, window_s=10)
+    results = await run_hits(stack.redis_url, "t:b", full + halfway, limit=5, window_s=10)
     assert [r[0] for r in results[5:]] == [True, True, False]
     assert results[7][2] == 1
     # A full window later the old hits no longer count.
-    later = run_hits(stack.redis_url, "t:b2", [*full, WINDOW_START + 20.0], limit=5, window_s=10)
+    later = await run_hits(stack.redis_url, "t:b2", [*full, WINDOW_START + 20.0], limit=5, window_s=10)
     assert later[-1][:2] == (True, 4)
 
 
-def test_limiter_counts_each_key_apart(stack: Stack) -> None:
-    times = [WINDOW_START + 1.0] * 2
-
-    async def go() -> list[bool]:
-        redis = Redis.from_url(stack.redis_url)
-        try:
-            limiter = RateLimiter(redis, prefix=f"test:{uuid.uuid4().hex}")
-            out = []
-            for key in ("t:one", "t:one", "t:two", "ip:127.0.0.1"):
-                out.append((await limiter.hit(key, limit=1, window_s=10, now=times[0])).allowed)
-            return out
-        finally:
-            await redis.aclose()
-
-    assert asyncio.run(go()) == [True, False, True, True]
+@pytest.mark.anyio
+async def test_limiter_counts_each_key_apart(stack: Stack) -> None:
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        limiter = RateLimiter(redis, prefix=f"test:{uuid.uuid4().hex}")
+        allowed = []
+        for key in ("t:one", "t:one", "t:two", "ip:127.0.0.1"):
+            decision = await limiter.hit(key, limit=1, window_s=10, now=WINDOW_START + 1.0)
+            allowed.append(decision.allowed)
+    finally:
+        await redis.aclose()
+    assert allowed == [True, False, True, True]
 
 
-def test_limiter_raises_when_redis_is_down() -> None:
-    async def go() -> None:
-        redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
-        try:
+@pytest.mark.anyio
+async def test_limiter_raises_when_redis_is_down() -> None:
+    redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    try:
+        with pytest.raises(RateLimiterUnavailable):
             await RateLimiter(redis).hit("t:x", limit=5, window_s=10)
-        finally:
-            await redis.aclose()
-
-    with pytest.raises(RateLimiterUnavailable):
-        asyncio.run(go())
+    finally:
+        await redis.aclose()
 
 
-def test_limiter_admits_exactly_the_limit_of_concurrent_hits(stack: Stack) -> None:
-    async def go() -> list[bool]:
-        redis = Redis.from_url(stack.redis_url)
-        try:
-            limiter = RateLimiter(redis, prefix=f"test:{uuid.uuid4().hex}")
-            # Hits of one loop turn travel as one batch; the script still counts them one by one.
-            decisions = await asyncio.gather(
-                *(
-                    limiter.hit(key, limit=7, window_s=10, now=WINDOW_START + 1.0)
-                    for key in ["t:c"] * 20 + ["t:d"]
-                )
+@pytest.mark.anyio
+async def test_limiter_admits_exactly_the_limit_of_concurrent_hits(stack: Stack) -> None:
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        limiter = RateLimiter(redis, prefix=f"test:{uuid.uuid4().hex}")
+        # Hits of one loop turn travel as one batch; the script still counts them one by one.
+        decisions = await asyncio.gather(
+            *(
+                limiter.hit(key, limit=7, window_s=10, now=WINDOW_START + 1.0)
+                for key in ["t:c"] * 20 + ["t:d"]
             )
-            return [d.allowed for d in decisions]
-        finally:
-            await redis.aclose()
-
-    allowed = asyncio.run(go())
-    assert allowed == [True] * 7 + [False] * 13 + [True]
+        )
+    finally:
+        await redis.aclose()
+    assert [d.allowed for d in decisions] == [True] * 7 + [False] * 13 + [True]

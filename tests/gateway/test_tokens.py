@@ -13,15 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import (
+from tests.gateway.helpers import (
     Recorder,
     SigningKey,
+    assert_rejected_by_gateway,
+    bearer,
     claims_for,
     hs256_token,
     public_pem,
     unsigned_token,
 )
-from tests.gateway.test_auth import assert_rejected_by_gateway, bearer
 from tests.helpers import wait_until
 
 

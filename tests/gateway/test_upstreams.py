@@ -10,8 +10,7 @@ import httpx
 from gateway.openapi import merge_documents
 from gateway.routes import RouteTable
 from rapport.stack import Stack, free_port
-from tests.gateway.conftest import Recorder, SigningKey, SpawnGateway, claims_for
-from tests.gateway.test_auth import assert_problem, bearer
+from tests.gateway.helpers import Recorder, SigningKey, SpawnGateway, assert_problem, bearer, claims_for
 
 SERVICE_PATHS = {
     "identity": ["/v1/tenants", "/v1/auth/token", "/v1/me", "/v1/users", "/.well-known/jwks.json"],

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import httpx
 
 from rapport.stack import Stack
-from tests.helpers import Event, Tenant, add_user, find_event, find_event_async, signup
+from tests.helpers import Tenant, add_user, collect_events, find_event, signup
 
 
 def test_signup_publishes_tenant_created_and_owner_created(stack: Stack, tenant: Tenant) -> None:
@@ -49,14 +48,9 @@ def test_rejected_user_creation_publishes_nothing(stack: Stack, api: httpx.Clien
     assert refused.status_code == 403
     # Every event of this tenant is accounted for once the last legitimate one has arrived.
     find_event(stack.nats_url, "identity.user.created", lambda e: e["data"]["user_id"] == agent.user_id)
-    seen: list[Event] = []
-
-    def collect(e: Event) -> bool:
-        if e["tenantid"] == owner.tenant_id:
-            seen.append(e)
-        return False
-
-    asyncio.run(find_event_async(stack.nats_url, "identity.>", collect, timeout=1.0))
+    seen = collect_events(
+        stack.nats_url, "identity.>", lambda e: e["tenantid"] == owner.tenant_id, timeout=1.0
+    )
     assert sorted(e["type"] for e in seen) == [
         "identity.tenant.created",
         "identity.user.created",

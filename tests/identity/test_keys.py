@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rapport.stack import Stack
 from tests.helpers import PASSWORD, Tenant, add_user, login
-from tests.identity.conftest import SpawnIdentity
+from tests.identity.helpers import SpawnIdentity
 
 
 def _jwks(url: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.helpers import PASSWORD, signup, unique
-from tests.identity.conftest import SpawnIdentity
+from tests.identity.helpers import SpawnIdentity
 
 
 def _body(**overrides: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,10 +11,9 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from shared.events.bus import Bus
 from shared.events.contracts import Analysis, Author, MentionReceived, Sentiment
 from shared.events.envelope import CloudEvent, new_event
-from tests.helpers import Tenant, User, add_user, mention_payload, signup, unique, wait_until
+from tests.helpers import Tenant, User, add_user, mention_payload, publish_event, signup, unique, wait_until
 
 COMPLAINT = "My order arrived broken and support is not answering. Terrible!"
 QUESTION = "How do I reset my password?"
@@ -71,21 +69,6 @@ def received(tenant_id: str, *, created_at: datetime, platform: str = "x") -> Cl
         analysis=Analysis(language="en", sentiment=Sentiment(label="positive", score=0.6), intent="praise"),
     )
     return new_event(mention, source="tests", tenant_id=tenant_id)
-
-
-def publish(nats_url: str, event: CloudEvent, *, msg_ids: tuple[str, ...] = ()) -> None:
-    """Publish an event directly; each broker message id is one delivery the broker will not de-duplicate."""
-
-    async def run() -> None:
-        bus = Bus(nats_url, name="rapport-tests")
-        await bus.connect()
-        try:
-            for msg_id in msg_ids or (event.id,):
-                await bus.publish_raw(subject=event.type, body=event.to_bytes(), msg_id=msg_id)
-        finally:
-            await bus.close()
-
-    asyncio.run(run())
 
 
 def test_scorecard_counts_mentions_profiles_and_conversations(client: httpx.Client) -> None:
@@ -170,8 +153,10 @@ def test_same_event_delivered_twice_is_counted_once(client: httpx.Client, stack:
     tenant = signup(client)
     event = received(tenant.tenant_id, created_at=datetime.now(UTC))
     # Two broker messages (distinct Nats-Msg-Id) carrying one event: only the inbox can tell.
-    publish(stack.nats_url, event, msg_ids=(f"{event.id}-a", f"{event.id}-b"))
-    publish(stack.nats_url, received(tenant.tenant_id, created_at=datetime.now(UTC), platform="barrier"))
+    publish_event(stack.nats_url, event, msg_ids=(f"{event.id}-a", f"{event.id}-b"))
+    publish_event(
+        stack.nats_url, received(tenant.tenant_id, created_at=datetime.now(UTC), platform="barrier")
+    )
 
     card = scorecard_when(
         client, tenant, lambda c: "barrier" in c["mentions"]["by_platform"], "the later event"
@@ -184,7 +169,7 @@ def test_mentions_are_bucketed_by_their_own_utc_day(client: httpx.Client, stack:
     tenant = signup(client)
     # 23:30 at UTC-2 on 5 March is 01:30 UTC on 6 March.
     posted_at = datetime.fromisoformat("2024-03-05T23:30:00-02:00")
-    publish(stack.nats_url, received(tenant.tenant_id, created_at=posted_at))
+    publish_event(stack.nats_url, received(tenant.tenant_id, created_at=posted_at))
 
     day = scorecard_when(
         client,
@@ -204,7 +189,7 @@ def test_mentions_are_bucketed_by_their_own_utc_day(client: httpx.Client, stack:
 def test_other_tenant_sees_none_of_the_counts(client: httpx.Client, stack: Stack) -> None:
     tenant = signup(client)
     other = signup(client)
-    publish(stack.nats_url, received(tenant.tenant_id, created_at=datetime.now(UTC)))
+    publish_event(stack.nats_url, received(tenant.tenant_id, created_at=datetime.now(UTC)))
     scorecard_when(client, tenant, lambda c: c["mentions"]["total"] == 1, "the mention counted")
     for base in (stack.gateway_url, stack.url("metrics")):
         response = httpx.get(f"{base}/v1/metrics/scorecard", headers=other.headers)

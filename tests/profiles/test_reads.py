@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.helpers import Tenant, add_user, assert_problem, unique
-from tests.profiles.conftest import find_profiles, ingest, timeline, wait_for_profile
+from tests.profiles.helpers import find_profiles, ingest, timeline, wait_for_profile
 
 
 def test_timeline_lists_interactions_newest_first_in_pages(client: httpx.Client, tenant: Tenant) -> None:

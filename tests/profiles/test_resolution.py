@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import Tenant, mention_payload, unique, wait_until
-from tests.profiles.conftest import find_profiles, ingest, timeline, wait_for_profile
+from tests.profiles.helpers import find_profiles, ingest, timeline, wait_for_profile
 
 
 def analysis(client: httpx.Client, tenant: Tenant, mention_id: str) -> Any:

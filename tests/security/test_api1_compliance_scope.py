@@ -14,9 +14,13 @@ from typing import Any
 
 import httpx
 
-from services.listening.connectors.signatures import META_SIGNATURE_HEADER, X_SIGNATURE_HEADER, meta_signature
+from services.listening.channels.connectors.signatures import (
+    META_SIGNATURE_HEADER,
+    X_SIGNATURE_HEADER,
+    meta_signature,
+)
 from tests.helpers import Tenant, mention_payload
-from tests.listening_channels.conftest import create_channel, fixture_bytes, fixture_json
+from tests.listening.channels.helpers import create_channel, fixture_bytes, fixture_json
 
 SECRET_A = "x-secret-channel-a-41"
 SECRET_B = "x-secret-channel-b-97"

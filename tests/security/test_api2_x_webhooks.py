@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.listening.connectors.signatures import X_SIGNATURE_HEADER, x_crc_response
+from services.listening.channels.connectors.signatures import X_SIGNATURE_HEADER, x_crc_response
 from tests.helpers import Tenant, assert_problem
-from tests.listening_channels.conftest import PLATFORMS, create_channel
+from tests.listening.channels.helpers import PLATFORMS, create_channel
 
 CONSUMER_SECRET = "x-consumer-secret-5f2e"
 

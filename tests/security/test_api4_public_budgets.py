@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from tests.gateway.conftest import UPSTREAM_ENV, Recorder, SigningKey, claims_for
+from tests.gateway.helpers import UPSTREAM_ENV, Recorder, SigningKey, claims_for
 from tests.helpers import assert_problem, replica
 
 SMALL = {

@@ -23,15 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import select
 
 from services.listening.errors import QueryTooExpensive, QuotaExceeded
-from services.listening.logic import queries as queries_logic
 from services.listening.models import ListeningQuery, MatchFlag, Mention
-from services.listening.query import QueryLimits, compile_query, match_within, prepare
-from services.listening.query import QueryTooExpensive as QueryTooExpensiveError
-from services.listening.schemas_queries import ListeningQueryCreate
+from services.listening.queries import logic as queries_logic
+from services.listening.queries.language import QueryLimits, compile_query, match_within, prepare
+from services.listening.queries.language import QueryTooExpensive as QueryTooExpensiveError
+from services.listening.queries.schemas import ListeningQueryCreate
 from services.listening.settings import ListeningSettings
 from shared.db import create_engine, create_tables, session_factory
 from tests.helpers import Tenant, assert_problem
-from tests.listening_queries_api.conftest import create_query
+from tests.listening.queries.helpers import create_query
 
 BASE = "/v1/listening/queries"
 HOSTILE = '"' + " ".join(["ab*"] * 490) + '"'  # 1,961 characters: accepted before
@@ -129,41 +129,40 @@ def _mention(tenant_id: str, text: str) -> Mention:
     )
 
 
-def test_one_query_more_than_the_cap_is_409(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        async with database(tmp_path) as sessions, sessions() as session:
-            limits = QueryLimits()
+@pytest.mark.anyio
+async def test_one_query_more_than_the_cap_is_409(tmp_path: Path) -> None:
+    async with database(tmp_path) as sessions, sessions() as session:
+        limits = QueryLimits()
 
-            async def create(expression: str) -> Any:
-                query_in = ListeningQueryCreate(name="q", kind="topic", expression=expression)
-                return await queries_logic.create_query(
-                    session, tenant_id="t1", query_in=query_in, limits=limits, max_queries=2
-                )
-
-            await create("acme")
-            await create("rival")
-            with pytest.raises(QuotaExceeded) as refused:
-                await create("third")
-            assert refused.value.status == 409
-            assert "quota of 2 listening queries" in str(refused.value.detail)
-            # The cap is per tenant: another tenant still has room.
-            query_in = ListeningQueryCreate(name="q", kind="topic", expression="acme")
-            await queries_logic.create_query(
-                session, tenant_id="t2", query_in=query_in, limits=limits, max_queries=2
+        async def create(expression: str) -> Any:
+            query_in = ListeningQueryCreate(name="q", kind="topic", expression=expression)
+            return await queries_logic.create_query(
+                session, tenant_id="t1", query_in=query_in, limits=limits, max_queries=2
             )
-            with pytest.raises(QueryTooExpensive):
-                await queries_logic.create_query(
-                    session,
-                    tenant_id="t2",
-                    query_in=ListeningQueryCreate(name="q", kind="topic", expression=HOSTILE),
-                    limits=limits,
-                    max_queries=2,
-                )
 
-    asyncio.run(scenario())
+        await create("acme")
+        await create("rival")
+        with pytest.raises(QuotaExceeded) as refused:
+            await create("third")
+        assert refused.value.status == 409
+        assert "quota of 2 listening queries" in str(refused.value.detail)
+        # The cap is per tenant: another tenant still has room.
+        query_in = ListeningQueryCreate(name="q", kind="topic", expression="acme")
+        await queries_logic.create_query(
+            session, tenant_id="t2", query_in=query_in, limits=limits, max_queries=2
+        )
+        with pytest.raises(QueryTooExpensive):
+            await queries_logic.create_query(
+                session,
+                tenant_id="t2",
+                query_in=ListeningQueryCreate(name="q", kind="topic", expression=HOSTILE),
+                limits=limits,
+                max_queries=2,
+            )
 
 
-def test_matching_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.anyio
+async def test_matching_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """While one post's matching takes 0.3 s of a thread, the event loop keeps serving other work."""
     real = match_within
     threads: list[bool] = []
@@ -179,71 +178,66 @@ def test_matching_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(queries_logic, "match_within", slow_match)
 
-    async def scenario() -> None:
-        async with database(tmp_path) as sessions:
-            await _add_queries(sessions, "t-off-loop", "ab NEAR/3 ab")
-            ticks: list[float] = []
+    async with database(tmp_path) as sessions:
+        await _add_queries(sessions, "t-off-loop", "ab NEAR/3 ab")
+        ticks: list[float] = []
 
-            async def ticker() -> None:
-                while True:
-                    ticks.append(time.monotonic())
-                    await asyncio.sleep(0.01)
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
 
-            async with sessions() as session:
-                mention = _mention("t-off-loop", LONG_POST)
-                session.add(mention)
-                await session.flush()
-                task = asyncio.create_task(ticker())
-                await asyncio.sleep(0)
-                started = time.monotonic()
-                outcomes = await queries_logic.match_batch(session, [mention], budget_s=5)
-                elapsed = time.monotonic() - started
-                task.cancel()
-            assert outcomes[mention.id].query_ids  # matched
-            assert elapsed >= 0.3
-            assert threads == [True]
-            during = [t for t in ticks if started <= t <= started + elapsed]
-            assert len(during) >= 10, f"the event loop ran {len(during)} times in {elapsed:.2f}s"
-
-    asyncio.run(scenario())
+        async with sessions() as session:
+            mention = _mention("t-off-loop", LONG_POST)
+            session.add(mention)
+            await session.flush()
+            task = asyncio.create_task(ticker())
+            await asyncio.sleep(0)
+            started = time.monotonic()
+            outcomes = await queries_logic.match_batch(session, [mention], budget_s=5)
+            elapsed = time.monotonic() - started
+            task.cancel()
+        assert outcomes[mention.id].query_ids  # matched
+        assert elapsed >= 0.3
+        assert threads == [True]
+        during = [t for t in ticks if started <= t <= started + elapsed]
+        assert len(during) >= 10, f"the event loop ran {len(during)} times in {elapsed:.2f}s"
 
 
-def test_post_over_its_budget_is_flagged_not_matched_for_ever(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_post_over_its_budget_is_flagged_not_matched_for_ever(tmp_path: Path) -> None:
     """200 allowed queries against a long post, a 0.1 ms budget: matching stops, and the post is flagged."""
     expressions = [f'"ab* ab* ab* ab* ab* ab* ab* ab* ab* ab* ab* ab* ab* w{i}*"' for i in range(200)]
     for expression in expressions[:1]:
         compile_query(expression, QueryLimits())  # each is allowed
 
-    async def scenario() -> None:
-        async with database(tmp_path) as sessions:
-            await _add_queries(sessions, "t-budget", *expressions)
-            async with sessions() as session:
-                mention = _mention("t-budget", LONG_POST)
-                session.add(mention)
-                await session.flush()
-                outcome = (await queries_logic.match_batch(session, [mention], budget_s=0.0001))[mention.id]
-                await session.commit()
-            assert outcome.budget_exceeded
-            assert outcome.queries == 200
-            assert len(outcome.undecided) > 0
-            async with sessions() as session:
-                [flag] = (await session.execute(select(MatchFlag))).scalars().all()
-                assert (flag.mention_id, flag.status) == (mention.id, "budget_exceeded")
-                assert flag.decided == 200 - len(outcome.undecided)
-                usage = await queries_logic.query_usage(
-                    session, tenant_id="t-budget", max_queries=200, limits=QueryLimits()
-                )
-                assert usage.budget_exceeded == 1
-                assert usage.recent_budget_exceeded[0].mention_id == mention.id
-                # Within a generous budget the same post is matched in full, and not flagged again.
-                other = _mention("t-budget", LONG_POST + " w7")
-                session.add(other)
-                await session.flush()
-                full = (await queries_logic.match_batch(session, [other], budget_s=30))[other.id]
-                assert not full.budget_exceeded
-                assert len(full.query_ids) == 1
-
-    asyncio.run(scenario())
+    async with database(tmp_path) as sessions:
+        await _add_queries(sessions, "t-budget", *expressions)
+        async with sessions() as session:
+            mention = _mention("t-budget", LONG_POST)
+            session.add(mention)
+            await session.flush()
+            outcome = (await queries_logic.match_batch(session, [mention], budget_s=0.0001))[mention.id]
+            await session.commit()
+        assert outcome.budget_exceeded
+        assert outcome.queries == 200
+        assert len(outcome.undecided) > 0
+        async with sessions() as session:
+            [flag] = (await session.execute(select(MatchFlag))).scalars().all()
+            assert (flag.mention_id, flag.status) == (mention.id, "budget_exceeded")
+            assert flag.decided == 200 - len(outcome.undecided)
+            usage = await queries_logic.query_usage(
+                session, tenant_id="t-budget", max_queries=200, limits=QueryLimits()
+            )
+            assert usage.budget_exceeded == 1
+            assert usage.recent_budget_exceeded[0].mention_id == mention.id
+            # Within a generous budget the same post is matched in full, and not flagged again.
+            other = _mention("t-budget", LONG_POST + " w7")
+            session.add(other)
+            await session.flush()
+            full = (await queries_logic.match_batch(session, [other], budget_s=30))[other.id]
+            assert not full.budget_exceeded
+            assert len(full.query_ids) == 1
 
 
 def test_budget_stops_matching_between_queries_and_inside_a_phrase() -> None:

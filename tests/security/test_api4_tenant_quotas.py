@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from rapport.stack import Stack, port_open
-from services.listening.connectors.signatures import x_signature
+from services.listening.channels.connectors.signatures import x_signature
 from tests.helpers import Tenant, add_user, assert_problem, signup, unique, wait_until
-from tests.listening_channels.conftest import fixture_bytes
+from tests.listening.channels.helpers import fixture_bytes
 
 QUOTA = 7
 

@@ -8,7 +8,6 @@ URLs (its stand-in platforms listen on 127.0.0.1): the HTTP tests run a listenin
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from services.listening.logic.channels import (
+from services.listening.channels.logic import (
     PublicNetworkBackend,
     UnsafeURL,
     check_public_url,
@@ -50,9 +49,10 @@ CLASSIC_URLS = [
 
 
 @pytest.mark.parametrize("url", TRANSITION_URLS + CLASSIC_URLS)
-def test_transition_and_private_addresses_are_refused(url: str) -> None:
+@pytest.mark.anyio
+async def test_transition_and_private_addresses_are_refused(url: str) -> None:
     with pytest.raises(UnsafeURL):
-        asyncio.run(check_public_url(url))
+        await check_public_url(url)
 
 
 @pytest.mark.parametrize(
@@ -64,8 +64,9 @@ def test_transition_and_private_addresses_are_refused(url: str) -> None:
         "https://93.184.215.14/feed.xml",
     ],
 )
-def test_transition_forms_of_public_addresses_pass(url: str) -> None:
-    asyncio.run(check_public_url(url))
+@pytest.mark.anyio
+async def test_transition_forms_of_public_addresses_pass(url: str) -> None:
+    await check_public_url(url)
 
 
 OK_RESPONSE = [b"HTTP/1.1 200 OK\r\n", b"Content-Length: 2\r\n", b"\r\n", b"ok"]
@@ -109,42 +110,41 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[str]]]:
     return answers
 
 
-def test_connection_goes_to_the_address_that_was_vetted(resolver: dict[str, list[list[str]]]) -> None:
+@pytest.mark.anyio
+async def test_connection_goes_to_the_address_that_was_vetted(resolver: dict[str, list[list[str]]]) -> None:
     # Public at the first lookup, loopback afterwards: a check followed by a second lookup would dial
     # 127.0.0.1; the backend resolves once per connection and dials what it vetted.
     resolver["rebind.example"] = [["93.184.215.14"], ["127.0.0.1"]]
     inner = RecordingBackend(OK_RESPONSE)
 
-    async def scenario() -> None:
-        async with httpx.AsyncClient(transport=public_transport(PublicNetworkBackend(inner))) as client:
-            response = await client.get("http://rebind.example:8080/feed.xml")
-            assert response.status_code == 200 and response.text == "ok"
-            assert response.request.headers["Host"] == "rebind.example:8080"
-            # The next connection (a new client: no pooled connection) gets the loopback answer.
-        async with httpx.AsyncClient(transport=public_transport(PublicNetworkBackend(inner))) as client:
-            with pytest.raises(UnsafeURL):
-                await client.get("http://rebind.example:8080/feed.xml")
+    async with httpx.AsyncClient(transport=public_transport(PublicNetworkBackend(inner))) as client:
+        response = await client.get("http://rebind.example:8080/feed.xml")
+        assert response.status_code == 200 and response.text == "ok"
+        assert response.request.headers["Host"] == "rebind.example:8080"
+        # The next connection (a new client: no pooled connection) gets the loopback answer.
+    async with httpx.AsyncClient(transport=public_transport(PublicNetworkBackend(inner))) as client:
+        with pytest.raises(UnsafeURL):
+            await client.get("http://rebind.example:8080/feed.xml")
 
-    asyncio.run(scenario())
     assert inner.dialled == ["93.184.215.14"]
 
 
-def test_a_name_with_any_private_answer_is_not_dialled(resolver: dict[str, list[list[str]]]) -> None:
+@pytest.mark.anyio
+async def test_a_name_with_any_private_answer_is_not_dialled(resolver: dict[str, list[list[str]]]) -> None:
     resolver["mixed.example"] = [["93.184.215.14", "10.0.0.7"]]
     resolver["nat64.example"] = [["64:ff9b::a9fe:a9fe"]]
     inner = RecordingBackend(OK_RESPONSE)
 
-    async def scenario() -> None:
-        async with httpx.AsyncClient(transport=public_transport(PublicNetworkBackend(inner))) as client:
-            for url in ("http://mixed.example/", "https://nat64.example/", "http://[::127.0.0.1]:8001/"):
-                with pytest.raises(UnsafeURL):
-                    await client.get(url)
+    async with httpx.AsyncClient(transport=public_transport(PublicNetworkBackend(inner))) as client:
+        for url in ("http://mixed.example/", "https://nat64.example/", "http://[::127.0.0.1]:8001/"):
+            with pytest.raises(UnsafeURL):
+                await client.get(url)
 
-    asyncio.run(scenario())
     assert inner.dialled == []
 
 
-def test_redirects_are_vetted_when_dialled(resolver: dict[str, list[list[str]]]) -> None:
+@pytest.mark.anyio
+async def test_redirects_are_vetted_when_dialled(resolver: dict[str, list[list[str]]]) -> None:
     resolver["feeds.example"] = [["93.184.215.14"]]
     resolver["internal.example"] = [["169.254.169.254"]]
     redirect = [
@@ -155,25 +155,21 @@ def test_redirects_are_vetted_when_dialled(resolver: dict[str, list[list[str]]])
     ]
     inner = RecordingBackend(redirect)
 
-    async def scenario() -> None:
-        transport = public_transport(PublicNetworkBackend(inner))
-        async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
-            with pytest.raises(UnsafeURL):
-                await client.get("http://feeds.example/rss")
+    transport = public_transport(PublicNetworkBackend(inner))
+    async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
+        with pytest.raises(UnsafeURL):
+            await client.get("http://feeds.example/rss")
 
-    asyncio.run(scenario())
     assert inner.dialled == ["93.184.215.14"]
 
 
-def test_pullers_client_refuses_a_private_address_in_production() -> None:
-    from services.listening.logic.pulling import _guarded_client
+@pytest.mark.anyio
+async def test_pullers_client_refuses_a_private_address_in_production() -> None:
+    from services.listening.channels.pullers import _guarded_client
 
-    async def scenario() -> None:
-        async with _guarded_client(False) as client:
-            with pytest.raises(UnsafeURL):
-                await client.get("http://127.0.0.1:9/")
-
-    asyncio.run(scenario())
+    async with _guarded_client(False) as client:
+        with pytest.raises(UnsafeURL):
+            await client.get("http://127.0.0.1:9/")
 
 
 # --- through HTTP, against a listening replica started without RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS ---

@@ -9,7 +9,6 @@ them while nats-py and redis-py log in with such URLs.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -110,14 +109,15 @@ async def _nats_login(url: str) -> bool:
     return True
 
 
-def test_compose_nats_refuses_clients_without_the_password(
+@pytest.mark.anyio
+async def test_compose_nats_refuses_clients_without_the_password(
     compose: dict[str, Any], compose_nats: int
 ) -> None:
     url = compose["services"]["listening"]["environment"]["RAPPORT_NATS_URL"]
     local = url.replace("@nats:4222", f"@127.0.0.1:{compose_nats}")
-    assert asyncio.run(_nats_login(local)), "nats-py could not log in with the services' URL"
-    assert not asyncio.run(_nats_login(f"nats://127.0.0.1:{compose_nats}"))
-    assert not asyncio.run(_nats_login(f"nats://rapport:wrong@127.0.0.1:{compose_nats}"))
+    assert await _nats_login(local), "nats-py could not log in with the services' URL"
+    assert not await _nats_login(f"nats://127.0.0.1:{compose_nats}")
+    assert not await _nats_login(f"nats://rapport:wrong@127.0.0.1:{compose_nats}")
 
 
 def test_compose_redis_refuses_clients_without_the_password(

@@ -7,7 +7,6 @@ from a CDN, and `RAPPORT_API_DOCS=false` turns the docs and the OpenAPI document
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import httpx
@@ -81,20 +80,19 @@ def test_docs_load_swagger_ui_from_the_process_itself(stack: Stack, where: str) 
         assert http.get("/openapi.json").status_code == 200
 
 
-def _statuses(app: FastAPI) -> dict[str, int]:
-    async def run() -> dict[str, int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
-            return {path: (await http.get(path)).status_code for path in DOC_PATHS}
-
-    return asyncio.run(run())
+async def _statuses(app: FastAPI) -> dict[str, int]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        return {path: (await http.get(path)).status_code for path in DOC_PATHS}
 
 
-def test_docs_off_answer_404_on_a_service() -> None:
-    assert _statuses(create_metrics(MetricsSettings(api_docs=False))) == dict.fromkeys(DOC_PATHS, 404)
-    on = _statuses(create_metrics(MetricsSettings(api_docs=True)))
+@pytest.mark.anyio
+async def test_docs_off_answer_404_on_a_service() -> None:
+    assert await _statuses(create_metrics(MetricsSettings(api_docs=False))) == dict.fromkeys(DOC_PATHS, 404)
+    on = await _statuses(create_metrics(MetricsSettings(api_docs=True)))
     assert on["/docs"] == on["/openapi.json"] == on["/docs/assets/swagger-ui-bundle.js"] == 200
 
 
-def test_docs_off_answer_404_on_the_gateway() -> None:
-    assert _statuses(create_gateway(GatewaySettings(api_docs=False))) == dict.fromkeys(DOC_PATHS, 404)
+@pytest.mark.anyio
+async def test_docs_off_answer_404_on_the_gateway() -> None:
+    assert await _statuses(create_gateway(GatewaySettings(api_docs=False))) == dict.fromkeys(DOC_PATHS, 404)

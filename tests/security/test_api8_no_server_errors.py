@@ -10,7 +10,8 @@ import json
 import socket
 import struct
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -158,7 +159,7 @@ def test_nul_in_a_listening_query_is_422(client: httpx.Client, tenant: Tenant) -
 def test_connectors_cap_counts_drop_nul_in_ids_and_refuse_out_of_range_dates() -> None:
     from pydantic import ValidationError
 
-    from services.listening.connectors.models import Author, Engagement, InboundMention
+    from services.listening.channels.connectors.models import Author, Engagement, InboundMention
     from shared.validation import MAX_COUNT
 
     assert Author(handle="big", followers=2**70).followers == MAX_COUNT
@@ -314,26 +315,24 @@ async def _forward(upstreams: Upstreams, method: str, target: str, body: Any) ->
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
-def _run_against_upstream(
-    scenario: Callable[[Upstreams, ClosingUpstream], Awaitable[None]], *, reset: bool = False
-) -> None:
-    async def main() -> None:
-        upstream = ClosingUpstream(reset=reset)
-        base = await upstream.start()
-        session = create_session(GatewaySettings())
-        try:
-            await scenario(Upstreams(session, {"listening": base}), upstream)
-        finally:
-            await session.close()
-            await upstream.stop()
-
-    asyncio.run(main())
+@asynccontextmanager
+async def _against_upstream(*, reset: bool = False) -> AsyncIterator[tuple[Upstreams, ClosingUpstream]]:
+    """The gateway's upstream pool in front of a service that closes (or resets) after a 500."""
+    upstream = ClosingUpstream(reset=reset)
+    base = await upstream.start()
+    session = create_session(GatewaySettings())
+    try:
+        yield Upstreams(session, {"listening": base}), upstream
+    finally:
+        await session.close()
+        await upstream.stop()
 
 
 @pytest.mark.parametrize("reset", [True, False], ids=["reset", "closed"])
 @pytest.mark.parametrize("method", ["POST", "PATCH", "GET", "DELETE"])
-def test_next_request_after_a_service_500_gets_its_answer(method: str, reset: bool) -> None:
-    async def scenario(upstreams: Upstreams, upstream: ClosingUpstream) -> None:
+@pytest.mark.anyio
+async def test_next_request_after_a_service_500_gets_its_answer(method: str, reset: bool) -> None:
+    async with _against_upstream(reset=reset) as (upstreams, upstream):
         assert (await _forward(upstreams, "POST", "/fail", b"{}"))[0] == 500
         body = b'{"tenant": "other"}' if method in ("POST", "PATCH") else None
         status, data = await _forward(upstreams, method, "/v1/mentions", body)
@@ -342,26 +341,21 @@ def test_next_request_after_a_service_500_gets_its_answer(method: str, reset: bo
         assert upstream.requests == ["/fail", "/v1/mentions"] and upstream.connections == 2
         assert (await _forward(upstreams, method, "/v1/mentions", body))[0] == 200
 
-    _run_against_upstream(scenario, reset=reset)
 
+@pytest.mark.anyio
+async def test_a_streamed_body_is_not_sent_twice() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"a": 1}'
 
-def test_a_streamed_body_is_not_sent_twice() -> None:
-    async def scenario(upstreams: Upstreams, upstream: ClosingUpstream) -> None:
+    async with _against_upstream() as (upstreams, _):
         assert (await _forward(upstreams, "POST", "/fail", b"{}"))[0] == 500
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield b'{"a": 1}'
-
         with pytest.raises(BadGateway):
             await _forward(upstreams, "POST", "/v1/mentions/import", chunks())
 
-    _run_against_upstream(scenario)
 
-
-def test_a_post_dropped_on_a_new_connection_is_not_repeated() -> None:
-    async def scenario(upstreams: Upstreams, upstream: ClosingUpstream) -> None:
+@pytest.mark.anyio
+async def test_a_post_dropped_on_a_new_connection_is_not_repeated() -> None:
+    async with _against_upstream() as (upstreams, upstream):
         with pytest.raises(BadGateway):
             await _forward(upstreams, "POST", "/drop", b"{}")
         assert upstream.requests == ["/drop"]
-
-    _run_against_upstream(scenario)

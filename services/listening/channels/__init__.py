@@ -1,0 +1,1 @@
+"""Channels: platform connections, their webhooks, pullers and compliance events (connectors inside)."""

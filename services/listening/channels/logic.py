@@ -1,0 +1,394 @@
+"""Channels: a tenant's platform connections, with credentials encrypted and tenant URLs checked."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import socket
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+from pydantic import ValidationError
+from sqlalchemy import case, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.listening.channels import leases
+from services.listening.channels.connectors import GRAPH_API
+from services.listening.channels.crypto import SecretBox
+from services.listening.channels.schemas import (
+    PUSH_PLATFORMS,
+    ChannelCreate,
+    ChannelPage,
+    ChannelRead,
+    ChannelStatus,
+    ChannelUpdate,
+)
+from services.listening.errors import ChannelNotFound
+from services.listening.models import Channel, MentionFetch, PullerLease
+from services.listening.usage.quotas import check_channel_quota
+from shared.db import utcnow
+from shared.errors import Unprocessable
+from shared.pagination import paginate
+from shared.tenancy import get_scoped, scoped
+
+log = logging.getLogger("rapport.listening")
+
+URL_SETTINGS = ("base_url", "url", "graph_base_url", "streaming_url")
+# Platform addresses the service knows (defaults): not the tenant's choice, no need to resolve them.
+KNOWN_URLS = frozenset({GRAPH_API})
+
+
+class UnsafeURL(ValueError):
+    """A tenant-given URL names a private, loopback, link-local or otherwise non-public address."""
+
+
+# IPv6 forms that carry an IPv4 address a gateway or the kernel may deliver to: judged by that address.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")  # IPv4-mapped: the last 32 bits
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")  # RFC 3056: bits 16-48
+# Never dialled: local-use NAT64 (RFC 8215), deprecated IPv4-compatible (::a.b.c.d, also :: and ::1),
+# Teredo (its client address is obfuscated and it reaches hosts through relays we do not choose).
+_REFUSED_V6 = (
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("2001::/32"),
+)
+
+
+def _public(address: str) -> bool:
+    """Whether an address (IPv4 or IPv6, a zone id allowed) is public; a transition form is judged by
+    the IPv4 address it embeds."""
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _MAPPED or ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip in _SIX_TO_FOUR:
+            ip = ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF)
+        elif any(ip in net for net in _REFUSED_V6) or ip.is_site_local:
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+async def resolve_public(host: str, port: int | None) -> list[tuple[Any, ...]]:
+    """The host's addresses (`getaddrinfo` entries), resolved once; UnsafeURL unless all are public.
+
+    Callers connect to exactly these, never to the name again, so a DNS answer that changes between the
+    check and the connection (rebinding) cannot move the connection to a private address.
+    """
+    host = host.strip("[]")
+    if not host:
+        raise UnsafeURL("the URL has no host")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UnsafeURL("the URL's host does not resolve") from exc
+    if not infos or not all(_public(str(info[4][0])) for info in infos):
+        raise UnsafeURL("the URL's host is not a public address")
+    return list(infos)
+
+
+async def check_public_url(url: str) -> None:
+    """Raise UnsafeURL unless every address the URL's host resolves to is a public one (SSRF guard)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:
+        raise UnsafeURL("the URL is not valid") from exc
+    if not host:
+        raise UnsafeURL("the URL has no host")
+    await resolve_public(host, None)
+
+
+async def connect_public(host: str, port: int) -> socket.socket:
+    """A TCP connection (websockets) to an address of the host vetted by `resolve_public`."""
+    loop = asyncio.get_running_loop()
+    error: OSError | None = None
+    for family, kind, proto, _, address in await resolve_public(host, port):
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error or OSError("no address to connect to")
+
+
+class PublicNetworkBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's TCP dialler for pullers: each connection (redirects included) goes to an address of the
+    host vetted by `resolve_public`; TLS still names the host (SNI, certificate) and so does `Host`."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        async with asyncio.timeout(timeout):
+            infos = await resolve_public(host, port)
+        error: Exception | None = None
+        for info in infos:
+            try:
+                return await self.inner.connect_tcp(
+                    str(info[4][0]),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error or httpcore.ConnectError("no address to connect to")
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise UnsafeURL("unix sockets are not dialled")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def public_transport(backend: httpcore.AsyncNetworkBackend | None = None) -> httpx.AsyncHTTPTransport:
+    """An httpx transport that dials through `PublicNetworkBackend` and ignores proxy settings."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx takes no network backend argument: its pool gets ours (tests prove it is the one dialling).
+    pool = transport._pool
+    assert isinstance(pool, httpcore.AsyncConnectionPool)
+    pool._network_backend = backend or PublicNetworkBackend()
+    return transport
+
+
+class Fetches(NamedTuple):
+    pending: int = 0
+    given_up: int = 0
+
+
+def inbound_url(channel: Channel) -> str | None:
+    """Where the platform delivers this channel's webhooks (push platforms only)."""
+    return f"/v1/inbound/{channel.platform}/{channel.id}" if channel.platform in PUSH_PLATFORMS else None
+
+
+def channel_settings(channel: Channel) -> dict[str, Any]:
+    data = json.loads(channel.settings or "{}")
+    return data if isinstance(data, dict) else {}
+
+
+def channel_cursor(channel: Channel) -> Any:
+    return json.loads(channel.cursor) if channel.cursor else None
+
+
+def record_stored(channel: Channel, accepted: int) -> None:
+    """A delivery, pulled batch or fetch of the channel succeeded: count what it stored (in the caller's
+    transaction). The count is added in SQL, so that concurrent writers for one channel add up."""
+    channel.ingested = col(Channel.ingested) + accepted
+    channel.last_success_at = utcnow()
+
+
+async def fetch_counts(
+    session: AsyncSession, *, tenant_id: str, channel_ids: list[str]
+) -> dict[str, Fetches]:
+    """Per channel: mentions waiting to be fetched by id (Instagram @mentions), and those given up on."""
+    if not channel_ids:
+        return {}
+    given_up = col(MentionFetch.gave_up_at).is_not(None)
+    stmt = (
+        select(
+            col(MentionFetch.channel_id),
+            func.sum(case((given_up, 0), else_=1)),
+            func.sum(case((given_up, 1), else_=0)),
+        )
+        .where(col(MentionFetch.tenant_id) == tenant_id, col(MentionFetch.channel_id).in_(channel_ids))
+        .group_by(col(MentionFetch.channel_id))
+    )
+    rows = (await session.execute(stmt)).all()
+    return {channel_id: Fetches(int(pending), int(gone)) for channel_id, pending, gone in rows}
+
+
+def to_read(channel: Channel, *, box: SecretBox, running: bool, fetches: Fetches) -> ChannelRead:
+    """The API view: settings and status, the NAMES of the stored credentials, never their values."""
+    try:
+        names = sorted(box.open(channel.secrets))
+    except Exception:
+        names = []
+    return ChannelRead(
+        id=channel.id,
+        platform=channel.platform,
+        name=channel.name,
+        settings=channel_settings(channel),
+        credentials_set=names,
+        inbound_url=inbound_url(channel),
+        status=ChannelStatus(
+            running=running,
+            last_success_at=channel.last_success_at,
+            last_error=channel.last_error,
+            last_error_at=channel.last_error_at,
+            failures=channel.failures,
+            ingested=channel.ingested,
+            cursor=channel_cursor(channel),
+            fetches_pending=fetches.pending,
+            fetches_given_up=fetches.given_up,
+        ),
+        created_at=channel.created_at,
+    )
+
+
+async def create_channel(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    channel_in: ChannelCreate,
+    box: SecretBox,
+    allow_private_urls: bool,
+    max_channels: int = 0,
+) -> Channel:
+    """Store a channel with its credentials sealed; tenant-given URLs must be public addresses.
+
+    QuotaExceeded (409) when the tenant has `max_channels` already (0: no cap)."""
+    await check_channel_quota(session, tenant_id=tenant_id, limit=max_channels)
+    if not allow_private_urls:
+        await _check_urls(channel_in.settings)
+    channel = Channel(
+        tenant_id=tenant_id,
+        platform=channel_in.platform,
+        name=channel_in.name,
+        settings=json.dumps(channel_in.settings),
+        secrets=box.seal(channel_in.credentials) if channel_in.credentials else "",
+    )
+    session.add(channel)
+    await session.commit()
+    log.info(
+        "channel.created",
+        extra={"channel_id": channel.id, "tenant_id": tenant_id, "platform": channel.platform},
+    )
+    return channel
+
+
+async def _check_urls(settings: dict[str, Any]) -> None:
+    for key in URL_SETTINGS:
+        url = settings.get(key)
+        if isinstance(url, str) and url not in KNOWN_URLS:
+            try:
+                await check_public_url(url)
+            except UnsafeURL as exc:
+                raise Unprocessable(f"settings.{key}: {exc}") from None
+
+
+async def update_channel(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    channel_id: str,
+    update_in: ChannelUpdate,
+    box: SecretBox,
+    allow_private_urls: bool,
+) -> tuple[Channel, bool]:
+    """Apply a change checked against the channel's platform; True when its puller must start again.
+
+    New settings point at a new source, so the cursor and the error status start over; new credentials
+    keep the cursor. Deliveries and pullers read the stored values, so a rotated secret applies at once.
+    """
+    channel = await get_channel(session, tenant_id=tenant_id, channel_id=channel_id)
+    try:
+        update = update_in.checked(channel.platform)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ["body", "settings", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        raise Unprocessable("The settings are not valid for this platform.", errors=errors) from None
+    except ValueError as exc:
+        errors = [{"loc": ["body", "credentials"], "msg": str(exc), "type": "value_error"}]
+        raise Unprocessable("The credentials are not valid for this platform.", errors=errors) from None
+    restart = False
+    if update.name is not None:
+        channel.name = update.name
+    if update.settings is not None and json.dumps(update.settings) != channel.settings:
+        if not allow_private_urls:
+            await _check_urls(update.settings)
+        channel.settings = json.dumps(update.settings)
+        channel.cursor = None
+        channel.failures = 0
+        channel.last_error = channel.last_error_at = None
+        restart = True
+    if update.credentials is not None:
+        channel.secrets = box.seal(update.credentials) if update.credentials else ""
+        restart = True
+    await session.commit()
+    log.info(
+        "channel.updated",
+        extra={
+            "channel_id": channel.id,
+            "tenant_id": tenant_id,
+            "fields": sorted(
+                k for k in ("name", "settings", "credentials") if getattr(update, k) is not None
+            ),
+        },
+    )
+    return channel, restart
+
+
+async def get_channel(session: AsyncSession, *, tenant_id: str, channel_id: str) -> Channel:
+    """One channel of the tenant, or ChannelNotFound."""
+    return await get_scoped(session, Channel, tenant_id=tenant_id, id=channel_id, error=ChannelNotFound)
+
+
+async def list_channels(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    limit: int,
+    cursor: str | None,
+    box: SecretBox,
+) -> ChannelPage:
+    """The tenant's channels, newest first."""
+    rows, next_cursor = await paginate(
+        session, scoped(Channel, tenant_id), Channel, limit=limit, cursor=cursor
+    )
+    return ChannelPage(items=await _views(session, tenant_id, rows, box=box), next_cursor=next_cursor)
+
+
+async def read_channel(session: AsyncSession, channel: Channel, *, box: SecretBox) -> ChannelRead:
+    """One channel's API view."""
+    [view] = await _views(session, channel.tenant_id, [channel], box=box)
+    return view
+
+
+async def _views(
+    session: AsyncSession, tenant_id: str, channels: Sequence[Channel], *, box: SecretBox
+) -> list[ChannelRead]:
+    """The API views of some of a tenant's channels: fetch queues counted, and whether a replica pulls
+    each (its lease), in one query each for all of them."""
+    ids = [c.id for c in channels]
+    fetches = await fetch_counts(session, tenant_id=tenant_id, channel_ids=ids)
+    running = await leases.held(session, channel_ids=ids, now=utcnow())
+    return [
+        to_read(c, box=box, running=c.id in running, fetches=fetches.get(c.id, Fetches())) for c in channels
+    ]
+
+
+async def delete_channel(session: AsyncSession, *, tenant_id: str, channel_id: str) -> Channel:
+    """Remove a channel (its mentions stay); the caller stops its puller."""
+    channel = await get_channel(session, tenant_id=tenant_id, channel_id=channel_id)
+    await session.delete(channel)
+    await session.execute(delete(PullerLease).where(col(PullerLease.channel_id) == channel_id))
+    await session.commit()
+    log.info("channel.deleted", extra={"channel_id": channel_id, "tenant_id": tenant_id})
+    return channel

@@ -1,0 +1,198 @@
+"""Routes of channels and of the platforms' public inbound webhooks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from services.listening.channels import logic
+from services.listening.channels.crypto import SecretBox
+from services.listening.channels.inbound import deliver, verify_subscription
+from services.listening.channels.pullers import PullerSupervisor
+from services.listening.channels.schemas import (
+    ChannelCreate,
+    ChannelPage,
+    ChannelRead,
+    ChannelUpdate,
+    InboundResult,
+)
+from services.listening.settings import ListeningSettings
+from shared.auth import ADMINS, Principal, require_roles
+from shared.openapi import problems
+from shared.pagination import CursorQuery, LimitQuery
+from shared.service import RuntimeDep, SessionDep
+from shared.validation import OPEN_QUERY
+
+channels_router = APIRouter(prefix="/v1/channels", tags=["channels"])
+inbound_router = APIRouter(prefix="/v1/inbound", tags=["inbound webhooks"])
+routers = [channels_router, inbound_router]
+
+Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
+
+
+def _box(rt: RuntimeDep) -> SecretBox:
+    box: SecretBox = rt.extra["secret_box"]
+    return box
+
+
+def _pullers(rt: RuntimeDep) -> PullerSupervisor:
+    supervisor: PullerSupervisor = rt.extra["pullers"]
+    return supervisor
+
+
+def _allow_private(rt: RuntimeDep) -> bool:
+    settings = rt.settings
+    return isinstance(settings, ListeningSettings) and settings.connector_allow_private_urls
+
+
+def _settings(rt: RuntimeDep) -> ListeningSettings:
+    settings = rt.settings
+    assert isinstance(settings, ListeningSettings)
+    return settings
+
+
+Box = Annotated[SecretBox, Depends(_box)]
+Pullers = Annotated[PullerSupervisor, Depends(_pullers)]
+
+
+@channels_router.post(
+    "",
+    status_code=201,
+    response_model=ChannelRead,
+    operation_id="create_channel",
+    summary="Connect a channel",
+    responses=problems(409),
+)
+async def create_channel(
+    channel_in: ChannelCreate,
+    principal: Admin,
+    session: SessionDep,
+    rt: RuntimeDep,
+    box: Box,
+    pullers: Pullers,
+) -> ChannelRead:
+    """Connect a platform; credentials are stored encrypted and never returned."""
+    channel = await logic.create_channel(
+        session,
+        tenant_id=principal.tenant_id,
+        channel_in=channel_in,
+        box=box,
+        allow_private_urls=_allow_private(rt),
+        max_channels=_settings(rt).max_channels_per_tenant,
+    )
+    await pullers.take(channel)
+    return await logic.read_channel(session, channel, box=box)
+
+
+@channels_router.get("", response_model=ChannelPage, operation_id="list_channels", summary="List channels")
+async def list_channels(
+    principal: Admin,
+    session: SessionDep,
+    box: Box,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> ChannelPage:
+    """The tenant's channels, newest first."""
+    return await logic.list_channels(
+        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, box=box
+    )
+
+
+@channels_router.get(
+    "/{channel_id}",
+    response_model=ChannelRead,
+    operation_id="get_channel",
+    summary="Get a channel",
+    responses=problems(404),
+)
+async def read_channel(channel_id: str, principal: Admin, session: SessionDep, box: Box) -> ChannelRead:
+    """One channel with its connector status."""
+    channel = await logic.get_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
+    return await logic.read_channel(session, channel, box=box)
+
+
+@channels_router.patch(
+    "/{channel_id}",
+    response_model=ChannelRead,
+    operation_id="update_channel",
+    summary="Update a channel",
+    responses=problems(404),
+)
+async def update_channel(
+    channel_id: str,
+    update_in: ChannelUpdate,
+    principal: Admin,
+    session: SessionDep,
+    rt: RuntimeDep,
+    box: Box,
+    pullers: Pullers,
+) -> ChannelRead:
+    """Rename a channel, rotate its credentials or re-point its source (fields given replace the stored
+    ones whole; new settings restart the puller from the new source's beginning)."""
+    channel, restart = await logic.update_channel(
+        session,
+        tenant_id=principal.tenant_id,
+        channel_id=channel_id,
+        update_in=update_in,
+        box=box,
+        allow_private_urls=_allow_private(rt),
+    )
+    if restart:
+        await pullers.take(channel, restart=True)
+    return await logic.read_channel(session, channel, box=box)
+
+
+@channels_router.delete(
+    "/{channel_id}",
+    status_code=204,
+    operation_id="delete_channel",
+    summary="Disconnect a channel",
+    responses=problems(404),
+)
+async def delete_channel(
+    channel_id: str, principal: Admin, session: SessionDep, pullers: Pullers
+) -> Response:
+    """Disconnect a platform and stop its puller (its mentions stay)."""
+    await logic.delete_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
+    await pullers.stop(channel_id)
+    return Response(status_code=204)
+
+
+@inbound_router.get(
+    "/{platform}/{channel_id}",
+    response_model=None,
+    operation_id="get_webhook_challenge",
+    summary="Answer a platform's webhook verification",
+    responses=problems(400, 403, 404),
+    openapi_extra=OPEN_QUERY,
+)
+async def verify_inbound(
+    platform: str, channel_id: str, request: Request, session: SessionDep, box: Box
+) -> Response | dict[str, str]:
+    """The platform's subscription check: Meta/WhatsApp `hub.challenge`, X `crc_token` (public)."""
+    answer = await verify_subscription(
+        session, platform=platform, channel_id=channel_id, params=request.query_params, box=box
+    )
+    if isinstance(answer, str):
+        return PlainTextResponse(answer)
+    return answer
+
+
+@inbound_router.post(
+    "/{platform}/{channel_id}",
+    response_model=InboundResult,
+    operation_id="create_webhook_delivery",
+    summary="Receive a platform's webhook delivery",
+    responses=problems(400, 401, 404),
+    openapi_extra=OPEN_QUERY,
+)
+async def receive_inbound(
+    platform: str, channel_id: str, request: Request, session: SessionDep, box: Box
+) -> InboundResult:
+    """A signed webhook delivery (public; the platform's signature over the raw body is checked first)."""
+    body = await request.body()
+    return await deliver(
+        session, platform=platform, channel_id=channel_id, body=body, headers=request.headers, box=box
+    )

@@ -1,0 +1,199 @@
+"""Request and response models of channels, inbound deliveries and bulk import."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.listening.channels.connectors import GRAPH_API
+from shared.pagination import Page
+
+ChannelPlatform = Literal["meta", "whatsapp", "x", "mastodon", "bluesky", "rss", "reviews"]
+PUSH_PLATFORMS = frozenset({"meta", "whatsapp", "x"})
+PULL_PLATFORMS = frozenset({"mastodon", "bluesky", "rss"})
+
+_SECRET = Field(min_length=1, max_length=512)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebhookCredentials(_Strict):
+    """Meta's webhooks (WhatsApp Cloud API too): the app secret signing deliveries, the verify token."""
+
+    app_secret: str = _SECRET
+    verify_token: str = _SECRET
+
+
+class MetaCredentials(WebhookCredentials):
+    """Meta (Facebook, Instagram, Messenger); `access_token` reads Instagram @mentions (ids only) from
+    the Graph API: without it they cannot be fetched."""
+
+    access_token: str | None = Field(default=None, min_length=1, max_length=2048)
+
+
+class XCredentials(_Strict):
+    consumer_secret: str = _SECRET
+
+
+class MastodonCredentials(_Strict):
+    access_token: str | None = Field(default=None, min_length=1, max_length=512)
+
+
+class NoCredentials(_Strict):
+    pass
+
+
+class PushSettings(_Strict):
+    pass
+
+
+class MetaSettings(_Strict):
+    """Where the Graph API answers (a version is part of it)."""
+
+    graph_base_url: str = Field(default=GRAPH_API, min_length=8, max_length=2048, pattern=r"^https?://")
+
+
+class _PollSettings(_Strict):
+    poll_interval_s: float | None = Field(default=None, gt=0, le=86_400)
+
+
+class MastodonSettings(_PollSettings):
+    """One of `hashtag`, `notifications` (needs an access token) or `query`. `streaming`: a hashtag or the
+    notifications live over the streaming API (edits and deletes included), after a REST catch-up;
+    `streaming_url` only where the instance does not name its own."""
+
+    base_url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
+    hashtag: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^#?[^\s/#?]+$")
+    notifications: bool = False
+    query: str | None = Field(default=None, min_length=1, max_length=500)
+    streaming: bool = False
+    streaming_url: str | None = Field(default=None, min_length=6, max_length=2048, pattern=r"^wss?://")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MastodonSettings:
+        if sum([bool(self.hashtag), self.notifications, bool(self.query)]) != 1:
+            raise ValueError("give exactly one of hashtag, notifications or query")
+        if self.streaming and self.query:
+            raise ValueError("a search cannot be streamed: stream a hashtag or the notifications")
+        return self
+
+
+class BlueskySettings(_Strict):
+    """A Jetstream endpoint (`wss://jetstream2.us-east.bsky.network`), optionally only some accounts."""
+
+    base_url: str = Field(min_length=6, max_length=2048, pattern=r"^wss?://")
+    wanted_dids: list[str] = Field(default_factory=list, max_length=100)
+
+
+class RssSettings(_PollSettings):
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
+
+
+class ReviewsSettings(_Strict):
+    source: str | None = Field(default=None, max_length=100)
+
+
+PLATFORM_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "meta": (MetaCredentials, MetaSettings),
+    "whatsapp": (WebhookCredentials, PushSettings),
+    "x": (XCredentials, PushSettings),
+    "mastodon": (MastodonCredentials, MastodonSettings),
+    "bluesky": (NoCredentials, BlueskySettings),
+    "rss": (NoCredentials, RssSettings),
+    "reviews": (NoCredentials, ReviewsSettings),
+}
+
+
+def valid_credentials(platform: str, credentials: dict[str, Any]) -> dict[str, Any]:
+    """The platform's credentials, checked; errors name the fields, never echo a secret's value."""
+    try:
+        creds = PLATFORM_MODELS[platform][0].model_validate(credentials)
+    except ValueError as exc:
+        fields = sorted({str(e["loc"][0]) for e in getattr(exc, "errors", lambda: [])() if e["loc"]})
+        raise ValueError(f"invalid credentials for {platform}: {', '.join(fields) or 'shape'}") from None
+    return creds.model_dump(exclude_none=True)
+
+
+def valid_settings(platform: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The platform's settings, checked, defaults filled in."""
+    return PLATFORM_MODELS[platform][1].model_validate(settings).model_dump(exclude_none=True)
+
+
+class ChannelCreate(_Strict):
+    """A connection to one platform; `credentials` are write-only (stored encrypted, never returned)."""
+
+    platform: ChannelPlatform
+    name: str = Field(min_length=1, max_length=200)
+    credentials: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _per_platform(self) -> ChannelCreate:
+        self.credentials = valid_credentials(self.platform, self.credentials)
+        self.settings = valid_settings(self.platform, self.settings)
+        return self
+
+
+class ChannelUpdate(_Strict):
+    """A change to a channel: a field given replaces the stored one whole (credentials rotate, settings
+    re-point a puller, which then starts again from the new source's beginning)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    credentials: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
+
+    def checked(self, platform: str) -> ChannelUpdate:
+        """This update validated against the channel's platform (raises ValueError)."""
+        return ChannelUpdate.model_construct(
+            name=self.name,
+            credentials=None if self.credentials is None else valid_credentials(platform, self.credentials),
+            settings=None if self.settings is None else valid_settings(platform, self.settings),
+        )
+
+
+class ChannelStatus(BaseModel):
+    """How a pull connector is doing (push channels: when a delivery last arrived)."""
+
+    running: bool = False
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    failures: int = 0
+    ingested: int = 0
+    cursor: Any = None
+    # Meta: Instagram @mentions waiting to be read from the Graph API, and those it gave up on.
+    fetches_pending: int = 0
+    fetches_given_up: int = 0
+
+
+class ChannelRead(BaseModel):
+    """A channel without its credentials (only which ones are set)."""
+
+    id: str
+    platform: ChannelPlatform
+    name: str
+    settings: dict[str, Any]
+    credentials_set: list[str]
+    inbound_url: str | None = None
+    status: ChannelStatus
+    created_at: datetime
+
+
+ChannelPage = Page[ChannelRead]
+
+
+class InboundResult(BaseModel):
+    """What one webhook delivery contained and what became of it."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    redacted: int = 0
+    edited: int = 0
+    skipped: int = 0
+    # Mentions named by id only (Instagram @mentions), and how many of them were queued to be fetched.
+    references: int = 0
+    queued: int = 0

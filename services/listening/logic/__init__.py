@@ -1,1 +1,0 @@
-"""listening's domain logic: the only writers of its tables."""

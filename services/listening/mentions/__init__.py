@@ -1,0 +1,1 @@
+"""Mentions: ingesting, de-duplicating, grouping, analysing, correcting, importing and reading posts."""

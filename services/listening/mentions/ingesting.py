@@ -1,0 +1,177 @@
+"""Group commit for `POST /v1/mentions` and `/v1/mentions/batch`: concurrent posts share one write.
+
+Each request puts its posts on a queue and awaits their answers; one writer task takes everything queued
+(up to `MAX_BATCH` posts), looks the whole lot up in one query, inserts the new ones in one Core
+statement (de-duplication sees the batch's own rows) and commits once. On SQLite this turns N contending
+writers into one; on PostgreSQL it saves N-1 commits. Nothing else happens on this path: analysis,
+query matching and repost grouping are the analysis worker's (`mentions.analysing`). A batch that fails
+(e.g. a replica stored the same post at the same moment) is retried one post per transaction, so every
+post still gets its own answer.
+
+The tenant's ingest quota (`usage.quotas`) is checked before a request's posts are queued — all of them
+are refused, or none — and the batch's posts are counted by one upsert per tenant in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from services.listening.mentions.logic import (
+    analysis_wanted,
+    ingest_mention,
+    insert_mentions,
+    new_mention_row,
+)
+from services.listening.mentions.schemas import MentionAccepted, MentionCreate
+from services.listening.models import Mention
+from services.listening.usage.quotas import IngestQuota
+
+log = logging.getLogger("rapport.listening.ingesting")
+
+MAX_BATCH = 1000
+# When the last group commit happened (monotonic): the analysis worker re-scores only when ingest is quiet.
+last_write = 0.0
+# Demand on the ingest API, for the analysis worker to give way to a burst (mentions.analysing): posts
+# received over the last `RATE_WINDOW_S` seconds, as (monotonic time, count) per request, plus posts
+# received and not answered yet (a writer waiting for its turn must not hide the burst).
+RATE_WINDOW_S = 1.0
+_recent: collections.deque[tuple[float, int]] = collections.deque(maxlen=10_000)
+_unanswered = 0
+# This process's writers to the mention table (ingest group commits, the analysis worker) take turns here
+# rather than in SQLite's busy handler, whose back-off sleeps (up to 100 ms) stalled ingest.
+write_lock = asyncio.Lock()
+
+Item = tuple[str, MentionCreate, "asyncio.Future[MentionAccepted]"]
+
+
+def demand() -> float:
+    """Posts per second received over the last `RATE_WINDOW_S` seconds, plus posts still unanswered."""
+    horizon = time.monotonic() - RATE_WINDOW_S
+    while _recent and _recent[0][0] < horizon:
+        _recent.popleft()
+    return sum(count for _, count in _recent) / RATE_WINDOW_S + _unanswered
+
+
+class IngestBatcher:
+    """One per listening process; `submit` is what the API route awaits."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, quota: IngestQuota | None = None
+    ) -> None:
+        self.sessions = sessions
+        self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        # The tenants' ingest quota (set at start-up by `usage.quotas`' hook); None: nothing counted.
+        self.quota = quota
+
+    async def submit(self, *, tenant_id: str, mention_in: MentionCreate) -> MentionAccepted:
+        """Store the post (or find it a duplicate) in the next group commit."""
+        return (await self.submit_many(tenant_id=tenant_id, mentions_in=[mention_in]))[0]
+
+    async def submit_many(self, *, tenant_id: str, mentions_in: list[MentionCreate]) -> list[MentionAccepted]:
+        """Store the posts (or find them duplicates) in the next group commits; answers in their order.
+
+        IngestQuotaExceeded (429), with nothing queued, when they would pass the tenant's hourly quota."""
+        quota = self.quota
+        if quota is not None:
+            await quota.admit(tenant_id, len(mentions_in))
+        try:
+            return await self._submit(tenant_id, mentions_in)
+        finally:
+            if quota is not None:
+                quota.release(tenant_id, len(mentions_in))
+
+    async def _submit(self, tenant_id: str, mentions_in: list[MentionCreate]) -> list[MentionAccepted]:
+        global _unanswered
+        _recent.append((time.monotonic(), len(mentions_in)))
+        _unanswered += len(mentions_in)
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[MentionAccepted]] = []
+        for mention_in in mentions_in:
+            future: asyncio.Future[MentionAccepted] = loop.create_future()
+            futures.append(future)
+            self.queue.put_nowait((tenant_id, mention_in, future))
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            _unanswered -= len(mentions_in)
+
+    async def run(self) -> None:
+        """The writer: one transaction per batch of whatever is queued."""
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            live = [item for item in batch if not item[2].done()]  # a request may have been cancelled
+            if live:
+                await self._write(live)
+
+    async def _write(self, batch: list[Item]) -> None:
+        global last_write
+        last_write = time.monotonic()
+        try:
+            async with write_lock, self.sessions() as session:
+                stored = await _existing(session, batch)
+                results: list[MentionAccepted] = []
+                rows = []
+                for tenant_id, mention_in, _ in batch:
+                    key = (tenant_id, mention_in.platform, mention_in.external_id)
+                    if key in stored:  # stored before, or earlier in this batch
+                        results.append(MentionAccepted(id=stored[key], status="duplicate"))
+                        continue
+                    row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in)
+                    rows.append(row)
+                    stored[key] = row["id"]
+                    results.append(MentionAccepted(id=row["id"], status="accepted"))
+                await insert_mentions(session, rows)
+                if self.quota is not None:
+                    await self.quota.count(session, collections.Counter(item[0] for item in batch))
+                await session.commit()
+        except Exception:
+            log.warning("ingest.batch_retry", extra={"count": len(batch)})
+            await self._one_by_one(batch)
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        log.info("ingest.batch", extra={"count": len(batch), "stored": len(rows)})
+        analysis_wanted.set()
+
+    async def _one_by_one(self, batch: list[Item]) -> None:
+        await self._count_alone(batch)
+        for tenant_id, mention_in, future in batch:
+            try:
+                async with self.sessions() as session:
+                    result = await ingest_mention(session, tenant_id=tenant_id, mention_in=mention_in)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            if not future.done():
+                future.set_result(result)
+
+    async def _count_alone(self, batch: list[Item]) -> None:
+        """Count a failed batch's posts in a transaction of their own (its own count was rolled back)."""
+        if self.quota is None:
+            return
+        try:
+            async with self.sessions() as session:
+                await self.quota.count(session, collections.Counter(item[0] for item in batch))
+                await session.commit()
+        except Exception:
+            log.warning("ingest.count_failed", extra={"count": len(batch)})
+
+
+async def _existing(session: AsyncSession, batch: list[Item]) -> dict[tuple[str, str, str], str]:
+    """The ids of the batch's posts already stored, by (tenant, platform, external_id): one query."""
+    keys = {(tenant_id, m.platform, m.external_id) for tenant_id, m, _ in batch}
+    key_cols = (col(Mention.tenant_id), col(Mention.platform), col(Mention.external_id))
+    stmt = select(*key_cols, col(Mention.id)).where(tuple_(*key_cols).in_(list(keys)))
+    return {(t, p, e): i for t, p, e, i in (await session.execute(stmt)).all()}

@@ -1,0 +1,300 @@
+"""Ingest (de-duplicate, store as pending) and read mentions; `mentions.analysing` analyses them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, or_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.listening.errors import MentionNotFound
+from services.listening.mentions.influence import influence_score
+from services.listening.mentions.schemas import (
+    AnalysisRead,
+    AuthorRead,
+    MentionAccepted,
+    MentionCreate,
+    MentionPage,
+    MentionRead,
+    SentimentRead,
+)
+from services.listening.models import Mention, new_id
+from services.listening.queries.logic import matches_of, matching_mentions
+from shared.db import utcnow
+from shared.events.contracts import Analysis, Author, MatchedQuery, MentionReceived
+from shared.languages import fold_language, language_aliases
+from shared.pagination import paginate
+from shared.tenancy import get_scoped, scoped
+
+log = logging.getLogger("rapport.listening")
+
+SOURCE = "listening"
+
+# Set after an ingest commits: wakes the analysis worker (services.listening.mentions.analysing) at once.
+analysis_wanted = asyncio.Event()
+
+
+def analysis_of(mention: Mention) -> Analysis | None:
+    """The mention's effective analysis as the event contract (with confidences), or None while pending."""
+    if mention.language is None or mention.sentiment_label is None or mention.intent is None:
+        return None
+    return Analysis.model_validate(
+        {
+            "language": mention.language,
+            "language_confidence": mention.language_confidence,
+            "language_variant": mention.language_variant,
+            "sentiment": {
+                "label": mention.sentiment_label,
+                "score": mention.sentiment_score or 0.0,
+                "confidence": mention.sentiment_confidence,
+            },
+            "intent": mention.intent,
+            "intent_confidence": mention.intent_confidence,
+            "tier": mention.analysis_tier or "fast",
+            "low_confidence": mention.low_confidence,
+        }
+    )
+
+
+async def _find_existing(
+    session: AsyncSession, *, tenant_id: str, platform: str, external_id: str
+) -> str | None:
+    stmt = scoped(Mention, tenant_id).where(Mention.platform == platform, Mention.external_id == external_id)
+    row = (await session.execute(stmt)).scalars().first()
+    return row.id if row is not None else None
+
+
+def _author_fields(mention: Mention) -> dict[str, Any]:
+    """The author as the event and the API both show it."""
+    return {
+        "handle": mention.author_handle,
+        "display_name": mention.author_display_name,
+        "followers": mention.author_followers,
+        "verified": mention.author_verified,
+        "influence": mention.influence,
+    }
+
+
+def received_payload(mention: Mention, *, matched: Sequence[MatchedQuery] = ()) -> MentionReceived:
+    """`listening.mention.received` of an analysed mention."""
+    analysis = analysis_of(mention)
+    if analysis is None:
+        raise ValueError("a mention is announced only once analysed")
+    return MentionReceived(
+        mention_id=mention.id,
+        platform=mention.platform,
+        external_id=mention.external_id,
+        text=mention.text,
+        created_at=mention.created_at,
+        url=mention.url,
+        author=Author(**_author_fields(mention), platform_user_id=mention.author_id),
+        in_reply_to=mention.in_reply_to,
+        analysis=analysis,
+        matched_query_ids=[m.query_id for m in matched],
+        matched_queries=list(matched),
+        group_id=mention.group_id,
+        channel_id=mention.channel_id,
+    )
+
+
+def influence_of(mention_in: MentionCreate) -> float:
+    """The author's influence as this post shows it."""
+    engagement = mention_in.engagement
+    return influence_score(
+        followers=mention_in.author.followers,
+        verified=mention_in.author.verified,
+        likes=engagement.likes if engagement else 0,
+        reposts=engagement.reposts if engagement else 0,
+        replies=engagement.replies if engagement else 0,
+    )
+
+
+def new_mention_row(
+    *, tenant_id: str, mention_in: MentionCreate, channel_id: str | None = None
+) -> dict[str, Any]:
+    """The table row of a newly received post, pending analysis (inserted with Core, not the ORM)."""
+    author = mention_in.author
+    return {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "platform": mention_in.platform,
+        "external_id": mention_in.external_id,
+        "text": mention_in.text,
+        "created_at": mention_in.created_at,
+        "received_at": utcnow(),
+        "url": mention_in.url,
+        "author_handle": author.handle,
+        "author_display_name": author.display_name,
+        "author_followers": author.followers,
+        "author_verified": author.verified,
+        "influence": influence_of(mention_in),
+        "author_id": author.id,
+        "rating": mention_in.rating,
+        "channel_id": channel_id,
+        "in_reply_to": mention_in.in_reply_to,
+        "analysis_status": "pending",
+        "needs_rescore": False,
+        "low_confidence": False,
+        "sketch": "",
+    }
+
+
+async def insert_mentions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert new mention rows in one statement (the caller commits, then sets `analysis_wanted`)."""
+    if rows:
+        await session.execute(insert(Mention), rows)
+
+
+async def ingest_mention(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    mention_in: MentionCreate,
+    commit: bool = True,
+    channel_id: str | None = None,
+) -> MentionAccepted:
+    """Store a new post as pending (the analysis worker announces it); a repeat is a duplicate.
+
+    With `commit=False` the mention is only written into the caller's transaction (webhook deliveries,
+    pulled batches with their cursor, import batches): the caller commits, then sets `analysis_wanted`;
+    a concurrent duplicate then raises IntegrityError for the caller to retry. `channel_id`: the channel
+    it arrived through, which alone may apply compliance events to it.
+    """
+    existing = await _find_existing(
+        session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
+    )
+    if existing is not None:
+        log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
+        return MentionAccepted(id=existing, status="duplicate")
+    row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in, channel_id=channel_id)
+    await insert_mentions(session, [row])
+    if not commit:
+        log.info("mention.stored", extra={"mention_id": row["id"], "tenant_id": tenant_id})
+        return MentionAccepted(id=row["id"], status="accepted")
+    try:
+        await session.commit()
+    except IntegrityError:
+        # A concurrent request stored the same post first: answer as its duplicate.
+        await session.rollback()
+        existing = await _find_existing(
+            session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
+        )
+        if existing is None:
+            raise
+        log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
+        return MentionAccepted(id=existing, status="duplicate")
+    analysis_wanted.set()
+    log.info("mention.stored", extra={"mention_id": row["id"], "tenant_id": tenant_id})
+    return MentionAccepted(id=row["id"], status="accepted")
+
+
+def to_read(mention: Mention) -> MentionRead:
+    """The API view of a stored mention."""
+    return MentionRead(
+        id=mention.id,
+        platform=mention.platform,
+        external_id=mention.external_id,
+        text=mention.text,
+        created_at=mention.created_at,
+        received_at=mention.received_at,
+        url=mention.url,
+        author=AuthorRead(**_author_fields(mention)),
+        in_reply_to=mention.in_reply_to,
+        analysis_status=mention.analysis_status,
+        analysis=_analysis_read(mention),
+        rating=mention.rating,
+        redacted_at=mention.redacted_at,
+        redaction_reason=mention.redaction_reason,
+        edited_at=mention.edited_at,
+        group_id=mention.group_id,
+    )
+
+
+def _analysis_read(mention: Mention) -> AnalysisRead | None:
+    if mention.language is None or mention.sentiment_label is None or mention.intent is None:
+        return None
+    return AnalysisRead(
+        language=mention.language,
+        language_confidence=mention.language_confidence,
+        language_variant=mention.language_variant,
+        sentiment=SentimentRead(
+            label=mention.sentiment_label,
+            score=mention.sentiment_score or 0.0,
+            confidence=mention.sentiment_confidence,
+        ),
+        intent=mention.intent,
+        intent_confidence=mention.intent_confidence,
+        tier=mention.analysis_tier or "fast",
+        low_confidence=mention.low_confidence,
+        needs_rescore=mention.needs_rescore,
+    )
+
+
+async def get_mention(session: AsyncSession, *, tenant_id: str, mention_id: str) -> MentionRead:
+    """One mention of the tenant, or `MentionNotFound`."""
+    mention = await get_scoped(session, Mention, tenant_id=tenant_id, id=mention_id, error=MentionNotFound)
+    read = to_read(mention)
+    matches = await matches_of(session, tenant_id=tenant_id, mention_ids=[mention.id])
+    read.matched_query_ids = matches[mention.id]
+    return read
+
+
+def _language_is(code: str) -> ColumnElement[bool]:
+    """The filter `language=code` as queries read it: `bs` is `hbs`, and `pt` is also `pt-br`.
+
+    Codes that fold to the same one are all looked for, so rows stored before folding are found too.
+    """
+    folded = fold_language(code)
+    codes = language_aliases(folded)
+    column = col(Mention.language)
+    if "-" in folded:
+        return column.in_(codes)
+    return or_(column.in_(codes), *(column.startswith(f"{c}-", autoescape=True) for c in codes))
+
+
+async def list_mentions(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    limit: int,
+    cursor: str | None,
+    platform: str | None = None,
+    language: str | None = None,
+    sentiment: str | None = None,
+    intent: str | None = None,
+    query_id: str | None = None,
+    group_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> MentionPage:
+    """The tenant's mentions, newest post first, optionally filtered (`since` <= post time < `until`)."""
+    stmt = scoped(Mention, tenant_id)
+    if query_id is not None:
+        # A deleted or unknown query filters like any value nothing has: an empty page, not a 404.
+        stmt = stmt.where(col(Mention.id).in_(matching_mentions(tenant_id=tenant_id, query_id=query_id)))
+    if group_id is not None:
+        stmt = stmt.where(Mention.group_id == group_id)
+    if since is not None:
+        stmt = stmt.where(Mention.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(Mention.created_at < until)
+    if platform is not None:
+        stmt = stmt.where(Mention.platform == platform)
+    if language is not None:
+        stmt = stmt.where(_language_is(language))
+    if sentiment is not None:
+        stmt = stmt.where(Mention.sentiment_label == sentiment)
+    if intent is not None:
+        stmt = stmt.where(Mention.intent == intent)
+    rows, next_cursor = await paginate(session, stmt, Mention, limit=limit, cursor=cursor)
+    matches = await matches_of(session, tenant_id=tenant_id, mention_ids=[m.id for m in rows])
+    items = [to_read(m) for m in rows]
+    for item in items:
+        item.matched_query_ids = matches[item.id]
+    return MentionPage(items=items, next_cursor=next_cursor)

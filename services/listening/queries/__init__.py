@@ -1,0 +1,1 @@
+"""Listening queries: CRUD, matching, backfill, volume, share of voice and spike alerts."""

@@ -1,0 +1,405 @@
+"""Hourly per-query volume buckets and spike alerts (rule: `services.listening.queries.spikes.detect_spikes`).
+
+`count_in_buckets` (called by `queries.logic.record_matches`, in the caller's transaction) adds a matched
+mention to its query's hour (by the post's own `created_at`), then compares that hour with the query's
+previous 24 hours. The history starts at the query's first bucket (a new query has no baseline, and the
+spike rule wants `min_history` hours of it); hours without mentions count as zeros. An alert is raised
+only when a spike STARTS — that hour spikes and the hour before did not, for that kind — and at most once
+per (query, kind, hour) (a unique key), and only for the current or the previous hour: back-filled
+history (imports, late pullers) does not page anyone about the past.
+
+`adjust_buckets` moves counts without checking (corrections and query backfills, queries.logic and
+queries.backfill); the spike checker (`start_spike_checks`, a service task) re-evaluates every active query's
+current and previous hour every `spike_check_interval_s`, so a spike that forms from corrections, or
+that no new mention happened to check, is still raised — once, by the same unique key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from services.listening.errors import ListeningQueryNotFound
+from services.listening.models import Alert, ListeningQuery, QueryBucket, new_id
+from services.listening.queries.schemas import (
+    AlertPage,
+    AlertRead,
+    QueryBucketRead,
+    QueryVolume,
+    ShareOfVoice,
+    VoiceShare,
+)
+from services.listening.queries.spikes import DEFAULT_RULE, Bucket, Spike, detect_spikes
+from services.listening.settings import ListeningSettings
+from shared.db import utcnow
+from shared.events.contracts import AlertRaised
+from shared.events.envelope import new_event
+from shared.events.outbox import stage
+from shared.pagination import paginate
+from shared.service import Runtime
+from shared.tenancy import get_scoped, scoped
+
+log = logging.getLogger("rapport.listening")
+
+SOURCE = "listening"
+HISTORY_HOURS = 24
+HOUR = timedelta(hours=1)
+# Below this many mentions in the hour neither kind of spike can fire: skip reading the history.
+MIN_SPIKE_TOTAL = min(DEFAULT_RULE.min_count, DEFAULT_RULE.min_share_total)
+MAX_VOLUME_HOURS = 24 * 93  # hours with mentions in one read of a query's volume: a quarter or more
+
+# (query id, bucket start) → (change of total, change of negative)
+BucketDeltas = Mapping[tuple[str, datetime], tuple[int, int]]
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The start of the UTC hour holding `moment`."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, for ON CONFLICT (SQLite and PostgreSQL spell it the same way)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def count_in_buckets(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    query_ids: list[str],
+    created_at: datetime,
+    negative: bool,
+) -> None:
+    """Count one matched mention in each query's hourly bucket, then raise alerts for spikes that start."""
+    bucket_start = hour_of(created_at)
+    for query_id in query_ids:
+        total = await _add(
+            session,
+            tenant_id=tenant_id,
+            query_id=query_id,
+            bucket_start=bucket_start,
+            total=1,
+            negative=int(negative),
+        )
+        if total < MIN_SPIKE_TOTAL or bucket_start < hour_of(utcnow()) - HOUR:
+            continue  # too few to spike, or back-filled history: counted, never alerted on
+        await _check_spikes(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start)
+
+
+async def adjust_buckets(session: AsyncSession, *, tenant_id: str, deltas: BucketDeltas) -> None:
+    """Add (or take back) matched mentions in queries' hourly buckets; no spike check (the checker's)."""
+    for (query_id, bucket_start), (total, negative) in sorted(deltas.items()):  # one lock order
+        if total or negative:
+            await _add(
+                session,
+                tenant_id=tenant_id,
+                query_id=query_id,
+                bucket_start=hour_of(bucket_start),
+                total=total,
+                negative=negative,
+            )
+
+
+async def _add(
+    session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime, total: int, negative: int
+) -> int:
+    """Add to one bucket (created when missing); its new total."""
+    stmt = _insert(session)(QueryBucket).values(
+        id=new_id(),
+        tenant_id=tenant_id,
+        query_id=query_id,
+        bucket_start=bucket_start,
+        total=max(total, 0),
+        negative=max(negative, 0),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "query_id", "bucket_start"],
+        set_={"total": QueryBucket.total + total, "negative": QueryBucket.negative + negative},
+    ).returning(col(QueryBucket.total))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def _series(
+    session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime
+) -> tuple[dict[datetime, Bucket], datetime | None]:
+    first = (
+        await session.execute(
+            select(func.min(QueryBucket.bucket_start)).where(
+                col(QueryBucket.tenant_id) == tenant_id, col(QueryBucket.query_id) == query_id
+            )
+        )
+    ).scalar_one_or_none()
+    since = bucket_start - (HISTORY_HOURS + 1) * HOUR
+    rows = (
+        await session.execute(
+            scoped(QueryBucket, tenant_id).where(
+                QueryBucket.query_id == query_id,
+                QueryBucket.bucket_start >= since,
+                QueryBucket.bucket_start <= bucket_start,
+            )
+        )
+    ).scalars()
+    return {r.bucket_start: Bucket(r.total, r.negative) for r in rows}, first
+
+
+def _history(series: dict[datetime, Bucket], first: datetime | None, hour: datetime) -> list[Bucket]:
+    start = hour - HISTORY_HOURS * HOUR
+    if first is not None:
+        start = max(start, first)
+    hours: list[Bucket] = []
+    at = start
+    while at < hour:
+        hours.append(series.get(at, Bucket(0, 0)))
+        at += HOUR
+    return hours
+
+
+async def _starting_spikes(
+    session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime
+) -> list[Spike]:
+    """The spikes the hour shows that the hour before did not (of each kind)."""
+    series, first = await _series(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start)
+    current = series.get(bucket_start, Bucket(0, 0))
+    spikes = detect_spikes(current, _history(series, first, bucket_start))
+    if not spikes:
+        return []
+    previous_hour = bucket_start - HOUR
+    ongoing = {
+        s.kind
+        for s in detect_spikes(
+            series.get(previous_hour, Bucket(0, 0)), _history(series, first, previous_hour)
+        )
+    }
+    return [spike for spike in spikes if spike.kind not in ongoing]
+
+
+async def _check_spikes(
+    session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime
+) -> None:
+    for spike in await _starting_spikes(
+        session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start
+    ):
+        await _raise(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start, spike=spike)
+
+
+async def recheck_spikes(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Evaluate every active query's current and previous hour again; how many alerts it raised."""
+    hour = hour_of(utcnow())
+    async with sessions() as session:
+        stmt = (
+            select(col(QueryBucket.tenant_id), col(QueryBucket.query_id), col(QueryBucket.bucket_start))
+            .join(
+                ListeningQuery,
+                and_(
+                    col(ListeningQuery.id) == col(QueryBucket.query_id),
+                    col(ListeningQuery.tenant_id) == col(QueryBucket.tenant_id),
+                ),
+            )
+            .where(
+                col(ListeningQuery.active).is_(True),
+                col(QueryBucket.bucket_start) >= hour - HOUR,
+                col(QueryBucket.bucket_start) <= hour,
+                col(QueryBucket.total) >= MIN_SPIKE_TOTAL,
+            )
+            .order_by(col(QueryBucket.bucket_start), col(QueryBucket.query_id))
+        )
+        found: list[tuple[str, str, datetime, Spike]] = []
+        for tenant_id, query_id, bucket_start in (await session.execute(stmt)).all():
+            spikes = await _starting_spikes(
+                session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start
+            )
+            found.extend((tenant_id, query_id, bucket_start, spike) for spike in spikes)
+    if not found:
+        return 0  # the usual tick: reads only
+    raised = 0
+    async with sessions() as session:
+        for tenant_id, query_id, bucket_start, spike in found:
+            raised += await _raise(
+                session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start, spike=spike
+            )
+        await session.commit()
+    return raised
+
+
+async def run_spike_checks(sessions: async_sessionmaker[AsyncSession], *, interval_s: float) -> None:
+    """Forever: `recheck_spikes` every `interval_s` seconds (a failed tick is logged and retried)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            raised = await recheck_spikes(sessions)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("spikes.check_failed")
+            continue
+        if raised:
+            log.info("spikes.checked", extra={"raised": raised})
+
+
+async def start_spike_checks(rt: Runtime) -> None:
+    """`on_start` hook: the periodic spike re-check, as a service task (/readyz)."""
+    settings = rt.settings
+    assert isinstance(settings, ListeningSettings)
+    interval = max(0.1, settings.spike_check_interval_s)
+    rt.tasks.append(
+        asyncio.create_task(run_spike_checks(rt.sessions, interval_s=interval), name="spike-checks")
+    )
+
+
+async def _raise(
+    session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime, spike: Spike
+) -> int:
+    """Store the alert and stage its event, unless already raised for that hour: 1 if raised, else 0."""
+    alert_id = new_id()
+    now = utcnow()
+    stmt = (
+        _insert(session)(Alert)
+        .values(
+            id=alert_id,
+            tenant_id=tenant_id,
+            query_id=query_id,
+            kind=spike.kind,
+            observed=spike.observed,
+            baseline=spike.baseline,
+            score=spike.score,
+            bucket_start=bucket_start,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "query_id", "kind", "bucket_start"])
+    )
+    result = await session.execute(stmt)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return 0  # already raised for this hour
+    stage(
+        session,
+        new_event(
+            AlertRaised(
+                alert_id=alert_id,
+                query_id=query_id,
+                kind=spike.kind,
+                observed=spike.observed,
+                baseline=spike.baseline,
+                score=spike.score,
+                bucket_start=bucket_start,
+            ),
+            source=SOURCE,
+            tenant_id=tenant_id,
+            subject=alert_id,
+        ),
+    )
+    log.info(
+        "alert.raised",
+        extra={"alert_id": alert_id, "query_id": query_id, "tenant_id": tenant_id, "kind": spike.kind},
+    )
+    return 1
+
+
+def to_read(alert: Alert) -> AlertRead:
+    """The API view of an alert."""
+    return AlertRead(
+        id=alert.id,
+        query_id=alert.query_id,
+        kind=alert.kind,
+        observed=alert.observed,
+        baseline=alert.baseline,
+        score=alert.score,
+        bucket_start=alert.bucket_start,
+        created_at=alert.created_at,
+    )
+
+
+async def list_alerts(
+    session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None, query_id: str | None = None
+) -> AlertPage:
+    """The tenant's alerts, newest first, optionally for one query."""
+    stmt = scoped(Alert, tenant_id)
+    if query_id is not None:
+        stmt = stmt.where(Alert.query_id == query_id)
+    rows, next_cursor = await paginate(session, stmt, Alert, limit=limit, cursor=cursor)
+    return AlertPage(items=[to_read(a) for a in rows], next_cursor=next_cursor)
+
+
+async def query_volume(
+    session: AsyncSession, *, tenant_id: str, query_id: str, since: datetime, until: datetime | None
+) -> QueryVolume:
+    """The query's hourly buckets from `since`'s hour (up to `until`), oldest first."""
+    await get_scoped(session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound)
+    stmt = scoped(QueryBucket, tenant_id).where(
+        QueryBucket.query_id == query_id,
+        QueryBucket.bucket_start >= hour_of(since),
+        QueryBucket.total > 0,
+    )
+    if until is not None:
+        stmt = stmt.where(QueryBucket.bucket_start < until)
+    rows = (
+        (await session.execute(stmt.order_by(col(QueryBucket.bucket_start)).limit(MAX_VOLUME_HOURS)))
+        .scalars()
+        .all()
+    )
+    return QueryVolume(
+        query_id=query_id,
+        items=[
+            QueryBucketRead(bucket_start=r.bucket_start, total=r.total, negative=r.negative) for r in rows
+        ],
+    )
+
+
+async def share_of_voice(
+    session: AsyncSession, *, tenant_id: str, kinds: Sequence[str], since: datetime, until: datetime
+) -> ShareOfVoice:
+    """Each active query of these kinds: its matched mentions and negative ones in the whole hours from
+    `since`'s hour up to `until`, and its share of all of them."""
+    start = hour_of(since)
+    buckets = and_(
+        col(QueryBucket.tenant_id) == col(ListeningQuery.tenant_id),
+        col(QueryBucket.query_id) == col(ListeningQuery.id),
+        col(QueryBucket.bucket_start) >= start,
+        col(QueryBucket.bucket_start) < until,
+    )
+    stmt = (
+        select(
+            col(ListeningQuery.id),
+            col(ListeningQuery.name),
+            col(ListeningQuery.kind),
+            func.coalesce(func.sum(QueryBucket.total), 0),
+            func.coalesce(func.sum(QueryBucket.negative), 0),
+        )
+        .select_from(ListeningQuery)
+        .outerjoin(QueryBucket, buckets)
+        .where(
+            col(ListeningQuery.tenant_id) == tenant_id,
+            col(ListeningQuery.kind).in_(list(kinds)),
+            col(ListeningQuery.active).is_(True),
+        )
+        .group_by(col(ListeningQuery.id), col(ListeningQuery.name), col(ListeningQuery.kind))
+    )
+    counts = {
+        (qid, name, kind): (int(n), int(neg))
+        for qid, name, kind, n, neg in (await session.execute(stmt)).all()
+    }
+    total = sum(n for n, _ in counts.values())
+    ranked = sorted(counts.items(), key=lambda item: (-item[1][0], item[0][1], item[0][0]))
+    items = [
+        VoiceShare(
+            query_id=qid,
+            name=name,
+            kind=kind,
+            mentions=n,
+            negative=neg,
+            share=round(n / total, 4) if total else 0.0,
+            negative_share=round(neg / n, 4) if n else None,
+        )
+        for (qid, name, kind), (n, neg) in ranked
+    ]
+    return ShareOfVoice(since=start, until=until, total=total, items=items)

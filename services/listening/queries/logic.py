@@ -1,0 +1,770 @@
+"""Listening queries: CRUD, matching incoming mentions against them, and recording the matches.
+
+For the analysis worker, once a batch of mentions is analysed, in the worker's transaction:
+
+    outcomes = await match_batch(session, mentions)   # mention id → MatchOutcome
+    # ... put outcome.query_ids into MentionReceived.matched_query_ids and stage the event ...
+    await record_matches(
+        session, tenant_id=tenant_id, mention_id=mention.id, query_ids=query_ids,
+        created_at=mention.created_at, sentiment_label=mention.sentiment_label,
+    )
+
+`record_matches` never commits: it adds `MentionQueryMatch` rows (so `GET /v1/mentions?query_id=` finds the
+mention), increments the hourly `QueryBucket` of every matched query (volume and negative count) and, when a
+spike starts, stores an `Alert` and stages `listening.alert.raised` — all in the caller's transaction. Call
+it once per mention; a repeat is a no-op (query ids the mention already matched are skipped, so a
+redelivered batch is not counted twice).
+
+Cost (API4): a query is checked against the cost limits (`queries.language.cost`, from the settings) when it
+is created or changed, and a tenant holds at most `max_queries_per_tenant` queries. Matching — folding the
+post and running the tenant's compiled queries — is CPU work, so it runs in a worker thread, never on the
+event loop, and stops after the per-post budget (`configure_matching`): a post that runs out is stored
+with the matches found before the deadline and a `MatchFlag` row (`budget_exceeded`), and the event
+`query.match_budget_exceeded` is logged with ids only.
+
+Compiled queries are cached per tenant and re-compiled when the tenant's queries change (the cache key is
+the number of the tenant's queries and their latest `updated_at`, read with one small aggregate query).
+
+Matches follow the mention: `resync_mention` (listening's own consumer of `listening.mention.reanalysed`,
+`.edited` and `.redacted`) re-matches the mention's current text and language against the active queries,
+adds and removes match rows and moves their bucket counts, including the negative count when the
+sentiment changed. A redacted post leaves every query. The match rows are the record of what is counted
+(`MentionQueryMatch.negative` too), so a resync repeated or out of order changes nothing more.
+
+A created, re-activated or re-worded query gets a `QueryBackfill` row in its own transaction; the backfill
+task (queries.backfill) matches it against the tenant's already-analysed posts the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import and_, delete, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
+
+from services.listening.errors import (
+    ListeningQueryNotFound,
+    QueryExpressionInvalid,
+    QueryTooExpensive,
+    QuotaExceeded,
+)
+from services.listening.models import ListeningQuery, MatchFlag, Mention, MentionQueryMatch, QueryBackfill
+from services.listening.queries.alerts import adjust_buckets, count_in_buckets, hour_of
+from services.listening.queries.language import (
+    Doc,
+    Query,
+    QueryLimits,
+    QuerySyntaxError,
+    compile_query,
+    match_within,
+    prepare,
+)
+from services.listening.queries.language import QueryTooExpensive as CostExceeded
+from services.listening.queries.language.matcher import fold_language
+from services.listening.queries.language.parser import parse
+from services.listening.queries.schemas import (
+    BackfillRead,
+    ListeningQueryCreate,
+    ListeningQueryPage,
+    ListeningQueryRead,
+    ListeningQueryUpdate,
+    MatchFlagRead,
+    QueryUsage,
+)
+from shared.db import utcnow
+from shared.pagination import paginate
+from shared.tenancy import get_scoped, scoped
+
+log = logging.getLogger("rapport.listening")
+
+UNDETERMINED = "und"
+
+# Set after a commit that started a query backfill: wakes the backfill task (queries.backfill) at once.
+backfill_wanted = asyncio.Event()
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    key: tuple[Any, ...]
+    queries: dict[str, Query]
+    languages: dict[str, frozenset[str]]  # query id → allowed folded language codes (absent = any)
+
+
+_cache: dict[str, _Compiled] = {}
+
+
+DEFAULT_MATCH_BUDGET_S = 0.05
+_match_budget_s = DEFAULT_MATCH_BUDGET_S
+RECENT_FLAGS = 20  # flagged mentions listed by `query_usage`
+
+
+def match_budget() -> float:
+    """This process's per-post matching budget, in seconds."""
+    return _match_budget_s
+
+
+def configure_matching(*, budget_s: float) -> None:
+    """Set the per-post matching budget (seconds) of this process (from `query_match_budget_ms`)."""
+    global _match_budget_s
+    _match_budget_s = max(0.0, budget_s)
+
+
+def _expression_error(exc: CostExceeded | QuerySyntaxError, expression: str, kind: str) -> dict[str, Any]:
+    """The problem's `errors` entry for a refused expression: where, what, and a caret under it."""
+    return {
+        "loc": ["body", "expression"],
+        "position": exc.position,
+        "msg": exc.message,
+        "pointer": exc.pointer(expression),
+        "type": kind,
+    }
+
+
+def _compile(expression: str, limits: QueryLimits) -> Query:
+    try:
+        return compile_query(expression, limits)
+    except CostExceeded as exc:
+        error = _expression_error(exc, expression, "query_cost")
+        error.update(limit=exc.limit, maximum=exc.maximum)
+        raise QueryTooExpensive(
+            f"The query would be too costly to match: {exc.message} (limit {exc.limit} = {exc.maximum}).",
+            errors=[error],
+        ) from None
+    except QuerySyntaxError as exc:
+        raise QueryExpressionInvalid(
+            f"The query expression is not valid: {exc.message}.",
+            errors=[_expression_error(exc, expression, "query_syntax")],
+        ) from None
+
+
+def _fold_languages(languages: list[str] | None) -> str:
+    if not languages:
+        return ""
+    return ",".join(dict.fromkeys(fold_language(code) for code in languages))
+
+
+def _languages(row: ListeningQuery) -> list[str]:
+    return [code for code in row.languages.split(",") if code]
+
+
+async def _compiled(session: AsyncSession, tenant_id: str) -> _Compiled:
+    key_row = (
+        await session.execute(
+            select(func.count(col(ListeningQuery.id)), func.max(ListeningQuery.updated_at)).where(
+                col(ListeningQuery.tenant_id) == tenant_id
+            )
+        )
+    ).one()
+    key = (key_row[0], key_row[1])
+    cached = _cache.get(tenant_id)
+    if cached is not None and cached.key == key:
+        return cached
+    stmt = scoped(ListeningQuery, tenant_id).where(col(ListeningQuery.active).is_(True))
+    rows = (
+        (await session.execute(stmt.order_by(col(ListeningQuery.created_at), col(ListeningQuery.id))))
+        .scalars()
+        .all()
+    )
+    # Compiling a tenant's queries is CPU work too: in a worker thread.
+    queries, languages = await asyncio.to_thread(
+        _compile_rows, tenant_id, [(r.id, r.expression, r.languages) for r in rows]
+    )
+    compiled = _Compiled(key, queries, languages)
+    _cache[tenant_id] = compiled
+    return compiled
+
+
+def _compile_rows(
+    tenant_id: str, rows: list[tuple[str, str, str]]
+) -> tuple[dict[str, Query], dict[str, frozenset[str]]]:
+    """Compile stored (id, expression, languages) rows; stored queries over today's cost limits still
+    compile (the grammar's bounds hold), the per-post matching budget keeps them in check."""
+    queries: dict[str, Query] = {}
+    languages: dict[str, frozenset[str]] = {}
+    for query_id, expression, codes in rows:
+        try:
+            queries[query_id] = compile_query(expression)
+        except QuerySyntaxError:  # stored ones were validated; a grammar change must not stop ingestion
+            log.warning("query.uncompilable", extra={"query_id": query_id, "tenant_id": tenant_id})
+            continue
+        if codes:
+            languages[query_id] = frozenset(c for c in codes.split(",") if c)
+    return queries, languages
+
+
+def _language_allowed(allowed: frozenset[str] | None, language: str | None) -> bool:
+    if allowed is None:
+        return True
+    if language is None:
+        return False  # a query limited to some languages does not match a post of unknown language
+    return language in allowed or language.split("-")[0] in allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A mention made ready for matching: its document and its folded language (None = unknown)."""
+
+    doc: Doc
+    language: str | None
+
+
+def prepare_mention(mention: Any) -> Prepared:
+    """Uses `mention.text`, `.language` (None or "und" = unknown), `.platform` and `.author_handle`."""
+    raw_language = getattr(mention, "language", None)
+    language = raw_language if raw_language and raw_language != UNDETERMINED else None
+    doc = prepare(
+        mention.text,
+        language=language,
+        platform=getattr(mention, "platform", None),
+        author=getattr(mention, "author_handle", None),
+    )
+    return Prepared(doc, fold_language(language) if language else None)
+
+
+def query_matches(query: Query, languages: frozenset[str] | None, mention: Prepared) -> bool:
+    """Does the prepared mention match the compiled query and its language restriction?"""
+    return _language_allowed(languages, mention.language) and query.matches(mention.doc)
+
+
+def query_languages(row: ListeningQuery) -> frozenset[str] | None:
+    """The query's folded language codes, or None for any language."""
+    return frozenset(_languages(row)) if row.languages else None
+
+
+def _hand_over() -> None:
+    """Let the event loop's thread take the GIL now, not after the 5 ms switch interval."""
+    time.sleep(0)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchOutcome:
+    """The queries a mention matched; `undecided` are those not tried before the budget ran out."""
+
+    query_ids: list[str]
+    undecided: list[str]
+    queries: int
+
+    @property
+    def budget_exceeded(self) -> bool:
+        return bool(self.undecided)
+
+
+NO_MATCH = MatchOutcome([], [], 0)
+
+
+def match_prepared(
+    queries: dict[str, Query],
+    languages: dict[str, frozenset[str]],
+    mention: Prepared,
+    *,
+    budget_s: float,
+) -> MatchOutcome:
+    """Match a prepared mention against compiled queries within `budget_s` (CPU work: call it in a thread)."""
+
+    def wrong_language(query_id: str) -> bool:
+        return not _language_allowed(languages.get(query_id), mention.language)
+
+    matched, decided = match_within(
+        queries, mention.doc, budget_s=budget_s, skip=wrong_language, pause=_hand_over
+    )
+    return MatchOutcome(matched, list(queries)[decided:], len(queries))
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """What matching reads of a mention, copied on the event loop (ORM rows stay in their thread)."""
+
+    text: str
+    language: str | None
+    platform: str | None
+    author_handle: str | None
+
+
+def post_of(mention: Any) -> Any:
+    """A copy of what matching reads of `mention`, safe to hand to a worker thread."""
+    return _Post(
+        mention.text,
+        getattr(mention, "language", None),
+        getattr(mention, "platform", None),
+        getattr(mention, "author_handle", None),
+    )
+
+
+def _match_many(jobs: list[tuple[_Compiled, _Post]], budget_s: float) -> list[MatchOutcome]:
+    """Prepare and match each (compiled queries, mention); runs in a worker thread."""
+    outcomes = []
+    for compiled, mention in jobs:
+        if not compiled.queries:
+            outcomes.append(NO_MATCH)
+            continue
+        prepared = prepare_mention(mention)
+        outcomes.append(match_prepared(compiled.queries, compiled.languages, prepared, budget_s=budget_s))
+        _hand_over()
+    return outcomes
+
+
+async def match_batch(
+    session: AsyncSession, mentions: list[Any], *, budget_s: float | None = None, flag: bool = True
+) -> dict[str, MatchOutcome]:
+    """mention id → the tenant's active queries each mention matches; flags overruns.
+
+    A mention is anything with `id`, `tenant_id`, `text`, `language`, `platform` and `author_handle`
+    (a `Mention`). The matching runs in one worker thread for the whole batch, each mention within its
+    own budget; with `flag`, a mention over budget gets a `MatchFlag` in the caller's transaction (no
+    commit).
+    """
+    budget = _match_budget_s if budget_s is None else budget_s
+    jobs = [(await _compiled(session, m.tenant_id), post_of(m)) for m in mentions]
+    if not any(c.queries for c, _ in jobs):
+        return {m.id: NO_MATCH for m in mentions}
+    outcomes = await asyncio.to_thread(_match_many, jobs, budget)
+    for mention, outcome in zip(mentions, outcomes, strict=True):
+        if flag and outcome.budget_exceeded:
+            await flag_budget_exceeded(session, mention=mention, outcome=outcome)
+    return {m.id: o for m, o in zip(mentions, outcomes, strict=True)}
+
+
+async def matched_query_ids(
+    session: AsyncSession, *, tenant_id: str, mention: Any, budget_s: float | None = None
+) -> list[str]:
+    """The ids of the tenant's active listening queries that `mention` (a `Mention`) matches."""
+    assert mention.tenant_id == tenant_id
+    return (await match_batch(session, [mention], budget_s=budget_s))[mention.id].query_ids
+
+
+async def flag_budget_exceeded(session: AsyncSession, *, mention: Any, outcome: MatchOutcome) -> None:
+    """Record that the mention's matching ran out of budget (once per mention); no commit."""
+    log.warning(
+        "query.match_budget_exceeded",
+        extra={
+            "mention_id": mention.id,
+            "tenant_id": mention.tenant_id,
+            "queries": outcome.queries,
+            "decided": outcome.queries - len(outcome.undecided),
+        },
+    )
+    stmt = scoped(MatchFlag, mention.tenant_id).where(MatchFlag.mention_id == mention.id)
+    flag = (await session.execute(stmt)).scalars().first()
+    if flag is None:
+        flag = MatchFlag(tenant_id=mention.tenant_id, mention_id=mention.id)
+    flag.queries = outcome.queries
+    flag.decided = outcome.queries - len(outcome.undecided)
+    flag.created_at = utcnow()
+    session.add(flag)
+
+
+async def record_matches(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    mention_id: str,
+    query_ids: list[str],
+    created_at: datetime,
+    sentiment_label: str | None = None,
+) -> None:
+    """Store the mention's query matches, count them in the hourly buckets, raise spike alerts; no commit.
+
+    `created_at` is the post's own time (it picks the bucket); `sentiment_label` "negative" counts the
+    mention in the bucket's negative count.
+    """
+    if not query_ids:
+        return
+    existing = set(
+        (
+            await session.execute(
+                select(col(MentionQueryMatch.query_id)).where(
+                    MentionQueryMatch.tenant_id == tenant_id, MentionQueryMatch.mention_id == mention_id
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    new_ids = [qid for qid in dict.fromkeys(query_ids) if qid not in existing]
+    for query_id in new_ids:
+        session.add(
+            MentionQueryMatch(
+                tenant_id=tenant_id,
+                mention_id=mention_id,
+                query_id=query_id,
+                created_at=created_at,
+                negative=sentiment_label == "negative",
+            )
+        )
+    if new_ids:
+        await session.flush()
+        await count_in_buckets(
+            session,
+            tenant_id=tenant_id,
+            query_ids=new_ids,
+            created_at=created_at,
+            negative=sentiment_label == "negative",
+        )
+
+
+Deltas = Counter[tuple[str, datetime]]
+
+
+async def sync_match(
+    session: AsyncSession,
+    mention: Mention,
+    *,
+    query_id: str,
+    row: MentionQueryMatch | None,
+    wanted: bool,
+    totals: Deltas,
+    negatives: Deltas,
+) -> None:
+    """Make the (mention, query) match row what `wanted` says; note the bucket changes; no flush.
+
+    `row` is the existing match row or None; `totals` and `negatives` collect the changes by
+    (query id, hour) for `apply_deltas`.
+    """
+    negative = mention.sentiment_label == "negative" and mention.redacted_at is None
+    key = (query_id, hour_of(mention.created_at))
+    if row is None:
+        if wanted:
+            session.add(
+                MentionQueryMatch(
+                    tenant_id=mention.tenant_id,
+                    mention_id=mention.id,
+                    query_id=query_id,
+                    created_at=mention.created_at,
+                    negative=negative,
+                )
+            )
+            totals[key] += 1
+            negatives[key] += int(negative)
+    elif not wanted:
+        await session.delete(row)
+        totals[key] -= 1
+        negatives[key] -= int(row.negative)
+    elif row.negative != negative:
+        row.negative = negative
+        negatives[key] += 1 if negative else -1
+
+
+async def apply_deltas(session: AsyncSession, *, tenant_id: str, totals: Deltas, negatives: Deltas) -> None:
+    """Flush the match rows, then move the bucket counts `sync_match` noted."""
+    await session.flush()
+    keys = set(totals) | set(negatives)
+    await adjust_buckets(session, tenant_id=tenant_id, deltas={k: (totals[k], negatives[k]) for k in keys})
+
+
+async def resync_mention(session: AsyncSession, *, tenant_id: str, mention_id: str) -> None:
+    """Bring the mention's query matches and their bucket counts in line with its current state; no commit.
+
+    A redacted post matches nothing; otherwise the active queries it matches now, plus the matches it had
+    with queries that are inactive or deleted (kept, as they were).
+    """
+    stmt = scoped(Mention, tenant_id).where(Mention.id == mention_id).with_for_update()
+    mention = (await session.execute(stmt)).scalars().first()
+    if mention is None or mention.analysis_status != "analysed":
+        return
+    rows = {
+        r.query_id: r
+        for r in (
+            await session.execute(
+                scoped(MentionQueryMatch, tenant_id).where(MentionQueryMatch.mention_id == mention_id)
+            )
+        ).scalars()
+    }
+    wanted: set[str] = set()
+    if mention.redacted_at is None:
+        compiled = await _compiled(session, tenant_id)
+        outcome = (await match_batch(session, [mention]))[mention.id]
+        wanted = set(outcome.query_ids)
+        # Queries not tried before the budget ran out keep the matches they had.
+        kept = set(outcome.undecided)
+        wanted |= {qid for qid in rows if qid not in compiled.queries or qid in kept}
+    totals: Deltas = Counter()
+    negatives: Deltas = Counter()
+    for query_id in sorted(wanted | set(rows)):
+        await sync_match(
+            session,
+            mention,
+            query_id=query_id,
+            row=rows.get(query_id),
+            wanted=query_id in wanted,
+            totals=totals,
+            negatives=negatives,
+        )
+    await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
+    log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
+
+
+def _live_matches(tenant_id: str) -> Select[str, str]:
+    """The tenant's match rows whose query still exists.
+
+    `delete_query` removes a query's matches, but a batch matched against the query just before it was
+    deleted may store its rows just after: the join keeps those out of every read.
+    """
+    return (
+        select(col(MentionQueryMatch.mention_id), col(MentionQueryMatch.query_id))
+        .join(
+            ListeningQuery,
+            and_(
+                col(ListeningQuery.id) == col(MentionQueryMatch.query_id),
+                col(ListeningQuery.tenant_id) == tenant_id,
+            ),
+        )
+        .where(col(MentionQueryMatch.tenant_id) == tenant_id)
+    )
+
+
+def matching_mentions(*, tenant_id: str, query_id: str) -> SelectOfScalar[str]:
+    """The ids of the mentions matching one of the tenant's queries (none for a deleted or unknown one)."""
+    return (
+        select(col(MentionQueryMatch.mention_id))
+        .join(ListeningQuery, col(ListeningQuery.id) == col(MentionQueryMatch.query_id))
+        .where(
+            col(MentionQueryMatch.tenant_id) == tenant_id,
+            col(MentionQueryMatch.query_id) == query_id,
+            col(ListeningQuery.tenant_id) == tenant_id,
+        )
+    )
+
+
+async def matches_of(
+    session: AsyncSession, *, tenant_id: str, mention_ids: list[str]
+) -> dict[str, list[str]]:
+    """mention id → the ids of the existing queries it matched (for mention reads)."""
+    if not mention_ids:
+        return {}
+    rows = (
+        await session.execute(
+            _live_matches(tenant_id)
+            .where(col(MentionQueryMatch.mention_id).in_(mention_ids))
+            .order_by(col(MentionQueryMatch.created_at), col(MentionQueryMatch.id))
+        )
+    ).all()
+    found: dict[str, list[str]] = {mid: [] for mid in mention_ids}
+    for mention_id, query_id in rows:
+        found[mention_id].append(query_id)
+    return found
+
+
+# --- CRUD -------------------------------------------------------------------------------------------
+
+
+def _backfill_read(job: QueryBackfill | None) -> BackfillRead | None:
+    if job is None:
+        return None
+    return BackfillRead.model_validate(job, from_attributes=True)
+
+
+async def _backfills(
+    session: AsyncSession, *, tenant_id: str, query_ids: list[str]
+) -> dict[str, QueryBackfill]:
+    if not query_ids:
+        return {}
+    stmt = scoped(QueryBackfill, tenant_id).where(col(QueryBackfill.query_id).in_(query_ids))
+    return {job.query_id: job for job in (await session.execute(stmt)).scalars()}
+
+
+async def _start_backfill(session: AsyncSession, row: ListeningQuery) -> None:
+    """(Re)start matching the query against already-analysed posts, in the caller's transaction."""
+    job = (await _backfills(session, tenant_id=row.tenant_id, query_ids=[row.id])).get(row.id)
+    if job is None:
+        session.add(QueryBackfill(query_id=row.id, tenant_id=row.tenant_id))
+        return
+    job.generation += 1
+    job.status = "running"
+    job.since = job.cursor_at = job.cursor_id = job.finished_at = None
+    job.scanned = job.matched = 0
+    job.started_at = utcnow()
+
+
+async def _read(session: AsyncSession, row: ListeningQuery) -> ListeningQueryRead:
+    backfills = await _backfills(session, tenant_id=row.tenant_id, query_ids=[row.id])
+    return to_read(row, backfills.get(row.id))
+
+
+@lru_cache(maxsize=4096)
+def _normalised(expression: str) -> str:
+    """The expression as the parser understood it (parsing a long query costs milliseconds: cached)."""
+    return parse(expression).render()
+
+
+def to_read(row: ListeningQuery, backfill: QueryBackfill | None = None) -> ListeningQueryRead:
+    """The API view of a listening query."""
+    return ListeningQueryRead(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        expression=row.expression,
+        normalised=_normalised(row.expression),
+        languages=_languages(row),
+        active=row.active,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        backfill=_backfill_read(backfill),
+    )
+
+
+async def _count(session: AsyncSession, tenant_id: str) -> tuple[int, int]:
+    """(the tenant's queries, its active ones)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(col(ListeningQuery.id)),
+                func.count(col(ListeningQuery.id)).filter(col(ListeningQuery.active).is_(True)),
+            ).where(col(ListeningQuery.tenant_id) == tenant_id)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def create_query(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    query_in: ListeningQueryCreate,
+    limits: QueryLimits,
+    max_queries: int,
+) -> ListeningQueryRead:
+    """Validate and store a new listening query, within the cost limits and the tenant's query cap."""
+    _compile(query_in.expression, limits)
+    count, _ = await _count(session, tenant_id)
+    if 0 < max_queries <= count:
+        raise QuotaExceeded(
+            f"The tenant has its quota of {max_queries} listening queries; delete or re-word one instead.",
+            quota="queries",
+            limit=max_queries,
+            used=count,
+        )
+    now = utcnow()
+    row = ListeningQuery(
+        tenant_id=tenant_id,
+        name=query_in.name,
+        kind=query_in.kind,
+        expression=query_in.expression,
+        languages=_fold_languages(query_in.languages),
+        active=query_in.active,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    if row.active:
+        await _start_backfill(session, row)
+    await session.commit()
+    if row.active:
+        backfill_wanted.set()
+    log.info("query.created", extra={"query_id": row.id, "tenant_id": tenant_id})
+    return await _read(session, row)
+
+
+async def get_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> ListeningQueryRead:
+    """One listening query of the tenant, or `ListeningQueryNotFound`."""
+    row = await get_scoped(
+        session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
+    )
+    return await _read(session, row)
+
+
+async def list_queries(
+    session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None, kind: str | None = None
+) -> ListeningQueryPage:
+    """The tenant's listening queries, newest first."""
+    stmt = scoped(ListeningQuery, tenant_id)
+    if kind is not None:
+        stmt = stmt.where(ListeningQuery.kind == kind)
+    rows, next_cursor = await paginate(session, stmt, ListeningQuery, limit=limit, cursor=cursor)
+    backfills = await _backfills(session, tenant_id=tenant_id, query_ids=[r.id for r in rows])
+    # A page of long queries is tens of milliseconds of parsing when not cached: not on the event loop.
+    expressions = [r.expression for r in rows]
+    await asyncio.to_thread(lambda: [_normalised(e) for e in expressions])
+    return ListeningQueryPage(items=[to_read(r, backfills.get(r.id)) for r in rows], next_cursor=next_cursor)
+
+
+async def update_query(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    query_id: str,
+    changes: ListeningQueryUpdate,
+    limits: QueryLimits,
+) -> ListeningQueryRead:
+    """Change a listening query; a new expression is validated first.
+
+    A new expression or language list, or re-activation, (re)starts its backfill.
+    """
+    row = await get_scoped(
+        session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
+    )
+    fields = changes.model_dump(exclude_unset=True)
+    if fields.get("expression") is not None:
+        _compile(fields["expression"], limits)
+    before = (row.expression, row.languages, row.active)
+    for name, value in fields.items():
+        if value is None and name != "languages":
+            continue
+        if name == "languages":
+            row.languages = _fold_languages(value)
+        else:
+            setattr(row, name, value)
+    row.updated_at = max(utcnow(), row.updated_at + timedelta(microseconds=1))  # always moves: cache key
+    session.add(row)
+    rematch = row.active and (row.expression, row.languages, True) != before
+    if rematch:
+        await _start_backfill(session, row)
+    await session.commit()
+    if rematch:
+        backfill_wanted.set()
+    log.info("query.updated", extra={"query_id": row.id, "tenant_id": tenant_id})
+    return await _read(session, row)
+
+
+async def delete_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> None:
+    """Delete a listening query and its matches (mentions no longer list it); its alerts stay."""
+    row = await get_scoped(
+        session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
+    )
+    await session.delete(row)
+    await session.execute(
+        delete(MentionQueryMatch).where(
+            col(MentionQueryMatch.tenant_id) == tenant_id, col(MentionQueryMatch.query_id) == query_id
+        )
+    )
+    await session.execute(delete(QueryBackfill).where(col(QueryBackfill.query_id) == query_id))
+    await session.commit()
+    log.info("query.deleted", extra={"query_id": query_id, "tenant_id": tenant_id})
+
+
+async def query_usage(
+    session: AsyncSession, *, tenant_id: str, max_queries: int, limits: QueryLimits
+) -> QueryUsage:
+    """The tenant's query count against its cap, the cost limits, and its posts flagged over budget."""
+    count, active = await _count(session, tenant_id)
+    flagged = int(
+        (
+            await session.execute(
+                select(func.count(col(MatchFlag.id))).where(col(MatchFlag.tenant_id) == tenant_id)
+            )
+        ).scalar_one()
+    )
+    recent = (
+        await session.execute(
+            scoped(MatchFlag, tenant_id)
+            .order_by(col(MatchFlag.created_at).desc(), col(MatchFlag.id).desc())
+            .limit(RECENT_FLAGS)
+        )
+    ).scalars()
+    return QueryUsage(
+        queries=count,
+        active=active,
+        max_queries=max_queries,
+        limits={f"query_{name}": value for name, value in asdict(limits).items()},
+        match_budget_ms=round(_match_budget_s * 1000, 3),
+        budget_exceeded=flagged,
+        recent_budget_exceeded=[MatchFlagRead.model_validate(f, from_attributes=True) for f in recent],
+    )

@@ -1,0 +1,219 @@
+"""listening's routes for listening queries and their spike alerts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from services.listening.queries.alerts import list_alerts, query_volume, share_of_voice
+from services.listening.queries.logic import (
+    create_query,
+    delete_query,
+    get_query,
+    list_queries,
+    query_usage,
+    update_query,
+)
+from services.listening.queries.schemas import (
+    AlertPage,
+    ListeningQueryCreate,
+    ListeningQueryPage,
+    ListeningQueryRead,
+    ListeningQueryUpdate,
+    QueryKind,
+    QueryUsage,
+    QueryVolume,
+    ShareOfVoice,
+)
+from services.listening.settings import ListeningSettings
+from shared.auth import STAFF, Principal, require_roles
+from shared.db import utcnow
+from shared.openapi import problems
+from shared.pagination import CursorQuery, LimitQuery
+from shared.service import Runtime, RuntimeDep, SessionDep
+from shared.validation import Instant, ensure_ordered
+
+router = APIRouter(prefix="/v1/listening", tags=["listening queries"])
+
+QUERY_EDITORS = ("owner", "admin", "analyst")
+Editor = Annotated[Principal, Depends(require_roles(*QUERY_EDITORS))]
+Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
+Id = Annotated[str, Query(max_length=36)]
+
+
+def _settings(rt: Runtime) -> ListeningSettings:
+    settings = rt.settings
+    assert isinstance(settings, ListeningSettings)
+    return settings
+
+
+@router.post(
+    "/queries",
+    status_code=201,
+    response_model=ListeningQueryRead,
+    operation_id="create_listening_query",
+    summary="Create a listening query",
+    responses=problems(409),
+)
+async def post_query(
+    query_in: ListeningQueryCreate, principal: Editor, session: SessionDep, rt: RuntimeDep
+) -> ListeningQueryRead:
+    """Create a listening query; a malformed or too costly expression is a 422 with the error's position,
+    one query over the tenant's cap a 409."""
+    settings = _settings(rt)
+    return await create_query(
+        session,
+        tenant_id=principal.tenant_id,
+        query_in=query_in,
+        limits=settings.query_limits(),
+        max_queries=settings.max_queries_per_tenant,
+    )
+
+
+@router.get(
+    "/queries/usage",
+    response_model=QueryUsage,
+    operation_id="get_listening_query_usage",
+    summary="Get the query quota and cost limits",
+)
+async def read_query_usage(principal: Staff, session: SessionDep, rt: RuntimeDep) -> QueryUsage:
+    """The tenant's query count against its cap, the cost limits, and posts whose matching ran out of time."""
+    settings = _settings(rt)
+    return await query_usage(
+        session,
+        tenant_id=principal.tenant_id,
+        max_queries=settings.max_queries_per_tenant,
+        limits=settings.query_limits(),
+    )
+
+
+@router.get(
+    "/queries",
+    response_model=ListeningQueryPage,
+    operation_id="list_listening_queries",
+    summary="List listening queries",
+)
+async def get_queries(
+    principal: Staff,
+    session: SessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    kind: QueryKind | None = None,
+) -> ListeningQueryPage:
+    """List the tenant's listening queries, newest first."""
+    return await list_queries(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, kind=kind)
+
+
+@router.get(
+    "/queries/{query_id}",
+    response_model=ListeningQueryRead,
+    operation_id="get_listening_query",
+    summary="Get a listening query",
+    responses=problems(404),
+)
+async def read_query(query_id: str, principal: Staff, session: SessionDep) -> ListeningQueryRead:
+    """One listening query."""
+    return await get_query(session, tenant_id=principal.tenant_id, query_id=query_id)
+
+
+@router.patch(
+    "/queries/{query_id}",
+    response_model=ListeningQueryRead,
+    operation_id="update_listening_query",
+    summary="Update a listening query",
+    responses=problems(404),
+)
+async def patch_query(
+    query_id: str, changes: ListeningQueryUpdate, principal: Editor, session: SessionDep, rt: RuntimeDep
+) -> ListeningQueryRead:
+    """Change a listening query (a new expression is validated like on creation)."""
+    return await update_query(
+        session,
+        tenant_id=principal.tenant_id,
+        query_id=query_id,
+        changes=changes,
+        limits=_settings(rt).query_limits(),
+    )
+
+
+@router.delete(
+    "/queries/{query_id}",
+    status_code=204,
+    response_class=Response,
+    operation_id="delete_listening_query",
+    summary="Delete a listening query",
+    responses=problems(404),
+)
+async def remove_query(query_id: str, principal: Editor, session: SessionDep) -> Response:
+    """Delete a listening query; mentions stop matching it."""
+    await delete_query(session, tenant_id=principal.tenant_id, query_id=query_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/queries/{query_id}/volume",
+    response_model=QueryVolume,
+    operation_id="get_listening_query_volume",
+    summary="Get a query's hourly volume",
+    responses=problems(404),
+)
+async def read_query_volume(
+    query_id: str,
+    principal: Staff,
+    session: SessionDep,
+    since: Annotated[Instant | None, Query(description="From this hour on (default: 7 days ago).")] = None,
+    until: Annotated[Instant | None, Query(description="Hours starting before this.")] = None,
+) -> QueryVolume:
+    """The query's hourly matched mentions and negative ones, oldest first (up to 2,232 hours a read)."""
+    return await query_volume(
+        session,
+        tenant_id=principal.tenant_id,
+        query_id=query_id,
+        since=since or utcnow() - timedelta(days=7),
+        until=until,
+    )
+
+
+@router.get(
+    "/share-of-voice",
+    response_model=ShareOfVoice,
+    operation_id="get_share_of_voice",
+    summary="Get share of voice",
+)
+async def read_share_of_voice(
+    principal: Staff,
+    session: SessionDep,
+    kind: Annotated[
+        list[QueryKind] | None, Query(description="Query kinds compared (default: brand and competitor).")
+    ] = None,
+    since: Annotated[Instant | None, Query(description="From this hour on (default: 30 days ago).")] = None,
+    until: Annotated[Instant | None, Query(description="Hours starting before this (default: now).")] = None,
+) -> ShareOfVoice:
+    """Share of voice: each active brand/competitor (or topic) query's matched mentions in the period,
+    its share of them all and its negative share, most mentioned first."""
+    until = until or utcnow()
+    since = since or until - timedelta(days=30)
+    ensure_ordered(since, until, names=("since", "until"))
+    return await share_of_voice(
+        session,
+        tenant_id=principal.tenant_id,
+        kinds=sorted(set(kind or ["brand", "competitor"])),
+        since=since,
+        until=until,
+    )
+
+
+@router.get("/alerts", response_model=AlertPage, operation_id="list_alerts", summary="List spike alerts")
+async def get_alerts(
+    principal: Staff,
+    session: SessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    query_id: Id | None = None,
+) -> AlertPage:
+    """The tenant's spike alerts, newest first, optionally for one query."""
+    return await list_alerts(
+        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, query_id=query_id
+    )
