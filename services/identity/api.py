@@ -6,7 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.identity.deps import AdminDep, AnyUserDep, ClientIPDep, RedisDep, SettingsDep, SignerDep
+from services.identity.deps import (
+    AdminDep,
+    AnyUserDep,
+    ClientIPDep,
+    PasswordsDep,
+    RedisDep,
+    SettingsDep,
+    SignerDep,
+)
 from services.identity.logic import accounts, keys, tokens
 from services.identity.schemas import (
     JWKSet,
@@ -34,9 +42,11 @@ def _no_store(response: Response) -> None:
 
 
 @router.post("/v1/tenants", status_code=201, response_model=SignupRead)
-async def create_tenant(tenant_in: TenantCreate, session: SessionDep, settings: SettingsDep) -> SignupRead:
+async def create_tenant(
+    tenant_in: TenantCreate, session: SessionDep, settings: SettingsDep, passwords: PasswordsDep
+) -> SignupRead:
     """Sign up: create a tenant and its owner."""
-    return await accounts.signup(session, settings=settings, tenant_in=tenant_in)
+    return await accounts.signup(session, settings=settings, passwords=passwords, tenant_in=tenant_in)
 
 
 @router.post("/v1/auth/token", response_model=TokenPair, responses={429: {"description": "Throttled"}})
@@ -45,6 +55,7 @@ async def create_token(
     session: SessionDep,
     settings: SettingsDep,
     signer: SignerDep,
+    passwords: PasswordsDep,
     redis: RedisDep,
     client_ip: ClientIPDep,
     response: Response,
@@ -55,6 +66,7 @@ async def create_token(
         session,
         signer=signer,
         settings=settings,
+        passwords=passwords,
         redis=redis,
         email=credentials.email,
         password=credentials.password,
@@ -95,9 +107,11 @@ async def read_me(principal: AnyUserDep, session: SessionDep) -> UserRead:
 
 
 @router.post("/v1/users", status_code=201, response_model=UserRead)
-async def create_user(user_in: UserCreate, principal: AdminDep, session: SessionDep) -> UserRead:
+async def create_user(
+    user_in: UserCreate, principal: AdminDep, session: SessionDep, passwords: PasswordsDep
+) -> UserRead:
     """Add a user to the caller's tenant (owners and admins; only owners create admins)."""
-    return await accounts.create_user(session, principal=principal, user_in=user_in)
+    return await accounts.create_user(session, passwords=passwords, principal=principal, user_in=user_in)
 
 
 @router.get("/v1/users", response_model=UserPage)

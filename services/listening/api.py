@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from services.listening.logic.ingesting import IngestBatcher
+from services.listening.deps import ListeningStateDep
 from services.listening.logic.mentions import get_mention, list_mentions
 from services.listening.schemas import (
     MentionAccepted,
@@ -19,7 +19,7 @@ from services.listening.schemas import (
 from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.events.contracts import Intent, SentimentLabel
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import RuntimeDep, SessionDep
+from shared.service import SessionDep
 from shared.validation import Instant
 
 router = APIRouter(prefix="/v1/mentions", tags=["mentions"])
@@ -30,20 +30,18 @@ Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 
 @router.post("", status_code=202, response_model=MentionAccepted)
 async def post_mention(
-    mention_in: MentionCreate, principal: Ingester, runtime: RuntimeDep
+    mention_in: MentionCreate, principal: Ingester, state: ListeningStateDep
 ) -> MentionAccepted:
     """Ingest one post: de-duplicated by (platform, external_id); analysed and announced asynchronously."""
-    batcher: IngestBatcher = runtime.extra["ingest_batcher"]
-    return await batcher.submit(tenant_id=principal.tenant_id, mention_in=mention_in)
+    return await state.batcher.submit(tenant_id=principal.tenant_id, mention_in=mention_in)
 
 
 @router.post("/batch", status_code=202, response_model=MentionBatchAccepted)
 async def post_mentions(
-    batch_in: MentionBatch, principal: Ingester, runtime: RuntimeDep
+    batch_in: MentionBatch, principal: Ingester, state: ListeningStateDep
 ) -> MentionBatchAccepted:
     """Ingest up to 500 posts in one request: an answer per post, in order (see `POST /v1/mentions`)."""
-    batcher: IngestBatcher = runtime.extra["ingest_batcher"]
-    results = await batcher.submit_many(tenant_id=principal.tenant_id, mentions_in=batch_in.mentions)
+    results = await state.batcher.submit_many(tenant_id=principal.tenant_id, mentions_in=batch_in.mentions)
     accepted = sum(1 for r in results if r.status == "accepted")
     return MentionBatchAccepted(results=results, accepted=accepted, duplicates=len(results) - accepted)
 
