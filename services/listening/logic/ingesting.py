@@ -71,11 +71,12 @@ class IngestTraffic:
         self._unanswered += posts
 
     def answered(self, posts: int) -> None:
+        """`posts` of one request got their answer (stored, duplicate or failed)."""
         self._unanswered -= posts
 
 
 class IngestBatcher:
-    """One per listening process; `submit` is what the API route awaits."""
+    """One per listening app; `submit` is what the API route awaits."""
 
     def __init__(
         self,

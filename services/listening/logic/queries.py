@@ -121,12 +121,14 @@ class QueryMatcher:
         return compiled
 
     def keep(self, tenant_id: str, compiled: _Compiled) -> None:
+        """Cache the tenant's compiled queries, dropping the least recently used tenant beyond the bound."""
         self._compiled[tenant_id] = compiled
         self._compiled.move_to_end(tenant_id)
         while len(self._compiled) > self._tenants:
             self._compiled.popitem(last=False)
 
     def __contains__(self, tenant_id: str) -> bool:
+        """Whether the tenant's compiled queries are cached here."""
         return tenant_id in self._compiled
 
 
