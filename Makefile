@@ -24,10 +24,10 @@ up: $(STAMP) ## start NATS, Redis, the five services and the gateway (Ctrl-C sto
 demo: $(STAMP) ## seed a demo tenant and follow a multilingual batch through the platform
 	$(PY) -m rapport demo
 
-lint: $(STAMP) ## ruff, formatting and mypy
+lint: $(STAMP) ## ruff, formatting and mypy (strict, every package)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared
+	$(VENV)/bin/mypy shared services gateway rapport
 
 test: lint ## lint, then the whole test suite against real servers (embedded)
 	$(VENV)/bin/pytest

@@ -26,7 +26,8 @@ from bench.listening_query import mentions
 from services.listening import models
 from services.listening.models import ListeningQuery, Mention, MentionQueryMatch, QueryBackfill, new_id
 from services.listening.queries.backfill import backfill_step
-from services.listening.queries.logic import resync_mention
+from services.listening.queries.logic import QueryMatcher, resync_mention
+from services.listening.settings import ListeningSettings
 from shared.db import create_engine, create_tables, session_factory, utcnow
 
 TENANT = "bench-tenant"
@@ -69,7 +70,11 @@ async def run(n: int, batch: int, resyncs: int) -> None:
 
         started = time.perf_counter()
         steps = 0
-        while await backfill_step(sessions, batch=batch, days=31):
+        matcher = QueryMatcher(budget_s=ListeningSettings().query_match_budget_ms / 1000)
+        write_lock = asyncio.Lock()
+        while await backfill_step(
+            sessions, write_lock=write_lock, batch=batch, days=31, budget_s=matcher.budget_s
+        ):
             steps += 1
         elapsed = time.perf_counter() - started
         async with sessions() as session:
@@ -94,7 +99,7 @@ async def run(n: int, batch: int, resyncs: int) -> None:
                     .where(Mention.__table__.c.id == mention_id)  # type: ignore[attr-defined]
                     .values(sentiment_label="negative")
                 )
-                await resync_mention(session, tenant_id=TENANT, mention_id=mention_id)
+                await resync_mention(session, matcher=matcher, tenant_id=TENANT, mention_id=mention_id)
                 await session.commit()
         elapsed = time.perf_counter() - started
         print(f"resync: {len(ids)} corrected posts, one transaction each: {len(ids) / elapsed:,.0f} posts/s")

@@ -17,26 +17,27 @@ import logging
 import random
 import re
 from collections.abc import AsyncIterator, MutableMapping
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import BodyTooLarge
-from gateway.jwks import JWKSCache
-from gateway.proxy import HOP_BY_HOP, ResponseAborted, Upstreams
-from gateway.ratelimit import Decision, RateLimiter
+from gateway.proxy import HOP_BY_HOP, ResponseAborted
+from gateway.ratelimit import Decision
 from gateway.routes import RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
-from shared.auth import Principal, TokenVerifier, bearer_token
+from gateway.state import GatewayState
+from shared.auth import Principal, bearer_token
 from shared.errors import (
     PROBLEM_JSON,
     PROBLEMS,
     Forbidden,
     NotFound,
     ProblemError,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
 )
-from shared.revocation import RevocationList
 from shared.telemetry import ASGIApp, Receive, Scope, Send, inject_headers
 
 log = logging.getLogger("rapport.gateway")
@@ -62,19 +63,6 @@ _DOT_SEGMENTS = ("/./", "/../", "//")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
-@dataclass
-class GatewayRuntime:
-    """What the running gateway holds; the lifespan fills in the clients."""
-
-    settings: GatewaySettings
-    table: RouteTable = field(default_factory=RouteTable)
-    upstreams: Upstreams | None = None
-    verifier: TokenVerifier | None = None
-    limiter: RateLimiter | None = None
-    jwks: JWKSCache | None = None
-    revocations: RevocationList | None = None
-
-
 @dataclass(slots=True)
 class Incoming:
     """What one pass over the request headers found."""
@@ -92,6 +80,10 @@ class TokenRevoked(Unauthorized):
     type = PROBLEMS + "token-revoked"
 
 
+class GatewayNotStarted(ServiceUnavailable):
+    type = "https://rapport.dev/problems/gateway-not-started"
+
+
 class ClientDisconnected(Exception):
     """The client went away while its body was being read."""
 
@@ -104,9 +96,10 @@ class GatewayProxy:
     only propagates W3C trace context: the client's `traceparent` continues, or a new trace starts.
     """
 
-    def __init__(self, runtime: GatewayRuntime, *, record_spans: bool) -> None:
-        self.rt = runtime
-        settings = runtime.settings
+    def __init__(self, settings: GatewaySettings, *, table: RouteTable, record_spans: bool) -> None:
+        self.table = table
+        # The app's state while its lifespan runs (`serve`); None before and after.
+        self.state: GatewayState | None = None
         self.record_spans = record_spans
         self.max_body = settings.max_body_bytes
         self.tenant_limit = (settings.rate_limit_per_window, settings.rate_limit_window_s)
@@ -121,6 +114,20 @@ class GatewayProxy:
         }
         self.channel_limit = settings.webhook_rate_limit_per_window
         self.bad_token_limit = settings.bad_token_rate_limit_per_window
+
+    @asynccontextmanager
+    async def serve(self, state: GatewayState) -> AsyncIterator[None]:
+        """Proxy with `state` while the context is open."""
+        self.state = state
+        try:
+            yield
+        finally:
+            self.state = None
+
+    def _running(self) -> GatewayState:
+        if self.state is None:
+            raise GatewayNotStarted("The gateway is starting or stopping.")
+        return self.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = _scan_headers(scope["headers"])
@@ -138,20 +145,19 @@ class GatewayProxy:
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, incoming: Incoming, reply: list[tuple[bytes, bytes]]
     ) -> None:
-        rt = self.rt
         path: str = scope["path"]
         method: str = scope["method"]
-        route = rt.table.match(method, path)
+        route = self.table.match(method, path)
         if route is None or any(seg in path for seg in _DOT_SEGMENTS) or path.endswith("/.."):
             raise NotFound("No route matches this path and method.")
-        assert rt.verifier is not None and rt.limiter is not None and rt.upstreams is not None
+        rt = self._running()
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
         roles = route.roles
         if roles is None:
-            decision = await self._public_hit(route.limit_class, client_ip, path)
+            decision = await self._public_hit(rt, route.limit_class, client_ip, path)
         else:
-            principal = await self._authenticate(incoming.authorization, client_ip)
+            principal = await self._authenticate(rt, incoming.authorization, client_ip)
             if principal.role not in roles:
                 raise Forbidden("Your role may not do this.")
             limit, window = self.tenant_limit
@@ -161,7 +167,7 @@ class GatewayProxy:
             raise TooManyRequests(
                 "Too many requests; slow down.", headers={"Retry-After": str(decision.retry_after)}
             )
-        if route.limit_class == "jwks" and rt.jwks is not None:
+        if route.limit_class == "jwks":
             await _send_json(send, await rt.jwks.document(), reply, head=method == "HEAD")
             return
         length = incoming.length
@@ -208,10 +214,9 @@ class GatewayProxy:
         if status >= 500:
             _log_upstream("gateway.upstream_error", incoming, route.service, status)
 
-    async def _public_hit(self, limit_class: str, client_ip: str, path: str) -> Decision:
+    async def _public_hit(self, rt: GatewayState, limit_class: str, client_ip: str, path: str) -> Decision:
         """Count a public request in its class's per-IP budget (and a webhook in its channel's too)."""
-        limiter = self.rt.limiter
-        assert limiter is not None
+        limiter = rt.limiter
         window = self.public_window
         limit = self.class_limits.get(limit_class, self.class_limits["public"])
         # The default class keeps the historical key, so existing counters carry on.
@@ -226,13 +231,11 @@ class GatewayProxy:
             return by_ip
         return by_channel
 
-    async def _authenticate(self, authorization: str | None, client_ip: str) -> Principal:
+    async def _authenticate(self, rt: GatewayState, authorization: str | None, client_ip: str) -> Principal:
         """The verified, unrevoked principal; a failure counts against the client IP's bad-token budget."""
-        rt = self.rt
-        assert rt.verifier is not None and rt.limiter is not None
         try:
             principal = await rt.verifier.verify(bearer_token(authorization))
-            if rt.revocations is not None and rt.revocations.revoked(principal):
+            if rt.revocations.revoked(principal):
                 raise TokenRevoked("The token's session has ended.")
         except Unauthorized:
             decision = await rt.limiter.hit(

@@ -78,6 +78,8 @@ class TokenVerifier:
         self._refresh_after_s = refresh_after_s
         self._min_refetch_s = min_refetch_s
         self._lock = asyncio.Lock()
+        # Verified claims by token: bounded to `cache_size` tokens (the oldest dropped first), each kept
+        # until its `exp` at most.
         self._cache: dict[str, Principal] = {}
         self._cache_size = cache_size
 

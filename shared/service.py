@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -52,31 +52,49 @@ class Subscription(Generic[P]):
     handler: Callable[[AsyncSession, Event[P]], Awaitable[None]]
 
 
-@dataclass
-class Runtime:
-    """What a running service holds; reachable as `request.app.state.runtime`."""
+SettingsT = TypeVar("SettingsT", bound=Settings)
+StateT = TypeVar("StateT")
 
-    settings: Settings
+
+@dataclass
+class Runtime(Generic[SettingsT]):
+    """What every running service holds, typed by its own settings; a service's state composes it."""
+
+    settings: SettingsT
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     bus: Bus
     relay: OutboxRelay
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        """Run `work` for the app's lifetime: cancelled at shutdown, watched by `/readyz`."""
+        self.tasks.append(asyncio.create_task(work, name=name))
+
+
+@asynccontextmanager
+async def runtime_only(rt: Runtime[SettingsT]) -> AsyncIterator[Runtime[SettingsT]]:
+    """The `start` of a service that holds nothing beyond the shared runtime: its state is the runtime."""
+    yield rt
 
 
 def create_service_app(
     *,
-    settings: Settings,
+    settings: SettingsT,
+    start: Callable[[Runtime[SettingsT]], AbstractAsyncContextManager[StateT]],
     title: str,
     description: str,
     routers: Sequence[APIRouter],
-    subscriptions: Sequence[Subscription[Any]] = (),
+    subscriptions: Sequence[Subscription[Any]] | Callable[[StateT], Sequence[Subscription[Any]]] = (),
     jwks: JWKSSource | None = None,
-    on_start: Callable[[Runtime], Awaitable[None]] | None = None,
     raw_body_prefixes: Sequence[str] = (),
 ) -> FastAPI:
     """A FastAPI app with db, bus, outbox relay, consumers, token verification and health checks.
+
+    `start` enters the service's own state (one typed object, its background tasks started with
+    `Runtime.spawn`) once the database and the bus are up, and leaves it after those tasks are stopped;
+    routes reach it through `state_dependency`, and `subscriptions` may be built from it. Everything
+    lives as long as the lifespan, in this app only: two apps of one service share nothing.
 
     JSON bodies are checked for NUL characters (`shared.validation.RejectNul`) except under
     `raw_body_prefixes` (webhook deliveries read as raw bytes)."""
@@ -105,13 +123,15 @@ def create_service_app(
             audience=settings.jwt_audience,
             jwks=jwks or jwks_from_url(f"{settings.identity_url}/.well-known/jwks.json"),
         )
-        if on_start is not None:
-            await on_start(rt)
-        rt.tasks.append(asyncio.create_task(rt.relay.run(), name="outbox-relay"))
-        for sub in subscriptions:
+        stack = AsyncExitStack()
+        state = await stack.enter_async_context(start(rt))
+        app.state.service = state
+        rt.spawn(rt.relay.run(), name="outbox-relay")
+        subs = subscriptions(state) if callable(subscriptions) else subscriptions
+        for sub in subs:
             consumer = bus.consumer(durable=sub.durable, event=sub.event, batch_handler=_once(sessions, sub))
             rt.tasks.append(asyncio.create_task(consumer.run(), name=sub.durable))
-        log.info("service.started", extra={"subscriptions": len(subscriptions)})
+        log.info("service.started", extra={"subscriptions": len(subs)})
         try:
             yield
         finally:
@@ -124,6 +144,7 @@ def create_service_app(
                         task.exception()  # retrieved: a task that failed earlier was logged then
                 for task in stuck:
                     log.error("service.task_stuck", extra={"task": task.get_name()})
+            await stack.aclose()
             await bus.close()
             await engine.dispose()
             log.info("service.stopped")
@@ -173,7 +194,7 @@ def health_router() -> APIRouter:
 
     @router.get("/readyz", summary="Readiness: database and NATS reachable")
     async def readyz(request: Request) -> JSONResponse:
-        rt: Runtime = request.app.state.runtime
+        rt: Runtime[Settings] = request.app.state.runtime
         checks: dict[str, str] = {
             "nats": "ok" if rt.bus.connected else "down",
             # A consumer or relay task that ended means events would pile up unread.
@@ -192,17 +213,25 @@ def health_router() -> APIRouter:
     return router
 
 
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def state_dependency(kind: type[StateT]) -> Callable[[Request], Awaitable[StateT]]:
+    """A dependency returning the app's state (what its `start` built), checked to be a `kind`.
+
+    Declare it once per service as an `Annotated` alias: `XStateDep = Annotated[XState, Depends(...)]`."""
+
+    async def get_state(request: Request) -> StateT:
+        state = request.app.state.service
+        if not isinstance(state, kind):
+            raise TypeError(f"this app's state is a {type(state).__name__}, not a {kind.__name__}")
+        return state
+
+    return get_state
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session per request; logic functions commit it."""
-    rt: Runtime = request.app.state.runtime
+    rt: Runtime[Settings] = request.app.state.runtime
     async with rt.sessions() as session:
         yield session
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -10,8 +10,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-_configured = False
-
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -19,15 +17,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def setup_tracing(service: str, *, console: bool = False) -> None:
-    """Install the process-wide tracer provider once."""
-    global _configured
-    if _configured:
+    """Install the process-wide tracer provider once (OpenTelemetry keeps it; a second app reuses it)."""
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
     provider = TracerProvider(resource=Resource.create({"service.name": f"rapport-{service}"}))
     if console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
-    _configured = True
 
 
 def tracer(name: str) -> trace.Tracer:

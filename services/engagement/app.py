@@ -9,13 +9,14 @@ from services.engagement.api import agents_router, router
 from services.engagement.consumers import SUBSCRIPTIONS
 from services.engagement.settings import EngagementSettings
 from shared.auth import JWKSSource
-from shared.service import create_service_app
+from shared.service import create_service_app, runtime_only
 
 
 def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource | None = None) -> FastAPI:
     """Build the engagement service."""
     return create_service_app(
         settings=settings or EngagementSettings(),
+        start=runtime_only,
         title="Rapport engagement",
         description="Conversations opened from actionable mentions, routed and assigned to agents.",
         routers=[router, agents_router],

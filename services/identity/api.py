@@ -6,7 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.identity.deps import AdminDep, AnyUserDep, ClientIPDep, RedisDep, SettingsDep, SignerDep
+from services.identity.deps import (
+    AdminDep,
+    AnyUserDep,
+    ClientIPDep,
+    PasswordsDep,
+    RedisDep,
+    SettingsDep,
+    SignerDep,
+)
 from services.identity.logic import accounts, keys, tokens
 from services.identity.schemas import (
     JWKSet,
@@ -42,9 +50,11 @@ def _no_store(response: Response) -> None:
     summary="Sign up a tenant",
     responses=problems(403, 409),
 )
-async def create_tenant(tenant_in: TenantCreate, session: SessionDep, settings: SettingsDep) -> SignupRead:
+async def create_tenant(
+    tenant_in: TenantCreate, session: SessionDep, settings: SettingsDep, passwords: PasswordsDep
+) -> SignupRead:
     """Sign up: create a tenant and its owner."""
-    return await accounts.signup(session, settings=settings, tenant_in=tenant_in)
+    return await accounts.signup(session, settings=settings, passwords=passwords, tenant_in=tenant_in)
 
 
 @router.post(
@@ -59,6 +69,7 @@ async def create_token(
     session: SessionDep,
     settings: SettingsDep,
     signer: SignerDep,
+    passwords: PasswordsDep,
     redis: RedisDep,
     client_ip: ClientIPDep,
     response: Response,
@@ -69,6 +80,7 @@ async def create_token(
         session,
         signer=signer,
         settings=settings,
+        passwords=passwords,
         redis=redis,
         email=credentials.email,
         password=credentials.password,
@@ -128,9 +140,11 @@ async def read_me(principal: AnyUserDep, session: SessionDep) -> UserRead:
     summary="Add a user",
     responses=problems(403, 409),
 )
-async def create_user(user_in: UserCreate, principal: AdminDep, session: SessionDep) -> UserRead:
+async def create_user(
+    user_in: UserCreate, principal: AdminDep, session: SessionDep, passwords: PasswordsDep
+) -> UserRead:
     """Add a user to the caller's tenant (owners and admins; only owners create admins)."""
-    return await accounts.create_user(session, principal=principal, user_in=user_in)
+    return await accounts.create_user(session, passwords=passwords, principal=principal, user_in=user_in)
 
 
 @router.get("/v1/users", response_model=UserPage, operation_id="list_users", summary="List users")

@@ -8,25 +8,29 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from services.identity.logic.keys import Signer
+from services.identity.logic.passwords import Passwords
 from services.identity.settings import IdentitySettings
+from services.identity.state import IdentityState
 from shared.auth import ADMINS, ROLES, Principal, require_roles
-from shared.service import RuntimeDep
+from shared.service import state_dependency
+
+IdentityStateDep = Annotated[IdentityState, Depends(state_dependency(IdentityState))]
 
 
-async def get_settings(rt: RuntimeDep) -> IdentitySettings:
-    settings = rt.settings
-    assert isinstance(settings, IdentitySettings)
-    return settings
+async def get_settings(state: IdentityStateDep) -> IdentitySettings:
+    return state.settings
 
 
-async def get_signer(rt: RuntimeDep) -> Signer:
-    signer: Signer = rt.extra["signer"]
-    return signer
+async def get_signer(state: IdentityStateDep) -> Signer:
+    return state.signer
 
 
-async def get_redis(rt: RuntimeDep) -> Redis | None:
-    redis: Redis | None = rt.extra.get("redis")
-    return redis
+async def get_redis(state: IdentityStateDep) -> Redis:
+    return state.redis
+
+
+async def get_passwords(state: IdentityStateDep) -> Passwords:
+    return state.passwords
 
 
 async def get_client_ip(
@@ -43,7 +47,8 @@ async def get_client_ip(
 
 SettingsDep = Annotated[IdentitySettings, Depends(get_settings)]
 SignerDep = Annotated[Signer, Depends(get_signer)]
+PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
 AnyUserDep = Annotated[Principal, Depends(require_roles(*ROLES))]
 AdminDep = Annotated[Principal, Depends(require_roles(*ADMINS))]
-RedisDep = Annotated[Redis | None, Depends(get_redis)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
 ClientIPDep = Annotated[str, Depends(get_client_ip)]

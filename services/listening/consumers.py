@@ -7,20 +7,31 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.listening.queries.logic import resync_mention
+from services.listening.state import ListeningState
 from shared.events.contracts import MentionEdited, MentionReanalysed, MentionRedacted
 from shared.events.envelope import Event
 from shared.service import Subscription
 
 
-async def on_mention_changed(
-    session: AsyncSession, event: Event[MentionReanalysed | MentionEdited | MentionRedacted]
-) -> None:
-    """listening.mention.reanalysed / .edited / .redacted → the mention's query matches and buckets follow."""
-    await resync_mention(session, tenant_id=event.tenantid, mention_id=event.data.mention_id)
+def subscriptions(state: ListeningState) -> list[Subscription[Any]]:
+    """listening's subscriptions; its handlers match against the app's compiled queries."""
+    matcher = state.matcher
 
+    async def on_mention_changed(
+        session: AsyncSession, event: Event[MentionReanalysed | MentionEdited | MentionRedacted]
+    ) -> None:
+        """listening.mention.reanalysed / .edited / .redacted → the mention's query matches and buckets
+        follow."""
+        await resync_mention(
+            session, matcher=matcher, tenant_id=event.tenantid, mention_id=event.data.mention_id
+        )
 
-SUBSCRIPTIONS: list[Subscription[Any]] = [
-    Subscription(durable="listening-queries-reanalysed", event=MentionReanalysed, handler=on_mention_changed),
-    Subscription(durable="listening-queries-edits", event=MentionEdited, handler=on_mention_changed),
-    Subscription(durable="listening-queries-redactions", event=MentionRedacted, handler=on_mention_changed),
-]
+    return [
+        Subscription(
+            durable="listening-queries-reanalysed", event=MentionReanalysed, handler=on_mention_changed
+        ),
+        Subscription(durable="listening-queries-edits", event=MentionEdited, handler=on_mention_changed),
+        Subscription(
+            durable="listening-queries-redactions", event=MentionRedacted, handler=on_mention_changed
+        ),
+    ]

@@ -9,13 +9,14 @@ from services.metrics.api import router
 from services.metrics.consumers import SUBSCRIPTIONS
 from services.metrics.settings import MetricsSettings
 from shared.auth import JWKSSource
-from shared.service import create_service_app
+from shared.service import create_service_app, runtime_only
 
 
 def create_app(settings: MetricsSettings | None = None, *, jwks: JWKSSource | None = None) -> FastAPI:
     """Build the metrics service."""
     return create_service_app(
         settings=settings or MetricsSettings(),
+        start=runtime_only,
         title="Rapport metrics",
         description="Daily counters folded from every public event, and the Social CRM scorecard.",
         routers=[router],

@@ -23,7 +23,7 @@ from shared.telemetry import inject_headers
 log = logging.getLogger("rapport.outbox")
 
 _STAGED = "rapport_outbox_staged"
-_wakers: list[asyncio.Event] = []
+_WAKE = "rapport_outbox_wake"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -56,13 +56,25 @@ def stage(session: AsyncSession, event_: CloudEvent) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _wake_relays(session: Session) -> None:
-    # A commit that staged events wakes the relay at once instead of waiting for its next poll. A
+    # A commit that staged events wakes the relays of its own session factory at once instead of waiting
+    # for their next poll (another app's relays in the same process are not its business). A
     # savepoint's release fires this too, before anything is visible: only the real commit counts.
     if session.in_nested_transaction():
         return
     if session.info.pop(_STAGED, False):
-        for waker in _wakers:
-            waker.set()
+        wake = session.info.get(_WAKE)
+        if isinstance(wake, asyncio.Event):
+            wake.set()
+
+
+def _wake_of(sessions: async_sessionmaker[AsyncSession]) -> asyncio.Event:
+    """The event set by commits of sessions from `sessions` that staged events (one per factory: its
+    sessions carry it in `Session.info`)."""
+    info: dict[str, object] = sessions.kw.setdefault("info", {})
+    wake = info.get(_WAKE)
+    if not isinstance(wake, asyncio.Event):
+        wake = info[_WAKE] = asyncio.Event()
+    return wake
 
 
 class OutboxRelay:
@@ -90,29 +102,25 @@ class OutboxRelay:
         self.ack_timeout_s = ack_timeout_s
         self.poll_s = poll_s
         self.keep = keep
-        self._wake = asyncio.Event()
+        self._wake = _wake_of(sessions)
 
     async def run(self) -> None:
         """Relay until cancelled; survives broker outages by retrying."""
-        _wakers.append(self._wake)
-        try:
-            rounds = 0
-            while True:
-                self._wake.clear()
-                try:
-                    sent = await self.flush()
-                except Exception:
-                    log.warning("outbox.flush_failed", exc_info=True)
-                    sent = 0
-                    await asyncio.sleep(self.poll_s)
-                rounds += 1
-                if rounds % 600 == 0:
-                    await self.prune()
-                if sent < self.batch:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-        finally:
-            _wakers.remove(self._wake)
+        rounds = 0
+        while True:
+            self._wake.clear()
+            try:
+                sent = await self.flush()
+            except Exception:
+                log.warning("outbox.flush_failed", exc_info=True)
+                sent = 0
+                await asyncio.sleep(self.poll_s)
+            rounds += 1
+            if rounds % 600 == 0:
+                await self.prune()
+            if sent < self.batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
 
     async def flush(self) -> int:
         """Publish one batch of pending rows; return how many the stream acknowledged."""

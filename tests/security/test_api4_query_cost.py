@@ -29,6 +29,7 @@ from services.listening.queries.language import QueryLimits, compile_query, matc
 from services.listening.queries.language import QueryTooExpensive as QueryTooExpensiveError
 from services.listening.queries.schemas import ListeningQueryCreate
 from services.listening.settings import ListeningSettings
+from services.listening.wakeups import Wakeups
 from shared.db import create_engine, create_tables, session_factory
 from tests.helpers import Tenant, assert_problem
 from tests.listening.queries.helpers import create_query
@@ -133,11 +134,12 @@ def _mention(tenant_id: str, text: str) -> Mention:
 async def test_one_query_more_than_the_cap_is_409(tmp_path: Path) -> None:
     async with database(tmp_path) as sessions, sessions() as session:
         limits = QueryLimits()
+        wakeups = Wakeups()
 
         async def create(expression: str) -> Any:
             query_in = ListeningQueryCreate(name="q", kind="topic", expression=expression)
             return await queries_logic.create_query(
-                session, tenant_id="t1", query_in=query_in, limits=limits, max_queries=2
+                session, tenant_id="t1", query_in=query_in, limits=limits, max_queries=2, wakeups=wakeups
             )
 
         await create("acme")
@@ -149,7 +151,7 @@ async def test_one_query_more_than_the_cap_is_409(tmp_path: Path) -> None:
         # The cap is per tenant: another tenant still has room.
         query_in = ListeningQueryCreate(name="q", kind="topic", expression="acme")
         await queries_logic.create_query(
-            session, tenant_id="t2", query_in=query_in, limits=limits, max_queries=2
+            session, tenant_id="t2", query_in=query_in, limits=limits, max_queries=2, wakeups=wakeups
         )
         with pytest.raises(QueryTooExpensive):
             await queries_logic.create_query(
@@ -158,6 +160,7 @@ async def test_one_query_more_than_the_cap_is_409(tmp_path: Path) -> None:
                 query_in=ListeningQueryCreate(name="q", kind="topic", expression=HOSTILE),
                 limits=limits,
                 max_queries=2,
+                wakeups=wakeups,
             )
 
 
@@ -180,6 +183,7 @@ async def test_matching_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pyt
 
     async with database(tmp_path) as sessions:
         await _add_queries(sessions, "t-off-loop", "ab NEAR/3 ab")
+        matcher = queries_logic.QueryMatcher(budget_s=0.05)
         ticks: list[float] = []
 
         async def ticker() -> None:
@@ -194,7 +198,7 @@ async def test_matching_runs_off_the_event_loop(tmp_path: Path, monkeypatch: pyt
             task = asyncio.create_task(ticker())
             await asyncio.sleep(0)
             started = time.monotonic()
-            outcomes = await queries_logic.match_batch(session, [mention], budget_s=5)
+            outcomes = await queries_logic.match_batch(session, [mention], matcher=matcher, budget_s=5)
             elapsed = time.monotonic() - started
             task.cancel()
         assert outcomes[mention.id].query_ids  # matched
@@ -213,11 +217,14 @@ async def test_post_over_its_budget_is_flagged_not_matched_for_ever(tmp_path: Pa
 
     async with database(tmp_path) as sessions:
         await _add_queries(sessions, "t-budget", *expressions)
+        matcher = queries_logic.QueryMatcher(budget_s=0.05)
         async with sessions() as session:
             mention = _mention("t-budget", LONG_POST)
             session.add(mention)
             await session.flush()
-            outcome = (await queries_logic.match_batch(session, [mention], budget_s=0.0001))[mention.id]
+            outcome = (await queries_logic.match_batch(session, [mention], matcher=matcher, budget_s=0.0001))[
+                mention.id
+            ]
             await session.commit()
         assert outcome.budget_exceeded
         assert outcome.queries == 200
@@ -227,7 +234,7 @@ async def test_post_over_its_budget_is_flagged_not_matched_for_ever(tmp_path: Pa
             assert (flag.mention_id, flag.status) == (mention.id, "budget_exceeded")
             assert flag.decided == 200 - len(outcome.undecided)
             usage = await queries_logic.query_usage(
-                session, tenant_id="t-budget", max_queries=200, limits=QueryLimits()
+                session, tenant_id="t-budget", max_queries=200, limits=QueryLimits(), match_budget_s=0.05
             )
             assert usage.budget_exceeded == 1
             assert usage.recent_budget_exceeded[0].mention_id == mention.id
@@ -235,7 +242,7 @@ async def test_post_over_its_budget_is_flagged_not_matched_for_ever(tmp_path: Pa
             other = _mention("t-budget", LONG_POST + " w7")
             session.add(other)
             await session.flush()
-            full = (await queries_logic.match_batch(session, [other], budget_s=30))[other.id]
+            full = (await queries_logic.match_batch(session, [other], matcher=matcher, budget_s=30))[other.id]
             assert not full.budget_exceeded
             assert len(full.query_ids) == 1
 

@@ -22,7 +22,7 @@ from services.identity.errors import (
     UserNotFound,
 )
 from services.identity.logic.denylist import deny_user_tokens
-from services.identity.logic.passwords import hash_password
+from services.identity.logic.passwords import Passwords
 from services.identity.models import RefreshToken, Tenant, User, new_id
 from services.identity.schemas import SignupRead, TenantCreate, TenantRead, UserCreate, UserRead, UserUpdate
 from services.identity.settings import IdentitySettings
@@ -58,7 +58,14 @@ def _stage_user_created(session: AsyncSession, user: User) -> None:
 
 
 async def _new_user(
-    session: AsyncSession, *, tenant_id: str, email: str, password: str, display_name: str | None, role: str
+    session: AsyncSession,
+    *,
+    passwords: Passwords,
+    tenant_id: str,
+    email: str,
+    password: str,
+    display_name: str | None,
+    role: str,
 ) -> User:
     # Check and hash before writing anything: a SQLite write lock must not wait on a 100 ms hash.
     if await _email_taken(session, tenant_id=tenant_id, email=email):
@@ -68,7 +75,7 @@ async def _new_user(
         email=email,
         display_name=display_name,
         role=role,
-        password_hash=await hash_password(password),
+        password_hash=await passwords.hash(password),
     )
 
 
@@ -81,13 +88,16 @@ async def _commit_or_conflict(session: AsyncSession) -> None:
         raise EmailTaken("This e-mail address is already a user of this tenant.") from None
 
 
-async def signup(session: AsyncSession, *, settings: IdentitySettings, tenant_in: TenantCreate) -> SignupRead:
+async def signup(
+    session: AsyncSession, *, settings: IdentitySettings, passwords: Passwords, tenant_in: TenantCreate
+) -> SignupRead:
     """Create a tenant and its owner, and announce both."""
     if not settings.signup_enabled:
         raise SignupDisabled("Self-service signup is disabled.")
     tenant_id = new_id()
     user = await _new_user(
         session,
+        passwords=passwords,
         tenant_id=tenant_id,
         email=normalize_email(tenant_in.admin_email),
         password=tenant_in.admin_password,
@@ -113,12 +123,15 @@ async def signup(session: AsyncSession, *, settings: IdentitySettings, tenant_in
     return SignupRead(tenant=TenantRead.model_validate(tenant), user=UserRead.model_validate(user))
 
 
-async def create_user(session: AsyncSession, *, principal: Principal, user_in: UserCreate) -> UserRead:
+async def create_user(
+    session: AsyncSession, *, passwords: Passwords, principal: Principal, user_in: UserCreate
+) -> UserRead:
     """Add a user with a role to the caller's tenant (only an owner may create an admin)."""
     if user_in.role == "admin" and principal.role != "owner":
         raise RoleNotGrantable("Only an owner may create an admin.")
     user = await _new_user(
         session,
+        passwords=passwords,
         tenant_id=principal.tenant_id,
         email=normalize_email(user_in.email),
         password=user_in.password,

@@ -26,7 +26,7 @@ from services.identity.logic import throttle
 from services.identity.logic.accounts import SOURCE, normalize_email
 from services.identity.logic.denylist import deny_session
 from services.identity.logic.keys import Signer
-from services.identity.logic.passwords import burn_verify, hash_password, needs_rehash, verify_password
+from services.identity.logic.passwords import Passwords
 from services.identity.models import RefreshToken, User
 from services.identity.schemas import TokenPair
 from services.identity.settings import IdentitySettings
@@ -89,6 +89,7 @@ async def login(
     *,
     signer: Signer,
     settings: IdentitySettings,
+    passwords: Passwords,
     redis: Redis | None = None,
     email: str,
     password: str,
@@ -112,8 +113,8 @@ async def login(
     candidates = list((await session.execute(stmt)).scalars())
     await session.commit()  # no transaction stays open across the ~100 ms hash
     if not candidates:
-        await burn_verify(password)
-    matched = [u for u in candidates if await verify_password(u.password_hash, password) and u.active]
+        await passwords.burn_verify(password)
+    matched = [u for u in candidates if await passwords.verify(u.password_hash, password) and u.active]
     if not matched:
         await _failed(session, settings=settings, attempt=attempt, candidates=candidates)
         raise InvalidCredentials("The e-mail or password is wrong.")
@@ -122,8 +123,8 @@ async def login(
         await session.commit()
         raise AmbiguousLogin("This e-mail and password open accounts in several tenants: name `tenant_id`.")
     user = matched[0]
-    if needs_rehash(user.password_hash):
-        user.password_hash = await hash_password(password)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash(password)
     pair = _issue_pair(session, signer=signer, settings=settings, user=user, family_id=str(uuid.uuid4()))
     await session.commit()
     log.info("auth.login", extra={"user_id": user.id, "tenant_id": user.tenant_id})

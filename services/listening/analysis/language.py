@@ -25,6 +25,8 @@ CONFIDENCE_FLOOR = 0.35
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LATIN_HBS = re.compile(r"[čćđšž]", re.IGNORECASE)
 
+# The detector's tables live in the `eldc` library itself, once per process whichever app loads them:
+# this flag only mirrors that library state (it is not an app's state).
 _init_lock = threading.Lock()
 _initialised = False
 

@@ -9,7 +9,6 @@ once; `channels.pullers.ReferenceFetcher` reads those mentions from the platform
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -42,19 +41,16 @@ from services.listening.channels.crypto import SecretBox
 from services.listening.channels.logic import record_stored
 from services.listening.channels.schemas import PUSH_PLATFORMS, InboundResult
 from services.listening.errors import ChannelNotFound, SignatureInvalid, VerificationFailed
-from services.listening.mentions import logic as mentions_logic
 from services.listening.mentions.logic import ingest_mention
 from services.listening.mentions.schemas import MentionCreate
 from services.listening.models import Channel, Mention, MentionFetch, new_id
 from services.listening.usage.quotas import count_posts
+from services.listening.wakeups import Wakeups
 from shared.db import utcnow
 from shared.errors import BadRequest
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.listening.inbound")
-
-# Set when a delivery queued mentions to fetch: wakes the reference fetcher of this process at once.
-fetch_wanted = asyncio.Event()
 
 
 def mention_create(mention: InboundMention) -> MentionCreate:
@@ -196,8 +192,9 @@ async def deliver(
     body: bytes,
     headers: Mapping[str, str],
     box: SecretBox,
+    wakeups: Wakeups,
 ) -> InboundResult:
-    """Verify, parse and store one webhook delivery."""
+    """Verify, parse and store one webhook delivery; wakes the analysis worker and the fetcher."""
     channel = await _channel(session, platform=platform, channel_id=channel_id)
     secrets = box.open(channel.secrets)
     if platform == "x":
@@ -228,9 +225,9 @@ async def deliver(
     record_stored(channel, out.accepted)
     await session.commit()
     if out.accepted:
-        mentions_logic.analysis_wanted.set()
+        wakeups.analysis.set()
     if out.queued:
-        fetch_wanted.set()
+        wakeups.fetch.set()
     log.info(
         "inbound.delivered",
         extra={

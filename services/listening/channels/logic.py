@@ -199,7 +199,8 @@ def channel_cursor(channel: Channel) -> Any:
 def record_stored(channel: Channel, accepted: int) -> None:
     """A delivery, pulled batch or fetch of the channel succeeded: count what it stored (in the caller's
     transaction). The count is added in SQL, so that concurrent writers for one channel add up."""
-    channel.ingested = col(Channel.ingested) + accepted
+    # An SQL expression in an int column: the ORM writes `ingested = ingested + n` in the UPDATE.
+    channel.ingested = col(Channel.ingested) + accepted  # type: ignore[assignment]
     channel.last_success_at = utcnow()
 
 

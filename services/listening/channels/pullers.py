@@ -22,6 +22,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ from services.listening.channels.connectors import (
 )
 from services.listening.channels.connectors.pulling import DEFAULT_TIMEOUT, USER_AGENT, Puller
 from services.listening.channels.crypto import SecretBox
-from services.listening.channels.inbound import fetch_wanted, store_result
+from services.listening.channels.inbound import store_result
 from services.listening.channels.logic import (
     UnsafeURL,
     channel_cursor,
@@ -58,11 +59,10 @@ from services.listening.channels.logic import (
     record_stored,
 )
 from services.listening.channels.schemas import PULL_PLATFORMS
-from services.listening.mentions import logic as mentions_logic
 from services.listening.models import Channel, MentionFetch
 from services.listening.settings import ListeningSettings
+from services.listening.wakeups import Wakeups
 from shared.db import begin_immediate, shielded, utcnow
-from shared.service import Runtime
 
 log = logging.getLogger("rapport.listening.pulling")
 
@@ -165,11 +165,17 @@ class PullerSupervisor:
     renewing them and taking free ones every `leases.RENEW_S`."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, box: SecretBox, settings: ListeningSettings
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        box: SecretBox,
+        settings: ListeningSettings,
+        wakeups: Wakeups,
     ) -> None:
         self.sessions = sessions
         self.box = box
         self.settings = settings
+        self.wakeups = wakeups
         self.owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -185,7 +191,9 @@ class PullerSupervisor:
             owned = await leases.claim(session, channel_ids=ids, owner=self.owner, now=utcnow())
             # Only channels whose puller is not running here yet need their rows (settings, credentials).
             new = sorted(owned - self.running())
-            starting = await session.scalars(select(Channel).where(col(Channel.id).in_(new))) if new else []
+            starting: Iterable[Channel] = (
+                await session.scalars(select(Channel).where(col(Channel.id).in_(new))) if new else []
+            )
             for channel in starting:
                 self._start(channel)
         for channel_id in self.running() - owned:
@@ -328,7 +336,7 @@ class PullerSupervisor:
                 await session.rollback()
                 raise
         if out.accepted:
-            mentions_logic.analysis_wanted.set()
+            self.wakeups.analysis.set()
             log.info(
                 "puller.stored",
                 extra={"channel_id": channel_id, "accepted": out.accepted, "duplicates": out.duplicates},
@@ -372,10 +380,12 @@ class ReferenceFetcher:
         *,
         box: SecretBox,
         settings: ListeningSettings,
+        wakeups: Wakeups,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.sessions = sessions
         self.box = box
+        self.wakeups = wakeups
         self.max_attempts = max(1, settings.connector_fetch_attempts)
         self.backoff = Backoff(base=max(0.01, settings.connector_fetch_retry_s), cap=3600.0)
         self.client = client or _guarded_client(settings.connector_allow_private_urls)
@@ -385,7 +395,7 @@ class ReferenceFetcher:
         """Forever: fetch what is due, else sleep until the next row is due or a delivery queues one."""
         try:
             while True:
-                fetch_wanted.clear()
+                self.wakeups.fetch.clear()
                 try:
                     done = await self.run_once()
                     idle = 0.0 if done else await self._idle_for()
@@ -396,7 +406,7 @@ class ReferenceFetcher:
                     idle = FETCH_IDLE_S
                 if idle > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(fetch_wanted.wait(), timeout=idle)
+                        await asyncio.wait_for(self.wakeups.fetch.wait(), timeout=idle)
         finally:
             await self.client.aclose()
 
@@ -506,7 +516,7 @@ class ReferenceFetcher:
                 await session.rollback()
                 raise
         if out.accepted:
-            mentions_logic.analysis_wanted.set()
+            self.wakeups.analysis.set()
         return out.accepted
 
     async def _failed(self, row_id: str, exc: Exception, *, attempts: int, permanent: bool) -> None:
@@ -536,18 +546,3 @@ class ReferenceFetcher:
                     channel.last_error = name
                     channel.last_error_at = now
                 await session.commit()
-
-
-async def start_pullers(rt: Runtime) -> None:
-    """`on_start` hook: the secret box, the pullers of existing channels under one runtime task, and the
-    reference fetcher."""
-    settings = rt.settings
-    assert isinstance(settings, ListeningSettings)
-    box = SecretBox.from_settings(secret_key=settings.secret_key, var_dir=settings.var_dir)
-    supervisor = PullerSupervisor(rt.sessions, box=box, settings=settings)
-    fetcher = ReferenceFetcher(rt.sessions, box=box, settings=settings)
-    rt.extra["secret_box"] = box
-    rt.extra["pullers"] = supervisor
-    rt.extra["reference_fetcher"] = fetcher
-    rt.tasks.append(asyncio.create_task(supervisor.run_forever(), name="pullers"))
-    rt.tasks.append(asyncio.create_task(fetcher.run(), name="reference-fetcher"))

@@ -8,9 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from services.listening.channels import logic
-from services.listening.channels.crypto import SecretBox
 from services.listening.channels.inbound import deliver, verify_subscription
-from services.listening.channels.pullers import PullerSupervisor
 from services.listening.channels.schemas import (
     ChannelCreate,
     ChannelPage,
@@ -18,11 +16,11 @@ from services.listening.channels.schemas import (
     ChannelUpdate,
     InboundResult,
 )
-from services.listening.settings import ListeningSettings
+from services.listening.deps import ListeningStateDep
 from shared.auth import ADMINS, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import RuntimeDep, SessionDep
+from shared.service import SessionDep
 from shared.validation import OPEN_QUERY
 
 channels_router = APIRouter(prefix="/v1/channels", tags=["channels"])
@@ -30,31 +28,6 @@ inbound_router = APIRouter(prefix="/v1/inbound", tags=["inbound webhooks"])
 routers = [channels_router, inbound_router]
 
 Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
-
-
-def _box(rt: RuntimeDep) -> SecretBox:
-    box: SecretBox = rt.extra["secret_box"]
-    return box
-
-
-def _pullers(rt: RuntimeDep) -> PullerSupervisor:
-    supervisor: PullerSupervisor = rt.extra["pullers"]
-    return supervisor
-
-
-def _allow_private(rt: RuntimeDep) -> bool:
-    settings = rt.settings
-    return isinstance(settings, ListeningSettings) and settings.connector_allow_private_urls
-
-
-def _settings(rt: RuntimeDep) -> ListeningSettings:
-    settings = rt.settings
-    assert isinstance(settings, ListeningSettings)
-    return settings
-
-
-Box = Annotated[SecretBox, Depends(_box)]
-Pullers = Annotated[PullerSupervisor, Depends(_pullers)]
 
 
 @channels_router.post(
@@ -66,37 +39,32 @@ Pullers = Annotated[PullerSupervisor, Depends(_pullers)]
     responses=problems(409),
 )
 async def create_channel(
-    channel_in: ChannelCreate,
-    principal: Admin,
-    session: SessionDep,
-    rt: RuntimeDep,
-    box: Box,
-    pullers: Pullers,
+    channel_in: ChannelCreate, principal: Admin, session: SessionDep, state: ListeningStateDep
 ) -> ChannelRead:
     """Connect a platform; credentials are stored encrypted and never returned."""
     channel = await logic.create_channel(
         session,
         tenant_id=principal.tenant_id,
         channel_in=channel_in,
-        box=box,
-        allow_private_urls=_allow_private(rt),
-        max_channels=_settings(rt).max_channels_per_tenant,
+        box=state.box,
+        allow_private_urls=state.settings.connector_allow_private_urls,
+        max_channels=state.settings.max_channels_per_tenant,
     )
-    await pullers.take(channel)
-    return await logic.read_channel(session, channel, box=box)
+    await state.pullers.take(channel)
+    return await logic.read_channel(session, channel, box=state.box)
 
 
 @channels_router.get("", response_model=ChannelPage, operation_id="list_channels", summary="List channels")
 async def list_channels(
     principal: Admin,
     session: SessionDep,
-    box: Box,
+    state: ListeningStateDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> ChannelPage:
     """The tenant's channels, newest first."""
     return await logic.list_channels(
-        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, box=box
+        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, box=state.box
     )
 
 
@@ -107,10 +75,12 @@ async def list_channels(
     summary="Get a channel",
     responses=problems(404),
 )
-async def read_channel(channel_id: str, principal: Admin, session: SessionDep, box: Box) -> ChannelRead:
+async def read_channel(
+    channel_id: str, principal: Admin, session: SessionDep, state: ListeningStateDep
+) -> ChannelRead:
     """One channel with its connector status."""
     channel = await logic.get_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
-    return await logic.read_channel(session, channel, box=box)
+    return await logic.read_channel(session, channel, box=state.box)
 
 
 @channels_router.patch(
@@ -125,9 +95,7 @@ async def update_channel(
     update_in: ChannelUpdate,
     principal: Admin,
     session: SessionDep,
-    rt: RuntimeDep,
-    box: Box,
-    pullers: Pullers,
+    state: ListeningStateDep,
 ) -> ChannelRead:
     """Rename a channel, rotate its credentials or re-point its source (fields given replace the stored
     ones whole; new settings restart the puller from the new source's beginning)."""
@@ -136,12 +104,12 @@ async def update_channel(
         tenant_id=principal.tenant_id,
         channel_id=channel_id,
         update_in=update_in,
-        box=box,
-        allow_private_urls=_allow_private(rt),
+        box=state.box,
+        allow_private_urls=state.settings.connector_allow_private_urls,
     )
     if restart:
-        await pullers.take(channel, restart=True)
-    return await logic.read_channel(session, channel, box=box)
+        await state.pullers.take(channel, restart=True)
+    return await logic.read_channel(session, channel, box=state.box)
 
 
 @channels_router.delete(
@@ -152,11 +120,11 @@ async def update_channel(
     responses=problems(404),
 )
 async def delete_channel(
-    channel_id: str, principal: Admin, session: SessionDep, pullers: Pullers
+    channel_id: str, principal: Admin, session: SessionDep, state: ListeningStateDep
 ) -> Response:
     """Disconnect a platform and stop its puller (its mentions stay)."""
     await logic.delete_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
-    await pullers.stop(channel_id)
+    await state.pullers.stop(channel_id)
     return Response(status_code=204)
 
 
@@ -169,11 +137,11 @@ async def delete_channel(
     openapi_extra=OPEN_QUERY,
 )
 async def verify_inbound(
-    platform: str, channel_id: str, request: Request, session: SessionDep, box: Box
+    platform: str, channel_id: str, request: Request, session: SessionDep, state: ListeningStateDep
 ) -> Response | dict[str, str]:
     """The platform's subscription check: Meta/WhatsApp `hub.challenge`, X `crc_token` (public)."""
     answer = await verify_subscription(
-        session, platform=platform, channel_id=channel_id, params=request.query_params, box=box
+        session, platform=platform, channel_id=channel_id, params=request.query_params, box=state.box
     )
     if isinstance(answer, str):
         return PlainTextResponse(answer)
@@ -189,10 +157,16 @@ async def verify_inbound(
     openapi_extra=OPEN_QUERY,
 )
 async def receive_inbound(
-    platform: str, channel_id: str, request: Request, session: SessionDep, box: Box
+    platform: str, channel_id: str, request: Request, session: SessionDep, state: ListeningStateDep
 ) -> InboundResult:
     """A signed webhook delivery (public; the platform's signature over the raw body is checked first)."""
     body = await request.body()
     return await deliver(
-        session, platform=platform, channel_id=channel_id, body=body, headers=request.headers, box=box
+        session,
+        platform=platform,
+        channel_id=channel_id,
+        body=body,
+        headers=request.headers,
+        box=state.box,
+        wakeups=state.wakeups,
     )

@@ -1,6 +1,6 @@
 """The analysis worker: pending mentions → analysis → `listening.mention.received`, then quality re-scores.
 
-Ingest stores a mention as `pending` and wakes the worker (`mentions.analysis_wanted`). The worker claims
+Ingest stores a mention as `pending` and wakes the worker (the app's `Wakeups.analysis`). The worker claims
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
 them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
 reposts (`mentions.grouping`), stores the analysis and the listening-query matches and stages the event in
@@ -37,25 +37,23 @@ from sqlmodel import col
 from services.listening.analysis import Analyser
 from services.listening.analysis import Analysis as Result
 from services.listening.analysis.rating import with_rating
-from services.listening.mentions import ingesting
-from services.listening.mentions import logic as mentions_logic
 from services.listening.mentions.grouping import Shape, assign_group, text_shape
+from services.listening.mentions.ingesting import IngestTraffic
 from services.listening.mentions.logic import SOURCE, analysis_of, received_payload
 from services.listening.models import ListeningQuery, Mention
 from services.listening.queries.logic import (
     NO_MATCH,
     MatchOutcome,
-    configure_matching,
+    QueryMatcher,
     flag_budget_exceeded,
     match_batch,
     record_matches,
 )
-from services.listening.settings import ListeningSettings
+from services.listening.wakeups import Wakeups
 from shared.db import shielded, utcnow
 from shared.events.contracts import Analysis, MatchedQuery, MentionReanalysed, QueryKind
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
-from shared.service import Runtime
 
 log = logging.getLogger("rapport.listening.analysing")
 
@@ -145,19 +143,23 @@ class Claimed:
 
 
 class AnalysisWorker:
-    """Analyses pending mentions and re-scores fast-tier ones; one per listening process."""
+    """Analyses pending mentions and re-scores fast-tier ones; one per listening app."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         analyser: Analyser | None = None,
         *,
+        traffic: IngestTraffic,
+        wakeups: Wakeups,
+        matcher: QueryMatcher,
         burst_rate: float = 250.0,
-        match_budget_s: float | None = None,
     ) -> None:
         self.sessions = sessions
+        self.traffic = traffic
+        self.wakeups = wakeups
+        self.matcher = matcher
         self.burst_rate = burst_rate
-        self.match_budget_s = match_budget_s
         self.analyser = analyser or Analyser(default_tier="quality")
         self.quality_rate = INITIAL_QUALITY_RATE
         self.analysed = 0
@@ -171,7 +173,7 @@ class AnalysisWorker:
 
     async def run(self) -> None:
         """Work while there is work; otherwise sleep until an ingest wakes it (or IDLE_WAIT_S passes)."""
-        wanted = mentions_logic.analysis_wanted
+        wanted = self.wakeups.analysis
         # Load the quality tier once, off the event loop.
         await asyncio.to_thread(lambda: self.analyser.quality)
         if self.analyser.quality_error:
@@ -195,13 +197,13 @@ class AnalysisWorker:
 
     def _give_way(self) -> bool:
         """True while an ingest burst is on, unless the worker has given way `MAX_GIVE_WAY_S` already."""
-        if ingesting.demand() < self.burst_rate:
+        if self.traffic.demand() < self.burst_rate:
             self._giving_way_since = None
             return False
         now = time.monotonic()
         if self._giving_way_since is None:
             self._giving_way_since = now
-            log.info("analysis.giving_way", extra={"demand": round(ingesting.demand())})
+            log.info("analysis.giving_way", extra={"demand": round(self.traffic.demand())})
             return True
         if now - self._giving_way_since < MAX_GIVE_WAY_S:
             return True
@@ -231,7 +233,7 @@ class AnalysisWorker:
         """Mark up to `limit` of the oldest pending (or stale) mentions `analysing`: what analysis and
         matching read of them."""
         now = utcnow()
-        async with ingesting.write_lock, self.sessions() as session:
+        async with self.traffic.write_lock, self.sessions() as session:
             stmt = (
                 select(Mention)
                 .where(
@@ -322,14 +324,14 @@ class AnalysisWorker:
             for c in claimed
         ]
         async with self.sessions() as session:
-            return await match_batch(session, posts, budget_s=self.match_budget_s, flag=False)
+            return await match_batch(session, posts, matcher=self.matcher, flag=False)
 
     async def _store(
         self, results: dict[str, Result], outcomes: dict[str, MatchOutcome], shapes: dict[str, Shape]
     ) -> None:
         """Store the analyses and matches and stage `listening.mention.received`, in one transaction."""
         rescore = self.analyser.quality is not None
-        async with ingesting.write_lock, self.sessions() as session:
+        async with self.traffic.write_lock, self.sessions() as session:
             stmt = (
                 select(Mention)
                 .where(col(Mention.id).in_(list(results)), col(Mention.analysis_status) == "analysing")
@@ -378,7 +380,7 @@ class AnalysisWorker:
         """Re-score one batch of fast-tier mentions with the quality tier, when ingest is quiet."""
         if self.analyser.quality is None:
             return 0
-        if time.monotonic() - ingesting.last_write < RESCORE_QUIET_S:
+        if time.monotonic() - self.traffic.last_write < RESCORE_QUIET_S:
             return 0  # capacity goes to accepting posts first; re-score when they stop coming
         async with self.sessions() as session:
             stmt = (
@@ -396,7 +398,7 @@ class AnalysisWorker:
             return 0
         results = await self._analyse([text for _, text in rows], "quality")
         by_id = dict(zip([i for i, _ in rows], results, strict=True))
-        async with ingesting.write_lock, self.sessions() as session:
+        async with self.traffic.write_lock, self.sessions() as session:
             stmt2 = (
                 select(Mention)
                 .where(col(Mention.id).in_(list(by_id)), col(Mention.needs_rescore).is_(True))
@@ -417,16 +419,3 @@ class AnalysisWorker:
             "analysis.rescored", extra={"count": len(rows), "analysis_cpu_s": round(self.analysis_cpu_s, 4)}
         )
         return len(rows)
-
-
-async def start_worker(rt: Runtime) -> None:
-    """`on_start` hook: the analysis worker and the ingest group-commit writer, as service tasks (/readyz)."""
-    settings = rt.settings
-    assert isinstance(settings, ListeningSettings)
-    configure_matching(budget_s=settings.query_match_budget_ms / 1000)
-    worker = AnalysisWorker(rt.sessions, burst_rate=settings.ingest_burst_rate)
-    batcher = ingesting.IngestBatcher(rt.sessions)
-    rt.extra["analysis_worker"] = worker
-    rt.extra["ingest_batcher"] = batcher
-    rt.tasks.append(asyncio.create_task(worker.run(), name="analysis-worker"))
-    rt.tasks.append(asyncio.create_task(batcher.run(), name="ingest-writer"))

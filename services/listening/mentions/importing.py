@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.listening.channels.connectors import PayloadError, parse_review_row
 from services.listening.channels.inbound import mention_create
-from services.listening.mentions import logic as mentions_logic
 from services.listening.mentions.logic import ingest_mention
 from services.listening.mentions.schemas import ImportError_, ImportSummary, MentionCreate
 from services.listening.usage.quotas import IngestQuota
+from services.listening.wakeups import Wakeups
 from shared.errors import Unprocessable
 
 log = logging.getLogger("rapport.listening.import")
@@ -127,9 +127,16 @@ def _csv_mention(row: dict[str, str]) -> MentionCreate:
 
 class _Importer:
     def __init__(
-        self, session: AsyncSession, *, tenant_id: str, batch_size: int, quota: IngestQuota | None
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: str,
+        batch_size: int,
+        quota: IngestQuota | None,
+        wakeups: Wakeups,
     ) -> None:
         self.session = session
+        self.wakeups = wakeups
         self.tenant_id = tenant_id
         self.batch_size = batch_size
         self.quota = quota
@@ -197,7 +204,7 @@ class _Importer:
         self.summary.accepted += accepted
         self.summary.duplicates += len(statuses) - accepted
         if accepted:
-            mentions_logic.analysis_wanted.set()
+            self.wakeups.analysis.set()
 
 
 async def import_mentions(
@@ -206,6 +213,7 @@ async def import_mentions(
     tenant_id: str,
     chunks: AsyncIterator[bytes],
     fmt: Format,
+    wakeups: Wakeups,
     batch_size: int = BATCH,
     quota: IngestQuota | None = None,
 ) -> ImportSummary:
@@ -214,7 +222,7 @@ async def import_mentions(
     IngestQuotaExceeded (429) before anything is read when the tenant's hourly quota is used up."""
     if quota is not None and await quota.available(tenant_id) == 0:
         raise quota.exceeded(tenant_id, used=quota.limit, posts=1)
-    importer = _Importer(session, tenant_id=tenant_id, batch_size=batch_size, quota=quota)
+    importer = _Importer(session, tenant_id=tenant_id, batch_size=batch_size, quota=quota, wakeups=wakeups)
     header: list[str] | None = None
     reviews = False
     pending: list[str] = []  # physical lines of a CSV record still inside quotes

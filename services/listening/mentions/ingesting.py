@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from services.listening.mentions.logic import (
-    analysis_wanted,
     ingest_mention,
     insert_mentions,
     new_mention_row,
@@ -33,42 +32,70 @@ from services.listening.mentions.logic import (
 from services.listening.mentions.schemas import MentionAccepted, MentionCreate
 from services.listening.models import Mention
 from services.listening.usage.quotas import IngestQuota
+from services.listening.wakeups import Wakeups
 
 log = logging.getLogger("rapport.listening.ingesting")
 
 MAX_BATCH = 1000
-# When the last group commit happened (monotonic): the analysis worker re-scores only when ingest is quiet.
-last_write = 0.0
-# Demand on the ingest API, for the analysis worker to give way to a burst (mentions.analysing): posts
-# received over the last `RATE_WINDOW_S` seconds, as (monotonic time, count) per request, plus posts
-# received and not answered yet (a writer waiting for its turn must not hide the burst).
+# Demand on the ingest API is measured over this many seconds (see `IngestTraffic.demand`).
 RATE_WINDOW_S = 1.0
-_recent: collections.deque[tuple[float, int]] = collections.deque(maxlen=10_000)
-_unanswered = 0
-# This process's writers to the mention table (ingest group commits, the analysis worker) take turns here
-# rather than in SQLite's busy handler, whose back-off sleeps (up to 100 ms) stalled ingest.
-write_lock = asyncio.Lock()
+# Requests remembered for the demand: a bound far above what one window holds on this hardware.
+RECENT_REQUESTS = 10_000
 
 Item = tuple[str, MentionCreate, "asyncio.Future[MentionAccepted]"]
 
 
-def demand() -> float:
-    """Posts per second received over the last `RATE_WINDOW_S` seconds, plus posts still unanswered."""
-    horizon = time.monotonic() - RATE_WINDOW_S
-    while _recent and _recent[0][0] < horizon:
-        _recent.popleft()
-    return sum(count for _, count in _recent) / RATE_WINDOW_S + _unanswered
+class IngestTraffic:
+    """This app's ingest pace and its writers' turn-taking (one per listening app).
+
+    The analysis worker gives way to a burst (`demand`) and re-scores only when ingest is quiet
+    (`last_write`, monotonic). Writers to the mention table (ingest group commits, the analysis worker,
+    query backfills) take turns on `write_lock` rather than in SQLite's busy handler, whose back-off
+    sleeps (up to 100 ms) stalled ingest.
+    """
+
+    def __init__(self) -> None:
+        self.write_lock = asyncio.Lock()
+        self.last_write = 0.0
+        # (monotonic time, posts) per request over the last `RATE_WINDOW_S`, plus posts received and not
+        # answered yet (a writer waiting for its turn must not hide the burst).
+        self._recent: collections.deque[tuple[float, int]] = collections.deque(maxlen=RECENT_REQUESTS)
+        self._unanswered = 0
+
+    def demand(self) -> float:
+        """Posts per second received over the last `RATE_WINDOW_S` seconds, plus posts still unanswered."""
+        horizon = time.monotonic() - RATE_WINDOW_S
+        while self._recent and self._recent[0][0] < horizon:
+            self._recent.popleft()
+        return sum(count for _, count in self._recent) / RATE_WINDOW_S + self._unanswered
+
+    def received(self, posts: int) -> None:
+        """`posts` arrived in one request and wait for their answer."""
+        self._recent.append((time.monotonic(), posts))
+        self._unanswered += posts
+
+    def answered(self, posts: int) -> None:
+        """`posts` of one request got their answer (stored, duplicate or failed)."""
+        self._unanswered -= posts
 
 
 class IngestBatcher:
-    """One per listening process; `submit` is what the API route awaits."""
+    """One per listening app; `submit` is what the API route awaits."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, quota: IngestQuota | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        traffic: IngestTraffic,
+        wakeups: Wakeups,
+        quota: IngestQuota | None = None,
     ) -> None:
         self.sessions = sessions
+        self.traffic = traffic
+        self.wakeups = wakeups
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
         # The tenants' ingest quota (set at start-up by `usage.quotas`' hook); None: nothing counted.
+        # The tenants' ingest quota; None: nothing counted.
         self.quota = quota
 
     async def submit(self, *, tenant_id: str, mention_in: MentionCreate) -> MentionAccepted:
@@ -89,9 +116,7 @@ class IngestBatcher:
                 quota.release(tenant_id, len(mentions_in))
 
     async def _submit(self, tenant_id: str, mentions_in: list[MentionCreate]) -> list[MentionAccepted]:
-        global _unanswered
-        _recent.append((time.monotonic(), len(mentions_in)))
-        _unanswered += len(mentions_in)
+        self.traffic.received(len(mentions_in))
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[MentionAccepted]] = []
         for mention_in in mentions_in:
@@ -101,7 +126,7 @@ class IngestBatcher:
         try:
             return list(await asyncio.gather(*futures))
         finally:
-            _unanswered -= len(mentions_in)
+            self.traffic.answered(len(mentions_in))
 
     async def run(self) -> None:
         """The writer: one transaction per batch of whatever is queued."""
@@ -114,10 +139,9 @@ class IngestBatcher:
                 await self._write(live)
 
     async def _write(self, batch: list[Item]) -> None:
-        global last_write
-        last_write = time.monotonic()
+        self.traffic.last_write = time.monotonic()
         try:
-            async with write_lock, self.sessions() as session:
+            async with self.traffic.write_lock, self.sessions() as session:
                 stored = await _existing(session, batch)
                 results: list[MentionAccepted] = []
                 rows = []
@@ -142,7 +166,7 @@ class IngestBatcher:
             if not future.done():
                 future.set_result(result)
         log.info("ingest.batch", extra={"count": len(batch), "stored": len(rows)})
-        analysis_wanted.set()
+        self.wakeups.analysis.set()
 
     async def _one_by_one(self, batch: list[Item]) -> None:
         await self._count_alone(batch)
@@ -156,6 +180,7 @@ class IngestBatcher:
                 continue
             if not future.done():
                 future.set_result(result)
+        self.wakeups.analysis.set()
 
     async def _count_alone(self, batch: list[Item]) -> None:
         """Count a failed batch's posts in a transaction of their own (its own count was rolled back)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -35,9 +34,6 @@ from shared.tenancy import get_scoped, scoped
 log = logging.getLogger("rapport.listening")
 
 SOURCE = "listening"
-
-# Set after an ingest commits: wakes the analysis worker (services.listening.mentions.analysing) at once.
-analysis_wanted = asyncio.Event()
 
 
 def analysis_of(mention: Mention) -> Analysis | None:
@@ -146,7 +142,7 @@ def new_mention_row(
 
 
 async def insert_mentions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert new mention rows in one statement (the caller commits, then sets `analysis_wanted`)."""
+    """Insert new mention rows in one statement (the caller commits, then wakes the analysis worker)."""
     if rows:
         await session.execute(insert(Mention), rows)
 
@@ -161,10 +157,10 @@ async def ingest_mention(
 ) -> MentionAccepted:
     """Store a new post as pending (the analysis worker announces it); a repeat is a duplicate.
 
-    With `commit=False` the mention is only written into the caller's transaction (webhook deliveries,
-    pulled batches with their cursor, import batches): the caller commits, then sets `analysis_wanted`;
-    a concurrent duplicate then raises IntegrityError for the caller to retry. `channel_id`: the channel
-    it arrived through, which alone may apply compliance events to it.
+    The caller wakes the analysis worker afterwards (`Wakeups.analysis`). With `commit=False` the mention
+    is only written into the caller's transaction (webhook deliveries, pulled batches with their cursor,
+    import batches): the caller commits; a concurrent duplicate then raises IntegrityError for the caller
+    to retry. `channel_id`: the channel it arrived through, which alone may apply compliance events to it.
     """
     existing = await _find_existing(
         session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
@@ -189,7 +185,6 @@ async def ingest_mention(
             raise
         log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
         return MentionAccepted(id=existing, status="duplicate")
-    analysis_wanted.set()
     log.info("mention.stored", extra={"mention_id": row["id"], "tenant_id": tenant_id})
     return MentionAccepted(id=row["id"], status="accepted")
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from services.listening.deps import ListeningStateDep
 from services.listening.errors import UnsupportedMediaType
 from services.listening.mentions.importing import MENTION_COLUMNS, Format, import_mentions
-from services.listening.mentions.ingesting import IngestBatcher
 from services.listening.mentions.labels import add_label, list_labels, mention_stats
 from services.listening.mentions.logic import get_mention, list_mentions
 from services.listening.mentions.schemas import (
@@ -28,7 +28,7 @@ from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.events.contracts import Intent, SentimentLabel
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import RuntimeDep, SessionDep
+from shared.service import SessionDep
 from shared.validation import Instant
 
 # One router for the whole prefix: Starlette tries routes in the order they are declared below, so every
@@ -57,11 +57,10 @@ IMPORT_TYPES: dict[str, Format] = {
     responses=problems(429),
 )
 async def post_mention(
-    mention_in: MentionCreate, principal: Ingester, runtime: RuntimeDep
+    mention_in: MentionCreate, principal: Ingester, state: ListeningStateDep
 ) -> MentionAccepted:
     """Ingest one post: de-duplicated by (platform, external_id); analysed and announced asynchronously."""
-    batcher: IngestBatcher = runtime.extra["ingest_batcher"]
-    return await batcher.submit(tenant_id=principal.tenant_id, mention_in=mention_in)
+    return await state.batcher.submit(tenant_id=principal.tenant_id, mention_in=mention_in)
 
 
 @router.post(
@@ -73,11 +72,10 @@ async def post_mention(
     responses=problems(429),
 )
 async def post_mentions(
-    batch_in: MentionBatch, principal: Ingester, runtime: RuntimeDep
+    batch_in: MentionBatch, principal: Ingester, state: ListeningStateDep
 ) -> MentionBatchAccepted:
     """Ingest up to 500 posts in one request: an answer per post, in order (see `POST /v1/mentions`)."""
-    batcher: IngestBatcher = runtime.extra["ingest_batcher"]
-    results = await batcher.submit_many(tenant_id=principal.tenant_id, mentions_in=batch_in.mentions)
+    results = await state.batcher.submit_many(tenant_id=principal.tenant_id, mentions_in=batch_in.mentions)
     accepted = sum(1 for r in results if r.status == "accepted")
     return MentionBatchAccepted(results=results, accepted=accepted, duplicates=len(results) - accepted)
 
@@ -103,7 +101,7 @@ async def post_mentions(
     },
 )
 async def import_file(
-    request: Request, principal: Ingester, session: SessionDep, rt: RuntimeDep
+    request: Request, principal: Ingester, session: SessionDep, state: ListeningStateDep
 ) -> ImportSummary:
     """Bulk import JSON Lines or CSV, streamed; bad lines are reported with their line numbers."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -115,7 +113,8 @@ async def import_file(
         tenant_id=principal.tenant_id,
         chunks=request.stream(),
         fmt=fmt,
-        quota=rt.extra["ingest_quota"],
+        wakeups=state.wakeups,
+        quota=state.quota,
     )
 
 

@@ -9,7 +9,7 @@ per (query, kind, hour) (a unique key), and only for the current or the previous
 history (imports, late pullers) does not page anyone about the past.
 
 `adjust_buckets` moves counts without checking (corrections and query backfills, queries.logic and
-queries.backfill); the spike checker (`start_spike_checks`, a service task) re-evaluates every active query's
+queries.backfill); the spike checker (`run_spike_checks`, a service task) re-evaluates every active query's
 current and previous hour every `spike_check_interval_s`, so a spike that forms from corrections, or
 that no new mention happened to check, is still raised — once, by the same unique key.
 """
@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,13 +40,11 @@ from services.listening.queries.schemas import (
     VoiceShare,
 )
 from services.listening.queries.spikes import DEFAULT_RULE, Bucket, Spike, detect_spikes
-from services.listening.settings import ListeningSettings
 from shared.db import utcnow
 from shared.events.contracts import AlertRaised
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import paginate
-from shared.service import Runtime
 from shared.tenancy import get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
@@ -247,16 +246,6 @@ async def run_spike_checks(sessions: async_sessionmaker[AsyncSession], *, interv
             log.info("spikes.checked", extra={"raised": raised})
 
 
-async def start_spike_checks(rt: Runtime) -> None:
-    """`on_start` hook: the periodic spike re-check, as a service task (/readyz)."""
-    settings = rt.settings
-    assert isinstance(settings, ListeningSettings)
-    interval = max(0.1, settings.spike_check_interval_s)
-    rt.tasks.append(
-        asyncio.create_task(run_spike_checks(rt.sessions, interval_s=interval), name="spike-checks")
-    )
-
-
 async def _raise(
     session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime, spike: Spike
 ) -> int:
@@ -367,8 +356,9 @@ async def share_of_voice(
         col(QueryBucket.bucket_start) >= start,
         col(QueryBucket.bucket_start) < until,
     )
+    # SQLAlchemy's own select: sqlmodel's is typed for at most four columns.
     stmt = (
-        select(
+        core_select(
             col(ListeningQuery.id),
             col(ListeningQuery.name),
             col(ListeningQuery.kind),

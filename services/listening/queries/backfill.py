@@ -29,25 +29,20 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from services.listening.mentions import ingesting
 from services.listening.models import ListeningQuery, Mention, MentionQueryMatch, QueryBackfill
 from services.listening.queries.language import Query, QuerySyntaxError, compile_query
 from services.listening.queries.logic import (
     Deltas,
     MatchOutcome,
     apply_deltas,
-    backfill_wanted,
     flag_budget_exceeded,
-    match_budget,
     match_prepared,
     post_of,
     prepare_mention,
     query_languages,
     sync_match,
 )
-from services.listening.settings import ListeningSettings
 from shared.db import utcnow
-from shared.service import Runtime
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.listening.backfill")
@@ -98,10 +93,16 @@ def _match(
 
 
 async def backfill_step(
-    sessions: async_sessionmaker[AsyncSession], *, batch: int, days: int, budget_s: float | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    write_lock: asyncio.Lock,
+    batch: int,
+    days: int,
+    budget_s: float,
 ) -> bool:
-    """Run one batch of the oldest running backfill; False when there is none."""
-    async with ingesting.write_lock, sessions() as session:
+    """Run one batch of the oldest running backfill (each post within `budget_s`); False when there is
+    none. `write_lock`: the app's turn-taking of writers to the mention table (logic.ingesting)."""
+    async with write_lock, sessions() as session:
         pick = (
             select(QueryBackfill)
             .where(col(QueryBackfill.status) == "running")
@@ -154,10 +155,9 @@ async def backfill_step(
             ).scalars()
         }
         languages = query_languages(query_row)
-        budget = match_budget() if budget_s is None else budget_s
         live = [m for m in mentions if m.redacted_at is None]
         outcomes = await asyncio.to_thread(
-            _match, query, languages, [post_of(m) for m in live], budget_s=budget
+            _match, query, languages, [post_of(m) for m in live], budget_s=budget_s
         )
         decided = dict(zip([m.id for m in live], outcomes, strict=True))
         totals: Deltas = Counter()
@@ -199,13 +199,22 @@ async def backfill_step(
 
 
 async def run_backfills(
-    sessions: async_sessionmaker[AsyncSession], *, batch: int, days: int, pause_s: float
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    wanted: asyncio.Event,
+    write_lock: asyncio.Lock,
+    batch: int,
+    days: int,
+    pause_s: float,
+    budget_s: float,
 ) -> None:
-    """Forever: run backfill batches while there are any, else wait for a query change to wake it."""
+    """Forever: run backfill batches while there are any, else wait for a query change to set `wanted`."""
     while True:
-        backfill_wanted.clear()
+        wanted.clear()
         try:
-            worked = await backfill_step(sessions, batch=batch, days=days)
+            worked = await backfill_step(
+                sessions, write_lock=write_lock, batch=batch, days=days, budget_s=budget_s
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -216,17 +225,4 @@ async def run_backfills(
             await asyncio.sleep(pause_s)  # 0 still yields: the write lock is shared with ingest
             continue
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(backfill_wanted.wait(), timeout=IDLE_WAIT_S)
-
-
-async def start_backfills(rt: Runtime) -> None:
-    """`on_start` hook: the query backfill task, as a service task (/readyz); it resumes unfinished passes."""
-    settings = rt.settings
-    assert isinstance(settings, ListeningSettings)
-    task = run_backfills(
-        rt.sessions,
-        batch=max(1, settings.query_backfill_batch),
-        days=max(0, settings.query_backfill_days),
-        pause_s=max(0.0, settings.query_backfill_pause_s),
-    )
-    rt.tasks.append(asyncio.create_task(task, name="query-backfill"))
+            await asyncio.wait_for(wanted.wait(), timeout=IDLE_WAIT_S)

@@ -2,7 +2,7 @@
 
 For the analysis worker, once a batch of mentions is analysed, in the worker's transaction:
 
-    outcomes = await match_batch(session, mentions)   # mention id → MatchOutcome
+    outcomes = await match_batch(session, mentions, matcher=matcher)   # mention id → MatchOutcome
     # ... put outcome.query_ids into MentionReceived.matched_query_ids and stage the event ...
     await record_matches(
         session, tenant_id=tenant_id, mention_id=mention.id, query_ids=query_ids,
@@ -18,12 +18,13 @@ redelivered batch is not counted twice).
 Cost (API4): a query is checked against the cost limits (`queries.language.cost`, from the settings) when it
 is created or changed, and a tenant holds at most `max_queries_per_tenant` queries. Matching — folding the
 post and running the tenant's compiled queries — is CPU work, so it runs in a worker thread, never on the
-event loop, and stops after the per-post budget (`configure_matching`): a post that runs out is stored
+event loop, and stops after the per-post budget (`QueryMatcher.budget_s`): a post that runs out is stored
 with the matches found before the deadline and a `MatchFlag` row (`budget_exceeded`), and the event
 `query.match_budget_exceeded` is logged with ids only.
 
-Compiled queries are cached per tenant and re-compiled when the tenant's queries change (the cache key is
-the number of the tenant's queries and their latest `updated_at`, read with one small aggregate query).
+Compiled queries are cached per tenant in the app's `QueryMatcher` (bounded: `COMPILED_TENANTS`) and
+re-compiled when the tenant's queries change (the cache key is the number of the tenant's queries and
+their latest `updated_at`, read with one small aggregate query).
 
 Matches follow the mention: `resync_mention` (listening's own consumer of `listening.mention.reanalysed`,
 `.edited` and `.redacted`) re-matches the mention's current text and language against the active queries,
@@ -40,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -80,6 +81,7 @@ from services.listening.queries.schemas import (
     MatchFlagRead,
     QueryUsage,
 )
+from services.listening.wakeups import Wakeups
 from shared.db import utcnow
 from shared.pagination import paginate
 from shared.tenancy import get_scoped, scoped
@@ -88,8 +90,11 @@ log = logging.getLogger("rapport.listening")
 
 UNDETERMINED = "und"
 
-# Set after a commit that started a query backfill: wakes the backfill task (queries.backfill) at once.
-backfill_wanted = asyncio.Event()
+RECENT_FLAGS = 20  # flagged mentions listed by `query_usage`
+# Tenants whose compiled queries one app keeps (least recently matched dropped first): at the default
+# cap of 200 queries a tenant, a few hundred MB at worst; a tenant dropped is compiled again on its next
+# post (milliseconds per query).
+COMPILED_TENANTS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,23 +104,33 @@ class _Compiled:
     languages: dict[str, frozenset[str]]  # query id → allowed folded language codes (absent = any)
 
 
-_cache: dict[str, _Compiled] = {}
+class QueryMatcher:
+    """One app's matching: its per-post budget and its tenants' compiled queries (bounded, LRU)."""
 
+    def __init__(self, *, budget_s: float, tenants: int = COMPILED_TENANTS) -> None:
+        self.budget_s = max(0.0, budget_s)
+        self._tenants = max(1, tenants)
+        self._compiled: OrderedDict[str, _Compiled] = OrderedDict()
 
-DEFAULT_MATCH_BUDGET_S = 0.05
-_match_budget_s = DEFAULT_MATCH_BUDGET_S
-RECENT_FLAGS = 20  # flagged mentions listed by `query_usage`
+    def cached(self, tenant_id: str, key: tuple[Any, ...]) -> _Compiled | None:
+        """The tenant's compiled queries if they are still those of `key` (the tenant's count and latest
+        `updated_at`)."""
+        compiled = self._compiled.get(tenant_id)
+        if compiled is None or compiled.key != key:
+            return None
+        self._compiled.move_to_end(tenant_id)
+        return compiled
 
+    def keep(self, tenant_id: str, compiled: _Compiled) -> None:
+        """Cache the tenant's compiled queries, dropping the least recently used tenant beyond the bound."""
+        self._compiled[tenant_id] = compiled
+        self._compiled.move_to_end(tenant_id)
+        while len(self._compiled) > self._tenants:
+            self._compiled.popitem(last=False)
 
-def match_budget() -> float:
-    """This process's per-post matching budget, in seconds."""
-    return _match_budget_s
-
-
-def configure_matching(*, budget_s: float) -> None:
-    """Set the per-post matching budget (seconds) of this process (from `query_match_budget_ms`)."""
-    global _match_budget_s
-    _match_budget_s = max(0.0, budget_s)
+    def __contains__(self, tenant_id: str) -> bool:
+        """Whether the tenant's compiled queries are cached here."""
+        return tenant_id in self._compiled
 
 
 def _expression_error(exc: CostExceeded | QuerySyntaxError, expression: str, kind: str) -> dict[str, Any]:
@@ -156,7 +171,7 @@ def _languages(row: ListeningQuery) -> list[str]:
     return [code for code in row.languages.split(",") if code]
 
 
-async def _compiled(session: AsyncSession, tenant_id: str) -> _Compiled:
+async def _compiled(session: AsyncSession, tenant_id: str, matcher: QueryMatcher) -> _Compiled:
     key_row = (
         await session.execute(
             select(func.count(col(ListeningQuery.id)), func.max(ListeningQuery.updated_at)).where(
@@ -165,8 +180,8 @@ async def _compiled(session: AsyncSession, tenant_id: str) -> _Compiled:
         )
     ).one()
     key = (key_row[0], key_row[1])
-    cached = _cache.get(tenant_id)
-    if cached is not None and cached.key == key:
+    cached = matcher.cached(tenant_id, key)
+    if cached is not None:
         return cached
     stmt = scoped(ListeningQuery, tenant_id).where(col(ListeningQuery.active).is_(True))
     rows = (
@@ -179,7 +194,7 @@ async def _compiled(session: AsyncSession, tenant_id: str) -> _Compiled:
         _compile_rows, tenant_id, [(r.id, r.expression, r.languages) for r in rows]
     )
     compiled = _Compiled(key, queries, languages)
-    _cache[tenant_id] = compiled
+    matcher.keep(tenant_id, compiled)
     return compiled
 
 
@@ -313,7 +328,12 @@ def _match_many(jobs: list[tuple[_Compiled, _Post]], budget_s: float) -> list[Ma
 
 
 async def match_batch(
-    session: AsyncSession, mentions: list[Any], *, budget_s: float | None = None, flag: bool = True
+    session: AsyncSession,
+    mentions: list[Any],
+    *,
+    matcher: QueryMatcher,
+    budget_s: float | None = None,
+    flag: bool = True,
 ) -> dict[str, MatchOutcome]:
     """mention id → the tenant's active queries each mention matches; flags overruns.
 
@@ -322,8 +342,8 @@ async def match_batch(
     own budget; with `flag`, a mention over budget gets a `MatchFlag` in the caller's transaction (no
     commit).
     """
-    budget = _match_budget_s if budget_s is None else budget_s
-    jobs = [(await _compiled(session, m.tenant_id), post_of(m)) for m in mentions]
+    budget = matcher.budget_s if budget_s is None else budget_s
+    jobs = [(await _compiled(session, m.tenant_id, matcher), post_of(m)) for m in mentions]
     if not any(c.queries for c, _ in jobs):
         return {m.id: NO_MATCH for m in mentions}
     outcomes = await asyncio.to_thread(_match_many, jobs, budget)
@@ -331,14 +351,6 @@ async def match_batch(
         if flag and outcome.budget_exceeded:
             await flag_budget_exceeded(session, mention=mention, outcome=outcome)
     return {m.id: o for m, o in zip(mentions, outcomes, strict=True)}
-
-
-async def matched_query_ids(
-    session: AsyncSession, *, tenant_id: str, mention: Any, budget_s: float | None = None
-) -> list[str]:
-    """The ids of the tenant's active listening queries that `mention` (a `Mention`) matches."""
-    assert mention.tenant_id == tenant_id
-    return (await match_batch(session, [mention], budget_s=budget_s))[mention.id].query_ids
 
 
 async def flag_budget_exceeded(session: AsyncSession, *, mention: Any, outcome: MatchOutcome) -> None:
@@ -460,7 +472,9 @@ async def apply_deltas(session: AsyncSession, *, tenant_id: str, totals: Deltas,
     await adjust_buckets(session, tenant_id=tenant_id, deltas={k: (totals[k], negatives[k]) for k in keys})
 
 
-async def resync_mention(session: AsyncSession, *, tenant_id: str, mention_id: str) -> None:
+async def resync_mention(
+    session: AsyncSession, *, matcher: QueryMatcher, tenant_id: str, mention_id: str
+) -> None:
     """Bring the mention's query matches and their bucket counts in line with its current state; no commit.
 
     A redacted post matches nothing; otherwise the active queries it matches now, plus the matches it had
@@ -480,8 +494,8 @@ async def resync_mention(session: AsyncSession, *, tenant_id: str, mention_id: s
     }
     wanted: set[str] = set()
     if mention.redacted_at is None:
-        compiled = await _compiled(session, tenant_id)
-        outcome = (await match_batch(session, [mention]))[mention.id]
+        compiled = await _compiled(session, tenant_id, matcher)
+        outcome = (await match_batch(session, [mention], matcher=matcher))[mention.id]
         wanted = set(outcome.query_ids)
         # Queries not tried before the budget ran out keep the matches they had.
         kept = set(outcome.undecided)
@@ -589,6 +603,7 @@ async def _read(session: AsyncSession, row: ListeningQuery) -> ListeningQueryRea
     return to_read(row, backfills.get(row.id))
 
 
+# A pure function of the text, so one memo serves every app; bounded to 4,096 expressions (LRU).
 @lru_cache(maxsize=4096)
 def _normalised(expression: str) -> str:
     """The expression as the parser understood it (parsing a long query costs milliseconds: cached)."""
@@ -631,6 +646,7 @@ async def create_query(
     query_in: ListeningQueryCreate,
     limits: QueryLimits,
     max_queries: int,
+    wakeups: Wakeups,
 ) -> ListeningQueryRead:
     """Validate and store a new listening query, within the cost limits and the tenant's query cap."""
     _compile(query_in.expression, limits)
@@ -658,7 +674,7 @@ async def create_query(
         await _start_backfill(session, row)
     await session.commit()
     if row.active:
-        backfill_wanted.set()
+        wakeups.backfill.set()
     log.info("query.created", extra={"query_id": row.id, "tenant_id": tenant_id})
     return await _read(session, row)
 
@@ -693,6 +709,7 @@ async def update_query(
     query_id: str,
     changes: ListeningQueryUpdate,
     limits: QueryLimits,
+    wakeups: Wakeups,
 ) -> ListeningQueryRead:
     """Change a listening query; a new expression is validated first.
 
@@ -719,7 +736,7 @@ async def update_query(
         await _start_backfill(session, row)
     await session.commit()
     if rematch:
-        backfill_wanted.set()
+        wakeups.backfill.set()
     log.info("query.updated", extra={"query_id": row.id, "tenant_id": tenant_id})
     return await _read(session, row)
 
@@ -741,7 +758,7 @@ async def delete_query(session: AsyncSession, *, tenant_id: str, query_id: str) 
 
 
 async def query_usage(
-    session: AsyncSession, *, tenant_id: str, max_queries: int, limits: QueryLimits
+    session: AsyncSession, *, tenant_id: str, max_queries: int, limits: QueryLimits, match_budget_s: float
 ) -> QueryUsage:
     """The tenant's query count against its cap, the cost limits, and its posts flagged over budget."""
     count, active = await _count(session, tenant_id)
@@ -764,7 +781,7 @@ async def query_usage(
         active=active,
         max_queries=max_queries,
         limits={f"query_{name}": value for name, value in asdict(limits).items()},
-        match_budget_ms=round(_match_budget_s * 1000, 3),
+        match_budget_ms=round(match_budget_s * 1000, 3),
         budget_exceeded=flagged,
         recent_budget_exceeded=[MatchFlagRead.model_validate(f, from_attributes=True) for f in recent],
     )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from services.listening.deps import ListeningStateDep
 from services.listening.queries.alerts import list_alerts, query_volume, share_of_voice
 from services.listening.queries.logic import (
     create_query,
@@ -27,12 +28,11 @@ from services.listening.queries.schemas import (
     QueryVolume,
     ShareOfVoice,
 )
-from services.listening.settings import ListeningSettings
 from shared.auth import STAFF, Principal, require_roles
 from shared.db import utcnow
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import Runtime, RuntimeDep, SessionDep
+from shared.service import SessionDep
 from shared.validation import Instant, ensure_ordered
 
 router = APIRouter(prefix="/v1/listening", tags=["listening queries"])
@@ -41,12 +41,6 @@ QUERY_EDITORS = ("owner", "admin", "analyst")
 Editor = Annotated[Principal, Depends(require_roles(*QUERY_EDITORS))]
 Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 Id = Annotated[str, Query(max_length=36)]
-
-
-def _settings(rt: Runtime) -> ListeningSettings:
-    settings = rt.settings
-    assert isinstance(settings, ListeningSettings)
-    return settings
 
 
 @router.post(
@@ -58,17 +52,17 @@ def _settings(rt: Runtime) -> ListeningSettings:
     responses=problems(409),
 )
 async def post_query(
-    query_in: ListeningQueryCreate, principal: Editor, session: SessionDep, rt: RuntimeDep
+    query_in: ListeningQueryCreate, principal: Editor, session: SessionDep, state: ListeningStateDep
 ) -> ListeningQueryRead:
     """Create a listening query; a malformed or too costly expression is a 422 with the error's position,
     one query over the tenant's cap a 409."""
-    settings = _settings(rt)
     return await create_query(
         session,
         tenant_id=principal.tenant_id,
         query_in=query_in,
-        limits=settings.query_limits(),
-        max_queries=settings.max_queries_per_tenant,
+        limits=state.settings.query_limits(),
+        max_queries=state.settings.max_queries_per_tenant,
+        wakeups=state.wakeups,
     )
 
 
@@ -78,14 +72,14 @@ async def post_query(
     operation_id="get_listening_query_usage",
     summary="Get the query quota and cost limits",
 )
-async def read_query_usage(principal: Staff, session: SessionDep, rt: RuntimeDep) -> QueryUsage:
+async def read_query_usage(principal: Staff, session: SessionDep, state: ListeningStateDep) -> QueryUsage:
     """The tenant's query count against its cap, the cost limits, and posts whose matching ran out of time."""
-    settings = _settings(rt)
     return await query_usage(
         session,
         tenant_id=principal.tenant_id,
-        max_queries=settings.max_queries_per_tenant,
-        limits=settings.query_limits(),
+        max_queries=state.settings.max_queries_per_tenant,
+        limits=state.settings.query_limits(),
+        match_budget_s=state.matcher.budget_s,
     )
 
 
@@ -126,7 +120,11 @@ async def read_query(query_id: str, principal: Staff, session: SessionDep) -> Li
     responses=problems(404),
 )
 async def patch_query(
-    query_id: str, changes: ListeningQueryUpdate, principal: Editor, session: SessionDep, rt: RuntimeDep
+    query_id: str,
+    changes: ListeningQueryUpdate,
+    principal: Editor,
+    session: SessionDep,
+    state: ListeningStateDep,
 ) -> ListeningQueryRead:
     """Change a listening query (a new expression is validated like on creation)."""
     return await update_query(
@@ -134,7 +132,8 @@ async def patch_query(
         tenant_id=principal.tenant_id,
         query_id=query_id,
         changes=changes,
-        limits=_settings(rt).query_limits(),
+        limits=state.settings.query_limits(),
+        wakeups=state.wakeups,
     )
 
 

@@ -28,16 +28,17 @@ from sqlmodel import col
 
 from services.listening.errors import IngestQuotaExceeded, QuotaExceeded
 from services.listening.models import Channel, ListeningQuery, TenantUsage
-from services.listening.settings import ListeningSettings
 from services.listening.usage.schemas import HourlyQuotaUse, QuotaUse, TenantUsageRead
 from shared.db import utcnow
-from shared.service import Runtime
 
 log = logging.getLogger("rapport.listening.quotas")
 
 HOUR = timedelta(hours=1)
 # Usage rows older than this are deleted when a process first counts in a new hour.
 KEEP_USAGE = timedelta(days=2)
+# Tenants whose hourly count one app remembers (`IngestQuota.known`): only this hour's, and at most this
+# many (the longest-remembered dropped first); a tenant forgotten is read from the database again.
+KNOWN_TENANTS = 10_000
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -50,7 +51,7 @@ def _insert(session: AsyncSession) -> Any:
 
 
 class IngestQuota:
-    """Posts per tenant per clock hour through the ingest API; one per listening process.
+    """Posts per tenant per clock hour through the ingest API; one per listening app.
 
     `limit` 0 means no quota (posts are still counted, for the usage read).
     """
@@ -65,8 +66,10 @@ class IngestQuota:
         self.sessions = sessions
         self.limit = limit
         self.clock = clock
-        # tenant → (hour, posts counted in the database as this process last saw it)
+        # tenant → (hour, posts counted in the database as this process last saw it); bounded by
+        # `_remember` (this hour's only, at most KNOWN_TENANTS).
         self.known: dict[str, tuple[datetime, int]] = {}
+        self._known_hour: datetime | None = None
         # tenant → posts admitted by this process and not answered yet
         self.reserved: collections.Counter[str] = collections.Counter()
         self.pruned_hour: datetime | None = None
@@ -89,8 +92,19 @@ class IngestQuota:
                 )
             seen = self.known.get(tenant_id)
             if seen is None or seen[0] != hour:  # a write may have told us meanwhile
-                self.known[tenant_id] = seen = (hour, int(posts or 0))
+                seen = self._remember(tenant_id, hour, int(posts or 0))
         return seen[1] + self.reserved[tenant_id]
+
+    def _remember(self, tenant_id: str, hour: datetime, posts: int) -> tuple[datetime, int]:
+        """Note the tenant's count this hour, forgetting past hours' and the oldest beyond KNOWN_TENANTS."""
+        if hour != self._known_hour:
+            self.known.clear()
+            self._known_hour = hour
+        self.known.pop(tenant_id, None)
+        while len(self.known) >= KNOWN_TENANTS:
+            del self.known[next(iter(self.known))]
+        self.known[tenant_id] = (hour, posts)
+        return self.known[tenant_id]
 
     async def available(self, tenant_id: str) -> int:
         """How many more posts the tenant may send this hour (a large number without a quota)."""
@@ -135,7 +149,7 @@ class IngestQuota:
         hour = hour_of(self.clock())
         totals = await count_posts(session, posts, hour=hour)
         for tenant_id, total in totals.items():
-            self.known[tenant_id] = (hour, total)
+            self._remember(tenant_id, hour, total)
         if self.pruned_hour != hour:
             self.pruned_hour = hour
             await session.execute(delete(TenantUsage).where(col(TenantUsage.hour) < hour - KEEP_USAGE))
@@ -205,12 +219,3 @@ async def read_usage(
             used=int(posts or 0), limit=posts_per_hour or None, resets_at=hour + HOUR
         ),
     )
-
-
-async def start_quotas(rt: Runtime) -> None:
-    """`on_start` hook, after `start_worker` (which makes the ingest batcher): the ingest quota."""
-    settings = rt.settings
-    assert isinstance(settings, ListeningSettings)
-    quota = IngestQuota(rt.sessions, limit=settings.ingest_posts_per_hour)
-    rt.extra["ingest_quota"] = quota
-    rt.extra["ingest_batcher"].quota = quota

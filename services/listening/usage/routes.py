@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.listening.settings import ListeningSettings
+from services.listening.deps import SettingsDep
 from services.listening.usage.quotas import read_usage
 from services.listening.usage.schemas import TenantUsageRead
 from shared.auth import ADMINS, Principal, require_roles
-from shared.service import RuntimeDep, SessionDep
+from shared.service import SessionDep
 
 router = APIRouter(prefix="/v1/listening/usage", tags=["usage"])
 
@@ -20,10 +20,8 @@ Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
 @router.get(
     "", response_model=TenantUsageRead, operation_id="get_usage", summary="Get the tenant's quota use"
 )
-async def get_usage(principal: Admin, session: SessionDep, rt: RuntimeDep) -> TenantUsageRead:
+async def get_usage(principal: Admin, session: SessionDep, settings: SettingsDep) -> TenantUsageRead:
     """Channels, queries and posts this hour the tenant uses, each with its quota (owners and admins)."""
-    settings = rt.settings
-    assert isinstance(settings, ListeningSettings)
     return await read_usage(
         session,
         tenant_id=principal.tenant_id,

@@ -22,6 +22,7 @@ from services.listening.channels.crypto import SecretBox
 from services.listening.channels.pullers import PullerSupervisor
 from services.listening.models import Channel, Mention
 from services.listening.settings import ListeningSettings
+from services.listening.wakeups import Wakeups
 from shared.db import create_engine, create_tables, session_factory, utcnow
 from tests.listening.channels.helpers import FakeFeeds, FeedDocument, fixture_bytes
 from tests.shared.stand_ins import until
@@ -40,7 +41,7 @@ class Replicas:
 
     def replica(self) -> PullerSupervisor:
         """One more replica's puller supervisor."""
-        return PullerSupervisor(self.sessions, box=self.box, settings=self.settings)
+        return PullerSupervisor(self.sessions, box=self.box, settings=self.settings, wakeups=Wakeups())
 
     async def add(self, *channels: Channel) -> set[str]:
         async with self.sessions() as session:
