@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -97,11 +96,10 @@ def test_gateway_serves_the_document_next_to_openapi(client: httpx.Client) -> No
     assert "authorization" not in {k.lower() for k in response.request.headers}  # public, as /openapi.json
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("api_docs", [True, False])
-def test_asyncapi_follows_the_api_docs_switch(api_docs: bool) -> None:
-    async def status() -> int:
-        app = create_gateway(GatewaySettings(api_docs=api_docs))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
-            return (await http.get("/asyncapi.json")).status_code
-
-    assert asyncio.run(status()) == (200 if api_docs else 404)
+async def test_asyncapi_follows_the_api_docs_switch(api_docs: bool) -> None:
+    app = create_gateway(GatewaySettings(api_docs=api_docs))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+        status = (await http.get("/asyncapi.json")).status_code
+    assert status == (200 if api_docs else 404)

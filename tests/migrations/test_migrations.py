@@ -44,11 +44,6 @@ PG = os.environ.get("RAPPORT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/pos
 WHEN = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=SERVICES)
 def service(request: pytest.FixtureRequest) -> str:
     name: str = request.param

@@ -29,17 +29,13 @@ from services.listening.app import create_app
 from services.listening.channels.crypto import SecretKeyError
 from services.listening.settings import ListeningSettings
 from services.listening.state import ListeningState
+from shared.migrations import upgrade_head
 from tests.helpers import mention_payload, wait_until
 
 T = TypeVar("T")
 ISSUER, AUDIENCE, KID = "rapport-identity", "rapport", "two-apps"
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class Keys:
@@ -79,7 +75,8 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, what: str, tim
 
 
 def settings_in(folder: Path, nats_url: str, **overrides: Any) -> ListeningSettings:
-    return ListeningSettings(
+    """Settings of one app with its own SQLite file (migrated by `migrated`)."""
+    settings = ListeningSettings(
         nats_url=nats_url,
         var_dir=folder,
         database_url="",
@@ -89,6 +86,15 @@ def settings_in(folder: Path, nats_url: str, **overrides: Any) -> ListeningSetti
         log_level="WARNING",
         **overrides,
     )
+    return settings
+
+
+async def migrated(settings: ListeningSettings) -> ListeningSettings:
+    """The app's database upgraded to head first, as `rapport migrate` does before a service starts."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    # Alembic's environment runs its own event loop: in a thread, not inside the test's.
+    await asyncio.to_thread(upgrade_head, "listening", settings.resolved_database_url())
+    return settings
 
 
 @pytest.fixture
@@ -96,11 +102,15 @@ async def two_listening_apps(
     tmp_path: Path, nats_url: str, keys: Keys
 ) -> AsyncIterator[tuple[tuple[FastAPI, httpx.AsyncClient], tuple[FastAPI, httpx.AsyncClient], Keys]]:
     one = create_app(
-        settings_in(tmp_path / "one", nats_url, max_queries_per_tenant=1, query_match_budget_ms=20),
+        await migrated(
+            settings_in(tmp_path / "one", nats_url, max_queries_per_tenant=1, query_match_budget_ms=20)
+        ),
         jwks=keys.jwks,
     )
     two = create_app(
-        settings_in(tmp_path / "two", nats_url, max_queries_per_tenant=5, query_match_budget_ms=80),
+        await migrated(
+            settings_in(tmp_path / "two", nats_url, max_queries_per_tenant=5, query_match_budget_ms=80)
+        ),
         jwks=keys.jwks,
     )
     async with AsyncExitStack() as stack:

@@ -104,7 +104,7 @@ async def _query_kinds(session: AsyncSession, outcomes: Iterable[MatchOutcome]) 
     )
     # The API admits only these three kinds, so a stored one is one of them. A query deleted since it
     # matched has no row and is left out of the event.
-    return {query_id: cast(QueryKind, kind) for query_id, kind in rows.tuples()}
+    return {query_id: cast(QueryKind, kind) for query_id, kind in rows}
 
 
 def stage_reanalysed(
