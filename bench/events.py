@@ -67,7 +67,8 @@ async def _connect(nats_url: str) -> Any:
 async def _database(db_url: str) -> tuple[Any, Any]:
     from sqlmodel import Field, SQLModel
 
-    from shared.db import create_engine, create_tables, session_factory
+    from shared.db import create_engine, session_factory
+    from tests.helpers import create_tables
 
     class BenchApplied(SQLModel, table=True):
         __tablename__ = "bench_applied"

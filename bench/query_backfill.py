@@ -28,7 +28,8 @@ from services.listening.models import ListeningQuery, Mention, MentionQueryMatch
 from services.listening.queries.backfill import backfill_step
 from services.listening.queries.logic import QueryMatcher, resync_mention
 from services.listening.settings import ListeningSettings
-from shared.db import create_engine, create_tables, session_factory, utcnow
+from shared.db import create_engine, session_factory, utcnow
+from tests.helpers import create_tables
 
 TENANT = "bench-tenant"
 

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import httpx
 import nats
 from nats.js.api import DeliverPolicy
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
 
 from rapport.stack import Proc, Stack, free_port
 from shared.events.bus import Bus
@@ -258,3 +260,10 @@ def replica(
         yield proc.url
     finally:
         proc.stop()
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """Create the tables of every model imported in this process, for throw-away databases of tests and
+    benches only: a service's database is created and changed by its migrations (shared/migrations.py)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)

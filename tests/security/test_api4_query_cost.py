@@ -30,8 +30,8 @@ from services.listening.queries.language import QueryTooExpensive as QueryTooExp
 from services.listening.queries.schemas import ListeningQueryCreate
 from services.listening.settings import ListeningSettings
 from services.listening.wakeups import Wakeups
-from shared.db import create_engine, create_tables, session_factory
-from tests.helpers import Tenant, assert_problem
+from shared.db import create_engine, session_factory
+from tests.helpers import Tenant, assert_problem, create_tables
 from tests.listening.queries.helpers import create_query
 
 BASE = "/v1/listening/queries"

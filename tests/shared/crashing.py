@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from shared.db import create_engine, create_tables, session_factory
+from shared.db import create_engine, session_factory
 from shared.events.bus import Bus, EventScope
 from shared.events.contracts import TenantCreated
 from shared.events.envelope import Event
 from shared.events.inbox import handle_batch_once
 from shared.events.outbox import OutboxRelay
+from tests.helpers import create_tables
 from tests.shared.stand_ins import record
 
 CRASHED = 86

@@ -19,12 +19,13 @@ import pytest
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import create_engine, create_tables, session_factory, transaction
+from shared.db import create_engine, session_factory, transaction
 from shared.events.bus import Bus, EventScope, dead_letter_subject
 from shared.events.contracts import TenantCreated
 from shared.events.envelope import CloudEvent, Event
 from shared.events.inbox import handle_batch_once, handle_once
 from shared.events.outbox import OutboxRelay, stage
+from tests.helpers import create_tables
 from tests.shared.crashing import ACK_WAIT_S, CRASHED
 from tests.shared.stand_ins import (
     BAD_SQL,

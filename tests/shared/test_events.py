@@ -15,14 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rapport.stack import Proc, free_port, nats_server_binary, port_open
-from shared.db import create_engine, create_tables, session_factory, transaction
+from shared.db import create_engine, session_factory, transaction
 from shared.events import contracts as c
 from shared.events.bus import Bus, dead_letter_subject
 from shared.events.catalog import STREAMS
 from shared.events.envelope import CloudEvent, Envelope, Event, new_event
 from shared.events.inbox import handle_once
 from shared.events.outbox import OutboxMessage, OutboxRelay, stage
-from tests.helpers import wait_until
+from tests.helpers import create_tables, wait_until
 from tests.shared.stand_ins import Applied, collect, empty_bus, tenant_created
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "data" / "cloudevents.schema.json").read_text())

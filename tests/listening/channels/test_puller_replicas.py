@@ -23,7 +23,8 @@ from services.listening.channels.pullers import PullerSupervisor
 from services.listening.models import Channel, Mention
 from services.listening.settings import ListeningSettings
 from services.listening.wakeups import Wakeups
-from shared.db import create_engine, create_tables, session_factory, utcnow
+from shared.db import create_engine, session_factory, utcnow
+from tests.helpers import create_tables
 from tests.listening.channels.helpers import FakeFeeds, FeedDocument, fixture_bytes
 from tests.shared.stand_ins import until
 
