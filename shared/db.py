@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -66,7 +68,39 @@ def create_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=POSTGRES_POOL, max_overflow=0, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=POSTGRES_POOL, max_overflow=0)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection idle for longer than this is pinged before use (see `_ping_when_idle`).
+POSTGRES_IDLE_PING_S = 5.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a connection at checkout only when it has sat in the pool for `POSTGRES_IDLE_PING_S`.
+
+    What `pool_pre_ping` is for (a database restarted while connections sat in the pool: the request
+    gets a fresh connection instead of an error) without its round trip on every checkout: under load a
+    connection comes back to the pool and leaves it again within milliseconds, and a connection that
+    broke while in use invalidates the whole pool anyway (SQLAlchemy's disconnect handling)."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < POSTGRES_IDLE_PING_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception:
+            alive = False
+        if not alive:
+            # The pool drops this connection and checks out (or opens) another.
+            raise DisconnectionError()
 
 
 # Read connections per SQLite process: no thread each, so more than writers; a request holds one from its
