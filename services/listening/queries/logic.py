@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, delete, func
+from sqlalchemy import Row, and_, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
@@ -167,7 +167,7 @@ def _fold_languages(languages: list[str] | None) -> str:
     return ",".join(dict.fromkeys(fold_language(code) for code in languages))
 
 
-def _languages(row: ListeningQuery) -> list[str]:
+def _languages(row: ListeningQuery | Row[Any]) -> list[str]:
     return [code for code in row.languages.split(",") if code]
 
 
@@ -610,7 +610,7 @@ def _normalised(expression: str) -> str:
     return parse(expression).render()
 
 
-def to_read(row: ListeningQuery, backfill: QueryBackfill | None = None) -> ListeningQueryRead:
+def to_read(row: ListeningQuery | Row[Any], backfill: QueryBackfill | None = None) -> ListeningQueryRead:
     """The API view of a listening query."""
     return ListeningQueryRead(
         id=row.id,
