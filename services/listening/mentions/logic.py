@@ -29,7 +29,7 @@ from shared.db import utcnow
 from shared.events.contracts import Analysis, Author, MatchedQuery, MentionReceived
 from shared.languages import fold_language, language_aliases
 from shared.pagination import paginate
-from shared.tenancy import get_scoped, scoped
+from shared.tenancy import get_row_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -233,7 +233,9 @@ def _analysis_read(mention: Mention | Row[Any]) -> AnalysisRead | None:
 
 async def get_mention(session: AsyncSession, *, tenant_id: str, mention_id: str) -> MentionRead:
     """One mention of the tenant, or `MentionNotFound`."""
-    mention = await get_scoped(session, Mention, tenant_id=tenant_id, id=mention_id, error=MentionNotFound)
+    mention = await get_row_scoped(
+        session, Mention, tenant_id=tenant_id, id=mention_id, error=MentionNotFound
+    )
     read = to_read(mention)
     matches = await matches_of(session, tenant_id=tenant_id, mention_ids=[mention.id])
     read.matched_query_ids = matches[mention.id]

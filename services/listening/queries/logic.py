@@ -84,7 +84,7 @@ from services.listening.queries.schemas import (
 from services.listening.wakeups import Wakeups
 from shared.db import utcnow
 from shared.pagination import paginate
-from shared.tenancy import get_scoped, scoped
+from shared.tenancy import get_row_scoped, get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -598,7 +598,7 @@ async def _start_backfill(session: AsyncSession, row: ListeningQuery) -> None:
     job.started_at = utcnow()
 
 
-async def _read(session: AsyncSession, row: ListeningQuery) -> ListeningQueryRead:
+async def _read(session: AsyncSession, row: ListeningQuery | Row[Any]) -> ListeningQueryRead:
     backfills = await _backfills(session, tenant_id=row.tenant_id, query_ids=[row.id])
     return to_read(row, backfills.get(row.id))
 
@@ -681,7 +681,7 @@ async def create_query(
 
 async def get_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> ListeningQueryRead:
     """One listening query of the tenant, or `ListeningQueryNotFound`."""
-    row = await get_scoped(
+    row = await get_row_scoped(
         session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
     return await _read(session, row)
