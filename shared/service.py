@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import JWKSSource, TokenVerifier, jwks_from_url
-from shared.db import create_engine, ping, session_factory
+from shared.db import create_engine, create_read_engine, ping, session_factory
 from shared.docs import install_docs
 from shared.errors import install_error_handlers
 from shared.events.bus import BatchHandler, Bus, EventScope
@@ -63,6 +63,8 @@ class Runtime(Generic[SettingsT]):
     settings: SettingsT
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Sessions of the requests that only read (`ReadSessionDep`): `sessions` itself on PostgreSQL.
+    reads: async_sessionmaker[AsyncSession]
     bus: Bus
     relay: OutboxRelay
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -112,10 +114,17 @@ def create_service_app(
             await engine.dispose()
             raise
         sessions = session_factory(engine)
+        read_engine = create_read_engine(settings.resolved_database_url(), engine)
+        reads = sessions if read_engine is engine else session_factory(read_engine)
         bus = Bus(settings.nats_url, name=f"rapport-{settings.service}", replicas=settings.stream_replicas)
         await bus.connect()
         rt = Runtime(
-            settings=settings, engine=engine, sessions=sessions, bus=bus, relay=OutboxRelay(sessions, bus)
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            reads=reads,
+            bus=bus,
+            relay=OutboxRelay(sessions, bus),
         )
         app.state.runtime = rt
         app.state.verifier = TokenVerifier(
@@ -146,6 +155,8 @@ def create_service_app(
                     log.error("service.task_stuck", extra={"task": task.get_name()})
             await stack.aclose()
             await bus.close()
+            if read_engine is not engine:
+                await read_engine.dispose()
             await engine.dispose()
             log.info("service.stopped")
 
@@ -235,3 +246,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session per request that only reads: on SQLite its connection refuses writes."""
+    rt: Runtime[Settings] = request.app.state.runtime
+    async with rt.reads() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]

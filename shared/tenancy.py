@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, Select, Table, bindparam
+from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -36,6 +37,27 @@ async def get_scoped(
     row: M | None = (
         (await session.execute(_by_id(model), {"tenant_id": tenant_id, "id": id})).scalars().first()
     )
+    if row is None:
+        raise error(f"{model.__name__} {id} was not found.")
+    return row
+
+
+@functools.cache
+def _row_by_id(table: Table) -> Select[Any]:
+    return core_select(table).where(
+        table.c.tenant_id == bindparam("tenant_id"), table.c.id == bindparam("id")
+    )
+
+
+async def get_row_scoped(
+    session: AsyncSession, model: type[SQLModel], *, tenant_id: str, id: Any, error: type[NotFound] = NotFound
+) -> Row[Any]:
+    """`get_scoped` for reads: the row as a Core row (attribute access like the model's, no ORM object,
+    which costs more to load than the query)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    row: Row[Any] | None = (
+        await session.execute(_row_by_id(table), {"tenant_id": tenant_id, "id": id})
+    ).first()
     if row is None:
         raise error(f"{model.__name__} {id} was not found.")
     return row

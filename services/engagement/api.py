@@ -12,7 +12,7 @@ from services.engagement.schemas import AgentPage, ConversationDetail, Conversat
 from shared.auth import STAFF, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import SessionDep
+from shared.service import ReadSessionDep
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 agents_router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -26,7 +26,7 @@ IdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
 )
 async def list_conversations(
     principal: StaffDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Annotated[Status | None, Query()] = None,
     priority: Annotated[Priority | None, Query()] = None,
     assignee_id: IdQuery = None,
@@ -56,7 +56,7 @@ async def list_conversations(
 )
 async def get_conversation(
     principal: StaffDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     conversation_id: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> ConversationDetail:
     """Get one conversation with its messages."""
@@ -67,7 +67,7 @@ async def get_conversation(
 
 @agents_router.get("", response_model=AgentPage, operation_id="list_agents", summary="List agents")
 async def list_agents(
-    principal: StaffDep, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    principal: StaffDep, session: ReadSessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> AgentPage:
     """The tenant's agents as routing sees them (active, last assignment)."""
     return await agents.list_agents(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)

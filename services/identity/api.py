@@ -31,7 +31,7 @@ from services.identity.schemas import (
 from shared.events.contracts import Role
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import SessionDep
+from shared.service import ReadSessionDep, SessionDep
 
 router = APIRouter(tags=["identity"])
 
@@ -127,7 +127,7 @@ async def logout(
     summary="Get the calling user",
     responses=problems(404),
 )
-async def read_me(principal: AnyUserDep, session: SessionDep) -> UserRead:
+async def read_me(principal: AnyUserDep, session: ReadSessionDep) -> UserRead:
     """The calling user."""
     return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=principal.user_id)
 
@@ -150,7 +150,7 @@ async def create_user(
 @router.get("/v1/users", response_model=UserPage, operation_id="list_users", summary="List users")
 async def list_users(
     principal: AdminDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     role: Role | None = Query(None),
@@ -168,7 +168,7 @@ async def list_users(
     summary="Get a user",
     responses=problems(404),
 )
-async def read_user(user_id: str, principal: AdminDep, session: SessionDep) -> UserRead:
+async def read_user(user_id: str, principal: AdminDep, session: ReadSessionDep) -> UserRead:
     """One user of the caller's tenant."""
     return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=user_id)
 

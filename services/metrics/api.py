@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from services.metrics.logic import scorecard as scorecards
 from services.metrics.schemas import Scorecard
 from shared.auth import STAFF, Principal, require_roles
-from shared.service import SessionDep
+from shared.service import ReadSessionDep
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
@@ -21,7 +21,7 @@ DayQuery = Annotated[date | None, Query(description="A UTC day, YYYY-MM-DD (incl
 @router.get("/scorecard", response_model=Scorecard, operation_id="get_scorecard", summary="Get the scorecard")
 async def get_scorecard(
     principal: StaffDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     from_: Annotated[date | None, Query(alias="from", description="First UTC day, YYYY-MM-DD.")] = None,
     to: Annotated[date | None, Query(description="Last UTC day, YYYY-MM-DD (inclusive).")] = None,
 ) -> Scorecard:

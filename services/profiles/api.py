@@ -11,7 +11,7 @@ from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
 from shared.auth import STAFF, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import SessionDep
+from shared.service import ReadSessionDep
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
@@ -21,7 +21,7 @@ Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 @router.get("", response_model=ProfilePage, operation_id="list_profiles", summary="List profiles")
 async def get_profiles(
     principal: Staff,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     handle: Annotated[str | None, Query(min_length=1, max_length=101)] = None,
@@ -40,7 +40,7 @@ async def get_profiles(
     summary="Get a profile",
     responses=problems(404),
 )
-async def read_profile(profile_id: str, principal: Staff, session: SessionDep) -> ProfileRead:
+async def read_profile(profile_id: str, principal: Staff, session: ReadSessionDep) -> ProfileRead:
     """One profile with its handles, counters and sentiment."""
     return await get_profile(session, tenant_id=principal.tenant_id, profile_id=profile_id)
 
@@ -53,7 +53,11 @@ async def read_profile(profile_id: str, principal: Staff, session: SessionDep) -
     responses=problems(404),
 )
 async def read_timeline(
-    profile_id: str, principal: Staff, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    profile_id: str,
+    principal: Staff,
+    session: ReadSessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
 ) -> InteractionPage:
     """A profile's interactions (its mentions), most recent first."""
     return await get_timeline(

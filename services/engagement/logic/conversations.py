@@ -18,7 +18,7 @@ from shared.events.contracts import ConversationOpened, MentionPayload, MentionR
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import Page, page_of
-from shared.tenancy import get_scoped, scoped
+from shared.tenancy import get_row_scoped, scoped
 
 log = logging.getLogger("rapport.engagement.conversations")
 
@@ -134,12 +134,12 @@ async def _open(
 
 
 # A conversation's messages in posting order (`tenant_id`, `conversation_id`): built once, Core rows.
+# By the conversation's id alone, the conversation having been found in the tenant first: with a tenant
+# condition too, SQLite (no statistics) may look the messages up by the tenant's index and read every
+# message of the tenant for one conversation.
 _MESSAGES = (
     select(Message.__table__)  # type: ignore[attr-defined]
-    .where(
-        col(Message.tenant_id) == bindparam("tenant_id"),
-        col(Message.conversation_id) == bindparam("conversation_id"),
-    )
+    .where(col(Message.conversation_id) == bindparam("conversation_id"))
     .order_by(col(Message.posted_at).asc(), col(Message.created_at).asc(), col(Message.id).asc())
 )
 
@@ -176,12 +176,10 @@ async def get_conversation(
     session: AsyncSession, *, tenant_id: str, conversation_id: str
 ) -> ConversationDetail:
     """One conversation of the tenant with its messages in posting order."""
-    conversation = await get_scoped(
+    conversation = await get_row_scoped(
         session, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
     )
-    messages = (
-        await session.execute(_MESSAGES, {"tenant_id": tenant_id, "conversation_id": conversation.id})
-    ).all()
+    messages = (await session.execute(_MESSAGES, {"conversation_id": conversation.id})).all()
     return ConversationDetail.model_validate(
         {
             **ConversationRead.model_validate(conversation).model_dump(),

@@ -32,7 +32,7 @@ from shared.events.contracts import TenantCreated, UserCreated, UserDeactivated,
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import Page, page_of
-from shared.tenancy import get_scoped
+from shared.tenancy import get_row_scoped, get_scoped
 
 log = logging.getLogger("rapport.identity.accounts")
 
@@ -147,7 +147,7 @@ async def create_user(
 
 async def get_user(session: AsyncSession, *, tenant_id: str, user_id: str) -> UserRead:
     """One user of the tenant; another tenant's user is not found."""
-    user = await get_scoped(session, User, tenant_id=tenant_id, id=user_id, error=UserNotFound)
+    user = await get_row_scoped(session, User, tenant_id=tenant_id, id=user_id, error=UserNotFound)
     return UserRead.model_validate(user)
 
 

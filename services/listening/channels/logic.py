@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Row, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -182,17 +182,17 @@ class Fetches(NamedTuple):
     given_up: int = 0
 
 
-def inbound_url(channel: Channel) -> str | None:
+def inbound_url(channel: Channel | Row[Any]) -> str | None:
     """Where the platform delivers this channel's webhooks (push platforms only)."""
     return f"/v1/inbound/{channel.platform}/{channel.id}" if channel.platform in PUSH_PLATFORMS else None
 
 
-def channel_settings(channel: Channel) -> dict[str, Any]:
+def channel_settings(channel: Channel | Row[Any]) -> dict[str, Any]:
     data = json.loads(channel.settings or "{}")
     return data if isinstance(data, dict) else {}
 
 
-def channel_cursor(channel: Channel) -> Any:
+def channel_cursor(channel: Channel | Row[Any]) -> Any:
     return json.loads(channel.cursor) if channel.cursor else None
 
 
@@ -224,7 +224,7 @@ async def fetch_counts(
     return {channel_id: Fetches(int(pending), int(gone)) for channel_id, pending, gone in rows}
 
 
-def to_read(channel: Channel, *, box: SecretBox, running: bool, fetches: Fetches) -> ChannelRead:
+def to_read(channel: Channel | Row[Any], *, box: SecretBox, running: bool, fetches: Fetches) -> ChannelRead:
     """The API view: settings and status, the NAMES of the stored credentials, never their values."""
     try:
         names = sorted(box.open(channel.secrets))
@@ -373,7 +373,7 @@ async def read_channel(session: AsyncSession, channel: Channel, *, box: SecretBo
 
 
 async def _views(
-    session: AsyncSession, tenant_id: str, channels: Sequence[Channel], *, box: SecretBox
+    session: AsyncSession, tenant_id: str, channels: Sequence[Channel | Row[Any]], *, box: SecretBox
 ) -> list[ChannelRead]:
     """The API views of some of a tenant's channels: fetch queues counted, and whether a replica pulls
     each (its lease), in one query each for all of them."""

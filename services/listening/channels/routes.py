@@ -20,7 +20,7 @@ from services.listening.deps import ListeningStateDep
 from shared.auth import ADMINS, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import SessionDep
+from shared.service import ReadSessionDep, SessionDep
 from shared.validation import OPEN_QUERY
 
 channels_router = APIRouter(prefix="/v1/channels", tags=["channels"])
@@ -57,7 +57,7 @@ async def create_channel(
 @channels_router.get("", response_model=ChannelPage, operation_id="list_channels", summary="List channels")
 async def list_channels(
     principal: Admin,
-    session: SessionDep,
+    session: ReadSessionDep,
     state: ListeningStateDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
@@ -76,7 +76,7 @@ async def list_channels(
     responses=problems(404),
 )
 async def read_channel(
-    channel_id: str, principal: Admin, session: SessionDep, state: ListeningStateDep
+    channel_id: str, principal: Admin, session: ReadSessionDep, state: ListeningStateDep
 ) -> ChannelRead:
     """One channel with its connector status."""
     channel = await logic.get_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -20,7 +21,7 @@ from shared.tenancy import get_scoped, scoped
 log = logging.getLogger("rapport.listening.labels")
 
 
-def _read(label: MentionLabel, text: str | None = None) -> LabelRead:
+def _read(label: MentionLabel | Row[Any], text: str | None = None) -> LabelRead:
     return LabelRead(
         id=label.id,
         mention_id=label.mention_id,

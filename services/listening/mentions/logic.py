@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, or_
+from sqlalchemy import ColumnElement, Row, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -29,7 +29,7 @@ from shared.db import utcnow
 from shared.events.contracts import Analysis, Author, MatchedQuery, MentionReceived
 from shared.languages import fold_language, language_aliases
 from shared.pagination import paginate
-from shared.tenancy import get_scoped, scoped
+from shared.tenancy import get_row_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -66,7 +66,7 @@ async def _find_existing(
     return row.id if row is not None else None
 
 
-def _author_fields(mention: Mention) -> dict[str, Any]:
+def _author_fields(mention: Mention | Row[Any]) -> dict[str, Any]:
     """The author as the event and the API both show it."""
     return {
         "handle": mention.author_handle,
@@ -189,7 +189,7 @@ async def ingest_mention(
     return MentionAccepted(id=row["id"], status="accepted")
 
 
-def to_read(mention: Mention) -> MentionRead:
+def to_read(mention: Mention | Row[Any]) -> MentionRead:
     """The API view of a stored mention."""
     return MentionRead(
         id=mention.id,
@@ -211,7 +211,7 @@ def to_read(mention: Mention) -> MentionRead:
     )
 
 
-def _analysis_read(mention: Mention) -> AnalysisRead | None:
+def _analysis_read(mention: Mention | Row[Any]) -> AnalysisRead | None:
     if mention.language is None or mention.sentiment_label is None or mention.intent is None:
         return None
     return AnalysisRead(
@@ -233,7 +233,9 @@ def _analysis_read(mention: Mention) -> AnalysisRead | None:
 
 async def get_mention(session: AsyncSession, *, tenant_id: str, mention_id: str) -> MentionRead:
     """One mention of the tenant, or `MentionNotFound`."""
-    mention = await get_scoped(session, Mention, tenant_id=tenant_id, id=mention_id, error=MentionNotFound)
+    mention = await get_row_scoped(
+        session, Mention, tenant_id=tenant_id, id=mention_id, error=MentionNotFound
+    )
     read = to_read(mention)
     matches = await matches_of(session, tenant_id=tenant_id, mention_ids=[mention.id])
     read.matched_query_ids = matches[mention.id]

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import Row, and_, func
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -294,7 +294,7 @@ async def _raise(
     return 1
 
 
-def to_read(alert: Alert) -> AlertRead:
+def to_read(alert: Alert | Row[Any]) -> AlertRead:
     """The API view of an alert."""
     return AlertRead(
         id=alert.id,

@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, delete, func
+from sqlalchemy import Row, and_, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
@@ -84,7 +84,7 @@ from services.listening.queries.schemas import (
 from services.listening.wakeups import Wakeups
 from shared.db import utcnow
 from shared.pagination import paginate
-from shared.tenancy import get_scoped, scoped
+from shared.tenancy import get_row_scoped, get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -167,7 +167,7 @@ def _fold_languages(languages: list[str] | None) -> str:
     return ",".join(dict.fromkeys(fold_language(code) for code in languages))
 
 
-def _languages(row: ListeningQuery) -> list[str]:
+def _languages(row: ListeningQuery | Row[Any]) -> list[str]:
     return [code for code in row.languages.split(",") if code]
 
 
@@ -598,7 +598,7 @@ async def _start_backfill(session: AsyncSession, row: ListeningQuery) -> None:
     job.started_at = utcnow()
 
 
-async def _read(session: AsyncSession, row: ListeningQuery) -> ListeningQueryRead:
+async def _read(session: AsyncSession, row: ListeningQuery | Row[Any]) -> ListeningQueryRead:
     backfills = await _backfills(session, tenant_id=row.tenant_id, query_ids=[row.id])
     return to_read(row, backfills.get(row.id))
 
@@ -610,7 +610,7 @@ def _normalised(expression: str) -> str:
     return parse(expression).render()
 
 
-def to_read(row: ListeningQuery, backfill: QueryBackfill | None = None) -> ListeningQueryRead:
+def to_read(row: ListeningQuery | Row[Any], backfill: QueryBackfill | None = None) -> ListeningQueryRead:
     """The API view of a listening query."""
     return ListeningQueryRead(
         id=row.id,
@@ -681,7 +681,7 @@ async def create_query(
 
 async def get_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> ListeningQueryRead:
     """One listening query of the tenant, or `ListeningQueryNotFound`."""
-    row = await get_scoped(
+    row = await get_row_scoped(
         session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
     return await _read(session, row)

@@ -32,7 +32,7 @@ from shared.auth import STAFF, Principal, require_roles
 from shared.db import utcnow
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import SessionDep
+from shared.service import ReadSessionDep, SessionDep
 from shared.validation import Instant, ensure_ordered
 
 router = APIRouter(prefix="/v1/listening", tags=["listening queries"])
@@ -72,7 +72,7 @@ async def post_query(
     operation_id="get_listening_query_usage",
     summary="Get the query quota and cost limits",
 )
-async def read_query_usage(principal: Staff, session: SessionDep, state: ListeningStateDep) -> QueryUsage:
+async def read_query_usage(principal: Staff, session: ReadSessionDep, state: ListeningStateDep) -> QueryUsage:
     """The tenant's query count against its cap, the cost limits, and posts whose matching ran out of time."""
     return await query_usage(
         session,
@@ -91,7 +91,7 @@ async def read_query_usage(principal: Staff, session: SessionDep, state: Listeni
 )
 async def get_queries(
     principal: Staff,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     kind: QueryKind | None = None,
@@ -107,7 +107,7 @@ async def get_queries(
     summary="Get a listening query",
     responses=problems(404),
 )
-async def read_query(query_id: str, principal: Staff, session: SessionDep) -> ListeningQueryRead:
+async def read_query(query_id: str, principal: Staff, session: ReadSessionDep) -> ListeningQueryRead:
     """One listening query."""
     return await get_query(session, tenant_id=principal.tenant_id, query_id=query_id)
 
@@ -161,7 +161,7 @@ async def remove_query(query_id: str, principal: Editor, session: SessionDep) ->
 async def read_query_volume(
     query_id: str,
     principal: Staff,
-    session: SessionDep,
+    session: ReadSessionDep,
     since: Annotated[Instant | None, Query(description="From this hour on (default: 7 days ago).")] = None,
     until: Annotated[Instant | None, Query(description="Hours starting before this.")] = None,
 ) -> QueryVolume:
@@ -183,7 +183,7 @@ async def read_query_volume(
 )
 async def read_share_of_voice(
     principal: Staff,
-    session: SessionDep,
+    session: ReadSessionDep,
     kind: Annotated[
         list[QueryKind] | None, Query(description="Query kinds compared (default: brand and competitor).")
     ] = None,
@@ -207,7 +207,7 @@ async def read_share_of_voice(
 @router.get("/alerts", response_model=AlertPage, operation_id="list_alerts", summary="List spike alerts")
 async def get_alerts(
     principal: Staff,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     query_id: Id | None = None,

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.errors import ProfileNotFound
@@ -25,7 +25,11 @@ _I = Interaction.__table__  # type: ignore[attr-defined]
 
 def _with_handles(profiles: Any) -> Select[Any]:
     """The `profiles` rows, each with its handles (one row per handle, or one with NULLs), in order."""
-    handle = and_(_H.c.profile_id == profiles.c.id, _H.c.tenant_id == bindparam("tenant_id"))
+    # Joined by the profile's id alone: `profiles` is already the tenant's, and a handle belongs to its
+    # profile's tenant. A tenant condition here let SQLite (no statistics) look the handles up by the
+    # tenant's index instead of the profile's, reading every handle of the tenant for each profile
+    # (a page of 20 profiles of a tenant with 1,000 cost ~4 ms in the database alone).
+    handle = _H.c.profile_id == profiles.c.id
     return (
         select(profiles, _H.c.platform.label("handle_platform"), _H.c.handle)
         .select_from(profiles.outerjoin(_H, handle))
