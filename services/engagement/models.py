@@ -23,6 +23,8 @@ class Agent(SQLModel, table=True):
     """A user of the tenant who can be assigned conversations (projected from identity)."""
 
     __tablename__ = "agent"
+    # A page of the tenant's agents, newest first (keyset on created_at, id).
+    __table_args__ = (Index("ix_agent_tenant_created", "tenant_id", "created_at", "id"),)
 
     id: str = Field(primary_key=True, max_length=64, description="The identity user id.")
     tenant_id: str = Field(index=True, max_length=64)

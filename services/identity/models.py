@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
@@ -33,7 +33,11 @@ class User(SQLModel, table=True):
     """
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("tenant_id", "email", name="uq_users_tenant_email"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email", name="uq_users_tenant_email"),
+        # A page of the tenant's users, newest first (keyset on created_at, id).
+        Index("ix_users_tenant_created", "tenant_id", "created_at", "id"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True)
     tenant_id: str = Field(foreign_key="tenants.id", index=True)

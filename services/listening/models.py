@@ -78,6 +78,8 @@ class ListeningQuery(SQLModel, table=True):
     """A tenant's saved boolean query (brand, competitor or topic) that new mentions are matched against."""
 
     __tablename__ = "listening_query"
+    # A page of the tenant's queries, newest first (keyset on created_at, id).
+    __table_args__ = (Index("ix_listening_query_tenant_created", "tenant_id", "created_at", "id"),)
 
     id: str = Field(default_factory=new_id, primary_key=True)
     tenant_id: str = Field(index=True)
