@@ -186,8 +186,7 @@ class _InlineConnection:
         self._conn.create_function(*args, **kw)
 
     async def close(self) -> None:
-        self._connection = None
-        self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
         """Terminate: the same as close, there is no thread to stop."""
@@ -195,7 +194,7 @@ class _InlineConnection:
         self._conn.close()
 
 
-def create_read_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
+def create_read_engine(engine: AsyncEngine) -> AsyncEngine:
     """The engine of read-only requests: on a SQLite file, connections that run each statement on the
     event loop (no thread hop: aiosqlite's hops cost more CPU than a bounded read) and refuse writes;
     elsewhere `engine` itself (asyncpg has no thread)."""
@@ -207,7 +206,9 @@ def create_read_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
         conn = sqlite3.connect(database, check_same_thread=False, timeout=SQLITE_READ_BUSY_MS / 1000)
         return _InlineConnection(conn)
 
-    reader = create_async_engine(url, async_creator=connect, pool_size=SQLITE_READ_POOL, max_overflow=0)
+    reader = create_async_engine(
+        engine.url, async_creator=connect, pool_size=SQLITE_READ_POOL, max_overflow=0
+    )
 
     @event.listens_for(reader.sync_engine, "connect")
     def _read_pragmas(dbapi_conn: Any, _record: Any) -> None:

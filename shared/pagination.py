@@ -47,20 +47,10 @@ def _decode(cursor: str) -> tuple[datetime, str]:
         raise BadRequest("The cursor is not valid.") from None
 
 
-def keyset(
-    stmt: Select[Any], created_col: Any, id_col: Any, *, limit: int, cursor: str | None
-) -> Select[Any]:
-    """`stmt` narrowed to the rows after `cursor`, newest first on (`created_col`, `id_col`), one row more
-    than `limit` (that row only tells whether there is a next page)."""
-    if cursor:
-        created, id_ = _decode(cursor)
-        stmt = stmt.where(or_(created_col < created, and_(created_col == created, id_col < id_)))
-    return stmt.order_by(created_col.desc(), id_col.desc()).limit(limit + 1)
-
-
 def keyset_bound(stmt: Select[Any], created_col: Any, id_col: Any, *, after: bool) -> Select[Any]:
-    """`keyset` with bind parameters (`page_params` gives them): a statement built once per shape and
-    reused, so neither building nor compiling it costs anything per request."""
+    """`stmt` newest first on (`created_col`, `id_col`), after the cursor's row when `after`, one row more
+    than the page (that row only tells whether there is a next page). Bind parameters (`page_params`
+    gives them): a statement built once per shape is reused without building or compiling it again."""
     if after:
         created = bindparam("after_created", type_=created_col.type)
         stmt = stmt.where(
@@ -96,10 +86,8 @@ async def paginate(
     The rows are Core rows of `model`'s table (attribute access like the model's): loading ORM objects
     cost more than the query itself."""
     table: Table = model.__table__  # type: ignore[attr-defined]
-    paged = keyset(
-        stmt.with_only_columns(*table.c), table.c.created_at, table.c.id, limit=limit, cursor=cursor
-    )
-    return cut((await session.execute(paged)).all(), limit=limit)
+    paged = keyset_bound(stmt.with_only_columns(*table.c), table.c.created_at, table.c.id, after=bool(cursor))
+    return cut((await session.execute(paged, page_params(limit=limit, cursor=cursor))).all(), limit=limit)
 
 
 @functools.cache

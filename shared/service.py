@@ -114,7 +114,7 @@ def create_service_app(
             await engine.dispose()
             raise
         sessions = session_factory(engine)
-        read_engine = create_read_engine(settings.resolved_database_url(), engine)
+        read_engine = create_read_engine(engine)
         reads = sessions if read_engine is engine else session_factory(read_engine)
         bus = Bus(settings.nats_url, name=f"rapport-{settings.service}", replicas=settings.stream_replicas)
         await bus.connect()
