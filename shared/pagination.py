@@ -11,12 +11,11 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Row, Select, Table, and_, bindparam, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, Table, and_, bindparam, or_, select
 from sqlmodel import SQLModel
-from sqlmodel.sql.expression import SelectOfScalar
 
 from shared.errors import BadRequest
+from shared.reads import Reader
 
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
@@ -79,15 +78,12 @@ def cut(rows: Sequence[R], *, limit: int) -> tuple[list[R], str | None]:
 
 
 async def paginate(
-    session: AsyncSession, stmt: SelectOfScalar[M], model: type[M], *, limit: int, cursor: str | None
-) -> tuple[list[Row[Any]], str | None]:
-    """Apply keyset paging on (`created_at`, `id`) descending; return the rows and the next cursor.
-
-    The rows are Core rows of `model`'s table (attribute access like the model's): loading ORM objects
-    cost more than the query itself."""
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    paged = keyset_bound(stmt.with_only_columns(*table.c), table.c.created_at, table.c.id, after=bool(cursor))
-    return cut((await session.execute(paged, page_params(limit=limit, cursor=cursor))).all(), limit=limit)
+    reader: Reader, stmt: Select[Any], params: Mapping[str, Any], *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of a `keyset_bound` statement (built with `after=bool(cursor)`): the rows and the next
+    cursor. `params` are the statement's own bind parameters; the page's are added here."""
+    rows = await reader.all(stmt, {**params, **page_params(limit=limit, cursor=cursor)})
+    return cut(rows, limit=limit)
 
 
 @functools.cache
@@ -99,14 +95,14 @@ def _equal_page(table: Table, columns: tuple[str, ...], after: bool) -> Select[A
 
 
 async def page_of(
-    session: AsyncSession,
+    reader: Reader,
     model: type[SQLModel],
     *,
     tenant_id: str,
     limit: int,
     cursor: str | None,
     **equal: Any,
-) -> tuple[list[Row[Any]], str | None]:
+) -> tuple[list[Any], str | None]:
     """A page of the tenant's rows of `model`, newest first, where each column named in `equal` holds its
     value (a None value is no filter): Core rows (attribute access like the model's, no ORM objects) from
     one statement built once per shape."""
@@ -114,4 +110,4 @@ async def page_of(
     table: Table = model.__table__  # type: ignore[attr-defined]
     stmt = _equal_page(table, tuple(sorted(given)), bool(cursor))
     params = {"tenant_id": tenant_id, **given, **page_params(limit=limit, cursor=cursor)}
-    return cut((await session.execute(stmt, params)).all(), limit=limit)
+    return cut(await reader.all(stmt, params), limit=limit)

@@ -25,6 +25,7 @@ from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
 from shared.migrations import SchemaNotAtHead, require_head
 from shared.openapi import install_openapi
+from shared.reads import Reader, create_reader
 from shared.settings import Settings
 from shared.telemetry import TracingMiddleware, setup_tracing
 from shared.validation import RejectNul, guard_query_parameters
@@ -63,6 +64,8 @@ class Runtime(Generic[SettingsT]):
     settings: SettingsT
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # The statements of the requests that only read (`ReaderDep`): straight on the driver.
+    reader: Reader
     # Sessions of the requests that only read (`ReadSessionDep`): `sessions` itself on PostgreSQL.
     reads: async_sessionmaker[AsyncSession]
     bus: Bus
@@ -114,6 +117,7 @@ def create_service_app(
             await engine.dispose()
             raise
         sessions = session_factory(engine)
+        reader = create_reader(engine)
         read_engine = create_read_engine(engine)
         reads = sessions if read_engine is engine else session_factory(read_engine)
         bus = Bus(settings.nats_url, name=f"rapport-{settings.service}", replicas=settings.stream_replicas)
@@ -122,6 +126,7 @@ def create_service_app(
             settings=settings,
             engine=engine,
             sessions=sessions,
+            reader=reader,
             reads=reads,
             bus=bus,
             relay=OutboxRelay(sessions, bus),
@@ -155,6 +160,7 @@ def create_service_app(
                     log.error("service.task_stuck", extra={"task": task.get_name()})
             await stack.aclose()
             await bus.close()
+            await reader.close()
             if read_engine is not engine:
                 await read_engine.dispose()
             await engine.dispose()
@@ -246,6 +252,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_reader(request: Request) -> Reader:
+    """The process's reader (shared/reads.py): for routes that only read."""
+    reader: Reader = request.app.state.runtime.reader
+    return reader
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

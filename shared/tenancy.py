@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, Table, bindparam
+from sqlalchemy import Select, Table, bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from shared.errors import NotFound
+from shared.reads import Reader
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -50,14 +51,11 @@ def _row_by_id(table: Table) -> Select[Any]:
 
 
 async def get_row_scoped(
-    session: AsyncSession, model: type[SQLModel], *, tenant_id: str, id: Any, error: type[NotFound] = NotFound
-) -> Row[Any]:
-    """`get_scoped` for reads: the row as a Core row (attribute access like the model's, no ORM object,
-    which costs more to load than the query)."""
+    reader: Reader, model: type[SQLModel], *, tenant_id: str, id: Any, error: type[NotFound] = NotFound
+) -> Any:
+    """`get_scoped` for reads: the row (attribute access like the model's) through the reader."""
     table: Table = model.__table__  # type: ignore[attr-defined]
-    row: Row[Any] | None = (
-        await session.execute(_row_by_id(table), {"tenant_id": tenant_id, "id": id})
-    ).first()
+    row = await reader.first(_row_by_id(table), {"tenant_id": tenant_id, "id": id})
     if row is None:
         raise error(f"{model.__name__} {id} was not found.")
     return row

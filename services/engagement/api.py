@@ -12,7 +12,7 @@ from services.engagement.schemas import AgentPage, ConversationDetail, Conversat
 from shared.auth import STAFF, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import ReadSessionDep
+from shared.service import ReaderDep
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 agents_router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -26,7 +26,7 @@ IdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
 )
 async def list_conversations(
     principal: StaffDep,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     status: Annotated[Status | None, Query()] = None,
     priority: Annotated[Priority | None, Query()] = None,
     assignee_id: IdQuery = None,
@@ -36,7 +36,7 @@ async def list_conversations(
 ) -> ConversationPage:
     """List the tenant's conversations, newest first."""
     return await conversations.list_conversations(
-        session,
+        reader,
         tenant_id=principal.tenant_id,
         status=status,
         priority=priority,
@@ -56,18 +56,18 @@ async def list_conversations(
 )
 async def get_conversation(
     principal: StaffDep,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     conversation_id: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> ConversationDetail:
     """Get one conversation with its messages."""
     return await conversations.get_conversation(
-        session, tenant_id=principal.tenant_id, conversation_id=conversation_id
+        reader, tenant_id=principal.tenant_id, conversation_id=conversation_id
     )
 
 
 @agents_router.get("", response_model=AgentPage, operation_id="list_agents", summary="List agents")
 async def list_agents(
-    principal: StaffDep, session: ReadSessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    principal: StaffDep, reader: ReaderDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> AgentPage:
     """The tenant's agents as routing sees them (active, last assignment)."""
-    return await agents.list_agents(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
+    return await agents.list_agents(reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)

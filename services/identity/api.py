@@ -31,7 +31,7 @@ from services.identity.schemas import (
 from shared.events.contracts import Role
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import ReadSessionDep, SessionDep
+from shared.service import ReaderDep, SessionDep
 
 router = APIRouter(tags=["identity"])
 
@@ -127,9 +127,9 @@ async def logout(
     summary="Get the calling user",
     responses=problems(404),
 )
-async def read_me(principal: AnyUserDep, session: ReadSessionDep) -> UserRead:
+async def read_me(principal: AnyUserDep, reader: ReaderDep) -> UserRead:
     """The calling user."""
-    return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    return await accounts.get_user(reader, tenant_id=principal.tenant_id, user_id=principal.user_id)
 
 
 @router.post(
@@ -150,14 +150,14 @@ async def create_user(
 @router.get("/v1/users", response_model=UserPage, operation_id="list_users", summary="List users")
 async def list_users(
     principal: AdminDep,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     role: Role | None = Query(None),
 ) -> UserPage:
     """The tenant's users, newest first, optionally filtered by role."""
     return await accounts.list_users(
-        session, tenant_id=principal.tenant_id, role=role, limit=limit, cursor=cursor
+        reader, tenant_id=principal.tenant_id, role=role, limit=limit, cursor=cursor
     )
 
 
@@ -168,9 +168,9 @@ async def list_users(
     summary="Get a user",
     responses=problems(404),
 )
-async def read_user(user_id: str, principal: AdminDep, session: ReadSessionDep) -> UserRead:
+async def read_user(user_id: str, principal: AdminDep, reader: ReaderDep) -> UserRead:
     """One user of the caller's tenant."""
-    return await accounts.get_user(session, tenant_id=principal.tenant_id, user_id=user_id)
+    return await accounts.get_user(reader, tenant_id=principal.tenant_id, user_id=user_id)
 
 
 @router.patch(

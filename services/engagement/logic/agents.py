@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.models import Agent, Conversation
-from services.engagement.schemas import AgentPage, AgentRead
+from services.engagement.schemas import AgentPage
 from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationAssigned, UserCreated, UserUpdated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import page_of
+from shared.reads import Reader
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.engagement.agents")
@@ -108,7 +109,7 @@ async def assign_backlog(session: AsyncSession, *, tenant_id: str) -> int:
     return len(backlog)
 
 
-async def list_agents(session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None) -> AgentPage:
+async def list_agents(reader: Reader, *, tenant_id: str, limit: int, cursor: str | None) -> AgentPage:
     """The tenant's agents known to routing, newest first."""
-    rows, next_cursor = await page_of(session, Agent, tenant_id=tenant_id, limit=limit, cursor=cursor)
-    return AgentPage(items=[AgentRead.model_validate(a) for a in rows], next_cursor=next_cursor)
+    rows, next_cursor = await page_of(reader, Agent, tenant_id=tenant_id, limit=limit, cursor=cursor)
+    return AgentPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)

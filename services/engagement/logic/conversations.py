@@ -12,12 +12,13 @@ from services.engagement.errors import ConversationNotFound
 from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
 from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
 from services.engagement.models import Conversation, Message, Priority, Status
-from services.engagement.schemas import ConversationDetail, ConversationRead, MessageRead
+from services.engagement.schemas import ConversationDetail, ConversationPage
 from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationOpened, MentionPayload, MentionResolved
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
-from shared.pagination import Page, page_of
+from shared.pagination import page_of
+from shared.reads import Reader
 from shared.tenancy import get_row_scoped, scoped
 
 log = logging.getLogger("rapport.engagement.conversations")
@@ -145,7 +146,7 @@ _MESSAGES = (
 
 
 async def list_conversations(
-    session: AsyncSession,
+    reader: Reader,
     *,
     tenant_id: str,
     status: Status | None,
@@ -154,10 +155,10 @@ async def list_conversations(
     profile_id: str | None,
     limit: int,
     cursor: str | None,
-) -> Page[ConversationRead]:
+) -> ConversationPage:
     """The tenant's conversations, newest first, optionally filtered."""
     rows, next_cursor = await page_of(
-        session,
+        reader,
         Conversation,
         tenant_id=tenant_id,
         limit=limit,
@@ -167,22 +168,15 @@ async def list_conversations(
         assignee_id=assignee_id,
         profile_id=profile_id,
     )
-    return Page[ConversationRead](
-        items=[ConversationRead.model_validate(r) for r in rows], next_cursor=next_cursor
-    )
+    return ConversationPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)
 
 
-async def get_conversation(
-    session: AsyncSession, *, tenant_id: str, conversation_id: str
-) -> ConversationDetail:
+async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: str) -> ConversationDetail:
     """One conversation of the tenant with its messages in posting order."""
     conversation = await get_row_scoped(
-        session, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
+        reader, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
     )
-    messages = (await session.execute(_MESSAGES, {"conversation_id": conversation.id})).all()
+    messages = await reader.all(_MESSAGES, {"conversation_id": conversation.id})
     return ConversationDetail.model_validate(
-        {
-            **ConversationRead.model_validate(conversation).model_dump(),
-            "messages": [MessageRead.model_validate(m) for m in messages],
-        }
+        {**conversation._mapping, "messages": messages}, from_attributes=True
     )

@@ -24,7 +24,15 @@ from services.identity.errors import (
 from services.identity.logic.denylist import deny_user_tokens
 from services.identity.logic.passwords import Passwords
 from services.identity.models import RefreshToken, Tenant, User, new_id
-from services.identity.schemas import SignupRead, TenantCreate, TenantRead, UserCreate, UserRead, UserUpdate
+from services.identity.schemas import (
+    SignupRead,
+    TenantCreate,
+    TenantRead,
+    UserCreate,
+    UserPage,
+    UserRead,
+    UserUpdate,
+)
 from services.identity.settings import IdentitySettings
 from shared.auth import Principal
 from shared.db import utcnow
@@ -32,6 +40,7 @@ from shared.events.contracts import TenantCreated, UserCreated, UserDeactivated,
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import Page, page_of
+from shared.reads import Reader
 from shared.tenancy import get_row_scoped, get_scoped
 
 log = logging.getLogger("rapport.identity.accounts")
@@ -145,20 +154,20 @@ async def create_user(
     return UserRead.model_validate(user)
 
 
-async def get_user(session: AsyncSession, *, tenant_id: str, user_id: str) -> UserRead:
+async def get_user(reader: Reader, *, tenant_id: str, user_id: str) -> UserRead:
     """One user of the tenant; another tenant's user is not found."""
-    user = await get_row_scoped(session, User, tenant_id=tenant_id, id=user_id, error=UserNotFound)
+    user = await get_row_scoped(reader, User, tenant_id=tenant_id, id=user_id, error=UserNotFound)
     return UserRead.model_validate(user)
 
 
 async def list_users(
-    session: AsyncSession, *, tenant_id: str, role: str | None, limit: int, cursor: str | None
+    reader: Reader, *, tenant_id: str, role: str | None, limit: int, cursor: str | None
 ) -> Page[UserRead]:
     """The tenant's users, newest first, optionally of one role."""
     rows, next_cursor = await page_of(
-        session, User, tenant_id=tenant_id, limit=limit, cursor=cursor, role=role
+        reader, User, tenant_id=tenant_id, limit=limit, cursor=cursor, role=role
     )
-    return Page[UserRead](items=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor)
+    return UserPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)
 
 
 async def _active_owners(session: AsyncSession, *, tenant_id: str) -> int:
