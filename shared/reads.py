@@ -46,13 +46,15 @@ SQLITE_READ_BUSY_MS = 1000
 POSTGRES_READ_POOL = 8
 
 Processor = Callable[[Any], Any]
+# A select of any columns (SQLAlchemy 2.1 types a select by its columns).
+AnySelect = Select[*tuple[Any, ...]]
 
 
 def _row_type(names: Sequence[str]) -> Any:
     """A tuple type with attribute access and `_mapping`, like SQLAlchemy's `Row` for what reads use."""
     base: Any = namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
-    class Row(base):  # type: ignore[misc, valid-type]
+    class Row(base):
         __slots__ = ()
 
         @property
@@ -71,7 +73,7 @@ def _sqlite_utc(value: str | None) -> datetime | None:
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
     if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
         return _sqlite_utc
-    return type_.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class Plan:
     make: Callable[[Sequence[Any]], Any]
 
     @classmethod
-    def compile(cls, stmt: Select[Any], dialect: Dialect) -> Plan:
+    def compile(cls, stmt: AnySelect, dialect: Dialect) -> Plan:
         compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         names = tuple(compiled.positiontup or ())
         binds = tuple(
@@ -124,11 +126,11 @@ class Plan:
 class Reader(Protocol):
     """Runs read-only statements; rows have attribute access and `_mapping` like SQLAlchemy's."""
 
-    async def all(self, stmt: Select[Any], params: Mapping[str, Any] | None = None) -> list[Any]: ...
+    async def all(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> list[Any]: ...
 
-    async def first(self, stmt: Select[Any], params: Mapping[str, Any] | None = None) -> Any | None: ...
+    async def first(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> Any | None: ...
 
-    async def scalar(self, stmt: Select[Any], params: Mapping[str, Any] | None = None) -> Any: ...
+    async def scalar(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> Any: ...
 
     async def close(self) -> None: ...
 
@@ -136,9 +138,9 @@ class Reader(Protocol):
 class _Plans:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-        self._plans: dict[int, tuple[Select[Any], Plan]] = {}
+        self._plans: dict[int, tuple[AnySelect, Plan]] = {}
 
-    def of(self, stmt: Select[Any]) -> Plan:
+    def of(self, stmt: AnySelect) -> Plan:
         entry = self._plans.get(id(stmt))
         if entry is not None and entry[0] is stmt:
             return entry[1]
@@ -156,15 +158,15 @@ class _BaseReader:
     async def _fetch(self, plan: Plan, args: list[Any]) -> Sequence[Sequence[Any]]:
         raise NotImplementedError
 
-    async def all(self, stmt: Select[Any], params: Mapping[str, Any] | None = None) -> list[Any]:
+    async def all(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> list[Any]:
         plan = self._plans.of(stmt)
         return plan.rows(await self._fetch(plan, plan.args(params or {})))
 
-    async def first(self, stmt: Select[Any], params: Mapping[str, Any] | None = None) -> Any | None:
+    async def first(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> Any | None:
         rows = await self.all(stmt, params)
         return rows[0] if rows else None
 
-    async def scalar(self, stmt: Select[Any], params: Mapping[str, Any] | None = None) -> Any:
+    async def scalar(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> Any:
         row = await self.first(stmt, params)
         return None if row is None else row[0]
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from services.metrics.logic import scorecard as scorecards
 from services.metrics.schemas import Scorecard
 from shared.auth import STAFF, Principal, require_roles
-from shared.service import ReadSessionDep
+from shared.service import ReaderDep
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
@@ -21,9 +21,9 @@ DayQuery = Annotated[date | None, Query(description="A UTC day, YYYY-MM-DD (incl
 @router.get("/scorecard", response_model=Scorecard, operation_id="get_scorecard", summary="Get the scorecard")
 async def get_scorecard(
     principal: StaffDep,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     from_: Annotated[date | None, Query(alias="from", description="First UTC day, YYYY-MM-DD.")] = None,
     to: Annotated[date | None, Query(description="Last UTC day, YYYY-MM-DD (inclusive).")] = None,
 ) -> Scorecard:
     """Get the tenant's scorecard: mentions, profiles and conversations over a period."""
-    return await scorecards.scorecard(session, tenant_id=principal.tenant_id, from_=from_, to=to)
+    return await scorecards.scorecard(reader, tenant_id=principal.tenant_id, from_=from_, to=to)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter as Tally
 from collections.abc import Callable
 from datetime import date
 from typing import get_args
 
-from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlalchemy import Date, bindparam, func, select
+from sqlmodel import col
 
 from services.metrics.models import Counter
 from services.metrics.schemas import (
@@ -21,24 +21,31 @@ from services.metrics.schemas import (
 )
 from shared.events.contracts import Intent
 from shared.languages import fold_language
+from shared.reads import AnySelect, Reader
 from shared.validation import ensure_ordered
 
 
-async def scorecard(
-    session: AsyncSession, *, tenant_id: str, from_: date | None, to: date | None
-) -> Scorecard:
-    """Sum the tenant's counters over `from_`..`to` (inclusive, either end open)."""
-    ensure_ordered(from_, to, names=("from", "to"))
+@functools.cache
+def _totals(*, since: bool, until: bool) -> AnySelect:
+    """The tenant's counters summed per metric (`tenant_id`, and `from_`/`to` when bounded)."""
     stmt = (
         select(col(Counter.metric), func.sum(col(Counter.value)))
-        .where(col(Counter.tenant_id) == tenant_id)
+        .where(col(Counter.tenant_id) == bindparam("tenant_id"))
         .group_by(col(Counter.metric))
     )
-    if from_ is not None:
-        stmt = stmt.where(col(Counter.bucket) >= from_)
-    if to is not None:
-        stmt = stmt.where(col(Counter.bucket) <= to)
-    totals = {metric: int(value or 0) for metric, value in (await session.execute(stmt)).all()}
+    if since:
+        stmt = stmt.where(col(Counter.bucket) >= bindparam("from_", type_=Date))
+    if until:
+        stmt = stmt.where(col(Counter.bucket) <= bindparam("to", type_=Date))
+    return stmt
+
+
+async def scorecard(reader: Reader, *, tenant_id: str, from_: date | None, to: date | None) -> Scorecard:
+    """Sum the tenant's counters over `from_`..`to` (inclusive, either end open)."""
+    ensure_ordered(from_, to, names=("from", "to"))
+    stmt = _totals(since=from_ is not None, until=to is not None)
+    rows = await reader.all(stmt, {"tenant_id": tenant_id, "from_": from_, "to": to})
+    totals = {metric: int(value or 0) for metric, value in rows}
 
     def dimension(
         prefix: str, known: tuple[str, ...] = (), fold: Callable[[str], str] = str
