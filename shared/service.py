@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared import speedups
 from shared.auth import JWKSSource, TokenVerifier, jwks_from_url
 from shared.db import create_engine, create_read_engine, ping, session_factory
 from shared.docs import install_docs
@@ -101,8 +102,12 @@ def create_service_app(
     routes reach it through `state_dependency`, and `subscriptions` may be built from it. Everything
     lives as long as the lifespan, in this app only: two apps of one service share nothing.
 
+    FastAPI's per-request parameter introspection is cached (`shared.speedups`).
+
     JSON bodies are checked for NUL characters (`shared.validation.RejectNul`) except under
     `raw_body_prefixes` (webhook deliveries read as raw bytes)."""
+
+    speedups.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
