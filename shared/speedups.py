@@ -43,11 +43,11 @@ def _per_field(fn: Callable[..., Any]) -> Callable[..., Any]:
     return remembered
 
 
-def _per_annotation(fn: Callable[[Any], bool]) -> Callable[[Any], bool]:
+def _per_annotation(fn: Callable[[object], bool]) -> Callable[[object], bool]:
     cached = functools.lru_cache(maxsize=4096)(fn)
 
     @functools.wraps(fn)
-    def remembered(annotation: Any) -> bool:
+    def remembered(annotation: object) -> bool:
         try:
             return cached(annotation)
         except TypeError:  # an unhashable annotation
@@ -64,9 +64,8 @@ def install() -> bool:
         return True
     if fastapi.__version__ != FOR_VERSION:
         return False
-    _utils._get_param_model = _per_field(_utils._get_param_model)
-    _utils._get_param_aliases = _per_field(_utils._get_param_aliases)
-    _utils._is_json_field = _per_field(_utils._is_json_field)
+    for name in ("_get_param_model", "_get_param_aliases", "_is_json_field"):
+        setattr(_utils, name, _per_field(getattr(_utils, name)))
     _utils.field_annotation_is_sequence = _per_annotation(_utils.field_annotation_is_sequence)
     _installed = True
     return True
