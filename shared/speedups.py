@@ -39,7 +39,7 @@ def _per_field(fn: Callable[..., Any]) -> Callable[..., Any]:
         cache[id(field)] = (field, value)
         return value
 
-    remembered.__wrapped__ = fn  # type: ignore[attr-defined]
+    remembered.__wrapped__ = fn
     return remembered
 
 
@@ -53,7 +53,7 @@ def _per_annotation(fn: Callable[[object], bool]) -> Callable[[object], bool]:
         except TypeError:  # an unhashable annotation
             return fn(annotation)
 
-    remembered.__wrapped__ = fn  # type: ignore[attr-defined]
+    remembered.__wrapped__ = fn
     return remembered
 
 
@@ -66,6 +66,7 @@ def install() -> bool:
         return False
     for name in ("_get_param_model", "_get_param_aliases", "_is_json_field"):
         setattr(_utils, name, _per_field(getattr(_utils, name)))
-    _utils.field_annotation_is_sequence = _per_annotation(_utils.field_annotation_is_sequence)
+    sequence = _per_annotation(getattr(_utils, "field_annotation_is_sequence"))  # noqa: B009
+    setattr(_utils, "field_annotation_is_sequence", sequence)  # noqa: B010
     _installed = True
     return True
