@@ -15,7 +15,7 @@ from sqlalchemy import Select, Table, and_, bindparam, or_, select
 from sqlmodel import SQLModel
 
 from shared.errors import BadRequest
-from shared.reads import Reader
+from shared.reads import Reader, columns_of
 
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
@@ -87,8 +87,10 @@ async def paginate(
 
 
 @functools.cache
-def _equal_page(table: Table, columns: tuple[str, ...], after: bool) -> Select[Any]:
-    stmt = select(table).where(
+def _equal_page(
+    table: Table, columns: tuple[str, ...], after: bool, shape: type[BaseModel] | None
+) -> Select[Any]:
+    stmt = select(*columns_of(table, shape)).where(
         table.c.tenant_id == bindparam("tenant_id"), *(table.c[name] == bindparam(name) for name in columns)
     )
     return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
@@ -101,13 +103,14 @@ async def page_of(
     tenant_id: str,
     limit: int,
     cursor: str | None,
+    shape: type[BaseModel] | None = None,
     **equal: Any,
 ) -> tuple[list[Any], str | None]:
     """A page of the tenant's rows of `model`, newest first, where each column named in `equal` holds its
-    value (a None value is no filter): Core rows (attribute access like the model's, no ORM objects) from
-    one statement built once per shape."""
+    value (a None value is no filter): rows with attribute access like the model's, from one statement
+    built once per shape. With `shape` (the response's item model) only the columns it shows are read."""
     given = {name: value for name, value in equal.items() if value is not None}
     table: Table = model.__table__  # type: ignore[attr-defined]
-    stmt = _equal_page(table, tuple(sorted(given)), bool(cursor))
+    stmt = _equal_page(table, tuple(sorted(given)), bool(cursor), shape)
     params = {"tenant_id": tenant_id, **given, **page_params(limit=limit, cursor=cursor)}
     return cut(await reader.all(stmt, params), limit=limit)

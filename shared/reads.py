@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
+from pydantic import BaseModel
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
@@ -126,6 +128,14 @@ class Plan:
                 values[index] = processor(values[index])
             out.append(self.make(values))
         return out
+
+
+def columns_of(table: Table, shape: type[BaseModel] | None) -> list[Any]:
+    """The columns of `table` a response `shape` shows (all of them without one), plus the page order's."""
+    if shape is None:
+        return list(table.c)
+    names = {*shape.model_fields, "created_at", "id"}
+    return [column for column in table.c if column.key in names]
 
 
 class Reader(Protocol):

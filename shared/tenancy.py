@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import Select, Table, bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,7 @@ from sqlmodel import SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from shared.errors import NotFound
-from shared.reads import Reader
+from shared.reads import Reader, columns_of
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -44,18 +45,25 @@ async def get_scoped(
 
 
 @functools.cache
-def _row_by_id(table: Table) -> Select[Any]:
-    return core_select(table).where(
+def _row_by_id(table: Table, shape: type[BaseModel] | None) -> Select[Any]:
+    return core_select(*columns_of(table, shape)).where(
         table.c.tenant_id == bindparam("tenant_id"), table.c.id == bindparam("id")
     )
 
 
 async def get_row_scoped(
-    reader: Reader, model: type[SQLModel], *, tenant_id: str, id: Any, error: type[NotFound] = NotFound
+    reader: Reader,
+    model: type[SQLModel],
+    *,
+    tenant_id: str,
+    id: Any,
+    error: type[NotFound] = NotFound,
+    shape: type[BaseModel] | None = None,
 ) -> Any:
-    """`get_scoped` for reads: the row (attribute access like the model's) through the reader."""
+    """`get_scoped` for reads: the row (attribute access like the model's) through the reader; with
+    `shape` (the response model), only the columns it shows."""
     table: Table = model.__table__  # type: ignore[attr-defined]
-    row = await reader.first(_row_by_id(table), {"tenant_id": tenant_id, "id": id})
+    row = await reader.first(_row_by_id(table, shape), {"tenant_id": tenant_id, "id": id})
     if row is None:
         raise error(f"{model.__name__} {id} was not found.")
     return row

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.models import Agent, Conversation
-from services.engagement.schemas import AgentPage
+from services.engagement.schemas import AgentPage, AgentRead
 from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationAssigned, UserCreated, UserUpdated
 from shared.events.envelope import new_event
@@ -111,5 +111,7 @@ async def assign_backlog(session: AsyncSession, *, tenant_id: str) -> int:
 
 async def list_agents(reader: Reader, *, tenant_id: str, limit: int, cursor: str | None) -> AgentPage:
     """The tenant's agents known to routing, newest first."""
-    rows, next_cursor = await page_of(reader, Agent, tenant_id=tenant_id, limit=limit, cursor=cursor)
+    rows, next_cursor = await page_of(
+        reader, Agent, tenant_id=tenant_id, limit=limit, cursor=cursor, shape=AgentRead
+    )
     return AgentPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)

@@ -12,7 +12,7 @@ from services.engagement.errors import ConversationNotFound
 from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
 from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
 from services.engagement.models import Conversation, Message, Priority, Status
-from services.engagement.schemas import ConversationDetail, ConversationPage
+from services.engagement.schemas import ConversationDetail, ConversationPage, ConversationRead
 from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationOpened, MentionPayload, MentionResolved
 from shared.events.envelope import new_event
@@ -160,6 +160,7 @@ async def list_conversations(
     rows, next_cursor = await page_of(
         reader,
         Conversation,
+        shape=ConversationRead,
         tenant_id=tenant_id,
         limit=limit,
         cursor=cursor,
@@ -174,7 +175,12 @@ async def list_conversations(
 async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: str) -> ConversationDetail:
     """One conversation of the tenant with its messages in posting order."""
     conversation = await get_row_scoped(
-        reader, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
+        reader,
+        Conversation,
+        tenant_id=tenant_id,
+        id=conversation_id,
+        error=ConversationNotFound,
+        shape=ConversationRead,
     )
     messages = await reader.all(_MESSAGES, {"conversation_id": conversation.id})
     return ConversationDetail.model_validate(

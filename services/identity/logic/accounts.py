@@ -156,7 +156,9 @@ async def create_user(
 
 async def get_user(reader: Reader, *, tenant_id: str, user_id: str) -> UserRead:
     """One user of the tenant; another tenant's user is not found."""
-    user = await get_row_scoped(reader, User, tenant_id=tenant_id, id=user_id, error=UserNotFound)
+    user = await get_row_scoped(
+        reader, User, tenant_id=tenant_id, id=user_id, error=UserNotFound, shape=UserRead
+    )
     return UserRead.model_validate(user)
 
 
@@ -165,7 +167,7 @@ async def list_users(
 ) -> Page[UserRead]:
     """The tenant's users, newest first, optionally of one role."""
     rows, next_cursor = await page_of(
-        reader, User, tenant_id=tenant_id, limit=limit, cursor=cursor, role=role
+        reader, User, tenant_id=tenant_id, limit=limit, cursor=cursor, shape=UserRead, role=role
     )
     return UserPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)
 
