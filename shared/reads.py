@@ -102,11 +102,12 @@ class Plan:
         """The plan of `stmt`, or, when it has expanding parameters given at execution, its `Expanding`
         (a plan per length of their lists)."""
         compiled = stmt.compile(dialect=dialect)
-        given = [bind for bind in compiled.post_compile_params if bind.expanding and bind.required]
-        lists = tuple(compiled.bind_names[bind] for bind in given)
-        if lists:
+        if compiled.post_compile_params:
+            # Lists given at execution, or literal IN lists (rendered beside bound parameters the same
+            # way: SQLAlchemy renders them only with every bound parameter's value at hand).
+            given = [bind for bind in compiled.post_compile_params if bind.expanding and bind.required]
+            lists = tuple(compiled.bind_names[bind] for bind in given)
             return Expanding(compiled, lists, _results(stmt, dialect))
-        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         names = tuple(compiled.positiontup or ())
         binds = tuple(_bind_processor(compiled.binds[name], dialect) for name in names)
         results, make = _results(stmt, dialect)
@@ -154,9 +155,9 @@ MAX_LENGTHS = 256
 
 
 class Expanding:
-    """A statement with expanding parameters (lists given at execution), compiled once: its SQL for a
-    length of the lists is rendered the first time that length is seen (SQLAlchemy's `POSTCOMPILE`
-    expansion, the same as on execution through a session), then kept."""
+    """A statement with expanding parameters (lists given at execution, or literal IN lists), compiled
+    once: its SQL for a length of the lists is rendered the first time that length is seen (SQLAlchemy's
+    `POSTCOMPILE` expansion, the same as on execution through a session), then kept."""
 
     def __init__(self, compiled: Any, lists: tuple[str, ...], results: Any) -> None:
         self._compiled = compiled
@@ -186,7 +187,7 @@ class Expanding:
         state = compiled.construct_expanded_state(given, escape_names=False)
         # The expanded names of each list's items (`ids_1`, `ids_2`, ...) and of literal IN lists'.
         items: dict[str, tuple[str, int]] = {}
-        defaults = dict(compiled.params)
+        defaults = {name: value for name, value in compiled.params.items() if name not in self._required}
         for bind in compiled.post_compile_params:
             name = compiled.bind_names[bind]
             count = len(given[name] if name in given else defaults.get(name) or ())

@@ -40,6 +40,18 @@ BY_IDS = (
 )
 
 
+# Literal IN lists beside bound parameters, and no list given at execution.
+BY_RANKS = (
+    select(items.c.id)
+    .where(
+        items.c.tenant_id == bindparam("tenant_id"),
+        items.c.rank.in_([2, 4, 9]),
+        items.c.id.in_(["i4", "i9"]),
+    )
+    .order_by(items.c.rank)
+)
+
+
 @pytest.mark.anyio
 async def test_an_expanding_list_reads_its_rows_at_every_length(database_url: str) -> None:
     engine = create_engine(database_url)
@@ -67,6 +79,10 @@ async def test_an_expanding_list_reads_its_rows_at_every_length(database_url: st
             rows = await reader.all(BY_IDS, {**base, "min_rank": 5, "ids": ["i1", "i8", "i5"]})
             assert [r.id for r in rows] == ["i5"]
             assert await reader.scalar(BY_IDS, {**base, "ids": ["i7", "i2"]}) == "i2"
+            assert [r.id for r in await reader.all(BY_RANKS, {"tenant_id": "t"})] == ["i4"]
+            assert [r.id for r in await reader.all(BY_RANKS, {"tenant_id": "u"})] == ["i9"]
+            with pytest.raises(KeyError):
+                await reader.all(BY_RANKS, {})
         finally:
             await reader.close()
     finally:
