@@ -93,7 +93,8 @@ async def list_labels(reader: Reader, *, tenant_id: str, limit: int, cursor: str
     texts: dict[str, str] = {}
     if ids:
         texts = {i: t for i, t in await reader.all(_TEXTS, {"tenant_id": tenant_id, "ids": ids})}
-    return LabelPage(items=[_read(r, texts.get(r.mention_id)) for r in rows], next_cursor=next_cursor)
+    items = [{**r._asdict(), "text": texts.get(r.mention_id)} for r in rows]
+    return LabelPage.model_validate({"items": items, "next_cursor": next_cursor})
 
 
 _BACKLOG = (

@@ -708,7 +708,7 @@ async def get_query(reader: Reader, *, tenant_id: str, query_id: str) -> Listeni
         reader, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
     backfills = await _read_backfills(reader, tenant_id=tenant_id, query_ids=[row.id])
-    return to_read(row, backfills.get(row.id))
+    return ListeningQueryRead.model_validate(_view(row, backfills.get(row.id)), from_attributes=True)
 
 
 async def list_queries(
@@ -725,7 +725,19 @@ async def list_queries(
         unparsed = [r.expression for r in rows if r.expression not in _NORMALISED]
     if unparsed:
         await asyncio.to_thread(lambda: [_normalised(e) for e in unparsed])
-    return ListeningQueryPage(items=[to_read(r, backfills.get(r.id)) for r in rows], next_cursor=next_cursor)
+    items = [_view(r, backfills.get(r.id)) for r in rows]
+    page = {"items": items, "next_cursor": next_cursor}
+    return ListeningQueryPage.model_validate(page, from_attributes=True)
+
+
+def _view(row: Row[Any] | Any, backfill: Row[Any] | None) -> dict[str, Any]:
+    """The API view (`ListeningQueryRead`'s fields) of a query's row read, to validate in one call (the
+    backfill's row is read by its attributes)."""
+    view: dict[str, Any] = row._asdict()
+    view["normalised"] = _normalised(row.expression)
+    view["languages"] = _languages(row)
+    view["backfill"] = backfill
+    return view
 
 
 async def update_query(
