@@ -16,7 +16,8 @@ execution context, no greenlet. Under load that machinery cost more CPU than the
 
 Pass statements built once (module constants, or builders cached per shape with `bindparam`s for the
 values): plans are cached by statement identity, and a statement built afresh per request is compiled
-per request.
+per request. A list of values is one expanding parameter (`bindparam("ids", expanding=True)`, given a
+list or tuple): the statement is compiled once, and its SQL for each length of the list is rendered once.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ SQLITE_READ_BUSY_MS = 1000
 POSTGRES_READ_POOL = 8
 
 Processor = Callable[[Any], Any]
-# A select of any columns (SQLAlchemy 2.1 types a select by its columns).
+# A select of any columns (SQLAlchemy's `Select` is generic in the types of all its columns).
 AnySelect = Select[*tuple[Any, ...]]
 
 
@@ -67,14 +68,15 @@ def _row_type(names: Sequence[str]) -> Any:
 
 
 def _sqlite_utc(value: str | None) -> datetime | None:
-    # SQLite keeps `UTCDateTime` as ISO text in UTC without an offset ('2026-12-06 16:42:02.123456'). Parsed
-    # with the offset appended it is aware in one C call: SQLAlchemy's chain (text to naive datetime, then
-    # the decorator's `replace(tzinfo=UTC)`) costs six times as much, and pages have dozens of them.
+    # SQLite keeps `UTCDateTime` as ISO text in UTC without an offset ('2026-12-06 16:42:02.123456'):
+    # parsed with the offset appended (`replace(tzinfo=...)` afterwards costs five times the parse).
     if value is None:
         return None
-    if len(value) <= len("2026-12-06 16:42:02.123456"):
+    try:
         return datetime.fromisoformat(value + "+00:00")
-    return datetime.fromisoformat(value).astimezone(UTC)  # written with an offset by hand
+    except ValueError:  # text written with an offset of its own
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
@@ -88,7 +90,9 @@ class Plan:
     """A statement compiled for one dialect: SQL, positional parameters and the columns' conversions."""
 
     sql: str
-    params: tuple[str, ...]
+    # Per positional parameter: the name of the value, and the index of the item when the value is a list
+    # (an expanding parameter), else -1.
+    params: tuple[tuple[str, int], ...]
     # Values of parameters the statement carries itself (literal IN lists, constants).
     defaults: Mapping[str, Any]
     binds: tuple[Processor | None, ...]
@@ -96,25 +100,28 @@ class Plan:
     make: Callable[[Sequence[Any]], Any]
 
     @classmethod
-    def compile(cls, stmt: AnySelect, dialect: Dialect) -> Plan:
-        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    def compile(cls, stmt: AnySelect, dialect: Dialect) -> Plan | Expanding:
+        """The plan of `stmt`, or, when it has expanding parameters given at execution, its `Expanding`
+        (a plan per length of their lists)."""
+        compiled = stmt.compile(dialect=dialect)
+        if compiled.post_compile_params:
+            # Lists given at execution, or literal IN lists (rendered beside bound parameters the same
+            # way: SQLAlchemy renders them only with every bound parameter's value at hand).
+            given = [bind for bind in compiled.post_compile_params if bind.expanding and bind.required]
+            lists = tuple(compiled.bind_names[bind] for bind in given)
+            return Expanding(compiled, lists, _results(stmt, dialect))
         names = tuple(compiled.positiontup or ())
-        binds = tuple(
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-        )
-        columns = list(stmt.selected_columns)
-        results = tuple(
-            (index, processor)
-            for index, column in enumerate(columns)
-            if (processor := _result_processor(column.type, dialect)) is not None
-        )
-        row = _row_type([column.key or f"c{index}" for index, column in enumerate(columns)])
-        return cls(compiled.string, names, dict(compiled.params), binds, results, row._make)
+        binds = tuple(_bind_processor(compiled.binds[name], dialect) for name in names)
+        results, make = _results(stmt, dialect)
+        params = tuple((name, -1) for name in names)
+        return cls(compiled.string, params, dict(compiled.params), binds, results, make)
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
-        for name, bind in zip(self.params, self.binds, strict=True):
+        for (name, item), bind in zip(self.params, self.binds, strict=True):
             value = params[name] if name in params else self.defaults[name]
+            if item >= 0:
+                value = value[item]
             values.append(value if bind is None or value is None else bind(value))
         return values
 
@@ -138,6 +145,70 @@ def columns_of(table: Table, shape: type[BaseModel] | None) -> list[Any]:
     return [column for column in table.c if column.key in names]
 
 
+def _bind_processor(bind: Any, dialect: Dialect) -> Processor | None:
+    return bind.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+
+
+def _results(stmt: AnySelect, dialect: Dialect) -> tuple[tuple[tuple[int, Processor], ...], Any]:
+    columns = list(stmt.selected_columns)
+    results = tuple(
+        (index, processor)
+        for index, column in enumerate(columns)
+        if (processor := _result_processor(column.type, dialect)) is not None
+    )
+    row = _row_type([column.key or f"c{index}" for index, column in enumerate(columns)])
+    return results, row._make
+
+
+# Plans kept per statement with expanding parameters, one per length of their lists (a leak guard).
+MAX_LENGTHS = 256
+
+
+class Expanding:
+    """A statement with expanding parameters (lists given at execution, or literal IN lists), compiled
+    once: its SQL for a length of the lists is rendered the first time that length is seen (SQLAlchemy's
+    `POSTCOMPILE` expansion, the same as on execution through a session), then kept."""
+
+    def __init__(self, compiled: Any, lists: tuple[str, ...], results: Any) -> None:
+        self._compiled = compiled
+        self._lists = lists
+        self._results = results
+        self._by_length: dict[tuple[int, ...], Plan] = {}
+        # Parameters without a value of their own: given at execution (a placeholder renders their SQL).
+        self._required = {name: None for name in compiled.positiontup or () if compiled.binds[name].required}
+
+    def plan(self, params: Mapping[str, Any]) -> Plan:
+        lengths = tuple(len(params[name]) for name in self._lists)
+        plan = self._by_length.get(lengths)
+        if plan is None:
+            plan = self._expand(lengths)
+            if len(self._by_length) >= MAX_LENGTHS:
+                self._by_length.clear()
+            self._by_length[lengths] = plan
+        return plan
+
+    def _expand(self, lengths: tuple[int, ...]) -> Plan:
+        compiled = self._compiled
+        dialect = compiled.dialect
+        given: dict[str, Any] = {
+            **self._required,
+            **{name: [None] * n for name, n in zip(self._lists, lengths, strict=True)},
+        }
+        state = compiled.construct_expanded_state(given, escape_names=False)
+        # The expanded names of each list's items (`ids_1`, `ids_2`, ...) and of literal IN lists'.
+        items: dict[str, tuple[str, int]] = {}
+        defaults = {name: value for name, value in compiled.params.items() if name not in self._required}
+        for bind in compiled.post_compile_params:
+            name = compiled.bind_names[bind]
+            count = len(given[name] if name in given else defaults.get(name) or ())
+            for index in range(count):
+                items[f"{name}_{index + 1}"] = (name, index)
+        params = tuple(items.get(name, (name, -1)) for name in state.positiontup or ())
+        binds = tuple(_bind_processor(compiled.binds[name], dialect) for name, _ in params)
+        results, make = self._results
+        return Plan(state.statement, params, defaults, binds, results, make)
+
+
 class Reader(Protocol):
     """Runs read-only statements; rows have attribute access and `_mapping` like SQLAlchemy's."""
 
@@ -153,17 +224,18 @@ class Reader(Protocol):
 class _Plans:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-        self._plans: dict[int, tuple[AnySelect, Plan]] = {}
+        self._plans: dict[int, tuple[AnySelect, Plan | Expanding]] = {}
 
-    def of(self, stmt: AnySelect) -> Plan:
+    def of(self, stmt: AnySelect, params: Mapping[str, Any]) -> Plan:
         entry = self._plans.get(id(stmt))
         if entry is not None and entry[0] is stmt:
-            return entry[1]
-        plan = Plan.compile(stmt, self.dialect)
-        if len(self._plans) >= MAX_PLANS:
-            self._plans.clear()
-        self._plans[id(stmt)] = (stmt, plan)
-        return plan
+            plan = entry[1]
+        else:
+            plan = Plan.compile(stmt, self.dialect)
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            self._plans[id(stmt)] = (stmt, plan)
+        return plan if isinstance(plan, Plan) else plan.plan(params)
 
 
 class _BaseReader:
@@ -174,8 +246,9 @@ class _BaseReader:
         raise NotImplementedError
 
     async def all(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> list[Any]:
-        plan = self._plans.of(stmt)
-        return plan.rows(await self._fetch(plan, plan.args(params or {})))
+        params = params or {}
+        plan = self._plans.of(stmt, params)
+        return plan.rows(await self._fetch(plan, plan.args(params)))
 
     async def first(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> Any | None:
         rows = await self.all(stmt, params)

@@ -31,6 +31,7 @@ from services.listening.queries.schemas import ListeningQueryCreate
 from services.listening.settings import ListeningSettings
 from services.listening.wakeups import Wakeups
 from shared.db import create_engine, session_factory
+from shared.reads import create_reader
 from tests.helpers import Tenant, assert_problem, create_tables
 from tests.listening.queries.helpers import create_query
 
@@ -233,9 +234,13 @@ async def test_post_over_its_budget_is_flagged_not_matched_for_ever(tmp_path: Pa
             [flag] = (await session.execute(select(MatchFlag))).scalars().all()
             assert (flag.mention_id, flag.status) == (mention.id, "budget_exceeded")
             assert flag.decided == 200 - len(outcome.undecided)
-            usage = await queries_logic.query_usage(
-                session, tenant_id="t-budget", max_queries=200, limits=QueryLimits(), match_budget_s=0.05
-            )
+            reader = create_reader(session.bind)
+            try:
+                usage = await queries_logic.query_usage(
+                    reader, tenant_id="t-budget", max_queries=200, limits=QueryLimits(), match_budget_s=0.05
+                )
+            finally:
+                await reader.close()
             assert usage.budget_exceeded == 1
             assert usage.recent_budget_exceeded[0].mention_id == mention.id
             # Within a generous budget the same post is matched in full, and not flagged again.

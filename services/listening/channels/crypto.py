@@ -19,6 +19,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 log = logging.getLogger("rapport.listening")
 
 KEY_FILE = "listening-secret.key"
+# Tokens whose credential names a box remembers (`SecretBox.names`); the memo is emptied when full.
+KNOWN_TOKENS = 4096
 
 
 class SecretKeyError(RuntimeError):
@@ -51,6 +53,9 @@ class SecretBox:
             raise SecretKeyError(
                 "RAPPORT_SECRET_KEY must be Fernet keys (32 url-safe base64 bytes), comma-separated"
             ) from exc
+        # token → the names of its credentials (never their values): channel views list them on every
+        # read, and a token is immutable (new credentials are a new token).
+        self._names: dict[str, list[str]] = {}
 
     @classmethod
     def from_settings(cls, *, secret_key: str, var_dir: Path) -> SecretBox:
@@ -61,6 +66,16 @@ class SecretBox:
     def seal(self, secrets: dict[str, Any]) -> str:
         """The Fernet token of these credentials."""
         return self._fernet.encrypt(json.dumps(secrets, separators=(",", ":")).encode()).decode("ascii")
+
+    def names(self, token: str) -> list[str]:
+        """The sorted names of a token's credentials (SecretKeyError when it does not decrypt)."""
+        names = self._names.get(token)
+        if names is None:
+            names = sorted(self.open(token))
+            if len(self._names) >= KNOWN_TOKENS:
+                self._names.clear()
+            self._names[token] = names
+        return list(names)
 
     def open(self, token: str) -> dict[str, Any]:
         """The credentials of a token (an empty token is no credentials)."""

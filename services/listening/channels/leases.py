@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,16 +52,18 @@ async def claim(session: AsyncSession, *, channel_ids: list[str], owner: str, no
     return owned
 
 
+# The channels among some (`channel_ids`) whose puller runs somewhere: an unexpired lease at `now`.
+HELD = select(col(PullerLease.channel_id)).where(
+    col(PullerLease.channel_id).in_(bindparam("channel_ids", expanding=True)),
+    col(PullerLease.expires_at) >= bindparam("now"),
+)
+
+
 async def held(session: AsyncSession, *, channel_ids: list[str], now: datetime) -> set[str]:
     """The channels among these whose puller runs somewhere (an unexpired lease)."""
     if not channel_ids:
         return set()
-    rows = await session.scalars(
-        select(col(PullerLease.channel_id)).where(
-            col(PullerLease.channel_id).in_(channel_ids), col(PullerLease.expires_at) >= now
-        )
-    )
-    return set(rows)
+    return set(await session.scalars(HELD, {"channel_ids": channel_ids, "now": now}))
 
 
 async def release(session: AsyncSession, *, owner: str, channel_ids: list[str] | None = None) -> None:

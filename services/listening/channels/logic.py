@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import Row, case, delete, func, select
+from sqlalchemy import Row, bindparam, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -34,8 +35,9 @@ from services.listening.models import Channel, MentionFetch, PullerLease
 from services.listening.usage.quotas import check_channel_quota
 from shared.db import utcnow
 from shared.errors import Unprocessable
-from shared.pagination import paginate
-from shared.tenancy import get_scoped, scoped
+from shared.pagination import keyset_bound, paginate
+from shared.reads import Reader
+from shared.tenancy import get_scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -192,6 +194,13 @@ def channel_settings(channel: Channel | Row[Any]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+@functools.lru_cache(maxsize=1024)
+def _shown_settings(text: str) -> Any:
+    """The settings a view shows, parsed once per text (read only: views are validated into new dicts)."""
+    data = json.loads(text or "{}")
+    return data if isinstance(data, dict) else {}
+
+
 def channel_cursor(channel: Channel | Row[Any]) -> Any:
     return json.loads(channel.cursor) if channel.cursor else None
 
@@ -204,37 +213,50 @@ def record_stored(channel: Channel, accepted: int) -> None:
     channel.last_success_at = utcnow()
 
 
+_GIVEN_UP = col(MentionFetch.gave_up_at).is_not(None)
+# Per channel among some of the tenant's: mentions waiting to be fetched by id, and those given up on.
+_FETCH_COUNTS = (
+    select(
+        col(MentionFetch.channel_id),
+        func.sum(case((_GIVEN_UP, 0), else_=1)),
+        func.sum(case((_GIVEN_UP, 1), else_=0)),
+    )
+    .where(
+        col(MentionFetch.tenant_id) == bindparam("tenant_id"),
+        col(MentionFetch.channel_id).in_(bindparam("channel_ids", expanding=True)),
+    )
+    .group_by(col(MentionFetch.channel_id))
+)
+
+
+async def _all(db: AsyncSession | Reader, stmt: Any, params: dict[str, Any]) -> Sequence[Any]:
+    """The rows of a read, in a write's session (views answered after a change) or through the reader."""
+    if isinstance(db, AsyncSession):
+        return (await db.execute(stmt, params)).all()
+    return await db.all(stmt, params)
+
+
 async def fetch_counts(
-    session: AsyncSession, *, tenant_id: str, channel_ids: list[str]
+    db: AsyncSession | Reader, *, tenant_id: str, channel_ids: list[str]
 ) -> dict[str, Fetches]:
     """Per channel: mentions waiting to be fetched by id (Instagram @mentions), and those given up on."""
     if not channel_ids:
         return {}
-    given_up = col(MentionFetch.gave_up_at).is_not(None)
-    stmt = (
-        select(
-            col(MentionFetch.channel_id),
-            func.sum(case((given_up, 0), else_=1)),
-            func.sum(case((given_up, 1), else_=0)),
-        )
-        .where(col(MentionFetch.tenant_id) == tenant_id, col(MentionFetch.channel_id).in_(channel_ids))
-        .group_by(col(MentionFetch.channel_id))
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = await _all(db, _FETCH_COUNTS, {"tenant_id": tenant_id, "channel_ids": channel_ids})
     return {channel_id: Fetches(int(pending), int(gone)) for channel_id, pending, gone in rows}
 
 
 def to_read(channel: Channel | Row[Any], *, box: SecretBox, running: bool, fetches: Fetches) -> ChannelRead:
     """The API view: settings and status, the NAMES of the stored credentials, never their values."""
     try:
-        names = sorted(box.open(channel.secrets))
+        names = box.names(channel.secrets)
     except Exception:
         names = []
     return ChannelRead(
         id=channel.id,
         platform=channel.platform,
         name=channel.name,
-        settings=channel_settings(channel),
+        settings=_shown_settings(channel.settings),
         credentials_set=names,
         inbound_url=inbound_url(channel),
         status=ChannelStatus(
@@ -351,8 +373,41 @@ async def get_channel(session: AsyncSession, *, tenant_id: str, channel_id: str)
     return await get_scoped(session, Channel, tenant_id=tenant_id, id=channel_id, error=ChannelNotFound)
 
 
+# The columns of a channel's API view (`to_read`).
+_VIEW_COLUMNS = tuple(
+    Channel.__table__.c[name]  # type: ignore[attr-defined]
+    for name in (
+        "id",
+        "tenant_id",
+        "platform",
+        "name",
+        "settings",
+        "secrets",
+        "cursor",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "failures",
+        "ingested",
+        "created_at",
+    )
+)
+_CHANNEL = select(*_VIEW_COLUMNS).where(
+    col(Channel.tenant_id) == bindparam("tenant_id"), col(Channel.id) == bindparam("id")
+)
+_PAGES = {
+    after: keyset_bound(
+        select(*_VIEW_COLUMNS).where(col(Channel.tenant_id) == bindparam("tenant_id")),
+        col(Channel.created_at),
+        col(Channel.id),
+        after=after,
+    )
+    for after in (False, True)
+}
+
+
 async def list_channels(
-    session: AsyncSession,
+    reader: Reader,
     *,
     tenant_id: str,
     limit: int,
@@ -361,25 +416,35 @@ async def list_channels(
 ) -> ChannelPage:
     """The tenant's channels, newest first."""
     rows, next_cursor = await paginate(
-        session, scoped(Channel, tenant_id), Channel, limit=limit, cursor=cursor
+        reader, _PAGES[bool(cursor)], {"tenant_id": tenant_id}, limit=limit, cursor=cursor
     )
-    return ChannelPage(items=await _views(session, tenant_id, rows, box=box), next_cursor=next_cursor)
+    return ChannelPage(items=await _views(reader, tenant_id, rows, box=box), next_cursor=next_cursor)
+
+
+async def get_channel_view(reader: Reader, *, tenant_id: str, channel_id: str, box: SecretBox) -> ChannelRead:
+    """One channel's API view, or ChannelNotFound."""
+    channel = await reader.first(_CHANNEL, {"tenant_id": tenant_id, "id": channel_id})
+    if channel is None:
+        raise ChannelNotFound(f"Channel {channel_id} was not found.")
+    [view] = await _views(reader, tenant_id, [channel], box=box)
+    return view
 
 
 async def read_channel(session: AsyncSession, channel: Channel, *, box: SecretBox) -> ChannelRead:
-    """One channel's API view."""
+    """One channel's API view (after a change, in the writer's session)."""
     [view] = await _views(session, channel.tenant_id, [channel], box=box)
     return view
 
 
 async def _views(
-    session: AsyncSession, tenant_id: str, channels: Sequence[Channel | Row[Any]], *, box: SecretBox
+    db: AsyncSession | Reader, tenant_id: str, channels: Sequence[Channel | Row[Any]], *, box: SecretBox
 ) -> list[ChannelRead]:
     """The API views of some of a tenant's channels: fetch queues counted, and whether a replica pulls
     each (its lease), in one query each for all of them."""
     ids = [c.id for c in channels]
-    fetches = await fetch_counts(session, tenant_id=tenant_id, channel_ids=ids)
-    running = await leases.held(session, channel_ids=ids, now=utcnow())
+    fetches = await fetch_counts(db, tenant_id=tenant_id, channel_ids=ids)
+    leased = await _all(db, leases.HELD, {"channel_ids": ids, "now": utcnow()}) if ids else []
+    running = {row[0] for row in leased}
     return [
         to_read(c, box=box, running=c.id in running, fetches=fetches.get(c.id, Fetches())) for c in channels
     ]

@@ -20,7 +20,7 @@ from services.listening.deps import ListeningStateDep
 from shared.auth import ADMINS, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import ReadSessionDep, SessionDep
+from shared.service import ReaderDep, SessionDep
 from shared.validation import OPEN_QUERY
 
 channels_router = APIRouter(prefix="/v1/channels", tags=["channels"])
@@ -57,14 +57,14 @@ async def create_channel(
 @channels_router.get("", response_model=ChannelPage, operation_id="list_channels", summary="List channels")
 async def list_channels(
     principal: Admin,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     state: ListeningStateDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> ChannelPage:
     """The tenant's channels, newest first."""
     return await logic.list_channels(
-        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, box=state.box
+        reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, box=state.box
     )
 
 
@@ -76,11 +76,12 @@ async def list_channels(
     responses=problems(404),
 )
 async def read_channel(
-    channel_id: str, principal: Admin, session: ReadSessionDep, state: ListeningStateDep
+    channel_id: str, principal: Admin, reader: ReaderDep, state: ListeningStateDep
 ) -> ChannelRead:
     """One channel with its connector status."""
-    channel = await logic.get_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
-    return await logic.read_channel(session, channel, box=state.box)
+    return await logic.get_channel_view(
+        reader, tenant_id=principal.tenant_id, channel_id=channel_id, box=state.box
+    )
 
 
 @channels_router.patch(

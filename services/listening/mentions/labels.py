@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,8 +15,9 @@ from services.listening.mentions.logic import analysis_of
 from services.listening.mentions.schemas import LabelCreate, LabelPage, LabelRead, MentionStats
 from services.listening.models import Mention, MentionLabel
 from shared.languages import fold_language, variant_of
-from shared.pagination import paginate
-from shared.tenancy import get_scoped, scoped
+from shared.pagination import page_of
+from shared.reads import Reader
+from shared.tenancy import get_scoped
 
 log = logging.getLogger("rapport.listening.labels")
 
@@ -79,31 +80,34 @@ async def add_label(
     return _read(label, mention.text)
 
 
-async def list_labels(session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None) -> LabelPage:
+_TEXTS = select(col(Mention.id), col(Mention.text)).where(
+    col(Mention.tenant_id) == bindparam("tenant_id"),
+    col(Mention.id).in_(bindparam("ids", expanding=True)),
+)
+
+
+async def list_labels(reader: Reader, *, tenant_id: str, limit: int, cursor: str | None) -> LabelPage:
     """The tenant's corrections, newest first, each with its mention's text (the labelled data set)."""
-    rows, next_cursor = await paginate(
-        session, scoped(MentionLabel, tenant_id), MentionLabel, limit=limit, cursor=cursor
-    )
+    rows, next_cursor = await page_of(reader, MentionLabel, tenant_id=tenant_id, limit=limit, cursor=cursor)
     ids = list({r.mention_id for r in rows})
     texts: dict[str, str] = {}
     if ids:
-        stmt = select(col(Mention.id), col(Mention.text)).where(
-            col(Mention.tenant_id) == tenant_id,
-            col(Mention.id).in_(ids),
-        )
-        texts = {i: t for i, t in (await session.execute(stmt)).all()}
-    return LabelPage(items=[_read(r, texts.get(r.mention_id)) for r in rows], next_cursor=next_cursor)
+        texts = {i: t for i, t in await reader.all(_TEXTS, {"tenant_id": tenant_id, "ids": ids})}
+    items = [{**r._asdict(), "text": texts.get(r.mention_id)} for r in rows]
+    return LabelPage.model_validate({"items": items, "next_cursor": next_cursor})
 
 
-async def mention_stats(session: AsyncSession, *, tenant_id: str) -> MentionStats:
+_BACKLOG = (
+    select(col(Mention.analysis_status), col(Mention.needs_rescore), func.count())
+    .where(col(Mention.tenant_id) == bindparam("tenant_id"))
+    .group_by(col(Mention.analysis_status), col(Mention.needs_rescore))
+)
+
+
+async def mention_stats(reader: Reader, *, tenant_id: str) -> MentionStats:
     """The tenant's analysis backlog: pending (incl. analysing), awaiting a quality re-score, analysed."""
-    stmt = (
-        select(col(Mention.analysis_status), col(Mention.needs_rescore), func.count())
-        .where(col(Mention.tenant_id) == tenant_id)
-        .group_by(col(Mention.analysis_status), col(Mention.needs_rescore))
-    )
     pending = rescore = analysed = 0
-    for status, needs, count in (await session.execute(stmt)).all():
+    for status, needs, count in await reader.all(_BACKLOG, {"tenant_id": tenant_id}):
         if status == "analysed":
             analysed += count
             if needs:

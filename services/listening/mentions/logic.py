@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, insert, or_
+from sqlalchemy import ColumnElement, Row, Select, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -15,21 +16,19 @@ from sqlmodel import col
 from services.listening.errors import MentionNotFound
 from services.listening.mentions.influence import influence_score
 from services.listening.mentions.schemas import (
-    AnalysisRead,
-    AuthorRead,
     MentionAccepted,
     MentionCreate,
     MentionPage,
     MentionRead,
-    SentimentRead,
 )
 from services.listening.models import Mention, new_id
-from services.listening.queries.logic import matches_of, matching_mentions
+from services.listening.queries.logic import MATCHING_MENTIONS, matches_of
 from shared.db import utcnow
 from shared.events.contracts import Analysis, Author, MatchedQuery, MentionReceived
 from shared.languages import fold_language, language_aliases
-from shared.pagination import paginate
-from shared.tenancy import get_row_scoped, scoped
+from shared.pagination import keyset_bound, paginate
+from shared.reads import Reader
+from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -189,65 +188,95 @@ async def ingest_mention(
     return MentionAccepted(id=row["id"], status="accepted")
 
 
-def to_read(mention: Mention | Row[Any]) -> MentionRead:
-    """The API view of a stored mention."""
-    return MentionRead(
-        id=mention.id,
-        platform=mention.platform,
-        external_id=mention.external_id,
-        text=mention.text,
-        created_at=mention.created_at,
-        received_at=mention.received_at,
-        url=mention.url,
-        author=AuthorRead(**_author_fields(mention)),
-        in_reply_to=mention.in_reply_to,
-        analysis_status=mention.analysis_status,
-        analysis=_analysis_read(mention),
-        rating=mention.rating,
-        redacted_at=mention.redacted_at,
-        redaction_reason=mention.redaction_reason,
-        edited_at=mention.edited_at,
-        group_id=mention.group_id,
+def _view(mention: Row[Any] | Any, matched: list[str]) -> dict[str, Any]:
+    """The API view (`MentionRead`'s fields) of a row of `READ_COLUMNS`, to validate in one call."""
+    view: dict[str, Any] = mention._asdict()
+    view["author"] = {
+        "handle": view["author_handle"],
+        "display_name": view["author_display_name"],
+        "followers": view["author_followers"],
+        "verified": view["author_verified"],
+        "influence": view["influence"],
+    }
+    if view["language"] is None or view["sentiment_label"] is None or view["intent"] is None:
+        view["analysis"] = None
+    else:
+        view["analysis"] = {
+            "language": view["language"],
+            "language_confidence": view["language_confidence"],
+            "language_variant": view["language_variant"],
+            "sentiment": {
+                "label": view["sentiment_label"],
+                "score": view["sentiment_score"] or 0.0,
+                "confidence": view["sentiment_confidence"],
+            },
+            "intent": view["intent"],
+            "intent_confidence": view["intent_confidence"],
+            "tier": view["analysis_tier"] or "fast",
+            "low_confidence": view["low_confidence"],
+            "needs_rescore": view["needs_rescore"],
+        }
+    view["matched_query_ids"] = matched
+    return view
+
+
+# The columns a mention's API view shows (`_view`).
+READ_COLUMNS = tuple(
+    Mention.__table__.c[name]  # type: ignore[attr-defined]
+    for name in (
+        "id",
+        "platform",
+        "external_id",
+        "text",
+        "created_at",
+        "received_at",
+        "url",
+        "author_handle",
+        "author_display_name",
+        "author_followers",
+        "author_verified",
+        "influence",
+        "in_reply_to",
+        "analysis_status",
+        "language",
+        "language_confidence",
+        "language_variant",
+        "sentiment_label",
+        "sentiment_score",
+        "sentiment_confidence",
+        "intent",
+        "intent_confidence",
+        "analysis_tier",
+        "low_confidence",
+        "needs_rescore",
+        "rating",
+        "redacted_at",
+        "redaction_reason",
+        "edited_at",
+        "group_id",
     )
+)
+
+_MENTION = select(*READ_COLUMNS).where(
+    col(Mention.tenant_id) == bindparam("tenant_id"), col(Mention.id) == bindparam("id")
+)
 
 
-def _analysis_read(mention: Mention | Row[Any]) -> AnalysisRead | None:
-    if mention.language is None or mention.sentiment_label is None or mention.intent is None:
-        return None
-    return AnalysisRead(
-        language=mention.language,
-        language_confidence=mention.language_confidence,
-        language_variant=mention.language_variant,
-        sentiment=SentimentRead(
-            label=mention.sentiment_label,
-            score=mention.sentiment_score or 0.0,
-            confidence=mention.sentiment_confidence,
-        ),
-        intent=mention.intent,
-        intent_confidence=mention.intent_confidence,
-        tier=mention.analysis_tier or "fast",
-        low_confidence=mention.low_confidence,
-        needs_rescore=mention.needs_rescore,
-    )
-
-
-async def get_mention(session: AsyncSession, *, tenant_id: str, mention_id: str) -> MentionRead:
+async def get_mention(reader: Reader, *, tenant_id: str, mention_id: str) -> MentionRead:
     """One mention of the tenant, or `MentionNotFound`."""
-    mention = await get_row_scoped(
-        session, Mention, tenant_id=tenant_id, id=mention_id, error=MentionNotFound
-    )
-    read = to_read(mention)
-    matches = await matches_of(session, tenant_id=tenant_id, mention_ids=[mention.id])
-    read.matched_query_ids = matches[mention.id]
-    return read
+    mention = await reader.first(_MENTION, {"tenant_id": tenant_id, "id": mention_id})
+    if mention is None:
+        raise MentionNotFound(f"Mention {mention_id} was not found.")
+    matches = await matches_of(reader, tenant_id=tenant_id, mention_ids=[mention.id])
+    return MentionRead.model_validate(_view(mention, matches[mention.id]))
 
 
-def _language_is(code: str) -> ColumnElement[bool]:
-    """The filter `language=code` as queries read it: `bs` is `hbs`, and `pt` is also `pt-br`.
+def _language_is(folded: str) -> ColumnElement[bool]:
+    """The filter `language=code` as queries read it, of the folded code: `bs` is `hbs`, and `pt` is also
+    `pt-br`.
 
     Codes that fold to the same one are all looked for, so rows stored before folding are found too.
     """
-    folded = fold_language(code)
     codes = language_aliases(folded)
     column = col(Mention.language)
     if "-" in folded:
@@ -255,8 +284,38 @@ def _language_is(code: str) -> ColumnElement[bool]:
     return or_(column.in_(codes), *(column.startswith(f"{c}-", autoescape=True) for c in codes))
 
 
+# Filters of a mention page taking their value as the bind parameter of their name.
+_EQUAL_FILTERS = {
+    "group_id": Mention.group_id,
+    "platform": Mention.platform,
+    "sentiment": Mention.sentiment_label,
+    "intent": Mention.intent,
+}
+
+
+# One statement per shape of page: which filters are given (and the folded language, whose aliases the
+# statement lists), whether after a cursor. Bounded: language codes are the client's.
+@functools.lru_cache(maxsize=512)
+def _mention_page(
+    equal: tuple[str, ...], query: bool, since: bool, until: bool, language: str | None, after: bool
+) -> Select[Any]:
+    stmt = select(*READ_COLUMNS).where(col(Mention.tenant_id) == bindparam("tenant_id"))
+    if query:
+        # A deleted or unknown query filters like any value nothing has: an empty page, not a 404.
+        stmt = stmt.where(col(Mention.id).in_(MATCHING_MENTIONS))
+    for name in equal:
+        stmt = stmt.where(col(_EQUAL_FILTERS[name]) == bindparam(name))
+    if since:
+        stmt = stmt.where(col(Mention.created_at) >= bindparam("since"))
+    if until:
+        stmt = stmt.where(col(Mention.created_at) < bindparam("until"))
+    if language is not None:
+        stmt = stmt.where(_language_is(language))
+    return keyset_bound(stmt, col(Mention.created_at), col(Mention.id), after=after)
+
+
 async def list_mentions(
-    session: AsyncSession,
+    reader: Reader,
     *,
     tenant_id: str,
     limit: int,
@@ -271,27 +330,19 @@ async def list_mentions(
     until: datetime | None = None,
 ) -> MentionPage:
     """The tenant's mentions, newest post first, optionally filtered (`since` <= post time < `until`)."""
-    stmt = scoped(Mention, tenant_id)
-    if query_id is not None:
-        # A deleted or unknown query filters like any value nothing has: an empty page, not a 404.
-        stmt = stmt.where(col(Mention.id).in_(matching_mentions(tenant_id=tenant_id, query_id=query_id)))
-    if group_id is not None:
-        stmt = stmt.where(Mention.group_id == group_id)
-    if since is not None:
-        stmt = stmt.where(Mention.created_at >= since)
-    if until is not None:
-        stmt = stmt.where(Mention.created_at < until)
-    if platform is not None:
-        stmt = stmt.where(Mention.platform == platform)
-    if language is not None:
-        stmt = stmt.where(_language_is(language))
-    if sentiment is not None:
-        stmt = stmt.where(Mention.sentiment_label == sentiment)
-    if intent is not None:
-        stmt = stmt.where(Mention.intent == intent)
-    rows, next_cursor = await paginate(session, stmt, Mention, limit=limit, cursor=cursor)
-    matches = await matches_of(session, tenant_id=tenant_id, mention_ids=[m.id for m in rows])
-    items = [to_read(m) for m in rows]
-    for item in items:
-        item.matched_query_ids = matches[item.id]
-    return MentionPage(items=items, next_cursor=next_cursor)
+    given = {"group_id": group_id, "platform": platform, "sentiment": sentiment, "intent": intent}
+    params: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    equal = tuple(params)
+    params.update(tenant_id=tenant_id, query_id=query_id, since=since, until=until)
+    stmt = _mention_page(
+        equal,
+        query_id is not None,
+        since is not None,
+        until is not None,
+        None if language is None else fold_language(language),
+        bool(cursor),
+    )
+    rows, next_cursor = await paginate(reader, stmt, params, limit=limit, cursor=cursor)
+    matches = await matches_of(reader, tenant_id=tenant_id, mention_ids=[m.id for m in rows])
+    items = [_view(m, matches[m.id]) for m in rows]
+    return MentionPage.model_validate({"items": items, "next_cursor": next_cursor})

@@ -28,7 +28,7 @@ from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.events.contracts import Intent, SentimentLabel
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import ReadSessionDep, SessionDep
+from shared.service import ReaderDep, SessionDep
 from shared.validation import Instant
 
 # One router for the whole prefix: Starlette tries routes in the order they are declared below, so every
@@ -121,7 +121,7 @@ async def import_file(
 @router.get("", response_model=MentionPage, operation_id="list_mentions", summary="List mentions")
 async def get_mentions(
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     platform: Annotated[str | None, Query(max_length=32)] = None,
@@ -147,7 +147,7 @@ async def get_mentions(
 ) -> MentionPage:
     """List the tenant's mentions, newest first, filtered by query, group, time, platform, language…"""
     return await list_mentions(
-        session,
+        reader,
         tenant_id=principal.tenant_id,
         limit=limit,
         cursor=cursor,
@@ -168,17 +168,17 @@ async def get_mentions(
     operation_id="get_mention_stats",
     summary="Get the analysis backlog",
 )
-async def get_stats(principal: Staff, session: ReadSessionDep) -> MentionStats:
+async def get_stats(principal: Staff, reader: ReaderDep) -> MentionStats:
     """The tenant's analysis backlog: mentions pending analysis and awaiting a quality re-score."""
-    return await mention_stats(session, tenant_id=principal.tenant_id)
+    return await mention_stats(reader, tenant_id=principal.tenant_id)
 
 
 @router.get("/labels", response_model=LabelPage, operation_id="list_labels", summary="List label corrections")
 async def get_labels(
-    principal: Staff, session: ReadSessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    principal: Staff, reader: ReaderDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> LabelPage:
     """Export the tenant's agent corrections (labelled data), newest first."""
-    return await list_labels(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
+    return await list_labels(reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -188,9 +188,9 @@ async def get_labels(
     summary="Get a mention",
     responses=problems(404),
 )
-async def read_mention(mention_id: str, principal: Staff, session: ReadSessionDep) -> MentionRead:
+async def read_mention(mention_id: str, principal: Staff, reader: ReaderDep) -> MentionRead:
     """One mention with its analysis."""
-    return await get_mention(session, tenant_id=principal.tenant_id, mention_id=mention_id)
+    return await get_mention(reader, tenant_id=principal.tenant_id, mention_id=mention_id)
 
 
 @router.post(

@@ -17,12 +17,13 @@ that no new mention happened to check, is still raised — once, by the same uni
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func
+from sqlalchemy import Row, and_, bindparam, func
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,7 +35,6 @@ from services.listening.models import Alert, ListeningQuery, QueryBucket, new_id
 from services.listening.queries.schemas import (
     AlertPage,
     AlertRead,
-    QueryBucketRead,
     QueryVolume,
     ShareOfVoice,
     VoiceShare,
@@ -44,8 +44,9 @@ from shared.db import utcnow
 from shared.events.contracts import AlertRaised
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
-from shared.pagination import paginate
-from shared.tenancy import get_scoped, scoped
+from shared.pagination import page_of
+from shared.reads import Reader
+from shared.tenancy import get_row_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -309,74 +310,79 @@ def to_read(alert: Alert | Row[Any]) -> AlertRead:
 
 
 async def list_alerts(
-    session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None, query_id: str | None = None
+    reader: Reader, *, tenant_id: str, limit: int, cursor: str | None, query_id: str | None = None
 ) -> AlertPage:
     """The tenant's alerts, newest first, optionally for one query."""
-    stmt = scoped(Alert, tenant_id)
-    if query_id is not None:
-        stmt = stmt.where(Alert.query_id == query_id)
-    rows, next_cursor = await paginate(session, stmt, Alert, limit=limit, cursor=cursor)
-    return AlertPage(items=[to_read(a) for a in rows], next_cursor=next_cursor)
+    rows, next_cursor = await page_of(
+        reader, Alert, tenant_id=tenant_id, limit=limit, cursor=cursor, query_id=query_id
+    )
+    return AlertPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)
+
+
+@functools.cache
+def _volume(until: bool) -> Any:
+    stmt = core_select(
+        col(QueryBucket.bucket_start), col(QueryBucket.total), col(QueryBucket.negative)
+    ).where(
+        col(QueryBucket.tenant_id) == bindparam("tenant_id"),
+        col(QueryBucket.query_id) == bindparam("query_id"),
+        col(QueryBucket.bucket_start) >= bindparam("since"),
+        col(QueryBucket.total) > 0,
+    )
+    if until:
+        stmt = stmt.where(col(QueryBucket.bucket_start) < bindparam("until"))
+    return stmt.order_by(col(QueryBucket.bucket_start)).limit(MAX_VOLUME_HOURS)
 
 
 async def query_volume(
-    session: AsyncSession, *, tenant_id: str, query_id: str, since: datetime, until: datetime | None
+    reader: Reader, *, tenant_id: str, query_id: str, since: datetime, until: datetime | None
 ) -> QueryVolume:
     """The query's hourly buckets from `since`'s hour (up to `until`), oldest first."""
-    await get_scoped(session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound)
-    stmt = scoped(QueryBucket, tenant_id).where(
-        QueryBucket.query_id == query_id,
-        QueryBucket.bucket_start >= hour_of(since),
-        QueryBucket.total > 0,
+    await get_row_scoped(
+        reader, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
-    if until is not None:
-        stmt = stmt.where(QueryBucket.bucket_start < until)
-    rows = (
-        (await session.execute(stmt.order_by(col(QueryBucket.bucket_start)).limit(MAX_VOLUME_HOURS)))
-        .scalars()
-        .all()
+    params = {"tenant_id": tenant_id, "query_id": query_id, "since": hour_of(since), "until": until}
+    rows = await reader.all(_volume(until is not None), params)
+    return QueryVolume.model_validate({"query_id": query_id, "items": rows}, from_attributes=True)
+
+
+# Each active query of some kinds, with its matched and negative mentions in the hours of a period.
+_VOICES = (
+    core_select(
+        col(ListeningQuery.id),
+        col(ListeningQuery.name),
+        col(ListeningQuery.kind),
+        func.coalesce(func.sum(QueryBucket.total), 0),
+        func.coalesce(func.sum(QueryBucket.negative), 0),
     )
-    return QueryVolume(
-        query_id=query_id,
-        items=[
-            QueryBucketRead(bucket_start=r.bucket_start, total=r.total, negative=r.negative) for r in rows
-        ],
+    .select_from(ListeningQuery)
+    .outerjoin(
+        QueryBucket,
+        and_(
+            col(QueryBucket.tenant_id) == col(ListeningQuery.tenant_id),
+            col(QueryBucket.query_id) == col(ListeningQuery.id),
+            col(QueryBucket.bucket_start) >= bindparam("start"),
+            col(QueryBucket.bucket_start) < bindparam("until"),
+        ),
     )
+    .where(
+        col(ListeningQuery.tenant_id) == bindparam("tenant_id"),
+        col(ListeningQuery.kind).in_(bindparam("kinds", expanding=True)),
+        col(ListeningQuery.active).is_(True),
+    )
+    .group_by(col(ListeningQuery.id), col(ListeningQuery.name), col(ListeningQuery.kind))
+)
 
 
 async def share_of_voice(
-    session: AsyncSession, *, tenant_id: str, kinds: Sequence[str], since: datetime, until: datetime
+    reader: Reader, *, tenant_id: str, kinds: Sequence[str], since: datetime, until: datetime
 ) -> ShareOfVoice:
     """Each active query of these kinds: its matched mentions and negative ones in the whole hours from
     `since`'s hour up to `until`, and its share of all of them."""
     start = hour_of(since)
-    buckets = and_(
-        col(QueryBucket.tenant_id) == col(ListeningQuery.tenant_id),
-        col(QueryBucket.query_id) == col(ListeningQuery.id),
-        col(QueryBucket.bucket_start) >= start,
-        col(QueryBucket.bucket_start) < until,
-    )
-    # SQLAlchemy's own select: sqlmodel's is typed for at most four columns.
-    stmt = (
-        core_select(
-            col(ListeningQuery.id),
-            col(ListeningQuery.name),
-            col(ListeningQuery.kind),
-            func.coalesce(func.sum(QueryBucket.total), 0),
-            func.coalesce(func.sum(QueryBucket.negative), 0),
-        )
-        .select_from(ListeningQuery)
-        .outerjoin(QueryBucket, buckets)
-        .where(
-            col(ListeningQuery.tenant_id) == tenant_id,
-            col(ListeningQuery.kind).in_(list(kinds)),
-            col(ListeningQuery.active).is_(True),
-        )
-        .group_by(col(ListeningQuery.id), col(ListeningQuery.name), col(ListeningQuery.kind))
-    )
+    params = {"tenant_id": tenant_id, "kinds": list(kinds), "start": start, "until": until}
     counts = {
-        (qid, name, kind): (int(n), int(neg))
-        for qid, name, kind, n, neg in (await session.execute(stmt)).all()
+        (qid, name, kind): (int(n), int(neg)) for qid, name, kind, n, neg in await reader.all(_VOICES, params)
     }
     total = sum(n for n, _ in counts.values())
     ranked = sorted(counts.items(), key=lambda item: (-item[1][0], item[0][1], item[0][0]))

@@ -40,17 +40,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func
+from sqlalchemy import Row, and_, bindparam, delete, func
+from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
-from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from services.listening.errors import (
     ListeningQueryNotFound,
@@ -83,7 +83,8 @@ from services.listening.queries.schemas import (
 )
 from services.listening.wakeups import Wakeups
 from shared.db import utcnow
-from shared.pagination import paginate
+from shared.pagination import page_of
+from shared.reads import Reader
 from shared.tenancy import get_row_scoped, get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
@@ -516,51 +517,42 @@ async def resync_mention(
     log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
 
 
-def _live_matches(tenant_id: str) -> Select[str, str]:
-    """The tenant's match rows whose query still exists.
-
-    `delete_query` removes a query's matches, but a batch matched against the query just before it was
-    deleted may store its rows just after: the join keeps those out of every read.
-    """
-    return (
-        select(col(MentionQueryMatch.mention_id), col(MentionQueryMatch.query_id))
-        .join(
-            ListeningQuery,
-            and_(
-                col(ListeningQuery.id) == col(MentionQueryMatch.query_id),
-                col(ListeningQuery.tenant_id) == tenant_id,
-            ),
-        )
-        .where(col(MentionQueryMatch.tenant_id) == tenant_id)
+# The tenant's match rows of some mentions whose query still exists. `delete_query` removes a query's
+# matches, but a batch matched against the query just before it was deleted may store its rows just after:
+# the join keeps those out of every read.
+_MATCHES_OF = (
+    select(col(MentionQueryMatch.mention_id), col(MentionQueryMatch.query_id))
+    .join(
+        ListeningQuery,
+        and_(
+            col(ListeningQuery.id) == col(MentionQueryMatch.query_id),
+            col(ListeningQuery.tenant_id) == bindparam("tenant_id"),
+        ),
     )
-
-
-def matching_mentions(*, tenant_id: str, query_id: str) -> SelectOfScalar[str]:
-    """The ids of the mentions matching one of the tenant's queries (none for a deleted or unknown one)."""
-    return (
-        select(col(MentionQueryMatch.mention_id))
-        .join(ListeningQuery, col(ListeningQuery.id) == col(MentionQueryMatch.query_id))
-        .where(
-            col(MentionQueryMatch.tenant_id) == tenant_id,
-            col(MentionQueryMatch.query_id) == query_id,
-            col(ListeningQuery.tenant_id) == tenant_id,
-        )
+    .where(
+        col(MentionQueryMatch.tenant_id) == bindparam("tenant_id"),
+        col(MentionQueryMatch.mention_id).in_(bindparam("mention_ids", expanding=True)),
     )
+    .order_by(col(MentionQueryMatch.created_at), col(MentionQueryMatch.id))
+)
+
+# The ids of the mentions matching one of the tenant's queries (none for a deleted or unknown one).
+MATCHING_MENTIONS = (
+    select(col(MentionQueryMatch.mention_id))
+    .join(ListeningQuery, col(ListeningQuery.id) == col(MentionQueryMatch.query_id))
+    .where(
+        col(MentionQueryMatch.tenant_id) == bindparam("tenant_id"),
+        col(MentionQueryMatch.query_id) == bindparam("query_id"),
+        col(ListeningQuery.tenant_id) == bindparam("tenant_id"),
+    )
+)
 
 
-async def matches_of(
-    session: AsyncSession, *, tenant_id: str, mention_ids: list[str]
-) -> dict[str, list[str]]:
+async def matches_of(reader: Reader, *, tenant_id: str, mention_ids: list[str]) -> dict[str, list[str]]:
     """mention id → the ids of the existing queries it matched (for mention reads)."""
     if not mention_ids:
         return {}
-    rows = (
-        await session.execute(
-            _live_matches(tenant_id)
-            .where(col(MentionQueryMatch.mention_id).in_(mention_ids))
-            .order_by(col(MentionQueryMatch.created_at), col(MentionQueryMatch.id))
-        )
-    ).all()
+    rows = await reader.all(_MATCHES_OF, {"tenant_id": tenant_id, "mention_ids": mention_ids})
     found: dict[str, list[str]] = {mid: [] for mid in mention_ids}
     for mention_id, query_id in rows:
         found[mention_id].append(query_id)
@@ -570,7 +562,7 @@ async def matches_of(
 # --- CRUD -------------------------------------------------------------------------------------------
 
 
-def _backfill_read(job: QueryBackfill | None) -> BackfillRead | None:
+def _backfill_read(job: QueryBackfill | Row[Any] | None) -> BackfillRead | None:
     if job is None:
         return None
     return BackfillRead.model_validate(job, from_attributes=True)
@@ -583,6 +575,20 @@ async def _backfills(
         return {}
     stmt = scoped(QueryBackfill, tenant_id).where(col(QueryBackfill.query_id).in_(query_ids))
     return {job.query_id: job for job in (await session.execute(stmt)).scalars()}
+
+
+# The backfills of some of the tenant's queries, for reads.
+_BACKFILLS = select(QueryBackfill).where(
+    col(QueryBackfill.tenant_id) == bindparam("tenant_id"),
+    col(QueryBackfill.query_id).in_(bindparam("query_ids", expanding=True)),
+)
+
+
+async def _read_backfills(reader: Reader, *, tenant_id: str, query_ids: list[str]) -> dict[str, Any]:
+    if not query_ids:
+        return {}
+    rows = await reader.all(_BACKFILLS, {"tenant_id": tenant_id, "query_ids": query_ids})
+    return {job.query_id: job for job in rows}
 
 
 async def _start_backfill(session: AsyncSession, row: ListeningQuery) -> None:
@@ -603,14 +609,31 @@ async def _read(session: AsyncSession, row: ListeningQuery | Row[Any]) -> Listen
     return to_read(row, backfills.get(row.id))
 
 
-# A pure function of the text, so one memo serves every app; bounded to 4,096 expressions (LRU).
-@lru_cache(maxsize=4096)
+# A pure function of the text, so one memo serves every app; bounded to 4,096 expressions (LRU). Pages
+# are parsed off the event loop (`list_queries`), so the memo is shared by threads: under a lock.
+NORMALISED_KEPT = 4096
+_NORMALISED: OrderedDict[str, str] = OrderedDict()
+_NORMALISED_LOCK = threading.Lock()
+
+
 def _normalised(expression: str) -> str:
     """The expression as the parser understood it (parsing a long query costs milliseconds: cached)."""
-    return parse(expression).render()
+    with _NORMALISED_LOCK:
+        known = _NORMALISED.get(expression)
+        if known is not None:
+            _NORMALISED.move_to_end(expression)
+            return known
+    rendered = parse(expression).render()
+    with _NORMALISED_LOCK:
+        _NORMALISED[expression] = rendered
+        if len(_NORMALISED) > NORMALISED_KEPT:
+            _NORMALISED.popitem(last=False)
+    return rendered
 
 
-def to_read(row: ListeningQuery | Row[Any], backfill: QueryBackfill | None = None) -> ListeningQueryRead:
+def to_read(
+    row: ListeningQuery | Row[Any], backfill: QueryBackfill | Row[Any] | None = None
+) -> ListeningQueryRead:
     """The API view of a listening query."""
     return ListeningQueryRead(
         id=row.id,
@@ -626,16 +649,16 @@ def to_read(row: ListeningQuery | Row[Any], backfill: QueryBackfill | None = Non
     )
 
 
+# (the tenant's queries, its active ones)
+_COUNT = select(
+    func.count(col(ListeningQuery.id)),
+    func.count(col(ListeningQuery.id)).filter(col(ListeningQuery.active).is_(True)),
+).where(col(ListeningQuery.tenant_id) == bindparam("tenant_id"))
+
+
 async def _count(session: AsyncSession, tenant_id: str) -> tuple[int, int]:
     """(the tenant's queries, its active ones)."""
-    row = (
-        await session.execute(
-            select(
-                func.count(col(ListeningQuery.id)),
-                func.count(col(ListeningQuery.id)).filter(col(ListeningQuery.active).is_(True)),
-            ).where(col(ListeningQuery.tenant_id) == tenant_id)
-        )
-    ).one()
+    row = (await session.execute(_COUNT, {"tenant_id": tenant_id})).one()
     return int(row[0]), int(row[1])
 
 
@@ -679,27 +702,42 @@ async def create_query(
     return await _read(session, row)
 
 
-async def get_query(session: AsyncSession, *, tenant_id: str, query_id: str) -> ListeningQueryRead:
+async def get_query(reader: Reader, *, tenant_id: str, query_id: str) -> ListeningQueryRead:
     """One listening query of the tenant, or `ListeningQueryNotFound`."""
     row = await get_row_scoped(
-        session, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
+        reader, ListeningQuery, tenant_id=tenant_id, id=query_id, error=ListeningQueryNotFound
     )
-    return await _read(session, row)
+    backfills = await _read_backfills(reader, tenant_id=tenant_id, query_ids=[row.id])
+    return ListeningQueryRead.model_validate(_view(row, backfills.get(row.id)), from_attributes=True)
 
 
 async def list_queries(
-    session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None, kind: str | None = None
+    reader: Reader, *, tenant_id: str, limit: int, cursor: str | None, kind: str | None = None
 ) -> ListeningQueryPage:
     """The tenant's listening queries, newest first."""
-    stmt = scoped(ListeningQuery, tenant_id)
-    if kind is not None:
-        stmt = stmt.where(ListeningQuery.kind == kind)
-    rows, next_cursor = await paginate(session, stmt, ListeningQuery, limit=limit, cursor=cursor)
-    backfills = await _backfills(session, tenant_id=tenant_id, query_ids=[r.id for r in rows])
-    # A page of long queries is tens of milliseconds of parsing when not cached: not on the event loop.
-    expressions = [r.expression for r in rows]
-    await asyncio.to_thread(lambda: [_normalised(e) for e in expressions])
-    return ListeningQueryPage(items=[to_read(r, backfills.get(r.id)) for r in rows], next_cursor=next_cursor)
+    rows, next_cursor = await page_of(
+        reader, ListeningQuery, tenant_id=tenant_id, limit=limit, cursor=cursor, kind=kind
+    )
+    backfills = await _read_backfills(reader, tenant_id=tenant_id, query_ids=[r.id for r in rows])
+    # A page of long queries is tens of milliseconds of parsing when not cached: not on the event loop
+    # (and no hand-over to a thread when the memo has them all).
+    with _NORMALISED_LOCK:
+        unparsed = [r.expression for r in rows if r.expression not in _NORMALISED]
+    if unparsed:
+        await asyncio.to_thread(lambda: [_normalised(e) for e in unparsed])
+    items = [_view(r, backfills.get(r.id)) for r in rows]
+    page = {"items": items, "next_cursor": next_cursor}
+    return ListeningQueryPage.model_validate(page, from_attributes=True)
+
+
+def _view(row: Row[Any] | Any, backfill: Row[Any] | None) -> dict[str, Any]:
+    """The API view (`ListeningQueryRead`'s fields) of a query's row read, to validate in one call (the
+    backfill's row is read by its attributes)."""
+    view: dict[str, Any] = row._asdict()
+    view["normalised"] = _normalised(row.expression)
+    view["languages"] = _languages(row)
+    view["backfill"] = backfill
+    return view
 
 
 async def update_query(
@@ -757,31 +795,35 @@ async def delete_query(session: AsyncSession, *, tenant_id: str, query_id: str) 
     log.info("query.deleted", extra={"query_id": query_id, "tenant_id": tenant_id})
 
 
+_FLAGGED = select(func.count(col(MatchFlag.id))).where(col(MatchFlag.tenant_id) == bindparam("tenant_id"))
+_RECENT_FLAGS = (
+    core_select(
+        col(MatchFlag.mention_id),
+        col(MatchFlag.status),
+        col(MatchFlag.queries),
+        col(MatchFlag.decided),
+        col(MatchFlag.created_at),
+    )
+    .where(col(MatchFlag.tenant_id) == bindparam("tenant_id"))
+    .order_by(col(MatchFlag.created_at).desc(), col(MatchFlag.id).desc())
+    .limit(RECENT_FLAGS)
+)
+
+
 async def query_usage(
-    session: AsyncSession, *, tenant_id: str, max_queries: int, limits: QueryLimits, match_budget_s: float
+    reader: Reader, *, tenant_id: str, max_queries: int, limits: QueryLimits, match_budget_s: float
 ) -> QueryUsage:
     """The tenant's query count against its cap, the cost limits, and its posts flagged over budget."""
-    count, active = await _count(session, tenant_id)
-    flagged = int(
-        (
-            await session.execute(
-                select(func.count(col(MatchFlag.id))).where(col(MatchFlag.tenant_id) == tenant_id)
-            )
-        ).scalar_one()
-    )
-    recent = (
-        await session.execute(
-            scoped(MatchFlag, tenant_id)
-            .order_by(col(MatchFlag.created_at).desc(), col(MatchFlag.id).desc())
-            .limit(RECENT_FLAGS)
-        )
-    ).scalars()
+    params = {"tenant_id": tenant_id}
+    count, active = await reader.first(_COUNT, params) or (0, 0)
+    flagged = await reader.scalar(_FLAGGED, params)
+    recent = await reader.all(_RECENT_FLAGS, params)
     return QueryUsage(
-        queries=count,
-        active=active,
+        queries=int(count),
+        active=int(active or 0),
         max_queries=max_queries,
         limits={f"query_{name}": value for name, value in asdict(limits).items()},
         match_budget_ms=round(match_budget_s * 1000, 3),
-        budget_exceeded=flagged,
+        budget_exceeded=int(flagged or 0),
         recent_budget_exceeded=[MatchFlagRead.model_validate(f, from_attributes=True) for f in recent],
     )

@@ -32,7 +32,7 @@ from shared.auth import STAFF, Principal, require_roles
 from shared.db import utcnow
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import ReadSessionDep, SessionDep
+from shared.service import ReaderDep, SessionDep
 from shared.validation import Instant, ensure_ordered
 
 router = APIRouter(prefix="/v1/listening", tags=["listening queries"])
@@ -72,10 +72,10 @@ async def post_query(
     operation_id="get_listening_query_usage",
     summary="Get the query quota and cost limits",
 )
-async def read_query_usage(principal: Staff, session: ReadSessionDep, state: ListeningStateDep) -> QueryUsage:
+async def read_query_usage(principal: Staff, reader: ReaderDep, state: ListeningStateDep) -> QueryUsage:
     """The tenant's query count against its cap, the cost limits, and posts whose matching ran out of time."""
     return await query_usage(
-        session,
+        reader,
         tenant_id=principal.tenant_id,
         max_queries=state.settings.max_queries_per_tenant,
         limits=state.settings.query_limits(),
@@ -91,13 +91,13 @@ async def read_query_usage(principal: Staff, session: ReadSessionDep, state: Lis
 )
 async def get_queries(
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     kind: QueryKind | None = None,
 ) -> ListeningQueryPage:
     """List the tenant's listening queries, newest first."""
-    return await list_queries(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, kind=kind)
+    return await list_queries(reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, kind=kind)
 
 
 @router.get(
@@ -107,9 +107,9 @@ async def get_queries(
     summary="Get a listening query",
     responses=problems(404),
 )
-async def read_query(query_id: str, principal: Staff, session: ReadSessionDep) -> ListeningQueryRead:
+async def read_query(query_id: str, principal: Staff, reader: ReaderDep) -> ListeningQueryRead:
     """One listening query."""
-    return await get_query(session, tenant_id=principal.tenant_id, query_id=query_id)
+    return await get_query(reader, tenant_id=principal.tenant_id, query_id=query_id)
 
 
 @router.patch(
@@ -161,13 +161,13 @@ async def remove_query(query_id: str, principal: Editor, session: SessionDep) ->
 async def read_query_volume(
     query_id: str,
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     since: Annotated[Instant | None, Query(description="From this hour on (default: 7 days ago).")] = None,
     until: Annotated[Instant | None, Query(description="Hours starting before this.")] = None,
 ) -> QueryVolume:
     """The query's hourly matched mentions and negative ones, oldest first (up to 2,232 hours a read)."""
     return await query_volume(
-        session,
+        reader,
         tenant_id=principal.tenant_id,
         query_id=query_id,
         since=since or utcnow() - timedelta(days=7),
@@ -183,7 +183,7 @@ async def read_query_volume(
 )
 async def read_share_of_voice(
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     kind: Annotated[
         list[QueryKind] | None, Query(description="Query kinds compared (default: brand and competitor).")
     ] = None,
@@ -196,7 +196,7 @@ async def read_share_of_voice(
     since = since or until - timedelta(days=30)
     ensure_ordered(since, until, names=("since", "until"))
     return await share_of_voice(
-        session,
+        reader,
         tenant_id=principal.tenant_id,
         kinds=sorted(set(kind or ["brand", "competitor"])),
         since=since,
@@ -207,12 +207,12 @@ async def read_share_of_voice(
 @router.get("/alerts", response_model=AlertPage, operation_id="list_alerts", summary="List spike alerts")
 async def get_alerts(
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     query_id: Id | None = None,
 ) -> AlertPage:
     """The tenant's spike alerts, newest first, optionally for one query."""
     return await list_alerts(
-        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, query_id=query_id
+        reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, query_id=query_id
     )

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +30,7 @@ from services.listening.errors import IngestQuotaExceeded, QuotaExceeded
 from services.listening.models import Channel, ListeningQuery, TenantUsage
 from services.listening.usage.schemas import HourlyQuotaUse, QuotaUse, TenantUsageRead
 from shared.db import utcnow
+from shared.reads import Reader
 
 log = logging.getLogger("rapport.listening.quotas")
 
@@ -197,8 +198,27 @@ async def _count(session: AsyncSession, table: Any, tenant_id: str) -> int:
     return int(await session.scalar(stmt) or 0)
 
 
+# The tenant's channels, its queries, and its posts counted in an hour: one read.
+_USAGE = select(
+    select(func.count())
+    .select_from(Channel)
+    .where(col(Channel.tenant_id) == bindparam("tenant_id"))
+    .scalar_subquery()
+    .label("channels"),
+    select(func.count())
+    .select_from(ListeningQuery)
+    .where(col(ListeningQuery.tenant_id) == bindparam("tenant_id"))
+    .scalar_subquery()
+    .label("queries"),
+    select(col(TenantUsage.posts))
+    .where(col(TenantUsage.tenant_id) == bindparam("tenant_id"), col(TenantUsage.hour) == bindparam("hour"))
+    .scalar_subquery()
+    .label("posts"),
+)
+
+
 async def read_usage(
-    session: AsyncSession,
+    reader: Reader,
     *,
     tenant_id: str,
     max_channels: int,
@@ -207,14 +227,11 @@ async def read_usage(
 ) -> TenantUsageRead:
     """Channels and queries the tenant has, and posts it sent this hour, each with its cap."""
     hour = hour_of(utcnow())
-    posts = await session.scalar(
-        select(col(TenantUsage.posts)).where(
-            col(TenantUsage.tenant_id) == tenant_id, col(TenantUsage.hour) == hour
-        )
-    )
+    usage = await reader.first(_USAGE, {"tenant_id": tenant_id, "hour": hour})
+    channels, queries, posts = usage or (0, 0, 0)
     return TenantUsageRead(
-        channels=QuotaUse(used=await _count(session, Channel, tenant_id), limit=max_channels or None),
-        queries=QuotaUse(used=await _count(session, ListeningQuery, tenant_id), limit=max_queries or None),
+        channels=QuotaUse(used=int(channels or 0), limit=max_channels or None),
+        queries=QuotaUse(used=int(queries or 0), limit=max_queries or None),
         posts_this_hour=HourlyQuotaUse(
             used=int(posts or 0), limit=posts_per_hour or None, resets_at=hour + HOUR
         ),

@@ -10,7 +10,7 @@ from services.listening.deps import SettingsDep
 from services.listening.usage.quotas import read_usage
 from services.listening.usage.schemas import TenantUsageRead
 from shared.auth import ADMINS, Principal, require_roles
-from shared.service import ReadSessionDep
+from shared.service import ReaderDep
 
 router = APIRouter(prefix="/v1/listening/usage", tags=["usage"])
 
@@ -20,10 +20,10 @@ Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
 @router.get(
     "", response_model=TenantUsageRead, operation_id="get_usage", summary="Get the tenant's quota use"
 )
-async def get_usage(principal: Admin, session: ReadSessionDep, settings: SettingsDep) -> TenantUsageRead:
+async def get_usage(principal: Admin, reader: ReaderDep, settings: SettingsDep) -> TenantUsageRead:
     """Channels, queries and posts this hour the tenant uses, each with its quota (owners and admins)."""
     return await read_usage(
-        session,
+        reader,
         tenant_id=principal.tenant_id,
         max_channels=settings.max_channels_per_tenant,
         max_queries=settings.max_queries_per_tenant,
