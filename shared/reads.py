@@ -22,6 +22,7 @@ list or tuple): the statement is compiled once, and its SQL for each length of t
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections import namedtuple
@@ -36,7 +37,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from shared.db import UTCDateTime
 
@@ -82,7 +83,18 @@ def _sqlite_utc(value: str | None) -> datetime | None:
 def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
     if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
         return _sqlite_utc
+    if dialect.driver == "asyncpg":
+        # asyncpg hands back Python values already (aware timestamps, numbers, booleans; JSON through the
+        # codecs its connections get): only our own type decorators convert further. (The dialect's
+        # processors expect the column's type OID, which a plan compiled ahead does not know.)
+        if isinstance(type_, TypeDecorator) and _decorates_results(type_):
+            return functools.partial(type_.process_result_value, dialect=dialect)
+        return None
     return type_.dialect_impl(dialect).result_processor(dialect, None)
+
+
+def _decorates_results(type_: TypeDecorator[Any]) -> bool:
+    return type(type_).process_result_value is not TypeDecorator.process_result_value
 
 
 @dataclass(frozen=True, slots=True)
