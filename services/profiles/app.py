@@ -18,8 +18,12 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
         settings=settings or ProfilesSettings(),
         start=runtime_only,
         title="Rapport profiles",
-        description="Resolves each mention's author to a customer profile, keeps the profile's counters "
-        "and timeline, and publishes `profiles.profile.created` and `profiles.mention.resolved`.",
+        description="One profile per customer across every handle: resolves each mention's author through "
+        "an identity graph of identifiers (handles, platform user ids, e-mails, phones, websites, partner "
+        "ids, each with its evidence), merges profiles that share a strong identifier (reversibly), suggests "
+        "likely matches, and keeps each profile's timeline, sentiment trend, influence, intents, languages, "
+        "lifecycle stage and lifetime value. Publishes `profiles.mention.resolved` (with a profile "
+        "snapshot), `profiles.profile.created`, `.updated`, `.merged`, `.unmerged` and `.lifecycle_changed`.",
         routers=[router],
         subscriptions=SUBSCRIPTIONS,
         jwks=jwks,

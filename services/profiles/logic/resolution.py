@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profiles.models import Handle, Interaction, Profile
-from shared.events.contracts import MentionPayload, MentionRedacted, MentionResolved, ProfileCreated
+from services.profiles.logic.identifiers import normalise_handle
+from services.profiles.models import Identifier, Interaction, Profile
+from shared.events.contracts import (
+    MentionPayload,
+    MentionRedacted,
+    MentionResolved,
+    ProfileCreated,
+    ProfileSnapshot,
+)
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.tenancy import scoped
@@ -18,18 +24,36 @@ log = logging.getLogger("rapport.profiles")
 SOURCE = "profiles"
 
 
-def normalise_handle(handle: str) -> str:
-    """The form handles are matched by: Unicode-normalised, trimmed, no leading `@`, case-folded."""
-    return unicodedata.normalize("NFKC", handle).strip().lstrip("@").strip().casefold()
+EXCERPT_CHARS = 280
 
 
 async def _find_handle(
     session: AsyncSession, *, tenant_id: str, platform: str, normalised: str
-) -> Handle | None:
-    stmt = scoped(Handle, tenant_id).where(
-        Handle.platform == platform, Handle.handle_normalised == normalised
+) -> Identifier | None:
+    stmt = scoped(Identifier, tenant_id).where(
+        Identifier.kind == "handle",
+        Identifier.namespace == platform,
+        Identifier.value_normalised == normalised,
     )
     return (await session.execute(stmt)).scalars().first()
+
+
+def snapshot(profile: Profile, *, segment_ids: list[str] | None = None) -> ProfileSnapshot:
+    """The profile as events carry it."""
+    return ProfileSnapshot(
+        profile_id=profile.id,
+        display_name=profile.display_name,
+        lifecycle_stage=profile.lifecycle_stage,
+        at_risk=profile.at_risk,
+        influence=profile.influence,
+        followers=profile.followers,
+        sentiment_trend=profile.sentiment_trend,
+        mention_count=profile.mention_count,
+        languages=list(profile.languages),
+        lifetime_value=dict(profile.lifetime_value),
+        tags=list(profile.tags),
+        segment_ids=segment_ids or [],
+    )
 
 
 async def _load_profile_for_update(session: AsyncSession, *, tenant_id: str, profile_id: str) -> Profile:
@@ -40,8 +64,11 @@ async def _load_profile_for_update(session: AsyncSession, *, tenant_id: str, pro
 
 def _apply(profile: Profile, mention: MentionPayload) -> None:
     """Fold one mention into the profile's counters; the latest post decides the "last" fields."""
+    score = mention.analysis.sentiment.score
+    first = profile.mention_count == 0
     profile.mention_count += 1
-    profile.sentiment_sum += mention.analysis.sentiment.score
+    profile.sentiment_sum += score
+    profile.sentiment_trend = score if first else profile.sentiment_trend * 0.7 + score * 0.3
     profile.first_seen_at = min(profile.first_seen_at, mention.created_at)
     if profile.last_sentiment is None or mention.created_at >= profile.last_seen_at:
         profile.last_seen_at = mention.created_at
@@ -61,7 +88,9 @@ async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: Men
     Idempotent by the mention id: a mention already on a timeline changes nothing; returns the profile id,
     or None when the mention was already resolved.
     """
-    already = scoped(Interaction, tenant_id).where(Interaction.mention_id == mention.mention_id)
+    already = scoped(Interaction, tenant_id).where(
+        Interaction.kind == "mention", Interaction.ref_id == mention.mention_id
+    )
     if (await session.execute(already)).scalars().first() is not None:
         log.info("mention.already_resolved", extra={"mention_id": mention.mention_id, "tenant_id": tenant_id})
         return None
@@ -79,12 +108,16 @@ async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: Men
         # Without ORM relationships a flush does not order inserts by foreign key: the profile goes first.
         await session.flush()
         session.add(
-            Handle(
+            Identifier(
                 tenant_id=tenant_id,
                 profile_id=profile.id,
-                platform=mention.platform,
-                handle_normalised=normalised,
-                handle=mention.author.handle.strip(),
+                kind="handle",
+                namespace=mention.platform,
+                value=mention.author.handle.strip(),
+                value_normalised=normalised,
+                evidence="platform",
+                confidence=1.0,
+                source=f"mention:{mention.mention_id}",
             )
         )
     else:
@@ -94,8 +127,14 @@ async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: Men
         Interaction(
             tenant_id=tenant_id,
             profile_id=profile.id,
-            mention_id=mention.mention_id,
+            origin_profile_id=profile.id,
+            kind="mention",
+            ref_id=mention.mention_id,
             platform=mention.platform,
+            channel_id=getattr(mention, "channel_id", None),
+            language=mention.analysis.language,
+            excerpt=mention.text[:EXCERPT_CHARS],
+            links={"mention": f"/v1/mentions/{mention.mention_id}"},
             intent=mention.analysis.intent,
             sentiment_label=mention.analysis.sentiment.label,
             sentiment_score=mention.analysis.sentiment.score,
@@ -115,7 +154,7 @@ async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: Men
     stage(
         session,
         new_event(
-            MentionResolved(profile_id=profile.id, mention=mention),
+            MentionResolved(profile_id=profile.id, mention=mention, profile=snapshot(profile)),
             source=SOURCE,
             tenant_id=tenant_id,
             subject=profile.id,
@@ -135,13 +174,16 @@ async def resolve_mention(session: AsyncSession, *, tenant_id: str, mention: Men
 
 async def redact_interaction(session: AsyncSession, *, tenant_id: str, redacted: MentionRedacted) -> None:
     """The post was removed on its platform: mark its interaction redacted (counters unchanged)."""
-    stmt = scoped(Interaction, tenant_id).where(Interaction.mention_id == redacted.mention_id)
+    stmt = scoped(Interaction, tenant_id).where(
+        Interaction.kind == "mention", Interaction.ref_id == redacted.mention_id
+    )
     interaction = (await session.execute(stmt)).scalars().first()
     if interaction is None:
-        # Not resolved (yet): profiles keeps no text of it, so nothing here to redact.
+        # Not resolved (yet): nothing here to redact.
         log.info("interaction.redact_unknown", extra={"mention_id": redacted.mention_id})
         return
     interaction.redacted = True
+    interaction.excerpt = None
     session.add(interaction)
     log.info(
         "interaction.redacted", extra={"mention_id": redacted.mention_id, "interaction_id": interaction.id}
