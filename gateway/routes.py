@@ -110,6 +110,8 @@ ROUTES: tuple[Route, ...] = (
     # channel (`/v1/inbound/{platform}/{channel_id}`) and, generously, per IP.
     _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}, limit_class="webhook"),
     _route("/v1/profiles", "profiles", STAFF),
+    _route("/v1/profile-attributes", "profiles", STAFF),
+    _route("/v1/segments", "profiles", STAFF),
     _route("/v1/conversations", "engagement", STAFF),
     _route("/v1/agents", "engagement", STAFF, READS),
     _route("/v1/metrics", "metrics", STAFF),

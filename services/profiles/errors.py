@@ -2,8 +2,42 @@
 
 from __future__ import annotations
 
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound, Unprocessable
 
 
 class ProfileNotFound(NotFound):
     type = "https://rapport.dev/problems/profile-not-found"
+
+
+class ProfileMergedAway(Conflict):
+    """The profile was merged into another: edit the survivor (`merged_into`)."""
+
+    type = "https://rapport.dev/problems/profile-merged"
+
+
+class AttributeNotFound(NotFound):
+    type = "https://rapport.dev/problems/attribute-not-found"
+
+
+class AttributeExists(Conflict):
+    type = "https://rapport.dev/problems/attribute-exists"
+
+
+class AttributeInvalid(Unprocessable):
+    """A custom attribute's value does not fit its definition, or no such attribute is defined."""
+
+    type = "https://rapport.dev/problems/attribute-invalid"
+
+
+class TagsInvalid(Unprocessable):
+    type = "https://rapport.dev/problems/tags-invalid"
+
+
+class SegmentNotFound(NotFound):
+    type = "https://rapport.dev/problems/segment-not-found"
+
+
+class SegmentRuleInvalid(Unprocessable):
+    """A segment rule that does not parse; `errors[0].position` points at the problem."""
+
+    type = "https://rapport.dev/problems/segment-rule-invalid"
