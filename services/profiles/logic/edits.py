@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profiles.errors import ProfileMergedAway, ProfileNotFound, TagsInvalid
+from services.profiles.errors import ProfileMergedAway, ProfileNotFound
 from services.profiles.logic.attributes import apply_attributes, definitions
 from services.profiles.logic.profiles import get_profile
 from services.profiles.logic.segments import refresh_memberships
 from services.profiles.logic.snapshot import snapshot
+from services.profiles.logic.tags import apply_tags
 from services.profiles.models import Profile
 from services.profiles.schemas import ProfileRead, ProfileUpdate
 from shared.db import utcnow
@@ -23,37 +23,6 @@ from shared.tenancy import scoped
 log = logging.getLogger("rapport.profiles")
 
 SOURCE = "profiles"
-MAX_TAG = 50
-MAX_TAGS = 100
-
-
-def normalise_tag(tag: str) -> str:
-    """A tag as stored: NFKC, trimmed, case-folded."""
-    return unicodedata.normalize("NFKC", tag).strip().casefold()
-
-
-def _tags_error(msg: str) -> TagsInvalid:
-    return TagsInvalid(
-        f"The tags are not valid: {msg}.",
-        errors=[{"loc": ["body", "tags"], "msg": msg, "type": "tags_invalid"}],
-    )
-
-
-def apply_tags(current: list[str], add: list[str], remove: list[str]) -> list[str]:
-    """`current` with `remove` taken out, then `add` appended (each once, in order), all normalised."""
-    adding, removing = [normalise_tag(t) for t in add], {normalise_tag(t) for t in remove}
-    for tag in adding:
-        if not tag:
-            raise _tags_error("a tag is empty")
-        if len(tag) > MAX_TAG:
-            raise _tags_error(f"a tag is longer than {MAX_TAG} characters")
-    tags = [t for t in current if t not in removing]
-    for tag in adding:
-        if tag not in tags:
-            tags.append(tag)
-    if len(tags) > MAX_TAGS:
-        raise _tags_error(f"a profile has at most {MAX_TAGS} tags")
-    return tags
 
 
 async def update_profile(

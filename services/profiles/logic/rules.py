@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.sql import operators as sql_ops
 
+from services.profiles.logic.tags import normalise_tag
 from services.profiles.models import Profile
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "STAGES", "CompiledRule", "RuleError", "compile_rule"]
@@ -220,7 +221,7 @@ def _value(field: _Field, tok: _Tok) -> Any:
             raise RuleError(f"expected one of {', '.join(field.options)}", tok.pos)
         return text
     if type_ == "list":
-        return text.strip().casefold()
+        return normalise_tag(text)
     if type_ == "any" and bare:
         if text.lower() in ("true", "false"):
             return text.lower() == "true"
