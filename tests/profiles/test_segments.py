@@ -266,3 +266,25 @@ async def test_refresh_memberships_follows_a_lifecycle_change(tmp_path: Path) ->
             assert customers.member_count == 0
     finally:
         await engine.dispose()
+
+
+def test_profile_list_filters_by_segment_tag_and_stage(client: httpx.Client, tenant: Tenant) -> None:
+    vip, other = (profile_of(client, tenant, text=HAPPY, **SMALL) for _ in range(2))
+    patch(client, tenant, vip["id"], {"tags": {"add": ["VIP_1%"]}})
+    segment = create_segment(client, tenant, 'tags has "vip_1%"')
+
+    def ids(**params: Any) -> list[str]:
+        response = client.get("/v1/profiles", headers=tenant.headers, params=params)
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()["items"]]
+
+    assert ids(segment_id=segment["id"]) == [vip["id"]]
+    assert ids(tag=" Vip_1% ") == [vip["id"]]
+    # `_` and `%` are not wildcards.
+    assert ids(tag="vipx1%") == ids(tag="vip") == []
+    assert ids(lifecycle_stage="stranger") == [other["id"], vip["id"]]
+    assert ids(lifecycle_stage="customer") == []
+    assert ids(lifecycle_stage="stranger", tag="vip_1%", segment_id=segment["id"]) == [vip["id"]]
+    assert_problem(
+        client.get("/v1/profiles", headers=tenant.headers, params={"lifecycle_stage": "king"}), 422
+    )

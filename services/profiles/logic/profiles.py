@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.errors import ProfileNotFound
 from services.profiles.logic.identifiers import normalise_handle
+from services.profiles.logic.segments import profile_filter_params, profile_filters
 from services.profiles.models import Identifier, Interaction, Profile
 from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
 from shared.pagination import cut, keyset_bound, page_params
@@ -57,9 +58,19 @@ _TIMELINE = {
 
 
 @functools.cache
-def _page(*, after: bool, by_handle: bool, by_platform: bool) -> Select[Any]:
-    """A page of profiles with their handles (`tenant_id`, `page_params`, `handle`, `platform`)."""
+def _page(
+    *,
+    after: bool,
+    by_handle: bool,
+    by_platform: bool,
+    by_segment: bool = False,
+    by_tag: bool = False,
+    by_stage: bool = False,
+) -> Select[Any]:
+    """A page of profiles with their handles (`tenant_id`, `page_params`, `handle`, `platform`, and
+    `profile_filter_params`)."""
     stmt = select(_P).where(_P.c.tenant_id == bindparam("tenant_id"))
+    stmt = stmt.where(*profile_filters(segment=by_segment, tag=by_tag, lifecycle_stage=by_stage))
     if by_handle or by_platform:
         matching = select(_H.c.profile_id).where(
             _H.c.tenant_id == bindparam("tenant_id"), _H.c.kind == literal("handle")
@@ -111,10 +122,22 @@ async def list_profiles(
     cursor: str | None,
     handle: str | None = None,
     platform: str | None = None,
+    segment_id: str | None = None,
+    tag: str | None = None,
+    lifecycle_stage: str | None = None,
 ) -> ProfilePage:
-    """The tenant's profiles, newest first; `handle` (normalised) and `platform` narrow by handle."""
-    stmt = _page(after=bool(cursor), by_handle=handle is not None, by_platform=platform is not None)
+    """The tenant's profiles, newest first; `handle` (normalised) and `platform` narrow by handle,
+    `segment_id`, `tag` and `lifecycle_stage` by membership, tag and stage."""
+    stmt = _page(
+        after=bool(cursor),
+        by_handle=handle is not None,
+        by_platform=platform is not None,
+        by_segment=segment_id is not None,
+        by_tag=tag is not None,
+        by_stage=lifecycle_stage is not None,
+    )
     params = {
+        **profile_filter_params(segment_id=segment_id, tag=tag, lifecycle_stage=lifecycle_stage),
         "tenant_id": tenant_id,
         **page_params(limit=limit, cursor=cursor),
         "handle": None if handle is None else normalise_handle(handle),

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.profiles.errors import SegmentNotFound, SegmentRuleInvalid
 from services.profiles.logic.attributes import Definitions, definitions
 from services.profiles.logic.rules import CompiledRule, RuleError, compile_rule
+from services.profiles.logic.tags import normalise_tag
 from services.profiles.models import Profile, Segment, SegmentMember
 from services.profiles.schemas import ProfileSummaryPage, SegmentCreate, SegmentPage, SegmentRead
 from shared.db import utcnow
@@ -345,34 +346,46 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def tag_condition(tag: str) -> ColumnElement[bool]:
-    """`profile.tags` holds `tag` (normalised like stored tags): works on SQLite and PostgreSQL alike, on
-    the JSON text (a tag is stored as its JSON string, `"vip"`)."""
-    needle = json.dumps(tag.strip().casefold())
-    return cast(_P.c.tags, String).like("%" + _like_escape(needle) + "%", escape="\\")
+def tag_pattern(tag: str) -> str:
+    """The LIKE pattern of `tag_condition` for `tag` (normalised like stored tags)."""
+    return "%" + _like_escape(json.dumps(normalise_tag(tag))) + "%"
 
 
-def profile_filters(
-    *,
-    tenant_id: str,
-    segment_id: str | None = None,
-    tag: str | None = None,
-    lifecycle_stage: str | None = None,
-) -> list[ColumnElement[bool]]:
-    """The conditions on `profile` of `GET /v1/profiles?segment_id=&tag=&lifecycle_stage=` (None: no
-    filter), to add to the list statement's WHERE; each is scoped to the tenant."""
+def tag_condition() -> ColumnElement[bool]:
+    """`profile.tags` holds the tag whose `tag_pattern` is bound as `tag_pattern`: on the JSON text (a tag
+    is stored as its JSON string, `"vip"`), the same on SQLite and PostgreSQL."""
+    return cast(_P.c.tags, String).like(bindparam("tag_pattern"), escape="\\")
+
+
+def profile_filters(*, segment: bool, tag: bool, lifecycle_stage: bool) -> list[ColumnElement[bool]]:
+    """The conditions on `profile` of `GET /v1/profiles?segment_id=&tag=&lifecycle_stage=` (those asked
+    for), to add to the list statement's WHERE: bind parameters only (`tenant_id` and what
+    `profile_filter_params` gives), so a statement built with them can be cached per shape."""
     conditions: list[ColumnElement[bool]] = []
-    if segment_id is not None:
-        conditions.append(
-            _P.c.id.in_(
-                select(_M.c.profile_id).where(_M.c.tenant_id == tenant_id, _M.c.segment_id == segment_id)
-            )
+    if segment:
+        members = select(_M.c.profile_id).where(
+            _M.c.tenant_id == bindparam("tenant_id"), _M.c.segment_id == bindparam("segment_id")
         )
-    if tag is not None:
-        conditions.append(tag_condition(tag))
-    if lifecycle_stage is not None:
-        conditions.append(_P.c.lifecycle_stage == lifecycle_stage)
+        conditions.append(_P.c.id.in_(members))
+    if tag:
+        conditions.append(tag_condition())
+    if lifecycle_stage:
+        conditions.append(_P.c.lifecycle_stage == bindparam("lifecycle_stage"))
     return conditions
+
+
+def profile_filter_params(
+    *, segment_id: str | None = None, tag: str | None = None, lifecycle_stage: str | None = None
+) -> dict[str, Any]:
+    """The bind parameters of `profile_filters` for these values (None: not filtered)."""
+    params: dict[str, Any] = {}
+    if segment_id is not None:
+        params["segment_id"] = segment_id
+    if tag is not None:
+        params["tag_pattern"] = tag_pattern(tag)
+    if lifecycle_stage is not None:
+        params["lifecycle_stage"] = lifecycle_stage
+    return params
 
 
 __all__ = [
@@ -385,7 +398,9 @@ __all__ = [
     "list_members",
     "list_segments",
     "parse_rule",
+    "profile_filter_params",
     "profile_filters",
     "refresh_memberships",
     "tag_condition",
+    "tag_pattern",
 ]
