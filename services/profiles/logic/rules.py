@@ -24,6 +24,7 @@ Nothing in a rule is ever evaluated as code.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -176,10 +177,7 @@ def _field(tok: _Tok, attributes: Mapping[str, tuple[str, tuple[str, ...]]] | No
 
 
 def _column_getter(column: str) -> Callable[[Any], Any]:
-    def get(row: Any) -> Any:
-        return getattr(row, column)
-
-    return get
+    return operator.attrgetter(column)
 
 
 def _datetime(text: str) -> datetime:
@@ -232,13 +230,13 @@ def _value(field: _Field, tok: _Tok) -> Any:
 
 # --- comparisons -------------------------------------------------------------------------------------
 
-_PY_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: bool(a == b),
-    "!=": lambda a, b: bool(a != b),
-    "<": lambda a, b: bool(a < b),
-    "<=": lambda a, b: bool(a <= b),
-    ">": lambda a, b: bool(a > b),
-    ">=": lambda a, b: bool(a >= b),
+_PY_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 _SQL_OPS = {
     "=": sql_ops.eq,
@@ -264,6 +262,13 @@ def _comparable(actual: Any, expected: Any) -> bool:
 
 def _compare(field: _Field, op: str, expected: Any) -> Predicate:
     get, test = field.getter, _PY_OPS[op]
+    if field.column is not None:
+        # A plain column holds its type or NULL: no checks beyond NULL (the hot path of refreshes).
+        def on_column(row: Any) -> bool:
+            actual = get(row)
+            return actual is not None and bool(test(actual, expected))
+
+        return on_column
 
     def predicate(row: Any) -> bool:
         actual = get(row)
@@ -272,7 +277,7 @@ def _compare(field: _Field, op: str, expected: Any) -> Predicate:
         if not _comparable(actual, expected):
             return False
         try:
-            return test(actual, expected)
+            return bool(test(actual, expected))
         except TypeError:
             return False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -42,6 +43,30 @@ _S = Segment.__table__  # type: ignore[attr-defined]
 _M = SegmentMember.__table__  # type: ignore[attr-defined]
 
 
+# What rules read of a profile (its counters and JSON of intents and the bio are not needed).
+_RULE_COLUMNS = tuple(
+    _P.c[name]
+    for name in (
+        "id",
+        "lifecycle_stage",
+        "at_risk",
+        "sentiment_trend",
+        "influence",
+        "followers",
+        "mention_count",
+        "order_count",
+        "lifetime_value",
+        "languages",
+        "tags",
+        "attributes",
+        "first_seen_at",
+        "last_seen_at",
+        "merged_into",
+        "created_at",
+    )
+)
+
+
 def _rule_error(exc: RuleError, rule: str) -> SegmentRuleInvalid:
     return SegmentRuleInvalid(
         f"The segment rule is not valid: {exc.message}.",
@@ -66,10 +91,18 @@ def parse_rule(rule: str, defined: Definitions) -> CompiledRule:
 
 
 def _compile_stored(rule: str, defined: Definitions) -> CompiledRule | None:
-    """A stored rule compiled again (None if it no longer compiles: an attribute it names was deleted,
-    it is then compiled untyped)."""
+    """A stored rule compiled again (None if it no longer compiles; when an attribute it names was deleted
+    it is compiled untyped). Compiled rules are kept (by rule and definitions): refreshing the memberships
+    of every batch of mentions must not parse every segment's rule again."""
+    return _compile_cached(rule, tuple(sorted(defined.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_cached(
+    rule: str, defined: tuple[tuple[str, tuple[str, tuple[str, ...]]], ...]
+) -> CompiledRule | None:
     try:
-        return compile_rule(rule, defined)
+        return compile_rule(rule, dict(defined))
     except RuleError:
         try:
             return compile_rule(rule)
@@ -104,7 +137,9 @@ async def refresh_memberships(
         return {pid: [] for pid in ids}
     defined = await definitions(session, tenant_id)
     compiled = [(seg.id, _compile_stored(seg.rule, defined)) for seg in segments]
-    profiles = (await session.execute(select(_P).where(_P.c.tenant_id == tenant_id, _P.c.id.in_(ids)))).all()
+    profiles = (
+        await session.execute(select(*_RULE_COLUMNS).where(_P.c.tenant_id == tenant_id, _P.c.id.in_(ids)))
+    ).all()
     current = {
         (row.segment_id, row.profile_id)
         for row in (
@@ -170,26 +205,24 @@ async def _apply(
 
 
 async def _fill(session: AsyncSession, tenant_id: str, segment_id: str, rule: CompiledRule) -> int:
-    """Add every matching profile of the tenant to a new segment, CHUNK profiles per statement."""
+    """Add every matching profile of the tenant to a new segment, CHUNK profiles per statement (walked in
+    the order of the tenant's (created_at, id) index: ordered by id alone, each chunk sorted every profile
+    of the tenant again)."""
     conditions = [_P.c.tenant_id == tenant_id, _P.c.merged_into.is_(None)]
     if rule.where is not None:
         conditions.append(rule.where)
-    total, after = 0, ""
+    total, cursor = 0, None
     while True:
-        rows = (
-            await session.execute(
-                select(_P).where(*conditions, _P.c.id > after).order_by(_P.c.id).limit(CHUNK)
-            )
-        ).all()
-        if not rows:
-            break
-        matching = [(segment_id, row.id) for row in rows if rule.matches(row)]
+        stmt = keyset_bound(
+            select(*_RULE_COLUMNS).where(*conditions), _P.c.created_at, _P.c.id, after=cursor is not None
+        )
+        rows = (await session.execute(stmt, page_params(limit=CHUNK, cursor=cursor))).all()
+        page, cursor = cut(rows, limit=CHUNK)
+        matching = [(segment_id, row.id) for row in page if rule.matches(row)]
         await _apply(session, tenant_id, matching, [])
         total += len(matching)
-        after = rows[-1].id
-        if len(rows) < CHUNK:
-            break
-    return total
+        if cursor is None:
+            return total
 
 
 # --- segments ------------------------------------------------------------------------------------------
@@ -251,8 +284,11 @@ _SUMMARY = (
 _MEMBERS = {
     after: keyset_bound(
         select(*_SUMMARY)
-        .select_from(_M.join(_P, _P.c.id == _M.c.profile_id))
-        .where(_M.c.tenant_id == bindparam("tenant_id"), _M.c.segment_id == bindparam("segment_id")),
+        .select_from(_S.join(_M, _M.c.segment_id == _S.c.id).join(_P, _P.c.id == _M.c.profile_id))
+        # Scoped through the segment's row (found by its key): a condition on segment_member.tenant_id
+        # let SQLite (no statistics) read every membership of the tenant by that index instead of the
+        # segment's (0.6 s per page of a 4,000-member segment among 20 segments of 20,000 profiles).
+        .where(_S.c.tenant_id == bindparam("tenant_id"), _S.c.id == bindparam("segment_id")),
         _P.c.created_at,
         _P.c.id,
         after=after,
@@ -302,9 +338,10 @@ def _cell(text: str | None) -> str:
     return "'" + text if text[0] in "=+-@\t\r" else text
 
 
-def _csv_line(row: Row[Any]) -> str:
+def _csv_lines(rows: Sequence[Row[Any]]) -> str:
+    """The CSV lines of these members (one writer per chunk)."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(
+    csv.writer(out, lineterminator="\n").writerows(
         [
             row.id,
             _cell(row.display_name),
@@ -318,6 +355,7 @@ def _csv_line(row: Row[Any]) -> str:
             row.first_seen_at.isoformat(),
             row.last_seen_at.isoformat(),
         ]
+        for row in rows
     )
     return out.getvalue()
 
@@ -334,7 +372,7 @@ async def export_members(
             rows, cursor = await _member_rows(
                 session, tenant_id=tenant_id, segment_id=segment_id, limit=CHUNK, cursor=cursor
             )
-        yield "".join(_csv_line(row) for row in rows)
+        yield _csv_lines(rows)
         if cursor is None:
             return
 
