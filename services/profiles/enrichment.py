@@ -227,7 +227,7 @@ async def read_members(
     cursor: CursorQuery = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv` streams every member.")] = "json",
 ) -> ProfileSummaryPage | StreamingResponse:
-    """A page of the segment's members (profile summaries, newest profiles first); with `format=csv`
+    """A page of the segment's members (profile summaries, in a stable order by profile id); with `format=csv`
     every member as CSV with a header row (id, display_name, lifecycle_stage, sentiment_trend, influence,
     lifetime_value, tags, first_seen_at, last_seen_at), streamed."""
     if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import functools
 import io
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Select,
     String,
     bindparam,
     cast,
@@ -31,6 +33,7 @@ from services.profiles.logic.tags import normalise_tag
 from services.profiles.models import Profile, Segment, SegmentMember
 from services.profiles.schemas import ProfileSummaryPage, SegmentCreate, SegmentPage, SegmentRead
 from shared.db import utcnow
+from shared.errors import BadRequest
 from shared.pagination import cut, keyset_bound, page_of, page_params
 from shared.tenancy import get_row_scoped
 
@@ -280,35 +283,58 @@ _SUMMARY = (
     _P.c.last_seen_at,
     _P.c.created_at,
 )
-# A page of a segment's members, newest profiles first (`tenant_id`, `segment_id`, `page_params`).
-_MEMBERS = {
-    after: keyset_bound(
+
+
+def _members(after: bool) -> Select[Any]:
+    """A page of a segment's members in the order of its key (segment_id, profile_id): each page is a
+    range of that index, so an export reads every member once (ordered by the profiles' creation, each
+    page sorted all the segment's members again, and an export grew with the square of the segment).
+    Scoped through the segment's row (found by its key): a condition on segment_member.tenant_id let
+    SQLite (no statistics) read every membership of the tenant by that index instead."""
+    stmt = (
         select(*_SUMMARY)
         .select_from(_S.join(_M, _M.c.segment_id == _S.c.id).join(_P, _P.c.id == _M.c.profile_id))
-        # Scoped through the segment's row (found by its key): a condition on segment_member.tenant_id
-        # let SQLite (no statistics) read every membership of the tenant by that index instead of the
-        # segment's (0.6 s per page of a 4,000-member segment among 20 segments of 20,000 profiles).
-        .where(_S.c.tenant_id == bindparam("tenant_id"), _S.c.id == bindparam("segment_id")),
-        _P.c.created_at,
-        _P.c.id,
-        after=after,
+        .where(_S.c.tenant_id == bindparam("tenant_id"), _S.c.id == bindparam("segment_id"))
     )
-    for after in (False, True)
-}
+    if after:
+        stmt = stmt.where(_M.c.profile_id > bindparam("after_profile"))
+    return stmt.order_by(_M.c.profile_id).limit(bindparam("page_limit"))
+
+
+# (`tenant_id`, `segment_id`, `page_limit`, and `after_profile` after the first page)
+_MEMBERS = {after: _members(after) for after in (False, True)}
+
+
+def _member_cursor(profile_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["m", profile_id]).encode()).decode().rstrip("=")
+
+
+def _after_profile(cursor: str) -> str:
+    try:
+        kind, profile_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if kind != "m" or not isinstance(profile_id, str):
+            raise ValueError(cursor)
+    except Exception:
+        raise BadRequest("The cursor is not valid.") from None
+    return profile_id
 
 
 async def _member_rows(
     session: AsyncSession, *, tenant_id: str, segment_id: str, limit: int, cursor: str | None
 ) -> tuple[list[Row[Any]], str | None]:
-    params = {"tenant_id": tenant_id, "segment_id": segment_id, **page_params(limit=limit, cursor=cursor)}
+    params: dict[str, Any] = {"tenant_id": tenant_id, "segment_id": segment_id, "page_limit": limit + 1}
+    if cursor:
+        params["after_profile"] = _after_profile(cursor)
     rows = (await session.execute(_MEMBERS[bool(cursor)], params)).all()
-    return cut(rows, limit=limit)
+    if len(rows) <= limit:
+        return list(rows), None
+    return list(rows[:limit]), _member_cursor(rows[limit - 1].id)
 
 
 async def list_members(
     session: AsyncSession, *, tenant_id: str, segment_id: str, limit: int, cursor: str | None
 ) -> ProfileSummaryPage:
-    """A page of the segment's members (profile summaries), newest profiles first."""
+    """A page of the segment's members (profile summaries), in a stable order (by profile id)."""
     await get_segment(session, tenant_id=tenant_id, segment_id=segment_id)
     rows, next_cursor = await _member_rows(
         session, tenant_id=tenant_id, segment_id=segment_id, limit=limit, cursor=cursor
