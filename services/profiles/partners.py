@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from services.profiles.errors import ImportTooLarge, UnsupportedImportType
-from services.profiles.logic.crm_sync import upsert_partner_profile
+from services.profiles.logic.crm_sync import sync_partner_profile
 from services.profiles.logic.importing import (
     CSV_COLUMNS,
     MAX_BODY,
@@ -56,7 +57,7 @@ IMPORT_TYPES: dict[str, Format] = {
 }
 
 
-class NdjsonStream(Response):
+class NdjsonStream(StreamingResponse):
     """A streamed NDJSON answer sent while the request body is still being read.
 
     Starlette's `StreamingResponse` listens for the client's disconnect by reading the request's messages
@@ -64,15 +65,12 @@ class NdjsonStream(Response):
 
     media_type = "application/x-ndjson"
 
-    def __init__(self, content: AsyncIterator[bytes]) -> None:
-        super().__init__(content=None, media_type=self.media_type)
-        self.content = content
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        async for chunk in self.content:
+        async for chunk in self.body_iterator:
             if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                data = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
@@ -167,10 +165,9 @@ async def put_by_external_id(
     """Upsert the customer the partner's system knows as `external_id`: 201 when new, 200 otherwise
     (unchanged when it holds this already). An e-mail, phone, website or handle of another profile
     is not moved: the two are suggested as a match for an agent to merge."""
-    upserted = await upsert_partner_profile(
+    upserted = await sync_partner_profile(
         session, tenant_id=principal.tenant_id, system=system, external_id=external_id, body=body
     )
-    await session.commit()
     response.status_code = 201 if upserted.outcome == "created" else 200
     return await get_profile(session, tenant_id=principal.tenant_id, profile_id=upserted.profile_id)
 

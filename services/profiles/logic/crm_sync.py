@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.logic.identifiers import is_strong, normalise
@@ -219,3 +220,22 @@ async def upsert_partner_profile(
     # Later lines of an import may ask for what this one added: make it visible to their queries.
     await session.flush()
     return Upserted(profile_id=profile.id, outcome=outcome, changed=changed, suggested=suggested)
+
+
+async def sync_partner_profile(
+    session: AsyncSession, *, tenant_id: str, system: str, external_id: str, body: ProfileUpsert
+) -> Upserted:
+    """`upsert_partner_profile` and commit. Two first upserts of one partner id racing: the loser's insert
+    fails on the unique identifier, and it runs again as an update of the winner's profile."""
+    for attempt in (1, 2):
+        try:
+            upserted = await upsert_partner_profile(
+                session, tenant_id=tenant_id, system=system, external_id=external_id, body=body
+            )
+            await session.commit()
+            return upserted
+        except IntegrityError:
+            await session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")

@@ -281,9 +281,9 @@ async def import_profiles(
         extra={
             "tenant_id": tenant_id,
             "lines": importer.report.lines,
-            "created": importer.report.created,
-            "updated": importer.report.updated,
-            "unchanged": importer.report.unchanged,
-            "failed": importer.report.failed,
+            "profiles_created": importer.report.created,
+            "profiles_updated": importer.report.updated,
+            "profiles_unchanged": importer.report.unchanged,
+            "lines_failed": importer.report.failed,
         },
     )
