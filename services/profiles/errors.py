@@ -22,4 +22,4 @@ class ImportTooLarge(ProblemError):
 
 class UnsupportedImportType(ProblemError):
     status = 415
-    type = "https://rapport.dev/problems/unsupported-media-type"
+    type = "https://rapport.dev/problems/unsupported-import-type"

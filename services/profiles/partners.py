@@ -150,7 +150,7 @@ async def import_file(request: Request, principal: Ingester) -> Response:
 @router.put(
     "/by-external-id/{system}/{external_id}",
     response_model=ProfileRead,
-    operation_id="upsert_profile_by_external_id",
+    operation_id="update_profile_by_external_id",
     summary="Create or update a partner's customer",
     responses={**problems(), 201: {"model": ProfileRead, "description": "A new profile was created."}},
 )
