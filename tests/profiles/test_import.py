@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import Tenant, add_user, assert_problem, unique
-from tests.profiles.helpers import find_profiles
+from tests.profiles.helpers import find_profiles, ingest, wait_for_profile
 from tests.profiles.partners import upsert
 
 NDJSON = "application/x-ndjson"
@@ -163,3 +163,26 @@ def test_body_over_the_limit_is_refused(stack_profiles: httpx.Client, tenant: Te
     )
 
     assert_problem(response, 413)
+
+
+def test_imported_identifier_of_another_profile_stays_there(client: httpx.Client, tenant: Tenant) -> None:
+    handle = unique("@kim")
+    ingest(client, tenant, author={"handle": handle})
+    from_mention = wait_for_profile(client, tenant, handle)
+    first, second = unique("c"), unique("c")
+    lines = [
+        {"system": "shop", "external_id": first, "handles": [{"platform": "x", "handle": handle}]},
+        {"system": "shop", "external_id": second, "handles": [{"platform": "instagram", "handle": handle}]},
+        {"system": "crm", "external_id": second, "handles": [{"platform": "instagram", "handle": handle}]},
+    ]
+    body = "".join(json.dumps(line) + "\n" for line in lines)
+
+    report = run_import(client, tenant, body.encode(), NDJSON)
+
+    assert report[-1]["summary"] == {"created": 3, "updated": 0, "unchanged": 0, "failed": 0, "lines": 3}
+    assert stored(client, tenant, first)["handles"] == []
+    assert stored(client, tenant, second)["handles"] == [{"platform": "instagram", "handle": handle}]
+    assert stored(client, tenant, second, system="crm")["handles"] == []
+    assert [p["id"] for p in find_profiles(client, tenant, handle=handle, platform="x")] == [
+        from_mention["id"]
+    ]

@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.logic.identifiers import is_strong, normalise
-from services.profiles.logic.orders import find_external, resolve_survivor
+from services.profiles.logic.orders import resolve_survivor
 from services.profiles.logic.resolution import snapshot
-from services.profiles.models import Identifier, MatchSuggestion, Profile
+from services.profiles.models import Identifier, MatchSuggestion, Profile, new_id
 from services.profiles.schemas import ProfileUpsert
 from shared.db import utcnow
 from shared.events.contracts import ProfileCreated, ProfileUpdated
@@ -41,6 +41,96 @@ class Upserted:
     changed: list[str] = field(default_factory=list)
     # Profiles holding one of the sent identifiers already: suggested to an agent as the same customer.
     suggested: list[str] = field(default_factory=list)
+
+
+Key = tuple[str, str, str]  # (kind, namespace, value_normalised)
+
+
+@dataclass
+class Lookup:
+    """What a chunk of an import needs to know, fetched in a few statements for the whole chunk: the
+    identifiers its lines name (by key) and their profiles. Lines of the chunk add to it as they go, and
+    their new identifiers wait in `pending` until the chunk's profiles are flushed (a flush does not order
+    inserts by foreign key)."""
+
+    identifiers: dict[Key, Identifier] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    pending: list[Identifier] = field(default_factory=list)
+
+    @classmethod
+    async def fetch(
+        cls, session: AsyncSession, *, tenant_id: str, lines: list[tuple[str, str, ProfileUpsert]]
+    ) -> Lookup:
+        """The identifiers and profiles of `lines` ((system, external_id, body) each), locked for update."""
+        keys: set[Key] = set()
+        for system, external_id, body in lines:
+            keys.add(("external_id", system, external_id.strip()))
+            keys.update((kind, ns, normalise(kind, value)) for kind, ns, value in _identifiers(body))
+        lookup = cls()
+        # One statement per (kind, namespace) and 500 values: each a range of the unique index.
+        groups: dict[tuple[str, str], list[str]] = {}
+        for kind, namespace, value in keys:
+            groups.setdefault((kind, namespace), []).append(value)
+        for (kind, namespace), values in groups.items():
+            for start in range(0, len(values), 500):
+                stmt = scoped(Identifier, tenant_id).where(
+                    Identifier.kind == kind,
+                    Identifier.namespace == namespace,
+                    Identifier.value_normalised.in_(values[start : start + 500]),  # type: ignore[attr-defined]
+                )
+                for identifier in (await session.execute(stmt)).scalars():
+                    lookup.identifiers[(kind, namespace, identifier.value_normalised)] = identifier
+        ids = list({i.profile_id for i in lookup.identifiers.values()})
+        for start in range(0, len(ids), 500):
+            locked = (
+                scoped(Profile, tenant_id)
+                .where(Profile.id.in_(ids[start : start + 500]))  # type: ignore[attr-defined]
+                .with_for_update()
+            )
+            for profile in (await session.execute(locked)).scalars():
+                lookup.profiles[profile.id] = profile
+        return lookup
+
+    async def holder(self, session: AsyncSession, *, tenant_id: str, key: Key) -> Identifier | None:
+        return self.identifiers.get(key)
+
+    async def survivor(
+        self, session: AsyncSession, *, tenant_id: str, profile_id: str, lock: bool
+    ) -> Profile:
+        profile = self.profiles.get(profile_id)
+        if profile is None or profile.merged_into is not None:
+            profile = await resolve_survivor(session, tenant_id=tenant_id, profile_id=profile_id, lock=lock)
+            self.profiles[profile.id] = profile
+        return profile
+
+    def attach(self, session: AsyncSession, identifier: Identifier) -> None:
+        self.identifiers[(identifier.kind, identifier.namespace, identifier.value_normalised)] = identifier
+        self.pending.append(identifier)
+
+    async def finish(self, session: AsyncSession) -> None:
+        """Flush the chunk's profiles, then add the identifiers that name them."""
+        await session.flush()
+        session.add_all(self.pending)
+        self.pending = []
+        await session.flush()
+
+
+class _Direct:
+    """The lookup of a single upsert: a statement per question, each new row flushed at once."""
+
+    async def holder(self, session: AsyncSession, *, tenant_id: str, key: Key) -> Identifier | None:
+        kind, namespace, normalised = key
+        return await _holder(
+            session, tenant_id=tenant_id, kind=kind, namespace=namespace, normalised=normalised
+        )
+
+    async def survivor(
+        self, session: AsyncSession, *, tenant_id: str, profile_id: str, lock: bool
+    ) -> Profile:
+        return await resolve_survivor(session, tenant_id=tenant_id, profile_id=profile_id, lock=lock)
+
+    def attach(self, session: AsyncSession, identifier: Identifier) -> None:
+        session.add(identifier)
 
 
 def _identifiers(body: ProfileUpsert) -> list[tuple[str, str, str]]:
@@ -95,21 +185,34 @@ async def _suggest(
 
 
 async def upsert_partner_profile(
-    session: AsyncSession, *, tenant_id: str, system: str, external_id: str, body: ProfileUpsert
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    system: str,
+    external_id: str,
+    body: ProfileUpsert,
+    lookup: Lookup | None = None,
 ) -> Upserted:
     """Create or update the profile of the partner id (`system`, `external_id`); does not commit.
 
-    Stages `profiles.profile.created` (a new profile) and `profiles.profile.updated` (any change)."""
+    Stages `profiles.profile.created` (a new profile) and `profiles.profile.updated` (any change).
+    With `lookup` (a chunk of an import) nothing is asked of the database and the new identifiers wait
+    for `Lookup.finish`; without, each question is a statement and the rows are flushed at once."""
     external_id = external_id.strip()
-    holder = await find_external(session, tenant_id=tenant_id, system=system, external_id=external_id)
+    find: Lookup | _Direct = lookup if lookup is not None else _Direct()
+    holder = await find.holder(session, tenant_id=tenant_id, key=("external_id", system, external_id))
     changed: list[str] = []
     if holder is None:
         now = utcnow()
-        profile = Profile(tenant_id=tenant_id, first_seen_at=now, last_seen_at=now)
+        profile = Profile(id=new_id(), tenant_id=tenant_id, first_seen_at=now, last_seen_at=now)
         session.add(profile)
-        # Without ORM relationships a flush does not order inserts by foreign key: the profile goes first.
-        await session.flush()
-        session.add(
+        if lookup is None:
+            # Without ORM relationships a flush does not order inserts by foreign key: the profile first.
+            await session.flush()
+        else:
+            lookup.profiles[profile.id] = profile
+        find.attach(
+            session,
             Identifier(
                 tenant_id=tenant_id,
                 profile_id=profile.id,
@@ -120,12 +223,12 @@ async def upsert_partner_profile(
                 evidence=EVIDENCE,
                 confidence=1.0,
                 source=f"partner:{system}",
-            )
+            ),
         )
         outcome: Outcome = "created"
         changed.append("identifiers")
     else:
-        profile = await resolve_survivor(session, tenant_id=tenant_id, profile_id=holder.profile_id)
+        profile = await find.survivor(session, tenant_id=tenant_id, profile_id=holder.profile_id, lock=True)
         outcome = "unchanged"
 
     if body.display_name is not None and body.display_name != profile.display_name:
@@ -155,11 +258,10 @@ async def upsert_partner_profile(
         if (kind, namespace, normalised) in seen:
             continue
         seen.add((kind, namespace, normalised))
-        existing = await _holder(
-            session, tenant_id=tenant_id, kind=kind, namespace=namespace, normalised=normalised
-        )
+        existing = await find.holder(session, tenant_id=tenant_id, key=(kind, namespace, normalised))
         if existing is None:
-            session.add(
+            find.attach(
+                session,
                 Identifier(
                     tenant_id=tenant_id,
                     profile_id=profile.id,
@@ -170,16 +272,14 @@ async def upsert_partner_profile(
                     evidence=EVIDENCE,
                     confidence=1.0,
                     source=f"partner:{system}",
-                )
+                ),
             )
             if "identifiers" not in changed:
                 changed.append("identifiers")
             continue
         if existing.profile_id == profile.id:
             continue
-        other = await resolve_survivor(
-            session, tenant_id=tenant_id, profile_id=existing.profile_id, lock=False
-        )
+        other = await find.survivor(session, tenant_id=tenant_id, profile_id=existing.profile_id, lock=False)
         if other.id == profile.id:
             continue
         # Another profile holds it: an agent decides (there is no silent merge here).
@@ -217,8 +317,8 @@ async def upsert_partner_profile(
                 subject=profile.id,
             ),
         )
-    # Later lines of an import may ask for what this one added: make it visible to their queries.
-    await session.flush()
+    if lookup is None:
+        await session.flush()
     return Upserted(profile_id=profile.id, outcome=outcome, changed=changed, suggested=suggested)
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.profiles.logic.crm_sync import upsert_partner_profile
+from services.profiles.logic.crm_sync import Lookup, upsert_partner_profile
 from services.profiles.schemas import ImportLine, ImportReport
 
 log = logging.getLogger("rapport.profiles.import")
@@ -173,7 +173,13 @@ class _Importer:
         out = bytearray()
         async with self.sessions() as session:
             try:
-                outcomes = [await self._upsert(session, item) for _, item in lines]
+                lookup = await Lookup.fetch(
+                    session,
+                    tenant_id=self.tenant_id,
+                    lines=[(item.system, item.external_id, item) for _, item in lines],
+                )
+                outcomes = [await self._upsert(session, item, lookup) for _, item in lines]
+                await lookup.finish(session)
                 await session.commit()
             except IntegrityError:
                 # Someone else created one of these meanwhile: store this chunk line by line instead.
@@ -181,7 +187,7 @@ class _Importer:
                 outcomes = []
                 for number, item in lines:
                     try:
-                        outcomes.append(await self._upsert(session, item))
+                        outcomes.append(await self._upsert(session, item, None))
                         await session.commit()
                     except IntegrityError:
                         await session.rollback()
@@ -191,9 +197,14 @@ class _Importer:
         out += _line({"progress": self.report.model_dump()})
         return bytes(out)
 
-    async def _upsert(self, session: AsyncSession, item: ImportLine) -> str:
+    async def _upsert(self, session: AsyncSession, item: ImportLine, lookup: Lookup | None) -> str:
         upserted = await upsert_partner_profile(
-            session, tenant_id=self.tenant_id, system=item.system, external_id=item.external_id, body=item
+            session,
+            tenant_id=self.tenant_id,
+            system=item.system,
+            external_id=item.external_id,
+            body=item,
+            lookup=lookup,
         )
         return upserted.outcome
 
