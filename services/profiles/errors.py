@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 
 
 class ProfileNotFound(NotFound):
@@ -41,3 +41,19 @@ class SegmentRuleInvalid(Unprocessable):
     """A segment rule that does not parse; `errors[0].position` points at the problem."""
 
     type = "https://rapport.dev/problems/segment-rule-invalid"
+
+
+class OrderConflict(Conflict):
+    """An order id the tenant already posted, now with another amount, currency, time or profile."""
+
+    type = "https://rapport.dev/problems/order-conflict"
+
+
+class ImportTooLarge(ProblemError):
+    status = 413
+    type = "https://rapport.dev/problems/import-too-large"
+
+
+class UnsupportedImportType(ProblemError):
+    status = 415
+    type = "https://rapport.dev/problems/unsupported-import-type"

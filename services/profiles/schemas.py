@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
+from services.profiles.logic.identifiers import (
+    InvalidIdentifier,
+    normalise_handle,
+    normalise_phone,
+    normalise_website,
+)
 from shared.events.contracts import Intent, LifecycleStage, SentimentLabel
 from shared.pagination import Page
+from shared.validation import Instant
 
 
 class HandleRead(BaseModel):
@@ -175,3 +192,153 @@ AttributeDefinitionPage = Page[AttributeDefinitionRead]
 NotePage = Page[NoteRead]
 SegmentPage = Page[SegmentRead]
 ProfileSummaryPage = Page[ProfileSummary]
+# --- orders and partner (CRM) sync --------------------------------------------------------------
+
+# A partner's system name (the namespace of its external ids) and one of its ids.
+SYSTEM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+SystemName = Annotated[str, StringConstraints(pattern=SYSTEM_PATTERN)]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Orders of more than a trillion in any currency are refused (amount_e4 stays well inside 64 bits).
+MAX_AMOUNT = Decimal("1000000000000")
+
+
+def _amount(value: Any) -> Decimal:
+    """A positive decimal with at most 4 places, from a decimal string or a JSON number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError("must be a decimal string or a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("not a decimal number") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError("must be greater than 0")
+    if amount >= MAX_AMOUNT:
+        raise ValueError(f"must be less than {MAX_AMOUNT}")
+    if -amount.as_tuple().exponent > 4:  # type: ignore[operator]
+        raise ValueError("at most 4 decimal places")
+    return amount
+
+
+Amount = Annotated[
+    Decimal, BeforeValidator(_amount), WithJsonSchema({"type": "string", "examples": ["49.90"]})
+]
+
+
+class OrderCreate(BaseModel):
+    """An order of the customer, as the partner's shop knows it; `order_id` is unique in the tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: ExternalId
+    amount: Amount = Field(
+        description="A decimal string (or number) greater than 0, at most 4 decimal places."
+    )
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] = Field(
+        description="ISO 4217 code (`EUR`, `usd`: upper-cased)."
+    )
+    ordered_at: Instant
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class OrderRead(BaseModel):
+    id: str
+    profile_id: str
+    order_id: str
+    # A decimal string: exact, at least 2 decimal places.
+    amount: str
+    currency: str
+    ordered_at: datetime
+    created_at: datetime
+
+
+class HandleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+    handle: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=101)]
+
+    @field_validator("handle")
+    @classmethod
+    def _handle(cls, value: str) -> str:
+        if not normalise_handle(value):
+            raise ValueError("an empty handle")
+        return value
+
+
+AttributeValue = str | int | float | bool | None
+AttributeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class ProfileUpsert(BaseModel):
+    """What a partner's CRM knows of a customer. Absent fields are left as they are; identifiers and
+    tags are added (never removed); an attribute set to null is removed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None
+    ) = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = Field(
+        default=None, description="E.164 or with a leading `+` and country code."
+    )
+    website: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)] | None = (
+        None
+    )
+    handles: list[HandleIn] = Field(default_factory=list, max_length=20)
+    attributes: dict[AttributeName, AttributeValue] = Field(default_factory=dict, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError:
+            raise ValueError("not a valid e-mail address") from None
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            normalise_phone(value)
+        except InvalidIdentifier:
+            raise ValueError("not a phone number in E.164 (+ and country code)") from None
+        return value
+
+    @field_validator("website")
+    @classmethod
+    def _website(cls, value: str | None) -> str | None:
+        if value is not None and not normalise_website(value):
+            raise ValueError("an empty website")
+        return value
+
+
+class ImportLine(ProfileUpsert):
+    """One line of a JSON Lines import: an upsert body with the partner's system and external id."""
+
+    system: SystemName
+    external_id: ExternalId
+
+
+class ImportReport(BaseModel):
+    """The last line of an import's NDJSON report."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    lines: int = 0
+
+
+OrderPage = Page[OrderRead]
