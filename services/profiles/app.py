@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.profiles import models  # noqa: F401  (registers the tables for create_all)
 from services.profiles.api import router
+from services.profiles.api_identity import router as identity_router
 from services.profiles.consumers import SUBSCRIPTIONS
 from services.profiles.settings import ProfilesSettings
 from shared.auth import JWKSSource
@@ -24,7 +25,7 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
         "likely matches, and keeps each profile's timeline, sentiment trend, influence, intents, languages, "
         "lifecycle stage and lifetime value. Publishes `profiles.mention.resolved` (with a profile "
         "snapshot), `profiles.profile.created`, `.updated`, `.merged`, `.unmerged` and `.lifecycle_changed`.",
-        routers=[router],
+        routers=[router, identity_router],
         subscriptions=SUBSCRIPTIONS,
         jwks=jwks,
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.contracts import Intent, LifecycleStage, SentimentLabel
 from shared.pagination import Page
+
+IdentifierKind = Literal["handle", "platform_user_id", "email", "phone", "website", "external_id"]
 
 
 class HandleRead(BaseModel):
@@ -78,3 +80,66 @@ class InteractionRead(BaseModel):
 
 ProfilePage = Page[ProfileRead]
 InteractionPage = Page[InteractionRead]
+
+
+class IdentifierRead(BaseModel):
+    """An identifier on a profile and the evidence of the link."""
+
+    id: str
+    profile_id: str
+    kind: str
+    namespace: str
+    value: str
+    value_normalised: str
+    evidence: str
+    confidence: float
+    source: str
+    created_at: datetime
+
+
+class IdentifierList(BaseModel):
+    items: list[IdentifierRead]
+
+
+class IdentifierCreate(BaseModel):
+    """An identifier an agent attaches to a profile.
+
+    `namespace`: the platform for a handle or platform user id, the partner's system for an external id,
+    empty otherwise. `evidence` `verified` (the agent checked it) or `agent` (the agent's decision) on an
+    identifier strongly attached to another profile merges that profile into this one; `unverified` never
+    merges."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: IdentifierKind
+    namespace: str = Field(default="", max_length=64)
+    value: str = Field(min_length=1, max_length=320)
+    evidence: Literal["verified", "agent", "unverified"] = "agent"
+    confidence: float = Field(default=1.0, ge=0, le=1)
+
+
+class MergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    other_id: str = Field(min_length=1, max_length=64)
+
+
+class UnmergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    identifier_ids: list[str] = Field(min_length=1, max_length=100)
+
+
+class MergeResult(BaseModel):
+    """The merge: the survivor as it is now."""
+
+    merge_id: str
+    profile: ProfileRead
+
+
+class UnmergeResult(BaseModel):
+    """The profile split from and the one the identifiers went to, as they are now."""
+
+    merge_id: str | None = None
+    profile: ProfileRead
+    restored: ProfileRead

@@ -259,9 +259,10 @@ async def resolve_mentions(
     await _write_identifiers(session, batch, todo)
     resolved = await _apply(session, batch, todo)
     if batch.conflicts:
-        log.info(
-            "mentions.identifier_conflicts", extra={"tenant_id": tenant_id, "count": len(batch.conflicts)}
-        )
+        # Imported here: merges build on this module's helpers.
+        from services.profiles.logic.merges import merge_on_identifiers
+
+        await merge_on_identifiers(session, tenant_id=tenant_id, conflicts=batch.conflicts)
     log.info(
         "mentions.resolved",
         extra={"tenant_id": tenant_id, "mentions": len(todo), "profiles_created": len(batch.new_profiles)},
