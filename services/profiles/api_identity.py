@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from services.profiles.logic.identifiers import attach_identifier, list_identifiers
 from services.profiles.logic.merges import merge_by_request, unmerge_by_request
+from services.profiles.logic.suggestions import accept_suggestion, list_suggestions, reject_suggestion
 from services.profiles.schemas import (
     IdentifierCreate,
     IdentifierList,
     IdentifierRead,
+    MatchSuggestionList,
+    MatchSuggestionRead,
     MergeRequest,
     MergeResult,
     UnmergeRequest,
@@ -65,7 +68,7 @@ async def post_identifier(
 @router.post(
     "/{profile_id}/merge",
     response_model=MergeResult,
-    operation_id="merge_profiles",
+    operation_id="create_profile_merge",
     summary="Merge another profile into this one",
     responses=problems(404, 409),
 )
@@ -86,7 +89,7 @@ async def post_merge(
 @router.post(
     "/{profile_id}/unmerge",
     response_model=UnmergeResult,
-    operation_id="unmerge_profile",
+    operation_id="create_profile_unmerge",
     summary="Split identifiers off a profile",
     responses=problems(404, 409, 422),
 )
@@ -100,5 +103,65 @@ async def post_unmerge(
         tenant_id=principal.tenant_id,
         profile_id=profile_id,
         identifier_ids=body.identifier_ids,
+        actor=f"user:{principal.user_id}",
+    )
+
+
+@router.get(
+    "/{profile_id}/match-suggestions",
+    response_model=MatchSuggestionList,
+    operation_id="list_match_suggestions",
+    summary="List a profile's match suggestions",
+    responses=problems(404),
+)
+async def get_match_suggestions(
+    profile_id: str,
+    principal: Staff,
+    session: ReadSessionDep,
+    status: Annotated[Literal["open", "accepted", "rejected"] | None, Query()] = None,
+) -> MatchSuggestionList:
+    """Profiles that may be the same person (names, handles across platforms, bios, links), best first,
+    each with its score and evidence. Nothing is merged until an agent accepts."""
+    return await list_suggestions(
+        session, tenant_id=principal.tenant_id, profile_id=profile_id, status=status
+    )
+
+
+@router.post(
+    "/{profile_id}/match-suggestions/{suggestion_id}/accept",
+    response_model=MergeResult,
+    operation_id="create_match_suggestion_acceptance",
+    summary="Accept a match suggestion",
+    responses=problems(404, 409),
+)
+async def post_accept(
+    profile_id: str, suggestion_id: str, principal: Agents, session: SessionDep
+) -> MergeResult:
+    """The suggested profile is merged into this one (reason `suggestion`; reversible by `unmerge`)."""
+    return await accept_suggestion(
+        session,
+        tenant_id=principal.tenant_id,
+        profile_id=profile_id,
+        suggestion_id=suggestion_id,
+        actor=f"user:{principal.user_id}",
+    )
+
+
+@router.post(
+    "/{profile_id}/match-suggestions/{suggestion_id}/reject",
+    response_model=MatchSuggestionRead,
+    operation_id="create_match_suggestion_rejection",
+    summary="Reject a match suggestion",
+    responses=problems(404, 409),
+)
+async def post_reject(
+    profile_id: str, suggestion_id: str, principal: Agents, session: SessionDep
+) -> MatchSuggestionRead:
+    """Not the same person: the pair is not suggested again."""
+    return await reject_suggestion(
+        session,
+        tenant_id=principal.tenant_id,
+        profile_id=profile_id,
+        suggestion_id=suggestion_id,
         actor=f"user:{principal.user_id}",
     )

@@ -143,3 +143,27 @@ class UnmergeResult(BaseModel):
     merge_id: str | None = None
     profile: ProfileRead
     restored: ProfileRead
+
+
+class MatchEvidence(BaseModel):
+    signal: Literal["name", "handle", "bio", "link"]
+    detail: str
+    score: float
+
+
+class MatchSuggestionRead(BaseModel):
+    """Another profile that may be the same person (`candidate_id`), with the score and its evidence."""
+
+    id: str
+    profile_id: str
+    candidate_id: str
+    score: float
+    evidence: list[MatchEvidence]
+    status: Literal["open", "accepted", "rejected"]
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    created_at: datetime
+
+
+class MatchSuggestionList(BaseModel):
+    items: list[MatchSuggestionRead]

@@ -223,6 +223,8 @@ class _Batch:
     moves: dict[Key, str] = field(default_factory=dict)
     # Strong identifiers of this batch already attached to another profile: (arriving for, attached to).
     conflicts: list[tuple[str, str, Key]] = field(default_factory=list)
+    # Profiles whose name or handles changed (new ones too): their match suggestions are computed again.
+    rematch: set[str] = field(default_factory=set)
 
 
 def _keys(mention: MentionPayload) -> tuple[Key, Key | None]:
@@ -263,6 +265,10 @@ async def resolve_mentions(
         from services.profiles.logic.merges import merge_on_identifiers
 
         await merge_on_identifiers(session, tenant_id=tenant_id, conflicts=batch.conflicts)
+    if batch.rematch:
+        from services.profiles.logic.suggestions import suggest_for
+
+        await suggest_for(session, tenant_id=tenant_id, profile_ids=batch.rematch)
     log.info(
         "mentions.resolved",
         extra={"tenant_id": tenant_id, "mentions": len(todo), "profiles_created": len(batch.new_profiles)},
@@ -612,6 +618,11 @@ async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention])
         )
         events.append(new_event(payload, source=SOURCE, tenant_id=tenant_id, subject=m.profile_id))
     events.extend(updated_events(tenant_id, before, profiles, segments))
+    batch.rematch.update(batch.new_profiles)
+    batch.rematch.update(row["profile_id"] for row in batch.secondary if row["kind"] == "handle")
+    batch.rematch.update(
+        pid for pid, old in before.items() if old["display_name"] != profiles[pid]["display_name"]
+    )
     await write_profiles(session, tenant_id=tenant_id, rows=list(profiles.values()))
     await session.execute(insert(_I), interactions)
     if changes:
