@@ -198,7 +198,7 @@ async def handle_set_once(
                 await handler(session, fresh)
                 now = utcnow()
                 await session.execute(
-                    insert(InboxMessage),
+                    insert(InboxMessage.__table__),  # type: ignore[attr-defined]
                     [{"consumer": consumer, "event_id": event.id, "processed_at": now} for event in fresh],
                 )
         return [None] * len(events)

@@ -60,8 +60,9 @@ async def stage_many(session: AsyncSession, events: Sequence[CloudEvent]) -> Non
         return
     headers = json.dumps(inject_headers({}))
     now = utcnow()
+    # The table, not the model: a Core executemany, not the ORM's bulk insert (a few ms per call more).
     await session.execute(
-        insert(OutboxMessage),
+        insert(OutboxMessage.__table__),  # type: ignore[attr-defined]
         [
             {
                 "id": e.id,

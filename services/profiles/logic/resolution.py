@@ -225,6 +225,9 @@ class _Batch:
     conflicts: list[tuple[str, str, Key]] = field(default_factory=list)
     # Profiles whose name or handles changed (new ones too): their match suggestions are computed again.
     rematch: set[str] = field(default_factory=set)
+    # The profiles read with the identifiers (as dicts of their columns), and their segments.
+    loaded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    segments: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _keys(mention: MentionPayload) -> tuple[Key, Key | None]:
@@ -268,7 +271,7 @@ async def resolve_mentions(
     if batch.rematch:
         from services.profiles.logic.suggestions import suggest_for
 
-        await suggest_for(session, tenant_id=tenant_id, profile_ids=batch.rematch)
+        await suggest_for(session, tenant_id=tenant_id, profile_ids=batch.rematch, known=_new_subjects(batch))
     log.info(
         "mentions.resolved",
         extra={"tenant_id": tenant_id, "mentions": len(todo), "profiles_created": len(batch.new_profiles)},
@@ -276,14 +279,50 @@ async def resolve_mentions(
     return resolved
 
 
+def _segments_column(session: AsyncSession) -> Any:
+    """The profile's segment ids, comma-separated, as one column (no row per segment)."""
+    if is_postgres(session):
+        agg = func.string_agg(_SM.c.segment_id, literal(","))
+    else:
+        agg = func.group_concat(_SM.c.segment_id, literal(","))
+    return select(agg).where(_SM.c.profile_id == _P.c.id).scalar_subquery().label("segment_ids_csv")
+
+
+def _new_subjects(batch: _Batch) -> dict[str, dict[str, Any]]:
+    """The batch's new profiles as match suggestions compare them, from memory."""
+    subjects = {
+        pid: {"id": pid, "display_name": row["display_name"], "bio": None, "handles": [], "websites": []}
+        for pid, row in batch.new_profiles.items()
+    }
+    for row in (*batch.primary, *batch.secondary):
+        if row["kind"] == "handle" and row["profile_id"] in subjects:
+            subjects[row["profile_id"]]["handles"].append(row["value"])
+    return subjects
+
+
 async def _read_identifiers(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention]) -> None:
+    """The authors' identifiers with their profiles and segments, in one statement (on PostgreSQL the
+    profiles are locked by it, in id order)."""
     keys = {m.handle_key for m in todo} | {m.user_key for m in todo if m.user_key}
-    stmt = select(_ID.c.kind, _ID.c.namespace, _ID.c.value_normalised, _ID.c.profile_id).where(
-        _ID.c.tenant_id == batch.tenant_id,
-        tuple_(_ID.c.kind, _ID.c.namespace, _ID.c.value_normalised).in_(keys),
+    stmt = (
+        select(_ID.c.kind, _ID.c.namespace, _ID.c.value_normalised, _P, _segments_column(session))
+        .join(_P, _P.c.id == _ID.c.profile_id)
+        .where(
+            _ID.c.tenant_id == batch.tenant_id,
+            tuple_(_ID.c.kind, _ID.c.namespace, _ID.c.value_normalised).in_(keys),
+        )
+        .order_by(_P.c.id)
     )
-    for kind, namespace, value, profile_id in await session.execute(stmt):
-        batch.known[(kind, namespace, value)] = profile_id
+    if is_postgres(session):
+        stmt = stmt.with_for_update(of=_P)
+    for row in await session.execute(stmt):
+        data = dict(row._mapping)
+        kind, namespace, value = data.pop("kind"), data.pop("namespace"), data.pop("value_normalised")
+        csv = data.pop("segment_ids_csv")
+        batch.known[(kind, namespace, value)] = data["id"]
+        if data["id"] not in batch.loaded:
+            batch.loaded[data["id"]] = data
+            batch.segments[data["id"]] = set(csv.split(",")) if csv else set()
 
 
 async def _user_ids_of(
@@ -568,8 +607,15 @@ def updated_events(
 
 async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention]) -> dict[str, str]:
     tenant_id = batch.tenant_id
-    profiles = await lock_profiles(session, tenant_id=tenant_id, ids=(m.profile_id for m in todo))
-    segments = await segment_ids_of(session, tenant_id=tenant_id, ids=profiles)
+    wanted = {m.profile_id for m in todo}
+    profiles = {pid: row for pid, row in batch.loaded.items() if pid in wanted}
+    profiles.update((pid, row) for pid, row in batch.new_profiles.items() if pid in wanted)
+    segments = {pid: batch.segments.get(pid, set()) for pid in profiles}
+    # Rare: a profile another replica created first, or one whose handle just moved to it.
+    missing = wanted - set(profiles)
+    if missing:
+        profiles.update(await lock_profiles(session, tenant_id=tenant_id, ids=missing))
+        segments.update(await segment_ids_of(session, tenant_id=tenant_id, ids=missing))
     praise = await _recent_praise(session, tenant_id, profiles, todo)
     # A new profile is announced by `profiles.profile.created` (and its mentions' snapshots), not `.updated`.
     before = {pid: dict(row) for pid, row in profiles.items() if pid not in batch.new_profiles}

@@ -65,17 +65,26 @@ def match_keys(display_name: str | None, handles: Iterable[str], websites: Itera
     return keys
 
 
+def _prepare(profile: dict[str, Any]) -> None:
+    """The folded name and handle stems, once per profile however often it is compared."""
+    if "stems" not in profile:
+        profile["name_folded"] = _fold(profile["display_name"] or "")
+        profile["stems"] = [handle_stem(h) for h in profile["handles"]]
+
+
 def score_pair(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
     """The likelihood (0..1) that two profiles (display_name, bio, handles, websites) are one person,
     and the evidence: per signal, what was compared and how alike it was."""
+    _prepare(a)
+    _prepare(b)
     signals: dict[str, tuple[float, str]] = {}
-    if a["display_name"] and b["display_name"]:
-        ratio = fuzz.token_sort_ratio(_fold(a["display_name"]), _fold(b["display_name"])) / 100
+    if a["name_folded"] and b["name_folded"]:
+        ratio = fuzz.token_sort_ratio(a["name_folded"], b["name_folded"]) / 100
         signals["name"] = (ratio, f"{a['display_name']} ~ {b['display_name']}")
-    best = (0.0, "")
-    for ha in a["handles"]:
-        for hb in b["handles"]:
-            ratio = fuzz.ratio(handle_stem(ha), handle_stem(hb)) / 100
+    best = (-1.0, "")
+    for ha, sa in zip(a["handles"], a["stems"], strict=True):
+        for hb, sb in zip(b["handles"], b["stems"], strict=True):
+            ratio = fuzz.ratio(sa, sb) / 100
             if ratio > best[0]:
                 best = (ratio, f"{ha} ~ {hb}")
     if best[1]:
@@ -99,36 +108,47 @@ def score_pair(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, list[dict[s
 
 
 async def _profiles(session: AsyncSession, tenant_id: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The profiles (not merged away) with their handles and websites, for matching."""
+    """The profiles (not merged away) with their handles and websites, for matching: one statement."""
     wanted = list(set(ids))
     found: dict[str, dict[str, Any]] = {}
     if not wanted:
         return found
+    links = (_ID.c.profile_id == _P.c.id) & _ID.c.kind.in_(("handle", "website"))
     rows = await session.execute(
-        select(_P.c.id, _P.c.display_name, _P.c.bio).where(
-            _P.c.tenant_id == tenant_id, _P.c.id.in_(wanted), _P.c.merged_into.is_(None)
-        )
+        select(_P.c.id, _P.c.display_name, _P.c.bio, _ID.c.kind, _ID.c.value, _ID.c.value_normalised)
+        .select_from(_P.outerjoin(_ID, links))
+        .where(_P.c.tenant_id == tenant_id, _P.c.id.in_(wanted), _P.c.merged_into.is_(None))
     )
-    for pid, name, bio in rows:
-        found[pid] = {"id": pid, "display_name": name, "bio": bio, "handles": [], "websites": []}
-    rows = await session.execute(
-        select(_ID.c.profile_id, _ID.c.kind, _ID.c.value, _ID.c.value_normalised).where(
-            _ID.c.tenant_id == tenant_id,
-            _ID.c.profile_id.in_(list(found)),
-            _ID.c.kind.in_(("handle", "website")),
-        )
-    )
-    for pid, kind, value, normalised in rows:
-        found[pid]["handles" if kind == "handle" else "websites"].append(
-            value if kind == "handle" else normalised
-        )
+    for pid, name, bio, kind, value, normalised in rows:
+        profile = found.get(pid)
+        if profile is None:
+            profile = found[pid] = subject(pid, name, bio)
+        if kind == "handle":
+            profile["handles"].append(value)
+        elif kind == "website":
+            profile["websites"].append(normalised)
     return found
 
 
-async def suggest_for(session: AsyncSession, *, tenant_id: str, profile_ids: Iterable[str]) -> int:
+def subject(profile_id: str, display_name: str | None, bio: str | None) -> dict[str, Any]:
+    """A profile as matching compares it (handles and websites to be filled in)."""
+    return {"id": profile_id, "display_name": display_name, "bio": bio, "handles": [], "websites": []}
+
+
+async def suggest_for(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    profile_ids: Iterable[str],
+    known: dict[str, dict[str, Any]] | None = None,
+) -> int:
     """Index these profiles under their keys and record suggestions with the profiles sharing a key; the
-    number of new suggestions. In the caller's transaction."""
-    subjects = await _profiles(session, tenant_id, profile_ids)
+    number of new suggestions. In the caller's transaction. `known`: some of them as `subject`s already
+    (a new profile's name and handles are known to resolution), not read again."""
+    known = known or {}
+    wanted = set(profile_ids)
+    subjects = {pid: known[pid] for pid in wanted if pid in known}
+    subjects.update(await _profiles(session, tenant_id, wanted - set(subjects)))
     if not subjects:
         return 0
     keys = {pid: match_keys(p["display_name"], p["handles"], p["websites"]) for pid, p in subjects.items()}
