@@ -12,6 +12,10 @@ class ProfileNotFound(NotFound):
 class ProfileMergedAway(Conflict):
     """The profile was merged into another: edit the survivor (`merged_into`)."""
 
+
+class ProfileMerged(Conflict):
+    """The profile was merged into another one already: it takes part in no further merge."""
+
     type = "https://rapport.dev/problems/profile-merged"
 
 
@@ -57,3 +61,29 @@ class ImportTooLarge(ProblemError):
 class UnsupportedImportType(ProblemError):
     status = 415
     type = "https://rapport.dev/problems/unsupported-import-type"
+
+
+class SameProfile(Conflict):
+    type = "https://rapport.dev/problems/same-profile"
+
+
+class IdentifierTaken(Conflict):
+    """The identifier belongs to another profile, by a link not strong enough to merge the two."""
+
+    type = "https://rapport.dev/problems/identifier-taken"
+
+
+class IdentifierNotOnProfile(Unprocessable):
+    type = "https://rapport.dev/problems/identifier-not-on-profile"
+
+
+class InvalidIdentifierValue(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-identifier"
+
+
+class SuggestionNotFound(NotFound):
+    type = "https://rapport.dev/problems/match-suggestion-not-found"
+
+
+class SuggestionDecided(Conflict):
+    type = "https://rapport.dev/problems/match-suggestion-decided"

@@ -245,3 +245,15 @@ class SegmentMember(SQLModel, table=True):
     segment_id: str = Field(foreign_key="segment.id", primary_key=True)
     profile_id: str = Field(foreign_key="profile.id", primary_key=True)
     added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MatchKey(SQLModel, table=True):
+    """The blocking index of match suggestions: a profile under each of its keys (a name token, a handle
+    stem, a website host). Only profiles sharing a key are ever compared."""
+
+    __tablename__ = "match_key"
+    __table_args__ = (Index("ix_match_key_profile", "tenant_id", "profile_id"),)
+
+    tenant_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=80)
+    profile_id: str = Field(primary_key=True, max_length=64)

@@ -27,6 +27,8 @@ from shared.events.contracts import Intent, LifecycleStage, SentimentLabel
 from shared.pagination import Page
 from shared.validation import Instant
 
+IdentifierKind = Literal["handle", "platform_user_id", "email", "phone", "website", "external_id"]
+
 
 class HandleRead(BaseModel):
     platform: str
@@ -342,3 +344,90 @@ class ImportReport(BaseModel):
 
 
 OrderPage = Page[OrderRead]
+
+
+class IdentifierRead(BaseModel):
+    """An identifier on a profile and the evidence of the link."""
+
+    id: str
+    profile_id: str
+    kind: str
+    namespace: str
+    value: str
+    value_normalised: str
+    evidence: str
+    confidence: float
+    source: str
+    created_at: datetime
+
+
+class IdentifierList(BaseModel):
+    items: list[IdentifierRead]
+
+
+class IdentifierCreate(BaseModel):
+    """An identifier an agent attaches to a profile.
+
+    `namespace`: the platform for a handle or platform user id, the partner's system for an external id,
+    empty otherwise. `evidence` `verified` (the agent checked it) or `agent` (the agent's decision) on an
+    identifier strongly attached to another profile merges that profile into this one; `unverified` never
+    merges."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: IdentifierKind
+    namespace: str = Field(default="", max_length=64)
+    value: str = Field(min_length=1, max_length=320)
+    evidence: Literal["verified", "agent", "unverified"] = "agent"
+    confidence: float = Field(default=1.0, ge=0, le=1)
+
+
+class MergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    other_id: str = Field(min_length=1, max_length=64)
+
+
+class UnmergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    identifier_ids: list[str] = Field(min_length=1, max_length=100)
+
+
+class MergeResult(BaseModel):
+    """The merge: the survivor as it is now."""
+
+    merge_id: str
+    profile: ProfileRead
+
+
+class UnmergeResult(BaseModel):
+    """The profile split from and the one the identifiers went to, as they are now."""
+
+    merge_id: str | None = None
+    profile: ProfileRead
+    restored: ProfileRead
+
+
+class MatchEvidence(BaseModel):
+    signal: Literal["name", "handle", "bio", "link"]
+    detail: str
+    score: float
+
+
+class MatchSuggestionRead(BaseModel):
+    """Another profile that may be the same person (`candidate_id`), with the score and its evidence."""
+
+    id: str
+    profile_id: str
+    candidate_id: str
+    score: float
+    evidence: list[MatchEvidence]
+    status: Literal["open", "accepted", "rejected"]
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    created_at: datetime
+
+
+class MatchSuggestionList(BaseModel):
+    items: list[MatchSuggestionRead]

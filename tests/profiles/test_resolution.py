@@ -41,7 +41,7 @@ def test_profile_appears_after_ingest(client: httpx.Client, tenant: Tenant) -> N
     sentiment = {"average": score["score"], "trend": score["score"], "last_label": "positive"}
     assert profile["sentiment"] == sentiment
     assert (profile["at_risk"], profile["merged_into"]) == (False, None)
-    assert profile["lifecycle_stage"] == "stranger"
+    assert profile["lifecycle_stage"] == "fan"  # a first praise
     assert datetime.fromisoformat(profile["first_seen_at"]) == posted_at
     assert datetime.fromisoformat(profile["last_seen_at"]) == posted_at
     response = client.get(f"/v1/profiles/{profile['id']}", headers=tenant.headers)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.logic.identifiers import is_strong, normalise
 from services.profiles.logic.orders import resolve_survivor
-from services.profiles.logic.resolution import snapshot
+from services.profiles.logic.snapshot import snapshot
 from services.profiles.models import Identifier, MatchSuggestion, Profile, new_id
 from services.profiles.schemas import ProfileUpsert
 from shared.db import utcnow

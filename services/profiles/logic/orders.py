@@ -14,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.errors import OrderConflict, ProfileNotFound
-from services.profiles.logic.resolution import snapshot
+from services.profiles.logic import lifecycle
+from services.profiles.logic.segments import refresh_memberships
+from services.profiles.logic.snapshot import snapshot
 from services.profiles.models import Identifier, Interaction, LifecycleChange, Profile, ProfileOrder
 from services.profiles.schemas import OrderCreate, OrderPage, OrderRead
 from shared.db import utcnow
@@ -31,7 +33,6 @@ E4 = 10_000
 # A chain of merges longer than this is a bug, not data: refuse rather than loop.
 MAX_MERGE_HOPS = 32
 # Stages an order moves to `customer`; `advocate` is above it and stays.
-BELOW_CUSTOMER = frozenset({"stranger", "fan", "lead"})
 
 
 def to_e4(amount: Decimal) -> int:
@@ -109,21 +110,20 @@ def _read(order: ProfileOrder) -> OrderRead:
 
 
 def to_customer(session: AsyncSession, profile: Profile, *, reason: str) -> bool:
-    """The lifecycle rule of an order: a stranger, fan or lead becomes a customer (an advocate stays one).
-
-    Writes the `lifecycle_change` row and stages `profiles.profile.lifecycle_changed` with `reason`;
-    returns whether the stage changed. (Lives here until `logic/lifecycle.py` holds every rule.)"""
-    if profile.lifecycle_stage not in BELOW_CUSTOMER:
+    """The lifecycle rule of an order (`lifecycle.after_order`: a stranger, fan or lead becomes a
+    customer, an advocate stays one): writes the `lifecycle_change` row and stages
+    `profiles.profile.lifecycle_changed` with `reason`; returns whether the stage changed."""
+    new, change = lifecycle.after_order(lifecycle.Lifecycle(profile.lifecycle_stage, profile.at_risk))
+    if change is None:
         return False
-    before = profile.lifecycle_stage
-    profile.lifecycle_stage = "customer"
+    profile.lifecycle_stage, profile.at_risk = new.stage, new.at_risk
     session.add(
         LifecycleChange(
             tenant_id=profile.tenant_id,
             profile_id=profile.id,
-            from_stage=before,
-            to_stage="customer",
-            at_risk=profile.at_risk,
+            from_stage=change.from_stage,
+            to_stage=change.to_stage,
+            at_risk=change.at_risk,
             reason=reason,
         )
     )
@@ -132,9 +132,9 @@ def to_customer(session: AsyncSession, profile: Profile, *, reason: str) -> bool
         new_event(
             LifecycleChanged(
                 profile_id=profile.id,
-                from_stage=before,
-                to_stage="customer",
-                at_risk=profile.at_risk,
+                from_stage=change.from_stage,
+                to_stage=change.to_stage,
+                at_risk=change.at_risk,
                 reason=reason,
             ),
             source=SOURCE,
@@ -241,10 +241,14 @@ async def record_order(
     if to_customer(session, profile, reason=f"order {order_in.order_id}"):
         changed.append("lifecycle_stage")
     session.add(profile)
+    memberships = await refresh_memberships(session, tenant_id, [profile.id])
+    segment_ids = memberships.get(profile.id, [])
     stage(
         session,
         new_event(
-            ProfileUpdated(profile_id=profile.id, changed=changed, profile=snapshot(profile)),
+            ProfileUpdated(
+                profile_id=profile.id, changed=changed, profile=snapshot(profile, segment_ids=segment_ids)
+            ),
             source=SOURCE,
             tenant_id=tenant_id,
             subject=profile.id,
