@@ -33,6 +33,8 @@ class Route:
     # The budget a public route draws on (per client IP, and for `webhook` per channel too): `login`,
     # `signup`, `refresh`, `jwks` (answered from the gateway's cache), `webhook` or `public`.
     limit_class: str = "public"
+    # Only `{prefix}/{one segment}{suffix}` (`/v1/profiles/{id}/orders` with `/orders`).
+    suffix: str | None = None
 
     @property
     def public(self) -> bool:
@@ -42,6 +44,12 @@ class Route:
     def matches(self, method: str, path: str) -> bool:
         if self.methods is not None and method not in self.methods:
             return False
+        if self.suffix is not None:
+            # Exactly one segment between: `{prefix}/{id}{suffix}`.
+            if not (path.startswith(self.prefix + "/") and path.endswith(self.suffix)):
+                return False
+            middle = path[len(self.prefix) + 1 : len(path) - len(self.suffix)]
+            return bool(middle) and "/" not in middle
         if path == self.prefix:
             return True
         return not self.exact and path.startswith(self.prefix) and path[len(self.prefix)] == "/"
@@ -57,6 +65,7 @@ def _route(
     max_body: int | None = None,
     timeout_s: float | None = None,
     limit_class: str = "public",
+    suffix: str | None = None,
 ) -> Route:
     return Route(
         prefix=prefix,
@@ -67,6 +76,7 @@ def _route(
         max_body=max_body,
         timeout_s=timeout_s,
         limit_class=limit_class,
+        suffix=suffix,
     )
 
 
@@ -74,6 +84,8 @@ PUBLIC = None
 # Bulk import files (JSON Lines / CSV) stream through the gateway up to this size.
 IMPORT_MAX_BODY = 256 * 1024 * 1024
 IMPORT_TIMEOUT_S = 3600.0
+# `POST /v1/profiles/import`: a partner's customers (profiles refuses more itself).
+PROFILE_IMPORT_MAX_BODY = 50 * 1024 * 1024
 # `POST /v1/mentions/batch`: up to 500 posts of up to 10,000 characters.
 BATCH_MAX_BODY = 16 * 1024 * 1024
 EVERYONE = ROLES
@@ -109,7 +121,21 @@ ROUTES: tuple[Route, ...] = (
     # Platform webhooks: public (the platform's own signature is verified by listening), limited per
     # channel (`/v1/inbound/{platform}/{channel_id}`) and, generously, per IP.
     _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}, limit_class="webhook"),
+    _route(
+        "/v1/profiles/import",
+        "profiles",
+        INGEST,
+        {"POST"},
+        exact=True,
+        max_body=PROFILE_IMPORT_MAX_BODY,
+        timeout_s=IMPORT_TIMEOUT_S,
+    ),
+    # Partners (the integration role) upsert customers and post orders; the service checks each route.
+    _route("/v1/profiles/by-external-id", "profiles", INGEST, {"PUT", "POST"}),
+    _route("/v1/profiles", "profiles", INGEST, {"POST"}, suffix="/orders"),
     _route("/v1/profiles", "profiles", STAFF),
+    _route("/v1/profile-attributes", "profiles", STAFF),
+    _route("/v1/segments", "profiles", STAFF),
     _route("/v1/conversations", "engagement", STAFF),
     _route("/v1/agents", "engagement", STAFF, READS),
     _route("/v1/metrics", "metrics", STAFF),

@@ -21,7 +21,7 @@ from shared.errors import install_error_handlers
 from shared.events.bus import BatchHandler, Bus, EventScope
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
-from shared.events.inbox import handle_batch_once
+from shared.events.inbox import handle_batch_once, handle_set_once
 from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
 from shared.migrations import SchemaNotAtHead, require_head
@@ -47,11 +47,20 @@ class Subscription(Generic[P]):
     not parse never reaches it (dead letter). A fetched batch shares one transaction; should an event
     fail, the batch runs again with a savepoint per event, so that only the failing one is undone (see
     `handle_batch_once`).
+
+    A set-based consumer gives `batch_handler` instead: it receives the batch's new events in one call
+    (one transaction with their inbox rows; on failure each event is retried alone, as a batch of one:
+    `handle_set_once`).
     """
 
     durable: str
     event: type[P]
-    handler: Callable[[AsyncSession, Event[P]], Awaitable[None]]
+    handler: Callable[[AsyncSession, Event[P]], Awaitable[None]] | None = None
+    batch_handler: Callable[[AsyncSession, Sequence[Event[P]]], Awaitable[None]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError(f"subscription {self.durable}: give exactly one of handler and batch_handler")
 
 
 SettingsT = TypeVar("SettingsT", bound=Settings)
@@ -199,6 +208,11 @@ def create_service_app(
 
 def _once(sessions: async_sessionmaker[AsyncSession], sub: Subscription[P]) -> BatchHandler[P]:
     async def handle(events: Sequence[Event[P]], scope: EventScope) -> list[BaseException | None]:
+        if sub.batch_handler is not None:
+            return await handle_set_once(
+                sessions, consumer=sub.durable, events=events, handler=sub.batch_handler, scope=scope
+            )
+        assert sub.handler is not None
         return await handle_batch_once(
             sessions, consumer=sub.durable, events=events, handler=sub.handler, scope=scope
         )

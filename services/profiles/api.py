@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from services.profiles.logic.profiles import get_profile, get_timeline, list_profiles
 from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
 from shared.auth import STAFF, Principal, require_roles
+from shared.events.contracts import LifecycleStage
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import ReadSessionDep
@@ -26,10 +27,22 @@ async def get_profiles(
     cursor: CursorQuery = None,
     handle: Annotated[str | None, Query(min_length=1, max_length=101)] = None,
     platform: Annotated[str | None, Query(max_length=32)] = None,
+    segment_id: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    lifecycle_stage: LifecycleStage | None = None,
 ) -> ProfilePage:
-    """List the tenant's profiles, newest first; find one by `handle` (any case, `@` optional)."""
+    """List the tenant's profiles, newest first; find one by `handle` (any case, `@` optional); narrow to
+    a segment's members, a tag or a lifecycle stage."""
     return await list_profiles(
-        session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, handle=handle, platform=platform
+        session,
+        tenant_id=principal.tenant_id,
+        limit=limit,
+        cursor=cursor,
+        handle=handle,
+        platform=platform,
+        segment_id=segment_id,
+        tag=tag,
+        lifecycle_stage=lifecycle_stage,
     )
 
 

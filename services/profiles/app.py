@@ -6,7 +6,10 @@ from fastapi import FastAPI
 
 from services.profiles import models  # noqa: F401  (registers the tables for create_all)
 from services.profiles.api import router
+from services.profiles.api_identity import router as identity_router
 from services.profiles.consumers import SUBSCRIPTIONS
+from services.profiles.enrichment import router as enrichment_router
+from services.profiles.partners import router as partners_router
 from services.profiles.settings import ProfilesSettings
 from shared.auth import JWKSSource
 from shared.service import create_service_app, runtime_only
@@ -18,9 +21,13 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
         settings=settings or ProfilesSettings(),
         start=runtime_only,
         title="Rapport profiles",
-        description="Resolves each mention's author to a customer profile, keeps the profile's counters "
-        "and timeline, and publishes `profiles.profile.created` and `profiles.mention.resolved`.",
-        routers=[router],
+        description="One profile per customer across every handle: resolves each mention's author through "
+        "an identity graph of identifiers (handles, platform user ids, e-mails, phones, websites, partner "
+        "ids, each with its evidence), merges profiles that share a strong identifier (reversibly), suggests "
+        "likely matches, and keeps each profile's timeline, sentiment trend, influence, intents, languages, "
+        "lifecycle stage and lifetime value. Publishes `profiles.mention.resolved` (with a profile "
+        "snapshot), `profiles.profile.created`, `.updated`, `.merged`, `.unmerged` and `.lifecycle_changed`.",
+        routers=[partners_router, router, identity_router, enrichment_router],
         subscriptions=SUBSCRIPTIONS,
         jwks=jwks,
     )

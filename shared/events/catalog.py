@@ -84,6 +84,30 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "A mention was attached to its customer profile.",
     ),
     EventSpec(
+        "profiles.profile.updated",
+        c.ProfileUpdated,
+        "profiles",
+        "A profile's fields changed (counters, sentiment trend, influence, lifecycle, ...).",
+    ),
+    EventSpec(
+        "profiles.profile.merged",
+        c.ProfileMerged,
+        "profiles",
+        "Two profiles were found to be one customer; references to the merged id mean the survivor now.",
+    ),
+    EventSpec(
+        "profiles.profile.unmerged",
+        c.ProfileUnmerged,
+        "profiles",
+        "Identifiers and their interactions were split off a profile into another one.",
+    ),
+    EventSpec(
+        "profiles.profile.lifecycle_changed",
+        c.LifecycleChanged,
+        "profiles",
+        "A profile's lifecycle stage or churn risk changed, with the reason.",
+    ),
+    EventSpec(
         "engagement.conversation.opened",
         c.ConversationOpened,
         "engagement",

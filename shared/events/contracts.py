@@ -162,9 +162,30 @@ class AlertRaised(Contract):
 # --- profiles -------------------------------------------------------------------------------------
 
 
+LifecycleStage = Literal["stranger", "fan", "lead", "customer", "advocate"]
+
+
 class ProfileCreated(Contract):
     profile_id: str
     platform: str
+
+
+class ProfileSnapshot(Contract):
+    """What other services need to know of a profile (engagement routes by it), as of the event."""
+
+    profile_id: str
+    display_name: str | None = None
+    lifecycle_stage: LifecycleStage = "stranger"
+    at_risk: bool = False
+    influence: float = 0.0
+    followers: int | None = None
+    sentiment_trend: float = 0.0
+    mention_count: int = 0
+    languages: list[str] = Field(default_factory=list)
+    # {currency: "decimal string"}
+    lifetime_value: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    segment_ids: list[str] = Field(default_factory=list)
 
 
 class MentionResolved(Contract):
@@ -174,6 +195,44 @@ class MentionResolved(Contract):
     # The mention as listening announced it: every field of `listening.mention.received` travels on
     # (channel_id, matched_queries, ...), though only the common ones are declared here.
     mention: SerializeAsAny[MentionPayload]
+    # The profile as it is with this mention counted.
+    profile: ProfileSnapshot | None = None
+
+
+class ProfileUpdated(Contract):
+    """A profile's fields changed (`changed` names them); one event per profile per change set."""
+
+    profile_id: str
+    changed: list[str]
+    profile: ProfileSnapshot
+
+
+class ProfileMerged(Contract):
+    """`merged_id` was merged into `survivor_id`: references to the merged id now mean the survivor."""
+
+    survivor_id: str
+    merged_id: str
+    reason: Literal["identifier", "agent", "suggestion"]
+    merge_id: str
+
+
+class ProfileUnmerged(Contract):
+    """Identifiers (and their interactions) were split from `profile_id` into `restored_profile_id`."""
+
+    profile_id: str
+    restored_profile_id: str
+    identifier_ids: list[str]
+    merge_id: str | None = None
+
+
+class LifecycleChanged(Contract):
+    """A profile's lifecycle stage or churn risk changed, and why."""
+
+    profile_id: str
+    from_stage: LifecycleStage
+    to_stage: LifecycleStage
+    at_risk: bool
+    reason: str
 
 
 # --- engagement -----------------------------------------------------------------------------------

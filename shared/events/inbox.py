@@ -23,6 +23,8 @@ log = logging.getLogger("rapport.inbox")
 E = TypeVar("E", bound=Envelope)
 # Applies one event in the caller's transaction.
 TxHandler = Callable[[AsyncSession, E], Awaitable[None]]
+# Applies a batch of events together (set-based) in the caller's transaction.
+TxBatchHandler = Callable[[AsyncSession, Sequence[E]], Awaitable[None]]
 
 
 class InboxMessage(SQLModel, table=True):
@@ -158,4 +160,61 @@ async def _apply_together(
                 insert(InboxMessage),
                 [{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in applied],
             )
+    return outcomes
+
+
+async def handle_set_once(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    consumer: str,
+    events: Sequence[E],
+    handler: TxBatchHandler[E],
+    scope: EventScope = _untraced,
+) -> list[BaseException | None]:
+    """Apply a batch with one call of a set-based `handler`, in one transaction with the inbox rows.
+
+    The handler gets the events this consumer has not applied yet (ids already in the inbox, or repeated
+    in the batch, are left out), in the batch's order. Should the transaction fail (a handler error, a
+    busy database, a replica that applied one of these first), nothing of it stays and every event goes
+    through `handle_once` on its own, as a batch of one: only a failing event fails.
+    """
+    try:
+        async with sessions() as session, session.begin():
+            await begin_immediate(session)
+            ids = {event.id for event in events}
+            seen = set(
+                await session.scalars(
+                    select(col(InboxMessage.event_id)).where(
+                        col(InboxMessage.consumer) == consumer, col(InboxMessage.event_id).in_(ids)
+                    )
+                )
+            )
+            fresh: list[E] = []
+            for event in events:
+                if event.id not in seen:
+                    seen.add(event.id)
+                    fresh.append(event)
+            if fresh:
+                await handler(session, fresh)
+                now = utcnow()
+                await session.execute(
+                    insert(InboxMessage.__table__),  # type: ignore[attr-defined]
+                    [{"consumer": consumer, "event_id": event.id, "processed_at": now} for event in fresh],
+                )
+        return [None] * len(events)
+    except Exception:
+        log.warning("inbox.batch_failed", exc_info=True, extra={"consumer": consumer, "events": len(events)})
+
+    async def alone(session: AsyncSession, event: E) -> None:
+        await handler(session, [event])
+
+    outcomes: list[BaseException | None] = []
+    for event in events:
+        try:
+            with scope(event):
+                await handle_once(sessions, consumer=consumer, event=event, handler=alone)
+        except Exception as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
     return outcomes

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from nats.js.api import PubAck
-from sqlalchemy import Column, Row, Text, delete, event, func, select, update
+from sqlalchemy import Column, Row, Text, delete, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
@@ -50,6 +50,31 @@ def stage(session: AsyncSession, event_: CloudEvent) -> None:
             body=event_.model_dump_json(exclude_none=True),
             headers=json.dumps(inject_headers({})),
         )
+    )
+    session.sync_session.info[_STAGED] = True
+
+
+async def stage_many(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """Add events to the outbox in the caller's transaction with one multi-row INSERT (no ORM objects)."""
+    if not events:
+        return
+    headers = json.dumps(inject_headers({}))
+    now = utcnow()
+    # The table, not the model: a Core executemany, not the ORM's bulk insert (a few ms per call more).
+    await session.execute(
+        insert(OutboxMessage.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "id": e.id,
+                "tenant_id": e.tenantid,
+                "type": e.type,
+                "body": e.model_dump_json(exclude_none=True),
+                "headers": headers,
+                "created_at": now,
+                "published_at": None,
+            }
+            for e in events
+        ],
     )
     session.sync_session.info[_STAGED] = True
 

@@ -25,14 +25,23 @@ def test_timeline_lists_interactions_newest_first_in_pages(client: httpx.Client,
     assert newest["profile_id"] == oldest["profile_id"] == profile["id"]
     assert (newest["intent"], newest["sentiment_label"]) == ("praise", "positive")
     assert (oldest["intent"], oldest["sentiment_label"]) == ("question", "neutral")
+    assert (newest["kind"], newest["ref_id"]) == ("mention", second)
+    assert newest["excerpt"] == "Thanks, that was great!"
+    assert newest["links"] == {"mention": f"/v1/mentions/{second}"}
     assert set(newest) == {
         "id",
         "profile_id",
+        "kind",
+        "ref_id",
         "mention_id",
         "platform",
+        "channel_id",
         "intent",
         "sentiment_label",
         "sentiment_score",
+        "language",
+        "excerpt",
+        "links",
         "redacted",
         "occurred_at",
         "created_at",

@@ -38,8 +38,10 @@ def test_profile_appears_after_ingest(client: httpx.Client, tenant: Tenant) -> N
     assert profile["followers"] == 321
     assert 0 < profile["influence"] < 30  # a small audience, unverified, no engagement
     assert profile["mention_count"] == 1
-    assert profile["sentiment"] == {"average": score["score"], "last_label": "positive"}
-    assert profile["lifecycle_stage"] == "stranger"
+    sentiment = {"average": score["score"], "trend": score["score"], "last_label": "positive"}
+    assert profile["sentiment"] == sentiment
+    assert (profile["at_risk"], profile["merged_into"]) == (False, None)
+    assert profile["lifecycle_stage"] == "fan"  # a first praise
     assert datetime.fromisoformat(profile["first_seen_at"]) == posted_at
     assert datetime.fromisoformat(profile["last_seen_at"]) == posted_at
     response = client.get(f"/v1/profiles/{profile['id']}", headers=tenant.headers)

@@ -6,12 +6,13 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy import Row, Select, and_, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.errors import ProfileNotFound
-from services.profiles.logic.resolution import normalise_handle
-from services.profiles.models import Handle, Interaction, Profile
+from services.profiles.logic.identifiers import normalise_handle
+from services.profiles.logic.segments import profile_filter_params, profile_filters
+from services.profiles.models import Identifier, Interaction, Profile
 from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
 from shared.pagination import cut, keyset_bound, page_params
 
@@ -19,7 +20,7 @@ from shared.pagination import cut, keyset_bound, page_params
 # profiles cost ~20x the process's `/healthz` through the ORM with a second query for the handles
 # (bench/reads.py, docs/performance.md).
 _P = Profile.__table__  # type: ignore[attr-defined]
-_H = Handle.__table__  # type: ignore[attr-defined]
+_H = Identifier.__table__  # type: ignore[attr-defined]
 _I = Interaction.__table__  # type: ignore[attr-defined]
 
 
@@ -29,9 +30,9 @@ def _with_handles(profiles: Any) -> Select[Any]:
     # profile's tenant. A tenant condition here let SQLite (no statistics) look the handles up by the
     # tenant's index instead of the profile's, reading every handle of the tenant for each profile
     # (a page of 20 profiles of a tenant with 1,000 cost ~4 ms in the database alone).
-    handle = _H.c.profile_id == profiles.c.id
+    handle = and_(_H.c.profile_id == profiles.c.id, _H.c.kind == literal("handle"))
     return (
-        select(profiles, _H.c.platform.label("handle_platform"), _H.c.handle)
+        select(profiles, _H.c.namespace.label("handle_platform"), _H.c.value.label("handle"))
         .select_from(profiles.outerjoin(_H, handle))
         .order_by(profiles.c.created_at.desc(), profiles.c.id.desc(), _H.c.created_at, _H.c.id)
     )
@@ -48,7 +49,7 @@ _TIMELINE = {
         select(_I).where(
             _I.c.tenant_id == bindparam("tenant_id"), _I.c.profile_id == bindparam("profile_id")
         ),
-        _I.c.created_at,
+        _I.c.occurred_at,
         _I.c.id,
         after=after,
     )
@@ -57,15 +58,27 @@ _TIMELINE = {
 
 
 @functools.cache
-def _page(*, after: bool, by_handle: bool, by_platform: bool) -> Select[Any]:
-    """A page of profiles with their handles (`tenant_id`, `page_params`, `handle`, `platform`)."""
+def _page(
+    *,
+    after: bool,
+    by_handle: bool,
+    by_platform: bool,
+    by_segment: bool = False,
+    by_tag: bool = False,
+    by_stage: bool = False,
+) -> Select[Any]:
+    """A page of profiles with their handles (`tenant_id`, `page_params`, `handle`, `platform`, and
+    `profile_filter_params`)."""
     stmt = select(_P).where(_P.c.tenant_id == bindparam("tenant_id"))
+    stmt = stmt.where(*profile_filters(segment=by_segment, tag=by_tag, lifecycle_stage=by_stage))
     if by_handle or by_platform:
-        matching = select(_H.c.profile_id).where(_H.c.tenant_id == bindparam("tenant_id"))
+        matching = select(_H.c.profile_id).where(
+            _H.c.tenant_id == bindparam("tenant_id"), _H.c.kind == literal("handle")
+        )
         if by_handle:
-            matching = matching.where(_H.c.handle_normalised == bindparam("handle"))
+            matching = matching.where(_H.c.value_normalised == bindparam("handle"))
         if by_platform:
-            matching = matching.where(_H.c.platform == bindparam("platform"))
+            matching = matching.where(_H.c.namespace == bindparam("platform"))
         stmt = stmt.where(_P.c.id.in_(matching))
     return _with_handles(keyset_bound(stmt, _P.c.created_at, _P.c.id, after=after).subquery())
 
@@ -81,7 +94,11 @@ def _group(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
             profile = profiles[row.id] = {
                 **row._mapping,
                 "handles": [],
-                "sentiment": {"average": average, "last_label": row.last_sentiment},
+                "sentiment": {
+                    "average": average,
+                    "trend": round(row.sentiment_trend, 3),
+                    "last_label": row.last_sentiment,
+                },
             }
         if row.handle is not None:
             profile["handles"].append({"platform": row.handle_platform, "handle": row.handle})
@@ -105,10 +122,22 @@ async def list_profiles(
     cursor: str | None,
     handle: str | None = None,
     platform: str | None = None,
+    segment_id: str | None = None,
+    tag: str | None = None,
+    lifecycle_stage: str | None = None,
 ) -> ProfilePage:
-    """The tenant's profiles, newest first; `handle` (normalised) and `platform` narrow by handle."""
-    stmt = _page(after=bool(cursor), by_handle=handle is not None, by_platform=platform is not None)
+    """The tenant's profiles, newest first; `handle` (normalised) and `platform` narrow by handle,
+    `segment_id`, `tag` and `lifecycle_stage` by membership, tag and stage."""
+    stmt = _page(
+        after=bool(cursor),
+        by_handle=handle is not None,
+        by_platform=platform is not None,
+        by_segment=segment_id is not None,
+        by_tag=tag is not None,
+        by_stage=lifecycle_stage is not None,
+    )
     params = {
+        **profile_filter_params(segment_id=segment_id, tag=tag, lifecycle_stage=lifecycle_stage),
         "tenant_id": tenant_id,
         **page_params(limit=limit, cursor=cursor),
         "handle": None if handle is None else normalise_handle(handle),
@@ -121,14 +150,20 @@ async def list_profiles(
 async def get_timeline(
     session: AsyncSession, *, tenant_id: str, profile_id: str, limit: int, cursor: str | None
 ) -> InteractionPage:
-    """A profile's interactions, most recently recorded first; another tenant's profile is not found."""
+    """A profile's interactions, the latest to happen first; another tenant's profile is not found."""
     ids = {"tenant_id": tenant_id, "profile_id": profile_id}
     stmt = _TIMELINE[bool(cursor)]
     rows = (await session.execute(stmt, {**ids, **page_params(limit=limit, cursor=cursor)})).all()
     # An empty page: is the profile there at all? (Asked only now, so a page costs one query.)
     if not rows and (await session.execute(_EXISTS, ids)).first() is None:
         raise ProfileNotFound(f"Profile {profile_id} was not found.")
-    items, next_cursor = cut(rows, limit=limit)
+    items = rows[:limit]
+    # The timeline is ordered by when the interactions happened: the cursor holds that time.
+    _, next_cursor = cut([{"created_at": row.occurred_at, "id": row.id} for row in rows], limit=limit)
     return InteractionPage.model_validate(
-        {"items": [row._mapping for row in items], "next_cursor": next_cursor}
+        {"items": [_interaction(row) for row in items], "next_cursor": next_cursor}
     )
+
+
+def _interaction(row: Row[Any]) -> dict[str, Any]:
+    return {**row._mapping, "mention_id": row.ref_id if row.kind == "mention" else None}

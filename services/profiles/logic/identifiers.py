@@ -1,0 +1,174 @@
+"""Identifiers: how each kind is normalised, and which links are strong enough to merge profiles."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any, Literal
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.profiles.errors import IdentifierTaken, InvalidIdentifierValue, ProfileNotFound
+from services.profiles.errors import ProfileMerged as ProfileMergedError
+from services.profiles.models import Identifier, Profile, new_id
+from services.profiles.schemas import IdentifierCreate, IdentifierKind, IdentifierList, IdentifierRead
+from shared.db import begin_immediate, utcnow
+
+Evidence = Literal["platform", "verified", "partner", "agent", "unverified"]
+KINDS: tuple[IdentifierKind, ...] = ("handle", "platform_user_id", "email", "phone", "website", "external_id")
+# Kinds whose namespace is the platform (handle, platform_user_id) or the partner's system (external_id).
+NAMESPACED = frozenset({"handle", "platform_user_id", "external_id"})
+
+
+class InvalidIdentifier(ValueError):
+    """A value that is not an identifier of its kind (an unparseable phone number, an empty handle)."""
+
+
+def normalise_handle(handle: str) -> str:
+    """The form handles are matched by: Unicode-normalised, trimmed, no leading `@`, case-folded."""
+    return unicodedata.normalize("NFKC", handle).strip().lstrip("@").strip().casefold()
+
+
+def normalise_email(email: str) -> str:
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+def normalise_phone(phone: str, *, region: str | None = None) -> str:
+    """E.164 (`+4915112345678`); a number without a country code needs `region` (ISO 3166 alpha-2)."""
+    try:
+        parsed = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidIdentifier(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidIdentifier("not a possible phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_website(url: str) -> str:
+    """Host and path, lower-cased, without scheme, `www.`, query, fragment or trailing slash."""
+    value = unicodedata.normalize("NFKC", url).strip().lower()
+    for scheme in ("https://", "http://"):
+        if value.startswith(scheme):
+            value = value[len(scheme) :]
+    value = value.split("#", 1)[0].split("?", 1)[0]
+    if value.startswith("www."):
+        value = value[4:]
+    return value.rstrip("/")
+
+
+def normalise(kind: str, value: str) -> str:
+    """The form identifiers of `kind` are matched by; `InvalidIdentifier` if there is none."""
+    if kind == "handle":
+        normalised = normalise_handle(value)
+    elif kind == "email":
+        normalised = normalise_email(value)
+    elif kind == "phone":
+        normalised = normalise_phone(value)
+    elif kind == "website":
+        normalised = normalise_website(value)
+    elif kind in ("platform_user_id", "external_id"):
+        normalised = value.strip()
+    else:
+        raise InvalidIdentifier(f"unknown identifier kind {kind!r}")
+    if not normalised:
+        raise InvalidIdentifier(f"an empty {kind}")
+    return normalised
+
+
+def is_strong(kind: str, evidence: str) -> bool:
+    """Strong links merge profiles automatically: platform user ids, partner ids, handles attested by their
+    platform, e-mails and phones verified or given by a partner. Never names, never unverified values."""
+    if kind in ("platform_user_id", "external_id"):
+        return True
+    if kind == "handle":
+        return evidence == "platform"
+    if kind in ("email", "phone"):
+        return evidence in ("verified", "partner")
+    return False
+
+
+async def list_identifiers(session: AsyncSession, *, tenant_id: str, profile_id: str) -> IdentifierList:
+    """The profile's identifiers, oldest first; `ProfileNotFound` when it is not the tenant's."""
+    table = Identifier.__table__  # type: ignore[attr-defined]
+    await _existing(session, tenant_id=tenant_id, profile_id=profile_id)
+    rows = await session.execute(
+        select(table)
+        .where(table.c.tenant_id == tenant_id, table.c.profile_id == profile_id)
+        .order_by(table.c.created_at, table.c.id)
+    )
+    return IdentifierList.model_validate({"items": [row._mapping for row in rows]})
+
+
+async def _existing(session: AsyncSession, *, tenant_id: str, profile_id: str) -> Any:
+    profile = Profile.__table__  # type: ignore[attr-defined]
+    row = (
+        await session.execute(
+            select(profile.c.id, profile.c.merged_into).where(
+                profile.c.tenant_id == tenant_id, profile.c.id == profile_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise ProfileNotFound(f"Profile {profile_id} was not found.")
+    return row
+
+
+async def attach_identifier(
+    session: AsyncSession, *, tenant_id: str, profile_id: str, body: IdentifierCreate, actor: str
+) -> tuple[IdentifierRead, bool]:
+    """An agent attaches an identifier to a profile and commits; (the identifier, whether it is new).
+
+    Already on this profile: nothing changes. Strongly attached to another profile and attested now
+    (`verified` or `agent`): that profile is merged into this one (reason `agent`). Weakly attached
+    elsewhere, or attested `unverified`: `IdentifierTaken`."""
+    from services.profiles.logic.merges import merge_profiles
+
+    table = Identifier.__table__  # type: ignore[attr-defined]
+    await begin_immediate(session)
+    found = await _existing(session, tenant_id=tenant_id, profile_id=profile_id)
+    if found.merged_into is not None:
+        raise ProfileMergedError(f"Profile {profile_id} was merged into {found.merged_into}.")
+    namespace = body.namespace.strip() if body.kind in NAMESPACED else ""
+    try:
+        normalised = normalise(body.kind, body.value)
+    except InvalidIdentifier as exc:
+        raise InvalidIdentifierValue(str(exc)) from None
+    key = (table.c.tenant_id == tenant_id, table.c.kind == body.kind, table.c.namespace == namespace)
+    current = (
+        await session.execute(select(table).where(*key, table.c.value_normalised == normalised))
+    ).first()
+    created = current is None
+    if current is not None and current.profile_id != profile_id:
+        if not (is_strong(current.kind, current.evidence) and body.evidence in ("verified", "agent")):
+            raise IdentifierTaken("The identifier is on another profile; merge the two profiles instead.")
+        await merge_profiles(
+            session,
+            tenant_id=tenant_id,
+            survivor_id=profile_id,
+            merged_id=current.profile_id,
+            reason="agent",
+            actor=f"agent:{actor}",
+            evidence={"identifier_id": current.id, "evidence": body.evidence},
+        )
+    if current is None:
+        row = {
+            "id": new_id(),
+            "tenant_id": tenant_id,
+            "profile_id": profile_id,
+            "kind": body.kind,
+            "namespace": namespace,
+            "value": body.value.strip(),
+            "value_normalised": normalised,
+            "evidence": body.evidence,
+            "confidence": body.confidence,
+            "source": f"agent:{actor}",
+            "created_at": utcnow(),
+        }
+        await session.execute(table.insert().values(**row))
+        identifier_id = row["id"]
+    else:
+        identifier_id = current.id
+    read = (await session.execute(select(table).where(table.c.id == identifier_id))).one()
+    await session.commit()
+    return IdentifierRead.model_validate(read._mapping), created
