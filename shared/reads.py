@@ -35,7 +35,7 @@ import asyncpg
 from pydantic import BaseModel
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -231,6 +231,27 @@ class Reader(Protocol):
     async def scalar(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> Any: ...
 
     async def close(self) -> None: ...
+
+
+class SessionReader:
+    """The reader interface over a session, for logic that reads inside its own transaction what it has
+    just written (a write route answering with the row it changed); requests that only read use the
+    process's reader."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def all(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return list((await self._session.execute(stmt, params or {})).all())
+
+    async def first(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> Any | None:
+        return (await self._session.execute(stmt, params or {})).first()
+
+    async def scalar(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> Any:
+        return (await self._session.execute(stmt, params or {})).scalar()
+
+    async def close(self) -> None:
+        """The session is its owner's to close."""
 
 
 class _Plans:

@@ -12,7 +12,7 @@ from shared.auth import STAFF, Principal, require_roles
 from shared.events.contracts import LifecycleStage
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import ReadSessionDep
+from shared.service import ReaderDep
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
@@ -22,7 +22,7 @@ Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 @router.get("", response_model=ProfilePage, operation_id="list_profiles", summary="List profiles")
 async def get_profiles(
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     handle: Annotated[str | None, Query(min_length=1, max_length=101)] = None,
@@ -34,7 +34,7 @@ async def get_profiles(
     """List the tenant's profiles, newest first; find one by `handle` (any case, `@` optional); narrow to
     a segment's members, a tag or a lifecycle stage."""
     return await list_profiles(
-        session,
+        reader,
         tenant_id=principal.tenant_id,
         limit=limit,
         cursor=cursor,
@@ -53,9 +53,9 @@ async def get_profiles(
     summary="Get a profile",
     responses=problems(404),
 )
-async def read_profile(profile_id: str, principal: Staff, session: ReadSessionDep) -> ProfileRead:
+async def read_profile(profile_id: str, principal: Staff, reader: ReaderDep) -> ProfileRead:
     """One profile with its handles, counters and sentiment."""
-    return await get_profile(session, tenant_id=principal.tenant_id, profile_id=profile_id)
+    return await get_profile(reader, tenant_id=principal.tenant_id, profile_id=profile_id)
 
 
 @router.get(
@@ -68,11 +68,11 @@ async def read_profile(profile_id: str, principal: Staff, session: ReadSessionDe
 async def read_timeline(
     profile_id: str,
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> InteractionPage:
     """A profile's interactions (its mentions), most recent first."""
     return await get_timeline(
-        session, tenant_id=principal.tenant_id, profile_id=profile_id, limit=limit, cursor=cursor
+        reader, tenant_id=principal.tenant_id, profile_id=profile_id, limit=limit, cursor=cursor
     )

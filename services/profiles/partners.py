@@ -35,6 +35,7 @@ from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.errors import Unprocessable
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
+from shared.reads import SessionReader
 from shared.service import ReadSessionDep, Runtime, SessionDep
 from shared.settings import Settings
 
@@ -169,7 +170,9 @@ async def put_by_external_id(
         session, tenant_id=principal.tenant_id, system=system, external_id=external_id, body=body
     )
     response.status_code = 201 if upserted.outcome == "created" else 200
-    return await get_profile(session, tenant_id=principal.tenant_id, profile_id=upserted.profile_id)
+    return await get_profile(
+        SessionReader(session), tenant_id=principal.tenant_id, profile_id=upserted.profile_id
+    )
 
 
 @router.post(

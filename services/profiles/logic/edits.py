@@ -18,6 +18,7 @@ from shared.db import utcnow
 from shared.events.contracts import ProfileUpdated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
+from shared.reads import SessionReader
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.profiles")
@@ -76,4 +77,4 @@ async def update_profile(
         )
     else:
         await session.rollback()
-    return await get_profile(session, tenant_id=tenant_id, profile_id=profile_id)
+    return await get_profile(SessionReader(session), tenant_id=tenant_id, profile_id=profile_id)

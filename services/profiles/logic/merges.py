@@ -42,6 +42,7 @@ from shared.events.contracts import ProfileMerged as ProfileMergedEvent
 from shared.events.contracts import ProfileUnmerged
 from shared.events.envelope import CloudEvent, new_event
 from shared.events.outbox import stage_many
+from shared.reads import SessionReader
 
 log = logging.getLogger("rapport.profiles")
 
@@ -386,7 +387,7 @@ async def merge_by_request(
         session, tenant_id=tenant_id, survivor_id=survivor_id, merged_id=other_id, reason=reason, actor=actor
     )
     await session.commit()
-    profile = await get_profile(session, tenant_id=tenant_id, profile_id=survivor_id)
+    profile = await get_profile(SessionReader(session), tenant_id=tenant_id, profile_id=survivor_id)
     return MergeResult(merge_id=merge_id, profile=profile)
 
 
@@ -403,6 +404,6 @@ async def unmerge_by_request(
     await session.commit()
     return UnmergeResult(
         merge_id=merge_id,
-        profile=await get_profile(session, tenant_id=tenant_id, profile_id=profile_id),
-        restored=await get_profile(session, tenant_id=tenant_id, profile_id=restored_id),
+        profile=await get_profile(SessionReader(session), tenant_id=tenant_id, profile_id=profile_id),
+        restored=await get_profile(SessionReader(session), tenant_id=tenant_id, profile_id=restored_id),
     )

@@ -6,8 +6,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, and_, bindparam, literal, select
 
 from services.profiles.errors import ProfileNotFound
 from services.profiles.logic.identifiers import normalise_handle
@@ -15,6 +14,7 @@ from services.profiles.logic.segments import profile_filter_params, profile_filt
 from services.profiles.models import Identifier, Interaction, Profile
 from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
 from shared.pagination import cut, keyset_bound, page_params
+from shared.reads import Reader
 
 # Reads are one Core statement each (no ORM objects, one database round trip): under load a page of
 # profiles cost ~20x the process's `/healthz` through the ORM with a second query for the handles
@@ -83,7 +83,7 @@ def _page(
     return _with_handles(keyset_bound(stmt, _P.c.created_at, _P.c.id, after=after).subquery())
 
 
-def _group(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+def _group(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Profiles (as `ProfileRead` input) from rows of `_with_handles`, in the rows' order."""
     profiles: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -105,9 +105,9 @@ def _group(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
     return list(profiles.values())
 
 
-async def get_profile(session: AsyncSession, *, tenant_id: str, profile_id: str) -> ProfileRead:
+async def get_profile(reader: Reader, *, tenant_id: str, profile_id: str) -> ProfileRead:
     """One profile of the tenant with its handles, or `ProfileNotFound`."""
-    rows = (await session.execute(_ONE, {"tenant_id": tenant_id, "profile_id": profile_id})).all()
+    rows = await reader.all(_ONE, {"tenant_id": tenant_id, "profile_id": profile_id})
     found = _group(rows)
     if not found:
         raise ProfileNotFound(f"Profile {profile_id} was not found.")
@@ -115,7 +115,7 @@ async def get_profile(session: AsyncSession, *, tenant_id: str, profile_id: str)
 
 
 async def list_profiles(
-    session: AsyncSession,
+    reader: Reader,
     *,
     tenant_id: str,
     limit: int,
@@ -143,19 +143,19 @@ async def list_profiles(
         "handle": None if handle is None else normalise_handle(handle),
         "platform": platform,
     }
-    rows, next_cursor = cut(_group((await session.execute(stmt, params)).all()), limit=limit)
+    rows, next_cursor = cut(_group(await reader.all(stmt, params)), limit=limit)
     return ProfilePage.model_validate({"items": rows, "next_cursor": next_cursor})
 
 
 async def get_timeline(
-    session: AsyncSession, *, tenant_id: str, profile_id: str, limit: int, cursor: str | None
+    reader: Reader, *, tenant_id: str, profile_id: str, limit: int, cursor: str | None
 ) -> InteractionPage:
     """A profile's interactions, the latest to happen first; another tenant's profile is not found."""
     ids = {"tenant_id": tenant_id, "profile_id": profile_id}
     stmt = _TIMELINE[bool(cursor)]
-    rows = (await session.execute(stmt, {**ids, **page_params(limit=limit, cursor=cursor)})).all()
+    rows = await reader.all(stmt, {**ids, **page_params(limit=limit, cursor=cursor)})
     # An empty page: is the profile there at all? (Asked only now, so a page costs one query.)
-    if not rows and (await session.execute(_EXISTS, ids)).first() is None:
+    if not rows and await reader.first(_EXISTS, ids) is None:
         raise ProfileNotFound(f"Profile {profile_id} was not found.")
     items = rows[:limit]
     # The timeline is ordered by when the interactions happened: the cursor holds that time.
@@ -165,5 +165,5 @@ async def get_timeline(
     )
 
 
-def _interaction(row: Row[Any]) -> dict[str, Any]:
+def _interaction(row: Any) -> dict[str, Any]:
     return {**row._mapping, "mention_id": row.ref_id if row.kind == "mention" else None}

@@ -25,6 +25,7 @@ from services.profiles.logic.resolution import insert_ignoring_conflicts
 from services.profiles.models import Identifier, MatchKey, MatchSuggestion, Profile, new_id
 from services.profiles.schemas import MatchSuggestionList, MatchSuggestionRead, MergeResult
 from shared.db import begin_immediate, utcnow
+from shared.reads import SessionReader
 
 _P = Profile.__table__  # type: ignore[attr-defined]
 _ID = Identifier.__table__  # type: ignore[attr-defined]
@@ -263,7 +264,8 @@ async def accept_suggestion(
     )
     await session.commit()
     return MergeResult(
-        merge_id=merge_id, profile=await get_profile(session, tenant_id=tenant_id, profile_id=profile_id)
+        merge_id=merge_id,
+        profile=await get_profile(SessionReader(session), tenant_id=tenant_id, profile_id=profile_id),
     )
 
 
