@@ -17,7 +17,8 @@ from pydantic import (
     field_validator,
 )
 
-from services.profiles.logic.identifiers import (
+from services.profiles.logic.normalise import (
+    IdentifierKind,
     InvalidIdentifier,
     normalise_handle,
     normalise_phone,
@@ -26,8 +27,6 @@ from services.profiles.logic.identifiers import (
 from shared.events.contracts import Intent, LifecycleStage, SentimentLabel
 from shared.pagination import Page
 from shared.validation import Instant
-
-IdentifierKind = Literal["handle", "platform_user_id", "email", "phone", "website", "external_id"]
 
 
 class HandleRead(BaseModel):

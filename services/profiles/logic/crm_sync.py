@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profiles.logic.identifiers import is_strong, normalise
+from services.profiles.logic.normalise import is_strong, normalise
 from services.profiles.logic.orders import resolve_survivor
 from services.profiles.logic.snapshot import snapshot
 from services.profiles.models import Identifier, MatchSuggestion, Profile, new_id

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, literal, select
 
 from services.profiles.errors import ProfileNotFound
-from services.profiles.logic.identifiers import normalise_handle
+from services.profiles.logic.normalise import normalise_handle
 from services.profiles.logic.segments import profile_filter_params, profile_filters
 from services.profiles.models import Identifier, Interaction, Profile
 from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead

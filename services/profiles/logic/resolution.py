@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.logic import lifecycle
-from services.profiles.logic.identifiers import normalise_handle
+from services.profiles.logic.normalise import normalise_handle
 from services.profiles.logic.segments import refresh_memberships
 from services.profiles.logic.snapshot import snapshot
 from services.profiles.models import Identifier, Interaction, LifecycleChange, Profile, SegmentMember, new_id
