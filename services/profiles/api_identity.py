@@ -22,7 +22,7 @@ from services.profiles.schemas import (
 )
 from shared.auth import STAFF, Principal, require_roles
 from shared.openapi import problems
-from shared.service import ReadSessionDep, SessionDep
+from shared.service import ReaderDep, SessionDep
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
@@ -39,9 +39,9 @@ Agents = Annotated[Principal, Depends(require_roles("owner", "admin", "agent"))]
     summary="List a profile's identifiers",
     responses=problems(404),
 )
-async def get_identifiers(profile_id: str, principal: Staff, session: ReadSessionDep) -> IdentifierList:
+async def get_identifiers(profile_id: str, principal: Staff, reader: ReaderDep) -> IdentifierList:
     """Every identifier on the profile, with the evidence, confidence and source of its link."""
-    return await list_identifiers(session, tenant_id=principal.tenant_id, profile_id=profile_id)
+    return await list_identifiers(reader, tenant_id=principal.tenant_id, profile_id=profile_id)
 
 
 @router.post(
@@ -117,14 +117,12 @@ async def post_unmerge(
 async def get_match_suggestions(
     profile_id: str,
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     status: Annotated[Literal["open", "accepted", "rejected"] | None, Query()] = None,
 ) -> MatchSuggestionList:
     """Profiles that may be the same person (names, handles across platforms, bios, links), best first,
     each with its score and evidence. Nothing is merged until an agent accepts."""
-    return await list_suggestions(
-        session, tenant_id=principal.tenant_id, profile_id=profile_id, status=status
-    )
+    return await list_suggestions(reader, tenant_id=principal.tenant_id, profile_id=profile_id, status=status)
 
 
 @router.post(

@@ -36,7 +36,7 @@ from services.profiles.schemas import (
 from shared.auth import ADMINS, STAFF, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import ReadSessionDep, SessionDep
+from shared.service import ReaderDep, SessionDep
 
 # Staff read; agents (and admins) edit profiles and write notes; analysts build segments too; admins
 # define the tenant's attributes.
@@ -60,10 +60,10 @@ router = APIRouter(tags=["profile enrichment"])
     summary="List custom attributes",
 )
 async def get_attributes(
-    principal: Staff, session: ReadSessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    principal: Staff, reader: ReaderDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> AttributeDefinitionPage:
     """The tenant's custom profile attributes (name, type, enum options), newest first."""
-    return await list_definitions(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
+    return await list_definitions(reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -128,13 +128,13 @@ async def patch_profile(
 async def get_notes(
     profile_id: str,
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> NotePage:
     """A profile's notes, newest first."""
     return await list_notes(
-        session, tenant_id=principal.tenant_id, profile_id=profile_id, limit=limit, cursor=cursor
+        reader, tenant_id=principal.tenant_id, profile_id=profile_id, limit=limit, cursor=cursor
     )
 
 
@@ -173,10 +173,10 @@ async def post_segment(
 
 @router.get("/v1/segments", response_model=SegmentPage, operation_id="list_segments", summary="List segments")
 async def get_segments(
-    principal: Staff, session: ReadSessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+    principal: Staff, reader: ReaderDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> SegmentPage:
     """The tenant's segments with their member counts, newest first."""
-    return await list_segments(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
+    return await list_segments(reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -186,9 +186,9 @@ async def get_segments(
     summary="Get a segment",
     responses=problems(404),
 )
-async def read_segment(segment_id: str, principal: Staff, session: ReadSessionDep) -> SegmentRead:
+async def read_segment(segment_id: str, principal: Staff, reader: ReaderDep) -> SegmentRead:
     """One segment with its rule and member count."""
-    return await get_segment(session, tenant_id=principal.tenant_id, segment_id=segment_id)
+    return await get_segment(reader, tenant_id=principal.tenant_id, segment_id=segment_id)
 
 
 @router.delete(
@@ -222,7 +222,7 @@ async def read_members(
     segment_id: str,
     request: Request,
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv` streams every member.")] = "json",
@@ -232,15 +232,13 @@ async def read_members(
     lifetime_value, tags, first_seen_at, last_seen_at), streamed."""
     if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
         # Asked now so that an unknown segment is a 404, not an empty file.
-        await get_segment(session, tenant_id=principal.tenant_id, segment_id=segment_id)
-        rows = export_members(
-            request.app.state.runtime.reads, tenant_id=principal.tenant_id, segment_id=segment_id
-        )
+        await get_segment(reader, tenant_id=principal.tenant_id, segment_id=segment_id)
+        rows = export_members(reader, tenant_id=principal.tenant_id, segment_id=segment_id)
         return StreamingResponse(
             rows,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'},
         )
     return await list_members(
-        session, tenant_id=principal.tenant_id, segment_id=segment_id, limit=limit, cursor=cursor
+        reader, tenant_id=principal.tenant_id, segment_id=segment_id, limit=limit, cursor=cursor
     )

@@ -36,7 +36,7 @@ from shared.errors import Unprocessable
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.reads import SessionReader
-from shared.service import ReadSessionDep, Runtime, SessionDep
+from shared.service import ReaderDep, Runtime, SessionDep
 from shared.settings import Settings
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
@@ -228,11 +228,11 @@ async def post_profile_order(
 async def get_profile_orders(
     profile_id: str,
     principal: Staff,
-    session: ReadSessionDep,
+    reader: ReaderDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> OrderPage:
     """A profile's orders (its survivor's, when merged away), the latest posted first."""
     return await list_orders(
-        session, tenant_id=principal.tenant_id, profile_id=profile_id, limit=limit, cursor=cursor
+        reader, tenant_id=principal.tenant_id, profile_id=profile_id, limit=limit, cursor=cursor
     )

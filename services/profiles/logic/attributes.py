@@ -19,6 +19,7 @@ from services.profiles.schemas import (
 )
 from shared.errors import Unprocessable
 from shared.pagination import page_of
+from shared.reads import Reader
 
 MAX_STRING = 500
 _A = AttributeDefinition.__table__  # type: ignore[attr-defined]
@@ -35,13 +36,19 @@ async def definitions(session: AsyncSession, tenant_id: str) -> Definitions:
 
 
 async def list_definitions(
-    session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None
+    reader: Reader, *, tenant_id: str, limit: int, cursor: str | None
 ) -> AttributeDefinitionPage:
+    """The tenant's definitions, newest first."""
     rows, next_cursor = await page_of(
-        session, AttributeDefinition, tenant_id=tenant_id, limit=limit, cursor=cursor
+        reader,
+        AttributeDefinition,
+        tenant_id=tenant_id,
+        limit=limit,
+        cursor=cursor,
+        shape=AttributeDefinitionRead,
     )
     return AttributeDefinitionPage.model_validate(
-        {"items": [row._mapping for row in rows], "next_cursor": next_cursor}
+        {"items": rows, "next_cursor": next_cursor}, from_attributes=True
     )
 
 

@@ -2,43 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profiles.errors import IdentifierTaken, InvalidIdentifierValue, ProfileNotFound
+from services.profiles.errors import IdentifierTaken, InvalidIdentifierValue
 from services.profiles.errors import ProfileMerged as ProfileMergedError
 from services.profiles.logic.normalise import NAMESPACED, InvalidIdentifier, is_strong, normalise
-from services.profiles.models import Identifier, Profile, new_id
+from services.profiles.logic.notes import profile_ref
+from services.profiles.models import Identifier, new_id
 from services.profiles.schemas import IdentifierCreate, IdentifierList, IdentifierRead
 from shared.db import begin_immediate, utcnow
+from shared.reads import Reader, SessionReader, columns_of
+
+_ID = Identifier.__table__  # type: ignore[attr-defined]
+# A profile's identifiers, oldest first (`tenant_id`, `profile_id`).
+_OF_PROFILE = (
+    select(*columns_of(_ID, IdentifierRead))
+    .where(_ID.c.tenant_id == bindparam("tenant_id"), _ID.c.profile_id == bindparam("profile_id"))
+    .order_by(_ID.c.created_at, _ID.c.id)
+)
 
 
-async def list_identifiers(session: AsyncSession, *, tenant_id: str, profile_id: str) -> IdentifierList:
+async def list_identifiers(reader: Reader, *, tenant_id: str, profile_id: str) -> IdentifierList:
     """The profile's identifiers, oldest first; `ProfileNotFound` when it is not the tenant's."""
-    table = Identifier.__table__  # type: ignore[attr-defined]
-    await _existing(session, tenant_id=tenant_id, profile_id=profile_id)
-    rows = await session.execute(
-        select(table)
-        .where(table.c.tenant_id == tenant_id, table.c.profile_id == profile_id)
-        .order_by(table.c.created_at, table.c.id)
-    )
-    return IdentifierList.model_validate({"items": [row._mapping for row in rows]})
-
-
-async def _existing(session: AsyncSession, *, tenant_id: str, profile_id: str) -> Any:
-    profile = Profile.__table__  # type: ignore[attr-defined]
-    row = (
-        await session.execute(
-            select(profile.c.id, profile.c.merged_into).where(
-                profile.c.tenant_id == tenant_id, profile.c.id == profile_id
-            )
-        )
-    ).first()
-    if row is None:
-        raise ProfileNotFound(f"Profile {profile_id} was not found.")
-    return row
+    await profile_ref(reader, tenant_id=tenant_id, profile_id=profile_id)
+    rows = await reader.all(_OF_PROFILE, {"tenant_id": tenant_id, "profile_id": profile_id})
+    return IdentifierList.model_validate({"items": rows}, from_attributes=True)
 
 
 async def attach_identifier(
@@ -53,7 +42,7 @@ async def attach_identifier(
 
     table = Identifier.__table__  # type: ignore[attr-defined]
     await begin_immediate(session)
-    found = await _existing(session, tenant_id=tenant_id, profile_id=profile_id)
+    found = await profile_ref(SessionReader(session), tenant_id=tenant_id, profile_id=profile_id)
     if found.merged_into is not None:
         raise ProfileMergedError(f"Profile {profile_id} was merged into {found.merged_into}.")
     namespace = body.namespace.strip() if body.kind in NAMESPACED else ""

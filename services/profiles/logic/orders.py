@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.errors import OrderConflict, ProfileNotFound
 from services.profiles.logic import lifecycle
+from services.profiles.logic.notes import profile_ref
 from services.profiles.logic.segments import refresh_memberships
 from services.profiles.logic.snapshot import snapshot
 from services.profiles.models import Identifier, Interaction, LifecycleChange, Profile, ProfileOrder
@@ -24,6 +25,7 @@ from shared.events.contracts import LifecycleChanged, ProfileUpdated
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import page_of
+from shared.reads import Reader
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.profiles.orders")
@@ -261,24 +263,24 @@ async def record_order(
     return _read(order), True
 
 
+async def survivor_id(reader: Reader, *, tenant_id: str, profile_id: str) -> str:
+    """`resolve_survivor` for requests that only read: the id of the profile `profile_id` became."""
+    current = profile_id
+    for _ in range(MAX_MERGE_HOPS):
+        row = await profile_ref(reader, tenant_id=tenant_id, profile_id=current)
+        if row.merged_into is None:
+            return str(row.id)
+        current = row.merged_into
+    raise ProfileNotFound(f"Profile {profile_id} was not found.")
+
+
 async def list_orders(
-    session: AsyncSession, *, tenant_id: str, profile_id: str, limit: int, cursor: str | None
+    reader: Reader, *, tenant_id: str, profile_id: str, limit: int, cursor: str | None
 ) -> OrderPage:
     """The orders of a profile (of its survivor, when it was merged away), the latest posted first."""
-    profile = await resolve_survivor(session, tenant_id=tenant_id, profile_id=profile_id, lock=False)
+    survivor = await survivor_id(reader, tenant_id=tenant_id, profile_id=profile_id)
     rows, next_cursor = await page_of(
-        session, ProfileOrder, tenant_id=tenant_id, limit=limit, cursor=cursor, profile_id=profile.id
+        reader, ProfileOrder, tenant_id=tenant_id, limit=limit, cursor=cursor, profile_id=survivor
     )
-    items = [
-        OrderRead(
-            id=row.id,
-            profile_id=row.profile_id,
-            order_id=row.order_id,
-            amount=format_e4(row.amount_e4),
-            currency=row.currency,
-            ordered_at=row.ordered_at,
-            created_at=row.created_at,
-        )
-        for row in rows
-    ]
-    return OrderPage(items=items, next_cursor=next_cursor)
+    items = [{**row._mapping, "amount": format_e4(row.amount_e4)} for row in rows]
+    return OrderPage.model_validate({"items": items, "next_cursor": next_cursor})

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
     String,
     bindparam,
@@ -24,7 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.errors import SegmentNotFound, SegmentRuleInvalid
 from services.profiles.logic.attributes import Definitions, definitions
@@ -35,6 +34,7 @@ from services.profiles.schemas import ProfileSummaryPage, SegmentCreate, Segment
 from shared.db import utcnow
 from shared.errors import BadRequest
 from shared.pagination import cut, keyset_bound, page_of, page_params
+from shared.reads import Reader, SessionReader
 from shared.tenancy import get_row_scoped
 
 log = logging.getLogger("rapport.profiles")
@@ -241,24 +241,28 @@ async def create_segment(session: AsyncSession, *, tenant_id: str, segment_in: S
     count = await _fill(session, tenant_id, segment.id, rule)
     await session.commit()
     log.info("segment.created", extra={"tenant_id": tenant_id, "segment_id": segment.id, "members": count})
-    return await get_segment(session, tenant_id=tenant_id, segment_id=segment.id)
+    return await get_segment(SessionReader(session), tenant_id=tenant_id, segment_id=segment.id)
 
 
-async def get_segment(session: AsyncSession, *, tenant_id: str, segment_id: str) -> SegmentRead:
-    row = await get_row_scoped(session, Segment, tenant_id=tenant_id, id=segment_id, error=SegmentNotFound)
-    return SegmentRead.model_validate(row._mapping)
+async def get_segment(reader: Reader, *, tenant_id: str, segment_id: str) -> SegmentRead:
+    """One segment of the tenant (`SessionReader` inside a write's transaction); `SegmentNotFound`."""
+    row = await get_row_scoped(
+        reader, Segment, tenant_id=tenant_id, id=segment_id, error=SegmentNotFound, shape=SegmentRead
+    )
+    return SegmentRead.model_validate(row, from_attributes=True)
 
 
-async def list_segments(
-    session: AsyncSession, *, tenant_id: str, limit: int, cursor: str | None
-) -> SegmentPage:
-    rows, next_cursor = await page_of(session, Segment, tenant_id=tenant_id, limit=limit, cursor=cursor)
-    return SegmentPage.model_validate({"items": [row._mapping for row in rows], "next_cursor": next_cursor})
+async def list_segments(reader: Reader, *, tenant_id: str, limit: int, cursor: str | None) -> SegmentPage:
+    """The tenant's segments with their member counts, newest first."""
+    rows, next_cursor = await page_of(
+        reader, Segment, tenant_id=tenant_id, limit=limit, cursor=cursor, shape=SegmentRead
+    )
+    return SegmentPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)
 
 
 async def delete_segment(session: AsyncSession, *, tenant_id: str, segment_id: str) -> None:
     """Delete a segment and its memberships."""
-    await get_segment(session, tenant_id=tenant_id, segment_id=segment_id)
+    await get_segment(SessionReader(session), tenant_id=tenant_id, segment_id=segment_id)
     await session.execute(delete(_M).where(_M.c.tenant_id == tenant_id, _M.c.segment_id == segment_id))
     await session.execute(delete(_S).where(_S.c.tenant_id == tenant_id, _S.c.id == segment_id))
     await session.commit()
@@ -320,27 +324,27 @@ def _after_profile(cursor: str) -> str:
 
 
 async def _member_rows(
-    session: AsyncSession, *, tenant_id: str, segment_id: str, limit: int, cursor: str | None
-) -> tuple[list[Row[Any]], str | None]:
+    reader: Reader, *, tenant_id: str, segment_id: str, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
     params: dict[str, Any] = {"tenant_id": tenant_id, "segment_id": segment_id, "page_limit": limit + 1}
     if cursor:
         params["after_profile"] = _after_profile(cursor)
-    rows = (await session.execute(_MEMBERS[bool(cursor)], params)).all()
+    rows = await reader.all(_MEMBERS[bool(cursor)], params)
     if len(rows) <= limit:
-        return list(rows), None
-    return list(rows[:limit]), _member_cursor(rows[limit - 1].id)
+        return rows, None
+    return rows[:limit], _member_cursor(rows[limit - 1].id)
 
 
 async def list_members(
-    session: AsyncSession, *, tenant_id: str, segment_id: str, limit: int, cursor: str | None
+    reader: Reader, *, tenant_id: str, segment_id: str, limit: int, cursor: str | None
 ) -> ProfileSummaryPage:
     """A page of the segment's members (profile summaries), in a stable order (by profile id)."""
-    await get_segment(session, tenant_id=tenant_id, segment_id=segment_id)
+    await get_segment(reader, tenant_id=tenant_id, segment_id=segment_id)
     rows, next_cursor = await _member_rows(
-        session, tenant_id=tenant_id, segment_id=segment_id, limit=limit, cursor=cursor
+        reader, tenant_id=tenant_id, segment_id=segment_id, limit=limit, cursor=cursor
     )
     return ProfileSummaryPage.model_validate(
-        {"items": [row._mapping for row in rows], "next_cursor": next_cursor}
+        {"items": rows, "next_cursor": next_cursor}, from_attributes=True
     )
 
 
@@ -364,7 +368,7 @@ def _cell(text: str | None) -> str:
     return "'" + text if text[0] in "=+-@\t\r" else text
 
 
-def _csv_lines(rows: Sequence[Row[Any]]) -> str:
+def _csv_lines(rows: Sequence[Any]) -> str:
     """The CSV lines of these members (one writer per chunk)."""
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(
@@ -386,18 +390,15 @@ def _csv_lines(rows: Sequence[Row[Any]]) -> str:
     return out.getvalue()
 
 
-async def export_members(
-    sessions: async_sessionmaker[AsyncSession], *, tenant_id: str, segment_id: str
-) -> AsyncIterator[str]:
-    """The segment's members as CSV (a header row, then one line per member), read CHUNK at a time, each
-    chunk in a session of its own (the response streams after the request's session closed)."""
+async def export_members(reader: Reader, *, tenant_id: str, segment_id: str) -> AsyncIterator[str]:
+    """The segment's members as CSV (a header row, then one line per member), read CHUNK at a time
+    through the reader (the process's: the response streams after the request is done)."""
     yield ",".join(CSV_COLUMNS) + "\n"
     cursor: str | None = None
     while True:
-        async with sessions() as session:
-            rows, cursor = await _member_rows(
-                session, tenant_id=tenant_id, segment_id=segment_id, limit=CHUNK, cursor=cursor
-            )
+        rows, cursor = await _member_rows(
+            reader, tenant_id=tenant_id, segment_id=segment_id, limit=CHUNK, cursor=cursor
+        )
         yield _csv_lines(rows)
         if cursor is None:
             return

@@ -9,6 +9,7 @@ by themselves, and are decided by an agent (accept = merge with reason `suggesti
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -16,16 +17,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import literal, or_, select, update
+from sqlalchemy import Select, bindparam, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profiles.errors import ProfileNotFound, SuggestionDecided, SuggestionNotFound
+from services.profiles.errors import SuggestionDecided, SuggestionNotFound
 from services.profiles.logic.merges import merge_profiles
+from services.profiles.logic.notes import profile_ref
 from services.profiles.logic.resolution import insert_ignoring_conflicts
 from services.profiles.models import Identifier, MatchKey, MatchSuggestion, Profile, new_id
 from services.profiles.schemas import MatchSuggestionList, MatchSuggestionRead, MergeResult
 from shared.db import begin_immediate, utcnow
-from shared.reads import SessionReader
+from shared.reads import Reader, SessionReader
 
 _P = Profile.__table__  # type: ignore[attr-defined]
 _ID = Identifier.__table__  # type: ignore[attr-defined]
@@ -206,19 +208,27 @@ def _read(row: Any, profile_id: str) -> MatchSuggestionRead:
     return MatchSuggestionRead.model_validate(data)
 
 
+@functools.cache
+def _of_profile(by_status: bool) -> Select[Any]:
+    """A profile's suggestions, best first (`tenant_id`, `profile_id`, and `status` when `by_status`)."""
+    stmt = select(_S).where(
+        _S.c.tenant_id == bindparam("tenant_id"),
+        or_(_S.c.profile_id == bindparam("profile_id"), _S.c.candidate_id == bindparam("profile_id")),
+    )
+    if by_status:
+        stmt = stmt.where(_S.c.status == bindparam("status"))
+    return stmt.order_by(_S.c.score.desc(), _S.c.id)
+
+
 async def list_suggestions(
-    session: AsyncSession, *, tenant_id: str, profile_id: str, status: str | None
+    reader: Reader, *, tenant_id: str, profile_id: str, status: str | None
 ) -> MatchSuggestionList:
     """The profile's suggestions, best first (`status` narrows them)."""
-    exists = await session.execute(select(_P.c.id).where(_P.c.tenant_id == tenant_id, _P.c.id == profile_id))
-    if exists.first() is None:
-        raise ProfileNotFound(f"Profile {profile_id} was not found.")
-    stmt = select(_S).where(
-        _S.c.tenant_id == tenant_id, or_(_S.c.profile_id == profile_id, _S.c.candidate_id == profile_id)
-    )
+    await profile_ref(reader, tenant_id=tenant_id, profile_id=profile_id)
+    params = {"tenant_id": tenant_id, "profile_id": profile_id}
     if status is not None:
-        stmt = stmt.where(_S.c.status == status)
-    rows = await session.execute(stmt.order_by(_S.c.score.desc(), _S.c.id))
+        params["status"] = status
+    rows = await reader.all(_of_profile(status is not None), params)
     return MatchSuggestionList(items=[_read(row, profile_id) for row in rows])
 
 
