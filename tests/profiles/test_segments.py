@@ -144,7 +144,8 @@ def test_csv_export_lists_every_member(client: httpx.Client, tenant: Tenant) -> 
         first = by_id[tagged[0]["id"]]
         # A cell a spreadsheet would run as a formula is exported as text.
         assert first["display_name"] == "'=SUM(A1)"
-        assert (first["lifecycle_stage"], first["tags"]) == ("stranger", "export;gold")
+        # A first positive mention made the stranger a fan (resolution's lifecycle rule).
+        assert (first["lifecycle_stage"], first["tags"]) == ("fan", "export;gold")
         assert first["lifetime_value"] == ""
         assert by_id[tagged[1]["id"]]["display_name"] == "Sam"
         assert float(first["sentiment_trend"]) == pytest.approx(tagged[0]["sentiment"]["trend"], abs=0.001)
@@ -286,9 +287,10 @@ def test_profile_list_filters_by_segment_tag_and_stage(client: httpx.Client, ten
     assert ids(tag=" Vip_1% ") == [vip["id"]]
     # `_` and `%` are not wildcards.
     assert ids(tag="vipx1%") == ids(tag="vip") == []
-    assert ids(lifecycle_stage="stranger") == [other["id"], vip["id"]]
+    # A first positive mention made both fans (resolution's lifecycle rule).
+    assert ids(lifecycle_stage="fan") == [other["id"], vip["id"]]
     assert ids(lifecycle_stage="customer") == []
-    assert ids(lifecycle_stage="stranger", tag="vip_1%", segment_id=segment["id"]) == [vip["id"]]
+    assert ids(lifecycle_stage="fan", tag="vip_1%", segment_id=segment["id"]) == [vip["id"]]
     assert_problem(
         client.get("/v1/profiles", headers=tenant.headers, params={"lifecycle_stage": "king"}), 422
     )
