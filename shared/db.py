@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -100,126 +99,6 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
         if not alive:
             # The pool drops this connection and checks out (or opens) another.
             raise DisconnectionError()
-
-
-# Read connections per SQLite process: a request holds one from its first statement to the end of its
-# session, and one costs no thread (a file handle and its page cache), so there are enough for every
-# request a loaded process serves at once. Waiting for one is not first come, first served (SQLAlchemy's
-# asyncio queue): with 16 for 32 requests in flight some requests waited the whole 3 s of a bench run.
-SQLITE_READ_POOL = 64
-# A reader in WAL mode waits only while a crashed writer's log is recovered; it waits on the event loop.
-SQLITE_READ_BUSY_MS = 1000
-
-
-class _InlineCursor:
-    """An aiosqlite-shaped cursor whose coroutines run the sqlite3 call on the calling (event loop) thread."""
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._cursor.arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._cursor.arraysize = value
-
-    async def __aenter__(self) -> _InlineCursor:
-        return self
-
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> _InlineCursor:
-        self._cursor.execute(sql, parameters)
-        return self
-
-    async def executemany(self, sql: str, parameters: Any) -> _InlineCursor:
-        raise sqlite3.NotSupportedError("read connections do not write")
-
-    async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(size if size is not None else self._cursor.arraysize)
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-
-class _InlineConnection:
-    """An aiosqlite-shaped connection (what SQLAlchemy's aiosqlite dialect drives) without aiosqlite's
-    thread: each call is the plain sqlite3 call. For read connections only, whose statements are bounded
-    by an index, so running them on the event loop costs less than handing each one to a thread."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._connection: sqlite3.Connection | None = conn  # the dialect checks it before commit/rollback
-
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
-
-    def cursor(self) -> _InlineCursor:
-        return _InlineCursor(self._conn.cursor())
-
-    async def commit(self) -> None:
-        self._conn.commit()
-
-    async def rollback(self) -> None:
-        self._conn.rollback()
-
-    async def create_function(self, *args: Any, **kw: Any) -> None:
-        self._conn.create_function(*args, **kw)
-
-    async def close(self) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Terminate: the same as close, there is no thread to stop."""
-        self._connection = None
-        self._conn.close()
-
-
-def create_read_engine(engine: AsyncEngine) -> AsyncEngine:
-    """The engine of read-only requests: on a SQLite file, connections that run each statement on the
-    event loop (no thread hop: aiosqlite's hops cost more CPU than a bounded read) and refuse writes;
-    elsewhere `engine` itself (asyncpg has no thread)."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        return engine
-
-    async def connect() -> _InlineConnection:
-        conn = sqlite3.connect(database, check_same_thread=False, timeout=SQLITE_READ_BUSY_MS / 1000)
-        return _InlineConnection(conn)
-
-    reader = create_async_engine(
-        engine.url, async_creator=connect, pool_size=SQLITE_READ_POOL, max_overflow=0
-    )
-
-    @event.listens_for(reader.sync_engine, "connect")
-    def _read_pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_READ_BUSY_MS}")
-        # A write through a read session is a bug: make it fail instead of taking the write lock.
-        cur.execute("PRAGMA query_only=ON")
-        cur.close()
-
-    return reader
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

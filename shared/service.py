@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import speedups
 from shared.auth import JWKSSource, TokenVerifier, jwks_from_url
-from shared.db import create_engine, create_read_engine, ping, session_factory
+from shared.db import create_engine, ping, session_factory
 from shared.docs import install_docs
 from shared.errors import install_error_handlers
 from shared.events.bus import BatchHandler, Bus, EventScope
@@ -76,8 +76,6 @@ class Runtime(Generic[SettingsT]):
     sessions: async_sessionmaker[AsyncSession]
     # The statements of the requests that only read (`ReaderDep`): straight on the driver.
     reader: Reader
-    # Sessions of the requests that only read (`ReadSessionDep`): `sessions` itself on PostgreSQL.
-    reads: async_sessionmaker[AsyncSession]
     bus: Bus
     relay: OutboxRelay
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -132,8 +130,6 @@ def create_service_app(
             raise
         sessions = session_factory(engine)
         reader = create_reader(engine)
-        read_engine = create_read_engine(engine)
-        reads = sessions if read_engine is engine else session_factory(read_engine)
         bus = Bus(settings.nats_url, name=f"rapport-{settings.service}", replicas=settings.stream_replicas)
         await bus.connect()
         rt = Runtime(
@@ -141,7 +137,6 @@ def create_service_app(
             engine=engine,
             sessions=sessions,
             reader=reader,
-            reads=reads,
             bus=bus,
             relay=OutboxRelay(sessions, bus),
         )
@@ -175,8 +170,6 @@ def create_service_app(
             await stack.aclose()
             await bus.close()
             await reader.close()
-            if read_engine is not engine:
-                await read_engine.dispose()
             await engine.dispose()
             log.info("service.stopped")
 
@@ -280,13 +273,3 @@ async def get_reader(request: Request) -> Reader:
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]
-
-
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session per request that only reads: on SQLite its connection refuses writes."""
-    rt: Runtime[Settings] = request.app.state.runtime
-    async with rt.reads() as session:
-        yield session
-
-
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
