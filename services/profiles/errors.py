@@ -9,12 +9,9 @@ class ProfileNotFound(NotFound):
     type = "https://rapport.dev/problems/profile-not-found"
 
 
-class ProfileMergedAway(Conflict):
-    """The profile was merged into another: edit the survivor (`merged_into`)."""
-
-
 class ProfileMerged(Conflict):
-    """The profile was merged into another one already: it takes part in no further merge."""
+    """The profile was merged into another one already: it takes part in no further merge and is not
+    edited (edit the survivor, `merged_into`)."""
 
     type = "https://rapport.dev/problems/profile-merged"
 

@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profiles.errors import ProfileMergedAway, ProfileNotFound
+from services.profiles.errors import ProfileMerged, ProfileNotFound
 from services.profiles.logic.attributes import apply_attributes, definitions
 from services.profiles.logic.profiles import get_profile
 from services.profiles.logic.segments import refresh_memberships
@@ -36,7 +36,7 @@ async def update_profile(
     if profile is None:
         raise ProfileNotFound(f"Profile {profile_id} was not found.")
     if profile.merged_into is not None:
-        raise ProfileMergedAway(f"Profile {profile_id} was merged into {profile.merged_into}: edit that one.")
+        raise ProfileMerged(f"Profile {profile_id} was merged into {profile.merged_into}: edit that one.")
     changed: list[str] = []
     given = changes.model_fields_set
     if changes.attributes is not None:
