@@ -19,7 +19,6 @@ for that page: what is left is the web framework's and the response model's own 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 import sys
@@ -80,11 +79,6 @@ def floor_app() -> Any:
     return app
 
 
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -135,23 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         token = reads._login(stack.url("identity"), seeded.email)
         for round_ in range(args.rounds):
             reads.log(f"round {round_ + 1}/{args.rounds}")
-            health = None
+            health, health_cpu = None, 0.0
             for name, path in TARGETS:
-                asyncio.run(
-                    reads._load(port, path, token, duration=args.warmup, connections=args.connections)
-                )
-                before = _cpu(proc.pid)
-                result = asyncio.run(
-                    reads._load(port, path, token, duration=args.duration, connections=args.connections)
-                )
-                used = _cpu(proc.pid) - before
+                result, per_request = reads.measured(proc.pid, port, path, token, args)
                 if result.non_2xx:
                     raise RuntimeError(f"GET {path} answered {result.non_2xx} non-2xx responses")
-                health = health or result
-                per_request = 1e6 * used / (result.requests_per_s * args.duration)
+                if health is None:
+                    health, health_cpu = result, per_request
                 reads.log(
                     f"  {name:<9} {result.requests_per_s:7.0f} req/s  ratio "
-                    f"{result.requests_per_s / health.requests_per_s:4.2f}  {per_request:6.0f} µs CPU/request"
+                    f"{result.requests_per_s / health.requests_per_s:4.2f}  {per_request:6.0f} µs CPU/req  "
+                    f"CPU ratio {health_cpu / per_request:4.2f}"
                 )
     finally:
         if proc is not None:

@@ -16,8 +16,10 @@ Load: `--connections` keep-alive HTTP/1.1 connections from a small asyncio clien
 one request at a time, for `--duration` seconds after `--warmup` seconds, with a valid token, on
 127.0.0.1. Within a round each service's `/healthz` is measured right before its endpoints, and an
 endpoint's ratio is its rate over that `/healthz` rate (same process, same minute). Reported per
-endpoint and database: the median round's req/s, the ratio's range over the rounds, and p99. The budget
-is a ratio of at least 0.45 for every endpoint.
+endpoint and database: the median round's req/s, the ratio's range over the rounds, p99, and the
+service process's CPU per request with /healthz's over it (the "CPU ratio": what the ratio of rates
+tends to on an otherwise idle machine, and steadier on a busy one). The budget is a ratio of at least
+0.45 for every endpoint.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -170,12 +173,6 @@ async def _load(port: int, path: str, token: str, *, duration: float, connection
         p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
         non_2xx=run.non_2xx,
     )
-
-
-def load(port: int, path: str, token: str, args: argparse.Namespace) -> Load:
-    """Warm up, then measure one endpoint."""
-    asyncio.run(_load(port, path, token, duration=args.warmup, connections=args.connections))
-    return asyncio.run(_load(port, path, token, duration=args.duration, connections=args.connections))
 
 
 # Seeding.
@@ -468,6 +465,25 @@ class Row:
     rps: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
+    # The service process's CPU per request (µs), and /healthz's over it: what the ratio of rates tends to
+    # on an otherwise idle machine, and steadier than it on a busy one.
+    cpu_us: list[float] = field(default_factory=list)
+    cpu_ratios: list[float] = field(default_factory=list)
+
+
+def _cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, port: int, path: str, token: str, args: argparse.Namespace) -> tuple[Load, float]:
+    """`load`, and the process's CPU µs per request over the measured part."""
+    asyncio.run(_load(port, path, token, duration=args.warmup, connections=args.connections))
+    before = _cpu_s(pid)
+    result = asyncio.run(_load(port, path, token, duration=args.duration, connections=args.connections))
+    used = _cpu_s(pid) - before
+    return result, 1e6 * used / max(1.0, result.requests_per_s * args.duration)
 
 
 def bench_database(database: str, args: argparse.Namespace) -> list[Row]:
@@ -507,30 +523,37 @@ def bench_database(database: str, args: argparse.Namespace) -> list[Row]:
                 if not chosen:
                     continue
                 port = stack.procs[service].port
+                popen = stack.procs[service].popen
+                assert popen is not None
                 token = _login(stack.url("identity"), seeded.email)
-                health = load(port, "/healthz", token, args)
+                health, health_cpu = measured(popen.pid, port, "/healthz", token, args)
                 log(
                     f"  {service:<10} {'healthz':<14} {health.requests_per_s:7.0f} req/s  "
-                    f"p99 {health.p99_ms:6.1f} ms"
+                    f"p99 {health.p99_ms:6.1f} ms  {health_cpu:6.0f} µs CPU/req"
                 )
                 key = (service, "healthz")
                 rows.setdefault(key, Row(database, service, "healthz", "/healthz"))
                 rows[key].rps.append(health.requests_per_s)
                 rows[key].ratios.append(1.0)
                 rows[key].p99.append(health.p99_ms)
+                rows[key].cpu_us.append(health_cpu)
+                rows[key].cpu_ratios.append(1.0)
                 for name, path in chosen:
-                    result = load(port, path, token, args)
+                    result, cpu = measured(popen.pid, port, path, token, args)
                     if result.non_2xx:
                         raise RuntimeError(f"GET {path} answered {result.non_2xx} non-2xx responses")
                     ratio = result.requests_per_s / health.requests_per_s
                     log(
                         f"  {service:<10} {name:<14} {result.requests_per_s:7.0f} req/s  ratio {ratio:4.2f}  "
-                        f"p99 {result.p99_ms:6.1f} ms"
+                        f"p99 {result.p99_ms:6.1f} ms  {cpu:6.0f} µs CPU/req  "
+                        f"CPU ratio {health_cpu / cpu:4.2f}"
                     )
                     row = rows.setdefault((service, name), Row(database, service, name, path))
                     row.rps.append(result.requests_per_s)
                     row.ratios.append(ratio)
                     row.p99.append(result.p99_ms)
+                    row.cpu_us.append(cpu)
+                    row.cpu_ratios.append(health_cpu / cpu)
     finally:
         log(f"[{database}] stopping the stack")
         stack.stop_all()
@@ -542,8 +565,8 @@ def bench_database(database: str, args: argparse.Namespace) -> list[Row]:
 def report(results: list[Row]) -> str:
     lines = [
         "| database | service | endpoint | req/s (median) | ratio to /healthz (range) | p99 ms (median) "
-        "| budget |",
-        "|---|---|---|---|---|---|---|",
+        "| CPU µs per request (median) | CPU ratio (range) | budget |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         ratio = (
@@ -552,9 +575,11 @@ def report(results: list[Row]) -> str:
         verdict = (
             "" if row.endpoint == "healthz" else ("ok" if statistics.median(row.ratios) >= BUDGET else "MISS")
         )
+        cpu_ratio = f"{min(row.cpu_ratios):.2f}-{max(row.cpu_ratios):.2f}"
         lines.append(
             f"| {row.database} | {row.service} | `{row.endpoint}` | {statistics.median(row.rps):,.0f} "
-            f"| {ratio} | {statistics.median(row.p99):.1f} | {verdict} |"
+            f"| {ratio} | {statistics.median(row.p99):.1f} | {statistics.median(row.cpu_us):,.0f} "
+            f"| {cpu_ratio} | {verdict} |"
         )
     return "\n".join(lines)
 
