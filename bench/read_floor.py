@@ -27,12 +27,21 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from fastapi import Query  # noqa: E402
+
 from bench import reads  # noqa: E402
 from rapport.stack import Stack, free_port, port_open  # noqa: E402
+from services.listening.app import create_app  # noqa: E402
+from services.listening.mentions import routes  # noqa: E402
+from services.listening.mentions.logic import list_mentions  # noqa: E402
+from services.listening.mentions.schemas import MentionPage  # noqa: E402
+from shared.validation import Instant  # noqa: E402
 
 TARGETS = (
     ("healthz", "/healthz"),
@@ -43,14 +52,6 @@ TARGETS = (
 
 def floor_app() -> Any:
     """listening's app with `/floor/mentions` routed first."""
-    from fastapi import Query
-
-    from services.listening.app import create_app
-    from services.listening.mentions import routes
-    from services.listening.mentions.logic import list_mentions
-    from services.listening.mentions.schemas import MentionPage
-    from shared.validation import Instant
-
     app = create_app()
     kept: dict[str, MentionPage] = {}
 
@@ -127,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError("the floor process did not start")
             time.sleep(0.2)
         token = reads._login(stack.url("identity"), seeded.email)
+        for _name, path in TARGETS:
+            check = httpx.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+            if check.status_code != 200:
+                raise RuntimeError(f"GET {path} answered {check.status_code}: {check.text[:300]}")
         for round_ in range(args.rounds):
             reads.log(f"round {round_ + 1}/{args.rounds}")
             health, health_cpu = None, 0.0
