@@ -40,6 +40,10 @@ DUPLICATE_WINDOW_S = 120.0
 BACKOFF_S = (0.5, 2.0, 10.0, 30.0)
 # Waits between attempts to create a stream JetStream is not ready to create; None: give up.
 STREAM_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 4.0, None)
+# How long a fetch waits for deliveries: the first after a batch, and at most (each empty one doubles it).
+# A waiting fetch gets a delivery the moment it arrives; waiting longer only means fewer pull requests,
+# the CPU an idle consumer spends.
+FETCH_WAIT_S = (1.0, 4.0)
 # How long the fetch that tops up a lingering batch waits when nothing more has arrived.
 FILL_TIMEOUT_S = 0.05
 
@@ -202,12 +206,14 @@ class Consumer(Generic[P]):
             spec.subject, durable=self.durable, stream=spec.stream, config=config
         )
         log.info("consumer.started", extra={"durable": self.durable, "event_type": spec.name})
+        wait = FETCH_WAIT_S[0]
         while True:
             try:
-                msgs = await sub.fetch(self.batch, timeout=1.0)
+                msgs = await sub.fetch(self.batch, timeout=wait)
             except (NatsTimeout, TimeoutError):
                 # nats-py also raises a bare asyncio.TimeoutError (== TimeoutError) when a fetch's deadline
                 # runs out between its two pull requests; uncaught, it silently ended this consumer.
+                wait = min(wait * 2, FETCH_WAIT_S[1])
                 continue
             except (
                 nats.errors.ConnectionClosedError,
@@ -221,6 +227,7 @@ class Consumer(Generic[P]):
                 log.exception("consumer.fetch_failed", extra={"durable": self.durable})
                 await asyncio.sleep(1.0)
                 continue
+            wait = FETCH_WAIT_S[0]
             if self.linger > 0 and len(msgs) < self.batch:
                 msgs = await self._fill(sub, list(msgs))
             await self.handle_batch(msgs)
