@@ -51,12 +51,16 @@ class Subscription(Generic[P]):
     A set-based consumer gives `batch_handler` instead: it receives the batch's new events in one call
     (one transaction with their inbox rows; on failure each event is retried alone, as a batch of one:
     `handle_set_once`).
+
+    `linger_ms`: how long a short batch waits for more events before it is handled (see
+    `Consumer.linger`); None takes the service's `consumer_linger_ms` setting.
     """
 
     durable: str
     event: type[P]
     handler: Callable[[AsyncSession, Event[P]], Awaitable[None]] | None = None
     batch_handler: Callable[[AsyncSession, Sequence[Event[P]]], Awaitable[None]] | None = None
+    linger_ms: float | None = None
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -152,7 +156,13 @@ def create_service_app(
         rt.spawn(rt.relay.run(), name="outbox-relay")
         subs = subscriptions(state) if callable(subscriptions) else subscriptions
         for sub in subs:
-            consumer = bus.consumer(durable=sub.durable, event=sub.event, batch_handler=_once(sessions, sub))
+            linger_ms = settings.consumer_linger_ms if sub.linger_ms is None else sub.linger_ms
+            consumer = bus.consumer(
+                durable=sub.durable,
+                event=sub.event,
+                batch_handler=_once(sessions, sub),
+                linger=max(linger_ms, 0.0) / 1000,
+            )
             rt.tasks.append(asyncio.create_task(consumer.run(), name=sub.durable))
         log.info("service.started", extra={"subscriptions": len(subs)})
         try:

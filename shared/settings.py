@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # Swagger UI at `/docs` and the OpenAPI document at `/openapi.json` (the gateway's merged one reads
     # the services'). Production manifests turn them off: the API's map is then not served at all.
     api_docs: bool = True
+    # How long (ms) an event consumer holds a short batch to let more events join it before handling it
+    # (`shared.events.bus.Consumer.linger`): fewer, fuller batches for less CPU per event, at that much
+    # latency. 0: handle each fetch at once. A `Subscription` may set its own.
+    consumer_linger_ms: float = 0.0
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under `var_dir`."""

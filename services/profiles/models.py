@@ -3,7 +3,6 @@ lifecycle history, custom attributes, notes, segments and match suggestions."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,10 +10,11 @@ from sqlalchemy import JSON, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
+from shared.ids import uuid4_str
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    return uuid4_str()
 
 
 class Profile(SQLModel, table=True):

@@ -9,3 +9,7 @@ class ProfilesSettings(Settings):
     """What the profiles service needs to know."""
 
     service: str = "profiles"
+    # Mentions arrive one post at a time; a batch's statements cost the same for one mention as for 64,
+    # so profiles' consumers wait this long (ms) to fill a batch (`RAPPORT_CONSUMER_LINGER_MS`).
+    # Its readers' clocks run in minutes (SLAs, segments): the latency is worth the CPU it saves.
+    consumer_linger_ms: float = 200.0

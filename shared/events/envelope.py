@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Generic, Literal, TypeVar
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.catalog import spec_of
 from shared.events.contracts import Contract
+from shared.ids import uuid4_str
 
 P = TypeVar("P", bound=Contract)
 
@@ -67,7 +67,7 @@ def new_event(
 ) -> CloudEvent:
     """A new event of the type the catalog gives the payload's class."""
     return CloudEvent(
-        id=event_id or str(uuid.uuid4()),
+        id=event_id or uuid4_str(),
         source=f"/rapport/{source}",
         type=spec_of(type(payload)).name,
         time=datetime.now(UTC),

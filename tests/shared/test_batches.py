@@ -218,6 +218,40 @@ async def test_consumer_acks_duplicates_in_a_batch_and_applies_them_once(
         assert await applied(sessions, tenant) == {a.id: 1, b.id: 1}
 
 
+@pytest.mark.anyio
+async def test_lingering_consumer_handles_events_arriving_one_by_one_as_one_batch(
+    nats_url: str, database_url: str
+) -> None:
+    async with database(database_url) as sessions, broker(nats_url) as bus:
+        tenant = uuid.uuid4().hex
+        durable = f"linger-{tenant[:8]}"
+        apply = Applier(sessions, durable)
+        task = asyncio.create_task(
+            bus.consumer(durable=durable, event=TenantCreated, batch_handler=apply, linger=2.0).run()
+        )
+
+        async def held(n: int) -> bool:
+            try:
+                info = await bus.js.consumer_info("IDENTITY", durable)
+            except NotFoundError:
+                return False
+            return bool(info.num_ack_pending == n)
+
+        try:
+            first = tenant_created(tenant)
+            await bus.publish(first)
+            # Delivered and held unacknowledged while the consumer waits for more.
+            await until(lambda: held(1), what="the first event delivered and held")
+            later = [tenant_created(tenant), tenant_created(tenant)]
+            for event in later:
+                await bus.publish(event)
+            await until(lambda: settled(bus, durable), what="every delivery settled")
+        finally:
+            task.cancel()
+        assert apply.batches == [[first.id, *(e.id for e in later)]]
+        assert await applied(sessions, tenant) == {first.id: 1, later[0].id: 1, later[1].id: 1}
+
+
 @pytest.mark.parametrize("moment", ["before_commit", "after_commit"])
 @pytest.mark.anyio
 async def test_consumer_killed_around_its_commit_loses_and_duplicates_nothing(

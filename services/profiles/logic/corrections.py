@@ -8,9 +8,11 @@ removes the excerpt and marks the interaction redacted (it still counts: the cus
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import bindparam, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.logic import lifecycle
@@ -27,6 +29,7 @@ from services.profiles.logic.resolution import (
 from services.profiles.models import Interaction, LifecycleChange
 from shared.db import utcnow
 from shared.events.contracts import Analysis, MentionEdited, MentionReanalysed, MentionRedacted
+from shared.events.envelope import CloudEvent
 from shared.events.outbox import stage_many
 
 log = logging.getLogger("rapport.profiles")
@@ -34,35 +37,70 @@ log = logging.getLogger("rapport.profiles")
 _I = Interaction.__table__  # type: ignore[attr-defined]
 _LC = LifecycleChange.__table__  # type: ignore[attr-defined]
 
-__all__ = ["SOURCE", "edit_interaction", "reanalyse_interaction", "recount", "redact_interaction"]
+__all__ = [
+    "SOURCE",
+    "Relabel",
+    "edit_interaction",
+    "reanalyse_interaction",
+    "recount",
+    "recount_many",
+    "redact_interaction",
+    "relabel_interactions",
+]
 
 
-async def _interaction(session: AsyncSession, tenant_id: str, mention_id: str) -> Any:
-    stmt = select(_I.c.id, _I.c.profile_id).where(
-        _I.c.tenant_id == tenant_id, _I.c.kind == literal("mention"), _I.c.ref_id == mention_id
-    )
-    return (await session.execute(stmt)).first()
+@dataclass(frozen=True)
+class Relabel:
+    """One mention's new analysis (and, for an edit, its new text)."""
+
+    mention_id: str
+    analysis: Analysis
+    text: str | None = None
 
 
 async def recount(session: AsyncSession, *, tenant_id: str, profile: dict[str, Any]) -> None:
     """Recompute the profile's mention counters from its mentions (oldest first): count, sentiment sum
     and trend, last label, intent counts, languages, first and last seen."""
+    await recount_many(session, tenant_id=tenant_id, profiles={profile["id"]: profile})
+
+
+async def recount_many(session: AsyncSession, *, tenant_id: str, profiles: dict[str, dict[str, Any]]) -> None:
+    """`recount` of several profiles with one SELECT."""
+    if not profiles:
+        return
     stmt = (
-        select(_I.c.intent, _I.c.sentiment_label, _I.c.sentiment_score, _I.c.language, _I.c.occurred_at)
-        .where(_I.c.tenant_id == tenant_id, _I.c.profile_id == profile["id"], _I.c.kind == literal("mention"))
-        .order_by(_I.c.occurred_at, _I.c.id)
+        select(
+            _I.c.profile_id,
+            _I.c.intent,
+            _I.c.sentiment_label,
+            _I.c.sentiment_score,
+            _I.c.language,
+            _I.c.occurred_at,
+        )
+        .where(
+            _I.c.tenant_id == tenant_id, _I.c.profile_id.in_(list(profiles)), _I.c.kind == literal("mention")
+        )
+        .order_by(_I.c.profile_id, _I.c.occurred_at, _I.c.id)
     )
-    rows = (await session.execute(stmt)).all()
+    rows: dict[str, list[Any]] = {pid: [] for pid in profiles}
+    for row in await session.execute(stmt):
+        rows[row.profile_id].append(row)
+    for pid, profile in profiles.items():
+        _count_into(profile, rows[pid])
+
+
+def _count_into(profile: dict[str, Any], rows: Sequence[Any]) -> None:
     count, total, trend = 0, 0.0, 0.0
     intents: dict[str, int] = {}
     languages: list[str] = []
-    for intent, _label, score, language, _at in rows:
-        score = score or 0.0
+    for row in rows:
+        score = row.sentiment_score or 0.0
         trend = score if count == 0 else trend * (1 - TREND_WEIGHT) + score * TREND_WEIGHT
         count += 1
         total += score
-        if intent:
-            intents[intent] = intents.get(intent, 0) + 1
+        if row.intent:
+            intents[row.intent] = intents.get(row.intent, 0) + 1
+        language = row.language
         if language and language != "und":
             languages = [language, *(code for code in languages if code != language)]
     profile["mention_count"] = count
@@ -78,48 +116,92 @@ async def recount(session: AsyncSession, *, tenant_id: str, profile: dict[str, A
         profile["last_sentiment"] = None
 
 
-async def _relabel(
-    session: AsyncSession, *, tenant_id: str, mention_id: str, analysis: Analysis, text: str | None
+_RELABEL = (
+    update(_I)
+    .where(_I.c.tenant_id == bindparam("b_tenant"), _I.c.id == bindparam("b_id"))
+    .values(
+        intent=bindparam("v_intent"),
+        sentiment_label=bindparam("v_label"),
+        sentiment_score=bindparam("v_score"),
+        language=bindparam("v_language"),
+    )
+)
+# An edit changes the excerpt too, and nothing of a redacted interaction.
+_EDIT = _RELABEL.where(_I.c.redacted.is_(False)).values(excerpt=bindparam("v_excerpt"))
+
+
+async def relabel_interactions(
+    session: AsyncSession, *, tenant_id: str, corrections: Sequence[Relabel]
 ) -> None:
-    found = await _interaction(session, tenant_id, mention_id)
-    if found is None:
+    """Apply a batch of one tenant's corrected analyses (in order: a later one of a mention wins) to the
+    interactions, then recount each profile concerned once, move its lifecycle, stage the events.
+
+    Set-based: one SELECT of the interactions, one of their profiles (locked on PostgreSQL), one UPDATE
+    (executemany) of the interactions, one SELECT to recount, one UPDATE of the profiles, one SELECT of
+    their segments, and the inserts of lifecycle changes and events. Each correction's lifecycle step
+    reads the profile's counters after the whole batch.
+    """
+    if not corrections:
+        return
+    wanted = {c.mention_id for c in corrections}
+    stmt = select(_I.c.ref_id, _I.c.id, _I.c.profile_id).where(
+        _I.c.tenant_id == tenant_id, _I.c.kind == literal("mention"), _I.c.ref_id.in_(wanted)
+    )
+    found = {ref_id: (iid, pid) for ref_id, iid, pid in await session.execute(stmt)}
+    for mention_id in sorted(wanted - set(found)):
         # Not resolved (yet): the mention arrives with its current analysis, nothing to correct here.
         log.info("interaction.correction_unknown", extra={"mention_id": mention_id, "tenant_id": tenant_id})
+    known = [c for c in corrections if c.mention_id in found]
+    if not known:
         return
-    profiles = await lock_profiles(session, tenant_id=tenant_id, ids=[found.profile_id])
-    profile = profiles[found.profile_id]
-    before = {found.profile_id: dict(profile)}
-    values: dict[str, Any] = {
-        "intent": analysis.intent,
-        "sentiment_label": analysis.sentiment.label,
-        "sentiment_score": analysis.sentiment.score,
-        "language": analysis.language,
-    }
-    if text is not None:
-        values["excerpt"] = text[:EXCERPT_CHARS]
-    stmt = update(_I).where(_I.c.tenant_id == tenant_id, _I.c.id == found.id)
-    if text is not None:
-        stmt = stmt.where(_I.c.redacted.is_(False))
-    await session.execute(stmt.values(**values))
-    await recount(session, tenant_id=tenant_id, profile=profile)
+    profiles = await lock_profiles(session, tenant_id=tenant_id, ids={found[c.mention_id][1] for c in known})
+    before = {pid: dict(row) for pid, row in profiles.items()}
+    relabels: list[dict[str, Any]] = []
+    edits: list[dict[str, Any]] = []
+    for c in known:
+        params = {
+            "b_tenant": tenant_id,
+            "b_id": found[c.mention_id][0],
+            "v_intent": c.analysis.intent,
+            "v_label": c.analysis.sentiment.label,
+            "v_score": c.analysis.sentiment.score,
+            "v_language": c.analysis.language,
+        }
+        if c.text is None:
+            relabels.append(params)
+        else:
+            edits.append({**params, "v_excerpt": c.text[:EXCERPT_CHARS]})
+    if relabels:
+        await session.execute(_RELABEL, relabels)
+    if edits:
+        await session.execute(_EDIT, edits)
+    await recount_many(session, tenant_id=tenant_id, profiles=profiles)
     now = utcnow()
-    new, change = lifecycle.after_mention(
-        lifecycle.Lifecycle(profile["lifecycle_stage"], profile["at_risk"]),
-        intent=analysis.intent,
-        sentiment_label=analysis.sentiment.label,
-        sentiment_trend=profile["sentiment_trend"],
-        interactions=profile["mention_count"],
-        recent_praise=0,
-    )
-    events = []
-    if change is not None:
-        profile["lifecycle_stage"], profile["at_risk"] = new.stage, new.at_risk
-        row, event = lifecycle_events(tenant_id, profile["id"], change, now)
-        await session.execute(_LC.insert().values(**row))
-        events.append(event)
-    profile["updated_at"] = now
-    await write_profiles(session, tenant_id=tenant_id, rows=[profile])
-    segments = await segment_ids_of(session, tenant_id=tenant_id, ids=[profile["id"]])
+    changes: list[dict[str, Any]] = []
+    events: list[CloudEvent] = []
+    for c in known:
+        profile = profiles.get(found[c.mention_id][1])
+        if profile is None:
+            continue
+        new, change = lifecycle.after_mention(
+            lifecycle.Lifecycle(profile["lifecycle_stage"], profile["at_risk"]),
+            intent=c.analysis.intent,
+            sentiment_label=c.analysis.sentiment.label,
+            sentiment_trend=profile["sentiment_trend"],
+            interactions=profile["mention_count"],
+            recent_praise=0,
+        )
+        if change is not None:
+            profile["lifecycle_stage"], profile["at_risk"] = new.stage, new.at_risk
+            row, event = lifecycle_events(tenant_id, profile["id"], change, now)
+            changes.append(row)
+            events.append(event)
+    for profile in profiles.values():
+        profile["updated_at"] = now
+    await write_profiles(session, tenant_id=tenant_id, rows=list(profiles.values()))
+    if changes:
+        await session.execute(insert(_LC), changes)
+    segments = await segment_ids_of(session, tenant_id=tenant_id, ids=profiles)
     events.extend(updated_events(tenant_id, before, profiles, segments))
     await stage_many(session, events)
 
@@ -128,19 +210,15 @@ async def reanalyse_interaction(
     session: AsyncSession, *, tenant_id: str, reanalysed: MentionReanalysed
 ) -> None:
     """A mention's analysis changed (quality tier or an agent's correction)."""
-    await _relabel(
-        session,
-        tenant_id=tenant_id,
-        mention_id=reanalysed.mention_id,
-        analysis=reanalysed.analysis,
-        text=None,
+    await relabel_interactions(
+        session, tenant_id=tenant_id, corrections=[Relabel(reanalysed.mention_id, reanalysed.analysis)]
     )
 
 
 async def edit_interaction(session: AsyncSession, *, tenant_id: str, edited: MentionEdited) -> None:
     """The author edited the post: new excerpt, new labels."""
-    await _relabel(
-        session, tenant_id=tenant_id, mention_id=edited.mention_id, analysis=edited.analysis, text=edited.text
+    await relabel_interactions(
+        session, tenant_id=tenant_id, corrections=[Relabel(edited.mention_id, edited.analysis, edited.text)]
     )
 
 
