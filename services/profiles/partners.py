@@ -14,7 +14,6 @@ from services.profiles.logic.crm_sync import sync_partner_profile
 from services.profiles.logic.importing import (
     CSV_COLUMNS,
     MAX_BODY,
-    BodyTooLarge,
     Format,
     check_header,
     import_profiles,
@@ -33,6 +32,7 @@ from services.profiles.schemas import (
 )
 from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.errors import Unprocessable
+from shared.lines import BodyTooLarge
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
 from shared.reads import SessionReader

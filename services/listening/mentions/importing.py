@@ -30,13 +30,13 @@ from services.listening.mentions.schemas import ImportError_, ImportSummary, Men
 from services.listening.usage.quotas import IngestQuota
 from services.listening.wakeups import Wakeups
 from shared.errors import Unprocessable
+from shared.lines import MAX_LINE, numbered_lines
 
 log = logging.getLogger("rapport.listening.import")
 
 Format = Literal["jsonl", "csv"]
 BATCH = 500
 MAX_LISTED_ERRORS = 100
-MAX_LINE = 1024 * 1024
 MENTION_COLUMNS = (
     "platform",
     "external_id",
@@ -51,33 +51,6 @@ MENTION_COLUMNS = (
 )
 REQUIRED_COLUMNS = {"platform", "external_id", "text", "created_at", "author_handle"}
 REVIEW_COLUMNS = {"source", "review_id", "rating", "text"}
-
-
-async def numbered_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
-    """(line number, bytes without the newline) for each line; None for a line over `MAX_LINE`."""
-    buf = bytearray()
-    too_long = False
-    number = 0
-    async for chunk in chunks:
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
-            if not too_long:
-                buf += piece
-                if len(buf) > MAX_LINE:
-                    too_long = True
-                    buf.clear()
-            if end < 0:
-                break
-            number += 1
-            yield number, None if too_long else bytes(buf).removesuffix(b"\r")
-            buf.clear()
-            too_long = False
-            start = end + 1
-    if buf or too_long:
-        number += 1
-        yield number, None if too_long else bytes(buf).removesuffix(b"\r")
 
 
 # What a line's content can raise while it is parsed and validated (json.JSONDecodeError and pydantic's

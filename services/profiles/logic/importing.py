@@ -22,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.profiles.logic.crm_sync import Lookup, upsert_partner_profile
 from services.profiles.schemas import ImportLine, ImportReport
+from shared.lines import MAX_LINE, BodyTooLarge
+from shared.lines import numbered_lines as read_lines
 
 log = logging.getLogger("rapport.profiles.import")
 
 Format = Literal["jsonl", "csv"]
 CHUNK = 500
-MAX_LINE = 1024 * 1024
 MAX_BODY = 50 * 1024 * 1024
 MAX_LISTED_ERRORS = 1000
 CSV_COLUMNS = (
@@ -46,43 +47,12 @@ ATTRIBUTE_PREFIX = "attr."
 LINE_ERRORS = (ValueError, ValidationError, RecursionError, OverflowError)
 
 
-class BodyTooLarge(Exception):
-    """The body grew past `MAX_BODY` while it was read."""
-
-
 async def numbered_lines(
     chunks: AsyncIterator[bytes], *, max_body: int = MAX_BODY
 ) -> AsyncIterator[tuple[int, bytes | None]]:
-    """(line number, bytes without the newline) for each line; None for a line over `MAX_LINE`.
-
-    `BodyTooLarge` once more than `max_body` bytes came in."""
-    buf = bytearray()
-    too_long = False
-    number = 0
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > max_body:
-            raise BodyTooLarge
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
-            if not too_long:
-                buf += piece
-                if len(buf) > MAX_LINE:
-                    too_long = True
-                    buf.clear()
-            if end < 0:
-                break
-            number += 1
-            yield number, None if too_long else bytes(buf).removesuffix(b"\r")
-            buf.clear()
-            too_long = False
-            start = end + 1
-    if buf or too_long:
-        number += 1
-        yield number, None if too_long else bytes(buf).removesuffix(b"\r")
+    """The body's numbered lines (`shared.lines`), at most `MAX_BODY` bytes of it."""
+    async for item in read_lines(chunks, max_body=max_body):
+        yield item
 
 
 def error_text(exc: Exception) -> str:
