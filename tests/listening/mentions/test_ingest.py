@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
-from tests.helpers import Tenant, mention_payload
+from tests.helpers import Tenant, mention_payload, wait_until
 from tests.listening.helpers import analysed, list_mentions, post_mention
 
 
@@ -23,7 +24,16 @@ def test_ingested_mention_reads_back_with_its_analysis(client: httpx.Client, ten
         author={"handle": "@SamDoe", "display_name": "Sam Doe", "followers": 120},
     )
 
-    mention = analysed(client, tenant, mention_id)
+    analysed(client, tenant, mention_id)
+    # The fast tier's analysis shows first; the quality tier re-scores it moments later.
+    mention = wait_until(
+        lambda: (
+            read
+            if (read := read_mention(client, tenant, mention_id))["analysis"]["tier"] == "quality"
+            else None
+        ),
+        what="the quality tier's analysis",
+    )
 
     assert mention["id"] == mention_id
     assert mention["platform"] == "x"
@@ -47,6 +57,13 @@ def test_ingested_mention_reads_back_with_its_analysis(client: httpx.Client, ten
     assert -1 <= analysis["sentiment"]["score"] < 0
     assert analysis["intent"] == "complaint"
     assert analysis["tier"] == "quality"
+
+
+def read_mention(client: httpx.Client, tenant: Tenant, mention_id: str) -> dict[str, Any]:
+    response = client.get(f"/v1/mentions/{mention_id}", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def test_optional_fields_may_be_left_out(client: httpx.Client, tenant: Tenant) -> None:
