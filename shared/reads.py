@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+from abc import ABC, abstractmethod
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -271,12 +272,13 @@ class _Plans:
         return plan if isinstance(plan, Plan) else plan.plan(params)
 
 
-class _BaseReader:
+class _BaseReader(ABC):
     def __init__(self, dialect: Dialect) -> None:
         self._plans = _Plans(dialect)
 
+    @abstractmethod
     async def _fetch(self, plan: Plan, args: list[Any]) -> Sequence[Sequence[Any]]:
-        raise NotImplementedError
+        """The driver's rows of `plan` run with `args` (each database's reader says how)."""
 
     async def all(self, stmt: AnySelect, params: Mapping[str, Any] | None = None) -> list[Any]:
         params = params or {}
