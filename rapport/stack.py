@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -31,9 +32,18 @@ Status = Callable[[str, str], None]
 
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports nobody listens on right now.
+
+    All are held until all are chosen: one at a time, the system may hand out a port it just got back."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -129,11 +139,13 @@ class Stack:
         self.extra_env = env or {}
         self.database_urls = database_urls or {}
         self.infra: list[Proc] = []
-        self.nats_url = nats_url or self._add_nats()
-        self.redis_url = redis_url or self._add_redis()
+        # Every port of this stack drawn at once, so no two of its processes are handed the same one.
+        ports = iter(free_ports(len(PROCESSES) + 2))
+        self.nats_url = nats_url or self._add_nats(next(ports))
+        self.redis_url = redis_url or self._add_redis(next(ports))
         self.procs: dict[str, Proc] = {}
         for name, (module, default_port) in PROCESSES.items():
-            port = default_port if fixed_ports else free_port()
+            port = default_port if fixed_ports else next(ports)
             self.procs[name] = Proc(
                 name, [sys.executable, "-m", module, "--port", str(port)], port, self.log_dir / f"{name}.log"
             )
@@ -151,8 +163,7 @@ class Stack:
             if name in self.database_urls:
                 proc.env["RAPPORT_DATABASE_URL"] = self.database_urls[name]
 
-    def _add_nats(self) -> str:
-        port = free_port()
+    def _add_nats(self, port: int) -> str:
         store = self.var_dir / "nats"
         self.infra.append(
             Proc(
@@ -164,8 +175,7 @@ class Stack:
         )
         return f"nats://127.0.0.1:{port}"
 
-    def _add_redis(self) -> str:
-        port = free_port()
+    def _add_redis(self, port: int) -> str:
         self.infra.append(
             Proc(
                 "redis",
@@ -289,6 +299,10 @@ class Stack:
                 raise RuntimeError(f"{name} exited during start-up; see {proc.log_path}")
             try:
                 response = httpx.get(f"{proc.url}/readyz", timeout=2)
+                answered = response.json().get("service", name) if response.status_code == 200 else name
+                if answered != name:
+                    # Another process holds this port: this one cannot bind it and will exit.
+                    raise RuntimeError(f"{name}'s port {proc.port} is answered by {answered}")
                 if response.status_code == 200:
                     self.status(name, f"ready at {proc.url}")
                     return

@@ -246,7 +246,8 @@ def health_router() -> APIRouter:
             checks["database"] = "down"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+            {"status": "ready" if ready else "not ready", "service": rt.settings.service, "checks": checks},
+            status_code=200 if ready else 503,
         )
 
     return router
