@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import BodyTooLarge
+from gateway.idempotency import Recorded, fingerprint, parse_key, replay
 from gateway.proxy import HOP_BY_HOP, ResponseAborted
 from gateway.ratelimit import Decision
-from gateway.routes import RouteTable, webhook_channel
+from gateway.routes import Route, RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from shared.auth import Principal, bearer_token
@@ -74,6 +75,7 @@ class Incoming:
     chunked: bool = False
     host: str | None = None
     traceparent: bytes | None = None
+    idempotency_key: bytes | None = None
 
 
 class TokenRevoked(Unauthorized):
@@ -154,6 +156,7 @@ class GatewayProxy:
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
         roles = route.roles
+        principal: Principal | None = None
         if roles is None:
             decision = await self._public_hit(rt, route.limit_class, client_ip, path)
         else:
@@ -195,6 +198,54 @@ class GatewayProxy:
         raw_path: bytes = scope.get("raw_path") or path.encode()
         query: bytes = scope.get("query_string", b"")
         target = (raw_path + b"?" + query if query else raw_path).decode("latin-1")
+        keyed = incoming.idempotency_key is not None and method == "POST"
+        if keyed and principal is not None and isinstance(body, bytes):
+            await self._once(rt, send, principal, incoming, route, target, body, forward, reply)
+            return
+        await self._forward(rt, send, route, incoming, method, target, body, forward, reply)
+
+    async def _once(
+        self,
+        rt: GatewayState,
+        send: Send,
+        principal: Principal,
+        incoming: Incoming,
+        route: Route,
+        target: str,
+        body: bytes,
+        forward: list[tuple[str, str]],
+        reply: list[tuple[bytes, bytes]],
+    ) -> None:
+        """A POST with an `Idempotency-Key`: forwarded once, its answer replayed to repeats."""
+        assert incoming.idempotency_key is not None
+        store = rt.idempotency
+        name = store.key_of(principal, parse_key(incoming.idempotency_key))
+        fp = fingerprint("POST", target, body)
+        stored = await store.claim(name, fp)
+        if stored is not None:
+            await replay(send, stored, reply, head=False)
+            return
+        recorded = Recorded(send)
+        try:
+            await self._forward(rt, recorded, route, incoming, "POST", target, body, forward, reply)
+        except BaseException:
+            await store.release(name)
+            raise
+        await store.keep(name, fp, recorded)
+
+    async def _forward(
+        self,
+        rt: GatewayState,
+        send: Send,
+        route: Route,
+        incoming: Incoming,
+        method: str,
+        target: str,
+        body: bytes | BodyStream | None,
+        forward: list[tuple[str, str]],
+        reply: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Proxy the request to its service (problems it raises are answered by `__call__`)."""
         try:
             status = await rt.upstreams.forward(
                 send,
@@ -314,6 +365,8 @@ def _scan_headers(headers: list[tuple[bytes, bytes]]) -> Incoming:
             continue
         if name == b"authorization":
             incoming.authorization = value.decode("latin-1")
+        elif name == b"idempotency-key":
+            incoming.idempotency_key = value
         forward.append((name.decode("latin-1"), value.decode("latin-1")))
     if listed - {b"keep-alive", b"close"}:
         # Headers named in `Connection` are hop-by-hop too.

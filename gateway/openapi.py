@@ -43,7 +43,25 @@ def gateway_problems(route: Route, path: str, method: str) -> set[int]:
         statuses.add(404)
     if method in WITH_BODY:
         statuses.add(413)
+    if takes_idempotency_key(route, method):
+        statuses.update((400, 409, 422))
     return statuses
+
+
+def takes_idempotency_key(route: Route, method: str) -> bool:
+    """A POST with a token and a buffered body: the gateway honours `Idempotency-Key` on it."""
+    return method == "post" and route.roles is not None and route.max_body is None
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retry safely: a repeat of this request with the same key gets the first answer again "
+    "(header `Idempotent-Replayed: true`) and changes nothing; the same key with another request is a 422, "
+    "a repeat while the first is running a 409. Kept 24 hours, per caller.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
 
 
 def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -115,6 +133,8 @@ def merge_documents(
                     if not route.public:
                         operation.setdefault("security", [{"bearerAuth": []}])
                     add_problems(operation, gateway_problems(route, path, method))
+                    if takes_idempotency_key(route, method):
+                        operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_KEY))
                 if not operation.get("tags"):
                     operation["tags"] = [service]
                 for tag in operation["tags"]:

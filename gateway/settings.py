@@ -57,6 +57,8 @@ class GatewaySettings(Settings):
     upstream_pool_size: int = 512
     upstream_keepalive_s: float = 4.0
     openapi_cache_s: float = 60.0
+    # How long the answer to a POST with an `Idempotency-Key` is kept for repeats of that request.
+    idempotency_ttl_s: int = 24 * 3600
     readiness_timeout_s: float = 2.0
     # Origins of browser apps allowed to call the API (CORS): a comma-separated or JSON list of
     # `scheme://host[:port]`, or `*` for any. None by default: browsers on other origins are refused.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from gateway.idempotency import IdempotencyStore
 from gateway.jwks import JWKSCache
 from gateway.openapi import OpenAPICache
 from gateway.proxy import Upstreams, create_session
@@ -41,6 +42,7 @@ class GatewayState:
     revocations: RevocationList
     openapi: OpenAPICache
     readiness: Readiness
+    idempotency: IdempotencyStore
 
 
 @asynccontextmanager
@@ -74,6 +76,7 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
             upstreams, table, ttl_s=settings.openapi_cache_s, timeout_s=settings.readiness_timeout_s
         ),
         readiness=Readiness(settings, redis, jwks),
+        idempotency=IdempotencyStore(redis, ttl_s=settings.idempotency_ttl_s),
     )
     mirror = asyncio.create_task(revocations.run(), name="revocations")
     try:
