@@ -113,6 +113,34 @@ def test_membership_follows_tag_changes(client: httpx.Client, tenant: Tenant) ->
     assert client.get(f"/v1/segments/{vip['id']}", headers=tenant.headers).json()["member_count"] == 0
 
 
+def test_membership_follows_a_merge_and_its_undoing(client: httpx.Client, tenant: Tenant) -> None:
+    survivor = profile_of(client, tenant, text=HAPPY, **SMALL)
+    merged = profile_of(client, tenant, text=HAPPY, **SMALL)
+    patch(client, tenant, merged["id"], {"tags": {"add": ["vip"]}})
+    vip = create_segment(client, tenant, 'tags has "vip"')
+    assert member_ids(client, tenant, vip["id"]) == [merged["id"]]
+    listed = client.get(f"/v1/profiles/{merged['id']}/identifiers", headers=tenant.headers).json()["items"]
+    moved = [i["id"] for i in listed]
+
+    response = client.post(
+        f"/v1/profiles/{survivor['id']}/merge", json={"other_id": merged["id"]}, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    # The survivor gained the tag; the merged-away profile belongs to no segment.
+    assert member_ids(client, tenant, vip["id"]) == [survivor["id"]]
+    assert client.get(f"/v1/segments/{vip['id']}", headers=tenant.headers).json()["member_count"] == 1
+
+    assert (
+        client.get(f"/v1/profiles/{merged['id']}", headers=tenant.headers).json()["merged_into"]
+        == (survivor["id"])
+    )
+    response = client.post(
+        f"/v1/profiles/{survivor['id']}/unmerge", json={"identifier_ids": moved}, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    assert member_ids(client, tenant, vip["id"]) == [merged["id"]]
+
+
 def test_csv_export_lists_every_member(client: httpx.Client, tenant: Tenant) -> None:
     tagged = [profile_of(client, tenant, text=HAPPY, **SMALL) for _ in range(2)]
     untagged = profile_of(client, tenant, text=HAPPY, **SMALL)

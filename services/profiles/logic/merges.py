@@ -24,9 +24,9 @@ from services.profiles.logic.resolution import (
     SOURCE,
     lock_profiles,
     new_profile_row,
-    segment_ids_of,
     updated_events,
 )
+from services.profiles.logic.segments import refresh_memberships
 from services.profiles.models import (
     Identifier,
     Interaction,
@@ -203,7 +203,9 @@ async def merge_profiles(
         )
         .values(status="accepted", decided_by=actor, decided_at=now)
     )
-    segments = await segment_ids_of(session, tenant_id=tenant_id, ids=[survivor_id])
+    # The survivor is judged again with what it gained; a merged-away profile belongs to no segment.
+    memberships = await refresh_memberships(session, tenant_id, [survivor_id, merged_id])
+    segments = {pid: set(ids) for pid, ids in memberships.items()}
     events = [_merge_event(tenant_id, survivor_id, merged_id, reason, merge_id)]
     events.extend(updated_events(tenant_id, before, {survivor_id: survivor}, segments))
     await stage_many(session, events)
@@ -305,7 +307,8 @@ async def unmerge_identifiers(
     profile["updated_at"] = now
     restored["updated_at"] = now
     await _write_all(session, tenant_id=tenant_id, rows=[profile, restored])
-    segments = await segment_ids_of(session, tenant_id=tenant_id, ids=[profile_id, restored_id])
+    memberships = await refresh_memberships(session, tenant_id, [profile_id, restored_id])
+    segments = {pid: set(ids) for pid, ids in memberships.items()}
     payload = ProfileUnmerged(
         profile_id=profile_id,
         restored_profile_id=restored_id,
