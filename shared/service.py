@@ -61,6 +61,9 @@ class Subscription(Generic[P]):
     handler: Callable[[AsyncSession, Event[P]], Awaitable[None]] | None = None
     batch_handler: Callable[[AsyncSession, Sequence[Event[P]]], Awaitable[None]] | None = None
     linger_ms: float | None = None
+    # A domain's wildcard (`listening.>`): every event of that stream, parsed with `event` (see
+    # `Consumer.subject`); None: the subject of `event`.
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -162,6 +165,7 @@ def create_service_app(
                 event=sub.event,
                 batch_handler=_once(sessions, sub),
                 linger=max(linger_ms, 0.0) / 1000,
+                subject=sub.subject,
             )
             rt.tasks.append(asyncio.create_task(consumer.run(), name=sub.durable))
         log.info("service.started", extra={"subscriptions": len(subs)})

@@ -1,0 +1,423 @@
+"""The delivery worker: claims due deliveries with a lease, sends them signed, records each outcome.
+
+Claiming moves a row's `next_attempt_at` past the attempt's timeout (the lease) in one conditional
+UPDATE, so two processes never send the same attempt, and a process killed mid-attempt leaves the row to
+come due again when its lease ends: it is sent once more (same `webhook-id`), never lost. A row recorded
+as succeeded is never claimed again. Should the process die between the partner's 2xx and the record,
+the partner gets the delivery twice under one `webhook-id` (at-least-once, as the spec expects).
+
+Fairness: each subscription has at most `webhook_endpoint_concurrency` attempts in flight in this
+process, and the claim takes due rows per subscription (a window over each one's oldest), so a slow or
+backlogged partner fills its own slots and never those of another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, func, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from services.engagement.outbound.deliveries import RECORDED
+from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription
+from services.engagement.outbound.signing import signature
+from shared.db import utcnow
+from shared.egress import UnsafeURL, guarded_client
+from shared.events.contracts import WebhookDisabled
+from shared.events.envelope import new_event
+from shared.events.outbox import stage
+from shared.secrets import SecretBox, SecretKeyError
+
+log = logging.getLogger("rapport.engagement.webhooks")
+
+USER_AGENT = "Rapport-Webhooks/1.0"
+# The most of a partner's answer read (and then dropped): its status is what counts.
+RESPONSE_CAP_BYTES = 4096
+# A lease lasts the attempt's timeout and this margin.
+LEASE_MARGIN_S = 5.0
+JITTER = 0.1
+_WAKE = "rapport_webhooks_wake"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One attempt to make: the delivery and what signing and sending it needs."""
+
+    id: str
+    tenant_id: str
+    subscription_id: str
+    body: bytes
+    round_attempts: int
+    url: str
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to: a status code, or an error (`timeout`, `connect`, `unsafe_address`)."""
+
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def retryable(self) -> bool:
+        if self.status_code is None:
+            return True
+        return self.status_code >= 500 or self.status_code in (408, 429)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _wake_worker(session: Session) -> None:
+    # A commit that recorded or replayed deliveries wakes this process's worker at once.
+    if session.in_nested_transaction():
+        return
+    if session.info.pop(RECORDED, False):
+        wake = session.info.get(_WAKE)
+        if isinstance(wake, asyncio.Event):
+            wake.set()
+
+
+def _wake_of(sessions: async_sessionmaker[AsyncSession]) -> asyncio.Event:
+    info: dict[str, object] = sessions.kw.setdefault("info", {})
+    wake = info.get(_WAKE)
+    if not isinstance(wake, asyncio.Event):
+        wake = info[_WAKE] = asyncio.Event()
+    return wake
+
+
+class DeliveryWorker:
+    """Sends due deliveries until cancelled (one per service process)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        box: SecretBox,
+        source: str,
+        allow_private: bool,
+        schedule: list[float],
+        timeout_s: float,
+        endpoint_concurrency: int,
+        max_in_flight: int,
+        disable_after: int,
+        poll_s: float,
+    ) -> None:
+        self.sessions = sessions
+        self.box = box
+        self.source = source
+        self.allow_private = allow_private
+        self.schedule = schedule or [0.0]
+        self.timeout_s = timeout_s
+        self.endpoint_concurrency = max(1, endpoint_concurrency)
+        self.max_in_flight = max(1, max_in_flight)
+        self.disable_after = max(1, disable_after)
+        self.poll_s = poll_s
+        self.in_flight: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = _wake_of(sessions)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before the `attempt`-th attempt of a round (0-based), jittered ±10 %."""
+        base = self.schedule[attempt]
+        return base * random.uniform(1 - JITTER, 1 + JITTER)
+
+    async def run(self) -> None:
+        """Claim and send until cancelled."""
+        client = guarded_client(
+            allow_private=self.allow_private,
+            timeout=httpx.Timeout(self.timeout_s),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        )
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    claimed = await self.claim()
+                except Exception:
+                    log.warning("webhook.claim_failed", exc_info=True)
+                    claimed = []
+                for item in claimed:
+                    self.in_flight[item.subscription_id] += 1
+                    task = asyncio.create_task(self._attempt(client, item), name=f"webhook-{item.id}")
+                    self._tasks.add(task)
+                    task.add_done_callback(self._done)
+                if claimed and sum(self.in_flight.values()) < self.max_in_flight:
+                    continue  # more may be due (another subscription's, a backlog)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await client.aclose()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        # A slot came free: look for due work at once.
+        self._wake.set()
+
+    async def claim(self) -> list[Claimed]:
+        """Lease due deliveries of active subscriptions, within each subscription's free slots."""
+        room = self.max_in_flight - sum(self.in_flight.values())
+        if room <= 0:
+            return []
+        full = [sub for sub, n in self.in_flight.items() if n >= self.endpoint_concurrency]
+        now = utcnow()
+        async with self.sessions() as session, session.begin():
+            rank = (
+                func.row_number()
+                .over(
+                    partition_by=col(WebhookDelivery.subscription_id),
+                    order_by=(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id)),
+                )
+                .label("rank")
+            )
+            due = (
+                select(col(WebhookDelivery.id), col(WebhookDelivery.subscription_id), rank)
+                .join(
+                    WebhookSubscription,
+                    and_(
+                        col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id),
+                        col(WebhookSubscription.status) == "active",
+                    ),
+                )
+                .where(
+                    col(WebhookDelivery.status) == "pending",
+                    col(WebhookDelivery.next_attempt_at) <= now,
+                    col(WebhookDelivery.subscription_id).not_in(full),
+                )
+                .subquery()
+            )
+            candidates = (
+                await session.execute(
+                    select(due.c.id, due.c.subscription_id)
+                    .where(due.c.rank <= self.endpoint_concurrency)
+                    .order_by(due.c.rank)
+                    .limit(room)
+                )
+            ).all()
+            taken: Counter[str] = Counter()
+            ids: list[str] = []
+            for delivery_id, sub_id in candidates:
+                if self.in_flight[sub_id] + taken[sub_id] < self.endpoint_concurrency:
+                    taken[sub_id] += 1
+                    ids.append(delivery_id)
+            if not ids:
+                return []
+            lease_until = now + timedelta(seconds=self.timeout_s + LEASE_MARGIN_S)
+            # Conditional: a row another process leased meanwhile no longer matches and is not returned.
+            leased = (
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        col(WebhookDelivery.id).in_(ids),
+                        col(WebhookDelivery.status) == "pending",
+                        col(WebhookDelivery.next_attempt_at) <= now,
+                    )
+                    .values(
+                        next_attempt_at=lease_until,
+                        attempts=col(WebhookDelivery.attempts) + 1,
+                        round_attempts=col(WebhookDelivery.round_attempts) + 1,
+                        last_attempt_at=now,
+                    )
+                    .returning(
+                        col(WebhookDelivery.id),
+                        col(WebhookDelivery.tenant_id),
+                        col(WebhookDelivery.subscription_id),
+                        col(WebhookDelivery.body),
+                        col(WebhookDelivery.round_attempts),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            if not leased:
+                return []
+            subs = {
+                row.id: row
+                for row in (
+                    await session.execute(
+                        select(
+                            col(WebhookSubscription.id),
+                            col(WebhookSubscription.url),
+                            col(WebhookSubscription.secret),
+                            col(WebhookSubscription.previous_secret),
+                            col(WebhookSubscription.previous_secret_expires_at),
+                        ).where(col(WebhookSubscription.id).in_({row.subscription_id for row in leased}))
+                    )
+                ).all()
+            }
+        return [self._claimed(row, subs[row.subscription_id], now) for row in leased]
+
+    def _claimed(self, row: Any, sub: Any, now: datetime) -> Claimed:
+        secrets = [self._open(sub.secret)]
+        expires = sub.previous_secret_expires_at
+        if sub.previous_secret and expires is not None and expires > now:
+            secrets.append(self._open(sub.previous_secret))
+        return Claimed(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            subscription_id=row.subscription_id,
+            body=bytes(row.body),
+            round_attempts=row.round_attempts,
+            url=sub.url,
+            secrets=tuple(s for s in secrets if s),
+        )
+
+    def _open(self, token: str) -> str:
+        try:
+            return str(self.box.open(token).get("secret", ""))
+        except SecretKeyError:
+            log.error("webhook.secret_undecryptable")
+            return ""
+
+    async def _attempt(self, client: httpx.AsyncClient, item: Claimed) -> None:
+        try:
+            outcome = await self.send(client, item)
+            await self.record(item, outcome)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The lease ends and the delivery comes due again: logged, never lost.
+            log.exception("webhook.attempt_failed", extra={"delivery_id": item.id})
+        finally:
+            self.in_flight[item.subscription_id] -= 1
+            if self.in_flight[item.subscription_id] <= 0:
+                del self.in_flight[item.subscription_id]
+
+    async def send(self, client: httpx.AsyncClient, item: Claimed) -> Outcome:
+        """POST the stored body, signed now; read at most `RESPONSE_CAP_BYTES` of the answer."""
+        if not item.secrets:
+            return Outcome(status_code=None, error="secret_unavailable", latency_ms=0.0)
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": item.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(item.secrets, msg_id=item.id, timestamp=timestamp, body=item.body),
+        }
+        started = time.monotonic()
+        try:
+            async with client.stream("POST", item.url, content=item.body, headers=headers) as response:
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read >= RESPONSE_CAP_BYTES:
+                        break
+                code = response.status_code
+        except httpx.TimeoutException:
+            return Outcome(None, "timeout", _ms(started))
+        except UnsafeURL:
+            return Outcome(None, "unsafe_address", _ms(started))
+        except httpx.HTTPError:
+            return Outcome(None, "connection", _ms(started))
+        return Outcome(code, None, _ms(started))
+
+    async def record(self, item: Claimed, outcome: Outcome) -> None:
+        """Write the attempt's outcome: succeeded, retried on the schedule, failed, or dead."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+            "last_latency_ms": round(outcome.latency_ms, 1),
+        }
+        if outcome.succeeded:
+            values |= {"status": "succeeded", "succeeded_at": now}
+        elif outcome.retryable and item.round_attempts < len(self.schedule):
+            values |= {
+                "status": "pending",
+                "next_attempt_at": now + timedelta(seconds=self.delay(item.round_attempts)),
+            }
+        else:
+            values["status"] = "dead" if outcome.retryable else "failed"
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == item.id, col(WebhookDelivery.status) == "pending")
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            await self._count(session, item, outcome, now)
+            if values["status"] == "pending":
+                session.sync_session.info[RECORDED] = True
+        log.info(
+            "webhook.attempted",
+            extra={
+                "delivery_id": item.id,
+                "subscription_id": item.subscription_id,
+                "status": values["status"],
+                "status_code": outcome.status_code,
+                "error": outcome.error,
+            },
+        )
+
+    async def _count(self, session: AsyncSession, item: Claimed, outcome: Outcome, now: datetime) -> None:
+        """Reset the subscription's failures in a row on success; past the limit, disable it and say so."""
+        sub_id = col(WebhookSubscription.id) == item.subscription_id
+        if outcome.succeeded:
+            await session.execute(
+                update(WebhookSubscription)
+                .where(sub_id, col(WebhookSubscription.consecutive_failures) != 0)
+                .values(consecutive_failures=0)
+            )
+            return
+        failures = (
+            await session.execute(
+                update(WebhookSubscription)
+                .where(sub_id)
+                .values(consecutive_failures=col(WebhookSubscription.consecutive_failures) + 1)
+                .returning(col(WebhookSubscription.consecutive_failures))
+            )
+        ).scalar_one_or_none()
+        if failures is None or failures < self.disable_after:
+            return
+        disabled = await session.execute(
+            update(WebhookSubscription)
+            .where(sub_id, col(WebhookSubscription.status) == "active")
+            .values(status="disabled", disabled_at=now, updated_at=now)
+        )
+        if not disabled.rowcount:  # type: ignore[attr-defined]
+            return  # already disabled or paused
+        stage(
+            session,
+            new_event(
+                WebhookDisabled(
+                    subscription_id=item.subscription_id,
+                    consecutive_failures=failures,
+                    last_status_code=outcome.status_code,
+                    last_error=outcome.error,
+                    disabled_at=now,
+                ),
+                source=self.source,
+                tenant_id=item.tenant_id,
+                subject=item.subscription_id,
+            ),
+        )
+        log.warning(
+            "webhook.subscription_disabled",
+            extra={
+                "tenant_id": item.tenant_id,
+                "subscription_id": item.subscription_id,
+                "failures": failures,
+            },
+        )
+
+
+def _ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000

@@ -1,0 +1,121 @@
+"""Outbound webhooks without the stack: signatures, patterns, profile ids and the SSRF guard."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from standardwebhooks.webhooks import Webhook
+
+from services.engagement.outbound.deliveries import body_of, profile_ids
+from services.engagement.outbound.signing import new_secret, signature
+from services.engagement.outbound.subscriptions import check_patterns, check_url, matches
+from services.engagement.outbound.worker import Claimed, DeliveryWorker
+from shared.db import utcnow
+from shared.egress import guarded_client
+from shared.errors import Unprocessable
+from shared.secrets import SecretBox
+
+
+def test_secrets_are_standard_webhooks_secrets() -> None:
+    secret = new_secret()
+    assert secret.startswith("whsec_")
+    assert 24 <= len(base64.b64decode(secret.removeprefix("whsec_"))) <= 32
+    assert new_secret() != secret
+
+
+def test_signatures_verify_with_the_standardwebhooks_package() -> None:
+    old, new = new_secret(), new_secret()
+    body = body_of(event_id="e1", event_type="engagement.conversation.opened", time=utcnow(), data={"a": 1})
+    timestamp = int(utcnow().timestamp())
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature([new, old], msg_id="msg_1", timestamp=timestamp, body=body),
+    }
+    assert Webhook(new).verify(body, headers)["data"] == {"a": 1}
+    assert Webhook(old).verify(body, headers)["id"] == "e1"
+    with pytest.raises(Exception):  # noqa: B017
+        Webhook(new).verify(body + b" ", headers)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "event_type", "expected"),
+    [
+        ("engagement.*", "engagement.conversation.opened", True),
+        ("engagement.conversation.*", "engagement.conversation.assigned", True),
+        ("engagement.*", "engagementx.a.b", False),
+        ("profiles.profile.created", "profiles.profile.created", True),
+        ("profiles.profile.created", "profiles.profile.updated", False),
+        ("*", "listening.mention.received", True),
+    ],
+)
+def test_patterns(pattern: str, event_type: str, expected: bool) -> None:
+    assert matches(pattern, event_type) is expected
+
+
+def test_unknown_and_internal_types_are_refused() -> None:
+    assert check_patterns(["engagement.*", "engagement.*", "listening.mention.received"]) == [
+        "engagement.*",
+        "listening.mention.received",
+    ]
+    for bad in (["engagement.nothing"], ["identity.user.created"], ["identity.*"], ["eng*"]):
+        with pytest.raises(Unprocessable):
+            check_patterns(bad)
+
+
+def test_profile_ids_are_found_at_any_depth() -> None:
+    data: dict[str, Any] = {"profile_id": "p1", "mention": {"x": 1}, "merge": [{"survivor_id": "p2"}]}
+    assert profile_ids(data) == ["p1", "p2"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hooks",
+        "http://localhost/hooks",
+        "http://10.0.0.5/hooks",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hooks",
+    ],
+)
+@pytest.mark.anyio
+async def test_private_urls_are_refused_at_creation_unless_allowed(url: str) -> None:
+    with pytest.raises(Unprocessable):
+        await check_url(url, allow_private=False)
+    await check_url(url, allow_private=True)
+
+
+@pytest.mark.anyio
+async def test_private_addresses_are_refused_at_send_time() -> None:
+    worker = DeliveryWorker(
+        async_sessionmaker(),  # sending touches no database
+        box=SecretBox([Fernet.generate_key().decode()]),
+        source="engagement",
+        allow_private=False,
+        schedule=[0.0],
+        timeout_s=2,
+        endpoint_concurrency=1,
+        max_in_flight=1,
+        disable_after=5,
+        poll_s=1,
+    )
+    item = Claimed(
+        id="d1",
+        tenant_id="t1",
+        subscription_id="s1",
+        body=b"{}",
+        round_attempts=1,
+        url="http://127.0.0.1:9/hooks",
+        secrets=(new_secret(),),
+    )
+    async with guarded_client(
+        allow_private=False, timeout=httpx.Timeout(2), follow_redirects=False
+    ) as client:
+        outcome = await worker.send(client, item)
+    assert outcome.error == "unsafe_address" and outcome.status_code is None
+    assert outcome.retryable and not outcome.succeeded
