@@ -24,11 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from services.engagement.outbound.deliveries import RECORDED
 from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription
@@ -49,6 +48,83 @@ RESPONSE_CAP_BYTES = 4096
 LEASE_MARGIN_S = 5.0
 JITTER = 0.1
 _WAKE = "rapport_webhooks_wake"
+
+
+# Statements built once, of a fixed shape (compiled once, lists as expanding parameters), on the tables:
+# the worker runs them per delivery, where the ORM's bulk-update machinery cost more than the sending.
+_D: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_S: Table = WebhookSubscription.__table__  # type: ignore[attr-defined]
+_AT = _D.c.next_attempt_at.type
+_RANK = (
+    func.row_number()
+    .over(partition_by=_D.c.subscription_id, order_by=(_D.c.next_attempt_at, _D.c.id))
+    .label("rank")
+)
+_DUE = (
+    select(_D.c.id, _D.c.subscription_id, _RANK)
+    .join(_S, and_(_S.c.id == _D.c.subscription_id, _S.c.status == "active"))
+    .where(
+        _D.c.status == "pending",
+        _D.c.next_attempt_at <= bindparam("now", type_=_AT),
+        _D.c.subscription_id.not_in(bindparam("full", expanding=True)),
+    )
+    .subquery()
+)
+# Each subscription's oldest due rows first (rank 1 of every subscription before any rank 2).
+_CANDIDATES = (
+    select(_DUE.c.id, _DUE.c.subscription_id)
+    .where(_DUE.c.rank <= bindparam("cap"))
+    .order_by(_DUE.c.rank, _DUE.c.id)
+    .limit(bindparam("room"))
+)
+# Conditional: a row another process leased meanwhile no longer matches and is not returned.
+_LEASE = (
+    update(_D)
+    .where(
+        _D.c.id.in_(bindparam("ids", expanding=True)),
+        _D.c.status == "pending",
+        _D.c.next_attempt_at <= bindparam("now", type_=_AT),
+    )
+    .values(
+        next_attempt_at=bindparam("lease_until", type_=_AT),
+        attempts=_D.c.attempts + 1,
+        round_attempts=_D.c.round_attempts + 1,
+        last_attempt_at=bindparam("now", type_=_AT),
+    )
+    .returning(_D.c.id, _D.c.tenant_id, _D.c.subscription_id, _D.c.body, _D.c.round_attempts)
+)
+_SECRETS = select(
+    _S.c.id, _S.c.url, _S.c.secret, _S.c.previous_secret, _S.c.previous_secret_expires_at
+).where(_S.c.id.in_(bindparam("subs", expanding=True)))
+# Only a pending row takes an outcome: one recorded as succeeded (or replayed meanwhile) stays as it is.
+_RECORD = (
+    update(_D)
+    .where(_D.c.id == bindparam("delivery_id"), _D.c.status == "pending")
+    .values(
+        status=bindparam("new_status"),
+        next_attempt_at=bindparam("next_at", type_=_AT),
+        succeeded_at=bindparam("succeeded_at", type_=_AT),
+        last_status_code=bindparam("code"),
+        last_error=bindparam("error"),
+        last_latency_ms=bindparam("latency"),
+    )
+)
+_RESET_FAILURES = (
+    update(_S)
+    .where(_S.c.id == bindparam("sub_id"), _S.c.consecutive_failures != 0)
+    .values(consecutive_failures=0)
+)
+_COUNT_FAILURE = (
+    update(_S)
+    .where(_S.c.id == bindparam("sub_id"))
+    .values(consecutive_failures=_S.c.consecutive_failures + 1)
+    .returning(_S.c.consecutive_failures)
+)
+_DISABLE = (
+    update(_S)
+    .where(_S.c.id == bindparam("sub_id"), _S.c.status == "active")
+    .values(status="disabled", disabled_at=bindparam("at", type_=_AT), updated_at=bindparam("at", type_=_AT))
+)
 
 
 @dataclass(frozen=True)
@@ -181,36 +257,9 @@ class DeliveryWorker:
         full = [sub for sub, n in self.in_flight.items() if n >= self.endpoint_concurrency]
         now = utcnow()
         async with self.sessions() as session, session.begin():
-            rank = (
-                func.row_number()
-                .over(
-                    partition_by=col(WebhookDelivery.subscription_id),
-                    order_by=(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id)),
-                )
-                .label("rank")
-            )
-            due = (
-                select(col(WebhookDelivery.id), col(WebhookDelivery.subscription_id), rank)
-                .join(
-                    WebhookSubscription,
-                    and_(
-                        col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id),
-                        col(WebhookSubscription.status) == "active",
-                    ),
-                )
-                .where(
-                    col(WebhookDelivery.status) == "pending",
-                    col(WebhookDelivery.next_attempt_at) <= now,
-                    col(WebhookDelivery.subscription_id).not_in(full),
-                )
-                .subquery()
-            )
             candidates = (
                 await session.execute(
-                    select(due.c.id, due.c.subscription_id)
-                    .where(due.c.rank <= self.endpoint_concurrency)
-                    .order_by(due.c.rank)
-                    .limit(room)
+                    _CANDIDATES, {"now": now, "full": full, "cap": self.endpoint_concurrency, "room": room}
                 )
             ).all()
             taken: Counter[str] = Counter()
@@ -222,46 +271,16 @@ class DeliveryWorker:
             if not ids:
                 return []
             lease_until = now + timedelta(seconds=self.timeout_s + LEASE_MARGIN_S)
-            # Conditional: a row another process leased meanwhile no longer matches and is not returned.
             leased = (
-                await session.execute(
-                    update(WebhookDelivery)
-                    .where(
-                        col(WebhookDelivery.id).in_(ids),
-                        col(WebhookDelivery.status) == "pending",
-                        col(WebhookDelivery.next_attempt_at) <= now,
-                    )
-                    .values(
-                        next_attempt_at=lease_until,
-                        attempts=col(WebhookDelivery.attempts) + 1,
-                        round_attempts=col(WebhookDelivery.round_attempts) + 1,
-                        last_attempt_at=now,
-                    )
-                    .returning(
-                        col(WebhookDelivery.id),
-                        col(WebhookDelivery.tenant_id),
-                        col(WebhookDelivery.subscription_id),
-                        col(WebhookDelivery.body),
-                        col(WebhookDelivery.round_attempts),
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+                await session.execute(_LEASE, {"ids": ids, "now": now, "lease_until": lease_until})
             ).all()
             if not leased:
                 return []
             subs = {
                 row.id: row
                 for row in (
-                    await session.execute(
-                        select(
-                            col(WebhookSubscription.id),
-                            col(WebhookSubscription.url),
-                            col(WebhookSubscription.secret),
-                            col(WebhookSubscription.previous_secret),
-                            col(WebhookSubscription.previous_secret_expires_at),
-                        ).where(col(WebhookSubscription.id).in_({row.subscription_id for row in leased}))
-                    )
-                ).all()
+                    await session.execute(_SECRETS, {"subs": list({r.subscription_id for r in leased})})
+                )
             }
         return [self._claimed(row, subs[row.subscription_id], now) for row in leased]
 
@@ -332,11 +351,7 @@ class DeliveryWorker:
     async def record(self, item: Claimed, outcome: Outcome) -> None:
         """Write the attempt's outcome: succeeded, retried on the schedule, failed, or dead."""
         now = utcnow()
-        values: dict[str, Any] = {
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
-            "last_latency_ms": round(outcome.latency_ms, 1),
-        }
+        values: dict[str, Any] = {}
         if outcome.succeeded:
             values |= {"status": "succeeded", "succeeded_at": now}
         elif outcome.retryable and item.round_attempts < len(self.schedule):
@@ -348,10 +363,16 @@ class DeliveryWorker:
             values["status"] = "dead" if outcome.retryable else "failed"
         async with self.sessions() as session, session.begin():
             await session.execute(
-                update(WebhookDelivery)
-                .where(col(WebhookDelivery.id) == item.id, col(WebhookDelivery.status) == "pending")
-                .values(**values)
-                .execution_options(synchronize_session=False)
+                _RECORD,
+                {
+                    "delivery_id": item.id,
+                    "new_status": values["status"],
+                    "next_at": values.get("next_attempt_at", now),
+                    "succeeded_at": values.get("succeeded_at"),
+                    "code": outcome.status_code,
+                    "error": outcome.error,
+                    "latency": round(outcome.latency_ms, 1),
+                },
             )
             await self._count(session, item, outcome, now)
             if values["status"] == "pending":
@@ -369,29 +390,15 @@ class DeliveryWorker:
 
     async def _count(self, session: AsyncSession, item: Claimed, outcome: Outcome, now: datetime) -> None:
         """Reset the subscription's failures in a row on success; past the limit, disable it and say so."""
-        sub_id = col(WebhookSubscription.id) == item.subscription_id
         if outcome.succeeded:
-            await session.execute(
-                update(WebhookSubscription)
-                .where(sub_id, col(WebhookSubscription.consecutive_failures) != 0)
-                .values(consecutive_failures=0)
-            )
+            await session.execute(_RESET_FAILURES, {"sub_id": item.subscription_id})
             return
         failures = (
-            await session.execute(
-                update(WebhookSubscription)
-                .where(sub_id)
-                .values(consecutive_failures=col(WebhookSubscription.consecutive_failures) + 1)
-                .returning(col(WebhookSubscription.consecutive_failures))
-            )
+            await session.execute(_COUNT_FAILURE, {"sub_id": item.subscription_id})
         ).scalar_one_or_none()
         if failures is None or failures < self.disable_after:
             return
-        disabled = await session.execute(
-            update(WebhookSubscription)
-            .where(sub_id, col(WebhookSubscription.status) == "active")
-            .values(status="disabled", disabled_at=now, updated_at=now)
-        )
+        disabled = await session.execute(_DISABLE, {"sub_id": item.subscription_id, "at": now})
         if not disabled.rowcount:  # type: ignore[attr-defined]
             return  # already disabled or paused
         stage(
