@@ -17,8 +17,9 @@ class EngagementSettings(Settings):
     secret_key: str = ""
     # Webhook endpoints may be private, loopback or link-local addresses (self-hosted setups, tests).
     webhook_allow_private_urls: bool = False
-    # A JSON list: seconds to wait before each attempt (the first, then each retry), jittered by ±10 %.
-    # After the last one fails the delivery is dead (replayable).
+    # A JSON list, one entry per attempt: the first attempt goes at once (its entry is 0 by convention);
+    # entry i is the wait in seconds before attempt i + 1, jittered by ±10 %. After the last attempt the
+    # delivery is dead (replayable).
     webhook_retry_schedule: list[float] = DEFAULT_RETRY_SCHEDULE
     # After a secret rotation, the old secret signs too (a second signature) for this long.
     webhook_secret_grace_s: float = 86400.0

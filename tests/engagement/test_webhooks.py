@@ -220,6 +220,31 @@ def test_a_client_error_fails_at_once_and_one_replay_retries_it(
         assert [r.answered for r in partner.of_event(event_id)] == [410, 200]
 
 
+def test_an_event_delivered_twice_by_the_broker_is_one_delivery(
+    stack: Stack, engagement: httpx.Client, tenant: Tenant
+) -> None:
+    with receiver() as partner:
+        sub = subscribe(engagement, tenant, partner.url)
+        event = new_event(
+            ConversationOpened(
+                conversation_id=str(uuid.uuid4()),
+                profile_id=str(uuid.uuid4()),
+                mention_id=str(uuid.uuid4()),
+                priority="low",
+                opened_at=datetime.now(UTC),
+            ),
+            source="tests",
+            tenant_id=tenant.tenant_id,
+        )
+        # Two broker messages (the broker de-duplicates by message id only) carrying one event.
+        publish_event(stack.nats_url, event, msg_ids=(f"{event.id}-1", f"{event.id}-2"))
+        settled(engagement, tenant, sub["id"], event.id, "succeeded")
+        later = opened(stack, tenant)
+        settled(engagement, tenant, sub["id"], later, "succeeded")
+        assert [d["event_id"] for d in deliveries(engagement, tenant, sub["id"])].count(event.id) == 1
+        assert len(partner.of_event(event.id)) == 1
+
+
 def test_a_rotated_secret_and_the_old_one_both_verify_during_the_grace(
     stack: Stack, engagement: httpx.Client, tenant: Tenant
 ) -> None:

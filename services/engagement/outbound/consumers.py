@@ -26,8 +26,14 @@ async def on_public_events(session: AsyncSession, events: Sequence[Event[Contrac
 
 
 SUBSCRIPTIONS: list[Subscription[Any]] = [
+    # No inbox: a delivery is unique on (subscription, event) and inserted ON CONFLICT DO NOTHING, so a
+    # redelivered event changes nothing, and a batch no subscription wants writes nothing at all.
     Subscription(
-        durable=f"{DURABLE}-{domain}", event=Contract, subject=f"{domain}.>", batch_handler=on_public_events
+        durable=f"{DURABLE}-{domain}",
+        event=Contract,
+        subject=f"{domain}.>",
+        batch_handler=on_public_events,
+        inbox=False,
     )
     for domain in SUBSCRIBABLE_DOMAINS
 ]
