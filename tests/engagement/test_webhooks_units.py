@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -90,32 +91,73 @@ async def test_private_urls_are_refused_at_creation_unless_allowed(url: str) -> 
     await check_url(url, allow_private=True)
 
 
-@pytest.mark.anyio
-async def test_private_addresses_are_refused_at_send_time() -> None:
-    worker = DeliveryWorker(
+def _worker(*, timeout_s: float = 2.0) -> DeliveryWorker:
+    return DeliveryWorker(
         async_sessionmaker(),  # sending touches no database
         box=SecretBox([Fernet.generate_key().decode()]),
         source="engagement",
         allow_private=False,
         schedule=[0.0],
-        timeout_s=2,
+        timeout_s=timeout_s,
         endpoint_concurrency=1,
         max_in_flight=1,
         disable_after=5,
         poll_s=1,
     )
-    item = Claimed(
+
+
+def _item(url: str) -> Claimed:
+    return Claimed(
         id="d1",
         tenant_id="t1",
         subscription_id="s1",
         body=b"{}",
         round_attempts=1,
-        url="http://127.0.0.1:9/hooks",
+        url=url,
         secrets=(new_secret(),),
     )
+
+
+@pytest.mark.anyio
+async def test_private_addresses_are_refused_at_send_time() -> None:
+    worker = _worker()
+    item = _item("http://127.0.0.1:9/hooks")
     async with guarded_client(
         allow_private=False, timeout=httpx.Timeout(2), follow_redirects=False
     ) as client:
         outcome = await worker.send(client, item)
     assert outcome.error == "unsafe_address" and outcome.status_code is None
     assert outcome.retryable and not outcome.succeeded
+
+
+@pytest.mark.anyio
+async def test_an_answer_dripping_past_the_timeout_ends_the_attempt() -> None:
+    """Each byte comes within the timeout, the whole answer does not: the attempt ends at the deadline
+    (within its lease), as a retryable timeout."""
+    from aiohttp import web
+
+    async def drip(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        for _ in range(20):
+            await response.write(b"x")
+            await asyncio.sleep(0.2)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/hooks", drip)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    worker = _worker(timeout_s=1.0)
+    item = _item(f"http://127.0.0.1:{port}/hooks")
+    try:
+        async with guarded_client(
+            allow_private=True, timeout=httpx.Timeout(1.0), follow_redirects=False
+        ) as c:
+            outcome = await worker.send(c, item)
+    finally:
+        await runner.cleanup()
+    assert outcome.error == "timeout" and outcome.retryable

@@ -47,6 +47,8 @@ RESPONSE_CAP_BYTES = 4096
 # A lease lasts the attempt's timeout and this margin.
 LEASE_MARGIN_S = 5.0
 JITTER = 0.1
+# Waits before writing an attempt's outcome again; None: give up (the lease then ends).
+RECORD_RETRY_S = (0.2, 1.0, None)
 _WAKE = "rapport_webhooks_wake"
 
 
@@ -309,7 +311,17 @@ class DeliveryWorker:
     async def _attempt(self, client: httpx.AsyncClient, item: Claimed) -> None:
         try:
             outcome = await self.send(client, item)
-            await self.record(item, outcome)
+            # An outcome not recorded would be sent again when the lease ends (a success twice): the
+            # write is retried a little first (a busy database).
+            for wait in RECORD_RETRY_S:
+                try:
+                    await self.record(item, outcome)
+                    break
+                except Exception:
+                    if wait is None:
+                        raise
+                    log.warning("webhook.record_retry", extra={"delivery_id": item.id})
+                    await asyncio.sleep(wait)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -333,14 +345,18 @@ class DeliveryWorker:
         }
         started = time.monotonic()
         try:
-            async with client.stream("POST", item.url, content=item.body, headers=headers) as response:
+            # One deadline for the whole attempt (httpx's applies per read): it must end within its lease.
+            async with (
+                asyncio.timeout(self.timeout_s),
+                client.stream("POST", item.url, content=item.body, headers=headers) as response,
+            ):
                 read = 0
                 async for chunk in response.aiter_raw():
                     read += len(chunk)
                     if read >= RESPONSE_CAP_BYTES:
                         break
                 code = response.status_code
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             return Outcome(None, "timeout", _ms(started))
         except UnsafeURL:
             return Outcome(None, "unsafe_address", _ms(started))
