@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.pagination import Page
 
@@ -13,7 +13,8 @@ Purpose = Literal["engagement", "profiling", "marketing", "analytics"]
 SubscriptionStatus = Literal["active", "paused", "disabled"]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
 
-EventPattern = str
+# An exact event type or a wildcard (`engagement.*`).
+EventPattern = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 URL_MAX = 2000
 
 
