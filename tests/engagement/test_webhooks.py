@@ -130,6 +130,11 @@ def test_a_conversation_opened_reaches_the_partner_signed(
         assert log[0]["attempts"] == 1 and log[0]["last_status_code"] == 200
         assert log[0]["profile_ids"] == [payload["data"]["profile_id"]]
         assert log[0]["last_latency_ms"] is not None
+        # A privacy request finds what went out about a person.
+        found = deliveries(engagement, tenant, sub["id"], profile_id=payload["data"]["profile_id"])
+        assert [d["id"] for d in found] == [log[0]["id"]]
+        assert deliveries(engagement, tenant, sub["id"], profile_id=str(uuid.uuid4())) == []
+        assert deliveries(engagement, tenant, sub["id"], profile_id="%") == []
 
     # The secret is never shown again.
     listed = engagement.get(f"{BASE}/subscriptions/{sub['id']}", headers=tenant.headers).json()
@@ -365,6 +370,7 @@ def test_event_types_list_every_public_type_with_its_schema(engagement: httpx.Cl
         {"url": "ftp://127.0.0.1/", "event_types": ["engagement.*"], "purpose": "engagement"},
         {"url": "http://127.0.0.1:9/", "event_types": ["engagement.*"], "purpose": "selling"},
         {"url": "http://127.0.0.1:9/", "event_types": ["engagement.*"]},
+        {"url": "http://127.0.0.1:9/", "event_types": ["engagement." + "x" * 100], "purpose": "engagement"},
     ],
 )
 def test_bad_input_is_a_422_problem(engagement: httpx.Client, tenant: Tenant, body: dict[str, Any]) -> None:

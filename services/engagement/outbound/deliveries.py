@@ -6,6 +6,7 @@ signature covers them), so a retry or a replay can never differ from the first a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import String, Table, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,8 +33,8 @@ from shared.db import utcnow
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
 from shared.ids import uuid4_str
-from shared.pagination import page_of
-from shared.reads import Reader
+from shared.pagination import keyset_bound, page_of, paginate
+from shared.reads import Reader, columns_of
 from shared.tenancy import get_row_scoped, get_scoped
 
 log = logging.getLogger("rapport.engagement.webhooks")
@@ -173,11 +174,23 @@ async def list_deliveries(
     tenant_id: str,
     subscription_id: str,
     status: DeliveryStatus | None,
+    profile_id: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> DeliveryPage:
-    """A subscription's delivery log, newest first (`status=dead`: its dead letters)."""
+    """A subscription's delivery log, newest first (`status=dead`: its dead letters; `profile_id`: those
+    whose payload carried that profile, for a privacy request)."""
     await _check_subscription(reader, tenant_id=tenant_id, subscription_id=subscription_id)
+    if profile_id is not None:
+        params = {
+            "tenant_id": tenant_id,
+            "subscription_id": subscription_id,
+            "status": status,
+            "carried": f'%"{_escape_like(profile_id)}"%',
+        }
+        stmt = _carrying(after=bool(cursor))
+        rows, next_cursor = await paginate(reader, stmt, params, limit=limit, cursor=cursor)
+        return DeliveryPage(items=[to_read(row) for row in rows], next_cursor=next_cursor)
     rows, next_cursor = await page_of(
         reader,
         WebhookDelivery,
@@ -189,6 +202,23 @@ async def list_deliveries(
         status=status,
     )
     return DeliveryPage(items=[to_read(row) for row in rows], next_cursor=next_cursor)
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@functools.cache
+def _carrying(*, after: bool) -> Any:
+    """A page of a subscription's deliveries whose payload carried a profile id (`status` optional)."""
+    table: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    stmt = select(*columns_of(table, _Shown)).where(
+        table.c.tenant_id == bindparam("tenant_id"),
+        table.c.subscription_id == bindparam("subscription_id"),
+        or_(bindparam("status", type_=String) == None, table.c.status == bindparam("status")),  # noqa: E711
+        table.c.profile_ids.like(bindparam("carried"), escape="\\"),
+    )
+    return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
 
 
 async def _check_subscription(reader: Reader, *, tenant_id: str, subscription_id: str) -> None:

@@ -215,15 +215,18 @@ async def list_deliveries(
     principal: AdminDep,
     reader: ReaderDep,
     status: Annotated[DeliveryStatus | None, Query()] = None,
+    profile_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> DeliveryPage:
-    """The subscription's delivery log, newest first (`status=dead`: the dead letters)."""
+    """The subscription's delivery log, newest first (`status=dead`: the dead letters; `profile_id`: the
+    deliveries whose payload carried that profile)."""
     return await deliveries.list_deliveries(
         reader,
         tenant_id=principal.tenant_id,
         subscription_id=subscription_id,
         status=status,
+        profile_id=profile_id,
         limit=limit,
         cursor=cursor,
     )
