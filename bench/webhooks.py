@@ -12,7 +12,9 @@ isolation: a second subscription (`profiles.profile.created`) points at a receiv
     2 s; S of its events are published first (a backlog of S times 2 s, 2 in flight), then M events for the
     fast endpoint. Reported: the fast deliveries' latency (publish → arrival) while the slow endpoint is
     still working through its backlog, against the same M alone.
-Both receivers are aiohttp servers in this process; the stack runs on the same 2 cores, so the figures
+fan-out: K `engagement.conversation.assigned` events, each wanted by E subscriptions on E fast receivers:
+    deliveries/s when no single endpoint's in-flight cap is the limit.
+The receivers are aiohttp servers in this process; the stack runs on the same 2 cores, so the figures
 are the whole machine's, not engagement's alone.
 """
 
@@ -37,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from rapport.stack import Stack  # noqa: E402
 from shared.events.bus import Bus  # noqa: E402
-from shared.events.contracts import ConversationOpened, ProfileCreated  # noqa: E402
+from shared.events.contracts import ConversationAssigned, ConversationOpened, ProfileCreated  # noqa: E402
 from shared.events.envelope import CloudEvent, new_event  # noqa: E402
 
 
@@ -143,7 +145,34 @@ def describe(values: list[float]) -> str:
     return f"p50 {p50 * 1000:,.0f} ms, p95 {p95 * 1000:,.0f} ms, max {top * 1000:,.0f} ms"
 
 
-async def run(stack: Stack, n: int, slow_n: int, fast_m: int) -> None:
+def assigned(tenant_id: str) -> CloudEvent:
+    payload = ConversationAssigned(conversation_id=str(uuid.uuid4()), assignee_id=str(uuid.uuid4()))
+    return new_event(payload, source="bench", tenant_id=tenant_id)
+
+
+async def fan_out(stack: Stack, bus: Bus, tenant_id: str, token: str, endpoints: int, k: int) -> None:
+    """K events, each wanted by `endpoints` subscriptions on fast receivers: deliveries/s in all."""
+    receivers = [Receiver() for _ in range(endpoints)]
+    for receiver in receivers:
+        await receiver.start()
+        subscribe(stack.url("engagement"), token, receiver.url, ["engagement.conversation.assigned"])
+    try:
+        start = time.monotonic()
+        sent = await publish(bus, [assigned(tenant_id) for _ in range(k)])
+        for receiver in receivers:
+            await wait_for(receiver, set(sent), 600)
+        last = max(max(r.events.values()) for r in receivers)
+        total = sum(len(set(sent) & r.events.keys()) for r in receivers)
+        print(
+            f"fan-out: {k} events to {endpoints} endpoints, {total} deliveries in {last - start:.2f}s "
+            f"= {total / (last - start):,.0f} deliveries/s"
+        )
+    finally:
+        for receiver in receivers:
+            await receiver.stop()
+
+
+async def run(stack: Stack, n: int, slow_n: int, fast_m: int, endpoints: int, k: int) -> None:
     tenant_id, token = signup(stack.url("identity"))
     fast, slow = Receiver(), Receiver(delay_s=2.0)
     await fast.start()
@@ -189,6 +218,8 @@ async def run(stack: Stack, n: int, slow_n: int, fast_m: int) -> None:
             f"{last_slow - min(slow_sent.values()):.1f}s after its first was published "
             f"(fast ones done after {fast_done - min(beside.values()):.2f}s)"
         )
+        if endpoints:
+            await fan_out(stack, bus, tenant_id, token, endpoints, k)
     finally:
         await bus.close()
         await fast.stop()
@@ -204,6 +235,8 @@ def main() -> int:
     parser.add_argument(
         "--fast", type=int, default=200, help="events for the fast endpoint in the isolation run"
     )
+    parser.add_argument("--fanout", type=int, default=4, help="fast endpoints in the fan-out run (0: none)")
+    parser.add_argument("--fanout-events", type=int, default=500, help="events in the fan-out run")
     parser.add_argument(
         "--endpoint-concurrency",
         type=int,
@@ -220,7 +253,7 @@ def main() -> int:
     )
     stack.start_all()
     try:
-        asyncio.run(run(stack, args.n, args.slow, args.fast))
+        asyncio.run(run(stack, args.n, args.slow, args.fast, args.fanout, args.fanout_events))
     finally:
         stack.stop_all()
     return 0
