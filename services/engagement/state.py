@@ -35,6 +35,7 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
     )
     worker = DeliveryWorker(
         rt.sessions,
+        reader=rt.reader,
         box=box,
         source=settings.service,
         allow_private=settings.webhook_allow_private_urls,

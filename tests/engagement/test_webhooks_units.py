@@ -94,6 +94,7 @@ async def test_private_urls_are_refused_at_creation_unless_allowed(url: str) -> 
 def _worker(*, timeout_s: float = 2.0) -> DeliveryWorker:
     return DeliveryWorker(
         async_sessionmaker(),  # sending touches no database
+        reader=None,
         box=SecretBox([Fernet.generate_key().decode()]),
         source="engagement",
         allow_private=False,

@@ -37,6 +37,7 @@ from shared.egress import UnsafeURL, guarded_client
 from shared.events.contracts import WebhookDisabled
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
+from shared.reads import Reader
 from shared.secrets import SecretBox, SecretKeyError
 
 log = logging.getLogger("rapport.engagement.webhooks")
@@ -187,6 +188,7 @@ class DeliveryWorker:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
+        reader: Reader,
         box: SecretBox,
         source: str,
         allow_private: bool,
@@ -198,6 +200,7 @@ class DeliveryWorker:
         poll_s: float,
     ) -> None:
         self.sessions = sessions
+        self.reader = reader
         self.box = box
         self.source = source
         self.allow_private = allow_private
@@ -258,20 +261,20 @@ class DeliveryWorker:
             return []
         full = [sub for sub, n in self.in_flight.items() if n >= self.endpoint_concurrency]
         now = utcnow()
+        # Read on the reader (no session, no transaction: most rounds find nothing due); the lease below
+        # re-checks each row, so a row another process took meanwhile is simply not returned.
+        candidates = await self.reader.all(
+            _CANDIDATES, {"now": now, "full": full, "cap": self.endpoint_concurrency, "room": room}
+        )
+        taken: Counter[str] = Counter()
+        ids: list[str] = []
+        for delivery_id, sub_id in candidates:
+            if self.in_flight[sub_id] + taken[sub_id] < self.endpoint_concurrency:
+                taken[sub_id] += 1
+                ids.append(delivery_id)
+        if not ids:
+            return []
         async with self.sessions() as session, session.begin():
-            candidates = (
-                await session.execute(
-                    _CANDIDATES, {"now": now, "full": full, "cap": self.endpoint_concurrency, "room": room}
-                )
-            ).all()
-            taken: Counter[str] = Counter()
-            ids: list[str] = []
-            for delivery_id, sub_id in candidates:
-                if self.in_flight[sub_id] + taken[sub_id] < self.endpoint_concurrency:
-                    taken[sub_id] += 1
-                    ids.append(delivery_id)
-            if not ids:
-                return []
             lease_until = now + timedelta(seconds=self.timeout_s + LEASE_MARGIN_S)
             leased = (
                 await session.execute(_LEASE, {"ids": ids, "now": now, "lease_until": lease_until})
