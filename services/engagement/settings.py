@@ -30,5 +30,7 @@ class EngagementSettings(Settings):
     webhook_max_in_flight: int = 64
     # Failed attempts in a row after which a subscription is disabled (`engagement.webhook.disabled`).
     webhook_disable_after_failures: int = 50
+    # Finished deliveries (succeeded, failed, dead) older than this leave the log (their bodies with them).
+    webhook_log_retention_days: float = 30.0
     # How often the delivery worker looks for due deliveries when nothing woke it.
     webhook_poll_s: float = 1.0

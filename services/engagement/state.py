@@ -45,6 +45,7 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
         max_in_flight=settings.webhook_max_in_flight,
         disable_after=settings.webhook_disable_after_failures,
         poll_s=settings.webhook_poll_s,
+        retention_days=settings.webhook_log_retention_days,
     )
     rt.spawn(worker.run(), name="webhook-deliveries")
     yield EngagementState(runtime=rt, box=box, worker=worker)

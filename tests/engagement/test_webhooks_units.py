@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from services.engagement.outbound.deliveries import body_of, profile_ids
+from services.engagement.outbound.models import WebhookDelivery
 from services.engagement.outbound.signing import new_secret, signature
 from services.engagement.outbound.subscriptions import check_patterns, check_url, matches
 from services.engagement.outbound.worker import Claimed, DeliveryWorker
-from shared.db import utcnow
+from shared.db import create_engine, session_factory, utcnow
 from shared.egress import guarded_client
 from shared.errors import Unprocessable
 from shared.secrets import SecretBox
@@ -162,3 +166,42 @@ async def test_an_answer_dripping_past_the_timeout_ends_the_attempt() -> None:
     finally:
         await runner.cleanup()
     assert outcome.error == "timeout" and outcome.retryable
+
+
+@pytest.mark.anyio
+async def test_finished_deliveries_past_the_retention_leave_the_log(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'engagement.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(WebhookDelivery.__table__.create)
+        sessions = session_factory(engine)
+        old, new = utcnow() - timedelta(days=31), utcnow() - timedelta(days=1)
+        rows = {
+            "old-succeeded": ("succeeded", old),
+            "old-dead": ("dead", old),
+            "old-failed": ("failed", old),
+            "old-pending": ("pending", old),
+            "new-succeeded": ("succeeded", new),
+        }
+        async with sessions() as session, session.begin():
+            for id_, (status, created_at) in rows.items():
+                session.add(
+                    WebhookDelivery(
+                        id=id_,
+                        tenant_id="t",
+                        subscription_id="s",
+                        event_id=id_,
+                        event_type="engagement.conversation.opened",
+                        body=b"{}",
+                        status=status,
+                        created_at=created_at,
+                    )
+                )
+        worker = _worker()
+        worker.sessions = sessions
+        assert await worker.prune() == 3
+        async with sessions() as session:
+            left = set((await session.execute(select(WebhookDelivery.id))).scalars())
+        assert left == {"old-pending", "new-succeeded"}
+    finally:
+        await engine.dispose()

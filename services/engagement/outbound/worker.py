@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -48,6 +48,8 @@ RESPONSE_CAP_BYTES = 4096
 # A lease lasts the attempt's timeout and this margin.
 LEASE_MARGIN_S = 5.0
 JITTER = 0.1
+# How often the worker drops finished deliveries past the retention.
+PRUNE_EVERY_S = 3600.0
 # Waits before writing an attempt's outcome again; None: give up (the lease then ends).
 RECORD_RETRY_S = (0.2, 1.0, None)
 _WAKE = "rapport_webhooks_wake"
@@ -129,6 +131,10 @@ _DISABLE = (
     .values(status="disabled", disabled_at=bindparam("at", type_=_AT), updated_at=bindparam("at", type_=_AT))
 )
 
+_PRUNE = delete(_D).where(
+    _D.c.status.in_(("succeeded", "failed", "dead")), _D.c.created_at < bindparam("before", type_=_AT)
+)
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -198,6 +204,7 @@ class DeliveryWorker:
         max_in_flight: int,
         disable_after: int,
         poll_s: float,
+        retention_days: float = 30.0,
     ) -> None:
         self.sessions = sessions
         self.reader = reader
@@ -210,6 +217,7 @@ class DeliveryWorker:
         self.max_in_flight = max(1, max_in_flight)
         self.disable_after = max(1, disable_after)
         self.poll_s = poll_s
+        self.retention_days = retention_days
         self.in_flight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = _wake_of(sessions)
@@ -227,9 +235,16 @@ class DeliveryWorker:
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
         )
+        pruned_at = time.monotonic()
         try:
             while True:
                 self._wake.clear()
+                if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    try:
+                        await self.prune()
+                    except Exception:
+                        log.warning("webhook.prune_failed", exc_info=True)
                 try:
                     claimed = await self.claim()
                 except Exception:
@@ -248,6 +263,16 @@ class DeliveryWorker:
             for task in list(self._tasks):
                 task.cancel()
             await client.aclose()
+
+    async def prune(self) -> int:
+        """Drop the log's finished deliveries (succeeded, failed, dead) older than the retention."""
+        before = utcnow() - timedelta(days=self.retention_days)
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(_PRUNE, {"before": before})
+        pruned = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if pruned:
+            log.info("webhook.log_pruned", extra={"deliveries": pruned})
+        return pruned
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
