@@ -21,7 +21,7 @@ from shared.errors import install_error_handlers
 from shared.events.bus import BatchHandler, Bus, EventScope
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
-from shared.events.inbox import handle_batch_once, handle_set_once
+from shared.events.inbox import handle_batch_once, handle_set, handle_set_once
 from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
 from shared.migrations import SchemaNotAtHead, require_head
@@ -61,10 +61,17 @@ class Subscription(Generic[P]):
     handler: Callable[[AsyncSession, Event[P]], Awaitable[None]] | None = None
     batch_handler: Callable[[AsyncSession, Sequence[Event[P]]], Awaitable[None]] | None = None
     linger_ms: float | None = None
+    # A domain's wildcard (`listening.>`): every event of that stream, parsed with `event` (see
+    # `Consumer.subject`); None: the subject of `event`.
+    subject: str | None = None
+    # False: a `batch_handler` idempotent by itself (natural keys), run without inbox rows (`handle_set`).
+    inbox: bool = True
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
             raise ValueError(f"subscription {self.durable}: give exactly one of handler and batch_handler")
+        if not self.inbox and self.batch_handler is None:
+            raise ValueError(f"subscription {self.durable}: only a batch_handler runs without the inbox")
 
 
 SettingsT = TypeVar("SettingsT", bound=Settings)
@@ -162,6 +169,7 @@ def create_service_app(
                 event=sub.event,
                 batch_handler=_once(sessions, sub),
                 linger=max(linger_ms, 0.0) / 1000,
+                subject=sub.subject,
             )
             rt.tasks.append(asyncio.create_task(consumer.run(), name=sub.durable))
         log.info("service.started", extra={"subscriptions": len(subs)})
@@ -211,6 +219,10 @@ def create_service_app(
 
 def _once(sessions: async_sessionmaker[AsyncSession], sub: Subscription[P]) -> BatchHandler[P]:
     async def handle(events: Sequence[Event[P]], scope: EventScope) -> list[BaseException | None]:
+        if sub.batch_handler is not None and not sub.inbox:
+            return await handle_set(
+                sessions, consumer=sub.durable, events=events, handler=sub.batch_handler, scope=scope
+            )
         if sub.batch_handler is not None:
             return await handle_set_once(
                 sessions, consumer=sub.durable, events=events, handler=sub.batch_handler, scope=scope

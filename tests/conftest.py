@@ -90,6 +90,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_LOG_LEVEL": "INFO",
         # Stand-ins for social platforms listen on 127.0.0.1.
         "RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS": "true",
+        # Partner webhook receivers in the tests listen on 127.0.0.1 too; retries come quickly.
+        "RAPPORT_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "RAPPORT_WEBHOOK_RETRY_SCHEDULE": "[0, 0.3, 0.3, 0.3, 0.3, 0.3]",
+        "RAPPORT_WEBHOOK_TIMEOUT_S": "3",
+        "RAPPORT_WEBHOOK_DISABLE_AFTER_FAILURES": "8",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

@@ -1,4 +1,4 @@
-"""The engagement app: conversations API plus the agent and mention consumers."""
+"""The engagement app: conversations and webhooks APIs, their consumers and the webhook worker."""
 
 from __future__ import annotations
 
@@ -7,19 +7,23 @@ from fastapi import FastAPI
 from services.engagement import models  # noqa: F401  (registers the tables for create_all)
 from services.engagement.api import agents_router, router
 from services.engagement.consumers import SUBSCRIPTIONS
+from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
+from services.engagement.outbound.routes import router as webhooks_router
 from services.engagement.settings import EngagementSettings
+from services.engagement.state import engagement_state
 from shared.auth import JWKSSource
-from shared.service import create_service_app, runtime_only
+from shared.service import create_service_app
 
 
 def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource | None = None) -> FastAPI:
     """Build the engagement service."""
     return create_service_app(
         settings=settings or EngagementSettings(),
-        start=runtime_only,
+        start=engagement_state,
         title="Rapport engagement",
-        description="Conversations opened from actionable mentions, routed and assigned to agents.",
-        routers=[router, agents_router],
-        subscriptions=SUBSCRIPTIONS,
+        description="Conversations opened from actionable mentions, routed and assigned to agents; "
+        "partner webhooks (signed deliveries of public events).",
+        routers=[router, agents_router, webhooks_router],
+        subscriptions=[*SUBSCRIPTIONS, *WEBHOOK_SUBSCRIPTIONS],
         jwks=jwks,
     )

@@ -104,3 +104,9 @@ class SeenMention(SQLModel, table=True):
     analysis: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # newest Analysis JSON
     redacted: bool = False
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# The outbound module's tables belong to this database too (migrations find a service's tables here).
+from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription  # noqa: E402
+
+__all__ = ["Agent", "Conversation", "Message", "SeenMention", "WebhookDelivery", "WebhookSubscription"]

@@ -4,8 +4,33 @@ from __future__ import annotations
 
 from shared.settings import Settings
 
+# Seconds before each delivery attempt of a webhook: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+DEFAULT_RETRY_SCHEDULE = [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
 
 class EngagementSettings(Settings):
     """engagement's knobs on top of the shared settings."""
 
     service: str = "engagement"
+    # Fernet keys encrypting webhook signing secrets at rest (`shared.secrets`), comma-separated: the
+    # first encrypts, all decrypt. Empty: a key generated on first start in `<var_dir>/engagement-secret.key`.
+    secret_key: str = ""
+    # Webhook endpoints may be private, loopback or link-local addresses (self-hosted setups, tests).
+    webhook_allow_private_urls: bool = False
+    # A JSON list, one entry per attempt: the first attempt goes at once (its entry is 0 by convention);
+    # entry i is the wait in seconds before attempt i + 1, jittered by ±10 %. After the last attempt the
+    # delivery is dead (replayable).
+    webhook_retry_schedule: list[float] = DEFAULT_RETRY_SCHEDULE
+    # After a secret rotation, the old secret signs too (a second signature) for this long.
+    webhook_secret_grace_s: float = 86400.0
+    # Per attempt: connect, write and read, each.
+    webhook_timeout_s: float = 10.0
+    # Deliveries in flight at once per subscription (one slow partner holds only its own slots) and in all.
+    webhook_endpoint_concurrency: int = 2
+    webhook_max_in_flight: int = 64
+    # Failed attempts in a row after which a subscription is disabled (`engagement.webhook.disabled`).
+    webhook_disable_after_failures: int = 50
+    # Finished deliveries (succeeded, failed, dead) older than this leave the log (their bodies with them).
+    webhook_log_retention_days: float = 30.0
+    # How often the delivery worker looks for due deliveries when nothing woke it.
+    webhook_poll_s: float = 1.0

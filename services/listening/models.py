@@ -211,7 +211,7 @@ class Channel(SQLModel, table=True):
     platform: str = Field(max_length=16, index=True)
     name: str = Field(max_length=200)
     settings: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
-    # Fernet token of the credentials JSON (services.listening.channels.crypto); never returned or logged.
+    # Fernet token of the credentials JSON (shared.secrets); never returned or logged.
     secrets: str = Field(default="", sa_column=Column(Text, nullable=False))
     # Pull connectors: the saved cursor (JSON), written in the same transaction as the batch it follows.
     cursor: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

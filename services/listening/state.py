@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from services.listening.channels.crypto import SecretBox
 from services.listening.channels.pullers import PullerSupervisor, ReferenceFetcher
 from services.listening.mentions.analysing import AnalysisWorker
 from services.listening.mentions.ingesting import IngestBatcher, IngestTraffic
@@ -20,6 +19,7 @@ from services.listening.queries.logic import QueryMatcher
 from services.listening.settings import ListeningSettings
 from services.listening.usage.quotas import IngestQuota
 from services.listening.wakeups import Wakeups
+from shared.secrets import SecretBox
 from shared.service import Runtime
 
 
@@ -52,7 +52,9 @@ async def listening_state(rt: Runtime[ListeningSettings]) -> AsyncIterator[Liste
     traffic = IngestTraffic()
     matcher = QueryMatcher(budget_s=settings.query_match_budget_ms / 1000)
     quota = IngestQuota(rt.sessions, limit=settings.ingest_posts_per_hour)
-    box = SecretBox.from_settings(secret_key=settings.secret_key, var_dir=settings.var_dir)
+    box = SecretBox.from_settings(
+        secret_key=settings.secret_key, var_dir=settings.var_dir, service=settings.service
+    )
     state = ListeningState(
         runtime=rt,
         wakeups=wakeups,

@@ -20,7 +20,7 @@ from nats.js.errors import BadRequestError, ServerError, ServiceUnavailableError
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared.events.catalog import STREAMS, spec_for, spec_of
+from shared.events.catalog import STREAMS, spec_for, spec_of, stream_of
 from shared.events.contracts import Contract
 from shared.events.envelope import CloudEvent, Envelope, Event, event_model
 from shared.telemetry import extract_context, inject_headers, tracer
@@ -143,12 +143,16 @@ class Bus:
         backoff: tuple[float, ...] = BACKOFF_S,
         ack_wait: float = 30.0,
         linger: float = 0.0,
+        subject: str | None = None,
     ) -> Consumer[P]:
-        """A durable pull consumer of the event whose payload is `event` (start it with `Consumer.run`)."""
+        """A durable pull consumer of the event whose payload is `event` (start it with `Consumer.run`);
+        with `subject` (a domain's wildcard, `listening.>`), of every event of that domain's stream, each
+        parsed with `event` (`Contract` keeps every field)."""
         return Consumer(
             self,
             durable=durable,
             event=event,
+            subject=subject,
             apply=batch_handler,
             batch=batch,
             backoff=backoff,
@@ -182,6 +186,9 @@ class Consumer(Generic[P]):
     ack_wait: float = 30.0
     # Seconds a short batch waits for more deliveries before it is handled (see above).
     linger: float = 0.0
+    # A domain's wildcard (`listening.>`): every event of its stream, one consumer (idle consumers cost
+    # CPU, one per event type would multiply that); None: the subject of `event`.
+    subject: str | None = None
     envelope: type[Event[P]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -193,19 +200,21 @@ class Consumer(Generic[P]):
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        spec = spec_of(self.event)
+        if self.subject is None:
+            spec = spec_of(self.event)
+            subject, stream = spec.subject, spec.stream
+        else:
+            subject, stream = self.subject, stream_of(self.subject)
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait,
             max_deliver=self.max_deliver,
-            filter_subject=spec.subject,
+            filter_subject=subject,
             max_ack_pending=self.batch * 16,
         )
-        sub = await self.bus.js.pull_subscribe(
-            spec.subject, durable=self.durable, stream=spec.stream, config=config
-        )
-        log.info("consumer.started", extra={"durable": self.durable, "event_type": spec.name})
+        sub = await self.bus.js.pull_subscribe(subject, durable=self.durable, stream=stream, config=config)
+        log.info("consumer.started", extra={"durable": self.durable, "event_type": subject})
         wait = FETCH_WAIT_S[0]
         while True:
             try:

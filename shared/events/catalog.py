@@ -119,6 +119,13 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "engagement",
         "A conversation was assigned to an agent.",
     ),
+    EventSpec(
+        "engagement.webhook.disabled",
+        c.WebhookDisabled,
+        "engagement",
+        "A partner webhook subscription failed too many times in a row and was disabled; its admins "
+        "should fix the endpoint and resume it.",
+    ),
 )
 
 
@@ -157,3 +164,11 @@ def spec_of(model: type[P]) -> EventSpec[P]:
     except KeyError:
         raise KeyError(f"payload class {model.__name__} is not in the catalog") from None
     return spec  # type: ignore[return-value]
+
+
+def stream_of(subject: str) -> str:
+    """The stream holding a subject or a domain's wildcard (`listening.>` → `LISTENING`)."""
+    stream = subject.split(".", 1)[0].upper()
+    if stream not in STREAMS:
+        raise KeyError(f"no stream holds {subject!r}")
+    return stream

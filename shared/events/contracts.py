@@ -250,3 +250,16 @@ class ConversationOpened(Contract):
 class ConversationAssigned(Contract):
     conversation_id: str
     assignee_id: str
+
+
+class WebhookDisabled(Contract):
+    """A webhook subscription was disabled after `consecutive_failures` failed deliveries in a row.
+
+    The endpoint's URL does not travel (it may carry the partner's token); its id does.
+    """
+
+    subscription_id: str
+    consecutive_failures: int
+    last_status_code: int | None = None
+    last_error: str | None = None
+    disabled_at: datetime

@@ -218,3 +218,34 @@ async def handle_set_once(
         else:
             outcomes.append(None)
     return outcomes
+
+
+async def handle_set(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    consumer: str,
+    events: Sequence[E],
+    handler: TxBatchHandler[E],
+    scope: EventScope = _untraced,
+) -> list[BaseException | None]:
+    """`handle_set_once` without inbox rows, for a handler idempotent by itself (its writes are keyed by
+    the event, `ON CONFLICT DO NOTHING`): a redelivered event is simply applied again to no effect, and a
+    batch that writes nothing costs no write at all. Should the transaction fail, each event is retried
+    alone, so only a failing event fails."""
+    try:
+        async with sessions() as session, session.begin():
+            await handler(session, list(events))
+        return [None] * len(events)
+    except Exception:
+        log.warning("inbox.batch_failed", exc_info=True, extra={"consumer": consumer, "events": len(events)})
+    outcomes: list[BaseException | None] = []
+    for event in events:
+        try:
+            with scope(event):
+                async with sessions() as session, session.begin():
+                    await handler(session, [event])
+        except Exception as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+    return outcomes

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from services.listening.channels.logic import (
+from shared.egress import (
     PublicNetworkBackend,
     UnsafeURL,
     check_public_url,

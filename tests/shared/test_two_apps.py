@@ -26,10 +26,10 @@ from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from rapport.stack import Proc, free_port, port_open, redis_server_binary
 from services.listening.app import create_app
-from services.listening.channels.crypto import SecretKeyError
 from services.listening.settings import ListeningSettings
 from services.listening.state import ListeningState
 from shared.migrations import upgrade_head
+from shared.secrets import SecretKeyError
 from tests.helpers import mention_payload, wait_until
 
 T = TypeVar("T")

@@ -37,7 +37,6 @@ from services.listening.channels.connectors import (
     x_crc_token_ok,
 )
 from services.listening.channels.connectors.signatures import META_SIGNATURE_HEADER, X_SIGNATURE_HEADER
-from services.listening.channels.crypto import SecretBox
 from services.listening.channels.logic import record_stored
 from services.listening.channels.schemas import PUSH_PLATFORMS, InboundResult
 from services.listening.errors import ChannelNotFound, SignatureInvalid, VerificationFailed
@@ -48,6 +47,7 @@ from services.listening.usage.quotas import count_posts
 from services.listening.wakeups import Wakeups
 from shared.db import utcnow
 from shared.errors import BadRequest
+from shared.secrets import SecretBox
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.listening.inbound")

@@ -48,21 +48,15 @@ from services.listening.channels.connectors import (
     fetch_mentioned,
 )
 from services.listening.channels.connectors.pulling import DEFAULT_TIMEOUT, USER_AGENT, Puller
-from services.listening.channels.crypto import SecretBox
 from services.listening.channels.inbound import store_result
-from services.listening.channels.logic import (
-    UnsafeURL,
-    channel_cursor,
-    channel_settings,
-    connect_public,
-    public_transport,
-    record_stored,
-)
+from services.listening.channels.logic import channel_cursor, channel_settings, record_stored
 from services.listening.channels.schemas import PULL_PLATFORMS
 from services.listening.models import Channel, MentionFetch
 from services.listening.settings import ListeningSettings
 from services.listening.wakeups import Wakeups
 from shared.db import begin_immediate, shielded, utcnow
+from shared.egress import UnsafeURL, connect_public, guarded_client
+from shared.secrets import SecretBox
 
 log = logging.getLogger("rapport.listening.pulling")
 
@@ -89,16 +83,12 @@ def _source(channel: Channel) -> tuple[str, str]:
 
 
 def _guarded_client(allow_private: bool) -> httpx.AsyncClient:
-    """The pullers' HTTP client; unless allowed, every connection (redirects too) is dialled to an address
-    vetted as public when it is made (`public_transport`), and proxy settings from the environment are
-    ignored (a proxy would resolve the name again)."""
-    return httpx.AsyncClient(
+    """The pullers' HTTP client (`shared.egress.guarded_client`): redirects followed, each one vetted."""
+    return guarded_client(
+        allow_private=allow_private,
         timeout=DEFAULT_TIMEOUT,
         follow_redirects=True,
-        max_redirects=5,
         headers={"User-Agent": USER_AGENT},
-        transport=None if allow_private else public_transport(),
-        trust_env=allow_private,
     )
 
 

@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.listening.channels import leases
 from services.listening.channels import pullers as pulling
-from services.listening.channels.crypto import SecretBox
 from services.listening.channels.pullers import PullerSupervisor
 from services.listening.models import Channel, Mention
 from services.listening.settings import ListeningSettings
 from services.listening.wakeups import Wakeups
 from shared.db import create_engine, session_factory, utcnow
+from shared.secrets import SecretBox
 from tests.helpers import create_tables
 from tests.listening.channels.helpers import FakeFeeds, FeedDocument, fixture_bytes
 from tests.shared.stand_ins import until
@@ -56,7 +56,7 @@ async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
     settings = ListeningSettings(var_dir=tmp_path, connector_allow_private_urls=True)
     engine = create_engine(settings.resolved_database_url())
     await create_tables(engine)
-    box = SecretBox.from_settings(secret_key="", var_dir=tmp_path)
+    box = SecretBox.from_settings(secret_key="", var_dir=tmp_path, service="listening")
     try:
         yield Replicas(session_factory(engine), settings, box)
     finally:

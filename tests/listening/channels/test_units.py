@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from services.listening.channels.crypto import KEY_FILE, SecretBox, SecretKeyError
-from services.listening.channels.logic import UnsafeURL, check_public_url
+from shared.egress import UnsafeURL, check_public_url
+from shared.secrets import SecretBox, SecretKeyError, key_file
 
 
 @pytest.mark.parametrize(
@@ -37,19 +37,21 @@ async def test_public_address_passes() -> None:
 
 
 def test_generated_key_is_0600_and_reused(tmp_path: Path) -> None:
-    box = SecretBox.from_settings(secret_key="", var_dir=tmp_path)
+    box = SecretBox.from_settings(secret_key="", var_dir=tmp_path, service="listening")
     token = box.seal({"app_secret": "s3cret"})
     assert "s3cret" not in token
-    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
-    again = SecretBox.from_settings(secret_key="", var_dir=tmp_path)
+    assert (tmp_path / key_file("listening")).stat().st_mode & 0o777 == 0o600
+    again = SecretBox.from_settings(secret_key="", var_dir=tmp_path, service="listening")
     assert again.open(token) == {"app_secret": "s3cret"}
 
 
 def test_configured_keys_rotate_and_a_wrong_key_fails(tmp_path: Path) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     token = SecretBox([old]).seal({"k": "v"})
-    assert SecretBox.from_settings(secret_key=f"{new},{old}", var_dir=tmp_path).open(token) == {"k": "v"}
-    assert not (tmp_path / KEY_FILE).exists()
+    assert SecretBox.from_settings(secret_key=f"{new},{old}", var_dir=tmp_path, service="listening").open(
+        token
+    ) == {"k": "v"}
+    assert not (tmp_path / key_file("listening")).exists()
     with pytest.raises(SecretKeyError):
         SecretBox([new]).open(token)
     with pytest.raises(SecretKeyError):

@@ -279,7 +279,7 @@ async def test_jetstream_unreachable_server_backs_off_with_growing_delays() -> N
 
 @pytest.mark.anyio
 async def test_jetstream_with_its_own_socket_refuses_private_hosts_and_redirects() -> None:
-    from services.listening.channels.logic import UnsafeURL, connect_public
+    from shared.egress import UnsafeURL, connect_public
 
     refused = JetstreamPuller("ws://127.0.0.1:9/subscribe", open_socket=connect_public)
     with pytest.raises(UnsafeURL):

@@ -1,8 +1,9 @@
-"""Channel credentials encrypted at rest with Fernet (AES-128-CBC + HMAC-SHA256), keys from settings.
+"""Secrets encrypted at rest with Fernet (AES-128-CBC + HMAC-SHA256), keys from settings.
 
-`RAPPORT_SECRET_KEY` holds one or more Fernet keys, comma-separated: the first encrypts, every one
-decrypts (key rotation). Without it, a key is generated on first start and kept in
-`<var_dir>/listening-secret.key`, created with permissions 0600 (fine for one machine; a deployment
+Used for what a service must read back to use it: listening's channel credentials, engagement's
+webhook signing secrets. `RAPPORT_SECRET_KEY` holds one or more Fernet keys, comma-separated: the first
+encrypts, every one decrypts (key rotation). Without it, a key is generated on first start and kept in
+`<var_dir>/<service>-secret.key`, created with permissions 0600 (fine for one machine; a deployment
 sets the key from its secret store).
 """
 
@@ -16,9 +17,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-log = logging.getLogger("rapport.listening")
+log = logging.getLogger("rapport.secrets")
 
-KEY_FILE = "listening-secret.key"
 # Tokens whose credential names a box remembers (`SecretBox.names`); the memo is emptied when full.
 KNOWN_TOKENS = 4096
 
@@ -27,8 +27,13 @@ class SecretKeyError(RuntimeError):
     """The configured key is not a Fernet key, or stored secrets do not decrypt with any key."""
 
 
-def _load_or_create_key(var_dir: Path) -> str:
-    path = var_dir / KEY_FILE
+def key_file(service: str) -> str:
+    """The name of the key file a service generates under its `var_dir` when no key is configured."""
+    return f"{service}-secret.key"
+
+
+def _load_or_create_key(var_dir: Path, name: str) -> str:
+    path = var_dir / name
     var_dir.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -42,7 +47,7 @@ def _load_or_create_key(var_dir: Path) -> str:
 
 
 class SecretBox:
-    """Encrypts and decrypts a small JSON object of credentials."""
+    """Encrypts and decrypts a small JSON object of secrets."""
 
     def __init__(self, keys: list[str]) -> None:
         if not keys:
@@ -58,10 +63,10 @@ class SecretBox:
         self._names: dict[str, list[str]] = {}
 
     @classmethod
-    def from_settings(cls, *, secret_key: str, var_dir: Path) -> SecretBox:
-        """The configured keys, or the key file under `var_dir` (generated when missing)."""
+    def from_settings(cls, *, secret_key: str, var_dir: Path, service: str) -> SecretBox:
+        """The configured keys, or the service's key file under `var_dir` (generated when missing)."""
         keys = [k for k in secret_key.split(",") if k.strip()]
-        return cls(keys or [_load_or_create_key(var_dir)])
+        return cls(keys or [_load_or_create_key(var_dir, key_file(service))])
 
     def seal(self, secrets: dict[str, Any]) -> str:
         """The Fernet token of these credentials."""
@@ -84,5 +89,5 @@ class SecretBox:
         try:
             data = json.loads(self._fernet.decrypt(token.encode("ascii")))
         except InvalidToken as exc:
-            raise SecretKeyError("stored credentials do not decrypt with the configured keys") from exc
+            raise SecretKeyError("stored secrets do not decrypt with the configured keys") from exc
         return data if isinstance(data, dict) else {}

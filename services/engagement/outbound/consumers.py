@@ -1,0 +1,39 @@
+"""The events partners may subscribe to, consumed a stream at a time (one durable per domain).
+
+One consumer per public stream rather than one per event type: idle pull consumers cost CPU, and a
+subscription's wildcards (`engagement.*`) then need no new consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.engagement.outbound.deliveries import record_deliveries
+from services.engagement.outbound.subscriptions import SUBSCRIBABLE_DOMAINS
+from shared.events.contracts import Contract
+from shared.events.envelope import Event
+from shared.service import Subscription
+
+DURABLE = "engagement-webhooks"
+
+
+async def on_public_events(session: AsyncSession, events: Sequence[Event[Contract]]) -> None:
+    """Any public event → a delivery per subscription that wants it."""
+    await record_deliveries(session, events)
+
+
+SUBSCRIPTIONS: list[Subscription[Any]] = [
+    # No inbox: a delivery is unique on (subscription, event) and inserted ON CONFLICT DO NOTHING, so a
+    # redelivered event changes nothing, and a batch no subscription wants writes nothing at all.
+    Subscription(
+        durable=f"{DURABLE}-{domain}",
+        event=Contract,
+        subject=f"{domain}.>",
+        batch_handler=on_public_events,
+        inbox=False,
+    )
+    for domain in SUBSCRIBABLE_DOMAINS
+]

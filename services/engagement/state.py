@@ -1,0 +1,54 @@
+"""engagement's state: the shared runtime, the secrets box and the webhook delivery worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from services.engagement.outbound.worker import DeliveryWorker
+from services.engagement.settings import EngagementSettings
+from shared.secrets import SecretBox
+from shared.service import Runtime, state_dependency
+
+
+@dataclass
+class EngagementState:
+    runtime: Runtime[EngagementSettings]
+    box: SecretBox
+    worker: DeliveryWorker
+
+    @property
+    def settings(self) -> EngagementSettings:
+        return self.runtime.settings
+
+
+@asynccontextmanager
+async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[EngagementState]:
+    """Build the state and start the delivery worker as a service task (/readyz watches it)."""
+    settings = rt.settings
+    box = SecretBox.from_settings(
+        secret_key=settings.secret_key, var_dir=settings.var_dir, service=settings.service
+    )
+    worker = DeliveryWorker(
+        rt.sessions,
+        reader=rt.reader,
+        box=box,
+        source=settings.service,
+        allow_private=settings.webhook_allow_private_urls,
+        schedule=settings.webhook_retry_schedule,
+        timeout_s=settings.webhook_timeout_s,
+        endpoint_concurrency=settings.webhook_endpoint_concurrency,
+        max_in_flight=settings.webhook_max_in_flight,
+        disable_after=settings.webhook_disable_after_failures,
+        poll_s=settings.webhook_poll_s,
+        retention_days=settings.webhook_log_retention_days,
+    )
+    rt.spawn(worker.run(), name="webhook-deliveries")
+    yield EngagementState(runtime=rt, box=box, worker=worker)
+
+
+EngagementStateDep = Annotated[EngagementState, Depends(state_dependency(EngagementState))]
