@@ -137,6 +137,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/profile-attributes", "profiles", STAFF),
     _route("/v1/segments", "profiles", STAFF),
     _route("/v1/conversations", "engagement", STAFF),
+    _route("/v1/webhooks", "engagement", ADMINS),
     _route("/v1/agents", "engagement", STAFF, READS),
     _route("/v1/metrics", "metrics", STAFF),
 )
