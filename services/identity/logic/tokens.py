@@ -14,6 +14,7 @@ import secrets
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from jose import jwt
 from redis.asyncio import Redis
@@ -45,8 +46,15 @@ def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_access_token(*, signer: Signer, settings: IdentitySettings, user: User, family_id: str) -> str:
-    """A signed, short-lived access token for the user, naming its refresh family."""
+def issue_access_token(
+    *,
+    signer: Signer,
+    settings: IdentitySettings,
+    user: User,
+    family_id: str,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """A signed, short-lived access token for the user, naming its refresh family (or API key)."""
     now = int(time.time())
     claims = {
         "iss": settings.jwt_issuer,
@@ -59,6 +67,7 @@ def issue_access_token(*, signer: Signer, settings: IdentitySettings, user: User
         "jti": str(uuid.uuid4()),
         "sid": family_id,
         "ver": user.token_version,
+        **(extra or {}),
     }
     token: str = jwt.encode(claims, signer.key, algorithm=ALGORITHM, headers={"kid": signer.kid})
     return token
