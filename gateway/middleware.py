@@ -160,6 +160,9 @@ class GatewayProxy:
             principal = await self._authenticate(rt, incoming.authorization, client_ip)
             if principal.role not in roles:
                 raise Forbidden("Your role may not do this.")
+            # A key's token is admitted by the route's scope (and bounded by its creator's role).
+            if principal.scopes is not None and not principal.admits(route.scope_for(method)):
+                raise Forbidden("The API key's scopes do not include what this route needs.")
             limit, window = self.tenant_limit
             decision = await rt.limiter.hit("t:" + principal.tenant_id, limit=limit, window_s=window)
         reply.extend(_limit_headers(decision))

@@ -1,4 +1,5 @@
-"""The routing table: path prefix → upstream service, and per method the roles it admits (or public)."""
+"""The routing table: path prefix → upstream service, and per method the roles it admits (or public)
+and the scope an API key's token needs (`shared/scopes.py`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shared.auth import ADMINS, INGEST, ROLES, STAFF
+from shared.scopes import (
+    AGENTS,
+    ALERTS,
+    CHANNELS,
+    CONVERSATIONS,
+    MENTIONS,
+    METRICS,
+    NO_KEYS,
+    PROFILES,
+    QUERIES,
+    SEGMENTS,
+    USAGE,
+    Access,
+)
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths under these prefixes are proxied; everything else is the gateway's own (health, docs).
@@ -35,11 +50,17 @@ class Route:
     limit_class: str = "public"
     # Only `{prefix}/{one segment}{suffix}` (`/v1/profiles/{id}/orders` with `/orders`).
     suffix: str | None = None
+    # The scope a key's token needs here, for reads and for writes (`NO_KEYS`: none may).
+    access: Access = NO_KEYS
 
     @property
     def public(self) -> bool:
         """No token needed (limited per client IP instead of per tenant)."""
         return self.roles is None
+
+    def scope_for(self, method: str) -> str | None:
+        """The scope a key's token needs for this method (None: no key's token is admitted)."""
+        return self.access.scope_for(method)
 
     def matches(self, method: str, path: str) -> bool:
         if self.methods is not None and method not in self.methods:
@@ -66,6 +87,7 @@ def _route(
     timeout_s: float | None = None,
     limit_class: str = "public",
     suffix: str | None = None,
+    access: Access = NO_KEYS,
 ) -> Route:
     return Route(
         prefix=prefix,
@@ -77,6 +99,7 @@ def _route(
         timeout_s=timeout_s,
         limit_class=limit_class,
         suffix=suffix,
+        access=access,
     )
 
 
@@ -100,6 +123,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/auth", "identity", EVERYONE),
     _route("/v1/me", "identity", EVERYONE),
     _route("/v1/users", "identity", ADMINS),
+    _route("/v1/api-keys", "identity", EVERYONE),
     _route(
         "/v1/mentions/import",
         "listening",
@@ -108,16 +132,25 @@ ROUTES: tuple[Route, ...] = (
         exact=True,
         max_body=IMPORT_MAX_BODY,
         timeout_s=IMPORT_TIMEOUT_S,
+        access=MENTIONS,
     ),
-    _route("/v1/mentions/batch", "listening", INGEST, {"POST"}, exact=True, max_body=BATCH_MAX_BODY),
-    _route("/v1/mentions", "listening", STAFF, READS),
-    _route("/v1/mentions", "listening", INGEST),
-    _route("/v1/listening/queries", "listening", STAFF, READS),
-    _route("/v1/listening/queries", "listening", ("owner", "admin", "analyst")),
-    _route("/v1/listening/alerts", "listening", STAFF, READS),
-    _route("/v1/listening/share-of-voice", "listening", STAFF, READS, exact=True),
-    _route("/v1/listening/usage", "listening", ADMINS, READS, exact=True),
-    _route("/v1/channels", "listening", ADMINS),
+    _route(
+        "/v1/mentions/batch",
+        "listening",
+        INGEST,
+        {"POST"},
+        exact=True,
+        max_body=BATCH_MAX_BODY,
+        access=MENTIONS,
+    ),
+    _route("/v1/mentions", "listening", STAFF, READS, access=MENTIONS),
+    _route("/v1/mentions", "listening", INGEST, access=MENTIONS),
+    _route("/v1/listening/queries", "listening", STAFF, READS, access=QUERIES),
+    _route("/v1/listening/queries", "listening", ("owner", "admin", "analyst"), access=QUERIES),
+    _route("/v1/listening/alerts", "listening", STAFF, READS, access=ALERTS),
+    _route("/v1/listening/share-of-voice", "listening", STAFF, READS, exact=True, access=METRICS),
+    _route("/v1/listening/usage", "listening", ADMINS, READS, exact=True, access=USAGE),
+    _route("/v1/channels", "listening", ADMINS, access=CHANNELS),
     # Platform webhooks: public (the platform's own signature is verified by listening), limited per
     # channel (`/v1/inbound/{platform}/{channel_id}`) and, generously, per IP.
     _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}, limit_class="webhook"),
@@ -129,16 +162,17 @@ ROUTES: tuple[Route, ...] = (
         exact=True,
         max_body=PROFILE_IMPORT_MAX_BODY,
         timeout_s=IMPORT_TIMEOUT_S,
+        access=PROFILES,
     ),
     # Partners (the integration role) upsert customers and post orders; the service checks each route.
-    _route("/v1/profiles/by-external-id", "profiles", INGEST, {"PUT", "POST"}),
-    _route("/v1/profiles", "profiles", INGEST, {"POST"}, suffix="/orders"),
-    _route("/v1/profiles", "profiles", STAFF),
-    _route("/v1/profile-attributes", "profiles", STAFF),
-    _route("/v1/segments", "profiles", STAFF),
-    _route("/v1/conversations", "engagement", STAFF),
-    _route("/v1/agents", "engagement", STAFF, READS),
-    _route("/v1/metrics", "metrics", STAFF),
+    _route("/v1/profiles/by-external-id", "profiles", INGEST, {"PUT", "POST"}, access=PROFILES),
+    _route("/v1/profiles", "profiles", INGEST, {"POST"}, suffix="/orders", access=PROFILES),
+    _route("/v1/profiles", "profiles", STAFF, access=PROFILES),
+    _route("/v1/profile-attributes", "profiles", STAFF, access=PROFILES),
+    _route("/v1/segments", "profiles", STAFF, access=SEGMENTS),
+    _route("/v1/conversations", "engagement", STAFF, access=CONVERSATIONS),
+    _route("/v1/agents", "engagement", STAFF, READS, access=AGENTS),
+    _route("/v1/metrics", "metrics", STAFF, access=METRICS),
 )
 
 

@@ -15,6 +15,7 @@ from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
 from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
+from shared.scopes import parse_scope, required_scope
 
 ALGORITHM = "RS256"
 ROLES = ("owner", "admin", "agent", "analyst", "integration")
@@ -32,7 +33,7 @@ JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a user (or integration) of one tenant with one role."""
+    """Who is calling: a user (or integration) of one tenant with one role, or an API key of a user."""
 
     user_id: str
     tenant_id: str
@@ -42,6 +43,13 @@ class Principal:
     # revocation deny-list is keyed by.
     session_id: str | None = None
     token_version: int = 0
+    # A token exchanged for an API key: the key's scopes (`scope` claim), `session_id` its key id and the
+    # other fields its creator's. None for a person's token (admitted by role alone).
+    scopes: frozenset[str] | None = None
+
+    def admits(self, scope: str | None) -> bool:
+        """Whether a key's token carries `scope` (None: a route no key may call); a person's: always."""
+        return self.scopes is None or (scope is not None and scope in self.scopes)
 
 
 def jwks_from_url(url: str, *, timeout: float = 5.0) -> JWKSSource:
@@ -150,6 +158,7 @@ class TokenVerifier:
             expires_at=int(claims["exp"]),
             session_id=sid if isinstance(sid, str) else None,
             token_version=ver if isinstance(ver, int) else 0,
+            scopes=parse_scope(claims.get("scope")),
         )
         if len(self._cache) >= self._cache_size:
             self._cache.pop(next(iter(self._cache)))
@@ -177,7 +186,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that admits only the given roles."""
+    """A dependency that admits only the given roles; a key's token also needs the path's scope."""
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
@@ -189,6 +198,11 @@ def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
         principal = await current_principal(request)
         if principal.role not in roles:
             raise Forbidden("Your role may not do this.")
+        # A key's token also needs the path's scope (`shared/scopes.py`); its role is its creator's.
+        if principal.scopes is not None and not principal.admits(
+            required_scope(request.method, request.url.path)
+        ):
+            raise Forbidden("The API key's scopes do not include what this route needs.")
         return principal
 
     return dependency
