@@ -76,3 +76,12 @@ class UnsupportedGrantType(BadRequest):
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail, error="unsupported_grant_type", **extra)
+
+
+class InvalidRequest(BadRequest):
+    """A token request that is malformed in an OAuth sense (OAuth `invalid_request`)."""
+
+    type = "https://rapport.dev/problems/invalid-request"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, error="invalid_request", **extra)

@@ -15,6 +15,7 @@ import pytest
 from tests.helpers import Tenant, User, add_user, assert_problem, wait_until
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON = {"Content-Type": "application/json"}
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -225,18 +226,29 @@ def test_exchange_records_when_and_from_where(client: httpx.Client, tenant: Tena
     assert used["last_used_ip"] == "127.0.0.1"
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"grant_type": "client_credentials", "client_id": "x"},
-        {"grant_type": "authorization_code", "code": "x"},
-    ],
-    ids=["no secret", "other grant"],
-)
-def test_bad_token_request_is_refused(client: httpx.Client, body: dict[str, str]) -> None:
-    response = client.post("/v1/auth/token", json=body)
-    assert response.status_code in (400, 422), response.text
-    assert_problem(response, response.status_code)
+def test_token_request_without_secret_is_422_and_other_grants_400(client: httpx.Client) -> None:
+    missing = client.post("/v1/auth/token", json={"grant_type": "client_credentials", "client_id": "x"})
+    assert_problem(missing, 422)
+    other = client.post(
+        "/v1/auth/token", data={"grant_type": "authorization_code", "code": "x"}, headers=FORM
+    )
+    assert assert_problem(other, 400)["error"] == "unsupported_grant_type"
+    assert_problem(client.post("/v1/auth/token", content=b"{not json", headers=JSON), 400)
+
+
+def test_key_exchanged_with_http_basic_credentials(client: httpx.Client, tenant: Tenant) -> None:
+    key = make_key(client, tenant, ["metrics:read"])
+    grant = {"grant_type": "client_credentials"}
+    response = client.post("/v1/auth/token", data=grant, headers=FORM, auth=(key["id"], key["key"]))
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert client.get("/v1/metrics/scorecard", headers=_bearer(token)).status_code == 200
+    wrong = client.post("/v1/auth/token", data=grant, headers=FORM, auth=(key["id"], "rk_wrong"))
+    assert assert_problem(wrong, 401)["error"] == "invalid_client"
+    both = client.post(
+        "/v1/auth/token", data={**grant, "client_id": key["id"]}, headers=FORM, auth=(key["id"], key["key"])
+    )
+    assert assert_problem(both, 400)["error"] == "invalid_request"
 
 
 def test_revoked_key_tokens_are_refused_and_it_gets_no_new_one(client: httpx.Client, tenant: Tenant) -> None:
