@@ -12,7 +12,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.helpers import Tenant, User, add_user, assert_problem, wait_until
+from rapport.stack import Stack
+from tests.helpers import Tenant, User, add_user, assert_problem, find_event, wait_until
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
@@ -304,3 +305,21 @@ def test_creator_demoted_below_the_key_gets_no_new_token(client: httpx.Client, t
     assert demoted.status_code == 200, demoted.text
     body = assert_problem(exchange(client, key), 401)
     assert "role" in body["detail"]
+
+
+def test_key_creation_and_revocation_are_published_without_the_key(
+    stack: Stack, client: httpx.Client, tenant: Tenant
+) -> None:
+    key = make_key(client, tenant, ["profiles:read", "mentions:read"])
+    created = find_event(
+        stack.nats_url, "identity.api_key.created", lambda e: e["data"]["key_id"] == key["id"]
+    )
+    assert created["tenantid"] == tenant.tenant_id and created["subject"] == key["id"]
+    assert created["data"]["scopes"] == ["mentions:read", "profiles:read"]
+    assert created["data"]["created_by"] == tenant.user_id
+    assert key["key"] not in str(created) and key["key"][3:] not in str(created)
+    assert client.delete(f"/v1/api-keys/{key['id']}", headers=tenant.headers).status_code == 204
+    revoked = find_event(
+        stack.nats_url, "identity.api_key.revoked", lambda e: e["data"]["key_id"] == key["id"]
+    )
+    assert revoked["data"] == {"key_id": key["id"], "by_user_id": tenant.user_id}

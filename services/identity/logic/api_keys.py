@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from services.identity.errors import ApiKeyNotFound, InvalidClient, InvalidScope, ScopeNotGrantable
+from services.identity.logic.accounts import SOURCE
 from services.identity.logic.denylist import deny_session
 from services.identity.logic.keys import Signer
 from services.identity.logic.tokens import issue_access_token
@@ -39,6 +40,10 @@ from services.identity.schemas import (
 from services.identity.settings import IdentitySettings
 from shared.auth import ADMINS, Principal
 from shared.db import utcnow
+from shared.events.contracts import ApiKeyCreated as ApiKeyCreatedEvent
+from shared.events.contracts import ApiKeyRevoked
+from shared.events.envelope import new_event
+from shared.events.outbox import stage
 from shared.pagination import page_of
 from shared.reads import Reader
 from shared.scopes import not_grantable
@@ -80,6 +85,14 @@ async def create_key(session: AsyncSession, *, principal: Principal, key_in: Api
         expires_at=key_in.expires_at,
     )
     session.add(row)
+    created = ApiKeyCreatedEvent(
+        key_id=row.id,
+        name=row.name,
+        scopes=sorted(scopes),
+        created_by=principal.user_id,
+        expires_at=row.expires_at,
+    )
+    stage(session, new_event(created, source=SOURCE, tenant_id=row.tenant_id, subject=row.id))
     await session.commit()
     log.info(
         "api_key.created",
@@ -135,6 +148,8 @@ async def revoke_key(
         await session.rollback()
         return
     row.revoked_at = utcnow()
+    revoked = ApiKeyRevoked(key_id=row.id, by_user_id=principal.user_id)
+    stage(session, new_event(revoked, source=SOURCE, tenant_id=row.tenant_id, subject=row.id))
     await session.commit()
     # After the commit: the database is the authority, and `denylist.resync` rewrites a lost entry.
     await deny_session(redis, settings=settings, family_id=key_id)
