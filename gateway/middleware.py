@@ -27,10 +27,9 @@ from gateway.ratelimit import Decision
 from gateway.routes import RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
-from shared.auth import Principal, bearer_token
+from shared.auth import Principal, TokenRevoked, bearer_token
 from shared.errors import (
     PROBLEM_JSON,
-    PROBLEMS,
     Forbidden,
     NotFound,
     ProblemError,
@@ -74,10 +73,6 @@ class Incoming:
     chunked: bool = False
     host: str | None = None
     traceparent: bytes | None = None
-
-
-class TokenRevoked(Unauthorized):
-    type = PROBLEMS + "token-revoked"
 
 
 class GatewayNotStarted(ServiceUnavailable):

@@ -14,7 +14,7 @@ from jose import jwk, jwt
 from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
-from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
+from shared.errors import PROBLEMS, Forbidden, ServiceUnavailable, Unauthorized
 from shared.scopes import parse_scope, required_scope
 
 ALGORITHM = "RS256"
@@ -29,6 +29,12 @@ REQUIRED = {
 }
 
 JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class TokenRevoked(Unauthorized):
+    """A valid token whose session, user version or API key is on the revocation deny-list."""
+
+    type = PROBLEMS + "token-revoked"
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,12 @@ class TokenVerifier:
         cache_size: int = 50_000,
         refresh_after_s: float = 300.0,
         min_refetch_s: float = 5.0,
+        revoked: Callable[[Principal], bool] | None = None,
     ) -> None:
         self.issuer = issuer
+        # The deny-list check of `current_principal` (`shared/revocation.py` `RevocationList.revoked`);
+        # the gateway checks its own mirror in its proxy instead.
+        self.revoked = revoked or _never
         self.audience = audience
         self._source = jwks
         self._keys: dict[str, Key] = {}
@@ -166,6 +176,10 @@ class TokenVerifier:
         return principal
 
 
+def _never(_: Principal) -> bool:
+    return False
+
+
 def bearer_token(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer …` header, or `Unauthorized`."""
     if not authorization:
@@ -177,9 +191,13 @@ def bearer_token(authorization: str | None) -> str:
 
 
 async def current_principal(request: Request) -> Principal:
-    """The verified caller of this request (every service verifies: no forged header is trusted)."""
+    """The verified, unrevoked caller of this request (every service verifies: no forged header is
+    trusted, and a revoked session's or API key's token is refused here too)."""
     verifier: TokenVerifier = request.app.state.verifier
-    return await verifier.verify(bearer_token(request.headers.get("authorization")))
+    principal = await verifier.verify(bearer_token(request.headers.get("authorization")))
+    if verifier.revoked(principal):
+        raise TokenRevoked("The token's session has ended.")
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -252,18 +252,32 @@ def test_key_exchanged_with_http_basic_credentials(client: httpx.Client, tenant:
     assert assert_problem(both, 400)["error"] == "invalid_request"
 
 
-def test_revoked_key_tokens_are_refused_and_it_gets_no_new_one(client: httpx.Client, tenant: Tenant) -> None:
+def test_revoked_key_tokens_are_refused_and_it_gets_no_new_one(
+    stack: Stack, client: httpx.Client, tenant: Tenant
+) -> None:
     key = make_key(client, tenant, ["mentions:read"])
     token = token_of(client, key)
     assert client.get("/v1/mentions", headers=_bearer(token)).status_code == 200
+    with httpx.Client(base_url=stack.url("listening"), timeout=30) as direct:
+        assert direct.get("/v1/mentions", headers=_bearer(token)).status_code == 200
 
-    revoked = client.delete(f"/v1/api-keys/{key['id']}", headers=tenant.headers)
-    assert revoked.status_code == 204, revoked.text
-    wait_until(
-        lambda: client.get("/v1/mentions", headers=_bearer(token)).status_code == 401,
-        timeout=15,
-        what="the revoked key's token refused by the gateway",
-    )
+        revoked = client.delete(f"/v1/api-keys/{key['id']}", headers=tenant.headers)
+        assert revoked.status_code == 204, revoked.text
+        wait_until(
+            lambda: client.get("/v1/mentions", headers=_bearer(token)).status_code == 401,
+            timeout=15,
+            what="the revoked key's token refused by the gateway",
+        )
+
+        # The service behind the gateway mirrors the deny-list too.
+        def refused_by_listening() -> httpx.Response | None:
+            response = direct.get("/v1/mentions", headers=_bearer(token))
+            return response if response.status_code == 401 else None
+
+        refused = wait_until(
+            refused_by_listening, timeout=15, what="the revoked key's token refused by listening itself"
+        )
+        assert assert_problem(refused, 401)["type"].endswith("/token-revoked")
     body = assert_problem(exchange(client, key), 401)
     assert body["error"] == "invalid_client"
     listed = client.get(f"/v1/api-keys/{key['id']}", headers=tenant.headers).json()
