@@ -286,14 +286,24 @@ def test_revoked_key_tokens_are_refused_and_it_gets_no_new_one(
     assert client.delete(f"/v1/api-keys/{key['id']}", headers=tenant.headers).status_code == 204
 
 
-def test_expired_key_gets_no_token(client: httpx.Client, tenant: Tenant) -> None:
-    soon = datetime.now(UTC) + timedelta(seconds=3)
+def test_expired_key_gets_no_token_and_its_tokens_end_with_it(client: httpx.Client, tenant: Tenant) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=10)
     key = make_key(client, tenant, ["mentions:read"], expires_at=soon.isoformat())
+    response = exchange(client, key)
+    assert response.status_code == 200, response.text
+    assert response.json()["expires_in"] <= 10
+    token = response.json()["access_token"]
+    assert jwt.decode(token, options={"verify_signature": False})["exp"] <= soon.timestamp() + 1
     wait_until(
-        lambda: exchange(client, key).status_code == 401, timeout=30, what="the key to expire and be refused"
+        lambda: exchange(client, key).status_code == 401, timeout=40, what="the key to expire and be refused"
     )
     body = assert_problem(exchange(client, key), 401)
     assert body["error"] == "invalid_client" and "expired" in body["detail"]
+    wait_until(
+        lambda: client.get("/v1/mentions", headers=_bearer(token)).status_code == 401,
+        timeout=15,
+        what="the expired key's token refused",
+    )
 
 
 def test_deactivating_the_creator_ends_the_keys_tokens(client: httpx.Client, tenant: Tenant) -> None:

@@ -195,14 +195,19 @@ async def exchange(
             raise InvalidScope("The requested scope is not among the API key's scopes.")
         scopes = asked
     scope = " ".join(sorted(scopes))
+    # A token never outlives its key.
+    ttl_s = settings.access_token_ttl_s
+    if row.expires_at is not None:
+        ttl_s = max(1, min(ttl_s, int((row.expires_at - now).total_seconds())))
     token = issue_access_token(
         signer=signer,
         settings=settings,
         user=creator,
         family_id=row.id,
         extra={"scope": scope, "client_id": row.id},
+        ttl_s=ttl_s,
     )
     row.last_used_at, row.last_used_ip = now, client_ip
     await session.commit()
     log.info("auth.key_exchanged", extra={"key_id": row.id, "tenant_id": row.tenant_id})
-    return ClientToken(access_token=token, expires_in=settings.access_token_ttl_s, scope=scope)
+    return ClientToken(access_token=token, expires_in=ttl_s, scope=scope)

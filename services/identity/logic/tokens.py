@@ -53,9 +53,11 @@ def issue_access_token(
     user: User,
     family_id: str,
     extra: dict[str, Any] | None = None,
+    ttl_s: int | None = None,
 ) -> str:
     """A signed, short-lived access token for the user, naming its refresh family (or API key)."""
     now = int(time.time())
+    ttl_s = settings.access_token_ttl_s if ttl_s is None else ttl_s
     claims = {
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
@@ -63,7 +65,7 @@ def issue_access_token(
         "tid": user.tenant_id,
         "role": user.role,
         "iat": now,
-        "exp": now + settings.access_token_ttl_s,
+        "exp": now + ttl_s,
         "jti": str(uuid.uuid4()),
         "sid": family_id,
         "ver": user.token_version,
