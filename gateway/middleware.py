@@ -28,10 +28,9 @@ from gateway.ratelimit import Decision
 from gateway.routes import Route, RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
-from shared.auth import Principal, bearer_token
+from shared.auth import Principal, TokenRevoked, bearer_token
 from shared.errors import (
     PROBLEM_JSON,
-    PROBLEMS,
     Forbidden,
     NotFound,
     ProblemError,
@@ -76,10 +75,6 @@ class Incoming:
     host: str | None = None
     traceparent: bytes | None = None
     idempotency_key: bytes | None = None
-
-
-class TokenRevoked(Unauthorized):
-    type = PROBLEMS + "token-revoked"
 
 
 class GatewayNotStarted(ServiceUnavailable):
@@ -163,6 +158,9 @@ class GatewayProxy:
             principal = await self._authenticate(rt, incoming.authorization, client_ip)
             if principal.role not in roles:
                 raise Forbidden("Your role may not do this.")
+            # A key's token is admitted by the route's scope (and bounded by its creator's role).
+            if principal.scopes is not None and not principal.admits(route.scope_for(method)):
+                raise Forbidden("The API key's scopes do not include what this route needs.")
             limit, window = self.tenant_limit
             decision = await rt.limiter.hit("t:" + principal.tenant_id, limit=limit, window_s=window)
         reply.extend(_limit_headers(decision))

@@ -11,7 +11,6 @@ from typing import Any
 
 from gateway.proxy import Upstreams
 from gateway.routes import PROXIED_PREFIXES, Route, RouteTable
-from shared.auth import ROLES
 from shared.openapi import add_problems, problem_schemas
 
 log = logging.getLogger("rapport.gateway.openapi")
@@ -20,7 +19,6 @@ REF_PREFIX = "#/components/schemas/"
 # A document missing a service is kept only briefly, so the service shows up soon after it is back.
 DEGRADED_TTL_S = 5.0
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-EVERYONE = frozenset(ROLES)
 WITH_BODY = {"post", "put", "patch"}
 
 
@@ -29,16 +27,14 @@ def gateway_problems(route: Route, path: str, method: str) -> set[int]:
 
     Any route: 429 (its rate limit), 503 (the limiter's Redis, or identity's keys, unavailable), 500, 502
     (the service, or for the key set identity, unreachable) and 504 (no answer in time; not for the key
-    set, which the gateway serves from its cache or refuses with a 502). A route with a token: 401, and
-    403 unless every role may call it. A path with parameters: 404 (a dot segment is never routed). A
-    method with a body: 413."""
+    set, which the gateway serves from its cache or refuses with a 502). A route with a token: 401 and
+    403 (a role it does not admit, or an API key's token without its scope). A path with parameters: 404
+    (a dot segment is never routed). A method with a body: 413."""
     statuses = {429, 500, 502, 503}
     if route.limit_class != "jwks":
         statuses.add(504)
     if route.roles is not None:
-        statuses.add(401)
-        if route.roles != EVERYONE:
-            statuses.add(403)
+        statuses.update((401, 403))
     if "{" in path:
         statuses.add(404)
     if method in WITH_BODY:

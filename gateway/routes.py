@@ -1,4 +1,5 @@
-"""The routing table: path prefix → upstream service, and per method the roles it admits (or public)."""
+"""The routing table: path prefix → upstream service, and per method the roles it admits (or public)
+and the scope an API key's token needs (`shared/scopes.py`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shared.auth import ADMINS, INGEST, ROLES, STAFF
+from shared.scopes import NO_KEYS, Access, access_for
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths under these prefixes are proxied; everything else is the gateway's own (health, docs).
@@ -35,11 +37,17 @@ class Route:
     limit_class: str = "public"
     # Only `{prefix}/{one segment}{suffix}` (`/v1/profiles/{id}/orders` with `/orders`).
     suffix: str | None = None
+    # The scope a key's token needs here, for reads and for writes (`NO_KEYS`: none may).
+    access: Access = NO_KEYS
 
     @property
     def public(self) -> bool:
         """No token needed (limited per client IP instead of per tenant)."""
         return self.roles is None
+
+    def scope_for(self, method: str) -> str | None:
+        """The scope a key's token needs for this method (None: no key's token is admitted)."""
+        return self.access.scope_for(method)
 
     def matches(self, method: str, path: str) -> bool:
         if self.methods is not None and method not in self.methods:
@@ -77,6 +85,8 @@ def _route(
         timeout_s=timeout_s,
         limit_class=limit_class,
         suffix=suffix,
+        # What a key's token needs here: the one table the services check too.
+        access=access_for(prefix),
     )
 
 
@@ -100,6 +110,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/auth", "identity", EVERYONE),
     _route("/v1/me", "identity", EVERYONE),
     _route("/v1/users", "identity", ADMINS),
+    _route("/v1/api-keys", "identity", EVERYONE),
     _route(
         "/v1/mentions/import",
         "listening",
@@ -109,7 +120,14 @@ ROUTES: tuple[Route, ...] = (
         max_body=IMPORT_MAX_BODY,
         timeout_s=IMPORT_TIMEOUT_S,
     ),
-    _route("/v1/mentions/batch", "listening", INGEST, {"POST"}, exact=True, max_body=BATCH_MAX_BODY),
+    _route(
+        "/v1/mentions/batch",
+        "listening",
+        INGEST,
+        {"POST"},
+        exact=True,
+        max_body=BATCH_MAX_BODY,
+    ),
     _route("/v1/mentions", "listening", STAFF, READS),
     _route("/v1/mentions", "listening", INGEST),
     _route("/v1/listening/queries", "listening", STAFF, READS),

@@ -40,8 +40,6 @@ class GatewaySettings(Settings):
     bad_token_rate_limit_per_window: int = 60
     # How long the gateway serves identity's JWKS from memory.
     jwks_cache_s: float = 60.0
-    # How often the revocation deny-list is checked for changes (a revoked token is refused within this).
-    revocation_poll_s: float = 0.25
     # How long a `/readyz` answer (Redis ping, JWKS) is reused: probes cannot make it fan out.
     readiness_cache_s: float = 1.0
     # Prefix of the counters in Redis (deployments sharing one Redis keep apart by it).

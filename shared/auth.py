@@ -14,7 +14,8 @@ from jose import jwk, jwt
 from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
-from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
+from shared.errors import PROBLEMS, Forbidden, ServiceUnavailable, Unauthorized
+from shared.scopes import parse_scope, required_scope
 
 ALGORITHM = "RS256"
 ROLES = ("owner", "admin", "agent", "analyst", "integration")
@@ -30,9 +31,15 @@ REQUIRED = {
 JWKSSource = Callable[[], Awaitable[dict[str, Any]]]
 
 
+class TokenRevoked(Unauthorized):
+    """A valid token whose session, user version or API key is on the revocation deny-list."""
+
+    type = PROBLEMS + "token-revoked"
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a user (or integration) of one tenant with one role."""
+    """Who is calling: a user (or integration) of one tenant with one role, or an API key of a user."""
 
     user_id: str
     tenant_id: str
@@ -42,6 +49,13 @@ class Principal:
     # revocation deny-list is keyed by.
     session_id: str | None = None
     token_version: int = 0
+    # A token exchanged for an API key: the key's scopes (`scope` claim), `session_id` its key id and the
+    # other fields its creator's. None for a person's token (admitted by role alone).
+    scopes: frozenset[str] | None = None
+
+    def admits(self, scope: str | None) -> bool:
+        """Whether a key's token carries `scope` (None: a route no key may call); a person's: always."""
+        return self.scopes is None or (scope is not None and scope in self.scopes)
 
 
 def jwks_from_url(url: str, *, timeout: float = 5.0) -> JWKSSource:
@@ -69,8 +83,12 @@ class TokenVerifier:
         cache_size: int = 50_000,
         refresh_after_s: float = 300.0,
         min_refetch_s: float = 5.0,
+        revoked: Callable[[Principal], bool] | None = None,
     ) -> None:
         self.issuer = issuer
+        # The deny-list check of `current_principal` (`shared/revocation.py` `RevocationList.revoked`);
+        # the gateway checks its own mirror in its proxy instead.
+        self.revoked = revoked or _never
         self.audience = audience
         self._source = jwks
         self._keys: dict[str, Key] = {}
@@ -150,11 +168,16 @@ class TokenVerifier:
             expires_at=int(claims["exp"]),
             session_id=sid if isinstance(sid, str) else None,
             token_version=ver if isinstance(ver, int) else 0,
+            scopes=parse_scope(claims.get("scope")),
         )
         if len(self._cache) >= self._cache_size:
             self._cache.pop(next(iter(self._cache)))
         self._cache[token] = principal
         return principal
+
+
+def _never(_: Principal) -> bool:
+    return False
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -168,16 +191,20 @@ def bearer_token(authorization: str | None) -> str:
 
 
 async def current_principal(request: Request) -> Principal:
-    """The verified caller of this request (every service verifies: no forged header is trusted)."""
+    """The verified, unrevoked caller of this request (every service verifies: no forged header is
+    trusted, and a revoked session's or API key's token is refused here too)."""
     verifier: TokenVerifier = request.app.state.verifier
-    return await verifier.verify(bearer_token(request.headers.get("authorization")))
+    principal = await verifier.verify(bearer_token(request.headers.get("authorization")))
+    if verifier.revoked(principal):
+        raise TokenRevoked("The token's session has ended.")
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that admits only the given roles."""
+    """A dependency that admits only the given roles; a key's token also needs the path's scope."""
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
@@ -189,6 +216,11 @@ def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
         principal = await current_principal(request)
         if principal.role not in roles:
             raise Forbidden("Your role may not do this.")
+        # A key's token also needs the path's scope (`shared/scopes.py`); its role is its creator's.
+        if principal.scopes is not None and not principal.admits(
+            required_scope(request.method, request.url.path)
+        ):
+            raise Forbidden("The API key's scopes do not include what this route needs.")
         return principal
 
     return dependency

@@ -76,6 +76,9 @@ class Problem(BaseModel):
     used: int | SkipJsonSchema[None] = Field(None, description="How much of a count quota is used.")
     remaining: int | SkipJsonSchema[None] = Field(None, description="What a rate quota has left.")
     columns: list[str] | SkipJsonSchema[None] = Field(None, description="The CSV columns an import reads.")
+    error: str | SkipJsonSchema[None] = Field(
+        None, description="The token endpoint's OAuth 2.0 error code (`invalid_client`, `invalid_scope`, …)."
+    )
 
 
 def problem_schemas() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import speedups
@@ -27,6 +28,7 @@ from shared.logging import setup_logging
 from shared.migrations import SchemaNotAtHead, require_head
 from shared.openapi import install_openapi
 from shared.reads import Reader, create_reader
+from shared.revocation import RevocationList
 from shared.settings import Settings
 from shared.telemetry import TracingMiddleware, setup_tracing
 from shared.validation import RejectNul, guard_query_parameters
@@ -152,11 +154,19 @@ def create_service_app(
             relay=OutboxRelay(sessions, bus),
         )
         app.state.runtime = rt
+        # The revocation deny-list, mirrored like the gateway's: a token revoked there (logout, a
+        # deactivated user, a revoked API key) is refused here too, should a request get past it.
+        redis = Redis.from_url(
+            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
+        )
+        revocations = RevocationList(redis, poll_s=settings.revocation_poll_s)
         app.state.verifier = TokenVerifier(
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             jwks=jwks or jwks_from_url(f"{settings.identity_url}/.well-known/jwks.json"),
+            revoked=revocations.revoked,
         )
+        rt.spawn(revocations.run(), name="revocations")
         stack = AsyncExitStack()
         state = await stack.enter_async_context(start(rt))
         app.state.service = state
@@ -186,6 +196,7 @@ def create_service_app(
                 for task in stuck:
                     log.error("service.task_stuck", extra={"task": task.get_name()})
             await stack.aclose()
+            await redis.aclose()
             await bus.close()
             await reader.close()
             await engine.dispose()

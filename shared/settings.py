@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     # JetStream replicas per stream: 1 for a single server, 3 on a three-node cluster.
     stream_replicas: int = 1
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # How often the revocation deny-list in Redis is checked for changes (a revoked token is refused
+    # within this, by the gateway and by every service).
+    revocation_poll_s: float = 0.25
     # Empty means: a SQLite file `<var_dir>/<service>.db`.
     database_url: str = ""
     var_dir: Path = Path("var")

@@ -1,4 +1,5 @@
-"""identity's routes: signup, login, refresh, logout, the caller, users of the tenant, and the JWKS."""
+"""identity's routes: signup, login and API-key exchange, refresh, logout, the caller, users of the
+tenant, API keys, and the JWKS."""
 
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ from services.identity.deps import (
     RedisDep,
     SettingsDep,
     SignerDep,
+    TokenGrantDep,
 )
-from services.identity.logic import accounts, keys, tokens
+from services.identity.logic import accounts, api_keys, keys, tokens
 from services.identity.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPage,
+    ApiKeyRead,
+    ClientCredentialsRequest,
+    ClientToken,
     JWKSet,
     RefreshRequest,
     SignupRead,
@@ -57,15 +65,30 @@ async def create_tenant(
     return await accounts.signup(session, settings=settings, passwords=passwords, tenant_in=tenant_in)
 
 
+def _token_body() -> dict[str, Any]:
+    """The token endpoint's two bodies, as JSON and as the OAuth 2.0 form (read by `token_grant`)."""
+    login, client = TokenRequest.model_json_schema(), ClientCredentialsRequest.model_json_schema()
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"oneOf": [login, client]}},
+                "application/x-www-form-urlencoded": {"schema": {"oneOf": [login, client]}},
+            },
+        }
+    }
+
+
 @router.post(
     "/v1/auth/token",
-    response_model=TokenPair,
+    response_model=TokenPair | ClientToken,
     operation_id="create_token",
-    summary="Log in",
-    responses=problems(401, 409, 429),
+    summary="Log in, or exchange an API key for a token",
+    responses=problems(400, 401, 409, 429),
+    openapi_extra=_token_body(),
 )
 async def create_token(
-    credentials: TokenRequest,
+    grant: TokenGrantDep,
     session: SessionDep,
     settings: SettingsDep,
     signer: SignerDep,
@@ -73,18 +96,23 @@ async def create_token(
     redis: RedisDep,
     client_ip: ClientIPDep,
     response: Response,
-) -> TokenPair:
-    """Log in with e-mail and password; returns an access token and a refresh token."""
+) -> TokenPair | ClientToken:
+    """Log in with e-mail and password (a token pair), or exchange an API key (`grant_type=
+    client_credentials`, `client_id` = the key's id, `client_secret` = the key) for an access token."""
     _no_store(response)
+    if isinstance(grant, ClientCredentialsRequest):
+        return await api_keys.exchange(
+            session, signer=signer, settings=settings, grant=grant, client_ip=client_ip
+        )
     return await tokens.login(
         session,
         signer=signer,
         settings=settings,
         passwords=passwords,
         redis=redis,
-        email=credentials.email,
-        password=credentials.password,
-        tenant_id=credentials.tenant_id,
+        email=grant.email,
+        password=grant.password,
+        tenant_id=grant.tenant_id,
         client_ip=client_ip,
     )
 
@@ -192,6 +220,55 @@ async def update_user(
     return await accounts.update_user(
         session, settings=settings, redis=redis, principal=principal, user_id=user_id, user_in=user_in
     )
+
+
+@router.post(
+    "/v1/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    operation_id="create_api_key",
+    summary="Make an API key",
+    responses=problems(403),
+)
+async def create_api_key(key_in: ApiKeyCreate, principal: AnyUserDep, session: SessionDep) -> ApiKeyCreated:
+    """Make an API key with scopes your role may grant; the key is in this answer only."""
+    return await api_keys.create_key(session, principal=principal, key_in=key_in)
+
+
+@router.get("/v1/api-keys", response_model=ApiKeyPage, operation_id="list_api_keys", summary="List API keys")
+async def list_api_keys(
+    principal: AnyUserDep, reader: ReaderDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> ApiKeyPage:
+    """API keys, newest first: the tenant's for owners and admins, your own for anyone else."""
+    return await api_keys.list_keys(reader, principal=principal, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/v1/api-keys/{key_id}",
+    response_model=ApiKeyRead,
+    operation_id="get_api_key",
+    summary="Get an API key",
+    responses=problems(404),
+)
+async def read_api_key(key_id: str, principal: AnyUserDep, reader: ReaderDep) -> ApiKeyRead:
+    """One API key (never the key itself)."""
+    return await api_keys.get_key(reader, principal=principal, key_id=key_id)
+
+
+@router.delete(
+    "/v1/api-keys/{key_id}",
+    status_code=204,
+    operation_id="delete_api_key",
+    summary="Revoke an API key",
+    responses=problems(404),
+)
+async def revoke_api_key(
+    key_id: str, principal: AnyUserDep, session: SessionDep, settings: SettingsDep, redis: RedisDep
+) -> Response:
+    """Revoke an API key: it gets no new token and its tokens stop working within a second (it stays
+    listed, with `revoked_at`)."""
+    await api_keys.revoke_key(session, settings=settings, redis=redis, principal=principal, key_id=key_id)
+    return Response(status_code=204)
 
 
 @router.get(

@@ -93,3 +93,32 @@ class SigningKey(SQLModel, table=True):
     public_jwk: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     active: bool = Field(default=True, index=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """A partner's API key: its id is the OAuth `client_id`, the key itself (`rk_…`) the secret.
+
+    Only the key's SHA-256 and its first characters (to recognise it in a list) are kept: the key is
+    shown once, when it is made. Its scopes never exceed its creator's role (`shared/scopes.py`).
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        # A page of the tenant's keys, or of one creator's, newest first (keyset on created_at, id).
+        Index("ix_api_keys_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_api_keys_tenant_creator_created", "tenant_id", "created_by", "created_at", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id")
+    name: str = Field(max_length=100)
+    # Space-separated, as in a token's `scope` claim.
+    scopes: str = Field(sa_column=Column(Text, nullable=False))
+    prefix: str = Field(max_length=16)
+    secret_hash: str = Field(max_length=64)
+    created_by: str = Field(foreign_key="users.id")
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_ip: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -5,10 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from shared.db import utcnow
 from shared.events.contracts import Role
 from shared.pagination import Page
+from shared.scopes import SCOPES, Scope
 
 # Roles an owner or admin may grant; nobody creates an owner through the API.
 GrantableRole = Literal["admin", "agent", "analyst", "integration"]
@@ -58,6 +69,16 @@ class TokenRequest(Strict):
     tenant_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
+class ClientCredentialsRequest(Strict):
+    """The OAuth 2.0 client credentials grant (RFC 6749 §4.4): an API key's id and the key itself."""
+
+    grant_type: Literal["client_credentials"]
+    client_id: Annotated[str, Field(min_length=1, max_length=64)]
+    client_secret: Annotated[str, Field(min_length=1, max_length=200)]
+    # Fewer scopes than the key's (space-separated); the key's own by default.
+    scope: Annotated[str, Field(max_length=1000)] | None = None
+
+
 class RefreshRequest(Strict):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -94,6 +115,61 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
+class ClientToken(BaseModel):
+    """An access token for an API key (no refresh token: the key exchanges again)."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int
+    scope: str = Field(description="The token's scopes, space-separated.")
+
+
+KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class ApiKeyCreate(Strict):
+    name: KeyName
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(SCOPES))]
+    expires_at: AwareDatetime | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= utcnow():
+            raise ValueError("must be in the future")
+        return value
+
+
+class ApiKeyRead(BaseModel):
+    """An API key as listed: never the key itself, only its first characters (`prefix`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="The key's id: the OAuth `client_id`.")
+    tenant_id: str
+    name: str
+    scopes: list[str]
+    prefix: str = Field(description="The key's first characters, to recognise it.")
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    last_used_ip: str | None
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        # Stored space-separated, as in a token's `scope` claim.
+        return value.split() if isinstance(value, str) else value
+
+
+class ApiKeyCreated(ApiKeyRead):
+    """A new API key: `key` is shown this once and never again (only its hash is kept)."""
+
+    key: str = Field(description="The secret (`rk_…`): the OAuth `client_secret`.")
+
+
 class JWK(BaseModel):
     kty: Literal["RSA"]
     kid: str
@@ -108,3 +184,4 @@ class JWKSet(BaseModel):
 
 
 UserPage = Page[UserRead]
+ApiKeyPage = Page[ApiKeyRead]

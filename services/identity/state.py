@@ -18,7 +18,8 @@ from shared.service import Runtime
 
 @dataclass(frozen=True)
 class IdentityState:
-    """identity's signing key, its Redis (the revocation deny-list the gateway mirrors) and hashing."""
+    """identity's signing key, its Redis (the revocation deny-list the gateway and services mirror) and
+    hashing."""
 
     runtime: Runtime[IdentitySettings]
     signer: Signer
@@ -38,7 +39,8 @@ async def identity_state(rt: Runtime[IdentitySettings]) -> AsyncIterator[Identit
         rt.settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
     )
     try:
-        # The revocation deny-list the gateway mirrors (written on logout, re-use, deactivation).
+        # The revocation deny-list the gateway and services mirror (written on logout, re-use,
+        # deactivation, a revoked API key).
         rt.spawn(keep_in_sync(rt.sessions, redis, settings=rt.settings), name="denylist-resync")
         yield IdentityState(runtime=rt, signer=signer, redis=redis, passwords=Passwords())
     finally:

@@ -49,6 +49,18 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "A user was deactivated; their sessions ended and they cannot log in.",
     ),
     EventSpec(
+        "identity.api_key.created",
+        c.ApiKeyCreated,
+        "identity",
+        "A user made an API key with scopes (the key itself never travels).",
+    ),
+    EventSpec(
+        "identity.api_key.revoked",
+        c.ApiKeyRevoked,
+        "identity",
+        "An API key was revoked; its tokens are denied.",
+    ),
+    EventSpec(
         "identity.login.throttled",
         c.LoginThrottled,
         "identity",

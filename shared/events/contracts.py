@@ -50,6 +50,23 @@ class UserDeactivated(Contract):
     by_user_id: str
 
 
+class ApiKeyCreated(Contract):
+    """A user made an API key (never the key itself: its id, name and scopes)."""
+
+    key_id: str
+    name: str
+    scopes: list[str]
+    created_by: str
+    expires_at: datetime | None = None
+
+
+class ApiKeyRevoked(Contract):
+    """An API key was revoked: it gets no new token and the tokens it was given are denied."""
+
+    key_id: str
+    by_user_id: str
+
+
 class LoginThrottled(Contract):
     """Repeated failed logins locked an account (or a client address) for `retry_after_s` seconds.
 

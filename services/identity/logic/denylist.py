@@ -1,7 +1,7 @@
 """Writes to the revocation deny-list that the gateway mirrors (see `shared/revocation.py`).
 
-The database stays the authority (revoked refresh families, user versions). A write that fails here is
-logged, and `keep_in_sync` rewrites every entry still within one access-token TTL every
+The database stays the authority (revoked refresh families and API keys, user versions). A write that
+fails here is logged, and `keep_in_sync` rewrites every entry still within one access-token TTL every
 `denylist_resync_s`, so a write lost to a Redis outage or restart comes back within that.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from services.identity.models import RefreshToken, User
+from services.identity.models import ApiKey, RefreshToken, User
 from services.identity.settings import IdentitySettings
 from shared.db import utcnow
 from shared.revocation import restore, revoke_session, revoke_user_tokens
@@ -56,6 +56,7 @@ async def resync(session: AsyncSession, redis: Redis, *, settings: IdentitySetti
         .where(col(RefreshToken.revoked_at) > since)
         .group_by(col(RefreshToken.family_id))
     )
+    keys = await session.execute(select(ApiKey.id, ApiKey.revoked_at).where(col(ApiKey.revoked_at) > since))
     users = await session.execute(
         select(User.id, User.token_version, User.tokens_revoked_at).where(col(User.tokens_revoked_at) > since)
     )
@@ -66,7 +67,10 @@ async def resync(session: AsyncSession, redis: Redis, *, settings: IdentitySetti
 
     return await restore(
         redis,
-        sessions={fid: expiry(at) for fid, at in families if at is not None},
+        sessions={
+            **{fid: expiry(at) for fid, at in families if at is not None},
+            **{key_id: expiry(at) for key_id, at in keys if at is not None},
+        },
         users={uid: (version, expiry(at)) for uid, version, at in users if at is not None},
     )
 

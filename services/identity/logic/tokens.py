@@ -14,6 +14,7 @@ import secrets
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from jose import jwt
 from redis.asyncio import Redis
@@ -45,9 +46,18 @@ def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_access_token(*, signer: Signer, settings: IdentitySettings, user: User, family_id: str) -> str:
-    """A signed, short-lived access token for the user, naming its refresh family."""
+def issue_access_token(
+    *,
+    signer: Signer,
+    settings: IdentitySettings,
+    user: User,
+    family_id: str,
+    extra: dict[str, Any] | None = None,
+    ttl_s: int | None = None,
+) -> str:
+    """A signed, short-lived access token for the user, naming its refresh family (or API key)."""
     now = int(time.time())
+    ttl_s = settings.access_token_ttl_s if ttl_s is None else ttl_s
     claims = {
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
@@ -55,10 +65,11 @@ def issue_access_token(*, signer: Signer, settings: IdentitySettings, user: User
         "tid": user.tenant_id,
         "role": user.role,
         "iat": now,
-        "exp": now + settings.access_token_ttl_s,
+        "exp": now + ttl_s,
         "jti": str(uuid.uuid4()),
         "sid": family_id,
         "ver": user.token_version,
+        **(extra or {}),
     }
     token: str = jwt.encode(claims, signer.key, algorithm=ALGORITHM, headers={"kid": signer.kid})
     return token
