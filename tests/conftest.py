@@ -95,6 +95,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_WEBHOOK_RETRY_SCHEDULE": "[0, 0.3, 0.3, 0.3, 0.3, 0.3]",
         "RAPPORT_WEBHOOK_TIMEOUT_S": "3",
         "RAPPORT_WEBHOOK_DISABLE_AFTER_FAILURES": "8",
+        "RAPPORT_WEBHOOK_ENDPOINT_RATE_PER_S": "10",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

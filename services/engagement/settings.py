@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import Settings
 
 # Seconds before each delivery attempt of a webhook: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -27,6 +29,8 @@ class EngagementSettings(Settings):
     webhook_timeout_s: float = 10.0
     # Deliveries in flight at once per subscription (one slow partner holds only its own slots) and in all.
     webhook_endpoint_concurrency: int = 2
+    # Attempts a subscription may start per second, per process (a draining backlog never floods it).
+    webhook_endpoint_rate_per_s: float = Field(default=50.0, gt=0)
     webhook_max_in_flight: int = 64
     # Failed attempts in a row after which a subscription is disabled (`engagement.webhook.disabled`).
     webhook_disable_after_failures: int = 50

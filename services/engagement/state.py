@@ -42,6 +42,7 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
         schedule=settings.webhook_retry_schedule,
         timeout_s=settings.webhook_timeout_s,
         endpoint_concurrency=settings.webhook_endpoint_concurrency,
+        endpoint_rate_per_s=settings.webhook_endpoint_rate_per_s,
         max_in_flight=settings.webhook_max_in_flight,
         disable_after=settings.webhook_disable_after_failures,
         poll_s=settings.webhook_poll_s,

@@ -15,6 +15,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     answered: int
+    # When it arrived (time.monotonic()).
+    at: float = 0.0
 
 
 @dataclass
@@ -57,7 +59,10 @@ def receiver(**kw: object) -> Iterator[Receiver]:
             with state.lock:
                 state.received.append(
                     Received(
-                        headers={k.lower(): v for k, v in self.headers.items()}, body=body, answered=status
+                        headers={k.lower(): v for k, v in self.headers.items()},
+                        body=body,
+                        answered=status,
+                        at=time.monotonic(),
                     )
                 )
             self.send_response(status)

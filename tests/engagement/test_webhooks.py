@@ -419,3 +419,18 @@ def test_secrets_are_stored_encrypted(stack: Stack, engagement: httpx.Client, te
     finally:
         db.close()
     assert sub["secret"] not in stored and sub["secret"].removeprefix("whsec_") not in stored
+
+
+def test_a_backlog_reaches_its_endpoint_no_faster_than_the_endpoint_rate(
+    engagement: httpx.Client, tenant: Tenant
+) -> None:
+    """The suite's stack lets a subscription start 10 attempts a second (`..._ENDPOINT_RATE_PER_S`)."""
+    with receiver() as partner:
+        sub = subscribe(engagement, tenant, partner.url)
+        for _ in range(12):
+            response = engagement.post(f"{BASE}/subscriptions/{sub['id']}/test", headers=tenant.headers)
+            assert response.status_code == 202, response.text
+        wait_until(lambda: len(partner.received) >= 12, timeout=30, what="12 test deliveries")
+        arrivals = sorted(r.at for r in partner.received)
+    # Two may start at once (the endpoint's concurrency); the other ten wait their turn at 10 a second.
+    assert arrivals[-1] - arrivals[0] >= 0.8

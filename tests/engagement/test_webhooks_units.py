@@ -105,6 +105,7 @@ def _worker(*, timeout_s: float = 2.0) -> DeliveryWorker:
         schedule=[0.0],
         timeout_s=timeout_s,
         endpoint_concurrency=1,
+        endpoint_rate_per_s=100.0,
         max_in_flight=1,
         disable_after=5,
         poll_s=1,

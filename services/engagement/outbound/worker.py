@@ -7,8 +7,9 @@ as succeeded is never claimed again. Should the process die between the partner'
 the partner gets the delivery twice under one `webhook-id` (at-least-once, as the spec expects).
 
 Fairness: each subscription has at most `webhook_endpoint_concurrency` attempts in flight in this
-process, and the claim takes due rows per subscription (a window over each one's oldest), so a slow or
-backlogged partner fills its own slots and never those of another.
+process and starts at most `webhook_endpoint_rate_per_s` attempts a second (a partner is not flooded
+when a backlog drains), and the claim takes due rows per subscription (a window over each one's oldest),
+so a slow or backlogged partner fills its own slots and never those of another.
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ class DeliveryWorker:
         schedule: list[float],
         timeout_s: float,
         endpoint_concurrency: int,
+        endpoint_rate_per_s: float,
         max_in_flight: int,
         disable_after: int,
         poll_s: float,
@@ -214,6 +216,9 @@ class DeliveryWorker:
         self.schedule = schedule or [0.0]
         self.timeout_s = timeout_s
         self.endpoint_concurrency = max(1, endpoint_concurrency)
+        self.endpoint_rate_per_s = endpoint_rate_per_s
+        # Per subscription: the monotonic time before which it starts no attempt (its rate).
+        self.not_before: dict[str, float] = {}
         self.max_in_flight = max(1, max_in_flight)
         self.disable_after = max(1, disable_after)
         self.poll_s = poll_s
@@ -258,7 +263,7 @@ class DeliveryWorker:
                 if claimed and sum(self.in_flight.values()) < self.max_in_flight:
                     continue  # more may be due (another subscription's, a backlog)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._next_wait())
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -274,6 +279,19 @@ class DeliveryWorker:
             log.info("webhook.log_pruned", extra={"deliveries": pruned})
         return pruned
 
+    def _next_wait(self) -> float:
+        """Until the next poll, or sooner when a subscription held back by its rate may start again."""
+        now = time.monotonic()
+        held = [at - now for at in self.not_before.values() if at > now]
+        return min([self.poll_s, *held])
+
+    def _pace(self, taken: Counter[str]) -> None:
+        """Push each subscription's next start back by the attempts it just took, at its rate."""
+        now = time.monotonic()
+        self.not_before = {sub: at for sub, at in self.not_before.items() if at > now}
+        for sub, n in taken.items():
+            self.not_before[sub] = max(now, self.not_before.get(sub, now)) + n / self.endpoint_rate_per_s
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         # A slot came free: look for due work at once.
@@ -284,7 +302,9 @@ class DeliveryWorker:
         room = self.max_in_flight - sum(self.in_flight.values())
         if room <= 0:
             return []
+        mono = time.monotonic()
         full = [sub for sub, n in self.in_flight.items() if n >= self.endpoint_concurrency]
+        full += [sub for sub, at in self.not_before.items() if at > mono]
         now = utcnow()
         # Read on the reader (no session, no transaction: most rounds find nothing due); the lease below
         # re-checks each row, so a row another process took meanwhile is simply not returned.
@@ -299,6 +319,7 @@ class DeliveryWorker:
                 ids.append(delivery_id)
         if not ids:
             return []
+        self._pace(taken)
         async with self.sessions() as session, session.begin():
             lease_until = now + timedelta(seconds=self.timeout_s + LEASE_MARGIN_S)
             leased = (
