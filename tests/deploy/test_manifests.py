@@ -41,6 +41,8 @@ PASSWORDS = {
     "RAPPORT_DB_PASSWORD": "rapport-pw",
     "NATS_PASSWORD": "nats-pw",
     "REDIS_PASSWORD": "redis-pw",
+    "LISTENING_SECRET_KEY": "listening-fernet-key",
+    "ENGAGEMENT_SECRET_KEY": "engagement-fernet-key",
 }
 IMAGE_REPO = "rapport"
 APP_UID = 10001
