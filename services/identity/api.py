@@ -98,7 +98,10 @@ async def create_token(
     response: Response,
 ) -> TokenPair | ClientToken:
     """Log in with e-mail and password (a token pair), or exchange an API key (`grant_type=
-    client_credentials`, `client_id` = the key's id, `client_secret` = the key) for an access token."""
+    client_credentials`, `client_id` = the key's id, `client_secret` = the key) for an access token.
+
+    The client's id and key may come in the body (JSON or form) or as HTTP Basic credentials
+    (`Authorization: Basic base64(id:key)`, OAuth's `client_secret_basic`), not both."""
     _no_store(response)
     if isinstance(grant, ClientCredentialsRequest):
         return await api_keys.exchange(
