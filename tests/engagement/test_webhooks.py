@@ -84,9 +84,10 @@ def settled(
 
 def opened(stack: Stack, tenant: Tenant) -> str:
     """Publish an `engagement.conversation.opened` of the tenant on the bus; its event id."""
+    conversation_id = str(uuid.uuid4())
     event = new_event(
         ConversationOpened(
-            conversation_id=str(uuid.uuid4()),
+            conversation_id=conversation_id,
             profile_id=str(uuid.uuid4()),
             mention_id=str(uuid.uuid4()),
             priority="high",
@@ -94,6 +95,7 @@ def opened(stack: Stack, tenant: Tenant) -> str:
         ),
         source="tests",
         tenant_id=tenant.tenant_id,
+        subject=conversation_id,
     )
     publish_event(stack.nats_url, event)
     return event.id
@@ -275,10 +277,12 @@ def test_only_wanted_types_and_only_the_tenants_own_events_are_delivered(
         sub = subscribe(engagement, tenant, partner.url, ["profiles.profile.created"])
         theirs = opened(stack, other_tenant)
         unwanted = opened(stack, tenant)
+        profile_id = str(uuid.uuid4())
         wanted = new_event(
-            ProfileCreated(profile_id=str(uuid.uuid4()), platform="x"),
+            ProfileCreated(profile_id=profile_id, platform="x"),
             source="tests",
             tenant_id=tenant.tenant_id,
+            subject=profile_id,
         )
         publish_event(stack.nats_url, wanted)
         wait_until(lambda: partner.of_event(wanted.id), what="the wanted event")

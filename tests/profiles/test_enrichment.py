@@ -129,7 +129,7 @@ def test_a_label_correction_reaches_the_profile_and_moves_its_lifecycle(
     changed = find_event(
         stack.nats_url,
         "profiles.profile.lifecycle_changed",
-        lambda e: e["subject"] == profile["id"],
+        lambda e: e.get("subject") == profile["id"],
     )
     assert changed["data"] == {
         "profile_id": profile["id"],
@@ -141,7 +141,7 @@ def test_a_label_correction_reaches_the_profile_and_moves_its_lifecycle(
     updated = find_event(
         stack.nats_url,
         "profiles.profile.updated",
-        lambda e: e["subject"] == profile["id"] and "lifecycle_stage" in e["data"]["changed"],
+        lambda e: e.get("subject") == profile["id"] and "lifecycle_stage" in e["data"]["changed"],
     )
     assert updated["data"]["profile"]["lifecycle_stage"] == "lead"
 
@@ -163,5 +163,7 @@ def test_mention_resolved_carries_the_profile_snapshot(
     assert resolved["data"]["profile_id"] == snapshot["profile_id"] == profile["id"]
     assert (snapshot["display_name"], snapshot["followers"], snapshot["mention_count"]) == ("Sam", 10, 1)
     assert snapshot["lifecycle_stage"] == profile["lifecycle_stage"]
-    created = find_event(stack.nats_url, "profiles.profile.created", lambda e: e["subject"] == profile["id"])
+    created = find_event(
+        stack.nats_url, "profiles.profile.created", lambda e: e.get("subject") == profile["id"]
+    )
     assert created["data"] == {"profile_id": profile["id"], "platform": "x"}

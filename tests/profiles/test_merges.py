@@ -75,7 +75,7 @@ def test_the_person_behind_two_handles_ends_as_one_profile(
     assert [p["id"] for p in find_profiles(client, tenant, handle=instagram["handles"][0]["handle"])] == [
         x["id"]
     ]
-    event = find_event(stack.nats_url, "profiles.profile.merged", lambda e: e["subject"] == x["id"])
+    event = find_event(stack.nats_url, "profiles.profile.merged", lambda e: e.get("subject") == x["id"])
     assert event["data"] == {
         "survivor_id": x["id"],
         "merged_id": instagram["id"],
@@ -108,7 +108,7 @@ def test_merge_then_unmerge_restores_both_profiles_and_timelines_exactly(
                 assert now[name] == value, (profile_id, name)
         assert timeline(client, tenant, profile_id)["items"] == timelines[profile_id]
         assert identifiers(client, tenant, profile_id) == links[profile_id]
-    event = find_event(stack.nats_url, "profiles.profile.unmerged", lambda e: e["subject"] == x["id"])
+    event = find_event(stack.nats_url, "profiles.profile.unmerged", lambda e: e.get("subject") == x["id"])
     assert event["data"]["restored_profile_id"] == instagram["id"]
     # Undone, the merge can be made again.
     assert merge(client, tenant, x["id"], instagram["id"]).status_code == 200

@@ -83,7 +83,7 @@ def test_accepting_a_suggestion_merges_the_pair(client: httpx.Client, stack: Sta
     assert gone["merged_into"] == x["id"]
     [accepted] = suggestions(client, tenant, x["id"])
     assert (accepted["status"], accepted["decided_by"]) == ("accepted", f"user:{tenant.user_id}")
-    event = find_event(stack.nats_url, "profiles.profile.merged", lambda e: e["subject"] == x["id"])
+    event = find_event(stack.nats_url, "profiles.profile.merged", lambda e: e.get("subject") == x["id"])
     assert event["data"]["reason"] == "suggestion"
     again = client.post(
         f"/v1/profiles/{x['id']}/match-suggestions/{suggestion['id']}/accept", headers=tenant.headers
