@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.listening.channels.connectors import GRAPH_API
+from services.listening.channels.connectors import GRAPH_API, X_API
 from shared.pagination import Page
 
 ChannelPlatform = Literal["meta", "whatsapp", "x", "mastodon", "bluesky", "rss", "reviews"]
@@ -35,8 +35,18 @@ class MetaCredentials(WebhookCredentials):
     access_token: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
+class WhatsAppCredentials(WebhookCredentials):
+    """WhatsApp Cloud API: the webhook secrets, and `access_token` (a system user's token) to send."""
+
+    access_token: str | None = Field(default=None, min_length=1, max_length=2048)
+
+
 class XCredentials(_Strict):
+    """X: `consumer_secret` signs webhook deliveries; `access_token` (an OAuth 2.0 user token with
+    `tweet.write` / `dm.write`) sends replies as the brand's account."""
+
     consumer_secret: str = _SECRET
+    access_token: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class MastodonCredentials(_Strict):
@@ -47,14 +57,29 @@ class NoCredentials(_Strict):
     pass
 
 
-class PushSettings(_Strict):
-    pass
+_GRAPH_BASE = Field(default=GRAPH_API, min_length=8, max_length=2048, pattern=r"^https?://")
+_GRAPH_NODE = Field(default=None, min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_]+$")
 
 
 class MetaSettings(_Strict):
-    """Where the Graph API answers (a version is part of it)."""
+    """Where the Graph API answers (a version is part of it); `page_id`: the Page (or Instagram account)
+    private replies are sent from (`me`, the token's own Page, when not given)."""
 
-    graph_base_url: str = Field(default=GRAPH_API, min_length=8, max_length=2048, pattern=r"^https?://")
+    graph_base_url: str = _GRAPH_BASE
+    page_id: str | None = _GRAPH_NODE
+
+
+class WhatsAppSettings(_Strict):
+    """Where the Graph API answers, and the business phone number replies are sent from."""
+
+    graph_base_url: str = _GRAPH_BASE
+    phone_number_id: str | None = _GRAPH_NODE
+
+
+class XSettings(_Strict):
+    """Where X's API v2 answers (replies are sent there)."""
+
+    api_base_url: str = Field(default=X_API, min_length=8, max_length=2048, pattern=r"^https?://")
 
 
 class _PollSettings(_Strict):
@@ -99,8 +124,8 @@ class ReviewsSettings(_Strict):
 
 PLATFORM_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "meta": (MetaCredentials, MetaSettings),
-    "whatsapp": (WebhookCredentials, PushSettings),
-    "x": (XCredentials, PushSettings),
+    "whatsapp": (WhatsAppCredentials, WhatsAppSettings),
+    "x": (XCredentials, XSettings),
     "mastodon": (MastodonCredentials, MastodonSettings),
     "bluesky": (NoCredentials, BlueskySettings),
     "rss": (NoCredentials, RssSettings),
