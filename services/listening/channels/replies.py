@@ -55,6 +55,7 @@ from shared.events.contracts import ReplyFailed, ReplyRequested, ReplySent
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.secrets import SecretBox
+from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.listening.replies")
 
@@ -150,17 +151,7 @@ async def request_reply(session: AsyncSession, *, tenant_id: str, request: Reply
 
 async def _prepare(session: AsyncSession, reply: Reply, request: ReplyRequested) -> None:
     """Fill in the reply's target from the channel and the mention answered; Refused when it cannot go."""
-    channel = (
-        (
-            await session.execute(
-                select(Channel).where(
-                    col(Channel.tenant_id) == reply.tenant_id, col(Channel.id) == request.channel_id
-                )
-            )
-        )
-        .scalars()
-        .first()
-    )
+    channel = await _channel(session, reply.tenant_id, request.channel_id)
     if channel is None:
         raise Refused("channel_not_found", "The channel was not found.")
     reply.platform = channel.platform
@@ -185,6 +176,12 @@ async def _prepare(session: AsyncSession, reply: Reply, request: ReplyRequested)
     if private:
         assert reply.recipient is not None
         await _check_window(session, reply.tenant_id, channel.id, reply.recipient)
+
+
+async def _channel(session: AsyncSession, tenant_id: str, channel_id: str) -> Channel | None:
+    """The tenant's channel (another tenant's is not found)."""
+    stmt = scoped(Channel, tenant_id).where(col(Channel.id) == channel_id)
+    return (await session.execute(stmt)).scalars().first()
 
 
 async def _mention(
@@ -412,19 +409,7 @@ class ReplySender:
     async def _process(self, row_id: str) -> None:
         async with self.sessions() as session:
             reply = await session.get(Reply, row_id)
-            channel = None
-            if reply is not None:
-                channel = (
-                    (
-                        await session.execute(
-                            select(Channel).where(
-                                col(Channel.tenant_id) == reply.tenant_id, col(Channel.id) == reply.channel_id
-                            )
-                        )
-                    )
-                    .scalars()
-                    .first()
-                )
+            channel = None if reply is None else await _channel(session, reply.tenant_id, reply.channel_id)
         if reply is None:
             return
         attempts = reply.attempts
