@@ -486,8 +486,15 @@ class ReplySender:
         """Record the outcome and stage its event in one transaction, once (a row already finished by
         another replica after an expired lease is left alone)."""
         async with self.sessions() as session:
-            reply = await session.get(Reply, row_id)
-            if reply is None or reply.status != "pending":
+            # The conditional UPDATE decides who finishes (it waits for a concurrent finisher's commit).
+            finished = await session.execute(
+                update(Reply)
+                .where(col(Reply.id) == row_id, col(Reply.status) == "pending")
+                .values(status="failed" if failure is not None else "sent")
+            )
+            reply = await session.get(Reply, row_id) if finished.rowcount == 1 else None  # type: ignore[attr-defined]
+            if reply is None:
+                await session.rollback()
                 return
             if failure is not None:
                 _fail(session, reply, failure)
