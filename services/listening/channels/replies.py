@@ -34,12 +34,14 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from services.listening.channels.connectors import (
+    BSKY_PDS,
     GRAPH_API,
     X_API,
     Backoff,
     OutboundReply,
     ReplyRefused,
     SendError,
+    send_bluesky,
     send_mastodon,
     send_meta,
     send_whatsapp,
@@ -60,8 +62,8 @@ from shared.tenancy import scoped
 log = logging.getLogger("rapport.listening.replies")
 
 SOURCE = "listening"
-# Channel platforms listening can send through (Bluesky not yet: it is read from Jetstream only).
-SENDING_PLATFORMS = frozenset({"meta", "whatsapp", "mastodon", "x"})
+# Channel platforms listening can send through.
+SENDING_PLATFORMS = frozenset({"meta", "whatsapp", "mastodon", "x", "bluesky"})
 # Private messages there are allowed only this long after the person's last message (Meta's rule).
 SERVICE_WINDOW = timedelta(hours=24)
 REPLY_BATCH = 16
@@ -157,6 +159,8 @@ async def _prepare(session: AsyncSession, reply: Reply, request: ReplyRequested)
     reply.platform = channel.platform
     if channel.platform not in SENDING_PLATFORMS:
         raise Refused("unsupported_platform", f"Sending is not supported on {channel.platform} yet.")
+    if channel.platform == "bluesky" and request.kind == "direct":
+        raise Refused("unsupported_platform", "Private messages are not supported on Bluesky yet.")
     mention = await _mention(session, reply.tenant_id, channel.id, request)
     reply.in_reply_to = request.in_reply_to or (mention.external_id if mention else None)
     reply.recipient = request.recipient or (
@@ -315,7 +319,25 @@ async def _x(
     )
 
 
-SENDERS: dict[str, Sender] = {"meta": _meta, "whatsapp": _whatsapp, "mastodon": _mastodon, "x": _x}
+async def _bluesky(
+    client: httpx.AsyncClient, out: OutboundReply, secrets: dict[str, Any], settings: dict[str, Any]
+) -> str:
+    return await send_bluesky(
+        client,
+        out,
+        identifier=_secret(secrets, "identifier"),
+        app_password=_secret(secrets, "app_password"),
+        pds_url=str(settings.get("pds_url") or BSKY_PDS),
+    )
+
+
+SENDERS: dict[str, Sender] = {
+    "meta": _meta,
+    "whatsapp": _whatsapp,
+    "mastodon": _mastodon,
+    "x": _x,
+    "bluesky": _bluesky,
+}
 
 
 class ReplySender:

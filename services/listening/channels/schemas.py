@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.listening.channels.connectors import GRAPH_API, X_API
+from services.listening.channels.connectors import BSKY_PDS, GRAPH_API, X_API
 from shared.pagination import Page
 
 ChannelPlatform = Literal["meta", "whatsapp", "x", "mastodon", "bluesky", "rss", "reviews"]
@@ -51,6 +51,14 @@ class XCredentials(_Strict):
 
 class MastodonCredentials(_Strict):
     access_token: str | None = Field(default=None, min_length=1, max_length=512)
+
+
+class BlueskyCredentials(_Strict):
+    """Bluesky: the account's handle (or DID) and an app password, to send replies as it (reading needs
+    neither)."""
+
+    identifier: str | None = Field(default=None, min_length=1, max_length=256)
+    app_password: str | None = Field(default=None, min_length=1, max_length=512)
 
 
 class NoCredentials(_Strict):
@@ -108,10 +116,13 @@ class MastodonSettings(_PollSettings):
 
 
 class BlueskySettings(_Strict):
-    """A Jetstream endpoint (`wss://jetstream2.us-east.bsky.network`), optionally only some accounts."""
+    """A Jetstream endpoint (`wss://jetstream2.us-east.bsky.network`), optionally only some accounts;
+    `pds_url`: where the account's replies are posted."""
 
     base_url: str = Field(min_length=6, max_length=2048, pattern=r"^wss?://")
     wanted_dids: list[str] = Field(default_factory=list, max_length=100)
+    # The account's PDS, where replies are posted (XRPC).
+    pds_url: str = Field(default=BSKY_PDS, min_length=8, max_length=2048, pattern=r"^https?://")
 
 
 class RssSettings(_PollSettings):
@@ -127,7 +138,7 @@ PLATFORM_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "whatsapp": (WhatsAppCredentials, WhatsAppSettings),
     "x": (XCredentials, XSettings),
     "mastodon": (MastodonCredentials, MastodonSettings),
-    "bluesky": (NoCredentials, BlueskySettings),
+    "bluesky": (BlueskyCredentials, BlueskySettings),
     "rss": (NoCredentials, RssSettings),
     "reviews": (NoCredentials, ReviewsSettings),
 }

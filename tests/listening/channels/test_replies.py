@@ -332,7 +332,7 @@ def test_another_tenants_channel_is_not_found(
     assert platform.all_posts() == []
 
 
-def test_x_reply_and_bluesky_refusal(
+def test_x_reply_is_a_post_answering_the_post(
     client: httpx.Client, tenant: Tenant, stack: Stack, platform: RecordingPlatform
 ) -> None:
     platform.answer("/2/tweets", (201, {"data": {"id": "1850000000000000001", "text": "On it!"}}))
@@ -350,15 +350,69 @@ def test_x_reply_and_bluesky_refusal(
     [call] = platform.posts("/2/tweets")
     assert call.headers["authorization"] == f"Bearer {X_TOKEN}"
     assert call.body == {"text": "On it!", "reply": {"in_reply_to_tweet_id": "1849999999999999999"}}
-    bluesky = create_channel(
+
+
+def test_bluesky_reply_names_the_threads_root_and_parent(
+    client: httpx.Client, tenant: Tenant, stack: Stack, platform: RecordingPlatform
+) -> None:
+    parent = "at://did:plc:customer/app.bsky.feed.post/3kparent"
+    root = {"uri": "at://did:plc:brand/app.bsky.feed.post/3kroot", "cid": "bafyroot"}
+    platform.answer(
+        "/xrpc/com.atproto.server.createSession",
+        (200, {"did": "did:plc:brand", "handle": "kettle.bsky.social", "accessJwt": "jwt-access-1"}),
+    )
+    platform.answer(
+        "/xrpc/app.bsky.feed.getPosts",
+        (
+            200,
+            {
+                "posts": [
+                    {"uri": parent, "cid": "bafyparent", "record": {"text": "lid?", "reply": {"root": root}}}
+                ]
+            },
+        ),
+    )
+    new_uri = "at://did:plc:brand/app.bsky.feed.post/3knew"
+    platform.answer("/xrpc/com.atproto.repo.createRecord", (200, {"uri": new_uri, "cid": "bafynew"}))
+    channel = create_channel(
         client,
         tenant,
         platform="bluesky",
         name="Kettle on Bluesky",
-        settings={"base_url": "ws://127.0.0.1:9"},
+        credentials={"identifier": "kettle.bsky.social", "app_password": "abcd-efgh-ijkl-mnop"},
+        settings={"base_url": "ws://127.0.0.1:9", "pds_url": platform.url},
     )
-    refused = request_reply(
-        stack, tenant, bluesky["id"], text="Hi", in_reply_to="at://did:plc:x/app.bsky.feed.post/1"
+    request = request_reply(stack, tenant, channel["id"], text="A new lid is on its way!", in_reply_to=parent)
+    sent = outcome(stack, "sent", request.message_id)
+    assert sent["data"]["platform_message_id"] == new_uri
+    [login] = platform.posts("/xrpc/com.atproto.server.createSession")
+    assert login.body == {"identifier": "kettle.bsky.social", "password": "abcd-efgh-ijkl-mnop"}
+    [lookup] = [r for r in platform.requests if r.path == "/xrpc/app.bsky.feed.getPosts"]
+    assert lookup.query == {"uris": [parent]} and lookup.headers["authorization"] == "Bearer jwt-access-1"
+    [call] = platform.posts("/xrpc/com.atproto.repo.createRecord")
+    assert call.headers["authorization"] == "Bearer jwt-access-1"
+    assert call.body["repo"] == "did:plc:brand" and call.body["collection"] == "app.bsky.feed.post"
+    record = call.body["record"]
+    assert record["$type"] == "app.bsky.feed.post" and record["text"] == "A new lid is on its way!"
+    assert record["reply"] == {"root": root, "parent": {"uri": parent, "cid": "bafyparent"}}
+    direct = request_reply(
+        stack, tenant, channel["id"], kind="direct", recipient="did:plc:customer", text="Hi"
     )
-    failed = outcome(stack, "failed", refused.message_id)
+    assert outcome(stack, "failed", direct.message_id)["data"]["code"] == "unsupported_platform"
+    assert len(platform.posts("/xrpc/com.atproto.repo.createRecord")) == 1
+
+
+def test_rss_channel_cannot_send(
+    client: httpx.Client, tenant: Tenant, stack: Stack, platform: RecordingPlatform
+) -> None:
+    feed = create_channel(
+        client,
+        tenant,
+        platform="rss",
+        name="blog",
+        settings={"url": f"{platform.url}/feed.xml", "poll_interval_s": 3600},
+    )
+    request = request_reply(stack, tenant, feed["id"], text="Hi", in_reply_to="https://example.org/post/1")
+    failed = outcome(stack, "failed", request.message_id)
     assert failed["data"]["code"] == "unsupported_platform"
+    assert platform.all_posts() == []

@@ -34,10 +34,12 @@ from services.listening.channels.connectors.models import (
 )
 from services.listening.channels.connectors.pulling import Backoff, Batch, Puller
 from services.listening.channels.connectors.replies import (
+    BSKY_PDS,
     X_API,
     OutboundReply,
     ReplyRefused,
     SendError,
+    send_bluesky,
     send_mastodon,
     send_meta,
     send_whatsapp,
@@ -60,6 +62,7 @@ from services.listening.channels.connectors.x import (
 )
 
 __all__ = [
+    "BSKY_PDS",
     "GRAPH_API",
     "X_API",
     "Author",
@@ -98,6 +101,7 @@ __all__ = [
     "parse_x",
     "parse_x_activity",
     "parse_x_compliance",
+    "send_bluesky",
     "send_mastodon",
     "send_meta",
     "send_whatsapp",

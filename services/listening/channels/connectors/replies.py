@@ -10,6 +10,10 @@
   mention), with an `Idempotency-Key` so a retried request cannot post twice.
 - X (API v2): `POST /2/tweets` with `reply.in_reply_to_tweet_id`, and a direct message
   `POST /2/dm_conversations/with/{participant-id}/messages`, with an OAuth 2.0 user token.
+- Bluesky (XRPC on the account's PDS): `com.atproto.server.createSession` with an app password, then
+  `app.bsky.feed.getPosts` for the answered post's `cid` and its thread's root, then
+  `com.atproto.repo.createRecord` of an `app.bsky.feed.post` whose `reply` names root and parent. Public
+  replies only (Bluesky's private chat is another service).
 
 Tokens travel in the `Authorization` header, never in a URL. Every failure is a `SendError` that says
 whether trying again can help (timeouts, network errors, 5xx, 408, 429 and Meta's transient codes) and
@@ -19,6 +23,7 @@ carries the platform's own message, cut short, with the token scrubbed out of it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -34,6 +39,8 @@ from services.listening.channels.connectors.pulling import (
 from services.listening.channels.connectors.text import as_dict, as_list, as_str, load_json
 
 X_API = "https://api.x.com"
+BSKY_PDS = "https://bsky.social"
+BSKY_POST = "app.bsky.feed.post"
 # The platform's error message is kept this short in events and rows.
 MAX_ERROR = 300
 ReplyKind = Literal["public", "direct"]
@@ -87,8 +94,8 @@ def _platform_message(data: Any) -> tuple[str | None, int | None, bool]:
         code = error.get("code")
         code = code if isinstance(code, int) and not isinstance(code, bool) else None
         return as_str(error.get("message")), code, error.get("is_transient") is True
-    if isinstance(error, str):  # Mastodon: {"error": "..."}
-        return error, None, False
+    if isinstance(error, str):  # Mastodon {"error": "..."}; Bluesky (XRPC) {"error", "message"}
+        return as_str(body.get("message")) or error, None, False
     errors = as_list(body.get("errors"))  # X: {"errors": [{"message"}]} or {"title", "detail"}
     first = as_dict(errors[0]) if errors else {}
     return (
@@ -102,17 +109,22 @@ async def post_json(
     client: httpx.AsyncClient,
     url: str,
     *,
-    token: str,
-    body: dict[str, Any],
+    token: str | None,
+    body: dict[str, Any] | None,
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    method: str = "POST",
+    secrets: tuple[str, ...] = (),
     max_body: int = MAX_BODY,
 ) -> dict[str, Any]:
-    """POST `body` as JSON with a bearer token; the JSON answer, or a classified SendError."""
-    secrets = (token, *(params or {}).values())
-    sent_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
+    """Send `body` as JSON (POST unless `method` says otherwise) with a bearer token; the JSON answer, or a
+    classified SendError (`secrets` and the token never appear in its message)."""
+    secrets = (*secrets, *((token,) if token else ()), *(params or {}).values())
+    sent_headers = {"Accept": "application/json", **(headers or {})}
+    if token:
+        sent_headers["Authorization"] = f"Bearer {token}"
     try:
-        async with client.stream("POST", url, json=body, params=params, headers=sent_headers) as response:
+        async with client.stream(method, url, json=body, params=params, headers=sent_headers) as response:
             data = await read_limited(response, max_body)
     except httpx.TimeoutException:
         raise SendError("the platform did not answer in time", status=None, retryable=True) from None
@@ -242,3 +254,64 @@ async def send_x(
     body = {"text": reply.text, "reply": {"in_reply_to_tweet_id": _required(reply.in_reply_to, "post")}}
     answer = await post_json(client, f"{base}/2/tweets", token=access_token, body=body)
     return _platform_id(as_dict(answer.get("data")).get("id"), "post id")
+
+
+def _ref(value: Any) -> dict[str, str] | None:
+    ref = as_dict(value)
+    uri, cid = as_str(ref.get("uri")), as_str(ref.get("cid"))
+    return {"uri": uri, "cid": cid} if uri and cid else None
+
+
+async def send_bluesky(
+    client: httpx.AsyncClient,
+    reply: OutboundReply,
+    *,
+    identifier: str,
+    app_password: str,
+    pds_url: str = BSKY_PDS,
+    now: datetime | None = None,
+) -> str:
+    """Post a reply in the answered post's thread as the channel's account; the new post's `at://` URI."""
+    if reply.kind == "direct":
+        raise ReplyRefused("private messages are not sent on Bluesky")
+    parent_uri = _required(reply.in_reply_to, "post")
+    xrpc = f"{pds_url.rstrip('/')}/xrpc"
+    session = await post_json(
+        client,
+        f"{xrpc}/com.atproto.server.createSession",
+        token=None,
+        body={"identifier": identifier, "password": app_password},
+        secrets=(app_password,),
+    )
+    jwt, did = as_str(session.get("accessJwt")), as_str(session.get("did"))
+    if not jwt or not did:
+        raise SendError("the session answer names no token or account", status=None, retryable=False)
+    found = await post_json(
+        client,
+        f"{xrpc}/app.bsky.feed.getPosts",
+        token=jwt,
+        body=None,
+        method="GET",
+        params={"uris": parent_uri},
+        secrets=(app_password,),
+    )
+    posts = as_list(found.get("posts"))
+    post = as_dict(posts[0]) if posts else {}
+    parent = _ref(post)
+    if parent is None:
+        raise SendError("the post answered was not found", status=404, retryable=False)
+    root = _ref(as_dict(as_dict(post.get("record")).get("reply")).get("root")) or parent
+    record = {
+        "$type": BSKY_POST,
+        "text": reply.text,
+        "createdAt": (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        "reply": {"root": root, "parent": parent},
+    }
+    created = await post_json(
+        client,
+        f"{xrpc}/com.atproto.repo.createRecord",
+        token=jwt,
+        body={"repo": did, "collection": BSKY_POST, "record": record},
+        secrets=(app_password,),
+    )
+    return _platform_id(created.get("uri"), "post URI")
