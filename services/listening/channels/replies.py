@@ -14,7 +14,8 @@ each through its platform's adapter (`connectors.replies`) outside any transacti
 outcome and stages `listening.reply.sent` or `.failed` in one transaction. Timeouts, network errors,
 5xx and 429 are retried with back-off up to `reply_attempts`; any other refusal fails at once with the
 platform's message. A crash after the platform took a reply but before its outcome was recorded sends it
-again when the lease runs out (Mastodon's `Idempotency-Key` absorbs that; the others cannot).
+again when the lease runs out, and so does a retry after a timeout that hid a success (Mastodon's
+`Idempotency-Key` absorbs both; the other platforms take no such key).
 """
 
 from __future__ import annotations
