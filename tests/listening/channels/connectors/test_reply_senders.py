@@ -15,6 +15,7 @@ from services.listening.channels.connectors import (
     send_mastodon,
     send_meta,
     send_whatsapp,
+    send_x,
 )
 from services.listening.channels.connectors.replies import MAX_ERROR
 from tests.listening.channels.connectors.helpers import http_server
@@ -113,3 +114,34 @@ async def test_mastodon_direct_message_mentions_the_recipient_once() -> None:
         "@ana@kettle.social here it is",
     ]
     assert all(s["visibility"] == "direct" for s in seen)
+
+
+@pytest.mark.anyio
+async def test_instagram_comment_replies_use_the_replies_edge_and_x_dms_the_conversation() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((request.path, await request.json()))
+        if request.path.startswith("/2/dm_conversations/"):
+            return web.json_response(
+                {"data": {"dm_conversation_id": "1-2", "dm_event_id": "dm-9"}}, status=201
+            )
+        return web.json_response({"id": "17900000000000001"})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", record)
+    async with http_server(app) as base, httpx.AsyncClient() as client:
+        comment = OutboundReply(
+            key="m1",
+            kind="public",
+            text="Thanks!",
+            in_reply_to="17858893269000001",
+            target_platform="instagram",
+        )
+        assert await send_meta(client, comment, access_token=TOKEN, graph_base=base) == "17900000000000001"
+        dm = OutboundReply(key="m2", kind="direct", text="Check your DMs", recipient="2244994945")
+        assert await send_x(client, dm, access_token=TOKEN, api_base=base) == "dm-9"
+    assert seen == [
+        ("/17858893269000001/replies", {"message": "Thanks!"}),
+        ("/2/dm_conversations/with/2244994945/messages", {"text": "Check your DMs"}),
+    ]
