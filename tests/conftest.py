@@ -90,6 +90,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_LOG_LEVEL": "INFO",
         # Stand-ins for social platforms listen on 127.0.0.1.
         "RAPPORT_CONNECTOR_ALLOW_PRIVATE_URLS": "true",
+        # Replies to platform stand-ins are retried quickly.
+        "RAPPORT_REPLY_RETRY_S": "0.1",
+        "RAPPORT_REPLY_ATTEMPTS": "3",
+        "RAPPORT_REPLY_TIMEOUT_S": "5",
         # Partner webhook receivers in the tests listen on 127.0.0.1 too; retries come quickly.
         "RAPPORT_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
         "RAPPORT_WEBHOOK_RETRY_SCHEDULE": "[0, 0.3, 0.3, 0.3, 0.3, 0.3]",

@@ -1,4 +1,5 @@
-"""listening's handlers of its own events: a mention's analysis or text changed after it was matched."""
+"""listening's event handlers: its own events (a mention's analysis or text changed after it was matched)
+and engagement's reply requests (sent through the tenant's channel)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.listening.channels.replies import request_reply
 from services.listening.queries.logic import resync_mention
 from services.listening.state import ListeningState
-from shared.events.contracts import MentionEdited, MentionReanalysed, MentionRedacted
+from shared.events.contracts import MentionEdited, MentionReanalysed, MentionRedacted, ReplyRequested
 from shared.events.envelope import Event
 from shared.service import Subscription
 
@@ -26,7 +28,12 @@ def subscriptions(state: ListeningState) -> list[Subscription[Any]]:
             session, matcher=matcher, tenant_id=event.tenantid, mention_id=event.data.mention_id
         )
 
+    async def on_reply_requested(session: AsyncSession, event: Event[ReplyRequested]) -> None:
+        """engagement.reply.requested → the reply is queued for the channel's sender, or fails up front."""
+        await request_reply(session, tenant_id=event.tenantid, request=event.data)
+
     return [
+        Subscription(durable="listening-replies", event=ReplyRequested, handler=on_reply_requested),
         Subscription(
             durable="listening-queries-reanalysed", event=MentionReanalysed, handler=on_mention_changed
         ),

@@ -294,3 +294,44 @@ class MatchFlag(SQLModel, table=True):
     queries: int = 0
     decided: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- replies: what engagement asked to send through a channel, and what came of it (channels.replies) ---
+
+
+class Reply(SQLModel, table=True):
+    """One outbound message engagement asked listening to send, by engagement's `message_id`.
+
+    Written with its request's inbox row; `pending` rows are claimed by the reply sender (a claim moves
+    `next_attempt_at` ahead by a lease), and the outcome (`sent` with the platform's id, or `failed` with
+    a code) is written in the transaction that stages its event. A request for a message already pending
+    or sent changes nothing: a reply is sent at most once after a success.
+    """
+
+    __tablename__ = "listening_reply"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "message_id", name="uq_listening_reply_message"),
+        Index("ix_listening_reply_due", "status", "next_attempt_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(index=True)
+    message_id: str = Field(max_length=128)
+    conversation_id: str = Field(max_length=128)
+    channel_id: str = Field(max_length=128)
+    platform: str | None = Field(default=None, max_length=16)
+    # The platform of the post answered (`facebook`, `instagram`, ...) when listening holds it.
+    target_platform: str | None = Field(default=None, max_length=16)
+    kind: str = Field(max_length=16)  # public | direct
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    in_reply_to: str | None = Field(default=None, max_length=256)
+    recipient: str | None = Field(default=None, max_length=256)
+    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    platform_message_id: str | None = Field(default=None, max_length=256)
+    error_code: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, max_length=400)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

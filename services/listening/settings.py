@@ -35,6 +35,13 @@ class ListeningSettings(Settings):
     # this many seconds, doubling up to an hour, given up after `connector_fetch_attempts` tries.
     connector_fetch_retry_s: float = 2.0
     connector_fetch_attempts: int = 20
+    # Sending replies (engagement.reply.requested): a timeout, network error, 5xx or 429 is tried again
+    # after about `reply_retry_s` seconds, doubling (at most five minutes; a longer Retry-After is
+    # honoured up to that), until `reply_attempts` tries in all; then `listening.reply.failed`. Each
+    # request to the platform gives up after `reply_timeout_s`.
+    reply_retry_s: float = 2.0
+    reply_attempts: int = 5
+    reply_timeout_s: float = 15.0
     # Per-tenant quotas (services.listening.usage.quotas; 0 means no quota). Channels and queries are
     # count caps (409 `quota-exceeded`); posts through the ingest API (`POST /v1/mentions`, `/batch`,
     # `/import`, each post counted) are a rate quota per clock hour (429 with Retry-After). Platform

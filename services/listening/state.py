@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from services.listening.channels.pullers import PullerSupervisor, ReferenceFetcher
+from services.listening.channels.replies import ReplySender
 from services.listening.mentions.analysing import AnalysisWorker
 from services.listening.mentions.ingesting import IngestBatcher, IngestTraffic
 from services.listening.queries.alerts import run_spike_checks
@@ -37,6 +38,7 @@ class ListeningState:
     box: SecretBox
     pullers: PullerSupervisor
     fetcher: ReferenceFetcher
+    replies: ReplySender
 
     @property
     def settings(self) -> ListeningSettings:
@@ -46,7 +48,8 @@ class ListeningState:
 @asynccontextmanager
 async def listening_state(rt: Runtime[ListeningSettings]) -> AsyncIterator[ListeningState]:
     """Build the state and start its tasks (the analysis worker, the ingest group-commit writer, the
-    pullers, the reference fetcher, query backfills and spike checks) as service tasks (/readyz)."""
+    pullers, the reference fetcher, the reply sender, query backfills and spike checks) as service tasks
+    (/readyz)."""
     settings = rt.settings
     wakeups = Wakeups()
     traffic = IngestTraffic()
@@ -72,11 +75,13 @@ async def listening_state(rt: Runtime[ListeningSettings]) -> AsyncIterator[Liste
         box=box,
         pullers=PullerSupervisor(rt.sessions, box=box, settings=settings, wakeups=wakeups),
         fetcher=ReferenceFetcher(rt.sessions, box=box, settings=settings, wakeups=wakeups),
+        replies=ReplySender(rt.sessions, box=box, settings=settings),
     )
     rt.spawn(state.worker.run(), name="analysis-worker")
     rt.spawn(state.batcher.run(), name="ingest-writer")
     rt.spawn(state.pullers.run_forever(), name="pullers")
     rt.spawn(state.fetcher.run(), name="reference-fetcher")
+    rt.spawn(state.replies.run(), name="reply-sender")
     rt.spawn(
         run_backfills(
             rt.sessions,

@@ -87,6 +87,19 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
     EventSpec("listening.mention.edited", c.MentionEdited, "listening", "A post was edited on its platform."),
     EventSpec("listening.alert.raised", c.AlertRaised, "listening", "A listening query spiked."),
     EventSpec(
+        "listening.reply.sent",
+        c.ReplySent,
+        "listening",
+        "A reply engagement asked for was accepted by the platform (its id there travels).",
+    ),
+    EventSpec(
+        "listening.reply.failed",
+        c.ReplyFailed,
+        "listening",
+        "A reply engagement asked for was not sent: refused up front, refused by the platform, or out of "
+        "retries.",
+    ),
+    EventSpec(
         "profiles.profile.created", c.ProfileCreated, "profiles", "A new customer profile was created."
     ),
     EventSpec(
@@ -130,6 +143,12 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         c.ConversationAssigned,
         "engagement",
         "A conversation was assigned to an agent.",
+    ),
+    EventSpec(
+        "engagement.reply.requested",
+        c.ReplyRequested,
+        "engagement",
+        "An agent's reply was recorded; listening sends it through the customer's channel.",
     ),
     EventSpec(
         "engagement.webhook.disabled",

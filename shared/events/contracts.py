@@ -11,6 +11,7 @@ Role = Literal["owner", "admin", "agent", "analyst", "integration"]
 SentimentLabel = Literal["negative", "neutral", "positive"]
 Intent = Literal["complaint", "question", "praise", "purchase_intent", "other"]
 QueryKind = Literal["brand", "competitor", "topic"]
+ReplyKind = Literal["public", "direct"]
 
 
 class Contract(BaseModel):
@@ -252,6 +253,41 @@ class LifecycleChanged(Contract):
     reason: str
 
 
+class ReplySent(Contract):
+    """listening sent a reply engagement asked for: the platform accepted it under `platform_message_id`."""
+
+    message_id: str
+    conversation_id: str
+    channel_id: str
+    platform: str
+    platform_message_id: str
+    attempts: int
+    sent_at: datetime
+
+
+class ReplyFailed(Contract):
+    """listening did not send a reply engagement asked for; `code` says why, `error` in a sentence (the
+    platform's own message where it gave one, cut short, never a credential). `retryable`: asking again
+    later (the same `message_id`) may succeed."""
+
+    message_id: str
+    conversation_id: str
+    channel_id: str
+    code: Literal[
+        "channel_not_found",
+        "unsupported_platform",
+        "missing_credentials",
+        "invalid_request",
+        "outside_customer_service_window",
+        "platform_rejected",
+        "platform_unavailable",
+    ]
+    error: str
+    retryable: bool
+    attempts: int
+    failed_at: datetime
+
+
 # --- engagement -----------------------------------------------------------------------------------
 
 
@@ -262,6 +298,27 @@ class ConversationOpened(Contract):
     priority: Literal["low", "normal", "high", "urgent"]
     assignee_id: str | None = None
     opened_at: datetime
+
+
+class ReplyRequested(Contract):
+    """An agent's reply, recorded by engagement, for listening to send through the customer's channel.
+
+    `message_id` is engagement's id of the outbound message: listening sends each at most once after a
+    success. `kind`: `public` answers a post or comment in its thread (`in_reply_to` is the platform's id
+    of it; or `mention_id`, listening's id of the mention, from which listening takes it); `direct` is a
+    private message to `recipient` (the platform's user id: a page-scoped id on Messenger, an
+    Instagram-scoped id, a WhatsApp phone number; a Mastodon handle), which `mention_id` can give too.
+    """
+
+    message_id: str = Field(min_length=1, max_length=128)
+    conversation_id: str = Field(max_length=128)
+    channel_id: str = Field(max_length=128)
+    text: str = Field(min_length=1, max_length=10_000)
+    kind: ReplyKind = "public"
+    in_reply_to: str | None = Field(default=None, max_length=256)
+    mention_id: str | None = Field(default=None, max_length=128)
+    recipient: str | None = Field(default=None, max_length=256)
+    requested_at: datetime | None = None
 
 
 class ConversationAssigned(Contract):

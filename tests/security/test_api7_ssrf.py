@@ -198,6 +198,15 @@ def test_channel_urls_naming_transition_addresses_are_refused(
         graph = {"platform": "meta", "name": "page", "settings": {"graph_base_url": url}, "credentials": meta}
         refused = assert_problem(production.post("/v1/channels", json=graph, headers=tenant.headers), 422)
         assert refused["detail"].startswith("settings.graph_base_url:")
+        # Where replies are sent: X's API base is the tenant's to set, so it is vetted the same way.
+        x = {
+            "platform": "x",
+            "name": "x",
+            "settings": {"api_base_url": url},
+            "credentials": {"consumer_secret": "c"},
+        }
+        refused = assert_problem(production.post("/v1/channels", json=x, headers=tenant.headers), 422)
+        assert refused["detail"].startswith("settings.api_base_url:")
     listed = production.get("/v1/channels", headers=tenant.headers)
     assert listed.status_code == 200 and listed.json()["items"] == []
 

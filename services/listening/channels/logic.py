@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.listening.channels import leases
-from services.listening.channels.connectors import GRAPH_API
+from services.listening.channels.connectors import BSKY_PDS, GRAPH_API, X_API
 from services.listening.channels.schemas import (
     PUSH_PLATFORMS,
     ChannelCreate,
@@ -36,9 +36,9 @@ from shared.tenancy import get_scoped
 
 log = logging.getLogger("rapport.listening")
 
-URL_SETTINGS = ("base_url", "url", "graph_base_url", "streaming_url")
+URL_SETTINGS = ("base_url", "url", "graph_base_url", "streaming_url", "api_base_url", "pds_url")
 # Platform addresses the service knows (defaults): not the tenant's choice, no need to resolve them.
-KNOWN_URLS = frozenset({GRAPH_API})
+KNOWN_URLS = frozenset({GRAPH_API, X_API, BSKY_PDS})
 
 
 class Fetches(NamedTuple):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.listening.channels.connectors import GRAPH_API
+from services.listening.channels.connectors import BSKY_PDS, GRAPH_API, X_API
 from shared.pagination import Page
 
 ChannelPlatform = Literal["meta", "whatsapp", "x", "mastodon", "bluesky", "rss", "reviews"]
@@ -35,26 +35,59 @@ class MetaCredentials(WebhookCredentials):
     access_token: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
+class WhatsAppCredentials(WebhookCredentials):
+    """WhatsApp Cloud API: the webhook secrets, and `access_token` (a system user's token) to send."""
+
+    access_token: str | None = Field(default=None, min_length=1, max_length=2048)
+
+
 class XCredentials(_Strict):
+    """X: `consumer_secret` signs webhook deliveries; `access_token` (an OAuth 2.0 user token with
+    `tweet.write` / `dm.write`) sends replies as the brand's account."""
+
     consumer_secret: str = _SECRET
+    access_token: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class MastodonCredentials(_Strict):
     access_token: str | None = Field(default=None, min_length=1, max_length=512)
 
 
+class BlueskyCredentials(_Strict):
+    """Bluesky: the account's handle (or DID) and an app password, to send replies as it (reading needs
+    neither)."""
+
+    identifier: str | None = Field(default=None, min_length=1, max_length=256)
+    app_password: str | None = Field(default=None, min_length=1, max_length=512)
+
+
 class NoCredentials(_Strict):
     pass
 
 
-class PushSettings(_Strict):
-    pass
+_GRAPH_BASE = Field(default=GRAPH_API, min_length=8, max_length=2048, pattern=r"^https?://")
+_GRAPH_NODE = Field(default=None, min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_]+$")
 
 
 class MetaSettings(_Strict):
-    """Where the Graph API answers (a version is part of it)."""
+    """Where the Graph API answers (a version is part of it); `page_id`: the Page (or Instagram account)
+    private replies are sent from (`me`, the token's own Page, when not given)."""
 
-    graph_base_url: str = Field(default=GRAPH_API, min_length=8, max_length=2048, pattern=r"^https?://")
+    graph_base_url: str = _GRAPH_BASE
+    page_id: str | None = _GRAPH_NODE
+
+
+class WhatsAppSettings(_Strict):
+    """Where the Graph API answers, and the business phone number replies are sent from."""
+
+    graph_base_url: str = _GRAPH_BASE
+    phone_number_id: str | None = _GRAPH_NODE
+
+
+class XSettings(_Strict):
+    """Where X's API v2 answers (replies are sent there)."""
+
+    api_base_url: str = Field(default=X_API, min_length=8, max_length=2048, pattern=r"^https?://")
 
 
 class _PollSettings(_Strict):
@@ -83,10 +116,13 @@ class MastodonSettings(_PollSettings):
 
 
 class BlueskySettings(_Strict):
-    """A Jetstream endpoint (`wss://jetstream2.us-east.bsky.network`), optionally only some accounts."""
+    """A Jetstream endpoint (`wss://jetstream2.us-east.bsky.network`), optionally only some accounts;
+    `pds_url`: where the account's replies are posted."""
 
     base_url: str = Field(min_length=6, max_length=2048, pattern=r"^wss?://")
     wanted_dids: list[str] = Field(default_factory=list, max_length=100)
+    # The account's PDS, where replies are posted (XRPC).
+    pds_url: str = Field(default=BSKY_PDS, min_length=8, max_length=2048, pattern=r"^https?://")
 
 
 class RssSettings(_PollSettings):
@@ -99,10 +135,10 @@ class ReviewsSettings(_Strict):
 
 PLATFORM_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "meta": (MetaCredentials, MetaSettings),
-    "whatsapp": (WebhookCredentials, PushSettings),
-    "x": (XCredentials, PushSettings),
+    "whatsapp": (WhatsAppCredentials, WhatsAppSettings),
+    "x": (XCredentials, XSettings),
     "mastodon": (MastodonCredentials, MastodonSettings),
-    "bluesky": (NoCredentials, BlueskySettings),
+    "bluesky": (BlueskyCredentials, BlueskySettings),
     "rss": (NoCredentials, RssSettings),
     "reviews": (NoCredentials, ReviewsSettings),
 }

@@ -14,6 +14,7 @@ from tests.listening.channels.helpers import (
     FakeJetstream,
     FakeMastodon,
     FakeMastodonStream,
+    RecordingPlatform,
     fixture_json,
 )
 
@@ -72,5 +73,17 @@ def graph() -> Iterator[FakeGraph]:
         yield server
     finally:
         server.release()
+        server.server.shutdown()
+        server.server.server_close()
+
+
+@pytest.fixture
+def platform() -> Iterator[RecordingPlatform]:
+    """A platform API stand-in that records the replies sent to it."""
+    server = RecordingPlatform()
+    server.thread.start()
+    try:
+        yield server
+    finally:
         server.server.shutdown()
         server.server.server_close()

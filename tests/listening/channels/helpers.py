@@ -458,3 +458,78 @@ def post_meta(
         content=body,
         headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
     )
+
+
+@dataclass
+class Recorded:
+    """One request a platform stand-in received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+class RecordingPlatform:
+    """A platform API that records every request and answers from a script: per path, a list of
+    (status, JSON body) used in turn, the last one repeated; 404 for any other path."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.script: dict[str, list[tuple[int, Any]]] = {}
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode(errors="replace")
+                with fake.lock:
+                    fake.requests.append(
+                        Recorded(
+                            self.command,
+                            parts.path,
+                            parse_qs(parts.query),
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                        )
+                    )
+                    answers = fake.script.get(parts.path)
+                    status, answer = (
+                        (answers.pop(0) if len(answers) > 1 else answers[0]) if answers else (404, {})
+                    )
+                send_json(self, status, answer)
+
+            def do_GET(self) -> None:
+                self._answer()
+
+            def do_POST(self) -> None:
+                self._answer()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, path: str, *answers: tuple[int, Any]) -> None:
+        with self.lock:
+            self.script[path] = list(answers)
+
+    def posts(self, path: str) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.method == "POST" and r.path == path]
+
+    def all_posts(self) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.method == "POST"]

@@ -33,6 +33,18 @@ from services.listening.channels.connectors.models import (
     PayloadError,
 )
 from services.listening.channels.connectors.pulling import Backoff, Batch, Puller
+from services.listening.channels.connectors.replies import (
+    BSKY_PDS,
+    X_API,
+    OutboundReply,
+    ReplyRefused,
+    SendError,
+    send_bluesky,
+    send_mastodon,
+    send_meta,
+    send_whatsapp,
+    send_x,
+)
 from services.listening.channels.connectors.reviews import parse_review_row
 from services.listening.channels.connectors.signatures import (
     meta_verification_challenge,
@@ -50,7 +62,9 @@ from services.listening.channels.connectors.x import (
 )
 
 __all__ = [
+    "BSKY_PDS",
     "GRAPH_API",
+    "X_API",
     "Author",
     "Backoff",
     "Batch",
@@ -64,9 +78,12 @@ __all__ = [
     "MastodonPuller",
     "MastodonStreamPuller",
     "MentionReference",
+    "OutboundReply",
     "ParseResult",
     "PayloadError",
     "Puller",
+    "ReplyRefused",
+    "SendError",
     "fetch_mentioned",
     "load_json",
     "meta_verification_challenge",
@@ -84,6 +101,11 @@ __all__ = [
     "parse_x",
     "parse_x_activity",
     "parse_x_compliance",
+    "send_bluesky",
+    "send_mastodon",
+    "send_meta",
+    "send_whatsapp",
+    "send_x",
     "verify_meta_signature",
     "verify_x_signature",
     "x_crc_response",

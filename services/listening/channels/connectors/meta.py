@@ -348,7 +348,7 @@ GRAPH_API = "https://graph.facebook.com/v21.0"
 MENTIONED_COMMENT_FIELDS = "id,text,timestamp,like_count,media{id,permalink}"
 MENTIONED_MEDIA_FIELDS = "id,caption,timestamp,permalink,username,like_count,comments_count"
 # Graph API error codes that say "later": temporary errors and the throttling family.
-_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, 80001, 80002, 80005, 80006, 80008})
+TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, 80001, 80002, 80005, 80006, 80008})
 # "Object does not exist / unsupported request" (the comment or post is gone): asking again cannot help.
 _GONE_CODES = frozenset({100, 803})
 _GRAPH_ID = re.compile(r"^[0-9A-Za-z_]{1,64}$")
@@ -380,7 +380,7 @@ def graph_error(status: int, body: bytes, retry_after: str | None = None) -> Gra
         error = {}
     code = error.get("code")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    transient = error.get("is_transient") is True or code in _TRANSIENT_CODES
+    transient = error.get("is_transient") is True or code in TRANSIENT_CODES
     permanent = not transient and (status == 404 or (400 <= status < 500 and code in _GONE_CODES))
     wait = retry_after_seconds(retry_after) if status in {429, 503} or transient else None
     return GraphError(status, code, permanent=permanent, retry_after=wait)
