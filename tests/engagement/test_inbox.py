@@ -143,6 +143,29 @@ def test_customer_writing_again_after_resolution_reopens_the_conversation(
     assert changed["data"]["from_status"] == "open" and changed["data"]["by_user_id"] == agent.user_id
 
 
+def test_customer_answering_a_pending_conversation_opens_it_again(client: httpx.Client) -> None:
+    tenant = signup(client)
+    agent = add_user(client, tenant, "agent")
+    same_author = author()
+    conversation = conversation_of(
+        client, tenant, post_mention(client, tenant, COMPLAINT, author=same_author)
+    )
+    assert patched(client, agent, conversation["id"], {"status": "pending"})["status"] == "pending"
+
+    answer_id = post_mention(client, tenant, QUESTION, author=same_author)
+
+    def answered() -> dict[str, Any] | None:
+        detail = get_conversation(client, agent, conversation["id"])
+        return detail if any(m["mention_id"] == answer_id for m in detail["messages"]) else None
+
+    detail = wait_until(answered, what="the answer in the pending conversation")
+    assert (detail["status"], detail["reopen_count"]) == ("open", 0)
+    assert [(h["from_status"], h["to_status"], h["cause"]) for h in detail["status_history"]] == [
+        ("open", "pending", "agent"),
+        ("pending", "open", "customer"),
+    ]
+
+
 def test_closed_conversation_never_reopens_and_may_not_open_beside_a_new_one(client: httpx.Client) -> None:
     tenant = signup(client)
     agent = add_user(client, tenant, "agent")

@@ -2,10 +2,11 @@
 
 Statuses: open, pending (waiting on the customer), snoozed (open again at `snoozed_until`), resolved and
 closed. A profile has at most one conversation in progress (open, pending or snoozed: a partial unique
-index holds it even with replicas racing). A new post of the customer joins that one; with none in
-progress, it reopens the latest resolved conversation if it was resolved within the reopen window, and
-opens a new conversation otherwise (a closed one never reopens). Every status move is written to the
-conversation's history and staged as `engagement.conversation.status_changed` in the same transaction.
+index holds it even with replicas racing). A new post of the customer joins that one (and opens it
+again if it was pending or snoozed: it is the team's move); with none in progress, it reopens the
+latest resolved conversation if it was resolved within the reopen window, and opens a new conversation
+otherwise (a closed one never reopens). Every status move is written to the conversation's history and
+staged as `engagement.conversation.status_changed` in the same transaction.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ async def receive_mention(
     if existing is not None:
         return existing
     conversation = await _in_progress(session, tenant_id=tenant_id, profile_id=resolved.profile_id)
+    if conversation is not None and conversation.status != "open":
+        # The customer answered (pending) or wrote before the snooze ran out: it is the team's move again.
+        move_status(session, conversation=conversation, to="open", cause="customer", by_user_id=None, now=now)
     if conversation is None:
         conversation = await _reopenable(
             session, tenant_id=tenant_id, profile_id=resolved.profile_id, since=now - reopen_window
