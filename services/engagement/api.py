@@ -106,7 +106,7 @@ async def update_conversation(
     "/{conversation_id}/notes",
     status_code=201,
     response_model=NoteRead,
-    operation_id="add_conversation_note",
+    operation_id="create_conversation_note",
     summary="Add an internal note",
     responses=problems(404, 422),
 )
