@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.logic.conversations import DEFAULT_REOPEN_WINDOW, receive_mention
-from services.engagement.models import Message, SeenMention
+from services.engagement.models import Conversation, Message, SeenMention
 from shared.db import utcnow
 from shared.events.contracts import (
     Analysis,
@@ -101,6 +101,16 @@ async def reanalyse_mention(
     return routed
 
 
+async def _redact_excerpt(session: AsyncSession, *, tenant_id: str, message: Message) -> None:
+    """The inbox row shows the latest message's excerpt: it goes too when that message is redacted."""
+    conversation = await session.get(Conversation, message.conversation_id)
+    if conversation is None or conversation.tenant_id != tenant_id:
+        return
+    if conversation.last_message_at is not None and message.posted_at >= conversation.last_message_at:
+        conversation.last_message_excerpt = REDACTED
+        session.add(conversation)
+
+
 async def redact_mention(session: AsyncSession, *, tenant_id: str, redacted: MentionRedacted) -> None:
     """listening.mention.redacted: the post's text is removed from its message and the projection."""
     message = await _message(session, tenant_id=tenant_id, mention_id=redacted.mention_id)
@@ -108,6 +118,7 @@ async def redact_mention(session: AsyncSession, *, tenant_id: str, redacted: Men
         message.text = REDACTED
         message.redacted = True
         session.add(message)
+        await _redact_excerpt(session, tenant_id=tenant_id, message=message)
     seen = await _seen(session, tenant_id=tenant_id, mention_id=redacted.mention_id)
     if seen is None:
         seen = SeenMention(tenant_id=tenant_id, mention_id=redacted.mention_id)
