@@ -100,6 +100,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_WEBHOOK_TIMEOUT_S": "3",
         "RAPPORT_WEBHOOK_DISABLE_AFTER_FAILURES": "8",
         "RAPPORT_WEBHOOK_ENDPOINT_RATE_PER_S": "10",
+        # The snooze clock ticks every second (5 s by default), so a snoozed conversation wakes soon.
+        "RAPPORT_SNOOZE_POLL_S": "1",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

@@ -8,17 +8,30 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from services.engagement.logic import agents, conversations
 from services.engagement.models import Priority, Status
-from services.engagement.schemas import AgentPage, ConversationDetail, ConversationPage
+from services.engagement.schemas import (
+    AgentPage,
+    ConversationDetail,
+    ConversationPage,
+    ConversationRead,
+    ConversationUpdate,
+    Label,
+    NoteCreate,
+    NoteRead,
+)
 from shared.auth import STAFF, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
-from shared.service import ReaderDep
+from shared.service import ReaderDep, SessionDep
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 agents_router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 StaffDep = Annotated[Principal, Depends(require_roles(*STAFF))]
+# Who works conversations (status, priority, labels, assignee, notes); analysts only read them.
+WORKERS = ("owner", "admin", "agent")
+WorkerDep = Annotated[Principal, Depends(require_roles(*WORKERS))]
 IdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
+ConversationId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.get(
@@ -27,23 +40,29 @@ IdQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
 async def list_conversations(
     principal: StaffDep,
     reader: ReaderDep,
-    status: Annotated[Status | None, Query()] = None,
+    status: Annotated[list[Status] | None, Query(max_length=5, description="Any of these.")] = None,
     priority: Annotated[Priority | None, Query()] = None,
     assignee_id: IdQuery = None,
     profile_id: IdQuery = None,
+    language: Annotated[str | None, Query(min_length=2, max_length=16)] = None,
+    platform: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    label: Annotated[Label | None, Query()] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> ConversationPage:
-    """List the tenant's conversations, newest first."""
+    """List the tenant's conversations (the inbox), newest first, with each one's latest message."""
     return await conversations.list_conversations(
         reader,
         tenant_id=principal.tenant_id,
-        status=status,
+        statuses=status or (),
+        label=label,
+        limit=limit,
+        cursor=cursor,
         priority=priority,
         assignee_id=assignee_id,
         profile_id=profile_id,
-        limit=limit,
-        cursor=cursor,
+        language=language,
+        platform=platform,
     )
 
 
@@ -55,13 +74,52 @@ async def list_conversations(
     responses=problems(404),
 )
 async def get_conversation(
-    principal: StaffDep,
-    reader: ReaderDep,
-    conversation_id: Annotated[str, Path(min_length=1, max_length=64)],
+    principal: StaffDep, reader: ReaderDep, conversation_id: ConversationId
 ) -> ConversationDetail:
-    """Get one conversation with its messages."""
+    """Get one conversation with its messages, internal notes and status history."""
     return await conversations.get_conversation(
         reader, tenant_id=principal.tenant_id, conversation_id=conversation_id
+    )
+
+
+@router.patch(
+    "/{conversation_id}",
+    response_model=ConversationRead,
+    operation_id="update_conversation",
+    summary="Update a conversation",
+    responses=problems(404, 409, 422),
+)
+async def update_conversation(
+    update_in: ConversationUpdate, principal: WorkerDep, session: SessionDep, conversation_id: ConversationId
+) -> ConversationRead:
+    """Change a conversation's status (or snooze it), priority, labels or assignee."""
+    return await conversations.update_conversation(
+        session,
+        tenant_id=principal.tenant_id,
+        conversation_id=conversation_id,
+        update_in=update_in,
+        by_user_id=principal.user_id,
+    )
+
+
+@router.post(
+    "/{conversation_id}/notes",
+    status_code=201,
+    response_model=NoteRead,
+    operation_id="create_conversation_note",
+    summary="Add an internal note",
+    responses=problems(404, 422),
+)
+async def add_note(
+    note_in: NoteCreate, principal: WorkerDep, session: SessionDep, conversation_id: ConversationId
+) -> NoteRead:
+    """Leave an internal note on a conversation (the caller is its author; the customer never sees it)."""
+    return await conversations.add_note(
+        session,
+        tenant_id=principal.tenant_id,
+        conversation_id=conversation_id,
+        note_in=note_in,
+        author_id=principal.user_id,
     )
 
 

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from services.engagement import models  # noqa: F401  (registers the tables for create_all)
 from services.engagement.api import agents_router, router
-from services.engagement.consumers import SUBSCRIPTIONS
+from services.engagement.consumers import subscriptions
 from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 from services.engagement.outbound.routes import router as webhooks_router
 from services.engagement.settings import EngagementSettings
-from services.engagement.state import engagement_state
+from services.engagement.state import EngagementState, engagement_state
 from shared.auth import JWKSSource
-from shared.service import create_service_app
+from shared.service import Subscription, create_service_app
 
 
 def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource | None = None) -> FastAPI:
     """Build the engagement service."""
+
+    def all_subscriptions(state: EngagementState) -> list[Subscription[Any]]:
+        return [*subscriptions(state.settings), *WEBHOOK_SUBSCRIPTIONS]
+
     return create_service_app(
         settings=settings or EngagementSettings(),
         start=engagement_state,
         title="Rapport engagement",
-        description="Conversations opened from actionable mentions, routed and assigned to agents; "
+        description="Conversations opened from actionable mentions, routed, assigned and worked by agents "
+        "(statuses, snoozes, labels, notes); "
         "partner webhooks (signed deliveries of public events).",
         routers=[router, agents_router, webhooks_router],
-        subscriptions=[*SUBSCRIPTIONS, *WEBHOOK_SUBSCRIPTIONS],
+        subscriptions=all_subscriptions,
         jwks=jwks,
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.logic.agents import project_user, update_agent
 from services.engagement.logic.corrections import reanalyse_mention, redact_mention, resolve_mention
+from services.engagement.settings import EngagementSettings
 from shared.events.contracts import (
     MentionReanalysed,
     MentionRedacted,
@@ -29,25 +31,31 @@ async def on_user_updated(session: AsyncSession, event: Event[UserUpdated]) -> N
     await update_agent(session, tenant_id=event.tenantid, user=event.data)
 
 
-async def on_mention_resolved(session: AsyncSession, event: Event[MentionResolved]) -> None:
-    """profiles.mention.resolved → open or continue a conversation for actionable mentions."""
-    await resolve_mention(session, tenant_id=event.tenantid, resolved=event.data)
-
-
-async def on_mention_reanalysed(session: AsyncSession, event: Event[MentionReanalysed]) -> None:
-    """listening.mention.reanalysed → a mention that became actionable gets its conversation."""
-    await reanalyse_mention(session, tenant_id=event.tenantid, reanalysed=event.data)
-
-
 async def on_mention_redacted(session: AsyncSession, event: Event[MentionRedacted]) -> None:
     """listening.mention.redacted → the message's text is removed."""
     await redact_mention(session, tenant_id=event.tenantid, redacted=event.data)
 
 
-SUBSCRIPTIONS: list[Subscription[Any]] = [
-    Subscription(durable="engagement-users", event=UserCreated, handler=on_user_created),
-    Subscription(durable="engagement-user-updates", event=UserUpdated, handler=on_user_updated),
-    Subscription(durable="engagement-mentions", event=MentionResolved, handler=on_mention_resolved),
-    Subscription(durable="engagement-reanalysed", event=MentionReanalysed, handler=on_mention_reanalysed),
-    Subscription(durable="engagement-redactions", event=MentionRedacted, handler=on_mention_redacted),
-]
+def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
+    """The handlers, the mention router's with the settings' reopen window."""
+    reopen_window = timedelta(seconds=settings.reopen_window_s)
+
+    async def on_mention_resolved(session: AsyncSession, event: Event[MentionResolved]) -> None:
+        """profiles.mention.resolved → open, continue or reopen a conversation for actionable mentions."""
+        await resolve_mention(
+            session, tenant_id=event.tenantid, resolved=event.data, reopen_window=reopen_window
+        )
+
+    async def on_mention_reanalysed(session: AsyncSession, event: Event[MentionReanalysed]) -> None:
+        """listening.mention.reanalysed → a mention that became actionable gets its conversation."""
+        await reanalyse_mention(
+            session, tenant_id=event.tenantid, reanalysed=event.data, reopen_window=reopen_window
+        )
+
+    return [
+        Subscription(durable="engagement-users", event=UserCreated, handler=on_user_created),
+        Subscription(durable="engagement-user-updates", event=UserUpdated, handler=on_user_updated),
+        Subscription(durable="engagement-mentions", event=MentionResolved, handler=on_mention_resolved),
+        Subscription(durable="engagement-reanalysed", event=MentionReanalysed, handler=on_mention_reanalysed),
+        Subscription(durable="engagement-redactions", event=MentionRedacted, handler=on_mention_redacted),
+    ]

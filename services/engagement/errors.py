@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound, Unprocessable
 
 
 class ConversationNotFound(NotFound):
     type = "https://rapport.dev/problems/conversation-not-found"
+
+
+class InvalidConversationUpdate(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-conversation-update"
+
+
+class ConversationConflict(Conflict):
+    type = "https://rapport.dev/problems/conversation-conflict"

@@ -1,4 +1,4 @@
-"""engagement's tables: the agents projection, conversations and their messages."""
+"""engagement's tables: the agents projection, conversations, their messages, notes and status history."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
 
-Status = Literal["open", "closed"]
+# open: an agent's move; pending: waiting on the customer; snoozed: open again at `snoozed_until`;
+# resolved: done, reopened if the customer writes again within the reopen window; closed: final.
+Status = Literal["open", "pending", "snoozed", "resolved", "closed"]
+STATUSES: tuple[Status, ...] = ("open", "pending", "snoozed", "resolved", "closed")
+# Statuses of a conversation still in progress (at most one per profile); the others are finished.
+ACTIVE_STATUSES: tuple[Status, ...] = ("open", "pending", "snoozed")
 Priority = Literal["low", "normal", "high", "urgent"]
 
 
@@ -46,10 +51,14 @@ class Conversation(SQLModel, table=True):
             "tenant_id",
             "profile_id",
             unique=True,
-            sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status IN ('open', 'pending', 'snoozed')"),
+            postgresql_where=text("status IN ('open', 'pending', 'snoozed')"),
         ),
         Index("ix_conversation_tenant_created", "tenant_id", "created_at", "id"),
+        # The snooze clock's scan: snoozed conversations whose time has come, in every tenant.
+        Index("ix_conversation_snoozed_until", "status", "snoozed_until"),
+        # The profile's latest resolved conversation (the reopen window).
+        Index("ix_conversation_tenant_profile", "tenant_id", "profile_id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
@@ -57,8 +66,23 @@ class Conversation(SQLModel, table=True):
     profile_id: str = Field(max_length=64)
     status: str = Field(default="open", max_length=10)
     priority: str = Field(default="normal", max_length=10)
+    # Why routing gave the priority it did ("negative complaint; influential author (influence 82)").
+    priority_reason: str | None = Field(default=None, max_length=200)
     assignee_id: str | None = Field(default=None, max_length=64)
     first_mention_id: str = Field(max_length=64)
+    # A JSON list of the labels agents gave it, sorted.
+    labels: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reopen_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The inbox row, kept here so a page is one query: the platform and language of the thread, the
+    # customer as the latest mention's profile snapshot showed them, and the latest message.
+    platform: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    customer_display_name: str | None = Field(default=None, max_length=200)
+    customer_handle: str | None = Field(default=None, max_length=200)
+    last_message_excerpt: str | None = Field(default=None, max_length=200)
+    last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -86,6 +110,35 @@ class Message(SQLModel, table=True):
     redacted: bool = False
 
 
+class ConversationNote(SQLModel, table=True):
+    """An internal note an agent left on a conversation (never sent to the customer)."""
+
+    __tablename__ = "conversation_note"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(index=True, max_length=64)
+    conversation_id: str = Field(index=True, max_length=64)
+    author_id: str = Field(max_length=64)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StatusChange(SQLModel, table=True):
+    """One move of a conversation's status: who made it (None: the system) and when."""
+
+    __tablename__ = "conversation_status_change"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(index=True, max_length=64)
+    conversation_id: str = Field(index=True, max_length=64)
+    from_status: str = Field(max_length=10)
+    to_status: str = Field(max_length=10)
+    # "agent" (a PATCH), "snooze" (the snooze clock woke it), "customer" (a new post reopened it).
+    cause: str = Field(max_length=10)
+    by_user_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class SeenMention(SQLModel, table=True):
     """Projection of profiles.mention.resolved: a mention's profile and payload, so corrections can route it.
 
@@ -109,4 +162,13 @@ class SeenMention(SQLModel, table=True):
 # The outbound module's tables belong to this database too (migrations find a service's tables here).
 from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription  # noqa: E402
 
-__all__ = ["Agent", "Conversation", "Message", "SeenMention", "WebhookDelivery", "WebhookSubscription"]
+__all__ = [
+    "Agent",
+    "Conversation",
+    "ConversationNote",
+    "Message",
+    "SeenMention",
+    "StatusChange",
+    "WebhookDelivery",
+    "WebhookSubscription",
+]

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from services.engagement.models import Priority, Status
 from shared.pagination import Page
+
+
+def _normal_label(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# A label: lower case letters, digits, `.`, `:` and `-` (no LIKE wildcards, no quotes); stored lower case.
+Label = Annotated[
+    str, BeforeValidator(_normal_label), StringConstraints(pattern=r"^[a-z0-9][a-z0-9.:-]{0,39}$")
+]
+LABELS_MAX = 20
 
 
 class MessageRead(BaseModel):
@@ -38,20 +59,100 @@ class ConversationRead(BaseModel):
     profile_id: str
     status: Status
     priority: Priority
+    priority_reason: str | None = None
     assignee_id: str | None
     first_mention_id: str
+    labels: list[str] = Field(default_factory=list)
+    snoozed_until: datetime | None = None
+    resolved_at: datetime | None = None
+    reopen_count: int = 0
+    platform: str | None = None
+    language: str | None = None
+    customer_display_name: str | None = None
+    customer_handle: str | None = None
+    last_message_excerpt: str | None = None
+    last_message_at: datetime | None = None
     opened_at: datetime
     created_at: datetime
     updated_at: datetime
 
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+class NoteRead(BaseModel):
+    """An internal note on a conversation."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    conversation_id: str
+    author_id: str
+    body: str
+    created_at: datetime
+
+
+class NoteCreate(BaseModel):
+    """An internal note: seen by the tenant's staff, never by the customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+
+
+class StatusChangeRead(BaseModel):
+    """One status move of a conversation."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: Status
+    to_status: Status
+    cause: Literal["agent", "snooze", "customer"]
+    by_user_id: str | None
+    created_at: datetime
+
 
 class ConversationDetail(ConversationRead):
-    """A conversation with its messages, oldest first."""
+    """A conversation with its messages, notes and status history, oldest first."""
 
     messages: list[MessageRead]
+    notes: list[NoteRead] = Field(default_factory=list)
+    status_history: list[StatusChangeRead] = Field(default_factory=list)
+
+
+def _distinct(labels: list[str]) -> list[str]:
+    return sorted(set(labels))
+
+
+class LabelChange(BaseModel):
+    """Labels to add and to remove."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    add: Annotated[list[Label], Field(max_length=LABELS_MAX), AfterValidator(_distinct)] = []
+    remove: Annotated[list[Label], Field(max_length=LABELS_MAX), AfterValidator(_distinct)] = []
+
+
+class ConversationUpdate(BaseModel):
+    """Fields to change; those left out keep their value.
+
+    `snoozed_until` (a future time with its offset) goes with `status` "snoozed", or alone (it then
+    snoozes); `assignee_id` null unassigns.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = None
+    priority: Priority | None = None
+    labels: LabelChange | None = None
+    snoozed_until: AwareDatetime | None = None
+    assignee_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 ConversationPage = Page[ConversationRead]
+NotePage = Page[NoteRead]
 
 
 class AgentRead(BaseModel):

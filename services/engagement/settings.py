@@ -14,6 +14,11 @@ class EngagementSettings(Settings):
     """engagement's knobs on top of the shared settings."""
 
     service: str = "engagement"
+    # A customer who writes again within this many seconds of a resolution reopens the same conversation;
+    # later, a new one opens.
+    reopen_window_s: float = Field(default=7 * 86400.0, ge=0)
+    # How often the snooze clock opens again the snoozed conversations whose time has come.
+    snooze_poll_s: float = Field(default=5.0, gt=0)
     # Fernet keys encrypting webhook signing secrets at rest (`shared.secrets`), comma-separated: the
     # first encrypts, all decrypt. Empty: a key generated on first start in `<var_dir>/engagement-secret.key`.
     secret_key: str = ""

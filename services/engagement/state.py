@@ -1,7 +1,9 @@
-"""engagement's state: the shared runtime, the secrets box and the webhook delivery worker."""
+"""engagement's state: the runtime, the secrets box, the webhook delivery worker and the snooze clock."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -9,10 +11,13 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from services.engagement.logic.conversations import wake_snoozed
 from services.engagement.outbound.worker import DeliveryWorker
 from services.engagement.settings import EngagementSettings
 from shared.secrets import SecretBox
 from shared.service import Runtime, state_dependency
+
+log = logging.getLogger("rapport.engagement.state")
 
 
 @dataclass
@@ -24,6 +29,20 @@ class EngagementState:
     @property
     def settings(self) -> EngagementSettings:
         return self.runtime.settings
+
+
+async def snooze_clock(rt: Runtime[EngagementSettings]) -> None:
+    """Every `snooze_poll_s`, open again the snoozed conversations whose time has come. The time is stored,
+    so a snooze outlives restarts; several replicas skip each other's locked rows (PostgreSQL)."""
+    while True:
+        try:
+            async with rt.sessions() as session:
+                woke = await wake_snoozed(session)
+            if woke:
+                log.info("conversations.woke", extra={"count": woke})
+        except Exception:  # a database hiccup: logged, and the next tick tries again
+            log.exception("conversations.wake_failed")
+        await asyncio.sleep(rt.settings.snooze_poll_s)
 
 
 @asynccontextmanager
@@ -49,6 +68,7 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
         retention_days=settings.webhook_log_retention_days,
     )
     rt.spawn(worker.run(), name="webhook-deliveries")
+    rt.spawn(snooze_clock(rt), name="snooze-clock")
     yield EngagementState(runtime=rt, box=box, worker=worker)
 
 

@@ -145,6 +145,18 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "A conversation was assigned to an agent.",
     ),
     EventSpec(
+        "engagement.conversation.status_changed",
+        c.ConversationStatusChanged,
+        "engagement",
+        "A conversation's status changed (open, pending, snoozed, resolved, closed), with from, to and why.",
+    ),
+    EventSpec(
+        "engagement.conversation.reopened",
+        c.ConversationReopened,
+        "engagement",
+        "The customer wrote again within the reopen window, so a resolved conversation opened again.",
+    ),
+    EventSpec(
         "engagement.reply.requested",
         c.ReplyRequested,
         "engagement",

@@ -326,6 +326,31 @@ class ConversationAssigned(Contract):
     assignee_id: str
 
 
+ConversationStatus = Literal["open", "pending", "snoozed", "resolved", "closed"]
+
+
+class ConversationStatusChanged(Contract):
+    """A conversation moved from one status to another, by an agent, the snooze clock or the customer."""
+
+    conversation_id: str
+    profile_id: str
+    from_status: ConversationStatus
+    to_status: ConversationStatus
+    cause: Literal["agent", "snooze", "customer"]
+    by_user_id: str | None = None
+    changed_at: datetime
+
+
+class ConversationReopened(Contract):
+    """The customer wrote again within the reopen window: the resolved conversation is open again."""
+
+    conversation_id: str
+    profile_id: str
+    mention_id: str
+    reopen_count: int
+    reopened_at: datetime
+
+
 class WebhookDisabled(Contract):
     """A webhook subscription was disabled after `consecutive_failures` failed deliveries in a row.
 

@@ -154,6 +154,9 @@ def test_redaction_removes_text_and_counts_everywhere(client: httpx.Client, stac
         what="the message redacted",
     )
     assert message["text"] == ""
+    # Nor does the inbox row keep an excerpt of it.
+    row = client.get("/v1/conversations", headers=tenant.headers).json()["items"][0]
+    assert (row["id"], row["last_message_excerpt"]) == (conversation["id"], "")
     profile = client.get(
         "/v1/profiles", params={"handle": handle, "platform": "x"}, headers=tenant.headers
     ).json()["items"][0]

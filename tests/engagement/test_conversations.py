@@ -183,18 +183,24 @@ def test_praise_opens_no_conversation(client: httpx.Client) -> None:
     assert all(m["mention_id"] != praise_id for m in barrier["messages"])
 
 
-def test_question_is_normal_priority_and_a_big_audience_raises_it(client: httpx.Client) -> None:
+def test_question_is_normal_priority_and_an_influential_author_raises_it(client: httpx.Client) -> None:
     tenant = signup(client)
     add_user(client, tenant, "agent")
     small_id = post_mention(client, tenant, QUESTION, author=author(followers=120))
-    big_id = post_mention(client, tenant, QUESTION, author=author(followers=50_000))
+    # 50,000 followers alone score an influence of about 47: a big audience, not an influential author.
+    medium_id = post_mention(client, tenant, QUESTION, author=author(followers=50_000))
+    # 5M followers and a verified account: influence 77.
+    big_id = post_mention(client, tenant, QUESTION, author={**author(followers=5_000_000), "verified": True})
     assert analysis_of(client, tenant, small_id)["intent"] == "question"
 
     small = conversation_of(client, tenant, small_id)
+    medium = conversation_of(client, tenant, medium_id)
     big = conversation_of(client, tenant, big_id)
 
-    assert small["priority"] == "normal"
+    assert small["priority"] == medium["priority"] == "normal"
+    assert "influential" not in medium["priority_reason"]
     assert big["priority"] == "high"
+    assert big["priority_reason"].endswith("question; influential author (influence 77)")
     assert [c["id"] for c in list_conversations(client, tenant, priority="high")] == [big["id"]]
 
 
@@ -216,6 +222,7 @@ def test_list_is_newest_first_paginated_and_filtered(client: httpx.Client) -> No
     assert [c["first_mention_id"] for c in items] == list(reversed(mention_ids))
     assert len(list_conversations(client, agent, status="open")) == 3
     assert list_conversations(client, agent, status="closed") == []
+    assert len(list_conversations(client, agent, status=["pending", "open"])) == 3
     assert list_conversations(client, agent, assignee_id=str(uuid.uuid4())) == []
     assert len(list_conversations(client, agent, assignee_id=agent.user_id)) == 3
     profile_id = items[0]["profile_id"]
@@ -329,7 +336,10 @@ def test_unknown_conversation_returns_404(
 @pytest.mark.parametrize(
     ("params", "status"),
     [
-        ({"status": "pending"}, 422),
+        ({"status": "archived"}, 422),
+        ({"status": ["open", "archived"]}, 422),
+        ({"label": "no spaces"}, 422),
+        ({"language": "e"}, 422),
         ({"priority": "critical"}, 422),
         ({"limit": 0}, 422),
         ({"limit": 201}, 422),

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.models import Agent, Conversation
+from services.engagement.models import ACTIVE_STATUSES, Agent, Conversation
 from services.engagement.schemas import AgentPage, AgentRead
 from shared.db import lock_tenant, utcnow
 from shared.events.contracts import ConversationAssigned, UserCreated, UserUpdated
@@ -27,7 +27,7 @@ ASSIGNMENT_LOCK = "engagement-assignment"
 
 
 async def project_user(session: AsyncSession, *, tenant_id: str, user: UserCreated) -> Agent | None:
-    """Record a new agent (other roles are ignored) and hand it any unassigned open conversations."""
+    """Record a new agent (other roles are ignored) and hand it any unassigned conversations in progress."""
     if user.role not in ASSIGNABLE_ROLES:
         return None
     await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # against a conversation opened meanwhile
@@ -93,10 +93,10 @@ def assign(session: AsyncSession, *, conversation: Conversation, agent: Agent, n
 
 
 async def assign_backlog(session: AsyncSession, *, tenant_id: str) -> int:
-    """Assign the tenant's unassigned open conversations, oldest first, round-robin."""
+    """Assign the tenant's unassigned conversations in progress, oldest first, round-robin."""
     stmt = (
         scoped(Conversation, tenant_id)
-        .where(col(Conversation.status) == "open", col(Conversation.assignee_id).is_(None))
+        .where(col(Conversation.status).in_(ACTIVE_STATUSES), col(Conversation.assignee_id).is_(None))
         .order_by(col(Conversation.opened_at).asc(), col(Conversation.id).asc())
     )
     backlog = list((await session.execute(stmt)).scalars().all())

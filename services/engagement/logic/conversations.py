@@ -1,36 +1,84 @@
-"""Conversations: opened or continued by actionable mentions, read by staff."""
+"""Conversations: opened or continued by actionable mentions, worked by staff through their statuses.
+
+Statuses: open, pending (waiting on the customer), snoozed (open again at `snoozed_until`), resolved and
+closed. A profile has at most one conversation in progress (open, pending or snoozed: a partial unique
+index holds it even with replicas racing). A new post of the customer joins that one (and opens it
+again if it was pending or snoozed: it is the team's move); with none in progress, it reopens the
+latest resolved conversation if it was resolved within the reopen window, and opens a new conversation
+otherwise (a closed one never reopens). Every status move is written to the conversation's history and
+staged as `engagement.conversation.status_changed` in the same transaction.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.errors import ConversationNotFound
+from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
 from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
 from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
-from services.engagement.models import Conversation, Message, Priority, Status
-from services.engagement.schemas import ConversationDetail, ConversationPage, ConversationRead
+from services.engagement.models import (
+    ACTIVE_STATUSES,
+    Agent,
+    Conversation,
+    ConversationNote,
+    Message,
+    Status,
+    StatusChange,
+)
+from services.engagement.schemas import (
+    LABELS_MAX,
+    ConversationDetail,
+    ConversationPage,
+    ConversationRead,
+    ConversationUpdate,
+    NoteCreate,
+    NoteRead,
+)
 from shared.db import lock_tenant, utcnow
-from shared.events.contracts import ConversationOpened, MentionPayload, MentionResolved
+from shared.events.contracts import (
+    ConversationOpened,
+    ConversationReopened,
+    ConversationStatusChanged,
+    MentionPayload,
+    MentionResolved,
+    ProfileSnapshot,
+)
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
-from shared.pagination import page_of
-from shared.reads import Reader
-from shared.tenancy import get_row_scoped, scoped
+from shared.pagination import keyset_bound, paginate
+from shared.reads import Reader, columns_of
+from shared.tenancy import get_row_scoped, get_scoped, scoped
 
 log = logging.getLogger("rapport.engagement.conversations")
 
+DEFAULT_REOPEN_WINDOW = timedelta(days=7)
+EXCERPT_CHARS = 200
+
 
 async def receive_mention(
-    session: AsyncSession, *, tenant_id: str, resolved: MentionResolved
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: MentionResolved,
+    reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    now: datetime | None = None,
 ) -> Message | None:
-    """Put an actionable mention into its profile's open conversation, opening one if needed."""
+    """Put an actionable mention into its profile's conversation in progress, reopening a recently
+    resolved one or opening one if needed."""
     mention = resolved.mention
     if not is_actionable(mention):
         return None
+    now = now or utcnow()
     existing = (
         (
             await session.execute(
@@ -42,28 +90,25 @@ async def receive_mention(
     )
     if existing is not None:
         return existing
-    conversation = (
-        (
-            await session.execute(
-                scoped(Conversation, tenant_id).where(
-                    col(Conversation.profile_id) == resolved.profile_id, col(Conversation.status) == "open"
-                )
-            )
-        )
-        .scalars()
-        .first()
-    )
+    conversation = await _in_progress(session, tenant_id=tenant_id, profile_id=resolved.profile_id)
+    if conversation is not None and conversation.status != "open":
+        # The customer answered (pending) or wrote before the snooze ran out: it is the team's move again.
+        move_status(session, conversation=conversation, to="open", cause="customer", by_user_id=None, now=now)
     if conversation is None:
-        conversation = await _open(
-            session, tenant_id=tenant_id, profile_id=resolved.profile_id, mention=mention
+        conversation = await _reopenable(
+            session, tenant_id=tenant_id, profile_id=resolved.profile_id, since=now - reopen_window
         )
+        if conversation is not None:
+            _reopen(session, conversation=conversation, mention=mention, now=now)
+    if conversation is None:
+        conversation = await _open(session, tenant_id=tenant_id, resolved=resolved, now=now)
     else:
         # A later, more urgent post raises the thread's priority; it never lowers it.
-        priority = priority_for(mention)
+        priority, reason = priority_for(mention, resolved.profile)
         if PRIORITIES.index(priority) > PRIORITIES.index(conversation.priority):
-            conversation.priority = priority
-        conversation.updated_at = utcnow()
-        session.add(conversation)
+            conversation.priority, conversation.priority_reason = priority, reason
+    _touch(conversation, mention=mention, profile=resolved.profile, now=now)
+    session.add(conversation)
     message = Message(
         tenant_id=tenant_id,
         conversation_id=conversation.id,
@@ -89,16 +134,59 @@ async def receive_mention(
     return message
 
 
+async def _in_progress(session: AsyncSession, *, tenant_id: str, profile_id: str) -> Conversation | None:
+    stmt = scoped(Conversation, tenant_id).where(
+        col(Conversation.profile_id) == profile_id, col(Conversation.status).in_(ACTIVE_STATUSES)
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def _reopenable(
+    session: AsyncSession, *, tenant_id: str, profile_id: str, since: datetime
+) -> Conversation | None:
+    """The profile's latest conversation, if it was resolved at or after `since`."""
+    stmt = (
+        scoped(Conversation, tenant_id)
+        .where(
+            col(Conversation.profile_id) == profile_id, col(Conversation.status).in_(("resolved", "closed"))
+        )
+        .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+        .limit(1)
+    )
+    latest = (await session.execute(stmt)).scalars().first()
+    if latest is None or latest.status != "resolved" or latest.resolved_at is None:
+        return None
+    return latest if latest.resolved_at >= since else None
+
+
+def _touch(
+    conversation: Conversation, *, mention: MentionPayload, profile: ProfileSnapshot | None, now: datetime
+) -> None:
+    """Keep the inbox row current: the customer as the latest mention shows them, the latest message."""
+    author = mention.author
+    conversation.platform = conversation.platform or mention.platform
+    conversation.language = mention.analysis.language[:16]
+    display_name = (profile.display_name if profile else None) or author.display_name
+    conversation.customer_display_name = display_name[:200] if display_name else None
+    conversation.customer_handle = author.handle[:200]
+    if conversation.last_message_at is None or mention.created_at >= conversation.last_message_at:
+        conversation.last_message_excerpt = mention.text[:EXCERPT_CHARS]
+        conversation.last_message_at = mention.created_at
+    conversation.updated_at = now
+
+
 async def _open(
-    session: AsyncSession, *, tenant_id: str, profile_id: str, mention: MentionPayload
+    session: AsyncSession, *, tenant_id: str, resolved: MentionResolved, now: datetime
 ) -> Conversation:
+    mention, profile_id = resolved.mention, resolved.profile_id
     await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # against an agent projected meanwhile
-    now = utcnow()
+    priority, reason = priority_for(mention, resolved.profile)
     conversation = Conversation(
         tenant_id=tenant_id,
         profile_id=profile_id,
         status="open",
-        priority=priority_for(mention),
+        priority=priority,
+        priority_reason=reason,
         first_mention_id=mention.mention_id,
         opened_at=now,
         created_at=now,
@@ -116,7 +204,7 @@ async def _open(
                 conversation_id=conversation.id,
                 profile_id=profile_id,
                 mention_id=mention.mention_id,
-                priority=conversation.priority,
+                priority=priority,
                 assignee_id=agent.id if agent else None,
                 opened_at=now,
             ),
@@ -127,14 +215,216 @@ async def _open(
     )
     log.info(
         "conversation.opened",
-        extra={"tenant_id": tenant_id, "conversation_id": conversation.id, "priority": conversation.priority},
+        extra={"tenant_id": tenant_id, "conversation_id": conversation.id, "priority": priority},
     )
     if agent is not None:
         assign(session, conversation=conversation, agent=agent, now=now)
     return conversation
 
 
-# A conversation's messages in posting order (`tenant_id`, `conversation_id`): built once, Core rows.
+def _reopen(
+    session: AsyncSession, *, conversation: Conversation, mention: MentionPayload, now: datetime
+) -> None:
+    conversation.reopen_count += 1
+    move_status(session, conversation=conversation, to="open", cause="customer", by_user_id=None, now=now)
+    stage(
+        session,
+        new_event(
+            ConversationReopened(
+                conversation_id=conversation.id,
+                profile_id=conversation.profile_id,
+                mention_id=mention.mention_id,
+                reopen_count=conversation.reopen_count,
+                reopened_at=now,
+            ),
+            source=SOURCE,
+            tenant_id=conversation.tenant_id,
+            subject=conversation.id,
+        ),
+    )
+    log.info(
+        "conversation.reopened",
+        extra={"tenant_id": conversation.tenant_id, "conversation_id": conversation.id},
+    )
+
+
+def move_status(
+    session: AsyncSession,
+    *,
+    conversation: Conversation,
+    to: Status,
+    cause: str,
+    by_user_id: str | None,
+    now: datetime,
+) -> None:
+    """Set the status, record the move in the history and stage `engagement.conversation.status_changed`."""
+    from_status = conversation.status
+    conversation.status = to
+    conversation.resolved_at = (
+        now if to == "resolved" else (conversation.resolved_at if to == "closed" else None)
+    )
+    if to != "snoozed":
+        conversation.snoozed_until = None
+    conversation.updated_at = now
+    session.add(conversation)
+    session.add(
+        StatusChange(
+            tenant_id=conversation.tenant_id,
+            conversation_id=conversation.id,
+            from_status=from_status,
+            to_status=to,
+            cause=cause,
+            by_user_id=by_user_id,
+            created_at=now,
+        )
+    )
+    stage(
+        session,
+        new_event(
+            ConversationStatusChanged.model_validate(
+                {
+                    "conversation_id": conversation.id,
+                    "profile_id": conversation.profile_id,
+                    "from_status": from_status,
+                    "to_status": to,
+                    "cause": cause,
+                    "by_user_id": by_user_id,
+                    "changed_at": now,
+                }
+            ),
+            source=SOURCE,
+            tenant_id=conversation.tenant_id,
+            subject=conversation.id,
+        ),
+    )
+    log.info(
+        "conversation.status_changed",
+        extra={
+            "tenant_id": conversation.tenant_id,
+            "conversation_id": conversation.id,
+            "from": from_status,
+            "to": to,
+            "cause": cause,
+        },
+    )
+
+
+async def update_conversation(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    conversation_id: str,
+    update_in: ConversationUpdate,
+    by_user_id: str,
+) -> ConversationRead:
+    """Change the status, priority, labels, snooze time or assignee of one conversation of the tenant."""
+    given = update_in.model_fields_set
+    if not given:
+        raise InvalidConversationUpdate("Give at least one field to change.")
+    now = utcnow()
+    status: Status | None = update_in.status
+    if update_in.snoozed_until is not None:
+        if status not in (None, "snoozed"):
+            raise InvalidConversationUpdate("`snoozed_until` goes only with status `snoozed`.")
+        if update_in.snoozed_until <= now:
+            raise InvalidConversationUpdate("`snoozed_until` must be in the future.")
+        status = "snoozed"
+    elif status == "snoozed":
+        raise InvalidConversationUpdate("Snoozing needs `snoozed_until`.")
+    if "status" in given and update_in.status is None:
+        raise InvalidConversationUpdate("`status` may not be null.")
+    if "priority" in given and update_in.priority is None:
+        raise InvalidConversationUpdate("`priority` may not be null.")
+    conversation = await get_scoped(
+        session, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
+    )
+    if update_in.labels is not None:
+        overlap = set(update_in.labels.add) & set(update_in.labels.remove)
+        if overlap:
+            raise InvalidConversationUpdate("A label may not be both added and removed.")
+        labels = (set(json.loads(conversation.labels)) | set(update_in.labels.add)) - set(
+            update_in.labels.remove
+        )
+        if len(labels) > LABELS_MAX:
+            raise InvalidConversationUpdate(f"A conversation has at most {LABELS_MAX} labels.")
+        conversation.labels = json.dumps(sorted(labels))
+    if update_in.priority is not None and update_in.priority != conversation.priority:
+        conversation.priority = update_in.priority
+        conversation.priority_reason = "set by an agent"
+    if "assignee_id" in given:
+        await _reassign(session, conversation=conversation, assignee_id=update_in.assignee_id, now=now)
+    if status is not None:
+        if status in ACTIVE_STATUSES and conversation.status not in ACTIVE_STATUSES:
+            other = await _in_progress(session, tenant_id=tenant_id, profile_id=conversation.profile_id)
+            if other is not None:
+                raise ConversationConflict(
+                    f"The profile already has conversation {other.id} in progress: resolve it first."
+                )
+        if status != conversation.status:
+            move_status(
+                session, conversation=conversation, to=status, cause="agent", by_user_id=by_user_id, now=now
+            )
+        if status == "snoozed":
+            conversation.snoozed_until = update_in.snoozed_until
+    conversation.updated_at = now
+    session.add(conversation)
+    try:
+        await session.commit()
+    except IntegrityError:  # a post opened a conversation for the profile meanwhile
+        await session.rollback()
+        raise ConversationConflict("The profile got another conversation in progress meanwhile.") from None
+    log.info("conversation.updated", extra={"tenant_id": tenant_id, "conversation_id": conversation.id})
+    return ConversationRead.model_validate(conversation, from_attributes=True)
+
+
+async def _reassign(
+    session: AsyncSession, *, conversation: Conversation, assignee_id: str | None, now: datetime
+) -> None:
+    if assignee_id is None:
+        conversation.assignee_id = None
+        return
+    if assignee_id == conversation.assignee_id:
+        return
+    agent = await session.get(Agent, assignee_id)
+    if agent is None or agent.tenant_id != conversation.tenant_id or not agent.active:
+        raise InvalidConversationUpdate("`assignee_id` is not an active agent of the tenant.")
+    assign(session, conversation=conversation, agent=agent, now=now)
+
+
+async def add_note(
+    session: AsyncSession, *, tenant_id: str, conversation_id: str, note_in: NoteCreate, author_id: str
+) -> NoteRead:
+    """Leave an internal note on one conversation of the tenant."""
+    conversation = await get_scoped(
+        session, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
+    )
+    note = ConversationNote(
+        tenant_id=tenant_id, conversation_id=conversation.id, author_id=author_id, body=note_in.body
+    )
+    session.add(note)
+    await session.commit()
+    log.info("conversation.noted", extra={"tenant_id": tenant_id, "conversation_id": conversation.id})
+    return NoteRead.model_validate(note, from_attributes=True)
+
+
+async def wake_snoozed(session: AsyncSession, *, now: datetime | None = None, batch: int = 200) -> int:
+    """Open again the snoozed conversations (of every tenant) whose time has come; how many woke."""
+    now = now or utcnow()
+    stmt = (
+        select(Conversation)
+        .where(col(Conversation.status) == "snoozed", col(Conversation.snoozed_until) <= now)
+        .order_by(col(Conversation.snoozed_until).asc())
+        .limit(batch)
+        .with_for_update(skip_locked=True)  # replicas wake different rows (ignored by SQLite)
+    )
+    due = list((await session.execute(stmt)).scalars().all())
+    for conversation in due:
+        move_status(session, conversation=conversation, to="open", cause="snooze", by_user_id=None, now=now)
+    await session.commit()
+    return len(due)
+
+
+# A conversation's messages (notes, status moves) in order (`conversation_id`): built once, Core rows.
 # By the conversation's id alone, the conversation having been found in the tenant first: with a tenant
 # condition too, SQLite (no statistics) may look the messages up by the tenant's index and read every
 # message of the tenant for one conversation.
@@ -143,37 +433,20 @@ _MESSAGES = (
     .where(col(Message.conversation_id) == bindparam("conversation_id"))
     .order_by(col(Message.posted_at).asc(), col(Message.created_at).asc(), col(Message.id).asc())
 )
-
-
-async def list_conversations(
-    reader: Reader,
-    *,
-    tenant_id: str,
-    status: Status | None,
-    priority: Priority | None,
-    assignee_id: str | None,
-    profile_id: str | None,
-    limit: int,
-    cursor: str | None,
-) -> ConversationPage:
-    """The tenant's conversations, newest first, optionally filtered."""
-    rows, next_cursor = await page_of(
-        reader,
-        Conversation,
-        shape=ConversationRead,
-        tenant_id=tenant_id,
-        limit=limit,
-        cursor=cursor,
-        status=status,
-        priority=priority,
-        assignee_id=assignee_id,
-        profile_id=profile_id,
-    )
-    return ConversationPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)
+_NOTES = (
+    select(ConversationNote.__table__)  # type: ignore[attr-defined]
+    .where(col(ConversationNote.conversation_id) == bindparam("conversation_id"))
+    .order_by(col(ConversationNote.created_at).asc(), col(ConversationNote.id).asc())
+)
+_HISTORY = (
+    select(StatusChange.__table__)  # type: ignore[attr-defined]
+    .where(col(StatusChange.conversation_id) == bindparam("conversation_id"))
+    .order_by(col(StatusChange.created_at).asc(), col(StatusChange.id).asc())
+)
 
 
 async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: str) -> ConversationDetail:
-    """One conversation of the tenant with its messages in posting order."""
+    """One conversation of the tenant with its messages, notes and status history, oldest first."""
     conversation = await get_row_scoped(
         reader,
         Conversation,
@@ -182,7 +455,56 @@ async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: s
         error=ConversationNotFound,
         shape=ConversationRead,
     )
-    messages = await reader.all(_MESSAGES, {"conversation_id": conversation.id})
+    params = {"conversation_id": conversation.id}
+    messages = await reader.all(_MESSAGES, params)
+    notes = await reader.all(_NOTES, params)
+    history = await reader.all(_HISTORY, params)
     return ConversationDetail.model_validate(
-        {**conversation._mapping, "messages": messages}, from_attributes=True
+        {**conversation._mapping, "messages": messages, "notes": notes, "status_history": history},
+        from_attributes=True,
     )
+
+
+# Filters of the inbox list given as one value each (None: no filter).
+EQUAL_FILTERS = ("priority", "assignee_id", "language", "platform", "profile_id")
+
+
+@functools.cache
+def _inbox_page(equal: tuple[str, ...], statuses: int, label: bool, after: bool) -> Select[Any]:
+    """The list's statement for one shape of filters, built once (bind parameters carry the values)."""
+    table: Table = Conversation.__table__  # type: ignore[attr-defined]
+    stmt = select(*columns_of(table, ConversationRead)).where(
+        table.c.tenant_id == bindparam("tenant_id"), *(table.c[name] == bindparam(name) for name in equal)
+    )
+    if statuses:
+        stmt = stmt.where(table.c.status.in_([bindparam(f"status_{i}") for i in range(statuses)]))
+    if label:
+        # Labels are a sorted JSON list of strings without quotes or LIKE wildcards (schemas.Label).
+        stmt = stmt.where(table.c.labels.like(bindparam("label_pattern")))
+    return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
+
+
+async def list_conversations(
+    reader: Reader,
+    *,
+    tenant_id: str,
+    statuses: Sequence[Status] = (),
+    label: str | None = None,
+    limit: int,
+    cursor: str | None,
+    **equal: str | None,
+) -> ConversationPage:
+    """The tenant's conversations, newest first, filtered by statuses (any of), a label and the
+    `EQUAL_FILTERS` given."""
+    given = {name: value for name, value in equal.items() if value is not None}
+    unknown = set(given) - set(EQUAL_FILTERS)
+    if unknown:
+        raise ValueError(f"unknown filters {sorted(unknown)}")
+    wanted = sorted(set(statuses))
+    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor))
+    params: dict[str, Any] = {"tenant_id": tenant_id, **given}
+    params.update({f"status_{i}": status for i, status in enumerate(wanted)})
+    if label is not None:
+        params["label_pattern"] = f'%"{label}"%'
+    rows, next_cursor = await paginate(reader, stmt, params, limit=limit, cursor=cursor)
+    return ConversationPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)

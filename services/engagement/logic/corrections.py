@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.logic.conversations import receive_mention
-from services.engagement.models import Message, SeenMention
+from services.engagement.logic.conversations import DEFAULT_REOPEN_WINDOW, receive_mention
+from services.engagement.models import Conversation, Message, SeenMention
 from shared.db import utcnow
 from shared.events.contracts import (
     Analysis,
@@ -35,7 +36,11 @@ async def _message(session: AsyncSession, *, tenant_id: str, mention_id: str) ->
 
 
 async def resolve_mention(
-    session: AsyncSession, *, tenant_id: str, resolved: MentionResolved
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: MentionResolved,
+    reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
 ) -> Message | None:
     """profiles.mention.resolved: remember the mention's profile, then route it (newest analysis wins)."""
     mention = resolved.mention
@@ -54,11 +59,16 @@ async def resolve_mention(
         session,
         tenant_id=tenant_id,
         resolved=resolved.model_copy(update={"mention": mention}),
+        reopen_window=reopen_window,
     )
 
 
 async def reanalyse_mention(
-    session: AsyncSession, *, tenant_id: str, reanalysed: MentionReanalysed
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    reanalysed: MentionReanalysed,
+    reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
 ) -> Message | None:
     """listening.mention.reanalysed: keep message labels current; route it if it became actionable."""
     seen = await _seen(session, tenant_id=tenant_id, mention_id=reanalysed.mention_id)
@@ -84,10 +94,21 @@ async def reanalyse_mention(
         session,
         tenant_id=tenant_id,
         resolved=MentionResolved(profile_id=seen.profile_id, mention=mention),
+        reopen_window=reopen_window,
     )
     if routed is not None:
         log.info("mention.rerouted", extra={"mention_id": mention.mention_id, "message_id": routed.id})
     return routed
+
+
+async def _redact_excerpt(session: AsyncSession, *, tenant_id: str, message: Message) -> None:
+    """The inbox row shows the latest message's excerpt: it goes too when that message is redacted."""
+    conversation = await session.get(Conversation, message.conversation_id)
+    if conversation is None or conversation.tenant_id != tenant_id:
+        return
+    if conversation.last_message_at is not None and message.posted_at >= conversation.last_message_at:
+        conversation.last_message_excerpt = REDACTED
+        session.add(conversation)
 
 
 async def redact_mention(session: AsyncSession, *, tenant_id: str, redacted: MentionRedacted) -> None:
@@ -97,6 +118,7 @@ async def redact_mention(session: AsyncSession, *, tenant_id: str, redacted: Men
         message.text = REDACTED
         message.redacted = True
         session.add(message)
+        await _redact_excerpt(session, tenant_id=tenant_id, message=message)
     seen = await _seen(session, tenant_id=tenant_id, mention_id=redacted.mention_id)
     if seen is None:
         seen = SeenMention(tenant_id=tenant_id, mention_id=redacted.mention_id)
