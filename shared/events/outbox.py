@@ -10,20 +10,20 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from nats.js.api import PubAck
-from sqlalchemy import Column, Row, Text, delete, event, func, insert, select, update
+from sqlalchemy import Column, Row, Text, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 
 from shared.db import UTCDateTime, utcnow
 from shared.events.bus import Bus
 from shared.events.envelope import CloudEvent
 from shared.telemetry import inject_headers
+from shared.wakeups import CommitWake
 
 log = logging.getLogger("rapport.outbox")
 
-_STAGED = "rapport_outbox_staged"
-_WAKE = "rapport_outbox_wake"
+# Commits that staged events wake their own factory's relays at once (`shared/wakeups.py`).
+STAGED = CommitWake("rapport.outbox")
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -51,7 +51,7 @@ def stage(session: AsyncSession, event_: CloudEvent) -> None:
             headers=json.dumps(inject_headers({})),
         )
     )
-    session.sync_session.info[_STAGED] = True
+    STAGED.mark(session)
 
 
 async def stage_many(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
@@ -76,30 +76,7 @@ async def stage_many(session: AsyncSession, events: Sequence[CloudEvent]) -> Non
             for e in events
         ],
     )
-    session.sync_session.info[_STAGED] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_relays(session: Session) -> None:
-    # A commit that staged events wakes the relays of its own session factory at once instead of waiting
-    # for their next poll (another app's relays in the same process are not its business). A
-    # savepoint's release fires this too, before anything is visible: only the real commit counts.
-    if session.in_nested_transaction():
-        return
-    if session.info.pop(_STAGED, False):
-        wake = session.info.get(_WAKE)
-        if isinstance(wake, asyncio.Event):
-            wake.set()
-
-
-def _wake_of(sessions: async_sessionmaker[AsyncSession]) -> asyncio.Event:
-    """The event set by commits of sessions from `sessions` that staged events (one per factory: its
-    sessions carry it in `Session.info`)."""
-    info: dict[str, object] = sessions.kw.setdefault("info", {})
-    wake = info.get(_WAKE)
-    if not isinstance(wake, asyncio.Event):
-        wake = info[_WAKE] = asyncio.Event()
-    return wake
+    STAGED.mark(session)
 
 
 class OutboxRelay:
@@ -127,7 +104,7 @@ class OutboxRelay:
         self.ack_timeout_s = ack_timeout_s
         self.poll_s = poll_s
         self.keep = keep
-        self._wake = _wake_of(sessions)
+        self._wake = STAGED.of(sessions)
 
     async def run(self) -> None:
         """Relay until cancelled; survives broker outages by retrying."""

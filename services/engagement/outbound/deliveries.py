@@ -36,6 +36,7 @@ from shared.ids import uuid4_str
 from shared.pagination import keyset_bound, page_of, paginate
 from shared.reads import Reader, columns_of
 from shared.tenancy import get_row_scoped, get_scoped
+from shared.wakeups import CommitWake
 
 log = logging.getLogger("rapport.engagement.webhooks")
 
@@ -43,7 +44,7 @@ TEST_EVENT_TYPE = "engagement.webhook.test"
 # Keys whose values are profile ids, wherever they sit in an event's data.
 PROFILE_KEYS = frozenset({"profile_id", "survivor_id", "merged_id", "restored_profile_id"})
 # Set in a session's info when it recorded deliveries: its commit wakes the delivery worker.
-RECORDED = "rapport_webhooks_recorded"
+RECORDED = CommitWake("rapport.webhooks")
 
 
 def body_of(*, event_id: str, event_type: str, time: datetime, data: dict[str, Any]) -> bytes:
@@ -121,7 +122,7 @@ async def record_deliveries(session: AsyncSession, events: Sequence[Event[Contra
         ),
         rows,
     )
-    session.sync_session.info[RECORDED] = True
+    RECORDED.mark(session)
 
 
 def _row(
@@ -259,7 +260,7 @@ async def replay_delivery(
         raise NotReplayable(f"A {row.status} delivery is not replayed (only failed and dead ones are).")
     row.status, row.round_attempts, row.next_attempt_at = "pending", 0, utcnow()
     session.add(row)
-    session.sync_session.info[RECORDED] = True
+    RECORDED.mark(session)
     await session.commit()
     log.info("webhook.delivery_replayed", extra={"tenant_id": tenant_id, "delivery_id": row.id})
     return to_read(row)
@@ -278,7 +279,7 @@ async def replay_dead(session: AsyncSession, *, tenant_id: str, subscription_id:
         .values(status="pending", round_attempts=0, next_attempt_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    session.sync_session.info[RECORDED] = True
+    RECORDED.mark(session)
     await session.commit()
     replayed = int(result.rowcount or 0)  # type: ignore[attr-defined]
     log.info(
@@ -305,6 +306,6 @@ async def send_test(session: AsyncSession, *, tenant_id: str, subscription_id: s
         created_at=now,
     )
     session.add(row)
-    session.sync_session.info[RECORDED] = True
+    RECORDED.mark(session)
     await session.commit()
     return to_read(row)

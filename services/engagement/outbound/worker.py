@@ -26,9 +26,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Table, and_, bindparam, delete, func, select, update
-from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from services.engagement.outbound.deliveries import RECORDED
 from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription
@@ -53,7 +51,6 @@ JITTER = 0.1
 PRUNE_EVERY_S = 3600.0
 # Waits before writing an attempt's outcome again; None: give up (the lease then ends).
 RECORD_RETRY_S = (0.2, 1.0, None)
-_WAKE = "rapport_webhooks_wake"
 
 
 # Statements built once, of a fixed shape (compiled once, lists as expanding parameters), on the tables:
@@ -169,25 +166,6 @@ class Outcome:
         return self.status_code >= 500 or self.status_code in (408, 429)
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _wake_worker(session: Session) -> None:
-    # A commit that recorded or replayed deliveries wakes this process's worker at once.
-    if session.in_nested_transaction():
-        return
-    if session.info.pop(RECORDED, False):
-        wake = session.info.get(_WAKE)
-        if isinstance(wake, asyncio.Event):
-            wake.set()
-
-
-def _wake_of(sessions: async_sessionmaker[AsyncSession]) -> asyncio.Event:
-    info: dict[str, object] = sessions.kw.setdefault("info", {})
-    wake = info.get(_WAKE)
-    if not isinstance(wake, asyncio.Event):
-        wake = info[_WAKE] = asyncio.Event()
-    return wake
-
-
 class DeliveryWorker:
     """Sends due deliveries until cancelled (one per service process)."""
 
@@ -225,7 +203,7 @@ class DeliveryWorker:
         self.retention_days = retention_days
         self.in_flight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = _wake_of(sessions)
+        self._wake = RECORDED.of(sessions)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before the `attempt`-th attempt of a round (0-based), jittered ±10 %."""
@@ -441,7 +419,7 @@ class DeliveryWorker:
             )
             await self._count(session, item, outcome, now)
             if values["status"] == "pending":
-                session.sync_session.info[RECORDED] = True
+                RECORDED.mark(session)
         log.info(
             "webhook.attempted",
             extra={

@@ -28,10 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
-from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from services.listening.channels.connectors import (
@@ -59,6 +57,7 @@ from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.secrets import SecretBox
 from shared.tenancy import scoped
+from shared.wakeups import CommitWake
 
 log = logging.getLogger("rapport.listening.replies")
 
@@ -79,8 +78,8 @@ FailureCode = Literal[
     "platform_rejected",
     "platform_unavailable",
 ]
-_QUEUED = "rapport.replies.queued"
-_WAKE = "rapport.replies.wake"
+# Commits that queued a reply wake their own factory's sender at once (`shared/wakeups.py`).
+_QUEUED = CommitWake("rapport.replies")
 
 
 class Refused(Exception):
@@ -91,26 +90,6 @@ class Refused(Exception):
         self.code = code
         self.error = error
         self.retryable = retryable
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _wake_sender(session: Session) -> None:
-    # A commit that queued a reply wakes this app's sender at once (only the real commit, not a savepoint).
-    if session.in_nested_transaction():
-        return
-    if session.info.pop(_QUEUED, False):
-        wake = session.info.get(_WAKE)
-        if isinstance(wake, asyncio.Event):
-            wake.set()
-
-
-def wake_of(sessions: async_sessionmaker[AsyncSession]) -> asyncio.Event:
-    """The event set by commits of `sessions` that queued a reply (sessions carry it in `Session.info`)."""
-    info: dict[str, object] = sessions.kw.setdefault("info", {})
-    wake = info.get(_WAKE)
-    if not isinstance(wake, asyncio.Event):
-        wake = info[_WAKE] = asyncio.Event()
-    return wake
 
 
 async def request_reply(session: AsyncSession, *, tenant_id: str, request: ReplyRequested) -> Reply:
@@ -144,7 +123,7 @@ async def request_reply(session: AsyncSession, *, tenant_id: str, request: Reply
     except Refused as exc:
         _fail(session, reply, exc)
         return reply
-    session.sync_session.info[_QUEUED] = True
+    _QUEUED.mark(session)
     log.info(
         "reply.queued",
         extra={"message_id": reply.message_id, "tenant_id": tenant_id, "channel_id": reply.channel_id},
@@ -354,7 +333,7 @@ class ReplySender:
     ) -> None:
         self.sessions = sessions
         self.box = box
-        self.wake = wake_of(sessions)
+        self.wake = _QUEUED.of(sessions)
         self.max_attempts = max(1, settings.reply_attempts)
         self.backoff = Backoff(base=max(0.01, settings.reply_retry_s), cap=300.0)
         timeout = max(0.1, settings.reply_timeout_s)
