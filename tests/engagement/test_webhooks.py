@@ -4,15 +4,18 @@ crash recovery, replays and the SSRF guard."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
 from rapport.stack import Stack
+from shared.db import create_engine
 from shared.events.contracts import ConversationOpened, ProfileCreated
 from shared.events.envelope import new_event
 from tests.engagement.receiver import Received, receiver
@@ -409,19 +412,26 @@ def test_auth_trio(engagement: httpx.Client, accounts: httpx.Client, tenant: Ten
     assert engagement.get(f"{BASE}/subscriptions/{sub['id']}", headers=tenant.headers).status_code == 200
 
 
-def test_secrets_are_stored_encrypted(stack: Stack, engagement: httpx.Client, tenant: Tenant) -> None:
-    import sqlite3
+def stored_secret(stack: Stack, subscription_id: str) -> str:
+    """The `secret` column as engagement's database holds it (SQLite file or PostgreSQL)."""
+    default = f"sqlite+aiosqlite:///{stack.var_dir / 'engagement.db'}"
+    url = stack.database_urls.get("engagement", default)
 
-    if "engagement" in stack.database_urls:
-        pytest.skip("reads the embedded SQLite file; the external backend is PostgreSQL")
+    async def read() -> str:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                query = text("SELECT secret FROM webhook_subscription WHERE id = :id")
+                return str((await conn.execute(query, {"id": subscription_id})).scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_secrets_are_stored_encrypted(stack: Stack, engagement: httpx.Client, tenant: Tenant) -> None:
     sub = subscribe(engagement, tenant, "http://127.0.0.1:9/")
-    db = sqlite3.connect(stack.var_dir / "engagement.db")
-    try:
-        (stored,) = db.execute(
-            "SELECT secret FROM webhook_subscription WHERE id = ?", (sub["id"],)
-        ).fetchone()
-    finally:
-        db.close()
+    stored = stored_secret(stack, sub["id"])
     assert sub["secret"] not in stored and sub["secret"].removeprefix("whsec_") not in stored
 
 

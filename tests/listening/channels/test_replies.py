@@ -26,7 +26,7 @@ from tests.listening.channels.helpers import (
 
 PAGE_TOKEN = "EAAGm0PX4ZCpsBA-page-token-7f3a"
 WA_TOKEN = "EAAwhatsapp-system-user-token-91c2"
-MASTODON_TOKEN = "mastodon-token-5e8b10"
+INSTANCE_TOKEN = "mastodon-token-5e8b10"
 X_TOKEN = "x-user-token-0d4e77"
 CUSTOMER = "34612345678"
 
@@ -79,7 +79,7 @@ def mastodon_channel(client: httpx.Client, tenant: Tenant, platform: RecordingPl
         tenant,
         platform="mastodon",
         name="Kettle on Mastodon",
-        credentials={"access_token": MASTODON_TOKEN},
+        credentials={"access_token": INSTANCE_TOKEN},
         settings={"base_url": platform.url, "hashtag": "kettles", "poll_interval_s": 3600},
     )
     return str(channel["id"])
@@ -245,7 +245,7 @@ def test_mastodon_500_then_200_sends_once_and_reports_one_success(
     assert sent["data"]["attempts"] == 2
     first, second = platform.posts("/api/v1/statuses")
     for call in (first, second):
-        assert call.headers["authorization"] == f"Bearer {MASTODON_TOKEN}"
+        assert call.headers["authorization"] == f"Bearer {INSTANCE_TOKEN}"
         assert call.headers["idempotency-key"] == request.message_id
         assert call.body == {"status": "@ana thanks, fixed!", "in_reply_to_id": "109870000001"}
     events = collect_events(
