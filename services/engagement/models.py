@@ -69,7 +69,14 @@ class Conversation(SQLModel, table=True):
     # Why routing gave the priority it did ("negative complaint; influential author (influence 82)").
     priority_reason: str | None = Field(default=None, max_length=200)
     assignee_id: str | None = Field(default=None, max_length=64)
+    # The team working it (routing rules or skills chose it); None: the tenant's general pool.
+    team_id: str | None = Field(default=None, max_length=64)
+    # The tenant's channel the thread came through (replies and surveys go back through it); None for
+    # posts pushed through the ingest API or found by listening queries.
+    channel_id: str | None = Field(default=None, max_length=64)
     first_mention_id: str = Field(max_length=64)
+    # The brand's first answer on the thread (an agent's reply sent, or the brand's own post in it).
+    first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # A JSON list of the labels agents gave it, sorted.
     labels: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

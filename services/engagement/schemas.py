@@ -61,7 +61,10 @@ class ConversationRead(BaseModel):
     priority: Priority
     priority_reason: str | None = None
     assignee_id: str | None
+    team_id: str | None = None
+    channel_id: str | None = None
     first_mention_id: str
+    first_response_at: datetime | None = None
     labels: list[str] = Field(default_factory=list)
     snoozed_until: datetime | None = None
     resolved_at: datetime | None = None

@@ -165,6 +165,7 @@ def _touch(
     """Keep the inbox row current: the customer as the latest mention shows them, the latest message."""
     author = mention.author
     conversation.platform = conversation.platform or mention.platform
+    conversation.channel_id = conversation.channel_id or getattr(mention, "channel_id", None)
     conversation.language = mention.analysis.language[:16]
     display_name = (profile.display_name if profile else None) or author.display_name
     conversation.customer_display_name = display_name[:200] if display_name else None
