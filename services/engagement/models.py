@@ -77,6 +77,9 @@ class Conversation(SQLModel, table=True):
     first_mention_id: str = Field(max_length=64)
     # The brand's first answer on the thread (an agent's reply sent, or the brand's own post in it).
     first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # SLA deadlines (stored, so timers survive restarts): the first response and the resolution are due.
+    first_response_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # A JSON list of the labels agents gave it, sorted.
     labels: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

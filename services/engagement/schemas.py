@@ -65,6 +65,8 @@ class ConversationRead(BaseModel):
     channel_id: str | None = None
     first_mention_id: str
     first_response_at: datetime | None = None
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
     labels: list[str] = Field(default_factory=list)
     snoozed_until: datetime | None = None
     resolved_at: datetime | None = None

@@ -1,4 +1,4 @@
-"""conversations: team, channel and first response
+"""conversations: team, channel, first response and SLA deadlines
 
 Revision ID: 3c5e0d7a9b21
 Revises: 18631290e546
@@ -21,10 +21,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("team_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("channel_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("first_response_due_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("resolution_due_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("conversation", schema=None) as batch_op:
+        batch_op.drop_column("resolution_due_at")
+        batch_op.drop_column("first_response_due_at")
         batch_op.drop_column("first_response_at")
         batch_op.drop_column("channel_id")
         batch_op.drop_column("team_id")
