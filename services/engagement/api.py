@@ -145,7 +145,8 @@ EVENT_STREAM = {
 @stream_router.get(
     "/stream",
     response_class=EventStreamResponse,
-    operation_id="stream_conversations",
+    status_code=200,
+    operation_id="get_conversation_stream",
     summary="Stream conversation changes (SSE)",
     responses={200: EVENT_STREAM, **problems(503)},
 )

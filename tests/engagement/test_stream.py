@@ -31,9 +31,11 @@ def opened_by(reader: EventReader, mention_id: str) -> list[Frame]:
 
 def changed_to(reader: EventReader, conversation_id: str, status: str) -> list[Frame]:
     return reader.until(
-        lambda f: f.event == STATUS_CHANGED
-        and f.data["data"]["conversation_id"] == conversation_id
-        and f.data["data"]["to_status"] == status,
+        lambda f: (
+            f.event == STATUS_CHANGED
+            and f.data["data"]["conversation_id"] == conversation_id
+            and f.data["data"]["to_status"] == status
+        ),
         what=f"conversation {conversation_id} to become {status}",
     )
 
