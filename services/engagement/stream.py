@@ -18,6 +18,11 @@ the gateway (whose upstream read timeout is `upstream_timeout_s`) never see an i
 and a client that went away is noticed at the next write at the latest. At most
 `stream_max_connections` streams are open per process; one more is a 503.
 
+A client that reads slowly holds its stream back, not the process: the consumer uses JetStream flow
+control, answered only once nats-py handed the deliveries on, so the server stops pushing to a stream
+that is behind (nats-py's default pending limits are left as they are: it records a delivery as seen
+before it queues it, so a delivery dropped at a lower limit would be lost, not redelivered).
+
 Failure modes: the broker connection drops — nats-py reconnects and the ordered consumer is recreated
 from the last delivered sequence (a gap is detected by its consumer sequence check); the client goes
 away — its consumer is deleted at once (and the server drops an ephemeral consumer without interest

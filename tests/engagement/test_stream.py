@@ -4,9 +4,12 @@ read from JetStream, through the gateway (bearer token or single-use ticket), re
 
 from __future__ import annotations
 
+import asyncio
+import random
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 
 from rapport.stack import Stack
@@ -144,6 +147,35 @@ def test_a_ticket_resumes_with_the_last_event_id_parameter(
     with open_stream(stack.gateway_url, params={"ticket": ticket, "last_event_id": first.id}) as again:
         resumed = opened_by(again, second_id)
     assert [f.id for f in resumed] == [f.id for f in after_first]
+
+
+def stream_consumers(nats_url: str, start_seq: int) -> int:
+    """How many consumers of the ENGAGEMENT stream start at `start_seq` (the broker's own view)."""
+
+    async def count() -> int:
+        nc = await nats.connect(nats_url)
+        try:
+            infos = await nc.jetstream().consumers_info("ENGAGEMENT")
+            return sum(1 for info in infos if info.config.opt_start_seq == start_seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())
+
+
+def test_closing_the_stream_deletes_its_consumer(stack: Stack, tenant: Tenant) -> None:
+    # A sequence far beyond any real one marks this stream's consumer apart from every other.
+    last_event_id = 10**12 + random.randrange(10**9)
+    headers = {**tenant.headers, "Last-Event-ID": str(last_event_id)}
+    with open_stream(stack.gateway_url, headers=headers):
+        assert stream_consumers(stack.nats_url, last_event_id + 1) == 1
+    # The client left the gateway: the gateway dropped its upstream, engagement deleted the consumer
+    # (well before the broker's own 30 s for a consumer nobody listens to).
+    wait_until(
+        lambda: stream_consumers(stack.nats_url, last_event_id + 1) == 0,
+        timeout=15,
+        what="the stream's consumer to be deleted",
+    )
 
 
 def test_stream_needs_a_token_a_staff_role_and_a_valid_last_event_id(
