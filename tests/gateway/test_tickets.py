@@ -12,6 +12,7 @@ import uuid
 import httpx
 import redis
 
+from gateway.tickets import take_ticket
 from rapport.stack import Stack
 from tests.gateway.helpers import Recorder, SigningKey, bearer, claims_for
 from tests.helpers import assert_problem, wait_until
@@ -111,3 +112,11 @@ def test_tickets_need_a_staff_role_or_the_conversations_read_scope(
     assert gw.post(TICKETS, headers=bearer(analyst)).status_code == 201
     assert gw.post(TICKETS, headers=bearer(reader)).status_code == 201
     assert_problem(gw.post(TICKETS, headers=bearer(writer)), 403)
+
+
+def test_take_ticket_removes_every_ticket_parameter_and_keeps_the_rest_as_sent() -> None:
+    assert take_ticket(b"ticket=abc") == (b"", "abc")
+    assert take_ticket(b"last_event_id=5&ticket=abc&x=%20y") == (b"last_event_id=5&x=%20y", "abc")
+    assert take_ticket(b"ticket=one&ticket=two") == (b"", "two")
+    assert take_ticket(b"tickets=abc&a=1") == (b"tickets=abc&a=1", None)
+    assert take_ticket(b"ticket=a%2Db") == (b"", "a-b")
