@@ -100,13 +100,18 @@ class StreamHub:
             )
         self.open += 1
         try:
+            if after is None:
+                # "From the next change" as a sequence too (not the NEW policy): should the ordered
+                # consumer be recreated before its first delivery, it starts from the sequence it knows,
+                # which would otherwise be the stream's very first.
+                after = (await bus.js.stream_info(STREAM)).state.last_seq
             sub = await _consumer(bus.js, after=after)
         except Exception as exc:
             self.open -= 1
             log.warning("stream.subscribe_failed", extra={"error": type(exc).__name__})
             raise StreamUnavailable("The live stream is unavailable right now; retry shortly.") from exc
         log.info("stream.opened", extra={"tenant_id": tenant_id, "open": self.open})
-        return LiveStream(self, sub, tenant_id=tenant_id)
+        return LiveStream(self, sub, tenant_id=tenant_id, after=after)
 
     def release(self, stream: LiveStream) -> None:
         """Give back the slot and delete the consumer in the background (called once per stream)."""
@@ -117,20 +122,26 @@ class StreamHub:
         log.info("stream.closed", extra={"tenant_id": stream.tenant_id, "open": self.open})
 
 
-async def _consumer(js: JetStreamContext, *, after: int | None) -> JetStreamContext.PushSubscription:
+async def _consumer(js: JetStreamContext, *, after: int) -> JetStreamContext.PushSubscription:
     config = ConsumerConfig(
         filter_subjects=list(STREAM_SUBJECTS),
         inactive_threshold=INACTIVE_THRESHOLD_S,
-        deliver_policy=DeliverPolicy.NEW if after is None else DeliverPolicy.BY_START_SEQUENCE,
-        opt_start_seq=None if after is None else after + 1,
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=after + 1,
     )
-    return await js.subscribe(
+    sub = await js.subscribe(
         STREAM_SUBJECTS[0],
         stream=STREAM,
         config=config,
         ordered_consumer=True,
         idle_heartbeat=IDLE_HEARTBEAT_S,
     )
+    # nats-py recreates an ordered consumer from the last sequence it delivered, 0 before the first:
+    # seed it with where this one starts, or a recreation would replay the whole stream.
+    jsi = getattr(sub._sub, "_jsi", None)
+    if jsi is not None and jsi._sseq < after:
+        jsi._sseq = after
+    return sub
 
 
 async def _close(sub: JetStreamContext.PushSubscription) -> None:
@@ -144,10 +155,14 @@ async def _close(sub: JetStreamContext.PushSubscription) -> None:
 class LiveStream:
     """One client's stream: its consumer, read and filtered to its tenant, as SSE bytes."""
 
-    def __init__(self, hub: StreamHub, sub: JetStreamContext.PushSubscription, *, tenant_id: str) -> None:
+    def __init__(
+        self, hub: StreamHub, sub: JetStreamContext.PushSubscription, *, tenant_id: str, after: int = 0
+    ) -> None:
         self.hub = hub
         self.sub = sub
         self.tenant_id = tenant_id
+        # The last sequence handed on: a delivery at or below it (a recreated consumer) is not repeated.
+        self.after = after
         # The envelope as the outbox serialises it (compact JSON): a quick test before parsing.
         self._marker = b'"tenantid":' + json.dumps(tenant_id).encode()
         self._released = False
@@ -172,7 +187,11 @@ class LiveStream:
                 msg = await self.sub.next_msg(timeout=wait)
             except NatsTimeout:
                 continue
-            frame = self.frame(msg.data, msg.metadata.sequence.stream)
+            sequence = msg.metadata.sequence.stream
+            if sequence <= self.after:
+                continue
+            self.after = sequence
+            frame = self.frame(msg.data, sequence)
             if frame is not None:
                 yield frame
                 written = time.monotonic()
