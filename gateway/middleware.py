@@ -28,6 +28,7 @@ from gateway.ratelimit import Decision
 from gateway.routes import Route, RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
+from gateway.tickets import TicketInvalid, take_ticket
 from shared.auth import Principal, TokenRevoked, bearer_token
 from shared.errors import (
     PROBLEM_JSON,
@@ -152,9 +153,16 @@ class GatewayProxy:
         client_ip = client[0] if client else "unknown"
         roles = route.roles
         principal: Principal | None = None
+        query: bytes = scope.get("query_string", b"")
+        ticket: str | None = None
+        if route.tickets and query:
+            # The ticket never reaches the service (nor any log); it stands in for a missing token.
+            query, ticket = take_ticket(query)
         if roles is None:
             decision = await self._public_hit(rt, route.limit_class, client_ip, path)
         else:
+            if ticket is not None and incoming.authorization is None and method == "GET":
+                await self._redeem(rt, incoming, ticket, path, client_ip)
             principal = await self._authenticate(rt, incoming.authorization, client_ip)
             if principal.role not in roles:
                 raise Forbidden("Your role may not do this.")
@@ -170,6 +178,9 @@ class GatewayProxy:
             )
         if route.limit_class == "jwks":
             await _send_json(send, await rt.jwks.document(), reply, head=method == "HEAD")
+            return
+        if route.ticket_for is not None and principal is not None:
+            await self._issue_ticket(rt, send, principal, incoming, route.ticket_for, reply)
             return
         length = incoming.length
         max_body = route.max_body or self.max_body
@@ -194,13 +205,14 @@ class GatewayProxy:
         else:
             forward.append(("traceparent", _continue_trace(incoming.traceparent)))
         raw_path: bytes = scope.get("raw_path") or path.encode()
-        query: bytes = scope.get("query_string", b"")
         target = (raw_path + b"?" + query if query else raw_path).decode("latin-1")
         keyed = incoming.idempotency_key is not None and method == "POST"
         if keyed and principal is not None and isinstance(body, bytes):
             await self._once(rt, send, principal, incoming, route, target, body, forward, reply)
             return
-        await self._forward(rt, send, route, incoming, method, target, body, forward, reply)
+        # A buffered (or no) body: the client's `receive` is free to tell when it disconnects.
+        watch = None if isinstance(body, BodyStream) else receive
+        await self._forward(rt, send, route, incoming, method, target, body, forward, reply, receive=watch)
 
     async def _once(
         self,
@@ -242,6 +254,8 @@ class GatewayProxy:
         body: bytes | BodyStream | None,
         forward: list[tuple[str, str]],
         reply: list[tuple[bytes, bytes]],
+        *,
+        receive: Receive | None = None,
     ) -> None:
         """Proxy the request to its service (problems it raises are answered by `__call__`)."""
         try:
@@ -254,6 +268,7 @@ class GatewayProxy:
                 body=body,
                 extra_headers=reply,
                 timeout_s=route.timeout_s,
+                receive=receive,
             )
         except ProblemError as exc:
             if isinstance(body, BodyStream) and body.error is not None:
@@ -287,16 +302,54 @@ class GatewayProxy:
             if rt.revocations.revoked(principal):
                 raise TokenRevoked("The token's session has ended.")
         except Unauthorized:
-            decision = await rt.limiter.hit(
-                "bad:ip:" + client_ip, limit=self.bad_token_limit, window_s=self.public_window
-            )
-            if not decision.allowed:
-                raise TooManyRequests(
-                    "Too many requests with invalid tokens; slow down.",
-                    headers={"Retry-After": str(decision.retry_after)},
-                ) from None
+            await self._bad_credential(rt, client_ip)
             raise
         return principal
+
+    async def _bad_credential(self, rt: GatewayState, client_ip: str) -> None:
+        """Count a failed token or ticket against the client IP; a 429 once its budget is spent."""
+        decision = await rt.limiter.hit(
+            "bad:ip:" + client_ip, limit=self.bad_token_limit, window_s=self.public_window
+        )
+        if not decision.allowed:
+            raise TooManyRequests(
+                "Too many requests with invalid tokens; slow down.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+
+    async def _redeem(
+        self, rt: GatewayState, incoming: Incoming, ticket: str, path: str, client_ip: str
+    ) -> None:
+        """Use up a stream ticket: its token becomes the request's (verified next, forwarded as sent)."""
+        try:
+            token = await rt.tickets.redeem(ticket, path=path)
+        except TicketInvalid:
+            await self._bad_credential(rt, client_ip)
+            raise
+        incoming.authorization = "Bearer " + token
+        incoming.forward.append(("authorization", incoming.authorization))
+
+    async def _issue_ticket(
+        self,
+        rt: GatewayState,
+        send: Send,
+        principal: Principal,
+        incoming: Incoming,
+        path: str,
+        reply: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Answer with a new single-use ticket opening `path` as the caller (`gateway/tickets.py`)."""
+        token = bearer_token(incoming.authorization)
+        ticket, expires_at = await rt.tickets.issue(token=token, principal=principal, path=path)
+        body = json.dumps({"ticket": ticket, "expires_at": expires_at.isoformat()}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            *reply,
+        ]
+        await send({"type": "http.response.start", "status": 201, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _read_body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []

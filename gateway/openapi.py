@@ -60,6 +60,50 @@ IDEMPOTENCY_KEY = {
 }
 
 
+TICKET_PARAMETER = {
+    "name": "ticket",
+    "in": "query",
+    "required": False,
+    "description": "A single-use ticket (`POST …/tickets`) standing in for the bearer token, for clients "
+    "that cannot send headers (a browser's `EventSource`).",
+    "schema": {"type": "string", "minLength": 43, "maxLength": 43},
+}
+
+
+def ticket_operation(route: Route) -> dict[str, Any]:
+    """The operation the gateway answers itself: a single-use ticket opening `route.ticket_for`."""
+    operation: dict[str, Any] = {
+        "tags": ["conversations"],
+        "summary": "Get a ticket for the event stream",
+        "description": f"A single-use ticket that opens `GET {route.ticket_for}?ticket=…` once, without an "
+        "`Authorization` header (a browser's `EventSource` sends none), as the caller. It expires at "
+        "`expires_at` (a minute, never past the caller's token). Answered by the gateway.",
+        "operationId": "create_stream_ticket",
+        "security": [{"bearerAuth": []}],
+        "responses": {
+            "201": {
+                "description": "The ticket.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["ticket", "expires_at"],
+                            "properties": {
+                                "ticket": {"type": "string"},
+                                "expires_at": {"type": "string", "format": "date-time"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    }
+    # What every operation declares (the contract holds them all to it), though only 401, 403, 429 and
+    # 503 come from here.
+    add_problems(operation, {401, 403, 413, 422, 429, 500, 502, 503})
+    return operation
+
+
 def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
     if isinstance(node, dict):
         out = {}
@@ -131,11 +175,16 @@ def merge_documents(
                     add_problems(operation, gateway_problems(route, path, method))
                     if takes_idempotency_key(route, method):
                         operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_KEY))
+                    if route.tickets and method == "get":
+                        operation.setdefault("parameters", []).append(dict(TICKET_PARAMETER))
                 if not operation.get("tags"):
                     operation["tags"] = [service]
                 for tag in operation["tags"]:
                     tags.setdefault(tag, service)
             merged["paths"][path] = item
+    for route in table.routes:
+        if route.ticket_for is not None and route.ticket_for in merged["paths"]:
+            merged["paths"][route.prefix] = {"post": ticket_operation(route)}
     merged["tags"] = [
         {"name": tag, "description": f"Served by the {service} service."}
         for tag, service in sorted(tags.items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Awaitable
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,7 +15,7 @@ from yarl import URL
 
 from gateway.errors import BadGateway, GatewayTimeout
 from gateway.settings import GatewaySettings
-from shared.telemetry import Send
+from shared.telemetry import Receive, Send
 
 HOP_BY_HOP = frozenset(
     {
@@ -139,6 +139,37 @@ def _may_retry(method: str, body: object, failure: _NotAnswered) -> bool:
     return isinstance(cause, aiohttp.ClientOSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
+async def _copy(resp: aiohttp.ClientResponse, send: Send, service: str) -> None:
+    """Stream the upstream's body to the client, chunk by chunk as it arrives."""
+    try:
+        async for chunk in resp.content.iter_any():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        # Too late for a problem document: cutting the connection tells the client.
+        raise ResponseAborted(service) from exc
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_disconnected(work: Awaitable[None], receive: Receive) -> bool:
+    """Run `work` to its end (True; its error raised) unless the client disconnects first (False)."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+    if not task.done() or task.cancelled():
+        return False
+    task.result()
+    return True
+
+
 class Upstreams:
     """Sends one request to a service and streams its answer back to the ASGI client."""
 
@@ -157,9 +188,14 @@ class Upstreams:
         body: bytes | AsyncIterable[bytes] | None,
         extra_headers: list[tuple[bytes, bytes]],
         timeout_s: float | None = None,
+        receive: Receive | None = None,
     ) -> int:
         """Proxy the request; returns the upstream status. Raises `BadGateway`/`GatewayTimeout` before
-        anything was sent to the client (afterwards a failure can only cut the connection)."""
+        anything was sent to the client (afterwards a failure can only cut the connection).
+
+        With `receive` (the client's, its body already read), a streamed answer stops as soon as the
+        client disconnects, and the upstream connection is closed: an endless answer (an event stream)
+        would otherwise be read for nobody, its sends dropped, for as long as the service keeps writing."""
         url = URL(self.bases[service] + target, encoded=True)
         # A route's own (longer) wait for the answer; else the session's default (an explicit None
         # would mean no limit at all).
@@ -168,7 +204,7 @@ class Upstreams:
             options["timeout"] = aiohttp.ClientTimeout(
                 total=None, connect=self.session.timeout.connect, sock_read=timeout_s
             )
-        request = (method, url, headers, body, extra_headers, options, service)
+        request = (method, url, headers, body, extra_headers, options, service, receive)
         try:
             try:
                 return await self._send(self.session, send, *request)
@@ -198,6 +234,7 @@ class Upstreams:
         extra_headers: list[tuple[bytes, bytes]],
         options: dict[str, Any],
         service: str,
+        receive: Receive | None,
     ) -> int:
         try:
             resp = await session.request(
@@ -215,12 +252,12 @@ class Upstreams:
                 await send({"type": "http.response.body", "body": data})
                 return resp.status
             await send({"type": "http.response.start", "status": resp.status, "headers": out})
-            try:
-                async for chunk in resp.content.iter_any():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                # Too late for a problem document: cutting the connection tells the client.
-                raise ResponseAborted(service) from exc
+            copying = _copy(resp, send, service)
+            if receive is not None and not await _unless_disconnected(copying, receive):
+                resp.close()
+                raise ResponseAborted(service)
+            if receive is None:
+                await copying
             await send({"type": "http.response.body", "body": b""})
             return resp.status
 

@@ -39,6 +39,10 @@ class Route:
     suffix: str | None = None
     # The scope a key's token needs here, for reads and for writes (`NO_KEYS`: none may).
     access: Access = NO_KEYS
+    # A GET here may carry a single-use `ticket` instead of a bearer token (`gateway/tickets.py`).
+    tickets: bool = False
+    # The gateway answers this route itself with a ticket opening that path (`gateway/tickets.py`).
+    ticket_for: str | None = None
 
     @property
     def public(self) -> bool:
@@ -74,6 +78,8 @@ def _route(
     timeout_s: float | None = None,
     limit_class: str = "public",
     suffix: str | None = None,
+    tickets: bool = False,
+    ticket_for: str | None = None,
 ) -> Route:
     return Route(
         prefix=prefix,
@@ -85,6 +91,8 @@ def _route(
         timeout_s=timeout_s,
         limit_class=limit_class,
         suffix=suffix,
+        tickets=tickets,
+        ticket_for=ticket_for,
         # What a key's token needs here: the one table the services check too.
         access=access_for(prefix),
     )
@@ -99,6 +107,7 @@ PROFILE_IMPORT_MAX_BODY = 50 * 1024 * 1024
 # `POST /v1/mentions/batch`: up to 500 posts of up to 10,000 characters.
 BATCH_MAX_BODY = 16 * 1024 * 1024
 EVERYONE = ROLES
+CONVERSATION_STREAM = "/v1/conversations/stream"
 
 # Order inside one prefix matters: the first matching entry wins, so method-specific entries come first.
 ROUTES: tuple[Route, ...] = (
@@ -154,6 +163,16 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/profiles", "profiles", STAFF),
     _route("/v1/profile-attributes", "profiles", STAFF),
     _route("/v1/segments", "profiles", STAFF),
+    # The live inbox (Server-Sent Events): a browser's `EventSource` opens it with a ticket.
+    _route(
+        "/v1/conversations/stream/tickets",
+        "engagement",
+        STAFF,
+        {"POST"},
+        exact=True,
+        ticket_for=CONVERSATION_STREAM,
+    ),
+    _route("/v1/conversations/stream", "engagement", STAFF, READS, exact=True, tickets=True),
     _route("/v1/conversations", "engagement", STAFF),
     _route("/v1/webhooks", "engagement", ADMINS),
     _route("/v1/agents", "engagement", STAFF, READS),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from shared.settings import Settings
@@ -61,6 +61,8 @@ class GatewaySettings(Settings):
     # Origins of browser apps allowed to call the API (CORS): a comma-separated or JSON list of
     # `scheme://host[:port]`, or `*` for any. None by default: browsers on other origins are refused.
     cors_origins: Annotated[list[str], NoDecode] = []
+    # How long a ticket for an event stream (`POST /v1/conversations/stream/tickets`) may be used, once.
+    stream_ticket_ttl_s: int = Field(default=60, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from gateway.proxy import Upstreams, create_session
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
+from gateway.tickets import TicketStore
 from shared.auth import TokenVerifier
 from shared.revocation import RevocationList
 
@@ -43,6 +44,7 @@ class GatewayState:
     openapi: OpenAPICache
     readiness: Readiness
     idempotency: IdempotencyStore
+    tickets: TicketStore
 
 
 @asynccontextmanager
@@ -77,6 +79,7 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         ),
         readiness=Readiness(settings, redis, jwks),
         idempotency=IdempotencyStore(redis, ttl_s=settings.idempotency_ttl_s),
+        tickets=TicketStore(redis, ttl_s=settings.stream_ticket_ttl_s),
     )
     mirror = asyncio.create_task(revocations.run(), name="revocations")
     try:

@@ -96,6 +96,8 @@ PATH_ACCESS: dict[str, Access] = {
     "/v1/agents": AGENTS,
     "/v1/metrics": METRICS,
     "/v1/webhooks": WEBHOOKS,
+    # The live inbox, and the tickets that open it, only read.
+    "/v1/conversations/stream": Access(read="conversations:read", write="conversations:read"),
 }
 _BY_LENGTH = sorted(PATH_ACCESS.items(), key=lambda item: len(item[0]), reverse=True)
 

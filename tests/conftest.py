@@ -102,6 +102,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_WEBHOOK_ENDPOINT_RATE_PER_S": "10",
         # The snooze clock ticks every second (5 s by default), so a snoozed conversation wakes soon.
         "RAPPORT_SNOOZE_POLL_S": "1",
+        # The live inbox's keep-alive comes every second (15 s by default): a test reading a stream is never
+        # left waiting long for its next frame.
+        "RAPPORT_STREAM_HEARTBEAT_S": "1",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

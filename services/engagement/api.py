@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 
 from services.engagement.logic import agents, conversations
 from services.engagement.models import Priority, Status
@@ -18,6 +18,7 @@ from services.engagement.schemas import (
     NoteCreate,
     NoteRead,
 )
+from services.engagement.stream import EventStreamResponse, StreamsDep
 from shared.auth import STAFF, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
@@ -129,3 +130,37 @@ async def list_agents(
 ) -> AgentPage:
     """The tenant's agents as routing sees them (active, last assignment)."""
     return await agents.list_agents(reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
+
+
+# `/v1/conversations/stream` before `/v1/conversations/{conversation_id}`: app.py includes it first.
+stream_router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+SequenceId = Annotated[str | None, Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,19}$")]
+EVENT_STREAM = {
+    "description": "A `text/event-stream`: `: open`, then per change `id:` (its stream sequence), `event:` "
+    "(its type) and `data:` (the CloudEvent, one line of JSON), with `: keep-alive` comments while idle.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+@stream_router.get(
+    "/stream",
+    response_class=EventStreamResponse,
+    status_code=200,
+    operation_id="get_conversation_stream",
+    summary="Stream conversation changes (SSE)",
+    responses={200: EVENT_STREAM, **problems(503)},
+)
+async def stream_conversations(
+    principal: StaffDep,
+    streams: StreamsDep,
+    resume_header: SequenceId = None,
+    last_event_id: Annotated[
+        int | None,
+        Query(ge=0, le=2**63 - 1, description="`Last-Event-ID` for a client that sends no headers."),
+    ] = None,
+) -> EventStreamResponse:
+    """The tenant's conversation changes as Server-Sent Events, live; `Last-Event-ID` (or the parameter
+    `last_event_id`, for a new `EventSource`) resumes after that event, else it starts with the next one."""
+    resume = int(resume_header) if resume_header is not None else last_event_id
+    stream = await streams.open(tenant_id=principal.tenant_id, after=resume)
+    return EventStreamResponse(stream)

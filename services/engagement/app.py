@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.engagement import models  # noqa: F401  (registers the tables for create_all)
-from services.engagement.api import agents_router, router
+from services.engagement.api import agents_router, router, stream_router
 from services.engagement.consumers import subscriptions
 from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 from services.engagement.outbound.routes import router as webhooks_router
 from services.engagement.settings import EngagementSettings
 from services.engagement.state import EngagementState, engagement_state
+from services.engagement.stream import StreamHub
 from shared.auth import JWKSSource
 from shared.service import Subscription, create_service_app
 
@@ -23,14 +24,21 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
     def all_subscriptions(state: EngagementState) -> list[Subscription[Any]]:
         return [*subscriptions(state.settings), *WEBHOOK_SUBSCRIPTIONS]
 
-    return create_service_app(
-        settings=settings or EngagementSettings(),
+    settings = settings or EngagementSettings()
+    app = create_service_app(
+        settings=settings,
         start=engagement_state,
         title="Rapport engagement",
         description="Conversations opened from actionable mentions, routed, assigned and worked by agents "
         "(statuses, snoozes, labels, notes); "
         "partner webhooks (signed deliveries of public events).",
-        routers=[router, agents_router, webhooks_router],
+        # The stream's fixed path before the conversation routes' `/{conversation_id}`.
+        routers=[stream_router, router, agents_router, webhooks_router],
         subscriptions=all_subscriptions,
         jwks=jwks,
     )
+    # The live inbox's streams of this process (`GET /v1/conversations/stream`).
+    app.state.streams = StreamHub(
+        max_connections=settings.stream_max_connections, heartbeat_s=settings.stream_heartbeat_s
+    )
+    return app

@@ -43,3 +43,8 @@ class EngagementSettings(Settings):
     webhook_log_retention_days: float = 30.0
     # How often the delivery worker looks for due deliveries when nothing woke it.
     webhook_poll_s: float = 1.0
+    # The live inbox (`GET /v1/conversations/stream`): a keep-alive comment goes out whenever nothing was
+    # written for this long (below the gateway's `upstream_timeout_s` and any proxy's idle timeout), and
+    # at most this many streams are open per process (one more is a 503).
+    stream_heartbeat_s: float = Field(default=15.0, gt=0)
+    stream_max_connections: int = Field(default=500, ge=1)
