@@ -37,7 +37,9 @@ class MessageCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str | None = Field(default=None, min_length=1, max_length=10_000)
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)] | None = (
+        None
+    )
     template_id: str | None = Field(default=None, min_length=1, max_length=64)
     variables: dict[VariableName, Annotated[str, Field(max_length=500)]] = Field(
         default_factory=dict, max_length=VARIABLES_MAX

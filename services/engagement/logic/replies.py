@@ -29,7 +29,9 @@ from sqlmodel import col
 from services.engagement.errors import ReplyNotPossible
 from services.engagement.logic.canned import render_canned
 from services.engagement.models import Conversation, Message
+from shared.db import utcnow
 from shared.events.contracts import (
+    BrandPostReceived,
     ConversationFirstResponded,
     MessageCreated,
     MessageUpdated,
@@ -41,7 +43,7 @@ from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.tenancy import scoped
 
-__all__ = ["render_canned", "send_reply"]
+__all__ = ["receive_brand_post", "record_failed", "record_sent", "render_canned", "send_reply"]
 
 log = logging.getLogger("rapport.engagement.replies")
 
@@ -276,4 +278,74 @@ async def record_failed(session: AsyncSession, *, tenant_id: str, failed: ReplyF
     await session.flush()
     stage_message(session, message, verb="updated")
     log.info("reply.failed", extra={"tenant_id": tenant_id, "message_id": message.id, "code": failed.code})
+    return message
+
+
+async def receive_brand_post(
+    session: AsyncSession, *, tenant_id: str, post: BrandPostReceived
+) -> Message | None:
+    """listening.brand_post.received → the brand's own post in a conversation's thread.
+
+    The echo of a reply sent from here (its platform id is a message's already) adds nothing; a post
+    answering a message of a conversation (`in_reply_to` is that message's platform id) joins it as an
+    outbound message of origin `platform` (sent), the conversation's first response if none came before;
+    any other post of the brand is not about a conversation and is ignored. A repeat adds nothing."""
+    known = (
+        (
+            await session.execute(
+                scoped(Message, tenant_id).where(col(Message.external_id) == post.external_id)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if known is not None:
+        return None  # our own reply echoed back, or a repeat
+    if post.in_reply_to is None:
+        return None
+    answered = (
+        (
+            await session.execute(
+                scoped(Message, tenant_id)
+                .where(col(Message.external_id) == post.in_reply_to)
+                .order_by(col(Message.created_at).asc())
+                .limit(1)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if answered is None:
+        return None
+    conversation = await session.get(Conversation, answered.conversation_id)
+    if conversation is None or conversation.tenant_id != tenant_id:
+        return None
+    now = utcnow()
+    message = Message(
+        tenant_id=tenant_id,
+        conversation_id=conversation.id,
+        direction="outbound",
+        platform=post.platform,
+        text=post.text,
+        external_id=post.external_id[:256],
+        platform_message_id=post.external_id[:256],
+        origin="platform",
+        status="sent",
+        posted_at=post.created_at,
+        sent_at=post.created_at,
+        created_at=now,
+    )
+    session.add(message)
+    if conversation.last_message_at is None or post.created_at >= conversation.last_message_at:
+        conversation.last_message_excerpt = post.text[:EXCERPT_CHARS]
+        conversation.last_message_at = post.created_at
+    conversation.updated_at = now
+    session.add(conversation)
+    await session.flush()
+    first_response(session, conversation=conversation, message=message, responded_at=post.created_at)
+    stage_message(session, message, verb="created")
+    log.info(
+        "brand_post.added",
+        extra={"tenant_id": tenant_id, "conversation_id": conversation.id, "message_id": message.id},
+    )
     return message
