@@ -120,6 +120,8 @@ class Message(SQLModel, table=True):
     # The analysis of an inbound message; None for outbound ones.
     intent: str | None = Field(default=None, max_length=30)
     sentiment_label: str | None = Field(default=None, max_length=10)
+    # What the post is on its platform (post, comment, message: private, review), when known.
+    kind: str | None = Field(default=None, max_length=16)
     # The platform's id of the post (inbound: the mention's; outbound: the id the platform gave it once sent).
     external_id: str | None = Field(default=None, max_length=256)
     # Outbound only: who wrote it (None: the system or the brand's own account on the platform), why it

@@ -49,6 +49,8 @@ class MessageRead(BaseModel):
     posted_at: datetime
     created_at: datetime
     redacted: bool = False
+    # What the post is on its platform (post, comment, message: private, review), when known.
+    kind: str | None = None
     # The platform's id of the post (inbound: the customer's post; outbound: once sent).
     external_id: str | None = None
     # Outbound: who wrote it, why it went ("agent", "auto_ack", "survey"; "platform": the brand posted

@@ -133,6 +133,8 @@ class MentionReceived(MentionPayload):
     group_id: str | None = None
     # The tenant's channel the post arrived through; None for the ingest API and file imports.
     channel_id: str | None = None
+    # post, comment, message (a private message), review; None when the ingest API did not say.
+    kind: str | None = None
 
 
 class MentionReanalysed(Contract):
@@ -381,6 +383,8 @@ class BrandPostReceived(Contract):
     in_reply_to: str | None = None
     channel_id: str | None = None
     account_id: str | None = None
+    # post, comment, message (a private message); None when not known.
+    kind: str | None = None
 
 
 class ConversationMessage(Contract):

@@ -207,6 +207,54 @@ def test_whatsapp_reply_outside_24_hours_fails_up_front_with_the_reason(
     assert get_conversation(client, tenant, conversation["id"])["first_response_at"] is None
 
 
+def test_instagram_direct_message_is_answered_privately(
+    client: httpx.Client, tenant: Tenant, platform: RecordingPlatform
+) -> None:
+    platform.answer(f"/v21.0/{PAGE_ID}/messages", (200, {"recipient_id": "x", "message_id": "m_ig_1"}))
+    channel_id = meta_channel(client, tenant, platform)
+    customer = unique("17841")
+    now_ms = int(time.time() * 1000)
+    body = json.dumps(
+        {
+            "object": "instagram",
+            "entry": [
+                {
+                    "id": "17841400000000001",
+                    "time": now_ms,
+                    "messaging": [
+                        {
+                            "sender": {"id": customer},
+                            "recipient": {"id": "17841400000000001"},
+                            "timestamp": now_ms,
+                            "message": {"mid": f"aWdfZG1{uuid.uuid4().hex}", "text": COMPLAINT},
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
+    assert post_meta(client, "meta", channel_id, body).status_code == 200
+    conversation = wait_until(
+        lambda: next(iter(list_conversations(client, tenant)), None), what="the conversation opened"
+    )
+    [inbound] = get_conversation(client, tenant, conversation["id"])["messages"]
+    assert (inbound["platform"], inbound["kind"]) == ("instagram", "message")
+
+    message = replied(client, tenant, conversation["id"], text="Sorry! Could you send us your order number?")[
+        "message"
+    ]
+
+    sent = delivered(client, tenant, conversation["id"], message["id"], "sent")
+    assert sent["platform_message_id"] == "m_ig_1"
+    [call] = platform.all_posts()
+    assert call.path == f"/v21.0/{PAGE_ID}/messages"
+    assert call.body == {
+        "recipient": {"id": customer},
+        "message": {"text": "Sorry! Could you send us your order number?"},
+        "messaging_type": "RESPONSE",
+    }
+
+
 # --- the brand's own posts ---------------------------------------------------------------------------
 
 

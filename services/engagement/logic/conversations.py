@@ -121,6 +121,7 @@ async def receive_mention(
         sentiment_label=mention.analysis.sentiment.label,
         posted_at=mention.created_at,
         external_id=mention.external_id[:256],
+        kind=getattr(mention, "kind", None),
     )
     session.add(message)
     await session.flush()

@@ -4,8 +4,8 @@ engagement records an outbound message (`queued`) and stages `engagement.reply.r
 which holds the channels and their credentials, sends it and answers with `listening.reply.sent` or
 `listening.reply.failed`, which set the message's delivery (`sent` with the platform's id, `failed` with
 listening's code and sentence). The answer goes to the thread of the conversation's latest inbound
-message: a private message to its author on messaging platforms (Messenger, WhatsApp), a public reply
-in the thread otherwise.
+message: a private message to its author when that was a private message (its `kind`, as listening saw
+it; any post on Messenger and WhatsApp), a public reply in the thread otherwise.
 
 The first response: `conversation.first_response_at` is set when the brand's first answer reaches the
 platform (the reply is `sent`, at the platform's acceptance time), not when it is queued: a reply the
@@ -134,13 +134,14 @@ async def send_reply(
         raise ReplyNotPossible(
             "The conversation has no customer message to reply to.", code="nothing_to_answer"
         )
-    direct = answered.platform in DIRECT_PLATFORMS
+    direct = answered.kind == "message" or answered.platform in DIRECT_PLATFORMS
     message = Message(
         tenant_id=conversation.tenant_id,
         conversation_id=conversation.id,
         mention_id=None,
         direction="outbound",
         platform=answered.platform,
+        kind="message" if direct else "comment",
         text=text,
         author_id=author_id,
         origin=origin,
@@ -326,6 +327,7 @@ async def receive_brand_post(
         conversation_id=conversation.id,
         direction="outbound",
         platform=post.platform,
+        kind=post.kind,
         text=post.text,
         external_id=post.external_id[:256],
         platform_message_id=post.external_id[:256],

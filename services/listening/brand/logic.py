@@ -158,6 +158,7 @@ def stage_brand_post(
     in_reply_to: str | None,
     channel_id: str | None,
     account_id: str | None = None,
+    kind: str | None = None,
 ) -> str:
     """Publish the brand's own post (`listening.brand_post.received`) in the caller's transaction; the
     event's id."""
@@ -170,6 +171,7 @@ def stage_brand_post(
             in_reply_to=in_reply_to,
             channel_id=channel_id,
             account_id=account_id,
+            kind=kind,
         ),
         source=SOURCE,
         tenant_id=tenant_id,

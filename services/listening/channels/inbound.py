@@ -61,6 +61,7 @@ def mention_create(mention: InboundMention) -> MentionCreate:
         data["author"]["id"] = mention.author.id
     if mention.rating is not None:
         data["rating"] = mention.rating
+    data["kind"] = mention.kind
     return MentionCreate.model_validate(data)
 
 

@@ -96,6 +96,7 @@ def received_payload(mention: Mention, *, matched: Sequence[MatchedQuery] = ()) 
         matched_queries=list(matched),
         group_id=mention.group_id,
         channel_id=mention.channel_id,
+        kind=mention.kind,
     )
 
 
@@ -134,6 +135,7 @@ def new_mention_row(
         "rating": mention_in.rating,
         "channel_id": channel_id,
         "in_reply_to": mention_in.in_reply_to,
+        "kind": mention_in.kind,
         "analysis_status": "pending",
         "needs_rescore": False,
         "low_confidence": False,
@@ -161,6 +163,7 @@ def brand_post_of(
         in_reply_to=mention_in.in_reply_to,
         channel_id=channel_id,
         account_id=mention_in.author.id,
+        kind=mention_in.kind,
     )
 
 

@@ -50,6 +50,8 @@ class MentionCreate(BaseModel):
     url: Text | None = Field(default=None, max_length=2048, pattern=r"^https?://")
     author: AuthorIn
     in_reply_to: Text | None = Field(default=None, min_length=1, max_length=128)
+    # What the post is: a public post, a comment, a private message (answered privately), a review.
+    kind: Literal["post", "comment", "message", "review"] | None = None
     # Star rating of a review (1-5).
     rating: int | None = Field(default=None, ge=1, le=5)
     engagement: EngagementIn | None = None

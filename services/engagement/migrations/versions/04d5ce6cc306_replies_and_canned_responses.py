@@ -41,6 +41,7 @@ def upgrade() -> None:
         batch_op.alter_column("mention_id", existing_type=sa.String(length=64), nullable=True)
         batch_op.alter_column("intent", existing_type=sa.String(length=30), nullable=True)
         batch_op.alter_column("sentiment_label", existing_type=sa.String(length=10), nullable=True)
+        batch_op.add_column(sa.Column("kind", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("external_id", sa.String(length=256), nullable=True))
         batch_op.add_column(sa.Column("author_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("origin", sa.String(length=16), nullable=True))
@@ -65,6 +66,7 @@ def downgrade() -> None:
         batch_op.drop_column("origin")
         batch_op.drop_column("author_id")
         batch_op.drop_column("external_id")
+        batch_op.drop_column("kind")
     op.execute("DELETE FROM message WHERE mention_id IS NULL")
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.alter_column("sentiment_label", existing_type=sa.String(length=10), nullable=False)

@@ -1,4 +1,4 @@
-"""the brand's own accounts
+"""the brand's own accounts; what kind of post a mention is
 
 Revision ID: 32a4fe693f8a
 Revises: e2248165931c
@@ -17,6 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("mention", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("kind", sa.String(length=16), nullable=True))
     op.create_table(
         "listening_own_account",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -40,3 +42,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_listening_own_account_tenant_created")
         batch_op.drop_index(batch_op.f("ix_listening_own_account_tenant_id"))
     op.drop_table("listening_own_account")
+    with op.batch_alter_table("mention", schema=None) as batch_op:
+        batch_op.drop_column("kind")
