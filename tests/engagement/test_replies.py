@@ -102,7 +102,8 @@ def replied(client: httpx.Client, tenant: Tenant, conversation_id: str, **body: 
 
 def message_of(client: httpx.Client, tenant: Tenant, conversation_id: str, message_id: str) -> dict[str, Any]:
     detail = get_conversation(client, tenant, conversation_id)
-    [message] = [m for m in detail["messages"] if m["id"] == message_id]
+    found: list[dict[str, Any]] = [m for m in detail["messages"] if m["id"] == message_id]
+    [message] = found
     return message
 
 
