@@ -14,7 +14,15 @@ import pytest
 
 from rapport.stack import Stack
 from tests.engagement.test_conversations import COMPLAINT, get_conversation, list_conversations
-from tests.helpers import Tenant, assert_problem, collect_events, mention_payload, unique, wait_until
+from tests.helpers import (
+    Tenant,
+    add_user,
+    assert_problem,
+    collect_events,
+    mention_payload,
+    unique,
+    wait_until,
+)
 from tests.listening.channels.helpers import RecordingPlatform, platform_mentions, post_meta
 from tests.listening.channels.test_replies import (
     PAGE_TOKEN,
@@ -515,3 +523,49 @@ def test_message_errors_are_problems(client: httpx.Client, tenant: Tenant, other
     assert_problem(post_message(client, tenant, conversation["id"], template_id=str(uuid.uuid4())), 404)
     assert outbound(get_conversation(client, tenant, conversation["id"])) == []
     assert get_conversation(client, tenant, conversation["id"])["notes"] == []
+
+
+def test_replies_and_canned_responses_need_a_worker_of_the_tenant(
+    client: httpx.Client, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    response = client.post("/v1/mentions", headers=tenant.headers, json=mention_payload(text=COMPLAINT))
+    assert response.status_code == 202, response.text
+    conversation = wait_until(
+        lambda: next(iter(list_conversations(client, tenant)), None), what="the conversation opened"
+    )
+    canned = create_canned(client, tenant, name="hello", variants={"en": "Hello!"}, default_language="en")
+    analyst = add_user(client, tenant, "analyst")
+    path = f"/v1/conversations/{conversation['id']}/messages"
+    assert_problem(client.post(path, json={"text": "Hi", "internal": True}), 401)
+    assert_problem(client.post("/v1/canned-responses", json={}), 401)
+    assert_problem(client.post(path, headers=analyst.headers, json={"text": "Hi", "internal": True}), 403)
+    body = {"name": "x", "variants": {"en": "x"}, "default_language": "en"}
+    assert_problem(client.post("/v1/canned-responses", headers=analyst.headers, json=body), 403)
+    assert_problem(
+        client.patch(f"/v1/canned-responses/{canned['id']}", headers=analyst.headers, json={"name": "y"}), 403
+    )
+    # Analysts read canned responses; another tenant's is not found.
+    listed = client.get("/v1/canned-responses", headers=analyst.headers)
+    assert [c["id"] for c in listed.json()["items"]] == [canned["id"]]
+    assert_problem(
+        client.patch(
+            f"/v1/canned-responses/{canned['id']}", headers=other_tenant.headers, json={"name": "y"}
+        ),
+        404,
+    )
+    assert_problem(client.delete(f"/v1/canned-responses/{canned['id']}", headers=other_tenant.headers), 404)
+    # A canned response of another tenant cannot be used either.
+    assert_problem(
+        client.post(
+            f"/v1/conversations/{conversation['id']}/messages",
+            headers=tenant.headers,
+            json={
+                "template_id": create_canned(
+                    client, other_tenant, name="o", variants={"en": "o"}, default_language="en"
+                )["id"],
+                "internal": True,
+            },
+        ),
+        404,
+    )
+    assert_problem(client.get("/v1/own-accounts"), 401)

@@ -141,7 +141,7 @@ async def send_reply(
         mention_id=None,
         direction="outbound",
         platform=answered.platform,
-        kind="message" if direct else "comment",
+        kind="message" if direct else None,
         text=text,
         author_id=author_id,
         origin=origin,
