@@ -98,6 +98,8 @@ PATH_ACCESS: dict[str, Access] = {
     "/v1/webhooks": WEBHOOKS,
     # The live inbox, and the tickets that open it, only read.
     "/v1/conversations/stream": Access(read="conversations:read", write="conversations:read"),
+    "/v1/canned-responses": CONVERSATIONS,
+    "/v1/own-accounts": CHANNELS,
 }
 _BY_LENGTH = sorted(PATH_ACCESS.items(), key=lambda item: len(item[0]), reverse=True)
 

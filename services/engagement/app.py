@@ -11,6 +11,7 @@ from services.engagement.api import agents_router, router, stream_router
 from services.engagement.consumers import subscriptions
 from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 from services.engagement.outbound.routes import router as webhooks_router
+from services.engagement.replies_api import canned_router, messages_router
 from services.engagement.settings import EngagementSettings
 from services.engagement.state import EngagementState, engagement_state
 from services.engagement.stream import StreamHub
@@ -33,7 +34,7 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
         "(statuses, snoozes, labels, notes); "
         "partner webhooks (signed deliveries of public events).",
         # The stream's fixed path before the conversation routes' `/{conversation_id}`.
-        routers=[stream_router, router, agents_router, webhooks_router],
+        routers=[stream_router, router, agents_router, webhooks_router, messages_router, canned_router],
         subscriptions=all_subscriptions,
         jwks=jwks,
     )

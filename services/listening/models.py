@@ -40,6 +40,9 @@ class Mention(SQLModel, table=True):
     author_verified: bool = False
     influence: float = 0.0
     in_reply_to: str | None = Field(default=None, max_length=128)
+    # What the post is on its platform (post, comment, message: a private message, review); None when the
+    # ingest API did not say. A reply to a private message is a private message.
+    kind: str | None = Field(default=None, max_length=16)
     # The author's stable platform user id (compliance `user_delete` finds posts by it); a review's stars.
     author_id: str | None = Field(default=None, max_length=128, index=True)
     rating: int | None = None
@@ -335,3 +338,7 @@ class Reply(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# The brand module's table belongs to this database too (migrations find a service's tables here).
+from services.listening.brand.models import OwnAccount  # noqa: E402, F401

@@ -25,6 +25,7 @@ from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
 from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
+from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
 from services.engagement.models import (
     ACTIVE_STATUSES,
@@ -119,9 +120,12 @@ async def receive_mention(
         intent=mention.analysis.intent,
         sentiment_label=mention.analysis.sentiment.label,
         posted_at=mention.created_at,
+        external_id=mention.external_id[:256],
+        kind=getattr(mention, "kind", None),
     )
     session.add(message)
     await session.flush()
+    stage_message(session, message, verb="created")
     log.info(
         "message.added",
         extra={

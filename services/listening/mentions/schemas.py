@@ -50,16 +50,21 @@ class MentionCreate(BaseModel):
     url: Text | None = Field(default=None, max_length=2048, pattern=r"^https?://")
     author: AuthorIn
     in_reply_to: Text | None = Field(default=None, min_length=1, max_length=128)
+    # What the post is: a public post, a comment, a private message (answered privately), a review.
+    kind: Literal["post", "comment", "message", "review"] | None = None
     # Star rating of a review (1-5).
     rating: int | None = Field(default=None, ge=1, le=5)
     engagement: EngagementIn | None = None
 
 
 class MentionAccepted(BaseModel):
-    """The id of the stored mention, and whether this request stored it or it was already there."""
+    """The id of the stored mention, and whether this request stored it or it was already there.
+
+    `brand_post`: the author is one of the tenant's own accounts (`/v1/own-accounts`, its channels'
+    accounts): the post is not a mention; it was published as the brand's own post (`id`: that event's)."""
 
     id: str
-    status: Literal["accepted", "duplicate"]
+    status: Literal["accepted", "duplicate", "brand_post"]
 
 
 MAX_BATCH = 500
