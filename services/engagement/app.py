@@ -12,6 +12,7 @@ from services.engagement.consumers import subscriptions
 from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 from services.engagement.outbound.routes import router as webhooks_router
 from services.engagement.settings import EngagementSettings
+from services.engagement.sla_api import routing_router, sla_router
 from services.engagement.state import EngagementState, engagement_state
 from shared.auth import JWKSSource
 from shared.service import Subscription, create_service_app
@@ -30,7 +31,7 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
         description="Conversations opened from actionable mentions, routed, assigned and worked by agents "
         "(statuses, snoozes, labels, notes); "
         "partner webhooks (signed deliveries of public events).",
-        routers=[router, agents_router, webhooks_router],
+        routers=[router, agents_router, webhooks_router, sla_router, routing_router],
         subscriptions=all_subscriptions,
         jwks=jwks,
     )

@@ -15,3 +15,15 @@ class InvalidConversationUpdate(Unprocessable):
 
 class ConversationConflict(Conflict):
     type = "https://rapport.dev/problems/conversation-conflict"
+
+
+class SlaPolicyNotFound(NotFound):
+    type = "https://rapport.dev/problems/sla-policy-not-found"
+
+
+class RoutingRuleNotFound(NotFound):
+    type = "https://rapport.dev/problems/routing-rule-not-found"
+
+
+class InvalidRoutingRule(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-routing-rule"

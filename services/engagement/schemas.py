@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    computed_field,
     field_validator,
 )
 
@@ -50,6 +51,44 @@ class MessageRead(BaseModel):
     redacted: bool = False
 
 
+SlaState = Literal["ok", "warning", "breached", "met"]
+
+
+class SlaTargetView(BaseModel):
+    """One SLA target of a conversation: its deadline and state (met: done by the deadline; warning: 80 %
+    of the target gone)."""
+
+    due_at: datetime | None = None
+    state: SlaState | None = None
+
+
+class SlaView(BaseModel):
+    """A conversation's SLA targets; `paused` while it is pending on the customer."""
+
+    first_response: SlaTargetView
+    resolution: SlaTargetView
+    paused: bool = False
+
+
+def sla_target(
+    due_at: datetime | None,
+    warned_at: datetime | None,
+    breached_at: datetime | None,
+    done_at: datetime | None,
+) -> SlaTargetView:
+    """One target's state from its stored deadline and the times its warning and breach fired."""
+    if due_at is None:
+        return SlaTargetView()
+    state: SlaState
+    if breached_at is not None:
+        state = "breached"
+    elif done_at is not None:
+        state = "met" if done_at <= due_at else "breached"
+    else:
+        state = "warning" if warned_at is not None else "ok"
+    return SlaTargetView(due_at=due_at, state=state)
+
+
 class ConversationRead(BaseModel):
     """A conversation as listed."""
 
@@ -80,11 +119,35 @@ class ConversationRead(BaseModel):
     opened_at: datetime
     created_at: datetime
     updated_at: datetime
+    # The SLA clock's columns, read to build `sla` (not shown themselves).
+    sla_paused_at: datetime | None = Field(default=None, exclude=True)
+    first_response_warned_at: datetime | None = Field(default=None, exclude=True)
+    first_response_breached_at: datetime | None = Field(default=None, exclude=True)
+    resolution_warned_at: datetime | None = Field(default=None, exclude=True)
+    resolution_breached_at: datetime | None = Field(default=None, exclude=True)
 
     @field_validator("labels", mode="before")
     @classmethod
     def _labels(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sla(self) -> SlaView:
+        """The SLA targets' deadlines and states."""
+        resolved_at = self.resolved_at if self.status in ("resolved", "closed") else None
+        return SlaView(
+            first_response=sla_target(
+                self.first_response_due_at,
+                self.first_response_warned_at,
+                self.first_response_breached_at,
+                self.first_response_at,
+            ),
+            resolution=sla_target(
+                self.resolution_due_at, self.resolution_warned_at, self.resolution_breached_at, resolved_at
+            ),
+            paused=self.sla_paused_at is not None,
+        )
 
 
 class NoteRead(BaseModel):

@@ -43,3 +43,8 @@ class EngagementSettings(Settings):
     webhook_log_retention_days: float = 30.0
     # How often the delivery worker looks for due deliveries when nothing woke it.
     webhook_poll_s: float = 1.0
+    # How often the SLA clock looks for conversations past 80 % (warning) or 100 % (breach) of a target.
+    sla_poll_s: float = Field(default=5.0, gt=0)
+    # A replica re-reads a tenant's routing rules when an edit bumped their version, checked at most this
+    # often per tenant (edits reach every replica within about this long).
+    routing_rules_refresh_s: float = Field(default=1.0, ge=0)

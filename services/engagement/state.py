@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from services.engagement.logic import rules, sla
 from services.engagement.logic.conversations import wake_snoozed
 from services.engagement.outbound.worker import DeliveryWorker
 from services.engagement.settings import EngagementSettings
@@ -45,6 +46,25 @@ async def snooze_clock(rt: Runtime[EngagementSettings]) -> None:
         await asyncio.sleep(rt.settings.snooze_poll_s)
 
 
+async def sla_clock(rt: Runtime[EngagementSettings]) -> None:
+    """Every `sla_poll_s`, fire the SLA warnings (80 %) and breaches (100 %) that are due, each once (the
+    marks and what fired are stored on the conversation; replicas skip each other's locked rows), and
+    apply the tenants' SLA routing rules to them."""
+    while True:
+        try:
+            while True:  # a full batch: more may be due
+                async with rt.sessions() as session:
+                    seen, _ = await sla.fire_due(session, act=rules.act_on_sla, batch=SLA_BATCH)
+                if seen < SLA_BATCH:
+                    break
+        except Exception:  # a database hiccup: logged, and the next tick tries again
+            log.exception("sla.clock_failed")
+        await asyncio.sleep(rt.settings.sla_poll_s)
+
+
+SLA_BATCH = 200
+
+
 @asynccontextmanager
 async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[EngagementState]:
     """Build the state and start the delivery worker as a service task (/readyz watches it)."""
@@ -69,6 +89,8 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
     )
     rt.spawn(worker.run(), name="webhook-deliveries")
     rt.spawn(snooze_clock(rt), name="snooze-clock")
+    rules.CACHE.refresh_s = settings.routing_rules_refresh_s
+    rt.spawn(sla_clock(rt), name="sla-clock")
     yield EngagementState(runtime=rt, box=box, worker=worker)
 
 

@@ -169,6 +169,18 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "A partner webhook subscription failed too many times in a row and was disabled; its admins "
         "should fix the endpoint and resume it.",
     ),
+    EventSpec(
+        "engagement.sla.warning",
+        c.SlaWarning,
+        "engagement",
+        "80 % of a conversation's first-response or resolution target has elapsed (once per target).",
+    ),
+    EventSpec(
+        "engagement.sla.breached",
+        c.SlaBreached,
+        "engagement",
+        "A conversation's first-response or resolution target passed unmet (once per target).",
+    ),
 )
 
 

@@ -362,3 +362,32 @@ class WebhookDisabled(Contract):
     last_status_code: int | None = None
     last_error: str | None = None
     disabled_at: datetime
+
+
+SlaTarget = Literal["first_response", "resolution"]
+
+
+class SlaWarning(Contract):
+    """80 % of a conversation's SLA target (first response or resolution) has elapsed; fired once."""
+
+    conversation_id: str
+    profile_id: str
+    target: SlaTarget
+    priority: Literal["low", "normal", "high", "urgent"]
+    due_at: datetime
+    team_id: str | None = None
+    assignee_id: str | None = None
+    fired_at: datetime
+
+
+class SlaBreached(Contract):
+    """A conversation's SLA target (first response or resolution) has passed unmet; fired once."""
+
+    conversation_id: str
+    profile_id: str
+    target: SlaTarget
+    priority: Literal["low", "normal", "high", "urgent"]
+    due_at: datetime
+    team_id: str | None = None
+    assignee_id: str | None = None
+    fired_at: datetime

@@ -23,7 +23,11 @@ def office(**extra: object) -> BusinessHours:
     """Mon-Fri 09:00-17:00, Europe/Berlin."""
     day = [{"start": "09:00", "end": "17:00"}]
     return BusinessHours.model_validate(
-        {"timezone": "Europe/Berlin", "weekly": {d: day for d in ("mon", "tue", "wed", "thu", "fri")}, **extra}
+        {
+            "timezone": "Europe/Berlin",
+            "weekly": {d: day for d in ("mon", "tue", "wed", "thu", "fri")},
+            **extra,
+        }
     )
 
 
@@ -133,4 +137,4 @@ def test_several_intervals_a_day() -> None:
 
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
-        add_business_seconds(office(), datetime(2026, 1, 6, 10), 1.0)  # noqa: DTZ001
+        add_business_seconds(office(), datetime(2026, 1, 6, 10), 1.0)

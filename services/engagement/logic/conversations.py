@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
+from services.engagement.logic import rules, sla
 from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
-from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
+from services.engagement.logic.routing import PRIORITIES, priority_for
 from services.engagement.models import (
     ACTIVE_STATUSES,
     Agent,
@@ -76,7 +77,9 @@ async def receive_mention(
     """Put an actionable mention into its profile's conversation in progress, reopening a recently
     resolved one or opening one if needed."""
     mention = resolved.mention
-    if not is_actionable(mention):
+    # Routing rules first (cached per tenant): a rule may open what the default would not, or ignore it.
+    decision = await rules.decide(session, tenant_id=tenant_id, mention=mention, profile=resolved.profile)
+    if not decision.open:
         return None
     now = now or utcnow()
     existing = (
@@ -100,13 +103,17 @@ async def receive_mention(
         )
         if conversation is not None:
             _reopen(session, conversation=conversation, mention=mention, now=now)
+            await sla.start_clock(session, conversation=conversation, now=now)
     if conversation is None:
-        conversation = await _open(session, tenant_id=tenant_id, resolved=resolved, now=now)
+        conversation = await _open(
+            session, tenant_id=tenant_id, resolved=resolved, now=now, decision=decision
+        )
     else:
         # A later, more urgent post raises the thread's priority; it never lowers it.
         priority, reason = priority_for(mention, resolved.profile)
         if PRIORITIES.index(priority) > PRIORITIES.index(conversation.priority):
             conversation.priority, conversation.priority_reason = priority, reason
+            await sla.reprioritise(session, conversation=conversation)
     _touch(conversation, mention=mention, profile=resolved.profile, now=now)
     session.add(conversation)
     message = Message(
@@ -177,7 +184,12 @@ def _touch(
 
 
 async def _open(
-    session: AsyncSession, *, tenant_id: str, resolved: MentionResolved, now: datetime
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: MentionResolved,
+    now: datetime,
+    decision: rules.Decision = rules.OPEN,
 ) -> Conversation:
     mention, profile_id = resolved.mention, resolved.profile_id
     await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # against an agent projected meanwhile
@@ -193,6 +205,8 @@ async def _open(
         created_at=now,
         updated_at=now,
     )
+    rules.shape(conversation, decision)  # the matching routing rule's team, priority and labels
+    priority = decision.priority or priority
     session.add(conversation)
     # Flush now so a replica that opened the same profile's conversation first fails this transaction
     # (unique open-conversation index); the redelivery then appends to that one.
@@ -220,6 +234,8 @@ async def _open(
     )
     if agent is not None:
         assign(session, conversation=conversation, agent=agent, now=now)
+    await sla.start_clock(session, conversation=conversation, now=now)
+    await rules.acknowledge(session, conversation=conversation, decision=decision, now=now)
     return conversation
 
 
@@ -266,6 +282,7 @@ def move_status(
     )
     if to != "snoozed":
         conversation.snoozed_until = None
+    sla.on_status(conversation, from_status=from_status, now=now)  # pending pauses the SLA clock
     conversation.updated_at = now
     session.add(conversation)
     session.add(
@@ -352,6 +369,7 @@ async def update_conversation(
     if update_in.priority is not None and update_in.priority != conversation.priority:
         conversation.priority = update_in.priority
         conversation.priority_reason = "set by an agent"
+        await sla.reprioritise(session, conversation=conversation)
     if "assignee_id" in given:
         await _reassign(session, conversation=conversation, assignee_id=update_in.assignee_id, now=now)
     if status is not None:
@@ -362,9 +380,12 @@ async def update_conversation(
                     f"The profile already has conversation {other.id} in progress: resolve it first."
                 )
         if status != conversation.status:
+            finished = conversation.status not in ACTIVE_STATUSES
             move_status(
                 session, conversation=conversation, to=status, cause="agent", by_user_id=by_user_id, now=now
             )
+            if finished and status in ACTIVE_STATUSES:  # opened again: the SLA clock starts afresh
+                await sla.start_clock(session, conversation=conversation, now=now)
         if status == "snoozed":
             conversation.snoozed_until = update_in.snoozed_until
     conversation.updated_at = now
@@ -471,7 +492,9 @@ EQUAL_FILTERS = ("priority", "assignee_id", "language", "platform", "profile_id"
 
 
 @functools.cache
-def _inbox_page(equal: tuple[str, ...], statuses: int, label: bool, after: bool) -> Select[Any]:
+def _inbox_page(
+    equal: tuple[str, ...], statuses: int, label: bool, after: bool, sla_state: str | None = None
+) -> Select[Any]:
     """The list's statement for one shape of filters, built once (bind parameters carry the values)."""
     table: Table = Conversation.__table__  # type: ignore[attr-defined]
     stmt = select(*columns_of(table, ConversationRead)).where(
@@ -482,6 +505,8 @@ def _inbox_page(equal: tuple[str, ...], statuses: int, label: bool, after: bool)
     if label:
         # Labels are a sorted JSON list of strings without quotes or LIKE wildcards (schemas.Label).
         stmt = stmt.where(table.c.labels.like(bindparam("label_pattern")))
+    if sla_state is not None:
+        stmt = stmt.where(sla.state_condition(table, sla_state))
     return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
 
 
@@ -493,6 +518,7 @@ async def list_conversations(
     label: str | None = None,
     limit: int,
     cursor: str | None,
+    sla_state: str | None = None,
     **equal: str | None,
 ) -> ConversationPage:
     """The tenant's conversations, newest first, filtered by statuses (any of), a label and the
@@ -502,7 +528,7 @@ async def list_conversations(
     if unknown:
         raise ValueError(f"unknown filters {sorted(unknown)}")
     wanted = sorted(set(statuses))
-    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor))
+    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor), sla_state)
     params: dict[str, Any] = {"tenant_id": tenant_id, **given}
     params.update({f"status_{i}": status for i, status in enumerate(wanted)})
     if label is not None:

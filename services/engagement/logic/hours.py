@@ -109,7 +109,7 @@ def _day_intervals(hours: BusinessHours, day: date) -> list[tuple[datetime, date
 
 
 def _open_spans(hours: BusinessHours, since: datetime) -> Iterator[tuple[datetime, datetime]]:
-    """The schedule's open spans (UTC) ending after `since`, in order, clipped to start at `since` or later."""
+    """The schedule's open spans (UTC) that end after `since`, in order, clipped to start at `since`."""
     day = since.astimezone(hours.zone).date() - timedelta(days=1)  # an interval of yesterday may run on
     for _ in range(_MAX_DAYS):
         for start, end in _day_intervals(hours, day):
@@ -135,7 +135,7 @@ def add_business_seconds(hours: BusinessHours, start: datetime, seconds: float) 
 
 
 def business_seconds_between(hours: BusinessHours, start: datetime, end: datetime) -> float:
-    """Business seconds from `start` to `end` (negative when `end` comes first); wall clock when `always_open`."""
+    """Business seconds from `start` to `end` (negative if `end` is earlier); wall clock if `always_open`."""
     start, end = _as_utc(start), _as_utc(end)
     if end < start:
         return -business_seconds_between(hours, end, start)
