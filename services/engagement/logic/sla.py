@@ -104,6 +104,7 @@ async def delete_policy(session: AsyncSession, *, tenant_id: str, priority: str)
 
 # --- the team's hours ---------------------------------------------------------------------------------
 
+
 async def team_hours(session: AsyncSession, team_id: str | None) -> BusinessHours | None:
     """The business hours of a team (the `team` table's `business_hours` JSON), or None: no team, no
     such table yet, no hours set, or hours that no longer validate (the clock then runs on the wall clock).
