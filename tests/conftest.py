@@ -102,6 +102,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_WEBHOOK_ENDPOINT_RATE_PER_S": "10",
         # The snooze clock ticks every second (5 s by default), so a snoozed conversation wakes soon.
         "RAPPORT_SNOOZE_POLL_S": "1",
+        # The SLA clock ticks five times a second, so second-long SLA targets warn and breach on time; edits
+        # of routing rules reach the mention path within a fifth of a second.
+        "RAPPORT_SLA_POLL_S": "0.2",
+        "RAPPORT_ROUTING_RULES_REFRESH_S": "0.2",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -548,6 +548,16 @@ async def _bump_version(session: AsyncSession, tenant_id: str) -> None:
     await session.execute(_BUMP, {"tenant_id": tenant_id})
 
 
+async def _make_room(session: AsyncSession, *, tenant_id: str, position: int, keep: str | None) -> None:
+    """A rule goes in at `position`, before the rule there: that one and those after move down one."""
+    table = RoutingRule.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(table)
+        .where(table.c.tenant_id == tenant_id, table.c.position >= position, table.c.id != (keep or ""))
+        .values(position=table.c.position + 1)
+    )
+
+
 def _read(rule: RoutingRule) -> RoutingRuleRead:
     return RoutingRuleRead.model_validate(rule, from_attributes=True)
 
@@ -574,6 +584,8 @@ async def create_rule(
     position = rule_in.position
     if position is None:
         position = (rules[-1].position + 1) if rules else 0
+    else:
+        await _make_room(session, tenant_id=tenant_id, position=position, keep=None)
     now = utcnow()
     rule = RoutingRule(
         tenant_id=tenant_id,
@@ -606,6 +618,8 @@ async def update_rule(
             value = getattr(rule_in, name)
             if value is None:
                 raise InvalidRoutingRule(f"`{name}` may not be null.")
+            if name == "position" and value != rule.position:
+                await _make_room(session, tenant_id=tenant_id, position=value, keep=rule.id)
             setattr(rule, name, value)
     conditions = (
         rule_in.conditions if "conditions" in given else RuleConditions.model_validate_json(rule.conditions)
