@@ -101,6 +101,8 @@ PATH_ACCESS: dict[str, Access] = {
     "/v1/webhooks": WEBHOOKS,
     "/v1/sla-policies": ROUTING,
     "/v1/routing": ROUTING,
+    "/v1/canned-responses": CONVERSATIONS,
+    "/v1/own-accounts": CHANNELS,
 }
 _BY_LENGTH = sorted(PATH_ACCESS.items(), key=lambda item: len(item[0]), reverse=True)
 

@@ -11,6 +11,7 @@ from services.engagement.api import agents_router, router
 from services.engagement.consumers import subscriptions
 from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 from services.engagement.outbound.routes import router as webhooks_router
+from services.engagement.replies_api import canned_router, messages_router
 from services.engagement.settings import EngagementSettings
 from services.engagement.sla_api import routing_router, sla_router
 from services.engagement.state import EngagementState, engagement_state
@@ -31,7 +32,15 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
         description="Conversations opened from actionable mentions, routed, assigned and worked by agents "
         "(statuses, snoozes, labels, notes); "
         "partner webhooks (signed deliveries of public events).",
-        routers=[router, agents_router, webhooks_router, sla_router, routing_router],
+        routers=[
+            router,
+            agents_router,
+            webhooks_router,
+            messages_router,
+            canned_router,
+            sla_router,
+            routing_router,
+        ],
         subscriptions=all_subscriptions,
         jwks=jwks,
     )

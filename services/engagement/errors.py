@@ -27,3 +27,19 @@ class RoutingRuleNotFound(NotFound):
 
 class InvalidRoutingRule(Unprocessable):
     type = "https://rapport.dev/problems/invalid-routing-rule"
+
+
+class ReplyNotPossible(Unprocessable):
+    type = "https://rapport.dev/problems/reply-not-possible"
+
+
+class CannedResponseNotFound(NotFound):
+    type = "https://rapport.dev/problems/canned-response-not-found"
+
+
+class InvalidCannedResponse(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-canned-response"
+
+
+class CannedResponseConflict(Conflict):
+    type = "https://rapport.dev/problems/canned-response-conflict"

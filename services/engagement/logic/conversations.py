@@ -26,6 +26,7 @@ from sqlmodel import col
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
 from services.engagement.logic import rules, sla
 from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
+from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, priority_for
 from services.engagement.models import (
     ACTIVE_STATUSES,
@@ -104,6 +105,7 @@ async def receive_mention(
         if conversation is not None:
             _reopen(session, conversation=conversation, mention=mention, now=now)
             await sla.start_clock(session, conversation=conversation, now=now)
+    opened = conversation is None
     if conversation is None:
         conversation = await _open(
             session, tenant_id=tenant_id, resolved=resolved, now=now, decision=decision
@@ -126,9 +128,13 @@ async def receive_mention(
         intent=mention.analysis.intent,
         sentiment_label=mention.analysis.sentiment.label,
         posted_at=mention.created_at,
+        external_id=mention.external_id[:256],
     )
     session.add(message)
     await session.flush()
+    stage_message(session, message, verb="created")
+    if opened:  # the matching rule's auto-acknowledgement answers this first message
+        await rules.acknowledge(session, conversation=conversation, decision=decision, now=now)
     log.info(
         "message.added",
         extra={
@@ -235,7 +241,6 @@ async def _open(
     if agent is not None:
         assign(session, conversation=conversation, agent=agent, now=now)
     await sla.start_clock(session, conversation=conversation, now=now)
-    await rules.acknowledge(session, conversation=conversation, decision=decision, now=now)
     return conversation
 
 

@@ -23,7 +23,15 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.errors import InvalidRoutingRule, RoutingRuleNotFound
+from services.engagement.errors import (
+    CannedResponseNotFound,
+    InvalidCannedResponse,
+    InvalidRoutingRule,
+    ReplyNotPossible,
+    RoutingRuleNotFound,
+)
+from services.engagement.logic.canned import render_canned
+from services.engagement.logic.replies import send_reply
 from services.engagement.logic.routing import PRIORITIES, bump, influence_of, is_actionable, priority_for
 from services.engagement.logic.sla import reprioritise
 from services.engagement.models import Conversation, Priority, RoutingRule, RoutingVersion
@@ -340,27 +348,29 @@ def shape(conversation: Conversation, decision: Decision) -> None:
 async def acknowledge(
     session: AsyncSession, *, conversation: Conversation, decision: Decision, now: datetime
 ) -> None:
-    """The rule's auto-acknowledgement of a newly opened conversation (its one call site)."""
+    """The rule's auto-acknowledgement of a newly opened conversation, once its first message is stored:
+    the canned response in the conversation's language, sent as a reply (`origin` "auto_ack"). A template
+    that is gone or no longer fits, or a conversation without a channel, sends nothing (logged): the
+    post still opens its conversation."""
     ack = decision.auto_acknowledge
     if ack is None:
         return
-    # AUTO-ACK CALL SITE: `render_canned` and `send_reply` come from the replies feature
-    # (logic/replies.py); until it is merged the acknowledgement is stored on the rule but not sent.
     try:
-        from services.engagement.logic import replies  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        log.warning("rules.auto_ack_unavailable", extra={"conversation_id": conversation.id})
-        return
-    body = await replies.render_canned(
-        session,
-        tenant_id=conversation.tenant_id,
-        canned_id=ack.template_id,
-        language=conversation.language,
-        variables=dict(ack.variables),
-    )
-    await replies.send_reply(
-        session, conversation=conversation, text=body, author_id=None, now=now, origin="auto_ack"
-    )
+        body = await render_canned(
+            session,
+            tenant_id=conversation.tenant_id,
+            canned_id=ack.template_id,
+            language=conversation.language,
+            variables=dict(ack.variables),
+        )
+        await send_reply(
+            session, conversation=conversation, text=body, author_id=None, now=now, origin="auto_ack"
+        )
+    except (CannedResponseNotFound, InvalidCannedResponse, ReplyNotPossible) as error:
+        log.warning(
+            "rules.auto_ack_skipped",
+            extra={"conversation_id": conversation.id, "rule_id": decision.rule_id, "reason": error.type},
+        )
 
 
 # --- SLA rules ----------------------------------------------------------------------------------------

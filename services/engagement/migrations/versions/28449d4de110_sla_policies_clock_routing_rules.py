@@ -1,7 +1,7 @@
 """SLA policies, the SLA clock's columns on conversations, routing rules and their version
 
 Revision ID: 28449d4de110
-Revises: 3c5e0d7a9b21
+Revises: 04d5ce6cc306
 Create Date: 2026-12-06 23:05:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "28449d4de110"
-down_revision: str | Sequence[str] | None = "3c5e0d7a9b21"
+down_revision: str | Sequence[str] | None = "04d5ce6cc306"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
