@@ -102,6 +102,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_WEBHOOK_ENDPOINT_RATE_PER_S": "10",
         # The snooze clock ticks every second (5 s by default), so a snoozed conversation wakes soon.
         "RAPPORT_SNOOZE_POLL_S": "1",
+        # Agents' presence lasts well beyond any test without heartbeats; lapses are tested with a
+        # replica of short TTL. The sweeper looks often.
+        "RAPPORT_PRESENCE_TTL_S": "600",
+        "RAPPORT_PRESENCE_SWEEP_S": "0.5",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

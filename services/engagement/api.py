@@ -47,6 +47,8 @@ async def list_conversations(
     language: Annotated[str | None, Query(min_length=2, max_length=16)] = None,
     platform: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     label: Annotated[Label | None, Query()] = None,
+    team_id: IdQuery = None,
+    queued: Annotated[bool, Query(description="Only the queue: in progress, nobody's.")] = False,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> ConversationPage:
@@ -63,6 +65,8 @@ async def list_conversations(
         profile_id=profile_id,
         language=language,
         platform=platform,
+        team_id=team_id,
+        queued=queued,
     )
 
 

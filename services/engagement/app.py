@@ -13,6 +13,7 @@ from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBS
 from services.engagement.outbound.routes import router as webhooks_router
 from services.engagement.settings import EngagementSettings
 from services.engagement.state import EngagementState, engagement_state
+from services.engagement.teams_api import moves_router, presence_router, teams_router
 from shared.auth import JWKSSource
 from shared.service import Subscription, create_service_app
 
@@ -30,7 +31,7 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
         description="Conversations opened from actionable mentions, routed, assigned and worked by agents "
         "(statuses, snoozes, labels, notes); "
         "partner webhooks (signed deliveries of public events).",
-        routers=[router, agents_router, webhooks_router],
+        routers=[router, agents_router, webhooks_router, teams_router, presence_router, moves_router],
         subscriptions=all_subscriptions,
         jwks=jwks,
     )

@@ -43,3 +43,9 @@ class EngagementSettings(Settings):
     webhook_log_retention_days: float = 30.0
     # How often the delivery worker looks for due deliveries when nothing woke it.
     webhook_poll_s: float = 1.0
+    # Conversations in progress a new agent holds at most at once (admins change it per agent).
+    agent_capacity: int = Field(default=5, ge=1, le=1000)
+    # An agent's presence lapses to offline this long after their last heartbeat (Redis key TTL).
+    presence_ttl_s: float = Field(default=60.0, gt=0)
+    # How often the presence sweeper looks for lapsed heartbeats (any replica; stored facts decide).
+    presence_sweep_s: float = Field(default=5.0, gt=0)

@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
-from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
+from services.engagement.logic import assignment
+from services.engagement.logic.assignment import ASSIGNMENT_LOCK, SOURCE
 from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
 from services.engagement.models import (
     ACTIVE_STATUSES,
-    Agent,
     Conversation,
     ConversationNote,
     Message,
@@ -100,6 +100,7 @@ async def receive_mention(
         )
         if conversation is not None:
             _reopen(session, conversation=conversation, mention=mention, now=now)
+            await assignment.reclaim(session, conversation=conversation, now=now)
     if conversation is None:
         conversation = await _open(session, tenant_id=tenant_id, resolved=resolved, now=now)
     else:
@@ -197,7 +198,8 @@ async def _open(
     # Flush now so a replica that opened the same profile's conversation first fails this transaction
     # (unique open-conversation index); the redelivery then appends to that one.
     await session.flush()
-    agent = await next_agent(session, tenant_id=tenant_id)
+    # Team, agent or the queue, with the reasons (before the event, which carries the assignee).
+    await assignment.assign_new(session, conversation=conversation, mention=mention, now=now)
     stage(
         session,
         new_event(
@@ -206,7 +208,7 @@ async def _open(
                 profile_id=profile_id,
                 mention_id=mention.mention_id,
                 priority=priority,
-                assignee_id=agent.id if agent else None,
+                assignee_id=conversation.assignee_id,
                 opened_at=now,
             ),
             source=SOURCE,
@@ -218,8 +220,6 @@ async def _open(
         "conversation.opened",
         extra={"tenant_id": tenant_id, "conversation_id": conversation.id, "priority": priority},
     )
-    if agent is not None:
-        assign(session, conversation=conversation, agent=agent, now=now)
     return conversation
 
 
@@ -353,7 +353,13 @@ async def update_conversation(
         conversation.priority = update_in.priority
         conversation.priority_reason = "set by an agent"
     if "assignee_id" in given:
-        await _reassign(session, conversation=conversation, assignee_id=update_in.assignee_id, now=now)
+        await _reassign(
+            session,
+            conversation=conversation,
+            assignee_id=update_in.assignee_id,
+            by_user_id=by_user_id,
+            now=now,
+        )
     if status is not None:
         if status in ACTIVE_STATUSES and conversation.status not in ACTIVE_STATUSES:
             other = await _in_progress(session, tenant_id=tenant_id, profile_id=conversation.profile_id)
@@ -367,6 +373,9 @@ async def update_conversation(
             )
         if status == "snoozed":
             conversation.snoozed_until = update_in.snoozed_until
+        if status not in ACTIVE_STATUSES and conversation.assignee_id is not None:
+            # A slot freed: the queue's next conversation takes it.
+            await assignment.drain_queue(session, tenant_id=tenant_id, now=now)
     conversation.updated_at = now
     session.add(conversation)
     try:
@@ -379,17 +388,28 @@ async def update_conversation(
 
 
 async def _reassign(
-    session: AsyncSession, *, conversation: Conversation, assignee_id: str | None, now: datetime
+    session: AsyncSession,
+    *,
+    conversation: Conversation,
+    assignee_id: str | None,
+    by_user_id: str,
+    now: datetime,
 ) -> None:
+    """`assignee_id` null puts the conversation back in the queue (someone else free takes it at once);
+    an agent is a manual assignment (`assignment.assign_by_hand`)."""
     if assignee_id is None:
-        conversation.assignee_id = None
+        if conversation.assignee_id is not None and conversation.status in ACTIVE_STATUSES:
+            await assignment.requeue(
+                session, conversation=conversation, reason=f"unassigned by {by_user_id}", now=now
+            )
+        else:
+            conversation.assignee_id = None
         return
     if assignee_id == conversation.assignee_id:
         return
-    agent = await session.get(Agent, assignee_id)
-    if agent is None or agent.tenant_id != conversation.tenant_id or not agent.active:
-        raise InvalidConversationUpdate("`assignee_id` is not an active agent of the tenant.")
-    assign(session, conversation=conversation, agent=agent, now=now)
+    await assignment.assign_by_hand(
+        session, conversation=conversation, agent_id=assignee_id, team_id=None, by_user_id=by_user_id, now=now
+    )
 
 
 async def add_note(
@@ -454,7 +474,7 @@ async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: s
         tenant_id=tenant_id,
         id=conversation_id,
         error=ConversationNotFound,
-        shape=ConversationRead,
+        shape=ConversationDetail,
     )
     params = {"conversation_id": conversation.id}
     messages = await reader.all(_MESSAGES, params)
@@ -467,11 +487,13 @@ async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: s
 
 
 # Filters of the inbox list given as one value each (None: no filter).
-EQUAL_FILTERS = ("priority", "assignee_id", "language", "platform", "profile_id")
+EQUAL_FILTERS = ("priority", "assignee_id", "language", "platform", "profile_id", "team_id")
 
 
 @functools.cache
-def _inbox_page(equal: tuple[str, ...], statuses: int, label: bool, after: bool) -> Select[Any]:
+def _inbox_page(
+    equal: tuple[str, ...], statuses: int, label: bool, after: bool, queued: bool = False
+) -> Select[Any]:
     """The list's statement for one shape of filters, built once (bind parameters carry the values)."""
     table: Table = Conversation.__table__  # type: ignore[attr-defined]
     stmt = select(*columns_of(table, ConversationRead)).where(
@@ -482,6 +504,9 @@ def _inbox_page(equal: tuple[str, ...], statuses: int, label: bool, after: bool)
     if label:
         # Labels are a sorted JSON list of strings without quotes or LIKE wildcards (schemas.Label).
         stmt = stmt.where(table.c.labels.like(bindparam("label_pattern")))
+    if queued:
+        # The queue: in progress and nobody's (logic/assignment.py hands these out).
+        stmt = stmt.where(table.c.assignee_id.is_(None), table.c.status.in_(ACTIVE_STATUSES))
     return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
 
 
@@ -493,6 +518,7 @@ async def list_conversations(
     label: str | None = None,
     limit: int,
     cursor: str | None,
+    queued: bool = False,
     **equal: str | None,
 ) -> ConversationPage:
     """The tenant's conversations, newest first, filtered by statuses (any of), a label and the
@@ -502,7 +528,7 @@ async def list_conversations(
     if unknown:
         raise ValueError(f"unknown filters {sorted(unknown)}")
     wanted = sorted(set(statuses))
-    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor))
+    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor), queued)
     params: dict[str, Any] = {"tenant_id": tenant_id, **given}
     params.update({f"status_{i}": status for i, status in enumerate(wanted)})
     if label is not None:
