@@ -164,6 +164,10 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/routing", "engagement", STAFF, READS),
     _route("/v1/routing", "engagement", ADMINS),
     _route("/v1/canned-responses", "engagement", STAFF),
+    # Presence (agents themselves) and capacity (admins): the service checks each route's roles.
+    _route("/v1/agents", "engagement", ("owner", "admin", "agent")),
+    _route("/v1/teams", "engagement", STAFF, READS),
+    _route("/v1/teams", "engagement", ADMINS),
     _route("/v1/metrics", "metrics", STAFF),
 )
 

@@ -97,6 +97,7 @@ PATH_ACCESS: dict[str, Access] = {
     "/v1/segments": SEGMENTS,
     "/v1/conversations": CONVERSATIONS,
     "/v1/agents": AGENTS,
+    "/v1/teams": AGENTS,
     "/v1/metrics": METRICS,
     "/v1/webhooks": WEBHOOKS,
     "/v1/sla-policies": ROUTING,

@@ -106,6 +106,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # of routing rules reach the mention path within a fifth of a second.
         "RAPPORT_SLA_POLL_S": "0.2",
         "RAPPORT_ROUTING_RULES_REFRESH_S": "0.2",
+        # Agents' presence lasts well beyond any test without heartbeats; lapses are tested with a
+        # replica of short TTL. The sweeper looks often.
+        "RAPPORT_PRESENCE_TTL_S": "600",
+        "RAPPORT_PRESENCE_SWEEP_S": "0.5",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

@@ -50,6 +50,8 @@ async def list_conversations(
     sla: Annotated[
         Literal["warning", "breached"] | None, Query(description="An SLA target in this state.")
     ] = None,
+    team_id: IdQuery = None,
+    queued: Annotated[bool, Query(description="Only the queue: in progress, nobody's.")] = False,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> ConversationPage:
@@ -67,6 +69,8 @@ async def list_conversations(
         profile_id=profile_id,
         language=language,
         platform=platform,
+        team_id=team_id,
+        queued=queued,
     )
 
 

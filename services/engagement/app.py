@@ -15,6 +15,7 @@ from services.engagement.replies_api import canned_router, messages_router
 from services.engagement.settings import EngagementSettings
 from services.engagement.sla_api import routing_router, sla_router
 from services.engagement.state import EngagementState, engagement_state
+from services.engagement.teams_api import moves_router, presence_router, teams_router
 from shared.auth import JWKSSource
 from shared.service import Subscription, create_service_app
 
@@ -38,6 +39,9 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
             webhooks_router,
             messages_router,
             canned_router,
+            teams_router,
+            presence_router,
+            moves_router,
             sla_router,
             routing_router,
         ],

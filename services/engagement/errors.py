@@ -43,3 +43,31 @@ class InvalidCannedResponse(Unprocessable):
 
 class CannedResponseConflict(Conflict):
     type = "https://rapport.dev/problems/canned-response-conflict"
+
+
+class TeamNotFound(NotFound):
+    type = "https://rapport.dev/problems/team-not-found"
+
+
+class TeamConflict(Conflict):
+    type = "https://rapport.dev/problems/team-conflict"
+
+
+class AgentNotFound(NotFound):
+    type = "https://rapport.dev/problems/agent-not-found"
+
+
+class AgentUnavailable(Conflict):
+    """The agent cannot take this (deactivated, or offline for a manual assignment)."""
+
+    type = "https://rapport.dev/problems/agent-unavailable"
+
+
+class InvalidAssignment(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-assignment"
+
+
+class MergeConflict(Conflict):
+    """The two conversations cannot be merged (different customers, or one was merged already)."""
+
+    type = "https://rapport.dev/problems/merge-conflict"

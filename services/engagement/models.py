@@ -38,6 +38,11 @@ class Agent(SQLModel, table=True):
     active: bool = True
     last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Conversations in progress the agent holds at most at once (routing never exceeds it).
+    capacity: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
+    # online, away or offline: the stored fact routing reads (heartbeats keep it alive in Redis).
+    presence: str = Field(default="offline", max_length=10, sa_column_kwargs={"server_default": "offline"})
+    presence_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Conversation(SQLModel, table=True):
@@ -59,6 +64,8 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_snoozed_until", "status", "snoozed_until"),
         # The profile's latest resolved conversation (the reopen window).
         Index("ix_conversation_tenant_profile", "tenant_id", "profile_id"),
+        # An agent's load (conversations in progress they hold) and the queue (no assignee).
+        Index("ix_conversation_tenant_assignee", "tenant_id", "assignee_id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
@@ -113,6 +120,42 @@ class Conversation(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Why the latest assignment (or queueing) happened, JSON (logic/assignment.py): the rule or team
+    # chosen, the candidates with their load and skill match, the winner.
+    assignment_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Team(SQLModel, table=True):
+    """A group of agents with skills (languages, topics) and business hours."""
+
+    __tablename__ = "team"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_team_tenant_name"),
+        Index("ix_team_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    name: str = Field(max_length=100)
+    # JSON lists: ISO 639-1 language codes and free topic labels (matched against conversation labels).
+    languages: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    topics: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    # A `logic.hours.BusinessHours` as JSON; None: around the clock.
+    business_hours: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TeamMember(SQLModel, table=True):
+    """An agent's membership of a team."""
+
+    __tablename__ = "team_member"
+    __table_args__ = (Index("ix_team_member_tenant_agent", "tenant_id", "agent_id"),)
+
+    team_id: str = Field(primary_key=True, max_length=64)
+    agent_id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Message(SQLModel, table=True):
@@ -284,6 +327,8 @@ __all__ = [
     "SeenMention",
     "SlaPolicy",
     "StatusChange",
+    "Team",
+    "TeamMember",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

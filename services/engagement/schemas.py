@@ -16,8 +16,10 @@ from pydantic import (
     StringConstraints,
     computed_field,
     field_validator,
+    model_validator,
 )
 
+from services.engagement.logic.hours import BusinessHours
 from services.engagement.models import Priority, Status
 from shared.pagination import Page
 
@@ -190,7 +192,7 @@ class StatusChangeRead(BaseModel):
 
     from_status: Status
     to_status: Status
-    cause: Literal["agent", "snooze", "customer"]
+    cause: Literal["agent", "snooze", "customer", "merged"]
     by_user_id: str | None
     created_at: datetime
 
@@ -201,6 +203,14 @@ class ConversationDetail(ConversationRead):
     messages: list[MessageRead]
     notes: list[NoteRead] = Field(default_factory=list)
     status_history: list[StatusChangeRead] = Field(default_factory=list)
+    # Why the latest assignment (or queueing) happened: the team and how it was chosen, the candidates
+    # with their load and skill match, the winner (`logic/assignment.py`).
+    assignment_reason: dict[str, Any] | None = None
+
+    @field_validator("assignment_reason", mode="before")
+    @classmethod
+    def _reason(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 def _distinct(labels: list[str]) -> list[str]:
@@ -246,6 +256,116 @@ class AgentRead(BaseModel):
     active: bool
     last_assigned_at: datetime | None
     created_at: datetime
+    capacity: int = 5
+    presence: Literal["online", "away", "offline"] = "offline"
+    presence_changed_at: datetime | None = None
 
 
 AgentPage = Page[AgentRead]
+
+
+class AgentUpdate(BaseModel):
+    """What an admin changes on an agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    capacity: int = Field(ge=1, le=1000, description="Conversations in progress the agent holds at most.")
+
+
+class PresenceUpdate(BaseModel):
+    """The caller's presence: online gets new work, away keeps what it has, offline hands it back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["online", "away", "offline"]
+
+
+class PresenceRead(BaseModel):
+    """An agent's presence and how long it lasts without another heartbeat (null when offline)."""
+
+    agent_id: str
+    status: Literal["online", "away", "offline"]
+    ttl_s: float | None = None
+
+
+def _language_code(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# An ISO 639 language code (two or three letters), stored lower case.
+LanguageCode = Annotated[str, BeforeValidator(_language_code), StringConstraints(pattern=r"^[a-z]{2,3}$")]
+TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class TeamCreate(BaseModel):
+    """A team: its skills (languages, topics matched against conversation labels) and business hours
+    (null: around the clock)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: TeamName
+    languages: Annotated[list[LanguageCode], Field(max_length=50), AfterValidator(_distinct)] = []
+    topics: Annotated[list[Label], Field(max_length=50), AfterValidator(_distinct)] = []
+    business_hours: BusinessHours | None = None
+
+
+class TeamUpdate(BaseModel):
+    """Fields to change; those left out keep their value (`business_hours` null: around the clock)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: TeamName | None = None
+    languages: Annotated[list[LanguageCode], Field(max_length=50), AfterValidator(_distinct)] | None = None
+    topics: Annotated[list[Label], Field(max_length=50), AfterValidator(_distinct)] | None = None
+    business_hours: BusinessHours | None = None
+
+
+class TeamRead(BaseModel):
+    """A team with its members' agent ids."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    languages: list[str]
+    topics: list[str]
+    business_hours: BusinessHours | None = None
+    member_ids: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("languages", "topics", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("business_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+TeamPage = Page[TeamRead]
+
+
+class AssignRequest(BaseModel):
+    """A manual move: to an agent, to a team (routed within it, or queued there), or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str | None = Field(default=None, min_length=1, max_length=64)
+    team_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one(self) -> AssignRequest:
+        if self.agent_id is None and self.team_id is None:
+            raise ValueError("give `agent_id`, `team_id` or both")
+        return self
+
+
+class MergeRequest(BaseModel):
+    """The other conversation of the same customer, merged into this one (and then closed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str = Field(min_length=1, max_length=64)

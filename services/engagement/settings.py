@@ -48,3 +48,9 @@ class EngagementSettings(Settings):
     # A replica re-reads a tenant's routing rules when an edit bumped their version, checked at most this
     # often per tenant (edits reach every replica within about this long).
     routing_rules_refresh_s: float = Field(default=1.0, ge=0)
+    # Conversations in progress a new agent holds at most at once (admins change it per agent).
+    agent_capacity: int = Field(default=5, ge=1, le=1000)
+    # An agent's presence lapses to offline this long after their last heartbeat (Redis key TTL).
+    presence_ttl_s: float = Field(default=60.0, gt=0)
+    # How often the presence sweeper looks for lapsed heartbeats (any replica; stored facts decide).
+    presence_sweep_s: float = Field(default=5.0, gt=0)

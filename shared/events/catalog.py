@@ -157,6 +157,18 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "The customer wrote again within the reopen window, so a resolved conversation opened again.",
     ),
     EventSpec(
+        "engagement.conversation.unassigned",
+        c.ConversationUnassigned,
+        "engagement",
+        "A conversation went back to the queue (its agent went offline or was deactivated, or it was moved).",
+    ),
+    EventSpec(
+        "engagement.conversation.merged",
+        c.ConversationMerged,
+        "engagement",
+        "Two conversations of one customer were merged into one; the other was closed.",
+    ),
+    EventSpec(
         "engagement.reply.requested",
         c.ReplyRequested,
         "engagement",

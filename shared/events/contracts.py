@@ -324,6 +324,9 @@ class ReplyRequested(Contract):
 class ConversationAssigned(Contract):
     conversation_id: str
     assignee_id: str
+    # The team it was routed to, and how the assignee was chosen ("skills", "rule", "queue", "manual").
+    team_id: str | None = None
+    reason: str | None = None
 
 
 ConversationStatus = Literal["open", "pending", "snoozed", "resolved", "closed"]
@@ -336,7 +339,7 @@ class ConversationStatusChanged(Contract):
     profile_id: str
     from_status: ConversationStatus
     to_status: ConversationStatus
-    cause: Literal["agent", "snooze", "customer"]
+    cause: Literal["agent", "snooze", "customer", "merged"]
     by_user_id: str | None = None
     changed_at: datetime
 
@@ -447,3 +450,23 @@ class ConversationFirstResponded(Contract):
     origin: str
     opened_at: datetime
     responded_at: datetime
+
+
+class ConversationUnassigned(Contract):
+    """A conversation went back to the queue: its agent went offline, was deactivated, or a person or a
+    rule moved it (`reason`)."""
+
+    conversation_id: str
+    previous_assignee_id: str
+    reason: str
+
+
+class ConversationMerged(Contract):
+    """Two conversations of one customer became one: `merged_id`'s messages and notes moved into
+    `conversation_id`, and `merged_id` was closed."""
+
+    conversation_id: str
+    merged_id: str
+    profile_id: str
+    messages_moved: int
+    by_user_id: str | None = None

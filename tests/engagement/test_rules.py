@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.engagement.logic import rules, sla
 from services.engagement.logic.conversations import move_status, receive_mention, update_conversation
-from services.engagement.models import Conversation, SlaPolicy
+from services.engagement.models import Conversation, SlaPolicy, Team
 from services.engagement.schemas import ConversationRead, ConversationUpdate
 from services.engagement.sla_schemas import RoutingRuleCreate, RuleConditions, SamplePost
 from shared.db import create_engine, session_factory
@@ -412,18 +412,12 @@ async def test_pending_pauses_the_clock(session: AsyncSession) -> None:
 
 @pytest.mark.anyio
 async def test_business_hours_deadlines_come_from_the_team(session: AsyncSession) -> None:
-    # The teams feature's table, as far as the SLA clock reads it.
-    await session.execute(
-        text("CREATE TABLE IF NOT EXISTS team (id VARCHAR PRIMARY KEY, business_hours TEXT)")
-    )
     hours = {
         "timezone": "Europe/Berlin",
         "weekly": {day: [{"start": "09:00", "end": "17:00"}] for day in ("mon", "tue", "wed", "thu", "fri")},
         "holidays": ["2026-01-07"],
     }
-    await session.execute(
-        text("INSERT INTO team (id, business_hours) VALUES ('team-de', :hours)"), {"hours": json.dumps(hours)}
-    )
+    session.add(Team(id="team-de", tenant_id=TENANT, name="German", business_hours=json.dumps(hours)))
     await session.commit()
     assert await sla.team_hours(session, "nope") is None
     await add_rule(session, name="german", conditions={"languages": ["de"]}, actions={"team_id": "team-de"})

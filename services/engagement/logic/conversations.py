@@ -24,13 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
-from services.engagement.logic import rules, sla
-from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
+from services.engagement.logic import assignment, rules, sla
+from services.engagement.logic.assignment import ASSIGNMENT_LOCK, SOURCE
 from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, priority_for
 from services.engagement.models import (
     ACTIVE_STATUSES,
-    Agent,
     Conversation,
     ConversationNote,
     Message,
@@ -104,6 +103,7 @@ async def receive_mention(
         )
         if conversation is not None:
             _reopen(session, conversation=conversation, mention=mention, now=now)
+            await assignment.reclaim(session, conversation=conversation, now=now)
             await sla.start_clock(session, conversation=conversation, now=now)
     opened = conversation is None
     if conversation is None:
@@ -217,7 +217,9 @@ async def _open(
     # Flush now so a replica that opened the same profile's conversation first fails this transaction
     # (unique open-conversation index); the redelivery then appends to that one.
     await session.flush()
-    agent = await next_agent(session, tenant_id=tenant_id)
+    # Team, agent or the queue, with the reasons (before the event, which carries the assignee).
+    await assignment.assign_new(session, conversation=conversation, mention=mention, now=now)
+    await sla.start_clock(session, conversation=conversation, now=now)  # in the chosen team's hours
     stage(
         session,
         new_event(
@@ -226,7 +228,7 @@ async def _open(
                 profile_id=profile_id,
                 mention_id=mention.mention_id,
                 priority=priority,
-                assignee_id=agent.id if agent else None,
+                assignee_id=conversation.assignee_id,
                 opened_at=now,
             ),
             source=SOURCE,
@@ -238,9 +240,6 @@ async def _open(
         "conversation.opened",
         extra={"tenant_id": tenant_id, "conversation_id": conversation.id, "priority": priority},
     )
-    if agent is not None:
-        assign(session, conversation=conversation, agent=agent, now=now)
-    await sla.start_clock(session, conversation=conversation, now=now)
     return conversation
 
 
@@ -376,7 +375,13 @@ async def update_conversation(
         conversation.priority_reason = "set by an agent"
         await sla.reprioritise(session, conversation=conversation)
     if "assignee_id" in given:
-        await _reassign(session, conversation=conversation, assignee_id=update_in.assignee_id, now=now)
+        await _reassign(
+            session,
+            conversation=conversation,
+            assignee_id=update_in.assignee_id,
+            by_user_id=by_user_id,
+            now=now,
+        )
     if status is not None:
         if status in ACTIVE_STATUSES and conversation.status not in ACTIVE_STATUSES:
             other = await _in_progress(session, tenant_id=tenant_id, profile_id=conversation.profile_id)
@@ -393,6 +398,9 @@ async def update_conversation(
                 await sla.start_clock(session, conversation=conversation, now=now)
         if status == "snoozed":
             conversation.snoozed_until = update_in.snoozed_until
+        if status not in ACTIVE_STATUSES and conversation.assignee_id is not None:
+            # A slot freed: the queue's next conversation takes it.
+            await assignment.drain_queue(session, tenant_id=tenant_id, now=now)
     conversation.updated_at = now
     session.add(conversation)
     try:
@@ -405,17 +413,28 @@ async def update_conversation(
 
 
 async def _reassign(
-    session: AsyncSession, *, conversation: Conversation, assignee_id: str | None, now: datetime
+    session: AsyncSession,
+    *,
+    conversation: Conversation,
+    assignee_id: str | None,
+    by_user_id: str,
+    now: datetime,
 ) -> None:
+    """`assignee_id` null puts the conversation back in the queue (someone else free takes it at once);
+    an agent is a manual assignment (`assignment.assign_by_hand`)."""
     if assignee_id is None:
-        conversation.assignee_id = None
+        if conversation.assignee_id is not None and conversation.status in ACTIVE_STATUSES:
+            await assignment.requeue(
+                session, conversation=conversation, reason=f"unassigned by {by_user_id}", now=now
+            )
+        else:
+            conversation.assignee_id = None
         return
     if assignee_id == conversation.assignee_id:
         return
-    agent = await session.get(Agent, assignee_id)
-    if agent is None or agent.tenant_id != conversation.tenant_id or not agent.active:
-        raise InvalidConversationUpdate("`assignee_id` is not an active agent of the tenant.")
-    assign(session, conversation=conversation, agent=agent, now=now)
+    await assignment.assign_by_hand(
+        session, conversation=conversation, agent_id=assignee_id, team_id=None, by_user_id=by_user_id, now=now
+    )
 
 
 async def add_note(
@@ -480,7 +499,7 @@ async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: s
         tenant_id=tenant_id,
         id=conversation_id,
         error=ConversationNotFound,
-        shape=ConversationRead,
+        shape=ConversationDetail,
     )
     params = {"conversation_id": conversation.id}
     messages = await reader.all(_MESSAGES, params)
@@ -493,12 +512,17 @@ async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: s
 
 
 # Filters of the inbox list given as one value each (None: no filter).
-EQUAL_FILTERS = ("priority", "assignee_id", "language", "platform", "profile_id")
+EQUAL_FILTERS = ("priority", "assignee_id", "language", "platform", "profile_id", "team_id")
 
 
 @functools.cache
 def _inbox_page(
-    equal: tuple[str, ...], statuses: int, label: bool, after: bool, sla_state: str | None = None
+    equal: tuple[str, ...],
+    statuses: int,
+    label: bool,
+    after: bool,
+    queued: bool = False,
+    sla_state: str | None = None,
 ) -> Select[Any]:
     """The list's statement for one shape of filters, built once (bind parameters carry the values)."""
     table: Table = Conversation.__table__  # type: ignore[attr-defined]
@@ -510,6 +534,9 @@ def _inbox_page(
     if label:
         # Labels are a sorted JSON list of strings without quotes or LIKE wildcards (schemas.Label).
         stmt = stmt.where(table.c.labels.like(bindparam("label_pattern")))
+    if queued:
+        # The queue: in progress and nobody's (logic/assignment.py hands these out).
+        stmt = stmt.where(table.c.assignee_id.is_(None), table.c.status.in_(ACTIVE_STATUSES))
     if sla_state is not None:
         stmt = stmt.where(sla.state_condition(table, sla_state))
     return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
@@ -523,6 +550,7 @@ async def list_conversations(
     label: str | None = None,
     limit: int,
     cursor: str | None,
+    queued: bool = False,
     sla_state: str | None = None,
     **equal: str | None,
 ) -> ConversationPage:
@@ -533,7 +561,7 @@ async def list_conversations(
     if unknown:
         raise ValueError(f"unknown filters {sorted(unknown)}")
     wanted = sorted(set(statuses))
-    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor), sla_state)
+    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor), queued, sla_state)
     params: dict[str, Any] = {"tenant_id": tenant_id, **given}
     params.update({f"status_{i}": status for i, status in enumerate(wanted)})
     if label is not None:

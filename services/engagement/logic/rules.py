@@ -30,6 +30,7 @@ from services.engagement.errors import (
     ReplyNotPossible,
     RoutingRuleNotFound,
 )
+from services.engagement.logic.assignment import requeue
 from services.engagement.logic.canned import render_canned
 from services.engagement.logic.replies import send_reply
 from services.engagement.logic.routing import PRIORITIES, bump, influence_of, is_actionable, priority_for
@@ -410,24 +411,13 @@ async def act_on_sla(session: AsyncSession, conversation: Conversation, fired: A
                 sorted(set(json.loads(conversation.labels)) | set(actions.labels))
             )
         if actions.requeue:
-            await _requeue(
+            await requeue(
                 session, conversation=conversation, reason=f"SLA {fired.kind}: rule {rule.name}", now=now
             )
         conversation.updated_at = now
         session.add(conversation)
         log.info("rules.sla_applied", extra={"conversation_id": conversation.id, "rule_id": rule.id})
         return
-
-
-async def _requeue(session: AsyncSession, *, conversation: Conversation, reason: str, now: datetime) -> None:
-    """REQUEUE CALL SITE: `assignment.requeue` comes from the teams feature (logic/assignment.py); until it
-    is merged, the conversation is unassigned (it waits for the next assignment)."""
-    try:
-        from services.engagement.logic import assignment  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        conversation.assignee_id = None
-        return
-    await assignment.requeue(session, conversation=conversation, reason=reason, now=now)
 
 
 # --- the dry run --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, inspect, or_, select, text, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -34,7 +34,7 @@ from services.engagement.logic.hours import (
     add_business_seconds,
     business_seconds_between,
 )
-from services.engagement.models import Conversation, Priority, SlaPolicy
+from services.engagement.models import Conversation, Priority, SlaPolicy, Team
 from shared.db import utcnow
 from shared.events.contracts import SlaBreached, SlaWarning
 from shared.events.envelope import new_event
@@ -106,29 +106,15 @@ async def delete_policy(session: AsyncSession, *, tenant_id: str, priority: str)
 
 
 async def team_hours(session: AsyncSession, team_id: str | None) -> BusinessHours | None:
-    """The business hours of a team (the `team` table's `business_hours` JSON), or None: no team, no
-    such table yet, no hours set, or hours that no longer validate (the clock then runs on the wall clock).
-    """
+    """The business hours of a team (its `business_hours` JSON), or None: no team, a team without hours
+    (around the clock), or hours that no longer validate (the clock then runs on the wall clock)."""
     if team_id is None:
         return None
-    # Until the teams feature's table is in this database, there are no hours to read (a failing SELECT
-    # would end a PostgreSQL transaction, so look first). Only openings with a business-hours policy and a
-    # team come here.
-    has_table = await session.run_sync(lambda sync: inspect(sync.connection()).has_table("team"))
-    if not has_table:
-        return None
-    row = (
-        await session.execute(text("SELECT business_hours FROM team WHERE id = :id"), {"id": team_id})
-    ).first()
-    if row is None or row[0] is None:
+    team = await session.get(Team, team_id)
+    if team is None or not team.business_hours:
         return None
     try:
-        value = row[0]
-        return (
-            BusinessHours.model_validate_json(value)
-            if isinstance(value, str | bytes)
-            else BusinessHours.model_validate(value)
-        )
+        return BusinessHours.model_validate_json(team.business_hours)
     except ValueError:
         log.warning("sla.team_hours_invalid", extra={"team_id": team_id})
         return None
