@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.engagement.logic import rules, sla
 from services.engagement.logic.conversations import move_status, receive_mention, update_conversation
-from services.engagement.models import Conversation, SlaPolicy, Team
+from services.engagement.models import Agent, Conversation, SlaPolicy, Team
 from services.engagement.schemas import ConversationRead, ConversationUpdate
 from services.engagement.sla_schemas import RoutingRuleCreate, RuleConditions, SamplePost
 from shared.db import create_engine, session_factory
@@ -480,3 +480,26 @@ async def test_no_policy_no_deadlines(session: AsyncSession) -> None:
     conversation = await only_conversation(session)
     assert (conversation.first_response_due_at, conversation.sla_next_at) == (None, None)
     assert (await session.execute(select(SlaPolicy))).scalars().all() == []
+
+
+@pytest.mark.anyio
+async def test_an_sla_rule_requeues_to_another_agent(session: AsyncSession) -> None:
+    for agent_id in ("a1", "a2"):
+        session.add(Agent(id=agent_id, tenant_id=TENANT, role="agent", presence="online"))
+    await session.commit()
+    await put_policy(session, priority="high", first_response_s=60.0, resolution_s=None)
+    await add_rule(
+        session,
+        name="hand it on",
+        trigger="sla_warning",
+        conditions={"targets": ["first_response"], "priorities": ["high"]},
+        actions={"requeue": True},
+    )
+    await receive(session, mention(kinds=("brand",)))
+    first = (await only_conversation(session)).assignee_id
+    assert first in ("a1", "a2")
+    fired = (await sla.fire_due(session, now=T0 + timedelta(seconds=50), act=rules.act_on_sla))[1]
+    assert [(one.kind, one.target) for one in fired] == [("warning", "first_response")]
+    conversation = await only_conversation(session)
+    assert conversation.assignee_id in ("a1", "a2") and conversation.assignee_id != first
+    assert "SLA warning: rule hand it on" in (conversation.assignment_reason or "")
