@@ -60,7 +60,7 @@ async def get_sla_policy(principal: StaffDep, session: SessionDep, priority: Pri
 @sla_router.put(
     "/{priority}",
     response_model=SlaPolicyRead,
-    operation_id="put_sla_policy",
+    operation_id="update_sla_policy",
     summary="Set the SLA policy of a priority",
     responses=problems(422),
 )
@@ -160,7 +160,7 @@ async def delete_routing_rule(principal: AdminDep, session: SessionDep, rule_id:
 @routing_router.post(
     "/dry-run",
     response_model=DryRunResult,
-    operation_id="routing_dry_run",
+    operation_id="create_routing_dry_run",
     summary="Try the routing rules on a sample post",
     responses=problems(422),
 )
