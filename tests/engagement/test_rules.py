@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col
 
 from services.engagement.logic import rules, sla
+from services.engagement.logic.canned import create_canned
 from services.engagement.logic.conversations import move_status, receive_mention, update_conversation
-from services.engagement.models import Agent, Conversation, SlaPolicy, Team
+from services.engagement.models import Agent, Conversation, Message, SlaPolicy, Team
+from services.engagement.replies_schemas import CannedResponseCreate
 from services.engagement.schemas import ConversationRead, ConversationUpdate
 from services.engagement.sla_schemas import RoutingRuleCreate, RuleConditions, SamplePost
 from shared.db import create_engine, session_factory
@@ -503,3 +506,51 @@ async def test_an_sla_rule_requeues_to_another_agent(session: AsyncSession) -> N
     conversation = await only_conversation(session)
     assert conversation.assignee_id in ("a1", "a2") and conversation.assignee_id != first
     assert "SLA warning: rule hand it on" in (conversation.assignment_reason or "")
+
+
+@pytest.mark.anyio
+async def test_auto_acknowledgement_answers_in_the_conversations_language(session: AsyncSession) -> None:
+    canned = await create_canned(
+        session,
+        tenant_id=TENANT,
+        canned_in=CannedResponseCreate(
+            name="ack",
+            variants={"en": "Thanks {{name}}, we are on it.", "de": "Danke {{name}}, wir kümmern uns."},
+            default_language="en",
+        ),
+        created_by="u",
+    )
+    await add_rule(
+        session,
+        name="acknowledge",
+        conditions={"intents": ["complaint"]},
+        actions={"auto_acknowledge": {"template_id": canned.id, "variables": {"name": "Sam"}}},
+    )
+    await receive(session, mention(language="de", channel_id="c1", platform="facebook"))
+    conversation = await only_conversation(session)
+    outbound = (
+        (await session.execute(select(Message).where(col(Message.direction) == "outbound"))).scalars().all()
+    )
+    assert [(m.text, m.origin, m.status) for m in outbound] == [
+        ("Danke Sam, wir kümmern uns.", "auto_ack", "queued")
+    ]
+    requested = (
+        (
+            await session.execute(
+                select(OutboxMessage).where(col(OutboxMessage.type) == "engagement.reply.requested")
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert [json.loads(row.body)["data"]["conversation_id"] for row in requested] == [conversation.id]
+    # An acknowledgement is not the brand's first response: the SLA clock keeps running.
+    assert conversation.first_response_at is None
+
+    # Without a channel to answer through, the post still opens its conversation; nothing is sent.
+    await receive(session, mention(kinds=("brand",)))
+    count = len(
+        (await session.execute(select(Message).where(col(Message.direction) == "outbound"))).scalars().all()
+    )
+    assert count == 1
+    assert len((await session.execute(select(Conversation))).scalars().all()) == 2
