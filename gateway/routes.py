@@ -177,7 +177,16 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/conversations", "engagement", STAFF),
     _route("/v1/webhooks", "engagement", ADMINS),
     _route("/v1/agents", "engagement", STAFF, READS),
+    _route("/v1/sla-policies", "engagement", STAFF, READS),
+    _route("/v1/sla-policies", "engagement", ADMINS),
+    _route("/v1/routing/dry-run", "engagement", STAFF, {"POST"}, exact=True),
+    _route("/v1/routing", "engagement", STAFF, READS),
+    _route("/v1/routing", "engagement", ADMINS),
     _route("/v1/canned-responses", "engagement", STAFF),
+    # Presence (agents themselves) and capacity (admins): the service checks each route's roles.
+    _route("/v1/agents", "engagement", ("owner", "admin", "agent")),
+    _route("/v1/teams", "engagement", STAFF, READS),
+    _route("/v1/teams", "engagement", ADMINS),
     _route("/v1/metrics", "metrics", STAFF),
 )
 

@@ -35,6 +35,7 @@ Scope = Literal[
     "conversations:write",
     "agents:read",
     "webhooks:manage",
+    "routing:manage",
 ]
 SCOPES: tuple[str, ...] = get_args(Scope)
 
@@ -78,6 +79,8 @@ SEGMENTS = _rw("segments")
 CONVERSATIONS = _rw("conversations")
 AGENTS = _read_only("agents:read")
 WEBHOOKS = _manage("webhooks")
+# SLA policies and routing rules: read like the inbox, changed by admins (and their keys).
+ROUTING = Access(read="conversations:read", write="routing:manage")
 # Routes no scoped token may call (identity's own: tenants, users, API keys, the caller's session).
 NO_KEYS = Access(read=None, write=None)
 
@@ -94,10 +97,13 @@ PATH_ACCESS: dict[str, Access] = {
     "/v1/segments": SEGMENTS,
     "/v1/conversations": CONVERSATIONS,
     "/v1/agents": AGENTS,
+    "/v1/teams": AGENTS,
     "/v1/metrics": METRICS,
     "/v1/webhooks": WEBHOOKS,
     # The live inbox, and the tickets that open it, only read.
     "/v1/conversations/stream": Access(read="conversations:read", write="conversations:read"),
+    "/v1/sla-policies": ROUTING,
+    "/v1/routing": ROUTING,
     "/v1/canned-responses": CONVERSATIONS,
     "/v1/own-accounts": CHANNELS,
 }

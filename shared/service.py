@@ -91,6 +91,8 @@ class Runtime(Generic[SettingsT]):
     reader: Reader
     bus: Bus
     relay: OutboxRelay
+    # The process's one Redis client (its own connection pool): revocations, engagement's presence.
+    redis: Redis
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
@@ -145,6 +147,9 @@ def create_service_app(
         reader = create_reader(engine)
         bus = Bus(settings.nats_url, name=f"rapport-{settings.service}", replicas=settings.stream_replicas)
         await bus.connect()
+        redis = Redis.from_url(
+            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
+        )
         rt = Runtime(
             settings=settings,
             engine=engine,
@@ -152,13 +157,11 @@ def create_service_app(
             reader=reader,
             bus=bus,
             relay=OutboxRelay(sessions, bus),
+            redis=redis,
         )
         app.state.runtime = rt
         # The revocation deny-list, mirrored like the gateway's: a token revoked there (logout, a
         # deactivated user, a revoked API key) is refused here too, should a request get past it.
-        redis = Redis.from_url(
-            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30
-        )
         revocations = RevocationList(redis, poll_s=settings.revocation_poll_s)
         app.state.verifier = TokenVerifier(
             issuer=settings.jwt_issuer,

@@ -105,6 +105,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # The live inbox's keep-alive comes every second (15 s by default): a test reading a stream is never
         # left waiting long for its next frame.
         "RAPPORT_STREAM_HEARTBEAT_S": "1",
+        # The SLA clock ticks five times a second, so second-long SLA targets warn and breach on time; edits
+        # of routing rules reach the mention path within a fifth of a second.
+        "RAPPORT_SLA_POLL_S": "0.2",
+        "RAPPORT_ROUTING_RULES_REFRESH_S": "0.2",
+        # Agents' presence lasts well beyond any test without heartbeats; lapses are tested with a
+        # replica of short TTL. The sweeper looks often.
+        "RAPPORT_PRESENCE_TTL_S": "600",
+        "RAPPORT_PRESENCE_SWEEP_S": "0.5",
     }
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:

@@ -228,6 +228,31 @@ def wait_for_agents(client: httpx.Client, tenant: Tenant, n: int) -> list[dict[s
     return wait_until(known, what=f"engagement to know {n} agent(s)")
 
 
+def set_presence(
+    client: httpx.Client, user: User, status: str = "online", *, base_url: str | None = None
+) -> dict[str, Any]:
+    """Set an agent's presence (waiting until engagement knows the agent: users arrive as events);
+    through the gateway, or straight to an engagement process at `base_url`."""
+    url = f"{base_url or ''}/v1/agents/me/presence"
+
+    def put() -> dict[str, Any] | None:
+        response = client.put(url, headers=user.headers, json={"status": status})
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    return wait_until(put, what=f"agent {user.user_id} to be {status}")
+
+
+def online_agent(client: httpx.Client, tenant: Tenant) -> User:
+    """A new agent of the tenant, online (known to routing, ready for conversations)."""
+    agent = add_user(client, tenant, "agent")
+    set_presence(client, agent)
+    return agent
+
+
 def _answers(url: str, path: str) -> bool:
     try:
         return httpx.get(f"{url}{path}", timeout=2).status_code == 200

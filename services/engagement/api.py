@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 
@@ -48,6 +48,11 @@ async def list_conversations(
     language: Annotated[str | None, Query(min_length=2, max_length=16)] = None,
     platform: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     label: Annotated[Label | None, Query()] = None,
+    sla: Annotated[
+        Literal["warning", "breached"] | None, Query(description="An SLA target in this state.")
+    ] = None,
+    team_id: IdQuery = None,
+    queued: Annotated[bool, Query(description="Only the queue: in progress, nobody's.")] = False,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> ConversationPage:
@@ -59,11 +64,14 @@ async def list_conversations(
         label=label,
         limit=limit,
         cursor=cursor,
+        sla_state=sla,
         priority=priority,
         assignee_id=assignee_id,
         profile_id=profile_id,
         language=language,
         platform=platform,
+        team_id=team_id,
+        queued=queued,
     )
 
 

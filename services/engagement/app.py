@@ -13,8 +13,10 @@ from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBS
 from services.engagement.outbound.routes import router as webhooks_router
 from services.engagement.replies_api import canned_router, messages_router
 from services.engagement.settings import EngagementSettings
+from services.engagement.sla_api import routing_router, sla_router
 from services.engagement.state import EngagementState, engagement_state
 from services.engagement.stream import StreamHub
+from services.engagement.teams_api import moves_router, presence_router, teams_router
 from shared.auth import JWKSSource
 from shared.service import Subscription, create_service_app
 
@@ -34,7 +36,19 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
         "(statuses, snoozes, labels, notes); "
         "partner webhooks (signed deliveries of public events).",
         # The stream's fixed path before the conversation routes' `/{conversation_id}`.
-        routers=[stream_router, router, agents_router, webhooks_router, messages_router, canned_router],
+        routers=[
+            stream_router,
+            router,
+            agents_router,
+            webhooks_router,
+            messages_router,
+            canned_router,
+            teams_router,
+            presence_router,
+            moves_router,
+            sla_router,
+            routing_router,
+        ],
         subscriptions=all_subscriptions,
         jwks=jwks,
     )

@@ -25,16 +25,6 @@ from shared.events.envelope import Event
 from shared.service import Subscription
 
 
-async def on_user_created(session: AsyncSession, event: Event[UserCreated]) -> None:
-    """identity.user.created → keep agents in the assignment pool."""
-    await project_user(session, tenant_id=event.tenantid, user=event.data)
-
-
-async def on_user_updated(session: AsyncSession, event: Event[UserUpdated]) -> None:
-    """identity.user.updated → a deactivated user (or one no longer an agent) leaves the assignment pool."""
-    await update_agent(session, tenant_id=event.tenantid, user=event.data)
-
-
 async def on_mention_redacted(session: AsyncSession, event: Event[MentionRedacted]) -> None:
     """listening.mention.redacted → the message's text is removed."""
     await redact_mention(session, tenant_id=event.tenantid, redacted=event.data)
@@ -58,6 +48,16 @@ async def on_brand_post(session: AsyncSession, event: Event[BrandPostReceived]) 
 def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
     """The handlers, the mention router's with the settings' reopen window."""
     reopen_window = timedelta(seconds=settings.reopen_window_s)
+    capacity = settings.agent_capacity
+
+    async def on_user_created(session: AsyncSession, event: Event[UserCreated]) -> None:
+        """identity.user.created → keep agents in the assignment pool (offline until they say otherwise)."""
+        await project_user(session, tenant_id=event.tenantid, user=event.data, capacity=capacity)
+
+    async def on_user_updated(session: AsyncSession, event: Event[UserUpdated]) -> None:
+        """identity.user.updated → a deactivated user (or one no longer an agent) leaves the pool; their
+        conversations go back to the queue."""
+        await update_agent(session, tenant_id=event.tenantid, user=event.data, capacity=capacity)
 
     async def on_mention_resolved(session: AsyncSession, event: Event[MentionResolved]) -> None:
         """profiles.mention.resolved → open, continue or reopen a conversation for actionable mentions."""

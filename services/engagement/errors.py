@@ -17,6 +17,18 @@ class ConversationConflict(Conflict):
     type = "https://rapport.dev/problems/conversation-conflict"
 
 
+class SlaPolicyNotFound(NotFound):
+    type = "https://rapport.dev/problems/sla-policy-not-found"
+
+
+class RoutingRuleNotFound(NotFound):
+    type = "https://rapport.dev/problems/routing-rule-not-found"
+
+
+class InvalidRoutingRule(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-routing-rule"
+
+
 class ReplyNotPossible(Unprocessable):
     type = "https://rapport.dev/problems/reply-not-possible"
 
@@ -31,3 +43,31 @@ class InvalidCannedResponse(Unprocessable):
 
 class CannedResponseConflict(Conflict):
     type = "https://rapport.dev/problems/canned-response-conflict"
+
+
+class TeamNotFound(NotFound):
+    type = "https://rapport.dev/problems/team-not-found"
+
+
+class TeamConflict(Conflict):
+    type = "https://rapport.dev/problems/team-conflict"
+
+
+class AgentNotFound(NotFound):
+    type = "https://rapport.dev/problems/agent-not-found"
+
+
+class AgentUnavailable(Conflict):
+    """The agent cannot take this (deactivated, or offline for a manual assignment)."""
+
+    type = "https://rapport.dev/problems/agent-unavailable"
+
+
+class InvalidAssignment(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-assignment"
+
+
+class MergeConflict(Conflict):
+    """The two conversations cannot be merged (different customers, or one was merged already)."""
+
+    type = "https://rapport.dev/problems/merge-conflict"

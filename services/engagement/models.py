@@ -38,6 +38,11 @@ class Agent(SQLModel, table=True):
     active: bool = True
     last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Conversations in progress the agent holds at most at once (routing never exceeds it).
+    capacity: int = Field(default=5, sa_column_kwargs={"server_default": "5"})
+    # online, away or offline: the stored fact routing reads (heartbeats keep it alive in Redis).
+    presence: str = Field(default="offline", max_length=10, sa_column_kwargs={"server_default": "offline"})
+    presence_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Conversation(SQLModel, table=True):
@@ -59,6 +64,8 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_snoozed_until", "status", "snoozed_until"),
         # The profile's latest resolved conversation (the reopen window).
         Index("ix_conversation_tenant_profile", "tenant_id", "profile_id"),
+        # An agent's load (conversations in progress they hold) and the queue (no assignee).
+        Index("ix_conversation_tenant_assignee", "tenant_id", "assignee_id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
@@ -80,6 +87,23 @@ class Conversation(SQLModel, table=True):
     # SLA deadlines (stored, so timers survive restarts): the first response and the resolution are due.
     first_response_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolution_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The SLA clock (logic/sla.py): when it started (opening, or a reopening for the resolution target),
+    # the business seconds spent pending so far (they do not count), when the current pause began, the
+    # 80 % marks, when each warning/breach fired (each fires once), and the next instant the clock must
+    # look at this conversation (None: nothing left to fire, or paused) — the clock's indexed scan.
+    sla_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_paused_s: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
+    sla_paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_response_warn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution_warn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_response_warned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_response_breached_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution_warned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution_breached_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_next_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # The business hours the clock counts in (BusinessHours JSON; None: the wall clock), kept so a resume
+    # after a pause pushes the deadlines without looking the team up again.
+    sla_hours: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # A JSON list of the labels agents gave it, sorted.
     labels: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -96,6 +120,42 @@ class Conversation(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Why the latest assignment (or queueing) happened, JSON (logic/assignment.py): the rule or team
+    # chosen, the candidates with their load and skill match, the winner.
+    assignment_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Team(SQLModel, table=True):
+    """A group of agents with skills (languages, topics) and business hours."""
+
+    __tablename__ = "team"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_team_tenant_name"),
+        Index("ix_team_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    name: str = Field(max_length=100)
+    # JSON lists: ISO 639-1 language codes and free topic labels (matched against conversation labels).
+    languages: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    topics: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    # A `logic.hours.BusinessHours` as JSON; None: around the clock.
+    business_hours: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TeamMember(SQLModel, table=True):
+    """An agent's membership of a team."""
+
+    __tablename__ = "team_member"
+    __table_args__ = (Index("ix_team_member_tenant_agent", "tenant_id", "agent_id"),)
+
+    team_id: str = Field(primary_key=True, max_length=64)
+    agent_id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Message(SQLModel, table=True):
@@ -210,6 +270,51 @@ class SeenMention(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class SlaPolicy(SQLModel, table=True):
+    """A tenant's SLA targets for one priority: first response and resolution, in seconds of business
+    time (the conversation's team's hours) or of the wall clock."""
+
+    __tablename__ = "sla_policy"
+    __table_args__ = (UniqueConstraint("tenant_id", "priority", name="uq_sla_policy_tenant_priority"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(index=True, max_length=64)
+    priority: str = Field(max_length=10)
+    first_response_s: float | None = None
+    resolution_s: float | None = None
+    business_hours: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RoutingRule(SQLModel, table=True):
+    """One of a tenant's routing rules: conditions and actions (JSON), tried in `position` order."""
+
+    __tablename__ = "routing_rule"
+    __table_args__ = (Index("ix_routing_rule_tenant_position", "tenant_id", "position", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    position: int = 0
+    enabled: bool = True
+    # "mention" (decides what a post opens) or "sla_warning" / "sla_breached" (acts on the SLA clock).
+    trigger: str = Field(default="mention", max_length=20)
+    conditions: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    actions: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RoutingVersion(SQLModel, table=True):
+    """A tenant's routing-rules version, bumped by every edit: replicas' rule caches check it cheaply."""
+
+    __tablename__ = "routing_version"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    version: int = 0
+
+
 # The outbound module's tables belong to this database too (migrations find a service's tables here).
 from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription  # noqa: E402
 
@@ -219,8 +324,13 @@ __all__ = [
     "Conversation",
     "ConversationNote",
     "Message",
+    "RoutingRule",
+    "RoutingVersion",
     "SeenMention",
+    "SlaPolicy",
     "StatusChange",
+    "Team",
+    "TeamMember",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

@@ -11,7 +11,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from services.engagement.logic import rules, sla
 from services.engagement.logic.conversations import wake_snoozed
+from services.engagement.logic.presence import sweep
 from services.engagement.outbound.worker import DeliveryWorker
 from services.engagement.settings import EngagementSettings
 from shared.secrets import SecretBox
@@ -45,6 +47,39 @@ async def snooze_clock(rt: Runtime[EngagementSettings]) -> None:
         await asyncio.sleep(rt.settings.snooze_poll_s)
 
 
+async def sla_clock(rt: Runtime[EngagementSettings]) -> None:
+    """Every `sla_poll_s`, fire the SLA warnings (80 %) and breaches (100 %) that are due, each once (the
+    marks and what fired are stored on the conversation; replicas skip each other's locked rows), and
+    apply the tenants' SLA routing rules to them."""
+    while True:
+        try:
+            while True:  # a full batch: more may be due
+                async with rt.sessions() as session:
+                    seen, _ = await sla.fire_due(session, act=rules.act_on_sla, batch=SLA_BATCH)
+                if seen < SLA_BATCH:
+                    break
+        except Exception:  # a database hiccup: logged, and the next tick tries again
+            log.exception("sla.clock_failed")
+        await asyncio.sleep(rt.settings.sla_poll_s)
+
+
+SLA_BATCH = 200
+
+
+async def presence_sweeper(rt: Runtime[EngagementSettings]) -> None:
+    """Every `presence_sweep_s`, take offline the agents whose heartbeat lapsed (their conversations go
+    back to the queue). Any number of replicas may run it: each decision is re-checked under the
+    tenant's lock on the stored presence."""
+    while True:
+        try:
+            swept = await sweep(rt.sessions, rt.redis, ttl_s=rt.settings.presence_ttl_s)
+            if swept:
+                log.info("agents.swept_offline", extra={"count": swept})
+        except Exception:  # a database or Redis hiccup: logged, and the next tick tries again
+            log.exception("agents.sweep_failed")
+        await asyncio.sleep(rt.settings.presence_sweep_s)
+
+
 @asynccontextmanager
 async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[EngagementState]:
     """Build the state and start the delivery worker as a service task (/readyz watches it)."""
@@ -69,6 +104,9 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
     )
     rt.spawn(worker.run(), name="webhook-deliveries")
     rt.spawn(snooze_clock(rt), name="snooze-clock")
+    rules.CACHE.refresh_s = settings.routing_rules_refresh_s
+    rt.spawn(sla_clock(rt), name="sla-clock")
+    rt.spawn(presence_sweeper(rt), name="presence-sweeper")
     yield EngagementState(runtime=rt, box=box, worker=worker)
 
 

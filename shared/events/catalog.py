@@ -157,6 +157,18 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "The customer wrote again within the reopen window, so a resolved conversation opened again.",
     ),
     EventSpec(
+        "engagement.conversation.unassigned",
+        c.ConversationUnassigned,
+        "engagement",
+        "A conversation went back to the queue (its agent went offline or was deactivated, or it was moved).",
+    ),
+    EventSpec(
+        "engagement.conversation.merged",
+        c.ConversationMerged,
+        "engagement",
+        "Two conversations of one customer were merged into one; the other was closed.",
+    ),
+    EventSpec(
         "engagement.reply.requested",
         c.ReplyRequested,
         "engagement",
@@ -168,6 +180,18 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "engagement",
         "A partner webhook subscription failed too many times in a row and was disabled; its admins "
         "should fix the endpoint and resume it.",
+    ),
+    EventSpec(
+        "engagement.sla.warning",
+        c.SlaWarning,
+        "engagement",
+        "80 % of a conversation's first-response or resolution target has elapsed (once per target).",
+    ),
+    EventSpec(
+        "engagement.sla.breached",
+        c.SlaBreached,
+        "engagement",
+        "A conversation's first-response or resolution target passed unmet (once per target).",
     ),
     EventSpec(
         "listening.brand_post.received",

@@ -326,6 +326,9 @@ class ReplyRequested(Contract):
 class ConversationAssigned(Contract):
     conversation_id: str
     assignee_id: str
+    # The team it was routed to, and how the assignee was chosen ("skills", "rule", "queue", "manual").
+    team_id: str | None = None
+    reason: str | None = None
 
 
 ConversationStatus = Literal["open", "pending", "snoozed", "resolved", "closed"]
@@ -338,7 +341,7 @@ class ConversationStatusChanged(Contract):
     profile_id: str
     from_status: ConversationStatus
     to_status: ConversationStatus
-    cause: Literal["agent", "snooze", "customer"]
+    cause: Literal["agent", "snooze", "customer", "merged"]
     by_user_id: str | None = None
     changed_at: datetime
 
@@ -364,6 +367,35 @@ class WebhookDisabled(Contract):
     last_status_code: int | None = None
     last_error: str | None = None
     disabled_at: datetime
+
+
+SlaTarget = Literal["first_response", "resolution"]
+
+
+class SlaWarning(Contract):
+    """80 % of a conversation's SLA target (first response or resolution) has elapsed; fired once."""
+
+    conversation_id: str
+    profile_id: str
+    target: SlaTarget
+    priority: Literal["low", "normal", "high", "urgent"]
+    due_at: datetime
+    team_id: str | None = None
+    assignee_id: str | None = None
+    fired_at: datetime
+
+
+class SlaBreached(Contract):
+    """A conversation's SLA target (first response or resolution) has passed unmet; fired once."""
+
+    conversation_id: str
+    profile_id: str
+    target: SlaTarget
+    priority: Literal["low", "normal", "high", "urgent"]
+    due_at: datetime
+    team_id: str | None = None
+    assignee_id: str | None = None
+    fired_at: datetime
 
 
 # --- replies and the brand's own posts (issue 11) -------------------------------------------------
@@ -422,3 +454,23 @@ class ConversationFirstResponded(Contract):
     origin: str
     opened_at: datetime
     responded_at: datetime
+
+
+class ConversationUnassigned(Contract):
+    """A conversation went back to the queue: its agent went offline, was deactivated, or a person or a
+    rule moved it (`reason`)."""
+
+    conversation_id: str
+    previous_assignee_id: str
+    reason: str
+
+
+class ConversationMerged(Contract):
+    """Two conversations of one customer became one: `merged_id`'s messages and notes moved into
+    `conversation_id`, and `merged_id` was closed."""
+
+    conversation_id: str
+    merged_id: str
+    profile_id: str
+    messages_moved: int
+    by_user_id: str | None = None

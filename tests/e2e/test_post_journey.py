@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import add_user, mention_payload, signup, wait_until
+from tests.helpers import add_user, mention_payload, set_presence, signup, wait_until
 
 
 def scorecard(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
@@ -19,6 +19,7 @@ def scorecard(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
 def test_complaint_reaches_profile_conversation_and_scorecard(client: httpx.Client) -> None:
     tenant = signup(client)
     agent = add_user(client, tenant, "agent")
+    set_presence(client, agent)  # only online agents get conversations
     payload = mention_payload(text="My order arrived broken and nobody answers. Terrible service!")
 
     accepted = client.post("/v1/mentions", json=payload, headers=tenant.headers)

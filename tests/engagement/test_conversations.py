@@ -16,7 +16,9 @@ from tests.helpers import (
     User,
     add_user,
     mention_payload,
+    online_agent,
     publish_event,
+    set_presence,
     signup,
     unique,
     wait_for_agents,
@@ -85,8 +87,7 @@ def analysis_of(client: httpx.Client, tenant: Tenant, mention_id: str) -> dict[s
 
 def test_complaint_opens_conversation_assigned_to_agent(client: httpx.Client) -> None:
     tenant = signup(client)
-    agent = add_user(client, tenant, "agent")
-    wait_for_agents(client, tenant, 1)
+    agent = online_agent(client, tenant)
     mention_id = post_mention(client, tenant, COMPLAINT, author=author())
 
     conversation = conversation_of(client, tenant, mention_id)
@@ -107,15 +108,19 @@ def test_complaint_opens_conversation_assigned_to_agent(client: httpx.Client) ->
     assert [c["id"] for c in mine] == [conversation["id"]]
 
 
-def test_complaint_without_agents_opens_unassigned_conversation_picked_up_by_next_agent(
+def test_complaint_without_online_agents_waits_and_goes_to_the_first_agent_online(
     client: httpx.Client,
 ) -> None:
     tenant = signup(client)
+    agent = add_user(client, tenant, "agent")
+    wait_for_agents(client, tenant, 1)
     mention_id = post_mention(client, tenant, COMPLAINT, author=author())
     conversation = conversation_of(client, tenant, mention_id)
+    # The agent is known but offline: the conversation waits in the queue.
     assert conversation["assignee_id"] is None
+    assert conversation["assignment_reason"]["queued"] is True
 
-    agent = add_user(client, tenant, "agent")
+    set_presence(client, agent)
 
     def assigned() -> str | None:
         assignee: str | None = get_conversation(client, tenant, conversation["id"])["assignee_id"]
@@ -126,8 +131,7 @@ def test_complaint_without_agents_opens_unassigned_conversation_picked_up_by_nex
 
 def test_two_agents_share_conversations_round_robin(client: httpx.Client) -> None:
     tenant = signup(client)
-    first, second = add_user(client, tenant, "agent"), add_user(client, tenant, "agent")
-    wait_for_agents(client, tenant, 2)
+    first, second = online_agent(client, tenant), online_agent(client, tenant)
     for _ in range(4):
         post_mention(client, tenant, COMPLAINT, author=author())
 
@@ -139,7 +143,7 @@ def test_two_agents_share_conversations_round_robin(client: httpx.Client) -> Non
         wait_until(four_assigned, what="four assigned conversations"), key=lambda c: (c["opened_at"], c["id"])
     )
     assignees = [c["assignee_id"] for c in conversations]
-    # Never-assigned agents go first (by id), then whoever waited longest.
+    # Equal loads: never-assigned agents go first (by id), then whoever waited longest.
     expected_first, expected_second = sorted([first.user_id, second.user_id])
     assert assignees == [expected_first, expected_second, expected_first, expected_second]
 
@@ -206,8 +210,7 @@ def test_question_is_normal_priority_and_an_influential_author_raises_it(client:
 
 def test_list_is_newest_first_paginated_and_filtered(client: httpx.Client) -> None:
     tenant = signup(client)
-    agent = add_user(client, tenant, "agent")
-    wait_for_agents(client, tenant, 1)  # else the conversations may open before routing knows the agent
+    agent = online_agent(client, tenant)  # else the conversations may open before routing knows the agent
     mention_ids = [post_mention(client, tenant, COMPLAINT, author=author()) for _ in range(3)]
     wait_until(lambda: len(list_conversations(client, tenant)) == 3, what="three conversations")
 

@@ -26,8 +26,9 @@ from tests.helpers import (
     add_user,
     assert_problem,
     find_event,
+    online_agent,
+    set_presence,
     signup,
-    wait_for_agents,
     wait_until,
 )
 from tests.listening.queries.helpers import create_query
@@ -216,12 +217,11 @@ def test_snoozed_conversation_wakes_up_open(client: httpx.Client, stack: Stack) 
 
 def test_pending_then_priority_labels_and_assignee_change(client: httpx.Client) -> None:
     tenant = signup(client)
-    first = add_user(client, tenant, "agent")
-    wait_for_agents(client, tenant, 1)
+    first = online_agent(client, tenant)
     conversation = conversation_of(client, tenant, post_mention(client, tenant, QUESTION, author=author()))
     assert conversation["assignee_id"] == first.user_id
     second = add_user(client, tenant, "agent")
-    wait_for_agents(client, tenant, 2)
+    set_presence(client, second, "away")  # a manual assignment may go to an agent who is away
 
     body = {"status": "pending", "priority": "urgent", "labels": {"add": ["VIP", "billing"]}}
     result = patched(client, first, conversation["id"], body)
@@ -237,6 +237,9 @@ def test_pending_then_priority_labels_and_assignee_change(client: httpx.Client) 
     )
     assert result["labels"] == ["vip"] and result["assignee_id"] == second.user_id
     assert result["status"] == "pending"
+    # Unassigned, it goes back to the queue, and the one online agent (not the one it left) takes it.
+    assert patched(client, first, conversation["id"], {"assignee_id": None})["assignee_id"] == first.user_id
+    set_presence(client, first, "away")
     assert patched(client, first, conversation["id"], {"assignee_id": None})["assignee_id"] is None
 
 

@@ -24,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
-from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
+from services.engagement.logic import assignment, rules, sla
+from services.engagement.logic.assignment import ASSIGNMENT_LOCK, SOURCE
 from services.engagement.logic.replies import stage_message
-from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
+from services.engagement.logic.routing import PRIORITIES, priority_for
 from services.engagement.models import (
     ACTIVE_STATUSES,
-    Agent,
     Conversation,
     ConversationNote,
     Message,
@@ -77,7 +77,9 @@ async def receive_mention(
     """Put an actionable mention into its profile's conversation in progress, reopening a recently
     resolved one or opening one if needed."""
     mention = resolved.mention
-    if not is_actionable(mention):
+    # Routing rules first (cached per tenant): a rule may open what the default would not, or ignore it.
+    decision = await rules.decide(session, tenant_id=tenant_id, mention=mention, profile=resolved.profile)
+    if not decision.open:
         return None
     now = now or utcnow()
     existing = (
@@ -101,13 +103,19 @@ async def receive_mention(
         )
         if conversation is not None:
             _reopen(session, conversation=conversation, mention=mention, now=now)
+            await assignment.reclaim(session, conversation=conversation, now=now)
+            await sla.start_clock(session, conversation=conversation, now=now)
+    opened = conversation is None
     if conversation is None:
-        conversation = await _open(session, tenant_id=tenant_id, resolved=resolved, now=now)
+        conversation = await _open(
+            session, tenant_id=tenant_id, resolved=resolved, now=now, decision=decision
+        )
     else:
         # A later, more urgent post raises the thread's priority; it never lowers it.
         priority, reason = priority_for(mention, resolved.profile)
         if PRIORITIES.index(priority) > PRIORITIES.index(conversation.priority):
             conversation.priority, conversation.priority_reason = priority, reason
+            await sla.reprioritise(session, conversation=conversation)
     _touch(conversation, mention=mention, profile=resolved.profile, now=now)
     session.add(conversation)
     message = Message(
@@ -126,6 +134,8 @@ async def receive_mention(
     session.add(message)
     await session.flush()
     stage_message(session, message, verb="created")
+    if opened:  # the matching rule's auto-acknowledgement answers this first message
+        await rules.acknowledge(session, conversation=conversation, decision=decision, now=now)
     log.info(
         "message.added",
         extra={
@@ -181,7 +191,12 @@ def _touch(
 
 
 async def _open(
-    session: AsyncSession, *, tenant_id: str, resolved: MentionResolved, now: datetime
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: MentionResolved,
+    now: datetime,
+    decision: rules.Decision = rules.OPEN,
 ) -> Conversation:
     mention, profile_id = resolved.mention, resolved.profile_id
     await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # against an agent projected meanwhile
@@ -197,11 +212,15 @@ async def _open(
         created_at=now,
         updated_at=now,
     )
+    rules.shape(conversation, decision)  # the matching routing rule's team, priority and labels
+    priority = decision.priority or priority
     session.add(conversation)
     # Flush now so a replica that opened the same profile's conversation first fails this transaction
     # (unique open-conversation index); the redelivery then appends to that one.
     await session.flush()
-    agent = await next_agent(session, tenant_id=tenant_id)
+    # Team, agent or the queue, with the reasons (before the event, which carries the assignee).
+    await assignment.assign_new(session, conversation=conversation, mention=mention, now=now)
+    await sla.start_clock(session, conversation=conversation, now=now)  # in the chosen team's hours
     stage(
         session,
         new_event(
@@ -210,7 +229,7 @@ async def _open(
                 profile_id=profile_id,
                 mention_id=mention.mention_id,
                 priority=priority,
-                assignee_id=agent.id if agent else None,
+                assignee_id=conversation.assignee_id,
                 opened_at=now,
             ),
             source=SOURCE,
@@ -222,8 +241,6 @@ async def _open(
         "conversation.opened",
         extra={"tenant_id": tenant_id, "conversation_id": conversation.id, "priority": priority},
     )
-    if agent is not None:
-        assign(session, conversation=conversation, agent=agent, now=now)
     return conversation
 
 
@@ -270,6 +287,7 @@ def move_status(
     )
     if to != "snoozed":
         conversation.snoozed_until = None
+    sla.on_status(conversation, from_status=from_status, now=now)  # pending pauses the SLA clock
     conversation.updated_at = now
     session.add(conversation)
     session.add(
@@ -356,8 +374,15 @@ async def update_conversation(
     if update_in.priority is not None and update_in.priority != conversation.priority:
         conversation.priority = update_in.priority
         conversation.priority_reason = "set by an agent"
+        await sla.reprioritise(session, conversation=conversation)
     if "assignee_id" in given:
-        await _reassign(session, conversation=conversation, assignee_id=update_in.assignee_id, now=now)
+        await _reassign(
+            session,
+            conversation=conversation,
+            assignee_id=update_in.assignee_id,
+            by_user_id=by_user_id,
+            now=now,
+        )
     if status is not None:
         if status in ACTIVE_STATUSES and conversation.status not in ACTIVE_STATUSES:
             other = await _in_progress(session, tenant_id=tenant_id, profile_id=conversation.profile_id)
@@ -366,11 +391,17 @@ async def update_conversation(
                     f"The profile already has conversation {other.id} in progress: resolve it first."
                 )
         if status != conversation.status:
+            finished = conversation.status not in ACTIVE_STATUSES
             move_status(
                 session, conversation=conversation, to=status, cause="agent", by_user_id=by_user_id, now=now
             )
+            if finished and status in ACTIVE_STATUSES:  # opened again: the SLA clock starts afresh
+                await sla.start_clock(session, conversation=conversation, now=now)
         if status == "snoozed":
             conversation.snoozed_until = update_in.snoozed_until
+        if status not in ACTIVE_STATUSES and conversation.assignee_id is not None:
+            # A slot freed: the queue's next conversation takes it.
+            await assignment.drain_queue(session, tenant_id=tenant_id, now=now)
     conversation.updated_at = now
     session.add(conversation)
     try:
@@ -383,17 +414,28 @@ async def update_conversation(
 
 
 async def _reassign(
-    session: AsyncSession, *, conversation: Conversation, assignee_id: str | None, now: datetime
+    session: AsyncSession,
+    *,
+    conversation: Conversation,
+    assignee_id: str | None,
+    by_user_id: str,
+    now: datetime,
 ) -> None:
+    """`assignee_id` null puts the conversation back in the queue (someone else free takes it at once);
+    an agent is a manual assignment (`assignment.assign_by_hand`)."""
     if assignee_id is None:
-        conversation.assignee_id = None
+        if conversation.assignee_id is not None and conversation.status in ACTIVE_STATUSES:
+            await assignment.requeue(
+                session, conversation=conversation, reason=f"unassigned by {by_user_id}", now=now
+            )
+        else:
+            conversation.assignee_id = None
         return
     if assignee_id == conversation.assignee_id:
         return
-    agent = await session.get(Agent, assignee_id)
-    if agent is None or agent.tenant_id != conversation.tenant_id or not agent.active:
-        raise InvalidConversationUpdate("`assignee_id` is not an active agent of the tenant.")
-    assign(session, conversation=conversation, agent=agent, now=now)
+    await assignment.assign_by_hand(
+        session, conversation=conversation, agent_id=assignee_id, team_id=None, by_user_id=by_user_id, now=now
+    )
 
 
 async def add_note(
@@ -458,7 +500,7 @@ async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: s
         tenant_id=tenant_id,
         id=conversation_id,
         error=ConversationNotFound,
-        shape=ConversationRead,
+        shape=ConversationDetail,
     )
     params = {"conversation_id": conversation.id}
     messages = await reader.all(_MESSAGES, params)
@@ -471,11 +513,18 @@ async def get_conversation(reader: Reader, *, tenant_id: str, conversation_id: s
 
 
 # Filters of the inbox list given as one value each (None: no filter).
-EQUAL_FILTERS = ("priority", "assignee_id", "language", "platform", "profile_id")
+EQUAL_FILTERS = ("priority", "assignee_id", "language", "platform", "profile_id", "team_id")
 
 
 @functools.cache
-def _inbox_page(equal: tuple[str, ...], statuses: int, label: bool, after: bool) -> Select[Any]:
+def _inbox_page(
+    equal: tuple[str, ...],
+    statuses: int,
+    label: bool,
+    after: bool,
+    queued: bool = False,
+    sla_state: str | None = None,
+) -> Select[Any]:
     """The list's statement for one shape of filters, built once (bind parameters carry the values)."""
     table: Table = Conversation.__table__  # type: ignore[attr-defined]
     stmt = select(*columns_of(table, ConversationRead)).where(
@@ -486,6 +535,11 @@ def _inbox_page(equal: tuple[str, ...], statuses: int, label: bool, after: bool)
     if label:
         # Labels are a sorted JSON list of strings without quotes or LIKE wildcards (schemas.Label).
         stmt = stmt.where(table.c.labels.like(bindparam("label_pattern")))
+    if queued:
+        # The queue: in progress and nobody's (logic/assignment.py hands these out).
+        stmt = stmt.where(table.c.assignee_id.is_(None), table.c.status.in_(ACTIVE_STATUSES))
+    if sla_state is not None:
+        stmt = stmt.where(sla.state_condition(table, sla_state))
     return keyset_bound(stmt, table.c.created_at, table.c.id, after=after)
 
 
@@ -497,6 +551,8 @@ async def list_conversations(
     label: str | None = None,
     limit: int,
     cursor: str | None,
+    queued: bool = False,
+    sla_state: str | None = None,
     **equal: str | None,
 ) -> ConversationPage:
     """The tenant's conversations, newest first, filtered by statuses (any of), a label and the
@@ -506,7 +562,7 @@ async def list_conversations(
     if unknown:
         raise ValueError(f"unknown filters {sorted(unknown)}")
     wanted = sorted(set(statuses))
-    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor))
+    stmt = _inbox_page(tuple(sorted(given)), len(wanted), label is not None, bool(cursor), queued, sla_state)
     params: dict[str, Any] = {"tenant_id": tenant_id, **given}
     params.update({f"status_{i}": status for i, status in enumerate(wanted)})
     if label is not None:
