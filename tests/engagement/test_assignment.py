@@ -157,6 +157,29 @@ def test_at_capacity_a_conversation_waits_and_is_assigned_when_a_slot_frees(clie
     assert list_conversations(client, tenant, queued="true") == []
 
 
+def test_two_replicas_never_give_an_agent_more_than_their_capacity(
+    client: httpx.Client, stack: Stack, tmp_path: Path
+) -> None:
+    tenant = signup(client)
+    agents = [online_agent(client, tenant) for _ in range(2)]
+    for agent in agents:
+        response = client.patch(f"/v1/agents/{agent.user_id}", headers=tenant.headers, json={"capacity": 2})
+        assert response.status_code == 200, response.text
+    with replica(stack, "engagement", tmp_path, env={}):
+        for _ in range(7):
+            post_mention(client, tenant, COMPLAINT, author=author())
+
+        def seven() -> list[dict[str, Any]] | None:
+            items = list_conversations(client, tenant, limit=200)
+            return items if len(items) == 7 else None
+
+        rows = wait_until(seven, what="seven conversations")
+
+    held = [c["assignee_id"] for c in rows if c["assignee_id"]]
+    assert sorted(held.count(agent.user_id) for agent in agents) == [2, 2]
+    assert len(list_conversations(client, tenant, queued="true")) == 3
+
+
 def test_the_queue_goes_by_priority_then_age(client: httpx.Client) -> None:
     tenant = signup(client)
     agent = add_user(client, tenant, "agent")
@@ -417,7 +440,9 @@ def test_pick_team_matches_language_first_then_topics() -> None:
     ]
     assert pick_team(teams, language="ar", topics=["billing"])[0] == teams[2]
     assert pick_team(teams, language="ar", topics=[])[0] in (teams[1], teams[2])
-    assert pick_team(teams, language="fr", topics=["billing"]) == (teams[0], "1 topic(s) in common")
+    assert pick_team(teams[:2], language="fr", topics=["billing"]) == (teams[0], "1 topic(s) in common")
+    # Equal matches go by name.
+    assert pick_team(teams, language="fr", topics=["billing"])[0] == teams[2]
     assert pick_team(teams, language="fr", topics=[])[0] is None
     assert pick_team(teams, language="und", topics=[])[0] is None
     # A team with members goes before one without.
