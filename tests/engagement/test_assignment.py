@@ -321,6 +321,9 @@ def test_manual_moves_need_a_worker_and_stay_within_the_tenant(client: httpx.Cli
     assert_problem(assign(client, analyst, conversation["id"], {"team_id": "x"}), 403)
     assert_problem(assign(client, other, conversation["id"], {"team_id": "x"}), 404)
     body = {"conversation_id": conversation["id"]}
+    merge = f"/v1/conversations/{conversation['id']}/merge"
+    assert_problem(client.post(merge, json=body), 401)
+    assert_problem(client.post(merge, headers=analyst.headers, json=body), 403)
     assert_problem(
         client.post(f"/v1/conversations/{conversation['id']}/merge", headers=other.headers, json=body), 404
     )
