@@ -448,6 +448,7 @@ def test_pick_team_matches_language_first_then_topics() -> None:
     assert pick_team(teams, language="fr", topics=["billing"])[0] == teams[2]
     assert pick_team(teams, language="fr", topics=[])[0] is None
     assert pick_team(teams, language="und", topics=[])[0] is None
-    # A team with members goes before one without.
+    # A team nobody is in is never chosen: the general pool is better than waiting for no one.
     empty, staffed = team("a-empty", {"de"}, members=0), team("b-staffed", {"de"})
     assert pick_team([empty, staffed], language="de", topics=[])[0] == staffed
+    assert pick_team([empty], language="de", topics=[])[0] is None
