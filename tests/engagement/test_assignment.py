@@ -157,6 +157,28 @@ def test_at_capacity_a_conversation_waits_and_is_assigned_when_a_slot_frees(clie
     assert list_conversations(client, tenant, queued="true") == []
 
 
+def test_a_team_at_capacity_queues_its_conversations_and_a_deleted_team_hands_them_to_the_pool(
+    client: httpx.Client,
+) -> None:
+    tenant = signup(client)
+    arabic = create_team(client, tenant, name="Arabic", languages=["ar"])
+    speaker = online_agent(client, tenant)
+    add_member(client, tenant, arabic["id"], speaker)
+    client.patch(f"/v1/agents/{speaker.user_id}", headers=tenant.headers, json={"capacity": 1})
+    first = open_conversation(client, tenant, ARABIC_COMPLAINT)
+    assert first["assignee_id"] == speaker.user_id
+    other = online_agent(client, tenant)  # free, but not in the team
+
+    waiting = open_conversation(client, tenant, ARABIC_COMPLAINT)
+
+    assert waiting["team_id"] == arabic["id"] and waiting["assignee_id"] is None
+    reason = waiting["assignment_reason"]
+    assert reason["queued"] is True and reason["online_in_scope"] == 1 and reason["at_capacity"] == 1
+    assert client.delete(f"/v1/teams/{arabic['id']}", headers=tenant.headers).status_code == 204
+    detail = wait_assignee(client, tenant, waiting["id"], other.user_id)
+    assert detail["team_id"] is None
+
+
 def test_two_replicas_never_give_an_agent_more_than_their_capacity(
     client: httpx.Client, stack: Stack, tmp_path: Path
 ) -> None:
