@@ -55,16 +55,31 @@ def run_demo(gateway: str) -> int:
         token = client.post("/v1/auth/token", json={"email": email, "password": password}).json()
         auth = {"Authorization": f"Bearer {token['access_token']}"}
         for n in (1, 2):
+            agent_email, agent_password = f"agent{n}-{suffix}@example.com", secrets.token_urlsafe(12)
             client.post(
                 "/v1/users",
                 headers=auth,
                 json={
-                    "email": f"agent{n}-{suffix}@example.com",
-                    "password": secrets.token_urlsafe(12),
+                    "email": agent_email,
+                    "password": agent_password,
                     "role": "agent",
                     "display_name": f"Agent {n}",
                 },
             ).raise_for_status()
+            # Only online agents get conversations: each agent says so once engagement knows them.
+            agent_token = client.post(
+                "/v1/auth/token", json={"email": agent_email, "password": agent_password}
+            ).json()["access_token"]
+            _wait(
+                lambda t=agent_token: (
+                    client.put(
+                        "/v1/agents/me/presence",
+                        headers={"Authorization": f"Bearer {t}"},
+                        json={"status": "online"},
+                    ).status_code
+                    == 200
+                )
+            )
         print(f"\nDemo tenant '{tenant['name']}' ({tenant['id']})\n  login: {email} / {password}\n")
 
         now = datetime.now(UTC)

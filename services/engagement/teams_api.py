@@ -108,7 +108,7 @@ async def delete_team(principal: AdminDep, session: SessionDep, team_id: TeamId)
 @teams_router.put(
     "/{team_id}/members/{agent_id}",
     response_model=TeamRead,
-    operation_id="add_team_member",
+    operation_id="create_team_member",
     summary="Add a member",
     responses=problems(404),
 )
@@ -122,7 +122,7 @@ async def add_member(
 @teams_router.delete(
     "/{team_id}/members/{agent_id}",
     status_code=204,
-    operation_id="remove_team_member",
+    operation_id="delete_team_member",
     summary="Remove a member",
     responses=problems(404),
 )
@@ -137,7 +137,7 @@ async def remove_member(
 @presence_router.put(
     "/me/presence",
     response_model=PresenceRead,
-    operation_id="set_presence",
+    operation_id="update_my_presence",
     summary="Set my presence",
     responses=problems(404, 409),
 )
@@ -159,7 +159,7 @@ async def set_presence(
 @presence_router.post(
     "/me/heartbeat",
     response_model=PresenceRead,
-    operation_id="presence_heartbeat",
+    operation_id="create_presence_heartbeat",
     summary="Keep my presence",
     responses=problems(404),
 )
@@ -193,7 +193,7 @@ async def update_agent(
 @moves_router.post(
     "/{conversation_id}/assign",
     response_model=ConversationDetail,
-    operation_id="assign_conversation",
+    operation_id="create_conversation_assignment",
     summary="Assign a conversation",
     responses=problems(404, 409, 422),
 )
@@ -220,7 +220,7 @@ async def assign(
 @moves_router.post(
     "/{conversation_id}/merge",
     response_model=ConversationRead,
-    operation_id="merge_conversations",
+    operation_id="create_conversation_merge",
     summary="Merge a conversation into this one",
     responses=problems(404, 409, 422),
 )

@@ -157,6 +157,51 @@ def test_at_capacity_a_conversation_waits_and_is_assigned_when_a_slot_frees(clie
     assert list_conversations(client, tenant, queued="true") == []
 
 
+def test_a_team_at_capacity_queues_its_conversations_and_a_deleted_team_hands_them_to_the_pool(
+    client: httpx.Client,
+) -> None:
+    tenant = signup(client)
+    arabic = create_team(client, tenant, name="Arabic", languages=["ar"])
+    speaker = online_agent(client, tenant)
+    add_member(client, tenant, arabic["id"], speaker)
+    client.patch(f"/v1/agents/{speaker.user_id}", headers=tenant.headers, json={"capacity": 1})
+    first = open_conversation(client, tenant, ARABIC_COMPLAINT)
+    assert first["assignee_id"] == speaker.user_id
+    other = online_agent(client, tenant)  # free, but not in the team
+
+    waiting = open_conversation(client, tenant, ARABIC_COMPLAINT)
+
+    assert waiting["team_id"] == arabic["id"] and waiting["assignee_id"] is None
+    reason = waiting["assignment_reason"]
+    assert reason["queued"] is True and reason["online_in_scope"] == 1 and reason["at_capacity"] == 1
+    assert client.delete(f"/v1/teams/{arabic['id']}", headers=tenant.headers).status_code == 204
+    detail = wait_assignee(client, tenant, waiting["id"], other.user_id)
+    assert detail["team_id"] is None
+
+
+def test_two_replicas_never_give_an_agent_more_than_their_capacity(
+    client: httpx.Client, stack: Stack, tmp_path: Path
+) -> None:
+    tenant = signup(client)
+    agents = [online_agent(client, tenant) for _ in range(2)]
+    for agent in agents:
+        response = client.patch(f"/v1/agents/{agent.user_id}", headers=tenant.headers, json={"capacity": 2})
+        assert response.status_code == 200, response.text
+    with replica(stack, "engagement", tmp_path, env={}):
+        for _ in range(7):
+            post_mention(client, tenant, COMPLAINT, author=author())
+
+        def seven() -> list[dict[str, Any]] | None:
+            items = list_conversations(client, tenant, limit=200)
+            return items if len(items) == 7 else None
+
+        rows = wait_until(seven, what="seven conversations")
+
+    held = [c["assignee_id"] for c in rows if c["assignee_id"]]
+    assert sorted(held.count(agent.user_id) for agent in agents) == [2, 2]
+    assert len(list_conversations(client, tenant, queued="true")) == 3
+
+
 def test_the_queue_goes_by_priority_then_age(client: httpx.Client) -> None:
     tenant = signup(client)
     agent = add_user(client, tenant, "agent")
@@ -298,6 +343,9 @@ def test_manual_moves_need_a_worker_and_stay_within_the_tenant(client: httpx.Cli
     assert_problem(assign(client, analyst, conversation["id"], {"team_id": "x"}), 403)
     assert_problem(assign(client, other, conversation["id"], {"team_id": "x"}), 404)
     body = {"conversation_id": conversation["id"]}
+    merge = f"/v1/conversations/{conversation['id']}/merge"
+    assert_problem(client.post(merge, json=body), 401)
+    assert_problem(client.post(merge, headers=analyst.headers, json=body), 403)
     assert_problem(
         client.post(f"/v1/conversations/{conversation['id']}/merge", headers=other.headers, json=body), 404
     )
@@ -417,9 +465,12 @@ def test_pick_team_matches_language_first_then_topics() -> None:
     ]
     assert pick_team(teams, language="ar", topics=["billing"])[0] == teams[2]
     assert pick_team(teams, language="ar", topics=[])[0] in (teams[1], teams[2])
-    assert pick_team(teams, language="fr", topics=["billing"]) == (teams[0], "1 topic(s) in common")
+    assert pick_team(teams[:2], language="fr", topics=["billing"]) == (teams[0], "1 topic(s) in common")
+    # Equal matches go by name.
+    assert pick_team(teams, language="fr", topics=["billing"])[0] == teams[2]
     assert pick_team(teams, language="fr", topics=[])[0] is None
     assert pick_team(teams, language="und", topics=[])[0] is None
-    # A team with members goes before one without.
+    # A team nobody is in is never chosen: the general pool is better than waiting for no one.
     empty, staffed = team("a-empty", {"de"}, members=0), team("b-staffed", {"de"})
     assert pick_team([empty, staffed], language="de", topics=[])[0] == staffed
+    assert pick_team([empty], language="de", topics=[])[0] is None

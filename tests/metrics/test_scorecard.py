@@ -13,7 +13,17 @@ import pytest
 from rapport.stack import Stack
 from shared.events.contracts import Analysis, Author, MentionReceived, Sentiment
 from shared.events.envelope import CloudEvent, new_event
-from tests.helpers import Tenant, User, add_user, mention_payload, publish_event, signup, unique, wait_until
+from tests.helpers import (
+    Tenant,
+    User,
+    add_user,
+    mention_payload,
+    publish_event,
+    set_presence,
+    signup,
+    unique,
+    wait_until,
+)
 
 COMPLAINT = "My order arrived broken and support is not answering. Terrible!"
 QUESTION = "How do I reset my password?"
@@ -73,7 +83,7 @@ def received(tenant_id: str, *, created_at: datetime, platform: str = "x") -> Cl
 
 def test_scorecard_counts_mentions_profiles_and_conversations(client: httpx.Client) -> None:
     tenant = signup(client)
-    add_user(client, tenant, "agent")
+    set_presence(client, add_user(client, tenant, "agent"))  # only online agents get conversations
     posted = [post_mention(client, tenant, text) for text in (COMPLAINT, QUESTION, PRAISE)]
     # Analysis is asynchronous: wait until the worker analysed each post.
     analyses = [

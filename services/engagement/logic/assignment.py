@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -145,17 +145,20 @@ def rank(candidates: Iterable[Candidate], *, language: str | None, topics: Colle
 def pick_team(
     teams: Iterable[TeamSkills], *, language: str | None, topics: Collection[str]
 ) -> tuple[TeamSkills | None, str]:
-    """The team whose skills match: language first, then the most topics in common, then one with
-    members, then by name; None when no team speaks the language or knows a topic. With why."""
+    """The team whose skills match: language first, then the most topics in common, then by name; None
+    when no team with members speaks the language or knows a topic (a team nobody is in could never
+    answer: the general pool takes the conversation instead). With why."""
     wanted = primary_language(language)
     labels = set(topics)
     best: tuple[tuple[Any, ...], TeamSkills, str] | None = None
     for team in teams:
+        if not team.members:
+            continue
         speaks = wanted is not None and wanted in team.languages
         common = len(labels & team.topics)
         if not speaks and not common:
             continue
-        key = (not speaks, -common, not team.members, team.name, team.id)
+        key = (not speaks, -common, team.name, team.id)
         why = "; ".join(
             part
             for part in (
@@ -468,19 +471,26 @@ async def drain_queue(session: AsyncSession, *, tenant_id: str, now: datetime) -
     await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)
     pool = await load_pool(session, tenant_id=tenant_id)
     assigned = 0
-    seen: set[str] = set()
     while pool.any_free():
+        # Only conversations whose scope has room: a long queue for a full team is never read.
+        rooms = [t.id for t in pool.teams.values() if any(c.free for c in pool.candidates(t.members))]
         stmt = (
             scoped(Conversation, tenant_id)
-            .where(col(Conversation.assignee_id).is_(None), col(Conversation.status).in_(ACTIVE_STATUSES))
+            .where(
+                col(Conversation.assignee_id).is_(None),
+                col(Conversation.status).in_(ACTIVE_STATUSES),
+                or_(
+                    col(Conversation.team_id).is_(None),
+                    col(Conversation.team_id).in_(rooms),
+                    col(Conversation.team_id).not_in(list(pool.teams)),
+                ),
+            )
             .order_by(*queue_order())
-            .limit(DRAIN_CHUNK + len(seen))
+            .limit(DRAIN_CHUNK)
         )
-        batch = [c for c in (await session.execute(stmt)).scalars().all() if c.id not in seen]
-        if not batch:
-            break
+        batch = list((await session.execute(stmt)).scalars().all())
+        placed = 0
         for conversation in batch:
-            seen.add(conversation.id)
             if not _scope_has_room(pool, conversation):
                 continue
             if place(
@@ -492,10 +502,13 @@ async def drain_queue(session: AsyncSession, *, tenant_id: str, now: datetime) -
                 now=now,
                 note=_waiting_note(conversation),
             ):
-                assigned += 1
+                placed += 1
             if not pool.any_free():
                 break
         await session.flush()
+        assigned += placed
+        if not placed:
+            break
     if assigned:
         log.info("queue.drained", extra={"tenant_id": tenant_id, "count": assigned})
     return assigned

@@ -36,8 +36,6 @@ async def merge_conversations(
     session: AsyncSession, *, tenant_id: str, target_id: str, other_id: str, by_user_id: str
 ) -> ConversationRead:
     """Merge conversation `other_id` into `target_id` (same tenant, same customer); commits."""
-    if target_id == other_id:
-        raise InvalidConversationUpdate("A conversation is not merged into itself.")
     now = utcnow()
     await begin_immediate(session)
     target = await get_scoped(
@@ -46,6 +44,8 @@ async def merge_conversations(
     other = await get_scoped(
         session, Conversation, tenant_id=tenant_id, id=other_id, error=ConversationNotFound
     )
+    if target.id == other.id:
+        raise InvalidConversationUpdate("A conversation is not merged into itself.")
     if target.profile_id != other.profile_id:
         raise MergeConflict("Only conversations of the same customer (profile) are merged.")
     if other.status == "closed" and await _merged_already(session, other):
