@@ -13,6 +13,9 @@ from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBS
 from services.engagement.outbound.routes import router as webhooks_router
 from services.engagement.settings import EngagementSettings
 from services.engagement.state import EngagementState, engagement_state
+from services.engagement.surveys_api import public_router as surveys_public_router
+from services.engagement.surveys_api import settings_router as survey_settings_router
+from services.engagement.surveys_api import staff_router as surveys_staff_router
 from shared.auth import JWKSSource
 from shared.service import Subscription, create_service_app
 
@@ -29,8 +32,16 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
         title="Rapport engagement",
         description="Conversations opened from actionable mentions, routed, assigned and worked by agents "
         "(statuses, snoozes, labels, notes); "
-        "partner webhooks (signed deliveries of public events).",
-        routers=[router, agents_router, webhooks_router],
+        "partner webhooks (signed deliveries of public events); "
+        "CSAT/NPS surveys on resolve, answered by reply or by a public link.",
+        routers=[
+            router,
+            agents_router,
+            webhooks_router,
+            survey_settings_router,
+            surveys_staff_router,
+            surveys_public_router,
+        ],
         subscriptions=all_subscriptions,
         jwks=jwks,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 
 
 class ConversationNotFound(NotFound):
@@ -15,3 +15,21 @@ class InvalidConversationUpdate(Unprocessable):
 
 class ConversationConflict(Conflict):
     type = "https://rapport.dev/problems/conversation-conflict"
+
+
+class SurveyNotFound(NotFound):
+    type = "https://rapport.dev/problems/survey-not-found"
+
+
+class SurveyAlreadyAnswered(Conflict):
+    type = "https://rapport.dev/problems/survey-already-answered"
+
+
+class SurveyExpired(ProblemError):
+    status = 410
+    type = "https://rapport.dev/problems/survey-expired"
+    title = "Gone"
+
+
+class InvalidSurveyAnswer(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-survey-answer"

@@ -43,3 +43,6 @@ class EngagementSettings(Settings):
     webhook_log_retention_days: float = 30.0
     # How often the delivery worker looks for due deliveries when nothing woke it.
     webhook_poll_s: float = 1.0
+    # The survey link put in the question: the token is appended. By default the public API's own
+    # `GET/POST /v1/surveys/{token}` behind the gateway; a tenant's web page that calls it can take its place.
+    survey_link_base: str = "http://127.0.0.1:8000/v1/surveys/"

@@ -169,6 +169,12 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "A partner webhook subscription failed too many times in a row and was disabled; its admins "
         "should fix the endpoint and resume it.",
     ),
+    EventSpec(
+        "engagement.survey.answered",
+        c.SurveyAnswered,
+        "engagement",
+        "A customer answered the CSAT or NPS survey of a resolved conversation (by reply or by its link).",
+    ),
 )
 
 

@@ -362,3 +362,22 @@ class WebhookDisabled(Contract):
     last_status_code: int | None = None
     last_error: str | None = None
     disabled_at: datetime
+
+
+class SurveyAnswered(Contract):
+    """A customer answered the satisfaction survey of a resolved conversation, by reply or by its link.
+
+    `score`: 1-5 for `csat`, 0-10 for `nps`. `assignee_id`: the agent the conversation was assigned to when
+    it was resolved. The customer's comment stays in engagement.
+    """
+
+    survey_id: str
+    conversation_id: str
+    profile_id: str
+    assignee_id: str | None = None
+    kind: Literal["csat", "nps"]
+    score: int = Field(ge=0, le=10)
+    channel_id: str | None = None
+    platform: str | None = None
+    via: Literal["reply", "link"]
+    answered_at: datetime

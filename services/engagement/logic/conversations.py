@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
+from services.engagement.logic import surveys
 from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
 from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
 from services.engagement.models import (
@@ -76,6 +77,9 @@ async def receive_mention(
     """Put an actionable mention into its profile's conversation in progress, reopening a recently
     resolved one or opening one if needed."""
     mention = resolved.mention
+    # A post that is just a score may answer the profile's survey (a look at the text first, then one query).
+    if await surveys.answer_by_reply(session, tenant_id=tenant_id, resolved=resolved, now=now):
+        return None
     if not is_actionable(mention):
         return None
     now = now or utcnow()
@@ -317,6 +321,7 @@ async def update_conversation(
     conversation_id: str,
     update_in: ConversationUpdate,
     by_user_id: str,
+    survey_link_base: str = surveys.DEFAULT_LINK_BASE,
 ) -> ConversationRead:
     """Change the status, priority, labels, snooze time or assignee of one conversation of the tenant."""
     given = update_in.model_fields_set
@@ -365,6 +370,10 @@ async def update_conversation(
             move_status(
                 session, conversation=conversation, to=status, cause="agent", by_user_id=by_user_id, now=now
             )
+            if status == "resolved":
+                await surveys.offer_survey(
+                    session, conversation=conversation, now=now, link_base=survey_link_base
+                )
         if status == "snoozed":
             conversation.snoozed_until = update_in.snoozed_until
     conversation.updated_at = now
