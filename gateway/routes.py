@@ -157,6 +157,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/conversations", "engagement", STAFF),
     _route("/v1/webhooks", "engagement", ADMINS),
     _route("/v1/agents", "engagement", STAFF, READS),
+    _route("/v1/canned-responses", "engagement", STAFF),
     _route("/v1/metrics", "metrics", STAFF),
     _route("/v1/survey-settings", "engagement", STAFF, READS),
     _route("/v1/survey-settings", "engagement", ADMINS),

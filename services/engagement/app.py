@@ -11,6 +11,7 @@ from services.engagement.api import agents_router, router
 from services.engagement.consumers import subscriptions
 from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 from services.engagement.outbound.routes import router as webhooks_router
+from services.engagement.replies_api import canned_router, messages_router
 from services.engagement.settings import EngagementSettings
 from services.engagement.state import EngagementState, engagement_state
 from services.engagement.surveys_api import public_router as surveys_public_router
@@ -38,6 +39,8 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
             router,
             agents_router,
             webhooks_router,
+            messages_router,
+            canned_router,
             survey_settings_router,
             surveys_staff_router,
             surveys_public_router,

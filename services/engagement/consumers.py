@@ -9,11 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.logic.agents import project_user, update_agent
 from services.engagement.logic.corrections import reanalyse_mention, redact_mention, resolve_mention
+from services.engagement.logic.replies import receive_brand_post, record_failed, record_sent
 from services.engagement.settings import EngagementSettings
 from shared.events.contracts import (
+    BrandPostReceived,
     MentionReanalysed,
     MentionRedacted,
     MentionResolved,
+    ReplyFailed,
+    ReplySent,
     UserCreated,
     UserUpdated,
 )
@@ -34,6 +38,21 @@ async def on_user_updated(session: AsyncSession, event: Event[UserUpdated]) -> N
 async def on_mention_redacted(session: AsyncSession, event: Event[MentionRedacted]) -> None:
     """listening.mention.redacted → the message's text is removed."""
     await redact_mention(session, tenant_id=event.tenantid, redacted=event.data)
+
+
+async def on_reply_sent(session: AsyncSession, event: Event[ReplySent]) -> None:
+    """listening.reply.sent → the outbound message is sent, with the platform's id."""
+    await record_sent(session, tenant_id=event.tenantid, sent=event.data)
+
+
+async def on_reply_failed(session: AsyncSession, event: Event[ReplyFailed]) -> None:
+    """listening.reply.failed → the outbound message failed, with the reason."""
+    await record_failed(session, tenant_id=event.tenantid, failed=event.data)
+
+
+async def on_brand_post(session: AsyncSession, event: Event[BrandPostReceived]) -> None:
+    """listening.brand_post.received → the brand's own post joins the conversation it answers."""
+    await receive_brand_post(session, tenant_id=event.tenantid, post=event.data)
 
 
 def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
@@ -58,4 +77,7 @@ def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
         Subscription(durable="engagement-mentions", event=MentionResolved, handler=on_mention_resolved),
         Subscription(durable="engagement-reanalysed", event=MentionReanalysed, handler=on_mention_reanalysed),
         Subscription(durable="engagement-redactions", event=MentionRedacted, handler=on_mention_redacted),
+        Subscription(durable="engagement-replies-sent", event=ReplySent, handler=on_reply_sent),
+        Subscription(durable="engagement-replies-failed", event=ReplyFailed, handler=on_reply_failed),
+        Subscription(durable="engagement-brand-posts", event=BrandPostReceived, handler=on_brand_post),
     ]

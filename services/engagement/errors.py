@@ -17,6 +17,22 @@ class ConversationConflict(Conflict):
     type = "https://rapport.dev/problems/conversation-conflict"
 
 
+class ReplyNotPossible(Unprocessable):
+    type = "https://rapport.dev/problems/reply-not-possible"
+
+
+class CannedResponseNotFound(NotFound):
+    type = "https://rapport.dev/problems/canned-response-not-found"
+
+
+class InvalidCannedResponse(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-canned-response"
+
+
+class CannedResponseConflict(Conflict):
+    type = "https://rapport.dev/problems/canned-response-conflict"
+
+
 class SurveyNotFound(NotFound):
     type = "https://rapport.dev/problems/survey-not-found"
 

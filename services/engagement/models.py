@@ -102,17 +102,37 @@ class Message(SQLModel, table=True):
     """One post in a conversation; a mention becomes at most one message (natural-key idempotency)."""
 
     __tablename__ = "message"
-    __table_args__ = (UniqueConstraint("tenant_id", "mention_id", name="uq_message_tenant_mention"),)
+    __table_args__ = (
+        # Inbound messages: one per mention. Outbound ones have no mention (NULLs never collide).
+        UniqueConstraint("tenant_id", "mention_id", name="uq_message_tenant_mention"),
+        # The message a platform post answers or echoes, by the platform's id (the brand's own posts).
+        Index("ix_message_tenant_external", "tenant_id", "external_id"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
     tenant_id: str = Field(index=True, max_length=64)
     conversation_id: str = Field(index=True, max_length=64)
-    mention_id: str = Field(max_length=64)
+    # listening's id of the mention an inbound message is; None for outbound messages.
+    mention_id: str | None = Field(default=None, max_length=64)
     direction: str = Field(default="inbound", max_length=10)
     platform: str = Field(max_length=64)
     text: str = Field(sa_column=Column(Text, nullable=False))
-    intent: str = Field(max_length=30)
-    sentiment_label: str = Field(max_length=10)
+    # The analysis of an inbound message; None for outbound ones.
+    intent: str | None = Field(default=None, max_length=30)
+    sentiment_label: str | None = Field(default=None, max_length=10)
+    # The platform's id of the post (inbound: the mention's; outbound: the id the platform gave it once sent).
+    external_id: str | None = Field(default=None, max_length=256)
+    # Outbound only: who wrote it (None: the system or the brand's own account on the platform), why it
+    # was sent ("agent", "auto_ack", "survey"; "platform": posted from the platform's own app), and its
+    # delivery: queued → sent (with the platform's id) or failed (with listening's code and sentence).
+    author_id: str | None = Field(default=None, max_length=64)
+    origin: str | None = Field(default=None, max_length=16)
+    status: str | None = Field(default=None, max_length=10)
+    platform_message_id: str | None = Field(default=None, max_length=256)
+    error_code: str | None = Field(default=None, max_length=40)
+    error: str | None = Field(default=None, max_length=400)
+    error_retryable: bool | None = None
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # When the author posted it (the mention's own time); `created_at` is when engagement stored it.
     posted_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -131,6 +151,25 @@ class ConversationNote(SQLModel, table=True):
     author_id: str = Field(max_length=64)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CannedResponse(SQLModel, table=True):
+    """A saved answer agents reuse: per-language variants (JSON {language: text}) and a default one."""
+
+    __tablename__ = "canned_response"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_canned_response_tenant_name"),
+        Index("ix_canned_response_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(index=True, max_length=64)
+    name: str = Field(max_length=100)
+    default_language: str = Field(max_length=16)
+    variants: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class StatusChange(SQLModel, table=True):
@@ -234,6 +273,7 @@ from services.engagement.outbound.models import WebhookDelivery, WebhookSubscrip
 
 __all__ = [
     "Agent",
+    "CannedResponse",
     "Conversation",
     "ConversationNote",
     "Message",

@@ -39,15 +39,28 @@ class MessageRead(BaseModel):
 
     id: str
     conversation_id: str
-    mention_id: str
+    # listening's mention (inbound messages); None for outbound ones.
+    mention_id: str | None = None
     direction: Literal["inbound", "outbound"]
     platform: str
     text: str
-    intent: str
-    sentiment_label: str
+    intent: str | None = None
+    sentiment_label: str | None = None
     posted_at: datetime
     created_at: datetime
     redacted: bool = False
+    # The platform's id of the post (inbound: the customer's post; outbound: once sent).
+    external_id: str | None = None
+    # Outbound: who wrote it, why it went ("agent", "auto_ack", "survey"; "platform": the brand posted
+    # from the platform's own app), and its delivery (queued, sent, failed with listening's code and why).
+    author_id: str | None = None
+    origin: str | None = None
+    status: Literal["queued", "sent", "failed"] | None = None
+    platform_message_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    error_retryable: bool | None = None
+    sent_at: datetime | None = None
 
 
 class ConversationRead(BaseModel):

@@ -170,6 +170,32 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "should fix the endpoint and resume it.",
     ),
     EventSpec(
+        "listening.brand_post.received",
+        c.BrandPostReceived,
+        "listening",
+        "The brand's own account posted (a reply in a thread, a message echo): an outbound message, "
+        "never a mention or a customer.",
+    ),
+    EventSpec(
+        "engagement.message.created",
+        c.MessageCreated,
+        "engagement",
+        "A message joined a conversation: a customer's post, an agent's reply (queued), the brand's "
+        "own post.",
+    ),
+    EventSpec(
+        "engagement.message.updated",
+        c.MessageUpdated,
+        "engagement",
+        "An outbound message was sent (with the platform's id) or failed (with the reason).",
+    ),
+    EventSpec(
+        "engagement.conversation.first_responded",
+        c.ConversationFirstResponded,
+        "engagement",
+        "The brand answered a conversation for the first time; the first-response clock stops.",
+    ),
+    EventSpec(
         "engagement.survey.answered",
         c.SurveyAnswered,
         "engagement",

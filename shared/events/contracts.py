@@ -364,6 +364,62 @@ class WebhookDisabled(Contract):
     disabled_at: datetime
 
 
+# --- replies and the brand's own posts (issue 11) -------------------------------------------------
+
+
+class BrandPostReceived(Contract):
+    """The brand's own account posted on a platform (a reply in a thread, a message echo): not a mention.
+
+    It comes through one of the tenant's channels (`channel_id`) or the ingest API (None), written by an
+    account the tenant owns there. `in_reply_to` is the platform's id of the post it answers, if any.
+    """
+
+    platform: str
+    external_id: str
+    text: str
+    created_at: datetime
+    in_reply_to: str | None = None
+    channel_id: str | None = None
+    account_id: str | None = None
+
+
+class ConversationMessage(Contract):
+    """A message of a conversation as the inbox shows it (no text: read it through the API)."""
+
+    message_id: str
+    conversation_id: str
+    direction: Literal["inbound", "outbound"]
+    platform: str
+    # Outbound only: "agent", "auto_ack", "survey", "platform" (posted from the platform's own app).
+    origin: str | None = None
+    # Outbound only: queued, sent or failed.
+    status: Literal["queued", "sent", "failed"] | None = None
+    author_id: str | None = None
+    platform_message_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    posted_at: datetime
+
+
+class MessageCreated(ConversationMessage):
+    """A message joined a conversation: the customer's post, an agent's reply, the brand's own post."""
+
+
+class MessageUpdated(ConversationMessage):
+    """An outbound message's delivery changed: sent (with the platform's id) or failed (code, error)."""
+
+
+class ConversationFirstResponded(Contract):
+    """The brand answered a conversation for the first time (a reply the platform accepted, or the
+    brand's own post in the thread): the SLA's first-response clock stops at `responded_at`."""
+
+    conversation_id: str
+    message_id: str
+    origin: str
+    opened_at: datetime
+    responded_at: datetime
+
+
 class SurveyAnswered(Contract):
     """A customer answered the satisfaction survey of a resolved conversation, by reply or by its link.
 

@@ -26,6 +26,7 @@ from sqlmodel import col
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
 from services.engagement.logic import surveys
 from services.engagement.logic.agents import ASSIGNMENT_LOCK, SOURCE, assign, next_agent
+from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, is_actionable, priority_for
 from services.engagement.models import (
     ACTIVE_STATUSES,
@@ -123,9 +124,11 @@ async def receive_mention(
         intent=mention.analysis.intent,
         sentiment_label=mention.analysis.sentiment.label,
         posted_at=mention.created_at,
+        external_id=mention.external_id[:256],
     )
     session.add(message)
     await session.flush()
+    stage_message(session, message, verb="created")
     log.info(
         "message.added",
         extra={

@@ -1,7 +1,7 @@
 """surveys: CSAT/NPS settings per channel and the surveys offered on resolve
 
 Revision ID: f8ef90b54956
-Revises: 3c5e0d7a9b21
+Revises: 04d5ce6cc306
 Create Date: 2026-12-06 23:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "f8ef90b54956"
-down_revision: str | Sequence[str] | None = "3c5e0d7a9b21"
+down_revision: str | Sequence[str] | None = "04d5ce6cc306"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,129 @@
+"""Routes of replies (`POST /v1/conversations/{id}/messages`) and canned responses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from services.engagement.api import ConversationId, StaffDep, WorkerDep
+from services.engagement.logic import canned
+from services.engagement.logic.messages import post_message
+from services.engagement.replies_schemas import (
+    CannedResponseCreate,
+    CannedResponsePage,
+    CannedResponseRead,
+    CannedResponseUpdate,
+    MessageCreate,
+    MessagePosted,
+)
+from shared.auth import Principal, require_roles
+from shared.openapi import problems
+from shared.pagination import CursorQuery, LimitQuery
+from shared.service import ReaderDep, SessionDep
+
+messages_router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+canned_router = APIRouter(prefix="/v1/canned-responses", tags=["canned responses"])
+
+CannedId = Annotated[str, Path(min_length=1, max_length=64)]
+# Who keeps the canned responses: everyone who works conversations.
+EditorDep = Annotated[Principal, Depends(require_roles("owner", "admin", "agent"))]
+
+
+@messages_router.post(
+    "/{conversation_id}/messages",
+    status_code=201,
+    response_model=MessagePosted,
+    operation_id="create_conversation_message",
+    summary="Reply on a conversation",
+    responses=problems(404, 422),
+)
+async def create_message(
+    message_in: MessageCreate, principal: WorkerDep, session: SessionDep, conversation_id: ConversationId
+) -> MessagePosted:
+    """Reply to the customer through the conversation's channel, or leave an internal note.
+
+    The reply (`text`, or a canned response: `template_id` with `variables`) is recorded as an outbound
+    message, `queued`, and sent by the channel's owner: its `status` becomes `sent` (with the platform's
+    id) or `failed` (with the reason: `error_code`, `error`). It answers the customer's latest message:
+    a private message on Messenger and WhatsApp, a reply in the thread elsewhere. A conversation that did
+    not come through one of the tenant's channels cannot be answered (422, `code: no_channel`).
+    `internal: true` stores the text as an internal note (listed in the conversation's `notes`), never
+    sent. A retried request with the same `Idempotency-Key` header is answered once (the gateway)."""
+    return await post_message(
+        session,
+        tenant_id=principal.tenant_id,
+        conversation_id=conversation_id,
+        message_in=message_in,
+        author_id=principal.user_id,
+    )
+
+
+@canned_router.get(
+    "",
+    response_model=CannedResponsePage,
+    operation_id="list_canned_responses",
+    summary="List canned responses",
+)
+async def list_canned(
+    principal: StaffDep, reader: ReaderDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> CannedResponsePage:
+    """The tenant's canned responses, newest first."""
+    return await canned.list_canned(reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
+
+
+@canned_router.post(
+    "",
+    status_code=201,
+    response_model=CannedResponseRead,
+    operation_id="create_canned_response",
+    summary="Create a canned response",
+    responses=problems(409, 422),
+)
+async def create_canned(
+    canned_in: CannedResponseCreate, principal: EditorDep, session: SessionDep
+) -> CannedResponseRead:
+    """Save an answer with a text per language (`{{variable}}` placeholders) and a default language."""
+    return await canned.create_canned(
+        session, tenant_id=principal.tenant_id, canned_in=canned_in, created_by=principal.user_id
+    )
+
+
+@canned_router.get(
+    "/{canned_id}",
+    response_model=CannedResponseRead,
+    operation_id="get_canned_response",
+    summary="Get a canned response",
+    responses=problems(404),
+)
+async def get_canned(principal: StaffDep, session: SessionDep, canned_id: CannedId) -> CannedResponseRead:
+    return await canned.get_canned(session, tenant_id=principal.tenant_id, canned_id=canned_id)
+
+
+@canned_router.patch(
+    "/{canned_id}",
+    response_model=CannedResponseRead,
+    operation_id="update_canned_response",
+    summary="Update a canned response",
+    responses=problems(404, 409, 422),
+)
+async def update_canned(
+    update_in: CannedResponseUpdate, principal: EditorDep, session: SessionDep, canned_id: CannedId
+) -> CannedResponseRead:
+    """Rename it, replace its variants or change its default language."""
+    return await canned.update_canned(
+        session, tenant_id=principal.tenant_id, canned_id=canned_id, update_in=update_in
+    )
+
+
+@canned_router.delete(
+    "/{canned_id}",
+    status_code=204,
+    response_class=Response,
+    operation_id="delete_canned_response",
+    summary="Delete a canned response",
+    responses=problems(404),
+)
+async def delete_canned(principal: EditorDep, session: SessionDep, canned_id: CannedId) -> Response:
+    await canned.delete_canned(session, tenant_id=principal.tenant_id, canned_id=canned_id)
+    return Response(status_code=204)
