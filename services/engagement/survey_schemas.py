@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 SurveyKind = Literal["csat", "nps"]
 SettingKind = Literal["csat", "nps", "off"]
@@ -17,8 +18,15 @@ QUESTION_MAX = 1000
 COMMENT_MAX = 2000
 
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUESTION_MAX)]
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# A language tag as the analysis gives it ("en", "pt-br"); stored lower case.
 Language = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+    str, BeforeValidator(_lower), StringConstraints(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 ]
 
 
@@ -63,8 +71,6 @@ class SurveySettingRead(BaseModel):
     @field_validator("questions", mode="before")
     @classmethod
     def _parse(cls, value: object) -> object:
-        import json
-
         return json.loads(value) if isinstance(value, str) else value
 
 

@@ -340,11 +340,11 @@ async def _record_answer(
                 conversation_id=survey.conversation_id,
                 profile_id=survey.profile_id,
                 assignee_id=survey.assignee_id,
-                kind=survey.kind,  # type: ignore[arg-type]
+                kind=survey.kind,
                 score=score,
                 channel_id=survey.channel_id,
                 platform=survey.platform,
-                via=via,  # type: ignore[arg-type]
+                via=via,
                 answered_at=now,
             ),
             source=SOURCE,
@@ -392,7 +392,7 @@ _BY_DIGEST: Select[Any] = select(Survey).where(col(Survey.token_digest) == bindp
 
 async def _by_token(session: AsyncSession, token: str) -> Survey:
     # The token is the key: its digest finds the survey in whichever tenant it is (unknown or forged: 404).
-    survey = (await session.execute(_BY_DIGEST, {"digest": digest(token)})).scalars().first()
+    survey: Survey | None = (await session.execute(_BY_DIGEST, {"digest": digest(token)})).scalars().first()
     if survey is None:
         raise SurveyNotFound("No survey has this link.")
     return survey
@@ -405,7 +405,7 @@ async def read_survey(session: AsyncSession, *, token: str, now: datetime | None
         raise SurveyExpired("This survey link has expired.")
     low, high = SCALES[survey.kind]
     return SurveyPublic(
-        kind=survey.kind,  # type: ignore[arg-type]
+        kind=survey.kind,
         question=survey.question,
         language=survey.language,
         scale=SurveyScale(min=low, max=high),
@@ -439,7 +439,7 @@ async def answer_by_link(session: AsyncSession, *, token: str, answer_in: Survey
     await session.commit()
     low, high = SCALES[survey.kind]
     return SurveyPublic(
-        kind=survey.kind,  # type: ignore[arg-type]
+        kind=survey.kind,
         question=survey.question,
         language=survey.language,
         scale=SurveyScale(min=low, max=high),
