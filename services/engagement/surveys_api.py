@@ -66,7 +66,7 @@ async def get_setting(principal: StaffDep, reader: ReaderDep, channel_id: Channe
 @settings_router.put(
     "/{channel_id}",
     response_model=SurveySettingRead,
-    operation_id="put_survey_setting",
+    operation_id="update_survey_setting",
     summary="Set a channel's survey",
     responses=problems(422),
 )
@@ -113,7 +113,7 @@ async def list_surveys(
 @staff_router.post(
     "/{conversation_id}/surveys/{survey_id}/link",
     response_model=SurveyLink,
-    operation_id="issue_survey_link",
+    operation_id="create_survey_link",
     summary="Issue a new survey link",
     responses=problems(404, 409, 410),
 )
@@ -149,7 +149,7 @@ async def get_survey(session: SessionDep, token: Token) -> SurveyPublic:
 @public_router.post(
     "/{token}",
     response_model=SurveyPublic,
-    operation_id="answer_survey",
+    operation_id="create_survey_answer",
     summary="Answer a survey by its link",
     responses=problems(404, 409, 410),
 )
