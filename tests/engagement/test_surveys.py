@@ -14,6 +14,7 @@ from rapport.stack import Stack
 from shared.events.contracts import Analysis, Author, MentionPayload, MentionResolved, Sentiment
 from shared.events.envelope import new_event
 from tests.engagement.test_conversations import COMPLAINT, conversation_of, get_conversation, post_mention
+from tests.gateway.helpers import SpawnGateway
 from tests.helpers import (
     Tenant,
     User,
@@ -244,6 +245,28 @@ def test_a_post_that_is_just_a_score_answers_the_survey_by_reply(client: httpx.C
     assert_problem(client.post(f"/v1/surveys/{token}", json={"score": 2}), 409)
 
 
+def test_a_score_after_the_customer_reopened_the_conversation_is_no_answer(
+    client: httpx.Client, stack: Stack
+) -> None:
+    tenant = signup(client)
+    channel_id = str(uuid.uuid4())
+    profile_id = str(uuid.uuid4())
+    put_setting(client, tenant, channel_id, kind="csat")
+    first = channel_post(stack, tenant, channel_id=channel_id, profile_id=profile_id)
+    conversation = conversation_of(client, tenant, first)
+    resolve(client, tenant, conversation["id"])
+    survey_request(stack, conversation["id"])
+
+    channel_post(stack, tenant, channel_id=channel_id, profile_id=profile_id)  # reopens it
+    channel_post(stack, tenant, channel_id=channel_id, profile_id=profile_id, text="5", intent="other")
+    barrier = channel_post(stack, tenant, channel_id=channel_id, profile_id=profile_id, text="Still broken?")
+    detail = conversation_of(client, tenant, barrier)
+
+    assert detail["id"] == conversation["id"] and detail["status"] == "open"
+    [survey] = surveys_of(client, tenant, conversation["id"])
+    assert survey["answered_at"] is None
+
+
 # --- the link -----------------------------------------------------------------------------------
 
 
@@ -448,3 +471,17 @@ def test_survey_settings_auth_and_tenants(client: httpx.Client, stack: Stack) ->
     )
     assert scorecard(client, other)["surveys"]["csat"]["answers"] == 0
     assert scorecard(client, tenant)["surveys"]["csat"]["score"] == 0.0
+
+
+def test_survey_link_is_limited_per_client_address(spawn_gateway: SpawnGateway) -> None:
+    url = spawn_gateway(
+        RAPPORT_PUBLIC_RATE_LIMIT_PER_WINDOW="2", RAPPORT_RATE_LIMIT_NAMESPACE=f"test:{uuid.uuid4().hex}"
+    )
+    with httpx.Client(base_url=url, timeout=30) as gateway:
+        # No token needed (the stand-in upstream answers 200), and the public budget applies.
+        answers = [gateway.get("/v1/surveys/some-token") for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[0].headers["ratelimit-limit"] == "2"
+        assert gateway.post("/v1/surveys/some-token", json={"score": 5}).status_code == 429
+        # Only reading and answering are public.
+        assert gateway.delete("/v1/surveys/some-token").status_code == 404

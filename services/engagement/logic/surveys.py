@@ -296,10 +296,13 @@ async def offer_survey(
 
 # --- answers -------------------------------------------------------------------------------------
 
-# The profile's survey waiting for an answer on a channel, newest first (ix_survey_tenant_profile).
+# The profile's survey waiting for an answer on a channel, newest first (ix_survey_tenant_profile), while
+# its conversation stays finished: once the customer reopened it, a number belongs to the new exchange.
 _OPEN_ON_CHANNEL: Select[Any] = (
     select(Survey)
+    .join(Conversation, col(Conversation.id) == col(Survey.conversation_id))
     .where(
+        col(Conversation.status).in_(("resolved", "closed")),
         col(Survey.tenant_id) == bindparam("tenant_id"),
         col(Survey.profile_id) == bindparam("profile_id"),
         col(Survey.channel_id) == bindparam("channel_id"),
