@@ -136,6 +136,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/listening/share-of-voice", "listening", STAFF, READS, exact=True),
     _route("/v1/listening/usage", "listening", ADMINS, READS, exact=True),
     _route("/v1/channels", "listening", ADMINS),
+    _route("/v1/own-accounts", "listening", ADMINS),
     # Platform webhooks: public (the platform's own signature is verified by listening), limited per
     # channel (`/v1/inbound/{platform}/{channel_id}`) and, generously, per IP.
     _route("/v1/inbound", "listening", PUBLIC, {"GET", "POST"}, limit_class="webhook"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.listening import models  # noqa: F401  (registers the tables on the metadata)
+from services.listening.brand import routes as brand
 from services.listening.channels import routes as channels
 from services.listening.consumers import subscriptions
 from services.listening.mentions import routes as mentions
@@ -25,7 +26,7 @@ def create_app(settings: ListeningSettings | None = None, *, jwks: JWKSSource | 
         description="Ingests social posts, de-duplicates and analyses them, and publishes "
         "`listening.mention.received`.",
         # One router per path prefix, so no two overlap; the order within a prefix is its routes.py's.
-        routers=[mentions.router, queries.router, usage.router, *channels.routers],
+        routers=[mentions.router, queries.router, usage.router, *channels.routers, brand.router],
         subscriptions=subscriptions,
         jwks=jwks,
         # Platforms' webhook bodies are verified over their raw bytes; connectors strip control characters.

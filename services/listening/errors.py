@@ -60,3 +60,15 @@ class UnsupportedMediaType(ProblemError):
 
 class QueryTooExpensive(Unprocessable):
     type = "https://rapport.dev/problems/query-too-expensive"
+
+
+class OwnAccountNotFound(NotFound):
+    type = "https://rapport.dev/problems/own-account-not-found"
+
+
+class InvalidOwnAccount(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-own-account"
+
+
+class OwnAccountConflict(Conflict):
+    type = "https://rapport.dev/problems/own-account-conflict"

@@ -335,3 +335,7 @@ class Reply(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# The brand module's table belongs to this database too (migrations find a service's tables here).
+from services.listening.brand.models import OwnAccount  # noqa: E402, F401

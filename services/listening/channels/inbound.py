@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.listening.brand.logic import OWN_ACCOUNTS
 from services.listening.channels.compliance import apply_compliance
 from services.listening.channels.connectors import (
     InboundMention,
@@ -40,7 +41,7 @@ from services.listening.channels.connectors.signatures import META_SIGNATURE_HEA
 from services.listening.channels.logic import record_stored
 from services.listening.channels.schemas import PUSH_PLATFORMS, InboundResult
 from services.listening.errors import ChannelNotFound, SignatureInvalid, VerificationFailed
-from services.listening.mentions.logic import ingest_mention
+from services.listening.mentions.logic import brand_post_of, ingest_mention
 from services.listening.mentions.schemas import MentionCreate
 from services.listening.models import Channel, Mention, MentionFetch, new_id
 from services.listening.usage.quotas import count_posts
@@ -78,17 +79,30 @@ async def store_result(
     out.skipped += result.skipped
     out.references += len(result.references)
     for mention in result.mentions:
-        if mention.own:
-            # The brand's own posts and message echoes are not mentions of it.
-            out.skipped += 1
-            continue
         try:
             body = mention_create(mention)
         except ValidationError:
             out.skipped += 1
             continue
+        if mention.own or await OWN_ACCOUNTS.owns(
+            session,
+            tenant_id,
+            platform=mention.platform,
+            user_id=mention.author.id,
+            handle=mention.author.handle,
+        ):
+            # The brand's own posts and message echoes are not mentions of it: they are published as the
+            # brand's own posts (engagement adds them to the thread they answer).
+            brand_post_of(session, tenant_id=tenant_id, mention_in=body, channel_id=channel_id)
+            out.skipped += 1
+            continue
         accepted = await ingest_mention(
-            session, tenant_id=tenant_id, mention_in=body, commit=False, channel_id=channel_id
+            session,
+            tenant_id=tenant_id,
+            mention_in=body,
+            commit=False,
+            channel_id=channel_id,
+            check_own=False,
         )
         if accepted.status == "accepted":
             out.accepted += 1

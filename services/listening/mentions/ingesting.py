@@ -24,7 +24,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from services.listening.brand.logic import OWN_ACCOUNTS
 from services.listening.mentions.logic import (
+    brand_post_of,
     ingest_mention,
     insert_mentions,
     new_mention_row,
@@ -143,9 +145,19 @@ class IngestBatcher:
         try:
             async with self.traffic.write_lock, self.sessions() as session:
                 stored = await _existing(session, batch)
+                own = {
+                    tenant_id: await OWN_ACCOUNTS.of(session, tenant_id)
+                    for tenant_id in {i[0] for i in batch}
+                }
                 results: list[MentionAccepted] = []
                 rows = []
                 for tenant_id, mention_in, _ in batch:
+                    author = mention_in.author
+                    if own[tenant_id].owns(mention_in.platform, author.id, author.handle):
+                        # The brand's own post: published as such, never a mention.
+                        event_id = brand_post_of(session, tenant_id=tenant_id, mention_in=mention_in)
+                        results.append(MentionAccepted(id=event_id, status="brand_post"))
+                        continue
                     key = (tenant_id, mention_in.platform, mention_in.external_id)
                     if key in stored:  # stored before, or earlier in this batch
                         results.append(MentionAccepted(id=stored[key], status="duplicate"))

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.listening.brand.logic import OWN_ACCOUNTS, stage_brand_post
 from services.listening.errors import MentionNotFound
 from services.listening.mentions.influence import influence_score
 from services.listening.mentions.schemas import (
@@ -146,6 +147,23 @@ async def insert_mentions(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         await session.execute(insert(Mention), rows)
 
 
+def brand_post_of(
+    session: AsyncSession, *, tenant_id: str, mention_in: MentionCreate, channel_id: str | None = None
+) -> str:
+    """Publish a post of the brand's own account as such (not a mention); the event's id."""
+    return stage_brand_post(
+        session,
+        tenant_id=tenant_id,
+        platform=mention_in.platform,
+        external_id=mention_in.external_id,
+        text=mention_in.text,
+        created_at=mention_in.created_at,
+        in_reply_to=mention_in.in_reply_to,
+        channel_id=channel_id,
+        account_id=mention_in.author.id,
+    )
+
+
 async def ingest_mention(
     session: AsyncSession,
     *,
@@ -153,6 +171,7 @@ async def ingest_mention(
     mention_in: MentionCreate,
     commit: bool = True,
     channel_id: str | None = None,
+    check_own: bool = True,
 ) -> MentionAccepted:
     """Store a new post as pending (the analysis worker announces it); a repeat is a duplicate.
 
@@ -160,7 +179,20 @@ async def ingest_mention(
     is only written into the caller's transaction (webhook deliveries, pulled batches with their cursor,
     import batches): the caller commits; a concurrent duplicate then raises IntegrityError for the caller
     to retry. `channel_id`: the channel it arrived through, which alone may apply compliance events to it.
+    A post by one of the tenant's own accounts is not stored: it is published as the brand's own post
+    (`brand.logic`; status `brand_post`, `id` the event's) unless `check_own` is False (the caller did).
     """
+    if check_own and await OWN_ACCOUNTS.owns(
+        session,
+        tenant_id,
+        platform=mention_in.platform,
+        user_id=mention_in.author.id,
+        handle=mention_in.author.handle,
+    ):
+        event_id = brand_post_of(session, tenant_id=tenant_id, mention_in=mention_in, channel_id=channel_id)
+        if commit:
+            await session.commit()
+        return MentionAccepted(id=event_id, status="brand_post")
     existing = await _find_existing(
         session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
     )

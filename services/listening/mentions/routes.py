@@ -77,7 +77,8 @@ async def post_mentions(
     """Ingest up to 500 posts in one request: an answer per post, in order (see `POST /v1/mentions`)."""
     results = await state.batcher.submit_many(tenant_id=principal.tenant_id, mentions_in=batch_in.mentions)
     accepted = sum(1 for r in results if r.status == "accepted")
-    return MentionBatchAccepted(results=results, accepted=accepted, duplicates=len(results) - accepted)
+    duplicates = sum(1 for r in results if r.status == "duplicate")
+    return MentionBatchAccepted(results=results, accepted=accepted, duplicates=duplicates)
 
 
 @router.post(

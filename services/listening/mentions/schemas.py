@@ -56,10 +56,13 @@ class MentionCreate(BaseModel):
 
 
 class MentionAccepted(BaseModel):
-    """The id of the stored mention, and whether this request stored it or it was already there."""
+    """The id of the stored mention, and whether this request stored it or it was already there.
+
+    `brand_post`: the author is one of the tenant's own accounts (`/v1/own-accounts`, its channels'
+    accounts): the post is not a mention; it was published as the brand's own post (`id`: that event's)."""
 
     id: str
-    status: Literal["accepted", "duplicate"]
+    status: Literal["accepted", "duplicate", "brand_post"]
 
 
 MAX_BATCH = 500

@@ -1,0 +1,1 @@
+"""The brand's own accounts and their posts (never mentions, never customers)."""
