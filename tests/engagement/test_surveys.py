@@ -4,16 +4,24 @@ link (single use, expiring, the token the only key), published and counted by me
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from rapport.stack import Stack
 from shared.events.contracts import Analysis, Author, MentionPayload, MentionResolved, Sentiment
 from shared.events.envelope import new_event
-from tests.engagement.test_conversations import COMPLAINT, conversation_of, get_conversation, post_mention
+from tests.engagement.test_conversations import (
+    COMPLAINT,
+    conversation_of,
+    get_conversation,
+    list_conversations,
+    post_mention,
+)
+from tests.engagement.test_replies import PAGE_ID, delivered, feed_comment
 from tests.gateway.helpers import SpawnGateway
 from tests.helpers import (
     Tenant,
@@ -26,11 +34,25 @@ from tests.helpers import (
     unique,
     wait_until,
 )
+from tests.listening.channels.helpers import RecordingPlatform, post_meta
+from tests.listening.channels.test_replies import PAGE_TOKEN, meta_channel
 
 LINK_BASE = "http://127.0.0.1:8000/v1/surveys/"  # engagement's default `survey_link_base`
 
 
 # --- factories ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def meta() -> Iterator[RecordingPlatform]:
+    """The Meta Graph API stand-in: records what is sent to it."""
+    server = RecordingPlatform()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
 
 
 def put_setting(client: httpx.Client, user: User, channel_id: str, **body: Any) -> dict[str, Any]:
@@ -205,6 +227,48 @@ def test_resolving_sends_the_csat_question_and_a_link_answer_lands_in_metrics(
     assert client.get(f"/v1/surveys/{token}").json()["answered"] is True
     [still] = surveys_of(client, agent, conversation["id"])
     assert still["score"] == 4
+
+
+def test_the_question_reaches_the_platform_and_the_customer_s_comment_answers_it(
+    client: httpx.Client, tenant: Tenant, meta: RecordingPlatform
+) -> None:
+    channel_id = meta_channel(client, tenant, meta)
+    put_setting(client, tenant, channel_id, kind="csat", questions={"en": "How did we do?"})
+    customer = unique("66200")
+    comment_id = f"5550001_{uuid.uuid4().int % 10**12}"
+    body = feed_comment(
+        comment_id=comment_id, parent_id=f"{PAGE_ID}_5550001", sender_id=customer, text=COMPLAINT
+    )
+    assert post_meta(client, "meta", channel_id, body).status_code == 200
+    opened = wait_until(lambda: next(iter(list_conversations(client, tenant)), None), what="the conversation")
+    meta.answer(f"/v21.0/{comment_id}/comments", (200, {"id": f"{comment_id}_901"}))
+
+    resolve(client, tenant, opened["id"])
+
+    [survey] = surveys_of(client, tenant, opened["id"])
+    assert survey["state"] == "sent"
+    sent = delivered(client, tenant, opened["id"], survey["message_id"], "sent")
+    assert sent["origin"] == "survey" and sent["platform_message_id"] == f"{comment_id}_901"
+    [call] = meta.posts(f"/v21.0/{comment_id}/comments")
+    assert call.headers["authorization"] == f"Bearer {PAGE_TOKEN}"
+    question, link = call.body["message"].splitlines()
+    assert question == "How did we do?" and link.startswith(LINK_BASE)
+
+    # The customer answers in the thread with a comment that is just a score.
+    answer = feed_comment(
+        comment_id=f"5550001_{uuid.uuid4().int % 10**12}", parent_id=comment_id, sender_id=customer, text="5"
+    )
+    assert post_meta(client, "meta", channel_id, answer).status_code == 200
+
+    def answered() -> dict[str, Any] | None:
+        [row] = surveys_of(client, tenant, opened["id"])
+        return row if row["answered_at"] else None
+
+    row = wait_until(answered, timeout=30, what="the comment to answer the survey")
+    assert (row["score"], row["answered_via"]) == (5, "reply")
+    card = scorecard_when(client, tenant, lambda c: c["surveys"]["csat"]["answers"] == 1)
+    assert card["surveys"]["csat"]["score"] == 100.0
+    assert get_conversation(client, tenant, opened["id"])["status"] == "resolved"
 
 
 def test_a_post_that_is_just_a_score_answers_the_survey_by_reply(client: httpx.Client, stack: Stack) -> None:
