@@ -135,11 +135,9 @@ async def put_setting(
     by_user_id: str,
 ) -> SurveySettingRead:
     """Create or replace the survey setting of one of the tenant's channels (or its `default`)."""
-    setting = await session.get(SurveySetting, (tenant_id, channel_id))
-    if setting is None:
-        setting = SurveySetting(
-            tenant_id=tenant_id, channel_id=channel_id, kind=setting_in.kind, link_valid_s=0
-        )
+    setting = await session.get(SurveySetting, (tenant_id, channel_id)) or SurveySetting(
+        tenant_id=tenant_id, channel_id=channel_id, kind=setting_in.kind, link_valid_s=setting_in.link_valid_s
+    )
     setting.kind = setting_in.kind
     setting.questions = json.dumps(setting_in.questions, ensure_ascii=False, sort_keys=True)
     setting.default_question = setting_in.default_question
