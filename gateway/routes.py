@@ -188,6 +188,10 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/teams", "engagement", STAFF, READS),
     _route("/v1/teams", "engagement", ADMINS),
     _route("/v1/metrics", "metrics", STAFF),
+    _route("/v1/survey-settings", "engagement", STAFF, READS),
+    _route("/v1/survey-settings", "engagement", ADMINS),
+    # A survey's link: public (its token is the key), limited per client IP like other public routes.
+    _route("/v1/surveys", "engagement", PUBLIC, {"GET", "POST"}),
 )
 
 

@@ -106,6 +106,7 @@ PATH_ACCESS: dict[str, Access] = {
     "/v1/routing": ROUTING,
     "/v1/canned-responses": CONVERSATIONS,
     "/v1/own-accounts": CHANNELS,
+    "/v1/survey-settings": CONVERSATIONS,
 }
 _BY_LENGTH = sorted(PATH_ACCESS.items(), key=lambda item: len(item[0]), reverse=True)
 

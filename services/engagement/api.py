@@ -18,6 +18,7 @@ from services.engagement.schemas import (
     NoteCreate,
     NoteRead,
 )
+from services.engagement.state import EngagementStateDep
 from services.engagement.stream import EventStreamResponse, StreamsDep
 from shared.auth import STAFF, Principal, require_roles
 from shared.openapi import problems
@@ -99,7 +100,11 @@ async def get_conversation(
     responses=problems(404, 409, 422),
 )
 async def update_conversation(
-    update_in: ConversationUpdate, principal: WorkerDep, session: SessionDep, conversation_id: ConversationId
+    update_in: ConversationUpdate,
+    principal: WorkerDep,
+    session: SessionDep,
+    state: EngagementStateDep,
+    conversation_id: ConversationId,
 ) -> ConversationRead:
     """Change a conversation's status (or snooze it), priority, labels or assignee."""
     return await conversations.update_conversation(
@@ -108,6 +113,7 @@ async def update_conversation(
         conversation_id=conversation_id,
         update_in=update_in,
         by_user_id=principal.user_id,
+        survey_link_base=state.settings.survey_link_base,
     )
 
 

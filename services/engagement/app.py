@@ -16,6 +16,9 @@ from services.engagement.settings import EngagementSettings
 from services.engagement.sla_api import routing_router, sla_router
 from services.engagement.state import EngagementState, engagement_state
 from services.engagement.stream import StreamHub
+from services.engagement.surveys_api import public_router as surveys_public_router
+from services.engagement.surveys_api import settings_router as survey_settings_router
+from services.engagement.surveys_api import staff_router as surveys_staff_router
 from services.engagement.teams_api import moves_router, presence_router, teams_router
 from shared.auth import JWKSSource
 from shared.service import Subscription, create_service_app
@@ -34,7 +37,8 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
         title="Rapport engagement",
         description="Conversations opened from actionable mentions, routed, assigned and worked by agents "
         "(statuses, snoozes, labels, notes); "
-        "partner webhooks (signed deliveries of public events).",
+        "partner webhooks (signed deliveries of public events); "
+        "CSAT/NPS surveys on resolve, answered by reply or by a public link.",
         # The stream's fixed path before the conversation routes' `/{conversation_id}`.
         routers=[
             stream_router,
@@ -48,6 +52,9 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
             moves_router,
             sla_router,
             routing_router,
+            survey_settings_router,
+            surveys_staff_router,
+            surveys_public_router,
         ],
         subscriptions=all_subscriptions,
         jwks=jwks,

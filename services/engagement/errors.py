@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, ProblemError, Unprocessable
 
 
 class ConversationNotFound(NotFound):
@@ -71,3 +71,21 @@ class MergeConflict(Conflict):
     """The two conversations cannot be merged (different customers, or one was merged already)."""
 
     type = "https://rapport.dev/problems/merge-conflict"
+
+
+class SurveyNotFound(NotFound):
+    type = "https://rapport.dev/problems/survey-not-found"
+
+
+class SurveyAlreadyAnswered(Conflict):
+    type = "https://rapport.dev/problems/survey-already-answered"
+
+
+class SurveyExpired(ProblemError):
+    status = 410
+    type = "https://rapport.dev/problems/survey-expired"
+    title = "Gone"
+
+
+class InvalidSurveyAnswer(Unprocessable):
+    type = "https://rapport.dev/problems/invalid-survey-answer"

@@ -315,6 +315,66 @@ class RoutingVersion(SQLModel, table=True):
     version: int = 0
 
 
+class SurveySetting(SQLModel, table=True):
+    """Whether and how a channel's resolved conversations get a satisfaction survey.
+
+    `channel_id` is a listening channel's id, or `default` for conversations without a channel and
+    channels without a setting of their own (engagement does not check the id with listening).
+    """
+
+    __tablename__ = "survey_setting"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    channel_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=10)  # csat (1-5), nps (0-10) or off
+    # A JSON object: language → question; `default_question` when the conversation's language has none.
+    questions: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    default_question: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # How long the signed link answers after the survey went out.
+    link_valid_s: int
+    updated_by: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Survey(SQLModel, table=True):
+    """One survey offered when a conversation was resolved, and its answer (at most one).
+
+    Only a digest of the link's token is stored; the token itself is in the link alone.
+    """
+
+    __tablename__ = "survey"
+    __table_args__ = (
+        UniqueConstraint("token_digest", name="uq_survey_token_digest"),
+        # An answer by reply: the profile's open survey on the channel the post came through.
+        Index("ix_survey_tenant_profile", "tenant_id", "profile_id", "channel_id"),
+        Index("ix_survey_tenant_conversation", "tenant_id", "conversation_id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    conversation_id: str = Field(max_length=64)
+    profile_id: str = Field(max_length=64)
+    channel_id: str | None = Field(default=None, max_length=64)
+    platform: str | None = Field(default=None, max_length=64)
+    # The agent the conversation was assigned to when it was resolved.
+    assignee_id: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=10)  # csat or nps
+    # sent: the question went out as a message through the channel; link_only: it could not (no channel,
+    # or the platform's customer-service window had closed), so only the link exists, to share otherwise.
+    state: str = Field(max_length=10)
+    message_id: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    token_digest: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_via: str | None = Field(default=None, max_length=10)  # reply or link
+    answer_mention_id: str | None = Field(default=None, max_length=64)
+    score: int | None = None
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 # The outbound module's tables belong to this database too (migrations find a service's tables here).
 from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription  # noqa: E402
 
@@ -329,6 +389,8 @@ __all__ = [
     "SeenMention",
     "SlaPolicy",
     "StatusChange",
+    "Survey",
+    "SurveySetting",
     "Team",
     "TeamMember",
     "WebhookDelivery",

@@ -59,3 +59,6 @@ class EngagementSettings(Settings):
     presence_ttl_s: float = Field(default=60.0, gt=0)
     # How often the presence sweeper looks for lapsed heartbeats (any replica; stored facts decide).
     presence_sweep_s: float = Field(default=5.0, gt=0)
+    # The survey link put in the question: the token is appended. By default the public API's own
+    # `GET/POST /v1/surveys/{token}` behind the gateway; a tenant's web page that calls it can take its place.
+    survey_link_base: str = "http://127.0.0.1:8000/v1/surveys/"

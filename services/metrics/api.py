@@ -25,5 +25,6 @@ async def get_scorecard(
     from_: Annotated[date | None, Query(alias="from", description="First UTC day, YYYY-MM-DD.")] = None,
     to: Annotated[date | None, Query(description="Last UTC day, YYYY-MM-DD (inclusive).")] = None,
 ) -> Scorecard:
-    """Get the tenant's scorecard: mentions, profiles and conversations over a period."""
+    """Get the tenant's scorecard: mentions, profiles, conversations and survey scores (CSAT, NPS) over a
+    period."""
     return await scorecards.scorecard(reader, tenant_id=principal.tenant_id, from_=from_, to=to)

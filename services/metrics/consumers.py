@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.logic import counters
+from services.metrics.logic import counters, surveys
 from shared.events.contracts import (
     ConversationAssigned,
     ConversationOpened,
@@ -15,6 +15,7 @@ from shared.events.contracts import (
     MentionReceived,
     MentionRedacted,
     ProfileCreated,
+    SurveyAnswered,
 )
 from shared.events.envelope import Event
 from shared.service import Subscription
@@ -62,6 +63,11 @@ async def on_conversation_assigned(session: AsyncSession, event: Event[Conversat
     await counters.count_conversation_assigned(session, tenant_id=event.tenantid, assigned_at=event.time)
 
 
+async def on_survey_answered(session: AsyncSession, event: Event[SurveyAnswered]) -> None:
+    """engagement.survey.answered → survey answers by kind and score (on the day of the answer)."""
+    await surveys.count_answer(session, tenant_id=event.tenantid, answered=event.data)
+
+
 SUBSCRIPTIONS: list[Subscription[Any]] = [
     Subscription(durable="metrics-mentions", event=MentionReceived, handler=on_mention_received),
     Subscription(durable="metrics-reanalysed", event=MentionReanalysed, handler=on_analysis_changed),
@@ -70,4 +76,5 @@ SUBSCRIPTIONS: list[Subscription[Any]] = [
     Subscription(durable="metrics-profiles", event=ProfileCreated, handler=on_profile_created),
     Subscription(durable="metrics-conversations", event=ConversationOpened, handler=on_conversation_opened),
     Subscription(durable="metrics-assignments", event=ConversationAssigned, handler=on_conversation_assigned),
+    Subscription(durable="metrics-surveys", event=SurveyAnswered, handler=on_survey_answered),
 ]

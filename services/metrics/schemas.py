@@ -30,6 +30,32 @@ class ConversationCounts(BaseModel):
     assigned: int = 0
 
 
+class CsatScore(BaseModel):
+    """CSAT answers (1-5): `score` is the percentage of 4s and 5s (null without answers)."""
+
+    answers: int = 0
+    satisfied: int = 0
+    score: float | None = None
+    by_score: dict[str, int] = Field(default_factory=dict)
+
+
+class NpsScore(BaseModel):
+    """NPS answers (0-10): `score` is % promoters (9-10) minus % detractors (0-6), -100..100 (null without
+    answers)."""
+
+    answers: int = 0
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    score: float | None = None
+    by_score: dict[str, int] = Field(default_factory=dict)
+
+
+class SurveyScores(BaseModel):
+    csat: CsatScore = Field(default_factory=CsatScore)
+    nps: NpsScore = Field(default_factory=NpsScore)
+
+
 class Scorecard(BaseModel):
     """The tenant's Social CRM scorecard over UTC days `from`..`to` (inclusive; null = unbounded)."""
 
@@ -40,3 +66,4 @@ class Scorecard(BaseModel):
     mentions: MentionCounts = Field(default_factory=MentionCounts)
     profiles: ProfileCounts = Field(default_factory=ProfileCounts)
     conversations: ConversationCounts = Field(default_factory=ConversationCounts)
+    surveys: SurveyScores = Field(default_factory=SurveyScores)

@@ -219,6 +219,12 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "engagement",
         "The brand answered a conversation for the first time; the first-response clock stops.",
     ),
+    EventSpec(
+        "engagement.survey.answered",
+        c.SurveyAnswered,
+        "engagement",
+        "A customer answered the CSAT or NPS survey of a resolved conversation (by reply or by its link).",
+    ),
 )
 
 

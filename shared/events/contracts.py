@@ -474,3 +474,22 @@ class ConversationMerged(Contract):
     profile_id: str
     messages_moved: int
     by_user_id: str | None = None
+
+
+class SurveyAnswered(Contract):
+    """A customer answered the satisfaction survey of a resolved conversation, by reply or by its link.
+
+    `score`: 1-5 for `csat`, 0-10 for `nps`. `assignee_id`: the agent the conversation was assigned to when
+    it was resolved. The customer's comment stays in engagement.
+    """
+
+    survey_id: str
+    conversation_id: str
+    profile_id: str
+    assignee_id: str | None = None
+    kind: Literal["csat", "nps"]
+    score: int = Field(ge=0, le=10)
+    channel_id: str | None = None
+    platform: str | None = None
+    via: Literal["reply", "link"]
+    answered_at: datetime

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
-from services.engagement.logic import assignment, rules, sla
+from services.engagement.logic import assignment, rules, sla, surveys
 from services.engagement.logic.assignment import ASSIGNMENT_LOCK, SOURCE
 from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, priority_for
@@ -77,7 +77,10 @@ async def receive_mention(
     """Put an actionable mention into its profile's conversation in progress, reopening a recently
     resolved one or opening one if needed."""
     mention = resolved.mention
-    # Routing rules first (cached per tenant): a rule may open what the default would not, or ignore it.
+    # A post that is just a score may answer the profile's survey (a look at the text first, then one query).
+    if await surveys.answer_by_reply(session, tenant_id=tenant_id, resolved=resolved, now=now):
+        return None
+    # Then the routing rules (cached per tenant): a rule may open what the default would not, or ignore it.
     decision = await rules.decide(session, tenant_id=tenant_id, mention=mention, profile=resolved.profile)
     if not decision.open:
         return None
@@ -339,6 +342,7 @@ async def update_conversation(
     conversation_id: str,
     update_in: ConversationUpdate,
     by_user_id: str,
+    survey_link_base: str = surveys.DEFAULT_LINK_BASE,
 ) -> ConversationRead:
     """Change the status, priority, labels, snooze time or assignee of one conversation of the tenant."""
     given = update_in.model_fields_set
@@ -397,6 +401,10 @@ async def update_conversation(
             )
             if finished and status in ACTIVE_STATUSES:  # opened again: the SLA clock starts afresh
                 await sla.start_clock(session, conversation=conversation, now=now)
+            if status == "resolved":
+                await surveys.offer_survey(
+                    session, conversation=conversation, now=now, link_base=survey_link_base
+                )
         if status == "snoozed":
             conversation.snoozed_until = update_in.snoozed_until
         if status not in ACTIVE_STATUSES and conversation.assignee_id is not None:

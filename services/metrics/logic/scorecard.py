@@ -11,6 +11,7 @@ from typing import get_args
 from sqlalchemy import Date, bindparam, func, select
 from sqlmodel import col
 
+from services.metrics.logic.surveys import survey_scores
 from services.metrics.models import Counter
 from services.metrics.schemas import (
     ConversationCounts,
@@ -73,4 +74,5 @@ async def scorecard(reader: Reader, *, tenant_id: str, from_: date | None, to: d
         conversations=ConversationCounts(
             opened=totals.get("conversations.opened", 0), assigned=totals.get("conversations.assigned", 0)
         ),
+        surveys=survey_scores(totals),
     )

@@ -1,7 +1,7 @@
 """teams and members, agents' capacity and presence, assignment reasons
 
 Revision ID: 7d2e4b9a1c60
-Revises: 3c5e0d7a9b21
+Revises: 28449d4de110
 Create Date: 2026-12-06 23:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7d2e4b9a1c60"
-down_revision: str | Sequence[str] | None = "3c5e0d7a9b21"
+down_revision: str | Sequence[str] | None = "28449d4de110"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
