@@ -17,7 +17,7 @@ from tests.engagement.sse import STREAM, EventReader, Frame, open_stream, refuse
 from tests.engagement.test_conversations import COMPLAINT, QUESTION, author, post_mention
 from tests.engagement.test_inbox import patched
 from tests.gateway.helpers import spawn_gateway_proc
-from tests.helpers import Tenant, add_user, replica, signup, wait_until
+from tests.helpers import Tenant, add_user, online_agent, replica, signup, wait_until
 
 OPENED = "engagement.conversation.opened"
 ASSIGNED = "engagement.conversation.assigned"
@@ -51,7 +51,7 @@ def test_stream_delivers_opened_assigned_and_status_changes_through_the_gateway(
         mention_id = post_mention(client, tenant, COMPLAINT, author=author())
         *_, opened = opened_by(reader, mention_id)
         conversation_id = opened.data["data"]["conversation_id"]
-        agent = add_user(client, tenant, "agent")
+        agent = online_agent(client, tenant)
         *_, assigned = reader.until(
             lambda f: f.event == ASSIGNED and f.data["data"]["conversation_id"] == conversation_id,
             what="the assignment",
