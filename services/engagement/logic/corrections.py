@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.logic.conversations import DEFAULT_REOPEN_WINDOW, receive_mention
-from services.engagement.models import Conversation, Message, SeenMention
+from services.engagement.models import Conversation, Message, SeenMention, new_id
 from shared.db import utcnow
 from shared.events.contracts import (
     Analysis,
@@ -30,6 +35,19 @@ async def _seen(session: AsyncSession, *, tenant_id: str, mention_id: str) -> Se
     return (await session.execute(stmt)).scalars().first()
 
 
+@functools.cache
+def _remember(dialect: str) -> Any:
+    """INSERT the projection row, or UPDATE its profile and payload, RETURNING the corrections it holds."""
+    table = SeenMention.__table__  # type: ignore[attr-defined]
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    columns = ("id", "tenant_id", "mention_id", "profile_id", "payload", "updated_at")
+    stmt = insert.values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.mention_id],
+        set_={name: stmt.excluded[name] for name in ("profile_id", "payload", "updated_at")},
+    ).returning(table.c.analysis, table.c.redacted)
+
+
 async def _message(session: AsyncSession, *, tenant_id: str, mention_id: str) -> Message | None:
     stmt = scoped(Message, tenant_id).where(col(Message.mention_id) == mention_id)
     return (await session.execute(stmt)).scalars().first()
@@ -42,19 +60,31 @@ async def resolve_mention(
     resolved: MentionResolved,
     reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
 ) -> Message | None:
-    """profiles.mention.resolved: remember the mention's profile, then route it (newest analysis wins)."""
+    """profiles.mention.resolved: remember the mention's profile, then route it (newest analysis wins).
+
+    One statement for the common case: an upsert of the projection row that returns any correction
+    (an analysis, a redaction) that overtook the resolution; only then is the stored payload rewritten.
+    """
     mention = resolved.mention
-    seen = await _seen(session, tenant_id=tenant_id, mention_id=mention.mention_id)
-    if seen is None:
-        seen = SeenMention(tenant_id=tenant_id, mention_id=mention.mention_id)
-    if seen.redacted:
-        mention = mention.model_copy(update={"text": REDACTED})
-    if seen.analysis is not None:  # a correction overtook the resolution
-        mention = mention.model_copy(update={"analysis": Analysis.model_validate_json(seen.analysis)})
-    seen.profile_id = resolved.profile_id
-    seen.payload = mention.model_dump_json()
-    seen.updated_at = utcnow()
-    session.add(seen)
+    dialect = session.get_bind().dialect.name
+    params = {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "mention_id": mention.mention_id,
+        "profile_id": resolved.profile_id,
+        "payload": mention.model_dump_json(),
+        "updated_at": utcnow(),
+    }
+    analysis, redacted = (await session.execute(_remember(dialect), params)).one()
+    if redacted or analysis is not None:
+        if redacted:
+            mention = mention.model_copy(update={"text": REDACTED})
+        if analysis is not None:  # a correction overtook the resolution
+            mention = mention.model_copy(update={"analysis": Analysis.model_validate_json(analysis)})
+        seen = await _seen(session, tenant_id=tenant_id, mention_id=mention.mention_id)
+        if seen is not None:
+            seen.payload = mention.model_dump_json()
+            session.add(seen)
     return await receive_mention(
         session,
         tenant_id=tenant_id,

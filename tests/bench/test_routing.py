@@ -1,0 +1,81 @@
+"""bench/routing.py: its help, its rules and posts, and the decisions part at a tiny size (in process)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.routing import api_rules, decisions, parse_args, percentile, resolved_mentions, rule_specs
+from services.engagement.sla_schemas import RoutingRuleCreate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_help_names_both_parts() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "routing.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--part" in done.stdout
+    assert "decisions" in done.stdout
+    assert "latency" in done.stdout
+    assert "--batch" in done.stdout
+
+
+def test_rules_are_valid_for_the_api_with_the_often_matching_ones_last() -> None:
+    teams = {"VIP": "t-vip", "Sales": "t-sales", "DACH": "t-dach"}
+    specs = rule_specs(50, teams)
+    assert len(specs) == 50
+    for spec in specs:
+        RoutingRuleCreate.model_validate(spec)
+    assert specs[-5]["actions"] == {"open": False}  # competitor talk: the first of the common ones
+    assert any(spec["actions"].get("team_id") == "t-dach" for spec in specs)
+    for spec in api_rules(50):
+        assert "team_id" not in RoutingRuleCreate.model_validate(spec).actions.model_fields_set
+
+
+def test_posts_are_varied_and_each_by_its_own_profile() -> None:
+    feed = resolved_mentions(300, seed=1)
+    assert len({r.profile_id for r in feed}) == 300
+    assert len({r.mention.mention_id for r in feed}) == 300
+    assert len({r.mention.analysis.language for r in feed}) >= 6
+    assert len({r.mention.analysis.intent for r in feed}) == 5
+    assert any(getattr(r.mention, "channel_id", None) for r in feed)
+    assert any(getattr(r.mention, "channel_id", None) is None for r in feed)
+    actionable = resolved_mentions(100, seed=2, actionable_only=True)
+    assert {r.mention.analysis.intent for r in actionable} <= {"complaint", "question"}
+
+
+def test_percentile_by_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([], 50) == 0.0
+
+
+def test_decisions_part_at_a_tiny_size_stays_within_capacity(tmp_path: Path) -> None:
+    args: argparse.Namespace = parse_args(
+        ["--part", "decisions", "-n", "200", "--rules", "5", "--agents", "10", "--capacity", "8"]
+    )
+    figures = asyncio.run(decisions(args, tmp_path))
+    assert figures["posts"] == 200
+    assert figures["opened"] + figures["ignored"] == 200
+    assert figures["opened"] > 0 and figures["ignored"] > 0
+    assert figures["assigned"] + figures["queued"] == figures["opened"]
+    # 10 agents x 8 = 80 places: more conversations open than that, so some wait in the queue.
+    assert figures["assigned"] <= 80 and figures["queued"] > 0
+    # The second tenant: everything queued until the agents come online, then they fill up.
+    assert figures["queue_before"] == 200
+    assert figures["queue_assigned"] + figures["queue_left"] == 200
+    assert 0 < figures["queue_assigned"] <= 80
+    assert figures["over_capacity"] == 0
+    assert figures["max_load"] <= 8
+    assert figures["decisions_per_s"] > 0 and figures["assignments_per_s"] > 0
