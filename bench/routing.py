@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -567,7 +568,7 @@ def setup_staff(gateway: str, rules: int, agents: int, capacity: int) -> Staff:
                 time.sleep(0.2)
             c.patch(f"/v1/agents/{agent_id}", json={"capacity": capacity}, headers=owner).raise_for_status()
         log(f"  {agents} agents online, capacity {capacity}")
-    return Staff(tenant_id=str(signed_up.json()["id"]), owner=owner, agents=staff)
+    return Staff(tenant_id=str(signed_up.json()["tenant"]["id"]), owner=owner, agents=staff)
 
 
 def complaints(n: int) -> list[dict[str, Any]]:
@@ -587,13 +588,59 @@ def complaints(n: int) -> list[dict[str, Any]]:
     ]
 
 
+SUBJECTS = (
+    "listening.mention.received",
+    "profiles.mention.resolved",
+    "engagement.conversation.opened",
+    "engagement.conversation.assigned",
+)
+STAGES = (
+    "ingest → assignment",
+    "ingest → listening.mention.received",
+    "→ profiles.mention.resolved",
+    "→ engagement assignment",
+)
+
+
 @dataclass
 class Watch:
-    """What the NATS subscriber saw for the tenant: mention → conversation, conversation → assigned at."""
+    """What the NATS subscriber saw for the tenant: when each mention was announced by listening and
+    resolved by profiles, mention → conversation, conversation → assigned at."""
 
     tenant_id: str = ""
+    received_at: dict[str, float] = field(default_factory=dict)
+    resolved_at: dict[str, float] = field(default_factory=dict)
     conversation_of: dict[str, str] = field(default_factory=dict)
     assigned_at: dict[str, float] = field(default_factory=dict)
+
+    def on_event(self, event: dict[str, Any], at: float) -> None:
+        if self.tenant_id and event.get("tenantid") != self.tenant_id:
+            return
+        kind, data = event["type"], event["data"]
+        if kind == "listening.mention.received":
+            self.received_at.setdefault(data["mention_id"], at)
+        elif kind == "profiles.mention.resolved":
+            self.resolved_at.setdefault(data["mention"]["mention_id"], at)
+        elif kind == "engagement.conversation.opened":
+            self.on_opened(data, at)
+        elif kind == "engagement.conversation.assigned":
+            self.on_assigned(data, at)
+
+    def stages(self, accepted: dict[str, float]) -> dict[str, list[float]]:
+        """Seconds per stage for the accepted mentions that reached an agent."""
+        out: dict[str, list[float]] = {name: [] for name in STAGES}
+        for mention_id, at in accepted.items():
+            assigned = self.assigned_at.get(self.conversation_of.get(mention_id, ""))
+            if assigned is None:
+                continue
+            received = self.received_at.get(mention_id)
+            resolved = self.resolved_at.get(mention_id)
+            out["ingest → assignment"].append(assigned - at)
+            if received is not None and resolved is not None:
+                out["ingest → listening.mention.received"].append(received - at)
+                out["→ profiles.mention.resolved"].append(resolved - received)
+                out["→ engagement assignment"].append(assigned - resolved)
+        return out
 
     def on_opened(self, data: dict[str, Any], at: float) -> None:
         self.conversation_of[data["mention_id"]] = data["conversation_id"]
@@ -616,17 +663,10 @@ async def paced(
     nc = await nats.connect(nats_url)
 
     async def handler(msg: Any) -> None:
-        at = time.time()
-        event = json.loads(msg.data)
-        if watch.tenant_id and event.get("tenantid") != watch.tenant_id:
-            return
-        if event["type"] == "engagement.conversation.opened":
-            watch.on_opened(event["data"], at)
-        else:
-            watch.on_assigned(event["data"], at)
+        watch.on_event(json.loads(msg.data), time.time())
 
-    await nc.subscribe("engagement.conversation.opened", cb=handler)
-    await nc.subscribe("engagement.conversation.assigned", cb=handler)
+    for subject in SUBJECTS:
+        await nc.subscribe(subject, cb=handler)
     accepted: dict[str, float] = {}
     refused = 0
     limit = asyncio.Semaphore(200)
@@ -689,18 +729,18 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         stack.stop_all()
-    waits = [
-        watch.assigned_at[watch.conversation_of[m]] - at
-        for m, at in accepted.items()
-        if watch.conversation_of.get(m) in watch.assigned_at
-    ]
+    stages = watch.stages(accepted)
+    waits = stages["ingest → assignment"]
     opened = sum(1 for m in accepted if m in watch.conversation_of)
+    span = max(accepted.values(), default=0.0) - min(accepted.values(), default=0.0)
     return {
         "posted": len(bodies),
         "accepted": len(accepted),
         "refused": refused,
         "rate_asked": args.rate,
-        "rate_achieved": len(bodies) / posting_s,
+        "rate_achieved": (len(accepted) - 1) / span if span else 0.0,
+        "posting_s": posting_s,
+        "load_average": os.getloadavg(),
         "rules": args.rules,
         "agents": args.live_agents,
         "opened": opened,
@@ -709,6 +749,15 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "p95_ms": 1000 * percentile(waits, 95),
         "p99_ms": 1000 * percentile(waits, 99),
         "max_ms": 1000 * max(waits, default=0.0),
+        "stages_ms": {
+            name: {
+                "p50": 1000 * percentile(values, 50),
+                "p95": 1000 * percentile(values, 95),
+                "p99": 1000 * percentile(values, 99),
+                "max": 1000 * max(values, default=0.0),
+            }
+            for name, values in stages.items()
+        },
     }
 
 
@@ -718,14 +767,16 @@ def print_latency(f: dict[str, Any]) -> None:
         f"{f['posted']} posts asked at {f['rate_asked']:g}/s, achieved {f['rate_achieved']:.1f}/s, "
         f"{f['accepted']} accepted ({f['refused']} refused)"
     )
-    print("| figure | value |")
-    print("|---|---|")
-    print(f"| posts that opened a conversation | {f['opened']} |")
-    print(f"| of them assigned to an agent | {f['assigned']} |")
-    print(f"| ingest → assignment p50 | {f['p50_ms']:.0f} ms |")
-    print(f"| ingest → assignment p95 | {f['p95_ms']:.0f} ms |")
-    print(f"| ingest → assignment p99 | {f['p99_ms']:.0f} ms |")
-    print(f"| ingest → assignment max | {f['max_ms']:.0f} ms |")
+    load = ", ".join(f"{x:.1f}" for x in f["load_average"])
+    print(
+        f"{f['opened']} opened a conversation, {f['assigned']} of them assigned to an agent; "
+        f"load average at the end {load}"
+    )
+    print("| stage (ms) | p50 | p95 | p99 | max |")
+    print("|---|---|---|---|---|")
+    for name, q in f["stages_ms"].items():
+        bold = "**" if name == "ingest → assignment" else ""
+        print(f"| {bold}{name}{bold} | {q['p50']:.0f} | {q['p95']:.0f} | {q['p99']:.0f} | {q['max']:.0f} |")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -8,7 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.routing import api_rules, decisions, parse_args, percentile, resolved_mentions, rule_specs
+from bench.routing import (
+    Watch,
+    api_rules,
+    decisions,
+    parse_args,
+    percentile,
+    resolved_mentions,
+    rule_specs,
+)
 from services.engagement.sla_schemas import RoutingRuleCreate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,3 +87,32 @@ def test_decisions_part_at_a_tiny_size_stays_within_capacity(tmp_path: Path) -> 
     assert figures["over_capacity"] == 0
     assert figures["max_load"] <= 8
     assert figures["decisions_per_s"] > 0 and figures["assignments_per_s"] > 0
+
+
+def test_watch_splits_the_wait_by_stage() -> None:
+    watch = Watch(tenant_id="t1")
+    events = [
+        ("listening.mention.received", {"mention_id": "m1"}, 10.5),
+        ("profiles.mention.resolved", {"mention": {"mention_id": "m1"}}, 11.0),
+        ("engagement.conversation.opened", {"mention_id": "m1", "conversation_id": "c1"}, 11.2),
+        ("engagement.conversation.assigned", {"conversation_id": "c1"}, 11.25),
+        ("engagement.conversation.assigned", {"conversation_id": "c1"}, 19.0),  # a later reassignment
+        # Another tenant's events are not this bench's.
+        ("engagement.conversation.opened", {"mention_id": "m2", "conversation_id": "c2"}, 10.1),
+    ]
+    for kind, data, at in events:
+        watch.on_event({"type": kind, "data": data, "tenantid": "t2" if "m2" in str(data) else "t1"}, at)
+    # m3 opened a conversation with its agent already chosen (assignee in `opened`).
+    watch.on_event(
+        {
+            "type": "engagement.conversation.opened",
+            "tenantid": "t1",
+            "data": {"mention_id": "m3", "conversation_id": "c3", "assignee_id": "a1"},
+        },
+        12.0,
+    )
+    stages = watch.stages({"m1": 10.0, "m2": 10.0, "m3": 11.0, "m4": 11.0})
+    assert sorted(stages["ingest → assignment"]) == [1.0, 1.25]
+    assert stages["ingest → listening.mention.received"] == [0.5]
+    assert stages["→ profiles.mention.resolved"] == [0.5]
+    assert stages["→ engagement assignment"] == [0.25]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy import Select, Table, bindparam, case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -96,14 +96,13 @@ async def receive_mention(
     )
     if existing is not None:
         return existing
-    conversation = await _in_progress(session, tenant_id=tenant_id, profile_id=resolved.profile_id)
+    latest = await _latest(session, tenant_id=tenant_id, profile_id=resolved.profile_id)
+    conversation = latest if latest is not None and latest.status in ACTIVE_STATUSES else None
     if conversation is not None and conversation.status != "open":
         # The customer answered (pending) or wrote before the snooze ran out: it is the team's move again.
         move_status(session, conversation=conversation, to="open", cause="customer", by_user_id=None, now=now)
     if conversation is None:
-        conversation = await _reopenable(
-            session, tenant_id=tenant_id, profile_id=resolved.profile_id, since=now - reopen_window
-        )
+        conversation = _reopenable(latest, since=now - reopen_window)
         if conversation is not None:
             _reopen(session, conversation=conversation, mention=mention, now=now)
             await assignment.reclaim(session, conversation=conversation, now=now)
@@ -158,19 +157,27 @@ async def _in_progress(session: AsyncSession, *, tenant_id: str, profile_id: str
     return (await session.execute(stmt)).scalars().first()
 
 
-async def _reopenable(
-    session: AsyncSession, *, tenant_id: str, profile_id: str, since: datetime
-) -> Conversation | None:
-    """The profile's latest conversation, if it was resolved at or after `since`."""
+# The profile's conversation in progress, else its latest finished one (one indexed look-up).
+_LATEST_ORDER = (
+    case((col(Conversation.status).in_(ACTIVE_STATUSES), 0), else_=1),
+    col(Conversation.updated_at).desc(),
+    col(Conversation.id).desc(),
+)
+
+
+async def _latest(session: AsyncSession, *, tenant_id: str, profile_id: str) -> Conversation | None:
+    """The profile's conversation in progress (at most one), else its most recently updated one."""
     stmt = (
         scoped(Conversation, tenant_id)
-        .where(
-            col(Conversation.profile_id) == profile_id, col(Conversation.status).in_(("resolved", "closed"))
-        )
-        .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+        .where(col(Conversation.profile_id) == profile_id)
+        .order_by(*_LATEST_ORDER)
         .limit(1)
     )
-    latest = (await session.execute(stmt)).scalars().first()
+    return (await session.execute(stmt)).scalars().first()
+
+
+def _reopenable(latest: Conversation | None, *, since: datetime) -> Conversation | None:
+    """The profile's latest conversation, if it was resolved (not closed) at or after `since`."""
     if latest is None or latest.status != "resolved" or latest.resolved_at is None:
         return None
     return latest if latest.resolved_at >= since else None
@@ -217,13 +224,16 @@ async def _open(
     )
     rules.shape(conversation, decision)  # the matching routing rule's team, priority and labels
     priority = decision.priority or priority
+    _touch(conversation, mention=mention, profile=resolved.profile, now=now)
     session.add(conversation)
-    # Flush now so a replica that opened the same profile's conversation first fails this transaction
-    # (unique open-conversation index); the redelivery then appends to that one.
-    await session.flush()
-    # Team, agent or the queue, with the reasons (before the event, which carries the assignee).
-    await assignment.assign_new(session, conversation=conversation, mention=mention, now=now)
-    await sla.start_clock(session, conversation=conversation, now=now)  # in the chosen team's hours
+    # The row is written once, whole, at the next flush: routing's reads must not write it half-done
+    # (one INSERT instead of an INSERT and three UPDATEs). A replica that opened the same profile's
+    # conversation first makes that flush fail (unique open-conversation index), so this transaction
+    # fails and the redelivery appends to that one.
+    with session.no_autoflush:
+        # Team, agent or the queue, with the reasons (before the event, which carries the assignee).
+        await assignment.assign_new(session, conversation=conversation, mention=mention, now=now)
+        await sla.start_clock(session, conversation=conversation, now=now)  # in the chosen team's hours
     stage(
         session,
         new_event(
