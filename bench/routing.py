@@ -30,7 +30,12 @@ agent, logged in, online through `PUT /v1/agents/me/presence`, capacity raised b
 `POST /v1/mentions` at `--rate` posts per second for `--seconds`. A NATS subscriber on
 `engagement.conversation.opened` and `engagement.conversation.assigned` notes when each post's
 conversation got its agent; ingest → assignment is from the post's 202 to that event's arrival
-(p50/p95/p99/max), for the posts that opened a conversation.
+(p50/p95/p99/max), for the posts that opened a conversation. It also listens to
+`listening.mention.received`, `listening.mention.reanalysed` and `profiles.mention.resolved`, which
+split the wait by stage (analysis, resolution, routing) for the posts whose conversation opened when
+they were resolved; a post that only became actionable by listening's quality re-score opens later
+and counts in the first row only. Arrival times are the subscriber's: each includes that service's
+outbox relay.
 
 Progress goes to stderr; the figures are printed as markdown tables (`--json` writes them too).
 """
@@ -590,12 +595,14 @@ def complaints(n: int) -> list[dict[str, Any]]:
 
 SUBJECTS = (
     "listening.mention.received",
+    "listening.mention.reanalysed",
     "profiles.mention.resolved",
     "engagement.conversation.opened",
     "engagement.conversation.assigned",
 )
 STAGES = (
     "ingest → assignment",
+    "opened at resolution: ingest → assignment",
     "ingest → listening.mention.received",
     "→ profiles.mention.resolved",
     "→ engagement assignment",
@@ -610,6 +617,7 @@ class Watch:
     tenant_id: str = ""
     received_at: dict[str, float] = field(default_factory=dict)
     resolved_at: dict[str, float] = field(default_factory=dict)
+    reanalysed_at: dict[str, float] = field(default_factory=dict)
     conversation_of: dict[str, str] = field(default_factory=dict)
     assigned_at: dict[str, float] = field(default_factory=dict)
 
@@ -619,6 +627,8 @@ class Watch:
         kind, data = event["type"], event["data"]
         if kind == "listening.mention.received":
             self.received_at.setdefault(data["mention_id"], at)
+        elif kind == "listening.mention.reanalysed":
+            self.reanalysed_at.setdefault(data["mention_id"], at)
         elif kind == "profiles.mention.resolved":
             self.resolved_at.setdefault(data["mention"]["mention_id"], at)
         elif kind == "engagement.conversation.opened":
@@ -627,7 +637,8 @@ class Watch:
             self.on_assigned(data, at)
 
     def stages(self, accepted: dict[str, float]) -> dict[str, list[float]]:
-        """Seconds per stage for the accepted mentions that reached an agent."""
+        """Seconds per stage for the accepted mentions that reached an agent; the stages for those whose
+        conversation opened when profiles resolved them (not later, by listening's quality re-score)."""
         out: dict[str, list[float]] = {name: [] for name in STAGES}
         for mention_id, at in accepted.items():
             assigned = self.assigned_at.get(self.conversation_of.get(mention_id, ""))
@@ -636,6 +647,9 @@ class Watch:
             received = self.received_at.get(mention_id)
             resolved = self.resolved_at.get(mention_id)
             out["ingest → assignment"].append(assigned - at)
+            if self.reanalysed_at.get(mention_id, assigned) < assigned:
+                continue  # opened by a re-analysis (`mention.rerouted`): its wait is the quality tier's
+            out["opened at resolution: ingest → assignment"].append(assigned - at)
             if received is not None and resolved is not None:
                 out["ingest → listening.mention.received"].append(received - at)
                 out["→ profiles.mention.resolved"].append(resolved - received)
@@ -732,6 +746,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
     stages = watch.stages(accepted)
     waits = stages["ingest → assignment"]
     opened = sum(1 for m in accepted if m in watch.conversation_of)
+    rerouted = len(waits) - len(stages["opened at resolution: ingest → assignment"])
     span = max(accepted.values(), default=0.0) - min(accepted.values(), default=0.0)
     return {
         "posted": len(bodies),
@@ -745,6 +760,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "agents": args.live_agents,
         "opened": opened,
         "assigned": len(waits),
+        "opened_by_reanalysis": rerouted,
         "p50_ms": 1000 * percentile(waits, 50),
         "p95_ms": 1000 * percentile(waits, 95),
         "p99_ms": 1000 * percentile(waits, 99),
@@ -769,7 +785,8 @@ def print_latency(f: dict[str, Any]) -> None:
     )
     load = ", ".join(f"{x:.1f}" for x in f["load_average"])
     print(
-        f"{f['opened']} opened a conversation, {f['assigned']} of them assigned to an agent; "
+        f"{f['opened']} opened a conversation, {f['assigned']} of them assigned to an agent "
+        f"({f['opened_by_reanalysis']} opened later, by a quality re-analysis); "
         f"load average at the end {load}"
     )
     print("| stage (ms) | p50 | p95 | p99 | max |")

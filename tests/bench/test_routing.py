@@ -111,8 +111,18 @@ def test_watch_splits_the_wait_by_stage() -> None:
         },
         12.0,
     )
-    stages = watch.stages({"m1": 10.0, "m2": 10.0, "m3": 11.0, "m4": 11.0})
-    assert sorted(stages["ingest → assignment"]) == [1.0, 1.25]
+    # m5 was not actionable at first; listening's quality re-score made it so (then it opened).
+    for kind, data, at in [
+        ("listening.mention.received", {"mention_id": "m5"}, 10.5),
+        ("profiles.mention.resolved", {"mention": {"mention_id": "m5"}}, 11.0),
+        ("listening.mention.reanalysed", {"mention_id": "m5"}, 40.0),
+        ("engagement.conversation.opened", {"mention_id": "m5", "conversation_id": "c5"}, 40.1),
+        ("engagement.conversation.assigned", {"conversation_id": "c5"}, 40.2),
+    ]:
+        watch.on_event({"type": kind, "data": data, "tenantid": "t1"}, at)
+    stages = watch.stages({"m1": 10.0, "m2": 10.0, "m3": 11.0, "m4": 11.0, "m5": 10.2})
+    assert sorted(round(x, 6) for x in stages["ingest → assignment"]) == [1.0, 1.25, 30.0]
+    assert sorted(stages["opened at resolution: ingest → assignment"]) == [1.0, 1.25]
     assert stages["ingest → listening.mention.received"] == [0.5]
     assert stages["→ profiles.mention.resolved"] == [0.5]
     assert stages["→ engagement assignment"] == [0.25]

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from rapport.stack import Stack
 from tests.engagement.test_conversations import COMPLAINT, get_conversation, list_conversations
@@ -33,18 +31,6 @@ from tests.listening.channels.test_replies import (
 
 PAGE_ID = "1029384756"  # the Meta channel's page (tests.listening.channels.test_replies.meta_channel)
 SPANISH_COMPLAINT = "Mi pedido llegó roto y nadie de atención al cliente me responde. ¡Es terrible!"
-
-
-@pytest.fixture
-def platform() -> Iterator[RecordingPlatform]:
-    """The Meta Graph API stand-in: records what is sent to it."""
-    server = RecordingPlatform()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
 
 
 def feed_comment(

@@ -4,12 +4,11 @@ link (single use, expiring, the token the only key), published and counted by me
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from rapport.stack import Stack
 from shared.events.contracts import Analysis, Author, MentionPayload, MentionResolved, Sentiment
@@ -41,18 +40,6 @@ LINK_BASE = "http://127.0.0.1:8000/v1/surveys/"  # engagement's default `survey_
 
 
 # --- factories ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def meta() -> Iterator[RecordingPlatform]:
-    """The Meta Graph API stand-in: records what is sent to it."""
-    server = RecordingPlatform()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
 
 
 def put_setting(client: httpx.Client, user: User, channel_id: str, **body: Any) -> dict[str, Any]:
@@ -230,9 +217,9 @@ def test_resolving_sends_the_csat_question_and_a_link_answer_lands_in_metrics(
 
 
 def test_the_question_reaches_the_platform_and_the_customer_s_comment_answers_it(
-    client: httpx.Client, tenant: Tenant, meta: RecordingPlatform
+    client: httpx.Client, tenant: Tenant, platform: RecordingPlatform
 ) -> None:
-    channel_id = meta_channel(client, tenant, meta)
+    channel_id = meta_channel(client, tenant, platform)
     put_setting(client, tenant, channel_id, kind="csat", questions={"en": "How did we do?"})
     customer = unique("66200")
     comment_id = f"5550001_{uuid.uuid4().int % 10**12}"
@@ -241,7 +228,7 @@ def test_the_question_reaches_the_platform_and_the_customer_s_comment_answers_it
     )
     assert post_meta(client, "meta", channel_id, body).status_code == 200
     opened = wait_until(lambda: next(iter(list_conversations(client, tenant)), None), what="the conversation")
-    meta.answer(f"/v21.0/{comment_id}/comments", (200, {"id": f"{comment_id}_901"}))
+    platform.answer(f"/v21.0/{comment_id}/comments", (200, {"id": f"{comment_id}_901"}))
 
     resolve(client, tenant, opened["id"])
 
@@ -249,7 +236,7 @@ def test_the_question_reaches_the_platform_and_the_customer_s_comment_answers_it
     assert survey["state"] == "sent"
     sent = delivered(client, tenant, opened["id"], survey["message_id"], "sent")
     assert sent["origin"] == "survey" and sent["platform_message_id"] == f"{comment_id}_901"
-    [call] = meta.posts(f"/v21.0/{comment_id}/comments")
+    [call] = platform.posts(f"/v21.0/{comment_id}/comments")
     assert call.headers["authorization"] == f"Bearer {PAGE_TOKEN}"
     question, link = call.body["message"].splitlines()
     assert question == "How did we do?" and link.startswith(LINK_BASE)
