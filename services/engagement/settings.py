@@ -50,8 +50,8 @@ class EngagementSettings(Settings):
     stream_max_connections: int = Field(default=500, ge=1)
     # How often the SLA clock looks for conversations past 80 % (warning) or 100 % (breach) of a target.
     sla_poll_s: float = Field(default=5.0, gt=0)
-    # A replica re-reads a tenant's routing rules when an edit bumped their version, checked at most this
-    # often per tenant (edits reach every replica within about this long).
+    # A replica re-reads a tenant's routing rules, teams and SLA policies when an edit bumped their version,
+    # checked at most this often per tenant (edits reach every replica within about this long).
     routing_rules_refresh_s: float = Field(default=1.0, ge=0)
     # Conversations in progress a new agent holds at most at once (admins change it per agent).
     agent_capacity: int = Field(default=5, ge=1, le=1000)

@@ -14,6 +14,7 @@ from fastapi import Depends
 from services.engagement.logic import rules, sla
 from services.engagement.logic.conversations import wake_snoozed
 from services.engagement.logic.presence import sweep
+from services.engagement.logic.tenant_cache import TenantCache
 from services.engagement.outbound.worker import DeliveryWorker
 from services.engagement.settings import EngagementSettings
 from shared.secrets import SecretBox
@@ -104,7 +105,7 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
     )
     rt.spawn(worker.run(), name="webhook-deliveries")
     rt.spawn(snooze_clock(rt), name="snooze-clock")
-    rules.CACHE.refresh_s = settings.routing_rules_refresh_s
+    TenantCache.set_refresh(settings.routing_rules_refresh_s)  # rules, teams and SLA policies
     rt.spawn(sla_clock(rt), name="sla-clock")
     rt.spawn(presence_sweeper(rt), name="presence-sweeper")
     yield EngagementState(runtime=rt, box=box, worker=worker)

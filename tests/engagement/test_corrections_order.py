@@ -13,12 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.logic import rules
 from services.engagement.logic.corrections import reanalyse_mention, redact_mention, resolve_mention
 from services.engagement.models import Message, SeenMention
 from shared.db import create_engine, session_factory
 from shared.events.contracts import Analysis, MentionReanalysed, MentionRedacted, Sentiment
-from tests.engagement.test_rules import TENANT, mention, resolved
+from tests.engagement.test_rules import TENANT, forget_all, mention, resolved
 from tests.helpers import create_tables
 
 pytestmark = pytest.mark.anyio
@@ -28,10 +27,10 @@ pytestmark = pytest.mark.anyio
 async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'engagement.db'}")
     await create_tables(engine)
-    rules.CACHE.entries.clear()
+    forget_all()
     async with session_factory(engine)() as session:
         yield session
-    rules.CACHE.entries.clear()
+    forget_all()
     await engine.dispose()
 
 

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from services.engagement.logic import rules, sla
 from services.engagement.logic.canned import create_canned
 from services.engagement.logic.conversations import move_status, receive_mention, update_conversation
+from services.engagement.logic.tenant_cache import TenantCache
 from services.engagement.models import Agent, Conversation, Message, SlaPolicy, Team
 from services.engagement.replies_schemas import CannedResponseCreate
 from services.engagement.schemas import ConversationRead, ConversationUpdate
@@ -69,16 +70,22 @@ def resolved(payload: MentionReceived, profile: ProfileSnapshot | None = None) -
     )
 
 
+def forget_all() -> None:
+    """Each test has its own database but the same tenant id: no cached configuration crosses over."""
+    for cache in TenantCache.every:
+        cache.entries.clear()
+
+
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'engagement.db'}")
     await create_tables(engine)
-    rules.CACHE.entries.clear()
+    forget_all()
     refresh = rules.CACHE.refresh_s
-    rules.CACHE.refresh_s = 0.0  # every decision looks at the version row: edits show at once
+    TenantCache.set_refresh(0.0)  # every decision looks at the version row: edits show at once
     yield engine
-    rules.CACHE.refresh_s = refresh
-    rules.CACHE.entries.clear()
+    TenantCache.set_refresh(refresh)
+    forget_all()
     await engine.dispose()
 
 
@@ -239,20 +246,30 @@ async def test_an_ignore_rule_and_the_first_match_wins(session: AsyncSession) ->
 async def test_edits_reach_the_cache_through_the_version(engine: AsyncEngine) -> None:
     rules.CACHE.refresh_s = 3600.0
     factory = session_factory(engine)
+    topic = mention(kinds=("topic",))
     async with factory() as session:
-        first = await rules.decide(session, tenant_id=TENANT, mention=mention(kinds=("topic",)), profile=None)
-        assert not first.open
+        assert not (await rules.decide(session, tenant_id=TENANT, mention=topic, profile=None)).open
         await add_rule(
             session, name="topics too", conditions={"query_kinds": ["topic"]}, actions={"open": True}
         )
-        # Within the refresh interval the replica keeps its compiled rules (no read per post).
-        cached = await rules.decide(
-            session, tenant_id=TENANT, mention=mention(kinds=("topic",)), profile=None
-        )
-        assert not cached.open
-        rules.CACHE.refresh_s = 0.0
-        fresh = await rules.decide(session, tenant_id=TENANT, mention=mention(kinds=("topic",)), profile=None)
+    # This process's own edit shows at once.
+    async with factory() as session:
+        fresh = await rules.decide(session, tenant_id=TENANT, mention=topic, profile=None)
         assert fresh.open and fresh.rule_name == "topics too"
+    # Another replica's edit (its row and the version change; this process is not told) shows only once the
+    # version is looked at again: within the refresh interval the compiled rules stay (no read per post).
+    async with factory() as session:
+        await session.execute(
+            text("UPDATE routing_rule SET enabled = false WHERE tenant_id = :t"), {"t": TENANT}
+        )
+        await session.execute(
+            text("UPDATE routing_version SET version = version + 1 WHERE tenant_id = :t"), {"t": TENANT}
+        )
+        await session.commit()
+    async with factory() as session:
+        assert (await rules.decide(session, tenant_id=TENANT, mention=topic, profile=None)).open
+        rules.CACHE.refresh_s = 0.0
+        assert not (await rules.decide(session, tenant_id=TENANT, mention=topic, profile=None)).open
 
 
 @pytest.mark.anyio

@@ -38,6 +38,7 @@ from services.engagement.errors import (
     ConversationNotFound,
     InvalidAssignment,
 )
+from services.engagement.logic.tenant_cache import TenantCache
 from services.engagement.models import ACTIVE_STATUSES, Agent, Conversation, Team, TeamMember
 from shared.db import begin_immediate, lock_tenant, utcnow
 from shared.events.contracts import ConversationAssigned, ConversationUnassigned, MentionPayload
@@ -220,6 +221,11 @@ class Pool:
 
 
 async def load_teams(session: AsyncSession, *, tenant_id: str) -> dict[str, TeamSkills]:
+    """The tenant's teams with their skills and members, from the process's cache (`tenant_cache`)."""
+    return await TEAMS.get(session, tenant_id)
+
+
+async def _read_teams(session: AsyncSession, tenant_id: str) -> dict[str, TeamSkills]:
     """The tenant's teams with their skills and members (two queries)."""
     teams = (await session.execute(scoped(Team, tenant_id))).scalars().all()
     members: dict[str, set[str]] = {}
@@ -240,6 +246,9 @@ async def load_teams(session: AsyncSession, *, tenant_id: str) -> dict[str, Team
         )
         for t in teams
     }
+
+
+TEAMS: TenantCache[dict[str, TeamSkills]] = TenantCache(_read_teams)
 
 
 async def load_pool(session: AsyncSession, *, tenant_id: str) -> Pool:

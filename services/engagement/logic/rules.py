@@ -2,10 +2,11 @@
 act on SLA warnings and breaches.
 
 Every mention passes `decide`, so it is cheap: each tenant's rules are compiled once into plain predicates
-(sets, one keyword regex) and kept in process; a replica looks at the tenant's `routing_version` row at
-most every `refresh_s` seconds and recompiles only when an edit bumped it. A tenant without rules costs one
-dictionary lookup per post (plus that version read once a second). The first enabled rule whose conditions
-all hold wins; with none, the default (`routing.is_actionable`: actionable and addressed) decides.
+(sets, one keyword regex) and kept in process (`tenant_cache`: a replica looks at the tenant's
+`routing_version` row at most every `refresh_s` seconds and recompiles only when an edit bumped it). A
+tenant without rules costs one dictionary lookup per post (plus that version read once a second). The
+first enabled rule whose conditions all hold wins; with none, the default (`routing.is_actionable`:
+actionable and addressed) decides.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -35,7 +35,8 @@ from services.engagement.logic.canned import render_canned
 from services.engagement.logic.replies import send_reply
 from services.engagement.logic.routing import PRIORITIES, bump, influence_of, is_actionable, priority_for
 from services.engagement.logic.sla import reprioritise
-from services.engagement.models import Conversation, Priority, RoutingRule, RoutingVersion
+from services.engagement.logic.tenant_cache import TenantCache, bump_version
+from services.engagement.models import Conversation, Priority, RoutingRule
 from services.engagement.sla_schemas import (
     AutoAcknowledge,
     ConditionCheck,
@@ -244,47 +245,23 @@ def _compile(rule: RoutingRule) -> Compiled:
 # --- the per-process cache ----------------------------------------------------------------------------
 
 
-@dataclass
-class _Entry:
-    version: int
-    checked: float
+@dataclass(frozen=True)
+class TenantRules:
+    """A tenant's enabled rules, compiled, in order: those deciding posts and those acting on SLAs."""
+
     mention: tuple[Compiled, ...] = ()
     sla: tuple[Compiled, ...] = ()
 
 
-@dataclass
-class RuleCache:
-    """Each tenant's compiled rules, checked against the tenant's version row at most every `refresh_s`."""
-
-    refresh_s: float = 1.0
-    entries: dict[str, _Entry] = field(default_factory=dict)
-
-    async def get(self, session: AsyncSession, tenant_id: str) -> _Entry:
-        entry = self.entries.get(tenant_id)
-        clock = time.monotonic()
-        if entry is not None and clock - entry.checked < self.refresh_s:
-            return entry
-        version = (
-            await session.execute(
-                select(col(RoutingVersion.version)).where(col(RoutingVersion.tenant_id) == tenant_id)
-            )
-        ).scalar() or 0
-        if entry is not None and entry.version == version:
-            entry.checked = clock
-            return entry
-        rules = await _ordered(session, tenant_id=tenant_id)
-        compiled = [_compile(rule) for rule in rules if rule.enabled]
-        entry = _Entry(
-            version=version,
-            checked=clock,
-            mention=tuple(rule for rule in compiled if rule.trigger == "mention"),
-            sla=tuple(rule for rule in compiled if rule.trigger != "mention"),
-        )
-        self.entries[tenant_id] = entry
-        return entry
+async def _load(session: AsyncSession, tenant_id: str) -> TenantRules:
+    compiled = [_compile(rule) for rule in await _ordered(session, tenant_id=tenant_id) if rule.enabled]
+    return TenantRules(
+        mention=tuple(rule for rule in compiled if rule.trigger == "mention"),
+        sla=tuple(rule for rule in compiled if rule.trigger != "mention"),
+    )
 
 
-CACHE = RuleCache()
+CACHE: TenantCache[TenantRules] = TenantCache(_load)
 
 
 # --- deciding -----------------------------------------------------------------------------------------
@@ -538,16 +515,6 @@ async def _ordered(session: AsyncSession, *, tenant_id: str) -> list[RoutingRule
     return list((await session.execute(stmt)).scalars().all())
 
 
-_BUMP = text(
-    "INSERT INTO routing_version (tenant_id, version) VALUES (:tenant_id, 1) "
-    "ON CONFLICT (tenant_id) DO UPDATE SET version = routing_version.version + 1"
-)
-
-
-async def _bump_version(session: AsyncSession, tenant_id: str) -> None:
-    await session.execute(_BUMP, {"tenant_id": tenant_id})
-
-
 async def _make_room(session: AsyncSession, *, tenant_id: str, position: int, keep: str | None) -> None:
     """A rule goes in at `position`, before the rule there: that one and those after move down one."""
     table = RoutingRule.__table__  # type: ignore[attr-defined]
@@ -599,7 +566,7 @@ async def create_rule(
         updated_at=now,
     )
     session.add(rule)
-    await _bump_version(session, tenant_id)
+    await bump_version(session, tenant_id)
     await session.commit()
     log.info("routing_rule.created", extra={"tenant_id": tenant_id, "rule_id": rule.id})
     return _read(rule)
@@ -635,7 +602,7 @@ async def update_rule(
     rule.actions = actions.model_dump_json(exclude_defaults=True)
     rule.updated_at = utcnow()
     session.add(rule)
-    await _bump_version(session, tenant_id)
+    await bump_version(session, tenant_id)
     await session.commit()
     log.info("routing_rule.updated", extra={"tenant_id": tenant_id, "rule_id": rule.id})
     return _read(rule)
@@ -645,6 +612,6 @@ async def delete_rule(session: AsyncSession, *, tenant_id: str, rule_id: str) ->
     """Remove a rule."""
     rule = await get_scoped(session, RoutingRule, tenant_id=tenant_id, id=rule_id, error=RoutingRuleNotFound)
     await session.delete(rule)
-    await _bump_version(session, tenant_id)
+    await bump_version(session, tenant_id)
     await session.commit()
     log.info("routing_rule.deleted", extra={"tenant_id": tenant_id, "rule_id": rule_id})

@@ -34,6 +34,7 @@ from services.engagement.logic.hours import (
     add_business_seconds,
     business_seconds_between,
 )
+from services.engagement.logic.tenant_cache import TenantCache, bump_version
 from services.engagement.models import Conversation, Priority, SlaPolicy, Team
 from shared.db import utcnow
 from shared.events.contracts import SlaBreached, SlaWarning
@@ -86,6 +87,7 @@ async def put_policy(
     policy.business_hours = business_hours
     policy.updated_at = now
     session.add(policy)
+    await bump_version(session, tenant_id)
     await session.commit()
     await session.refresh(policy)
     log.info("sla_policy.saved", extra={"tenant_id": tenant_id, "priority": priority})
@@ -98,8 +100,34 @@ async def delete_policy(session: AsyncSession, *, tenant_id: str, priority: str)
     if policy is None:
         raise SlaPolicyNotFound(f"No SLA policy for priority {priority!r}.")
     await session.delete(policy)
+    await bump_version(session, tenant_id)
     await session.commit()
     log.info("sla_policy.deleted", extra={"tenant_id": tenant_id, "priority": priority})
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A policy's targets as the clock reads them (what the process's cache holds)."""
+
+    first_response_s: float | None
+    resolution_s: float | None
+    business_hours: bool
+
+
+async def _read_targets(session: AsyncSession, tenant_id: str) -> dict[str, Targets]:
+    rows = (await session.execute(scoped(SlaPolicy, tenant_id))).scalars().all()
+    return {
+        row.priority: Targets(
+            first_response_s=row.first_response_s,
+            resolution_s=row.resolution_s,
+            business_hours=row.business_hours,
+        )
+        for row in rows
+    }
+
+
+# Each tenant's targets by priority, re-read when an edit bumped its routing version (`tenant_cache`).
+TARGETS_CACHE: TenantCache[dict[str, Targets]] = TenantCache(_read_targets)
 
 
 # --- the team's hours ---------------------------------------------------------------------------------
@@ -155,7 +183,7 @@ def _arm(conversation: Conversation) -> None:
     conversation.sla_next_at = min(marks) if marks else None
 
 
-def _schedule(conversation: Conversation, policy: SlaPolicy | None, hours: BusinessHours) -> None:
+def _schedule(conversation: Conversation, policy: Targets | None, hours: BusinessHours) -> None:
     """Compute the deadlines and 80 % marks from the clock's start, leaving the paused time out."""
     start = conversation.sla_started_at
     for target in TARGETS:
@@ -173,8 +201,9 @@ def _schedule(conversation: Conversation, policy: SlaPolicy | None, hours: Busin
 
 async def _policy_and_hours(
     session: AsyncSession, conversation: Conversation
-) -> tuple[SlaPolicy | None, BusinessHours]:
-    policy = await get_policy(session, tenant_id=conversation.tenant_id, priority=conversation.priority)
+) -> tuple[Targets | None, BusinessHours]:
+    targets = await TARGETS_CACHE.get(session, conversation.tenant_id)
+    policy = targets.get(conversation.priority)
     hours = None
     if policy is not None and policy.business_hours:
         hours = await team_hours(session, conversation.team_id)

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from services.engagement.errors import AgentNotFound, TeamConflict, TeamNotFound
 from services.engagement.logic.assignment import ASSIGNMENT_LOCK, drain_queue
+from services.engagement.logic.tenant_cache import bump_version
 from services.engagement.models import ACTIVE_STATUSES, Agent, Conversation, Team, TeamMember
 from services.engagement.schemas import TeamCreate, TeamPage, TeamRead, TeamUpdate
 from shared.db import begin_immediate, lock_tenant, utcnow
@@ -57,8 +58,10 @@ def _read(team: Any, member_ids: list[str]) -> TeamRead:
     )
 
 
-async def _commit(session: AsyncSession) -> None:
+async def _commit(session: AsyncSession, tenant_id: str) -> None:
+    """Commit a team's creation or change (the routing caches reload it); a taken name is a 409."""
     try:
+        await bump_version(session, tenant_id)  # its statement flushes the team first
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -78,7 +81,7 @@ async def create_team(session: AsyncSession, *, tenant_id: str, team_in: TeamCre
         updated_at=now,
     )
     session.add(team)
-    await _commit(session)
+    await _commit(session, tenant_id)
     log.info("team.created", extra={"tenant_id": tenant_id, "team_id": team.id})
     return _read(team, [])
 
@@ -114,7 +117,7 @@ async def update_team(
         team.business_hours = _hours_json(team_in)
     team.updated_at = utcnow()
     session.add(team)
-    await _commit(session)
+    await _commit(session, tenant_id)
     log.info("team.updated", extra={"tenant_id": tenant_id, "team_id": team.id})
     return _read(team, (await _members(session, team_ids=[team.id])).get(team.id, []))
 
@@ -135,6 +138,7 @@ async def delete_team(session: AsyncSession, *, tenant_id: str, team_id: str) ->
         .values(team_id=None)
     )
     await session.delete(team)
+    await bump_version(session, tenant_id)
     await session.flush()
     await drain_queue(session, tenant_id=tenant_id, now=utcnow())
     await session.commit()
@@ -149,6 +153,7 @@ async def add_member(session: AsyncSession, *, tenant_id: str, team_id: str, age
     await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)
     if await session.get(TeamMember, (team.id, agent_id)) is None:
         session.add(TeamMember(team_id=team.id, agent_id=agent_id, tenant_id=tenant_id))
+        await bump_version(session, tenant_id)
         await session.flush()
         await drain_queue(session, tenant_id=tenant_id, now=utcnow())
         log.info(
@@ -164,5 +169,6 @@ async def remove_member(session: AsyncSession, *, tenant_id: str, team_id: str, 
     await session.execute(
         delete(TeamMember).where(col(TeamMember.team_id) == team.id, col(TeamMember.agent_id) == agent_id)
     )
+    await bump_version(session, tenant_id)
     await session.commit()
     log.info("team.member_removed", extra={"tenant_id": tenant_id, "team_id": team.id, "agent_id": agent_id})
