@@ -115,6 +115,9 @@ class Conversation(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     customer_display_name: str | None = Field(default=None, max_length=200)
     customer_handle: str | None = Field(default=None, max_length=200)
+    # The customer's profile as the latest inbound message's resolution showed it (ProfileSnapshot JSON:
+    # lifecycle, influence, sentiment trend, value, segments), so the detail view needs no call to profiles.
+    customer_profile: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     last_message_excerpt: str | None = Field(default=None, max_length=200)
     last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -21,6 +21,7 @@ from pydantic import (
 
 from services.engagement.logic.hours import BusinessHours
 from services.engagement.models import Priority, Status
+from shared.events.contracts import ProfileSnapshot
 from shared.pagination import Page
 
 
@@ -208,11 +209,19 @@ class ConversationDetail(ConversationRead):
     # Why the latest assignment (or queueing) happened: the team and how it was chosen, the candidates
     # with their load and skill match, the winner (`logic/assignment.py`).
     assignment_reason: dict[str, Any] | None = None
+    # The customer's profile as of their latest message (lifecycle, influence, sentiment trend, value,
+    # segments); null until a message arrived with one.
+    customer_profile: ProfileSnapshot | None = None
 
     @field_validator("assignment_reason", mode="before")
     @classmethod
     def _reason(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("customer_profile", mode="before")
+    @classmethod
+    def _profile(cls, value: Any) -> Any:
+        return ProfileSnapshot.model_validate_json(value) if isinstance(value, str) else value
 
 
 def _distinct(labels: list[str]) -> list[str]:

@@ -95,6 +95,11 @@ def test_influential_author_raises_the_priority_one_level(client: httpx.Client) 
 
     assert conversation["priority"] == "urgent"
     assert conversation["priority_reason"] == "negative complaint; influential author (influence 77)"
+    # The detail carries the customer's profile as their message's resolution showed it.
+    profile = get_conversation(client, tenant, conversation["id"])["customer_profile"]
+    assert profile["profile_id"] == conversation["profile_id"]
+    assert profile["influence"] == 77 and profile["followers"] == 5_000_000
+    assert profile["mention_count"] == 1 and profile["lifecycle_stage"] == "stranger"
 
 
 # --- the lifecycle --------------------------------------------------------------------------------

@@ -194,6 +194,8 @@ def _touch(
     display_name = (profile.display_name if profile else None) or author.display_name
     conversation.customer_display_name = display_name[:200] if display_name else None
     conversation.customer_handle = author.handle[:200]
+    if profile is not None:
+        conversation.customer_profile = profile.model_dump_json()
     if conversation.last_message_at is None or mention.created_at >= conversation.last_message_at:
         conversation.last_message_excerpt = mention.text[:EXCERPT_CHARS]
         conversation.last_message_at = mention.created_at
