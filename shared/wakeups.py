@@ -11,6 +11,9 @@ other processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -53,3 +56,30 @@ def _after_commit(session: Session) -> None:
         return
     for wake in _WAKES:
         wake._committed(session)
+
+
+async def work_until_cancelled(
+    *,
+    run_once: Callable[[], Awaitable[int]],
+    idle_for: Callable[[], Awaitable[float]],
+    wake: asyncio.Event,
+    fallback_s: float,
+    failed_event: str,
+    log: logging.Logger,
+) -> None:
+    """A leased worker's loop: do what is due (`run_once`, how many it took); when it took nothing, sleep
+    `idle_for()` seconds (until the next item is due) unless a commit sets `wake` first. A failed round is
+    logged as `failed_event` (its type only) and retried after `fallback_s`."""
+    while True:
+        wake.clear()
+        try:
+            done = await run_once()
+            idle = 0.0 if done else await idle_for()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(failed_event, extra={"error": type(exc).__name__})
+            idle = fallback_s
+        if idle > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=idle)

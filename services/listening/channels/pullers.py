@@ -57,6 +57,7 @@ from services.listening.wakeups import Wakeups
 from shared.db import begin_immediate, shielded, utcnow
 from shared.egress import UnsafeURL, connect_public, guarded_client
 from shared.secrets import SecretBox
+from shared.wakeups import work_until_cancelled
 
 log = logging.getLogger("rapport.listening.pulling")
 
@@ -384,19 +385,14 @@ class ReferenceFetcher:
     async def run(self) -> None:
         """Forever: fetch what is due, else sleep until the next row is due or a delivery queues one."""
         try:
-            while True:
-                self.wakeups.fetch.clear()
-                try:
-                    done = await self.run_once()
-                    idle = 0.0 if done else await self._idle_for()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("fetch.loop_failed", extra={"error": type(exc).__name__})
-                    idle = FETCH_IDLE_S
-                if idle > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wakeups.fetch.wait(), timeout=idle)
+            await work_until_cancelled(
+                run_once=self.run_once,
+                idle_for=self._idle_for,
+                wake=self.wakeups.fetch,
+                fallback_s=FETCH_IDLE_S,
+                failed_event="fetch.loop_failed",
+                log=log,
+            )
         finally:
             await self.client.aclose()
 

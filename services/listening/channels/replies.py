@@ -21,7 +21,6 @@ again when the lease runs out, and so does a retry after a timeout that hid a su
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -57,7 +56,7 @@ from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.secrets import SecretBox
 from shared.tenancy import scoped
-from shared.wakeups import CommitWake
+from shared.wakeups import CommitWake, work_until_cancelled
 
 log = logging.getLogger("rapport.listening.replies")
 
@@ -350,19 +349,14 @@ class ReplySender:
     async def run(self) -> None:
         """Forever: send what is due, else sleep until the next retry is due or a request queues one."""
         try:
-            while True:
-                self.wake.clear()
-                try:
-                    done = await self.run_once()
-                    idle = 0.0 if done else await self._idle_for()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("reply.loop_failed", extra={"error": type(exc).__name__})
-                    idle = REPLY_IDLE_S
-                if idle > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), timeout=idle)
+            await work_until_cancelled(
+                run_once=self.run_once,
+                idle_for=self._idle_for,
+                wake=self.wake,
+                fallback_s=REPLY_IDLE_S,
+                failed_event="reply.loop_failed",
+                log=log,
+            )
         finally:
             await self.client.aclose()
 
