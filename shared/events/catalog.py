@@ -225,6 +225,56 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "engagement",
         "A customer answered the CSAT or NPS survey of a resolved conversation (by reply or by its link).",
     ),
+    EventSpec(
+        "privacy.consent.changed",
+        c.ConsentChanged,
+        "profiles",
+        "A person's consent ledger changed (a purpose granted or withdrawn, an objection, a restriction, a "
+        "merge): their whole current state, which the consent projection follows.",
+    ),
+    EventSpec(
+        "privacy.policy.changed",
+        c.PrivacyPolicyChanged,
+        "profiles",
+        "A tenant's privacy policy changed: the lawful basis per purpose and the retention period.",
+    ),
+    EventSpec(
+        "privacy.audit.recorded",
+        c.AuditRecorded,
+        "gateway",
+        "An access to a person's data was allowed or refused (the gateway and the services record them; "
+        "profiles keeps the log).",
+    ),
+    EventSpec(
+        "privacy.export.requested",
+        c.ExportRequested,
+        "profiles",
+        "A person asked for their data (Art. 15/20): every service answers with what it holds.",
+    ),
+    EventSpec(
+        "privacy.export.part",
+        c.ExportPart,
+        "profiles",
+        "One service's part of an export (listening, profiles, engagement and metrics each send theirs).",
+    ),
+    EventSpec(
+        "privacy.erasure.requested",
+        c.ErasureRequested,
+        "profiles",
+        "A person asked to be erased (Art. 17): every service deletes or anonymises what it holds.",
+    ),
+    EventSpec(
+        "privacy.erasure.completed",
+        c.ErasureCompleted,
+        "profiles",
+        "One service erased what it held about a person, with counts (each service sends its own).",
+    ),
+    EventSpec(
+        "privacy.subject.erased",
+        c.SubjectErased,
+        "profiles",
+        "A person was erased everywhere; partners erase them too (an opaque reference, no personal data).",
+    ),
 )
 
 

@@ -493,3 +493,102 @@ class SurveyAnswered(Contract):
     platform: str | None = None
     via: Literal["reply", "link"]
     answered_at: datetime
+
+
+# --- privacy --------------------------------------------------------------------------------------
+
+Purpose = Literal["engagement", "profiling", "marketing", "analytics"]
+LawfulBasis = Literal["consent", "legitimate_interest", "contract"]
+ConsentStatus = Literal["granted", "withdrawn"]
+PrivacyService = Literal["listening", "profiles", "engagement", "metrics"]
+
+
+class ConsentChanged(Contract):
+    """A person's consent ledger changed; `state` is their whole current state, so a consumer re-projects it.
+
+    `changed` names what moved: a purpose, `objection`, `restriction`, `merge` or `unmerge`.
+    """
+
+    profile_id: str
+    changed: str
+    purposes: dict[str, ConsentStatus] = {}
+    objections: list[Purpose] = []
+    restricted: bool = False
+    source: str | None = None
+    by_user_id: str | None = None
+    changed_at: datetime
+
+
+class PrivacyPolicyChanged(Contract):
+    """A tenant's privacy policy: the lawful basis per purpose, and how long posts and messages stay."""
+
+    bases: dict[str, LawfulBasis]
+    retention_days: int | None = None
+    by_user_id: str | None = None
+    changed_at: datetime
+
+
+class AuditRecorded(Contract):
+    """One access to a person's data, allowed or refused, by whom and for which purpose (ids only)."""
+
+    audit_id: str
+    actor_id: str | None = None
+    actor_kind: Literal["user", "api_key", "system"] = "user"
+    profile_id: str | None = None
+    purpose: Purpose
+    decision: Literal["allowed", "refused"]
+    reason: str
+    method: str | None = None
+    path: str | None = None
+    recorded_by: str
+    request_id: str | None = None
+    at: datetime
+
+
+class PrivacySubject(Contract):
+    """Whom a privacy request is about: the profiles it names and every identifier they hold.
+
+    It travels only on the privacy stream, whose messages about a request are deleted when it completes.
+    """
+
+    profile_ids: list[str]
+    identities: list[dict[str, str | None]] = []
+
+
+class ExportRequested(Contract):
+    request_id: str
+    subject: PrivacySubject
+    requested_at: datetime
+
+
+class ExportPart(Contract):
+    """One service's answer to an export: what it holds about the person (`data`), in `chunks` parts."""
+
+    request_id: str
+    service: PrivacyService
+    chunk: int = 0
+    chunks: int = 1
+    data: dict[str, object] = {}
+    produced_at: datetime
+
+
+class ErasureRequested(Contract):
+    request_id: str
+    subject: PrivacySubject
+    requested_at: datetime
+
+
+class ErasureCompleted(Contract):
+    """One service erased (deleted or irreversibly anonymised) what it held: `counts` per kind of record."""
+
+    request_id: str
+    service: PrivacyService
+    counts: dict[str, int] = {}
+    completed_at: datetime
+
+
+class SubjectErased(Contract):
+    """A person was erased; partners erase them too. `subject_ref` is opaque: no personal data travels."""
+
+    subject_ref: str
+    erased_at: datetime
