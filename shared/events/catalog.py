@@ -233,6 +233,12 @@ SPECS: tuple[EventSpec[c.Contract], ...] = (
         "merge): their whole current state, which the consent projection follows.",
     ),
     EventSpec(
+        "privacy.consent.captured",
+        c.ConsentCaptured,
+        "engagement",
+        "A person opted in or out where they talk to the brand (a keyword, a survey); profiles records it.",
+    ),
+    EventSpec(
         "privacy.policy.changed",
         c.PrivacyPolicyChanged,
         "profiles",

@@ -555,6 +555,18 @@ class PrivacySubject(Contract):
     identities: list[dict[str, str | None]] = []
 
 
+class ConsentCaptured(Contract):
+    """A person gave or withdrew consent where they talk to the brand (an opt-in keyword in a DM or on
+    WhatsApp, a survey's opt-in), for profiles to write into the ledger with its evidence."""
+
+    profile_id: str
+    purpose: Purpose
+    status: ConsentStatus
+    source: str
+    evidence: dict[str, str] = {}
+    captured_at: datetime
+
+
 class ExportRequested(Contract):
     request_id: str
     subject: PrivacySubject
@@ -584,6 +596,9 @@ class ErasureCompleted(Contract):
     request_id: str
     service: PrivacyService
     counts: dict[str, int] = {}
+    # Ids of what was erased (mentions, conversations, messages) that events still in transit may name:
+    # the stream scrub looks for them too.
+    references: list[str] = []
     completed_at: datetime
 
 
