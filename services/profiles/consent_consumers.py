@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.profiles.logic import consent
 from services.profiles.logic.audit import store_audit
 from services.profiles.logic.privacy_policy import project_tenant_policy
+from services.profiles.logic.resolution import lock_profiles
 from services.profiles.settings import ProfilesSettings
 from shared.consent import READY_KEY
 from shared.events.contracts import AuditRecorded, ConsentCaptured, ConsentChanged, PrivacyPolicyChanged
@@ -38,8 +39,12 @@ def privacy_subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[An
     redis = rt.redis
 
     async def on_consent_changed(session: AsyncSession, event: Event[ConsentChanged]) -> None:
-        """Project the person's current state (from the database, not the event: events may come late)."""
+        """Project the person's current state (from the database, not the event: events may come late).
+
+        Under the profile's lock, held until this transaction ends: a request changing the person waits
+        for this projection and projects after it, so an older state never lands after a newer one."""
         profile_id = event.data.profile_id
+        await lock_profiles(session, tenant_id=event.tenantid, ids=[profile_id])
         state = await consent.projected_state(session, event.tenantid, profile_id)
         await consent.project(redis, event.tenantid, profile_id, state)
 
@@ -53,6 +58,8 @@ def privacy_subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[An
         if profile_id is None:
             log.warning("consent.capture_unknown_profile", extra={"tenant_id": event.tenantid})
             return
+        # Serialised with the ledger's other writers of this person (PostgreSQL; SQLite has one writer).
+        await lock_profiles(session, tenant_id=event.tenantid, ids=[profile_id])
         await consent.record(
             session,
             tenant_id=event.tenantid,
@@ -72,11 +79,21 @@ def privacy_subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[An
         await store_audit(session, tenant_id=event.tenantid, record=event.data)
 
     return [
-        Subscription(durable="profiles-consent-projection", event=ConsentChanged, handler=on_consent_changed),
+        Subscription(
+            durable="profiles-consent-projection",
+            event=ConsentChanged,
+            handler=on_consent_changed,
+            linger_ms=0,
+        ),
         Subscription(
             durable="profiles-policy-projection", event=PrivacyPolicyChanged, handler=on_policy_changed
         ),
-        Subscription(durable="profiles-consent-captures", event=ConsentCaptured, handler=on_consent_captured),
+        Subscription(
+            durable="profiles-consent-captures",
+            event=ConsentCaptured,
+            handler=on_consent_captured,
+            linger_ms=0,
+        ),
         Subscription(durable="profiles-audit", event=AuditRecorded, handler=on_audit_recorded, linger_ms=0),
     ]
 
