@@ -164,6 +164,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/profiles", "profiles", STAFF),
     _route("/v1/profile-attributes", "profiles", STAFF),
     _route("/v1/segments", "profiles", STAFF),
+    _route("/v1/privacy", "profiles", STAFF),
     # The live inbox (Server-Sent Events): a browser's `EventSource` opens it with a ticket.
     _route(
         "/v1/conversations/stream/tickets",
