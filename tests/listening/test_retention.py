@@ -95,8 +95,11 @@ def test_old_mentions_go_in_batches_recent_ones_and_other_tenants_stay(
 
     # Progress is logged per batch (counts only): 3 + 3 + 1, then the sweep's total.
     log = wait_until(
-        lambda: (lines := swept(retention_stack, tenant)) and any(e["event"] == "retention.swept" for e in lines)
-        and lines,
+        lambda: (
+            (lines := swept(retention_stack, tenant))
+            and any(e["event"] == "retention.swept" for e in lines)
+            and lines
+        ),
         what="the sweep's log line",
     )
     batches = [e["deleted"] for e in log if e["event"] == "retention.batch" and e["kind"] == "mentions"]
