@@ -191,6 +191,8 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/metrics", "metrics", STAFF),
     _route("/v1/survey-settings", "engagement", STAFF, READS),
     _route("/v1/survey-settings", "engagement", ADMINS),
+    _route("/v1/consent-keywords", "engagement", STAFF, READS),
+    _route("/v1/consent-keywords", "engagement", ADMINS),
     # A survey's link: public (its token is the key), limited per client IP like other public routes.
     _route("/v1/surveys", "engagement", PUBLIC, {"GET", "POST"}),
 )

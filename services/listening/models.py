@@ -374,3 +374,4 @@ class ChannelTemplate(SQLModel, table=True):
 
 # The brand module's table belongs to this database too (migrations find a service's tables here).
 from services.listening.brand.models import OwnAccount  # noqa: E402, F401
+from services.listening.tenant_privacy.models import ListeningRetention  # noqa: E402, F401

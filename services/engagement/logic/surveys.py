@@ -58,6 +58,7 @@ from services.engagement.survey_schemas import (
     SurveySettingRead,
     SurveySettingUpdate,
 )
+from services.engagement.tenant_privacy.capture import capture_survey_opt_in
 from shared.db import utcnow
 from shared.errors import Unprocessable
 from shared.events.contracts import MentionResolved, SurveyAnswered
@@ -436,6 +437,8 @@ async def answer_by_link(session: AsyncSession, *, token: str, answer_in: Survey
     )
     if not recorded:
         raise SurveyAlreadyAnswered("This survey was already answered.")
+    if answer_in.marketing_opt_in:
+        capture_survey_opt_in(session, survey=survey)
     await session.commit()
     low, high = SCALES[survey.kind]
     return SurveyPublic(
