@@ -1,7 +1,7 @@
 """retention per tenant: each tenant's period (from its privacy policy) and its sweep's clock
 
 Revision ID: 1099dc10acaf
-Revises: 32a4fe693f8a
+Revises: 4276ba478c33
 Create Date: 2026-12-07 02:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "1099dc10acaf"
-down_revision: str | Sequence[str] | None = "32a4fe693f8a"
+down_revision: str | Sequence[str] | None = "4276ba478c33"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
