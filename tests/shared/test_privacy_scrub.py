@@ -33,7 +33,9 @@ def _body(tenant: str, type_: str, data: dict[str, Any], *, ascii_only: bool = F
 async def _bodies(bus: Bus, stream: str) -> list[bytes]:
     """Every message still in the stream."""
     info = await bus.js.stream_info(stream)
-    found = []
+    found: list[bytes] = []
+    if info.state.messages == 0:
+        return found
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         try:
             msg = await bus.js.get_msg(stream, seq)
