@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from rapport.stack import Stack
@@ -20,6 +22,7 @@ from shared.events.bus import Bus
 from shared.events.catalog import STREAMS
 from shared.events.contracts import ErasureCompleted, ExportPart
 from shared.events.envelope import new_event
+from tests.engagement.receiver import Receiver, receiver
 from tests.helpers import (
     Tenant,
     add_user,
@@ -29,8 +32,16 @@ from tests.helpers import (
     wait_until,
 )
 from tests.profiles.helpers import ingest, wait_for_profile
+from tests.profiles.partners import order
 
 OTHERS = ("listening", "engagement", "metrics")
+
+
+@pytest.fixture
+def partner() -> Iterator[Receiver]:
+    """A partner's webhook endpoint."""
+    with receiver() as endpoint:
+        yield endpoint
 
 
 async def stream_events(nats_url: str) -> list[dict[str, Any]]:
@@ -192,7 +203,7 @@ def test_an_export_by_identifier_gathers_every_services_part_into_one_bundle(
 
 
 def test_an_erasure_removes_what_profiles_held_and_is_certified_once_every_service_answered(
-    client: httpx.Client, stack_profiles: httpx.Client, stack: Stack, tenant: Tenant
+    client: httpx.Client, stack_profiles: httpx.Client, stack: Stack, tenant: Tenant, partner: Receiver
 ) -> None:
     profile_id, handle, mention_id = _person(client, tenant)
     # Someone else of the tenant, who stays (another text: the same one would join the person's post's
@@ -200,7 +211,24 @@ def test_an_erasure_removes_what_profiles_held_and_is_certified_once_every_servi
     other_handle = unique("@stays")
     ingest(client, tenant, author={"handle": other_handle}, text=f"Lovely service today {other_handle}")
     other = wait_for_profile(client, tenant, other_handle)
+    ordered = client.post(
+        f"/v1/profiles/{profile_id}/orders", json=order(amount="12.50"), headers=tenant.headers
+    )
+    assert ordered.status_code in (200, 201), ordered.text
+    segment = client.post(
+        "/v1/segments", json={"name": "talkers", "rule": "mention_count >= 1"}, headers=tenant.headers
+    ).json()
+    members = client.get(f"/v1/segments/{segment['id']}/members", headers=tenant.headers).json()["items"]
+    assert {profile_id, other["id"]} <= {m["id"] for m in members}
 
+    # A partner subscribed to erasures (engagement's webhooks).
+    with httpx.Client(base_url=stack.url("engagement"), timeout=30) as engagement:
+        subscribed = engagement.post(
+            "/v1/webhooks/subscriptions",
+            headers=tenant.headers,
+            json={"url": partner.url, "event_types": ["privacy.subject.erased"], "purpose": "engagement"},
+        )
+    assert subscribed.status_code == 201, subscribed.text
     created = stack_profiles.post(
         "/v1/privacy/erasures",
         json={"identifier": {"kind": "handle", "value": handle.upper(), "platform": "x"}},
@@ -221,8 +249,13 @@ def test_an_erasure_removes_what_profiles_held_and_is_certified_once_every_servi
         return answer if answer["answered"] else None
 
     counts = wait_until(profiles_answer, what="profiles' erasure")["counts"]
-    assert counts["profiles"] == 1 and counts["timeline"] == 1 and counts["notes"] == 1
-    assert counts["identifiers"] >= 2
+    # The timeline: the mention and the order.
+    assert counts["profiles"] == 1 and counts["timeline"] == 2 and counts["notes"] == 1
+    assert counts["identifiers"] >= 2 and counts["orders"] == 1 and counts["segment_memberships"] == 1
+    # profiles' events naming the person that still sat in its outbox went too.
+    assert counts["outbox_events"] >= 1
+    members = client.get(f"/v1/segments/{segment['id']}/members", headers=tenant.headers).json()["items"]
+    assert other["id"] in {m["id"] for m in members} and profile_id not in {m["id"] for m in members}
     # Nothing of the person is left in profiles' API; the other person is untouched.
     assert_problem(client.get(f"/v1/profiles/{profile_id}", headers=tenant.headers), 404)
     assert client.get("/v1/profiles", headers=tenant.headers, params={"handle": handle}).json()["items"] == []
@@ -287,6 +320,8 @@ def test_an_erasure_removes_what_profiles_held_and_is_certified_once_every_servi
     )
     assert erased["data"]["subject_ref"] == profile_id
     assert set(erased["data"]) == {"subject_ref", "erased_at"}
+    got = wait_until(lambda: partner.of_event(erased["id"]), what="the partner's delivery")
+    assert json.loads(got[0].body)["data"] == erased["data"]
     listed = stack_profiles.get(
         "/v1/privacy/erasures", headers=tenant.headers, params={"status": "completed"}
     )
@@ -320,12 +355,13 @@ def test_requests_name_someone_the_tenant_knows_and_only_admins_make_them(
         ),
         404,
     )
-    for body in (
+    bad: list[dict[str, Any]] = [
         {},
         {"profile_id": profile_id, "identifier": {"kind": "email", "value": "a@example.org"}},
         {"identifier": {"kind": "phone", "value": "not a phone"}},
         {"identifier": {"kind": "fax", "value": "1"}},
-    ):
+    ]
+    for body in bad:
         assert_problem(stack_profiles.post("/v1/privacy/exports", json=body, headers=tenant.headers), 422)
     agent = add_user(accounts, tenant, "agent")
     assert_problem(
