@@ -20,7 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from rapport.stack import Stack
 from shared.events.bus import Bus
 from shared.events.catalog import STREAMS
-from shared.events.contracts import ErasureCompleted, ExportPart
+from shared.events.contracts import ErasureCompleted, ExportPart, ExportRequested, PrivacySubject
 from shared.events.envelope import new_event
 from tests.engagement.receiver import Receiver, receiver
 from tests.helpers import (
@@ -200,6 +200,37 @@ def test_an_export_by_identifier_gathers_every_services_part_into_one_bundle(
 
     listed = stack_profiles.get("/v1/privacy/exports", headers=tenant.headers, params={"status": "completed"})
     assert export["id"] in [r["id"] for r in listed.json()["items"]]
+
+    # The same request arriving again (another event, the same request id) is answered once.
+    publish_event(
+        stack.nats_url,
+        new_event(
+            ExportRequested(
+                request_id=export["id"], subject=PrivacySubject(profile_ids=[profile_id]), requested_at=now
+            ),
+            source="profiles",
+            tenant_id=tenant.tenant_id,
+        ),
+    )
+    # A later request, answered after that one (one consumer, in order).
+    later = stack_profiles.post(
+        "/v1/privacy/exports", json={"profile_id": profile_id}, headers=tenant.headers
+    )
+    wait_until(
+        lambda: _service(
+            stack_profiles.get(f"/v1/privacy/exports/{later.json()['id']}", headers=tenant.headers).json(),
+            "profiles",
+        )["answered"],
+        what="profiles' part of the later export",
+    )
+    parts = [
+        e
+        for e in asyncio.run(stream_events(stack.nats_url))
+        if e["type"] == "privacy.export.part"
+        and e["data"]["service"] == "profiles"
+        and e["data"]["request_id"] == export["id"]
+    ]
+    assert len(parts) == 1
 
 
 def test_an_erasure_removes_what_profiles_held_and_is_certified_once_every_service_answered(
