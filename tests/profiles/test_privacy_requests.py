@@ -18,6 +18,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from rapport.stack import Stack
+from services.profiles.logic.privacy_requests import one_month_after
 from shared.events.bus import Bus
 from shared.events.catalog import STREAMS
 from shared.events.contracts import ErasureCompleted, ExportPart, ExportRequested, PrivacySubject
@@ -116,6 +117,7 @@ def test_an_export_by_identifier_gathers_every_services_part_into_one_bundle(
     assert export["requested_by"] == tenant.user_id
     created_at = datetime.fromisoformat(export["created_at"])
     assert timedelta(days=28) <= datetime.fromisoformat(export["due_at"]) - created_at <= timedelta(days=31)
+    assert export["overdue"] is False
     path = f"/v1/privacy/exports/{export['id']}"
 
     # profiles answers by itself; the bundle waits for the others.
@@ -417,3 +419,13 @@ def test_requests_name_someone_the_tenant_knows_and_only_admins_make_them(
     ).json()
     assert [r["id"] for r in page1["items"] + page2["items"]] == ids[::-1]
     assert page2["next_cursor"] is None
+
+
+def test_a_request_is_due_a_calendar_month_later() -> None:
+    def at(y: int, m: int, d: int) -> datetime:
+        return datetime(y, m, d, 9, 30, tzinfo=UTC)
+
+    assert one_month_after(at(2026, 1, 15)) == at(2026, 2, 15)
+    assert one_month_after(at(2026, 1, 31)) == at(2026, 2, 28)
+    assert one_month_after(at(2028, 1, 31)) == at(2028, 2, 29)
+    assert one_month_after(at(2026, 12, 31)) == at(2027, 1, 31)

@@ -260,6 +260,7 @@ def _read(row: Any, answers: Sequence[Any]) -> PrivacyRequestRead:
         requested_by=row.requested_by,
         created_at=row.created_at,
         due_at=row.due_at,
+        overdue=row.status != "completed" and utcnow() > row.due_at,
         completed_at=row.completed_at,
         services=_answers(row.kind, answers),
         scrubbed_messages=row.scrubbed_messages,
