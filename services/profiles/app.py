@@ -10,11 +10,13 @@ from services.profiles import models  # noqa: F401  (registers the tables for cr
 from services.profiles.api import router
 from services.profiles.api_identity import router as identity_router
 from services.profiles.consent_api import router as consent_router
-from services.profiles.consent_consumers import privacy_subscriptions, start_profiles
+from services.profiles.consent_consumers import consent_subscriptions, start_profiles
 from services.profiles.consumers import SUBSCRIPTIONS
 from services.profiles.enrichment import router as enrichment_router
 from services.profiles.partners import router as partners_router
 from services.profiles.privacy_api import router as privacy_router
+from services.profiles.privacy_requests import SUBSCRIPTIONS as REQUEST_SUBSCRIPTIONS
+from services.profiles.privacy_requests import router as requests_router
 from services.profiles.settings import ProfilesSettings
 from shared.auth import JWKSSource
 from shared.service import Runtime, Subscription, create_service_app
@@ -33,12 +35,20 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
         "lifecycle stage and lifetime value. Publishes `profiles.mention.resolved` (with a profile "
         "snapshot), `profiles.profile.created`, `.updated`, `.merged`, `.unmerged` and `.lifecycle_changed`. "
         "Keeps the consent ledger (projected into Redis for every consent check), the tenants' privacy "
-        "policies and the audit log of access to personal data.",
-        routers=[partners_router, router, identity_router, enrichment_router, consent_router, privacy_router],
+        "policies, the audit log of access to personal data, and the people's export and erasure requests.",
+        routers=[
+            partners_router,
+            router,
+            identity_router,
+            enrichment_router,
+            consent_router,
+            privacy_router,
+            requests_router,
+        ],
         subscriptions=_subscriptions,
         jwks=jwks,
     )
 
 
 def _subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[Any]]:
-    return [*SUBSCRIPTIONS, *privacy_subscriptions(rt)]
+    return [*SUBSCRIPTIONS, *consent_subscriptions(rt), *REQUEST_SUBSCRIPTIONS]

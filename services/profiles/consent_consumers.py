@@ -26,6 +26,7 @@ from services.profiles.logic import consent
 from services.profiles.logic.audit import store_audit
 from services.profiles.logic.privacy_policy import project_tenant_policy
 from services.profiles.logic.resolution import lock_profiles
+from services.profiles.privacy_requests import spawn_scrubber
 from services.profiles.settings import ProfilesSettings
 from shared.consent import READY_KEY
 from shared.events.contracts import AuditRecorded, ConsentCaptured, ConsentChanged, PrivacyPolicyChanged
@@ -35,7 +36,7 @@ from shared.service import Runtime, Subscription
 log = logging.getLogger("rapport.profiles.consent")
 
 
-def privacy_subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[Any]]:
+def consent_subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[Any]]:
     redis = rt.redis
 
     async def on_consent_changed(session: AsyncSession, event: Event[ConsentChanged]) -> None:
@@ -114,6 +115,8 @@ async def keep_projection(rt: Runtime[ProfilesSettings]) -> None:
 
 @asynccontextmanager
 async def start_profiles(rt: Runtime[ProfilesSettings]) -> AsyncIterator[Runtime[ProfilesSettings]]:
-    """profiles' state is the runtime; the projection keeper runs beside the consumers."""
+    """profiles' state is the runtime; the consent projection keeper and the erasure scrubber run beside
+    the consumers."""
     rt.spawn(keep_projection(rt), name="consent-projection")
+    await spawn_scrubber(rt)
     yield rt

@@ -261,3 +261,4 @@ class MatchKey(SQLModel, table=True):
 
 # The privacy tables live in their own module; importing it here registers them with the service's schema.
 from services.profiles import consent_models as consent_models  # noqa: E402
+from services.profiles import privacy_models as privacy_models  # noqa: E402
