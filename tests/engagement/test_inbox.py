@@ -292,7 +292,9 @@ def test_inbox_rows_carry_the_customer_and_latest_message_and_filter_and_page(cl
     authors = [author() for _ in range(3)]
     ids = [post_mention(client, tenant, COMPLAINT, author=a) for a in authors]
     conversations = [conversation_of(client, tenant, mention_id) for mention_id in ids]
-    later_id = post_mention(client, tenant, QUESTION, author=authors[0])
+    later_id = post_mention(
+        client, tenant, QUESTION, author=authors[0], in_reply_to=external_id_of(conversations[0], ids[0])
+    )
     wait_until(
         lambda: len(get_conversation(client, tenant, conversations[0]["id"])["messages"]) == 2,
         what="the second message",
