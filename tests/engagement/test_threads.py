@@ -187,3 +187,34 @@ def test_after_a_merge_the_merged_thread_goes_on_in_the_target(client: httpx.Cli
     assert messages_of(client, tenant, post["id"], 3) == [dm_id, post_id, again_id]
     assert get_conversation(client, tenant, dm["id"])["status"] == "closed"
     assert len(list_conversations(client, tenant, profile_id=post["profile_id"])) == 2
+
+
+def test_a_merge_that_would_reopen_a_second_conversation_on_a_thread_is_refused(client: httpx.Client) -> None:
+    tenant = signup(client)
+    agent = add_user(client, tenant, "agent")
+    customer = author()
+    post_id = post_mention(client, tenant, COMPLAINT, author=customer)
+    closed = conversation_of(client, tenant, post_id)
+    response = client.patch(
+        f"/v1/conversations/{closed['id']}", headers=agent.headers, json={"status": "closed"}
+    )
+    assert response.status_code == 200, response.text
+    # A closed conversation never reopens: the thread's next post opens another one, in progress.
+    later_id = post_mention(
+        client, tenant, STILL_WAITING, author=customer, in_reply_to=external_id_of(closed, post_id)
+    )
+    current = conversation_of(client, tenant, later_id)
+    dm = conversation_of(
+        client, tenant, post_mention(client, tenant, QUESTION, author=customer, kind="message")
+    )
+    assert len({closed["id"], current["id"], dm["id"]}) == 3
+
+    # Merging the private thread (in progress) into the closed one would open it beside `current`.
+    merge = f"/v1/conversations/{closed['id']}/merge"
+    response = client.post(merge, headers=agent.headers, json={"conversation_id": dm["id"]})
+    assert response.status_code == 409, response.text
+    assert current["id"] in response.json()["detail"]
+    assert get_conversation(client, tenant, dm["id"])["status"] == "open"
+    # Into the one in progress, it goes.
+    merge = f"/v1/conversations/{current['id']}/merge"
+    assert client.post(merge, headers=agent.headers, json={"conversation_id": dm["id"]}).status_code == 200
