@@ -15,7 +15,7 @@ from shared.db import UTCDateTime, utcnow
 # resolved: done, reopened if the customer writes again within the reopen window; closed: final.
 Status = Literal["open", "pending", "snoozed", "resolved", "closed"]
 STATUSES: tuple[Status, ...] = ("open", "pending", "snoozed", "resolved", "closed")
-# Statuses of a conversation still in progress (at most one per profile); the others are finished.
+# Statuses of a conversation still in progress (at most one per customer and thread); the others are finished.
 ACTIVE_STATUSES: tuple[Status, ...] = ("open", "pending", "snoozed")
 Priority = Literal["low", "normal", "high", "urgent"]
 
@@ -46,15 +46,16 @@ class Agent(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
-    """A thread with one customer profile, opened by an actionable mention."""
+    """One thread with one customer profile, opened by an actionable mention."""
 
     __tablename__ = "conversation"
     __table_args__ = (
-        # At most one open conversation per profile, even with several engagement replicas racing.
+        # At most one conversation in progress per customer and thread, even with replicas racing.
         Index(
-            "uq_conversation_open_profile",
+            "uq_conversation_open_thread",
             "tenant_id",
             "profile_id",
+            "thread_key",
             unique=True,
             sqlite_where=text("status IN ('open', 'pending', 'snoozed')"),
             postgresql_where=text("status IN ('open', 'pending', 'snoozed')"),
@@ -62,8 +63,8 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_tenant_created", "tenant_id", "created_at", "id"),
         # The snooze clock's scan: snoozed conversations whose time has come, in every tenant.
         Index("ix_conversation_snoozed_until", "status", "snoozed_until"),
-        # The profile's latest resolved conversation (the reopen window).
-        Index("ix_conversation_tenant_profile", "tenant_id", "profile_id"),
+        # The customer's latest conversation on a thread (the reopen window); a profile's conversations.
+        Index("ix_conversation_tenant_profile_thread", "tenant_id", "profile_id", "thread_key"),
         # An agent's load (conversations in progress they hold) and the queue (no assignee).
         Index("ix_conversation_tenant_assignee", "tenant_id", "assignee_id"),
     )
@@ -71,6 +72,9 @@ class Conversation(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
     tenant_id: str = Field(index=True, max_length=64)
     profile_id: str = Field(max_length=64)
+    # The customer's thread it is about (logic/threads.py): their direct messages on a channel, or a public
+    # thread by its root post. A conversation per customer and thread.
+    thread_key: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     status: str = Field(default="open", max_length=10)
     priority: str = Field(default="normal", max_length=10)
     # Why routing gave the priority it did ("negative complaint; influential author (influence 82)").
@@ -109,6 +113,8 @@ class Conversation(SQLModel, table=True):
     snoozed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reopen_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Set when it was merged into another conversation: its thread goes on there.
+    merged_into_id: str | None = Field(default=None, max_length=64)
     # The inbox row, kept here so a page is one query: the platform and language of the thread, the
     # customer as the latest mention's profile snapshot showed them, and the latest message.
     platform: str | None = Field(default=None, max_length=64)

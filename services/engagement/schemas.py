@@ -114,6 +114,9 @@ class ConversationRead(BaseModel):
 
     id: str
     profile_id: str
+    # The customer's thread it is about, opaque: their direct messages on one channel (`dm:...`), or a
+    # public thread by its root post (`post:...`). A conversation per customer and thread.
+    thread_key: str = ""
     status: Status
     priority: Priority
     priority_reason: str | None = None

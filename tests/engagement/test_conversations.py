@@ -148,7 +148,16 @@ def test_two_agents_share_conversations_round_robin(client: httpx.Client) -> Non
     assert assignees == [expected_first, expected_second, expected_first, expected_second]
 
 
-def test_second_complaint_of_same_profile_appends_to_open_conversation(client: httpx.Client) -> None:
+def external_id_of(conversation: dict[str, Any], mention_id: str) -> str:
+    """The platform's id of the conversation's message for `mention_id` (what a reply answers)."""
+    [external_id] = [m["external_id"] for m in conversation["messages"] if m["mention_id"] == mention_id]
+    assert isinstance(external_id, str)
+    return external_id
+
+
+def test_second_complaint_of_same_profile_in_the_thread_appends_to_open_conversation(
+    client: httpx.Client,
+) -> None:
     tenant = signup(client)
     add_user(client, tenant, "agent")
     same_author = author()
@@ -156,7 +165,11 @@ def test_second_complaint_of_same_profile_appends_to_open_conversation(client: h
     first = conversation_of(client, tenant, first_id)
 
     second_id = post_mention(
-        client, tenant, "Still waiting for a refund, this is not working.", author=same_author
+        client,
+        tenant,
+        "Still waiting for a refund, this is not working.",
+        author=same_author,
+        in_reply_to=external_id_of(first, first_id),
     )
 
     def two_messages() -> dict[str, Any] | None:
@@ -257,7 +270,13 @@ def test_redelivered_mention_under_new_event_id_adds_no_second_message(
         stack.nats_url,
         new_event(replay, source="tests", tenant_id=tenant.tenant_id),
     )
-    barrier_id = post_mention(client, tenant, "How do I reset my password?", author=same_author)
+    barrier_id = post_mention(
+        client,
+        tenant,
+        "How do I reset my password?",
+        author=same_author,
+        in_reply_to=external_id_of(conversation, mention_id),
+    )
 
     def barrier_arrived() -> dict[str, Any] | None:
         detail = get_conversation(client, tenant, conversation["id"])

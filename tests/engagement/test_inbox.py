@@ -16,6 +16,7 @@ from tests.engagement.test_conversations import (
     QUESTION,
     author,
     conversation_of,
+    external_id_of,
     get_conversation,
     list_conversations,
     post_mention,
@@ -118,7 +119,10 @@ def test_customer_writing_again_after_resolution_reopens_the_conversation(
     assert resolved["status"] == "resolved" and resolved["resolved_at"]
     assert list_conversations(client, agent, status="open") == []
 
-    again_id = post_mention(client, tenant, QUESTION, author=same_author)
+    # The customer writes again in the same thread (a reply to their first post).
+    again_id = post_mention(
+        client, tenant, QUESTION, author=same_author, in_reply_to=external_id_of(conversation, first_id)
+    )
 
     def reopened() -> dict[str, Any] | None:
         detail = get_conversation(client, tenant, conversation["id"])
@@ -153,12 +157,13 @@ def test_customer_answering_a_pending_conversation_opens_it_again(client: httpx.
     tenant = signup(client)
     agent = add_user(client, tenant, "agent")
     same_author = author()
-    conversation = conversation_of(
-        client, tenant, post_mention(client, tenant, COMPLAINT, author=same_author)
-    )
+    first_id = post_mention(client, tenant, COMPLAINT, author=same_author)
+    conversation = conversation_of(client, tenant, first_id)
     assert patched(client, agent, conversation["id"], {"status": "pending"})["status"] == "pending"
 
-    answer_id = post_mention(client, tenant, QUESTION, author=same_author)
+    answer_id = post_mention(
+        client, tenant, QUESTION, author=same_author, in_reply_to=external_id_of(conversation, first_id)
+    )
 
     def answered() -> dict[str, Any] | None:
         detail = get_conversation(client, agent, conversation["id"])
@@ -176,15 +181,19 @@ def test_closed_conversation_never_reopens_and_may_not_open_beside_a_new_one(cli
     tenant = signup(client)
     agent = add_user(client, tenant, "agent")
     same_author = author()
-    first = conversation_of(client, tenant, post_mention(client, tenant, COMPLAINT, author=same_author))
+    first_id = post_mention(client, tenant, COMPLAINT, author=same_author)
+    first = conversation_of(client, tenant, first_id)
     patched(client, agent, first["id"], {"status": "closed"})
 
-    second_id = post_mention(client, tenant, QUESTION, author=same_author)
+    # The customer writes again in the same thread.
+    second_id = post_mention(
+        client, tenant, QUESTION, author=same_author, in_reply_to=external_id_of(first, first_id)
+    )
     second = conversation_of(client, tenant, second_id)
 
-    assert second["id"] != first["id"]
+    assert second["id"] != first["id"] and second["thread_key"] == first["thread_key"]
     assert get_conversation(client, tenant, first["id"])["status"] == "closed"
-    # One conversation in progress per profile: the old one cannot be opened beside the new one.
+    # One conversation in progress per customer and thread: the old one cannot be opened beside the new one.
     assert_problem(patch(client, agent, first["id"], {"status": "open"}), 409)
     assert_problem(patch(client, agent, first["id"], {"status": "pending"}), 409)
     patched(client, agent, second["id"], {"status": "resolved"})
@@ -283,7 +292,9 @@ def test_inbox_rows_carry_the_customer_and_latest_message_and_filter_and_page(cl
     authors = [author() for _ in range(3)]
     ids = [post_mention(client, tenant, COMPLAINT, author=a) for a in authors]
     conversations = [conversation_of(client, tenant, mention_id) for mention_id in ids]
-    later_id = post_mention(client, tenant, QUESTION, author=authors[0])
+    later_id = post_mention(
+        client, tenant, QUESTION, author=authors[0], in_reply_to=external_id_of(conversations[0], ids[0])
+    )
     wait_until(
         lambda: len(get_conversation(client, tenant, conversations[0]["id"])["messages"]) == 2,
         what="the second message",

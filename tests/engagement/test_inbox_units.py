@@ -33,6 +33,7 @@ def mention(
     influence: float | None = None,
     channel_id: str | None = None,
     kinds: tuple[str, ...] = (),
+    in_reply_to: str | None = None,
 ) -> MentionReceived:
     return MentionReceived.model_validate(
         {
@@ -48,6 +49,7 @@ def mention(
                 "intent": intent,
             },
             "channel_id": channel_id,
+            "in_reply_to": in_reply_to,
             "matched_queries": [{"query_id": f"q-{kind}", "kind": kind} for kind in kinds],
         }
     )
@@ -119,16 +121,19 @@ async def resolve(session: AsyncSession, conversation: Conversation, at: datetim
 
 @pytest.mark.anyio
 async def test_a_post_within_the_window_reopens_and_after_it_opens_a_new_one(session: AsyncSession) -> None:
-    await receive_mention(
-        session, tenant_id=TENANT, resolved=resolved(mention()), reopen_window=WINDOW, now=T0
-    )
+    opening = mention()
+    await receive_mention(session, tenant_id=TENANT, resolved=resolved(opening), reopen_window=WINDOW, now=T0)
     await session.commit()
     [first] = await conversations(session)
     await resolve(session, first, T0 + timedelta(hours=1))
 
     within = T0 + timedelta(hours=1) + WINDOW
     await receive_mention(
-        session, tenant_id=TENANT, resolved=resolved(mention()), reopen_window=WINDOW, now=within
+        session,
+        tenant_id=TENANT,
+        resolved=resolved(mention(in_reply_to=opening.external_id)),
+        reopen_window=WINDOW,
+        now=within,
     )
     await session.commit()
     [again] = await conversations(session)
@@ -137,13 +142,17 @@ async def test_a_post_within_the_window_reopens_and_after_it_opens_a_new_one(ses
     await resolve(session, again, within)
     after = within + WINDOW + timedelta(seconds=1)
     await receive_mention(
-        session, tenant_id=TENANT, resolved=resolved(mention()), reopen_window=WINDOW, now=after
+        session,
+        tenant_id=TENANT,
+        resolved=resolved(mention(in_reply_to=opening.external_id)),
+        reopen_window=WINDOW,
+        now=after,
     )
     await session.commit()
     old, new = await conversations(session)
     assert (old.id, old.status, old.reopen_count) == (first.id, "resolved", 1)
     assert (new.status, new.reopen_count) == ("open", 0)
-    assert new.id != first.id
+    assert new.id != first.id and new.thread_key == first.thread_key
 
 
 @pytest.mark.anyio

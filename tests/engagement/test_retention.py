@@ -55,6 +55,8 @@ def set_policy(stack: Stack, tenant: Tenant, retention_days: int | None) -> None
 def thread(stack: Stack, tenant: Tenant, *, days_ago: list[float]) -> tuple[str, list[str]]:
     """One customer's posts of these ages, in one conversation; its id and the posts' mention ids."""
     profile_id, channel_id = str(uuid.uuid4()), str(uuid.uuid4())
+    # Comments under one of the brand's posts: one thread, so one conversation.
+    root = uuid.uuid4().hex
     now = datetime.now(UTC)
     mention_ids = []
     for age in days_ago:
@@ -65,6 +67,7 @@ def thread(stack: Stack, tenant: Tenant, *, days_ago: list[float]) -> tuple[str,
                 channel_id=channel_id,
                 profile_id=profile_id,
                 created_at=now - timedelta(days=age),
+                in_reply_to=root,
             )
         )
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:

@@ -16,6 +16,7 @@ from shared.events.envelope import new_event
 from tests.engagement.test_conversations import (
     COMPLAINT,
     conversation_of,
+    external_id_of,
     get_conversation,
     list_conversations,
     post_mention,
@@ -59,6 +60,7 @@ def channel_post(
     platform: str = "x",
     intent: str = "complaint",
     created_at: datetime | None = None,
+    in_reply_to: str | None = None,
 ) -> str:
     """A post that came through one of the tenant's channels, resolved to `profile_id` (as profiles
     publishes it); its mention id."""
@@ -77,6 +79,7 @@ def channel_post(
             intent=intent,
         ),
         channel_id=channel_id,
+        in_reply_to=in_reply_to,
     )
     resolved = MentionResolved(profile_id=profile_id, mention=mention)
     publish_event(stack.nats_url, new_event(resolved, source="tests", tenant_id=tenant.tenant_id))
@@ -308,9 +311,23 @@ def test_a_score_after_the_customer_reopened_the_conversation_is_no_answer(
     resolve(client, tenant, conversation["id"])
     survey_request(stack, conversation["id"])
 
-    channel_post(stack, tenant, channel_id=channel_id, profile_id=profile_id)  # reopens it
+    # The customer writes again in the thread: it reopens.
+    channel_post(
+        stack,
+        tenant,
+        channel_id=channel_id,
+        profile_id=profile_id,
+        in_reply_to=external_id_of(conversation, first),
+    )
     channel_post(stack, tenant, channel_id=channel_id, profile_id=profile_id, text="5", intent="other")
-    barrier = channel_post(stack, tenant, channel_id=channel_id, profile_id=profile_id, text="Still broken?")
+    barrier = channel_post(
+        stack,
+        tenant,
+        channel_id=channel_id,
+        profile_id=profile_id,
+        text="Still broken?",
+        in_reply_to=external_id_of(conversation, first),
+    )
     detail = conversation_of(client, tenant, barrier)
 
     assert detail["id"] == conversation["id"] and detail["status"] == "open"

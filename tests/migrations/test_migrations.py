@@ -336,3 +336,70 @@ async def test_profiles_handles_become_identifiers_and_mentions_interactions(
     [profile] = found["profile"]
     assert comparable(profile["updated_at"]) == comparable(written["profile"]["created_at"])
     assert (profile["tags"], profile["merged_into"]) == ([], None)
+
+
+@pytest.mark.parametrize("service", ["engagement"])
+async def test_engagement_conversations_get_the_thread_of_the_post_that_opened_them(
+    service: str, database_url: str
+) -> None:
+    """Before f6bd36a7782d a conversation was per profile; after, each has the key of the thread of the post
+    that opened it: a private message's direct thread, a public post's own thread, a reply's parent's
+    conversation's thread, and a thread of its own when that post is no longer known."""
+    from services.engagement.logic.threads import direct_key, post_key
+
+    await migrate(service, database_url, "5b1e9c2d7a43")
+
+    def write(conn: Connection) -> None:
+        meta = MetaData()
+        meta.reflect(conn)
+        conversation, message, seen = (
+            meta.tables[name] for name in ("conversation", "message", "seen_mention")
+        )
+
+        def add(conversation_id: str, first: str, posts: list[dict[str, Any]], **payload: Any) -> None:
+            row = row_for(conversation, {})
+            row.update(
+                id=conversation_id, tenant_id="t1", profile_id=f"p-{conversation_id}", status="resolved"
+            )
+            row.update(first_mention_id=first, channel_id=payload.pop("channel_id", None))
+            conn.execute(insert(conversation).values(row))
+            for i, post in enumerate(posts):
+                message_row = row_for(message, {})
+                message_row.update(
+                    id=f"{conversation_id}-{i}", tenant_id="t1", conversation_id=conversation_id
+                )
+                message_row.update(direction="inbound", **post)
+                conn.execute(insert(message).values(message_row))
+            if payload:
+                seen_row = row_for(seen, {})
+                seen_row.update(
+                    id=f"seen-{first}", tenant_id="t1", mention_id=first, payload=json.dumps(payload)
+                )
+                conn.execute(insert(seen).values(seen_row))
+
+        author = {"handle": "@Sam", "platform_user_id": "u1"}
+        dm = {"mention_id": "m1", "platform": "instagram", "kind": "message", "external_id": "e1"}
+        add("c1", "m1", [dm], channel_id="ch1", author=author, platform="instagram")
+        post = {"mention_id": "m2", "platform": "x", "kind": "post", "external_id": "e2"}
+        later = {"mention_id": "m2b", "platform": "x", "kind": "comment", "external_id": "e2b"}
+        add("c2", "m2", [post, later], author=author)
+        reply = {"mention_id": "m3", "platform": "x", "kind": "comment", "external_id": "e3"}
+        add("c3", "m3", [reply], author={"handle": "@kim"}, in_reply_to="e2b")
+        add("c4", "m-gone", [])
+
+    await on_connection(database_url, write)
+    await migrate(service, database_url)
+
+    def read(conn: Connection) -> dict[str, str]:
+        conversation = Table("conversation", MetaData(), autoload_with=conn)
+        return {
+            row.id: row.thread_key
+            for row in conn.execute(select(conversation.c.id, conversation.c.thread_key))
+        }
+
+    assert await on_connection(database_url, read) == {
+        "c1": direct_key(platform="instagram", channel_id="ch1", account="id:u1"),
+        "c2": post_key(platform="x", root_external_id="e2"),
+        "c3": post_key(platform="x", root_external_id="e2"),  # the thread of the conversation holding e2b
+        "c4": "legacy:c4",
+    }

@@ -1,12 +1,14 @@
 """Conversations: opened or continued by actionable mentions, worked by staff through their statuses.
 
 Statuses: open, pending (waiting on the customer), snoozed (open again at `snoozed_until`), resolved and
-closed. A profile has at most one conversation in progress (open, pending or snoozed: a partial unique
-index holds it even with replicas racing). A new post of the customer joins that one (and opens it
-again if it was pending or snoozed: it is the team's move); with none in progress, it reopens the
-latest resolved conversation if it was resolved within the reopen window, and opens a new conversation
-otherwise (a closed one never reopens). Every status move is written to the conversation's history and
-staged as `engagement.conversation.status_changed` in the same transaction.
+closed. A conversation is per customer and thread (`thread_key`, logic/threads.py: their direct
+messages on a channel, or a public thread by its root post): a customer has at most one conversation in
+progress (open, pending or snoozed) per thread, a partial unique index holds it even with replicas
+racing. A new post of the customer joins the one of its thread (and opens it again if it was pending or
+snoozed: it is the team's move); with none in progress, it reopens the thread's latest conversation if
+that was resolved within the reopen window, and opens a new conversation otherwise (a closed one never
+reopens). Every status move is written to the conversation's history and staged as
+`engagement.conversation.status_changed` in the same transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
-from services.engagement.logic import assignment, rules, sla, surveys
+from services.engagement.logic import assignment, rules, sla, surveys, threads
 from services.engagement.logic.assignment import ASSIGNMENT_LOCK, SOURCE
 from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, priority_for
@@ -64,6 +66,8 @@ log = logging.getLogger("rapport.engagement.conversations")
 
 DEFAULT_REOPEN_WINDOW = timedelta(days=7)
 EXCERPT_CHARS = 200
+# Merges followed at most from a thread's latest conversation to the one holding its messages now.
+MERGE_HOPS = 8
 
 
 async def receive_mention(
@@ -74,8 +78,8 @@ async def receive_mention(
     reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
     now: datetime | None = None,
 ) -> Message | None:
-    """Put an actionable mention into its profile's conversation in progress, reopening a recently
-    resolved one or opening one if needed."""
+    """Put an actionable mention into its customer's conversation in progress on its thread, reopening a
+    recently resolved one or opening one if needed."""
     mention = resolved.mention
     # A post that is just a score may answer the profile's survey (a look at the text first, then one query).
     if await surveys.answer_by_reply(session, tenant_id=tenant_id, resolved=resolved, now=now):
@@ -96,7 +100,14 @@ async def receive_mention(
     )
     if existing is not None:
         return existing
-    latest = await _latest(session, tenant_id=tenant_id, profile_id=resolved.profile_id)
+    thread_key, parent = await threads.thread_of(session, tenant_id=tenant_id, mention=mention)
+    if parent is not None and parent.profile_id == resolved.profile_id and parent.status in ACTIVE_STATUSES:
+        latest: Conversation | None = parent  # a reply in the customer's conversation in progress
+    else:
+        latest = await _latest(
+            session, tenant_id=tenant_id, profile_id=resolved.profile_id, thread_key=thread_key
+        )
+        latest = await _merged_target(session, latest)
     conversation = latest if latest is not None and latest.status in ACTIVE_STATUSES else None
     if conversation is not None and conversation.status != "open":
         # The customer answered (pending) or wrote before the snooze ran out: it is the team's move again.
@@ -110,7 +121,7 @@ async def receive_mention(
     opened = conversation is None
     if conversation is None:
         conversation = await _open(
-            session, tenant_id=tenant_id, resolved=resolved, now=now, decision=decision
+            session, tenant_id=tenant_id, resolved=resolved, thread_key=thread_key, now=now, decision=decision
         )
     else:
         # A later, more urgent post raises the thread's priority; it never lowers it.
@@ -150,14 +161,18 @@ async def receive_mention(
     return message
 
 
-async def _in_progress(session: AsyncSession, *, tenant_id: str, profile_id: str) -> Conversation | None:
+async def in_progress(
+    session: AsyncSession, *, tenant_id: str, profile_id: str, thread_key: str
+) -> Conversation | None:
     stmt = scoped(Conversation, tenant_id).where(
-        col(Conversation.profile_id) == profile_id, col(Conversation.status).in_(ACTIVE_STATUSES)
+        col(Conversation.profile_id) == profile_id,
+        col(Conversation.thread_key) == thread_key,
+        col(Conversation.status).in_(ACTIVE_STATUSES),
     )
     return (await session.execute(stmt)).scalars().first()
 
 
-# The profile's conversation in progress, else its latest finished one (one indexed look-up).
+# The customer's conversation in progress on a thread, else its latest finished one (one indexed look-up).
 _LATEST_ORDER = (
     case((col(Conversation.status).in_(ACTIVE_STATUSES), 0), else_=1),
     col(Conversation.updated_at).desc(),
@@ -165,19 +180,35 @@ _LATEST_ORDER = (
 )
 
 
-async def _latest(session: AsyncSession, *, tenant_id: str, profile_id: str) -> Conversation | None:
-    """The profile's conversation in progress (at most one), else its most recently updated one."""
+async def _latest(
+    session: AsyncSession, *, tenant_id: str, profile_id: str, thread_key: str
+) -> Conversation | None:
+    """The customer's conversation in progress on the thread (at most one), else the thread's most
+    recently updated one."""
     stmt = (
         scoped(Conversation, tenant_id)
-        .where(col(Conversation.profile_id) == profile_id)
+        .where(col(Conversation.profile_id) == profile_id, col(Conversation.thread_key) == thread_key)
         .order_by(*_LATEST_ORDER)
         .limit(1)
     )
     return (await session.execute(stmt)).scalars().first()
 
 
+async def _merged_target(session: AsyncSession, latest: Conversation | None) -> Conversation | None:
+    """The conversation a merged one went into (and so on): the thread goes on there. Only a look-up
+    when the thread's latest conversation was merged away (a merge closes it)."""
+    for _ in range(MERGE_HOPS):
+        if latest is None or latest.merged_into_id is None:
+            return latest
+        target = await session.get(Conversation, latest.merged_into_id)
+        if target is None or target.tenant_id != latest.tenant_id:
+            return latest
+        latest = target
+    return latest
+
+
 def _reopenable(latest: Conversation | None, *, since: datetime) -> Conversation | None:
-    """The profile's latest conversation, if it was resolved (not closed) at or after `since`."""
+    """The thread's latest conversation, if it was resolved (not closed) at or after `since`."""
     if latest is None or latest.status != "resolved" or latest.resolved_at is None:
         return None
     return latest if latest.resolved_at >= since else None
@@ -207,6 +238,7 @@ async def _open(
     *,
     tenant_id: str,
     resolved: MentionResolved,
+    thread_key: str,
     now: datetime,
     decision: rules.Decision = rules.OPEN,
 ) -> Conversation:
@@ -216,6 +248,7 @@ async def _open(
     conversation = Conversation(
         tenant_id=tenant_id,
         profile_id=profile_id,
+        thread_key=thread_key,
         status="open",
         priority=priority,
         priority_reason=reason,
@@ -229,9 +262,9 @@ async def _open(
     _touch(conversation, mention=mention, profile=resolved.profile, now=now)
     session.add(conversation)
     # The row is written once, whole, at the next flush: routing's reads must not write it half-done
-    # (one INSERT instead of an INSERT and three UPDATEs). A replica that opened the same profile's
-    # conversation first makes that flush fail (unique open-conversation index), so this transaction
-    # fails and the redelivery appends to that one.
+    # (one INSERT instead of an INSERT and three UPDATEs). A replica that opened the same customer's
+    # conversation on the thread first makes that flush fail (unique open-conversation index), so this
+    # transaction fails and the redelivery appends to that one.
     with session.no_autoflush:
         # Team, agent or the queue, with the reasons (before the event, which carries the assignee).
         await assignment.assign_new(session, conversation=conversation, mention=mention, now=now)
@@ -401,10 +434,16 @@ async def update_conversation(
         )
     if status is not None:
         if status in ACTIVE_STATUSES and conversation.status not in ACTIVE_STATUSES:
-            other = await _in_progress(session, tenant_id=tenant_id, profile_id=conversation.profile_id)
+            other = await in_progress(
+                session,
+                tenant_id=tenant_id,
+                profile_id=conversation.profile_id,
+                thread_key=conversation.thread_key,
+            )
             if other is not None:
                 raise ConversationConflict(
-                    f"The profile already has conversation {other.id} in progress: resolve it first."
+                    f"The customer already has conversation {other.id} in progress on this thread: "
+                    "resolve it first."
                 )
         if status != conversation.status:
             finished = conversation.status not in ACTIVE_STATUSES
@@ -426,9 +465,11 @@ async def update_conversation(
     session.add(conversation)
     try:
         await session.commit()
-    except IntegrityError:  # a post opened a conversation for the profile meanwhile
+    except IntegrityError:  # a post opened a conversation on the customer's thread meanwhile
         await session.rollback()
-        raise ConversationConflict("The profile got another conversation in progress meanwhile.") from None
+        raise ConversationConflict(
+            "The customer got another conversation in progress on this thread meanwhile."
+        ) from None
     log.info("conversation.updated", extra={"tenant_id": tenant_id, "conversation_id": conversation.id})
     return ConversationRead.model_validate(conversation, from_attributes=True)
 

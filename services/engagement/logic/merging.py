@@ -1,10 +1,12 @@
 """Merging two conversations of one customer (the same thread told twice, a duplicate opened by hand).
 
 The other conversation's messages and notes move into the target; the other is closed with the cause
-`merged` (its status history stays with it); the target takes the higher priority, the latest message
+`merged` (its status history stays with it) and points at the target (`merged_into_id`: a later post in
+the other's thread goes on in the target); the target takes the higher priority, the latest message
 and, when it had none, the other's agent. When only the other was in progress, the target opens again
-(the customer's work is still to do) — the other is closed first, so the one-in-progress-per-profile
-index holds throughout.
+(the customer's work is still to do) — the other is closed first; when the customer has another
+conversation in progress on the target's thread, the merge is refused (merge into that one instead),
+so the one-in-progress-per-customer-and-thread index holds throughout.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlmodel import col
 
 from services.engagement.errors import ConversationNotFound, InvalidConversationUpdate, MergeConflict
 from services.engagement.logic.assignment import ASSIGNMENT_LOCK, drain_queue
-from services.engagement.logic.conversations import move_status
+from services.engagement.logic.conversations import in_progress, move_status
 from services.engagement.logic.routing import PRIORITIES
 from services.engagement.models import ACTIVE_STATUSES, Conversation, ConversationNote, Message, StatusChange
 from services.engagement.schemas import ConversationRead
@@ -50,6 +52,16 @@ async def merge_conversations(
         raise MergeConflict("Only conversations of the same customer (profile) are merged.")
     if other.status == "closed" and await _merged_already(session, other):
         raise MergeConflict(f"Conversation {other.id} was merged already.")
+    other_in_progress = other.status in ACTIVE_STATUSES
+    if other_in_progress and target.status not in ACTIVE_STATUSES:
+        busy = await in_progress(
+            session, tenant_id=tenant_id, profile_id=target.profile_id, thread_key=target.thread_key
+        )
+        if busy is not None and busy.id != other.id:
+            raise MergeConflict(
+                f"The customer has conversation {busy.id} in progress on this conversation's thread: "
+                "merge into that one."
+            )
     await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)
     moved_rows = await session.execute(
         update(Message)
@@ -64,7 +76,6 @@ async def merge_conversations(
         )
         .values(conversation_id=target.id)
     )
-    other_in_progress = other.status in ACTIVE_STATUSES
     if PRIORITIES.index(other.priority) > PRIORITIES.index(target.priority):
         target.priority, target.priority_reason = other.priority, other.priority_reason
     if other.last_message_at is not None and (
@@ -80,6 +91,7 @@ async def merge_conversations(
     elif target.assignee_id is None:
         target.assignee_id = other.assignee_id
     target.team_id = target.team_id or other.team_id
+    other.merged_into_id = target.id
     if other.status != "closed":
         move_status(session, conversation=other, to="closed", cause="merged", by_user_id=by_user_id, now=now)
     await session.flush()

@@ -31,6 +31,7 @@ import logging
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -55,6 +56,7 @@ from shared.windows import decide
 
 __all__ = [
     "describe_template",
+    "message_in_conversation",
     "receive_brand_post",
     "record_failed",
     "record_sent",
@@ -341,6 +343,26 @@ async def record_failed(session: AsyncSession, *, tenant_id: str, failed: ReplyF
     return message
 
 
+async def message_in_conversation(
+    session: AsyncSession, *, tenant_id: str, external_id: str
+) -> tuple[Message, Conversation] | None:
+    """The tenant's message with this platform id (the first stored, if a platform reused one) and its
+    conversation, in one indexed look-up: the post a brand's post or a customer's reply answers."""
+    stmt = (
+        select(Message, Conversation)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .where(
+            col(Message.tenant_id) == tenant_id,
+            col(Message.external_id) == external_id,
+            col(Conversation.tenant_id) == tenant_id,
+        )
+        .order_by(col(Message.created_at).asc())
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def receive_brand_post(
     session: AsyncSession, *, tenant_id: str, post: BrandPostReceived
 ) -> Message | None:
@@ -363,23 +385,10 @@ async def receive_brand_post(
         return None  # our own reply echoed back, or a repeat
     if post.in_reply_to is None:
         return None
-    answered = (
-        (
-            await session.execute(
-                scoped(Message, tenant_id)
-                .where(col(Message.external_id) == post.in_reply_to)
-                .order_by(col(Message.created_at).asc())
-                .limit(1)
-            )
-        )
-        .scalars()
-        .first()
-    )
-    if answered is None:
+    found = await message_in_conversation(session, tenant_id=tenant_id, external_id=post.in_reply_to)
+    if found is None:
         return None
-    conversation = await session.get(Conversation, answered.conversation_id)
-    if conversation is None or conversation.tenant_id != tenant_id:
-        return None
+    _, conversation = found
     now = utcnow()
     message = Message(
         tenant_id=tenant_id,

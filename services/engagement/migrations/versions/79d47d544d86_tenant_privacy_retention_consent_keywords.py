@@ -2,7 +2,7 @@
 indexes the retention sweep reads messages and mention projection rows by
 
 Revision ID: 79d47d544d86
-Revises: 5b1e9c2d7a43
+Revises: f6bd36a7782d
 Create Date: 2026-12-07 02:30:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "79d47d544d86"
-down_revision: str | Sequence[str] | None = "5b1e9c2d7a43"
+down_revision: str | Sequence[str] | None = "f6bd36a7782d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
