@@ -2,9 +2,13 @@
 
 The person is the profiles of the request's subject (those merged into them included): their profile
 rows, identifiers, custom attributes and tags (on the profile), notes, orders, timeline, segment
-memberships, match suggestions, merge records, lifecycle history, match keys, and the answers of earlier
-export requests about them that profiles keeps for download. Erasure deletes all of it; the request
-records themselves stay (without the identifiers, once the erasure completes).
+memberships, match suggestions, merge records, lifecycle history, match keys, their consent ledger
+(history and current state), the audit log of access to their data, and the answers of earlier export
+requests about them that profiles keeps for download. Erasure deletes all of it except the audit log and
+the request records themselves (without the identifiers, once the erasure completes): the audit records
+name the person by a random profile id that, once erased, names nothing, and they are the tenant's proof
+of what was done with the data (Art. 5(2)). The consent projection in Redis goes when the erasure is
+certified (`logic/privacy_requests.finish_erasure`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.profiles.consent_models import ConsentRecord, ConsentState, PrivacyAudit
 from services.profiles.models import (
     Identifier,
     Interaction,
@@ -42,6 +47,7 @@ _P, _ID, _IN, _ORD = _t(Profile), _t(Identifier), _t(Interaction), _t(ProfileOrd
 _NOTE, _SEGM, _SEG, _SUG = _t(ProfileNote), _t(SegmentMember), _t(Segment), _t(MatchSuggestion)
 _MERGE, _LIFE, _KEY = _t(ProfileMerge), _t(LifecycleChange), _t(MatchKey)
 _REQ, _ANS = _t(PrivacyRequest), _t(PrivacyAnswer)
+_CREC, _CSTATE, _AUDIT = _t(ConsentRecord), _t(ConsentState), _t(PrivacyAudit)
 
 
 async def person_ids(session: AsyncSession, tenant_id: str, profile_ids: list[str]) -> list[str]:
@@ -118,6 +124,9 @@ async def export_person(
         "match_suggestions": await where(_SUG, or_(_SUG.c.profile_id.in_(ids), _SUG.c.candidate_id.in_(ids))),
         "merges": merges,
         "lifecycle_changes": await where(_LIFE, _LIFE.c.profile_id.in_(ids)),
+        "consents": await where(_CREC, _CREC.c.profile_id.in_(ids)),
+        "consent_state": await where(_CSTATE, _CSTATE.c.profile_id.in_(ids)),
+        "access_audit": await where(_AUDIT, _AUDIT.c.profile_id.in_(ids)),
     }
 
 
@@ -163,6 +172,8 @@ async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySu
     await drop("merges", _MERGE, or_(_MERGE.c.survivor_id.in_(ids), _MERGE.c.merged_id.in_(ids)))
     await drop("lifecycle_changes", _LIFE, _LIFE.c.profile_id.in_(ids))
     await drop("match_keys", _KEY, _KEY.c.profile_id.in_(ids))
+    await drop("consents", _CREC, or_(_CREC.c.profile_id.in_(ids), _CREC.c.origin_profile_id.in_(ids)))
+    await drop("consent_state", _CSTATE, _CSTATE.c.profile_id.in_(ids))
     # Other profiles merged into one of these that are not the person's (none, by `person_ids`) would
     # still point at it: their pointer goes.
     await session.execute(

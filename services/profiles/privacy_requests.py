@@ -185,7 +185,7 @@ async def spawn_scrubber(rt: Runtime[Any]) -> None:
         return SCRUB_POLL_S
 
     async def once() -> int:
-        return await logic.finish_erasures(rt.sessions, rt.bus)
+        return await logic.finish_erasures(rt.sessions, rt.bus, rt.redis)
 
     rt.spawn(
         work_until_cancelled(

@@ -15,10 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from rapport.stack import Stack
 from services.profiles.logic.privacy_requests import one_month_after
+from shared import consent
 from shared.events.bus import Bus
 from shared.events.catalog import STREAMS
 from shared.events.contracts import ErasureCompleted, ExportPart, ExportRequested, PrivacySubject
@@ -259,6 +261,12 @@ def test_an_erasure_removes_what_profiles_held_and_is_certified_once_every_servi
     ).json()
     members = client.get(f"/v1/segments/{segment['id']}/members", headers=tenant.headers).json()["items"]
     assert {profile_id, other["id"]} <= {m["id"] for m in members}
+    granted = client.put(
+        f"/v1/profiles/{profile_id}/consents/marketing", json={"status": "granted"}, headers=tenant.headers
+    )
+    assert granted.status_code == 200, granted.text
+    projection = redis.Redis.from_url(stack.redis_url)
+    assert projection.exists(consent.person_key(tenant.tenant_id, profile_id))
 
     # A partner subscribed to erasures (engagement's webhooks).
     with httpx.Client(base_url=stack.url("engagement"), timeout=30) as engagement:
@@ -291,6 +299,8 @@ def test_an_erasure_removes_what_profiles_held_and_is_certified_once_every_servi
     # The timeline: the mention and the order.
     assert counts["profiles"] == 1 and counts["timeline"] == 2 and counts["notes"] == 1
     assert counts["identifiers"] >= 2 and counts["orders"] == 1 and counts["segment_memberships"] == 1
+    # The consent ledger: the grant's history row and the current state.
+    assert counts["consents"] == 1 and counts["consent_state"] == 1
     # profiles' events naming the person that still sat in its outbox went too.
     assert counts["outbox_events"] >= 1
     members = client.get(f"/v1/segments/{segment['id']}/members", headers=tenant.headers).json()["items"]
@@ -343,6 +353,8 @@ def test_an_erasure_removes_what_profiles_held_and_is_certified_once_every_servi
         cert["stream_messages_deleted"] >= 3 and done["scrubbed_messages"] == cert["stream_messages_deleted"]
     )
     assert done["named_by"] == {"identifier": {"kind": "handle"}}
+    # Their consent projection went with the certificate.
+    assert not projection.exists(consent.person_key(tenant.tenant_id, profile_id))
 
     def names_person(event: dict[str, Any]) -> bool:
         text = json.dumps(event, ensure_ascii=False).casefold()

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, get_args
 
+from redis.asyncio import Redis
 from sqlalchemy import Table, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +35,7 @@ from services.profiles.privacy_schemas import (
     PrivacyRequestRead,
     ServiceAnswer,
 )
+from shared import consent
 from shared.db import begin_immediate, utcnow
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events.bus import Bus
@@ -450,7 +452,7 @@ def canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-async def finish_erasures(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> int:
+async def finish_erasures(sessions: async_sessionmaker[AsyncSession], bus: Bus, redis: Redis) -> int:
     """Scrub and certify the erasures every service answered, and clear completed exports' events from
     the privacy stream; how many requests were finished.
 
@@ -472,7 +474,7 @@ async def finish_erasures(sessions: async_sessionmaker[AsyncSession], bus: Bus) 
             )
         ).all()
     for request_id, tenant_id in pending:
-        await finish_erasure(sessions, bus, tenant_id=tenant_id, request_id=request_id)
+        await finish_erasure(sessions, bus, redis, tenant_id=tenant_id, request_id=request_id)
     for request_id, tenant_id in exports:
         await clear_export(sessions, bus, tenant_id=tenant_id, request_id=request_id)
     return len(pending) + len(exports)
@@ -489,7 +491,7 @@ async def clear_export(
 
 
 async def finish_erasure(
-    sessions: async_sessionmaker[AsyncSession], bus: Bus, *, tenant_id: str, request_id: str
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, redis: Redis, *, tenant_id: str, request_id: str
 ) -> None:
     async with sessions() as session:
         row = (await session.execute(select(_REQ).where(_REQ.c.id == request_id))).one()
@@ -505,6 +507,10 @@ async def finish_erasure(
     deleted = await scrub_streams(
         bus, tenant_id=tenant_id, needles_=needles(subject, references), also={"PRIVACY": [request_id]}
     )
+    # The consent projection of the erased profiles (their ledger went with the erasure).
+    erased_ids = sorted({*subject.profile_ids, *(row.profile_ids or [])})
+    if erased_ids:
+        await redis.delete(*(consent.person_key(tenant_id, pid) for pid in erased_ids))
     now = utcnow()
     cert = certificate(
         request_id=request_id,
