@@ -1,5 +1,5 @@
-"""listening's event handlers: its own events (a mention's analysis or text changed after it was matched)
-and engagement's reply requests (sent through the tenant's channel)."""
+"""listening's event handlers: its own events (a mention's analysis or text changed after it was matched),
+engagement's reply requests (sent through the tenant's channel) and privacy requests (`privacy`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.listening.channels.replies import request_reply
+from services.listening.privacy import erase_person, export_person
 from services.listening.queries.logic import resync_mention
 from services.listening.state import ListeningState
 from shared.events.contracts import MentionEdited, MentionReanalysed, MentionRedacted, ReplyRequested
 from shared.events.envelope import Event
+from shared.privacy import privacy_subscriptions
 from shared.service import Subscription
 
 
@@ -41,4 +43,6 @@ def subscriptions(state: ListeningState) -> list[Subscription[Any]]:
         Subscription(
             durable="listening-queries-redactions", event=MentionRedacted, handler=on_mention_changed
         ),
+        # privacy.export.requested / privacy.erasure.requested → the person's posts and replies.
+        *privacy_subscriptions("listening", export_person=export_person, erase_person=erase_person),
     ]
