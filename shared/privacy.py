@@ -19,17 +19,23 @@ both look for them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from shared.db import utcnow
+from shared.events.bus import Bus
+from shared.events.catalog import STREAMS
 from shared.events.contracts import (
     ErasureCompleted,
     ErasureRequested,
@@ -41,6 +47,7 @@ from shared.events.contracts import (
 from shared.events.envelope import Event, new_event
 from shared.events.inbox import InboxMessage
 from shared.events.outbox import OutboxMessage, stage
+from shared.ids import uuid4_str
 from shared.service import Subscription
 
 log = logging.getLogger("rapport.privacy")
@@ -50,6 +57,8 @@ log = logging.getLogger("rapport.privacy")
 PART_BUDGET_BYTES = 200_000
 # Needles shorter than this are not searched for: they would match unrelated text.
 MIN_NEEDLE = 3
+# Messages a stream scrub reads per fetch.
+SCRUB_BATCH = 256
 
 
 @dataclass
@@ -86,9 +95,85 @@ def needles(subject: PrivacySubject, references: Iterable[str] = ()) -> list[str
 
 
 def names_person(body: bytes | str, needles_: Iterable[str]) -> bool:
-    """Whether a serialised event contains any of the needles."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return any(needle in text for needle in needles_)
+    """Whether a serialised event contains any of the needles (in any case: a handle is the same handle
+    written `@Alice` or `alice`)."""
+    text = (body.decode("utf-8", "replace") if isinstance(body, bytes) else body).casefold()
+    return any(needle.casefold() in text for needle in needles_)
+
+
+async def scrub_streams(
+    bus: Bus,
+    *,
+    tenant_id: str,
+    needles_: Sequence[str],
+    streams: Iterable[str] | None = None,
+    also: Mapping[str, Sequence[str]] | None = None,
+    batch: int = SCRUB_BATCH,
+) -> int:
+    """Delete from the JetStream streams (every stream by default, dead letters included) each message of
+    the tenant whose body names the person; how many were deleted.
+
+    `also` adds needles for one stream only (the privacy stream's messages of a request name its id).
+    Each stream is read once from its start by an ephemeral consumer that acknowledges nothing, and the
+    messages found are deleted by sequence: a consumer that has not read them yet never will. Deleting is
+    idempotent, so a scrub that fails half-way is simply run again."""
+    tenant_marker = f'"tenantid":"{tenant_id}"'
+    deleted = 0
+    for stream in streams if streams is not None else STREAMS:
+        wanted = [*needles_, *((also or {}).get(stream, ()))]
+        if not wanted:
+            continue
+        for seq in await _matching(bus, stream, tenant_marker, wanted, batch):
+            with contextlib.suppress(NotFoundError):
+                if await bus.js.delete_msg(stream, seq):
+                    deleted += 1
+    return deleted
+
+
+async def _matching(
+    bus: Bus, stream: str, tenant_marker: str, wanted: Sequence[str], batch: int
+) -> list[int]:
+    """The sequences of the stream's messages that carry `tenant_marker` and name one of `wanted`."""
+    try:
+        info = await bus.js.stream_info(stream)
+    except NotFoundError:
+        return []
+    if info.state.messages == 0:
+        return []
+    last = info.state.last_seq
+    name = f"privacy-scrub-{uuid4_str()}"
+    config = ConsumerConfig(
+        name=name,
+        filter_subject=STREAMS[stream],
+        ack_policy=AckPolicy.NONE,
+        deliver_policy=DeliverPolicy.ALL,
+        inactive_threshold=60.0,
+        mem_storage=True,
+    )
+    await bus.js.add_consumer(stream, config=config)
+    sub = await bus.js.pull_subscribe_bind(consumer=name, stream=stream)
+    found: list[int] = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(batch, timeout=2.0)
+            except (NatsTimeout, TimeoutError):
+                break
+            done = False
+            for msg in msgs:
+                meta = msg.metadata
+                if tenant_marker in msg.data.decode("utf-8", "replace") and names_person(msg.data, wanted):
+                    found.append(meta.sequence.stream)
+                if meta.sequence.stream >= last or meta.num_pending == 0:
+                    done = True
+            if done:
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await bus.js.delete_consumer(stream, name)
+    return found
 
 
 async def delete_outbox_rows(session: AsyncSession, tenant_id: str, needles_: list[str]) -> int:

@@ -10,16 +10,19 @@ from services.profiles.api_identity import router as identity_router
 from services.profiles.consumers import SUBSCRIPTIONS
 from services.profiles.enrichment import router as enrichment_router
 from services.profiles.partners import router as partners_router
+from services.profiles.privacy_requests import SUBSCRIPTIONS as PRIVACY_SUBSCRIPTIONS
+from services.profiles.privacy_requests import router as privacy_router
+from services.profiles.privacy_requests import scrub_worker
 from services.profiles.settings import ProfilesSettings
 from shared.auth import JWKSSource
-from shared.service import create_service_app, runtime_only
+from shared.service import create_service_app
 
 
 def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | None = None) -> FastAPI:
     """Build the profiles service: identity resolution of mentions, profiles and timelines."""
     return create_service_app(
         settings=settings or ProfilesSettings(),
-        start=runtime_only,
+        start=scrub_worker,
         title="Rapport profiles",
         description="One profile per customer across every handle: resolves each mention's author through "
         "an identity graph of identifiers (handles, platform user ids, e-mails, phones, websites, partner "
@@ -27,7 +30,7 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
         "likely matches, and keeps each profile's timeline, sentiment trend, influence, intents, languages, "
         "lifecycle stage and lifetime value. Publishes `profiles.mention.resolved` (with a profile "
         "snapshot), `profiles.profile.created`, `.updated`, `.merged`, `.unmerged` and `.lifecycle_changed`.",
-        routers=[partners_router, router, identity_router, enrichment_router],
-        subscriptions=SUBSCRIPTIONS,
+        routers=[partners_router, router, identity_router, enrichment_router, privacy_router],
+        subscriptions=[*SUBSCRIPTIONS, *PRIVACY_SUBSCRIPTIONS],
         jwks=jwks,
     )

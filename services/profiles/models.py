@@ -257,3 +257,7 @@ class MatchKey(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True)
     key: str = Field(primary_key=True, max_length=80)
     profile_id: str = Field(primary_key=True, max_length=64)
+
+
+# Privacy requests (exports, erasures) live in their own module; imported here so the schema sees them.
+from services.profiles import privacy_models  # noqa: E402, F401
