@@ -77,10 +77,14 @@ def export(stack: Stack, tenant_id: str, subject: PrivacySubject, service: str) 
     return merged
 
 
-def database_hits(stack: Stack, service: str, needles: Iterable[str]) -> list[tuple[str, str, str]]:
+def database_hits(
+    stack: Stack, service: str, needles: Iterable[str], *, allowed: Iterable[str] = (ANSWER,)
+) -> list[tuple[str, str, str]]:
     """Every (table, column, needle) where a stored value of the service's SQLite database contains a
     needle (text and bytes columns, every table), except in the outbox rows of the erasure's own answer
-    (`privacy.erasure.completed` lists the ids of the erased records for the stream scrub)."""
+    (`privacy.erasure.completed` lists the ids of the erased records for the stream scrub) and of the other
+    `allowed` event types."""
+    skipped = set(allowed)
     wanted = [n for n in needles if n]
     path = stack.var_dir / f"{service}.db"
     hits: list[tuple[str, str, str]] = []
@@ -91,8 +95,8 @@ def database_hits(stack: Stack, service: str, needles: Iterable[str]) -> list[tu
             cursor = conn.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from sqlite_master)
             columns = [d[0] for d in cursor.description]
             for row in cursor:
-                if table == "outbox" and dict(zip(columns, row, strict=True)).get("type") == ANSWER:
-                    continue  # the erasure's own answer: the ids of what was erased, by contract
+                if table == "outbox" and dict(zip(columns, row, strict=True)).get("type") in skipped:
+                    continue  # e.g. the erasure's own answer: the ids of what was erased, by contract
                 for column, value in zip(columns, row, strict=True):
                     if isinstance(value, bytes):
                         value = value.decode("utf-8", "replace")
@@ -104,7 +108,7 @@ def database_hits(stack: Stack, service: str, needles: Iterable[str]) -> list[tu
     return hits
 
 
-async def _stream_hits(nats_url: str, needles: list[str]) -> list[tuple[str, int, str]]:
+async def _stream_hits(nats_url: str, needles: list[str], allowed: set[str]) -> list[tuple[str, int, str]]:
     nc = await nats.connect(nats_url)
     hits: list[tuple[str, int, str]] = []
     try:
@@ -120,13 +124,17 @@ async def _stream_hits(nats_url: str, needles: list[str]) -> list[tuple[str, int
                 except nats.js.errors.NotFoundError:
                     continue  # deleted
                 body = (msg.data or b"").decode("utf-8", "replace")
+                if (msg.subject or "") in allowed:
+                    continue
                 hits.extend((name, seq, n) for n in needles if n in body)
     finally:
         await nc.close()
     return hits
 
 
-def stream_hits(stack: Stack, needles: Iterable[str]) -> list[tuple[str, int, str]]:
+def stream_hits(
+    stack: Stack, needles: Iterable[str], *, allowed: Iterable[str] = ()
+) -> list[tuple[str, int, str]]:
     """Every (stream, sequence, needle) where a message kept in a JetStream stream (dead letters too)
-    contains a needle."""
-    return asyncio.run(_stream_hits(stack.nats_url, [n for n in needles if n]))
+    contains a needle, except messages on the `allowed` subjects (event types)."""
+    return asyncio.run(_stream_hits(stack.nats_url, [n for n in needles if n], set(allowed)))
