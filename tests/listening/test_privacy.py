@@ -154,3 +154,38 @@ def test_export_lists_the_persons_posts(client: httpx.Client, tenant: Tenant, st
     assert record["text"] == text and record["external_id"] == external_id
     assert record["author"]["handle"] == handle and record["analysis"]["sentiment"] is not None
     assert data["replies"] == []
+
+
+def test_a_second_erasure_reaches_the_group_commit_at_once(
+    client: httpx.Client, tenant: Tenant, stack: Stack
+) -> None:
+    def batch_status(handle: str) -> str:
+        post = {
+            "platform": "x",
+            "external_id": uuid.uuid4().hex,
+            "text": f"Hi {unique('again')}",
+            "created_at": "2026-12-01T10:00:00+00:00",
+            "author": {"handle": handle},
+        }
+        response = client.post("/v1/mentions/batch", headers=tenant.headers, json={"mentions": [post]})
+        assert response.status_code == 202, response.text
+        status: str = response.json()["results"][0]["status"]
+        return status
+
+    first, second = unique("@ana"), unique("@ben")
+    erase(
+        stack,
+        tenant.tenant_id,
+        subject_of([], {"kind": "handle", "platform": "x", "value": first}),
+        "listening",
+    )
+    assert batch_status(first) == "suppressed"
+    assert batch_status(second) == "accepted"  # the app's copy of the list now holds the first only
+    erase(
+        stack,
+        tenant.tenant_id,
+        subject_of([], {"kind": "handle", "platform": "x", "value": second}),
+        "listening",
+    )
+    assert batch_status(second) == "suppressed"
+    assert batch_status(first) == "suppressed"

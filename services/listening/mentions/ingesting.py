@@ -8,8 +8,8 @@ query matching and repost grouping are the analysis worker's (`mentions.analysin
 (e.g. a replica stored the same post at the same moment) is retried one post per transaction, so every
 post still gets its own answer.
 
-Posts by erased authors are found with one lookup per batch on the suppression list and stored as
-anonymous counts (`mentions.suppression`).
+Posts by erased authors are found on the suppression list (the app's copy, kept current by one statement
+per batch) and stored as anonymous counts (`mentions.suppression`).
 
 The tenant's ingest quota (`usage.quotas`) is checked before a request's posts are queued — all of them
 are refused, or none — and the batch's posts are counted by one upsert per tenant in the same
@@ -36,10 +36,10 @@ from services.listening.mentions.logic import (
 )
 from services.listening.mentions.schemas import MentionAccepted, MentionCreate
 from services.listening.mentions.suppression import (
+    Listed,
     anonymise_row,
     author_digests,
     hidden_external_id,
-    suppressed,
 )
 from services.listening.models import Mention
 from services.listening.usage.quotas import IngestQuota
@@ -108,6 +108,8 @@ class IngestBatcher:
         # The tenants' ingest quota (set at start-up by `usage.quotas`' hook); None: nothing counted.
         # The tenants' ingest quota; None: nothing counted.
         self.quota = quota
+        # This app's copy of the tenants' suppression lists (`mentions.suppression`).
+        self.listed = Listed()
 
     async def submit(self, *, tenant_id: str, mention_in: MentionCreate) -> MentionAccepted:
         """Store the post (or find it a duplicate) in the next group commit."""
@@ -155,7 +157,7 @@ class IngestBatcher:
             async with self.traffic.write_lock, self.sessions() as session:
                 # Erased authors' posts are kept as anonymous counts (`mentions.suppression`), under a
                 # hidden platform id: de-duplication looks them up by that.
-                hidden = await _suppressed(session, batch)
+                hidden = await self._suppressed(session, batch)
                 keys = [
                     (
                         tenant_id,
@@ -206,6 +208,21 @@ class IngestBatcher:
         log.info("ingest.batch", extra={"count": len(batch), "stored": len(rows)})
         self.wakeups.analysis.set()
 
+    async def _suppressed(self, session: AsyncSession, batch: list[Item]) -> set[int]:
+        """The positions in the batch of posts whose author is on the suppression list (`Listed`: one
+        statement; the posts of tenants with nobody listed are not even hashed)."""
+        listed = await self.listed.of(session, (tenant_id for tenant_id, _, _ in batch))
+        if not listed:
+            return set()
+        return {
+            i
+            for i, (tenant_id, m, _) in enumerate(batch)
+            if tenant_id in listed
+            and not listed[tenant_id].isdisjoint(
+                author_digests(tenant_id, m.platform, m.author.handle, m.author.id)
+            )
+        }
+
     async def _one_by_one(self, batch: list[Item]) -> None:
         await self._count_alone(batch)
         for tenant_id, mention_in, future in batch:
@@ -230,15 +247,6 @@ class IngestBatcher:
                 await session.commit()
         except Exception:
             log.warning("ingest.count_failed", extra={"count": len(batch)})
-
-
-async def _suppressed(session: AsyncSession, batch: list[Item]) -> set[int]:
-    """The positions in the batch of posts whose author is on the suppression list: one query."""
-    digests = [
-        author_digests(tenant_id, m.platform, m.author.handle, m.author.id) for tenant_id, m, _ in batch
-    ]
-    found = await suppressed(session, (d for ds in digests for d in ds))
-    return {i for i, ds in enumerate(digests) if found.intersection(ds)} if found else set()
 
 
 async def _existing(

@@ -4,7 +4,9 @@ An erasure (services.listening.privacy) adds the person's identifiers here: sha2
 platform (`*` when the request did not name one), the kind (`handle` or `id`, the platform's user id)
 and the normalised value. The table holds digests only, so it names nobody, yet a post can be checked
 against it: its author's handle and user id are hashed the same way (with the platform and with `*`)
-and looked up by primary key, one statement per ingest (`suppressed`, a batch at a time).
+and looked up: by primary key for one post (`is_suppressed`, the path of webhooks, pulls, fetches and
+imports), or, for the ingest API's group commit, in the app's copy of the lists (`Listed`), which one
+statement per batch keeps current.
 
 A post by a suppressed author is still counted, anonymously: `anonymise_row` keeps the platform, the
 post's time, its kind and channel, and drops its text, URL, author and reply target; its platform id is
@@ -21,7 +23,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,6 +83,42 @@ async def suppressed(session: AsyncSession, digests: Iterable[str]) -> set[str]:
         return set()
     rows = await session.execute(select(col(Suppression.digest)).where(col(Suppression.digest).in_(wanted)))
     return set(rows.scalars())
+
+
+class Listed:
+    """One app's copy of its tenants' lists (held by the ingest group commit), checked on every batch.
+
+    Entries are only ever added, so a tenant's count is its list's version: each batch reads the counts of
+    its tenants (one statement on the tenant index; most tenants have nobody and their posts need no
+    hashing) and re-reads a tenant's digests only when its count moved. Another replica's erasure is
+    therefore seen by the very next batch, and a batch's authors are matched in memory.
+    """
+
+    def __init__(self) -> None:
+        self._by_tenant: dict[str, tuple[int, frozenset[str]]] = {}
+
+    async def of(self, session: AsyncSession, tenant_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The current digests of each of these tenants that has anyone listed."""
+        wanted = sorted(set(tenant_ids))
+        if not wanted:
+            return {}
+        counts = await session.execute(
+            select(col(Suppression.tenant_id), func.count())
+            .where(col(Suppression.tenant_id).in_(wanted))
+            .group_by(col(Suppression.tenant_id))
+        )
+        found: dict[str, frozenset[str]] = {}
+        for tenant_id, count in counts.all():
+            cached = self._by_tenant.get(tenant_id)
+            if cached is None or cached[0] != count:
+                rows = await session.execute(
+                    select(col(Suppression.digest)).where(col(Suppression.tenant_id) == tenant_id)
+                )
+                digests = frozenset(rows.scalars())
+                cached = (len(digests), digests)
+                self._by_tenant[tenant_id] = cached
+            found[tenant_id] = cached[1]
+        return found
 
 
 async def is_suppressed(
