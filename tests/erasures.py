@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +21,8 @@ from tests.helpers import collect_events, find_event, publish_event
 ANSWER = "privacy.erasure.completed"
 
 
-def subject_of(profile_ids: Iterable[str] = (), *identities: dict[str, str | None]) -> PrivacySubject:
-    return PrivacySubject(profile_ids=list(profile_ids), identities=list(identities))
+def subject_of(profile_ids: Iterable[str] = (), *identities: Mapping[str, str | None]) -> PrivacySubject:
+    return PrivacySubject(profile_ids=list(profile_ids), identities=[dict(i) for i in identities])
 
 
 def request_erasure(stack: Stack, tenant_id: str, subject: PrivacySubject) -> str:

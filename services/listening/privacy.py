@@ -138,7 +138,15 @@ async def _replies(
     if not conditions:
         return []
     stmt = scoped(Reply, tenant_id).where(or_(*conditions)).order_by(col(Reply.created_at), col(Reply.id))
-    return list((await session.execute(stmt)).scalars())
+    found = list((await session.execute(stmt)).scalars())
+    # A conversation is with one person: its other reply requests are addressed to them too (a request
+    # refused before its target was known holds nothing else that names them).
+    conversations = sorted({r.conversation_id for r in found})
+    if conversations:
+        known = {r.id for r in found}
+        more = scoped(Reply, tenant_id).where(col(Reply.conversation_id).in_(conversations))
+        found += [r for r in (await session.execute(more)).scalars() if r.id not in known]
+    return found
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -41,6 +41,14 @@ def _post(stack: Stack, tenant: Tenant, *, channel_id: str, profile_id: str, han
     return mention_id
 
 
+def _opened(stack: Stack, conversation_id: str) -> dict[str, Any]:
+    return find_event(
+        stack.nats_url,
+        "engagement.conversation.opened",
+        lambda e: e["data"]["conversation_id"] == conversation_id,
+    )
+
+
 def _person(
     client: httpx.Client, stack: Stack, tenant: Tenant, profile_id: str, handle: str
 ) -> dict[str, Any]:
@@ -91,12 +99,8 @@ def test_erasure_deletes_the_persons_conversations_and_what_hangs_on_them(
         person = _person(client, stack, tenant, profile_id, handle)
         other_profile = str(uuid.uuid4())
         other = _person(client, stack, tenant, other_profile, unique("@olaf"))
-        for someone in (person, other):
-            opened = find_event(
-                stack.nats_url,
-                "engagement.conversation.opened",
-                lambda e, c=someone["conversation"]["id"]: e["data"]["conversation_id"] == c,
-            )
+        for conversation_id in (person["conversation"]["id"], other["conversation"]["id"]):
+            opened = _opened(stack, conversation_id)
             settled(engagement, tenant, sub["id"], opened["id"], "succeeded")
         assert deliveries(engagement, tenant, sub["id"], profile_id=profile_id)
 

@@ -11,6 +11,8 @@ import httpx
 from rapport.stack import Stack
 from tests.erasures import database_hits, erase, export, stream_hits, subject_of
 from tests.helpers import Tenant, find_event, unique
+from tests.listening.channels.helpers import RecordingPlatform
+from tests.listening.channels.test_replies import meta_channel, outcome, request_reply
 from tests.listening.helpers import analysed, post_mention
 
 
@@ -189,3 +191,42 @@ def test_a_second_erasure_reaches_the_group_commit_at_once(
     )
     assert batch_status(second) == "suppressed"
     assert batch_status(first) == "suppressed"
+
+
+def test_reply_requests_addressed_to_the_person_are_deleted(
+    client: httpx.Client, tenant: Tenant, stack: Stack
+) -> None:
+    platform = RecordingPlatform()
+    platform.thread.start()
+    try:
+        channel_id = meta_channel(client, tenant, platform)
+        user_id, conversation_id = unique("uid"), str(uuid.uuid4())
+        # A private message to the person (refused: no window), and one through a channel listening does not
+        # know, in the same conversation (refused before its target was known); another customer's too.
+        texts = [f"Hello {unique('dm')}", f"Hello again {unique('dm')}", f"Someone else {unique('dm')}"]
+        requests = [
+            request_reply(
+                stack,
+                tenant,
+                channel_id,
+                kind="direct",
+                recipient=user_id,
+                conversation_id=conversation_id,
+                text=texts[0],
+            ),
+            request_reply(stack, tenant, str(uuid.uuid4()), conversation_id=conversation_id, text=texts[1]),
+            request_reply(stack, tenant, channel_id, kind="direct", recipient=unique("uid"), text=texts[2]),
+        ]
+        for request in requests:
+            outcome(stack, "failed", request.message_id)
+
+        identity = {"kind": "handle", "platform": "facebook", "value": None, "platform_user_id": user_id}
+        answer = erase(stack, tenant.tenant_id, subject_of([], identity), "listening")
+
+        assert answer["counts"]["replies"] == 2
+        assert {requests[0].message_id, requests[1].message_id} <= set(answer["references"])
+        assert database_hits(stack, "listening", texts[:2]) == []
+        assert [h[2] for h in database_hits(stack, "listening", texts[2:])] == [texts[2]]
+    finally:
+        platform.server.shutdown()
+        platform.server.server_close()
