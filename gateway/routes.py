@@ -164,6 +164,9 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/profiles", "profiles", STAFF),
     _route("/v1/profile-attributes", "profiles", STAFF),
     _route("/v1/segments", "profiles", STAFF),
+    # A person's export and erasure requests (profiles keeps them): owners and admins, no API keys.
+    _route("/v1/privacy/exports", "profiles", ADMINS),
+    _route("/v1/privacy/erasures", "profiles", ADMINS),
     # The live inbox (Server-Sent Events): a browser's `EventSource` opens it with a ticket.
     _route(
         "/v1/conversations/stream/tickets",

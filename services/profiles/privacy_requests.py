@@ -140,7 +140,7 @@ async def get_export(request_id: str, principal: Admin, session: SessionDep) -> 
 
 @router.get(
     "/exports/{request_id}/download",
-    operation_id="download_privacy_export",
+    operation_id="get_privacy_export_bundle",
     summary="Download an export's bundle",
     responses={**problems(404, 409), 200: {"content": {"application/json": {}}}},
 )

@@ -66,6 +66,8 @@ class PrivacyRequestRead(BaseModel):
     requested_by: str
     created_at: datetime
     due_at: datetime
+    # Not completed and past its due date.
+    overdue: bool = False
     completed_at: datetime | None = None
     services: list[ServiceAnswer] = []
     scrubbed_messages: int | None = None

@@ -260,6 +260,7 @@ def _read(row: Any, answers: Sequence[Any]) -> PrivacyRequestRead:
         requested_by=row.requested_by,
         created_at=row.created_at,
         due_at=row.due_at,
+        overdue=row.status != "completed" and utcnow() > row.due_at,
         completed_at=row.completed_at,
         services=_answers(row.kind, answers),
         scrubbed_messages=row.scrubbed_messages,
@@ -382,6 +383,8 @@ async def on_export_part(session: AsyncSession, event: Event[ExportPart]) -> Non
                 .where(_REQ.c.id == part.request_id)
                 .values(status="completed", completed_at=utcnow())
             )
+            # Its events (the subject's identifiers, every service's parts) leave the privacy stream.
+            ERASURE_ANSWERED.mark(session)
 
 
 async def on_erasure_completed(session: AsyncSession, event: Event[ErasureCompleted]) -> None:
@@ -448,7 +451,8 @@ def canonical(body: dict[str, Any]) -> bytes:
 
 
 async def finish_erasures(sessions: async_sessionmaker[AsyncSession], bus: Bus) -> int:
-    """Scrub and certify the erasures every service answered; how many were finished.
+    """Scrub and certify the erasures every service answered, and clear completed exports' events from
+    the privacy stream; how many requests were finished.
 
     The scrub runs outside any transaction (it talks to the broker only) and is idempotent: should the
     process stop before the request is marked completed, the next round scrubs again."""
@@ -460,9 +464,28 @@ async def finish_erasures(sessions: async_sessionmaker[AsyncSession], bus: Bus) 
                 .order_by(_REQ.c.created_at)
             )
         ).all()
+        exports = (
+            await session.execute(
+                select(_REQ.c.id, _REQ.c.tenant_id).where(
+                    _REQ.c.kind == "export", _REQ.c.status == "completed", _REQ.c.scrubbed_messages.is_(None)
+                )
+            )
+        ).all()
     for request_id, tenant_id in pending:
         await finish_erasure(sessions, bus, tenant_id=tenant_id, request_id=request_id)
-    return len(pending)
+    for request_id, tenant_id in exports:
+        await clear_export(sessions, bus, tenant_id=tenant_id, request_id=request_id)
+    return len(pending) + len(exports)
+
+
+async def clear_export(
+    sessions: async_sessionmaker[AsyncSession], bus: Bus, *, tenant_id: str, request_id: str
+) -> None:
+    """A completed export's events (the request with the subject's identifiers, every service's parts)
+    are deleted from the privacy stream: the bundle is kept in profiles, no copy stays in transit."""
+    deleted = await scrub_streams(bus, tenant_id=tenant_id, needles_=[request_id], streams=["PRIVACY"])
+    async with sessions() as session, session.begin():
+        await session.execute(update(_REQ).where(_REQ.c.id == request_id).values(scrubbed_messages=deleted))
 
 
 async def finish_erasure(
