@@ -162,15 +162,13 @@ def test_an_erased_person_leaves_nothing_behind_and_stays_suppressed(
         assert {m["text"] for m in detail["messages"]} >= {texts["comment"], texts["reply"]}
 
         # The erasure, as the person asks for it: by one of their handles.
-        # (Straight to profiles, which owns `/v1/privacy/*`: the gateway's route table is not this test's.)
-        privacy = httpx.Client(base_url=stack.url("profiles"), timeout=30)
-        requested = privacy.post(
+        requested = client.post(
             "/v1/privacy/erasures",
             headers=tenant.headers,
             json={"identifier": {"kind": "handle", "platform": "x", "value": x_handle}},
         )
         assert requested.status_code == 202, requested.text
-        erasure = _erased(privacy, tenant, requested.json()["id"])
+        erasure = _erased(client, tenant, requested.json()["id"])
 
     answers = {a["service"]: a for a in erasure["services"]}
     assert set(answers) == {"listening", "profiles", "engagement", "metrics"}
