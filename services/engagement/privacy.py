@@ -8,8 +8,10 @@ deliveries that carried their data: those whose payload named one of their profi
 conversations, messages, surveys or posts, or one of their identifiers (as a whole JSON string).
 
 Erasure deletes all of it: no count engagement keeps needs a row of the person (metrics counted
-conversations and answers from events already). The live inbox reads JetStream and keeps nothing;
-the privacy requests' stream scrub reaches it.
+conversations and answers from events already). The erased profile ids are remembered
+(`erased_profile`): a resolution of one of their posts still in transit opens no conversation, and an
+event naming them still in transit is delivered to no partner (until the stream scrub removes them).
+The live inbox reads JetStream and keeps nothing; the privacy requests' stream scrub reaches it.
 
 References: conversation, message, survey and delivery ids, and the ids of the person's posts.
 """
@@ -22,19 +24,23 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.models import (
     Conversation,
     ConversationNote,
+    ErasedProfile,
     Message,
     SeenMention,
     StatusChange,
     Survey,
     WebhookDelivery,
 )
+from shared.db import utcnow
 from shared.events.contracts import PrivacySubject
 from shared.privacy import ErasureResult
 from shared.tenancy import scoped
@@ -311,5 +317,33 @@ async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySu
             session, WebhookDelivery, tenant_id, [d.id for d in h.deliveries]
         ),
     }
+    await _remember_erased(session, tenant_id, subject.profile_ids)
     log.info("privacy.erased", extra={"tenant_id": tenant_id, "counts": counts})
     return ErasureResult(counts=counts, references=references)
+
+
+async def _remember_erased(session: AsyncSession, tenant_id: str, profile_ids: Iterable[str]) -> None:
+    """Record the erased profile ids, so events about them still in transit change nothing."""
+    rows = [
+        {"tenant_id": tenant_id, "profile_id": p, "erased_at": utcnow()} for p in sorted(set(profile_ids))
+    ]
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = ErasedProfile.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        insert(table).values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "profile_id"])
+    )
+
+
+async def erased(session: AsyncSession, tenant_id: str, profile_ids: Iterable[str]) -> set[str]:
+    """Which of these profiles of the tenant were erased (one primary-key lookup statement)."""
+    wanted = sorted(set(profile_ids))
+    if not wanted:
+        return set()
+    rows = await session.execute(
+        select(col(ErasedProfile.profile_id)).where(
+            col(ErasedProfile.tenant_id) == tenant_id, col(ErasedProfile.profile_id).in_(wanted)
+        )
+    )
+    return set(rows.scalars())

@@ -24,8 +24,9 @@ from tests.listening.channels.helpers import RecordingPlatform, post_meta
 from tests.listening.channels.test_replies import meta_channel
 
 # The record of the erasure itself keeps the erased profile ids (random ids that no longer name anything):
-# the request with its certificate, each service's answer, the notice partners get.
-RECORD_TABLES = {"privacy_request", "privacy_answer"}
+# the request with its certificate, each service's answer, the notice partners get, and engagement's list
+# of erased profiles (events about them still in transit change nothing).
+RECORD_TABLES = {"privacy_request", "privacy_answer", "erased_profile"}
 NOTICES = ("privacy.erasure.completed", "privacy.subject.erased")
 
 

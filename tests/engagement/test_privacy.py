@@ -10,13 +10,20 @@ from typing import Any
 import httpx
 
 from rapport.stack import Stack
-from shared.events.contracts import Analysis, Author, MentionPayload, MentionResolved, Sentiment
+from shared.events.contracts import (
+    Analysis,
+    Author,
+    ConversationOpened,
+    MentionPayload,
+    MentionResolved,
+    Sentiment,
+)
 from shared.events.envelope import new_event
 from tests.engagement.receiver import receiver
 from tests.engagement.test_conversations import conversation_of, get_conversation
 from tests.engagement.test_replies import delivered, replied
 from tests.engagement.test_surveys import LINK_BASE, put_setting, resolve, token_in
-from tests.engagement.test_webhooks import deliveries, settled, subscribe
+from tests.engagement.test_webhooks import deliveries, delivery_of, settled, subscribe
 from tests.erasures import database_hits, erase, export, subject_of
 from tests.helpers import Tenant, find_event, publish_event, unique
 
@@ -39,6 +46,25 @@ def _post(stack: Stack, tenant: Tenant, *, channel_id: str, profile_id: str, han
     resolved = MentionResolved(profile_id=profile_id, mention=mention)
     publish_event(stack.nats_url, new_event(resolved, source="tests", tenant_id=tenant.tenant_id))
     return mention_id
+
+
+def _publish_opened(stack: Stack, tenant: Tenant, profile_id: str) -> str:
+    """An `engagement.conversation.opened` about the profile, as if published just before; its event id."""
+    conversation_id = str(uuid.uuid4())
+    event = new_event(
+        ConversationOpened(
+            conversation_id=conversation_id,
+            profile_id=profile_id,
+            mention_id=str(uuid.uuid4()),
+            priority="normal",
+            opened_at=datetime.now(UTC),
+        ),
+        source="tests",
+        tenant_id=tenant.tenant_id,
+        subject=conversation_id,
+    )
+    publish_event(stack.nats_url, event)
+    return event.id
 
 
 def _opened(stack: Stack, conversation_id: str) -> dict[str, Any]:
@@ -120,8 +146,35 @@ def test_erasure_deletes_the_persons_conversations_and_what_hangs_on_them(
         assert client.get(f"/v1/surveys/{person['token']}").status_code == 404
         assert deliveries(engagement, tenant, sub["id"], profile_id=profile_id) == []
         assert deliveries(engagement, tenant, sub["id"], profile_id=other_profile)
-        needles = [profile_id, handle, *person["texts"], *person["ids"]]
+        needles = [handle, *person["texts"], *person["ids"]]
         assert database_hits(stack, "engagement", needles) == []
+        # The erased profile id stays in one place: the list of erased profiles (a random id, nothing else).
+        assert [h[0] for h in database_hits(stack, "engagement", [profile_id])] == ["erased_profile"]
+        # Events about the person still in transit when they were erased: a resolution of their post, an
+        # opening for partners. Each is followed by one about someone else: once that one is handled,
+        # the person's was too (a consumer handles its stream in order).
+        late_text = f"Anyone there {unique('late')}"
+        _post(
+            stack, tenant, channel_id=str(uuid.uuid4()), profile_id=profile_id, handle=handle, text=late_text
+        )
+        late_opened = _publish_opened(stack, tenant, profile_id)
+        bystander = str(uuid.uuid4())
+        bystander_mention = _post(
+            stack,
+            tenant,
+            channel_id=str(uuid.uuid4()),
+            profile_id=bystander,
+            handle=unique("@by"),
+            text="Broken!",
+        )
+        conversation_of(client, tenant, bystander_mention)
+        settled(engagement, tenant, sub["id"], _publish_opened(stack, tenant, bystander), "succeeded")
+        assert delivery_of(engagement, tenant, sub["id"], late_opened) is None
+        assert database_hits(stack, "engagement", [late_text, handle]) == []
+        listed = client.get("/v1/conversations", headers=tenant.headers, params={"limit": 200}).json()[
+            "items"
+        ]
+        assert profile_id not in {c["profile_id"] for c in listed}
         # The other customer keeps everything.
         kept = get_conversation(client, tenant, other["conversation"]["id"])
         assert {m["text"] for m in kept["messages"]} >= set(other["texts"][:2])
