@@ -26,4 +26,4 @@ async def export_person(
 
 async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySubject) -> ErasureResult:
     """Nothing to erase: the counters name nobody, and they stay."""
-    return ErasureResult(counts={"counters_anonymous": 0}, references=[])
+    return ErasureResult(counts={}, references=[])
