@@ -11,6 +11,7 @@ from services.engagement.api import agents_router, router, stream_router
 from services.engagement.consumers import subscriptions
 from services.engagement.outbound.consumers import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 from services.engagement.outbound.routes import router as webhooks_router
+from services.engagement.privacy import erase_person, export_person
 from services.engagement.replies_api import canned_router, messages_router
 from services.engagement.settings import EngagementSettings
 from services.engagement.sla_api import routing_router, sla_router
@@ -22,6 +23,7 @@ from services.engagement.surveys_api import staff_router as surveys_staff_router
 from services.engagement.teams_api import moves_router, presence_router, teams_router
 from services.engagement.tenant_privacy.routes import router as consent_keywords_router
 from shared.auth import JWKSSource
+from shared.privacy import privacy_subscriptions
 from shared.service import Subscription, create_service_app
 
 
@@ -29,7 +31,11 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
     """Build the engagement service."""
 
     def all_subscriptions(state: EngagementState) -> list[Subscription[Any]]:
-        return [*subscriptions(state.settings), *WEBHOOK_SUBSCRIPTIONS]
+        return [
+            *subscriptions(state.settings),
+            *WEBHOOK_SUBSCRIPTIONS,
+            *privacy_subscriptions("engagement", export_person=export_person, erase_person=erase_person),
+        ]
 
     settings = settings or EngagementSettings()
     app = create_service_app(

@@ -390,6 +390,19 @@ class Survey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class ErasedProfile(SQLModel, table=True):
+    """A profile whose person was erased (services.engagement.privacy): an event about them still in
+    transit (a resolution, a change for partners) opens nothing and is delivered to nobody.
+
+    The profile id is random and no longer names anything anywhere; it is all the row holds."""
+
+    __tablename__ = "erased_profile"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    profile_id: str = Field(primary_key=True, max_length=64)
+    erased_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 # The outbound module's tables belong to this database too (migrations find a service's tables here).
 from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription  # noqa: E402
 from services.engagement.tenant_privacy.models import TenantPrivacy  # noqa: E402
@@ -399,6 +412,7 @@ __all__ = [
     "CannedResponse",
     "Conversation",
     "ConversationNote",
+    "ErasedProfile",
     "Message",
     "RoutingRule",
     "RoutingVersion",

@@ -1,5 +1,6 @@
 """listening's event handlers: its own events (a mention's analysis or text changed after it was matched),
-engagement's reply requests (sent through the tenant's channel) and tenants' privacy policies (retention)."""
+engagement's reply requests (sent through the tenant's channel), tenants' privacy policies (retention) and
+privacy requests (`privacy`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.listening.channels.replies import request_reply
+from services.listening.privacy import erase_person, export_person
 from services.listening.queries.logic import resync_mention
 from services.listening.state import ListeningState
 from services.listening.tenant_privacy.retention import on_policy_changed
@@ -19,6 +21,7 @@ from shared.events.contracts import (
     ReplyRequested,
 )
 from shared.events.envelope import Event
+from shared.privacy import privacy_subscriptions
 from shared.service import Subscription
 
 
@@ -53,4 +56,6 @@ def subscriptions(state: ListeningState) -> list[Subscription[Any]]:
         Subscription(
             durable="listening-queries-redactions", event=MentionRedacted, handler=on_mention_changed
         ),
+        # privacy.export.requested / privacy.erasure.requested → the person's posts and replies.
+        *privacy_subscriptions("listening", export_person=export_person, erase_person=erase_person),
     ]

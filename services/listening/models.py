@@ -51,7 +51,9 @@ class Mention(SQLModel, table=True):
     channel_id: str | None = Field(default=None, max_length=36)
     # Platform compliance (services.listening.channels.compliance): text and author gone, the reason kept.
     redacted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    redaction_reason: str | None = Field(default=None, max_length=16)  # deleted | withheld | user_deleted
+    # deleted | withheld | user_deleted (platforms); erased (a privacy erasure); suppressed (a later post of
+    # an erased author, stored anonymously: services.listening.mentions.suppression)
+    redaction_reason: str | None = Field(default=None, max_length=16)
     edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Analysis (services.listening.mentions.analysing): None until the worker analysed the mention.
     analysis_status: str = Field(default="pending", max_length=16, index=True)  # pending|analysing|analysed
@@ -369,6 +371,23 @@ class ChannelTemplate(SQLModel, table=True):
     category: str = Field(max_length=16)  # MARKETING | UTILITY | AUTHENTICATION
     body: str = Field(sa_column=Column(Text, nullable=False))
     parameters: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- privacy: authors whose data was erased (services.listening.mentions.suppression) ---
+
+
+class Suppression(SQLModel, table=True):
+    """One hashed identifier of an erased person: a later post by them is kept as an anonymous count.
+
+    `digest` is sha256 over the tenant, the platform (or `*`), the kind (`handle`, `id`) and the
+    normalised value, so the table names nobody, and an ingest looks a post's author up by primary key.
+    """
+
+    __tablename__ = "listening_suppression"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(index=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

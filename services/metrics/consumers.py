@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.logic import counters, surveys
+from services.metrics.privacy import erase_person, export_person
 from shared.events.contracts import (
     ConversationAssigned,
     ConversationOpened,
@@ -18,6 +19,7 @@ from shared.events.contracts import (
     SurveyAnswered,
 )
 from shared.events.envelope import Event
+from shared.privacy import privacy_subscriptions
 from shared.service import Subscription
 
 
@@ -77,4 +79,6 @@ SUBSCRIPTIONS: list[Subscription[Any]] = [
     Subscription(durable="metrics-conversations", event=ConversationOpened, handler=on_conversation_opened),
     Subscription(durable="metrics-assignments", event=ConversationAssigned, handler=on_conversation_assigned),
     Subscription(durable="metrics-surveys", event=SurveyAnswered, handler=on_survey_answered),
+    # privacy.export.requested / privacy.erasure.requested: metrics answers that it holds nobody.
+    *privacy_subscriptions("metrics", export_person=export_person, erase_person=erase_person),
 ]

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from services.engagement.logic.conversations import DEFAULT_REOPEN_WINDOW, receive_mention
 from services.engagement.models import Conversation, Message, SeenMention, new_id
+from services.engagement.privacy import erased
 from shared.db import utcnow
 from shared.events.contracts import (
     Analysis,
@@ -66,6 +67,10 @@ async def resolve_mention(
     (an analysis, a redaction) that overtook the resolution; only then is the stored payload rewritten.
     """
     mention = resolved.mention
+    if await erased(session, tenant_id, [resolved.profile_id]):
+        # A resolution still in transit when the person was erased: nothing of it is kept.
+        log.info("mention.person_erased", extra={"mention_id": mention.mention_id, "tenant_id": tenant_id})
+        return None
     dialect = session.get_bind().dialect.name
     params = {
         "id": new_id(),

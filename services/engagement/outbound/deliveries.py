@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import String, Table, bindparam, or_, select, update
+from sqlalchemy import String, Table, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.engagement.models import ErasedProfile
 from services.engagement.outbound.errors import (
     DeliveryNotFound,
     NotReplayable,
@@ -98,20 +99,26 @@ async def record_deliveries(session: AsyncSession, events: Sequence[Event[Contra
     for sub_id, tenant_id, patterns, created_at in subs:
         by_tenant.setdefault(tenant_id, []).append((sub_id, json.loads(patterns), created_at))
     now = utcnow()
-    rows: list[dict[str, Any]] = []
+    wanted: list[tuple[Event[Contract], list[str], dict[str, Any], list[str]]] = []
     for event in events:
         targets = [
             sub_id
             for sub_id, patterns, created_at in by_tenant.get(event.tenantid, [])
             if event.time >= created_at and wants(patterns, event.type)
         ]
-        if not targets:
+        if targets:
+            data = event.data.model_dump(mode="json")
+            wanted.append((event, targets, data, profile_ids(data)))
+    # An event about an erased person that was still in transit goes to no partner.
+    gone = await _erased(session, [(e.tenantid, p) for e, _, _, people in wanted for p in people])
+    rows: list[dict[str, Any]] = []
+    for event, targets, data, people in wanted:
+        if any((event.tenantid, p) in gone for p in people):
             continue
-        data = event.data.model_dump(mode="json")
         body = body_of(event_id=event.id, event_type=event.type, time=event.time, data=data)
-        people = json.dumps(profile_ids(data))
         rows.extend(
-            _row(event.tenantid, sub_id, event.id, event.type, body, people, now) for sub_id in targets
+            _row(event.tenantid, sub_id, event.id, event.type, body, json.dumps(people), now)
+            for sub_id in targets
         )
     if not rows:
         return
@@ -123,6 +130,19 @@ async def record_deliveries(session: AsyncSession, events: Sequence[Event[Contra
         rows,
     )
     RECORDED.mark(session)
+
+
+async def _erased(session: AsyncSession, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (tenant, profile id) pairs are of erased people (`erased_profile`): one statement."""
+    if not keys:
+        return set()
+    table = ErasedProfile.__table__  # type: ignore[attr-defined]
+    rows = await session.execute(
+        select(table.c.tenant_id, table.c.profile_id).where(
+            tuple_(table.c.tenant_id, table.c.profile_id).in_(sorted(set(keys)))
+        )
+    )
+    return {(tenant_id, profile_id) for tenant_id, profile_id in rows.all()}
 
 
 def _row(

@@ -105,7 +105,7 @@ async def store_result(
             channel_id=channel_id,
             check_own=False,
         )
-        if accepted.status == "accepted":
+        if accepted.status in ("accepted", "suppressed"):  # stored (a suppressed one anonymously)
             out.accepted += 1
             stored += 1
         else:

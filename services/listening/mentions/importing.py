@@ -173,7 +173,8 @@ class _Importer:
             if self.quota is not None:
                 await self.quota.count(self.session, counted)
                 await self.session.commit()
-        accepted = statuses.count("accepted")
+        # A suppressed author's post is stored too, as an anonymous count.
+        accepted = statuses.count("accepted") + statuses.count("suppressed")
         self.summary.accepted += accepted
         self.summary.duplicates += len(statuses) - accepted
         if accepted:

@@ -8,6 +8,9 @@ query matching and repost grouping are the analysis worker's (`mentions.analysin
 (e.g. a replica stored the same post at the same moment) is retried one post per transaction, so every
 post still gets its own answer.
 
+Posts by erased authors are found on the suppression list (the app's copy, kept current by one statement
+per batch) and stored as anonymous counts (`mentions.suppression`).
+
 The tenant's ingest quota (`usage.quotas`) is checked before a request's posts are queued — all of them
 are refused, or none — and the batch's posts are counted by one upsert per tenant in the same
 transaction.
@@ -32,6 +35,12 @@ from services.listening.mentions.logic import (
     new_mention_row,
 )
 from services.listening.mentions.schemas import MentionAccepted, MentionCreate
+from services.listening.mentions.suppression import (
+    Listed,
+    anonymise_row,
+    author_digests,
+    hidden_external_id,
+)
 from services.listening.models import Mention
 from services.listening.usage.quotas import IngestQuota
 from services.listening.wakeups import Wakeups
@@ -99,6 +108,8 @@ class IngestBatcher:
         # The tenants' ingest quota (set at start-up by `usage.quotas`' hook); None: nothing counted.
         # The tenants' ingest quota; None: nothing counted.
         self.quota = quota
+        # This app's copy of the tenants' suppression lists (`mentions.suppression`).
+        self.listed = Listed()
 
     async def submit(self, *, tenant_id: str, mention_in: MentionCreate) -> MentionAccepted:
         """Store the post (or find it a duplicate) in the next group commit."""
@@ -144,28 +155,45 @@ class IngestBatcher:
         self.traffic.last_write = time.monotonic()
         try:
             async with self.traffic.write_lock, self.sessions() as session:
-                stored = await _existing(session, batch)
+                # Erased authors' posts are kept as anonymous counts (`mentions.suppression`), under a
+                # hidden platform id: de-duplication looks them up by that.
+                hidden = await self._suppressed(session, batch)
+                keys = [
+                    (
+                        tenant_id,
+                        m.platform,
+                        hidden_external_id(tenant_id, m.platform, m.external_id)
+                        if i in hidden
+                        else m.external_id,
+                    )
+                    for i, (tenant_id, m, _) in enumerate(batch)
+                ]
+                stored = await _existing(session, keys)
                 own = {
                     tenant_id: await OWN_ACCOUNTS.of(session, tenant_id)
                     for tenant_id in {i[0] for i in batch}
                 }
                 results: list[MentionAccepted] = []
                 rows = []
-                for tenant_id, mention_in, _ in batch:
+                for i, (tenant_id, mention_in, _) in enumerate(batch):
                     author = mention_in.author
                     if own[tenant_id].owns(mention_in.platform, author.id, author.handle):
                         # The brand's own post: published as such, never a mention.
                         event_id = brand_post_of(session, tenant_id=tenant_id, mention_in=mention_in)
                         results.append(MentionAccepted(id=event_id, status="brand_post"))
                         continue
-                    key = (tenant_id, mention_in.platform, mention_in.external_id)
+                    key = keys[i]
                     if key in stored:  # stored before, or earlier in this batch
                         results.append(MentionAccepted(id=stored[key], status="duplicate"))
                         continue
                     row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in)
+                    if i in hidden:
+                        anonymise_row(row)
                     rows.append(row)
                     stored[key] = row["id"]
-                    results.append(MentionAccepted(id=row["id"], status="accepted"))
+                    results.append(
+                        MentionAccepted(id=row["id"], status="suppressed" if i in hidden else "accepted")
+                    )
                 await insert_mentions(session, rows)
                 if self.quota is not None:
                     await self.quota.count(session, collections.Counter(item[0] for item in batch))
@@ -179,6 +207,21 @@ class IngestBatcher:
                 future.set_result(result)
         log.info("ingest.batch", extra={"count": len(batch), "stored": len(rows)})
         self.wakeups.analysis.set()
+
+    async def _suppressed(self, session: AsyncSession, batch: list[Item]) -> set[int]:
+        """The positions in the batch of posts whose author is on the suppression list (`Listed`: one
+        statement; the posts of tenants with nobody listed are not even hashed)."""
+        listed = await self.listed.of(session, (tenant_id for tenant_id, _, _ in batch))
+        if not listed:
+            return set()
+        return {
+            i
+            for i, (tenant_id, m, _) in enumerate(batch)
+            if tenant_id in listed
+            and not listed[tenant_id].isdisjoint(
+                author_digests(tenant_id, m.platform, m.author.handle, m.author.id)
+            )
+        }
 
     async def _one_by_one(self, batch: list[Item]) -> None:
         await self._count_alone(batch)
@@ -206,9 +249,10 @@ class IngestBatcher:
             log.warning("ingest.count_failed", extra={"count": len(batch)})
 
 
-async def _existing(session: AsyncSession, batch: list[Item]) -> dict[tuple[str, str, str], str]:
+async def _existing(
+    session: AsyncSession, keys: list[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], str]:
     """The ids of the batch's posts already stored, by (tenant, platform, external_id): one query."""
-    keys = {(tenant_id, m.platform, m.external_id) for tenant_id, m, _ in batch}
     key_cols = (col(Mention.tenant_id), col(Mention.platform), col(Mention.external_id))
-    stmt = select(*key_cols, col(Mention.id)).where(tuple_(*key_cols).in_(list(keys)))
+    stmt = select(*key_cols, col(Mention.id)).where(tuple_(*key_cols).in_(sorted(set(keys))))
     return {(t, p, e): i for t, p, e, i in (await session.execute(stmt)).all()}

@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from services.listening.brand.logic import OWN_ACCOUNTS, stage_brand_post
 from services.listening.errors import MentionNotFound
+from services.listening.mentions import suppression
 from services.listening.mentions.influence import influence_score
 from services.listening.mentions.schemas import (
     MentionAccepted,
@@ -184,6 +185,8 @@ async def ingest_mention(
     to retry. `channel_id`: the channel it arrived through, which alone may apply compliance events to it.
     A post by one of the tenant's own accounts is not stored: it is published as the brand's own post
     (`brand.logic`; status `brand_post`, `id` the event's) unless `check_own` is False (the caller did).
+    A post by an erased author (`mentions.suppression`) is stored as an anonymous count (status
+    `suppressed`): no text, no author, never announced.
     """
     if check_own and await OWN_ACCOUNTS.owns(
         session,
@@ -196,31 +199,47 @@ async def ingest_mention(
         if commit:
             await session.commit()
         return MentionAccepted(id=event_id, status="brand_post")
+    # An erased author's post is kept as an anonymous count only (`mentions.suppression`).
+    hidden = await suppression.is_suppressed(
+        session,
+        tenant_id=tenant_id,
+        platform=mention_in.platform,
+        handle=mention_in.author.handle,
+        user_id=mention_in.author.id,
+    )
+    external_id = (
+        suppression.hidden_external_id(tenant_id, mention_in.platform, mention_in.external_id)
+        if hidden
+        else mention_in.external_id
+    )
+    status: Literal["accepted", "suppressed"] = "suppressed" if hidden else "accepted"
     existing = await _find_existing(
-        session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
+        session, tenant_id=tenant_id, platform=mention_in.platform, external_id=external_id
     )
     if existing is not None:
         log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
         return MentionAccepted(id=existing, status="duplicate")
     row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in, channel_id=channel_id)
+    if hidden:
+        suppression.anonymise_row(row)
     await insert_mentions(session, [row])
     if not commit:
         log.info("mention.stored", extra={"mention_id": row["id"], "tenant_id": tenant_id})
-        return MentionAccepted(id=row["id"], status="accepted")
+        return MentionAccepted(id=row["id"], status=status)
     try:
         await session.commit()
     except IntegrityError:
         # A concurrent request stored the same post first: answer as its duplicate.
         await session.rollback()
         existing = await _find_existing(
-            session, tenant_id=tenant_id, platform=mention_in.platform, external_id=mention_in.external_id
+            session, tenant_id=tenant_id, platform=mention_in.platform, external_id=external_id
         )
         if existing is None:
             raise
         log.info("mention.duplicate", extra={"mention_id": existing, "tenant_id": tenant_id})
         return MentionAccepted(id=existing, status="duplicate")
     log.info("mention.stored", extra={"mention_id": row["id"], "tenant_id": tenant_id})
-    return MentionAccepted(id=row["id"], status="accepted")
+    return MentionAccepted(id=row["id"], status=status)
 
 
 def _view(mention: Row[Any] | Any, matched: list[str]) -> dict[str, Any]:

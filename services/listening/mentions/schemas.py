@@ -61,10 +61,12 @@ class MentionAccepted(BaseModel):
     """The id of the stored mention, and whether this request stored it or it was already there.
 
     `brand_post`: the author is one of the tenant's own accounts (`/v1/own-accounts`, its channels'
-    accounts): the post is not a mention; it was published as the brand's own post (`id`: that event's)."""
+    accounts): the post is not a mention; it was published as the brand's own post (`id`: that event's).
+    `suppressed`: the author's data was erased at their request: the post is counted, anonymously (no
+    text, no author), and not analysed or announced."""
 
     id: str
-    status: Literal["accepted", "duplicate", "brand_post"]
+    status: Literal["accepted", "duplicate", "brand_post", "suppressed"]
 
 
 MAX_BATCH = 500

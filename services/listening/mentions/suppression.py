@@ -1,0 +1,160 @@
+"""The suppression list: the hashed identifiers of erased people, checked by every ingest.
+
+An erasure (services.listening.privacy) adds the person's identifiers here: sha256 over the tenant, the
+platform (`*` when the request did not name one), the kind (`handle` or `id`, the platform's user id)
+and the normalised value. The table holds digests only, so it names nobody, yet a post can be checked
+against it: its author's handle and user id are hashed the same way (with the platform and with `*`)
+and looked up: by primary key for one post (`is_suppressed`, the path of webhooks, pulls, fetches and
+imports), or, for the ingest API's group commit, in the app's copy of the lists (`Listed`), which one
+statement per batch keeps current.
+
+A post by a suppressed author is still counted, anonymously: `anonymise_row` keeps the platform, the
+post's time, its kind and channel, and drops its text, URL, author and reply target; its platform id is
+replaced by `hidden_external_id` (a digest too), so a second delivery of the same post is still a
+duplicate. The row is closed (`analysis_status` analysed, `redaction_reason` suppressed): the analysis
+worker never reads it, so nothing is announced (`listening.mention.received` would recreate the
+profile downstream) and no query matches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.listening.models import Suppression
+from shared.db import utcnow
+
+ANY_PLATFORM = "*"
+SUPPRESSED = "suppressed"
+ERASED = "erased"
+
+
+def normalise_handle(handle: str) -> str:
+    """The form handles are matched by (as profiles matches them): Unicode-normalised, trimmed, no
+    leading `@`, case-folded."""
+    return unicodedata.normalize("NFKC", handle).strip().lstrip("@").strip().casefold()
+
+
+def digest(tenant_id: str, platform: str | None, kind: str, value: str) -> str:
+    """The stored form of one identifier: sha256 over tenant, platform (or `*`), kind and value."""
+    key = "\n".join((tenant_id, (platform or ANY_PLATFORM).strip().lower(), kind, value))
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def handle_digest(tenant_id: str, platform: str | None, handle: str) -> str | None:
+    value = normalise_handle(handle)
+    return digest(tenant_id, platform, "handle", value) if value else None
+
+
+def user_digest(tenant_id: str, platform: str | None, user_id: str) -> str | None:
+    value = user_id.strip()
+    return digest(tenant_id, platform, "id", value) if value else None
+
+
+def author_digests(tenant_id: str, platform: str, handle: str | None, user_id: str | None) -> list[str]:
+    """The digests a post's author is looked up by: handle and user id, on the platform and on `*`."""
+    found: list[str] = []
+    for on in (platform, ANY_PLATFORM):
+        if handle and (d := handle_digest(tenant_id, on, handle)):
+            found.append(d)
+        if user_id and (d := user_digest(tenant_id, on, user_id)):
+            found.append(d)
+    return found
+
+
+def hidden_external_id(tenant_id: str, platform: str, external_id: str) -> str:
+    """What an anonymous row keeps of the post's platform id: a digest, so a redelivery still de-duplicates
+    while the row no longer points at the post (or its author) on the platform."""
+    return "h:" + hashlib.sha256(f"{tenant_id}\n{platform}\n{external_id}".encode()).hexdigest()
+
+
+async def suppressed(session: AsyncSession, digests: Iterable[str]) -> set[str]:
+    """Which of these digests are on the list: one primary-key lookup statement."""
+    wanted = sorted(set(digests))
+    if not wanted:
+        return set()
+    rows = await session.execute(select(col(Suppression.digest)).where(col(Suppression.digest).in_(wanted)))
+    return set(rows.scalars())
+
+
+class Listed:
+    """One app's copy of its tenants' lists (held by the ingest group commit), checked on every batch.
+
+    Entries are only ever added, so a tenant's count is its list's version: each batch reads the counts of
+    its tenants (one statement on the tenant index; most tenants have nobody and their posts need no
+    hashing) and re-reads a tenant's digests only when its count moved. Another replica's erasure is
+    therefore seen by the very next batch, and a batch's authors are matched in memory.
+    """
+
+    def __init__(self) -> None:
+        self._by_tenant: dict[str, tuple[int, frozenset[str]]] = {}
+
+    async def of(self, session: AsyncSession, tenant_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The current digests of each of these tenants that has anyone listed."""
+        wanted = sorted(set(tenant_ids))
+        if not wanted:
+            return {}
+        counts = await session.execute(
+            select(col(Suppression.tenant_id), func.count())
+            .where(col(Suppression.tenant_id).in_(wanted))
+            .group_by(col(Suppression.tenant_id))
+        )
+        found: dict[str, frozenset[str]] = {}
+        for tenant_id, count in counts.all():
+            cached = self._by_tenant.get(tenant_id)
+            if cached is None or cached[0] != count:
+                rows = await session.execute(
+                    select(col(Suppression.digest)).where(col(Suppression.tenant_id) == tenant_id)
+                )
+                digests = frozenset(rows.scalars())
+                cached = (len(digests), digests)
+                self._by_tenant[tenant_id] = cached
+            found[tenant_id] = cached[1]
+        return found
+
+
+async def is_suppressed(
+    session: AsyncSession, *, tenant_id: str, platform: str, handle: str, user_id: str | None
+) -> bool:
+    """Whether a post by this author is to be kept as an anonymous count only."""
+    return bool(await suppressed(session, author_digests(tenant_id, platform, handle, user_id)))
+
+
+async def add(session: AsyncSession, *, tenant_id: str, digests: Iterable[str]) -> int:
+    """Put digests on the tenant's list (those already there stay as they are); how many were given."""
+    rows = [{"digest": d, "tenant_id": tenant_id, "created_at": utcnow()} for d in sorted(set(digests))]
+    if not rows:
+        return 0
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = Suppression.__table__  # type: ignore[attr-defined]
+    await session.execute(insert(table).values(rows).on_conflict_do_nothing(index_elements=["digest"]))
+    return len(rows)
+
+
+def anonymise_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A new mention row (`mentions.logic.new_mention_row`) as an anonymous count: nothing of the post or
+    its author, closed so that it is never analysed or announced."""
+    row.update(
+        external_id=hidden_external_id(row["tenant_id"], row["platform"], row["external_id"]),
+        text="",
+        url=None,
+        author_handle="",
+        author_display_name=None,
+        author_followers=None,
+        author_verified=False,
+        author_id=None,
+        influence=0.0,
+        in_reply_to=None,
+        analysis_status="analysed",
+        redacted_at=utcnow(),
+        redaction_reason=SUPPRESSED,
+    )
+    return row
