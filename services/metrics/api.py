@@ -84,7 +84,10 @@ async def get_scorecard(principal: StaffDep, reader: ReaderDep, f: FiltersDep) -
 
 SeriesMetric = Annotated[
     str,
-    Query(pattern=f"^({'|'.join(card.SERIES)})$", description="The metric: " + ", ".join(card.SERIES) + "."),
+    Query(
+        pattern=f"^({'|'.join(card.SERIES)})$",
+        description="The metric (default `mentions`): " + ", ".join(card.SERIES) + ".",
+    ),
 ]
 
 
@@ -93,7 +96,7 @@ async def get_timeseries(
     principal: StaffDep,
     reader: ReaderDep,
     f: FiltersDep,
-    metric: SeriesMetric,
+    metric: SeriesMetric = "mentions",
     interval: Annotated[Literal["hour", "day", "week"], Query(description="UTC buckets.")] = "day",
 ) -> Series:
     """One metric per hour, day or week of the period (default: the last 48 hours, 30 days or 26 weeks);
@@ -116,7 +119,11 @@ async def get_timeseries(
 
 
 RowsMetric = Annotated[
-    str, Query(pattern=f"^({'|'.join(card.ROWS)})$", description="The metric: " + ", ".join(card.ROWS) + ".")
+    str,
+    Query(
+        pattern=f"^({'|'.join(card.ROWS)})$",
+        description="The metric (default `mentions`): " + ", ".join(card.ROWS) + ".",
+    ),
 ]
 
 
@@ -173,7 +180,7 @@ async def get_rows(
     principal: StaffDep,
     reader: ReaderDep,
     f: FiltersDep,
-    metric: RowsMetric,
+    metric: RowsMetric = "mentions",
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv`: every row, as CSV.")] = "json",

@@ -81,11 +81,11 @@ class Scenario:
                 author=c.Author(handle=unique("@fan")),
                 analysis=c.Analysis(
                     language="en",
-                    sentiment=c.Sentiment(label=label, score=0),
-                    intent="question",  # type: ignore[arg-type]
+                    sentiment=c.Sentiment.model_validate({"label": label, "score": 0}),
+                    intent="question",
                 ),
                 matched_query_ids=[query],
-                matched_queries=[c.MatchedQuery(query_id=query, kind=kind)],  # type: ignore[arg-type]
+                matched_queries=[c.MatchedQuery.model_validate({"query_id": query, "kind": kind})],
                 channel_id="chan-x",
             )
             self.mentions.append(event(tenant, mention, at(9, i)))
@@ -143,18 +143,21 @@ class Scenario:
                 changed_at=at(hour),
             )
             events.append(event(t, resolved, at(hour)))
-        for kind, score, cid in (("csat", 5, 0), ("csat", 3, 1), ("nps", 9, 0), ("nps", 6, 1)):
-            answered = c.SurveyAnswered(
-                survey_id=unique("survey"),
-                conversation_id=self.conversations[cid],
-                profile_id=self.profiles[cid],
-                assignee_id=AGENT,
-                kind=kind,  # type: ignore[arg-type]
-                score=score,
-                channel_id="chan-x",
-                platform="x",
-                via="link",
-                answered_at=at(14, 30),
+        answers: list[tuple[str, int, int]] = [("csat", 5, 0), ("csat", 3, 1), ("nps", 9, 0), ("nps", 6, 1)]
+        for kind, score, n in answers:
+            answered = c.SurveyAnswered.model_validate(
+                {
+                    "survey_id": unique("survey"),
+                    "conversation_id": self.conversations[n],
+                    "profile_id": self.profiles[n],
+                    "assignee_id": AGENT,
+                    "kind": kind,
+                    "score": score,
+                    "channel_id": "chan-x",
+                    "platform": "x",
+                    "via": "link",
+                    "answered_at": at(14, 30),
+                }
             )
             events.append(event(t, answered, at(14, 30)))
         return events
@@ -230,7 +233,7 @@ def settled(client: httpx.Client, tenant: Tenant, done: Any, what: str) -> dict[
 
 def complete(card: dict[str, Any]) -> bool:
     care, customer = card["care"], card["customer"]
-    return (
+    return bool(
         card["listening"]["mentions"]["total"] == 10
         and care["sla"]["conversations"] == 4
         and care["resolution"]["count"] == 3
@@ -408,7 +411,7 @@ def test_duplicated_and_late_events_change_nothing(
 
     def barriers() -> bool:
         wide_card = get(client, t, "scorecard", **wide)
-        return (
+        return bool(
             wide_card["listening"]["mentions"]["total"] == 11
             and wide_card["customer"]["profiles_first_seen"] == 11
             and wide_card["care"]["conversations"]["opened"] == 5
