@@ -1,8 +1,11 @@
-"""metrics' consumers: one per stream it reads, each folding its new events into the fact tables in one
-transaction with their inbox rows (a redelivered event is not folded twice), in stream order.
+"""metrics' consumers: one per stream it reads, each folding a fetched batch into the fact tables in one
+transaction, in stream order.
 
 One durable per stream rather than one per event type: idle pull consumers cost CPU, and a batch of a
-stream's events is folded in one transaction.
+stream's events is folded in one transaction. No inbox rows: every fold is idempotent by itself (rows
+keyed by the events' ids, inserts that leave a known row alone, fields that only an event at least as
+recent may overwrite: see `logic/facts.py`), so a redelivered event changes nothing, and a batch of events
+metrics does not fold (messages, replies, profiles' per-mention updates) writes nothing at all.
 """
 
 from __future__ import annotations
@@ -15,18 +18,24 @@ from shared.service import Subscription
 
 SUBSCRIPTIONS: list[Subscription[Any]] = [
     Subscription(
-        durable="metrics-listening", event=Contract, subject="listening.>", batch_handler=facts.on_listening
+        durable="metrics-listening",
+        event=Contract,
+        subject="listening.>",
+        batch_handler=facts.on_listening,
+        inbox=False,
     ),
     Subscription(
         durable="metrics-profile-events",
         event=Contract,
         subject="profiles.profile.>",
         batch_handler=facts.on_profiles,
+        inbox=False,
     ),
     Subscription(
         durable="metrics-engagement",
         event=Contract,
         subject="engagement.>",
         batch_handler=facts.on_engagement,
+        inbox=False,
     ),
 ]

@@ -29,7 +29,8 @@ class Counter(SQLModel, table=True):
 
 
 class MentionFact(SQLModel, table=True):
-    """A mention as listening analysed it (latest analysis); deleted when the post is removed."""
+    """A mention as listening analysed it (latest analysis). A post removed from its platform keeps its row
+    as a tombstone (`removed_at`), so a late or repeated `received` cannot bring it back."""
 
     __tablename__ = "mention_fact"
     __table_args__ = (Index("ix_mention_fact_tenant_created", "tenant_id", "created_at"),)
@@ -44,6 +45,7 @@ class MentionFact(SQLModel, table=True):
     intent: str = Field(max_length=32)
     # When the latest analysis was given (a late re-analysis never overwrites a newer one).
     analysed_at: datetime = Field(sa_type=UTCDateTime)
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class MentionQueryFact(SQLModel, table=True):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from shared.events.contracts import Analysis, Author, MentionReceived, Sentiment
+from shared.events.contracts import Analysis, Author, MentionReceived, MentionRedacted, Sentiment
 from shared.events.envelope import CloudEvent, new_event
 from tests.helpers import (
     Tenant,
@@ -325,3 +325,39 @@ def test_rows_and_series_are_the_tenant_own(client: httpx.Client, stack: Stack) 
         "/v1/metrics/timeseries", headers=tenant.headers, params={"metric": "mentions", "interval": "day"}
     ).json()
     assert sum(p["value"] for p in mine_series["points"]) == 1
+
+
+def test_a_removed_post_leaves_every_figure_and_a_repeat_does_not_bring_it_back(
+    client: httpx.Client, stack: Stack
+) -> None:
+    tenant = signup(client)
+    kept = received(tenant.tenant_id, created_at=datetime.now(UTC))
+    gone = received(tenant.tenant_id, created_at=datetime.now(UTC), platform="forum")
+    for e in (kept, gone):
+        publish_event(stack.nats_url, e)
+    scorecard_when(
+        client, tenant, lambda c: c["listening"]["mentions"]["total"] == 2, "both mentions counted"
+    )
+    data = MentionReceived.model_validate(gone.data)
+    redacted = MentionRedacted(
+        mention_id=data.mention_id,
+        platform=data.platform,
+        created_at=data.created_at,
+        reason="deleted",
+        analysis=data.analysis,
+    )
+    publish_event(stack.nats_url, new_event(redacted, source="tests", tenant_id=tenant.tenant_id))
+    # The same `received` again (another broker message), then a barrier on the same stream.
+    publish_event(stack.nats_url, gone, msg_ids=(f"{gone.id}-again",))
+    publish_event(
+        stack.nats_url, received(tenant.tenant_id, created_at=datetime.now(UTC), platform="barrier")
+    )
+    card = scorecard_when(
+        client, tenant, lambda c: "barrier" in c["listening"]["mentions"]["by_platform"], "the barrier"
+    )
+    assert card["listening"]["mentions"]["total"] == 2
+    assert card["listening"]["mentions"]["by_platform"] == {"barrier": 1, "x": 1}
+    rows = client.get("/v1/metrics/rows", headers=tenant.headers, params={"metric": "mentions"}).json()[
+        "items"
+    ]
+    assert data.mention_id not in {row["mention_id"] for row in rows}

@@ -115,7 +115,7 @@ def _minutes(start: datetime | None, end: datetime | None) -> float | None:
 
 def _mention_where(tenant_id: str, f: Filters) -> list[Any]:
     m = MentionFact
-    where: list[Any] = [col(m.tenant_id) == tenant_id, col(m.created_at) < f.to]
+    where: list[Any] = [col(m.tenant_id) == tenant_id, col(m.created_at) < f.to, col(m.removed_at).is_(None)]
     if f.from_ is not None:
         where.append(col(m.created_at) >= f.from_)
     if f.channel is not None:

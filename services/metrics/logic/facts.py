@@ -1,11 +1,12 @@
-"""Folding events into metrics' fact rows, inside the consumer's inbox transaction.
+"""Folding events into metrics' fact rows, one transaction per fetched batch.
 
 Three consumers, one per stream (`listening.>`, `profiles.profile.>`, `engagement.>`), each handed its
-new events in stream order. Every fold is idempotent and order-tolerant on its own: rows are keyed by
-the ids the events carry, an insert of a known row does nothing, and a field that changes over time
-(a mention's analysis, a conversation's status or assignee, a profile's snapshot) is written only by an
-event at least as recent as the one that wrote it last. So a duplicated event changes nothing, and a
-late one changes only what it is the latest word on.
+batch in stream order. Every fold is idempotent and order-tolerant on its own (the consumers keep no
+inbox): rows are keyed by the ids the events carry, an insert of a known row does nothing, a time that
+only moves one way takes the earliest (first response, first sighting) or the latest, and a field that
+changes over time (a mention's analysis, a conversation's status or assignee, a profile's snapshot) is
+written only by an event at least as recent as the one that wrote it last. So a duplicated event changes
+nothing, and a late one changes only what it is the latest word on.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from shared.languages import fold_language
 log = logging.getLogger("rapport.metrics.facts")
 
 MAX_MERGE_HOPS = 32
+# The fields of a profile snapshot metrics keeps (an update naming none of them is skipped). A merge's
+# update of the survivor need not name `lifetime_value`: until a snapshot taken after the merge arrives,
+# the merged profile's own value is added to the survivor's (see `card.clv_rows`).
+FOLDED_CHANGES = frozenset({"order_count", "lifetime_value", "lifecycle_stage"})
 RESOLVED = frozenset({"resolved", "closed"})
 
 
@@ -98,7 +103,7 @@ async def reanalyse_mention(
 ) -> None:
     """listening.mention.reanalysed / .edited: the mention takes its new labels (unless a newer one came)."""
     row = await session.get(MentionFact, (tenant_id, mention_id))
-    if row is None or not _newer(at, row.analysed_at):
+    if row is None or row.removed_at is not None or not _newer(at, row.analysed_at):
         return
     row.language = fold_language(analysis.language)[:16]
     row.sentiment = analysis.sentiment.label
@@ -107,16 +112,27 @@ async def reanalyse_mention(
     session.add(row)
 
 
-async def remove_mention(session: AsyncSession, tenant_id: str, mention_id: str) -> None:
-    """listening.mention.redacted: the post is gone, so it leaves every number it was in."""
-    row = await session.get(MentionFact, (tenant_id, mention_id))
-    if row is not None:
-        await session.delete(row)
-    await session.execute(
-        MentionQueryFact.__table__.delete().where(  # type: ignore[attr-defined]
-            col(MentionQueryFact.tenant_id) == tenant_id, col(MentionQueryFact.mention_id) == mention_id
+async def remove_mention(
+    session: AsyncSession, tenant_id: str, redacted: c.MentionRedacted, at: datetime
+) -> None:
+    """listening.mention.redacted: the post is gone, so it leaves every figure it was in. Its row stays as
+    a tombstone (written from this event if the mention was never seen), which a repeated or late
+    `received` does not overwrite."""
+    row = await session.get(MentionFact, (tenant_id, redacted.mention_id))
+    if row is None:
+        row = MentionFact(
+            tenant_id=tenant_id,
+            mention_id=redacted.mention_id,
+            created_at=utc(redacted.created_at),
+            platform=redacted.platform[:64],
+            language=fold_language(redacted.analysis.language)[:16],
+            sentiment=redacted.analysis.sentiment.label,
+            intent=redacted.analysis.intent,
+            analysed_at=utc(redacted.created_at),
         )
-    )
+    if row.removed_at is None:
+        row.removed_at = utc(at)
+        session.add(row)
 
 
 async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
@@ -135,7 +151,7 @@ async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]
             changed = c.MentionReanalysed.model_validate({"reason": "label", **data})
             await reanalyse_mention(session, event.tenantid, changed.mention_id, changed.analysis, event.time)
         elif event.type == "listening.mention.redacted":
-            await remove_mention(session, event.tenantid, c.MentionRedacted.model_validate(data).mention_id)
+            await remove_mention(session, event.tenantid, c.MentionRedacted.model_validate(data), event.time)
         elif event.type == "listening.alert.raised":
             alert = c.AlertRaised.model_validate(data)
             row = {
@@ -322,6 +338,8 @@ async def _updated(session: AsyncSession, event: Event[c.Contract], data: dict[s
     """A snapshot: lifecycle stage and lifetime value. An update naming `order_count` is an order (profiles
     announces each order this way, and only orders change that count): one order at the event's time."""
     updated = c.ProfileUpdated.model_validate(data)
+    if not FOLDED_CHANGES.intersection(updated.changed):
+        return  # a mention's counters, the sentiment trend: nothing metrics keeps (no write at all)
     tenant_id, snap = event.tenantid, updated.profile
     row = await _profile(session, tenant_id, updated.profile_id)
     if row.first_seen_at is None:

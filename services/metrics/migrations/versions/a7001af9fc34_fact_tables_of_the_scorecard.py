@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("sentiment", sa.String(length=16), nullable=False),
         sa.Column("intent", sa.String(length=32), nullable=False),
         sa.Column("analysed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "mention_id"),
     )
     with op.batch_alter_table("mention_fact", schema=None) as batch_op:
