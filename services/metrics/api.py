@@ -154,13 +154,12 @@ def _cell(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _csv(rows: list[dict[str, Any]]) -> Iterator[str]:
+def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
     buffer = io.StringIO()
-    columns = list(rows[0]) if rows else []
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -195,7 +194,7 @@ async def get_rows(
         rows = [r for r in rows if _key(r, name) > after]
     if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
         return StreamingResponse(
-            _csv(rows),
+            _csv(rows, card.ROWS[name].columns),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="metric-{name}.csv"'},
         )

@@ -316,7 +316,7 @@ def test_rows_and_series_are_the_tenant_own(client: httpx.Client, stack: Stack) 
         "/v1/metrics/rows", headers=other.headers, params={"metric": "mentions", "format": "csv"}
     )
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
-    assert exported.text.strip() == ""
+    assert exported.text.strip() == "mention_id,created_at,platform,channel_id,language,sentiment,intent"
     series = client.get(
         "/v1/metrics/timeseries", headers=other.headers, params={"metric": "mentions", "interval": "day"}
     ).json()

@@ -335,6 +335,14 @@ def test_rows_add_up_to_the_aggregates(
     exported = list(csv.DictReader(io.StringIO(response.text)))
     assert sorted(r["conversation_id"] for r in exported) == sorted(r["conversation_id"] for r in sla)
     assert sum(int(r["met"]) for r in exported) == 2
+    # Every drill-down's CSV header names the fields of its JSON rows.
+    with_rows = ("mentions", "share_of_voice", "conversations", "backlog", "first_response", "resolution")
+    for metric in (*with_rows, "sla", "reopen_rate", "csat", "nps", "social_conversion", "clv"):
+        items = get(client, t, "rows", metric=metric, **PERIOD)["items"]
+        header = client.get(
+            "/v1/metrics/rows", headers=t.headers, params={"metric": metric, "format": "csv", **PERIOD}
+        ).text.splitlines()[0]
+        assert items and header.split(",") == list(items[0]), metric
 
 
 def test_time_series_buckets_add_up(client: httpx.Client, scenario: tuple[Scenario, dict[str, Any]]) -> None:

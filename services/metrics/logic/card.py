@@ -648,23 +648,72 @@ class Metric:
     rows: RowsOf
     at: str
     key: str
+    # The rows' fields, in order (the CSV's header, even without rows).
+    columns: tuple[str, ...]
 
+
+_CONVERSATION = (
+    "conversation_id",
+    "opened_at",
+    "team_id",
+    "assignee_id",
+    "platform",
+    "channel_id",
+    "language",
+)
+_SURVEY = ("survey_id", "conversation_id", "answered_at", "score", "assignee_id", "channel_id", "platform")
 
 ROWS: dict[str, Metric] = {
-    "mentions": Metric(mention_rows, "created_at", "mention_id"),
-    "share_of_voice": Metric(share_rows, "created_at", "mention_id"),
-    "alerts": Metric(alert_rows, "bucket_start", "alert_id"),
-    "conversations": Metric(_care_rows(opened_rows), "opened_at", "conversation_id"),
-    "backlog": Metric(_care_rows(backlog_rows), "opened_at", "conversation_id"),
-    "first_response": Metric(_care_rows(first_response_rows), "opened_at", "conversation_id"),
-    "resolution": Metric(_care_rows(resolution_rows), "opened_at", "conversation_id"),
-    "sla": Metric(_care_rows(sla_rows), "opened_at", "conversation_id"),
-    "reopen_rate": Metric(_care_rows(reopen_rows), "first_resolved_at", "conversation_id"),
-    "csat": Metric(_survey("csat"), "answered_at", "survey_id"),
-    "nps": Metric(_survey("nps"), "answered_at", "survey_id"),
-    "social_conversion": Metric(conversion_rows, "first_seen_at", "profile_id"),
-    "retention": Metric(retention_rows, "", "profile_id"),
-    "clv": Metric(clv_rows, "", "profile_id"),
+    "mentions": Metric(
+        mention_rows,
+        "created_at",
+        "mention_id",
+        ("mention_id", "created_at", "platform", "channel_id", "language", "sentiment", "intent"),
+    ),
+    "share_of_voice": Metric(
+        share_rows, "created_at", "mention_id", ("mention_id", "query_id", "kind", "created_at")
+    ),
+    "alerts": Metric(
+        alert_rows, "bucket_start", "alert_id", ("alert_id", "query_id", "kind", "bucket_start")
+    ),
+    "conversations": Metric(
+        _care_rows(opened_rows), "opened_at", "conversation_id", (*_CONVERSATION, "status")
+    ),
+    "backlog": Metric(_care_rows(backlog_rows), "opened_at", "conversation_id", (*_CONVERSATION, "status")),
+    "first_response": Metric(
+        _care_rows(first_response_rows),
+        "opened_at",
+        "conversation_id",
+        (*_CONVERSATION, "first_response_at", "first_response_minutes"),
+    ),
+    "resolution": Metric(
+        _care_rows(resolution_rows),
+        "opened_at",
+        "conversation_id",
+        (*_CONVERSATION, "resolved_at", "resolution_minutes"),
+    ),
+    "sla": Metric(
+        _care_rows(sla_rows),
+        "opened_at",
+        "conversation_id",
+        (*_CONVERSATION, "first_response_due_at", "resolution_due_at", "met"),
+    ),
+    "reopen_rate": Metric(
+        _care_rows(reopen_rows),
+        "first_resolved_at",
+        "conversation_id",
+        (*_CONVERSATION, "first_resolved_at", "reopened", "reopen_count"),
+    ),
+    "csat": Metric(_survey("csat"), "answered_at", "survey_id", (*_SURVEY, "satisfied")),
+    "nps": Metric(_survey("nps"), "answered_at", "survey_id", (*_SURVEY, "promoter", "detractor")),
+    "social_conversion": Metric(
+        conversion_rows,
+        "first_seen_at",
+        "profile_id",
+        ("profile_id", "first_seen_at", "platform", "first_order_at", "converted"),
+    ),
+    "retention": Metric(retention_rows, "", "profile_id", ("profile_id", "retained")),
+    "clv": Metric(clv_rows, "", "profile_id", ("profile_id", "lifecycle_stage", "currency", "value")),
 }
 
 # Time-series metrics: the drill-down rows they are computed from, and how.
