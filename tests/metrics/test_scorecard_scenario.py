@@ -457,3 +457,51 @@ def test_a_merge_moves_counts(client: httpx.Client, stack: Stack) -> None:
     )
     rows = all_rows(client, s.tenant, "social_conversion")
     assert b not in {r["profile_id"] for r in rows}
+
+
+def test_retention_and_clv_in_other_currencies(client: httpx.Client, stack: Stack) -> None:
+    tenant = signup(client)
+    loyal, lapsed, abroad = unique("prof"), unique("prof"), unique("prof")
+    yesterday = DAY - timedelta(days=1)
+
+    def order(profile_id: str, values: dict[str, str], when: datetime, stage: str = "customer") -> CloudEvent:
+        snapshot = c.ProfileSnapshot.model_validate(
+            {"profile_id": profile_id, "lifecycle_stage": stage, "lifetime_value": values}
+        )
+        changed = ["order_count", "lifetime_value"]
+        return event(tenant, c.ProfileUpdated(profile_id=profile_id, changed=changed, profile=snapshot), when)
+
+    publish(
+        stack,
+        [
+            event(tenant, c.ProfileCreated(profile_id=p, platform="x"), at(8, day=yesterday))
+            for p in (loyal, lapsed, abroad)
+        ]
+        + [
+            # The period is 00:00-15:00, so the previous one is 09:00-24:00 the day before.
+            order(loyal, {"EUR": "10.00"}, at(12, day=yesterday)),
+            order(lapsed, {"EUR": "30.00"}, at(20, day=yesterday)),
+            order(abroad, {"USD": "99.50"}, at(8, day=yesterday), stage="advocate"),
+            order(loyal, {"EUR": "25.00"}, at(11)),
+            order(abroad, {"USD": "99.50", "EUR": "5.00"}, at(12), stage="advocate"),
+        ],
+    )
+
+    def done(card: dict[str, Any]) -> bool:
+        return bool(card["customer"]["clv"]["all"]["customers"] == 3)
+
+    card = settled(client, tenant, done, "the orders folded")
+    # `abroad` ordered before the previous period began: only `loyal` and `lapsed` were its customers.
+    assert card["customer"]["retention"] == {"base": 2, "count": 1, "rate": 50.0}
+    retention = all_rows(client, tenant, "retention")
+    assert {r["profile_id"]: r["retained"] for r in retention} == {loyal: 1, lapsed: 0}
+    clv = card["customer"]["clv"]
+    assert clv["all"] == {"customers": 3, "total": "60.00", "mean": "20.00"}
+    assert clv["by_stage"]["customer"] == {"customers": 2, "total": "55.00", "mean": "27.50"}
+    assert clv["by_stage"]["advocate"] == {"customers": 1, "total": "5.00", "mean": "5.00"}
+    assert clv["other_currencies"] == {"USD": {"customers": 1, "total": "99.50", "mean": "99.50"}}
+    # In dollars, the euro orders are the ones apart.
+    in_usd = card_of(client, tenant, currency="USD")["customer"]["clv"]
+    assert in_usd["all"]["total"] == "99.50" and set(in_usd["other_currencies"]) == {"EUR"}
+    # First seen the day before: none of them is in this period's conversion.
+    assert card["customer"]["social_conversion"]["base"] == 0
