@@ -11,6 +11,7 @@ nothing, and a late one changes only what it is the latest word on.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
@@ -50,16 +51,19 @@ def utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _insert(session: AsyncSession, model: type[SQLModel]) -> Any:
-    dialect = session.get_bind().dialect.name
+@functools.cache
+def _insert_statement(model: type[SQLModel], dialect: str) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` into the model's table, built (and compiled) once."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model)
+    return insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
 
 
 async def _insert_new(session: AsyncSession, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
-    """Insert rows, leaving those whose key is already there as they are (one statement)."""
+    """Insert rows, leaving those whose key is already there as they are (one statement, its rows sent
+    together as one multi-row insert by the driver)."""
     if rows:
-        await session.execute(_insert(session, model).values(rows).on_conflict_do_nothing())
+        stmt = _insert_statement(model, session.get_bind().dialect.name)
+        await session.execute(stmt, rows)
 
 
 def _newer(at: datetime, last: datetime | None) -> bool:
