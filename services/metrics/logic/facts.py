@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
@@ -70,6 +70,44 @@ def _newer(at: datetime, last: datetime | None) -> bool:
     return last is None or utc(at) >= utc(last)
 
 
+# A batch's rows, loaded once: (tenant, id) → the row, or None when the database has none.
+RowCache = dict[tuple[str, str], Any]
+
+
+def _cache(session: AsyncSession, model: type[SQLModel]) -> RowCache:
+    cache: RowCache = session.info.setdefault(model.__tablename__, {})
+    return cache
+
+
+async def _load(session: AsyncSession, model: Any, key: str, wanted: dict[str, set[str]]) -> None:
+    """Load the rows a batch is about in one query per tenant (instead of one per event)."""
+    cache = _cache(session, model)
+    for tenant_id, ids in wanted.items():
+        missing = {i for i in ids if (tenant_id, i) not in cache}
+        if not missing:
+            continue
+        found = await session.scalars(
+            select(model).where(model.tenant_id == tenant_id, getattr(model, key).in_(sorted(missing)))
+        )
+        for row in found:
+            cache[(tenant_id, getattr(row, key))] = row
+        for i in missing:
+            cache.setdefault((tenant_id, i), None)
+
+
+async def _get(session: AsyncSession, model: Any, tenant_id: str, id_: str) -> Any:
+    cache = _cache(session, model)
+    if (tenant_id, id_) not in cache:
+        cache[(tenant_id, id_)] = await session.get(model, (tenant_id, id_))
+    return cache[(tenant_id, id_)]
+
+
+def _new(session: AsyncSession, row: Any, tenant_id: str, id_: str) -> Any:
+    session.add(row)
+    _cache(session, type(row))[(tenant_id, id_)] = row
+    return row
+
+
 # --- listening ------------------------------------------------------------------------------------
 
 
@@ -106,7 +144,7 @@ async def reanalyse_mention(
     session: AsyncSession, tenant_id: str, mention_id: str, analysis: c.Analysis, at: datetime
 ) -> None:
     """listening.mention.reanalysed / .edited: the mention takes its new labels (unless a newer one came)."""
-    row = await session.get(MentionFact, (tenant_id, mention_id))
+    row = await _get(session, MentionFact, tenant_id, mention_id)
     if row is None or row.removed_at is not None or not _newer(at, row.analysed_at):
         return
     row.language = fold_language(analysis.language)[:16]
@@ -122,7 +160,7 @@ async def remove_mention(
     """listening.mention.redacted: the post is gone, so it leaves every figure it was in. Its row stays as
     a tombstone (written from this event if the mention was never seen), which a repeated or late
     `received` does not overwrite."""
-    row = await session.get(MentionFact, (tenant_id, redacted.mention_id))
+    row = await _get(session, MentionFact, tenant_id, redacted.mention_id)
     if row is None:
         row = MentionFact(
             tenant_id=tenant_id,
@@ -134,6 +172,7 @@ async def remove_mention(
             intent=redacted.analysis.intent,
             analysed_at=utc(redacted.created_at),
         )
+        _new(session, row, tenant_id, redacted.mention_id)
     if row.removed_at is None:
         row.removed_at = utc(at)
         session.add(row)
@@ -174,10 +213,10 @@ async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]
 
 
 async def _conversation(session: AsyncSession, tenant_id: str, conversation_id: str) -> ConversationFact:
-    row = await session.get(ConversationFact, (tenant_id, conversation_id))
+    row: ConversationFact | None = await _get(session, ConversationFact, tenant_id, conversation_id)
     if row is None:
         row = ConversationFact(tenant_id=tenant_id, conversation_id=conversation_id)
-        session.add(row)
+        _new(session, row, tenant_id, conversation_id)
     return row
 
 
@@ -303,6 +342,13 @@ ENGAGEMENT: dict[str, Fold] = {
 async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     """Every new event of the engagement stream, in order (messages, replies and webhooks are skipped:
     the conversation events already say when it was answered)."""
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        if event.type in ENGAGEMENT and event.type != "engagement.survey.answered":
+            extra = event.data.model_extra or {}
+            ids = {extra.get("conversation_id"), extra.get("merged_id")} - {None}
+            wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
+    await _load(session, ConversationFact, "conversation_id", wanted)
     for event in events:
         fold = ENGAGEMENT.get(event.type)
         if fold is not None:
@@ -313,10 +359,10 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
 
 
 async def _profile(session: AsyncSession, tenant_id: str, profile_id: str) -> ProfileFact:
-    row = await session.get(ProfileFact, (tenant_id, profile_id))
+    row: ProfileFact | None = await _get(session, ProfileFact, tenant_id, profile_id)
     if row is None:
         row = ProfileFact(tenant_id=tenant_id, profile_id=profile_id)
-        session.add(row)
+        _new(session, row, tenant_id, profile_id)
     return row
 
 
@@ -324,7 +370,7 @@ async def survivor_of(session: AsyncSession, tenant_id: str, profile_id: str) ->
     """The profile `profile_id` counts as now: itself, or the survivor of the merges it went into."""
     current = profile_id
     for _ in range(MAX_MERGE_HOPS):
-        row = await session.get(ProfileFact, (tenant_id, current))
+        row = await _get(session, ProfileFact, tenant_id, current)
         if row is None or row.merged_into is None:
             return current
         current = row.merged_into
@@ -404,6 +450,17 @@ PROFILES: dict[str, Fold] = {
 async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     """Every new `profiles.profile.*` event, in order (a merge comes before the survivor's snapshot that
     adds the merged profile's orders, so those are moved, not counted again)."""
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        extra = event.data.model_extra or {}
+        if event.type not in PROFILES or (
+            event.type == "profiles.profile.updated"
+            and not FOLDED_CHANGES.intersection(extra.get("changed") or ())
+        ):
+            continue
+        ids = {extra.get("profile_id"), extra.get("survivor_id"), extra.get("merged_id")} - {None}
+        wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
+    await _load(session, ProfileFact, "profile_id", wanted)
     for event in events:
         fold = PROFILES.get(event.type)
         if fold is not None:
