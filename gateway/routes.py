@@ -164,6 +164,11 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/profiles", "profiles", STAFF),
     _route("/v1/profile-attributes", "profiles", STAFF),
     _route("/v1/segments", "profiles", STAFF),
+    # A person's export and erasure requests (profiles keeps them): owners and admins, no API keys.
+    _route("/v1/privacy/exports", "profiles", ADMINS),
+    _route("/v1/privacy/erasures", "profiles", ADMINS),
+    # The policy, the audit log and the processing records (profiles checks each route's roles).
+    _route("/v1/privacy", "profiles", STAFF),
     # The live inbox (Server-Sent Events): a browser's `EventSource` opens it with a ticket.
     _route(
         "/v1/conversations/stream/tickets",
@@ -190,6 +195,8 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/metrics", "metrics", STAFF),
     _route("/v1/survey-settings", "engagement", STAFF, READS),
     _route("/v1/survey-settings", "engagement", ADMINS),
+    _route("/v1/consent-keywords", "engagement", STAFF, READS),
+    _route("/v1/consent-keywords", "engagement", ADMINS),
     # A survey's link: public (its token is the key), limited per client IP like other public routes.
     _route("/v1/surveys", "engagement", PUBLIC, {"GET", "POST"}),
 )

@@ -79,6 +79,17 @@ class Problem(BaseModel):
     error: str | SkipJsonSchema[None] = Field(
         None, description="The token endpoint's OAuth 2.0 error code (`invalid_client`, `invalid_scope`, …)."
     )
+    code: str | SkipJsonSchema[None] = Field(
+        None, description="Why a request cannot be done, as a stable code (`no_channel`, `outside_…_window`)."
+    )
+    platform: str | SkipJsonSchema[None] = Field(None, description="The platform whose rule refused it.")
+    last_customer_message_at: str | SkipJsonSchema[None] = Field(
+        None, description="When the customer last wrote (a messaging window counts from it)."
+    )
+    window_closed_at: str | SkipJsonSchema[None] = Field(None, description="When the window closed.")
+    allowed: list[str] | SkipJsonSchema[None] = Field(
+        None, description="What may still be sent (`platform_template`, `human_agent_reply`)."
+    )
 
 
 def problem_schemas() -> dict[str, Any]:

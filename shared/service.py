@@ -145,7 +145,12 @@ def create_service_app(
             raise
         sessions = session_factory(engine)
         reader = create_reader(engine)
-        bus = Bus(settings.nats_url, name=f"rapport-{settings.service}", replicas=settings.stream_replicas)
+        bus = Bus(
+            settings.nats_url,
+            name=f"rapport-{settings.service}",
+            replicas=settings.stream_replicas,
+            max_age_s=settings.stream_max_age_days * 86400,
+        )
         await bus.connect()
         redis = Redis.from_url(
             settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=30

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     # JetStream replicas per stream: 1 for a single server, 3 on a three-node cluster.
     stream_replicas: int = 1
+    # How long (days) the JetStream streams keep an event (dead letters included): events carry personal
+    # data, so no copy outlives this. Every process that connects applies it to every stream.
+    stream_max_age_days: float = 30.0
     redis_url: str = "redis://127.0.0.1:6379/0"
     # How often the revocation deny-list in Redis is checked for changes (a revoked token is refused
     # within this, by the gateway and by every service).

@@ -20,6 +20,7 @@ from services.engagement.surveys_api import public_router as surveys_public_rout
 from services.engagement.surveys_api import settings_router as survey_settings_router
 from services.engagement.surveys_api import staff_router as surveys_staff_router
 from services.engagement.teams_api import moves_router, presence_router, teams_router
+from services.engagement.tenant_privacy.routes import router as consent_keywords_router
 from shared.auth import JWKSSource
 from shared.service import Subscription, create_service_app
 
@@ -55,6 +56,7 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
             survey_settings_router,
             surveys_staff_router,
             surveys_public_router,
+            consent_keywords_router,
         ],
         subscriptions=all_subscriptions,
         jwks=jwks,

@@ -1,4 +1,5 @@
-"""engagement's event handlers: the agents projection and the mention router."""
+"""engagement's event handlers: the agents projection, the mention router (with consent keywords) and
+tenants' privacy policies (retention)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from services.engagement.logic.agents import project_user, update_agent
 from services.engagement.logic.corrections import reanalyse_mention, redact_mention, resolve_mention
 from services.engagement.logic.replies import receive_brand_post, record_failed, record_sent
 from services.engagement.settings import EngagementSettings
+from services.engagement.tenant_privacy import retention
+from services.engagement.tenant_privacy.capture import capture_keyword
 from shared.events.contracts import (
     BrandPostReceived,
     MentionReanalysed,
     MentionRedacted,
     MentionResolved,
+    PrivacyPolicyChanged,
     ReplyFailed,
     ReplySent,
     UserCreated,
@@ -40,6 +44,11 @@ async def on_reply_failed(session: AsyncSession, event: Event[ReplyFailed]) -> N
     await record_failed(session, tenant_id=event.tenantid, failed=event.data)
 
 
+async def on_policy_changed(session: AsyncSession, event: Event[PrivacyPolicyChanged]) -> None:
+    """privacy.policy.changed → the tenant's retention period, swept by the retention job."""
+    await retention.on_policy_changed(session, tenant_id=event.tenantid, policy=event.data)
+
+
 async def on_brand_post(session: AsyncSession, event: Event[BrandPostReceived]) -> None:
     """listening.brand_post.received → the brand's own post joins the conversation it answers."""
     await receive_brand_post(session, tenant_id=event.tenantid, post=event.data)
@@ -61,9 +70,11 @@ def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
 
     async def on_mention_resolved(session: AsyncSession, event: Event[MentionResolved]) -> None:
         """profiles.mention.resolved → open, continue or reopen a conversation for actionable mentions."""
-        await resolve_mention(
+        message = await resolve_mention(
             session, tenant_id=event.tenantid, resolved=event.data, reopen_window=reopen_window
         )
+        # A private message that is an opt-in/out keyword: consent captured (tenant_privacy.capture).
+        await capture_keyword(session, tenant_id=event.tenantid, resolved=event.data, message=message)
 
     async def on_mention_reanalysed(session: AsyncSession, event: Event[MentionReanalysed]) -> None:
         """listening.mention.reanalysed → a mention that became actionable gets its conversation."""
@@ -80,4 +91,7 @@ def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
         Subscription(durable="engagement-replies-sent", event=ReplySent, handler=on_reply_sent),
         Subscription(durable="engagement-replies-failed", event=ReplyFailed, handler=on_reply_failed),
         Subscription(durable="engagement-brand-posts", event=BrandPostReceived, handler=on_brand_post),
+        Subscription(
+            durable="engagement-privacy-policy", event=PrivacyPolicyChanged, handler=on_policy_changed
+        ),
     ]

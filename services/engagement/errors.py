@@ -89,3 +89,11 @@ class SurveyExpired(ProblemError):
 
 class InvalidSurveyAnswer(Unprocessable):
     type = "https://rapport.dev/problems/invalid-survey-answer"
+
+
+class MessagingWindowClosed(ReplyNotPossible):
+    """The platform's messaging window does not let this reply go now (`shared/windows.py`): the problem
+    names the window (`code`), when the customer last wrote and what may be sent instead (`allowed`).
+    A ReplyNotPossible, so callers that skip an automatic reply that cannot go skip this one too."""
+
+    type = "https://rapport.dev/problems/messaging-window-closed"

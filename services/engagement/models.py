@@ -170,6 +170,8 @@ class Message(SQLModel, table=True):
         UniqueConstraint("tenant_id", "mention_id", name="uq_message_tenant_mention"),
         # The message a platform post answers or echoes, by the platform's id (the brand's own posts).
         Index("ix_message_tenant_external", "tenant_id", "external_id"),
+        # Retention: the tenant's messages posted before its cutoff, oldest first.
+        Index("ix_message_tenant_posted", "tenant_id", "posted_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
@@ -261,7 +263,11 @@ class SeenMention(SQLModel, table=True):
     """
 
     __tablename__ = "seen_mention"
-    __table_args__ = (UniqueConstraint("tenant_id", "mention_id", name="uq_seen_mention_tenant_mention"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "mention_id", name="uq_seen_mention_tenant_mention"),
+        # Retention: the tenant's rows untouched since before its cutoff.
+        Index("ix_seen_mention_tenant_updated", "tenant_id", "updated_at"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=64)
     tenant_id: str = Field(index=True, max_length=64)
@@ -380,6 +386,7 @@ class Survey(SQLModel, table=True):
 
 # The outbound module's tables belong to this database too (migrations find a service's tables here).
 from services.engagement.outbound.models import WebhookDelivery, WebhookSubscription  # noqa: E402
+from services.engagement.tenant_privacy.models import TenantPrivacy  # noqa: E402
 
 __all__ = [
     "Agent",
@@ -396,6 +403,7 @@ __all__ = [
     "SurveySetting",
     "Team",
     "TeamMember",
+    "TenantPrivacy",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

@@ -43,11 +43,18 @@ async def create_message(
 ) -> MessagePosted:
     """Reply to the customer through the conversation's channel, or leave an internal note.
 
-    The reply (`text`, or a canned response: `template_id` with `variables`) is recorded as an outbound
-    message, `queued`, and sent by the channel's owner: its `status` becomes `sent` (with the platform's
-    id) or `failed` (with the reason: `error_code`, `error`). It answers the customer's latest message:
-    a private message on Messenger and WhatsApp, a reply in the thread elsewhere. A conversation that did
-    not come through one of the tenant's channels cannot be answered (422, `code: no_channel`).
+    The reply (`text`, a canned response: `template_id` with `variables`, or an approved WhatsApp template:
+    `platform_template` with `name`, `language`, `parameters`) is recorded as an outbound message, `queued`,
+    and sent by the channel's owner: its `status` becomes `sent` (with the platform's id) or `failed` (with
+    the reason: `error_code`, `error`; `unknown_template` for a template the channel does not store). It
+    answers the customer's latest message: a private message on Messenger and WhatsApp, a reply in the
+    thread elsewhere. A conversation that did not come through one of the tenant's channels cannot be
+    answered (422, `code: no_channel`). A private message the platform's window does not allow now is
+    refused before anything is recorded (422, type `messaging-window-closed`): WhatsApp more than 24 hours
+    after the customer's last message (`code: outside_customer_service_window`, `allowed:
+    ["platform_template"]`), Messenger / Instagram more than 7 days after it
+    (`outside_human_agent_window`; between 24 hours and 7 days the reply goes with the `HUMAN_AGENT`
+    tag). A `platform_template` off WhatsApp is 422 `code: templates_not_supported`.
     `internal: true` stores the text as an internal note (listed in the conversation's `notes`), never
     sent. A retried request with the same `Idempotency-Key` header is answered once (the gateway)."""
     return await post_message(

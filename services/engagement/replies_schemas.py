@@ -30,8 +30,24 @@ def variables_of(text: str) -> set[str]:
 VARIABLES_MAX = 20
 
 
+class PlatformTemplate(BaseModel):
+    """An approved WhatsApp message template stored on the conversation's channel (listening's
+    `/v1/channels/{id}/templates`): its name, language code and the values of its `{{1}}`, `{{2}}`, ...
+    parameters in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    language: str = Field(min_length=2, max_length=16, pattern=r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")
+    parameters: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+
 class MessageCreate(BaseModel):
-    """An outbound message: `text`, or a canned response (`template_id`) filled with `variables`.
+    """An outbound message: `text`, a canned response (`template_id`) filled with `variables`, or an
+    approved WhatsApp template (`platform_template`), the one message WhatsApp takes once its 24-hour
+    customer-service window has closed.
 
     `internal: true` stores it as an internal note (the conversation's notes; never sent)."""
 
@@ -44,14 +60,18 @@ class MessageCreate(BaseModel):
     variables: dict[VariableName, Annotated[str, Field(max_length=500)]] = Field(
         default_factory=dict, max_length=VARIABLES_MAX
     )
+    platform_template: PlatformTemplate | None = None
     internal: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> MessageCreate:
-        if (self.text is None) == (self.template_id is None):
-            raise ValueError("Give either `text` or `template_id`.")
+        given = [self.text is not None, self.template_id is not None, self.platform_template is not None]
+        if sum(given) != 1:
+            raise ValueError("Give one of `text`, `template_id` or `platform_template`.")
         if self.variables and self.template_id is None:
             raise ValueError("`variables` go with `template_id`.")
+        if self.internal and self.platform_template is not None:
+            raise ValueError("An internal note is text: `platform_template` is sent, never noted.")
         return self
 
 

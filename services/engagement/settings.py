@@ -62,3 +62,8 @@ class EngagementSettings(Settings):
     # The survey link put in the question: the token is appended. By default the public API's own
     # `GET/POST /v1/surveys/{token}` behind the gateway; a tenant's web page that calls it can take its place.
     survey_link_base: str = "http://127.0.0.1:8000/v1/surveys/"
+    # Retention (services.engagement.tenant_privacy.retention): a tenant whose privacy policy sets a period
+    # has its older messages deleted at once when the policy arrives, then every `retention_interval_s`,
+    # `retention_batch` rows per transaction.
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    retention_batch: int = Field(default=500, ge=1)

@@ -17,6 +17,7 @@ from services.engagement.logic.presence import sweep
 from services.engagement.logic.tenant_cache import TenantCache
 from services.engagement.outbound.worker import DeliveryWorker
 from services.engagement.settings import EngagementSettings
+from services.engagement.tenant_privacy.retention import retention_job
 from shared.secrets import SecretBox
 from shared.service import Runtime, state_dependency
 
@@ -108,6 +109,7 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
     TenantCache.set_refresh(settings.routing_rules_refresh_s)  # rules, teams and SLA policies
     rt.spawn(sla_clock(rt), name="sla-clock")
     rt.spawn(presence_sweeper(rt), name="presence-sweeper")
+    rt.spawn(retention_job(rt.sessions, settings).run(), name="retention")
     yield EngagementState(runtime=rt, box=box, worker=worker)
 
 

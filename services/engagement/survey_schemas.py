@@ -101,6 +101,11 @@ class SurveyAnswer(BaseModel):
 
     score: int = Field(ge=0, le=10, description="1-5 for CSAT, 0-10 for NPS.")
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=COMMENT_MAX)] | None = None
+    marketing_opt_in: bool | None = Field(
+        default=None,
+        description="The customer ticked the marketing opt-in: recorded in their consent ledger (true only; "
+        "false or absent records nothing).",
+    )
 
 
 class SurveyRead(BaseModel):

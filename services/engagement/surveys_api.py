@@ -154,5 +154,6 @@ async def get_survey(session: SessionDep, token: Token) -> SurveyPublic:
     responses=problems(404, 409, 410),
 )
 async def answer_survey(answer_in: SurveyAnswer, session: SessionDep, token: Token) -> SurveyPublic:
-    """Public: answer the survey a link leads to (once) with a score and an optional comment."""
+    """Public: answer the survey a link leads to (once) with a score, an optional comment and an optional
+    marketing opt-in (recorded in the customer's consent ledger)."""
     return await surveys.answer_by_link(session, token=token, answer_in=answer_in)

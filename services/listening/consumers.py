@@ -1,5 +1,5 @@
-"""listening's event handlers: its own events (a mention's analysis or text changed after it was matched)
-and engagement's reply requests (sent through the tenant's channel)."""
+"""listening's event handlers: its own events (a mention's analysis or text changed after it was matched),
+engagement's reply requests (sent through the tenant's channel) and tenants' privacy policies (retention)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.listening.channels.replies import request_reply
 from services.listening.queries.logic import resync_mention
 from services.listening.state import ListeningState
-from shared.events.contracts import MentionEdited, MentionReanalysed, MentionRedacted, ReplyRequested
+from services.listening.tenant_privacy.retention import on_policy_changed
+from shared.events.contracts import (
+    MentionEdited,
+    MentionReanalysed,
+    MentionRedacted,
+    PrivacyPolicyChanged,
+    ReplyRequested,
+)
 from shared.events.envelope import Event
 from shared.service import Subscription
 
@@ -32,7 +39,12 @@ def subscriptions(state: ListeningState) -> list[Subscription[Any]]:
         """engagement.reply.requested → the reply is queued for the channel's sender, or fails up front."""
         await request_reply(session, tenant_id=event.tenantid, request=event.data)
 
+    async def on_policy(session: AsyncSession, event: Event[PrivacyPolicyChanged]) -> None:
+        """privacy.policy.changed → the tenant's retention period, swept by the retention job."""
+        await on_policy_changed(session, tenant_id=event.tenantid, policy=event.data)
+
     return [
+        Subscription(durable="listening-privacy-policy", event=PrivacyPolicyChanged, handler=on_policy),
         Subscription(durable="listening-replies", event=ReplyRequested, handler=on_reply_requested),
         Subscription(
             durable="listening-queries-reanalysed", event=MentionReanalysed, handler=on_mention_changed

@@ -72,3 +72,20 @@ class InvalidOwnAccount(Unprocessable):
 
 class OwnAccountConflict(Conflict):
     type = "https://rapport.dev/problems/own-account-conflict"
+
+
+class TemplateNotFound(NotFound):
+    type = "https://rapport.dev/problems/template-not-found"
+
+
+class TemplateConflict(Conflict):
+    """A template of that name and language is stored for the channel already, or the channel holds
+    as many as it may."""
+
+    type = "https://rapport.dev/problems/template-conflict"
+
+
+class TemplatesNotSupported(Unprocessable):
+    """Only WhatsApp channels keep message templates."""
+
+    type = "https://rapport.dev/problems/templates-not-supported"

@@ -329,6 +329,12 @@ class Reply(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     in_reply_to: str | None = Field(default=None, max_length=256)
     recipient: str | None = Field(default=None, max_length=256)
+    # A WhatsApp template message: {"name", "language", "parameters"} (JSON); `text` is then its body
+    # filled in.
+    template: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Meta's message tag a private message is sent with (`HUMAN_AGENT` past the 24-hour window), decided
+    # when the request was recorded.
+    messaging_tag: str | None = Field(default=None, max_length=32)
     status: str = Field(default="pending", max_length=16)  # pending | sent | failed
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -340,5 +346,32 @@ class Reply(SQLModel, table=True):
     failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class ChannelTemplate(SQLModel, table=True):
+    """An approved WhatsApp message template a channel may send outside the customer-service window.
+
+    Stored as the tenant declares it (Meta approves templates in the WhatsApp Manager; this is listening's
+    copy): `name` and `language` (Meta's code, `en_US`, `es`) identify it, `body` keeps its text with
+    `{{1}}`-style placeholders, `parameters` how many the body takes."""
+
+    __tablename__ = "listening_channel_template"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant_id", "channel_id", "name", "language", name="uq_listening_channel_template_name"
+        ),
+        Index("ix_listening_channel_template_channel", "tenant_id", "channel_id", "created_at", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant_id: str = Field(max_length=64)
+    channel_id: str = Field(max_length=36)
+    name: str = Field(max_length=512)
+    language: str = Field(max_length=16)
+    category: str = Field(max_length=16)  # MARKETING | UTILITY | AUTHENTICATION
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    parameters: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 # The brand module's table belongs to this database too (migrations find a service's tables here).
 from services.listening.brand.models import OwnAccount  # noqa: E402, F401
+from services.listening.tenant_privacy.models import ListeningRetention  # noqa: E402, F401

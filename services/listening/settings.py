@@ -66,6 +66,11 @@ class ListeningSettings(Settings):
     query_max_near: int = 50
     query_max_nodes: int = 300
     query_match_budget_ms: float = 50.0
+    # Retention (services.listening.tenant_privacy.retention): a tenant whose privacy policy sets a period
+    # has its older mentions deleted at once when the policy arrives, then every `retention_interval_s`,
+    # `retention_batch` rows per transaction.
+    retention_interval_s: float = 3600.0
+    retention_batch: int = 500
 
     def query_limits(self) -> QueryLimits:
         """The query cost limits these settings set."""

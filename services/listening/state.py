@@ -18,6 +18,7 @@ from services.listening.queries.alerts import run_spike_checks
 from services.listening.queries.backfill import run_backfills
 from services.listening.queries.logic import QueryMatcher
 from services.listening.settings import ListeningSettings
+from services.listening.tenant_privacy.retention import retention_job
 from services.listening.usage.quotas import IngestQuota
 from services.listening.wakeups import Wakeups
 from shared.secrets import SecretBox
@@ -48,7 +49,8 @@ class ListeningState:
 @asynccontextmanager
 async def listening_state(rt: Runtime[ListeningSettings]) -> AsyncIterator[ListeningState]:
     """Build the state and start its tasks (the analysis worker, the ingest group-commit writer, the
-    pullers, the reference fetcher, the reply sender, query backfills and spike checks) as service tasks
+    pullers, the reference fetcher, the reply sender, query backfills, spike checks and the retention
+    job) as service tasks
     (/readyz)."""
     settings = rt.settings
     wakeups = Wakeups()
@@ -82,6 +84,7 @@ async def listening_state(rt: Runtime[ListeningSettings]) -> AsyncIterator[Liste
     rt.spawn(state.pullers.run_forever(), name="pullers")
     rt.spawn(state.fetcher.run(), name="reference-fetcher")
     rt.spawn(state.replies.run(), name="reply-sender")
+    rt.spawn(retention_job(rt.sessions, settings).run(), name="retention")
     rt.spawn(
         run_backfills(
             rt.sessions,

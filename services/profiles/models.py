@@ -257,3 +257,8 @@ class MatchKey(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True)
     key: str = Field(primary_key=True, max_length=80)
     profile_id: str = Field(primary_key=True, max_length=64)
+
+
+# The privacy tables live in their own module; importing it here registers them with the service's schema.
+from services.profiles import consent_models as consent_models  # noqa: E402
+from services.profiles import privacy_models as privacy_models  # noqa: E402

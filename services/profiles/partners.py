@@ -9,7 +9,10 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from services.profiles.consent_api import RedisDep
+from services.profiles.consent_schemas import PartnerProfileUpsert
 from services.profiles.errors import ImportTooLarge, UnsupportedImportType
+from services.profiles.logic import consent
 from services.profiles.logic.crm_sync import sync_partner_profile
 from services.profiles.logic.importing import (
     CSV_COLUMNS,
@@ -28,7 +31,6 @@ from services.profiles.schemas import (
     OrderPage,
     OrderRead,
     ProfileRead,
-    ProfileUpsert,
 )
 from shared.auth import INGEST, STAFF, Principal, require_roles
 from shared.errors import Unprocessable
@@ -158,17 +160,39 @@ async def import_file(request: Request, principal: Ingester) -> Response:
 async def put_by_external_id(
     system: System,
     external_id: ExternalIdPath,
-    body: ProfileUpsert,
+    body: PartnerProfileUpsert,
     principal: Ingester,
     session: SessionDep,
+    redis: RedisDep,
     response: Response,
 ) -> ProfileRead:
     """Upsert the customer the partner's system knows as `external_id`: 201 when new, 200 otherwise
     (unchanged when it holds this already). An e-mail, phone, website or handle of another profile
-    is not moved: the two are suggested as a match for an agent to merge."""
+    is not moved: the two are suggested as a match for an agent to merge. `consents` the partner's CRM
+    holds are recorded in the consent ledger (source `partner`, with their evidence) where they change
+    the person's state, and are in force once this answers."""
+    entries = [
+        consent.Entry(
+            kind="consent",
+            purpose=purpose,
+            status=given.status,
+            source="partner",
+            evidence={**given.evidence, "system": system, "external_id": external_id},
+        )
+        for purpose, given in body.consents.items()
+    ]
     upserted = await sync_partner_profile(
-        session, tenant_id=principal.tenant_id, system=system, external_id=external_id, body=body
+        session,
+        tenant_id=principal.tenant_id,
+        system=system,
+        external_id=external_id,
+        body=body,
+        consents=entries,
     )
+    if entries:
+        states = await consent.current_states(session, principal.tenant_id, [upserted.profile_id])
+        await session.commit()
+        await consent.project_or_unavailable(redis, principal.tenant_id, states)
     response.status_code = 201 if upserted.outcome == "created" else 200
     return await get_profile(
         SessionReader(session), tenant_id=principal.tenant_id, profile_id=upserted.profile_id

@@ -13,3 +13,8 @@ class ProfilesSettings(Settings):
     # so profiles' consumers wait this long (ms) to fill a batch (`RAPPORT_CONSUMER_LINGER_MS`).
     # Its readers' clocks run in minutes (SLAs, segments): the latency is worth the CPU it saves.
     consumer_linger_ms: float = 200.0
+    # How often profiles checks that the consent projection is whole (`consent:ready` in Redis), and
+    # rebuilds it from the ledger when it is not (a flushed or new Redis).
+    consent_ready_check_s: float = 5.0
+    # Persons projected per Redis round trip by a rebuild.
+    consent_rebuild_batch: int = 500

@@ -36,6 +36,9 @@ EventScope = Callable[[Envelope], AbstractContextManager[object]]
 BatchHandler = Callable[[Sequence[Event[P]], EventScope], Awaitable[Sequence[BaseException | None]]]
 
 DUPLICATE_WINDOW_S = 120.0
+# How long a stream keeps a message (its events are copies in transit of personal data: nothing lingers
+# beyond this; an erasure deletes a person's messages before that, `shared/privacy.py`).
+STREAM_MAX_AGE_S = 30 * 86400.0
 # Delay before redelivery after the n-th failed attempt; the last attempt goes to the dead-letter subject.
 BACKOFF_S = (0.5, 2.0, 10.0, 30.0)
 # Waits between attempts to create a stream JetStream is not ready to create; None: give up.
@@ -56,10 +59,13 @@ def dead_letter_subject(durable: str) -> str:
 class Bus:
     """One NATS connection and its JetStream context for one process."""
 
-    def __init__(self, url: str, *, name: str, replicas: int = 1) -> None:
+    def __init__(
+        self, url: str, *, name: str, replicas: int = 1, max_age_s: float = STREAM_MAX_AGE_S
+    ) -> None:
         self.url = url
         self.name = name
         self.replicas = replicas
+        self.max_age_s = max_age_s
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
 
@@ -82,7 +88,7 @@ class Bus:
         await self.ensure_streams()
 
     async def ensure_streams(self) -> None:
-        """Create or update the stream of every domain."""
+        """Create or update the stream of every domain, each keeping messages for at most `max_age_s`."""
         for name, subjects in STREAMS.items():
             config = StreamConfig(
                 name=name,
@@ -90,6 +96,7 @@ class Bus:
                 storage=StorageType.FILE,
                 duplicate_window=DUPLICATE_WINDOW_S,
                 num_replicas=self.replicas,
+                max_age=self.max_age_s,
             )
             await self._create_or_update(config)
 

@@ -265,6 +265,8 @@ class ReplySent(Contract):
     platform_message_id: str
     attempts: int
     sent_at: datetime
+    # The text as sent, when listening composed it (a WhatsApp template's body with its parameters).
+    text: str | None = None
 
 
 class ReplyFailed(Contract):
@@ -281,6 +283,10 @@ class ReplyFailed(Contract):
         "missing_credentials",
         "invalid_request",
         "outside_customer_service_window",
+        "outside_human_agent_window",
+        "templates_not_supported",
+        "unknown_template",
+        "template_parameter_mismatch",
         "platform_rejected",
         "platform_unavailable",
     ]
@@ -307,6 +313,15 @@ class ConversationOpened(Contract):
     team_id: str | None = None
 
 
+class ReplyTemplate(Contract):
+    """An approved WhatsApp message template, by its name and language code as Meta approved it, with
+    the values of its body's `{{1}}`, `{{2}}`, ... parameters in order."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=2, max_length=16)
+    parameters: list[str] = Field(default_factory=list, max_length=20)
+
+
 class ReplyRequested(Contract):
     """An agent's reply, recorded by engagement, for listening to send through the customer's channel.
 
@@ -315,6 +330,10 @@ class ReplyRequested(Contract):
     of it; or `mention_id`, listening's id of the mention, from which listening takes it); `direct` is a
     private message to `recipient` (the platform's user id: a page-scoped id on Messenger, an
     Instagram-scoped id, a WhatsApp phone number; a Mastodon handle), which `mention_id` can give too.
+    `template`: send this approved WhatsApp template instead of `text` (which then only describes it);
+    listening refuses a template the channel does not store (`unknown_template`). `human_agent`: a person
+    wrote the reply (not an automatic message), so Messenger / Instagram take it with the `HUMAN_AGENT`
+    tag up to 7 days after the customer's last message (`shared/windows.py`).
     """
 
     message_id: str = Field(min_length=1, max_length=128)
@@ -326,6 +345,8 @@ class ReplyRequested(Contract):
     mention_id: str | None = Field(default=None, max_length=128)
     recipient: str | None = Field(default=None, max_length=256)
     requested_at: datetime | None = None
+    template: ReplyTemplate | None = None
+    human_agent: bool = False
 
 
 class ConversationAssigned(Contract):

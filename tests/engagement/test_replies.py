@@ -24,6 +24,7 @@ from tests.helpers import (
 from tests.listening.channels.helpers import RecordingPlatform, platform_mentions, post_meta
 from tests.listening.channels.test_replies import (
     PAGE_TOKEN,
+    WA_TOKEN,
     meta_channel,
     whatsapp_channel,
     whatsapp_message,
@@ -180,11 +181,20 @@ def test_failing_platform_gets_exactly_one_reply(
     assert [m["status"] for m in outbound(detail)] == ["sent"]
 
 
-def test_whatsapp_reply_outside_24_hours_fails_up_front_with_the_reason(
-    client: httpx.Client, tenant: Tenant, platform: RecordingPlatform
+def test_whatsapp_reply_outside_24_hours_is_refused_up_front_and_a_template_goes_instead(
+    client: httpx.Client, tenant: Tenant, stack: Stack, platform: RecordingPlatform
 ) -> None:
-    platform.answer("/v21.0/106540352242922/messages", (200, {"messages": [{"id": "wamid.never"}]}))
+    path = "/v21.0/106540352242922/messages"
+    platform.answer(path, (200, {"messaging_product": "whatsapp", "messages": [{"id": "wamid.TPL9"}]}))
     channel_id = whatsapp_channel(client, tenant, platform)
+    template = {
+        "name": "order_update",
+        "language": "es",
+        "category": "UTILITY",
+        "body": "Hola {{1}}, tu pedido {{2}} ya está en camino.",
+    }
+    created = client.post(f"/v1/channels/{channel_id}/templates", headers=tenant.headers, json=template)
+    assert created.status_code == 201, created.text
     customer = f"3461{uuid.uuid4().int % 10**7:07d}"
     body = whatsapp_message(customer, COMPLAINT, time.time() - 25 * 3600)
     assert post_meta(client, "whatsapp", channel_id, body).status_code == 200
@@ -192,14 +202,130 @@ def test_whatsapp_reply_outside_24_hours_fails_up_front_with_the_reason(
         lambda: next(iter(list_conversations(client, tenant)), None), what="the conversation opened"
     )
 
-    message = replied(client, tenant, conversation["id"], text="¡Hola! ¿Seguimos?")["message"]
+    problem = assert_problem(post_message(client, tenant, conversation["id"], text="¡Hola! ¿Seguimos?"), 422)
 
-    failed = delivered(client, tenant, conversation["id"], message["id"], "failed")
-    assert failed["error_code"] == "outside_customer_service_window"
-    assert "24 hours" in failed["error"]
-    assert failed["error_retryable"] is False
-    assert platform.all_posts() == []
-    assert get_conversation(client, tenant, conversation["id"])["first_response_at"] is None
+    assert problem["type"] == "https://rapport.dev/problems/messaging-window-closed"
+    assert problem["code"] == "outside_customer_service_window"
+    assert problem["platform"] == "whatsapp"
+    assert problem["allowed"] == ["platform_template"]
+    assert "24 hours" in problem["detail"] and "template" in problem["detail"]
+    assert problem["last_customer_message_at"] and problem["window_closed_at"]
+    # Nothing was queued: no message, no request to listening, nothing at the platform.
+    assert outbound(get_conversation(client, tenant, conversation["id"])) == []
+    requested = collect_events(
+        stack.nats_url,
+        "engagement.reply.requested",
+        lambda e: e["data"]["conversation_id"] == conversation["id"],
+        timeout=2,
+    )
+    assert requested == []
+
+    # A template of the channel is what WhatsApp takes now.
+    unknown = replied(
+        client,
+        tenant,
+        conversation["id"],
+        platform_template={"name": "order_shipped", "language": "es", "parameters": []},
+    )["message"]
+    failed = delivered(client, tenant, conversation["id"], unknown["id"], "failed")
+    assert failed["error_code"] == "unknown_template"
+    message = replied(
+        client,
+        tenant,
+        conversation["id"],
+        platform_template={"name": "order_update", "language": "es", "parameters": ["Ana", "A-4521"]},
+    )["message"]
+    assert message["status"] == "queued"
+    sent = delivered(client, tenant, conversation["id"], message["id"], "sent")
+    assert sent["platform_message_id"] == "wamid.TPL9"
+    assert sent["text"] == "Hola Ana, tu pedido A-4521 ya está en camino."
+    [call] = platform.posts(path)
+    assert call.headers["authorization"] == f"Bearer {WA_TOKEN}"
+    assert call.body == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": customer,
+        "type": "template",
+        "template": {
+            "name": "order_update",
+            "language": {"code": "es"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "A-4521"}],
+                }
+            ],
+        },
+    }
+    assert get_conversation(client, tenant, conversation["id"])["first_response_at"] is not None
+
+
+def messenger_conversation(
+    client: httpx.Client, tenant: Tenant, channel_id: str, *, days_ago: float
+) -> tuple[str, dict[str, Any]]:
+    """A customer's Messenger message `days_ago`; the customer's page-scoped id and the conversation."""
+    customer = unique("2584")
+    sent_ms = int((time.time() - days_ago * 86400) * 1000)
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": PAGE_ID,
+                    "time": sent_ms,
+                    "messaging": [
+                        {
+                            "sender": {"id": customer},
+                            "recipient": {"id": PAGE_ID},
+                            "timestamp": sent_ms,
+                            "message": {"mid": f"m_{uuid.uuid4().hex}", "text": COMPLAINT},
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
+    assert post_meta(client, "meta", channel_id, body).status_code == 200
+    conversation = wait_until(
+        lambda: next(iter(list_conversations(client, tenant)), None),
+        what="the conversation opened",
+    )
+    return customer, conversation
+
+
+def test_messenger_reply_after_a_day_goes_with_the_human_agent_tag_and_after_a_week_is_refused(
+    client: httpx.Client, tenant: Tenant, other_tenant: Tenant, platform: RecordingPlatform
+) -> None:
+    path = f"/v21.0/{PAGE_ID}/messages"
+    platform.answer(path, (200, {"recipient_id": "x", "message_id": "m_tagged_9"}))
+    channel_id = meta_channel(client, tenant, platform)
+    customer, conversation = messenger_conversation(client, tenant, channel_id, days_ago=3)
+
+    message = replied(client, tenant, conversation["id"], text="Your refund left today.")["message"]
+
+    sent = delivered(client, tenant, conversation["id"], message["id"], "sent")
+    assert sent["platform_message_id"] == "m_tagged_9"
+    [call] = platform.posts(path)
+    assert call.headers["authorization"] == f"Bearer {PAGE_TOKEN}"
+    assert call.body == {
+        "recipient": {"id": customer},
+        "message": {"text": "Your refund left today."},
+        "messaging_type": "MESSAGE_TAG",
+        "tag": "HUMAN_AGENT",
+    }
+
+    # Eight days after the customer's message nothing may go, not even a template (WhatsApp only).
+    other_channel = meta_channel(client, other_tenant, platform)
+    _, late = messenger_conversation(client, other_tenant, other_channel, days_ago=8)
+    problem = assert_problem(post_message(client, other_tenant, late["id"], text="Still there?"), 422)
+    assert problem["code"] == "outside_human_agent_window"
+    assert problem["allowed"] == []
+    assert "7 days" in problem["detail"]
+    template = {"name": "order_update", "language": "en", "parameters": []}
+    problem = assert_problem(post_message(client, other_tenant, late["id"], platform_template=template), 422)
+    assert problem["code"] == "templates_not_supported"
+    assert outbound(get_conversation(client, other_tenant, late["id"])) == []
+    assert len(platform.posts(path)) == 1
 
 
 def test_instagram_direct_message_is_answered_privately(

@@ -3,6 +3,7 @@ reply's outcome, the first response, automatic messages, and canned responses' s
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.errors import InvalidCannedResponse, ReplyNotPossible
+from services.engagement.errors import InvalidCannedResponse, MessagingWindowClosed, ReplyNotPossible
 from services.engagement.logic.canned import check_template, fill, pick_variant
 from services.engagement.logic.conversations import receive_mention
 from services.engagement.logic.replies import receive_brand_post, record_failed, record_sent, send_reply
@@ -24,7 +25,9 @@ from shared.events.contracts import (
     MentionReceived,
     MentionResolved,
     ReplyFailed,
+    ReplyRequested,
     ReplySent,
+    ReplyTemplate,
 )
 from shared.events.outbox import OutboxMessage
 from tests.helpers import create_tables
@@ -180,6 +183,34 @@ async def test_automatic_messages_are_no_first_response(session: AsyncSession) -
     await session.commit()
     await session.refresh(conversation)
     assert conversation.first_response_at is None
+
+
+@pytest.mark.anyio
+async def test_windows_refuse_before_anything_is_recorded_and_mark_a_persons_reply(
+    session: AsyncSession,
+) -> None:
+    whatsapp, _ = await opened(session, platform="whatsapp", kind="message")
+    later = T0 + timedelta(hours=25)
+    with pytest.raises(MessagingWindowClosed) as refused:
+        await send_reply(session, conversation=whatsapp, text="Hi", author_id="u1", now=later)
+    assert refused.value.extra["allowed"] == ["platform_template"]
+    # An automatic message is skipped the same way (a ReplyNotPossible, as rules and surveys expect).
+    with pytest.raises(ReplyNotPossible):
+        await send_reply(
+            session, conversation=whatsapp, text="Hi", author_id=None, now=later, origin="survey"
+        )
+    await session.commit()
+    assert await staged(session, "engagement.reply.requested") == []
+    assert (await session.execute(select(Message).where(Message.direction == "outbound"))).first() is None  # type: ignore[arg-type]
+    template = ReplyTemplate(name="order_update", language="en", parameters=["A-1"])
+    await send_reply(session, conversation=whatsapp, text="[t]", author_id="u1", now=later, template=template)
+
+    messenger, _ = await opened(session, platform="messenger", kind="message")
+    await send_reply(session, conversation=messenger, text="Hi", author_id="u1", now=T0 + timedelta(days=3))
+    await session.commit()
+    bodies = await staged(session, "engagement.reply.requested")
+    requests = [ReplyRequested.model_validate(json.loads(body)["data"]) for body in bodies]
+    assert [(r.template is not None, r.human_agent) for r in requests] == [(True, True), (False, True)]
 
 
 def test_canned_substitution_is_plain_and_strict() -> None:

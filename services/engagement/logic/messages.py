@@ -7,11 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.engagement.errors import ConversationNotFound
 from services.engagement.logic.canned import AUTOMATIC_VARIABLES, canned_text, render_canned
 from services.engagement.logic.conversations import add_note
-from services.engagement.logic.replies import send_reply
+from services.engagement.logic.replies import describe_template, send_reply
 from services.engagement.models import Agent, Conversation
 from services.engagement.replies_schemas import MessageCreate, MessagePosted, variables_of
 from services.engagement.schemas import MessageRead, NoteCreate
 from shared.db import utcnow
+from shared.events.contracts import ReplyTemplate
 from shared.tenancy import get_scoped
 
 
@@ -41,7 +42,14 @@ async def post_message(
     conversation = await get_scoped(
         session, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
     )
-    if message_in.template_id is not None:
+    platform_template: ReplyTemplate | None = None
+    if message_in.platform_template is not None:
+        given = message_in.platform_template
+        platform_template = ReplyTemplate(
+            name=given.name, language=given.language, parameters=given.parameters
+        )
+        text = describe_template(given.name, given.language, given.parameters)
+    elif message_in.template_id is not None:
         template = await canned_text(
             session, tenant_id=tenant_id, canned_id=message_in.template_id, language=conversation.language
         )
@@ -67,7 +75,13 @@ async def post_message(
         )
         return MessagePosted(internal=True, note=note)
     message = await send_reply(
-        session, conversation=conversation, text=text, author_id=author_id, now=utcnow(), origin="agent"
+        session,
+        conversation=conversation,
+        text=text,
+        author_id=author_id,
+        now=utcnow(),
+        origin="agent",
+        template=platform_template,
     )
     await session.commit()
     return MessagePosted(internal=False, message=MessageRead.model_validate(message, from_attributes=True))

@@ -7,6 +7,14 @@ listening's code and sentence). The answer goes to the thread of the conversatio
 message: a private message to its author when that was a private message (its `kind`, as listening saw
 it; any post on Messenger and WhatsApp), a public reply in the thread otherwise.
 
+Platform windows (`shared/windows.py`) are checked here, before anything is recorded: a private message
+on WhatsApp more than 24 hours after the customer's last message (the conversation's latest inbound
+message) can only be an approved template (`template`), and on Messenger / Instagram a person's reply goes
+with the `HUMAN_AGENT` tag until 7 days, an automatic one not past 24 hours; anything else is refused with
+`MessagingWindowClosed` (422) naming the window and what may be sent instead. listening checks again when
+it records the request (its own defence) and refuses a template its channel does not store
+(`listening.reply.failed`, `unknown_template`): engagement does not keep a copy of listening's templates.
+
 The first response: `conversation.first_response_at` is set when the brand's first answer reaches the
 platform (the reply is `sent`, at the platform's acceptance time), not when it is queued: a reply the
 platform refuses (outside the 24-hour window, say) did not answer the customer, so the SLA's first-response
@@ -26,7 +34,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.errors import ReplyNotPossible
+from services.engagement.errors import MessagingWindowClosed, ReplyNotPossible
 from services.engagement.logic.canned import render_canned
 from services.engagement.models import Conversation, Message
 from shared.db import utcnow
@@ -38,12 +46,21 @@ from shared.events.contracts import (
     ReplyFailed,
     ReplyRequested,
     ReplySent,
+    ReplyTemplate,
 )
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.tenancy import scoped
+from shared.windows import decide
 
-__all__ = ["receive_brand_post", "record_failed", "record_sent", "render_canned", "send_reply"]
+__all__ = [
+    "describe_template",
+    "receive_brand_post",
+    "record_failed",
+    "record_sent",
+    "render_canned",
+    "send_reply",
+]
 
 log = logging.getLogger("rapport.engagement.replies")
 
@@ -102,6 +119,39 @@ async def latest_inbound(session: AsyncSession, *, conversation: Conversation) -
     return (await session.execute(stmt)).scalars().first()
 
 
+def describe_template(name: str, language: str, parameters: list[str]) -> str:
+    """A template message's text until listening reports the body it sent."""
+    shown = f"[WhatsApp template {name} ({language})]"
+    return f"{shown} {', '.join(parameters)}" if parameters else shown
+
+
+def check_window(
+    conversation: Conversation, answered: Message, *, direct: bool, now: datetime, origin: str, template: bool
+) -> None:
+    """MessagingWindowClosed (422) or ReplyNotPossible (422, templates off WhatsApp) unless the platform's
+    window lets this reply go now, counted from the customer's latest message on the conversation."""
+    decision = decide(
+        answered.platform,
+        private=direct,
+        last_inbound_at=answered.posted_at,
+        now=now,
+        human=origin in RESPONDING_ORIGINS,
+        template=template,
+    )
+    if decision.allowed:
+        return
+    if decision.code == "templates_not_supported":
+        raise ReplyNotPossible(decision.reason, code=decision.code)
+    raise MessagingWindowClosed(
+        decision.reason,
+        code=decision.code,
+        platform=answered.platform,
+        last_customer_message_at=answered.posted_at.isoformat(),
+        window_closed_at=decision.closed_at.isoformat() if decision.closed_at else None,
+        allowed=list(decision.alternatives),
+    )
+
+
 async def send_reply(
     session: AsyncSession,
     *,
@@ -110,12 +160,15 @@ async def send_reply(
     author_id: str | None,
     now: datetime,
     origin: str = "agent",
+    template: ReplyTemplate | None = None,
 ) -> Message:
     """Record an outbound message (`queued`) answering the conversation's latest inbound message and stage
-    `engagement.reply.requested` for listening to send it (no commit).
+    `engagement.reply.requested` for listening to send it (no commit). With `template` (an approved
+    WhatsApp template), `text` only describes it until listening reports the body it sent.
 
     Raises ReplyNotPossible (422) when the conversation came through no channel (ingest API posts, posts
-    found by listening queries) or has no inbound message from a channel to answer.
+    found by listening queries) or has no inbound message from a channel to answer, and
+    MessagingWindowClosed (422) when the platform's window does not let it go now (nothing is recorded).
     `first_response_at` is set once the reply is sent (`record_sent`), not here.
     """
     text = text.strip()
@@ -135,6 +188,7 @@ async def send_reply(
             "The conversation has no customer message to reply to.", code="nothing_to_answer"
         )
     direct = answered.kind == "message" or answered.platform in DIRECT_PLATFORMS
+    check_window(conversation, answered, direct=direct, now=now, origin=origin, template=template is not None)
     message = Message(
         tenant_id=conversation.tenant_id,
         conversation_id=conversation.id,
@@ -168,6 +222,9 @@ async def send_reply(
                 # or its author (direct) from it, and checks the platform's 24-hour window.
                 mention_id=answered.mention_id,
                 requested_at=now,
+                template=template,
+                # A person's reply: Messenger / Instagram take it with the HUMAN_AGENT tag past 24 hours.
+                human_agent=origin in RESPONDING_ORIGINS,
             ),
             source=SOURCE,
             tenant_id=conversation.tenant_id,
@@ -246,6 +303,8 @@ async def record_sent(session: AsyncSession, *, tenant_id: str, sent: ReplySent)
     if echo is not None:
         await session.delete(echo)
     message.status = "sent"
+    if sent.text:  # the body listening composed (a template filled in): what the customer read
+        message.text = sent.text
     message.platform_message_id = sent.platform_message_id
     message.external_id = sent.platform_message_id
     message.sent_at = sent.sent_at

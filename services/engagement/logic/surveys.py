@@ -58,6 +58,7 @@ from services.engagement.survey_schemas import (
     SurveySettingRead,
     SurveySettingUpdate,
 )
+from services.engagement.tenant_privacy.capture import capture_survey_opt_in
 from shared.db import utcnow
 from shared.errors import Unprocessable
 from shared.events.contracts import MentionResolved, SurveyAnswered
@@ -65,6 +66,7 @@ from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.reads import Reader
 from shared.tenancy import get_scoped, scoped
+from shared.windows import WINDOWED_PLATFORMS, decide
 
 log = logging.getLogger("rapport.engagement.surveys")
 
@@ -78,9 +80,6 @@ DEFAULT_QUESTIONS = {
     "nps": "How likely are you to recommend us to a friend or colleague? Reply with a number from 0 (not at "
     "all likely) to 10 (extremely likely), or answer here:",
 }
-# Platforms that allow a free-form message only within 24 hours of the customer's last message.
-WINDOWED_PLATFORMS = frozenset({"whatsapp", "messenger", "instagram"})
-SERVICE_WINDOW = timedelta(hours=24)
 
 # A post that is just a score: "5", " 4/5 ", "10!", "9 / 10"; or one to five stars ("⭐⭐⭐⭐", "★★★").
 _SCORE = re.compile(r"\s*(\d{1,2})\s*(?:/\s*(5|10))?\s*[.!]*\s*")
@@ -210,8 +209,9 @@ async def _setting_for(
 
 
 async def window_open(session: AsyncSession, *, conversation: Conversation, now: datetime) -> bool:
-    """Whether a free-form message may go out on the conversation's platform now: always, except on
-    platforms with a 24-hour customer-service window, counted from the customer's last message."""
+    """Whether an automatic free-form message may go out on the conversation's platform now: always,
+    except on platforms with a 24-hour window (`shared/windows.py`), counted from the customer's last
+    message (a thread there counts as private, whether it began as a comment or a direct message)."""
     if (conversation.platform or "") not in WINDOWED_PLATFORMS:
         return True
     stmt = select(func.max(col(Message.posted_at))).where(
@@ -220,7 +220,7 @@ async def window_open(session: AsyncSession, *, conversation: Conversation, now:
     last: datetime | None = (await session.execute(stmt)).scalar_one_or_none()
     if last is not None and last.tzinfo is None:  # SQLite forgets the offset of an aggregate
         last = last.replace(tzinfo=now.tzinfo)
-    return last is not None and now - last < SERVICE_WINDOW
+    return decide(conversation.platform, private=True, last_inbound_at=last, now=now, human=False).allowed
 
 
 async def _waiting(session: AsyncSession, *, conversation: Conversation, now: datetime) -> Survey | None:
@@ -437,6 +437,8 @@ async def answer_by_link(session: AsyncSession, *, token: str, answer_in: Survey
     )
     if not recorded:
         raise SurveyAlreadyAnswered("This survey was already answered.")
+    if answer_in.marketing_opt_in:
+        capture_survey_opt_in(session, survey=survey)
     await session.commit()
     low, high = SCALES[survey.kind]
     return SurveyPublic(

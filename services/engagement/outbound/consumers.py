@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.outbound.deliveries import record_deliveries
-from services.engagement.outbound.subscriptions import SUBSCRIBABLE_DOMAINS
+from services.engagement.outbound.subscriptions import SUBSCRIBABLE_DOMAINS, SUBSCRIBABLE_TYPES
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
 from shared.service import Subscription
@@ -36,4 +36,13 @@ SUBSCRIPTIONS: list[Subscription[Any]] = [
         inbox=False,
     )
     for domain in SUBSCRIBABLE_DOMAINS
+] + [
+    Subscription(
+        durable=f"{DURABLE}-{event_type.replace('.', '-')}",
+        event=Contract,
+        subject=event_type,
+        batch_handler=on_public_events,
+        inbox=False,
+    )
+    for event_type in SUBSCRIBABLE_TYPES
 ]

@@ -38,11 +38,13 @@ log = logging.getLogger("rapport.engagement.webhooks")
 
 # The public streams a partner may subscribe to (identity's and the dead letters are internal).
 SUBSCRIBABLE_DOMAINS = ("listening", "profiles", "engagement")
+# Single types of internal streams a partner may subscribe to too (they carry no personal data).
+SUBSCRIBABLE_TYPES = ("privacy.subject.erased",)
 
 
 def subscribable() -> list[EventSpec[Contract]]:
     """The catalog's event types a subscription may name."""
-    return [spec for spec in SPECS if spec.domain in SUBSCRIBABLE_DOMAINS]
+    return [spec for spec in SPECS if spec.domain in SUBSCRIBABLE_DOMAINS or spec.name in SUBSCRIBABLE_TYPES]
 
 
 def matches(pattern: str, event_type: str) -> bool:

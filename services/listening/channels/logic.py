@@ -23,6 +23,7 @@ from services.listening.channels.schemas import (
     ChannelStatus,
     ChannelUpdate,
 )
+from services.listening.channels.templates import delete_channel_templates
 from services.listening.errors import ChannelNotFound
 from services.listening.models import Channel, MentionFetch, PullerLease
 from services.listening.usage.quotas import check_channel_quota
@@ -316,6 +317,7 @@ async def delete_channel(session: AsyncSession, *, tenant_id: str, channel_id: s
     """Remove a channel (its mentions stay); the caller stops its puller."""
     channel = await get_channel(session, tenant_id=tenant_id, channel_id=channel_id)
     await session.delete(channel)
+    await delete_channel_templates(session, tenant_id=tenant_id, channel_id=channel_id)
     await session.execute(delete(PullerLease).where(col(PullerLease.channel_id) == channel_id))
     await session.commit()
     log.info("channel.deleted", extra={"channel_id": channel_id, "tenant_id": tenant_id})

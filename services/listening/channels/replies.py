@@ -3,11 +3,13 @@ sends it and answers with an event.
 
 `request_reply` handles `engagement.reply.requested` in the consumer's inbox transaction. It checks what
 can be checked without the platform (the channel is the tenant's, the platform can send, the post or
-the person to answer is known, and a private message is inside the platform's customer-service window:
-24 hours after the person's last message on that channel, for WhatsApp, Messenger and Instagram) and
-either records the reply as `pending` or as `failed`, staging `listening.reply.failed` in the same
-transaction. A request for a message already pending or sent changes nothing; one already failed is
-tried again.
+the person to answer is known, a template named is one the channel stores with as many parameters as
+given, and a private message is inside the platform's window — `shared/windows.py`, from the person's last
+message on that channel: WhatsApp's 24 hours, or a template; Messenger's and Instagram's 24 hours, or a
+person's reply with the `HUMAN_AGENT` tag within 7 days) and either records the reply as `pending` (with
+the tag it goes out with) or as `failed`, staging `listening.reply.failed` in the same transaction.
+engagement refuses such replies up front already; this check is the channel owner's own. A request
+for a message already pending or sent changes nothing; one already failed is tried again.
 
 The `ReplySender` claims due pending rows (a lease: a crashed claim is retried once it runs out), sends
 each through its platform's adapter (`connectors.replies`) outside any transaction, then records the
@@ -21,6 +23,7 @@ again when the lease runs out, and so does a retry after a timeout that hid a su
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -39,6 +42,7 @@ from services.listening.channels.connectors import (
     OutboundReply,
     ReplyRefused,
     SendError,
+    TemplateMessage,
     send_bluesky,
     send_mastodon,
     send_meta,
@@ -47,6 +51,7 @@ from services.listening.channels.connectors import (
 )
 from services.listening.channels.connectors.pulling import USER_AGENT
 from services.listening.channels.logic import channel_settings
+from services.listening.channels.templates import find_template, render
 from services.listening.models import Channel, Mention, Reply
 from services.listening.settings import ListeningSettings
 from shared.db import shielded, utcnow
@@ -57,14 +62,13 @@ from shared.events.outbox import stage
 from shared.secrets import SecretBox
 from shared.tenancy import scoped
 from shared.wakeups import CommitWake, work_until_cancelled
+from shared.windows import WINDOWED_PLATFORMS, decide
 
 log = logging.getLogger("rapport.listening.replies")
 
 SOURCE = "listening"
 # Channel platforms listening can send through.
 SENDING_PLATFORMS = frozenset({"meta", "whatsapp", "mastodon", "x", "bluesky"})
-# Private messages there are allowed only this long after the person's last message (Meta's rule).
-SERVICE_WINDOW = timedelta(hours=24)
 REPLY_BATCH = 16
 # With nothing due, look again at least this often (other replicas record requests too).
 REPLY_IDLE_S = 5.0
@@ -74,6 +78,10 @@ FailureCode = Literal[
     "missing_credentials",
     "invalid_request",
     "outside_customer_service_window",
+    "outside_human_agent_window",
+    "templates_not_supported",
+    "unknown_template",
+    "template_parameter_mismatch",
     "platform_rejected",
     "platform_unavailable",
 ]
@@ -113,6 +121,8 @@ async def request_reply(session: AsyncSession, *, tenant_id: str, request: Reply
     reply.channel_id = request.channel_id
     reply.kind = request.kind
     reply.text = request.text
+    reply.template = request.template.model_dump_json() if request.template is not None else None
+    reply.messaging_tag = None
     reply.status = "pending"
     reply.attempts = 0
     reply.next_attempt_at = utcnow()
@@ -140,6 +150,8 @@ async def _prepare(session: AsyncSession, reply: Reply, request: ReplyRequested)
         raise Refused("unsupported_platform", f"Sending is not supported on {channel.platform} yet.")
     if channel.platform == "bluesky" and request.kind == "direct":
         raise Refused("unsupported_platform", "Private messages are not supported on Bluesky yet.")
+    if request.template is not None:
+        await _template(session, reply, channel, request)
     mention = await _mention(session, reply.tenant_id, channel.id, request)
     reply.in_reply_to = request.in_reply_to or (mention.external_id if mention else None)
     reply.recipient = request.recipient or (
@@ -158,7 +170,7 @@ async def _prepare(session: AsyncSession, reply: Reply, request: ReplyRequested)
         )
     if private:
         assert reply.recipient is not None
-        await _check_window(session, reply.tenant_id, channel.id, reply.recipient)
+        await _check_window(session, reply, channel, request)
 
 
 async def _channel(session: AsyncSession, tenant_id: str, channel_id: str) -> Channel | None:
@@ -189,20 +201,69 @@ async def _mention(
     return None
 
 
-async def _check_window(session: AsyncSession, tenant_id: str, channel_id: str, recipient: str) -> None:
-    """Refused unless the person wrote to this channel within the customer-service window."""
-    stmt = select(func.max(Mention.created_at)).where(
-        col(Mention.tenant_id) == tenant_id,
-        col(Mention.channel_id) == channel_id,
-        col(Mention.author_id) == recipient,
-    )
-    last: datetime | None = (await session.execute(stmt)).scalar_one_or_none()
-    if last is None or last < utcnow() - SERVICE_WINDOW:
+async def _template(session: AsyncSession, reply: Reply, channel: Channel, request: ReplyRequested) -> None:
+    """A template reply: the channel must store it with as many parameters as given; the reply's text
+    becomes its body filled in (what the customer reads)."""
+    wanted = request.template
+    assert wanted is not None
+    if channel.platform != "whatsapp":
         raise Refused(
-            "outside_customer_service_window",
-            "The person has not written to this channel in the last 24 hours; the platform only allows a "
-            "template message now.",
+            "templates_not_supported",
+            f"Message templates are sent on WhatsApp only, not through a {channel.platform} channel.",
         )
+    stored = await find_template(
+        session, tenant_id=reply.tenant_id, channel_id=channel.id, name=wanted.name, language=wanted.language
+    )
+    if stored is None:
+        raise Refused(
+            "unknown_template",
+            f"The channel stores no approved template {wanted.name!r} in {wanted.language!r} "
+            "(POST /v1/channels/{id}/templates).",
+        )
+    if len(wanted.parameters) != stored.parameters:
+        raise Refused(
+            "template_parameter_mismatch",
+            f"The template {wanted.name!r} takes {stored.parameters} parameters; "
+            f"{len(wanted.parameters)} were given.",
+        )
+    reply.text = render(stored.body, wanted.parameters)
+
+
+async def _check_window(
+    session: AsyncSession, reply: Reply, channel: Channel, request: ReplyRequested
+) -> None:
+    """Refused unless the platform's window (`shared/windows.py`) lets this private message go now,
+    counted from the person's last message on this channel; the Meta tag it needs goes on the reply."""
+    assert reply.recipient is not None
+    stmt = (
+        select(col(Mention.created_at), col(Mention.platform))
+        .where(
+            col(Mention.tenant_id) == reply.tenant_id,
+            col(Mention.channel_id) == channel.id,
+            col(Mention.author_id) == reply.recipient,
+            col(Mention.platform).in_(list(WINDOWED_PLATFORMS)),
+        )
+        .order_by(col(Mention.created_at).desc())
+        .limit(1)
+    )
+    last = (await session.execute(stmt)).first()
+    last_at: datetime | None = last[0] if last is not None else None
+    if channel.platform == "whatsapp":
+        platform = "whatsapp"
+    else:  # Meta: Messenger or Instagram, as the person's last message (or the post answered) says
+        platform = (last[1] if last is not None else None) or reply.target_platform or "messenger"
+    decision = decide(
+        platform,
+        private=True,
+        last_inbound_at=last_at,
+        now=utcnow(),
+        human=request.human_agent,
+        template=request.template is not None,
+    )
+    if not decision.allowed:
+        assert decision.code is not None
+        raise Refused(decision.code, decision.reason)
+    reply.messaging_tag = decision.tag
 
 
 def _fail(session: AsyncSession, reply: Reply, exc: Refused) -> None:
@@ -233,6 +294,17 @@ def _fail(session: AsyncSession, reply: Reply, exc: Refused) -> None:
     log.info(
         "reply.failed",
         extra={"message_id": reply.message_id, "tenant_id": reply.tenant_id, "code": exc.code},
+    )
+
+
+def _template_message(stored: str | None) -> TemplateMessage | None:
+    if not stored:
+        return None
+    data = json.loads(stored)
+    return TemplateMessage(
+        name=str(data["name"]),
+        language=str(data["language"]),
+        parameters=tuple(str(value) for value in data.get("parameters") or ()),
     )
 
 
@@ -422,6 +494,8 @@ class ReplySender:
                 in_reply_to=reply.in_reply_to,
                 recipient=reply.recipient,
                 target_platform=reply.target_platform,
+                template=_template_message(reply.template),
+                tag=reply.messaging_tag,
             )
             platform_id = await sender(
                 self.client, out, self.box.open(channel.secrets), channel_settings(channel)
@@ -512,6 +586,7 @@ class ReplySender:
                             platform_message_id=platform_id,
                             attempts=reply.attempts,
                             sent_at=now,
+                            text=reply.text if reply.template else None,
                         ),
                         source=SOURCE,
                         tenant_id=reply.tenant_id,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from services.listening.channels import logic
+from services.listening.channels import logic, templates
 from services.listening.channels.inbound import deliver, verify_subscription
 from services.listening.channels.schemas import (
     ChannelCreate,
@@ -15,6 +15,9 @@ from services.listening.channels.schemas import (
     ChannelRead,
     ChannelUpdate,
     InboundResult,
+    TemplateCreate,
+    TemplatePage,
+    TemplateRead,
 )
 from services.listening.deps import ListeningStateDep
 from shared.auth import ADMINS, Principal, require_roles
@@ -28,6 +31,7 @@ inbound_router = APIRouter(prefix="/v1/inbound", tags=["inbound webhooks"])
 routers = [channels_router, inbound_router]
 
 Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
+TemplateId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @channels_router.post(
@@ -126,6 +130,59 @@ async def delete_channel(
     """Disconnect a platform and stop its puller (its mentions stay)."""
     await logic.delete_channel(session, tenant_id=principal.tenant_id, channel_id=channel_id)
     await state.pullers.stop(channel_id)
+    return Response(status_code=204)
+
+
+@channels_router.get(
+    "/{channel_id}/templates",
+    response_model=TemplatePage,
+    operation_id="list_channel_templates",
+    summary="List a channel's message templates",
+    responses=problems(404),
+)
+async def list_channel_templates(
+    channel_id: str, principal: Admin, reader: ReaderDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> TemplatePage:
+    """The approved WhatsApp message templates the channel may send, newest first."""
+    return await templates.list_templates(
+        reader, tenant_id=principal.tenant_id, channel_id=channel_id, limit=limit, cursor=cursor
+    )
+
+
+@channels_router.post(
+    "/{channel_id}/templates",
+    status_code=201,
+    response_model=TemplateRead,
+    operation_id="create_channel_template",
+    summary="Store an approved message template",
+    responses=problems(404, 409, 422),
+)
+async def create_channel_template(
+    channel_id: str, template_in: TemplateCreate, principal: Admin, session: SessionDep
+) -> TemplateRead:
+    """Store a template Meta approved for the WhatsApp channel's account: `name`, `language` (`en_US`),
+    `category` (MARKETING, UTILITY, AUTHENTICATION) and `body` with `{{1}}`-style parameters. Outside
+    WhatsApp's 24-hour customer-service window a reply can only be one of these (409 if the name and
+    language are stored already; 422 for a channel that is not WhatsApp)."""
+    return await templates.create_template(
+        session, tenant_id=principal.tenant_id, channel_id=channel_id, template_in=template_in
+    )
+
+
+@channels_router.delete(
+    "/{channel_id}/templates/{template_id}",
+    status_code=204,
+    response_class=Response,
+    operation_id="delete_channel_template",
+    summary="Remove a message template",
+    responses=problems(404),
+)
+async def delete_channel_template(
+    channel_id: str, template_id: TemplateId, principal: Admin, session: SessionDep
+) -> Response:
+    await templates.delete_template(
+        session, tenant_id=principal.tenant_id, channel_id=channel_id, template_id=template_id
+    )
     return Response(status_code=204)
 
 

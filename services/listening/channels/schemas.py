@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from services.listening.channels.connectors import BSKY_PDS, GRAPH_API, X_API
 from shared.pagination import Page
@@ -233,3 +234,58 @@ class InboundResult(BaseModel):
     # Mentions named by id only (Instagram @mentions), and how many of them were queued to be fetched.
     references: int = 0
     queued: int = 0
+
+
+# --- WhatsApp message templates -------------------------------------------------------------------
+
+# A body parameter: `{{1}}`, `{{2}}`, ... (spaces inside the braces allowed); any other `{{...}}` is refused.
+TEMPLATE_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+TemplateCategory = Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
+
+
+def template_parameters(body: str) -> int:
+    """How many parameters a template's body takes: its placeholders must be `{{1}}` to `{{n}}`, each
+    present (in any order, repeats allowed); ValueError otherwise."""
+    found = TEMPLATE_PLACEHOLDER.findall(body)
+    if any(not name.isdigit() for name in found):
+        raise ValueError("the body's parameters are positional: {{1}}, {{2}}, ...")
+    numbers = {int(name) for name in found}
+    if numbers != set(range(1, len(numbers) + 1)):
+        raise ValueError("the body's parameters are numbered from {{1}} without gaps")
+    return len(numbers)
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+class TemplateCreate(_Strict):
+    """An approved WhatsApp message template, as Meta approved it: its `name`, `language` code (`en_US`,
+    `es`, `pt_BR`), `category` and `body` with `{{1}}`-style parameters."""
+
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    language: str = Field(min_length=2, max_length=16, pattern=r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")
+    category: Annotated[TemplateCategory, BeforeValidator(_upper)]
+    body: str = Field(min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> TemplateCreate:
+        template_parameters(self.body)
+        return self
+
+
+class TemplateRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    channel_id: str
+    name: str
+    language: str
+    category: str
+    body: str
+    # How many parameters the body takes ({{1}} to {{n}}): a reply naming the template gives that many.
+    parameters: int
+    created_at: datetime
+
+
+TemplatePage = Page[TemplateRead]

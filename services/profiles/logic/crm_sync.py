@@ -10,12 +10,14 @@ Upserting what the profile already holds changes nothing and announces nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.profiles.logic.consent import Entry, record_if_changed
 from services.profiles.logic.normalise import is_strong, normalise
 from services.profiles.logic.orders import resolve_survivor
 from services.profiles.logic.snapshot import snapshot
@@ -323,15 +325,27 @@ async def upsert_partner_profile(
 
 
 async def sync_partner_profile(
-    session: AsyncSession, *, tenant_id: str, system: str, external_id: str, body: ProfileUpsert
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    system: str,
+    external_id: str,
+    body: ProfileUpsert,
+    consents: Sequence[Entry] = (),
 ) -> Upserted:
     """`upsert_partner_profile` and commit. Two first upserts of one partner id racing: the loser's insert
-    fails on the unique identifier, and it runs again as an update of the winner's profile."""
+    fails on the unique identifier, and it runs again as an update of the winner's profile. `consents`
+    (what the partner's CRM holds) go into the ledger in the same transaction where they change the
+    person's state."""
     for attempt in (1, 2):
         try:
             upserted = await upsert_partner_profile(
                 session, tenant_id=tenant_id, system=system, external_id=external_id, body=body
             )
+            if consents:
+                await record_if_changed(
+                    session, tenant_id=tenant_id, profile_id=upserted.profile_id, entries=consents
+                )
             await session.commit()
             return upserted
         except IntegrityError:

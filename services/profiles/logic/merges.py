@@ -1,10 +1,11 @@
 """Merging profiles and undoing merges: history kept, nothing destroyed.
 
-A merge moves the merged profile's identifiers, interactions (their `origin_profile_id` stays), orders
-and notes to the survivor, recounts the survivor from its interactions and leaves the merged profile in
-place with `merged_into` set; a `profile_merge` row keeps both profiles' columns as they were. An unmerge
-gives identifiers back, with the interactions that came in under the profile they came from (restored
-from that snapshot), or to a new profile when they did not come from a merge.
+A merge moves the merged profile's identifiers, interactions (their `origin_profile_id` stays), orders,
+notes and consent history (`services/profiles/logic/consent.py`) to the survivor, recounts the survivor
+from its interactions and leaves the merged profile in place with `merged_into` set; a `profile_merge`
+row keeps both profiles' columns as they were. An unmerge gives identifiers back, with the interactions
+(and the consent history) that came in under the profile they came from (restored from that snapshot),
+or to a new profile when they did not come from a merge.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.errors import IdentifierNotOnProfile, ProfileMerged, ProfileNotFound, SameProfile
 from services.profiles.logic import lifecycle
+from services.profiles.logic.consent import merge_ledgers, unmerge_ledgers
 from services.profiles.logic.corrections import recount
 from services.profiles.logic.resolution import (
     SOURCE,
@@ -203,6 +205,10 @@ async def merge_profiles(
         )
         .values(status="accepted", decided_by=actor, decided_at=now)
     )
+    # Both consent histories kept on the survivor, its state the most restrictive of the two.
+    await merge_ledgers(
+        session, tenant_id=tenant_id, survivor_id=survivor_id, merged_id=merged_id, merge_id=merge_id
+    )
     # The survivor is judged again with what it gained; a merged-away profile belongs to no segment.
     memberships = await refresh_memberships(session, tenant_id, [survivor_id, merged_id])
     segments = {pid: set(ids) for pid, ids in memberships.items()}
@@ -302,6 +308,9 @@ async def unmerge_identifiers(
             .where(_N.c.tenant_id == tenant_id, _N.c.id.in_(moved_notes))
             .values(profile_id=restored_id)
         )
+    if origin is not None:
+        # Each profile's consent history back with it, each state derived from its own history again.
+        await unmerge_ledgers(session, tenant_id=tenant_id, profile_id=profile_id, restored_id=restored_id)
     await recount(session, tenant_id=tenant_id, profile=profile)
     await recount(session, tenant_id=tenant_id, profile=restored)
     profile["updated_at"] = now

@@ -3,9 +3,12 @@
 - Meta (Graph API): a public reply to a Facebook comment or post is `POST /{object-id}/comments`
   (`message`), to an Instagram comment `POST /{ig-comment-id}/replies` (`message`); a private message
   (Messenger, Instagram) is `POST /{page-id}/messages` with `recipient.id`, `message.text` and
-  `messaging_type: RESPONSE`, with the Page access token.
+  `messaging_type: RESPONSE` — past Meta's 24-hour window, a person's reply goes as
+  `messaging_type: MESSAGE_TAG` with `tag: HUMAN_AGENT` —, with the Page access token.
 - WhatsApp Cloud API: `POST /{phone-number-id}/messages` with `messaging_product: whatsapp`, `to`,
-  `type: text` (a `context.message_id` quotes the message answered). Template messages are not sent.
+  `type: text` (a `context.message_id` quotes the message answered), or `type: template` with
+  `template.name`, `template.language.code` and the body's parameters
+  (`components: [{type: body, parameters: [{type: text, text}]}]`).
 - Mastodon: `POST /api/v1/statuses` (`status`, `in_reply_to_id`; `visibility: direct` for a private
   mention), with an `Idempotency-Key` so a retried request cannot post twice.
 - X (API v2): `POST /2/tweets` with `reply.in_reply_to_tweet_id`, and a direct message
@@ -47,6 +50,15 @@ ReplyKind = Literal["public", "direct"]
 
 
 @dataclass(frozen=True)
+class TemplateMessage:
+    """An approved WhatsApp template: its name, language code and body parameters in order."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class OutboundReply:
     """What to send: `key` identifies the message (idempotency key where the platform takes one)."""
 
@@ -57,6 +69,10 @@ class OutboundReply:
     recipient: str | None = None
     # The platform of the post answered (`facebook`, `instagram`, `messenger`, ...) when known.
     target_platform: str | None = None
+    # A WhatsApp template message instead of `text`.
+    template: TemplateMessage | None = None
+    # Meta's message tag for a private message (`HUMAN_AGENT`); None: a standard `RESPONSE`.
+    tag: str | None = None
 
 
 class SendError(Exception):
@@ -189,6 +205,9 @@ async def send_meta(
             "message": {"text": reply.text},
             "messaging_type": "RESPONSE",
         }
+        if reply.tag:
+            body["messaging_type"] = "MESSAGE_TAG"
+            body["tag"] = reply.tag
         answer = await post_json(client, url, token=access_token, body=body, params=params)
         return _platform_id(answer.get("message_id"), "message id")
     edge = "replies" if reply.target_platform == "instagram" else "comments"
@@ -205,17 +224,27 @@ async def send_whatsapp(
     phone_number_id: str,
     graph_base: str = GRAPH_API,
 ) -> str:
-    """Send a text message to a WhatsApp user (quoting the message answered, if named); the `wamid`."""
+    """Send a text message to a WhatsApp user (quoting the message answered, if named), or an approved
+    template; the `wamid`."""
     url = f"{graph_base.rstrip('/')}/{_node(phone_number_id, 'business phone number')}/messages"
     body: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": _required(reply.recipient, "recipient"),
-        "type": "text",
-        "text": {"preview_url": False, "body": reply.text},
     }
-    if reply.in_reply_to:
-        body["context"] = {"message_id": reply.in_reply_to}
+    if reply.template is not None:
+        template: dict[str, Any] = {
+            "name": reply.template.name,
+            "language": {"code": reply.template.language},
+        }
+        if reply.template.parameters:
+            parameters = [{"type": "text", "text": value} for value in reply.template.parameters]
+            template["components"] = [{"type": "body", "parameters": parameters}]
+        body.update(type="template", template=template)
+    else:
+        body.update(type="text", text={"preview_url": False, "body": reply.text})
+        if reply.in_reply_to:
+            body["context"] = {"message_id": reply.in_reply_to}
     answer = await post_json(client, url, token=access_token, body=body)
     messages = as_list(answer.get("messages"))
     return _platform_id(as_dict(messages[0]).get("id") if messages else None, "message id")

@@ -1,0 +1,1 @@
+"""A tenant's privacy settings as listening applies them: the retention period and its sweep."""
