@@ -138,9 +138,9 @@ def run_demo(gateway: str) -> int:
 
         time.sleep(1.0)
         card = client.get("/v1/metrics/scorecard", headers=auth).json()
-        mentions = card["mentions"]
+        mentions = card["listening"]["mentions"]
         print(
             f"\nScorecard: mentions={mentions['total']} by sentiment={mentions['by_sentiment']} "
-            f"conversations={card['conversations']['opened']}\n"
+            f"conversations={card['care']['conversations']['opened']}\n"
         )
     return 0

@@ -1,30 +1,205 @@
-"""metrics' routes."""
+"""metrics' routes: the scorecard, a metric's time series, and a metric's drill-down rows (JSON or CSV)."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 
-from services.metrics.logic import scorecard as scorecards
-from services.metrics.schemas import Scorecard
+from services.metrics.logic import card
+from services.metrics.schemas import DEFINITIONS, RowPage, Scorecard, Series, SeriesPoint
+from services.metrics.settings import MetricsSettings
 from shared.auth import STAFF, Principal, require_roles
+from shared.errors import BadRequest, Unprocessable
+from shared.pagination import CursorQuery, LimitQuery
 from shared.service import ReaderDep
+from shared.validation import ensure_ordered
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
 StaffDep = Annotated[Principal, Depends(require_roles(*STAFF))]
-DayQuery = Annotated[date | None, Query(description="A UTC day, YYYY-MM-DD (inclusive).")]
+Currency = Annotated[str, Query(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of the CLV.")]
+MAX_POINTS = 1000
+
+
+async def filters(
+    request: Request,
+    from_: Annotated[datetime | None, Query(alias="from", description=DEFINITIONS["period"])] = None,
+    to: Annotated[
+        datetime | None, Query(description="End of the period (exclusive); now by default.")
+    ] = None,
+    channel: Annotated[str | None, Query(max_length=64, description="The tenant's channel id.")] = None,
+    platform: Annotated[
+        str | None, Query(max_length=64, description="The platform (x, instagram, ...).")
+    ] = None,
+    team: Annotated[str | None, Query(max_length=64, description="Conversations of this team.")] = None,
+    agent: Annotated[
+        str | None, Query(max_length=64, description="Conversations and answers of this agent.")
+    ] = None,
+    language: Annotated[str | None, Query(max_length=16, description="The mention's language.")] = None,
+    query: Annotated[
+        str | None, Query(max_length=64, description="Mentions matching this listening query.")
+    ] = None,
+    currency: Currency | None = None,
+) -> card.Filters:
+    """The period and filters of a request (each applies to the figures it can: see docs/metrics.md)."""
+    settings: MetricsSettings = request.app.state.runtime.settings
+    upper = card.now_or(to)
+    lower = None
+    if from_ is not None:
+        lower = from_.replace(tzinfo=UTC) if from_.tzinfo is None else from_.astimezone(UTC)
+    ensure_ordered(lower, upper, names=("from", "to"))
+    return card.Filters(
+        from_=lower,
+        to=upper,
+        channel=channel,
+        platform=platform,
+        team=team,
+        agent=agent,
+        language=language,
+        query=query,
+        currency=currency or settings.metrics_currency,
+        conversion_days=settings.conversion_window_days,
+    )
+
+
+FiltersDep = Annotated[card.Filters, Depends(filters)]
 
 
 @router.get("/scorecard", response_model=Scorecard, operation_id="get_scorecard", summary="Get the scorecard")
-async def get_scorecard(
+async def get_scorecard(principal: StaffDep, reader: ReaderDep, f: FiltersDep) -> Scorecard:
+    """The tenant's Social CRM scorecard over [from, to): listening (mentions, net sentiment, share of
+    voice, alerts), care (first response and resolution times, SLA compliance, backlog, reopen rate) and
+    customer figures (CSAT, NPS, social conversion, retention, CLV). Definitions: docs/metrics.md."""
+    return await card.scorecard(reader, principal.tenant_id, f)
+
+
+SeriesMetric = Annotated[
+    str,
+    Query(
+        pattern=f"^({'|'.join(card.SERIES)})$",
+        description="The metric (default `mentions`): " + ", ".join(card.SERIES) + ".",
+    ),
+]
+
+
+@router.get("/timeseries", response_model=Series, operation_id="get_timeseries", summary="Get a time series")
+async def get_timeseries(
     principal: StaffDep,
     reader: ReaderDep,
-    from_: Annotated[date | None, Query(alias="from", description="First UTC day, YYYY-MM-DD.")] = None,
-    to: Annotated[date | None, Query(description="Last UTC day, YYYY-MM-DD (inclusive).")] = None,
-) -> Scorecard:
-    """Get the tenant's scorecard: mentions, profiles, conversations and survey scores (CSAT, NPS) over a
-    period."""
-    return await scorecards.scorecard(reader, tenant_id=principal.tenant_id, from_=from_, to=to)
+    f: FiltersDep,
+    metric: SeriesMetric = "mentions",
+    interval: Annotated[Literal["hour", "day", "week"], Query(description="UTC buckets.")] = "day",
+) -> Series:
+    """One metric per hour, day or week of the period (default: the last 48 hours, 30 days or 26 weeks);
+    each point is the metric over its bucket alone, as the scorecard of that bucket would give it."""
+    step = card.INTERVALS[interval]
+    default_span = {"hour": timedelta(hours=48), "day": timedelta(days=30), "week": timedelta(weeks=26)}
+    if f.from_ is None:
+        f = replace(f, from_=card.bucket_start(f.to - default_span[interval], interval))
+    assert f.from_ is not None
+    if (f.to - f.from_) / step > MAX_POINTS:
+        raise Unprocessable(f"At most {MAX_POINTS} points: choose a shorter period or a longer interval.")
+    points = await card.series(reader, principal.tenant_id, str(metric), interval, f)
+    return Series(
+        metric=str(metric),
+        interval=interval,
+        from_=card.bucket_start(f.from_, interval),
+        to=f.to,
+        points=[SeriesPoint(start=start, value=value) for start, value in points],
+    )
+
+
+RowsMetric = Annotated[
+    str,
+    Query(
+        pattern=f"^({'|'.join(card.ROWS)})$",
+        description="The metric (default `mentions`): " + ", ".join(card.ROWS) + ".",
+    ),
+]
+
+
+def _key(row: dict[str, Any], metric: str) -> list[str]:
+    spec = card.ROWS[metric]
+    return [
+        str(row.get(spec.at) or ""),
+        str(row[spec.key]),
+        str(row.get("query_id") or row.get("currency") or ""),
+    ]
+
+
+def _cursor(key: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> list[str]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except Exception:
+        raise BadRequest("The cursor is not valid.") from None
+    if not (isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key)):
+        raise BadRequest("The cursor is not valid.")
+    return key
+
+
+def _cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@router.get(
+    "/rows",
+    response_model=RowPage,
+    operation_id="get_metric_rows",
+    summary="Get a metric's rows",
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def get_rows(
+    request: Request,
+    principal: StaffDep,
+    reader: ReaderDep,
+    f: FiltersDep,
+    metric: RowsMetric = "mentions",
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every row, as CSV.")] = "json",
+) -> RowPage | StreamingResponse:
+    """The rows a metric is computed from, with the same period and filters as the scorecard (a metric
+    equals what its rows add up to): a page in time then id order, or with `format=csv` (or `Accept:
+    text/csv`) every row from the cursor on, as CSV with a header row."""
+    name = str(metric)
+    rows = await card.rows_of(reader, principal.tenant_id, name, f)
+    if cursor:
+        after = _after(cursor)
+        rows = [r for r in rows if _key(r, name) > after]
+    if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
+        return StreamingResponse(
+            _csv(rows, card.ROWS[name].columns),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="metric-{name}.csv"'},
+        )
+    page = rows[:limit]
+    next_cursor = _cursor(_key(page[-1], name)) if len(rows) > limit else None
+    return RowPage(
+        metric=name, items=[{k: _cell(v) for k, v in r.items()} for r in page], next_cursor=next_cursor
+    )

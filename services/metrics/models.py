@@ -1,22 +1,156 @@
-"""metrics' table: one counter per tenant, UTC day and metric name."""
+"""metrics' tables: one fact row per mention, listening-query match, alert, conversation, survey answer,
+profile and order, folded from events; every scorecard number is computed from these rows, and the rows
+are what its drill-down exports.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 
-from sqlalchemy import BigInteger, Column
+from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
-METRIC_MAX = 120
+from shared.db import UTCDateTime
 
 
-class Counter(SQLModel, table=True):
-    """How many times `metric` happened in the tenant on the UTC day `bucket`."""
+class MentionFact(SQLModel, table=True):
+    """A mention as listening analysed it (latest analysis). A post removed from its platform keeps its row
+    as a tombstone (`removed_at`), so a late or repeated `received` cannot bring it back."""
 
-    __tablename__ = "counter"
+    __tablename__ = "mention_fact"
+    __table_args__ = (Index("ix_mention_fact_tenant_created", "tenant_id", "created_at"),)
 
-    # The primary key leads with tenant_id, so it is also the tenant index.
     tenant_id: str = Field(primary_key=True, max_length=64)
-    bucket: date = Field(primary_key=True)
-    metric: str = Field(primary_key=True, max_length=METRIC_MAX)
-    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    mention_id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    platform: str = Field(max_length=64)
+    channel_id: str | None = Field(default=None, max_length=64)
+    language: str = Field(max_length=16)
+    sentiment: str = Field(max_length=16)
+    intent: str = Field(max_length=32)
+    # When the latest analysis was given (a late re-analysis never overwrites a newer one).
+    analysed_at: datetime = Field(sa_type=UTCDateTime)
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MentionQueryFact(SQLModel, table=True):
+    """One listening query a mention matched, with the query's kind (brand, competitor, topic)."""
+
+    __tablename__ = "mention_query_fact"
+    __table_args__ = (Index("ix_mention_query_fact_tenant_query", "tenant_id", "query_id"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    mention_id: str = Field(primary_key=True, max_length=64)
+    query_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)
+
+
+class AlertFact(SQLModel, table=True):
+    """A listening alert raised on a query."""
+
+    __tablename__ = "alert_fact"
+    __table_args__ = (Index("ix_alert_fact_tenant_bucket", "tenant_id", "bucket_start"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    alert_id: str = Field(primary_key=True, max_length=64)
+    query_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    bucket_start: datetime = Field(sa_type=UTCDateTime)
+
+
+class ConversationFact(SQLModel, table=True):
+    """A conversation's clock: when it opened, was first answered, resolved and reopened; its deadlines,
+    team and agent. The opening mention (`mention_id`) gives its platform, channel and language."""
+
+    __tablename__ = "conversation_fact"
+    __table_args__ = (Index("ix_conversation_fact_tenant_opened", "tenant_id", "opened_at"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    conversation_id: str = Field(primary_key=True, max_length=64)
+    # Null until `engagement.conversation.opened` arrives (an event about it may come first).
+    opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    profile_id: str | None = Field(default=None, max_length=64)
+    mention_id: str | None = Field(default=None, max_length=64)
+    priority: str | None = Field(default=None, max_length=16)
+    team_id: str | None = Field(default=None, max_length=64)
+    assignee_id: str | None = Field(default=None, max_length=64)
+    assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The first resolution (reopen rate) and the latest one (resolution time; null while open again).
+    first_resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str | None = Field(default=None, max_length=16)
+    status_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reopen_count: int = 0
+    first_response_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_response_breached: bool = False
+    resolution_breached: bool = False
+    # Merged into another conversation (closed by the merge): it leaves every count.
+    merged_into: str | None = Field(default=None, max_length=64)
+
+
+class SurveyFact(SQLModel, table=True):
+    """One survey answer (CSAT 1-5 or NPS 0-10)."""
+
+    __tablename__ = "survey_fact"
+    __table_args__ = (Index("ix_survey_fact_tenant_answered", "tenant_id", "answered_at"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    survey_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=8)
+    score: int
+    conversation_id: str = Field(max_length=64)
+    profile_id: str = Field(max_length=64)
+    assignee_id: str | None = Field(default=None, max_length=64)
+    channel_id: str | None = Field(default=None, max_length=64)
+    platform: str | None = Field(default=None, max_length=64)
+    answered_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ProfileFact(SQLModel, table=True):
+    """A customer profile: when and where it was first seen, its lifecycle stage and lifetime value as of
+    its latest snapshot, and the profile it was merged into (and when)."""
+
+    __tablename__ = "profile_fact"
+    __table_args__ = (Index("ix_profile_fact_tenant_first_seen", "tenant_id", "first_seen_at"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    profile_id: str = Field(primary_key=True, max_length=64)
+    first_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The platform it was first seen on; `partner:<system>` for a profile a partner's CRM created.
+    platform: str | None = Field(default=None, max_length=64)
+    lifecycle_stage: str = Field(default="stranger", max_length=16)
+    stage_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # {currency: "decimal string"}, as of the snapshot at `snapshot_at`.
+    lifetime_value: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    snapshot_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    merged_into: str | None = Field(default=None, max_length=64)
+    merged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OrderFact(SQLModel, table=True):
+    """An order, as profiles announced it (`profiles.profile.updated` naming `order_count`: one event per
+    order; `event_id` is that event's), recorded at `at` on profile `origin_id`; `owner_id` is the
+    customer it counts for now (the survivor, after merges)."""
+
+    __tablename__ = "order_fact"
+    __table_args__ = (Index("ix_order_fact_tenant_owner", "tenant_id", "owner_id"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(primary_key=True, max_length=64)
+    origin_id: str = Field(max_length=64)
+    owner_id: str = Field(max_length=64)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ErasedProfile(SQLModel, table=True):
+    """A profile id erased by a privacy request, and the random id that replaced it in every fact row:
+    an event naming it that arrives later (one in transit during the erasure) is folded under the
+    random id too (`privacy.reanonymise`)."""
+
+    __tablename__ = "metrics_erased_profile"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    profile_id: str = Field(primary_key=True, max_length=64)
+    anonymous_id: str = Field(max_length=64)

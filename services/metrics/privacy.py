@@ -1,29 +1,126 @@
-"""metrics' answer to privacy requests (`shared.privacy`): it holds nothing that names a person.
+"""metrics' answer to privacy requests (`shared.privacy`): its fact rows name people by profile id only.
 
-Its only table counts events per tenant, UTC day and metric name (`mentions.sentiment.negative`,
-`conversations.opened`, `surveys.csat.4`, ...): no profile id, identifier or text is ever part of a
-key or a value. An export answers that nothing is held; an erasure changes nothing, and the counts the
-person's posts, conversations and answers added stay, anonymous. (The service's outbox rows that name
-the person are deleted by the plumbing, like every service's.)
+No identifier, handle or text is ever stored here: the fact tables hold ids, labels, times and amounts.
+A person's profile ids still link their rows (first sighting, lifecycle, orders, conversations, survey
+answers) to them, so an export returns those rows, and an erasure replaces each of the person's profile
+ids by a new random id, the same in every table. The counts and figures the person added stay as they
+were (an erasure changes no number); the rows no longer lead to anyone. The pairs (erased id, random id)
+are kept (`metrics_erased_profile`; the erased id names nothing anywhere once the erasure completes), so
+an event naming an erased id that is folded later (one in transit during the erasure) lands under the
+random id too (`reanonymise`, after each batch of the profiles and engagement streams). Mention rows
+carry listening's mention id and labels only: listening keeps the anonymised post under that id, so they
+stay as they are. (The service's outbox rows that name the person are deleted by the plumbing, like
+every service's.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events.contracts import PrivacySubject
+from services.metrics.models import ConversationFact, ErasedProfile, OrderFact, ProfileFact, SurveyFact
+from shared.events.contracts import Contract, PrivacySubject
+from shared.events.envelope import Event
+from shared.ids import uuid4_str
 from shared.privacy import ErasureResult
+
+
+def _t(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+_PROFILE, _ORDER, _CONV, _SURVEY = _t(ProfileFact), _t(OrderFact), _t(ConversationFact), _t(SurveyFact)
+_ERASED = _t(ErasedProfile)
+# Where events name profiles.
+_PROFILE_FIELDS = ("profile_id", "survivor_id", "merged_id")
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    return [{key: _plain(value) for key, value in row._mapping.items()} for row in result]
 
 
 async def export_person(
     session: AsyncSession, tenant_id: str, subject: PrivacySubject
 ) -> dict[str, list[dict[str, Any]]]:
-    """Nothing: metrics keeps anonymous counts only."""
-    return {"counters": []}
+    """The fact rows of the person's profiles."""
+    ids = subject.profile_ids
+
+    async def of(table: Table, *conditions: Any) -> list[dict[str, Any]]:
+        return _rows(await session.execute(select(table).where(table.c.tenant_id == tenant_id, *conditions)))
+
+    return {
+        "profiles": await of(_PROFILE, _PROFILE.c.profile_id.in_(ids)),
+        "orders": await of(_ORDER, _ORDER.c.owner_id.in_(ids) | _ORDER.c.origin_id.in_(ids)),
+        "conversations": await of(_CONV, _CONV.c.profile_id.in_(ids)),
+        "survey_answers": await of(_SURVEY, _SURVEY.c.profile_id.in_(ids)),
+    }
+
+
+async def _replace(session: AsyncSession, tenant_id: str, profile_id: str, anonymous: str) -> dict[str, int]:
+    """Replace one profile id by its random id in every fact table; rows changed per kind."""
+    counts: dict[str, int] = {}
+    changes = (
+        ("profiles", _PROFILE, _PROFILE.c.profile_id, {"profile_id": anonymous}),
+        ("profiles", _PROFILE, _PROFILE.c.merged_into, {"merged_into": anonymous}),
+        ("orders", _ORDER, _ORDER.c.owner_id, {"owner_id": anonymous}),
+        ("orders", _ORDER, _ORDER.c.origin_id, {"origin_id": anonymous}),
+        ("conversations", _CONV, _CONV.c.profile_id, {"profile_id": anonymous}),
+        ("survey_answers", _SURVEY, _SURVEY.c.profile_id, {"profile_id": anonymous}),
+    )
+    for kind, table, column, values in changes:
+        result = await session.execute(
+            update(table).where(table.c.tenant_id == tenant_id, column == profile_id).values(**values)
+        )
+        counts[kind] = counts.get(kind, 0) + int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return counts
 
 
 async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySubject) -> ErasureResult:
-    """Nothing to erase: the counters name nobody, and they stay."""
-    return ErasureResult(counts={}, references=[])
+    """Replace each of the person's profile ids by a new random one in every fact table, and remember
+    the pair."""
+    counts: dict[str, int] = {}
+    rows = await session.execute(
+        select(_ERASED.c.profile_id, _ERASED.c.anonymous_id).where(
+            _ERASED.c.tenant_id == tenant_id, _ERASED.c.profile_id.in_(subject.profile_ids)
+        )
+    )
+    known = {profile_id: anonymous for profile_id, anonymous in rows.tuples()}
+    for profile_id in subject.profile_ids:
+        anonymous = known.get(profile_id)
+        if anonymous is None:
+            anonymous = uuid4_str()
+            await session.execute(
+                _ERASED.insert().values(tenant_id=tenant_id, profile_id=profile_id, anonymous_id=anonymous)
+            )
+        for kind, n in (await _replace(session, tenant_id, profile_id, anonymous)).items():
+            counts[kind] = counts.get(kind, 0) + n
+    return ErasureResult(counts={f"{kind}_anonymised": n for kind, n in counts.items()}, references=[])
+
+
+async def reanonymise(session: AsyncSession, events: Sequence[Event[Contract]]) -> None:
+    """After a batch is folded: rows it wrote under an erased profile id move to that id's random id
+    (one indexed look-up per batch naming profiles)."""
+    named: dict[str, set[str]] = {}
+    for event in events:
+        extra = event.data.model_extra or {}
+        ids = {str(extra[f]) for f in _PROFILE_FIELDS if extra.get(f)}
+        if ids:
+            named.setdefault(event.tenantid, set()).update(ids)
+    for tenant_id, ids in named.items():
+        pairs = (
+            await session.execute(
+                select(_ERASED.c.profile_id, _ERASED.c.anonymous_id).where(
+                    _ERASED.c.tenant_id == tenant_id, _ERASED.c.profile_id.in_(ids)
+                )
+            )
+        ).tuples()
+        for profile_id, anonymous in pairs:
+            await _replace(session, tenant_id, profile_id, anonymous)

@@ -306,6 +306,11 @@ class ConversationOpened(Contract):
     priority: Literal["low", "normal", "high", "urgent"]
     assignee_id: str | None = None
     opened_at: datetime
+    # The SLA deadlines the opening set (None: no policy, or a producer that does not say), and the team
+    # routing chose: metrics needs a deadline that was met to count it, and no event names one otherwise.
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    team_id: str | None = None
 
 
 class ReplyTemplate(Contract):

@@ -52,7 +52,9 @@ def test_label_moves_the_metrics_counts(client: httpx.Client) -> None:
         "positive",
         "praise",
     )
-    wait_until(lambda: scorecard(client, tenant)["mentions"]["total"] == 1, what="the mention counted")
+    wait_until(
+        lambda: scorecard(client, tenant)["listening"]["mentions"]["total"] == 1, what="the mention counted"
+    )
 
     response = client.post(
         f"/v1/mentions/{mention['id']}/labels",
@@ -62,10 +64,12 @@ def test_label_moves_the_metrics_counts(client: httpx.Client) -> None:
     assert response.status_code == 201, response.text
 
     card = wait_until(
-        lambda: (c := scorecard(client, tenant))["mentions"]["by_sentiment"]["negative"] == 1 and c,
+        lambda: (
+            (c := scorecard(client, tenant))["listening"]["mentions"]["by_sentiment"]["negative"] == 1 and c
+        ),
         what="the counts moved to the label",
     )
-    counts = card["mentions"]
+    counts = card["listening"]["mentions"]
     assert counts["total"] == 1
     assert counts["by_sentiment"] == {"negative": 1, "neutral": 0, "positive": 0}
     assert counts["by_intent"]["complaint"] == 1 and counts["by_intent"]["praise"] == 0
@@ -116,7 +120,9 @@ def test_redaction_removes_text_and_counts_everywhere(client: httpx.Client, stac
     kept = analysed(client, tenant, PRAISE, handle=handle)
     gone = analysed(client, tenant, COMPLAINT, handle=handle)
     conversation = wait_until(lambda: conversations(client, tenant), what="the complaint's conversation")[0]
-    wait_until(lambda: scorecard(client, tenant)["mentions"]["total"] == 2, what="both mentions counted")
+    wait_until(
+        lambda: scorecard(client, tenant)["listening"]["mentions"]["total"] == 2, what="both mentions counted"
+    )
 
     # listening stages this when the platform deletes the post (services.listening.channels.compliance).
     publish_event(
@@ -136,12 +142,13 @@ def test_redaction_removes_text_and_counts_everywhere(client: httpx.Client, stac
     )
 
     card = wait_until(
-        lambda: (c := scorecard(client, tenant))["mentions"]["total"] == 1 and c, what="the count taken back"
+        lambda: (c := scorecard(client, tenant))["listening"]["mentions"]["total"] == 1 and c,
+        what="the count taken back",
     )
-    assert card["mentions"]["by_sentiment"]["negative"] == 0
-    assert card["mentions"]["by_sentiment"]["positive"] == 1
-    assert card["mentions"]["by_intent"]["complaint"] == 0
-    assert card["mentions"]["by_platform"] == {"x": 1}
+    assert card["listening"]["mentions"]["by_sentiment"]["negative"] == 0
+    assert card["listening"]["mentions"]["by_sentiment"]["positive"] == 1
+    assert card["listening"]["mentions"]["by_intent"]["complaint"] == 0
+    assert card["listening"]["mentions"]["by_platform"] == {"x": 1}
     message = wait_until(
         lambda: (
             (
@@ -216,8 +223,8 @@ def test_backlog_is_scored_fast_then_rescored_and_metrics_follow(client: httpx.C
     # metrics moved every changed mention (listening.mention.reanalysed) to its final labels.
     wait_until(
         lambda: (
-            (c := scorecard(client, tenant))["mentions"]["total"] == 400
-            and c["mentions"]["by_sentiment"] == final
+            (c := scorecard(client, tenant))["listening"]["mentions"]["total"] == 400
+            and c["listening"]["mentions"]["by_sentiment"] == final
         ),
         timeout=60,
         what=f"scorecard sentiments to equal listening's final labels {final}",

@@ -26,7 +26,7 @@ from tests.listening.channels.test_replies import meta_channel
 # The record of the erasure itself keeps the erased profile ids (random ids that no longer name anything):
 # the request with its certificate, each service's answer, the notice partners get, and engagement's list
 # of erased profiles (events about them still in transit change nothing).
-RECORD_TABLES = {"privacy_request", "privacy_answer", "erased_profile"}
+RECORD_TABLES = {"privacy_request", "privacy_answer", "erased_profile", "metrics_erased_profile"}
 NOTICES = ("privacy.erasure.completed", "privacy.subject.erased")
 
 

@@ -75,23 +75,27 @@ def test_profiles_crash_during_ingest_loses_and_duplicates_nothing(stack: Stack)
         return body
 
     final = wait_until(
-        lambda: (c := card())["profiles"]["created"] >= N and c["mentions"]["total"] >= N and c,
+        lambda: (
+            (c := card())["customer"]["profiles_first_seen"] >= N
+            and c["listening"]["mentions"]["total"] >= N
+            and c
+        ),
         timeout=120,
         what="every mention to reach profiles",
     )
-    intents = final["mentions"]["by_intent"]
+    intents = final["listening"]["mentions"]["by_intent"]
     actionable = intents.get("complaint", 0) + intents.get("question", 0)
-    assert final["mentions"]["total"] == N
+    assert final["listening"]["mentions"]["total"] == N
     assert actionable > 0
     wait_until(
-        lambda: card()["conversations"]["opened"] >= actionable,
+        lambda: card()["care"]["conversations"]["opened"] >= actionable,
         timeout=60,
         what="every actionable mention to open a conversation",
     )
     # Nothing twice: counts stay exact once the backlog has drained.
     final = card()
-    assert final["profiles"]["created"] == N
-    assert final["conversations"]["opened"] == actionable
+    assert final["customer"]["profiles_first_seen"] == N
+    assert final["care"]["conversations"]["opened"] == actionable
     assert count_all(client, "/v1/profiles", tenant.headers) == N
     assert count_all(client, "/v1/conversations", tenant.headers) == actionable
     client.close()

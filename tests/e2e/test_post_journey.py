@@ -62,14 +62,14 @@ def test_complaint_reaches_profile_conversation_and_scorecard(client: httpx.Clie
     card = wait_until(
         # Each event type has its own consumer in metrics: wait for both counts.
         lambda: (
-            (c := scorecard(client, tenant.headers))["conversations"]["opened"] == 1
-            and c["mentions"]["total"] == 1
+            (c := scorecard(client, tenant.headers))["care"]["conversations"]["opened"] == 1
+            and c["listening"]["mentions"]["total"] == 1
             and c
         ),
         what="the scorecard to count the conversation",
     )
-    assert card["mentions"]["total"] == 1
-    assert card["mentions"]["by_sentiment"] == {"negative": 1, "neutral": 0, "positive": 0}
+    assert card["listening"]["mentions"]["total"] == 1
+    assert card["listening"]["mentions"]["by_sentiment"] == {"negative": 1, "neutral": 0, "positive": 0}
 
 
 def test_tenants_see_only_their_own_data(client: httpx.Client) -> None:
@@ -93,7 +93,7 @@ def test_tenants_see_only_their_own_data(client: httpx.Client) -> None:
         assert response.headers["content-type"].startswith("application/problem+json")
     assert client.get("/v1/mentions", headers=beta.headers).json()["items"] == []
     assert client.get("/v1/profiles", headers=beta.headers).json()["items"] == []
-    assert scorecard(client, beta.headers)["mentions"]["total"] == 0
+    assert scorecard(client, beta.headers)["listening"]["mentions"]["total"] == 0
 
 
 def test_every_process_reports_ready(stack: Any) -> None:

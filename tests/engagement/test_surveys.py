@@ -206,11 +206,11 @@ def test_resolving_sends_the_csat_question_and_a_link_answer_lands_in_metrics(
     [stored] = surveys_of(client, agent, conversation["id"])
     assert (stored["score"], stored["comment"], stored["answered_via"]) == (4, "Quick and kind", "link")
 
-    card = scorecard_when(client, tenant, lambda c: c["surveys"]["csat"]["answers"] == 1)
-    assert card["surveys"]["csat"]["satisfied"] == 1
-    assert card["surveys"]["csat"]["score"] == 100.0
-    assert card["surveys"]["csat"]["by_score"]["4"] == 1
-    assert card["surveys"]["nps"]["answers"] == 0 and card["surveys"]["nps"]["score"] is None
+    card = scorecard_when(client, tenant, lambda c: c["customer"]["csat"]["answers"] == 1)
+    assert card["customer"]["csat"]["satisfied"] == 1
+    assert card["customer"]["csat"]["score"] == 100.0
+    assert card["customer"]["csat"]["by_score"]["4"] == 1
+    assert card["customer"]["nps"]["answers"] == 0 and card["customer"]["nps"]["score"] is None
 
     again = client.post(f"/v1/surveys/{token}", json={"score": 1})
     assert_problem(again, 409)
@@ -256,8 +256,8 @@ def test_the_question_reaches_the_platform_and_the_customer_s_comment_answers_it
 
     row = wait_until(answered, timeout=30, what="the comment to answer the survey")
     assert (row["score"], row["answered_via"]) == (5, "reply")
-    card = scorecard_when(client, tenant, lambda c: c["surveys"]["csat"]["answers"] == 1)
-    assert card["surveys"]["csat"]["score"] == 100.0
+    card = scorecard_when(client, tenant, lambda c: c["customer"]["csat"]["answers"] == 1)
+    assert card["customer"]["csat"]["score"] == 100.0
     assert get_conversation(client, tenant, opened["id"])["status"] == "resolved"
 
 
@@ -460,12 +460,12 @@ def test_nps_over_a_set_of_answers(client: httpx.Client, stack: Stack) -> None:
         _, token = surveyed_conversation(client, stack, tenant, kind="nps")
         assert client.post(f"/v1/surveys/{token}", json={"score": score}).status_code == 200
 
-    card = scorecard_when(client, tenant, lambda c: c["surveys"]["nps"]["answers"] == len(scores))
-    nps = card["surveys"]["nps"]
+    card = scorecard_when(client, tenant, lambda c: c["customer"]["nps"]["answers"] == len(scores))
+    nps = card["customer"]["nps"]
     assert (nps["promoters"], nps["passives"], nps["detractors"]) == (3, 1, 1)
     assert nps["score"] == 40.0
     assert nps["by_score"]["10"] == 2 and nps["by_score"]["0"] == 0
-    assert card["surveys"]["csat"]["answers"] == 0
+    assert card["customer"]["csat"]["answers"] == 0
 
 
 # --- settings, auth and tenants -----------------------------------------------------------------
@@ -534,11 +534,11 @@ def test_survey_settings_auth_and_tenants(client: httpx.Client, stack: Stack) ->
 
     assert client.post(f"/v1/surveys/{token}", json={"score": 1}).status_code == 200
     wait_until(
-        lambda: scorecard(client, tenant)["surveys"]["csat"]["answers"] == 1,
+        lambda: scorecard(client, tenant)["customer"]["csat"]["answers"] == 1,
         what="metrics to count the answer",
     )
-    assert scorecard(client, other)["surveys"]["csat"]["answers"] == 0
-    assert scorecard(client, tenant)["surveys"]["csat"]["score"] == 0.0
+    assert scorecard(client, other)["customer"]["csat"]["answers"] == 0
+    assert scorecard(client, tenant)["customer"]["csat"]["score"] == 0.0
 
 
 def test_survey_link_is_limited_per_client_address(spawn_gateway: SpawnGateway) -> None:

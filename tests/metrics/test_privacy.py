@@ -1,9 +1,9 @@
-"""metrics answers privacy requests: it holds nobody, so an export is empty and an erasure keeps the
-anonymous counts the person's posts added."""
+"""metrics answers privacy requests: its fact rows name a person only by profile id; an export returns
+them, an erasure replaces the id by a random one, and every figure stays as it was."""
 
 from __future__ import annotations
 
-import uuid
+from typing import Any
 
 import httpx
 
@@ -11,21 +11,36 @@ from rapport.stack import Stack
 from tests.erasures import database_hits, erase, export, subject_of
 from tests.helpers import Tenant, mention_payload, unique
 from tests.metrics.test_scorecard import scorecard, scorecard_when
+from tests.profiles.helpers import wait_for_profile
 
 
-def test_erasure_keeps_the_anonymous_counts_and_nothing_names_the_person(
+def _figures(card: dict[str, Any]) -> dict[str, Any]:
+    return {"listening": card["listening"], "customer": card["customer"]}
+
+
+def test_erasure_anonymises_the_persons_rows_and_changes_no_figure(
     client: httpx.Client, tenant: Tenant, stack: Stack
 ) -> None:
     handle, text = unique("@mia"), f"My parcel {unique('lost')} never came"
     body = mention_payload(text=text, author={"handle": handle})
     assert client.post("/v1/mentions", headers=tenant.headers, json=body).status_code == 202
-    before = scorecard_when(client, tenant, lambda c: c["mentions"]["total"] == 1, "the mention counted")
-    profile_id = str(uuid.uuid4())
+    profile_id = wait_for_profile(client, tenant, handle)["id"]
+    before = scorecard_when(
+        client,
+        tenant,
+        lambda c: c["listening"]["mentions"]["total"] == 1 and c["customer"]["profiles_first_seen"] == 1,
+        "the mention and the profile counted",
+    )
     subject = subject_of([profile_id], {"kind": "handle", "platform": "x", "value": handle})
+    held = export(stack, tenant.tenant_id, subject, "metrics")
+    assert [row["profile_id"] for row in held["profiles"]] == [profile_id]
 
     answer = erase(stack, tenant.tenant_id, subject, "metrics")
 
-    assert answer["references"] == [] and set(answer["counts"]) <= {"outbox_events"}
-    assert scorecard(client, tenant)["mentions"] == before["mentions"]
-    assert export(stack, tenant.tenant_id, subject, "metrics") == {"counters": []}
-    assert database_hits(stack, "metrics", [handle, text, profile_id, body["external_id"]]) == []
+    assert answer["references"] == [] and answer["counts"]["profiles_anonymised"] == 1
+    assert _figures(scorecard(client, tenant)) == _figures(before)
+    assert export(stack, tenant.tenant_id, subject, "metrics")["profiles"] == []
+    assert database_hits(stack, "metrics", [handle, text, body["external_id"]]) == []
+    # The erased id stays only in the record of erased ids (so a late event lands anonymous too).
+    hits = database_hits(stack, "metrics", [profile_id])
+    assert [(table, column) for table, column, _ in hits] == [("metrics_erased_profile", "profile_id")]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from shared.events.contracts import Analysis, Author, MentionReceived, Sentiment
+from shared.events.contracts import Analysis, Author, MentionReceived, MentionRedacted, Sentiment
 from shared.events.envelope import CloudEvent, new_event
 from tests.helpers import (
     Tenant,
@@ -102,46 +102,61 @@ def test_scorecard_counts_mentions_profiles_and_conversations(client: httpx.Clie
         tenant,
         # Each event type has its own consumer: wait for all of them, in whatever order they finish.
         lambda c: (
-            (c["mentions"]["total"], c["profiles"]["created"], c["conversations"])
-            == (
-                3,
-                3,
-                {"opened": 2, "assigned": 2},
+            (
+                c["listening"]["mentions"]["total"],
+                c["customer"]["profiles_first_seen"],
+                c["care"]["conversations"]["opened"],
+                c["care"]["conversations"]["assigned"],
             )
+            == (3, 3, 2, 2)
         ),
         "three mentions, three profiles and two opened, assigned conversations",
     )
 
-    assert card["from"] is None and card["to"] is None
+    assert card["from"] is None and card["to"] is not None
     sentiments = {"negative": 0, "neutral": 0, "positive": 0}
     for analysis in analyses:
         sentiments[analysis["sentiment"]["label"]] += 1
-    assert card["mentions"]["by_sentiment"] == sentiments
-    assert card["mentions"]["by_intent"] == {
+    mentions = card["listening"]["mentions"]
+    assert mentions["by_sentiment"] == sentiments
+    assert mentions["by_intent"] == {
         "complaint": 1,
         "question": 1,
         "praise": 1,
         "purchase_intent": 0,
         "other": 0,
     }
-    assert card["mentions"]["by_platform"] == {"x": 3}
-    assert sum(card["mentions"]["by_language"].values()) == 3
-    assert card["mentions"]["by_language"].get("en") == sum(a["language"] == "en" for a in analyses)
-    assert card["conversations"] == {"opened": 2, "assigned": 2}
+    assert mentions["by_platform"] == {"x": 3}
+    assert sum(mentions["by_language"].values()) == 3
+    assert mentions["by_language"].get("en") == sum(a["language"] == "en" for a in analyses)
+    conversations = card["care"]["conversations"]
+    assert (conversations["opened"], conversations["assigned"]) == (2, 2)
+    assert sum(conversations["per_agent"].values()) == 2
+    # Nothing was answered yet: both are pending, never zero.
+    assert card["care"]["first_response"] == {
+        "count": 0,
+        "pending": 2,
+        "p50_minutes": None,
+        "p90_minutes": None,
+    }
 
 
 def test_new_tenant_scorecard_has_every_sentiment_key_at_zero(client: httpx.Client) -> None:
     tenant = signup(client)
     card = scorecard(client, tenant)
-    assert card["mentions"] == {
+    assert card["listening"]["mentions"] == {
         "total": 0,
         "by_sentiment": {"negative": 0, "neutral": 0, "positive": 0},
         "by_language": {},
         "by_intent": {"complaint": 0, "other": 0, "praise": 0, "purchase_intent": 0, "question": 0},
         "by_platform": {},
     }
-    assert card["profiles"] == {"created": 0}
-    assert card["conversations"] == {"opened": 0, "assigned": 0}
+    assert card["listening"]["net_sentiment"] is None
+    assert card["listening"]["share_of_voice"] == {"brand": 0, "competitor": 0, "share": None}
+    assert card["customer"]["profiles_first_seen"] == 0
+    assert card["care"]["conversations"] == {"opened": 0, "assigned": 0, "backlog": 0, "per_agent": {}}
+    assert card["care"]["sla"] == {"conversations": 0, "met": 0, "compliance": None}
+    assert card["customer"]["clv"]["all"] == {"customers": 0, "total": "0.00", "mean": None}
 
 
 def test_duplicate_post_is_counted_once(client: httpx.Client) -> None:
@@ -154,9 +169,11 @@ def test_duplicate_post_is_counted_once(client: httpx.Client) -> None:
     # A later post on another platform: once it is counted, everything before it has been.
     post_mention(client, tenant, PRAISE, platform="forum")
 
-    card = scorecard_when(client, tenant, lambda c: "forum" in c["mentions"]["by_platform"], "the later post")
-    assert card["mentions"]["total"] == 2
-    assert card["mentions"]["by_platform"] == {"forum": 1, "x": 1}
+    card = scorecard_when(
+        client, tenant, lambda c: "forum" in c["listening"]["mentions"]["by_platform"], "the later post"
+    )
+    assert card["listening"]["mentions"]["total"] == 2
+    assert card["listening"]["mentions"]["by_platform"] == {"forum": 1, "x": 1}
 
 
 def test_same_event_delivered_twice_is_counted_once(client: httpx.Client, stack: Stack) -> None:
@@ -169,42 +186,51 @@ def test_same_event_delivered_twice_is_counted_once(client: httpx.Client, stack:
     )
 
     card = scorecard_when(
-        client, tenant, lambda c: "barrier" in c["mentions"]["by_platform"], "the later event"
+        client, tenant, lambda c: "barrier" in c["listening"]["mentions"]["by_platform"], "the later event"
     )
-    assert card["mentions"]["total"] == 2
-    assert card["mentions"]["by_platform"] == {"barrier": 1, "x": 1}
+    assert card["listening"]["mentions"]["total"] == 2
+    assert card["listening"]["mentions"]["by_platform"] == {"barrier": 1, "x": 1}
 
 
-def test_mentions_are_bucketed_by_their_own_utc_day(client: httpx.Client, stack: Stack) -> None:
+def test_mentions_fall_in_the_period_by_their_own_time(client: httpx.Client, stack: Stack) -> None:
     tenant = signup(client)
     # 23:30 at UTC-2 on 5 March is 01:30 UTC on 6 March.
     posted_at = datetime.fromisoformat("2024-03-05T23:30:00-02:00")
     publish_event(stack.nats_url, received(tenant.tenant_id, created_at=posted_at))
 
+    def total(**period: str) -> int:
+        count: int = scorecard(client, tenant, **period)["listening"]["mentions"]["total"]
+        return count
+
     day = scorecard_when(
         client,
         tenant,
-        lambda c: c["mentions"]["total"] > 0,
+        lambda c: c["listening"]["mentions"]["total"] > 0,
         "the mention on 6 March",
-        **{"from": "2024-03-06", "to": "2024-03-06"},
+        **{"from": "2024-03-06", "to": "2024-03-07"},
     )
-    assert day["from"] == "2024-03-06" and day["to"] == "2024-03-06"
-    assert day["mentions"]["by_sentiment"] == {"negative": 0, "neutral": 0, "positive": 1}
-    assert scorecard(client, tenant, **{"from": "2024-03-05", "to": "2024-03-05"})["mentions"]["total"] == 0
-    assert scorecard(client, tenant, **{"from": "2024-03-07"})["mentions"]["total"] == 0
-    assert scorecard(client, tenant, to="2024-03-06")["mentions"]["total"] == 1
-    assert scorecard(client, tenant, **{"from": "2024-03-01", "to": "2024-03-31"})["mentions"]["total"] == 1
+    assert day["from"] == "2024-03-06T00:00:00Z" and day["to"] == "2024-03-07T00:00:00Z"
+    assert day["listening"]["mentions"]["by_sentiment"] == {"negative": 0, "neutral": 0, "positive": 1}
+    assert day["listening"]["net_sentiment"] == 100.0
+    # The period is [from, to): the mention at 01:30 UTC is in the hour from 01:00, not in the one before.
+    assert total(**{"from": "2024-03-06T01:00:00Z", "to": "2024-03-06T02:00:00Z"}) == 1
+    assert total(**{"from": "2024-03-06T00:30:00Z", "to": "2024-03-06T01:30:00Z"}) == 0
+    assert total(**{"from": "2024-03-05T20:00:00-02:00", "to": "2024-03-05T23:31:00-02:00"}) == 1
+    assert total(**{"from": "2024-03-05", "to": "2024-03-06"}) == 0
+    assert total(**{"from": "2024-03-07"}) == 0
+    assert total(to="2024-03-06T01:30:00Z") == 0
+    assert total(to="2024-03-06T01:30:01Z") == 1
 
 
 def test_other_tenant_sees_none_of_the_counts(client: httpx.Client, stack: Stack) -> None:
     tenant = signup(client)
     other = signup(client)
     publish_event(stack.nats_url, received(tenant.tenant_id, created_at=datetime.now(UTC)))
-    scorecard_when(client, tenant, lambda c: c["mentions"]["total"] == 1, "the mention counted")
+    scorecard_when(client, tenant, lambda c: c["listening"]["mentions"]["total"] == 1, "the mention counted")
     for base in (stack.gateway_url, stack.url("metrics")):
         response = httpx.get(f"{base}/v1/metrics/scorecard", headers=other.headers)
         assert response.status_code == 200
-        assert response.json()["mentions"]["total"] == 0
+        assert response.json()["listening"]["mentions"]["total"] == 0
 
 
 # --- auth and input -----------------------------------------------------------------------------
@@ -234,7 +260,7 @@ def test_integration_role_gets_403(client: httpx.Client, stack: Stack) -> None:
 def test_staff_roles_may_read_the_scorecard(client: httpx.Client, role: str) -> None:
     tenant = signup(client)
     user = add_user(client, tenant, role)
-    assert scorecard(client, user)["mentions"]["total"] == 0
+    assert scorecard(client, user)["listening"]["mentions"]["total"] == 0
 
 
 @pytest.mark.parametrize(
@@ -244,6 +270,8 @@ def test_staff_roles_may_read_the_scorecard(client: httpx.Client, role: str) -> 
         {"from": "yesterday"},
         {"to": "2024-02-30"},
         {"from": "2024-13-01"},
+        {"from": "2024-03-06T10:00:00Z", "to": "2024-03-06T09:59:59Z"},
+        {"currency": "euro"},
     ],
 )
 def test_invalid_period_returns_422_problem(client: httpx.Client, params: dict[str, str]) -> None:
@@ -252,3 +280,84 @@ def test_invalid_period_returns_422_problem(client: httpx.Client, params: dict[s
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert response.json()["status"] == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("rows", {"metric": "mood"}, 422),
+        ("rows", {"metric": "mentions", "cursor": "not-a-cursor"}, 400),
+        ("rows", {"metric": "mentions", "limit": 0}, 422),
+        ("timeseries", {"metric": "mood"}, 422),
+        ("timeseries", {"metric": "mentions", "interval": "minute"}, 422),
+        ("timeseries", {"metric": "mentions", "interval": "hour", "from": "2020-01-01"}, 422),
+        ("timeseries", {"metric": "mentions", "from": "2024-03-07", "to": "2024-03-06"}, 422),
+    ],
+)
+def test_rows_and_series_refuse_bad_input(
+    client: httpx.Client, path: str, params: dict[str, Any], status: int
+) -> None:
+    tenant = signup(client)
+    response = client.get(f"/v1/metrics/{path}", headers=tenant.headers, params=params)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+
+
+def test_rows_and_series_are_the_tenant_own(client: httpx.Client, stack: Stack) -> None:
+    tenant = signup(client)
+    other = signup(client)
+    publish_event(stack.nats_url, received(tenant.tenant_id, created_at=datetime.now(UTC)))
+    scorecard_when(client, tenant, lambda c: c["listening"]["mentions"]["total"] == 1, "the mention counted")
+    mine = client.get("/v1/metrics/rows", headers=tenant.headers, params={"metric": "mentions"}).json()
+    assert [row["sentiment"] for row in mine["items"]] == ["positive"] and mine["next_cursor"] is None
+    theirs = client.get("/v1/metrics/rows", headers=other.headers, params={"metric": "mentions"})
+    assert theirs.status_code == 200 and theirs.json()["items"] == []
+    exported = client.get(
+        "/v1/metrics/rows", headers=other.headers, params={"metric": "mentions", "format": "csv"}
+    )
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert exported.text.strip() == "mention_id,created_at,platform,channel_id,language,sentiment,intent"
+    series = client.get(
+        "/v1/metrics/timeseries", headers=other.headers, params={"metric": "mentions", "interval": "day"}
+    ).json()
+    assert len(series["points"]) in (30, 31) and all(p["value"] == 0 for p in series["points"])
+    mine_series = client.get(
+        "/v1/metrics/timeseries", headers=tenant.headers, params={"metric": "mentions", "interval": "day"}
+    ).json()
+    assert sum(p["value"] for p in mine_series["points"]) == 1
+
+
+def test_a_removed_post_leaves_every_figure_and_a_repeat_does_not_bring_it_back(
+    client: httpx.Client, stack: Stack
+) -> None:
+    tenant = signup(client)
+    kept = received(tenant.tenant_id, created_at=datetime.now(UTC))
+    gone = received(tenant.tenant_id, created_at=datetime.now(UTC), platform="forum")
+    for e in (kept, gone):
+        publish_event(stack.nats_url, e)
+    scorecard_when(
+        client, tenant, lambda c: c["listening"]["mentions"]["total"] == 2, "both mentions counted"
+    )
+    data = MentionReceived.model_validate(gone.data)
+    redacted = MentionRedacted(
+        mention_id=data.mention_id,
+        platform=data.platform,
+        created_at=data.created_at,
+        reason="deleted",
+        analysis=data.analysis,
+    )
+    publish_event(stack.nats_url, new_event(redacted, source="tests", tenant_id=tenant.tenant_id))
+    # The same `received` again (another broker message), then a barrier on the same stream.
+    publish_event(stack.nats_url, gone, msg_ids=(f"{gone.id}-again",))
+    publish_event(
+        stack.nats_url, received(tenant.tenant_id, created_at=datetime.now(UTC), platform="barrier")
+    )
+    card = scorecard_when(
+        client, tenant, lambda c: "barrier" in c["listening"]["mentions"]["by_platform"], "the barrier"
+    )
+    assert card["listening"]["mentions"]["total"] == 2
+    assert card["listening"]["mentions"]["by_platform"] == {"barrier": 1, "x": 1}
+    rows = client.get("/v1/metrics/rows", headers=tenant.headers, params={"metric": "mentions"}).json()[
+        "items"
+    ]
+    assert data.mention_id not in {row["mention_id"] for row in rows}

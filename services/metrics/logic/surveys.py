@@ -1,7 +1,5 @@
-"""Survey answers: counted per score and day, and the two customer-satisfaction measures built from them.
-
-Each answer adds to `surveys.<kind>.<score>` on the UTC day it was given, so any period's distribution is a
-sum of counters and both measures follow from it:
+"""The two customer-satisfaction measures, from a distribution of answers (`surveys.<kind>.<score>` → how
+many answers gave that score; the scorecard tallies its period's answer rows into one):
 
 * CSAT: the share of CSAT answers of 4 or 5 among all CSAT answers (1-5), as a percentage;
 * NPS: the percentage of promoters (9-10) minus the percentage of detractors (0-6) among all NPS answers
@@ -12,14 +10,9 @@ Either is null over a period without answers of its kind.
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Mapping
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.metrics.logic.counters import bucket_of, increment
 from services.metrics.schemas import CsatScore, NpsScore, SurveyScores
-from shared.events.contracts import SurveyAnswered
 
 PREFIX = "surveys."
 CSAT_SCALE = range(1, 6)
@@ -27,16 +20,6 @@ NPS_SCALE = range(0, 11)
 CSAT_SATISFIED = frozenset({4, 5})
 NPS_PROMOTERS = frozenset({9, 10})
 NPS_DETRACTORS = frozenset(range(0, 7))
-
-
-async def count_answer(session: AsyncSession, *, tenant_id: str, answered: SurveyAnswered) -> None:
-    """engagement.survey.answered: one answer of its kind and score, on the day it was given."""
-    await increment(
-        session,
-        tenant_id=tenant_id,
-        bucket=bucket_of(answered.answered_at),
-        metrics=Tally([f"{PREFIX}{answered.kind}.{answered.score}"]),
-    )
 
 
 def _distribution(totals: Mapping[str, int], kind: str, scale: range) -> dict[int, int]:

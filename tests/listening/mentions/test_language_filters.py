@@ -33,7 +33,7 @@ def _by_language(client: httpx.Client, tenant: Tenant, expected: dict[str, int])
     def check() -> dict[str, int] | None:
         response = client.get("/v1/metrics/scorecard", headers=tenant.headers)
         assert response.status_code == 200, response.text
-        seen.append(response.json()["mentions"]["by_language"])
+        seen.append(response.json()["listening"]["mentions"]["by_language"])
         return seen[-1] if seen[-1] == expected else None
 
     try:

@@ -1,0 +1,811 @@
+"""The scorecard, its time series and its drill-down rows, all computed from one function per metric
+family that reads the fact rows a period and filters select.
+
+Each figure is an aggregate of rows (`*_rows`), and the drill-down (`GET /v1/metrics/rows`) exports those
+very rows: a metric always equals what its rows add up to. docs/metrics.md gives the definitions; the
+same sentences are the API's field descriptions (services/metrics/schemas.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter as Tally
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, get_args
+
+from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import select as _sa_select
+from sqlmodel import col
+
+from services.metrics.logic.surveys import CSAT_SATISFIED, NPS_DETRACTORS, NPS_PROMOTERS, csat, nps
+from services.metrics.models import (
+    AlertFact,
+    ConversationFact,
+    MentionFact,
+    MentionQueryFact,
+    OrderFact,
+    ProfileFact,
+    SurveyFact,
+)
+from services.metrics.schemas import (
+    Care,
+    Clv,
+    ClvGroup,
+    ConversationCounts,
+    Customer,
+    Durations,
+    Listening,
+    MentionCounts,
+    Rate,
+    Scorecard,
+    SentimentCounts,
+    ShareOfVoice,
+    Sla,
+)
+from shared.db import utcnow
+from shared.events.contracts import Intent, LifecycleStage
+from shared.reads import Reader
+
+Row = dict[str, Any]
+
+
+def select_(*columns: Any) -> Any:
+    """`select` over model attributes (typed loosely: the rows are read as mappings)."""
+    return _sa_select(*columns)
+
+
+STAGES: tuple[str, ...] = get_args(LifecycleStage)
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A scorecard's period [`from_`, `to`) (`to`: when it is measured, never after now) and filters."""
+
+    to: datetime
+    from_: datetime | None = None
+    channel: str | None = None
+    platform: str | None = None
+    team: str | None = None
+    agent: str | None = None
+    language: str | None = None
+    query: str | None = None
+    currency: str = "EUR"
+    conversion_days: int = 30
+    # When replies and resolutions are looked at (a time series' buckets are all measured at its end).
+    measured_at: datetime | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.measured_at or self.to
+
+
+def _in(moment: datetime | None, f: Filters) -> bool:
+    return moment is not None and (f.from_ is None or moment >= f.from_) and moment < f.to
+
+
+def percent(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def nearest_rank(values: Sequence[float], p: int) -> float | None:
+    """The nearest-rank percentile: the smallest value with at least p % of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(p * len(ordered) / 100), 1) - 1]
+
+
+def _done(moment: datetime | None, f: Filters) -> datetime | None:
+    """A reply or resolution as it stood when the figures are measured (a later one is not known yet)."""
+    return moment if moment is not None and moment < f.at else None
+
+
+def _minutes(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() / 60, 2)
+
+
+# --- listening ------------------------------------------------------------------------------------
+
+
+def _mention_where(tenant_id: str, f: Filters) -> list[Any]:
+    m = MentionFact
+    where: list[Any] = [col(m.tenant_id) == tenant_id, col(m.created_at) < f.to, col(m.removed_at).is_(None)]
+    if f.from_ is not None:
+        where.append(col(m.created_at) >= f.from_)
+    if f.channel is not None:
+        where.append(col(m.channel_id) == f.channel)
+    if f.platform is not None:
+        where.append(col(m.platform) == f.platform)
+    if f.language is not None:
+        where.append(col(m.language) == f.language)
+    if f.query is not None:
+        where.append(_matches(f.query, col(m.tenant_id), col(m.mention_id)))
+    return where
+
+
+def _matches(query_id: str, tenant: Any, mention: Any) -> Any:
+    q = MentionQueryFact.__table__.alias("query_filter")  # type: ignore[attr-defined]
+    return exists().where(q.c.tenant_id == tenant, q.c.mention_id == mention, q.c.query_id == query_id)
+
+
+async def mention_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """Mentions posted in the period (their latest analysis)."""
+    m = MentionFact
+    stmt = select_(
+        m.mention_id, m.created_at, m.platform, m.channel_id, m.language, m.sentiment, m.intent
+    ).where(*_mention_where(tenant_id, f))
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+def tally(rows: Sequence[Row], field: str) -> Tally[str]:
+    """How many rows hold each value of `field` (a row with `n` stands for n rows: a grouped count)."""
+    counts: Tally[str] = Tally()
+    for r in rows:
+        counts[r[field]] += r.get("n", 1)
+    return counts
+
+
+async def mention_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The period's mentions counted per (sentiment, language, intent, platform) in the database: what
+    the scorecard needs of them, without reading each row (the drill-down reads the rows, same filter)."""
+    m = MentionFact
+    keys = (col(m.sentiment), col(m.language), col(m.intent), col(m.platform))
+    stmt = select_(*keys, func.count().label("n")).where(*_mention_where(tenant_id, f)).group_by(*keys)
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+def mentions_of(rows: Sequence[Row]) -> MentionCounts:
+    by_sentiment, intents = tally(rows, "sentiment"), tally(rows, "intent")
+    return MentionCounts(
+        total=sum(r.get("n", 1) for r in rows),
+        by_sentiment=SentimentCounts(**{k: by_sentiment[k] for k in ("negative", "neutral", "positive")}),
+        by_language=dict(sorted(tally(rows, "language").items())),
+        by_intent={k: intents[k] for k in sorted(get_args(Intent))},
+        by_platform=dict(sorted(tally(rows, "platform").items())),
+    )
+
+
+def net_sentiment(rows: Sequence[Row]) -> float | None:
+    """(positive - negative) / (positive + negative), in percent; null without either."""
+    tally_ = tally(rows, "sentiment")
+    positive, negative = tally_["positive"], tally_["negative"]
+    return percent(positive - negative, positive + negative)
+
+
+async def share_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The brand and competitor query matches of the period's mentions."""
+    m, q = MentionFact, MentionQueryFact
+    stmt = (
+        select_(q.mention_id, q.query_id, q.kind, m.created_at)
+        .join(m, and_(col(m.tenant_id) == col(q.tenant_id), col(m.mention_id) == col(q.mention_id)))
+        .where(*_mention_where(tenant_id, f), col(q.kind).in_(("brand", "competitor")))
+    )
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+async def share_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The period's brand and competitor matches counted per kind in the database."""
+    m, q = MentionFact, MentionQueryFact
+    stmt = (
+        select_(col(q.kind), func.count().label("n"))
+        .join(m, and_(col(m.tenant_id) == col(q.tenant_id), col(m.mention_id) == col(q.mention_id)))
+        .where(*_mention_where(tenant_id, f), col(q.kind).in_(("brand", "competitor")))
+        .group_by(col(q.kind))
+    )
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+def share_of_voice(rows: Sequence[Row]) -> ShareOfVoice:
+    kinds = tally(rows, "kind")
+    brand, competitor = kinds["brand"], kinds["competitor"]
+    return ShareOfVoice(brand=brand, competitor=competitor, share=percent(brand, brand + competitor))
+
+
+async def alert_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """Alerts raised on listening queries for buckets starting in the period."""
+    a = AlertFact
+    where: list[Any] = [col(a.tenant_id) == tenant_id, col(a.bucket_start) < f.to]
+    if f.from_ is not None:
+        where.append(col(a.bucket_start) >= f.from_)
+    if f.query is not None:
+        where.append(col(a.query_id) == f.query)
+    stmt = select_(a.alert_id, a.query_id, a.kind, a.bucket_start).where(*where)
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+# --- care -----------------------------------------------------------------------------------------
+
+
+async def conversations(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """Every conversation the period's care figures may need (opened before `to`, not merged away), with
+    the platform, channel and language of the mention that opened it."""
+    cv, m = ConversationFact, MentionFact
+    where: list[Any] = [
+        col(cv.tenant_id) == tenant_id,
+        col(cv.opened_at).is_not(None),
+        col(cv.opened_at) < f.to,
+        col(cv.merged_into).is_(None),
+    ]
+    if f.from_ is not None:
+        where.append(
+            or_(
+                col(cv.opened_at) >= f.from_,
+                col(cv.first_resolved_at) >= f.from_,
+                col(cv.first_response_due_at) >= f.from_,
+                col(cv.resolution_due_at) >= f.from_,
+                col(cv.resolved_at).is_(None),
+            )
+        )
+    if f.team is not None:
+        where.append(col(cv.team_id) == f.team)
+    if f.agent is not None:
+        where.append(col(cv.assignee_id) == f.agent)
+    if f.channel is not None:
+        where.append(col(m.channel_id) == f.channel)
+    if f.platform is not None:
+        where.append(col(m.platform) == f.platform)
+    if f.language is not None:
+        where.append(col(m.language) == f.language)
+    if f.query is not None:
+        where.append(_matches(f.query, col(cv.tenant_id), col(cv.mention_id)))
+    stmt = (
+        select_(
+            cv.conversation_id,
+            cv.profile_id,
+            cv.opened_at,
+            cv.first_response_at,
+            cv.resolved_at,
+            cv.first_resolved_at,
+            cv.status,
+            cv.reopen_count,
+            cv.team_id,
+            cv.assignee_id,
+            cv.priority,
+            cv.first_response_due_at,
+            cv.resolution_due_at,
+            cv.first_response_breached,
+            cv.resolution_breached,
+            m.platform,
+            m.channel_id,
+            m.language,
+        )
+        .select_from(cv)
+        .outerjoin(m, and_(col(m.tenant_id) == col(cv.tenant_id), col(m.mention_id) == col(cv.mention_id)))
+        .where(*where)
+    )
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+def _conversation_row(r: Row, **extra: Any) -> Row:
+    return {
+        "conversation_id": r["conversation_id"],
+        "opened_at": r["opened_at"],
+        "team_id": r["team_id"],
+        "assignee_id": r["assignee_id"],
+        "platform": r["platform"],
+        "channel_id": r["channel_id"],
+        "language": r["language"],
+        **extra,
+    }
+
+
+def first_response_rows(convs: Sequence[Row], f: Filters) -> list[Row]:
+    """Conversations opened in the period; minutes from opening to the first reply (null: pending)."""
+    return [
+        _conversation_row(
+            r,
+            first_response_at=_done(r["first_response_at"], f),
+            first_response_minutes=_minutes(r["opened_at"], _done(r["first_response_at"], f)),
+        )
+        for r in convs
+        if _in(r["opened_at"], f)
+    ]
+
+
+def resolution_rows(convs: Sequence[Row], f: Filters) -> list[Row]:
+    """Conversations opened in the period; minutes from opening to resolution (null: unresolved)."""
+    return [
+        _conversation_row(
+            r,
+            resolved_at=_done(r["resolved_at"], f),
+            resolution_minutes=_minutes(r["opened_at"], _done(r["resolved_at"], f)),
+        )
+        for r in convs
+        if _in(r["opened_at"], f)
+    ]
+
+
+def durations(rows: Sequence[Row], field: str) -> Durations:
+    values = [r[field] for r in rows if r[field] is not None]
+    return Durations(
+        count=len(values),
+        pending=len(rows) - len(values),
+        p50_minutes=nearest_rank(values, 50),
+        p90_minutes=nearest_rank(values, 90),
+    )
+
+
+def sla_rows(convs: Sequence[Row], f: Filters) -> list[Row]:
+    """Conversations with a deadline (first response or resolution) in the period; met = every such
+    deadline was met (answered or resolved by it)."""
+    rows = []
+    for r in convs:
+        targets = []
+        fr_due, res_due = r["first_response_due_at"], r["resolution_due_at"]
+        if _in(fr_due, f):
+            done = _done(r["first_response_at"], f)
+            targets.append(not r["first_response_breached"] and done is not None and done <= fr_due)
+        if _in(res_due, f):
+            done = _done(r["first_resolved_at"], f)
+            targets.append(not r["resolution_breached"] and done is not None and done <= res_due)
+        if targets:
+            rows.append(
+                _conversation_row(
+                    r,
+                    first_response_due_at=fr_due if _in(fr_due, f) else None,
+                    resolution_due_at=res_due if _in(res_due, f) else None,
+                    met=int(all(targets)),
+                )
+            )
+    return rows
+
+
+def sla_of(rows: Sequence[Row]) -> Sla:
+    met = sum(r["met"] for r in rows)
+    return Sla(conversations=len(rows), met=met, compliance=percent(met, len(rows)))
+
+
+def reopen_rows(convs: Sequence[Row], f: Filters) -> list[Row]:
+    """Conversations first resolved in the period; reopened = the customer reopened it since."""
+    return [
+        _conversation_row(
+            r,
+            first_resolved_at=r["first_resolved_at"],
+            reopened=int(r["reopen_count"] > 0),
+            reopen_count=r["reopen_count"],
+        )
+        for r in convs
+        if _in(r["first_resolved_at"], f)
+    ]
+
+
+def reopen_of(rows: Sequence[Row]) -> Rate:
+    hit = sum(r["reopened"] for r in rows)
+    return Rate(base=len(rows), count=hit, rate=percent(hit, len(rows)))
+
+
+def backlog_rows(convs: Sequence[Row], f: Filters) -> list[Row]:
+    """Conversations opened before `to` and not resolved or closed (as of now)."""
+    return [_conversation_row(r, status=r["status"]) for r in convs if r["resolved_at"] is None]
+
+
+def opened_rows(convs: Sequence[Row], f: Filters) -> list[Row]:
+    """Conversations opened in the period, with their agent."""
+    return [_conversation_row(r, status=r["status"]) for r in convs if _in(r["opened_at"], f)]
+
+
+# --- customer -------------------------------------------------------------------------------------
+
+
+async def survey_rows(reader: Reader, tenant_id: str, f: Filters, kind: str) -> list[Row]:
+    """Answers of one kind given in the period."""
+    s, cv, m = SurveyFact, ConversationFact, MentionFact
+    where: list[Any] = [col(s.tenant_id) == tenant_id, col(s.kind) == kind, col(s.answered_at) < f.to]
+    if f.from_ is not None:
+        where.append(col(s.answered_at) >= f.from_)
+    if f.channel is not None:
+        where.append(col(s.channel_id) == f.channel)
+    if f.platform is not None:
+        where.append(col(s.platform) == f.platform)
+    if f.agent is not None:
+        where.append(col(s.assignee_id) == f.agent)
+    if f.team is not None:
+        where.append(col(cv.team_id) == f.team)
+    if f.language is not None:
+        where.append(col(m.language) == f.language)
+    if f.query is not None:
+        where.append(_matches(f.query, col(cv.tenant_id), col(cv.mention_id)))
+    stmt = (
+        select_(
+            s.survey_id, s.conversation_id, s.answered_at, s.score, s.assignee_id, s.channel_id, s.platform
+        )
+        .select_from(s)
+        .outerjoin(
+            cv, and_(col(cv.tenant_id) == col(s.tenant_id), col(cv.conversation_id) == col(s.conversation_id))
+        )
+        .outerjoin(m, and_(col(m.tenant_id) == col(cv.tenant_id), col(m.mention_id) == col(cv.mention_id)))
+        .where(*where)
+    )
+    rows = [dict(r._mapping) for r in await reader.all(stmt)]
+    for r in rows:
+        if kind == "csat":
+            r["satisfied"] = int(r["score"] in CSAT_SATISFIED)
+        else:
+            r["promoter"] = int(r["score"] in NPS_PROMOTERS)
+            r["detractor"] = int(r["score"] in NPS_DETRACTORS)
+    return rows
+
+
+def _totals(rows: Sequence[Row], kind: str) -> dict[str, int]:
+    return dict(Tally(f"surveys.{kind}.{r['score']}" for r in rows))
+
+
+async def conversion_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """Profiles first seen on social (not created by a partner's CRM) in the period, as the customers they
+    are now (a merged-away profile counts as its survivor); converted = their first order came within the
+    conversion window after they were first seen."""
+    p, o = ProfileFact, OrderFact
+    first = (
+        select_(col(o.owner_id).label("owner_id"), func.min(o.at).label("first_order_at"))
+        .where(col(o.tenant_id) == tenant_id)
+        .group_by(col(o.owner_id))
+        .subquery()
+    )
+    where: list[Any] = [
+        col(p.tenant_id) == tenant_id,
+        col(p.merged_into).is_(None),
+        col(p.first_seen_at).is_not(None),
+        col(p.first_seen_at) < f.to,
+        or_(col(p.platform).is_(None), ~col(p.platform).startswith("partner:")),
+    ]
+    if f.from_ is not None:
+        where.append(col(p.first_seen_at) >= f.from_)
+    if f.platform is not None:
+        where.append(col(p.platform) == f.platform)
+    stmt = (
+        select_(p.profile_id, p.first_seen_at, p.platform, first.c.first_order_at)
+        .select_from(p)
+        .outerjoin(first, first.c.owner_id == col(p.profile_id))
+        .where(*where)
+    )
+    window = timedelta(days=f.conversion_days)
+    rows = []
+    for r in await reader.all(stmt):
+        row = dict(r._mapping)
+        seen, ordered = row["first_seen_at"], row["first_order_at"]
+        row["converted"] = int(ordered is not None and seen <= ordered <= seen + window)
+        rows.append(row)
+    return rows
+
+
+async def retention_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The previous period's customers (an order in the period of the same length just before this one);
+    retained = they ordered again in this one. Needs `from`."""
+    if f.from_ is None:
+        return []
+    o = OrderFact
+    before = f.from_ - (f.to - f.from_)
+    stmt = select_(o.owner_id, o.at).where(
+        col(o.tenant_id) == tenant_id, col(o.at) >= before, col(o.at) < f.to
+    )
+    previous: set[str] = set()
+    current: set[str] = set()
+    for owner, at in await reader.all(stmt):
+        (previous if at < f.from_ else current).add(owner)
+    return [{"profile_id": pid, "retained": int(pid in current)} for pid in sorted(previous)]
+
+
+async def clv_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """Customers (profiles with an order total, merged profiles counted in their survivor) and their order
+    total per currency, with their lifecycle stage now: one row per customer and currency.
+
+    A survivor's snapshot taken after a merge already holds the merged profile's total (profiles adds it);
+    one taken before does not, so the merged profile's own is added."""
+    p = ProfileFact
+    stmt = select_(
+        p.profile_id, p.lifecycle_stage, p.lifetime_value, p.snapshot_at, p.merged_into, p.merged_at
+    ).where(
+        col(p.tenant_id) == tenant_id,
+        or_(
+            col(p.snapshot_at).is_not(None),
+            col(p.merged_into).is_not(None),
+            # A survivor known only from its creation still holds what was merged into it.
+            col(p.profile_id).in_(
+                _sa_select(col(p.merged_into)).where(
+                    col(p.tenant_id) == tenant_id, col(p.merged_into).is_not(None)
+                )
+            ),
+        ),
+    )
+    profiles = {r.profile_id: r for r in await reader.all(stmt)}
+    children: dict[str, list[Any]] = {}
+    for r in profiles.values():
+        if r.merged_into is not None:
+            children.setdefault(r.merged_into, []).append(r)
+
+    def value(r: Any, depth: int = 0) -> dict[str, Decimal]:
+        total = {cur: Decimal(v) for cur, v in (r.lifetime_value or {}).items()}
+        for child in children.get(r.profile_id, []) if depth < 32 else []:
+            if r.snapshot_at is None or child.merged_at is None or r.snapshot_at < child.merged_at:
+                for cur, v in value(child, depth + 1).items():
+                    total[cur] = total.get(cur, Decimal(0)) + v
+        return total
+
+    rows = []
+    for r in profiles.values():
+        if r.merged_into is not None:
+            continue
+        for currency, amount in sorted(value(r).items()):
+            rows.append(
+                {
+                    "profile_id": r.profile_id,
+                    "lifecycle_stage": r.lifecycle_stage,
+                    "currency": currency,
+                    "value": str(amount),
+                }
+            )
+    return rows
+
+
+def _clv_group(rows: Sequence[Row]) -> ClvGroup:
+    total = sum((Decimal(r["value"]) for r in rows), Decimal(0))
+    mean = (total / len(rows)).quantize(CENT, rounding=ROUND_HALF_EVEN) if rows else None
+    return ClvGroup(
+        customers=len(rows), total=str(total.quantize(CENT)), mean=None if mean is None else str(mean)
+    )
+
+
+def clv_of(rows: Sequence[Row], currency: str) -> Clv:
+    mine = [r for r in rows if r["currency"] == currency]
+    others = sorted({r["currency"] for r in rows} - {currency})
+    return Clv(
+        currency=currency,
+        all=_clv_group(mine),
+        by_stage={s: _clv_group([r for r in mine if r["lifecycle_stage"] == s]) for s in STAGES},
+        other_currencies={cur: _clv_group([r for r in rows if r["currency"] == cur]) for cur in others},
+    )
+
+
+# --- the scorecard --------------------------------------------------------------------------------
+
+
+async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
+    mentions = await mention_groups(reader, tenant_id, f)
+    convs = await conversations(reader, tenant_id, f)
+    opened = opened_rows(convs, f)
+    per_agent = Tally(r["assignee_id"] for r in opened if r["assignee_id"])
+    csat_rows = await survey_rows(reader, tenant_id, f, "csat")
+    nps_rows = await survey_rows(reader, tenant_id, f, "nps")
+    conversion = await conversion_rows(reader, tenant_id, f)
+    converted = sum(r["converted"] for r in conversion)
+    retention = await retention_rows(reader, tenant_id, f)
+    retained = sum(r["retained"] for r in retention)
+    return Scorecard(
+        from_=f.from_,
+        to=f.to,
+        listening=Listening(
+            mentions=mentions_of(mentions),
+            net_sentiment=net_sentiment(mentions),
+            share_of_voice=share_of_voice(await share_groups(reader, tenant_id, f)),
+            alerts=len(await alert_rows(reader, tenant_id, f)),
+        ),
+        care=Care(
+            conversations=ConversationCounts(
+                opened=len(opened),
+                assigned=sum(1 for r in opened if r["assignee_id"]),
+                backlog=len(backlog_rows(convs, f)),
+                per_agent=dict(sorted(per_agent.items())),
+            ),
+            first_response=durations(first_response_rows(convs, f), "first_response_minutes"),
+            resolution=durations(resolution_rows(convs, f), "resolution_minutes"),
+            sla=sla_of(sla_rows(convs, f)),
+            reopen=reopen_of(reopen_rows(convs, f)),
+        ),
+        customer=Customer(
+            csat=csat(_totals(csat_rows, "csat")),
+            nps=nps(_totals(nps_rows, "nps")),
+            profiles_first_seen=len(conversion),
+            social_conversion=Rate(
+                base=len(conversion), count=converted, rate=percent(converted, len(conversion))
+            ),
+            conversion_window_days=f.conversion_days,
+            retention=Rate(base=len(retention), count=retained, rate=percent(retained, len(retention))),
+            clv=clv_of(await clv_rows(reader, tenant_id, f), f.currency),
+        ),
+    )
+
+
+# --- drill-down and time series -------------------------------------------------------------------
+
+
+RowsOf = Callable[[Reader, str, Filters], Any]
+CareRows = Callable[[Sequence[Row], Filters], list[Row]]
+
+CARE: dict[str, CareRows] = {
+    "conversations": opened_rows,
+    "backlog": backlog_rows,
+    "first_response": first_response_rows,
+    "resolution": resolution_rows,
+    "sla": sla_rows,
+    "reopen_rate": reopen_rows,
+}
+
+
+def _care_rows(which: CareRows) -> RowsOf:
+    async def rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+        return which(await conversations(reader, tenant_id, f), f)
+
+    return rows
+
+
+def _survey(kind: str) -> RowsOf:
+    async def rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+        return await survey_rows(reader, tenant_id, f, kind)
+
+    return rows
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A drill-down: its rows, the time each row falls at (time series), the id that orders them."""
+
+    rows: RowsOf
+    at: str
+    key: str
+    # The rows' fields, in order (the CSV's header, even without rows).
+    columns: tuple[str, ...]
+
+
+_CONVERSATION = (
+    "conversation_id",
+    "opened_at",
+    "team_id",
+    "assignee_id",
+    "platform",
+    "channel_id",
+    "language",
+)
+_SURVEY = ("survey_id", "conversation_id", "answered_at", "score", "assignee_id", "channel_id", "platform")
+
+ROWS: dict[str, Metric] = {
+    "mentions": Metric(
+        mention_rows,
+        "created_at",
+        "mention_id",
+        ("mention_id", "created_at", "platform", "channel_id", "language", "sentiment", "intent"),
+    ),
+    "share_of_voice": Metric(
+        share_rows, "created_at", "mention_id", ("mention_id", "query_id", "kind", "created_at")
+    ),
+    "alerts": Metric(
+        alert_rows, "bucket_start", "alert_id", ("alert_id", "query_id", "kind", "bucket_start")
+    ),
+    "conversations": Metric(
+        _care_rows(opened_rows), "opened_at", "conversation_id", (*_CONVERSATION, "status")
+    ),
+    "backlog": Metric(_care_rows(backlog_rows), "opened_at", "conversation_id", (*_CONVERSATION, "status")),
+    "first_response": Metric(
+        _care_rows(first_response_rows),
+        "opened_at",
+        "conversation_id",
+        (*_CONVERSATION, "first_response_at", "first_response_minutes"),
+    ),
+    "resolution": Metric(
+        _care_rows(resolution_rows),
+        "opened_at",
+        "conversation_id",
+        (*_CONVERSATION, "resolved_at", "resolution_minutes"),
+    ),
+    "sla": Metric(
+        _care_rows(sla_rows),
+        "opened_at",
+        "conversation_id",
+        (*_CONVERSATION, "first_response_due_at", "resolution_due_at", "met"),
+    ),
+    "reopen_rate": Metric(
+        _care_rows(reopen_rows),
+        "first_resolved_at",
+        "conversation_id",
+        (*_CONVERSATION, "first_resolved_at", "reopened", "reopen_count"),
+    ),
+    "csat": Metric(_survey("csat"), "answered_at", "survey_id", (*_SURVEY, "satisfied")),
+    "nps": Metric(_survey("nps"), "answered_at", "survey_id", (*_SURVEY, "promoter", "detractor")),
+    "social_conversion": Metric(
+        conversion_rows,
+        "first_seen_at",
+        "profile_id",
+        ("profile_id", "first_seen_at", "platform", "first_order_at", "converted"),
+    ),
+    "retention": Metric(retention_rows, "", "profile_id", ("profile_id", "retained")),
+    "clv": Metric(clv_rows, "", "profile_id", ("profile_id", "lifecycle_stage", "currency", "value")),
+}
+
+# Time-series metrics: the drill-down rows they are computed from, and how.
+SERIES: dict[str, tuple[str, Callable[[Sequence[Row]], float | int | None]]] = {
+    "mentions": ("mentions", len),
+    "net_sentiment": ("mentions", net_sentiment),
+    "share_of_voice": ("share_of_voice", lambda rows: share_of_voice(rows).share),
+    "alerts": ("alerts", len),
+    "conversations": ("conversations", len),
+    "first_response_p50": (
+        "first_response",
+        lambda rows: durations(rows, "first_response_minutes").p50_minutes,
+    ),
+    "first_response_p90": (
+        "first_response",
+        lambda rows: durations(rows, "first_response_minutes").p90_minutes,
+    ),
+    "first_response_pending": (
+        "first_response",
+        lambda rows: durations(rows, "first_response_minutes").pending,
+    ),
+    "resolution_p50": ("resolution", lambda rows: durations(rows, "resolution_minutes").p50_minutes),
+    "resolution_p90": ("resolution", lambda rows: durations(rows, "resolution_minutes").p90_minutes),
+    "sla_compliance": ("sla", lambda rows: sla_of(rows).compliance),
+    "reopen_rate": ("reopen_rate", lambda rows: reopen_of(rows).rate),
+    "csat": ("csat", lambda rows: csat(_totals(rows, "csat")).score),
+    "nps": ("nps", lambda rows: nps(_totals(rows, "nps")).score),
+    "social_conversion": (
+        "social_conversion",
+        lambda rows: percent(sum(r["converted"] for r in rows), len(rows)),
+    ),
+}
+
+INTERVALS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+
+def bucket_start(moment: datetime, interval: str) -> datetime:
+    """The UTC hour, day or ISO week (from Monday) `moment` falls in."""
+    moment = moment.astimezone(UTC)
+    if interval == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day if interval == "day" else day - timedelta(days=day.weekday())
+
+
+async def rows_of(reader: Reader, tenant_id: str, metric: str, f: Filters) -> list[Row]:
+    """A metric's drill-down rows in a stable order (their time, then id)."""
+    spec = ROWS[metric]
+    rows = await spec.rows(reader, tenant_id, f)
+    return sorted(
+        rows,
+        key=lambda r: (
+            str(r.get(spec.at) or ""),
+            str(r[spec.key]),
+            str(r.get("query_id") or r.get("currency") or ""),
+        ),
+    )
+
+
+async def series(
+    reader: Reader, tenant_id: str, metric: str, interval: str, f: Filters
+) -> list[tuple[datetime, float | int | None]]:
+    """The metric per bucket of the period: each bucket's value is the metric over that bucket alone
+    (the same rows the drill-down of that bucket would export)."""
+    assert f.from_ is not None
+    source, aggregate = SERIES[metric]
+    spec = ROWS[source]
+    step = INTERVALS[interval]
+    start = bucket_start(f.from_, interval)
+    whole = replace(f, from_=start, measured_at=f.to)
+    care = CARE.get(source)
+    # One read for the whole period; each bucket then takes its share of it.
+    if care is not None:
+        convs = await conversations(reader, tenant_id, whole)
+    else:
+        rows = await spec.rows(reader, tenant_id, whole)
+    points: list[tuple[datetime, float | int | None]] = []
+    while start < f.to:
+        end = min(start + step, f.to)
+        if care is not None:
+            chosen = care(convs, replace(whole, from_=start, to=end))
+        else:
+            chosen = [r for r in rows if r.get(spec.at) is not None and start <= r[spec.at] < end]
+        points.append((start, aggregate(chosen)))
+        start += step
+    return points
+
+
+def now_or(to: datetime | None) -> datetime:
+    """`to` as given (never after now), or now."""
+    now = utcnow()
+    if to is None:
+        return now
+    to = to.replace(tzinfo=UTC) if to.tzinfo is None else to.astimezone(UTC)
+    return min(to, now)
