@@ -7,11 +7,18 @@ An authenticated request costs one (batched) Redis call, as before: its token's 
 the revocation deny-list is an in-memory mirror. Public routes draw on the budget of their class (per
 client IP; webhooks per channel too, in the same batched call). A request whose token fails
 verification is counted against its client IP (a second budget, only on that failure path).
+
+A request that names a person on a route processing personal data for a purpose (`gateway/routes.py`,
+`PROCESSING`) is decided from the consent projection (`shared/consent.py`, one more Redis round trip):
+refused → 451, projection not ready → 503. Its audit record (`privacy.audit.recorded`, ids only) is
+published to JetStream, acknowledged, while the request is proxied, and awaited before the response
+starts: an access that could not be recorded is not answered (503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -19,16 +26,17 @@ import re
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from gateway.errors import BodyTooLarge
+from gateway.errors import AuditUnavailable, BodyTooLarge
 from gateway.idempotency import Recorded, fingerprint, parse_key, replay
 from gateway.proxy import HOP_BY_HOP, ResponseAborted
 from gateway.ratelimit import Decision
-from gateway.routes import Route, RouteTable, webhook_channel
+from gateway.routes import Processing, Route, RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from gateway.tickets import TicketInvalid, take_ticket
+from shared import consent
 from shared.auth import Principal, TokenRevoked, bearer_token
 from shared.errors import (
     PROBLEM_JSON,
@@ -39,6 +47,7 @@ from shared.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from shared.events.envelope import new_event
 from shared.telemetry import ASGIApp, Receive, Scope, Send, inject_headers
 
 log = logging.getLogger("rapport.gateway")
@@ -194,6 +203,13 @@ class GatewayProxy:
             body = await self._read_body(receive) if (length or incoming.chunked) else None
         if body is None and method in _WITH_BODY:
             body = b""
+        audit: asyncio.Future[None] | None = None
+        if principal is not None:
+            processing = self.table.processing_of(method, path.split("/"))
+            if processing is not None and processing.checked:
+                audit = await self._consent(rt, processing, principal, incoming, method, path, body)
+        if audit is not None:
+            send = _after_audit(audit, send)
         forward = incoming.forward
         forward.append(("x-request-id", incoming.request_id.decode("latin-1")))
         forward.append(("x-forwarded-for", client_ip))
@@ -212,7 +228,70 @@ class GatewayProxy:
             return
         # A buffered (or no) body: the client's `receive` is free to tell when it disconnects.
         watch = None if isinstance(body, BodyStream) else receive
-        await self._forward(rt, send, route, incoming, method, target, body, forward, reply, receive=watch)
+        try:
+            await self._forward(
+                rt, send, route, incoming, method, target, body, forward, reply, receive=watch
+            )
+        finally:
+            if audit is not None:
+                # Should the service fail before answering, the access may still have happened: its
+                # record is published all the same (a failure was logged).
+                with contextlib.suppress(Exception):
+                    await audit
+
+    async def _consent(
+        self,
+        rt: GatewayState,
+        processing: Processing,
+        principal: Principal,
+        incoming: Incoming,
+        method: str,
+        path: str,
+        body: bytes | BodyStream | None,
+    ) -> asyncio.Future[None] | None:
+        """Decide for each person the request names; publish the audit records (allowed and refused).
+
+        Refused: 451 once the records are acknowledged. Allowed: the publish runs on while the request is
+        proxied; the returned future is awaited before the response starts."""
+        segments = path.split("/")
+        people = processing.people_in(segments, body if isinstance(body, bytes) else None)
+        if not people:
+            return None
+        purpose = processing.purpose
+        assert purpose is not None
+        tenant = principal.tenant_id
+        if len(people) == 1:
+            decisions = [await consent.check(rt.redis, tenant, people[0], purpose)]
+        else:
+            decisions = list(
+                await asyncio.gather(*(consent.check(rt.redis, tenant, p, purpose) for p in people))
+            )
+        if any(decision is None for decision in decisions):
+            raise consent.unknown()
+        request_id = incoming.request_id.decode("latin-1")
+        actor_kind: Literal["user", "api_key"] = "user" if principal.scopes is None else "api_key"
+        events = []
+        refused: tuple[consent.Decision, str] | None = None
+        for person, decision in zip(people, decisions, strict=True):
+            assert decision is not None
+            record = consent.audit_record(
+                decision,
+                profile_id=person,
+                recorded_by="gateway",
+                actor_id=principal.user_id,
+                actor_kind=actor_kind,
+                method=method,
+                path=path,
+                request_id=request_id,
+            )
+            events.append(new_event(record, source="gateway", tenant_id=tenant, subject=person))
+            if refused is None and not decision.allowed:
+                refused = (decision, person)
+        audit = asyncio.ensure_future(_publish_audit(rt, events))
+        if refused is not None:
+            await _audited(audit)
+            raise consent.refusal(*refused)
+        return audit
 
     async def _once(
         self,
@@ -391,6 +470,42 @@ class BodyStream:
                 yield chunk
             if not message.get("more_body", False):
                 return
+
+
+# One more try of an audit publish that was not acknowledged (the same message ids: no duplicate).
+AUDIT_ATTEMPTS = 2
+
+
+async def _publish_audit(rt: GatewayState, events: list[Any]) -> None:
+    for attempt in range(AUDIT_ATTEMPTS):
+        try:
+            for event in events:
+                await rt.bus.publish(event)
+            return
+        except Exception as exc:
+            if attempt + 1 == AUDIT_ATTEMPTS:
+                log.error("gateway.audit_failed", extra={"error": type(exc).__name__})
+                raise
+            log.warning("gateway.audit_retry", extra={"error": type(exc).__name__})
+
+
+async def _audited(audit: asyncio.Future[None]) -> None:
+    """Wait for the audit records' acknowledgement; unrecorded, the access is not answered."""
+    try:
+        await audit
+    except Exception as exc:
+        raise AuditUnavailable("The access could not be recorded in the audit log; try again.") from exc
+
+
+def _after_audit(audit: asyncio.Future[None], send: Send) -> Send:
+    """`send`, holding the response's start until the audit records are acknowledged."""
+
+    async def audited_send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            await _audited(audit)
+        await send(message)
+
+    return audited_send
 
 
 def _scan_headers(headers: list[tuple[bytes, bytes]]) -> Incoming:

@@ -24,6 +24,7 @@ from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.tickets import TicketStore
 from shared.auth import TokenVerifier
+from shared.events.bus import Bus
 from shared.revocation import RevocationList
 
 log = logging.getLogger("rapport.gateway")
@@ -45,11 +46,15 @@ class GatewayState:
     readiness: Readiness
     idempotency: IdempotencyStore
     tickets: TicketStore
+    # JetStream, for the audit records of consent-checked requests (the gateway keeps no database).
+    bus: Bus
 
 
 @asynccontextmanager
 async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIterator[GatewayState]:
     """Open the clients and start the revocation mirror; stop and close them all on the way out."""
+    bus = Bus(settings.nats_url, name="rapport-gateway", replicas=settings.stream_replicas)
+    await bus.connect()
     session = create_session(settings)
     # A bounded pool that waits for a free connection instead of failing with "too many connections".
     redis = Redis.from_pool(
@@ -77,9 +82,10 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         openapi=OpenAPICache(
             upstreams, table, ttl_s=settings.openapi_cache_s, timeout_s=settings.readiness_timeout_s
         ),
-        readiness=Readiness(settings, redis, jwks),
+        readiness=Readiness(settings, redis, jwks, bus),
         idempotency=IdempotencyStore(redis, ttl_s=settings.idempotency_ttl_s),
         tickets=TicketStore(redis, ttl_s=settings.stream_ticket_ttl_s),
+        bus=bus,
     )
     mirror = asyncio.create_task(revocations.run(), name="revocations")
     try:
@@ -88,16 +94,18 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         mirror.cancel()
         await asyncio.gather(mirror, return_exceptions=True)
         await session.close()
+        await bus.close()
         await redis.aclose()
 
 
 class Readiness:
-    """The gateway's readiness (Redis ping, JWKS loaded), reused for `readiness_cache_s` seconds."""
+    """The gateway's readiness (Redis ping, JWKS loaded, NATS connected), reused for `readiness_cache_s` s."""
 
-    def __init__(self, settings: GatewaySettings, redis: Redis, jwks: JWKSCache) -> None:
+    def __init__(self, settings: GatewaySettings, redis: Redis, jwks: JWKSCache, bus: Bus) -> None:
         self._settings = settings
         self._redis = redis
         self._jwks = jwks
+        self._bus = bus
         self._checked_at = -1e9
         self._checks: dict[str, str] = {}
         self._lock = asyncio.Lock()
@@ -124,7 +132,10 @@ class Readiness:
             await jwks.document()
             return bool(jwks.keys)
 
-        probes = {"redis": redis_ok(), "jwks": jwks_ok()}
+        async def bus_ok() -> bool:
+            return self._bus.connected
+
+        probes = {"redis": redis_ok(), "jwks": jwks_ok(), "nats": bus_ok()}
         results = await asyncio.gather(*probes.values(), return_exceptions=True)
         return {
             name: "ok" if result is True else "down" for name, result in zip(probes, results, strict=True)

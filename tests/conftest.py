@@ -60,6 +60,21 @@ def _external_backends() -> dict[str, object]:
     }
 
 
+def consent_ready(redis_url: str) -> None:
+    """The consent projection is ready (profiles says so once it has projected every ledger): the suite
+    starts from there, and consent-checked routes answer by the projection, not 503. The 503 of a
+    projection not ready is tested on a Redis database of its own."""
+    import redis
+
+    from shared.consent import READY_KEY
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set(READY_KEY, "1")
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     """Async tests (`@pytest.mark.anyio`) run on asyncio, the loop the services run on."""
@@ -117,6 +132,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:
         stack.start_all()
+        consent_ready(stack.redis_url)
         yield stack
     finally:
         stack.stop_all()
