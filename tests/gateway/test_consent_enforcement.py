@@ -232,7 +232,7 @@ def test_projection_not_ready_is_503(
     stack: Stack, spawn_gateway: SpawnGateway, recorder: Recorder, recorded_token: tuple[str, str]
 ) -> None:
     """On a Redis where profiles has not (yet) projected every ledger, no decision is guessed."""
-    tenant_id, token = recorded_token
+    _, token = recorded_token
     empty_db = stack.redis_url.rsplit("/", 1)[0] + "/7"
     url = spawn_gateway(RAPPORT_REDIS_URL=empty_db)
     with httpx.Client(base_url=url, timeout=30) as gw:
