@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.profiles import models  # noqa: F401  (registers the tables for create_all)
 from services.profiles.api import router
 from services.profiles.api_identity import router as identity_router
-from services.profiles.consumers import SUBSCRIPTIONS
+from services.profiles.consumers import subscriptions
 from services.profiles.enrichment import router as enrichment_router
 from services.profiles.partners import router as partners_router
 from services.profiles.settings import ProfilesSettings
@@ -28,6 +28,6 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
         "lifecycle stage and lifetime value. Publishes `profiles.mention.resolved` (with a profile "
         "snapshot), `profiles.profile.created`, `.updated`, `.merged`, `.unmerged` and `.lifecycle_changed`.",
         routers=[partners_router, router, identity_router, enrichment_router],
-        subscriptions=SUBSCRIPTIONS,
+        subscriptions=lambda rt: subscriptions(rt.redis),
         jwks=jwks,
     )
