@@ -28,10 +28,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.consent import ConsentUnreadable
 from gateway.errors import AuditUnavailable, BodyTooLarge
 from gateway.idempotency import Recorded, fingerprint, parse_key, replay
 from gateway.proxy import HOP_BY_HOP, ResponseAborted
-from gateway.ratelimit import Decision
+from gateway.ratelimit import ConsentFields, Decision
 from gateway.routes import Processing, Route, RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
@@ -47,6 +48,8 @@ from shared.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from shared.events.catalog import spec_of
+from shared.events.contracts import AuditRecorded
 from shared.events.envelope import new_event
 from shared.telemetry import ASGIApp, Receive, Scope, Send, inject_headers
 
@@ -162,6 +165,9 @@ class GatewayProxy:
         client_ip = client[0] if client else "unknown"
         roles = route.roles
         principal: Principal | None = None
+        processing: Processing | None = None
+        # Decisions about the people the path names, read alongside the rate-limit hit.
+        decided: list[tuple[str, consent.Decision | None]] = []
         query: bytes = scope.get("query_string", b"")
         ticket: str | None = None
         if route.tickets and query:
@@ -179,7 +185,16 @@ class GatewayProxy:
             if principal.scopes is not None and not principal.admits(route.scope_for(method)):
                 raise Forbidden("The API key's scopes do not include what this route needs.")
             limit, window = self.tenant_limit
+            segments = path.split("/")
+            processing = self.table.processing_of(method, segments)
+            people = processing.path_people(segments) if processing and processing.checked else []
+            # Queued now, the person's read joins the rate-limit hit's Redis call (`gateway/consent.py`).
+            purpose = processing.purpose if processing is not None else None
+            reads = [rt.consent.queue(principal.tenant_id, p, purpose) for p in people if purpose]
             decision = await rt.limiter.hit("t:" + principal.tenant_id, limit=limit, window_s=window)
+            for person, read in zip(people, reads, strict=True):
+                assert purpose is not None
+                decided.append((person, await _decided(rt, read, purpose)))
         reply.extend(_limit_headers(decision))
         if not decision.allowed:
             raise TooManyRequests(
@@ -204,10 +219,16 @@ class GatewayProxy:
         if body is None and method in _WITH_BODY:
             body = b""
         audit: asyncio.Future[None] | None = None
-        if principal is not None:
-            processing = self.table.processing_of(method, path.split("/"))
-            if processing is not None and processing.checked:
-                audit = await self._consent(rt, processing, principal, incoming, method, path, body)
+        if principal is not None and processing is not None and processing.checked:
+            if processing.reads_body and isinstance(body, bytes):
+                assert processing.purpose is not None
+                named = {p for p, _ in decided}
+                for person in processing.body_people(body):
+                    if person not in named:
+                        read = rt.consent.queue(principal.tenant_id, person, processing.purpose)
+                        decided.append((person, await _decided(rt, read, processing.purpose)))
+            if decided:
+                audit = await self._decide(rt, decided, principal, incoming, method, path)
         if audit is not None:
             send = _after_audit(audit, send)
         forward = incoming.forward
@@ -239,55 +260,46 @@ class GatewayProxy:
                 with contextlib.suppress(Exception):
                     await audit
 
-    async def _consent(
+    async def _decide(
         self,
         rt: GatewayState,
-        processing: Processing,
+        decided: list[tuple[str, consent.Decision | None]],
         principal: Principal,
         incoming: Incoming,
         method: str,
         path: str,
-        body: bytes | BodyStream | None,
-    ) -> asyncio.Future[None] | None:
-        """Decide for each person the request names; publish the audit records (allowed and refused).
+    ) -> asyncio.Future[None]:
+        """Publish the audit record of each decision (allowed and refused); refuse if any refused.
 
         Refused: 451 once the records are acknowledged. Allowed: the publish runs on while the request is
         proxied; the returned future is awaited before the response starts."""
-        segments = path.split("/")
-        people = processing.people_in(segments, body if isinstance(body, bytes) else None)
-        if not people:
-            return None
-        purpose = processing.purpose
-        assert purpose is not None
-        tenant = principal.tenant_id
-        if len(people) == 1:
-            decisions = [await consent.check(rt.redis, tenant, people[0], purpose)]
-        else:
-            decisions = list(
-                await asyncio.gather(*(consent.check(rt.redis, tenant, p, purpose) for p in people))
-            )
-        if any(decision is None for decision in decisions):
+        if any(decision is None for _, decision in decided):
             raise consent.unknown()
+        tenant = principal.tenant_id
         request_id = incoming.request_id.decode("latin-1")
         actor_kind: Literal["user", "api_key"] = "user" if principal.scopes is None else "api_key"
-        events = []
+        records = []
         refused: tuple[consent.Decision, str] | None = None
-        for person, decision in zip(people, decisions, strict=True):
+        for person, decision in decided:
             assert decision is not None
-            record = consent.audit_record(
-                decision,
-                profile_id=person,
-                recorded_by="gateway",
-                actor_id=principal.user_id,
-                actor_kind=actor_kind,
-                method=method,
-                path=path,
-                request_id=request_id,
+            records.append(
+                (
+                    tenant,
+                    consent.audit_record(
+                        decision,
+                        profile_id=person,
+                        recorded_by="gateway",
+                        actor_id=principal.user_id,
+                        actor_kind=actor_kind,
+                        method=method,
+                        path=path,
+                        request_id=request_id,
+                    ),
+                )
             )
-            events.append(new_event(record, source="gateway", tenant_id=tenant, subject=person))
             if refused is None and not decision.allowed:
                 refused = (decision, person)
-        audit = asyncio.ensure_future(_publish_audit(rt, events))
+        audit = asyncio.ensure_future(_publish_audit(rt, records))
         if refused is not None:
             await _audited(audit)
             raise consent.refusal(*refused)
@@ -474,13 +486,35 @@ class BodyStream:
 
 # One more try of an audit publish that was not acknowledged (the same message ids: no duplicate).
 AUDIT_ATTEMPTS = 2
+AUDIT_SUBJECT = spec_of(AuditRecorded).name
 
 
-async def _publish_audit(rt: GatewayState, events: list[Any]) -> None:
+async def _decided(
+    rt: GatewayState, read: asyncio.Future[ConsentFields], purpose: str
+) -> consent.Decision | None:
+    """The decision of a queued read (`gateway/consent.py`)."""
+    try:
+        return await rt.consent.decided(read, purpose)
+    except ConsentUnreadable:
+        raise consent.ConsentUnknown(
+            "Consent cannot be checked: its store is unavailable; try again shortly.",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
+def _audit_message(tenant_id: str, record: AuditRecorded) -> tuple[str, bytes]:
+    """The record as its CloudEvent (`shared.events.envelope`), serialised once: (id, body)."""
+    event = new_event(record, source="gateway", tenant_id=tenant_id, subject=record.profile_id)
+    return event.id, event.to_bytes()
+
+
+async def _publish_audit(rt: GatewayState, records: list[tuple[str, AuditRecorded]]) -> None:
+    """Publish each record to JetStream and wait for the stream's acknowledgements (de-duplicated by id)."""
+    messages = [_audit_message(tenant, record) for tenant, record in records]
     for attempt in range(AUDIT_ATTEMPTS):
         try:
-            for event in events:
-                await rt.bus.publish(event)
+            for msg_id, body in messages:
+                await rt.bus.publish_raw(subject=AUDIT_SUBJECT, body=body, msg_id=msg_id)
             return
         except Exception as exc:
             if attempt + 1 == AUDIT_ATTEMPTS:

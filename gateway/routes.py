@@ -257,23 +257,37 @@ class Processing:
     def matches(self, segments: list[str]) -> bool:
         return all(segments[i] == literal for i, literal in self._literals)
 
-    def people_in(self, segments: list[str], body: bytes | None) -> list[str]:
-        """The profile ids this request names (deduplicated, in declaration order)."""
+    @property
+    def reads_body(self) -> bool:
+        """A person is named in the body (known once it is read)."""
+        return any(where.startswith(BODY) for where in self.people)
+
+    def path_people(self, segments: list[str]) -> list[str]:
+        """The profile ids the path names (deduplicated, in declaration order)."""
         found: list[str] = []
-        parsed: object = None
         for where in self.people:
             if where.startswith(PATH):
-                value: object = segments[self._params[where[len(PATH) :]]]
-            else:
-                if parsed is None and body:
-                    try:
-                        parsed = json.loads(body)
-                    except ValueError:
-                        parsed = {}
-                value = parsed.get(where[len(BODY) :]) if isinstance(parsed, dict) else None
-            if isinstance(value, str) and value and len(value) <= 64 and value not in found:
-                found.append(value)
+                _named(found, segments[self._params[where[len(PATH) :]]])
         return found
+
+    def body_people(self, body: bytes | None) -> list[str]:
+        """The profile ids a JSON body names (one that is not JSON names no one: the service refuses it)."""
+        found: list[str] = []
+        if not body or not self.reads_body:
+            return found
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return found
+        for where in self.people:
+            if where.startswith(BODY) and isinstance(parsed, dict):
+                _named(found, parsed.get(where[len(BODY) :]))
+        return found
+
+
+def _named(found: list[str], value: object) -> None:
+    if isinstance(value, str) and value and len(value) <= 64 and value not in found:
+        found.append(value)
 
 
 def _p(methods: str, template: str, purpose: str | None, *people: str, note: str = "") -> Processing:
@@ -293,7 +307,7 @@ _PRIVACY = "the person's own rights (re-granting must work after a withdrawal)"
 # table in docs/privacy.md to this).
 PROCESSING: tuple[Processing, ...] = (
     # identity
-    _p("GET", "/.well-known/jwks.json", EXEMPT, note=_ACCOUNTS),
+    _p("GET", "/.well-known/jwks.json", EXEMPT, note="the token keys"),
     _p("POST", "/v1/tenants", EXEMPT, note=_ACCOUNTS),
     _p("POST", "/v1/auth/token", EXEMPT, note=_ACCOUNTS),
     _p("POST", "/v1/auth/refresh", EXEMPT, note=_ACCOUNTS),
@@ -304,7 +318,7 @@ PROCESSING: tuple[Processing, ...] = (
     _p("GET POST", "/v1/api-keys", EXEMPT, note=_ACCOUNTS),
     _p("GET DELETE", "/v1/api-keys/{key_id}", EXEMPT, note=_ACCOUNTS),
     # listening
-    _p("GET POST", "/v1/mentions", ANALYTICS, note="posts in bulk, named by no profile"),
+    _p("GET POST", "/v1/mentions", ANALYTICS, note="posts, named by no profile"),
     _p("POST", "/v1/mentions/batch", ANALYTICS, note="posts in bulk, named by no profile"),
     _p("POST", "/v1/mentions/import", ANALYTICS, note="posts in bulk, named by no profile"),
     _p("GET", "/v1/mentions/stats", ANALYTICS, note="aggregates"),
@@ -466,3 +480,23 @@ def webhook_channel(path: str) -> str:
     """The channel part of an inbound webhook path (`/v1/inbound/x/42/…` → `x/42`), bounded in length."""
     parts = path[len("/v1/inbound/") :].split("/", 2)
     return "/".join(parts[:2])[:200]
+
+
+PURPOSE_TABLE_HEADER = (
+    "| Method | Path | Purpose | Checked at the gateway for | Notes |\n|---|---|---|---|---|\n"
+)
+_METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def purpose_table(entries: Iterable[Processing] = PROCESSING) -> str:
+    """The processing table as Markdown, one row per operation (docs/privacy.md holds it)."""
+    lines = [PURPOSE_TABLE_HEADER]
+    for entry in entries:
+        for method in sorted(entry.methods, key=_METHOD_ORDER.index):
+            people = ", ".join(
+                f"`{{{w[len(PATH) :]}}}`" if w.startswith(PATH) else f"body `{w[len(BODY) :]}`"
+                for w in entry.people
+            )
+            purpose = f"`{entry.purpose}`" if entry.purpose else "exempt"
+            lines.append(f"| {method} | `{entry.template}` | {purpose} | {people or '—'} | {entry.note} |\n")
+    return "".join(lines)

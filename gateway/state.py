@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from gateway.consent import ConsentReader
 from gateway.idempotency import IdempotencyStore
 from gateway.jwks import JWKSCache
 from gateway.openapi import OpenAPICache
@@ -48,6 +49,7 @@ class GatewayState:
     tickets: TicketStore
     # JetStream, for the audit records of consent-checked requests (the gateway keeps no database).
     bus: Bus
+    consent: ConsentReader
 
 
 @asynccontextmanager
@@ -68,6 +70,7 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         )
     )
     upstreams = Upstreams(session, settings.upstreams())
+    limiter = RateLimiter(redis, prefix=settings.rate_limit_namespace)
     jwks = JWKSCache(upstreams, ttl_s=settings.jwks_cache_s, timeout_s=settings.readiness_timeout_s)
     revocations = RevocationList(redis, poll_s=settings.revocation_poll_s)
     state = GatewayState(
@@ -75,7 +78,7 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         table=table,
         redis=redis,
         upstreams=upstreams,
-        limiter=RateLimiter(redis, prefix=settings.rate_limit_namespace),
+        limiter=limiter,
         jwks=jwks,
         verifier=TokenVerifier(issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks=jwks.fetch),
         revocations=revocations,
@@ -86,6 +89,7 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         idempotency=IdempotencyStore(redis, ttl_s=settings.idempotency_ttl_s),
         tickets=TicketStore(redis, ttl_s=settings.stream_ticket_ttl_s),
         bus=bus,
+        consent=ConsentReader(limiter),
     )
     mirror = asyncio.create_task(revocations.run(), name="revocations")
     try:
