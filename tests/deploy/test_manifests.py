@@ -239,7 +239,7 @@ def test_compose_starts_in_dependency_order_on_health(compose: dict[str, Any]) -
         depends = services[name]["depends_on"]
         healthy = {other for other, d in depends.items() if d["condition"] == "service_healthy"}
         if name == "gateway":
-            assert set(depends) == healthy == {"redis", *WITH_DB}
+            assert set(depends) == healthy == {"redis", "nats", *WITH_DB}
             continue
         # Every service with a database starts only after the migrations succeeded.
         assert depends[MIGRATE]["condition"] == "service_completed_successfully", name
