@@ -85,7 +85,7 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         openapi=OpenAPICache(
             upstreams, table, ttl_s=settings.openapi_cache_s, timeout_s=settings.readiness_timeout_s
         ),
-        readiness=Readiness(settings, redis, jwks, bus),
+        readiness=Readiness(settings, redis, jwks),
         idempotency=IdempotencyStore(redis, ttl_s=settings.idempotency_ttl_s),
         tickets=TicketStore(redis, ttl_s=settings.stream_ticket_ttl_s),
         bus=bus,
@@ -103,13 +103,15 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
 
 
 class Readiness:
-    """The gateway's readiness (Redis ping, JWKS loaded, NATS connected), reused for `readiness_cache_s` s."""
+    """The gateway's readiness (Redis ping, JWKS loaded), reused for `readiness_cache_s` seconds.
 
-    def __init__(self, settings: GatewaySettings, redis: Redis, jwks: JWKSCache, bus: Bus) -> None:
+    NATS is not part of it: only consent-checked requests need it (their audit records), and while it is
+    away they answer 503 (`audit-unavailable`) and every other route keeps working."""
+
+    def __init__(self, settings: GatewaySettings, redis: Redis, jwks: JWKSCache) -> None:
         self._settings = settings
         self._redis = redis
         self._jwks = jwks
-        self._bus = bus
         self._checked_at = -1e9
         self._checks: dict[str, str] = {}
         self._lock = asyncio.Lock()
@@ -136,10 +138,7 @@ class Readiness:
             await jwks.document()
             return bool(jwks.keys)
 
-        async def bus_ok() -> bool:
-            return self._bus.connected
-
-        probes = {"redis": redis_ok(), "jwks": jwks_ok(), "nats": bus_ok()}
+        probes = {"redis": redis_ok(), "jwks": jwks_ok()}
         results = await asyncio.gather(*probes.values(), return_exceptions=True)
         return {
             name: "ok" if result is True else "down" for name, result in zip(probes, results, strict=True)
