@@ -16,11 +16,11 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from rapport.stack import Stack
+from rapport.stack import Proc, Stack, free_port, nats_server_binary, port_open
 from shared import consent
 from shared.events.contracts import ConsentStatus, LawfulBasis
 from tests.gateway.helpers import Recorder, SpawnGateway, assert_problem, bearer, claims_for
-from tests.helpers import Event, Tenant, collect_events, find_event
+from tests.helpers import Event, Tenant, collect_events, find_event, wait_until
 from tests.profiles.partners import new_customer
 
 AUDIT = "privacy.audit.recorded"
@@ -258,3 +258,38 @@ def test_the_merged_document_declares_purposes_and_451(client: httpx.Client) -> 
     assert doc["paths"]["/v1/channels"]["get"]["x-rapport-purpose"] is None
     reply = doc["paths"]["/v1/conversations/{conversation_id}/messages"]["post"]
     assert reply["x-rapport-purpose"] == "engagement"
+
+
+def test_an_access_that_cannot_be_audited_is_not_answered(
+    stack: Stack,
+    spawn_gateway: SpawnGateway,
+    recorder: Recorder,
+    recorded_token: tuple[str, str],
+    tmp_path: Any,
+) -> None:
+    """NATS gone: a checked request answers 503 (its record could not be stored), the others still work."""
+    port = free_port()
+    nats = Proc(
+        "nats-audit",
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
+        port,
+        tmp_path / "nats-audit.log",
+    )
+    nats.spawn()
+    try:
+        wait_until(lambda: port_open(port), what="nats-server up")
+        url = spawn_gateway(RAPPORT_NATS_URL=f"nats://127.0.0.1:{port}")
+        _, token = recorded_token
+        with httpx.Client(base_url=url, timeout=30) as gw:
+            profile_id = uuid.uuid4().hex
+            assert gw.get(f"/v1/profiles/{profile_id}", headers=bearer(token)).status_code == 200
+            nats.stop(kill=True)
+            before = recorder.count()
+            refused = gw.get(f"/v1/profiles/{profile_id}", headers=bearer(token))
+            assert assert_problem(refused, 503)["type"] == "https://rapport.dev/problems/audit-unavailable"
+            # The service may have answered: the response was held back, not sent.
+            assert recorder.count() <= before + 1
+            assert gw.get("/v1/profiles", headers=bearer(token)).status_code == 200
+            assert gw.get("/readyz").status_code == 200
+    finally:
+        nats.stop(kill=True)
