@@ -4,6 +4,7 @@
     python bench/gateway.py --gateway-url http://127.0.0.1:8000 --service-url http://127.0.0.1:8001 \\
         --token "$TOKEN" --path /v1/me           # a running stack (rate limit raised for the bench!)
     python bench/gateway.py --synthetic          # the gateway's own ceiling, see below
+    python bench/gateway.py --synthetic --consent --runs 5   # and the consent check's cost, 5 runs
 
 The real services spend milliseconds per request in their database, so through them the gateway's cost
 hides behind theirs. `--synthetic` puts a lean FastAPI service instead (it verifies the token like every
@@ -14,6 +15,14 @@ Each target gets a short warm-up, then `--duration` seconds of load from `wrk` (
 Python load generator, always on 127.0.0.1. nginx (if installed) runs as a foreground child with its own
 config in a temporary folder, proxying to the same service with upstream keep-alive, as a reference.
 Reported: requests/s, p50, p99, non-2xx answers, and the ratio to the direct figure.
+
+`--consent` (with `--synthetic`) measures a consent-checked route beside the same route without the
+check: the lean service answers `GET /v1/profiles/{id}` (which the gateway checks for `profiling`: one
+more Redis round trip, and the audit record published to JetStream and acknowledged before the answer)
+and `GET /v1/profiles` (the same answer, not checked: it names no person) alike. Both go through the
+gateway, under load and with one connection (the latency a single client sees); the person's consent is
+projected into the bench's Redis first. `--runs N` repeats everything N times and reports the median and
+the spread (min to max) of the ratios and of the p50 the check adds.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +50,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from rapport.stack import Proc, Stack, free_port, port_open, redis_server_binary  # noqa: E402
+from rapport.stack import (  # noqa: E402
+    Proc,
+    Stack,
+    free_port,
+    nats_server_binary,
+    port_open,
+    redis_server_binary,
+)
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_DURATION_S = 120.0
@@ -57,6 +74,8 @@ class Result:
     non_2xx: int
     errors: int
     ratio: float | None = None
+    # CPU microseconds per request of the processes watched (synthetic: gateway, nats, redis).
+    cpu_us: dict[str, float] | None = None
 
 
 def _local(url: str) -> str:
@@ -138,28 +157,52 @@ def run_python(url: str, headers: dict[str, str], *, duration: float, connection
     )
 
 
-def measure(target: str, url: str, headers: dict[str, str], args: argparse.Namespace) -> Result:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux `/proc`)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    target: str,
+    url: str,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+    *,
+    connections: int | None = None,
+    watch: dict[str, int] | None = None,
+) -> Result:
     check = httpx.get(url, headers=headers, timeout=10)
     if check.status_code != 200:
         raise SystemExit(f"{target}: GET {url} answered {check.status_code}: {check.text[:300]}")
     use_wrk = shutil.which("wrk") is not None and not args.python_load
+    conns = connections or args.connections
+    threads = min(args.threads, conns)
     rounds: list[Result] = []
+    watch = watch or {}
     for _ in range(args.rounds):
         if use_wrk:
-            run_wrk(url, headers, duration=args.warmup, connections=args.connections, threads=args.threads)
-            result = run_wrk(
-                url, headers, duration=args.duration, connections=args.connections, threads=args.threads
-            )
+            run_wrk(url, headers, duration=args.warmup, connections=conns, threads=threads)
+            before = {name: cpu_seconds(pid) for name, pid in watch.items()}
+            result = run_wrk(url, headers, duration=args.duration, connections=conns, threads=threads)
         else:
-            run_python(url, headers, duration=args.warmup, connections=args.connections)
-            result = run_python(url, headers, duration=args.duration, connections=args.connections)
+            run_python(url, headers, duration=args.warmup, connections=conns)
+            before = {name: cpu_seconds(pid) for name, pid in watch.items()}
+            result = run_python(url, headers, duration=args.duration, connections=conns)
+        served = result.requests_per_s * args.duration
+        if watch and served:
+            result.cpu_us = {
+                name: (cpu_seconds(pid) - before[name]) / served * 1e6 for name, pid in watch.items()
+            }
         rounds.append(result)
     # The median round by throughput: the machine is shared, single rounds are noisy.
     best = sorted(rounds, key=lambda r: r.requests_per_s)[len(rounds) // 2]
     best.target = target
+    cpu = "".join(f"  {name} {us:.0f} us" for name, us in (best.cpu_us or {}).items())
     print(
-        f"  {target:<8} {best.requests_per_s:>9.0f} req/s  p50 {best.p50_ms:6.2f} ms  "
-        f"p99 {best.p99_ms:7.2f} ms  non-2xx {best.non_2xx}  errors {best.errors}",
+        f"  {target:<11} {best.requests_per_s:>7.0f} req/s  p50 {best.p50_ms:6.2f} ms  "
+        f"p99 {best.p99_ms:7.2f} ms  non-2xx {best.non_2xx}  errors {best.errors}"
+        + (f"  CPU/request:{cpu}" if cpu else ""),
         flush=True,
     )
     return best
@@ -260,6 +303,18 @@ def serve_synthetic(port: int, jwks_file: Path) -> None:
         """The caller, from the verified token."""
         return {"id": principal.user_id, "tenant_id": principal.tenant_id, "role": principal.role}
 
+    @app.get("/v1/profiles")
+    async def profiles(principal: Principal = Depends(require_roles(*ROLES))) -> dict[str, str]:
+        """Not checked by the gateway (it names no person): the same answer as `/v1/me`."""
+        return {"id": principal.user_id, "tenant_id": principal.tenant_id, "role": principal.role}
+
+    @app.get("/v1/profiles/{profile_id}")
+    async def profile(
+        profile_id: str, principal: Principal = Depends(require_roles(*ROLES))
+    ) -> dict[str, str]:
+        """Checked by the gateway (`profiling`, the person in the path): the same answer."""
+        return {"id": principal.user_id, "tenant_id": principal.tenant_id, "role": principal.role}
+
     @app.get("/.well-known/jwks.json")
     async def keys() -> dict[str, Any]:
         """The key set."""
@@ -309,7 +364,8 @@ class Synthetic:
             "exp": now + 3600,
         }
         self.token: str = jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
-        redis_port, service_port, gateway_port = free_port(), free_port(), free_port()
+        redis_port, service_port, gateway_port, nats_port = free_port(), free_port(), free_port(), free_port()
+        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
         self.service_url = f"http://127.0.0.1:{service_port}"
         self.gateway_url = f"http://127.0.0.1:{gateway_port}"
         gateway_env = {
@@ -317,7 +373,9 @@ class Synthetic:
                 f"RAPPORT_{name}_URL": self.service_url
                 for name in ("IDENTITY", "LISTENING", "PROFILES", "ENGAGEMENT", "METRICS")
             },
-            "RAPPORT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "RAPPORT_REDIS_URL": self.redis_url,
+            # The gateway publishes the audit records of consent-checked requests to JetStream.
+            "RAPPORT_NATS_URL": f"nats://127.0.0.1:{nats_port}",
             "RAPPORT_RATE_LIMIT_PER_WINDOW": str(10**9),
             "RAPPORT_LOG_LEVEL": "WARNING",
         }
@@ -332,8 +390,19 @@ class Synthetic:
             "--appendonly",
             "no",
         ]
+        nats_argv = [
+            nats_server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(nats_port),
+            "-js",
+            "-sd",
+            str(tmp / "js"),
+        ]
         self.procs = [
             Proc("redis", redis_argv, redis_port, tmp / "redis.log"),
+            Proc("nats", nats_argv, nats_port, tmp / "nats.log"),
             Proc(
                 "service",
                 [
@@ -363,9 +432,34 @@ class Synthetic:
                     raise RuntimeError(f"{proc.name} did not start; see {proc.log_path}")
                 time.sleep(0.05)
 
+    def pids(self) -> dict[str, int]:
+        """The processes whose CPU per request is reported."""
+        return {p.name: p.popen.pid for p in self.procs if p.popen is not None}
+
+    def project_consent(self) -> None:
+        """The consent projection ready, and the bench's person granted profiling (a full hash to read)."""
+        from redis.asyncio import Redis
+
+        from shared import consent
+
+        async def write() -> None:
+            redis = Redis.from_url(self.redis_url)
+            try:
+                await consent.project_person(redis, "bench-tenant", PERSON, {"profiling": "granted"})
+                await consent.mark_ready(redis)
+            finally:
+                await redis.aclose()
+
+        asyncio.run(write())
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
+
+
+PERSON = "bench-person"
+CHECKED = f"/v1/profiles/{PERSON}"
+UNCHECKED = "/v1/profiles"
 
 
 def _b64(value: int) -> str:
@@ -436,6 +530,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--synthetic", action="store_true", help="a lean service instead of the stack: the gateway's own cost"
     )
+    parser.add_argument(
+        "--consent",
+        action="store_true",
+        help="with --synthetic: a consent-checked route beside the same route without the check",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=1, help="repeat every measurement; median and spread (default: 1)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--serve-synthetic", nargs=2, metavar=("PORT", "JWKS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -443,6 +545,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         return args
     if args.synthetic and (args.gateway_url or args.path != "/v1/me"):
         parser.error("--synthetic starts its own processes and serves only /v1/me")
+    if args.consent and not args.synthetic:
+        parser.error("--consent needs --synthetic")
+    if not 1 <= args.runs <= 10:
+        parser.error("--runs must be 1..10")
     if args.gateway_url and not (args.service_url and args.token):
         parser.error("--gateway-url needs --service-url and --token")
     if not 0 < args.duration <= MAX_DURATION_S or not 0 <= args.warmup <= MAX_DURATION_S:
@@ -485,8 +591,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"GET {args.path}: {args.duration:.0f} s per target, {args.connections} connections, {tool}",
                 flush=True,
             )
-            results = [measure("direct", service_url + args.path, headers, args)]
-            results.append(measure("gateway", gateway_url + args.path, headers, args))
+            if synthetic is not None and args.consent:
+                synthetic.project_consent()
             binary = shutil.which("nginx") or next(
                 (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
             )
@@ -497,7 +603,18 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 (tmp / "nginx").mkdir()
                 nginx = Nginx(binary, service_url, tmp / "nginx")
-                results.append(measure("nginx", nginx.url + args.path, headers, args))
+            runs: list[list[Result]] = []
+            for run in range(args.runs):
+                if args.runs > 1:
+                    print(f"run {run + 1} of {args.runs}", flush=True)
+                watch = synthetic.pids() if synthetic is not None else None
+                results = [measure("direct", service_url + args.path, headers, args, watch=watch)]
+                results.append(measure("gateway", gateway_url + args.path, headers, args, watch=watch))
+                if nginx is not None:
+                    results.append(measure("nginx", nginx.url + args.path, headers, args))
+                if args.consent:
+                    results += consent_targets(service_url, gateway_url, headers, args, watch)
+                runs.append(results)
         finally:
             if nginx is not None:
                 nginx.stop()
@@ -505,22 +622,81 @@ def main(argv: list[str] | None = None) -> int:
                 stack.stop_all()
             if synthetic is not None:
                 synthetic.stop()
-    direct = results[0].requests_per_s
-    for result in results:
-        result.ratio = result.requests_per_s / direct if direct else None
-    print(f"\n{'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}")
-    for r in results:
-        print(
-            f"{r.target:<8} {r.requests_per_s:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.ratio or 0:>6.2f}"
-        )
-    gateway = next(r for r in results if r.target == "gateway")
-    print(f"\ngateway / direct = {gateway.ratio or 0:.2f} (goal >= 0.60)")
+    for results in runs:
+        by_target = {r.target: r for r in results}
+        for result in results:
+            # A checked route is compared with its own path direct; everything else with --path direct.
+            base = by_target.get("p-direct") if result.target.startswith("p-") else by_target["direct"]
+            result.ratio = (
+                result.requests_per_s / base.requests_per_s if base and base.requests_per_s else None
+            )
+    for n, results in enumerate(runs, 1):
+        print(f"\n{'run ' + str(n) if len(runs) > 1 else 'results'}")
+        print(f"{'target':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}")
+        for r in results:
+            print(
+                f"{r.target:<12} {r.requests_per_s:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+                f"{r.ratio or 0:>6.2f}"
+            )
+    summary(runs, consent=args.consent)
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    bad = [r.target for r in results if r.non_2xx or r.errors]
+        args.json.write_text(json.dumps([[asdict(r) for r in results] for results in runs], indent=2))
+    bad = sorted({r.target for results in runs for r in results if r.non_2xx or r.errors})
     if bad:
         print(f"warning: non-2xx answers or socket errors from {', '.join(bad)}: figures are suspect")
     return 0
+
+
+def consent_targets(
+    service_url: str,
+    gateway_url: str,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+    watch: dict[str, int] | None,
+) -> list[Result]:
+    """The checked route direct and through the gateway, beside the unchecked one; then one connection."""
+    return [
+        measure("p-direct", service_url + CHECKED, headers, args, watch=watch),
+        measure("p-unchecked", gateway_url + UNCHECKED, headers, args, watch=watch),
+        measure("p-checked", gateway_url + CHECKED, headers, args, watch=watch),
+        measure("1-unchecked", gateway_url + UNCHECKED, headers, args, connections=1, watch=watch),
+        measure("1-checked", gateway_url + CHECKED, headers, args, connections=1, watch=watch),
+    ]
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    if len(values) == 1:
+        return format(values[0], fmt)
+    low, high = format(min(values), fmt), format(max(values), fmt)
+    return f"{format(statistics.median(values), fmt)} (spread {low} to {high})"
+
+
+def summary(runs: list[list[Result]], *, consent: bool) -> None:
+    """The gateway/direct ratio and, with `consent`, what the check adds, over the runs."""
+
+    def of(target: str) -> list[Result]:
+        return [r for results in runs for r in results if r.target == target]
+
+    ratios = [r.ratio or 0 for r in of("gateway")]
+    print(f"\ngateway / direct = {_spread(ratios, '.2f')} over {len(runs)} run(s) (goal >= 0.60)")
+    if not consent:
+        return
+    checked = [r.ratio or 0 for r in of("p-checked")]
+    unchecked = [r.ratio or 0 for r in of("p-unchecked")]
+    print(f"checked route, gateway / direct = {_spread(checked, '.2f')}")
+    print(f"unchecked route, gateway / direct = {_spread(unchecked, '.2f')}")
+    for label, a, b in (
+        ("under load", of("p-checked"), of("p-unchecked")),
+        ("one connection", of("1-checked"), of("1-unchecked")),
+    ):
+        added = [x.p50_ms - y.p50_ms for x, y in zip(a, b, strict=True)]
+        print(f"p50 added by the check, {label}: {_spread(added, '.3f')} ms")
+    for name in of("p-checked")[0].cpu_us or {}:
+        extra = [
+            (x.cpu_us or {})[name] - (y.cpu_us or {})[name]
+            for x, y in zip(of("p-checked"), of("p-unchecked"), strict=True)
+        ]
+        print(f"CPU per request added by the check, {name}: {_spread(extra, '.0f')} us")
 
 
 if __name__ == "__main__":

@@ -26,3 +26,9 @@ class BadGateway(ProblemError):
 class GatewayTimeout(ProblemError):
     status = 504
     type = PROBLEMS + "gateway-timeout"
+
+
+class AuditUnavailable(ServiceUnavailable):
+    """A request whose access could not be recorded in the audit log is not answered."""
+
+    type = PROBLEMS + "audit-unavailable"

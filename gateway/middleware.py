@@ -7,11 +7,18 @@ An authenticated request costs one (batched) Redis call, as before: its token's 
 the revocation deny-list is an in-memory mirror. Public routes draw on the budget of their class (per
 client IP; webhooks per channel too, in the same batched call). A request whose token fails
 verification is counted against its client IP (a second budget, only on that failure path).
+
+A request that names a person on a route processing personal data for a purpose (`gateway/routes.py`,
+`PROCESSING`) is decided from the consent projection (`shared/consent.py`, one more Redis round trip):
+refused → 451, projection not ready → 503. Its audit record (`privacy.audit.recorded`, ids only) is
+published to JetStream, acknowledged, while the request is proxied, and awaited before the response
+starts: an access that could not be recorded is not answered (503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -19,16 +26,18 @@ import re
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from gateway.errors import BodyTooLarge
+from gateway.consent import ConsentUnreadable
+from gateway.errors import AuditUnavailable, BodyTooLarge
 from gateway.idempotency import Recorded, fingerprint, parse_key, replay
 from gateway.proxy import HOP_BY_HOP, ResponseAborted
-from gateway.ratelimit import Decision
-from gateway.routes import Route, RouteTable, webhook_channel
+from gateway.ratelimit import ConsentFields, Decision
+from gateway.routes import Processing, Route, RouteTable, webhook_channel
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from gateway.tickets import TicketInvalid, take_ticket
+from shared import consent
 from shared.auth import Principal, TokenRevoked, bearer_token
 from shared.errors import (
     PROBLEM_JSON,
@@ -39,6 +48,9 @@ from shared.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from shared.events.catalog import spec_of
+from shared.events.contracts import AuditRecorded
+from shared.events.envelope import new_event
 from shared.telemetry import ASGIApp, Receive, Scope, Send, inject_headers
 
 log = logging.getLogger("rapport.gateway")
@@ -153,6 +165,9 @@ class GatewayProxy:
         client_ip = client[0] if client else "unknown"
         roles = route.roles
         principal: Principal | None = None
+        processing: Processing | None = None
+        # Decisions about the people the path names, read alongside the rate-limit hit.
+        decided: list[tuple[str, consent.Decision | None]] = []
         query: bytes = scope.get("query_string", b"")
         ticket: str | None = None
         if route.tickets and query:
@@ -170,7 +185,16 @@ class GatewayProxy:
             if principal.scopes is not None and not principal.admits(route.scope_for(method)):
                 raise Forbidden("The API key's scopes do not include what this route needs.")
             limit, window = self.tenant_limit
+            segments = path.split("/")
+            processing = self.table.processing_of(method, segments)
+            people = processing.path_people(segments) if processing and processing.checked else []
+            # Queued now, the person's read joins the rate-limit hit's Redis call (`gateway/consent.py`).
+            purpose = processing.purpose if processing is not None else None
+            reads = [rt.consent.queue(principal.tenant_id, p, purpose) for p in people if purpose]
             decision = await rt.limiter.hit("t:" + principal.tenant_id, limit=limit, window_s=window)
+            for person, read in zip(people, reads, strict=True):
+                assert purpose is not None
+                decided.append((person, await _decided(rt, read, purpose)))
         reply.extend(_limit_headers(decision))
         if not decision.allowed:
             raise TooManyRequests(
@@ -194,6 +218,19 @@ class GatewayProxy:
             body = await self._read_body(receive) if (length or incoming.chunked) else None
         if body is None and method in _WITH_BODY:
             body = b""
+        audit: asyncio.Future[None] | None = None
+        if principal is not None and processing is not None and processing.checked:
+            if processing.reads_body and isinstance(body, bytes):
+                assert processing.purpose is not None
+                named = {p for p, _ in decided}
+                for person in processing.body_people(body):
+                    if person not in named:
+                        read = rt.consent.queue(principal.tenant_id, person, processing.purpose)
+                        decided.append((person, await _decided(rt, read, processing.purpose)))
+            if decided:
+                audit = await self._decide(rt, decided, principal, incoming, method, path)
+        if audit is not None:
+            send = _after_audit(audit, send)
         forward = incoming.forward
         forward.append(("x-request-id", incoming.request_id.decode("latin-1")))
         forward.append(("x-forwarded-for", client_ip))
@@ -212,7 +249,61 @@ class GatewayProxy:
             return
         # A buffered (or no) body: the client's `receive` is free to tell when it disconnects.
         watch = None if isinstance(body, BodyStream) else receive
-        await self._forward(rt, send, route, incoming, method, target, body, forward, reply, receive=watch)
+        try:
+            await self._forward(
+                rt, send, route, incoming, method, target, body, forward, reply, receive=watch
+            )
+        finally:
+            if audit is not None:
+                # Should the service fail before answering, the access may still have happened: its
+                # record is published all the same (a failure was logged).
+                with contextlib.suppress(Exception):
+                    await audit
+
+    async def _decide(
+        self,
+        rt: GatewayState,
+        decided: list[tuple[str, consent.Decision | None]],
+        principal: Principal,
+        incoming: Incoming,
+        method: str,
+        path: str,
+    ) -> asyncio.Future[None]:
+        """Publish the audit record of each decision (allowed and refused); refuse if any refused.
+
+        Refused: 451 once the records are acknowledged. Allowed: the publish runs on while the request is
+        proxied; the returned future is awaited before the response starts."""
+        if any(decision is None for _, decision in decided):
+            raise consent.unknown()
+        tenant = principal.tenant_id
+        request_id = incoming.request_id.decode("latin-1")
+        actor_kind: Literal["user", "api_key"] = "user" if principal.scopes is None else "api_key"
+        records = []
+        refused: tuple[consent.Decision, str] | None = None
+        for person, decision in decided:
+            assert decision is not None
+            records.append(
+                (
+                    tenant,
+                    consent.audit_record(
+                        decision,
+                        profile_id=person,
+                        recorded_by="gateway",
+                        actor_id=principal.user_id,
+                        actor_kind=actor_kind,
+                        method=method,
+                        path=path,
+                        request_id=request_id,
+                    ),
+                )
+            )
+            if refused is None and not decision.allowed:
+                refused = (decision, person)
+        audit = asyncio.ensure_future(_publish_audit(rt, records))
+        if refused is not None:
+            await _audited(audit)
+            raise consent.refusal(*refused)
+        return audit
 
     async def _once(
         self,
@@ -391,6 +482,64 @@ class BodyStream:
                 yield chunk
             if not message.get("more_body", False):
                 return
+
+
+# One more try of an audit publish that was not acknowledged (the same message ids: no duplicate).
+AUDIT_ATTEMPTS = 2
+AUDIT_SUBJECT = spec_of(AuditRecorded).name
+
+
+async def _decided(
+    rt: GatewayState, read: asyncio.Future[ConsentFields], purpose: str
+) -> consent.Decision | None:
+    """The decision of a queued read (`gateway/consent.py`)."""
+    try:
+        return await rt.consent.decided(read, purpose)
+    except ConsentUnreadable:
+        raise consent.ConsentUnknown(
+            "Consent cannot be checked: its store is unavailable; try again shortly.",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
+def _audit_message(tenant_id: str, record: AuditRecorded) -> tuple[str, bytes]:
+    """The record as its CloudEvent (`shared.events.envelope`), serialised once: (id, body)."""
+    event = new_event(record, source="gateway", tenant_id=tenant_id, subject=record.profile_id)
+    return event.id, event.to_bytes()
+
+
+async def _publish_audit(rt: GatewayState, records: list[tuple[str, AuditRecorded]]) -> None:
+    """Publish each record to JetStream and wait for the stream's acknowledgements (de-duplicated by id)."""
+    messages = [_audit_message(tenant, record) for tenant, record in records]
+    for attempt in range(AUDIT_ATTEMPTS):
+        try:
+            for msg_id, body in messages:
+                await rt.bus.publish_raw(subject=AUDIT_SUBJECT, body=body, msg_id=msg_id)
+            return
+        except Exception as exc:
+            if attempt + 1 == AUDIT_ATTEMPTS:
+                log.error("gateway.audit_failed", extra={"error": type(exc).__name__})
+                raise
+            log.warning("gateway.audit_retry", extra={"error": type(exc).__name__})
+
+
+async def _audited(audit: asyncio.Future[None]) -> None:
+    """Wait for the audit records' acknowledgement; unrecorded, the access is not answered."""
+    try:
+        await audit
+    except Exception as exc:
+        raise AuditUnavailable("The access could not be recorded in the audit log; try again.") from exc
+
+
+def _after_audit(audit: asyncio.Future[None], send: Send) -> Send:
+    """`send`, holding the response's start until the audit records are acknowledged."""
+
+    async def audited_send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            await _audited(audit)
+        await send(message)
+
+    return audited_send
 
 
 def _scan_headers(headers: list[tuple[bytes, bytes]]) -> Incoming:

@@ -124,7 +124,8 @@ def merge_documents(
 ) -> dict[str, Any]:
     """Keep each service's public paths; merge components, renaming a schema two services define
     differently to `<service>_<Name>`; mark every non-public operation as needing a bearer token and
-    declare the problems the gateway answers itself (`gateway_problems`)."""
+    declare the problems the gateway answers itself (`gateway_problems`, and 451 where it checks consent);
+    `x-rapport-purpose` names each operation's processing purpose (null: exempt)."""
     merged: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -170,6 +171,11 @@ def merge_documents(
                     continue
                 route = table.match(method.upper(), path)
                 if route is not None:
+                    processing = table.processing_of(method.upper(), path.split("/"))
+                    if processing is not None:
+                        operation["x-rapport-purpose"] = processing.purpose
+                        if processing.checked:
+                            add_problems(operation, {451})
                     if not route.public:
                         operation.setdefault("security", [{"bearerAuth": []}])
                     add_problems(operation, gateway_problems(route, path, method))

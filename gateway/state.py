@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from gateway.consent import ConsentReader
 from gateway.idempotency import IdempotencyStore
 from gateway.jwks import JWKSCache
 from gateway.openapi import OpenAPICache
@@ -24,6 +25,7 @@ from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.tickets import TicketStore
 from shared.auth import TokenVerifier
+from shared.events.bus import Bus
 from shared.revocation import RevocationList
 
 log = logging.getLogger("rapport.gateway")
@@ -45,11 +47,16 @@ class GatewayState:
     readiness: Readiness
     idempotency: IdempotencyStore
     tickets: TicketStore
+    # JetStream, for the audit records of consent-checked requests (the gateway keeps no database).
+    bus: Bus
+    consent: ConsentReader
 
 
 @asynccontextmanager
 async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIterator[GatewayState]:
     """Open the clients and start the revocation mirror; stop and close them all on the way out."""
+    bus = Bus(settings.nats_url, name="rapport-gateway", replicas=settings.stream_replicas)
+    await bus.connect()
     session = create_session(settings)
     # A bounded pool that waits for a free connection instead of failing with "too many connections".
     redis = Redis.from_pool(
@@ -63,6 +70,7 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         )
     )
     upstreams = Upstreams(session, settings.upstreams())
+    limiter = RateLimiter(redis, prefix=settings.rate_limit_namespace)
     jwks = JWKSCache(upstreams, ttl_s=settings.jwks_cache_s, timeout_s=settings.readiness_timeout_s)
     revocations = RevocationList(redis, poll_s=settings.revocation_poll_s)
     state = GatewayState(
@@ -70,7 +78,7 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         table=table,
         redis=redis,
         upstreams=upstreams,
-        limiter=RateLimiter(redis, prefix=settings.rate_limit_namespace),
+        limiter=limiter,
         jwks=jwks,
         verifier=TokenVerifier(issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks=jwks.fetch),
         revocations=revocations,
@@ -80,6 +88,8 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         readiness=Readiness(settings, redis, jwks),
         idempotency=IdempotencyStore(redis, ttl_s=settings.idempotency_ttl_s),
         tickets=TicketStore(redis, ttl_s=settings.stream_ticket_ttl_s),
+        bus=bus,
+        consent=ConsentReader(limiter),
     )
     mirror = asyncio.create_task(revocations.run(), name="revocations")
     try:
@@ -88,11 +98,15 @@ async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIt
         mirror.cancel()
         await asyncio.gather(mirror, return_exceptions=True)
         await session.close()
+        await bus.close()
         await redis.aclose()
 
 
 class Readiness:
-    """The gateway's readiness (Redis ping, JWKS loaded), reused for `readiness_cache_s` seconds."""
+    """The gateway's readiness (Redis ping, JWKS loaded), reused for `readiness_cache_s` seconds.
+
+    NATS is not part of it: only consent-checked requests need it (their audit records), and while it is
+    away they answer 503 (`audit-unavailable`) and every other route keeps working."""
 
     def __init__(self, settings: GatewaySettings, redis: Redis, jwks: JWKSCache) -> None:
         self._settings = settings

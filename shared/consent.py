@@ -21,14 +21,20 @@ The rule, per purpose and the basis the tenant's policy gives it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal, get_args
 
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
-from shared.events.contracts import ConsentStatus, LawfulBasis, Purpose
+from shared.errors import ProblemError, ServiceUnavailable
+from shared.events.contracts import AuditRecorded, ConsentStatus, LawfulBasis, Purpose
+from shared.ids import uuid4_str
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 BASES: tuple[str, ...] = get_args(LawfulBasis)
@@ -159,3 +165,142 @@ async def project_policy(redis: Redis, tenant_id: str, bases: Mapping[str, Lawfu
 async def mark_ready(redis: Redis) -> None:
     """Every ledger has been projected: checks may answer from here on."""
     await redis.set(READY_KEY, "1")
+
+
+# --- enforcing it: the one refusal, the audit record, the service-side check ------------------------------
+
+CONSENT_REQUIRED = "https://rapport.dev/problems/consent-required"
+CONSENT_UNAVAILABLE = "https://rapport.dev/problems/consent-unavailable"
+
+
+class ConsentRequired(ProblemError):
+    """451: no lawful basis to process this person's data for this purpose (the gateway's and the services'
+    refusal alike)."""
+
+    status = 451
+    type = CONSENT_REQUIRED
+
+
+class ConsentUnknown(ServiceUnavailable):
+    """503: the projection is not ready, so no decision can be made yet."""
+
+    type = CONSENT_UNAVAILABLE
+
+
+_REASON_TEXT: dict[str, str] = {
+    "no_consent": "the person has not consented",
+    "withdrawn": "the person withdrew their consent",
+    "objected": "the person objected",
+    "restricted": "processing of the person's data is restricted",
+}
+
+
+def refusal(decision: Decision, profile_id: str) -> ConsentRequired:
+    """The problem a refused decision answers: it names the purpose, the basis and the reason (ids only)."""
+    why = _REASON_TEXT.get(decision.reason, decision.reason)
+    return ConsentRequired(
+        f"No lawful basis to process this person's data for {decision.purpose}: {why}.",
+        purpose=decision.purpose,
+        basis=decision.basis,
+        reason=decision.reason,
+        profile_id=profile_id,
+    )
+
+
+def unknown() -> ConsentUnknown:
+    return ConsentUnknown(
+        "Consent cannot be checked yet (the consent projection is being rebuilt); try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def audit_record(
+    decision: Decision,
+    *,
+    profile_id: str,
+    recorded_by: str,
+    actor_id: str | None = None,
+    actor_kind: Literal["user", "api_key", "system"] = "user",
+    method: str | None = None,
+    path: str | None = None,
+    request_id: str | None = None,
+) -> AuditRecorded:
+    """The audit record of one decision (ids only: `path` must carry no query string)."""
+    return AuditRecorded(
+        audit_id=uuid4_str(),
+        actor_id=actor_id,
+        actor_kind=actor_kind,
+        profile_id=profile_id,
+        purpose=decision.purpose,
+        decision="allowed" if decision.allowed else "refused",
+        reason=decision.reason,
+        method=method,
+        path=path.split("?", 1)[0] if path is not None else None,
+        recorded_by=recorded_by,
+        request_id=request_id,
+        at=datetime.now(UTC),
+    )
+
+
+async def check_many(
+    redis: Redis, tenant_id: str, profile_ids: Sequence[str], purpose: str
+) -> dict[str, Decision] | None:
+    """`check` for many people at once (one round trip); None while the projection is not ready."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.exists(READY_KEY)
+        pipe.hget(policy_key(tenant_id), purpose)
+        for profile_id in profile_ids:
+            pipe.hmget(person_key(tenant_id, profile_id), [purpose, "objections", "restricted"])
+        ready, basis, *people = await pipe.execute()
+    if not ready:
+        return None
+    resolved = _text(basis) or DEFAULT_BASES[purpose]
+    return {
+        profile_id: decide(purpose, resolved, _text(status), _text(objections), _text(restricted) == "1")
+        for profile_id, (status, objections, restricted) in zip(profile_ids, people, strict=True)
+    }
+
+
+async def require(
+    redis: Redis,
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    profile_id: str,
+    purpose: str,
+    recorded_by: str,
+    actor_id: str | None = None,
+    actor_kind: Literal["user", "api_key", "system"] = "user",
+    method: str | None = None,
+    path: str | None = None,
+    request_id: str | None = None,
+) -> Decision:
+    """The service-side check, for where only the service knows whom a request is about.
+
+    Same decision, same refusal as the gateway's: the audit record of the decision (allowed or refused)
+    is staged through the caller's outbox. On a refusal it is committed here before the 451 is raised (call
+    this before changing anything); an allowed record commits with the caller's own changes. While the
+    projection is not ready it raises the 503 and records nothing (no decision was made)."""
+    from shared.events.envelope import new_event
+    from shared.events.outbox import stage
+
+    decision = await check(redis, tenant_id, profile_id, purpose)
+    if decision is None:
+        raise unknown()
+    record = audit_record(
+        decision,
+        profile_id=profile_id,
+        recorded_by=recorded_by,
+        actor_id=actor_id,
+        actor_kind=actor_kind,
+        method=method,
+        path=path,
+        request_id=request_id,
+    )
+    stage(session, new_event(record, source=recorded_by, tenant_id=tenant_id, subject=profile_id))
+    if not decision.allowed:
+        await session.commit()
+        raise refusal(decision, profile_id)
+    return decision

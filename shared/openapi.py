@@ -31,9 +31,11 @@ DESCRIPTIONS = {
     422: "The request is not valid: a body field, a path or query parameter (an unknown one included), "
     "or a reversed time range.",
     429: "Too many requests; `Retry-After` says when to try again.",
+    451: "No lawful basis to process this person's data for the route's purpose (consent missing or "
+    "withdrawn, an objection, a restriction): `purpose`, `basis` and `reason` say which.",
     500: "An unexpected error.",
     502: "The service behind the gateway could not be reached.",
-    503: "A dependency (rate limiter, token keys) is unavailable; try again shortly.",
+    503: "A dependency (rate limiter, token keys, the consent projection) is unavailable; try again shortly.",
     504: "The service behind the gateway did not answer in time.",
 }
 _HEADERS = {
@@ -90,6 +92,16 @@ class Problem(BaseModel):
     allowed: list[str] | SkipJsonSchema[None] = Field(
         None, description="What may still be sent (`platform_template`, `human_agent_reply`)."
     )
+    purpose: str | SkipJsonSchema[None] = Field(
+        None, description="A consent refusal's purpose (`engagement`, `profiling`, `marketing`, …)."
+    )
+    basis: str | SkipJsonSchema[None] = Field(
+        None, description="The lawful basis the tenant's policy gives that purpose."
+    )
+    reason: str | SkipJsonSchema[None] = Field(
+        None, description="Why it was refused (`no_consent`, `withdrawn`, `objected`, `restricted`)."
+    )
+    profile_id: str | SkipJsonSchema[None] = Field(None, description="The person it was refused for.")
 
 
 def problem_schemas() -> dict[str, Any]:

@@ -60,6 +60,27 @@ def _external_backends() -> dict[str, object]:
     }
 
 
+def consent_ready(redis_url: str, timeout_s: float = 60) -> None:
+    """Wait until profiles has projected every consent ledger and said so (`consent:ready`): the suite
+    starts from there, so consent-checked routes answer by the projection, not 503. The 503 of a
+    projection not ready is tested on a Redis database of its own."""
+    import time
+
+    import redis
+
+    from shared.consent import READY_KEY
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not client.exists(READY_KEY):
+            if time.monotonic() > deadline:
+                raise RuntimeError("profiles did not mark the consent projection ready")
+            time.sleep(0.1)
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     """Async tests (`@pytest.mark.anyio`) run on asyncio, the loop the services run on."""
@@ -117,6 +138,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(var_dir=var_dir, env=env, **options)  # type: ignore[arg-type]
     try:
         stack.start_all()
+        consent_ready(stack.redis_url)
         yield stack
     finally:
         stack.stop_all()

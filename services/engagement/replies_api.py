@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from services.engagement.api import ConversationId, StaffDep, WorkerDep
 from services.engagement.logic import canned
@@ -17,6 +17,8 @@ from services.engagement.replies_schemas import (
     MessageCreate,
     MessagePosted,
 )
+from services.engagement.state import EngagementStateDep
+from shared import consent
 from shared.auth import Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
@@ -36,10 +38,15 @@ EditorDep = Annotated[Principal, Depends(require_roles("owner", "admin", "agent"
     response_model=MessagePosted,
     operation_id="create_conversation_message",
     summary="Reply on a conversation",
-    responses=problems(404, 422),
+    responses=problems(404, 422, 451, 503),
 )
 async def create_message(
-    message_in: MessageCreate, principal: WorkerDep, session: SessionDep, conversation_id: ConversationId
+    message_in: MessageCreate,
+    principal: WorkerDep,
+    session: SessionDep,
+    conversation_id: ConversationId,
+    state: EngagementStateDep,
+    request: Request,
 ) -> MessagePosted:
     """Reply to the customer through the conversation's channel, or leave an internal note.
 
@@ -56,13 +63,34 @@ async def create_message(
     (`outside_human_agent_window`; between 24 hours and 7 days the reply goes with the `HUMAN_AGENT`
     tag). A `platform_template` off WhatsApp is 422 `code: templates_not_supported`.
     `internal: true` stores the text as an internal note (listed in the conversation's `notes`), never
-    sent. A retried request with the same `Idempotency-Key` header is answered once (the gateway)."""
+    sent. A retried request with the same `Idempotency-Key` header is answered once (the gateway).
+
+    A reply processes the customer's data for `engagement`: refused with 451 (as the gateway refuses,
+    naming the purpose and reason) when they withdrew it, objected or are restricted, and 503 while the
+    consent projection is not ready; each decision is written to the audit log. Notes are not checked."""
+
+    async def may_reply(profile_id: str) -> None:
+        await consent.require(
+            state.runtime.redis,
+            session,
+            tenant_id=principal.tenant_id,
+            profile_id=profile_id,
+            purpose="engagement",
+            recorded_by="engagement",
+            actor_id=principal.user_id,
+            actor_kind="user" if principal.scopes is None else "api_key",
+            method="POST",
+            path=request.url.path,
+            request_id=request.headers.get("x-request-id"),
+        )
+
     return await post_message(
         session,
         tenant_id=principal.tenant_id,
         conversation_id=conversation_id,
         message_in=message_in,
         author_id=principal.user_id,
+        before_reply=may_reply,
     )
 
 

@@ -11,7 +11,7 @@ from services.profiles.api import router
 from services.profiles.api_identity import router as identity_router
 from services.profiles.consent_api import router as consent_router
 from services.profiles.consent_consumers import consent_subscriptions, start_profiles
-from services.profiles.consumers import SUBSCRIPTIONS
+from services.profiles.consumers import subscriptions
 from services.profiles.enrichment import router as enrichment_router
 from services.profiles.partners import router as partners_router
 from services.profiles.privacy_api import router as privacy_router
@@ -51,4 +51,4 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
 
 
 def _subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[Any]]:
-    return [*SUBSCRIPTIONS, *consent_subscriptions(rt), *REQUEST_SUBSCRIPTIONS]
+    return [*subscriptions(rt.redis), *consent_subscriptions(rt), *REQUEST_SUBSCRIPTIONS]

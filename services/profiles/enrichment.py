@@ -3,12 +3,15 @@ name), notes, and segments with their members (JSON pages or a CSV export)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from redis.asyncio import Redis
 
 from services.profiles.logic.attributes import create_definition, delete_definition, list_definitions
+from services.profiles.logic.consent_effects import ConsentNotReady, Refusing, Withhold, refusing
 from services.profiles.logic.edits import update_profile
 from services.profiles.logic.notes import create_note, list_notes
 from services.profiles.logic.segments import (
@@ -18,6 +21,7 @@ from services.profiles.logic.segments import (
     get_segment,
     list_members,
     list_segments,
+    member_ids,
 )
 from services.profiles.schemas import (
     AttributeDefinitionCreate,
@@ -27,12 +31,13 @@ from services.profiles.schemas import (
     NotePage,
     NoteRead,
     ProfileRead,
-    ProfileSummaryPage,
     ProfileUpdate,
     SegmentCreate,
+    SegmentMemberPage,
     SegmentPage,
     SegmentRead,
 )
+from shared import consent
 from shared.auth import ADMINS, STAFF, Principal, require_roles
 from shared.openapi import problems
 from shared.pagination import CursorQuery, LimitQuery
@@ -164,11 +169,30 @@ async def post_note(profile_id: str, note: NoteCreate, principal: Editor, sessio
     summary="Create a segment",
 )
 async def post_segment(
-    segment_in: SegmentCreate, principal: SegmentEditor, session: SessionDep
+    segment_in: SegmentCreate, principal: SegmentEditor, session: SessionDep, request: Request
 ) -> SegmentRead:
     """Create a segment from a rule over profile fields (e.g. `lifecycle = customer AND sentiment_trend <
-    -0.3 AND influence > 70`) and fill its members; an invalid rule is a 422 pointing at the position."""
-    return await create_segment(session, tenant_id=principal.tenant_id, segment_in=segment_in)
+    -0.3 AND influence > 70`) and fill its members; an invalid rule is a 422 pointing at the position.
+    A person who withdrew from or objected to profiling is never a member (while the consent projection
+    is not ready: 503)."""
+    tenant_id = principal.tenant_id
+    redis = request.app.state.runtime.redis
+    return await create_segment(
+        session, tenant_id=tenant_id, segment_in=segment_in, refusing=_api_refusing(redis, tenant_id)
+    )
+
+
+def _api_refusing(redis: Redis, tenant_id: str) -> Refusing:
+    """`refusing` for a request: the projection not ready is a 503, not a retry."""
+    ask = refusing(redis, tenant_id)
+
+    async def call(profile_ids: Sequence[str]) -> set[str]:
+        try:
+            return await ask(profile_ids)
+        except ConsentNotReady:
+            raise consent.unknown() from None
+
+    return call
 
 
 @router.get("/v1/segments", response_model=SegmentPage, operation_id="list_segments", summary="List segments")
@@ -207,11 +231,11 @@ async def remove_segment(segment_id: str, principal: SegmentEditor, session: Ses
 
 @router.get(
     "/v1/segments/{segment_id}/members",
-    response_model=ProfileSummaryPage,
+    response_model=SegmentMemberPage,
     operation_id="list_segment_members",
     summary="List or export a segment's members",
     responses={
-        **problems(404),
+        **problems(404, 503),
         200: {
             "description": "A page of members (JSON), or with `format=csv` every member as CSV.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
@@ -223,22 +247,54 @@ async def read_members(
     request: Request,
     principal: Staff,
     reader: ReaderDep,
+    session: SessionDep,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv` streams every member.")] = "json",
-) -> ProfileSummaryPage | StreamingResponse:
+    purpose: Annotated[
+        Literal["marketing"] | None,
+        Query(description="`marketing`: only the members with a lawful basis for marketing."),
+    ] = None,
+) -> SegmentMemberPage | StreamingResponse:
     """A page of the segment's members (profile summaries, in a stable order by profile id); with `format=csv`
     every member as CSV with a header row (id, display_name, lifecycle_stage, sentiment_trend, influence,
-    lifetime_value, tags, first_seen_at, last_seen_at), streamed."""
+    lifetime_value, tags, first_seen_at, last_seen_at), streamed.
+
+    `purpose=marketing` (an export for outreach): members without a lawful basis for marketing (by
+    default their consent; a withdrawal, an objection or a restriction) are left out, not refused for
+    the whole list: the page says how many in `withheld` (and may hold fewer than `limit` items); the CSV
+    holds only the others, and the `X-Rapport-Withheld` header counts those left out of the whole file.
+    Every member's decision is written to the audit log. The consent projection not ready: 503."""
+    withhold = None
+    if purpose is not None:
+        withhold = Withhold(
+            request.app.state.runtime.redis,
+            session,
+            tenant_id=principal.tenant_id,
+            purpose=purpose,
+            actor_id=principal.user_id,
+            actor_kind="user" if principal.scopes is None else "api_key",
+            path=request.url.path,
+            request_id=request.headers.get("x-request-id"),
+        )
     if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
         # Asked now so that an unknown segment is a 404, not an empty file.
         await get_segment(reader, tenant_id=principal.tenant_id, segment_id=segment_id)
-        rows = export_members(reader, tenant_id=principal.tenant_id, segment_id=segment_id)
-        return StreamingResponse(
-            rows,
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'},
-        )
+        headers = {"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'}
+        only: set[str] | None = None
+        if withhold is not None:
+            # Decided (and audited) before the first byte: the header can say how many were left out.
+            ids = await member_ids(reader, tenant_id=principal.tenant_id, segment_id=segment_id)
+            only = set(ids) - await withhold(ids)
+            headers["X-Rapport-Purpose"] = withhold.purpose
+            headers["X-Rapport-Withheld"] = str(withhold.withheld)
+        rows = export_members(reader, tenant_id=principal.tenant_id, segment_id=segment_id, only=only)
+        return StreamingResponse(rows, media_type="text/csv; charset=utf-8", headers=headers)
     return await list_members(
-        reader, tenant_id=principal.tenant_id, segment_id=segment_id, limit=limit, cursor=cursor
+        reader,
+        tenant_id=principal.tenant_id,
+        segment_id=segment_id,
+        limit=limit,
+        cursor=cursor,
+        withhold=withhold,
     )

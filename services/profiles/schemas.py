@@ -193,6 +193,22 @@ AttributeDefinitionPage = Page[AttributeDefinitionRead]
 NotePage = Page[NoteRead]
 SegmentPage = Page[SegmentRead]
 ProfileSummaryPage = Page[ProfileSummary]
+
+
+class SegmentMemberPage(Page[ProfileSummary]):
+    """A page of a segment's members; with `purpose`, only those with a lawful basis for it."""
+
+    purpose: Literal["marketing"] | None = Field(
+        None, description="The processing purpose the members were listed for (`?purpose=`)."
+    )
+    withheld: int | None = Field(
+        None,
+        description="With `purpose`: how many members of this page were left out (no lawful basis for "
+        "it: no consent, a withdrawal, an objection, a restriction). A page may then hold fewer items "
+        "than `limit`; follow `next_cursor` to the end.",
+    )
+
+
 # --- orders and partner (CRM) sync --------------------------------------------------------------
 
 # A partner's system name (the namespace of its external ids) and one of its ids.

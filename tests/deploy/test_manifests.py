@@ -239,7 +239,7 @@ def test_compose_starts_in_dependency_order_on_health(compose: dict[str, Any]) -
         depends = services[name]["depends_on"]
         healthy = {other for other, d in depends.items() if d["condition"] == "service_healthy"}
         if name == "gateway":
-            assert set(depends) == healthy == {"redis", *WITH_DB}
+            assert set(depends) == healthy == {"redis", "nats", *WITH_DB}
             continue
         # Every service with a database starts only after the migrations succeeded.
         assert depends[MIGRATE]["condition"] == "service_completed_successfully", name
@@ -651,7 +651,9 @@ def test_nats_is_a_jetstream_statefulset_with_storage(
 def test_keda_example_scales_profiles_on_a_real_consumer(
     resources: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
-    from services.profiles.consumers import SUBSCRIPTIONS
+    from redis.asyncio import Redis
+
+    from services.profiles.consumers import subscriptions
     from shared.events.catalog import spec_of
 
     [scaled] = load_docs(K8S / "keda-profiles.example.yaml")
@@ -659,7 +661,7 @@ def test_keda_example_scales_profiles_on_a_real_consumer(
     assert ("Deployment", scaled["spec"]["scaleTargetRef"]["name"]) in resources
     [trigger] = [t for t in scaled["spec"]["triggers"] if t["type"] == "nats-jetstream"]
     meta = trigger["metadata"]
-    streams = {s.durable: spec_of(s.event).stream for s in SUBSCRIPTIONS}
+    streams = {s.durable: spec_of(s.event).stream for s in subscriptions(Redis())}
     assert meta["consumer"] in streams, f"profiles has no durable consumer {meta['consumer']}"
     assert meta["stream"] == streams[meta["consumer"]]
     host, port = meta["natsServerMonitoringEndpoint"].split(":")

@@ -26,7 +26,14 @@ from tests.listening.channels.test_replies import meta_channel
 # The record of the erasure itself keeps the erased profile ids (random ids that no longer name anything):
 # the request with its certificate, each service's answer, the notice partners get, and engagement's list
 # of erased profiles (events about them still in transit change nothing).
-RECORD_TABLES = {"privacy_request", "privacy_answer", "erased_profile", "metrics_erased_profile"}
+# Kept on purpose: the requests, the records of erased ids, and the audit log of access (ids only).
+RECORD_TABLES = {
+    "privacy_request",
+    "privacy_answer",
+    "erased_profile",
+    "metrics_erased_profile",
+    "privacy_audit",
+}
 NOTICES = ("privacy.erasure.completed", "privacy.subject.erased")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.errors import ConversationNotFound
@@ -36,12 +38,23 @@ async def _automatic(
 
 
 async def post_message(
-    session: AsyncSession, *, tenant_id: str, conversation_id: str, message_in: MessageCreate, author_id: str
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    conversation_id: str,
+    message_in: MessageCreate,
+    author_id: str,
+    before_reply: Callable[[str], Awaitable[None]] | None = None,
 ) -> MessagePosted:
-    """Reply on one conversation of the tenant (queued for sending), or note on it when `internal`."""
+    """Reply on one conversation of the tenant (queued for sending), or note on it when `internal`.
+
+    `before_reply` is given the customer's profile id before anything changes (the consent check): it
+    raises to refuse the reply."""
     conversation = await get_scoped(
         session, Conversation, tenant_id=tenant_id, id=conversation_id, error=ConversationNotFound
     )
+    if before_reply is not None and not message_in.internal:
+        await before_reply(conversation.profile_id)
     platform_template: ReplyTemplate | None = None
     if message_in.platform_template is not None:
         given = message_in.platform_template

@@ -2,6 +2,11 @@
 
 A delivery's body is serialised once, here, and stored: every attempt sends those very bytes (the
 signature covers them), so a retry or a replay can never differ from the first attempt.
+
+A subscription declares the purpose it processes what it receives for. An event about a person who has
+no lawful basis for that purpose (`shared.consent`: no consent where the tenant's policy needs it, a
+withdrawal, an objection, a restriction) is delivered with ids only: its data keeps the identifiers
+(`…_id`, `…_ids`, `id`) and nothing else, and `withheld` names the purpose.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -48,10 +53,50 @@ PROFILE_KEYS = frozenset({"profile_id", "survivor_id", "merged_id", "restored_pr
 RECORDED = CommitWake("rapport.webhooks")
 
 
-def body_of(*, event_id: str, event_type: str, time: datetime, data: dict[str, Any]) -> bytes:
-    """The JSON body partners receive: the event's type, id, time and data (ids and facts, no secrets)."""
-    payload = {"type": event_type, "id": event_id, "timestamp": time.isoformat(), "data": data}
+def body_of(
+    *, event_id: str, event_type: str, time: datetime, data: dict[str, Any], withheld: str | None = None
+) -> bytes:
+    """The JSON body partners receive: the event's type, id, time and data (ids and facts, no secrets);
+    with `withheld` (a purpose) the data is already reduced to ids (`ids_only`) and the body says so."""
+    payload: dict[str, Any] = {
+        "type": event_type,
+        "id": event_id,
+        "timestamp": time.isoformat(),
+        "data": data,
+    }
+    if withheld is not None:
+        payload["withheld"] = {"purpose": withheld, "reason": "no lawful basis for this purpose"}
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _is_id_key(key: str) -> bool:
+    """Rapport's own ids; not the ids that name the person elsewhere (a platform's, a partner's)."""
+    if key.startswith(("platform_", "external_")):
+        return False
+    return key == "id" or key.endswith(("_id", "_ids")) or key in PROFILE_KEYS
+
+
+def ids_only(data: Any) -> Any:
+    """The data with only Rapport's identifiers kept (keys `id`, `…_id`, `…_ids`, at any depth; not a
+    platform's or a partner's ids of the person): what a delivery about a person who has no lawful basis
+    for the subscription's purpose may carry."""
+    if isinstance(data, dict):
+        kept: dict[str, Any] = {}
+        for key, value in data.items():
+            if _is_id_key(key) and (
+                value is None
+                or isinstance(value, str)
+                or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            ):
+                kept[key] = value
+            elif isinstance(value, (dict, list)):
+                inner = ids_only(value)
+                if inner:
+                    kept[key] = inner
+        return kept
+    if isinstance(data, list):
+        return [inner for inner in (ids_only(item) for item in data) if inner]
+    return None
 
 
 def profile_ids(data: Any) -> list[str]:
@@ -77,9 +122,17 @@ def _insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-async def record_deliveries(session: AsyncSession, events: Sequence[Event[Contract]]) -> None:
+# The profiles among these without a lawful basis for a purpose, in a tenant (`shared.consent`).
+Refused = Callable[[str, str, Sequence[str]], Awaitable[set[str]]]
+
+
+async def record_deliveries(
+    session: AsyncSession, events: Sequence[Event[Contract]], refused: Refused | None = None
+) -> None:
     """For each event, a delivery per active subscription of its tenant that wants its type (and was
-    created before it happened); an event recorded twice for a subscription stays one delivery."""
+    created before it happened); an event recorded twice for a subscription stays one delivery. With
+    `refused`, an event naming a person who has no lawful basis for a subscription's purpose reaches
+    that subscription with ids only (one consent read per tenant and purpose for the whole batch)."""
     tenants = {event.tenantid for event in events}
     subs = (
         await session.execute(
@@ -88,6 +141,7 @@ async def record_deliveries(session: AsyncSession, events: Sequence[Event[Contra
                 col(WebhookSubscription.tenant_id),
                 col(WebhookSubscription.event_types),
                 col(WebhookSubscription.created_at),
+                col(WebhookSubscription.purpose),
             ).where(
                 col(WebhookSubscription.tenant_id).in_(tenants), col(WebhookSubscription.status) == "active"
             )
@@ -95,15 +149,15 @@ async def record_deliveries(session: AsyncSession, events: Sequence[Event[Contra
     ).all()
     if not subs:
         return
-    by_tenant: dict[str, list[tuple[str, list[str], datetime]]] = {}
-    for sub_id, tenant_id, patterns, created_at in subs:
-        by_tenant.setdefault(tenant_id, []).append((sub_id, json.loads(patterns), created_at))
+    by_tenant: dict[str, list[tuple[str, list[str], datetime, str]]] = {}
+    for sub_id, tenant_id, patterns, created_at, purpose in subs:
+        by_tenant.setdefault(tenant_id, []).append((sub_id, json.loads(patterns), created_at, purpose))
     now = utcnow()
-    wanted: list[tuple[Event[Contract], list[str], dict[str, Any], list[str]]] = []
+    wanted: list[tuple[Event[Contract], list[tuple[str, str]], dict[str, Any], list[str]]] = []
     for event in events:
         targets = [
-            sub_id
-            for sub_id, patterns, created_at in by_tenant.get(event.tenantid, [])
+            (sub_id, purpose)
+            for sub_id, patterns, created_at, purpose in by_tenant.get(event.tenantid, [])
             if event.time >= created_at and wants(patterns, event.type)
         ]
         if targets:
@@ -111,15 +165,30 @@ async def record_deliveries(session: AsyncSession, events: Sequence[Event[Contra
             wanted.append((event, targets, data, profile_ids(data)))
     # An event about an erased person that was still in transit goes to no partner.
     gone = await _erased(session, [(e.tenantid, p) for e, _, _, people in wanted for p in people])
+    wanted = [w for w in wanted if not any((w[0].tenantid, p) in gone for p in w[3])]
+    asked: dict[tuple[str, str], set[str]] = {}
+    for event, targets, _, people in wanted:
+        for _, purpose in targets if people else ():
+            asked.setdefault((event.tenantid, purpose), set()).update(people)
+    refusing: dict[tuple[str, str], set[str]] = {}
+    if refused is not None:
+        for (tenant_id, purpose), ids in asked.items():
+            refusing[(tenant_id, purpose)] = await refused(tenant_id, purpose, sorted(ids))
     rows: list[dict[str, Any]] = []
     for event, targets, data, people in wanted:
-        if any((event.tenantid, p) in gone for p in people):
-            continue
-        body = body_of(event_id=event.id, event_type=event.type, time=event.time, data=data)
-        rows.extend(
-            _row(event.tenantid, sub_id, event.id, event.type, body, json.dumps(people), now)
-            for sub_id in targets
-        )
+        full = body_of(event_id=event.id, event_type=event.type, time=event.time, data=data)
+        named = json.dumps(people)
+        for sub_id, purpose in targets:
+            body = full
+            if refusing.get((event.tenantid, purpose), set()).intersection(people):
+                body = body_of(
+                    event_id=event.id,
+                    event_type=event.type,
+                    time=event.time,
+                    data=ids_only(data),
+                    withheld=purpose,
+                )
+            rows.append(_row(event.tenantid, sub_id, event.id, event.type, body, named, now))
     if not rows:
         return
     insert = _insert(session)

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.logic import lifecycle
+from services.profiles.logic.consent_effects import Refusing
 from services.profiles.logic.normalise import normalise_handle
 from services.profiles.logic.segments import refresh_memberships
 from services.profiles.logic.snapshot import snapshot
@@ -211,6 +212,8 @@ class _Batch:
     # The profiles read with the identifiers (as dicts of their columns), and their segments.
     loaded: dict[str, dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, set[str]] = field(default_factory=dict)
+    # Profiles that may not be processed for profiling (`logic/consent_effects.py`).
+    unprofiled: set[str] = field(default_factory=set)
 
 
 def _keys(mention: MentionPayload) -> tuple[Key, Key | None]:
@@ -220,9 +223,17 @@ def _keys(mention: MentionPayload) -> tuple[Key, Key | None]:
 
 
 async def resolve_mentions(
-    session: AsyncSession, *, tenant_id: str, mentions: Sequence[MentionPayload]
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    mentions: Sequence[MentionPayload],
+    refusing: Refusing | None = None,
 ) -> dict[str, str]:
     """Attach the tenant's mentions to their authors' profiles (created if new) and stage the events.
+
+    Profiles `refusing` names (withdrawn from or objected to profiling) get the mention on their timeline
+    but no inference from it (`fold_mention`'s `profiling=False`, no lifecycle change), no segment and no
+    match suggestion.
 
     Runs inside the caller's transaction (the consumer's inbox transaction) and does not commit.
     Idempotent by mention id: a mention already on a timeline changes nothing. Returns the profile id of
@@ -244,6 +255,8 @@ async def resolve_mentions(
     batch = _Batch(tenant_id)
     await _read_identifiers(session, batch, todo)
     await _assign(session, batch, todo)
+    if refusing is not None:
+        batch.unprofiled = await refusing(sorted({m.profile_id for m in todo}))
     await _write_identifiers(session, batch, todo)
     resolved = await _apply(session, batch, todo)
     if batch.conflicts:
@@ -251,6 +264,7 @@ async def resolve_mentions(
         from services.profiles.logic.merges import merge_on_identifiers
 
         await merge_on_identifiers(session, tenant_id=tenant_id, conflicts=batch.conflicts)
+    batch.rematch -= batch.unprofiled
     if batch.rematch:
         from services.profiles.logic.suggestions import suggest_for
 
@@ -478,12 +492,24 @@ async def _recent_praise(
     return {pid: n for pid, n in await session.execute(stmt)}
 
 
-def fold_mention(profile: dict[str, Any], mention: MentionPayload) -> None:
+def fold_mention(profile: dict[str, Any], mention: MentionPayload, *, profiling: bool = True) -> None:
     """Count one mention into the profile (a dict of its columns). The latest post decides the "last"
-    fields; a value the post does not carry never overwrites a known one."""
+    fields; a value the post does not carry never overwrites a known one. Without `profiling` (the person
+    withdrew from or objected to it) only the record is kept: the count, when they were seen, their name;
+    nothing is inferred (sentiment, intents, languages, influence, audience)."""
     sentiment = mention.analysis.sentiment
     first = profile["mention_count"] == 0
     profile["mention_count"] += 1
+    created = mention.created_at
+    latest = first or created >= profile["last_seen_at"]
+    if not profiling:
+        if created < profile["first_seen_at"]:
+            profile["first_seen_at"] = created
+        if latest:
+            profile["last_seen_at"] = created
+            if mention.author.display_name:
+                profile["display_name"] = mention.author.display_name
+        return
     profile["sentiment_sum"] += sentiment.score
     profile["sentiment_trend"] = (
         sentiment.score
@@ -493,8 +519,6 @@ def fold_mention(profile: dict[str, Any], mention: MentionPayload) -> None:
     counts = dict(profile["intent_counts"])
     counts[mention.analysis.intent] = counts.get(mention.analysis.intent, 0) + 1
     profile["intent_counts"] = counts
-    created = mention.created_at
-    latest = first or created >= profile["last_seen_at"]
     language = mention.analysis.language
     languages = list(profile["languages"])
     if language and language != "und":
@@ -619,19 +643,22 @@ async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention])
     resolved: dict[str, str] = {}
     for m in todo:
         profile, mention = profiles[m.profile_id], m.mention
-        fold_mention(profile, mention)
+        profiling = m.profile_id not in batch.unprofiled
+        fold_mention(profile, mention, profiling=profiling)
         analysis = mention.analysis
         if analysis.intent == "praise":
             praise[m.profile_id] = praise.get(m.profile_id, 0) + 1
         current = lifecycle.Lifecycle(profile["lifecycle_stage"], profile["at_risk"])
-        new, change = lifecycle.after_mention(
-            current,
-            intent=analysis.intent,
-            sentiment_label=analysis.sentiment.label,
-            sentiment_trend=profile["sentiment_trend"],
-            interactions=profile["mention_count"],
-            recent_praise=praise.get(m.profile_id, 0),
-        )
+        new, change = current, None
+        if profiling:
+            new, change = lifecycle.after_mention(
+                current,
+                intent=analysis.intent,
+                sentiment_label=analysis.sentiment.label,
+                sentiment_trend=profile["sentiment_trend"],
+                interactions=profile["mention_count"],
+                recent_praise=praise.get(m.profile_id, 0),
+            )
         if change is not None:
             profile["lifecycle_stage"], profile["at_risk"] = new.stage, new.at_risk
             row, event = lifecycle_events(tenant_id, m.profile_id, change, now)
@@ -654,7 +681,7 @@ async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention])
     await write_profiles(session, tenant_id=tenant_id, rows=list(profiles.values()))
     # Segment membership follows the batch's changes (a tenant without segments pays one read); the
     # `updated` events carry the memberships after it, each mention's snapshot those before.
-    memberships = await refresh_memberships(session, tenant_id, profiles)
+    memberships = await refresh_memberships(session, tenant_id, profiles, unprofiled=batch.unprofiled)
     segments.update((pid, set(ids)) for pid, ids in memberships.items())
     events.extend(updated_events(tenant_id, before, profiles, segments))
     await session.execute(insert(_I), interactions)

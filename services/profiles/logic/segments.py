@@ -9,7 +9,7 @@ import io
 import json
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.errors import SegmentNotFound, SegmentRuleInvalid
 from services.profiles.logic.attributes import Definitions, definitions
+from services.profiles.logic.consent_effects import Refusing, Withhold
 from services.profiles.logic.rules import CompiledRule, RuleError, compile_rule
 from services.profiles.logic.tags import normalise_tag
 from services.profiles.models import Profile, Segment, SegmentMember
-from services.profiles.schemas import ProfileSummaryPage, SegmentCreate, SegmentPage, SegmentRead
+from services.profiles.schemas import SegmentCreate, SegmentMemberPage, SegmentPage, SegmentRead
 from shared.db import utcnow
 from shared.errors import BadRequest
 from shared.pagination import cut, keyset_bound, page_of, page_params
@@ -122,9 +123,12 @@ def _live(row: Any) -> bool:
 
 
 async def refresh_memberships(
-    session: AsyncSession, tenant_id: str, profile_ids: Iterable[str]
+    session: AsyncSession, tenant_id: str, profile_ids: Iterable[str], *, unprofiled: Collection[str] = ()
 ) -> dict[str, list[str]]:
     """Re-evaluate every segment of the tenant for these profiles; returns each profile's segment ids.
+
+    `unprofiled`: profiles that may not be processed for profiling (a withdrawal, an objection,
+    `logic/consent_effects.py`): they belong to no segment.
 
     Runs in the caller's transaction (flushes, does not commit): one SELECT of the tenant's segments,
     one of its attribute definitions, one of the profiles, one of their current memberships, then
@@ -155,18 +159,19 @@ async def refresh_memberships(
     }
     wanted: set[tuple[str, str]] = set()
     for profile in profiles:
-        if not _live(profile):
+        if not _live(profile) or profile.id in unprofiled:
             continue
         for segment_id, rule in compiled:
             if rule is not None and rule.matches(profile):
                 wanted.add((segment_id, profile.id))
-    # A segment whose rule no longer compiles keeps its members as they are.
+    # A segment whose rule no longer compiles keeps its members as they are (but not a person refusing).
     broken = {segment_id for segment_id, rule in compiled if rule is None}
     added = sorted(wanted - current)
-    removed = sorted(pair for pair in current - wanted if pair[0] not in broken)
+    removed = sorted(pair for pair in current - wanted if pair[0] not in broken or pair[1] in unprofiled)
     await _apply(session, tenant_id, added, removed)
     members: dict[str, list[str]] = {pid: [] for pid in ids}
-    for segment_id, profile_id in wanted | {pair for pair in current if pair[0] in broken}:
+    kept = {pair for pair in current if pair[0] in broken and pair[1] not in unprofiled}
+    for segment_id, profile_id in wanted | kept:
         members[profile_id].append(segment_id)
     return {pid: sorted(seg_ids) for pid, seg_ids in members.items()}
 
@@ -207,10 +212,16 @@ async def _apply(
             )
 
 
-async def _fill(session: AsyncSession, tenant_id: str, segment_id: str, rule: CompiledRule) -> int:
+async def _fill(
+    session: AsyncSession,
+    tenant_id: str,
+    segment_id: str,
+    rule: CompiledRule,
+    refusing: Refusing | None = None,
+) -> int:
     """Add every matching profile of the tenant to a new segment, CHUNK profiles per statement (walked in
     the order of the tenant's (created_at, id) index: ordered by id alone, each chunk sorted every profile
-    of the tenant again)."""
+    of the tenant again); none that `refusing` names (no profiling of them)."""
     conditions = [_P.c.tenant_id == tenant_id, _P.c.merged_into.is_(None)]
     if rule.where is not None:
         conditions.append(rule.where)
@@ -222,6 +233,9 @@ async def _fill(session: AsyncSession, tenant_id: str, segment_id: str, rule: Co
         rows = (await session.execute(stmt, page_params(limit=CHUNK, cursor=cursor))).all()
         page, cursor = cut(rows, limit=CHUNK)
         matching = [(segment_id, row.id) for row in page if rule.matches(row)]
+        if refusing is not None and matching:
+            left_out = await refusing([pid for _, pid in matching])
+            matching = [pair for pair in matching if pair[1] not in left_out]
         await _apply(session, tenant_id, matching, [])
         total += len(matching)
         if cursor is None:
@@ -231,14 +245,16 @@ async def _fill(session: AsyncSession, tenant_id: str, segment_id: str, rule: Co
 # --- segments ------------------------------------------------------------------------------------------
 
 
-async def create_segment(session: AsyncSession, *, tenant_id: str, segment_in: SegmentCreate) -> SegmentRead:
-    """Create a segment and fill its members in one pass over the tenant's profiles; an invalid rule is
-    `SegmentRuleInvalid` (422) and creates nothing."""
+async def create_segment(
+    session: AsyncSession, *, tenant_id: str, segment_in: SegmentCreate, refusing: Refusing | None = None
+) -> SegmentRead:
+    """Create a segment and fill its members in one pass over the tenant's profiles (leaving out those
+    `refusing` names); an invalid rule is `SegmentRuleInvalid` (422) and creates nothing."""
     rule = parse_rule(segment_in.rule, await definitions(session, tenant_id))
     segment = Segment(tenant_id=tenant_id, name=segment_in.name, rule=segment_in.rule)
     session.add(segment)
     await session.flush()
-    count = await _fill(session, tenant_id, segment.id, rule)
+    count = await _fill(session, tenant_id, segment.id, rule, refusing)
     await session.commit()
     log.info("segment.created", extra={"tenant_id": tenant_id, "segment_id": segment.id, "members": count})
     return await get_segment(SessionReader(session), tenant_id=tenant_id, segment_id=segment.id)
@@ -336,16 +352,41 @@ async def _member_rows(
 
 
 async def list_members(
-    reader: Reader, *, tenant_id: str, segment_id: str, limit: int, cursor: str | None
-) -> ProfileSummaryPage:
-    """A page of the segment's members (profile summaries), in a stable order (by profile id)."""
+    reader: Reader,
+    *,
+    tenant_id: str,
+    segment_id: str,
+    limit: int,
+    cursor: str | None,
+    withhold: Withhold | None = None,
+) -> SegmentMemberPage:
+    """A page of the segment's members (profile summaries), in a stable order (by profile id); those
+    `withhold` names are left out of it, and counted."""
     await get_segment(reader, tenant_id=tenant_id, segment_id=segment_id)
     rows, next_cursor = await _member_rows(
         reader, tenant_id=tenant_id, segment_id=segment_id, limit=limit, cursor=cursor
     )
-    return ProfileSummaryPage.model_validate(
-        {"items": rows, "next_cursor": next_cursor}, from_attributes=True
+    extra: dict[str, Any] = {}
+    if withhold is not None:
+        left_out = await withhold([row.id for row in rows])
+        rows = [row for row in rows if row.id not in left_out]
+        extra = {"purpose": withhold.purpose, "withheld": len(left_out)}
+    return SegmentMemberPage.model_validate(
+        {"items": rows, "next_cursor": next_cursor, **extra}, from_attributes=True
     )
+
+
+async def member_ids(reader: Reader, *, tenant_id: str, segment_id: str) -> list[str]:
+    """Every member's profile id, CHUNK at a time."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        rows, cursor = await _member_rows(
+            reader, tenant_id=tenant_id, segment_id=segment_id, limit=CHUNK, cursor=cursor
+        )
+        ids.extend(row.id for row in rows)
+        if cursor is None:
+            return ids
 
 
 CSV_COLUMNS = (
@@ -390,15 +431,20 @@ def _csv_lines(rows: Sequence[Any]) -> str:
     return out.getvalue()
 
 
-async def export_members(reader: Reader, *, tenant_id: str, segment_id: str) -> AsyncIterator[str]:
+async def export_members(
+    reader: Reader, *, tenant_id: str, segment_id: str, only: Collection[str] | None = None
+) -> AsyncIterator[str]:
     """The segment's members as CSV (a header row, then one line per member), read CHUNK at a time
-    through the reader (the process's: the response streams after the request is done)."""
+    through the reader (the process's: the response streams after the request is done); with `only`,
+    just those of them (the members decided before the export started)."""
     yield ",".join(CSV_COLUMNS) + "\n"
     cursor: str | None = None
     while True:
         rows, cursor = await _member_rows(
             reader, tenant_id=tenant_id, segment_id=segment_id, limit=CHUNK, cursor=cursor
         )
+        if only is not None:
+            rows = [row for row in rows if row.id in only]
         yield _csv_lines(rows)
         if cursor is None:
             return
