@@ -110,16 +110,35 @@ def test_withdrawn_profiling_is_refused_on_the_very_next_call_and_granted_again(
     # Ids only: the path without its query string.
     assert (data["method"], data["path"]) == ("GET", path)
 
-    project(stack.redis_url, tenant.tenant_id, profile_id, {"profiling": "withdrawn"})
+    # Through the consent ledger (profiles), as an agent records it: in force from the very next call.
+    ledger(client, tenant, profile_id, "withdrawn")
     refused = client.get(path, headers=tenant.headers, params={"status": "open"})
     assert_refused(refused, "profiling", "withdrawn", profile_id)
     data = audit_of(stack, refused.headers["x-request-id"], profile_id)["data"]
     assert (data["decision"], data["reason"]) == ("refused", "withdrawn")
+    # profiles keeps the audit log: the refusal shows there.
+    logged = wait_until(
+        lambda: client.get(
+            "/v1/privacy/audit",
+            headers=tenant.headers,
+            params={"profile_id": profile_id, "decision": "refused"},
+        ).json()["items"],
+        what="the refusal in the audit log",
+    )
+    assert [(r["purpose"], r["path"]) for r in logged] == [("profiling", path)]
 
-    project(stack.redis_url, tenant.tenant_id, profile_id, {"profiling": "granted"})
+    ledger(client, tenant, profile_id, "granted")
     assert client.get(path, headers=tenant.headers).status_code == 200
-    project(stack.redis_url, tenant.tenant_id, profile_id, {"profiling": "withdrawn"})
+    ledger(client, tenant, profile_id, "withdrawn")
     assert_refused(client.get(path, headers=tenant.headers), "profiling", "withdrawn", profile_id)
+
+
+def ledger(client: httpx.Client, tenant: Tenant, profile_id: str, status: str) -> None:
+    """`PUT /v1/profiles/{id}/consents/profiling` through the gateway (the consent routes are exempt)."""
+    response = client.put(
+        f"/v1/profiles/{profile_id}/consents/profiling", json={"status": status}, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
 
 
 def test_a_purpose_resting_on_consent_needs_a_grant(
