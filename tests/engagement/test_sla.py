@@ -123,6 +123,14 @@ def test_warning_at_80_percent_and_breach_at_100_fire_once(client: httpx.Client,
     opened = at(conversation["opened_at"])
     assert (at(sla["first_response"]["due_at"]) - opened).total_seconds() == pytest.approx(2, abs=0.01)
     assert (at(sla["resolution"]["due_at"]) - opened).total_seconds() == pytest.approx(4, abs=0.01)
+    # The opening announces the deadlines (metrics counts a target met before any warning from them).
+    announced = find_event(
+        stack.nats_url,
+        "engagement.conversation.opened",
+        lambda e: e["data"]["conversation_id"] == conversation["id"],
+    )["data"]
+    assert at(announced["first_response_due_at"]) == at(sla["first_response"]["due_at"])
+    assert at(announced["resolution_due_at"]) == at(sla["resolution"]["due_at"])
 
     breached = find_event(
         stack.nats_url,

@@ -279,6 +279,10 @@ async def _open(
                 priority=priority,
                 assignee_id=conversation.assignee_id,
                 opened_at=now,
+                # The SLA clock's deadlines, so metrics knows a target met before any warning.
+                first_response_due_at=conversation.first_response_due_at,
+                resolution_due_at=conversation.resolution_due_at,
+                team_id=conversation.team_id,
             ),
             source=SOURCE,
             tenant_id=tenant_id,
