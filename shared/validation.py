@@ -43,6 +43,11 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
+def _utc_in_range(value: datetime) -> datetime:
+    """A bound given with or without an offset (none: UTC), in UTC, within the range `Instant` takes."""
+    return _in_range(value.replace(tzinfo=UTC) if value.tzinfo is None else value).astimezone(UTC)
+
+
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("NUL characters are not allowed")
@@ -51,6 +56,8 @@ def _no_nul(value: str) -> str:
 
 # A timezone-aware datetime within [1970-01-01, 9999-01-01) UTC (kept in the offset it was given in).
 Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+# A query's time bound: with or without an offset (none: UTC), in range, converted to UTC.
+UtcInstant = Annotated[datetime, AfterValidator(_utc_in_range)]
 # A count of people or reactions: 0..MAX_COUNT.
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 # Text without NUL characters (combine with Field(...) for lengths and patterns).

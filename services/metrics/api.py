@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,7 +21,7 @@ from shared.auth import STAFF, Principal, require_roles
 from shared.errors import BadRequest, Unprocessable
 from shared.pagination import CursorQuery, LimitQuery
 from shared.service import ReaderDep
-from shared.validation import ensure_ordered
+from shared.validation import UtcInstant, ensure_ordered
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
@@ -32,9 +32,9 @@ MAX_POINTS = 1000
 
 async def filters(
     request: Request,
-    from_: Annotated[datetime | None, Query(alias="from", description=DEFINITIONS["period"])] = None,
+    from_: Annotated[UtcInstant | None, Query(alias="from", description=DEFINITIONS["period"])] = None,
     to: Annotated[
-        datetime | None, Query(description="End of the period (exclusive); now by default.")
+        UtcInstant | None, Query(description="End of the period (exclusive); now by default.")
     ] = None,
     channel: Annotated[str | None, Query(max_length=64, description="The tenant's channel id.")] = None,
     platform: Annotated[
@@ -53,12 +53,9 @@ async def filters(
     """The period and filters of a request (each applies to the figures it can: see docs/metrics.md)."""
     settings: MetricsSettings = request.app.state.runtime.settings
     upper = card.now_or(to)
-    lower = None
-    if from_ is not None:
-        lower = from_.replace(tzinfo=UTC) if from_.tzinfo is None else from_.astimezone(UTC)
-    ensure_ordered(lower, upper, names=("from", "to"))
+    ensure_ordered(from_, upper, names=("from", "to"))
     return card.Filters(
-        from_=lower,
+        from_=from_,
         to=upper,
         channel=channel,
         platform=platform,

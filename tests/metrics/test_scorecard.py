@@ -272,6 +272,9 @@ def test_staff_roles_may_read_the_scorecard(client: httpx.Client, role: str) -> 
         {"from": "2024-13-01"},
         {"from": "2024-03-06T10:00:00Z", "to": "2024-03-06T09:59:59Z"},
         {"currency": "euro"},
+        # Out of the range every store takes, once in UTC.
+        {"from": "0001-01-01T00:00:00+14:00"},
+        {"to": "9999-12-31T23:59:59-14:00"},
     ],
 )
 def test_invalid_period_returns_422_problem(client: httpx.Client, params: dict[str, str]) -> None:
