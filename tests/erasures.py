@@ -80,14 +80,28 @@ def export(stack: Stack, tenant_id: str, subject: PrivacySubject, service: str) 
 def database_hits(
     stack: Stack, service: str, needles: Iterable[str], *, allowed: Iterable[str] = (ANSWER,)
 ) -> list[tuple[str, str, str]]:
-    """Every (table, column, needle) where a stored value of the service's SQLite database contains a
-    needle (text and bytes columns, every table), except in the outbox rows of the erasure's own answer
-    (`privacy.erasure.completed` lists the ids of the erased records for the stream scrub) and of the other
-    `allowed` event types."""
+    """Every (table, column, needle) where a stored value of the service's database (SQLite, or the
+    PostgreSQL database of an external-backend run) contains a needle (every column as text, every
+    table), except in the outbox rows of the erasure's own answer (`privacy.erasure.completed` lists the
+    ids of the erased records for the stream scrub) and of the other `allowed` event types."""
     skipped = set(allowed)
     wanted = [n for n in needles if n]
-    path = stack.var_dir / f"{service}.db"
+    url = stack.database_urls.get(service)
+    rows = _postgres_rows(url) if url else _sqlite_rows(stack, service)
     hits: list[tuple[str, str, str]] = []
+    for table, values in rows:
+        if table == "outbox" and values.get("type") in skipped:
+            continue  # e.g. the erasure's own answer: the ids of what was erased, by contract
+        for column, value in values.items():
+            if value is not None:
+                hits.extend((table, column, n) for n in wanted if n in value)
+    return hits
+
+
+def _sqlite_rows(stack: Stack, service: str) -> list[tuple[str, dict[str, str | None]]]:
+    """Every row of every table of the service's SQLite file, its text and bytes values as text."""
+    path = stack.var_dir / f"{service}.db"
+    found: list[tuple[str, dict[str, str | None]]] = []
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -95,17 +109,48 @@ def database_hits(
             cursor = conn.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from sqlite_master)
             columns = [d[0] for d in cursor.description]
             for row in cursor:
-                if table == "outbox" and dict(zip(columns, row, strict=True)).get("type") in skipped:
-                    continue  # e.g. the erasure's own answer: the ids of what was erased, by contract
+                values: dict[str, str | None] = {}
                 for column, value in zip(columns, row, strict=True):
                     if isinstance(value, bytes):
                         value = value.decode("utf-8", "replace")
-                    if not isinstance(value, str):
-                        continue
-                    hits.extend((table, column, n) for n in wanted if n in value)
+                    values[column] = value if isinstance(value, str) else None
+                found.append((table, values))
     finally:
         conn.close()
-    return hits
+    return found
+
+
+def _postgres_rows(url: str) -> list[tuple[str, dict[str, str | None]]]:
+    """Every row of every table of the database, each column cast to text (JSON as its text)."""
+    import asyncpg
+
+    async def read() -> list[tuple[str, dict[str, str | None]]]:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        found: list[tuple[str, dict[str, str | None]]] = []
+        try:
+            columns: dict[str, list[tuple[str, str]]] = {}
+            for record in await conn.fetch(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+            ):
+                columns.setdefault(record["table_name"], []).append(
+                    (record["column_name"], record["data_type"])
+                )
+            for table, typed in columns.items():
+                names = [n for n, _ in typed]
+                casts = ", ".join(
+                    f'encode("{n}", \'escape\') AS "{n}"'
+                    if kind == "bytea"
+                    else f'CAST("{n}" AS TEXT) AS "{n}"'
+                    for n, kind in typed
+                )
+                for record in await conn.fetch(f'SELECT {casts} FROM "{table}"'):  # noqa: S608 (catalog names)
+                    found.append((table, {n: record[n] for n in names}))
+        finally:
+            await conn.close()
+        return found
+
+    return asyncio.run(read())
 
 
 async def _stream_hits(nats_url: str, needles: list[str], allowed: set[str]) -> list[tuple[str, int, str]]:

@@ -132,6 +132,8 @@ def test_an_erased_person_leaves_nothing_behind_and_stays_suppressed(
             lambda e: e["data"]["mention"]["mention_id"] == x_mention_id,
         )
         assert resolved["data"]["profile_id"] == profile_id
+        # A thread of its own: the X post opens a second conversation.
+        wait_until(lambda: len(list_conversations(client, tenant)) == 2, what="the X post's conversation")
 
         # The brand replies on the platform, an agent notes, the conversation resolves, the survey is
         # answered.
