@@ -87,7 +87,7 @@ def needles(subject: PrivacySubject, references: Iterable[str] = ()) -> list[str
     found: set[str] = set()
     for value in raw:
         # As JSON writes it inside a string: escaped quotes and backslashes, and (ASCII-only writers)
-        # \uXXXX escapes of anything beyond ASCII.
+        # \u escapes (`\u00e9`) of anything beyond ASCII.
         for form in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
             if len(form) >= MIN_NEEDLE:
                 found.add(form)
