@@ -10,8 +10,9 @@ each post within its time budget (`query_match_budget_ms`, see queries.logic). A
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
-When nothing is pending, `needs_rescore` mentions are re-scored with the quality tier; a change of
-language, sentiment label or intent stages `listening.mention.reanalysed` (reason "quality").
+When nothing is pending, `needs_rescore` mentions are re-scored with the quality tier, newest first (the
+posts an agent opens next; an old backlog does not hold back the fresh ones); a change of language,
+sentiment label or intent stages `listening.mention.reanalysed` (reason "quality").
 
 Bursts: while the ingest API receives `ingest_burst_rate` posts/s or more (or has that many waiting for
 their answer), the worker gives way, for at most `MAX_GIVE_WAY_S` at a time, then one batch, then again:
@@ -390,7 +391,7 @@ class AnalysisWorker:
                     col(Mention.analysis_status) == "analysed",
                     col(Mention.redacted_at).is_(None),
                 )
-                .order_by(col(Mention.received_at), col(Mention.id))
+                .order_by(col(Mention.received_at).desc(), col(Mention.id).desc())
                 .limit(QUALITY_BATCH)
             )
             rows = list((await session.execute(stmt)).all())
