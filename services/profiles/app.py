@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -10,13 +12,14 @@ from services.profiles import models  # noqa: F401  (registers the tables for cr
 from services.profiles.api import router
 from services.profiles.api_identity import router as identity_router
 from services.profiles.consent_api import router as consent_router
-from services.profiles.consent_consumers import consent_subscriptions, start_profiles
+from services.profiles.consent_consumers import consent_subscriptions, keep_projection
 from services.profiles.consumers import subscriptions
 from services.profiles.enrichment import router as enrichment_router
 from services.profiles.partners import router as partners_router
 from services.profiles.privacy_api import router as privacy_router
 from services.profiles.privacy_requests import SUBSCRIPTIONS as REQUEST_SUBSCRIPTIONS
 from services.profiles.privacy_requests import router as requests_router
+from services.profiles.privacy_requests import spawn_scrubber
 from services.profiles.settings import ProfilesSettings
 from shared.auth import JWKSSource
 from shared.service import Runtime, Subscription, create_service_app
@@ -26,7 +29,7 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
     """Build the profiles service: identity resolution of mentions, profiles and timelines."""
     return create_service_app(
         settings=settings or ProfilesSettings(),
-        start=start_profiles,
+        start=_start,
         title="Rapport profiles",
         description="One profile per customer across every handle: resolves each mention's author through "
         "an identity graph of identifiers (handles, platform user ids, e-mails, phones, websites, partner "
@@ -52,3 +55,12 @@ def create_app(settings: ProfilesSettings | None = None, *, jwks: JWKSSource | N
 
 def _subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[Any]]:
     return [*subscriptions(rt.redis), *consent_subscriptions(rt), *REQUEST_SUBSCRIPTIONS]
+
+
+@asynccontextmanager
+async def _start(rt: Runtime[ProfilesSettings]) -> AsyncIterator[Runtime[ProfilesSettings]]:
+    """profiles' state is the runtime; the consent projection keeper and the privacy requests' stream
+    scrubber run beside the consumers."""
+    rt.spawn(keep_projection(rt), name="consent-projection")
+    await spawn_scrubber(rt)
+    yield rt

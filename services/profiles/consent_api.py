@@ -52,8 +52,14 @@ async def read_consents(
     )
 
 
-async def _answer(session: SessionDep, tenant_id: str, profile_id: str) -> ConsentView:
-    return await consent.consent_view(SessionReader(session), tenant_id=tenant_id, profile_id=profile_id)
+async def _record(
+    session: SessionDep, redis: Redis, principal: Principal, profile_id: str, entry: consent.Entry
+) -> ConsentView:
+    """Write one ledger entry (projected before it answers) and answer the person's consents."""
+    await consent.write(session, redis, tenant_id=principal.tenant_id, profile_id=profile_id, entry=entry)
+    return await consent.consent_view(
+        SessionReader(session), tenant_id=principal.tenant_id, profile_id=profile_id
+    )
 
 
 @router.put(
@@ -73,12 +79,12 @@ async def put_consent(
 ) -> ConsentView:
     """Record that the person granted or withdrew consent for `purpose`, with its source and evidence;
     in force for every later request once this answers (503: recorded, in force shortly)."""
-    await consent.write(
+    return await _record(
         session,
         redis,
-        tenant_id=principal.tenant_id,
-        profile_id=profile_id,
-        entry=consent.Entry(
+        principal,
+        profile_id,
+        consent.Entry(
             kind="consent",
             purpose=purpose,
             status=body.status,
@@ -88,7 +94,6 @@ async def put_consent(
             by_user_id=principal.user_id,
         ),
     )
-    return await _answer(session, principal.tenant_id, profile_id)
 
 
 @router.put(
@@ -108,12 +113,12 @@ async def put_objection(
 ) -> ConsentView:
     """The person objects to processing for `purpose` (Art. 21), or the objection is lifted. An
     objection stops processing on legitimate interest; a purpose resting on consent needs the consent."""
-    await consent.write(
+    return await _record(
         session,
         redis,
-        tenant_id=principal.tenant_id,
-        profile_id=profile_id,
-        entry=consent.Entry(
+        principal,
+        profile_id,
+        consent.Entry(
             kind="objection",
             purpose=purpose,
             status="active" if body.active else "lifted",
@@ -122,7 +127,6 @@ async def put_objection(
             by_user_id=principal.user_id,
         ),
     )
-    return await _answer(session, principal.tenant_id, profile_id)
 
 
 @router.put(
@@ -136,12 +140,12 @@ async def put_restriction(
     profile_id: str, body: FlagWrite, principal: Agents, session: SessionDep, redis: RedisDep
 ) -> ConsentView:
     """Restrict processing of the person's data (Art. 18: stored, processed for no purpose), or lift it."""
-    await consent.write(
+    return await _record(
         session,
         redis,
-        tenant_id=principal.tenant_id,
-        profile_id=profile_id,
-        entry=consent.Entry(
+        principal,
+        profile_id,
+        consent.Entry(
             kind="restriction",
             purpose="",
             status="active" if body.active else "lifted",
@@ -150,4 +154,3 @@ async def put_restriction(
             by_user_id=principal.user_id,
         ),
     )
-    return await _answer(session, principal.tenant_id, profile_id)

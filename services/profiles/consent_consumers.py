@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -26,7 +24,6 @@ from services.profiles.logic import consent
 from services.profiles.logic.audit import store_audit
 from services.profiles.logic.privacy_policy import project_tenant_policy
 from services.profiles.logic.resolution import lock_profiles
-from services.profiles.privacy_requests import spawn_scrubber
 from services.profiles.settings import ProfilesSettings
 from shared.consent import READY_KEY
 from shared.events.contracts import AuditRecorded, ConsentCaptured, ConsentChanged, PrivacyPolicyChanged
@@ -111,12 +108,3 @@ async def keep_projection(rt: Runtime[ProfilesSettings]) -> None:
         except (RedisError, OSError) as exc:
             log.warning("consent.rebuild_failed", extra={"error": type(exc).__name__})
         await asyncio.sleep(settings.consent_ready_check_s)
-
-
-@asynccontextmanager
-async def start_profiles(rt: Runtime[ProfilesSettings]) -> AsyncIterator[Runtime[ProfilesSettings]]:
-    """profiles' state is the runtime; the consent projection keeper and the erasure scrubber run beside
-    the consumers."""
-    rt.spawn(keep_projection(rt), name="consent-projection")
-    await spawn_scrubber(rt)
-    yield rt
