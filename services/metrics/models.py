@@ -110,7 +110,7 @@ class SurveyFact(SQLModel, table=True):
 
 class ProfileFact(SQLModel, table=True):
     """A customer profile: when and where it was first seen, its lifecycle stage and lifetime value as of
-    its latest snapshot, and the profile it was merged into (and when)."""
+    its latest snapshot, and the profile it was merged into (and when; cleared by an unmerge)."""
 
     __tablename__ = "profile_fact"
     __table_args__ = (Index("ix_profile_fact_tenant_first_seen", "tenant_id", "first_seen_at"),)
@@ -127,6 +127,10 @@ class ProfileFact(SQLModel, table=True):
     snapshot_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     merged_into: str | None = Field(default=None, max_length=64)
     merged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When and where this profile alone was first seen: `first_seen_at` and `platform` are the person's
+    # (the earliest of the profile and those merged into it), worked out again from these on an unmerge.
+    own_first_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    own_platform: str | None = Field(default=None, max_length=64)
 
 
 class OrderFact(SQLModel, table=True):

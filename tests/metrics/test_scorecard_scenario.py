@@ -459,6 +459,43 @@ def test_a_merge_moves_counts(client: httpx.Client, stack: Stack) -> None:
     assert b not in {r["profile_id"] for r in rows}
 
 
+def test_an_unmerge_gives_each_profile_its_own_back(client: httpx.Client, stack: Stack) -> None:
+    s = Scenario(signup(client))
+    publish(stack, s.events)
+    settled(client, s.tenant, complete, "the scenario folded")
+    # A profile first seen later, on another platform, is found to be the customer of 200 (first seen at
+    # 09:00, ordered at 13:30), then the merge is undone.
+    b, late = s.profiles[1], unique("prof")
+    publish(stack, [event(s.tenant, c.ProfileCreated(profile_id=late, platform="facebook"), at(14))])
+    before = settled(client, s.tenant, lambda k: k["customer"]["profiles_first_seen"] == 11, "the late one")
+    merge_id = unique("merge")
+    merged = c.ProfileMerged(survivor_id=late, merged_id=b, reason="agent", merge_id=merge_id)
+    publish(stack, [event(s.tenant, merged, at(14, 10))])
+    card = settled(client, s.tenant, lambda k: k["customer"]["profiles_first_seen"] == 10, "the merge")
+    # The person was first seen when the customer was, and their order counts for the survivor.
+    assert card["customer"]["social_conversion"] == {"base": 10, "count": 2, "rate": 20.0}
+    survivor = {r["profile_id"]: r for r in all_rows(client, s.tenant, "social_conversion")}[late]
+    assert (
+        datetime.fromisoformat(survivor["first_seen_at"]),
+        survivor["platform"],
+        survivor["converted"],
+    ) == (
+        at(9),
+        "x",
+        1,
+    )
+
+    unmerged = c.ProfileUnmerged(profile_id=late, restored_profile_id=b, identifier_ids=[], merge_id=merge_id)
+    publish(stack, [event(s.tenant, unmerged, at(14, 20))])
+    after = settled(client, s.tenant, lambda k: k["customer"]["profiles_first_seen"] == 11, "the unmerge")
+    # Every figure is what it was before the merge: each profile has its own sighting and orders back.
+    assert after == before
+    rows = {r["profile_id"]: r for r in all_rows(client, s.tenant, "social_conversion")}
+    assert (rows[late]["platform"], rows[late]["converted"], rows[b]["converted"]) == ("facebook", 0, 1)
+    clv = {r["profile_id"] for r in all_rows(client, s.tenant, "clv")}
+    assert b in clv and late not in clv
+
+
 def test_retention_and_clv_in_other_currencies(client: httpx.Client, stack: Stack) -> None:
     tenant = signup(client)
     loyal, lapsed, abroad = unique("prof"), unique("prof"), unique("prof")

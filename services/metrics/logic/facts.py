@@ -382,6 +382,8 @@ async def survivor_of(session: AsyncSession, tenant_id: str, profile_id: str) ->
 async def _created(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
     created = c.ProfileCreated.model_validate(data)
     row = await _profile(session, event.tenantid, created.profile_id)
+    if row.own_first_seen_at is None or utc(event.time) <= utc(row.own_first_seen_at):
+        row.own_first_seen_at, row.own_platform = utc(event.time), created.platform[:64]
     if row.first_seen_at is None or utc(event.time) <= utc(row.first_seen_at):
         row.first_seen_at, row.platform = utc(event.time), created.platform[:64]
 
@@ -396,6 +398,8 @@ async def _updated(session: AsyncSession, event: Event[c.Contract], data: dict[s
     row = await _profile(session, tenant_id, updated.profile_id)
     if row.first_seen_at is None:
         row.first_seen_at = utc(event.time)
+    if row.own_first_seen_at is None:
+        row.own_first_seen_at = utc(event.time)
     if _newer(event.time, row.snapshot_at):
         row.lifetime_value, row.snapshot_at = dict(snap.lifetime_value), utc(event.time)
         if _newer(event.time, row.stage_at):
@@ -441,11 +445,67 @@ async def _profile_merged(session: AsyncSession, event: Event[c.Contract], data:
     )
 
 
+async def _merged_into(session: AsyncSession, tenant_id: str, profile_id: str) -> list[ProfileFact]:
+    """The profile and every profile merged into it, directly or through earlier merges."""
+    found: list[ProfileFact] = [await _profile(session, tenant_id, profile_id)]
+    wanted = [profile_id]
+    for _ in range(MAX_MERGE_HOPS):
+        rows = (
+            await session.execute(
+                select(ProfileFact).where(
+                    col(ProfileFact.tenant_id) == tenant_id, col(ProfileFact.merged_into).in_(wanted)
+                )
+            )
+        ).scalars()
+        more = [r for r in rows if all(r is not f for f in found)]
+        if not more:
+            break
+        found.extend(more)
+        wanted = [r.profile_id for r in more]
+    return found
+
+
+async def _first_seen_again(session: AsyncSession, tenant_id: str, profile_id: str) -> None:
+    """The person's first sighting from the profiles that make them up now (after an unmerge)."""
+    group = await _merged_into(session, tenant_id, profile_id)
+    seen = [(utc(r.own_first_seen_at), r.own_platform) for r in group if r.own_first_seen_at is not None]
+    if seen:
+        row = group[0]
+        row.first_seen_at, row.platform = min(seen, key=lambda s: s[0])
+
+
+async def _profile_unmerged(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+    """A merge undone: the restored profile counts as itself again, with its orders (and those of profiles
+    merged into it), and each side's first sighting is its own again. Identifiers split off to a new
+    profile (no merge undone) move no order and no sighting."""
+    unmerged = c.ProfileUnmerged.model_validate(data)
+    if unmerged.merge_id is None:
+        return
+    tenant_id = event.tenantid
+    restored = await _profile(session, tenant_id, unmerged.restored_profile_id)
+    if restored.merged_into != unmerged.profile_id:
+        return  # not merged there (a duplicate, or the merge never reached metrics): nothing to undo
+    restored.merged_into, restored.merged_at = None, None
+    await session.flush()
+    for profile_id in (unmerged.profile_id, unmerged.restored_profile_id):
+        await _first_seen_again(session, tenant_id, profile_id)
+    orders = (
+        await session.execute(
+            select(OrderFact).where(
+                col(OrderFact.tenant_id) == tenant_id, col(OrderFact.owner_id) == unmerged.profile_id
+            )
+        )
+    ).scalars()
+    for order in list(orders):
+        order.owner_id = await survivor_of(session, tenant_id, order.origin_id)
+
+
 PROFILES: dict[str, Fold] = {
     "profiles.profile.created": _created,
     "profiles.profile.updated": _updated,
     "profiles.profile.lifecycle_changed": _lifecycle,
     "profiles.profile.merged": _profile_merged,
+    "profiles.profile.unmerged": _profile_unmerged,
 }
 
 
@@ -460,7 +520,12 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
             and not FOLDED_CHANGES.intersection(extra.get("changed") or ())
         ):
             continue
-        ids = {extra.get("profile_id"), extra.get("survivor_id"), extra.get("merged_id")} - {None}
+        ids = {
+            extra.get("profile_id"),
+            extra.get("survivor_id"),
+            extra.get("merged_id"),
+            extra.get("restored_profile_id"),
+        } - {None}
         wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
     await _load(session, ProfileFact, "profile_id", wanted)
     for event in events:
