@@ -166,6 +166,7 @@ class GatewayProxy:
         roles = route.roles
         principal: Principal | None = None
         processing: Processing | None = None
+        purpose: str | None = None  # what the request is decided for (`Processing.purpose_for`)
         # Decisions about the people the path names, read alongside the rate-limit hit.
         decided: list[tuple[str, consent.Decision | None]] = []
         query: bytes = scope.get("query_string", b"")
@@ -189,7 +190,7 @@ class GatewayProxy:
             processing = self.table.processing_of(method, segments)
             people = processing.path_people(segments) if processing and processing.checked else []
             # Queued now, the person's read joins the rate-limit hit's Redis call (`gateway/consent.py`).
-            purpose = processing.purpose if processing is not None else None
+            purpose = processing.purpose_for(query) if processing is not None else None
             reads = [rt.consent.queue(principal.tenant_id, p, purpose) for p in people if purpose]
             decision = await rt.limiter.hit("t:" + principal.tenant_id, limit=limit, window_s=window)
             for person, read in zip(people, reads, strict=True):
@@ -221,12 +222,12 @@ class GatewayProxy:
         audit: asyncio.Future[None] | None = None
         if principal is not None and processing is not None and processing.checked:
             if processing.reads_body and isinstance(body, bytes):
-                assert processing.purpose is not None
+                assert purpose is not None
                 named = {p for p, _ in decided}
                 for person in processing.body_people(body):
                     if person not in named:
-                        read = rt.consent.queue(principal.tenant_id, person, processing.purpose)
-                        decided.append((person, await _decided(rt, read, processing.purpose)))
+                        read = rt.consent.queue(principal.tenant_id, person, purpose)
+                        decided.append((person, await _decided(rt, read, purpose)))
             if decided:
                 audit = await self._decide(rt, decided, principal, incoming, method, path)
         if audit is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from shared.auth import ADMINS, INGEST, ROLES, STAFF
 from shared.scopes import NO_KEYS, Access, access_for
@@ -227,6 +228,7 @@ class Processing:
     work whatever the person's state). `people`: where the request names the person it acts on,
     `path:<parameter>` or `body:<field>` (a JSON body's top-level string); the gateway checks consent for
     each one it finds. Without `people` nothing is checked here: `note` says who checks, if anyone.
+    `declarable`: the purpose a request declares with `?purpose=<it>` is decided instead of `purpose`.
     """
 
     methods: frozenset[str]
@@ -234,6 +236,9 @@ class Processing:
     purpose: str | None
     people: tuple[str, ...] = ()
     note: str = ""
+    # A purpose the caller may declare instead, with `?purpose=` (reading a person's contact for a
+    # campaign is marketing, not profiling): the request is then decided for that purpose.
+    declarable: str | None = None
     # Position of each segment that is a parameter, and the literal segments to compare.
     _params: dict[str, int] = field(init=False, repr=False, compare=False)
     _literals: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
@@ -249,6 +254,14 @@ class Processing:
                 raise ValueError(f"{self.template}: no path parameter {where}")
             if not where.startswith((PATH, BODY)):
                 raise ValueError(f"{self.template}: a person is named by path: or body:, not {where}")
+
+    def purpose_for(self, query: bytes) -> str | None:
+        """The purpose this request is decided for: the declared one when the query declares it."""
+        if self.declarable is not None and b"purpose=" in query:
+            declared = parse_qs(query.decode("latin-1")).get("purpose")
+            if declared == [self.declarable]:
+                return self.declarable
+        return self.purpose
 
     @property
     def checked(self) -> bool:
@@ -295,8 +308,15 @@ def _named(found: list[str], value: object) -> None:
         found.append(value)
 
 
-def _p(methods: str, template: str, purpose: str | None, *people: str, note: str = "") -> Processing:
-    return Processing(frozenset(methods.split()), template, purpose, tuple(people), note)
+def _p(
+    methods: str,
+    template: str,
+    purpose: str | None,
+    *people: str,
+    note: str = "",
+    declarable: str | None = None,
+) -> Processing:
+    return Processing(frozenset(methods.split()), template, purpose, tuple(people), note, declarable)
 
 
 EXEMPT = None
@@ -307,6 +327,7 @@ _SETUP = "the tenant's configuration: no customer's data"
 _CONVERSATION = "the person is known to engagement only; it checks replies itself"
 _PARTNER = "stores what a partner sends (storage is never refused); profiling work on it skips objectors"
 _PRIVACY = "the person's own rights (re-granting must work after a withdrawal)"
+_OUTREACH = "read for outreach (`?purpose=marketing`): decided for marketing instead of profiling"
 
 # Every operation of the public API, once (a test holds this to the services' OpenAPI documents, and the
 # table in docs/privacy.md to this).
@@ -351,9 +372,18 @@ PROCESSING: tuple[Processing, ...] = (
     _p("POST", "/v1/profiles/{profile_id}/orders", PROFILING, note=_PARTNER),
     _p("GET", "/v1/profiles/{profile_id}/orders", PROFILING, PROFILE),
     _p("GET", "/v1/profiles", PROFILING, note="a list: each person's own routes are checked"),
-    _p("GET PATCH", "/v1/profiles/{profile_id}", PROFILING, PROFILE),
+    _p("GET", "/v1/profiles/{profile_id}", PROFILING, PROFILE, note=_OUTREACH, declarable=MARKETING),
+    _p("PATCH", "/v1/profiles/{profile_id}", PROFILING, PROFILE),
     _p("GET", "/v1/profiles/{profile_id}/timeline", PROFILING, PROFILE),
-    _p("GET POST", "/v1/profiles/{profile_id}/identifiers", PROFILING, PROFILE),
+    _p(
+        "GET",
+        "/v1/profiles/{profile_id}/identifiers",
+        PROFILING,
+        PROFILE,
+        note=_OUTREACH,
+        declarable=MARKETING,
+    ),
+    _p("POST", "/v1/profiles/{profile_id}/identifiers", PROFILING, PROFILE),
     _p("POST", "/v1/profiles/{profile_id}/merge", PROFILING, PROFILE, BODY + "other_id"),
     _p("POST", "/v1/profiles/{profile_id}/unmerge", PROFILING, PROFILE),
     _p("GET", "/v1/profiles/{profile_id}/match-suggestions", PROFILING, PROFILE),
@@ -508,5 +538,7 @@ def purpose_table(entries: Iterable[Processing] = PROCESSING) -> str:
                 for w in entry.people
             )
             purpose = f"`{entry.purpose}`" if entry.purpose else "exempt"
+            if entry.declarable:
+                purpose += f"; `{entry.declarable}` with `?purpose={entry.declarable}`"
             lines.append(f"| {method} | `{entry.template}` | {purpose} | {people or '—'} | {entry.note} |\n")
     return "".join(lines)

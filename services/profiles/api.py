@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from services.profiles.logic.profiles import get_profile, get_timeline, list_profiles
-from services.profiles.schemas import InteractionPage, ProfilePage, ProfileRead
+from services.profiles.schemas import InteractionPage, OutreachQuery, ProfilePage, ProfileRead
 from shared.auth import STAFF, Principal, require_roles
 from shared.events.contracts import LifecycleStage
 from shared.openapi import problems
@@ -53,8 +53,10 @@ async def get_profiles(
     summary="Get a profile",
     responses=problems(404),
 )
-async def read_profile(profile_id: str, principal: Staff, reader: ReaderDep) -> ProfileRead:
-    """One profile with its handles, counters and sentiment."""
+async def read_profile(
+    profile_id: str, principal: Staff, reader: ReaderDep, purpose: OutreachQuery = None
+) -> ProfileRead:
+    """One profile with its handles, counters and sentiment (`purpose=marketing`: read for outreach)."""
     return await get_profile(reader, tenant_id=principal.tenant_id, profile_id=profile_id)
 
 

@@ -17,6 +17,7 @@ from services.profiles.schemas import (
     MatchSuggestionRead,
     MergeRequest,
     MergeResult,
+    OutreachQuery,
     UnmergeRequest,
     UnmergeResult,
 )
@@ -39,8 +40,11 @@ Agents = Annotated[Principal, Depends(require_roles("owner", "admin", "agent"))]
     summary="List a profile's identifiers",
     responses=problems(404),
 )
-async def get_identifiers(profile_id: str, principal: Staff, reader: ReaderDep) -> IdentifierList:
-    """Every identifier on the profile, with the evidence, confidence and source of its link."""
+async def get_identifiers(
+    profile_id: str, principal: Staff, reader: ReaderDep, purpose: OutreachQuery = None
+) -> IdentifierList:
+    """Every identifier on the profile, with the evidence, confidence and source of its link
+    (`purpose=marketing`: read for outreach)."""
     return await list_identifiers(reader, tenant_id=principal.tenant_id, profile_id=profile_id)
 
 

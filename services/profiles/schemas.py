@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
+from fastapi import Query
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -193,6 +194,17 @@ AttributeDefinitionPage = Page[AttributeDefinitionRead]
 NotePage = Page[NoteRead]
 SegmentPage = Page[SegmentRead]
 ProfileSummaryPage = Page[ProfileSummary]
+
+# `?purpose=marketing` on a read of one person (their profile, their identifiers): the caller reads them
+# for outreach, and the gateway decides the request for marketing instead of profiling (gateway/routes.py,
+# `Processing.declarable`); past the gateway the answer is the same.
+OutreachQuery = Annotated[
+    Literal["marketing"] | None,
+    Query(
+        description="`marketing`: the person is read for outreach; the request is refused (451) without a "
+        "lawful basis for marketing."
+    ),
+]
 
 
 class SegmentMemberPage(Page[ProfileSummary]):

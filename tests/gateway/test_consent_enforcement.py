@@ -133,12 +133,57 @@ def test_withdrawn_profiling_is_refused_on_the_very_next_call_and_granted_again(
     assert_refused(client.get(path, headers=tenant.headers), "profiling", "withdrawn", profile_id)
 
 
-def ledger(client: httpx.Client, tenant: Tenant, profile_id: str, status: str) -> None:
-    """`PUT /v1/profiles/{id}/consents/profiling` through the gateway (the consent routes are exempt)."""
+def ledger(
+    client: httpx.Client, tenant: Tenant, profile_id: str, status: str, purpose: str = "profiling"
+) -> None:
+    """`PUT /v1/profiles/{id}/consents/{purpose}` through the gateway (the consent routes are exempt)."""
     response = client.put(
-        f"/v1/profiles/{profile_id}/consents/profiling", json={"status": status}, headers=tenant.headers
+        f"/v1/profiles/{profile_id}/consents/{purpose}", json={"status": status}, headers=tenant.headers
     )
     assert response.status_code == 200, response.text
+
+
+def test_a_read_for_outreach_needs_a_marketing_grant(
+    stack: Stack, client: httpx.Client, tenant: Tenant
+) -> None:
+    """Marketing rests on consent by default: reading a person for outreach is refused until they grant it,
+    and again from the very next call after they withdraw it; the same read for profiling is not."""
+    _, profile_id = new_customer(client, tenant, email=f"{uuid.uuid4().hex}@example.com")
+    outreach = {"purpose": "marketing"}
+    for path in (f"/v1/profiles/{profile_id}", f"/v1/profiles/{profile_id}/identifiers"):
+        refused = client.get(path, headers=tenant.headers, params=outreach)
+        body = assert_refused(refused, "marketing", "no_consent", profile_id)
+        assert body["basis"] == "consent"
+        data = audit_of(stack, refused.headers["x-request-id"], profile_id)["data"]
+        assert (data["decision"], data["purpose"], data["path"]) == ("refused", "marketing", path)
+        assert client.get(path, headers=tenant.headers).status_code == 200
+
+    path = f"/v1/profiles/{profile_id}/identifiers"
+    ledger(client, tenant, profile_id, "granted", "marketing")
+    granted = client.get(path, headers=tenant.headers, params=outreach)
+    assert granted.status_code == 200, granted.text
+    assert any(i["kind"] == "email" for i in granted.json()["items"])
+    data = audit_of(stack, granted.headers["x-request-id"], profile_id)["data"]
+    assert (data["decision"], data["purpose"], data["reason"]) == ("allowed", "marketing", "granted")
+
+    ledger(client, tenant, profile_id, "withdrawn", "marketing")
+    assert_refused(
+        client.get(path, headers=tenant.headers, params=outreach), "marketing", "withdrawn", profile_id
+    )
+
+    def refusals() -> list[dict[str, Any]]:
+        page = client.get(
+            "/v1/privacy/audit",
+            headers=tenant.headers,
+            params={"profile_id": profile_id, "purpose": "marketing", "decision": "refused"},
+        )
+        items: list[dict[str, Any]] = page.json()["items"]
+        return items if len(items) == 3 else []
+
+    logged = wait_until(refusals, what="the three refusals in the audit log")
+    assert sorted(r["reason"] for r in logged) == ["no_consent", "no_consent", "withdrawn"]
+    # Another value is the service's to refuse (422), and is not decided for it.
+    assert_problem(client.get(path, headers=tenant.headers, params={"purpose": "spam"}), 422)
 
 
 def test_a_purpose_resting_on_consent_needs_a_grant(
