@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     403: "The caller's role (or the route's own rule) does not allow this.",
     404: "No such object in the caller's tenant, or no such route.",
     409: "The request conflicts with the current state (a duplicate, a quota, an unready object).",
+    410: "What was asked for existed and was deleted for good (a bundle past its keeping period).",
     413: "The request body is larger than the gateway accepts for this route.",
     415: "The body's media type is not one the route reads.",
     422: "The request is not valid: a body field, a path or query parameter (an unknown one included), "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -21,6 +22,7 @@ from services.profiles.privacy_schemas import (
     PrivacyRequestRead,
     RequestStatus,
 )
+from services.profiles.settings import ProfilesSettings
 from shared.auth import ADMINS, Principal, require_roles
 from shared.events.contracts import ErasureCompleted, ExportPart
 from shared.openapi import problems
@@ -139,7 +141,7 @@ async def get_export(request_id: str, principal: Admin, session: SessionDep) -> 
     "/exports/{request_id}/download",
     operation_id="get_privacy_export_bundle",
     summary="Download an export's bundle",
-    responses={**problems(404, 409), 200: {"content": {"application/json": {}}}},
+    responses={**problems(404, 409, 410), 200: {"content": {"application/json": {}}}},
 )
 async def download_export(request_id: str, principal: Admin, session: SessionDep) -> Response:
     """Everything every service holds about the person, as one JSON document (by service, then kind)."""
@@ -178,14 +180,18 @@ SUBSCRIPTIONS: list[Subscription[Any]] = [
 ]
 
 
-async def spawn_scrubber(rt: Runtime[Any]) -> None:
-    """Start the worker that scrubs the streams of answered erasures and certifies them."""
+async def spawn_scrubber(rt: Runtime[ProfilesSettings]) -> None:
+    """Start the worker that scrubs the streams of answered erasures and certifies them, and deletes the
+    bundles of exports past their keeping period."""
 
     async def idle() -> float:
         return SCRUB_POLL_S
 
+    keep = timedelta(days=rt.settings.export_keep_days)
+
     async def once() -> int:
-        return await logic.finish_erasures(rt.sessions, rt.bus, rt.redis)
+        finished = await logic.finish_erasures(rt.sessions, rt.bus, rt.redis)
+        return finished + await logic.expire_exports(rt.sessions, keep=keep)
 
     rt.spawn(
         work_until_cancelled(

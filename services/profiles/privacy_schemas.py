@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.pagination import Page
 
-RequestStatus = Literal["open", "scrubbing", "completed"]
+# expired: an export whose bundle was deleted once its keeping period (`export_keep_days`) ended.
+RequestStatus = Literal["open", "scrubbing", "completed", "expired"]
 
 
 class IdentifierRef(BaseModel):

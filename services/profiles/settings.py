@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import Settings
 
 
@@ -16,5 +18,8 @@ class ProfilesSettings(Settings):
     # How often profiles checks that the consent projection is whole (`consent:ready` in Redis), and
     # rebuilds it from the ledger when it is not (a flushed or new Redis).
     consent_ready_check_s: float = 5.0
+    # A completed export's bundle (every service's parts) is deleted this many days after it completed
+    # (`RAPPORT_EXPORT_KEEP_DAYS`); the request's record stays, `expired`.
+    export_keep_days: float = Field(default=30.0, gt=0)
     # Persons projected per Redis round trip by a rebuild.
     consent_rebuild_batch: int = 500

@@ -18,11 +18,11 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, get_args
 
 from redis.asyncio import Redis
-from sqlalchemy import Table, and_, insert, select, update
+from sqlalchemy import Table, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.profiles.logic.normalise import InvalidIdentifier, normalise
@@ -37,7 +37,7 @@ from services.profiles.privacy_schemas import (
 )
 from shared import consent
 from shared.db import begin_immediate, utcnow
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import PROBLEMS, Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.bus import Bus
 from shared.events.contracts import (
     ErasureCompleted,
@@ -82,6 +82,14 @@ class ExportNotReady(Conflict):
     """The export's bundle is not complete yet: some service has not answered."""
 
     type = "https://rapport.dev/problems/export-not-ready"
+
+
+class ExportExpired(ProblemError):
+    """The export's bundle was deleted: it is kept `export_keep_days` after it completed."""
+
+    status = 410
+    type = PROBLEMS + "export-expired"
+    title = "Gone"
 
 
 def one_month_after(at: datetime) -> datetime:
@@ -312,6 +320,8 @@ async def list_requests(
 async def export_bundle(session: AsyncSession, *, tenant_id: str, request_id: str) -> dict[str, Any]:
     """The completed export as one document: every service's parts merged, by service and kind."""
     request = await get_request(session, tenant_id=tenant_id, kind="export", request_id=request_id)
+    if request.status == "expired":
+        raise ExportExpired("The export's bundle was deleted once its keeping period ended; ask again.")
     if request.status != "completed":
         raise ExportNotReady("Not every service has answered this export yet.")
     parts = (
@@ -478,6 +488,28 @@ async def finish_erasures(sessions: async_sessionmaker[AsyncSession], bus: Bus, 
     for request_id, tenant_id in exports:
         await clear_export(sessions, bus, tenant_id=tenant_id, request_id=request_id)
     return len(pending) + len(exports)
+
+
+async def expire_exports(
+    sessions: async_sessionmaker[AsyncSession], *, keep: timedelta, now: datetime | None = None
+) -> int:
+    """Delete the bundles of exports completed more than `keep` ago (every service's parts), keeping the
+    request's record as `expired`; how many expired."""
+    cutoff = (now or utcnow()) - keep
+    async with sessions() as session, session.begin():
+        ids = list(
+            await session.scalars(
+                select(_REQ.c.id).where(
+                    _REQ.c.kind == "export", _REQ.c.status == "completed", _REQ.c.completed_at < cutoff
+                )
+            )
+        )
+        if ids:
+            await session.execute(delete(_ANS).where(_ANS.c.request_id.in_(ids)))
+            await session.execute(update(_REQ).where(_REQ.c.id.in_(ids)).values(status="expired"))
+    if ids:
+        log.info("privacy.exports_expired", extra={"count": len(ids)})
+    return len(ids)
 
 
 async def clear_export(
