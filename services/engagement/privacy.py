@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -334,16 +334,3 @@ async def _remember_erased(session: AsyncSession, tenant_id: str, profile_ids: I
     await session.execute(
         insert(table).values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "profile_id"])
     )
-
-
-async def erased(session: AsyncSession, tenant_id: str, profile_ids: Iterable[str]) -> set[str]:
-    """Which of these profiles of the tenant were erased (one primary-key lookup statement)."""
-    wanted = sorted(set(profile_ids))
-    if not wanted:
-        return set()
-    rows = await session.execute(
-        select(col(ErasedProfile.profile_id)).where(
-            col(ErasedProfile.tenant_id) == tenant_id, col(ErasedProfile.profile_id).in_(wanted)
-        )
-    )
-    return set(rows.scalars())

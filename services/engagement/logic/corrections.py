@@ -7,15 +7,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.logic.conversations import DEFAULT_REOPEN_WINDOW, receive_mention
-from services.engagement.models import Conversation, Message, SeenMention, new_id
-from services.engagement.privacy import erased
+from services.engagement.models import Conversation, ErasedProfile, Message, SeenMention, new_id
 from shared.db import utcnow
 from shared.events.contracts import (
     Analysis,
@@ -38,11 +37,20 @@ async def _seen(session: AsyncSession, *, tenant_id: str, mention_id: str) -> Se
 
 @functools.cache
 def _remember(dialect: str) -> Any:
-    """INSERT the projection row, or UPDATE its profile and payload, RETURNING the corrections it holds."""
+    """INSERT the projection row, or UPDATE its profile and payload, RETURNING the corrections it holds;
+    unless the profile was erased (`erased_profile`): then nothing is written and no row comes back. The
+    erasure's check rides in the upsert, so a resolution costs one statement either way."""
     table = SeenMention.__table__  # type: ignore[attr-defined]
+    gone = ErasedProfile.__table__  # type: ignore[attr-defined]
     insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
     columns = ("id", "tenant_id", "mention_id", "profile_id", "payload", "updated_at")
-    stmt = insert.values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+    values = select(*(bindparam(name, type_=table.c[name].type) for name in columns)).where(
+        ~exists().where(
+            gone.c.tenant_id == bindparam("tenant_id", type_=table.c.tenant_id.type),
+            gone.c.profile_id == bindparam("profile_id", type_=table.c.profile_id.type),
+        )
+    )
+    stmt = insert.from_select(list(columns), values)
     return stmt.on_conflict_do_update(
         index_elements=[table.c.tenant_id, table.c.mention_id],
         set_={name: stmt.excluded[name] for name in ("profile_id", "payload", "updated_at")},
@@ -67,10 +75,6 @@ async def resolve_mention(
     (an analysis, a redaction) that overtook the resolution; only then is the stored payload rewritten.
     """
     mention = resolved.mention
-    if await erased(session, tenant_id, [resolved.profile_id]):
-        # A resolution still in transit when the person was erased: nothing of it is kept.
-        log.info("mention.person_erased", extra={"mention_id": mention.mention_id, "tenant_id": tenant_id})
-        return None
     dialect = session.get_bind().dialect.name
     params = {
         "id": new_id(),
@@ -80,7 +84,12 @@ async def resolve_mention(
         "payload": mention.model_dump_json(),
         "updated_at": utcnow(),
     }
-    analysis, redacted = (await session.execute(_remember(dialect), params)).one()
+    remembered = (await session.execute(_remember(dialect), params)).first()
+    if remembered is None:
+        # A resolution still in transit when the person was erased: nothing of it is kept.
+        log.info("mention.person_erased", extra={"mention_id": mention.mention_id, "tenant_id": tenant_id})
+        return None
+    analysis, redacted = remembered
     if redacted or analysis is not None:
         if redacted:
             mention = mention.model_copy(update={"text": REDACTED})
