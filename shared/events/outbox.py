@@ -171,10 +171,15 @@ class OutboxRelay:
             for future in late:
                 future.cancel()
         acked: list[str] = []
+        acked_types: list[str] = []
         failed: list[str] = []
-        for (id_, *_), future in zip(rows, futures, strict=False):
+        for (id_, type_, *_), future in zip(rows, futures, strict=False):
             ok = not future.cancelled() and future.exception() is None
             (acked if ok else failed).append(id_)
+            if ok:
+                acked_types.append(type_)
+        # An event's type is its subject.
+        self.bus.metrics.events_published(acked_types)
         if failed:
             # Left pending, published again next round under the same id (dropped if it did arrive).
             log.warning("outbox.publish_unacknowledged", extra={"event_id": failed[0], "count": len(failed)})
