@@ -9,6 +9,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from rapport.stack import Stack
+from tests.engagement.receiver import receiver
+from tests.engagement.test_webhooks import opened, settled, subscribe
 from tests.helpers import Tenant, assert_problem, wait_until
 from tests.listening.helpers import post_mention
 
@@ -106,3 +108,29 @@ def test_gateway_metrics_are_not_served_through_a_proxy(stack: Stack, tenant: Te
 def test_public_openapi_does_not_list_metrics(client: httpx.Client) -> None:
     document = client.get("/openapi.json").json()
     assert not [path for path in document["paths"] if path.endswith("/metrics")]
+
+
+def webhook_outcomes(stack: Stack) -> dict[str, float]:
+    _, samples = scrape(stack, "engagement")
+    return {
+        dict(labels)["outcome"]: count
+        for labels, count in samples.get("rapport_webhook_deliveries_total", {}).items()
+    }
+
+
+def test_partner_webhook_outcomes_are_counted(stack: Stack, tenant: Tenant) -> None:
+    before = webhook_outcomes(stack)
+    with httpx.Client(base_url=stack.url("engagement"), timeout=30) as engagement:
+        with receiver(script=[500, 410]) as partner:
+            sub = subscribe(engagement, tenant, partner.url)
+            # A server error (retried), then a refusal (failed at once); the next event is delivered.
+            settled(engagement, tenant, sub["id"], opened(stack, tenant), "failed", timeout=30)
+            settled(engagement, tenant, sub["id"], opened(stack, tenant), "succeeded", timeout=30)
+            # Server errors on every attempt of the schedule: given up.
+            partner.default = 503
+            settled(engagement, tenant, sub["id"], opened(stack, tenant), "dead", timeout=30)
+
+    after = webhook_outcomes(stack)
+    rose = {outcome: after.get(outcome, 0) - before.get(outcome, 0) for outcome in after}
+    # The test schedule has six attempts: five retried, the sixth given up.
+    assert rose == {"retrying": 1 + 5, "failed": 1, "delivered": 1, "gave_up": 1}
