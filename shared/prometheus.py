@@ -61,7 +61,7 @@ class Metrics:
         )
         self.published = Counter(
             "rapport_events_published",
-            "Events the stream acknowledged, by subject (outbox relay and direct publishes).",
+            "Events the stream acknowledged and stored (not a duplicate), by subject.",
             ["subject"],
             registry=r,
         )
@@ -140,9 +140,10 @@ class Metrics:
         """Count one handled delivery."""
         self._child(self.consumed, _subject(subject), consumer, "ok" if ok else "failed").inc()
 
-    def redelivery(self, consumer: str) -> None:
-        """Count one delivery that was not the first."""
-        self._child(self.redelivered, consumer).inc()
+    def redeliveries(self, consumer: str, count: int) -> None:
+        """Count deliveries that were not the first."""
+        if count:
+            self._child(self.redelivered, consumer).inc(count)
 
     def dead_letter(self, consumer: str, *, invalid: bool) -> None:
         """Count one delivery sent to the dead-letter subject."""
