@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.cors import CORSMiddleware
@@ -16,15 +16,19 @@ from gateway.routes import PROXIED_PREFIXES, RouteTable
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, gateway_state
 from shared.docs import install_docs
-from shared.errors import install_error_handlers
+from shared.errors import NotFound, install_error_handlers
 from shared.events.asyncapi import asyncapi_document
 from shared.logging import setup_logging
+from shared.prometheus import Metrics, PrometheusMiddleware, metrics_response
 from shared.service import state_dependency
 from shared.telemetry import ASGIApp, Receive, Scope, Send, TracingMiddleware, setup_tracing
 
 log = logging.getLogger("rapport.gateway")
 
 GatewayStateDep = Annotated[GatewayState, Depends(state_dependency(GatewayState))]
+# Headers an HTTP proxy adds: a request carrying one came through the ingress, not from a scraper
+# inside the cluster (`/metrics` is refused to it).
+_RELAYED = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
 
 
 class GatewayApp(FastAPI):
@@ -47,18 +51,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     table = RouteTable()
     # Spans are only worth their cost (~30 us each) when something records them.
     proxy = GatewayProxy(settings, table=table, record_spans=settings.trace_console)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_logging(settings.service, settings.log_level)
         setup_tracing(settings.service, console=settings.trace_console)
-        async with gateway_state(settings, table) as state, proxy.serve(state):
+        async with gateway_state(settings, table, metrics) as state, proxy.serve(state):
             app.state.service = state
             log.info("gateway.started", extra={"upstreams": sorted(state.upstreams.bases)})
             yield
         log.info("gateway.stopped")
 
     served: ASGIApp = TracingMiddleware(proxy) if settings.trace_console else proxy
+    served = PrometheusMiddleware(served, metrics=metrics)
     if settings.cors_origins:
         # Outside authentication and rate limiting: a preflight carries no token.
         served = CORSMiddleware(served, origins=settings.cors_origins)
@@ -76,8 +82,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(TracingMiddleware)
+    app.add_middleware(PrometheusMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, origins=settings.cors_origins)
+    app.state.metrics = metrics
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -95,6 +103,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus(request: Request) -> Response:
+        """The gateway's Prometheus metrics, for a scraper that reaches the gateway directly.
+
+        Outside authentication and rate limits like `/healthz`, and without tenant data (bounded labels);
+        a request relayed by a proxy (the ingress adds `X-Forwarded-For`) is answered 404, so tenants
+        coming through the public entry do not see the gateway's traffic figures."""
+        headers = request.scope["headers"]
+        if any(name in _RELAYED for name, _ in headers):
+            raise NotFound("No route matches this path and method.")
+        return metrics_response(metrics)
 
     if settings.api_docs:
 

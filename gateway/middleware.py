@@ -160,6 +160,8 @@ class GatewayProxy:
         route = self.table.match(method, path)
         if route is None or any(seg in path for seg in _DOT_SEGMENTS) or path.endswith("/.."):
             raise NotFound("No route matches this path and method.")
+        # The request's label in the gateway's metrics (`shared/prometheus.py`).
+        scope["route_path"] = route.template
         rt = self._running()
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"

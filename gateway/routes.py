@@ -48,6 +48,11 @@ class Route:
     ticket_for: str | None = None
 
     @property
+    def template(self) -> str:
+        """The entry as a metrics label: its prefix (`{prefix}/{id}{suffix}` with a suffix); never a path."""
+        return self.prefix if self.suffix is None else f"{self.prefix}/{{id}}{self.suffix}"
+
+    @property
     def public(self) -> bool:
         """No token needed (limited per client IP instead of per tenant)."""
         return self.roles is None

@@ -26,6 +26,7 @@ from gateway.settings import GatewaySettings
 from gateway.tickets import TicketStore
 from shared.auth import TokenVerifier
 from shared.events.bus import Bus
+from shared.prometheus import Metrics
 from shared.revocation import RevocationList
 
 log = logging.getLogger("rapport.gateway")
@@ -53,9 +54,11 @@ class GatewayState:
 
 
 @asynccontextmanager
-async def gateway_state(settings: GatewaySettings, table: RouteTable) -> AsyncIterator[GatewayState]:
+async def gateway_state(
+    settings: GatewaySettings, table: RouteTable, metrics: Metrics | None = None
+) -> AsyncIterator[GatewayState]:
     """Open the clients and start the revocation mirror; stop and close them all on the way out."""
-    bus = Bus(settings.nats_url, name="rapport-gateway", replicas=settings.stream_replicas)
+    bus = Bus(settings.nats_url, name="rapport-gateway", replicas=settings.stream_replicas, metrics=metrics)
     await bus.connect()
     session = create_session(settings)
     # A bounded pool that waits for a free connection instead of failing with "too many connections".

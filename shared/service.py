@@ -27,6 +27,7 @@ from shared.events.outbox import OutboxRelay
 from shared.logging import setup_logging
 from shared.migrations import SchemaNotAtHead, require_head
 from shared.openapi import install_openapi
+from shared.prometheus import Metrics, PrometheusMiddleware, metrics_router
 from shared.reads import Reader, create_reader
 from shared.revocation import RevocationList
 from shared.settings import Settings
@@ -93,6 +94,8 @@ class Runtime(Generic[SettingsT]):
     relay: OutboxRelay
     # The process's one Redis client (its own connection pool): revocations, engagement's presence.
     redis: Redis
+    # The app's Prometheus registry and instruments (`shared/prometheus.py`), served at `/metrics`.
+    metrics: Metrics
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
@@ -130,6 +133,7 @@ def create_service_app(
     `raw_body_prefixes` (webhook deliveries read as raw bytes)."""
 
     speedups.install()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -150,6 +154,7 @@ def create_service_app(
             name=f"rapport-{settings.service}",
             replicas=settings.stream_replicas,
             max_age_s=settings.stream_max_age_days * 86400,
+            metrics=metrics,
         )
         await bus.connect()
         redis = Redis.from_url(
@@ -163,6 +168,7 @@ def create_service_app(
             bus=bus,
             relay=OutboxRelay(sessions, bus),
             redis=redis,
+            metrics=metrics,
         )
         app.state.runtime = rt
         # The revocation deny-list, mirrored like the gateway's: a token revoked there (logout, a
@@ -226,9 +232,12 @@ def create_service_app(
     install_error_handlers(app)
     app.add_middleware(RejectNul, raw_body_prefixes=tuple(raw_body_prefixes))
     app.add_middleware(TracingMiddleware)
+    app.state.metrics = metrics
+    app.add_middleware(PrometheusMiddleware, metrics=metrics)
     if settings.api_docs:
         install_docs(app, openapi_url="/openapi.json", title=title)
     app.include_router(health_router())
+    app.include_router(metrics_router())
     for router in routers:
         app.include_router(router)
     guard_query_parameters(app)

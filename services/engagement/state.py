@@ -103,6 +103,7 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
         disable_after=settings.webhook_disable_after_failures,
         poll_s=settings.webhook_poll_s,
         retention_days=settings.webhook_log_retention_days,
+        metrics=rt.metrics,
     )
     rt.spawn(worker.run(), name="webhook-deliveries")
     rt.spawn(snooze_clock(rt), name="snooze-clock")

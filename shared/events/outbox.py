@@ -171,10 +171,14 @@ class OutboxRelay:
             for future in late:
                 future.cancel()
         acked: list[str] = []
+        stored: list[str] = []
         failed: list[str] = []
-        for (id_, *_), future in zip(rows, futures, strict=False):
+        for (id_, type_, *_), future in zip(rows, futures, strict=False):
             ok = not future.cancelled() and future.exception() is None
             (acked if ok else failed).append(id_)
+            if ok and not future.result().duplicate:
+                stored.append(type_)  # an event's type is its subject
+        self.bus.metrics.events_published(stored)
         if failed:
             # Left pending, published again next round under the same id (dropped if it did arrive).
             log.warning("outbox.publish_unacknowledged", extra={"event_id": failed[0], "count": len(failed)})

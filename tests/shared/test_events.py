@@ -22,6 +22,7 @@ from shared.events.catalog import STREAMS
 from shared.events.envelope import CloudEvent, Envelope, Event, new_event
 from shared.events.inbox import handle_once
 from shared.events.outbox import OutboxMessage, OutboxRelay, stage
+from shared.prometheus import Metrics
 from tests.helpers import create_tables, wait_until
 from tests.shared.stand_ins import Applied, collect, empty_bus, tenant_created
 
@@ -52,11 +53,13 @@ def test_new_event_takes_its_type_from_the_payload_class() -> None:
 
 
 def test_outbox_relay_publishes_committed_events_once(nats_url: str, database_url: str) -> None:
+    metrics = Metrics()
+
     async def scenario() -> list[Event[c.TenantCreated]]:
         engine = create_engine(database_url)
         await create_tables(engine)
         sessions = session_factory(engine)
-        bus = Bus(nats_url, name="test")
+        bus = Bus(nats_url, name="test", metrics=metrics)
         await bus.connect()
         tenant = uuid.uuid4().hex
         events = [tenant_created(tenant) for _ in range(20)]
@@ -86,6 +89,11 @@ def test_outbox_relay_publishes_committed_events_once(nats_url: str, database_ur
     mine = run(scenario())
     assert len(mine) == 20
     assert len({e.id for e in mine}) == 20
+    # Counted once each: the second round's publishes were duplicates the stream dropped.
+    published = metrics.registry.get_sample_value(
+        "rapport_events_published_total", {"subject": "identity.tenant.created"}
+    )
+    assert published == 20
 
 
 def test_inbox_applies_a_redelivered_event_once(database_url: str) -> None:
@@ -137,8 +145,11 @@ def test_failed_handler_rolls_back_and_is_retried(database_url: str) -> None:
 
 
 def test_consumer_redelivers_after_failure_then_dead_letters(nats_url: str) -> None:
+    metrics = Metrics()
+    durable = f"dl-{uuid.uuid4().hex[:8]}"
+
     async def scenario() -> tuple[int, int, list[Envelope]]:
-        bus = Bus(nats_url, name="test")
+        bus = Bus(nats_url, name="test", metrics=metrics)
         await bus.connect()
         tenant = uuid.uuid4().hex
         flaky, poison = tenant_created(tenant), tenant_created(tenant)
@@ -153,7 +164,6 @@ def test_consumer_redelivers_after_failure_then_dead_letters(nats_url: str) -> N
 
         await bus.publish(flaky)
         await bus.publish(poison)
-        durable = f"dl-{tenant[:8]}"
         got = await collect(bus, durable, c.TenantCreated, 10, handler=handler, timeout=4)
         sub = await bus.js.subscribe(dead_letter_subject(durable), deliver_policy=None)  # type: ignore[arg-type]
         msg = await sub.next_msg(timeout=5)
@@ -165,6 +175,21 @@ def test_consumer_redelivers_after_failure_then_dead_letters(nats_url: str) -> N
     assert flaky_attempts == 2 and len(delivered) == 1  # failed once, redelivered, then acked
     assert poison_attempts == 3  # backoff of two delays: three deliveries, then the dead-letter subject
     assert dead.type == "identity.tenant.created"
+
+    # The bus's instruments saw it all: two publishes and a dead letter; the flaky event's failure and
+    # the poison's three; one redelivery of the one, two of the other; the poison dead-lettered.
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    subject = "identity.tenant.created"
+    assert value("rapport_events_published_total", subject=subject) == 2
+    assert value("rapport_events_published_total", subject=f"deadletter.{durable}") == 1
+    failed = value("rapport_events_consumed_total", subject=subject, consumer=durable, outcome="failed")
+    assert failed == 1 + 3
+    assert (value("rapport_events_consumed_total", subject=subject, consumer=durable, outcome="ok") or 0) >= 1
+    assert value("rapport_events_redelivered_total", consumer=durable) == 1 + 2
+    assert value("rapport_events_dead_lettered_total", consumer=durable, reason="failed") == 1
+    assert value("rapport_consumer_pending_events", consumer=durable) is not None
 
 
 def test_streams_are_created_once_jetstream_can_store_them(

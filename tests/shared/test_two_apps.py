@@ -182,6 +182,10 @@ async def test_two_listening_apps_in_one_process_share_nothing(
     assert state_one.worker.analysed == 1 and state_two.worker.analysed == 0
     assert state_one.traffic.last_write > 0 and state_two.traffic.last_write == 0
     assert (await two.get(f"/v1/mentions/{mention_id}", headers=auth)).status_code == 404
+    # Each counts its requests in a registry of its own (`/metrics`): the post only in the first.
+    posted = 'rapport_http_requests_total{method="POST",route="/v1/mentions",status="202"} 1.0'
+    assert posted in (await one.get("/metrics")).text
+    assert posted not in (await two.get("/metrics")).text
 
     # Each its own secret box (a key file of its own): one cannot open what the other sealed.
     sealed = state_one.box.seal({"token": "s3cret"})

@@ -36,6 +36,7 @@ from shared.egress import UnsafeURL, guarded_client
 from shared.events.contracts import WebhookDisabled
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
+from shared.prometheus import Metrics
 from shared.reads import Reader
 from shared.secrets import SecretBox, SecretKeyError
 
@@ -49,6 +50,8 @@ LEASE_MARGIN_S = 5.0
 JITTER = 0.1
 # How often the worker drops finished deliveries past the retention.
 PRUNE_EVERY_S = 3600.0
+# An attempt's recorded status → its outcome in the metrics (`rapport_webhook_deliveries_total`).
+_OUTCOMES = {"succeeded": "delivered", "pending": "retrying", "failed": "failed", "dead": "gave_up"}
 # Waits before writing an attempt's outcome again; None: give up (the lease then ends).
 RECORD_RETRY_S = (0.2, 1.0, None)
 
@@ -185,6 +188,7 @@ class DeliveryWorker:
         disable_after: int,
         poll_s: float,
         retention_days: float = 30.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.reader = reader
@@ -201,6 +205,7 @@ class DeliveryWorker:
         self.disable_after = max(1, disable_after)
         self.poll_s = poll_s
         self.retention_days = retention_days
+        self.metrics = metrics
         self.in_flight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = RECORDED.of(sessions)
@@ -420,6 +425,8 @@ class DeliveryWorker:
             await self._count(session, item, outcome, now)
             if values["status"] == "pending":
                 RECORDED.mark(session)
+        if self.metrics is not None:
+            self.metrics.webhook(_OUTCOMES[values["status"]])
         log.info(
             "webhook.attempted",
             extra={
