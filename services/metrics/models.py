@@ -86,6 +86,10 @@ class ConversationFact(SQLModel, table=True):
     resolution_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_response_breached: bool = False
     resolution_breached: bool = False
+    # The first response and the latest resolution counted in the team's business hours, where the
+    # conversation's SLA runs in them (null: the wall clock applies).
+    first_response_business_s: float | None = None
+    resolution_business_s: float | None = None
     # Merged into another conversation (closed by the merge): it leaves every count.
     merged_into: str | None = Field(default=None, max_length=64)
 

@@ -24,11 +24,14 @@ DEFINITIONS: dict[str, str] = {
     "`backlog` every conversation opened before `to` that is not resolved or closed now.",
     "first_response": "First response time runs from when a conversation's first inbound message reached "
     "Rapport to the first public reply the platform confirmed as sent, for conversations opened in the "
-    "period. Conversations without one are pending (`pending`), never zero. Percentiles are nearest-rank "
-    "(the smallest time with at least p % of the answered conversations at or below it), in minutes.",
+    "period. Conversations without one are pending (`pending`), never zero. Where the conversation's SLA "
+    "runs in its team's business hours, only the time inside those hours counts (a row's `clock` says "
+    "`business`; otherwise `wall`). Percentiles are nearest-rank (the smallest time with at least p % of "
+    "the answered conversations at or below it), in minutes.",
     "resolution": "Resolution time runs from opening to resolution (the latest one: a reopened conversation "
     "is unresolved until resolved again), for conversations opened in the period; unresolved ones are "
-    "`pending`. Percentiles are nearest-rank, in minutes.",
+    "`pending`. In business hours where the conversation's SLA runs in them, as for first response. "
+    "Percentiles are nearest-rank, in minutes.",
     "sla": "SLA compliance is the share of conversations whose deadlines (first response, resolution) fell "
     "in the period and were met: each such deadline was met when the reply or resolution came at or "
     "before it.",

@@ -370,6 +370,9 @@ class ConversationStatusChanged(Contract):
     cause: Literal["agent", "snooze", "customer", "merged"]
     by_user_id: str | None = None
     changed_at: datetime
+    # A move to resolved or closed whose SLA clock runs in its team's business hours: the time from the
+    # opening to `changed_at` counted in those hours (None: the wall clock applies, or not a resolution).
+    business_seconds: float | None = None
 
 
 class ConversationReopened(Contract):
@@ -480,6 +483,9 @@ class ConversationFirstResponded(Contract):
     origin: str
     opened_at: datetime
     responded_at: datetime
+    # When the conversation's SLA clock runs in its team's business hours: the time from `opened_at` to
+    # `responded_at` counted in those hours (None: the wall clock applies).
+    business_seconds: float | None = None
 
 
 class ConversationUnassigned(Contract):

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
-from services.engagement.logic import rules, sla
+from services.engagement.logic import replies, rules, sla
 from services.engagement.logic.canned import create_canned
 from services.engagement.logic.conversations import move_status, receive_mention, update_conversation
 from services.engagement.logic.tenant_cache import TenantCache
@@ -469,6 +469,64 @@ async def test_business_hours_deadlines_come_from_the_team(session: AsyncSession
     )
     assert conversation.first_response_due_at == datetime(2026, 1, 8, 10, tzinfo=UTC)
     assert conversation.sla_paused_s == 3600
+
+    # Metrics counts durations in the same hours: the first response on Thursday at 09:30 Berlin comes
+    # 1 h 30 min of business time after the opening (1 h on Tuesday, 30 min on Thursday), the resolution at
+    # 11:00 Berlin 3 h after it. The wall clock would say almost two days.
+    reply = Message(
+        tenant_id=TENANT,
+        conversation_id=conversation.id,
+        direction="outbound",
+        platform=conversation.platform,
+        text="Wir kümmern uns.",
+        origin="agent",
+        status="sent",
+        posted_at=datetime(2026, 1, 8, 8, 30, tzinfo=UTC),
+    )
+    session.add(reply)
+    assert replies.first_response(
+        session,
+        conversation=conversation,
+        message=reply,
+        responded_at=datetime(2026, 1, 8, 8, 30, tzinfo=UTC),
+    )
+    move_status(
+        session,
+        conversation=conversation,
+        to="resolved",
+        cause="agent",
+        by_user_id="u",
+        now=datetime(2026, 1, 8, 10, tzinfo=UTC),
+    )
+    await session.commit()
+    staged = {
+        event["type"]: event["data"]
+        for event in (
+            json.loads(row.body) for row in (await session.execute(select(OutboxMessage))).scalars()
+        )
+        if event["type"] == "engagement.conversation.first_responded"
+        or (
+            event["type"] == "engagement.conversation.status_changed"
+            and event["data"]["to_status"] == "resolved"
+        )
+    }
+    assert staged["engagement.conversation.first_responded"]["business_seconds"] == 5400
+    assert staged["engagement.conversation.status_changed"]["business_seconds"] == 3 * 3600
+
+
+@pytest.mark.anyio
+async def test_durations_on_the_wall_clock_carry_no_business_time(session: AsyncSession) -> None:
+    await put_policy(session, first_response_s=3600.0, resolution_s=None, business_hours=False)
+    await receive(session, mention(kinds=("brand",)), at=T0)
+    conversation = await only_conversation(session)
+    move_status(session, conversation=conversation, to="resolved", cause="agent", by_user_id="u", now=T0)
+    await session.commit()
+    changed = [
+        json.loads(row.body)["data"]
+        for row in (await session.execute(select(OutboxMessage))).scalars()
+        if row.type == "engagement.conversation.status_changed"
+    ]
+    assert [(c["to_status"], c["business_seconds"]) for c in changed] == [("resolved", None)]
 
 
 @pytest.mark.anyio

@@ -496,6 +496,59 @@ def test_an_unmerge_gives_each_profile_its_own_back(client: httpx.Client, stack:
     assert b in clv and late not in clv
 
 
+def test_durations_in_business_hours_where_the_sla_runs_in_them(client: httpx.Client, stack: Stack) -> None:
+    """One conversation whose SLA runs in its team's hours (engagement says how much business time each
+    step took), one on the wall clock: each is measured on its own clock."""
+    tenant = signup(client)
+    hours, wall = unique("conv"), unique("conv")
+    events = []
+    for cid in (hours, wall):
+        opened = c.ConversationOpened(
+            conversation_id=cid,
+            profile_id=unique("prof"),
+            mention_id=unique("m"),
+            priority="normal",
+            opened_at=at(10),
+        )
+        events.append(event(tenant, opened, at(10)))
+    # Answered at 13:00 and resolved at 14:00, of which 10 and 30 minutes fell in business hours.
+    steps = [(hours, at(13), 600.0, at(14), 1800.0), (wall, at(10, 20), None, at(11), None)]
+    for cid, responded_at, responded_business, resolved_at, resolved_business in steps:
+        responded = c.ConversationFirstResponded(
+            conversation_id=cid,
+            message_id=unique("msg"),
+            origin="agent",
+            opened_at=at(10),
+            responded_at=responded_at,
+            business_seconds=responded_business,
+        )
+        resolved = c.ConversationStatusChanged(
+            conversation_id=cid,
+            profile_id="p",
+            from_status="open",
+            to_status="resolved",
+            cause="agent",
+            changed_at=resolved_at,
+            business_seconds=resolved_business,
+        )
+        events += [event(tenant, responded, responded_at), event(tenant, resolved, resolved_at)]
+    publish(stack, events)
+    card = settled(client, tenant, lambda k: k["care"]["resolution"]["count"] == 2, "both resolutions")
+    care = card["care"]
+    assert (care["first_response"]["p50_minutes"], care["first_response"]["p90_minutes"]) == (10, 20)
+    assert (care["resolution"]["p50_minutes"], care["resolution"]["p90_minutes"]) == (30, 60)
+    rows = {r["conversation_id"]: r for r in all_rows(client, tenant, "first_response")}
+    assert {cid: (r["first_response_minutes"], r["clock"]) for cid, r in rows.items()} == {
+        hours: (10, "business"),
+        wall: (20, "wall"),
+    }
+    rows = {r["conversation_id"]: r for r in all_rows(client, tenant, "resolution")}
+    assert {cid: (r["resolution_minutes"], r["clock"]) for cid, r in rows.items()} == {
+        hours: (30, "business"),
+        wall: (60, "wall"),
+    }
+
+
 def test_retention_and_clv_in_other_currencies(client: httpx.Client, stack: Stack) -> None:
     tenant = signup(client)
     loyal, lapsed, abroad = unique("prof"), unique("prof"), unique("prof")

@@ -365,6 +365,9 @@ def move_status(
                     "cause": cause,
                     "by_user_id": by_user_id,
                     "changed_at": now,
+                    "business_seconds": sla.business_seconds(conversation, now)
+                    if to in ("resolved", "closed")
+                    else None,
                 }
             ),
             source=SOURCE,

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.engagement.errors import MessagingWindowClosed, ReplyNotPossible
+from services.engagement.logic import sla
 from services.engagement.logic.canned import render_canned
 from services.engagement.models import Conversation, Message
 from shared.db import utcnow
@@ -263,6 +264,7 @@ def first_response(
                 origin=message.origin or "agent",
                 opened_at=conversation.opened_at,
                 responded_at=responded_at,
+                business_seconds=sla.business_seconds(conversation, responded_at),
             ),
             source=SOURCE,
             tenant_id=conversation.tenant_id,

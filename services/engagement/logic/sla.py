@@ -260,6 +260,14 @@ def on_status(conversation: Conversation, *, from_status: str, now: datetime) ->
     _arm(conversation)
 
 
+def business_seconds(conversation: Conversation, at: datetime) -> float | None:
+    """Time from the conversation's opening to `at` in the business hours its SLA clock runs in (rounded
+    to the millisecond); None when the clock runs on the wall clock (no hours, or around the clock)."""
+    if not conversation.sla_hours:
+        return None
+    return round(max(business_seconds_between(_hours_of(conversation), conversation.opened_at, at), 0.0), 3)
+
+
 def responded(conversation: Conversation) -> None:
     """The first response was given (`first_response_at` set): the first-response target stops."""
     _arm(conversation)

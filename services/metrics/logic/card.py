@@ -271,6 +271,8 @@ async def conversations(reader: Reader, tenant_id: str, f: Filters) -> list[Row]
             cv.resolution_due_at,
             cv.first_response_breached,
             cv.resolution_breached,
+            cv.first_response_business_s,
+            cv.resolution_business_s,
             m.platform,
             m.channel_id,
             m.language,
@@ -295,30 +297,36 @@ def _conversation_row(r: Row, **extra: Any) -> Row:
     }
 
 
+def _duration(r: Row, done: datetime | None, business_s: float | None) -> tuple[float | None, str]:
+    """Minutes from opening to `done` (null: not done by `to`), in the team's business hours where the
+    conversation's SLA runs in them, else on the wall clock; and which clock it was."""
+    if business_s is not None:
+        return (None if done is None else round(business_s / 60, 2)), "business"
+    return _minutes(r["opened_at"], done), "wall"
+
+
 def first_response_rows(convs: Sequence[Row], f: Filters) -> list[Row]:
     """Conversations opened in the period; minutes from opening to the first reply (null: pending)."""
-    return [
-        _conversation_row(
-            r,
-            first_response_at=_done(r["first_response_at"], f),
-            first_response_minutes=_minutes(r["opened_at"], _done(r["first_response_at"], f)),
-        )
-        for r in convs
-        if _in(r["opened_at"], f)
-    ]
+    rows = []
+    for r in convs:
+        if _in(r["opened_at"], f):
+            done = _done(r["first_response_at"], f)
+            minutes, clock = _duration(r, done, r["first_response_business_s"])
+            rows.append(
+                _conversation_row(r, first_response_at=done, first_response_minutes=minutes, clock=clock)
+            )
+    return rows
 
 
 def resolution_rows(convs: Sequence[Row], f: Filters) -> list[Row]:
     """Conversations opened in the period; minutes from opening to resolution (null: unresolved)."""
-    return [
-        _conversation_row(
-            r,
-            resolved_at=_done(r["resolved_at"], f),
-            resolution_minutes=_minutes(r["opened_at"], _done(r["resolved_at"], f)),
-        )
-        for r in convs
-        if _in(r["opened_at"], f)
-    ]
+    rows = []
+    for r in convs:
+        if _in(r["opened_at"], f):
+            done = _done(r["resolved_at"], f)
+            minutes, clock = _duration(r, done, r["resolution_business_s"])
+            rows.append(_conversation_row(r, resolved_at=done, resolution_minutes=minutes, clock=clock))
+    return rows
 
 
 def durations(rows: Sequence[Row], field: str) -> Durations:
@@ -684,13 +692,13 @@ ROWS: dict[str, Metric] = {
         _care_rows(first_response_rows),
         "opened_at",
         "conversation_id",
-        (*_CONVERSATION, "first_response_at", "first_response_minutes"),
+        (*_CONVERSATION, "first_response_at", "first_response_minutes", "clock"),
     ),
     "resolution": Metric(
         _care_rows(resolution_rows),
         "opened_at",
         "conversation_id",
-        (*_CONVERSATION, "resolved_at", "resolution_minutes"),
+        (*_CONVERSATION, "resolved_at", "resolution_minutes", "clock"),
     ),
     "sla": Metric(
         _care_rows(sla_rows),

@@ -250,9 +250,10 @@ async def _assigned(session: AsyncSession, event: Event[c.Contract], data: dict[
         row.team_id = assigned.team_id or row.team_id
 
 
-def _move(row: ConversationFact, to_status: str, at: datetime) -> None:
+def _move(row: ConversationFact, to_status: str, at: datetime, business_s: float | None = None) -> None:
     """A status at `at` (applied unless a later one came first); the first resolution is remembered
-    either way. Resolved then closed keeps the resolution's time; any other status clears it."""
+    either way. Resolved then closed keeps the resolution's time (and its business-hours duration);
+    any other status clears it."""
     if to_status in RESOLVED:
         row.first_resolved_at = _min(row.first_resolved_at, at)
     if not _newer(at, row.status_at):
@@ -261,9 +262,9 @@ def _move(row: ConversationFact, to_status: str, at: datetime) -> None:
     row.status, row.status_at = to_status, utc(at)
     if to_status in RESOLVED:
         if previous not in RESOLVED or row.resolved_at is None:
-            row.resolved_at = utc(at)
+            row.resolved_at, row.resolution_business_s = utc(at), business_s
     else:
-        row.resolved_at = None
+        row.resolved_at, row.resolution_business_s = None, None
 
 
 async def _status(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
@@ -271,7 +272,7 @@ async def _status(session: AsyncSession, event: Event[c.Contract], data: dict[st
     row = await _conversation(session, event.tenantid, changed.conversation_id)
     if changed.cause == "merged":
         return  # the merge event says where it went; a merged conversation is no resolution
-    _move(row, changed.to_status, changed.changed_at)
+    _move(row, changed.to_status, changed.changed_at, changed.business_seconds)
 
 
 async def _reopened(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
@@ -284,7 +285,9 @@ async def _reopened(session: AsyncSession, event: Event[c.Contract], data: dict[
 async def _first_responded(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
     responded = c.ConversationFirstResponded.model_validate(data)
     row = await _conversation(session, event.tenantid, responded.conversation_id)
-    row.first_response_at = _min(row.first_response_at, responded.responded_at)
+    if row.first_response_at is None or utc(responded.responded_at) < utc(row.first_response_at):
+        row.first_response_at = utc(responded.responded_at)
+        row.first_response_business_s = responded.business_seconds
     if row.opened_at is None:
         row.opened_at = utc(responded.opened_at)
 
