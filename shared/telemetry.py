@@ -1,19 +1,44 @@
-"""OpenTelemetry tracing: a provider per process, W3C trace context over HTTP and NATS headers."""
+"""OpenTelemetry tracing: a provider per process, W3C trace context over HTTP and NATS headers.
+
+Spans go to an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set,
+through a batch processor (the standard `OTEL_EXPORTER_OTLP_*`, `OTEL_BSP_*`, `OTEL_TRACES_SAMPLER` and
+`OTEL_RESOURCE_ATTRIBUTES` variables apply); without it no exporter is built and nothing is sent.
+`service.name` is the process's own (`rapport-<service>`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+
+from shared.logging import tenant_scope
+
+if TYPE_CHECKING:
+    from shared.events.envelope import Envelope
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# How long the spans still queued get to reach the collector when an app stops.
+FLUSH_TIMEOUT_MS = 5000
+
+
+def exporting() -> bool:
+    """True when spans are to be exported over OTLP (an endpoint is configured)."""
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
 
 def setup_tracing(service: str, *, console: bool = False) -> None:
@@ -23,7 +48,21 @@ def setup_tracing(service: str, *, console: bool = False) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": f"rapport-{service}"}))
     if console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    if exporting():
+        # Imported here: a process that exports nothing never loads the exporter (nor protobuf).
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        # Endpoint, headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables.
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+
+
+def flush_tracing() -> None:
+    """Send the spans still queued (blocking, at most FLUSH_TIMEOUT_MS): called when an app stops. The
+    provider itself shuts down when the process exits (OpenTelemetry's own exit hook)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush(timeout_millis=FLUSH_TIMEOUT_MS)
 
 
 def tracer(name: str) -> trace.Tracer:
@@ -31,15 +70,120 @@ def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
 
 
-def inject_headers(headers: dict[str, str]) -> dict[str, str]:
-    """Add `traceparent` (and `tracestate`) of the current span to outgoing headers."""
-    propagate.inject(headers)
+def inject_headers(headers: dict[str, str], context: Any = None) -> dict[str, str]:
+    """Add `traceparent` (and `tracestate`) of the current span (or of `context`) to outgoing headers."""
+    propagate.inject(headers, context=context)
     return headers
 
 
-def extract_context(headers: dict[str, str] | None) -> Any:
+def extract_context(headers: Mapping[str, str] | None) -> Any:
     """The trace context carried by incoming headers."""
     return propagate.extract(headers or {})
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the current span, to be stored with work done later (None: no trace)."""
+    return inject_headers({}).get("traceparent")
+
+
+def current_context() -> otel_context.Context:
+    """The current trace context, for work another task does on this one's behalf (`within`)."""
+    return otel_context.get_current()
+
+
+@contextlib.contextmanager
+def within(context: otel_context.Context) -> Iterator[None]:
+    """Make `context` (from `current_context`) current for a while."""
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextlib.contextmanager
+def continued(traceparent: str | None, name: str, *, kind: trace.SpanKind) -> Iterator[None]:
+    """A span continuing a stored `traceparent` (the current context when there is none)."""
+    context = extract_context({"traceparent": traceparent}) if traceparent else None
+    with _tracer.start_as_current_span(name, context=context, kind=kind):
+        yield
+
+
+_tracer = tracer("rapport")
+# While a set-based handler runs: its batch's consumer spans, by the subject of the event each consumes.
+_BATCH: ContextVar[Mapping[str, trace.Span] | None] = ContextVar("rapport_batch_spans", default=None)
+
+
+def carried(subject: str) -> dict[str, str] | None:
+    """For a set-based handler's onward event: the trace headers of the consumed event with this subject
+    (its consumer span as parent); None outside such a batch or for a subject not in it."""
+    spans = _BATCH.get()
+    span = spans.get(subject) if spans else None
+    if span is None:
+        return None
+    return inject_headers({}, trace.set_span_in_context(span))
+
+
+class ConsumeSpans:
+    """The consumer spans of one fetched batch: each event's span continues its publisher's trace (the
+    W3C headers of its NATS message, by event id) and names the event's tenant in the logs.
+
+    `headers` None: no spans at all (the tenant still goes into the logs)."""
+
+    def __init__(self, headers: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.headers = headers
+
+    @contextlib.contextmanager
+    def __call__(self, event: Envelope) -> Iterator[object]:
+        """The current span while one event is handled alone; an exception leaving it is recorded on it."""
+        with tenant_scope(event.tenantid):
+            if self.headers is None:
+                yield None
+                return
+            with _tracer.start_as_current_span(
+                f"consume {event.type}",
+                context=extract_context(self.headers.get(event.id)),
+                kind=trace.SpanKind.CONSUMER,
+            ) as span:
+                span.set_attribute("messaging.message.id", event.id)
+                yield span
+
+    @contextlib.contextmanager
+    def together(self, events: Sequence[Envelope]) -> Iterator[None]:
+        """Spans for events a set-based handler applies in one call: one per event, in its own trace,
+        none of them current (they cannot all be); `carried(subject)` gives an onward event its cause's."""
+        tenants = {event.tenantid for event in events}
+        with tenant_scope(next(iter(tenants)) if len(tenants) == 1 else None):
+            if self.headers is None or not events:
+                yield
+                return
+            spans: dict[str, trace.Span] = {}
+            started: list[trace.Span] = []
+            for event in events:
+                span = _tracer.start_span(
+                    f"consume {event.type}",
+                    context=extract_context(self.headers.get(event.id)),
+                    kind=trace.SpanKind.CONSUMER,
+                )
+                span.set_attribute("messaging.message.id", event.id)
+                started.append(span)
+                if event.subject:
+                    spans[event.subject] = span
+            token = _BATCH.set(spans)
+            try:
+                yield
+            except BaseException as exc:
+                for span in started:
+                    span.record_exception(exc)
+                    span.set_status(trace.StatusCode.ERROR)
+                raise
+            finally:
+                _BATCH.reset(token)
+                for span in started:
+                    span.end()
+
+
+UNTRACED = ConsumeSpans()
 
 
 class TracingMiddleware:
