@@ -41,10 +41,17 @@ def exporting() -> bool:
     )
 
 
+# Whether spans go anywhere (console or OTLP). When not, the spans of the event path are not made at all:
+# only the trace context is passed on (log lines and onward events keep the trace id).
+_recording = False
+
+
 def setup_tracing(service: str, *, console: bool = False) -> None:
     """Install the process-wide tracer provider once (OpenTelemetry keeps it; a second app reuses it)."""
+    global _recording
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
+    _recording = console or exporting()
     provider = TracerProvider(resource=Resource.create({"service.name": f"rapport-{service}"}))
     if console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
@@ -103,32 +110,36 @@ def within(context: otel_context.Context) -> Iterator[None]:
 
 @contextlib.contextmanager
 def continued(traceparent: str | None, name: str, *, kind: trace.SpanKind) -> Iterator[None]:
-    """A span continuing a stored `traceparent` (the current context when there is none)."""
+    """A span continuing a stored `traceparent` (the current context when there is none); with nothing
+    recording spans, that context alone."""
     context = extract_context({"traceparent": traceparent}) if traceparent else None
+    if not _recording:
+        with within(context) if context is not None else contextlib.nullcontext():
+            yield
+        return
     with _tracer.start_as_current_span(name, context=context, kind=kind):
         yield
 
 
 _tracer = tracer("rapport")
-# While a set-based handler runs: its batch's consumer spans, by the subject of the event each consumes.
-_BATCH: ContextVar[Mapping[str, trace.Span] | None] = ContextVar("rapport_batch_spans", default=None)
+_TRACE_HEADERS = ("traceparent", "tracestate")
+# While a set-based handler runs: the trace headers of the consumed event with a given subject.
+_BATCH: ContextVar[Callable[[str], dict[str, str] | None] | None] = ContextVar("rapport_batch", default=None)
 
 
 def carried(subject: str) -> dict[str, str] | None:
     """For a set-based handler's onward event: the trace headers of the consumed event with this subject
     (its consumer span as parent); None outside such a batch or for a subject not in it."""
-    spans = _BATCH.get()
-    span = spans.get(subject) if spans else None
-    if span is None:
-        return None
-    return inject_headers({}, trace.set_span_in_context(span))
+    lookup = _BATCH.get()
+    return lookup(subject) if lookup is not None else None
 
 
 class ConsumeSpans:
     """The consumer spans of one fetched batch: each event's span continues its publisher's trace (the
     W3C headers of its NATS message, by event id) and names the event's tenant in the logs.
 
-    `headers` None: no spans at all (the tenant still goes into the logs)."""
+    `headers` None: no spans at all (the tenant still goes into the logs). With nothing recording spans
+    (no exporter, no console), none are made: the event's trace context alone is made current."""
 
     def __init__(self, headers: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.headers = headers
@@ -139,6 +150,10 @@ class ConsumeSpans:
         with tenant_scope(event.tenantid):
             if self.headers is None:
                 yield None
+                return
+            if not _recording:
+                with within(extract_context(self.headers.get(event.id))):
+                    yield None
                 return
             with _tracer.start_as_current_span(
                 f"consume {event.type}",
@@ -157,6 +172,20 @@ class ConsumeSpans:
             if self.headers is None or not events:
                 yield
                 return
+            if not _recording:
+                # No spans: an onward event carries its cause's headers as they came.
+                headers, ids = self.headers, {e.subject: e.id for e in events if e.subject}
+
+                def passed_on(subject: str) -> dict[str, str] | None:
+                    got = headers.get(ids[subject], {}) if subject in ids else {}
+                    return {k: got[k] for k in _TRACE_HEADERS if k in got} or None
+
+                token = _BATCH.set(passed_on)
+                try:
+                    yield
+                finally:
+                    _BATCH.reset(token)
+                return
             spans: dict[str, trace.Span] = {}
             started: list[trace.Span] = []
             for event in events:
@@ -169,7 +198,12 @@ class ConsumeSpans:
                 started.append(span)
                 if event.subject:
                     spans[event.subject] = span
-            token = _BATCH.set(spans)
+
+            def child_of(subject: str) -> dict[str, str] | None:
+                span = spans.get(subject)
+                return inject_headers({}, trace.set_span_in_context(span)) if span is not None else None
+
+            token = _BATCH.set(child_of)
             try:
                 yield
             except BaseException as exc:

@@ -6,6 +6,7 @@ The stack's processes export their spans to a small OTLP/HTTP receiver started h
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import threading
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
+from nats.js.api import DeliverPolicy
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -233,3 +236,46 @@ def test_a_handled_request_logs_its_trace_and_tenant(gateway: httpx.Client, trac
     )
     assert line["tenant_id"] == tenant.tenant_id
     assert tenant.email not in json.dumps(line)
+
+
+async def _trace_header(nats_url: str, subject: str, tenant_id: str, timeout: float = 15.0) -> str | None:
+    """The `traceparent` NATS header of the first `subject` event of the tenant (None: no such event)."""
+    nc = await nats.connect(nats_url)
+    try:
+        sub = await nc.jetstream().subscribe(
+            subject,
+            stream=subject.split(".", 1)[0].upper(),
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                msg = await sub.next_msg(timeout=remaining)
+            except nats.errors.TimeoutError:
+                return None
+            if json.loads(msg.data)["tenantid"] == tenant_id:
+                return (msg.headers or {}).get("traceparent")
+        return None
+    finally:
+        await nc.close()
+
+
+def test_without_an_exporter_the_trace_id_still_follows_the_post(client: httpx.Client, stack: Stack) -> None:
+    # The suite's stack exports nothing: no spans are made, but each hop passes the trace context on.
+    tenant = signup(client)
+    traceparent, trace_id, _ = _traceparent()
+    payload = mention_payload(text="My order arrived broken and nobody answers. Terrible service!")
+    accepted = client.post(
+        "/v1/mentions", json=payload, headers={**tenant.headers, "traceparent": traceparent}
+    )
+    assert accepted.status_code == 202, accepted.text
+    for subject in (
+        "listening.mention.received",
+        "profiles.mention.resolved",
+        "engagement.conversation.opened",
+    ):
+        header = asyncio.run(_trace_header(stack.nats_url, subject, tenant.tenant_id))
+        assert header is not None, subject
+        assert header.split("-")[1] == trace_id, subject
