@@ -56,6 +56,7 @@ async def main(posts: int, listed: int, runs: int) -> None:
                         }
                     ),
                     None,
+                    None,
                 )
                 for i in range(posts)
             ]

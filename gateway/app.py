@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,16 @@ from shared.events.asyncapi import asyncapi_document
 from shared.logging import setup_logging
 from shared.prometheus import Metrics, PrometheusMiddleware, metrics_response
 from shared.service import state_dependency
-from shared.telemetry import ASGIApp, Receive, Scope, Send, TracingMiddleware, setup_tracing
+from shared.telemetry import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    TracingMiddleware,
+    exporting,
+    flush_tracing,
+    setup_tracing,
+)
 
 log = logging.getLogger("rapport.gateway")
 
@@ -50,7 +60,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     table = RouteTable()
     # Spans are only worth their cost (~30 us each) when something records them.
-    proxy = GatewayProxy(settings, table=table, record_spans=settings.trace_console)
+    record_spans = settings.trace_console or exporting()
+    proxy = GatewayProxy(settings, table=table, record_spans=record_spans)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -61,9 +72,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             app.state.service = state
             log.info("gateway.started", extra={"upstreams": sorted(state.upstreams.bases)})
             yield
+        await asyncio.to_thread(flush_tracing)
         log.info("gateway.stopped")
 
-    served: ASGIApp = TracingMiddleware(proxy) if settings.trace_console else proxy
+    served: ASGIApp = TracingMiddleware(proxy) if record_spans else proxy
     served = PrometheusMiddleware(served, metrics=metrics)
     if settings.cors_origins:
         # Outside authentication and rate limiting: a preflight carries no token.

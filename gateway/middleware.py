@@ -51,6 +51,7 @@ from shared.errors import (
 from shared.events.catalog import spec_of
 from shared.events.contracts import AuditRecorded
 from shared.events.envelope import new_event
+from shared.logging import set_tenant
 from shared.telemetry import ASGIApp, Receive, Scope, Send, inject_headers
 
 log = logging.getLogger("rapport.gateway")
@@ -398,6 +399,7 @@ class GatewayProxy:
         except Unauthorized:
             await self._bad_credential(rt, client_ip)
             raise
+        set_tenant(principal.tenant_id)
         return principal
 
     async def _bad_credential(self, rt: GatewayState, client_ip: str) -> None:

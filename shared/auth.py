@@ -15,6 +15,7 @@ from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
 from shared.errors import PROBLEMS, Forbidden, ServiceUnavailable, Unauthorized
+from shared.logging import set_tenant
 from shared.scopes import parse_scope, required_scope
 
 ALGORITHM = "RS256"
@@ -197,6 +198,8 @@ async def current_principal(request: Request) -> Principal:
     principal = await verifier.verify(bearer_token(request.headers.get("authorization")))
     if verifier.revoked(principal):
         raise TokenRevoked("The token's session has ended.")
+    # This request's logs name its tenant (the request runs in one task: its context ends with it).
+    set_tenant(principal.tenant_id)
     return principal
 
 

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+# The tenant whose request or event this task is working on: an id, never a name, handle or e-mail.
+_TENANT: ContextVar[str | None] = ContextVar("rapport_tenant", default=None)
+
+
+def set_tenant(tenant_id: str) -> None:
+    """Name the tenant of the request being handled in this task's logs (its authentication knows it)."""
+    _TENANT.set(tenant_id)
+
+
+@contextlib.contextmanager
+def tenant_scope(tenant_id: str | None) -> Iterator[None]:
+    """Name `tenant_id` (None: no tenant) in the logs written within (an event being handled)."""
+    token = _TENANT.set(tenant_id)
+    try:
+        yield
+    finally:
+        _TENANT.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the current trace id when there is one."""
+    """One JSON object per line, with the current trace id and tenant id when there are some."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -31,6 +51,9 @@ class JsonFormatter(logging.Formatter):
         ctx = trace.get_current_span().get_span_context()
         if ctx.is_valid:
             out["trace_id"] = format(ctx.trace_id, "032x")
+        tenant_id = _TENANT.get()
+        if tenant_id is not None:
+            out["tenant_id"] = tenant_id
         for key, value in record.__dict__.items():
             if key not in _STD and not key.startswith("_"):
                 out[key] = value

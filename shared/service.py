@@ -31,7 +31,7 @@ from shared.prometheus import Metrics, PrometheusMiddleware, metrics_router
 from shared.reads import Reader, create_reader
 from shared.revocation import RevocationList
 from shared.settings import Settings
-from shared.telemetry import TracingMiddleware, setup_tracing
+from shared.telemetry import TracingMiddleware, flush_tracing, setup_tracing
 from shared.validation import RejectNul, guard_query_parameters
 
 log = logging.getLogger("rapport.service")
@@ -214,6 +214,7 @@ def create_service_app(
             await bus.close()
             await reader.close()
             await engine.dispose()
+            await asyncio.to_thread(flush_tracing)
             log.info("service.stopped")
 
     app = FastAPI(

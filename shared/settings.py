@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     jwt_issuer: str = "rapport-identity"
     jwt_audience: str = "rapport"
     log_level: str = "INFO"
-    # Print finished spans to stdout (OTLP export is left to the platform's collector sidecar).
+    # Print finished spans to stdout (OTLP export: `OTEL_EXPORTER_OTLP_ENDPOINT`, shared/telemetry.py).
     trace_console: bool = False
     # Swagger UI at `/docs` and the OpenAPI document at `/openapi.json` (the gateway's merged one reads
     # the services'). Production manifests turn them off: the API's map is then not served at all.

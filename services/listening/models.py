@@ -58,6 +58,9 @@ class Mention(SQLModel, table=True):
     # Analysis (services.listening.mentions.analysing): None until the worker analysed the mention.
     analysis_status: str = Field(default="pending", max_length=16, index=True)  # pending|analysing|analysed
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The W3C `traceparent` of the request that received the post: the worker's announcement of it
+    # continues that trace (an id pair, nothing of the post).
+    traceparent: str | None = Field(default=None, max_length=55)
     analysed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     needs_rescore: bool = Field(default=False, index=True)
     language: str | None = Field(default=None, max_length=16)

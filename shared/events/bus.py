@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -17,21 +16,19 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, ServerError, ServiceUnavailableError
-from opentelemetry import trace
 from pydantic import ValidationError
 
 from shared.events.catalog import STREAMS, spec_for, spec_of, stream_of
 from shared.events.contracts import Contract
 from shared.events.envelope import CloudEvent, Envelope, Event, event_model
 from shared.prometheus import Metrics
-from shared.telemetry import extract_context, inject_headers, tracer
+from shared.telemetry import ConsumeSpans, inject_headers
 
 log = logging.getLogger("rapport.bus")
-_tracer = tracer("rapport.bus")
 
 P = TypeVar("P", bound=Contract)
-# Where one event of a batch is handled: the consumer's trace span, entered around that event's work.
-EventScope = Callable[[Envelope], AbstractContextManager[object]]
+# Where the events of a batch are handled: each one's consumer span (`shared.telemetry.ConsumeSpans`).
+EventScope = ConsumeSpans
 # Handles a fetched batch of parsed events and says, per event in order, None (done: ack it) or the
 # error that failed it.
 BatchHandler = Callable[[Sequence[Event[P]], EventScope], Awaitable[Sequence[BaseException | None]]]
@@ -295,10 +292,7 @@ class Consumer(Generic[P]):
             headers[event.id] = dict(msg.headers or {})
         if not events:
             return
-
-        def scope(event: Envelope) -> AbstractContextManager[object]:
-            return _consume_span(event, headers.get(event.id, {}))
-
+        scope = ConsumeSpans(headers)
         try:
             outcomes: Sequence[BaseException | None] = await self.apply(events, scope)
         except Exception as exc:
@@ -366,13 +360,3 @@ def _invalid(exc: ValidationError) -> str:
     if all(e["loc"][:1] == ("data",) and (len(e["loc"]) > 1 or e["type"] != "missing") for e in errors):
         return "invalid payload"
     return "invalid envelope"
-
-
-@contextlib.contextmanager
-def _consume_span(event: Envelope, headers: dict[str, str]) -> Iterator[object]:
-    # The span continues the publisher's trace; an exception leaving it is recorded on it.
-    with _tracer.start_as_current_span(
-        f"consume {event.type}", context=extract_context(headers), kind=trace.SpanKind.CONSUMER
-    ) as span:
-        span.set_attribute("messaging.message.id", event.id)
-        yield span

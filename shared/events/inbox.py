@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TypeVar
 
@@ -17,6 +15,7 @@ from sqlmodel import Field, SQLModel, col
 from shared.db import UTCDateTime, begin_immediate, utcnow
 from shared.events.bus import EventScope
 from shared.events.envelope import Envelope
+from shared.telemetry import UNTRACED
 
 log = logging.getLogger("rapport.inbox")
 
@@ -57,10 +56,6 @@ async def handle_once(
         raise
 
 
-def _untraced(event: Envelope) -> AbstractContextManager[object]:
-    return contextlib.nullcontext()
-
-
 class _HandlerFailed(Exception):
     """A handler raised in a batch applied without savepoints: the batch is undone and applied again."""
 
@@ -71,7 +66,7 @@ async def handle_batch_once(
     consumer: str,
     events: Sequence[E],
     handler: TxHandler[E],
-    scope: EventScope = _untraced,
+    scope: EventScope = UNTRACED,
 ) -> list[BaseException | None]:
     """Apply a batch in one transaction; per event, None (applied, now or before) or the error that failed it.
 
@@ -169,7 +164,7 @@ async def handle_set_once(
     consumer: str,
     events: Sequence[E],
     handler: TxBatchHandler[E],
-    scope: EventScope = _untraced,
+    scope: EventScope = UNTRACED,
 ) -> list[BaseException | None]:
     """Apply a batch with one call of a set-based `handler`, in one transaction with the inbox rows.
 
@@ -195,7 +190,8 @@ async def handle_set_once(
                     seen.add(event.id)
                     fresh.append(event)
             if fresh:
-                await handler(session, fresh)
+                with scope.together(fresh):
+                    await handler(session, fresh)
                 now = utcnow()
                 await session.execute(
                     insert(InboxMessage.__table__),  # type: ignore[attr-defined]
@@ -226,7 +222,7 @@ async def handle_set(
     consumer: str,
     events: Sequence[E],
     handler: TxBatchHandler[E],
-    scope: EventScope = _untraced,
+    scope: EventScope = UNTRACED,
 ) -> list[BaseException | None]:
     """`handle_set_once` without inbox rows, for a handler idempotent by itself (its writes are keyed by
     the event, `ON CONFLICT DO NOTHING`): a redelivered event is simply applied again to no effect, and a
@@ -234,7 +230,8 @@ async def handle_set(
     alone, so only a failing event fails."""
     try:
         async with sessions() as session, session.begin():
-            await handler(session, list(events))
+            with scope.together(events):
+                await handler(session, list(events))
         return [None] * len(events)
     except Exception:
         log.warning("inbox.batch_failed", exc_info=True, extra={"consumer": consumer, "events": len(events)})

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from nats.js.api import PubAck
@@ -54,8 +54,16 @@ def stage(session: AsyncSession, event_: CloudEvent) -> None:
     STAGED.mark(session)
 
 
-async def stage_many(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
-    """Add events to the outbox in the caller's transaction with one multi-row INSERT (no ORM objects)."""
+async def stage_many(
+    session: AsyncSession,
+    events: Sequence[CloudEvent],
+    *,
+    traces: Mapping[str, dict[str, str]] | None = None,
+) -> None:
+    """Add events to the outbox in the caller's transaction with one multi-row INSERT (no ORM objects).
+
+    Each row keeps the current span's trace headers, or its own from `traces` (by event id: a set-based
+    consumer's onward events, each in the trace of the event that caused it, `shared.telemetry.carried`)."""
     if not events:
         return
     headers = json.dumps(inject_headers({}))
@@ -69,7 +77,7 @@ async def stage_many(session: AsyncSession, events: Sequence[CloudEvent]) -> Non
                 "tenant_id": e.tenantid,
                 "type": e.type,
                 "body": e.model_dump_json(exclude_none=True),
-                "headers": headers,
+                "headers": json.dumps(traces[e.id]) if traces and e.id in traces else headers,
                 "created_at": now,
                 "published_at": None,
             }

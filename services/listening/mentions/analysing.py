@@ -7,6 +7,8 @@ reposts (`mentions.grouping`), stores the analysis and the listening-query match
 one transaction. The matches are worked out just before it, outside the write lock, in a worker thread,
 each post within its time budget (`query_match_budget_ms`, see queries.logic). A claim older than
 `STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose puts its claim back at once.
+Each mention keeps the `traceparent` of the request that received it (a column written at ingest): the
+span that stages its event continues that trace, so a post's path stays one trace across the hand-off.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, cast
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -55,6 +58,7 @@ from shared.db import shielded, utcnow
 from shared.events.contracts import Analysis, MatchedQuery, MentionReanalysed, QueryKind
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
+from shared.telemetry import continued
 
 log = logging.getLogger("rapport.listening.analysing")
 
@@ -361,18 +365,22 @@ class AnalysisWorker:
                         created_at=mention.created_at,
                         sentiment_label=mention.sentiment_label,
                     )
-                stage(
-                    session,
-                    new_event(
-                        received_payload(
-                            mention,
-                            matched=[MatchedQuery(query_id=q, kind=kinds[q]) for q in matched if q in kinds],
+                # The announcement continues the trace of the request that received the post.
+                with continued(mention.traceparent, "announce mention", kind=SpanKind.PRODUCER):
+                    stage(
+                        session,
+                        new_event(
+                            received_payload(
+                                mention,
+                                matched=[
+                                    MatchedQuery(query_id=q, kind=kinds[q]) for q in matched if q in kinds
+                                ],
+                            ),
+                            source=SOURCE,
+                            tenant_id=mention.tenant_id,
+                            subject=mention.id,
                         ),
-                        source=SOURCE,
-                        tenant_id=mention.tenant_id,
-                        subject=mention.id,
-                    ),
-                )
+                    )
             await session.commit()
 
     # --- quality re-scores ---------------------------------------------------------------------

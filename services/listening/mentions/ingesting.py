@@ -23,6 +23,7 @@ import collections
 import logging
 import time
 
+from opentelemetry.context import Context
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -44,6 +45,7 @@ from services.listening.mentions.suppression import (
 from services.listening.models import Mention
 from services.listening.usage.quotas import IngestQuota
 from services.listening.wakeups import Wakeups
+from shared.telemetry import current_context, within
 
 log = logging.getLogger("rapport.listening.ingesting")
 
@@ -53,7 +55,9 @@ RATE_WINDOW_S = 1.0
 # Requests remembered for the demand: a bound far above what one window holds on this hardware.
 RECENT_REQUESTS = 10_000
 
-Item = tuple[str, MentionCreate, "asyncio.Future[MentionAccepted]"]
+# (tenant, post, its answer, the trace context of the request that sent it: the writer stores the post's
+# `traceparent` in it, so that its analysis continues the request's trace).
+Item = tuple[str, MentionCreate, "asyncio.Future[MentionAccepted]", Context]
 
 
 class IngestTraffic:
@@ -131,11 +135,12 @@ class IngestBatcher:
     async def _submit(self, tenant_id: str, mentions_in: list[MentionCreate]) -> list[MentionAccepted]:
         self.traffic.received(len(mentions_in))
         loop = asyncio.get_running_loop()
+        context = current_context()
         futures: list[asyncio.Future[MentionAccepted]] = []
         for mention_in in mentions_in:
             future: asyncio.Future[MentionAccepted] = loop.create_future()
             futures.append(future)
-            self.queue.put_nowait((tenant_id, mention_in, future))
+            self.queue.put_nowait((tenant_id, mention_in, future, context))
         try:
             return list(await asyncio.gather(*futures))
         finally:
@@ -166,7 +171,7 @@ class IngestBatcher:
                         if i in hidden
                         else m.external_id,
                     )
-                    for i, (tenant_id, m, _) in enumerate(batch)
+                    for i, (tenant_id, m, _, _) in enumerate(batch)
                 ]
                 stored = await _existing(session, keys)
                 own = {
@@ -175,18 +180,20 @@ class IngestBatcher:
                 }
                 results: list[MentionAccepted] = []
                 rows = []
-                for i, (tenant_id, mention_in, _) in enumerate(batch):
+                for i, (tenant_id, mention_in, _, context) in enumerate(batch):
                     author = mention_in.author
                     if own[tenant_id].owns(mention_in.platform, author.id, author.handle):
                         # The brand's own post: published as such, never a mention.
-                        event_id = brand_post_of(session, tenant_id=tenant_id, mention_in=mention_in)
+                        with within(context):
+                            event_id = brand_post_of(session, tenant_id=tenant_id, mention_in=mention_in)
                         results.append(MentionAccepted(id=event_id, status="brand_post"))
                         continue
                     key = keys[i]
                     if key in stored:  # stored before, or earlier in this batch
                         results.append(MentionAccepted(id=stored[key], status="duplicate"))
                         continue
-                    row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in)
+                    with within(context):
+                        row = new_mention_row(tenant_id=tenant_id, mention_in=mention_in)
                     if i in hidden:
                         anonymise_row(row)
                     rows.append(row)
@@ -202,7 +209,7 @@ class IngestBatcher:
             log.warning("ingest.batch_retry", extra={"count": len(batch)})
             await self._one_by_one(batch)
             return
-        for (_, _, future), result in zip(batch, results, strict=True):
+        for (_, _, future, _), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
         log.info("ingest.batch", extra={"count": len(batch), "stored": len(rows)})
@@ -211,12 +218,12 @@ class IngestBatcher:
     async def _suppressed(self, session: AsyncSession, batch: list[Item]) -> set[int]:
         """The positions in the batch of posts whose author is on the suppression list (`Listed`: one
         statement; the posts of tenants with nobody listed are not even hashed)."""
-        listed = await self.listed.of(session, (tenant_id for tenant_id, _, _ in batch))
+        listed = await self.listed.of(session, (item[0] for item in batch))
         if not listed:
             return set()
         return {
             i
-            for i, (tenant_id, m, _) in enumerate(batch)
+            for i, (tenant_id, m, _, _) in enumerate(batch)
             if tenant_id in listed
             and not listed[tenant_id].isdisjoint(
                 author_digests(tenant_id, m.platform, m.author.handle, m.author.id)
@@ -225,10 +232,11 @@ class IngestBatcher:
 
     async def _one_by_one(self, batch: list[Item]) -> None:
         await self._count_alone(batch)
-        for tenant_id, mention_in, future in batch:
+        for tenant_id, mention_in, future, context in batch:
             try:
-                async with self.sessions() as session:
-                    result = await ingest_mention(session, tenant_id=tenant_id, mention_in=mention_in)
+                with within(context):
+                    async with self.sessions() as session:
+                        result = await ingest_mention(session, tenant_id=tenant_id, mention_in=mention_in)
             except Exception as exc:
                 if not future.done():
                     future.set_exception(exc)

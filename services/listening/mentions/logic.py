@@ -30,6 +30,7 @@ from shared.events.contracts import Analysis, Author, MatchedQuery, MentionRecei
 from shared.languages import fold_language, language_aliases
 from shared.pagination import keyset_bound, paginate
 from shared.reads import Reader
+from shared.telemetry import current_traceparent
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.listening")
@@ -138,6 +139,7 @@ def new_mention_row(
         "in_reply_to": mention_in.in_reply_to,
         "kind": mention_in.kind,
         "analysis_status": "pending",
+        "traceparent": current_traceparent(),
         "needs_rescore": False,
         "low_confidence": False,
         "sketch": "",

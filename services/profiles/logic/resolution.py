@@ -37,6 +37,7 @@ from shared.events.contracts import (
 )
 from shared.events.envelope import CloudEvent, new_event
 from shared.events.outbox import stage_many
+from shared.telemetry import carried
 
 log = logging.getLogger("rapport.profiles")
 
@@ -641,8 +642,10 @@ async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention])
         for pid in batch.new_profiles
     ]
     resolved: dict[str, str] = {}
+    traces: dict[str, dict[str, str]] = {}
     for m in todo:
         profile, mention = profiles[m.profile_id], m.mention
+        caused = len(events)
         profiling = m.profile_id not in batch.unprofiled
         fold_mention(profile, mention, profiling=profiling)
         analysis = mention.analysis
@@ -673,6 +676,11 @@ async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention])
             profile=snapshot(profile, segment_ids=segments.get(m.profile_id, ())),
         )
         events.append(new_event(payload, source=SOURCE, tenant_id=tenant_id, subject=m.profile_id))
+        # The mention's trace goes on with what it caused (`listening.mention.received`'s subject is the
+        # mention id); the batch's other events carry the current span's.
+        trace = carried(mention.mention_id)
+        if trace is not None:
+            traces.update((e.id, trace) for e in events[caused:])
     batch.rematch.update(batch.new_profiles)
     batch.rematch.update(row["profile_id"] for row in batch.secondary if row["kind"] == "handle")
     batch.rematch.update(
@@ -687,7 +695,7 @@ async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention])
     await session.execute(insert(_I), interactions)
     if changes:
         await session.execute(insert(_LC), changes)
-    await stage_many(session, events)
+    await stage_many(session, events, traces=traces)
     return resolved
 
 
