@@ -4,9 +4,11 @@ Ingest stores a mention as `pending` and wakes the worker (the app's `Wakeups.an
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
 them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
 reposts (`mentions.grouping`), stores the analysis and the listening-query matches and stages the event in
-one transaction. The matches are worked out just before it, outside the write lock, in a worker thread,
-each post within its time budget (`query_match_budget_ms`, see queries.logic). A claim older than
-`STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose puts its claim back at once.
+one transaction; a post whose author an erasure listed meanwhile is closed as an anonymous count there
+instead (`mentions.suppression`), never announced. The matches are worked out just before it, outside
+the write lock, in a worker thread, each post within its time budget (`query_match_budget_ms`, see
+queries.logic). A claim older than `STALE_CLAIM` (a worker died) is claimed again; a worker stopped on
+purpose puts its claim back at once.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
