@@ -143,18 +143,19 @@ async def begin_immediate(session: AsyncSession) -> None:
         await session.execute(text("BEGIN IMMEDIATE"))
 
 
-async def lock_tenant(session: AsyncSession, name: str, tenant_id: str) -> None:
+async def lock_tenant(session: AsyncSession, name: str, tenant_id: str, *, shared: bool = False) -> None:
     """Serialise, until the transaction ends, the transactions that take this lock for this tenant.
 
     For read-then-write decisions that two consumers make from each other's rows (a new agent takes the
     unassigned conversations; a new conversation takes an agent): under READ COMMITTED each could miss
     the other's uncommitted row. PostgreSQL: a transaction-scoped advisory lock. SQLite has one writer
     at a time already (transactions that write begin with `begin_immediate`), so nothing is needed.
+    `shared`: taken by many transactions at once, which wait only for (and hold off) the exclusive one
+    (readers of a list that a rare writer changes).
     """
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{name}:{tenant_id}"}
-        )
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await session.execute(text(f"SELECT {function}(hashtext(:key))"), {"key": f"{name}:{tenant_id}"})
 
 
 @asynccontextmanager

@@ -45,7 +45,7 @@ from shared.events.contracts import (
     PrivacySubject,
 )
 from shared.events.envelope import Event, new_event
-from shared.events.inbox import InboxMessage
+from shared.events.inbox import first_time
 from shared.events.outbox import OutboxMessage, stage
 from shared.ids import uuid4_str
 from shared.service import Subscription
@@ -211,12 +211,7 @@ def chunk_export(
 
 async def _already(session: AsyncSession, consumer: str, request_id: str) -> bool:
     """Mark the request answered by this consumer; True when it already was (a second request event)."""
-    key = f"request:{request_id}"
-    if await session.get(InboxMessage, (consumer, key)) is not None:
-        return True
-    session.add(InboxMessage(consumer=consumer, event_id=key))
-    await session.flush()
-    return False
+    return not await first_time(session, consumer=consumer, key=f"request:{request_id}")
 
 
 def privacy_subscriptions(

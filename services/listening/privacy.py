@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,74 +32,13 @@ from sqlmodel import col
 
 from services.listening.mentions import suppression
 from services.listening.models import Mention, MentionLabel, MentionQueryMatch, MentionSketchKey, Reply
-from shared.db import utcnow
+from shared.db import lock_tenant
 from shared.events.contracts import PrivacySubject
 from shared.privacy import ErasureResult
+from shared.suppression import Authors, authors_of
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.listening.privacy")
-
-Key = tuple[str | None, str]  # (platform or None: any platform, value)
-
-
-@dataclass
-class Authors:
-    """A person's identities as listening's authors: normalised handles and platform user ids."""
-
-    handles: set[Key] = field(default_factory=set)
-    user_ids: set[Key] = field(default_factory=set)
-
-    def owns(self, platform: str, handle: str | None, user_id: str | None) -> bool:
-        """Whether a post by this author is the person's."""
-        if user_id and ((platform, user_id) in self.user_ids or (None, user_id) in self.user_ids):
-            return True
-        normalised = suppression.normalise_handle(handle or "")
-        return bool(normalised) and (
-            (platform, normalised) in self.handles or (None, normalised) in self.handles
-        )
-
-    def digests(self, tenant_id: str) -> set[str]:
-        """The suppression list's entries for these identities."""
-        found: set[str] = set()
-        for platform, handle in self.handles:
-            if d := suppression.handle_digest(tenant_id, platform, handle):
-                found.add(d)
-        for platform, user_id in self.user_ids:
-            if d := suppression.user_digest(tenant_id, platform, user_id):
-                found.add(d)
-        return found
-
-
-def _platform(value: Any) -> str | None:
-    return value.strip().lower() if isinstance(value, str) and value.strip() else None
-
-
-def authors_of(subject: PrivacySubject) -> Authors:
-    """The identities of the request that can author posts: handles, platform user ids, phone numbers."""
-    authors = Authors()
-    for identity in subject.identities:
-        kind, value, platform = (
-            identity.get("kind"),
-            identity.get("value"),
-            _platform(identity.get("platform")),
-        )
-        user_id = (identity.get("platform_user_id") or "").strip()
-        if user_id:
-            authors.user_ids.add((platform, user_id))
-        if not value or not value.strip():
-            continue
-        if kind == "handle":
-            if normalised := suppression.normalise_handle(value):
-                authors.handles.add((platform, normalised))
-        elif kind == "platform_user_id":
-            authors.user_ids.add((platform, value.strip()))
-        elif kind == "phone":
-            # WhatsApp names a sender by their number, without the `+`, as handle and as user id.
-            digits = "".join(ch for ch in value if ch.isdigit())
-            if digits:
-                authors.user_ids.add(("whatsapp", digits))
-                authors.handles.add(("whatsapp", digits))
-    return authors
 
 
 async def _mentions(session: AsyncSession, tenant_id: str, authors: Authors) -> list[Mention]:
@@ -224,32 +162,11 @@ async def export_person(
     }
 
 
-def _anonymise(mention: Mention) -> None:
-    """Keep the post as an anonymous count (see the module docstring)."""
-    mention.external_id = suppression.hidden_external_id(
-        mention.tenant_id, mention.platform, mention.external_id
-    )
-    mention.text = ""
-    mention.url = None
-    mention.author_handle = ""
-    mention.author_display_name = None
-    mention.author_followers = None
-    mention.author_verified = False
-    mention.author_id = None
-    mention.influence = 0.0
-    mention.in_reply_to = None
-    mention.fingerprint = None
-    mention.sketch = ""
-    mention.needs_rescore = False
-    mention.redacted_at = mention.redacted_at or utcnow()
-    mention.redaction_reason = suppression.ERASED
-    if mention.analysis_status != "analysed":
-        # Never announced (a claim in flight finds it closed and stores nothing): it stays unannounced.
-        mention.analysis_status = "analysed"
-
-
 async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySubject) -> ErasureResult:
     """Anonymise the person's posts, delete what else names them, suppress their identifiers."""
+    # Taken by the analysis worker too: a post stored meanwhile is either among those read here or
+    # announced only after this commit, when the worker finds its author listed (`mentions.analysing`).
+    await lock_tenant(session, suppression.SUPPRESSION_LOCK, tenant_id)
     authors = authors_of(subject)
     mentions = await _mentions(session, tenant_id, authors)
     ids = [m.id for m in mentions]
@@ -259,7 +176,7 @@ async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySu
     for m in mentions:
         digests.update(suppression.author_digests(tenant_id, m.platform, m.author_handle, m.author_id))
     for m in mentions:
-        _anonymise(m)
+        suppression.anonymise_mention(m, suppression.ERASED)
     await session.flush()
     labels = keys = 0
     if ids:

@@ -4,7 +4,8 @@
   (idempotent; it catches up a request whose projection failed after its commit, and merges made in the
   background).
 - `privacy.policy.changed` (profiles' own): the tenant's policy projected again.
-- `privacy.consent.captured` (engagement): recorded in the ledger with its source and evidence.
+- `privacy.consent.captured` (engagement): recorded in the ledger with its source and evidence, once per
+  source message (`consent.capture_ref`).
 - `privacy.audit.recorded` (the gateway and the services): kept in the audit log.
 
 The keeper rebuilds the whole projection at start-up and whenever `consent:ready` is gone (a flushed or
@@ -28,9 +29,12 @@ from services.profiles.settings import ProfilesSettings
 from shared.consent import READY_KEY
 from shared.events.contracts import AuditRecorded, ConsentCaptured, ConsentChanged, PrivacyPolicyChanged
 from shared.events.envelope import Event
+from shared.events.inbox import first_time
 from shared.service import Runtime, Subscription
 
 log = logging.getLogger("rapport.profiles.consent")
+
+CAPTURES = "profiles-consent-captures"
 
 
 def consent_subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[Any]]:
@@ -55,6 +59,11 @@ def consent_subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[An
         profile_id = await consent.survivor_of(session, event.tenantid, captured.profile_id)
         if profile_id is None:
             log.warning("consent.capture_unknown_profile", extra={"tenant_id": event.tenantid})
+            return
+        ref = consent.capture_ref(event.tenantid, captured)
+        if ref is not None and not await first_time(session, consumer=CAPTURES, key=ref):
+            # The same message captured again (a platform's redelivery announced twice): recorded once.
+            log.info("consent.capture_repeated", extra={"tenant_id": event.tenantid})
             return
         # Serialised with the ledger's other writers of this person (PostgreSQL; SQLite has one writer).
         await lock_profiles(session, tenant_id=event.tenantid, ids=[profile_id])
@@ -87,7 +96,7 @@ def consent_subscriptions(rt: Runtime[ProfilesSettings]) -> list[Subscription[An
             durable="profiles-policy-projection", event=PrivacyPolicyChanged, handler=on_policy_changed
         ),
         Subscription(
-            durable="profiles-consent-captures",
+            durable=CAPTURES,
             event=ConsentCaptured,
             handler=on_consent_captured,
             linger_ms=0,

@@ -8,7 +8,8 @@ requests about them that profiles keeps for download. Erasure deletes all of it 
 the request records themselves (without the identifiers, once the erasure completes): the audit records
 name the person by a random profile id that, once erased, names nothing, and they are the tenant's proof
 of what was done with the data (Art. 5(2)). The consent projection in Redis goes when the erasure is
-certified (`logic/privacy_requests.finish_erasure`).
+certified (`logic/privacy_requests.finish_erasure`). The person's handles and platform user ids stay as
+digests (`logic/erased.py`), so a post of theirs delivered after the erasure brings nobody back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.consent_models import ConsentRecord, ConsentState, PrivacyAudit
+from services.profiles.logic import erased
 from services.profiles.models import (
     Identifier,
     Interaction,
@@ -136,6 +138,8 @@ async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySu
     ids = await person_ids(session, tenant_id, subject.profile_ids)
     # A merged-away profile may be gone already while the subject still names it: its rows go too.
     ids = sorted(set(ids) | set(subject.profile_ids))
+    # First, under the tenant's lock: a post of theirs still in transit will find them listed.
+    listed = await erased.remember(session, tenant_id=tenant_id, subject=subject, profile_ids=ids)
     references = [
         *await session.scalars(
             select(_IN.c.ref_id).where(_IN.c.tenant_id == tenant_id, _IN.c.profile_id.in_(ids))
@@ -181,6 +185,7 @@ async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySu
     )
     await drop("profiles", _P, _P.c.id.in_(ids))
     counts["export_parts"] = await _forget_exports(session, tenant_id, ids)
+    counts["erased_authors"] = listed
     return ErasureResult(counts=counts, references=sorted(set(references)))
 
 

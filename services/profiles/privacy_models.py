@@ -1,4 +1,5 @@
-"""profiles' tables of privacy requests: the request (export or erasure) and each service's answer."""
+"""profiles' tables of privacy requests: the request (export or erasure), each service's answer, and the
+hashed identifiers of the erased."""
 
 from __future__ import annotations
 
@@ -57,3 +58,15 @@ class PrivacyAnswer(SQLModel, table=True):
     references: list[str] = Field(default_factory=list, sa_type=JSON)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     answered_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ErasedAuthor(SQLModel, table=True):
+    """One hashed identifier of an erased person (`shared.suppression`: sha256 over the tenant, the
+    platform or `*`, the kind and the normalised value; the table names nobody). A post of theirs that
+    reaches profiles after the erasure (announced before it, delivered late) is resolved to no profile."""
+
+    __tablename__ = "erased_author"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

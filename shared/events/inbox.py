@@ -36,6 +36,18 @@ class InboxMessage(SQLModel, table=True):
     processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+async def first_time(session: AsyncSession, *, consumer: str, key: str) -> bool:
+    """Record a natural key (not an event id) as applied by `consumer`, in the caller's transaction;
+    False when it already was. For effects that two different events may carry (a request sent twice, a
+    message announced twice): the key commits with the effects, and a replica that records it
+    concurrently fails its commit on the primary key, so its batch is applied again and finds it."""
+    if await session.get(InboxMessage, (consumer, key)) is not None:
+        return False
+    session.add(InboxMessage(consumer=consumer, event_id=key))
+    await session.flush()
+    return True
+
+
 async def handle_once(
     sessions: async_sessionmaker[AsyncSession], *, consumer: str, event: E, handler: TxHandler[E]
 ) -> bool:

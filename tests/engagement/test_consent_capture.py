@@ -24,7 +24,9 @@ from tests.helpers import (
     publish_event,
     signup,
     unique,
+    wait_until,
 )
+from tests.profiles.test_consent import consents, partner_profile
 
 CAPTURED = "privacy.consent.captured"
 
@@ -177,3 +179,40 @@ def test_a_survey_answered_with_the_opt_in_is_captured_and_one_without_is_not(
     assert data["evidence"]["survey_id"]
     assert {e["data"]["profile_id"] for e in all_captured(stack, tenant)} == {opted["profile_id"]}
     assert without["profile_id"] != opted["profile_id"]
+
+
+def test_a_keyword_message_announced_twice_is_recorded_once(
+    client: httpx.Client, stack: Stack, tenant: Tenant
+) -> None:
+    person = partner_profile(client, tenant)["id"]
+    stop = MentionPayload(
+        mention_id=str(uuid.uuid4()),
+        platform="whatsapp",
+        external_id=uuid.uuid4().hex,
+        text="STOP",
+        created_at=datetime.now(UTC),
+        author=Author(handle=unique("4915"), platform_user_id=uuid.uuid4().hex),
+        analysis=Analysis(language="en", sentiment=Sentiment(label="neutral", score=0.0), intent="other"),
+        kind="message",
+    )
+    # The platform delivered the message twice and it was announced twice: two events, one message.
+    for _ in range(2):
+        resolved = MentionResolved(profile_id=person, mention=stop)
+        publish_event(stack.nats_url, new_event(resolved, source="tests", tenant_id=tenant.tenant_id))
+    # Then another message of theirs: once it is in the ledger, both announcements were handled.
+    post(stack, tenant, "START", platform="whatsapp", profile_id=person)
+
+    def history() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = consents(client, tenant, person)["history"]["items"]
+        return items if items and items[0]["status"] == "granted" else None
+
+    recorded = wait_until(history, what="the later START in the ledger")
+    captures = collect_events(
+        stack.nats_url, CAPTURED, lambda e: e["data"]["profile_id"] == person, timeout=1.0
+    )
+    assert len(captures) == 3  # engagement captured the message each time it was announced
+    assert [(h["source"], h["status"]) for h in recorded] == [
+        ("whatsapp_keyword", "granted"),
+        ("whatsapp_keyword", "withdrawn"),
+    ]
+    assert recorded[1]["evidence"]["mention_id"] == stop.mention_id

@@ -4,11 +4,13 @@ Ingest stores a mention as `pending` and wakes the worker (the app's `Wakeups.an
 the oldest pending mentions (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas share the work), marks
 them `analysing` and commits; analyses them outside any transaction (CPU-bound, in a thread); then groups
 reposts (`mentions.grouping`), stores the analysis and the listening-query matches and stages the event in
-one transaction. The matches are worked out just before it, outside the write lock, in a worker thread,
-each post within its time budget (`query_match_budget_ms`, see queries.logic). A claim older than
-`STALE_CLAIM` (a worker died) is claimed again; a worker stopped on purpose puts its claim back at once.
-Each mention keeps the `traceparent` of the request that received it (a column written at ingest): the
-span that stages its event continues that trace, so a post's path stays one trace across the hand-off.
+one transaction; a post whose author an erasure listed meanwhile is closed as an anonymous count there
+instead (`mentions.suppression`), never announced. The matches are worked out just before it, outside
+the write lock, in a worker thread, each post within its time budget (`query_match_budget_ms`, see
+queries.logic). A claim older than `STALE_CLAIM` (a worker died) is claimed again; a worker stopped on
+purpose puts its claim back at once. Each mention keeps the `traceparent` of the request that received
+it (a column written at ingest): the span that stages its event continues that trace, so a post's path
+stays one trace across the hand-off.
 
 Tier rule: when the pending backlog is at most what the quality tier clears in `HORIZON_S` at its measured
 rate, the batch gets the quality tier; otherwise the fast tier, and the mention is marked `needs_rescore`.
@@ -41,6 +43,7 @@ from sqlmodel import col
 from services.listening.analysis import Analyser
 from services.listening.analysis import Analysis as Result
 from services.listening.analysis.rating import with_rating
+from services.listening.mentions import suppression
 from services.listening.mentions.grouping import Shape, assign_group, text_shape
 from services.listening.mentions.ingesting import IngestTraffic
 from services.listening.mentions.logic import SOURCE, analysis_of, received_payload
@@ -54,7 +57,7 @@ from services.listening.queries.logic import (
     record_matches,
 )
 from services.listening.wakeups import Wakeups
-from shared.db import shielded, utcnow
+from shared.db import begin_immediate, lock_tenant, shielded, utcnow
 from shared.events.contracts import Analysis, MatchedQuery, MentionReanalysed, QueryKind
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
@@ -133,6 +136,26 @@ def stage_reanalysed(
             subject=mention.id,
         ),
     )
+
+
+async def _announceable(session: AsyncSession, mentions: list[Mention]) -> list[Mention]:
+    """The mentions whose author is not on the suppression list (one statement); the others are closed
+    as anonymous counts (`suppression.anonymise_mention`) and will never be announced."""
+    authors = {
+        m.id: suppression.author_digests(m.tenant_id, m.platform, m.author_handle, m.author_id)
+        for m in mentions
+    }
+    listed = await suppression.suppressed(session, (d for ds in authors.values() for d in ds))
+    if not listed:
+        return mentions
+    kept = []
+    for mention in mentions:
+        if listed.intersection(authors[mention.id]):
+            suppression.anonymise_mention(mention, suppression.SUPPRESSED)
+            log.info("analysis.suppressed", extra={"mention_id": mention.id, "tenant_id": mention.tenant_id})
+        else:
+            kept.append(mention)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +296,8 @@ class AnalysisWorker:
         try:
             results = dict(zip(ids, await self._analyse([c.text for c in claimed], tier), strict=True))
             shapes = await asyncio.to_thread(lambda: {c.id: text_shape(c.text) for c in claimed})
-            await self._store(results, await self._match(claimed, results), shapes)
+            tenants = {c.tenant_id for c in claimed}
+            await self._store(results, await self._match(claimed, results), shapes, tenants=tenants)
         except asyncio.CancelledError:
             await self._release(ids)  # the service stops: the next worker need not wait for STALE_CLAIM
             raise
@@ -332,18 +356,32 @@ class AnalysisWorker:
             return await match_batch(session, posts, matcher=self.matcher, flag=False)
 
     async def _store(
-        self, results: dict[str, Result], outcomes: dict[str, MatchOutcome], shapes: dict[str, Shape]
+        self,
+        results: dict[str, Result],
+        outcomes: dict[str, MatchOutcome],
+        shapes: dict[str, Shape],
+        *,
+        tenants: Iterable[str],
     ) -> None:
-        """Store the analyses and matches and stage `listening.mention.received`, in one transaction."""
+        """Store the analyses and matches and stage `listening.mention.received`, in one transaction.
+
+        A mention whose author an erasure listed after the mention was stored (the post was in flight
+        while the erasure was answered) is closed as an anonymous count instead, and nothing is announced.
+        The erasure and this transaction take the tenant's suppression lock (`shared.db.lock_tenant`;
+        SQLite's one writer does the same), so the list read here is the list: an erasure either comes
+        first and is seen, or comes after and finds the stored post among the person's."""
         rescore = self.analyser.quality is not None
         async with self.traffic.write_lock, self.sessions() as session:
+            await begin_immediate(session)
+            for tenant_id in sorted(set(tenants)):  # always in one order: no deadlock between two workers
+                await lock_tenant(session, suppression.SUPPRESSION_LOCK, tenant_id)
             stmt = (
                 select(Mention)
                 .where(col(Mention.id).in_(list(results)), col(Mention.analysis_status) == "analysing")
                 .order_by(col(Mention.received_at), col(Mention.id))
                 .with_for_update()
             )  # announced in the order they arrived
-            mentions = list((await session.execute(stmt)).scalars())
+            mentions = await _announceable(session, list((await session.execute(stmt)).scalars()))
             for mention in mentions:
                 result = results[mention.id]
                 await assign_group(session, mention, shapes[mention.id])

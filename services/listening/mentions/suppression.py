@@ -2,26 +2,28 @@
 
 An erasure (services.listening.privacy) adds the person's identifiers here: sha256 over the tenant, the
 platform (`*` when the request did not name one), the kind (`handle` or `id`, the platform's user id)
-and the normalised value. The table holds digests only, so it names nobody, yet a post can be checked
-against it: its author's handle and user id are hashed the same way (with the platform and with `*`)
-and looked up: by primary key for one post (`is_suppressed`, the path of webhooks, pulls, fetches and
-imports), or, for the ingest API's group commit, in the app's copy of the lists (`Listed`), which one
-statement per batch keeps current.
+and the normalised value (`shared.suppression`, the scheme profiles' list of erased authors uses too).
+The table holds digests only, so it names nobody, yet a post can be checked against it: its author's
+handle and user id are hashed the same way (with the platform and with `*`) and looked up: by primary
+key for one post (`is_suppressed`, the path of webhooks, pulls, fetches and imports), or, for the ingest
+API's group commit, in the app's copy of the lists (`Listed`), which one statement per batch keeps
+current.
 
 A post by a suppressed author is still counted, anonymously: `anonymise_row` keeps the platform, the
 post's time, its kind and channel, and drops its text, URL, author and reply target; its platform id is
 replaced by `hidden_external_id` (a digest too), so a second delivery of the same post is still a
 duplicate. The row is closed (`analysis_status` analysed, `redaction_reason` suppressed): the analysis
 worker never reads it, so nothing is announced (`listening.mention.received` would recreate the
-profile downstream) and no query matches it.
+profile downstream) and no query matches it. A post stored before its author was listed (in flight
+while the erasure was answered) is checked again by the analysis worker just before it would be
+announced (`analysing`), and closed the same way (`anonymise_mention`) instead.
 """
 
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,43 +33,42 @@ from sqlmodel import col
 
 from services.listening.models import Suppression
 from shared.db import utcnow
+from shared.suppression import (
+    ANY_PLATFORM,
+    author_digests,
+    digest,
+    handle_digest,
+    normalise_handle,
+    user_digest,
+)
 
-ANY_PLATFORM = "*"
+if TYPE_CHECKING:
+    from services.listening.models import Mention
+
+# The hashing scheme is shared with profiles' list of erased authors (`shared.suppression`).
+__all__ = [
+    "ANY_PLATFORM",
+    "ERASED",
+    "SUPPRESSED",
+    "SUPPRESSION_LOCK",
+    "Listed",
+    "add",
+    "anonymise_mention",
+    "anonymise_row",
+    "author_digests",
+    "digest",
+    "handle_digest",
+    "hidden_external_id",
+    "is_suppressed",
+    "normalise_handle",
+    "suppressed",
+    "user_digest",
+]
+
 SUPPRESSED = "suppressed"
 ERASED = "erased"
-
-
-def normalise_handle(handle: str) -> str:
-    """The form handles are matched by (as profiles matches them): Unicode-normalised, trimmed, no
-    leading `@`, case-folded."""
-    return unicodedata.normalize("NFKC", handle).strip().lstrip("@").strip().casefold()
-
-
-def digest(tenant_id: str, platform: str | None, kind: str, value: str) -> str:
-    """The stored form of one identifier: sha256 over tenant, platform (or `*`), kind and value."""
-    key = "\n".join((tenant_id, (platform or ANY_PLATFORM).strip().lower(), kind, value))
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def handle_digest(tenant_id: str, platform: str | None, handle: str) -> str | None:
-    value = normalise_handle(handle)
-    return digest(tenant_id, platform, "handle", value) if value else None
-
-
-def user_digest(tenant_id: str, platform: str | None, user_id: str) -> str | None:
-    value = user_id.strip()
-    return digest(tenant_id, platform, "id", value) if value else None
-
-
-def author_digests(tenant_id: str, platform: str, handle: str | None, user_id: str | None) -> list[str]:
-    """The digests a post's author is looked up by: handle and user id, on the platform and on `*`."""
-    found: list[str] = []
-    for on in (platform, ANY_PLATFORM):
-        if handle and (d := handle_digest(tenant_id, on, handle)):
-            found.append(d)
-        if user_id and (d := user_digest(tenant_id, on, user_id)):
-            found.append(d)
-    return found
+# Taken (`shared.db.lock_tenant`) by an erasure and by the analysis worker's announcing transaction.
+SUPPRESSION_LOCK = "suppression"
 
 
 def hidden_external_id(tenant_id: str, platform: str, external_id: str) -> str:
@@ -158,3 +159,26 @@ def anonymise_row(row: dict[str, Any]) -> dict[str, Any]:
         redaction_reason=SUPPRESSED,
     )
     return row
+
+
+def anonymise_mention(mention: Mention, reason: str) -> None:
+    """A stored mention as an anonymous count (an erased person's post, or one whose author was put on the
+    list after it was stored): nothing of the post or its author, closed, never announced."""
+    mention.external_id = hidden_external_id(mention.tenant_id, mention.platform, mention.external_id)
+    mention.text = ""
+    mention.url = None
+    mention.author_handle = ""
+    mention.author_display_name = None
+    mention.author_followers = None
+    mention.author_verified = False
+    mention.author_id = None
+    mention.influence = 0.0
+    mention.in_reply_to = None
+    mention.fingerprint = None
+    mention.sketch = ""
+    mention.needs_rescore = False
+    mention.redacted_at = mention.redacted_at or utcnow()
+    mention.redaction_reason = reason
+    if mention.analysis_status != "analysed":
+        # Never announced (a claim in flight finds it closed and stores nothing): it stays unannounced.
+        mention.analysis_status = "analysed"

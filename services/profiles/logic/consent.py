@@ -33,7 +33,7 @@ from services.profiles.models import Profile
 from shared import consent
 from shared.db import begin_immediate, utcnow
 from shared.errors import ServiceUnavailable
-from shared.events.contracts import ConsentChanged, ConsentStatus
+from shared.events.contracts import ConsentCaptured, ConsentChanged, ConsentStatus
 from shared.events.envelope import CloudEvent, new_event
 from shared.events.outbox import stage_many
 from shared.ids import uuid4_str
@@ -92,6 +92,21 @@ def derive(rows: Iterable[Any]) -> State:
     state.objections.sort()
     state.purposes = dict(sorted(state.purposes.items()))
     return state
+
+
+# The evidence field that names the message (or answer) a capture came from, by the capture's source.
+_CAPTURE_KEYS = ("mention_id", "survey_id", "message_id")
+
+
+def capture_ref(tenant_id: str, captured: ConsentCaptured) -> str | None:
+    """The natural key of a captured consent: the source message it came from (a keyword's post, by its
+    mention id; a survey's answer), so that the same message captured twice is recorded once. None when
+    the evidence names no message."""
+    for key in _CAPTURE_KEYS:
+        value = captured.evidence.get(key)
+        if isinstance(value, str) and value:
+            return f"capture:{tenant_id}:{captured.source}:{key}:{value}"
+    return None
 
 
 async def _history(session: AsyncSession, tenant_id: str, profile_id: str) -> list[Any]:

@@ -36,7 +36,7 @@ from services.profiles.privacy_schemas import (
     ServiceAnswer,
 )
 from shared import consent
-from shared.db import begin_immediate, utcnow
+from shared.db import begin_immediate, lock_tenant, utcnow
 from shared.errors import PROBLEMS, Conflict, NotFound, ProblemError, Unprocessable
 from shared.events.bus import Bus
 from shared.events.contracts import (
@@ -61,6 +61,8 @@ log = logging.getLogger("rapport.profiles.privacy")
 SERVICES: tuple[str, ...] = get_args(PrivacyService)
 # An erasure every service answered: the scrub worker's signal.
 ERASURE_ANSWERED = CommitWake("rapport.profiles.erasure-answered")
+# Serialises the opening of a tenant's erasure requests (`shared.db.lock_tenant`).
+ERASURE_LOCK = "privacy-erasure"
 
 _REQ: Table = PrivacyRequest.__table__  # type: ignore[attr-defined]
 _ANS: Table = PrivacyAnswer.__table__  # type: ignore[attr-defined]
@@ -192,6 +194,11 @@ async def open_request(
     """Record a request and ask every service; commits. (The request, whether it is new): an erasure of a
     person whose erasure is still open is that open one."""
     await begin_immediate(session)
+    if kind == "erasure":
+        # "Is an erasure of this person open?" and the insert below decide together: SQLite's write lock
+        # serialises them already; on PostgreSQL (READ COMMITTED) two requests would each miss the
+        # other's uncommitted row, so the tenant's erasure requests take turns (an advisory lock).
+        await lock_tenant(session, ERASURE_LOCK, tenant_id)
     named = await _resolve(session, tenant_id, body)
     if not named:
         raise SubjectNotFound("No profile of this tenant matches the request.")

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles.logic import lifecycle
 from services.profiles.logic.consent_effects import Refusing
+from services.profiles.logic.erased import by_erased
 from services.profiles.logic.normalise import normalise_handle
 from services.profiles.logic.segments import refresh_memberships
 from services.profiles.logic.snapshot import snapshot
@@ -237,8 +238,8 @@ async def resolve_mentions(
     match suggestion.
 
     Runs inside the caller's transaction (the consumer's inbox transaction) and does not commit.
-    Idempotent by mention id: a mention already on a timeline changes nothing. Returns the profile id of
-    each mention resolved now.
+    Idempotent by mention id: a mention already on a timeline changes nothing. A mention by an erased
+    author (`logic/erased.py`) is passed over. Returns the profile id of each mention resolved now.
     """
     unique: dict[str, MentionPayload] = {}
     for mention in mentions:
@@ -253,6 +254,13 @@ async def resolve_mentions(
     todo = [_Mention(m, *_keys(m)) for mention_id, m in unique.items() if mention_id not in done]
     if not todo:
         return {}
+    # A post of an erased person delivered after the erasure brings nobody back (`logic/erased.py`).
+    erased = await by_erased(session, tenant_id=tenant_id, mentions=[m.mention for m in todo])
+    if erased:
+        todo = [m for m in todo if m.mention.mention_id not in erased]
+        log.info("mentions.erased_authors", extra={"tenant_id": tenant_id, "mentions": len(erased)})
+        if not todo:
+            return {}
     batch = _Batch(tenant_id)
     await _read_identifiers(session, batch, todo)
     await _assign(session, batch, todo)
