@@ -59,13 +59,15 @@ async def _connected(nats_url: str) -> AsyncIterator[tuple[Any, Any]]:
             await migrations.require_head(engine, "metrics")
         except migrations.SchemaNotAtHead as exc:
             raise Unreachable(
-                f"the metrics database is not at the newest schema ({exc.current} ≠ {exc.heads}): "
+                f"the metrics database is not at the newest schema ({', '.join(exc.current) or 'empty'}, "
+                f"newest {', '.join(exc.heads)}): "
                 "run `python -m rapport migrate metrics` first"
             ) from exc
         try:
             nc = await connect_nats(nats_url)
         except Exception as exc:
-            raise Unreachable(f"NATS does not answer at {nats_url}: {exc or type(exc).__name__}") from exc
+            reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            raise Unreachable(f"NATS does not answer at {nats_url}: {reason}") from exc
         yield session_factory(engine), nc.jetstream()
     finally:
         if nc is not None:

@@ -412,12 +412,21 @@ async def _restore(session: AsyncSession, snapshot_id: str, progress: Progress) 
     return restored
 
 
-async def connect_nats(url: str, *, timeout_s: float = 5.0) -> NATS:
-    """A NATS connection for a command: one attempt, no reconnecting (an unreachable server is an error)."""
-    return await nats.connect(
-        url,
-        name="rapport-metrics-cli",
-        connect_timeout=timeout_s,
-        allow_reconnect=False,
-        max_reconnect_attempts=0,
+async def connect_nats(url: str, *, timeout_s: float = 3.0) -> NATS:
+    """A NATS connection for a command: an unreachable server is an error within `timeout_s` (nats-py
+    would otherwise keep trying, and print each failure)."""
+
+    async def quiet(_exc: Exception) -> None:
+        return None
+
+    return await asyncio.wait_for(
+        nats.connect(
+            url,
+            name="rapport-metrics-cli",
+            connect_timeout=timeout_s,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            error_cb=quiet,
+        ),
+        timeout=timeout_s * 2,
     )
