@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from rapport.stack import ROOT
@@ -48,6 +49,13 @@ async def _connected(nats_url: str) -> AsyncIterator[tuple[Any, Any]]:
     from shared.db import create_engine, ping, session_factory
 
     url = migrations.database_url("metrics")
+    path = _sqlite_file(url)
+    if path is not None and not path.is_file():
+        # Checked here: SQLite would create an empty file, and aiosqlite's failed connect can print a
+        # worker thread's traceback at exit.
+        raise Unreachable(
+            f"there is no metrics database at {path} (see RAPPORT_METRICS_DATABASE_URL, RAPPORT_VAR_DIR)"
+        )
     engine = create_engine(url)
     nc = None
     try:
@@ -73,6 +81,16 @@ async def _connected(nats_url: str) -> AsyncIterator[tuple[Any, Any]]:
         if nc is not None:
             await nc.close()
         await engine.dispose()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory ones)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
 
 
 def _where(url: str) -> str:

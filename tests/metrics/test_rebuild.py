@@ -372,5 +372,5 @@ def test_rebuild_refuses_while_the_service_runs_and_says_what_is_unreachable(
 
     nowhere = tmp_path / "missing" / "metrics.db"
     no_db = metrics_cli(stack, nowhere, "rebuild")
-    assert no_db.returncode == 1 and "metrics database does not answer" in no_db.stderr
+    assert no_db.returncode == 1 and f"no metrics database at {nowhere}" in no_db.stderr
     assert "Traceback" not in no_db.stderr
