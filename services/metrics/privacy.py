@@ -120,6 +120,22 @@ async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySu
     return ErasureResult(counts={f"{kind}_anonymised": n for kind, n in counts.items()}, references=[])
 
 
+def with_random_ids(event: Event[Contract], erased: dict[tuple[str, str], str]) -> Event[Contract]:
+    """The event with every erased profile id it names replaced by its random id (`erased`: (tenant,
+    erased id) → random id), so that a rebuild folds it straight under the random id, merging with what
+    the rows already hold under it."""
+    extra = event.data.model_extra or {}
+    changes = {
+        f: erased[(event.tenantid, str(extra[f]))]
+        for f in _PROFILE_FIELDS
+        if extra.get(f) and (event.tenantid, str(extra[f])) in erased
+    }
+    if not changes:
+        return event
+    data = type(event.data).model_validate({**event.data.model_dump(), **changes})
+    return event.model_copy(update={"data": data})
+
+
 async def reanonymise(session: AsyncSession, events: Sequence[Event[Contract]]) -> None:
     """After a batch is folded: rows it wrote under an erased profile id move to that id's random id
     (one indexed look-up per batch naming profiles)."""

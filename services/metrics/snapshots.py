@@ -135,7 +135,10 @@ async def take_snapshot(
     snapshot_id, position = uuid4_str(), 0
     async with sessions() as session, session.begin():
         # One transaction: the rows come from one consistent state (on SQLite, holding the write lock
-        # meanwhile; the consumers wait for it, or retry their batch).
+        # meanwhile; the consumers wait for it, or retry their batch; on PostgreSQL, repeatable read), and
+        # the count of erasures is of that same state: one committed during the copy calls for another.
+        if session.get_bind().dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         await begin_immediate(session)
         for table in FACT_TABLES:
             copied = 0
@@ -344,6 +347,14 @@ async def rebuild(
         if report.gaps and not allow_gap:
             raise RebuildRefused("; ".join(report.gaps))
 
+        pairs = (
+            await session.execute(select(_ERASED.c.tenant_id, _ERASED.c.profile_id, _ERASED.c.anonymous_id))
+        ).all()
+        # Events still naming an erased id are folded under its random id (were they folded under the
+        # erased id and moved after, as live, a second row of that person's profile would collide with
+        # the first one's move).
+        erased = {(tenant_id, profile_id): anonymous for tenant_id, profile_id, anonymous in pairs}
+
         for table in reversed(FACT_TABLES):
             await session.execute(delete(table))
         progress("fact tables cleared")
@@ -359,6 +370,8 @@ async def rebuild(
             async for batch in _events_after(
                 js, replay.stream, sub.subject, replay.start_seq, replay.last_seq
             ):
+                if erased:
+                    batch = [privacy.with_random_ids(event, erased) for event in batch]
                 await _fold(session, handler, batch)
                 replay.events += len(batch)
                 progress(f"{replay.stream}: {replay.events} events folded")
@@ -367,9 +380,7 @@ async def rebuild(
                 f"(sequences {replay.start_seq}-{replay.last_seq})"
             )
 
-        pairs = (
-            await session.execute(select(_ERASED.c.tenant_id, _ERASED.c.profile_id, _ERASED.c.anonymous_id))
-        ).all()
+        # The snapshot's rows were rewritten at each erasure; this catches one taken while an erasure ran.
         for tenant_id, profile_id, anonymous in pairs:
             await privacy.replace_profile_id(session, tenant_id, profile_id, anonymous)
         report.erasures = len(pairs)
