@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime
@@ -183,4 +183,4 @@ class MetricsSnapshotRow(SQLModel, table=True):
     position: int = Field(primary_key=True)
     table_name: str = Field(max_length=64)
     tenant_id: str = Field(max_length=64)
-    data: str
+    data: str = Field(sa_type=Text)
