@@ -27,7 +27,9 @@ import pytest
 from rapport.stack import ROOT, Proc, Stack, free_port, nats_server_binary, port_open
 from services.metrics.snapshots import FACT_TABLES, FOLDING
 from shared.events import contracts as c
+from shared.events.bus import Bus
 from shared.events.catalog import stream_of
+from shared.events.envelope import new_event
 from tests.erasures import erase, subject_of
 from tests.helpers import Tenant, mention_payload, signup, unique, wait_until
 from tests.metrics.test_scorecard import scorecard_when
@@ -374,3 +376,43 @@ def test_rebuild_refuses_while_the_service_runs_and_says_what_is_unreachable(
     no_db = metrics_cli(stack, nowhere, "rebuild")
     assert no_db.returncode == 1 and f"no metrics database at {nowhere}" in no_db.stderr
     assert "Traceback" not in no_db.stderr
+
+
+def test_rebuild_refuses_when_events_after_the_snapshot_have_expired(
+    stack: Stack, spare_nats: str, tmp_path: Path
+) -> None:
+    """Events right after the snapshot's position are gone from a stream (as when the snapshot is older
+    than the retention): nothing changes unless --allow-gap, and then the output says what is missing."""
+    db = copy_db(stack, tmp_path / "metrics.db")
+    tenant_id = unique("tenant")
+
+    async def expire_the_first_events() -> None:
+        bus = Bus(spare_nats, name="rapport-tests")
+        await bus.connect()
+        try:
+            info = await bus.js.stream_info("PROFILES")
+            for _ in range(3):
+                await bus.publish(
+                    new_event(
+                        c.ProfileCreated(profile_id=unique("p"), platform="x"),
+                        source="t",
+                        tenant_id=tenant_id,
+                    )
+                )
+            # Everything up to the second of these is gone, as if expired.
+            await bus.js.purge_stream("PROFILES", seq=info.state.last_seq + 3)
+        finally:
+            await bus.close()
+
+    assert metrics_cli(stack, db, "snapshot", "--nats-url", spare_nats).returncode == 0
+    asyncio.run(expire_the_first_events())
+    before = fact_rows(db)
+
+    refused = metrics_cli(stack, db, "rebuild", "--force", "--nats-url", spare_nats)
+
+    assert refused.returncode == 3 and "have expired from the stream" in refused.stderr
+    assert fact_rows(db) == before
+    out = rebuilt(stack, db, "--allow-gap", "--nats-url", spare_nats)
+    assert "Missing from the result: PROFILES" in out
+    rows = [r for r in fact_rows(db)["profile_fact"] if r[0] == tenant_id]
+    assert len(rows) == 1  # the one event the stream still holds
