@@ -158,11 +158,11 @@ async def _rebuild(args: argparse.Namespace) -> int:
             print(f"Missing from the result: {gap}.", flush=True)
     else:
         oldest = [r.oldest_at for r in report.replays if r.oldest_at is not None]
-        since = f" (the oldest kept is from {min(oldest):%Y-%m-%d %H:%M:%S} UTC)" if oldest else ""
+        since = f"; the oldest kept is from {min(oldest):%Y-%m-%d %H:%M:%S} UTC" if oldest else ""
         days = Settings().stream_max_age_days
         print(
             f"Rebuilt from the streams alone: {events} events; {report.erasures} erasures re-applied. "
-            f"No snapshot was used, so events older than the streams' retention ({days:g} days){since}, "
+            f"No snapshot was used, so events older than the streams' retention ({days:g} days{since}), "
             "and events an erasure deleted, are not in the result.",
             flush=True,
         )

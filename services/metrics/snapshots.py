@@ -246,10 +246,13 @@ async def _stream_bounds(js: JetStreamContext, stream: str) -> tuple[int, int, d
         info = await js.stream_info(stream)
     except NotFoundError:
         return 0, 0, None
-    state = info.state
-    first_at = getattr(state, "first_ts", None)
-    when = datetime.fromisoformat(first_at.replace("Z", "+00:00")) if isinstance(first_at, str) else None
-    return int(state.first_seq), int(state.last_seq), when
+    first, last = int(info.state.first_seq), int(info.state.last_seq)
+    when = None
+    if info.state.messages:
+        with contextlib.suppress(NotFoundError):
+            stored = (await js.get_msg(stream, seq=first)).time
+            when = stored if isinstance(stored, datetime) else None
+    return first, last, when
 
 
 async def _events_after(
