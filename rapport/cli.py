@@ -1,4 +1,5 @@
-"""`rapport`: run the platform locally (`up`), migrate its databases (`migrate`), seed a demo (`demo`)."""
+"""`rapport`: run the platform locally (`up`), migrate its databases (`migrate`), seed a demo (`demo`),
+import mentions (`import`), snapshot and rebuild the scorecard's fact tables (`metrics`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from rapport.importer import add_parser as add_import_parser
+from rapport.metrics_cli import add_parser as add_metrics_parser
 from rapport.stack import ROOT, Stack
 
 
@@ -172,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--var-dir", default=str(ROOT / "var"), help="data folder for --start")
     demo.set_defaults(func=cmd_demo)
     add_import_parser(sub)
+    add_metrics_parser(sub)
     return parser
 
 

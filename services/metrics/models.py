@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime
@@ -162,3 +162,33 @@ class ErasedProfile(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=64)
     profile_id: str = Field(primary_key=True, max_length=64)
     anonymous_id: str = Field(max_length=64)
+
+
+class MetricsSnapshot(SQLModel, table=True):
+    """A copy of the fact tables as of a point in the streams: for each consumer (durable name), the
+    stream sequence up to which every event was folded into the rows copied (`rapport metrics rebuild`
+    restores the copy and replays the streams from there). Only the latest snapshot is kept."""
+
+    __tablename__ = "metrics_snapshot"
+
+    snapshot_id: str = Field(primary_key=True, max_length=64)
+    taken_at: datetime = Field(sa_type=UTCDateTime)
+    # {durable: stream sequence}: every event up to it is in the copy (later ones may be too).
+    watermarks: dict[str, int] = Field(default_factory=dict, sa_type=JSON)
+    # How many erased profile ids metrics knew of then (an erasure since calls for a new snapshot).
+    erased_count: int = 0
+    row_count: int = 0
+
+
+class MetricsSnapshotRow(SQLModel, table=True):
+    """One fact row of a snapshot, as JSON (`data`), with its table's name; an erasure rewrites the
+    person's profile ids here too."""
+
+    __tablename__ = "metrics_snapshot_row"
+    __table_args__ = (Index("ix_metrics_snapshot_row_tenant", "snapshot_id", "tenant_id"),)
+
+    snapshot_id: str = Field(primary_key=True, max_length=64)
+    position: int = Field(primary_key=True)
+    table_name: str = Field(max_length=64)
+    tenant_id: str = Field(max_length=64)
+    data: str = Field(sa_type=Text)

@@ -7,21 +7,30 @@ ids by a new random id, the same in every table. The counts and figures the pers
 were (an erasure changes no number); the rows no longer lead to anyone. The pairs (erased id, random id)
 are kept (`metrics_erased_profile`; the erased id names nothing anywhere once the erasure completes), so
 an event naming an erased id that is folded later (one in transit during the erasure) lands under the
-random id too (`reanonymise`, after each batch of the profiles and engagement streams). Mention rows
-carry listening's mention id and labels only: listening keeps the anonymised post under that id, so they
-stay as they are. (The service's outbox rows that name the person are deleted by the plumbing, like
-every service's.)
+random id too (`reanonymise`, after each batch of the profiles and engagement streams), and a rebuild
+applies every pair again; the snapshot rows kept for rebuilds are rewritten too (`scrub_snapshot`).
+Mention rows carry listening's mention id and labels only: listening keeps the anonymised post under
+that id, so they stay as they are. (The service's outbox rows that name the person are deleted by the
+plumbing, like every service's.)
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.models import ConversationFact, ErasedProfile, OrderFact, ProfileFact, SurveyFact
+from services.metrics.models import (
+    ConversationFact,
+    ErasedProfile,
+    MetricsSnapshotRow,
+    OrderFact,
+    ProfileFact,
+    SurveyFact,
+)
 from shared.events.contracts import Contract, PrivacySubject
 from shared.events.envelope import Event
 from shared.ids import uuid4_str
@@ -34,9 +43,11 @@ def _t(model: Any) -> Table:
 
 
 _PROFILE, _ORDER, _CONV, _SURVEY = _t(ProfileFact), _t(OrderFact), _t(ConversationFact), _t(SurveyFact)
-_ERASED = _t(ErasedProfile)
+_ERASED, _SNAPSHOT_ROW = _t(ErasedProfile), _t(MetricsSnapshotRow)
 # Where events name profiles.
 _PROFILE_FIELDS = ("profile_id", "survivor_id", "merged_id")
+# The fact columns that name profiles (in a snapshot row's JSON).
+_SNAPSHOT_PROFILE_COLUMNS = ("profile_id", "merged_into", "owner_id", "origin_id")
 
 
 def _plain(value: Any) -> Any:
@@ -64,8 +75,11 @@ async def export_person(
     }
 
 
-async def _replace(session: AsyncSession, tenant_id: str, profile_id: str, anonymous: str) -> dict[str, int]:
-    """Replace one profile id by its random id in every fact table; rows changed per kind."""
+async def replace_profile_id(
+    session: AsyncSession, tenant_id: str, profile_id: str, anonymous: str
+) -> dict[str, int]:
+    """Replace one profile id by its random id in every fact table; rows changed per kind (an erasure,
+    a late event naming an erased id, a rebuild re-applying the erasures)."""
     counts: dict[str, int] = {}
     changes = (
         ("profiles", _PROFILE, _PROFILE.c.profile_id, {"profile_id": anonymous}),
@@ -100,9 +114,26 @@ async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySu
             await session.execute(
                 _ERASED.insert().values(tenant_id=tenant_id, profile_id=profile_id, anonymous_id=anonymous)
             )
-        for kind, n in (await _replace(session, tenant_id, profile_id, anonymous)).items():
+        for kind, n in (await replace_profile_id(session, tenant_id, profile_id, anonymous)).items():
             counts[kind] = counts.get(kind, 0) + n
+        await scrub_snapshot(session, tenant_id, profile_id, anonymous)
     return ErasureResult(counts={f"{kind}_anonymised": n for kind, n in counts.items()}, references=[])
+
+
+def with_random_ids(event: Event[Contract], erased: dict[tuple[str, str], str]) -> Event[Contract]:
+    """The event with every erased profile id it names replaced by its random id (`erased`: (tenant,
+    erased id) → random id), so that a rebuild folds it straight under the random id, merging with what
+    the rows already hold under it."""
+    extra = event.data.model_extra or {}
+    changes = {
+        f: erased[(event.tenantid, str(extra[f]))]
+        for f in _PROFILE_FIELDS
+        if extra.get(f) and (event.tenantid, str(extra[f])) in erased
+    }
+    if not changes:
+        return event
+    data = type(event.data).model_validate({**event.data.model_dump(), **changes})
+    return event.model_copy(update={"data": data})
 
 
 async def reanonymise(session: AsyncSession, events: Sequence[Event[Contract]]) -> None:
@@ -123,4 +154,28 @@ async def reanonymise(session: AsyncSession, events: Sequence[Event[Contract]]) 
             )
         ).tuples()
         for profile_id, anonymous in pairs:
-            await _replace(session, tenant_id, profile_id, anonymous)
+            await replace_profile_id(session, tenant_id, profile_id, anonymous)
+
+
+async def scrub_snapshot(session: AsyncSession, tenant_id: str, profile_id: str, anonymous: str) -> int:
+    """Replace an erased profile id by its random id in the tenant's snapshot rows (`snapshots.py`), so
+    no copy of the fact tables keeps it; rows changed."""
+    row = _SNAPSHOT_ROW
+    found = await session.execute(
+        select(row.c.snapshot_id, row.c.position, row.c.data).where(
+            row.c.tenant_id == tenant_id, row.c.data.contains(json.dumps(profile_id), autoescape=True)
+        )
+    )
+    changed = 0
+    for snapshot_id, position, data in found.tuples():
+        values = json.loads(data)
+        for column in _SNAPSHOT_PROFILE_COLUMNS:
+            if values.get(column) == profile_id:
+                values[column] = anonymous
+        await session.execute(
+            update(row)
+            .where(row.c.snapshot_id == snapshot_id, row.c.position == position)
+            .values(data=json.dumps(values, separators=(",", ":"), sort_keys=True))
+        )
+        changed += 1
+    return changed

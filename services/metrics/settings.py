@@ -14,3 +14,7 @@ class MetricsSettings(Settings):
     metrics_currency: str = "EUR"
     # Social conversion: a profile first seen on social converted when its first order came within this.
     conversion_window_days: int = 30
+    # Fact-table snapshots (`snapshots.py`): one at least this often (and soon after each erasure), the
+    # need for one checked every `metrics_snapshot_poll_s`; 0 turns the periodic snapshot off.
+    metrics_snapshot_interval_hours: float = 24.0
+    metrics_snapshot_poll_s: float = 60.0
