@@ -155,7 +155,7 @@ class OrderFact(SQLModel, table=True):
 class ErasedProfile(SQLModel, table=True):
     """A profile id erased by a privacy request, and the random id that replaced it in every fact row:
     an event naming it that arrives later (one in transit during the erasure) is folded under the
-    random id too (`privacy.reanonymise`)."""
+    random id too (`privacy.anonymised`)."""
 
     __tablename__ = "metrics_erased_profile"
 

@@ -7,7 +7,7 @@ ids by a new random id, the same in every table. The counts and figures the pers
 were (an erasure changes no number); the rows no longer lead to anyone. The pairs (erased id, random id)
 are kept (`metrics_erased_profile`; the erased id names nothing anywhere once the erasure completes), so
 an event naming an erased id that is folded later (one in transit during the erasure) lands under the
-random id too (`reanonymise`, after each batch of the profiles and engagement streams), and a rebuild
+random id too (`anonymised`, before each batch of the profiles and engagement streams), and a rebuild
 applies every pair again; the snapshot rows kept for rebuilds are rewritten too (`scrub_snapshot`).
 Mention rows carry listening's mention id and labels only: listening keeps the anonymised post under
 that id, so they stay as they are. (The service's outbox rows that name the person are deleted by the
@@ -45,7 +45,7 @@ def _t(model: Any) -> Table:
 _PROFILE, _ORDER, _CONV, _SURVEY = _t(ProfileFact), _t(OrderFact), _t(ConversationFact), _t(SurveyFact)
 _ERASED, _SNAPSHOT_ROW = _t(ErasedProfile), _t(MetricsSnapshotRow)
 # Where events name profiles.
-_PROFILE_FIELDS = ("profile_id", "survivor_id", "merged_id")
+_PROFILE_FIELDS = ("profile_id", "survivor_id", "merged_id", "restored_profile_id")
 # The fact columns that name profiles (in a snapshot row's JSON).
 _SNAPSHOT_PROFILE_COLUMNS = ("profile_id", "merged_into", "owner_id", "origin_id")
 
@@ -136,25 +136,27 @@ def with_random_ids(event: Event[Contract], erased: dict[tuple[str, str], str]) 
     return event.model_copy(update={"data": data})
 
 
-async def reanonymise(session: AsyncSession, events: Sequence[Event[Contract]]) -> None:
-    """After a batch is folded: rows it wrote under an erased profile id move to that id's random id
-    (one indexed look-up per batch naming profiles)."""
+async def anonymised(session: AsyncSession, events: Sequence[Event[Contract]]) -> list[Event[Contract]]:
+    """Before a batch is folded: the events with every erased profile id they name replaced by its random
+    id (one indexed look-up per batch naming profiles), so a late event lands under the random id,
+    beside the rows the erasure already moved there."""
     named: dict[str, set[str]] = {}
     for event in events:
         extra = event.data.model_extra or {}
         ids = {str(extra[f]) for f in _PROFILE_FIELDS if extra.get(f)}
         if ids:
             named.setdefault(event.tenantid, set()).update(ids)
+    erased: dict[tuple[str, str], str] = {}
     for tenant_id, ids in named.items():
-        pairs = (
-            await session.execute(
-                select(_ERASED.c.profile_id, _ERASED.c.anonymous_id).where(
-                    _ERASED.c.tenant_id == tenant_id, _ERASED.c.profile_id.in_(ids)
-                )
+        pairs = await session.execute(
+            select(_ERASED.c.profile_id, _ERASED.c.anonymous_id).where(
+                _ERASED.c.tenant_id == tenant_id, _ERASED.c.profile_id.in_(ids)
             )
-        ).tuples()
-        for profile_id, anonymous in pairs:
-            await replace_profile_id(session, tenant_id, profile_id, anonymous)
+        )
+        erased.update({(tenant_id, profile_id): anonymous for profile_id, anonymous in pairs.tuples()})
+    if not erased:
+        return list(events)
+    return [with_random_ids(event, erased) for event in events]
 
 
 async def scrub_snapshot(session: AsyncSession, tenant_id: str, profile_id: str, anonymous: str) -> int:

@@ -353,11 +353,6 @@ async def rebuild(
         pairs = (
             await session.execute(select(_ERASED.c.tenant_id, _ERASED.c.profile_id, _ERASED.c.anonymous_id))
         ).all()
-        # Events still naming an erased id are folded under its random id (were they folded under the
-        # erased id and moved after, as live, a second row of that person's profile would collide with
-        # the first one's move).
-        erased = {(tenant_id, profile_id): anonymous for tenant_id, profile_id, anonymous in pairs}
-
         for table in reversed(FACT_TABLES):
             await session.execute(delete(table))
         progress("fact tables cleared")
@@ -373,8 +368,7 @@ async def rebuild(
             async for batch in _events_after(
                 js, replay.stream, sub.subject, replay.start_seq, replay.last_seq
             ):
-                if erased:
-                    batch = [privacy.with_random_ids(event, erased) for event in batch]
+                # The live handlers fold an event still naming an erased id under its random id.
                 await _fold(session, handler, batch)
                 replay.events += len(batch)
                 progress(f"{replay.stream}: {replay.events} events folded")

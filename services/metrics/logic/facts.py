@@ -345,7 +345,8 @@ ENGAGEMENT: dict[str, Fold] = {
 
 async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     """Every new event of the engagement stream, in order (messages, replies and webhooks are skipped:
-    the conversation events already say when it was answered)."""
+    the conversation events already say when it was answered); erased profile ids already random."""
+    events = await privacy.anonymised(session, events)
     wanted: dict[str, set[str]] = {}
     for event in events:
         if event.type in ENGAGEMENT and event.type != "engagement.survey.answered":
@@ -357,7 +358,6 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
         fold = ENGAGEMENT.get(event.type)
         if fold is not None:
             await fold(session, event, event.data.model_dump())
-    await privacy.reanonymise(session, events)
 
 
 # --- profiles -------------------------------------------------------------------------------------
@@ -514,7 +514,9 @@ PROFILES: dict[str, Fold] = {
 
 async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     """Every new `profiles.profile.*` event, in order (a merge comes before the survivor's snapshot that
-    adds the merged profile's orders, so those are moved, not counted again)."""
+    adds the merged profile's orders, so those are moved, not counted again); erased profile ids already
+    random."""
+    events = await privacy.anonymised(session, events)
     wanted: dict[str, set[str]] = {}
     for event in events:
         extra = event.data.model_extra or {}
@@ -541,4 +543,3 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
                     "metrics.event_unreadable", extra={"event_id": event.id, "event_type": event.type}
                 )
                 raise
-    await privacy.reanonymise(session, events)
