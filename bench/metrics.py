@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from services.metrics import models
-from services.metrics.logic import card, facts
+from services.metrics.logic import card, facts, rollups
 from shared.db import create_engine, session_factory
 from shared.events.contracts import Contract
 from shared.events.envelope import CloudEvent, Event, event_model
@@ -83,6 +83,7 @@ METRICS_TABLES = [
         models.ProfileFact,
         models.OrderFact,
         models.ErasedProfile,
+        models.MentionCount,
     )
 ]
 
@@ -502,6 +503,12 @@ async def seed(url: str, path: str | None, n: int, start: datetime, end: datetim
                     log(f"    {model.__tablename__}: {count:,} rows, {time.perf_counter() - t:.0f} s")
             log(f"    {model.__tablename__}: {count:,} rows in {time.perf_counter() - t:.1f} s")
         log("    committing and analysing ...")
+    t = time.perf_counter()
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(rollups.backfill)
+    await engine.dispose()
+    log(f"    mention_count computed from the rows (rollups.backfill) in {time.perf_counter() - t:.1f} s")
     log(f"    seeded in {time.perf_counter() - t0:.0f} s")
 
 

@@ -154,3 +154,24 @@ class ErasedProfile(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=64)
     profile_id: str = Field(primary_key=True, max_length=64)
     anonymous_id: str = Field(max_length=64)
+
+
+class MentionCount(SQLModel, table=True):
+    """The live (not removed) mentions of an hour (`span` "h") or a UTC day ("d"), by when they were
+    posted, counted per value of one field (`field`: sentiment, language, intent, platform; or `kind`:
+    their brand and competitor query matches), among all of them (`filter` "") or among those of one
+    platform, channel, language or listening query (`filter` "platform:x", "query:<id>", ...).
+
+    Kept by the folding in the transaction that changes the mention rows (`logic/rollups.py`); the
+    scorecard reads it for the whole hours and days of a period with at most one of those filters, and
+    the mention rows for the rest."""
+
+    __tablename__ = "mention_count"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    filter: str = Field(primary_key=True, max_length=80)
+    span: str = Field(primary_key=True, max_length=1)
+    start: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    field: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=64)
+    n: int = 0

@@ -1,0 +1,38 @@
+"""mentions counted per hour and per day (the scorecard's listening figures over long periods), computed
+from the mention rows
+
+Revision ID: d71ecc7eb738
+Revises: 3e8c1f0b7d25
+Create Date: 2026-12-07 06:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from services.metrics.logic import rollups
+
+revision: str = "d71ecc7eb738"
+down_revision: str | Sequence[str] | None = "3e8c1f0b7d25"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "mention_count",
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
+        sa.Column("filter", sa.String(length=80), nullable=False),
+        sa.Column("span", sa.String(length=1), nullable=False),
+        sa.Column("start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("field", sa.String(length=16), nullable=False),
+        sa.Column("value", sa.String(length=64), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "filter", "span", "start", "field", "value"),
+    )
+    rollups.backfill(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_table("mention_count")
