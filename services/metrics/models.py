@@ -113,7 +113,12 @@ class ProfileFact(SQLModel, table=True):
     its latest snapshot, and the profile it was merged into (and when)."""
 
     __tablename__ = "profile_fact"
-    __table_args__ = (Index("ix_profile_fact_tenant_first_seen", "tenant_id", "first_seen_at"),)
+    __table_args__ = (
+        Index("ix_profile_fact_tenant_first_seen", "tenant_id", "first_seen_at"),
+        # The customers with a value (CLV) and the merged profiles, without reading every profile.
+        Index("ix_profile_fact_tenant_snapshot", "tenant_id", "snapshot_at"),
+        Index("ix_profile_fact_tenant_merged_into", "tenant_id", "merged_into"),
+    )
 
     tenant_id: str = Field(primary_key=True, max_length=64)
     profile_id: str = Field(primary_key=True, max_length=64)
@@ -135,7 +140,11 @@ class OrderFact(SQLModel, table=True):
     customer it counts for now (the survivor, after merges)."""
 
     __tablename__ = "order_fact"
-    __table_args__ = (Index("ix_order_fact_tenant_owner", "tenant_id", "owner_id"),)
+    __table_args__ = (
+        Index("ix_order_fact_tenant_owner", "tenant_id", "owner_id"),
+        # The orders of a period (retention).
+        Index("ix_order_fact_tenant_at", "tenant_id", "at"),
+    )
 
     tenant_id: str = Field(primary_key=True, max_length=64)
     event_id: str = Field(primary_key=True, max_length=64)

@@ -1,5 +1,5 @@
 """mentions counted per hour and per day (the scorecard's listening figures over long periods), computed
-from the mention rows
+from the mention rows; indexes for the CLV's customers and a period's orders
 
 Revision ID: d71ecc7eb738
 Revises: 3e8c1f0b7d25
@@ -32,7 +32,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "filter", "span", "start", "field", "value"),
     )
     rollups.backfill(op.get_bind())
+    op.create_index("ix_profile_fact_tenant_snapshot", "profile_fact", ["tenant_id", "snapshot_at"])
+    op.create_index("ix_profile_fact_tenant_merged_into", "profile_fact", ["tenant_id", "merged_into"])
+    op.create_index("ix_order_fact_tenant_at", "order_fact", ["tenant_id", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_order_fact_tenant_at", table_name="order_fact")
+    op.drop_index("ix_profile_fact_tenant_merged_into", table_name="profile_fact")
+    op.drop_index("ix_profile_fact_tenant_snapshot", table_name="profile_fact")
     op.drop_table("mention_count")
