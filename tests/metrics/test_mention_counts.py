@@ -176,6 +176,22 @@ def test_listening_figures_from_the_counts_equal_the_rows_after_reanalysis_and_r
             assert got["share_of_voice"]["brand"] == kinds["brand"], params
             assert got["share_of_voice"]["competitor"] == kinds["competitor"], params
             checked["rows"] += len(rows)
+    # The time series per day and per hour: each bucket's count is its rows' (the first bucket starts at
+    # the start of the hour or day `from` falls in).
+    for interval, step in (("day", timedelta(days=1)), ("hour", timedelta(hours=1))):
+        response = client.get(
+            "/v1/metrics/timeseries",
+            headers=tenant.headers,
+            params={"metric": "mentions", "interval": interval, "from": start, "to": to},
+        )
+        assert response.status_code == 200, response.text
+        series = response.json()
+        rows = exported(client, tenant, "mentions", {"from": series["from"], "to": to})
+        created = [datetime.fromisoformat(r["created_at"]) for r in rows]
+        for point in series["points"]:
+            at = datetime.fromisoformat(point["start"])
+            assert point["value"] == sum(1 for c in created if at <= c < at + step), (interval, point)
+        assert sum(point["value"] for point in series["points"]) == len(created) > 0
     # The fixture's figures, so that the comparisons above are about something.
     everything = card({"to": to})
     assert everything["mentions"]["total"] == len(mentions)  # 19 received, one removed, and the barrier

@@ -811,6 +811,14 @@ SERIES: dict[str, tuple[str, Callable[[Sequence[Row]], float | int | None]]] = {
     ),
 }
 
+# The listening series from the mention counts per value (`mention_tallies`): the same numbers as their
+# rows', without reading every mention of a long period.
+TALLIED: dict[str, Callable[[dict[str, Tally[str]]], float | int | None]] = {
+    "mentions": lambda t: sum(t["sentiment"].values()),
+    "net_sentiment": lambda t: net_of(t["sentiment"]),
+    "share_of_voice": lambda t: share_of(t["kind"]).share,
+}
+
 INTERVALS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 
 
@@ -849,6 +857,20 @@ async def series(
     start = bucket_start(f.from_, interval)
     whole = replace(f, from_=start, measured_at=f.to)
     care = CARE.get(source)
+    tallied = TALLIED.get(metric)
+    if tallied is not None:
+        # The counts per bucket (whole hours and days come from the hourly and daily counts).
+        counted: list[tuple[datetime, float | int | None]] = []
+        while start < f.to:
+            end = min(start + step, f.to)
+            counted.append(
+                (
+                    start,
+                    tallied(await mention_tallies(reader, tenant_id, replace(whole, from_=start, to=end))),
+                )
+            )
+            start += step
+        return counted
     # One read for the whole period; each bucket then takes its share of it.
     if care is not None:
         convs = await conversations(reader, tenant_id, whole)
