@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, get_args
 
-from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import and_, exists, func, or_, union
 from sqlalchemy import select as _sa_select
 from sqlmodel import col
 
@@ -566,15 +566,20 @@ async def clv_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
         p.profile_id, p.lifecycle_stage, p.lifetime_value, p.snapshot_at, p.merged_into, p.merged_at
     ).where(
         col(p.tenant_id) == tenant_id,
-        or_(
-            col(p.snapshot_at).is_not(None),
-            col(p.merged_into).is_not(None),
-            # A survivor known only from its creation still holds what was merged into it.
-            col(p.profile_id).in_(
+        # One index range each (an OR of the three would read every profile of the tenant).
+        col(p.profile_id).in_(
+            union(
+                _sa_select(col(p.profile_id)).where(
+                    col(p.tenant_id) == tenant_id, col(p.snapshot_at).is_not(None)
+                ),
+                _sa_select(col(p.profile_id)).where(
+                    col(p.tenant_id) == tenant_id, col(p.merged_into).is_not(None)
+                ),
+                # A survivor known only from its creation still holds what was merged into it.
                 _sa_select(col(p.merged_into)).where(
                     col(p.tenant_id) == tenant_id, col(p.merged_into).is_not(None)
-                )
-            ),
+                ),
+            )
         ),
     )
     profiles = {r.profile_id: r for r in await reader.all(stmt)}
