@@ -9,11 +9,13 @@ import io
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import httpx
 
 from rapport.stack import Stack
+from services.metrics.logic.rollups import whole_spans
 from shared.events.contracts import (
     Analysis,
     Author,
@@ -200,3 +202,30 @@ def test_listening_figures_from_the_counts_equal_the_rows_after_reanalysis_and_r
     }
     assert everything["mentions"]["by_language"]["es"] == 1
     assert checked["rows"] > 0
+
+
+def test_a_period_is_cut_into_rows_hours_and_days_that_cover_it_once() -> None:
+    t = datetime(2026, 3, 5, 22, 17, 3, tzinfo=UTC)
+    for start, end in (
+        (t, t + timedelta(days=3, hours=5, minutes=1)),
+        (t, t + timedelta(hours=2)),
+        (t, t + timedelta(minutes=20)),
+        (t.replace(hour=0, minute=0, second=0), t + timedelta(days=2)),
+        (None, t),
+    ):
+        rows, counted = whole_spans(start, end)
+        pieces = sorted(
+            [(lo or datetime.min.replace(tzinfo=UTC), hi, "rows") for lo, hi in rows]
+            + [(lo or datetime.min.replace(tzinfo=UTC), hi, span) for span, lo, hi in counted]
+        )
+        assert pieces[0][0] == (start or datetime.min.replace(tzinfo=UTC)) and pieces[-1][1] == end
+        assert all(a[1] == b[0] for a, b in pairwise(pieces))
+        for lo, hi, kind in pieces:
+            assert lo < hi
+            if kind == "h":
+                assert lo.minute == lo.second == hi.minute == hi.second == 0
+            if kind == "d":
+                assert hi.hour == 0 and (lo.year == 1 or lo.hour == 0)
+            if kind == "rows":
+                assert hi - lo < timedelta(hours=1)
+    assert whole_spans(t, t + timedelta(days=3))[1][1][0] == "d"
