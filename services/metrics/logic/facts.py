@@ -183,8 +183,7 @@ async def remove_mention(
 async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     """Every new event of the listening stream, in order; the mentions' hourly and daily counts take what
     the batch changed (`rollups`), in the same transaction."""
-    wanted = rollups.touched(events)
-    before = await rollups.snapshot(session, wanted)
+    wanted, before = await rollups.before(session, events)
     await _fold_listening(session, events)
     await rollups.apply(session, wanted, before)
 

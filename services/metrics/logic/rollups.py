@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.metrics.models import MentionCount, MentionFact, MentionQueryFact
+from shared.db import lock_tenant
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
 
@@ -88,6 +89,18 @@ def touched(events: Iterable[Event[Contract]]) -> dict[str, set[str]]:
             if mention_id is not None:
                 wanted.setdefault(event.tenantid, set()).add(str(mention_id))
     return wanted
+
+
+async def before(
+    session: AsyncSession, events: Sequence[Event[Contract]]
+) -> tuple[dict[str, set[str]], Counter[Key]]:
+    """The mentions a listening batch may change, and what they add to the counts before it. On
+    PostgreSQL the tenant's listening batches are serialised from here to the commit (two replicas
+    folding the same mention at once would each count it from the same "before")."""
+    wanted = touched(events)
+    for tenant_id in sorted(wanted):
+        await lock_tenant(session, "metrics.mention_count", tenant_id)
+    return wanted, await snapshot(session, wanted)
 
 
 async def snapshot(session: AsyncSession, wanted: dict[str, set[str]]) -> Counter[Key]:
