@@ -14,6 +14,7 @@ duplicated or late event changes nothing, whatever the order of the batch's even
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -133,7 +134,9 @@ async def snapshot(session: AsyncSession, wanted: dict[str, set[str]]) -> Counte
     return counts
 
 
+@functools.cache
 def _upsert(dialect: str) -> Any:
+    """Add `n` to a count, or insert it (built once per dialect)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = MentionCount.__table__  # type: ignore[attr-defined]
     stmt = insert(table)
