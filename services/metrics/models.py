@@ -117,7 +117,12 @@ class ProfileFact(SQLModel, table=True):
     its latest snapshot, and the profile it was merged into (and when; cleared by an unmerge)."""
 
     __tablename__ = "profile_fact"
-    __table_args__ = (Index("ix_profile_fact_tenant_first_seen", "tenant_id", "first_seen_at"),)
+    __table_args__ = (
+        Index("ix_profile_fact_tenant_first_seen", "tenant_id", "first_seen_at"),
+        # The customers with a value (CLV) and the merged profiles, without reading every profile.
+        Index("ix_profile_fact_tenant_snapshot", "tenant_id", "snapshot_at"),
+        Index("ix_profile_fact_tenant_merged_into", "tenant_id", "merged_into"),
+    )
 
     tenant_id: str = Field(primary_key=True, max_length=64)
     profile_id: str = Field(primary_key=True, max_length=64)
@@ -143,7 +148,11 @@ class OrderFact(SQLModel, table=True):
     customer it counts for now (the survivor, after merges)."""
 
     __tablename__ = "order_fact"
-    __table_args__ = (Index("ix_order_fact_tenant_owner", "tenant_id", "owner_id"),)
+    __table_args__ = (
+        Index("ix_order_fact_tenant_owner", "tenant_id", "owner_id"),
+        # The orders of a period (retention).
+        Index("ix_order_fact_tenant_at", "tenant_id", "at"),
+    )
 
     tenant_id: str = Field(primary_key=True, max_length=64)
     event_id: str = Field(primary_key=True, max_length=64)
@@ -162,6 +171,27 @@ class ErasedProfile(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=64)
     profile_id: str = Field(primary_key=True, max_length=64)
     anonymous_id: str = Field(max_length=64)
+
+
+class MentionCount(SQLModel, table=True):
+    """The live (not removed) mentions of an hour (`span` "h") or a UTC day ("d"), by when they were
+    posted, counted per value of one field (`field`: sentiment, language, intent, platform; or `kind`:
+    their brand and competitor query matches), among all of them (`filter` "") or among those of one
+    platform, channel, language or listening query (`filter` "platform:x", "query:<id>", ...).
+
+    Kept by the folding in the transaction that changes the mention rows (`logic/rollups.py`); the
+    scorecard reads it for the whole hours and days of a period with at most one of those filters, and
+    the mention rows for the rest."""
+
+    __tablename__ = "mention_count"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    filter: str = Field(primary_key=True, max_length=80)
+    span: str = Field(primary_key=True, max_length=1)
+    start: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    field: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=64)
+    n: int = 0
 
 
 class MetricsSnapshot(SQLModel, table=True):

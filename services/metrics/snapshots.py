@@ -46,6 +46,7 @@ from services.metrics.models import (
     AlertFact,
     ConversationFact,
     ErasedProfile,
+    MentionCount,
     MentionFact,
     MentionQueryFact,
     MetricsSnapshot,
@@ -65,7 +66,16 @@ log = logging.getLogger("rapport.metrics.snapshots")
 # Every table folded from events, parents first (restored in this order, cleared in the reverse).
 FACT_TABLES: tuple[Table, ...] = tuple(
     m.__table__  # type: ignore[union-attr]
-    for m in (MentionFact, MentionQueryFact, AlertFact, ConversationFact, SurveyFact, ProfileFact, OrderFact)
+    for m in (
+        MentionFact,
+        MentionQueryFact,
+        MentionCount,
+        AlertFact,
+        ConversationFact,
+        SurveyFact,
+        ProfileFact,
+        OrderFact,
+    )
 )
 _SNAPSHOT: Table = MetricsSnapshot.__table__  # type: ignore[attr-defined]
 _ROW: Table = MetricsSnapshotRow.__table__  # type: ignore[attr-defined]

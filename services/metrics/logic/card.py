@@ -16,14 +16,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, get_args
 
-from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import and_, exists, func, or_, union
 from sqlalchemy import select as _sa_select
 from sqlmodel import col
 
+from services.metrics.logic import rollups
 from services.metrics.logic.surveys import CSAT_SATISFIED, NPS_DETRACTORS, NPS_PROMOTERS, csat, nps
 from services.metrics.models import (
     AlertFact,
     ConversationFact,
+    MentionCount,
     MentionFact,
     MentionQueryFact,
     OrderFact,
@@ -161,20 +163,28 @@ async def mention_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row
 
 
 def mentions_of(rows: Sequence[Row]) -> MentionCounts:
-    by_sentiment, intents = tally(rows, "sentiment"), tally(rows, "intent")
+    return mention_counts({name: tally(rows, name) for name in rollups.FIELDS})
+
+
+def mention_counts(tallies: dict[str, Tally[str]]) -> MentionCounts:
+    """The mention figures from the counts per value of each field (`rollups.FIELDS`)."""
+    by_sentiment, intents = tallies["sentiment"], tallies["intent"]
     return MentionCounts(
-        total=sum(r.get("n", 1) for r in rows),
+        total=sum(by_sentiment.values()),
         by_sentiment=SentimentCounts(**{k: by_sentiment[k] for k in ("negative", "neutral", "positive")}),
-        by_language=dict(sorted(tally(rows, "language").items())),
+        by_language=dict(sorted(tallies["language"].items())),
         by_intent={k: intents[k] for k in sorted(get_args(Intent))},
-        by_platform=dict(sorted(tally(rows, "platform").items())),
+        by_platform=dict(sorted(tallies["platform"].items())),
     )
 
 
 def net_sentiment(rows: Sequence[Row]) -> float | None:
     """(positive - negative) / (positive + negative), in percent; null without either."""
-    tally_ = tally(rows, "sentiment")
-    positive, negative = tally_["positive"], tally_["negative"]
+    return net_of(tally(rows, "sentiment"))
+
+
+def net_of(sentiments: Tally[str]) -> float | None:
+    positive, negative = sentiments["positive"], sentiments["negative"]
     return percent(positive - negative, positive + negative)
 
 
@@ -202,9 +212,63 @@ async def share_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
 
 
 def share_of_voice(rows: Sequence[Row]) -> ShareOfVoice:
-    kinds = tally(rows, "kind")
+    return share_of(tally(rows, "kind"))
+
+
+def share_of(kinds: Tally[str]) -> ShareOfVoice:
     brand, competitor = kinds["brand"], kinds["competitor"]
     return ShareOfVoice(brand=brand, competitor=competitor, share=percent(brand, brand + competitor))
+
+
+async def _tallies_of_rows(reader: Reader, tenant_id: str, f: Filters) -> dict[str, Tally[str]]:
+    groups = await mention_groups(reader, tenant_id, f)
+    tallies = {name: tally(groups, name) for name in rollups.FIELDS}
+    tallies["kind"] = tally(await share_groups(reader, tenant_id, f), "kind")
+    return tallies
+
+
+async def mention_tallies(reader: Reader, tenant_id: str, f: Filters) -> dict[str, Tally[str]]:
+    """The period's mentions counted per value of each field, and their brand and competitor matches
+    per kind (`kind`): the same numbers as the rows' (`mention_groups`, `share_groups`), read from the
+    hourly and daily counts for the period's whole hours and days when at most one of channel, platform,
+    language and query is given, and from the rows for the part hours at its ends (and otherwise)."""
+    given = [
+        (name, v)
+        for name, v in (
+            ("channel", f.channel),
+            ("platform", f.platform),
+            ("language", f.language),
+            ("query", f.query),
+        )
+        if v is not None
+    ]
+    if len(given) > 1:
+        return await _tallies_of_rows(reader, tenant_id, f)
+    which = rollups.filter_of(*given[0]) if given else ""
+    pieces, counted = rollups.whole_spans(f.from_, f.to)
+    tallies: dict[str, Tally[str]] = {name: Tally() for name in (*rollups.FIELDS, "kind")}
+    for lo, hi in pieces:
+        for name, counts in (await _tallies_of_rows(reader, tenant_id, replace(f, from_=lo, to=hi))).items():
+            tallies[name].update(counts)
+    mc = MentionCount
+    for span, lo, hi in counted:
+        where = [
+            col(mc.tenant_id) == tenant_id,
+            col(mc.filter) == which,
+            col(mc.span) == span,
+            col(mc.start) < hi,
+        ]
+        if lo is not None:
+            where.append(col(mc.start) >= lo)
+        stmt = (
+            select_(mc.field, mc.value, func.sum(mc.n).label("n"))
+            .where(*where)
+            .group_by(col(mc.field), col(mc.value))
+        )
+        for name, value, n in await reader.all(stmt):
+            if n:
+                tallies[name][value] += n
+    return tallies
 
 
 async def alert_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
@@ -510,15 +574,20 @@ async def clv_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
         p.profile_id, p.lifecycle_stage, p.lifetime_value, p.snapshot_at, p.merged_into, p.merged_at
     ).where(
         col(p.tenant_id) == tenant_id,
-        or_(
-            col(p.snapshot_at).is_not(None),
-            col(p.merged_into).is_not(None),
-            # A survivor known only from its creation still holds what was merged into it.
-            col(p.profile_id).in_(
+        # One index range each (an OR of the three would read every profile of the tenant).
+        col(p.profile_id).in_(
+            union(
+                _sa_select(col(p.profile_id)).where(
+                    col(p.tenant_id) == tenant_id, col(p.snapshot_at).is_not(None)
+                ),
+                _sa_select(col(p.profile_id)).where(
+                    col(p.tenant_id) == tenant_id, col(p.merged_into).is_not(None)
+                ),
+                # A survivor known only from its creation still holds what was merged into it.
                 _sa_select(col(p.merged_into)).where(
                     col(p.tenant_id) == tenant_id, col(p.merged_into).is_not(None)
-                )
-            ),
+                ),
+            )
         ),
     )
     profiles = {r.profile_id: r for r in await reader.all(stmt)}
@@ -574,7 +643,7 @@ def clv_of(rows: Sequence[Row], currency: str) -> Clv:
 
 
 async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
-    mentions = await mention_groups(reader, tenant_id, f)
+    mentions = await mention_tallies(reader, tenant_id, f)
     convs = await conversations(reader, tenant_id, f)
     opened = opened_rows(convs, f)
     per_agent = Tally(r["assignee_id"] for r in opened if r["assignee_id"])
@@ -588,9 +657,9 @@ async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
         from_=f.from_,
         to=f.to,
         listening=Listening(
-            mentions=mentions_of(mentions),
-            net_sentiment=net_sentiment(mentions),
-            share_of_voice=share_of_voice(await share_groups(reader, tenant_id, f)),
+            mentions=mention_counts(mentions),
+            net_sentiment=net_of(mentions["sentiment"]),
+            share_of_voice=share_of(mentions["kind"]),
             alerts=len(await alert_rows(reader, tenant_id, f)),
         ),
         care=Care(
@@ -755,6 +824,14 @@ SERIES: dict[str, tuple[str, Callable[[Sequence[Row]], float | int | None]]] = {
     ),
 }
 
+# The listening series from the mention counts per value (`mention_tallies`): the same numbers as their
+# rows', without reading every mention of a long period.
+TALLIED: dict[str, Callable[[dict[str, Tally[str]]], float | int | None]] = {
+    "mentions": lambda t: sum(t["sentiment"].values()),
+    "net_sentiment": lambda t: net_of(t["sentiment"]),
+    "share_of_voice": lambda t: share_of(t["kind"]).share,
+}
+
 INTERVALS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 
 
@@ -793,6 +870,20 @@ async def series(
     start = bucket_start(f.from_, interval)
     whole = replace(f, from_=start, measured_at=f.to)
     care = CARE.get(source)
+    tallied = TALLIED.get(metric)
+    if tallied is not None:
+        # The counts per bucket (whole hours and days come from the hourly and daily counts).
+        counted: list[tuple[datetime, float | int | None]] = []
+        while start < f.to:
+            end = min(start + step, f.to)
+            counted.append(
+                (
+                    start,
+                    tallied(await mention_tallies(reader, tenant_id, replace(whole, from_=start, to=end))),
+                )
+            )
+            start += step
+        return counted
     # One read for the whole period; each bucket then takes its share of it.
     if care is not None:
         convs = await conversations(reader, tenant_id, whole)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from services.metrics import privacy
+from services.metrics.logic import rollups
 from services.metrics.models import (
     AlertFact,
     ConversationFact,
@@ -180,7 +181,14 @@ async def remove_mention(
 
 
 async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
-    """Every new event of the listening stream, in order."""
+    """Every new event of the listening stream, in order; the mentions' hourly and daily counts take what
+    the batch changed (`rollups`), in the same transaction."""
+    wanted, before = await rollups.before(session, events)
+    await _fold_listening(session, events)
+    await rollups.apply(session, wanted, before)
+
+
+async def _fold_listening(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     received: dict[str, list[c.MentionReceived]] = {}
     for event in events:
         data = event.data.model_dump()

@@ -1,0 +1,264 @@
+"""Mentions counted per hour and per day (`MentionCount`), kept beside the mention rows so that the
+scorecard's listening figures over a long period read a few hundred counts instead of every mention.
+
+The counts are exact, never estimated: a mention adds 1 to its hour and its day, for each of its field
+values (sentiment, language, intent, platform, and each of its brand and competitor matches), once among
+all mentions and once under each filter it passes (its platform, channel, language, and each listening
+query it matched). Folding keeps them in the transaction that changes the mention rows: the listening
+batch's mentions are counted as they stand before the batch and after it, and the difference is added
+(`snapshot`, `apply`), so a reanalysis moves a mention between values, a removal takes it out, and a
+duplicated or late event changes nothing, whatever the order of the batch's events.
+
+`backfill` computes them from the rows (a migration, a database seeded directly).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.metrics.models import MentionCount, MentionFact, MentionQueryFact
+from shared.db import lock_tenant
+from shared.events.contracts import Contract
+from shared.events.envelope import Event
+
+FIELDS = ("sentiment", "language", "intent", "platform")
+SHARE_KINDS = ("brand", "competitor")
+MENTION_EVENTS = frozenset(
+    {
+        "listening.mention.received",
+        "listening.mention.reanalysed",
+        "listening.mention.edited",
+        "listening.mention.redacted",
+    }
+)
+CHUNK = 500
+
+# (tenant_id, filter, hour, field, value) → how many.
+Key = tuple[str, str, datetime, str, str]
+
+
+def select_(*columns: Any) -> Any:
+    """`select` over model attributes (typed loosely: the rows are read as tuples)."""
+    return select(*columns)
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(moment: datetime) -> datetime:
+    return hour_of(moment).replace(hour=0)
+
+
+def filter_of(name: str, value: str | None) -> str:
+    """The `filter` a scorecard filter reads (`platform`, `channel`, `language`, `query`)."""
+    return f"{name}:{value}"
+
+
+def contribution(
+    tenant_id: str, mention: Any, matches: Sequence[tuple[str, str]], into: Counter[Key]
+) -> None:
+    """What one live mention (its row) with its (query id, kind) matches adds to the counts."""
+    hour = hour_of(mention.created_at)
+    filters = ["", filter_of("platform", mention.platform), filter_of("language", mention.language)]
+    if mention.channel_id is not None:
+        filters.append(filter_of("channel", mention.channel_id))
+    filters.extend(filter_of("query", qid) for qid, _ in matches)
+    values = [(name, getattr(mention, name)) for name in FIELDS]
+    values.extend(("kind", kind) for _, kind in matches if kind in SHARE_KINDS)
+    for f in filters:
+        for name, value in values:
+            into[(tenant_id, f, hour, name, value)] += 1
+
+
+def touched(events: Iterable[Event[Contract]]) -> dict[str, set[str]]:
+    """The mentions a listening batch may change, per tenant."""
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        if event.type in MENTION_EVENTS:
+            mention_id = (event.data.model_extra or {}).get("mention_id")
+            if mention_id is not None:
+                wanted.setdefault(event.tenantid, set()).add(str(mention_id))
+    return wanted
+
+
+async def before(
+    session: AsyncSession, events: Sequence[Event[Contract]]
+) -> tuple[dict[str, set[str]], Counter[Key]]:
+    """The mentions a listening batch may change, and what they add to the counts before it. On
+    PostgreSQL the tenant's listening batches are serialised from here to the commit (two replicas
+    folding the same mention at once would each count it from the same "before")."""
+    wanted = touched(events)
+    for tenant_id in sorted(wanted):
+        await lock_tenant(session, "metrics.mention_count", tenant_id)
+    return wanted, await snapshot(session, wanted)
+
+
+async def snapshot(session: AsyncSession, wanted: dict[str, set[str]]) -> Counter[Key]:
+    """What the live mentions among `wanted` add to the counts now (pending changes flushed first)."""
+    counts: Counter[Key] = Counter()
+    m, q = MentionFact, MentionQueryFact
+    for tenant_id, ids in wanted.items():
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), CHUNK):
+            chunk = ordered[i : i + CHUNK]
+            rows = await session.execute(
+                select_(
+                    m.mention_id, m.created_at, m.platform, m.channel_id, m.language, m.sentiment, m.intent
+                ).where(
+                    col(m.tenant_id) == tenant_id, col(m.mention_id).in_(chunk), col(m.removed_at).is_(None)
+                )
+            )
+            mentions = list(rows)
+            if not mentions:
+                continue
+            matches: dict[str, list[tuple[str, str]]] = {}
+            for mention_id, query_id, kind in await session.execute(
+                select_(q.mention_id, q.query_id, q.kind).where(
+                    col(q.tenant_id) == tenant_id, col(q.mention_id).in_([r.mention_id for r in mentions])
+                )
+            ):
+                matches.setdefault(mention_id, []).append((query_id, kind))
+            for r in mentions:
+                contribution(tenant_id, r, sorted(matches.get(r.mention_id, [])), counts)
+    return counts
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """Add `n` to a count, or insert it (built once per dialect)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: Any = MentionCount.__table__  # type: ignore[attr-defined]
+    stmt = insert(table)
+    keys = ["tenant_id", "filter", "span", "start", "field", "value"]
+    return stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n})
+
+
+async def apply(session: AsyncSession, wanted: dict[str, set[str]], before: Counter[Key]) -> None:
+    """Add to the counts what the batch changed: the `wanted` mentions now, less `before`."""
+    if not wanted:
+        return
+    await session.flush()
+    after = await snapshot(session, wanted)
+    delta: Counter[tuple[str, str, str, datetime, str, str]] = Counter()
+    for key in before.keys() | after.keys():
+        change = after[key] - before[key]
+        if change:
+            tenant_id, f, hour, name, value = key
+            delta[(tenant_id, f, "h", hour, name, value)] += change
+            delta[(tenant_id, f, "d", hour.replace(hour=0), name, value)] += change
+    if delta:
+        rows = [
+            {"tenant_id": t, "filter": f, "span": s, "start": at, "field": name, "value": v, "n": n}
+            for (t, f, s, at, name, v), n in sorted(delta.items())
+            if n
+        ]
+        await session.execute(_upsert(session.get_bind().dialect.name), rows)
+
+
+# --- backfill -------------------------------------------------------------------------------------
+
+
+def _bucket(dialect: str, span: str, column: str) -> str:
+    if dialect == "postgresql":
+        unit = "hour" if span == "h" else "day"
+        return f"(date_trunc('{unit}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+    # SQLite keeps the UTC time as text: '2026-12-06 16:42:02.123456'.
+    if span == "h":
+        return f"(substr({column}, 1, 13) || ':00:00.000000')"
+    return f"(substr({column}, 1, 10) || ' 00:00:00.000000')"
+
+
+FILTERS_SQL = {
+    "": ("''", "", ""),
+    "platform": ("'platform:' || m.platform", "", ""),
+    "language": ("'language:' || m.language", "", ""),
+    "channel": ("'channel:' || m.channel_id", "", " AND m.channel_id IS NOT NULL"),
+    "query": (
+        "'query:' || fq.query_id",
+        " JOIN mention_query_fact fq ON fq.tenant_id = m.tenant_id AND fq.mention_id = m.mention_id",
+        "",
+    ),
+}
+
+
+def backfill(conn: Connection, tenant_id: str | None = None) -> None:
+    """Compute the counts from the mention rows (every tenant's, or one's), replacing what is there."""
+    dialect = conn.dialect.name
+    tenant_where = "" if tenant_id is None else " AND m.tenant_id = :tenant"
+    params = {} if tenant_id is None else {"tenant": tenant_id}
+    if tenant_id is None:
+        conn.execute(text("DELETE FROM mention_count"))
+    else:
+        conn.execute(text("DELETE FROM mention_count WHERE tenant_id = :tenant"), params)
+    bucket = _bucket(dialect, "h", "m.created_at")
+    for filter_expr, filter_join, filter_where in FILTERS_SQL.values():
+        for name in (*FIELDS, "kind"):
+            value, join = f"m.{name}", filter_join
+            if name == "kind":
+                value = "k.kind"
+                join += (
+                    " JOIN mention_query_fact k ON k.tenant_id = m.tenant_id"
+                    " AND k.mention_id = m.mention_id AND k.kind IN ('brand', 'competitor')"
+                )
+            # Every piece of this statement is one of the constants above.
+            sql = (
+                "INSERT INTO mention_count (tenant_id, filter, span, start, field, value, n) "  # noqa: S608
+                f"SELECT m.tenant_id, {filter_expr}, 'h', {bucket}, '{name}', {value}, count(*) "
+                f"FROM mention_fact m{join} WHERE m.removed_at IS NULL{filter_where}{tenant_where} "
+                "GROUP BY 1, 2, 4, 6"
+            )
+            conn.execute(text(sql), params)
+    # The days from the hours.
+    day = _bucket(dialect, "d", "start")
+    conn.execute(
+        text(
+            "INSERT INTO mention_count (tenant_id, filter, span, start, field, value, n) "  # noqa: S608
+            f"SELECT tenant_id, filter, 'd', {day}, field, value, sum(n) FROM mention_count "
+            f"WHERE span = 'h'{tenant_where.replace('m.', '')} GROUP BY 1, 2, 4, 5, 6"
+        ),
+        params,
+    )
+
+
+def whole_spans(
+    start: datetime | None, end: datetime
+) -> tuple[list[tuple[datetime | None, datetime]], list[tuple[str, datetime | None, datetime]]]:
+    """[start, end) cut into the pieces the mention rows must give (a part hour at either end) and the
+    whole hours and days the counts give: (row pieces, [(span, from, to)])."""
+    rows: list[tuple[datetime | None, datetime]] = []
+    counted: list[tuple[str, datetime | None, datetime]] = []
+    last_hour = hour_of(end)
+    if start is None:
+        counted.append(("d", None, day_of(end)))
+        if day_of(end) < last_hour:
+            counted.append(("h", day_of(end), last_hour))
+    else:
+        first_hour = start if start == hour_of(start) else hour_of(start) + timedelta(hours=1)
+        if first_hour >= last_hour:
+            return [(start, end)], []
+        if start < first_hour:
+            rows.append((start, first_hour))
+        first_day = first_hour if first_hour == day_of(first_hour) else day_of(first_hour) + timedelta(days=1)
+        last_day = day_of(last_hour)
+        if first_day < last_day:
+            if first_hour < first_day:
+                counted.append(("h", first_hour, first_day))
+            counted.append(("d", first_day, last_day))
+            if last_day < last_hour:
+                counted.append(("h", last_day, last_hour))
+        else:
+            counted.append(("h", first_hour, last_hour))
+    if last_hour < end:
+        rows.append((last_hour, end))
+    return rows, counted
