@@ -426,6 +426,8 @@ def conversation_rows(n: int, start: datetime, end: datetime) -> Iterator[tuple[
             answered > fr_due,
             resolved > res_due,
             None,
+            None,  # on the wall clock: no business-hours durations
+            None,
         )
 
 
@@ -466,6 +468,8 @@ def profile_rows(n: int, start: datetime) -> Iterator[tuple[Any, ...]]:
             seen + timedelta(days=3) if ordered else None,
             None,
             None,
+            seen,  # its own first sighting (no merges here)
+            platform,
         )
 
 
