@@ -18,6 +18,8 @@ DEFINITIONS: dict[str, str] = {
     "(-100 to 100); null without positive or negative mentions.",
     "share_of_voice": "Share of voice = brand query matches / (brand + competitor query matches) of the "
     "period's mentions, in percent; a mention matching two brand queries counts twice.",
+    "top_topics": "Top topics: the tenant's topic queries (listening queries of kind `topic`) by how many "
+    "of the period's mentions matched them, most first (ties by query id), at most 10.",
     "alerts": "Alerts raised on listening queries for buckets starting in the period.",
     "conversations": "Conversations opened in the period (when their first inbound message reached "
     "Rapport), not merged into another; `assigned` those with an agent, `per_agent` by their agent now; "
@@ -74,12 +76,18 @@ class ShareOfVoice(BaseModel):
     share: float | None = None
 
 
+class TopicCount(BaseModel):
+    query_id: str
+    mentions: int
+
+
 class Listening(BaseModel):
     mentions: MentionCounts = Field(default_factory=MentionCounts, description=DEFINITIONS["mentions"])
     net_sentiment: float | None = _d("net_sentiment")
     share_of_voice: ShareOfVoice = Field(
         default_factory=ShareOfVoice, description=DEFINITIONS["share_of_voice"]
     )
+    top_topics: list[TopicCount] = Field(default_factory=list, description=DEFINITIONS["top_topics"])
     alerts: int = Field(default=0, description=DEFINITIONS["alerts"])
 
 

@@ -14,6 +14,7 @@ import csv
 import io
 import math
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -546,6 +547,53 @@ def test_durations_in_business_hours_where_the_sla_runs_in_them(client: httpx.Cl
     assert {cid: (r["resolution_minutes"], r["clock"]) for cid, r in rows.items()} == {
         hours: (30, "business"),
         wall: (60, "wall"),
+    }
+
+
+def test_top_topics_count_the_topic_queries_matches(client: httpx.Client, stack: Stack) -> None:
+    tenant = signup(client)
+    shipping, returns, sizes = "q-topic-shipping", "q-topic-returns", "q-topic-sizes"
+    plan = [[shipping, returns], [shipping], [shipping, sizes], [returns], [sizes], [returns]]
+    events = []
+    for i, topics in enumerate(plan):
+        mention = c.MentionReceived(
+            mention_id=unique("m"),
+            platform="x",
+            external_id=uuid.uuid4().hex,
+            text="…",
+            created_at=at(9, i),
+            author=c.Author(handle=unique("@fan")),
+            analysis=c.Analysis(
+                language="en",
+                sentiment=c.Sentiment.model_validate({"label": "neutral", "score": 0}),
+                intent="other",
+            ),
+            matched_query_ids=topics,
+            matched_queries=[c.MatchedQuery.model_validate({"query_id": q, "kind": "topic"}) for q in topics],
+        )
+        events.append(event(tenant, mention, at(9, i)))
+    # The last mention is removed from its platform: it leaves the topics too.
+    last = events[-1].data
+    redacted = c.MentionRedacted(
+        mention_id=last["mention_id"],
+        platform="x",
+        created_at=at(9, 5),
+        reason="deleted",
+        analysis=last["analysis"],
+    )
+    events.append(event(tenant, redacted, at(12)))
+    publish(stack, events)
+    card = settled(client, tenant, lambda k: k["listening"]["mentions"]["total"] == 5, "the mentions")
+    assert card["listening"]["top_topics"] == [
+        {"query_id": shipping, "mentions": 3},
+        {"query_id": returns, "mentions": 2},
+        {"query_id": sizes, "mentions": 2},
+    ]
+    assert card["listening"]["share_of_voice"] == {"brand": 0, "competitor": 0, "share": None}
+    # The drill-down's rows add up to the figures.
+    rows = all_rows(client, tenant, "top_topics")
+    assert Counter(r["query_id"] for r in rows) == {
+        t["query_id"]: t["mentions"] for t in card["listening"]["top_topics"]
     }
 
 

@@ -46,6 +46,7 @@ from services.metrics.schemas import (
     SentimentCounts,
     ShareOfVoice,
     Sla,
+    TopicCount,
 )
 from shared.db import utcnow
 from shared.events.contracts import Intent, LifecycleStage
@@ -61,6 +62,7 @@ def select_(*columns: Any) -> Any:
 
 STAGES: tuple[str, ...] = get_args(LifecycleStage)
 CENT = Decimal("0.01")
+TOP_TOPICS = 10  # the topic queries the scorecard lists
 
 
 @dataclass(frozen=True)
@@ -188,15 +190,40 @@ def net_of(sentiments: Tally[str]) -> float | None:
     return percent(positive - negative, positive + negative)
 
 
-async def share_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
-    """The brand and competitor query matches of the period's mentions."""
+async def _match_rows(reader: Reader, tenant_id: str, f: Filters, kinds: tuple[str, ...]) -> list[Row]:
+    """The period's mentions' matches of queries of these kinds."""
     m, q = MentionFact, MentionQueryFact
     stmt = (
         select_(q.mention_id, q.query_id, q.kind, m.created_at)
         .join(m, and_(col(m.tenant_id) == col(q.tenant_id), col(m.mention_id) == col(q.mention_id)))
-        .where(*_mention_where(tenant_id, f), col(q.kind).in_(("brand", "competitor")))
+        .where(*_mention_where(tenant_id, f), col(q.kind).in_(kinds))
     )
     return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+async def share_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The brand and competitor query matches of the period's mentions."""
+    return await _match_rows(reader, tenant_id, f, ("brand", "competitor"))
+
+
+async def topic_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The topic query matches of the period's mentions."""
+    return await _match_rows(reader, tenant_id, f, ("topic",))
+
+
+async def top_topics(reader: Reader, tenant_id: str, f: Filters) -> list[TopicCount]:
+    """The `TOP_TOPICS` topic queries most of the period's mentions matched (ties by query id)."""
+    m, q = MentionFact, MentionQueryFact
+    n = func.count().label("n")
+    stmt = (
+        select_(col(q.query_id), n)
+        .join(m, and_(col(m.tenant_id) == col(q.tenant_id), col(m.mention_id) == col(q.mention_id)))
+        .where(*_mention_where(tenant_id, f), col(q.kind) == "topic")
+        .group_by(col(q.query_id))
+        .order_by(n.desc(), col(q.query_id))
+        .limit(TOP_TOPICS)
+    )
+    return [TopicCount(query_id=query_id, mentions=count) for query_id, count in await reader.all(stmt)]
 
 
 async def share_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
@@ -660,6 +687,7 @@ async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
             mentions=mention_counts(mentions),
             net_sentiment=net_of(mentions["sentiment"]),
             share_of_voice=share_of(mentions["kind"]),
+            top_topics=await top_topics(reader, tenant_id, f),
             alerts=len(await alert_rows(reader, tenant_id, f)),
         ),
         care=Care(
@@ -749,6 +777,9 @@ ROWS: dict[str, Metric] = {
     ),
     "share_of_voice": Metric(
         share_rows, "created_at", "mention_id", ("mention_id", "query_id", "kind", "created_at")
+    ),
+    "top_topics": Metric(
+        topic_rows, "created_at", "mention_id", ("mention_id", "query_id", "kind", "created_at")
     ),
     "alerts": Metric(
         alert_rows, "bucket_start", "alert_id", ("alert_id", "query_id", "kind", "bucket_start")
