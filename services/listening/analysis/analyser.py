@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .arabizi import looks_arabizi, to_arabic
 from .fast import FastTier
 from .language import LanguageGuess, detect
 from .normalise import Normalised, normalise
@@ -40,8 +41,10 @@ class Analyser:
         return self._quality_error
 
     def prepare(self, text: str) -> tuple[Normalised, LanguageGuess]:
-        """Hygiene and language detection (shared by both tiers)."""
+        """Hygiene and language detection (shared by both tiers); Arabizi is read in Arabic script."""
         lang = detect(text)
+        if lang.language == "ar" and looks_arabizi(text):
+            text = to_arabic(text)
         code = lang.language if lang.language not in ("und", "hbs") else None
         return normalise(text, code), lang
 

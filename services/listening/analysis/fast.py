@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .language import SUPPORTED, LanguageGuess
+from .language import CONFIDENCE_FLOOR, SUPPORTED, LanguageGuess
 from .lexicon_data import EMOJI, LEXICONS, LangLexicon
 from .normalise import Normalised, fold
 from .types import Intent, IntentLabel, Sentiment, SentimentLabel
@@ -162,7 +162,8 @@ class FastTier:
     def _table(self, lang: LanguageGuess) -> tuple[_Compiled, bool]:
         code = lang.language
         if code in SUPPORTED:
-            return _COMPILED[code], True
+            # An unsure language (short slang, code-switching) reads every lexicon.
+            return (_COMPILED[code] if lang.confidence >= CONFIDENCE_FLOOR else _MERGED), True
         return _MERGED, False
 
     def _sentiment(self, norm: Normalised, lang: LanguageGuess) -> tuple[SentimentLabel, float, float, int]:
