@@ -22,6 +22,7 @@ The cue lists are words and short phrases per language (stems end in `*`), folde
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from .fast import Evidence, FastTier
@@ -406,36 +407,27 @@ _THANKS_EMOJI = frozenset({"🙏", "👍", "❤", "❤️", "🙌", "💯"})
 
 @dataclass(frozen=True)
 class _Matcher:
-    exact: frozenset[str]
-    prefix: tuple[str, ...]
-    phrases: tuple[str, ...]
+    """Every cue of one kind as one regular expression over the space-joined tokens."""
 
-    def find(self, tokens: list[str], padded: str) -> list[int]:
+    pattern: re.Pattern[str] | None
+
+    def find(self, padded: str) -> list[int]:
         """Token positions where a cue starts (phrases: the position of their first word)."""
-        at: list[int] = []
-        for i, tok in enumerate(tokens):
-            if tok in self.exact or any(tok.startswith(p) for p in self.prefix):
-                at.append(i)
-        for phrase in self.phrases:
-            start = padded.find(phrase)
-            if start >= 0:
-                at.append(padded[:start].count(" "))
-        return sorted(at)
+        if self.pattern is None:
+            return []
+        return [padded.count(" ", 0, m.start()) - 1 for m in self.pattern.finditer(padded)]
 
 
 def _matcher(words: list[str], lang: str) -> _Matcher:
-    exact: set[str] = set()
-    prefix: set[str] = set()
-    phrases: set[str] = set()
+    alternatives: set[str] = set()
     for w in words:
         f = fold(w, lang)
-        if " " in f:
-            phrases.add(f" {f} ")
-        elif f.endswith("*"):
-            prefix.add(f[:-1])
-        else:
-            exact.add(f)
-    return _Matcher(frozenset(exact), tuple(sorted(prefix)), tuple(sorted(phrases)))
+        alternatives.add(re.escape(f[:-1]) + r"\S*" if f.endswith("*") else re.escape(f))
+    if not alternatives:
+        return _Matcher(None)
+    # Longest first, so that a phrase wins over the word it starts with.
+    body = "|".join(sorted(alternatives, key=len, reverse=True))
+    return _Matcher(re.compile(f"(?<= )(?:{body})(?= )"))
 
 
 _KINDS = ("resolved", "charge", "twice", "money", "refund", "still", "contrast", "prospect", "notice")
@@ -480,7 +472,7 @@ class CueRules:
         if not tokens:
             return sentiment, intent
         padded = " " + " ".join(tokens) + " "
-        found = {k: table[k].find(tokens, padded) for k in _KINDS}
+        found = {k: table[k].find(padded) for k in _KINDS}
         ev = self.fast.evidence(norm, lang)
         negators = self.fast.negators(lang)
 
