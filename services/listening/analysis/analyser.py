@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .arabizi import looks_arabizi, to_arabic
+from .cues import CueRules
 from .fast import FastTier
 from .language import LanguageGuess, detect
 from .normalise import Normalised, normalise
@@ -21,6 +23,7 @@ class Analyser:
     def __init__(self, default_tier: Tier = "quality", quality: QualityTier | None = None) -> None:
         self.default_tier: Tier = default_tier
         self.fast = FastTier()
+        self.cues = CueRules(self.fast)
         self._quality = quality
         self._quality_error: str | None = None
 
@@ -40,8 +43,10 @@ class Analyser:
         return self._quality_error
 
     def prepare(self, text: str) -> tuple[Normalised, LanguageGuess]:
-        """Hygiene and language detection (shared by both tiers)."""
+        """Hygiene and language detection (shared by both tiers); Arabizi is read in Arabic script."""
         lang = detect(text)
+        if lang.language == "ar" and looks_arabizi(text):
+            text = to_arabic(text)
         code = lang.language if lang.language not in ("und", "hbs") else None
         return normalise(text, code), lang
 
@@ -59,12 +64,14 @@ class Analyser:
         emb = quality.embed([norm.body for norm, _ in prepared])
         sentiments = quality.sentiment_from(emb)
         intents = quality.intent_from(emb)
-        return [
-            Analysis("quality", lang, s, i, norm)
-            for (norm, lang), s, i in zip(prepared, sentiments, intents, strict=True)
-        ]
+        out: list[Analysis] = []
+        for (norm, lang), s, i in zip(prepared, sentiments, intents, strict=True):
+            s, i = self.cues.revise(norm, lang, s, i)
+            out.append(Analysis("quality", lang, s, i, norm))
+        return out
 
     def _fast(self, norm: Normalised, lang: LanguageGuess) -> Analysis:
         sentiment = self.fast.sentiment(norm, lang)
         intent = self.fast.intent(norm, lang, sentiment)
+        sentiment, intent = self.cues.revise(norm, lang, sentiment, intent)
         return Analysis("fast", lang, sentiment, intent, norm)

@@ -1,6 +1,7 @@
 """Print how well each analysis tier does.
 
     python -m services.listening.analysis.evaluate [--tier fast|quality|both] [--no-vader] [--errors]
+    python -m services.listening.analysis.evaluate --set hard --split dev|test [--tier ...] [--errors]
 
 (a) Per-language accuracy of language, sentiment and intent on the project's own labelled set
     (tests/data/analysis/<lang>.jsonl, written by the project, not real user data; `hbs` counted as one).
@@ -8,6 +9,11 @@
     distribution that were held out from training (id % 5 == 0; fetched with pip and cached under
     var/analysis/; said clearly when it cannot be fetched).
 Targets for the quality tier: language >= 0.97, sentiment >= 0.80, intent >= 0.80, held-out tweets >= 0.75.
+
+`--set hard` measures the harder set of messy posts instead (tests/data/analysis/hard/<split>.jsonl, also
+written by the project): per language group and per kind of difficulty (irony, negated negatives, refund
+demands, Arabizi, ...). Its `dev` split is for tuning, its `test` split only for reporting. It has no
+targets yet and leaves out the vader tweets (they do not depend on the set).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .analyser import Analyser
 from .normalise import normalise
@@ -28,6 +34,25 @@ from .types import Tier
 DATA_DIR = Path(__file__).resolve().parents[3] / "tests" / "data" / "analysis"
 LANGS = ("en", "ar", "hbs", "sv", "tr", "de", "fr", "es")
 TARGETS = {"language": 0.97, "sentiment": 0.80, "intent": 0.80, "vader": 0.75}
+HARD_GROUPS = ("en", "ar", "hbs", "sv", "tr")
+HARD_KINDS = (
+    "irony",
+    "negated_negative",
+    "demand",
+    "mixed",
+    "no_diacritics",
+    "slang",
+    "arabizi",
+    "not_for_care",
+    "prospect",
+    "resolved",
+    "code_switching",
+    "emoji_only",
+    "plain",
+)
+Split = Literal["dev", "test"]
+# Posts, right languages, right sentiments, right intents per key.
+_Counts = tuple[defaultdict[str, int], defaultdict[str, int], defaultdict[str, int], defaultdict[str, int]]
 
 
 @dataclass
@@ -57,33 +82,82 @@ def load_set(data_dir: Path = DATA_DIR, langs: tuple[str, ...] = LANGS) -> list[
     return rows
 
 
-def score_set(analyser: Analyser, tier: Tier, rows: list[dict[str, Any]], errors: bool = False) -> Scores:
-    """Run one tier over the labelled set."""
+def load_hard(split: Split, data_dir: Path = DATA_DIR / "hard") -> list[dict[str, Any]]:
+    """One split of the harder set; every row has `group` (language group) and `kind`."""
+    path = data_dir / f"{split}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def score_rows(
+    analyser: Analyser, tier: Tier, rows: list[dict[str, Any]], by: tuple[str, ...], errors: bool = False
+) -> dict[str, Scores]:
+    """Run one tier over labelled rows once; tally the answers grouped by each field named in `by`.
+
+    The language answer is checked against the row's `lang` whatever the grouping."""
     started = time.perf_counter()
     results = analyser.analyse_batch([r["text"] for r in rows], tier=tier)
     seconds = time.perf_counter() - started
-    n: dict[str, int] = defaultdict(int)
-    lang_ok: dict[str, int] = defaultdict(int)
-    sent_ok: dict[str, int] = defaultdict(int)
-    intent_ok: dict[str, int] = defaultdict(int)
+    tallies: dict[str, _Counts] = {
+        field: (defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)) for field in by
+    }
     for row, res in zip(rows, results, strict=True):
-        key = row["lang"]
-        n[key] += 1
         ok = (
-            res.language.language == key,
+            res.language.language == row["lang"],
             res.sentiment.label == row["sentiment"],
             res.intent.label == row["intent"],
         )
-        lang_ok[key] += ok[0]
-        sent_ok[key] += ok[1]
-        intent_ok[key] += ok[2]
+        for field, (n, lang_ok, sent_ok, intent_ok) in tallies.items():
+            key = row[field]
+            n[key] += 1
+            lang_ok[key] += ok[0]
+            sent_ok[key] += ok[1]
+            intent_ok[key] += ok[2]
         if errors and not all(ok):
+            kind = f" {row['kind']}" if "kind" in row else ""
             print(
-                f"  {row['id']:8} lang {res.language.language}/{key} "
+                f"  {row['id']:8}{kind} lang {res.language.language}/{row['lang']} "
                 f"sent {res.sentiment.label}/{row['sentiment']} intent {res.intent.label}/{row['intent']} "
                 f"[{res.tier}] {row['text'][:70]}"
             )
-    return Scores(dict(n), dict(lang_ok), dict(sent_ok), dict(intent_ok), seconds)
+    return {
+        field: Scores(dict(n), dict(lang_ok), dict(sent_ok), dict(intent_ok), seconds)
+        for field, (n, lang_ok, sent_ok, intent_ok) in tallies.items()
+    }
+
+
+def score_set(analyser: Analyser, tier: Tier, rows: list[dict[str, Any]], errors: bool = False) -> Scores:
+    """Run one tier over the labelled set."""
+    return score_rows(analyser, tier, rows, ("lang",), errors=errors)["lang"]
+
+
+def _table(scores: Scores, title: str, keys: tuple[str, ...]) -> None:
+    width = max(5, *(len(k) for k in keys))
+    print(f"  {title:{width}} {'n':>3} {'language':>9} {'sentiment':>10} {'intent':>7}")
+    for key in keys:
+        if key in scores.n:
+            print(
+                f"  {key:{width}} {scores.n[key]:3d} {scores.rate('language', key):9.3f} "
+                f"{scores.rate('sentiment', key):10.3f} {scores.rate('intent', key):7.3f}"
+            )
+    overall = {w: scores.rate(w) for w in ("language", "sentiment", "intent")}
+    print(
+        f"  {'all':{width}} {sum(scores.n.values()):3d} {overall['language']:9.3f} "
+        f"{overall['sentiment']:10.3f} {overall['intent']:7.3f}"
+    )
+
+
+def _hard(analyser: Analyser, tiers: list[Tier], split: Split, errors: bool) -> None:
+    rows = load_hard(split)
+    print(f"Hard set, {split} split: {len(rows)} posts written by the project ({DATA_DIR / 'hard'})")
+    for tier in tiers:
+        if tier == "quality" and analyser.quality is None:
+            print(f"\n[quality] NOT MEASURED: {analyser.quality_error}")
+            continue
+        scored = score_rows(analyser, tier, rows, ("group", "kind"), errors=errors)
+        print(f"\n[{tier}] {len(rows)} posts in {scored['group'].seconds:.1f} s")
+        _table(scored["group"], "group", HARD_GROUPS)
+        print()
+        _table(scored["kind"], "kind", HARD_KINDS)
 
 
 def vader_heldout(analyser: Analyser, tier: Tier) -> tuple[float, int] | str:
@@ -123,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--tier", choices=("fast", "quality", "both"), default="both")
+    parser.add_argument("--set", choices=("clean", "hard"), default="clean", dest="which", help="which set")
+    parser.add_argument("--split", choices=("dev", "test"), default="test", help="split of the hard set")
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder with <lang>.jsonl files")
     parser.add_argument("--no-vader", action="store_true", help="skip the held-out vader tweets")
     parser.add_argument("--errors", action="store_true", help="list every post with a wrong answer")
@@ -131,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
     analyser = Analyser()
     tiers: list[Tier] = ["fast", "quality"] if args.tier == "both" else [args.tier]
+    if args.which == "hard":
+        _hard(analyser, tiers, args.split, args.errors)
+        return 0
     rows = load_set(args.data)
     missed = False
     print(f"Labelled set: {len(rows)} posts written by the project ({args.data})")
@@ -141,18 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         scores = score_set(analyser, tier, rows, errors=args.errors)
         print(f"\n[{tier}] {len(rows)} posts in {scores.seconds:.1f} s")
-        print(f"  {'lang':5} {'n':>3} {'language':>9} {'sentiment':>10} {'intent':>7}")
-        for lang in LANGS:
-            if lang in scores.n:
-                print(
-                    f"  {lang:5} {scores.n[lang]:3d} {scores.rate('language', lang):9.3f} "
-                    f"{scores.rate('sentiment', lang):10.3f} {scores.rate('intent', lang):7.3f}"
-                )
+        _table(scores, "lang", LANGS)
         overall = {w: scores.rate(w) for w in ("language", "sentiment", "intent")}
-        print(
-            f"  {'all':5} {sum(scores.n.values()):3d} {overall['language']:9.3f} "
-            f"{overall['sentiment']:10.3f} {overall['intent']:7.3f}"
-        )
         if tier == "quality":
             for what, value in overall.items():
                 print(f"  {what}: {value:.3f} — {_verdict(value, TARGETS[what])}")

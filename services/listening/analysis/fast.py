@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .language import SUPPORTED, LanguageGuess
+from .language import CONFIDENCE_FLOOR, SUPPORTED, LanguageGuess
 from .lexicon_data import EMOJI, LEXICONS, LangLexicon
 from .normalise import Normalised, fold
 from .types import Intent, IntentLabel, Sentiment, SentimentLabel
@@ -40,6 +40,12 @@ _TR_QUESTION_PARTICLES = frozenset(
 )
 POSITIVE_AT = 0.2
 NEGATIVE_AT = -0.2
+# Negators that say "none of": a complaint cue under one of these ("no problems", "hiç şikayetim",
+# "nikakvih problema", "inga problem", "أي مشكلة") is a negated negative, not a complaint.
+_NONE_OF = frozenset(
+    {"no", "zero", "nikakvih", "nikakav", "nikakve", "nijedan", "nijedne", "inga", "ingen", "inget"}
+)
+_NONE_OF |= frozenset({"hiç", "hiçbir", "اي", "بدون"})
 _SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f"}
 
 
@@ -149,6 +155,18 @@ def _emoji_valence(emojis: list[str]) -> float:
     return total
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the lexicons see in a post, apart from the verdict: the cue rules (`cues.py`) read it."""
+
+    positive: float  # sum of positive word weights that are not negated
+    negative: float  # negative words not negated plus negated positive words ("not happy"), <= 0
+    negated_negative: int  # negative words or complaint cues under a negator ("not bad", "no problems")
+    complaint: int  # complaint cues that are not negated
+    praise: int
+    purchase: int
+
+
 class FastTier:
     """Lexicon and rule analyser; no state beyond the compiled lexicons."""
 
@@ -162,7 +180,8 @@ class FastTier:
     def _table(self, lang: LanguageGuess) -> tuple[_Compiled, bool]:
         code = lang.language
         if code in SUPPORTED:
-            return _COMPILED[code], True
+            # An unsure language (short slang, code-switching) reads every lexicon.
+            return (_COMPILED[code] if lang.confidence >= CONFIDENCE_FLOOR else _MERGED), True
         return _MERGED, False
 
     def _sentiment(self, norm: Normalised, lang: LanguageGuess) -> tuple[SentimentLabel, float, float, int]:
@@ -214,6 +233,61 @@ class FastTier:
         if not known:
             conf *= 0.6
         return label, score, round(conf, 3), hits
+
+    def negators(self, lang: LanguageGuess) -> frozenset[str]:
+        """The negating words of the lexicon this post is read with."""
+        return self._table(lang)[0].negators
+
+    def evidence(self, norm: Normalised, lang: LanguageGuess) -> Evidence:
+        """Positive and negative words, negated negatives and intent cues, counted apart."""
+        table, _ = self._table(lang)
+        tokens = norm.tokens
+        arabic = lang.language == "ar"
+        pos = neg = 0.0
+        negated_negative = 0
+        none_of_at: set[int] = set()
+        for i, tok in enumerate(tokens):
+            window = tokens[max(0, i - 3) : i]
+            negated = any(t in table.negators for t in window) or (
+                i + 1 < len(tokens) and tokens[i + 1] in table.negators and lang.language in ("tr", "ar")
+            )
+            if any(t in _NONE_OF for t in window) or (
+                i + 1 < len(tokens)
+                and tokens[i + 1] in ("yok", "ما", "مافي")
+                and lang.language in ("tr", "ar")
+            ):
+                none_of_at.add(i)
+            w = _lookup(table, tok, arabic)
+            if w < 0 and negated and (w <= -3 or i in none_of_at):
+                # "not bad", "nije loše", "no problems": a strong negative word under any negator, or
+                # any negative word under a "none of" negator.
+                negated_negative += 1
+            elif w < 0 and negated:
+                pass
+            elif w > 0 and negated:
+                neg -= 0.6 * w
+            elif w > 0:
+                pos += w
+            elif w < 0:
+                neg += w
+        padded = " " + " ".join(tokens) + " "
+        complaint_cues = table.cues["complaint"]
+        complaint = complaint_cues.hits(tokens, padded) if tokens else 0
+        # A complaint cue under a negator ("can't complain", "no problem") is not a complaint.
+        # A complaint cue denied after it ("şikayetim yok") is not a complaint either.
+        for i in none_of_at:
+            denied_after = i + 1 < len(tokens) and tokens[i + 1] in ("yok", "değil")
+            if denied_after and complaint_cues.hits([tokens[i]], ""):
+                negated_negative += 1
+                complaint -= 1
+        return Evidence(
+            pos,
+            neg,
+            negated_negative,
+            max(0, complaint),
+            table.cues["praise"].hits(tokens, padded),
+            table.cues["purchase"].hits(tokens, padded),
+        )
 
     def intent(self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment) -> Intent:
         """Intent by cue words with precedence purchase_intent > complaint > question > praise > other."""

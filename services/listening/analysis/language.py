@@ -4,7 +4,9 @@ A detector restricted to the languages we care about labels every foreign post a
 detect over everything eldc knows and report foreign posts under their own code. Bosnian, Croatian and
 Serbian cannot be told apart reliably in one post: they are reported as the macro-language `hbs` with a
 low-confidence `variant` hint (Cyrillic script means `sr`). Very short, emoji-only or low-confidence posts
-are `und`.
+are `und`. Arabizi (Arabic in Latin letters with digits) is `ar`. Our own languages are accepted at a
+lower confidence than foreign ones: short slangy or code-switched posts in them score low, and most
+traffic is in them, while a foreign language still needs the full floor.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 import eldc
 
+from .arabizi import looks_arabizi
 from .normalise import HASHTAG_RE, MENTION_RE, URL_RE, WORD_RE
 
 HBS_CODES = frozenset({"hr", "sr", "bs", "sh"})
@@ -22,6 +25,9 @@ HBS_CODES = frozenset({"hr", "sr", "bs", "sh"})
 SUPPORTED = ("en", "ar", "hbs", "sv", "tr", "de", "fr", "es")
 MIN_LETTERS = 4
 CONFIDENCE_FLOOR = 0.35
+# Floor when the detector's answer is one of SUPPORTED (or a BCS code).
+OURS_FLOOR = 0.2
+ARABIZI_CONFIDENCE = 0.6
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _LATIN_HBS = re.compile(r"[čćđšž]", re.IGNORECASE)
 
@@ -77,6 +83,8 @@ def detect(text: str) -> LanguageGuess:
     letters = sum(len(w) for w in words if not w.isdigit())
     if letters < MIN_LETTERS:
         return UNDETERMINED
+    if looks_arabizi(body):
+        return LanguageGuess("ar", ARABIZI_CONFIDENCE)
     result = eldc.detect_details(body)
     code = result.language
     scores: dict[str, float] = dict(result.scores)
@@ -95,7 +103,8 @@ def detect(text: str) -> LanguageGuess:
     if len(words) <= 2:
         confidence *= 0.7
     confidence = max(0.0, min(1.0, confidence))
-    if confidence < CONFIDENCE_FLOOR:
+    ours = code in SUPPORTED or code in HBS_CODES
+    if confidence < (OURS_FLOOR if ours else CONFIDENCE_FLOOR):
         return LanguageGuess("und", confidence)
     if code in HBS_CODES:
         return _hbs(body, scores, confidence)

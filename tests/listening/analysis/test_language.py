@@ -66,3 +66,31 @@ def test_confidence_is_between_zero_and_one_and_lower_for_short_posts() -> None:
     long = detect("Die Lieferung kam viel zu spät und der Kundenservice hat nie geantwortet.")
     short = detect("Danke schön")
     assert 0.0 <= short.confidence <= long.confidence <= 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ya jama3a el order ba2alo usbu3 ma wesel",
+        "mafi 7ada byrod 3al telefon, shu hal 5edme",
+        "mashkourin ktir, el 5edme kanet 7elwe",
+    ],
+)
+def test_arabizi_is_arabic(text: str) -> None:
+    assert detect(text).language == "ar"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("My Voltra X3 arrived with 2 scratches on the door", "en"),
+        ("Paket 3 dana kasni, a broj 2 ne odgovara", "hbs"),
+        ("Beställde 3 st men fick 2", "sv"),
+    ],
+)
+def test_digits_in_latin_posts_are_not_arabizi(text: str, code: str) -> None:
+    assert detect(text).language == code
+
+
+def test_short_slangy_posts_in_our_languages_are_not_und() -> None:
+    assert detect("tbh the new app kinda slaps ngl").language == "en"

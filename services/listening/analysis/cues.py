@@ -1,0 +1,543 @@
+# ruff: noqa: RUF001  (Turkish, Arabic and Cyrillic letters are the point)
+"""Cue rules over either tier's answer, for the messy posts both tiers misread.
+
+A tier reads a post as a whole, so praise words win in "thanks, the staff were lovely, but it still
+doesn't work", a refund demand reads neutral (or as wanting to buy), and "not bad at all" reads as a
+complaint. These rules look for the few things that decide such posts and override the tier only
+when they are present, in this order:
+
+1. a fixed problem thanked for ("sorted", "riješen", "löst", "çözüldü", "انحلت", not negated and not
+   "still") is positive praise;
+2. a double charge is a negative complaint, never purchase intent; a refund demanded (not asked
+   about) is a complaint and not positive;
+3. an unresolved problem decides a mixed post: "still"/"i dalje"/"fortfarande"/"hâlâ"/"لسه" with
+   something negative, or a "but" followed by something negative, is a negative complaint;
+4. irony: 🙃 or 👏 around a failure (negative words or complaint cues) is a negative complaint;
+5. negated negatives ("not bad", "can't complain", "hiç fena değil", "مش وحش") with nothing else
+   negative are positive;
+6. a would-be customer asking what happens if they join, switch or sign up is purchase intent;
+7. company news and job adverts are `other` and neutral.
+The cue lists are words and short phrases per language (stems end in `*`), folded like the lexicons.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from .fast import Evidence, FastTier
+from .language import CONFIDENCE_FLOOR, LanguageGuess
+from .normalise import Normalised, fold, normalise
+from .types import Intent, IntentLabel, Sentiment
+
+_RAW: dict[str, dict[str, list[str]]] = {
+    "en": {
+        "resolved": [
+            "fixed",
+            "sorted",
+            "solved",
+            "resolved",
+            "turned up",
+            "sorted out",
+            "swapped",
+            "credited",
+            "problem solved",
+            "working again",
+            "works again",
+            "all good now",
+        ],
+        "charge": [
+            "charged twice",
+            "charged me twice",
+            "billed twice",
+            "billed two times",
+            "double charge*",
+            "charged me again",
+            "still took",
+            "took the money",
+            "duplicate payment",
+            "duplicate charge",
+        ],
+        "twice": ["twice", "two times", "double"],
+        "money": ["charged", "took", "paid", "billed", "payment", "charge", "money", "£", "$", "€"],
+        "refund": ["refund", "refund it", "my money back", "chargeback", "reverse the"],
+        "still": ["still", "yet to", "not yet"],
+        "contrast": ["but", "though", "however", "unfortunately", "except"],
+        "prospect": [
+            "if i join",
+            "if i switch",
+            "if i sign up",
+            "if i port",
+            "if i move",
+            "thinking of joining",
+            "thinking of moving",
+            "thinking of switching",
+            "sign up now",
+            "join today",
+            "what happens if i",
+            "what happens to my",
+            "if i order",
+            "if i upgrade",
+        ],
+        "notice": [
+            "hiring",
+            "we're looking for",
+            "we are looking for",
+            "apply via",
+            "apply now",
+            "careers",
+            "vacanc*",
+            "announces",
+            "announced",
+            "revenue",
+            "merger",
+            "job opening*",
+            "creating jobs",
+        ],
+    },
+    "hbs": {
+        "resolved": [
+            "riješen*",
+            "rešen*",
+            "riješili",
+            "rešili",
+            "sredili",
+            "sređeno",
+            "sve radi",
+            "sve je ispravno",
+            "sve vratio",
+            "sve vratili",
+            "popravili",
+            "stigla zamjensk*",
+            "konačno je stigl*",
+        ],
+        "charge": [
+            "dva puta",
+            "dvaput",
+            "dupla naplata",
+            "duplu naplatu",
+            "dvostruk*",
+            "opet naplatili",
+            "opet ste mi naplatili",
+        ],
+        "twice": ["dva puta", "dvaput", "dvostruko", "duplo"],
+        "money": [
+            "naplatili",
+            "naplata",
+            "naplatu",
+            "skinuli",
+            "skinuo",
+            "platio",
+            "platila",
+            "uplat*",
+            "novac",
+            "km",
+        ],
+        "refund": [
+            "povrat novca",
+            "povrat duplog",
+            "vratite",
+            "vrati mi",
+            "zahtijevam",
+            "zahtevam",
+            "hoću svoj novac",
+            "novac nazad",
+            "pare nazad",
+            "vratite mi pare",
+            "vratite novac",
+        ],
+        "still": ["i dalje", "još uvijek", "još uvek", "još nije", "još ništa"],
+        "contrast": ["ali", "međutim", "nažalost", "a opet"],
+        "prospect": [
+            "ako pređem",
+            "ako predjem",
+            "ako uzmem",
+            "ako se učlanim",
+            "ako potpišem",
+            "ako kupim",
+            "da pređem",
+            "da se prebacim",
+            "razmišljam da",
+            "šta se desi",
+            "šta ako",
+            "hoću da otvorim",
+            "učlanim",
+            "prebacim",
+        ],
+        "notice": [
+            "zapošljava*",
+            "konkurs",
+            "oglas za posao",
+            "radno mjesto",
+            "radno mesto",
+            "rad od kuće",
+            "puno radno vrijeme",
+            "prijave do",
+            "prijave putem",
+            "objavila",
+            "objavio",
+            "izvještaj",
+            "izveštaj",
+            "polugodišnj*",
+            "kvartaln*",
+        ],
+    },
+    "sv": {
+        "resolved": [
+            "löst",
+            "löste",
+            "löstes",
+            "fixade",
+            "fixat",
+            "rättades",
+            "rättat",
+            "ordnat",
+            "ordnade",
+            "funkar perfekt",
+            "funkar igen",
+            "fungerar igen",
+            "betalade tillbaka",
+        ],
+        "charge": ["två gånger", "dubbeldrag*", "dubbeldebit*", "fortsätter ta betalt", "drog pengarna"],
+        "twice": ["två gånger", "dubbelt"],
+        "money": ["drog", "dragit", "debiterade", "betalade", "betalning*", "pengar*", "kr"],
+        "refund": [
+            "återbetala",
+            "återbetala det",
+            "återbetala pengarna",
+            "tillbaka mina pengar",
+            "pengarna tillbaka",
+            "jag kräver",
+            "betala tillbaka",
+            "betalar tillbaka",
+        ],
+        "still": ["fortfarande", "ännu inte", "än så länge inte"],
+        "contrast": ["men", "tyvärr", "dock"],
+        "prospect": [
+            "om jag går med",
+            "om jag blir medlem",
+            "om jag byter",
+            "om jag skaffar",
+            "om jag beställer",
+            "om jag tecknar",
+            "funderar på att byta",
+            "tänker öppna",
+            "tänker byta",
+            "blir medlem",
+            "vad händer om jag",
+            "vad händer med min",
+        ],
+        "notice": [
+            "vi söker",
+            "söker lagerarbetare",
+            "ansök*",
+            "lediga jobb",
+            "redovisar",
+            "omsättning*",
+            "rekordomsättning",
+            "köper upp",
+            "börsnotering",
+            "rekryterar",
+            "kvartalsrapport",
+        ],
+    },
+    "tr": {
+        "resolved": [
+            "çözüldü",
+            "çözdüler",
+            "çözdünüz",
+            "giderdiler",
+            "giderildi",
+            "iade edildi",
+            "bulundu",
+            "değiştirdiler",
+            "halloldu",
+            "hallettiler",
+            "düzeldi",
+            "sorun tamamen",
+        ],
+        "charge": [
+            "iki kez",
+            "iki kere",
+            "çift çekim",
+            "cift cekim",
+            "para çekiyorsunuz",
+            "fazla çekilen",
+            "fazla tutar*",
+        ],
+        "twice": ["iki kez", "iki kere", "iki defa", "çift"],
+        "money": ["çekti", "çekildi", "ödedim", "ödeme*", "para*", "tl", "ücret*"],
+        "refund": [
+            "iade edin",
+            "iade istiyorum",
+            "iadesini istiyorum",
+            "geri istiyorum",
+            "paramı geri",
+            "parami geri",
+            "parami iade",
+            "paramı iade",
+            "itiraz edeceğim",
+        ],
+        "still": ["hâlâ", "hala", "henüz"],
+        "contrast": ["ama", "fakat", "ancak", "lakin"],
+        "prospect": [
+            "geçersem",
+            "gecersem",
+            "katılırsam",
+            "katilirsam",
+            "açarsam",
+            "acarsam",
+            "verirsem",
+            "alırsam",
+            "alirsam",
+            "üye olmayı",
+            "uye olmayi",
+            "geçiş yapmak",
+            "gecis yapmak",
+            "geçmeyi düşünüyorum",
+            "taşımayı düşünüyorum",
+            "almayı düşünüyorum",
+            "almayi dusunuyorum",
+        ],
+        "notice": [
+            "başvurular",
+            "basvurular",
+            "başvuru için",
+            "iş ilanı",
+            "açıkladı",
+            "duyurdu",
+            "anlaşması",
+            "imzaladı",
+            "gelirini",
+            "çeyrekte",
+            "istihdam",
+            "birleşme",
+            "geliştirici arıyor",
+            "eleman arıyor",
+        ],
+    },
+    "ar": {
+        "resolved": [
+            "انحلت",
+            "انحل",
+            "حلوها",
+            "حلوا",
+            "تم حل",
+            "اتحلت",
+            "وصل البديل",
+            "الطلب البديل",
+            "تم التعويض",
+            "على التعويض",
+            "رجعولي",
+            "ترجعت",
+            "تصلحت",
+            "اشتغل",
+        ],
+        "charge": ["مرتين", "خصمتوا", "تسحبون", "ما زلتم تسحبون", "سحبتوا"],
+        "twice": ["مرتين", "مرتان"],
+        "money": ["خصم*", "سحب*", "دفعت", "المبلغ", "فلوس*", "الفاتوره", "الفاتورة", "ريال", "جنيه", "درهم"],
+        "refund": [
+            "استرجاع المبلغ",
+            "استرداد المبلغ",
+            "رجعوا فلوسي",
+            "رجعولي فلوسي",
+            "ابي فلوسي",
+            "أبي فلوسي",
+            "بدي مصرياتي",
+            "اريد فلوسي",
+            "أريد فلوسي",
+            "اطالب باسترداد",
+            "أطالب باسترداد",
+            "ما رجعتوا",
+        ],
+        "still": [
+            "لسه",
+            "لحد الان",
+            "لحد الآن",
+            "ما زال",
+            "ما زلتم",
+            "لا يزال",
+            "مازال",
+            "للحين",
+            "لسا",
+            "بعده",
+        ],
+        "contrast": ["لكن", "بس", "ولكن", "الا ان"],
+        "prospect": [
+            "اذا اشتركت",
+            "إذا اشتركت",
+            "لو اشتركت",
+            "لو انضممت",
+            "اذا انضممت",
+            "ناوي اشترك",
+            "ناوي أشترك",
+            "ناوي انتقل",
+            "ناوي أنتقل",
+            "افكر اطلب",
+            "أفكر أطلب",
+            "افكر اشترك",
+            "اذا فتحت حساب",
+            "إذا فتحت حساب",
+            "ايش يصير اذا",
+            "شو بيصير اذا",
+        ],
+        "notice": [
+            "وظائف",
+            "وظيفه شاغره",
+            "للتقديم",
+            "تعلن",
+            "ارباح",
+            "أرباح",
+            "اتفاقيه",
+            "اتفاقية",
+            "مؤتمر",
+            "شراكه",
+            "شراكة",
+            "مطلوب موظفين",
+            "مطلوب مندوبين",
+        ],
+    },
+}
+IRONY_EMOJI = frozenset({"🙃", "👏", "🙄"})
+RULES = frozenset({"resolved", "demand", "unresolved", "irony", "negated_negative", "prospect", "notice"})
+# A tier this sure that a post is negative is not overruled by a negated negative.
+SURE = 0.6
+_THANKS_EMOJI = frozenset({"🙏", "👍", "❤", "❤️", "🙌", "💯"})
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """Every cue of one kind as one regular expression over the space-joined tokens."""
+
+    pattern: re.Pattern[str] | None
+
+    def find(self, padded: str) -> list[int]:
+        """Token positions where a cue starts (phrases: the position of their first word)."""
+        if self.pattern is None:
+            return []
+        return [padded.count(" ", 0, m.start()) - 1 for m in self.pattern.finditer(padded)]
+
+
+def _matcher(words: list[str], lang: str) -> _Matcher:
+    alternatives: set[str] = set()
+    for w in words:
+        f = fold(w, lang)
+        alternatives.add(re.escape(f[:-1]) + r"\S*" if f.endswith("*") else re.escape(f))
+    if not alternatives:
+        return _Matcher(None)
+    # Longest first, so that a phrase wins over the word it starts with.
+    body = "|".join(sorted(alternatives, key=len, reverse=True))
+    return _Matcher(re.compile(f"(?<= )(?:{body})(?= )"))
+
+
+_KINDS = ("resolved", "charge", "twice", "money", "refund", "still", "contrast", "prospect", "notice")
+_TABLES: dict[str, dict[str, _Matcher]] = {
+    lang: {k: _matcher(words[k], lang) for k in _KINDS} for lang, words in _RAW.items()
+}
+_MERGED: dict[str, _Matcher] = {
+    k: _matcher([w for words in _RAW.values() for w in words[k]], "") for k in _KINDS
+}
+
+
+def _table(lang: LanguageGuess) -> dict[str, _Matcher]:
+    if lang.confidence >= CONFIDENCE_FLOOR and lang.language in _TABLES:
+        return _TABLES[lang.language]
+    return _MERGED
+
+
+def _negative(ev: Evidence) -> bool:
+    return ev.negative < 0 or ev.complaint > 0
+
+
+class CueRules:
+    """Applies the rules above to one tier's sentiment and intent."""
+
+    def __init__(self, fast: FastTier, rules: frozenset[str] = RULES) -> None:
+        self.fast = fast
+        self.rules = rules
+
+    def _denied(self, tokens: list[str], lang: LanguageGuess, start: int) -> bool:
+        """A negator from `start` on ("still can't", "i dalje ne radi") that is not a negated negative."""
+        tail = tokens[start:]
+        if not any(t in self.fast.negators(lang) for t in tail):
+            return False
+        return not self.fast.evidence(normalise(" ".join(tail), lang.language), lang).negated_negative
+
+    def revise(
+        self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment, intent: Intent
+    ) -> tuple[Sentiment, Intent]:
+        """The tier's answer, or the rule's when one of the cues above decides the post."""
+        table = _table(lang)
+        tokens = norm.tokens
+        if not tokens:
+            return sentiment, intent
+        padded = " " + " ".join(tokens) + " "
+        found = {k: table[k].find(padded) for k in _KINDS}
+        ev = self.fast.evidence(norm, lang)
+        negators = self.fast.negators(lang)
+
+        def negated(i: int) -> bool:
+            return any(t in negators for t in tokens[max(0, i - 2) : i])
+
+        resolved = [i for i in found["resolved"] if not negated(i)]
+        thanked = ev.praise > 0 or ev.positive > 0 or any(e in _THANKS_EMOJI for e in norm.emojis)
+        on = self.rules
+        if "resolved" in on and resolved and thanked and not found["still"]:
+            return _positive(sentiment), _as(intent, "praise")
+        question = "?" in norm.text or "؟" in norm.text
+        if "demand" in on and (found["charge"] or (found["twice"] and found["money"])):
+            return _negative_sentiment(sentiment), _as(intent, "complaint")
+        if "demand" in on and found["refund"] and not question:
+            return _not_positive(sentiment), _as(intent, "complaint")
+        still = found["still"]
+        if "unresolved" in on and still and (_negative(ev) or self._denied(tokens, lang, still[0])):
+            return _negative_sentiment(sentiment), _as(intent, "complaint")
+        if "unresolved" in on and found["contrast"]:
+            cut = found["contrast"][-1] + 1
+            tail = normalise(" ".join(tokens[cut:]), lang.language)
+            if tail.tokens and (_negative(self.fast.evidence(tail, lang)) or self._denied(tokens, lang, cut)):
+                return _negative_sentiment(sentiment), _as(intent, "complaint")
+        if "irony" in on and any(e in IRONY_EMOJI for e in norm.emojis) and _negative(ev):
+            return _negative_sentiment(sentiment), _as(intent, "complaint")
+        sure_negative = sentiment.label == "negative" and sentiment.confidence >= SURE
+        if (
+            "negated_negative" in on
+            and ev.negated_negative
+            and not (_negative(ev) or question or sure_negative)
+        ):
+            # Only a complaint is the misreading; other intents stand.
+            label = "praise" if intent.label == "complaint" else intent.label
+            return _positive(sentiment), _as(intent, label)
+        if "prospect" in on and found["prospect"] and not _negative(ev):
+            return _neutral_if_negative(sentiment), _as(intent, "purchase_intent")
+        if (
+            "notice" in on
+            and found["notice"]
+            and not _negative(ev)
+            and not question
+            and intent.label != "other"
+        ):
+            return Sentiment("neutral", 0.0, 0.6), _as(intent, "other")
+        return sentiment, intent
+
+
+def _positive(s: Sentiment) -> Sentiment:
+    return s if s.label == "positive" else Sentiment("positive", max(0.3, -s.score), 0.6)
+
+
+def _negative_sentiment(s: Sentiment) -> Sentiment:
+    return s if s.label == "negative" else Sentiment("negative", min(-0.3, -abs(s.score)), 0.6)
+
+
+def _not_positive(s: Sentiment) -> Sentiment:
+    return Sentiment("neutral", 0.0, 0.55) if s.label == "positive" else s
+
+
+def _neutral_if_negative(s: Sentiment) -> Sentiment:
+    return Sentiment("neutral", 0.0, 0.55) if s.label == "negative" else s
+
+
+def _as(intent: Intent, label: IntentLabel) -> Intent:
+    if intent.label == label:
+        return intent
+    return replace(intent, label=label, confidence=max(0.6, intent.scores.get(label, 0.0)))
