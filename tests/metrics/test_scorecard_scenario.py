@@ -626,7 +626,10 @@ def test_retention_and_clv_in_other_currencies(client: httpx.Client, stack: Stac
     )
 
     def done(card: dict[str, Any]) -> bool:
-        return bool(card["customer"]["clv"]["all"]["customers"] == 3)
+        # A card's reads are not one snapshot (each figure is its own query): wait for both figures to
+        # have seen every order.
+        customer = card["customer"]
+        return bool(customer["clv"]["all"]["customers"] == 3 and customer["retention"]["count"] == 1)
 
     card = settled(client, tenant, done, "the orders folded")
     # `abroad` ordered before the previous period began: only `loyal` and `lapsed` were its customers.
