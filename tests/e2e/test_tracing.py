@@ -171,11 +171,18 @@ def test_one_mention_is_one_trace_across_every_service(gateway: httpx.Client, re
         timeout=30,
         what="the scorecard to count the mention and its conversation",
     )
-    # Each process exports on its own schedule: wait for the spans of every hop.
+
+    # Each process exports on its own schedule: wait for the spans of every hop, and for every span's
+    # parent but the caller's (a child may arrive before its parent from another process).
+    def whole() -> list[Span] | None:
+        found = receiver.trace(trace_id)
+        if not found or not CONSUMED <= {(x.service, x.name) for x in found}:
+            return None
+        ids = {x.span_id for x in found}
+        return found if all(x.parent_id in ids or x.parent_id == root_parent for x in found) else None
+
     spans = wait_until(
-        lambda: (s := receiver.trace(trace_id)) and CONSUMED <= {(x.service, x.name) for x in s} and s,
-        timeout=30,
-        what="spans of every hop in the mention's trace",
+        whole, timeout=30, what="spans of every hop in the mention's trace, with their parents"
     )
     assert _services(spans) == set(SERVICES)
 
