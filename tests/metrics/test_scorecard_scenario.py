@@ -65,6 +65,28 @@ def get(client: httpx.Client, tenant: Tenant, path: str, **params: Any) -> Any:
     return response.json()
 
 
+def received(
+    when: datetime, label: str, intent: str, queries: dict[str, str], channel_id: str | None = None
+) -> c.MentionReceived:
+    """A post of a new author at `when`, analysed as `label` and `intent`, matching `queries` (id → kind)."""
+    return c.MentionReceived(
+        mention_id=unique("m"),
+        platform="x",
+        external_id=uuid.uuid4().hex,
+        text="…",
+        created_at=when,
+        author=c.Author(handle=unique("@fan")),
+        analysis=c.Analysis(
+            language="en", sentiment=c.Sentiment.model_validate({"label": label, "score": 0}), intent=intent
+        ),
+        matched_query_ids=list(queries),
+        matched_queries=[
+            c.MatchedQuery.model_validate({"query_id": q, "kind": k}) for q, k in queries.items()
+        ],
+        channel_id=channel_id,
+    )
+
+
 class Scenario:
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
@@ -73,22 +95,7 @@ class Scenario:
         labels = ["positive"] * 6 + ["negative"] * 3 + ["neutral"]
         for i, label in enumerate(labels):
             kind, query = ("brand", self.brand) if i < 8 else ("competitor", self.competitor)
-            mention = c.MentionReceived(
-                mention_id=unique("m"),
-                platform="x",
-                external_id=uuid.uuid4().hex,
-                text="…",
-                created_at=at(9, i),
-                author=c.Author(handle=unique("@fan")),
-                analysis=c.Analysis(
-                    language="en",
-                    sentiment=c.Sentiment.model_validate({"label": label, "score": 0}),
-                    intent="question",
-                ),
-                matched_query_ids=[query],
-                matched_queries=[c.MatchedQuery.model_validate({"query_id": query, "kind": kind})],
-                channel_id="chan-x",
-            )
+            mention = received(at(9, i), label, "question", {query: kind}, channel_id="chan-x")
             self.mentions.append(event(tenant, mention, at(9, i)))
         self.conversations = [unique("conv") for _ in range(4)]
         self.profiles = [unique("prof") for _ in range(10)]
@@ -556,21 +563,7 @@ def test_top_topics_count_the_topic_queries_matches(client: httpx.Client, stack:
     plan = [[shipping, returns], [shipping], [shipping, sizes], [returns], [sizes], [returns]]
     events = []
     for i, topics in enumerate(plan):
-        mention = c.MentionReceived(
-            mention_id=unique("m"),
-            platform="x",
-            external_id=uuid.uuid4().hex,
-            text="…",
-            created_at=at(9, i),
-            author=c.Author(handle=unique("@fan")),
-            analysis=c.Analysis(
-                language="en",
-                sentiment=c.Sentiment.model_validate({"label": "neutral", "score": 0}),
-                intent="other",
-            ),
-            matched_query_ids=topics,
-            matched_queries=[c.MatchedQuery.model_validate({"query_id": q, "kind": "topic"}) for q in topics],
-        )
+        mention = received(at(9, i), "neutral", "other", dict.fromkeys(topics, "topic"))
         events.append(event(tenant, mention, at(9, i)))
     # The last mention is removed from its platform: it leaves the topics too.
     last = events[-1].data
