@@ -77,6 +77,7 @@ METRICS_TABLES = [
     for m in (
         models.MentionFact,
         models.MentionQueryFact,
+        models.MentionHashtagFact,
         models.AlertFact,
         models.ConversationFact,
         models.SurveyFact,

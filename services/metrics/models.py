@@ -45,6 +45,16 @@ class MentionQueryFact(SQLModel, table=True):
     kind: str = Field(max_length=16)
 
 
+class MentionHashtagFact(SQLModel, table=True):
+    """One #hashtag of a mention's text (case-folded, without `#`; `shared.hashtags`)."""
+
+    __tablename__ = "mention_hashtag_fact"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    mention_id: str = Field(primary_key=True, max_length=64)
+    tag: str = Field(primary_key=True, max_length=64)
+
+
 class AlertFact(SQLModel, table=True):
     """A listening alert raised on a query."""
 

@@ -20,6 +20,8 @@ DEFINITIONS: dict[str, str] = {
     "period's mentions, in percent; a mention matching two brand queries counts twice.",
     "top_topics": "Top topics: the tenant's topic queries (listening queries of kind `topic`) by how many "
     "of the period's mentions matched them, most first (ties by query id), at most 10.",
+    "top_hashtags": "Top hashtags: the #hashtags of the period's mentions' text (case-folded, without `#`, "
+    "counted once per mention) by how many mentions used them, most first (ties by tag), at most 10.",
     "alerts": "Alerts raised on listening queries for buckets starting in the period.",
     "conversations": "Conversations opened in the period (when their first inbound message reached "
     "Rapport), not merged into another; `assigned` those with an agent, `per_agent` by their agent now; "
@@ -81,6 +83,11 @@ class TopicCount(BaseModel):
     mentions: int
 
 
+class HashtagCount(BaseModel):
+    tag: str
+    mentions: int
+
+
 class Listening(BaseModel):
     mentions: MentionCounts = Field(default_factory=MentionCounts, description=DEFINITIONS["mentions"])
     net_sentiment: float | None = _d("net_sentiment")
@@ -88,6 +95,7 @@ class Listening(BaseModel):
         default_factory=ShareOfVoice, description=DEFINITIONS["share_of_voice"]
     )
     top_topics: list[TopicCount] = Field(default_factory=list, description=DEFINITIONS["top_topics"])
+    top_hashtags: list[HashtagCount] = Field(default_factory=list, description=DEFINITIONS["top_hashtags"])
     alerts: int = Field(default=0, description=DEFINITIONS["alerts"])
 
 

@@ -48,6 +48,7 @@ from services.metrics.models import (
     ErasedProfile,
     MentionCount,
     MentionFact,
+    MentionHashtagFact,
     MentionQueryFact,
     MetricsSnapshot,
     MetricsSnapshotRow,
@@ -69,6 +70,7 @@ FACT_TABLES: tuple[Table, ...] = tuple(
     for m in (
         MentionFact,
         MentionQueryFact,
+        MentionHashtagFact,
         MentionCount,
         AlertFact,
         ConversationFact,

@@ -590,6 +590,63 @@ def test_top_topics_count_the_topic_queries_matches(client: httpx.Client, stack:
     }
 
 
+def test_top_hashtags_follow_the_posts_text_edits_and_removals(client: httpx.Client, stack: Stack) -> None:
+    tenant = signup(client)
+    texts = [
+        "Late again #Delivery #fail",
+        "#delivery took a week, #DELIVERY!",  # one mention: counted once
+        "#Sizes run small https://shop.example/help#sizes",  # a link's fragment is no hashtag
+        "no tags here, only an email a#b",
+        "#refund please #fail",
+        "#delivery was fine",  # removed from the platform below
+    ]
+    mentions = []
+    for i, text in enumerate(texts):
+        mention = received(at(9, i), "neutral", "other", {}).model_copy(update={"text": text})
+        mentions.append(mention)
+    events = [event(tenant, m, at(9, i)) for i, m in enumerate(mentions)]
+    # The author edits the fifth post: its hashtags are the edited text's.
+    analysis = mentions[4].analysis
+    edited = c.MentionEdited(
+        mention_id=mentions[4].mention_id,
+        created_at=at(9, 4),
+        text="#Refund please, #support",
+        previous=analysis,
+        analysis=analysis,
+    )
+    redacted = c.MentionRedacted(
+        mention_id=mentions[5].mention_id,
+        platform="x",
+        created_at=at(9, 5),
+        reason="deleted",
+        analysis=analysis,
+    )
+    events += [event(tenant, edited, at(10)), event(tenant, redacted, at(11))]
+    publish(stack, events)
+    expected = [
+        {"tag": "delivery", "mentions": 2},
+        {"tag": "fail", "mentions": 1},
+        {"tag": "refund", "mentions": 1},
+        {"tag": "sizes", "mentions": 1},
+        {"tag": "support", "mentions": 1},
+    ]
+    card = settled(
+        client, tenant, lambda k: k["listening"]["top_hashtags"] == expected, "the hashtags after the edit"
+    )
+    assert card["listening"]["mentions"]["total"] == 5
+    rows = all_rows(client, tenant, "top_hashtags")
+    assert Counter(r["tag"] for r in rows) == {t["tag"]: t["mentions"] for t in expected}
+    # A period that starts inside an hour reads that hour's rows, the rest from the hourly counts: the
+    # same figures.
+    part = get(client, tenant, "scorecard", **{**PERIOD, "from": at(9, 1).isoformat()})
+    assert part["listening"]["top_hashtags"] == [
+        {"tag": "delivery", "mentions": 1},
+        {"tag": "refund", "mentions": 1},
+        {"tag": "sizes", "mentions": 1},
+        {"tag": "support", "mentions": 1},
+    ]
+
+
 def test_retention_and_clv_in_other_currencies(client: httpx.Client, stack: Stack) -> None:
     tenant = signup(client)
     loyal, lapsed, abroad = unique("prof"), unique("prof"), unique("prof")

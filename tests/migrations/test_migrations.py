@@ -407,3 +407,51 @@ async def test_engagement_conversations_get_the_thread_of_the_post_that_opened_t
         "c3": post_key(platform="x", root_external_id="e2"),  # the thread of the conversation holding e2b
         "c4": "legacy:c4",
     }
+
+
+@pytest.mark.parametrize("service", ["metrics"])
+async def test_metrics_mention_counts_made_by_the_migrations_equal_the_foldings(
+    service: str, database_url: str
+) -> None:
+    """Mentions folded before the hourly and daily counts existed are counted by the migrations exactly as
+    `rollups.backfill` counts them from the rows (hashtags apart: no text was kept before them)."""
+    from services.metrics.logic import rollups
+
+    await migrate(service, database_url, "1e7b9251bfe1")
+    hours = [WHEN + timedelta(hours=h, minutes=m) for h, m in ((0, 5), (0, 40), (1, 0), (26, 59))]
+
+    def write(conn: Connection) -> None:
+        mention = Table("mention_fact", MetaData(), autoload_with=conn)
+        match = Table("mention_query_fact", MetaData(), autoload_with=conn)
+        for i, at in enumerate(hours):
+            conn.execute(
+                insert(mention).values(
+                    tenant_id="t1",
+                    mention_id=f"m{i}",
+                    created_at=at,
+                    platform="x" if i % 2 else "instagram",
+                    channel_id="ch-1" if i else None,
+                    language="en",
+                    sentiment=("positive", "negative")[i % 2],
+                    intent="complaint",
+                    analysed_at=at,
+                    removed_at=WHEN if i == 3 else None,
+                )
+            )
+            for query_id, kind in (("q-brand", "brand"), ("q-ship", "topic"), (f"q-topic-{i % 2}", "topic")):
+                conn.execute(
+                    insert(match).values(tenant_id="t1", mention_id=f"m{i}", query_id=query_id, kind=kind)
+                )
+
+    await on_connection(database_url, write)
+    await migrate(service, database_url)
+
+    def counts(conn: Connection) -> list[tuple[Any, ...]]:
+        table = Table("mention_count", MetaData(), autoload_with=conn)
+        rows = conn.execute(select(table).where(table.c.n != 0))
+        return sorted((r.filter, r.span, comparable(r.start), r.field, r.value, r.n) for r in rows)
+
+    migrated = await on_connection(database_url, counts)
+    assert ("", "d", comparable(hours[0].replace(hour=0, minute=0)), "topic", "q-ship", 3) in migrated
+    await on_connection(database_url, lambda conn: rollups.backfill(conn))
+    assert await on_connection(database_url, counts) == migrated

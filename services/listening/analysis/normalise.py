@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 import emoji
 
+from shared.hashtags import HASHTAG_RE
+
 URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
 MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_](?:[\w.]*\w)?)", re.UNICODE)
-HASHTAG_RE = re.compile(r"(?<![\w#&])#(\w+)", re.UNICODE)
 # Letters (any script), digits and apostrophes inside words; emoji are tokenised separately.
 WORD_RE = re.compile(r"[^\W_](?:[^\W_]|['’][^\W_])*", re.UNICODE)
 

@@ -27,6 +27,7 @@ from services.metrics.models import (
     ConversationFact,
     MentionCount,
     MentionFact,
+    MentionHashtagFact,
     MentionQueryFact,
     OrderFact,
     ProfileFact,
@@ -39,6 +40,7 @@ from services.metrics.schemas import (
     ConversationCounts,
     Customer,
     Durations,
+    HashtagCount,
     Listening,
     MentionCounts,
     Rate,
@@ -62,7 +64,10 @@ def select_(*columns: Any) -> Any:
 
 STAGES: tuple[str, ...] = get_args(LifecycleStage)
 CENT = Decimal("0.01")
-TOP_TOPICS = 10  # the topic queries the scorecard lists
+TOP = 10  # the topic queries and the hashtags the scorecard lists
+# What `mention_tallies` counts: the mentions per value of each field, their brand and competitor matches
+# per kind, their topic matches per query and their hashtags per tag.
+TALLIES = (*rollups.FIELDS, "kind", "topic", "hashtag")
 
 
 @dataclass(frozen=True)
@@ -211,19 +216,28 @@ async def topic_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
     return await _match_rows(reader, tenant_id, f, ("topic",))
 
 
-async def top_topics(reader: Reader, tenant_id: str, f: Filters) -> list[TopicCount]:
-    """The `TOP_TOPICS` topic queries most of the period's mentions matched (ties by query id)."""
-    m, q = MentionFact, MentionQueryFact
-    n = func.count().label("n")
+async def hashtag_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The hashtags of the period's mentions (one row per mention and tag)."""
+    m, h = MentionFact, MentionHashtagFact
     stmt = (
-        select_(col(q.query_id), n)
-        .join(m, and_(col(m.tenant_id) == col(q.tenant_id), col(m.mention_id) == col(q.mention_id)))
-        .where(*_mention_where(tenant_id, f), col(q.kind) == "topic")
-        .group_by(col(q.query_id))
-        .order_by(n.desc(), col(q.query_id))
-        .limit(TOP_TOPICS)
+        select_(h.mention_id, h.tag, m.created_at)
+        .join(m, and_(col(m.tenant_id) == col(h.tenant_id), col(m.mention_id) == col(h.mention_id)))
+        .where(*_mention_where(tenant_id, f))
     )
-    return [TopicCount(query_id=query_id, mentions=count) for query_id, count in await reader.all(stmt)]
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+def top_of(counts: Tally[str]) -> list[tuple[str, int]]:
+    """The `TOP` values counted most, most first, ties by value."""
+    return sorted(((v, n) for v, n in counts.items() if n), key=lambda vn: (-vn[1], vn[0]))[:TOP]
+
+
+def top_topics(tallies: dict[str, Tally[str]]) -> list[TopicCount]:
+    return [TopicCount(query_id=q, mentions=n) for q, n in top_of(tallies["topic"])]
+
+
+def top_hashtags(tallies: dict[str, Tally[str]]) -> list[HashtagCount]:
+    return [HashtagCount(tag=t, mentions=n) for t, n in top_of(tallies["hashtag"])]
 
 
 async def share_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
@@ -247,16 +261,43 @@ def share_of(kinds: Tally[str]) -> ShareOfVoice:
     return ShareOfVoice(brand=brand, competitor=competitor, share=percent(brand, brand + competitor))
 
 
+async def topic_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The period's topic matches counted per query in the database."""
+    m, q = MentionFact, MentionQueryFact
+    stmt = (
+        select_(col(q.query_id).label("topic"), func.count().label("n"))
+        .join(m, and_(col(m.tenant_id) == col(q.tenant_id), col(m.mention_id) == col(q.mention_id)))
+        .where(*_mention_where(tenant_id, f), col(q.kind) == "topic")
+        .group_by(col(q.query_id))
+    )
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
+async def hashtag_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
+    """The period's hashtags counted per tag in the database."""
+    m, h = MentionFact, MentionHashtagFact
+    stmt = (
+        select_(col(h.tag).label("hashtag"), func.count().label("n"))
+        .join(m, and_(col(m.tenant_id) == col(h.tenant_id), col(m.mention_id) == col(h.mention_id)))
+        .where(*_mention_where(tenant_id, f))
+        .group_by(col(h.tag))
+    )
+    return [dict(r._mapping) for r in await reader.all(stmt)]
+
+
 async def _tallies_of_rows(reader: Reader, tenant_id: str, f: Filters) -> dict[str, Tally[str]]:
     groups = await mention_groups(reader, tenant_id, f)
     tallies = {name: tally(groups, name) for name in rollups.FIELDS}
     tallies["kind"] = tally(await share_groups(reader, tenant_id, f), "kind")
+    tallies["topic"] = tally(await topic_groups(reader, tenant_id, f), "topic")
+    tallies["hashtag"] = tally(await hashtag_groups(reader, tenant_id, f), "hashtag")
     return tallies
 
 
 async def mention_tallies(reader: Reader, tenant_id: str, f: Filters) -> dict[str, Tally[str]]:
-    """The period's mentions counted per value of each field, and their brand and competitor matches
-    per kind (`kind`): the same numbers as the rows' (`mention_groups`, `share_groups`), read from the
+    """The period's mentions counted per value of each field, their brand and competitor matches per kind
+    (`kind`), their topic matches per query (`topic`) and their hashtags (`hashtag`): the same numbers as
+    the rows' (`mention_groups`, `share_groups`, `topic_groups`, `hashtag_groups`), read from the
     hourly and daily counts for the period's whole hours and days when at most one of channel, platform,
     language and query is given, and from the rows for the part hours at its ends (and otherwise)."""
     given = [
@@ -273,7 +314,7 @@ async def mention_tallies(reader: Reader, tenant_id: str, f: Filters) -> dict[st
         return await _tallies_of_rows(reader, tenant_id, f)
     which = rollups.filter_of(*given[0]) if given else ""
     pieces, counted = rollups.whole_spans(f.from_, f.to)
-    tallies: dict[str, Tally[str]] = {name: Tally() for name in (*rollups.FIELDS, "kind")}
+    tallies: dict[str, Tally[str]] = {name: Tally() for name in TALLIES}
     for lo, hi in pieces:
         for name, counts in (await _tallies_of_rows(reader, tenant_id, replace(f, from_=lo, to=hi))).items():
             tallies[name].update(counts)
@@ -687,7 +728,8 @@ async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
             mentions=mention_counts(mentions),
             net_sentiment=net_of(mentions["sentiment"]),
             share_of_voice=share_of(mentions["kind"]),
-            top_topics=await top_topics(reader, tenant_id, f),
+            top_topics=top_topics(mentions),
+            top_hashtags=top_hashtags(mentions),
             alerts=len(await alert_rows(reader, tenant_id, f)),
         ),
         care=Care(
@@ -781,6 +823,7 @@ ROWS: dict[str, Metric] = {
     "top_topics": Metric(
         topic_rows, "created_at", "mention_id", ("mention_id", "query_id", "kind", "created_at")
     ),
+    "top_hashtags": Metric(hashtag_rows, "created_at", "mention_id", ("mention_id", "tag", "created_at")),
     "alerts": Metric(
         alert_rows, "bucket_start", "alert_id", ("alert_id", "query_id", "kind", "bucket_start")
     ),
@@ -884,7 +927,7 @@ async def rows_of(reader: Reader, tenant_id: str, metric: str, f: Filters) -> li
         key=lambda r: (
             str(r.get(spec.at) or ""),
             str(r[spec.key]),
-            str(r.get("query_id") or r.get("currency") or ""),
+            str(r.get("query_id") or r.get("tag") or r.get("currency") or ""),
         ),
     )
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
@@ -29,6 +29,7 @@ from services.metrics.models import (
     AlertFact,
     ConversationFact,
     MentionFact,
+    MentionHashtagFact,
     MentionQueryFact,
     OrderFact,
     ProfileFact,
@@ -36,6 +37,7 @@ from services.metrics.models import (
 )
 from shared.events import contracts as c
 from shared.events.envelope import Event
+from shared.hashtags import hashtags
 from shared.languages import fold_language
 
 log = logging.getLogger("rapport.metrics.facts")
@@ -114,9 +116,11 @@ def _new(session: AsyncSession, row: Any, tenant_id: str, id_: str) -> Any:
 
 
 async def add_mentions(session: AsyncSession, tenant_id: str, mentions: Sequence[c.MentionReceived]) -> None:
-    """listening.mention.received: the mention's row and one row per listening query it matched."""
+    """listening.mention.received: the mention's row, one row per listening query it matched and one per
+    hashtag of its text."""
     rows: list[dict[str, Any]] = []
     matches: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
     for m in mentions:
         rows.append(
             {
@@ -138,17 +142,31 @@ async def add_mentions(session: AsyncSession, tenant_id: str, mentions: Sequence
             {"tenant_id": tenant_id, "mention_id": m.mention_id, "query_id": qid, "kind": kind}
             for qid, kind in sorted(kinds.items())
         )
+        tags.extend({"tenant_id": tenant_id, "mention_id": m.mention_id, "tag": t} for t in hashtags(m.text))
     await _insert_new(session, MentionFact, rows)
     await _insert_new(session, MentionQueryFact, matches)
+    await _insert_new(session, MentionHashtagFact, tags)
 
 
 async def reanalyse_mention(
-    session: AsyncSession, tenant_id: str, mention_id: str, analysis: c.Analysis, at: datetime
+    session: AsyncSession,
+    tenant_id: str,
+    mention_id: str,
+    analysis: c.Analysis,
+    at: datetime,
+    text: str | None = None,
 ) -> None:
-    """listening.mention.reanalysed / .edited: the mention takes its new labels (unless a newer one came)."""
+    """listening.mention.reanalysed / .edited: the mention takes its new labels (unless a newer one came),
+    and an edit's `text` its hashtags."""
     row = await _get(session, MentionFact, tenant_id, mention_id)
     if row is None or row.removed_at is not None or not _newer(at, row.analysed_at):
         return
+    if text is not None:
+        h = MentionHashtagFact
+        await session.execute(delete(h).where(col(h.tenant_id) == tenant_id, col(h.mention_id) == mention_id))
+        await _insert_new(
+            session, h, [{"tenant_id": tenant_id, "mention_id": mention_id, "tag": t} for t in hashtags(text)]
+        )
     row.language = fold_language(analysis.language)[:16]
     row.sentiment = analysis.sentiment.label
     row.intent = analysis.intent
@@ -201,7 +219,10 @@ async def _fold_listening(session: AsyncSession, events: Sequence[Event[c.Contra
         received = {}
         if event.type in ("listening.mention.reanalysed", "listening.mention.edited"):
             changed = c.MentionReanalysed.model_validate({"reason": "label", **data})
-            await reanalyse_mention(session, event.tenantid, changed.mention_id, changed.analysis, event.time)
+            text = data.get("text") if event.type == "listening.mention.edited" else None
+            await reanalyse_mention(
+                session, event.tenantid, changed.mention_id, changed.analysis, event.time, text
+            )
         elif event.type == "listening.mention.redacted":
             await remove_mention(session, event.tenantid, c.MentionRedacted.model_validate(data), event.time)
         elif event.type == "listening.alert.raised":

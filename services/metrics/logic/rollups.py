@@ -2,8 +2,9 @@
 scorecard's listening figures over a long period read a few hundred counts instead of every mention.
 
 The counts are exact, never estimated: a mention adds 1 to its hour and its day, for each of its field
-values (sentiment, language, intent, platform, and each of its brand and competitor matches), once among
-all mentions and once under each filter it passes (its platform, channel, language, and each listening
+values (sentiment, language, intent, platform, each of its brand and competitor matches by kind, each
+topic query it matched by id, each of its hashtags), once among all mentions and once under each filter
+it passes (its platform, channel, language, and each listening
 query it matched). Folding keeps them in the transaction that changes the mention rows: the listening
 batch's mentions are counted as they stand before the batch and after it, and the difference is added
 (`snapshot`, `apply`), so a reanalysis moves a mention between values, a removal takes it out, and a
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.metrics.models import MentionCount, MentionFact, MentionQueryFact
+from services.metrics.models import MentionCount, MentionFact, MentionHashtagFact, MentionQueryFact
 from shared.db import lock_tenant
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
@@ -66,9 +67,14 @@ def filter_of(name: str, value: str | None) -> str:
 
 
 def contribution(
-    tenant_id: str, mention: Any, matches: Sequence[tuple[str, str]], into: Counter[Key]
+    tenant_id: str,
+    mention: Any,
+    matches: Sequence[tuple[str, str]],
+    tags: Sequence[str],
+    into: Counter[Key],
 ) -> None:
-    """What one live mention (its row) with its (query id, kind) matches adds to the counts."""
+    """What one live mention (its row) with its (query id, kind) matches and its hashtags adds to the
+    counts."""
     hour = hour_of(mention.created_at)
     filters = ["", filter_of("platform", mention.platform), filter_of("language", mention.language)]
     if mention.channel_id is not None:
@@ -76,6 +82,8 @@ def contribution(
     filters.extend(filter_of("query", qid) for qid, _ in matches)
     values = [(name, getattr(mention, name)) for name in FIELDS]
     values.extend(("kind", kind) for _, kind in matches if kind in SHARE_KINDS)
+    values.extend(("topic", qid) for qid, kind in matches if kind == "topic")
+    values.extend(("hashtag", tag) for tag in tags)
     for f in filters:
         for name, value in values:
             into[(tenant_id, f, hour, name, value)] += 1
@@ -107,7 +115,7 @@ async def before(
 async def snapshot(session: AsyncSession, wanted: dict[str, set[str]]) -> Counter[Key]:
     """What the live mentions among `wanted` add to the counts now (pending changes flushed first)."""
     counts: Counter[Key] = Counter()
-    m, q = MentionFact, MentionQueryFact
+    m, q, h = MentionFact, MentionQueryFact, MentionHashtagFact
     for tenant_id, ids in wanted.items():
         ordered = sorted(ids)
         for i in range(0, len(ordered), CHUNK):
@@ -122,15 +130,23 @@ async def snapshot(session: AsyncSession, wanted: dict[str, set[str]]) -> Counte
             mentions = list(rows)
             if not mentions:
                 continue
+            live = [r.mention_id for r in mentions]
             matches: dict[str, list[tuple[str, str]]] = {}
             for mention_id, query_id, kind in await session.execute(
                 select_(q.mention_id, q.query_id, q.kind).where(
-                    col(q.tenant_id) == tenant_id, col(q.mention_id).in_([r.mention_id for r in mentions])
+                    col(q.tenant_id) == tenant_id, col(q.mention_id).in_(live)
                 )
             ):
                 matches.setdefault(mention_id, []).append((query_id, kind))
+            tags: dict[str, list[str]] = {}
+            for mention_id, tag in await session.execute(
+                select_(h.mention_id, h.tag).where(col(h.tenant_id) == tenant_id, col(h.mention_id).in_(live))
+            ):
+                tags.setdefault(mention_id, []).append(tag)
             for r in mentions:
-                contribution(tenant_id, r, sorted(matches.get(r.mention_id, [])), counts)
+                contribution(
+                    tenant_id, r, sorted(matches.get(r.mention_id, [])), tags.get(r.mention_id, []), counts
+                )
     return counts
 
 
@@ -192,6 +208,25 @@ FILTERS_SQL = {
 }
 
 
+# The counted values that come from another table: (value, join).
+JOINED_SQL = {
+    "kind": (
+        "k.kind",
+        " JOIN mention_query_fact k ON k.tenant_id = m.tenant_id"
+        " AND k.mention_id = m.mention_id AND k.kind IN ('brand', 'competitor')",
+    ),
+    "topic": (
+        "t.query_id",
+        " JOIN mention_query_fact t ON t.tenant_id = m.tenant_id"
+        " AND t.mention_id = m.mention_id AND t.kind = 'topic'",
+    ),
+    "hashtag": (
+        "g.tag",
+        " JOIN mention_hashtag_fact g ON g.tenant_id = m.tenant_id AND g.mention_id = m.mention_id",
+    ),
+}
+
+
 def backfill(conn: Connection, tenant_id: str | None = None) -> None:
     """Compute the counts from the mention rows (every tenant's, or one's), replacing what is there."""
     dialect = conn.dialect.name
@@ -203,14 +238,11 @@ def backfill(conn: Connection, tenant_id: str | None = None) -> None:
         conn.execute(text("DELETE FROM mention_count WHERE tenant_id = :tenant"), params)
     bucket = _bucket(dialect, "h", "m.created_at")
     for filter_expr, filter_join, filter_where in FILTERS_SQL.values():
-        for name in (*FIELDS, "kind"):
+        for name in (*FIELDS, *JOINED_SQL):
             value, join = f"m.{name}", filter_join
-            if name == "kind":
-                value = "k.kind"
-                join += (
-                    " JOIN mention_query_fact k ON k.tenant_id = m.tenant_id"
-                    " AND k.mention_id = m.mention_id AND k.kind IN ('brand', 'competitor')"
-                )
+            if name in JOINED_SQL:
+                value, joined = JOINED_SQL[name]
+                join += joined
             # Every piece of this statement is one of the constants above.
             sql = (
                 "INSERT INTO mention_count (tenant_id, filter, span, start, field, value, n) "  # noqa: S608

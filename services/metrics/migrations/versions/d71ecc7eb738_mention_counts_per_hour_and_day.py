@@ -11,8 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from services.metrics.logic import rollups
-
 revision: str = "d71ecc7eb738"
 down_revision: str | Sequence[str] | None = "1e7b9251bfe1"
 branch_labels: str | Sequence[str] | None = None
@@ -31,10 +29,70 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "filter", "span", "start", "field", "value"),
     )
-    rollups.backfill(op.get_bind())
+    _backfill()
     op.create_index("ix_profile_fact_tenant_snapshot", "profile_fact", ["tenant_id", "snapshot_at"])
     op.create_index("ix_profile_fact_tenant_merged_into", "profile_fact", ["tenant_id", "merged_into"])
     op.create_index("ix_order_fact_tenant_at", "order_fact", ["tenant_id", "at"])
+
+
+def bucket(dialect: str, span: str, column: str) -> str:
+    """The UTC hour ("h") or day ("d") of a time column, as the counts store it."""
+    if dialect == "postgresql":
+        unit = "hour" if span == "h" else "day"
+        return f"(date_trunc('{unit}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+    # SQLite keeps the UTC time as text: '2026-12-06 16:42:02.123456'.
+    if span == "h":
+        return f"(substr({column}, 1, 13) || ':00:00.000000')"
+    return f"(substr({column}, 1, 10) || ' 00:00:00.000000')"
+
+
+# The counts as this revision defined them (fixed here: later revisions count more values).
+FILTERS = (
+    ("''", "", ""),
+    ("'platform:' || m.platform", "", ""),
+    ("'language:' || m.language", "", ""),
+    ("'channel:' || m.channel_id", "", " AND m.channel_id IS NOT NULL"),
+    (
+        "'query:' || fq.query_id",
+        " JOIN mention_query_fact fq ON fq.tenant_id = m.tenant_id AND fq.mention_id = m.mention_id",
+        "",
+    ),
+)
+VALUES = (
+    ("sentiment", "m.sentiment", ""),
+    ("language", "m.language", ""),
+    ("intent", "m.intent", ""),
+    ("platform", "m.platform", ""),
+    (
+        "kind",
+        "k.kind",
+        " JOIN mention_query_fact k ON k.tenant_id = m.tenant_id"
+        " AND k.mention_id = m.mention_id AND k.kind IN ('brand', 'competitor')",
+    ),
+)
+
+
+def _backfill() -> None:
+    conn = op.get_bind()
+    hour = bucket(conn.dialect.name, "h", "m.created_at")
+    for filter_expr, filter_join, filter_where in FILTERS:
+        for name, value, join in VALUES:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO mention_count (tenant_id, filter, span, start, field, value, n) "  # noqa: S608
+                    f"SELECT m.tenant_id, {filter_expr}, 'h', {hour}, '{name}', {value}, count(*) "
+                    f"FROM mention_fact m{filter_join}{join} WHERE m.removed_at IS NULL{filter_where} "
+                    "GROUP BY 1, 2, 4, 6"
+                )
+            )
+    day = bucket(conn.dialect.name, "d", "start")
+    conn.execute(
+        sa.text(
+            "INSERT INTO mention_count (tenant_id, filter, span, start, field, value, n) "  # noqa: S608
+            f"SELECT tenant_id, filter, 'd', {day}, field, value, sum(n) FROM mention_count "
+            "WHERE span = 'h' GROUP BY 1, 2, 4, 5, 6"
+        )
+    )
 
 
 def downgrade() -> None:
