@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 import eldc
 
+from shared.hashtags import HASHTAG_RE
+
 from .arabizi import looks_arabizi
-from .normalise import HASHTAG_RE, MENTION_RE, URL_RE, WORD_RE
+from .normalise import MENTION_RE, URL_RE, WORD_RE
 
 HBS_CODES = frozenset({"hr", "sr", "bs", "sh"})
 # The languages the analysers are built and measured for.
