@@ -22,12 +22,14 @@ list or tuple): the statement is compiled once, and its SQL for each length of t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
 from abc import ABC, abstractmethod
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -233,6 +235,11 @@ class Reader(Protocol):
 
     async def close(self) -> None: ...
 
+    def consistent(self) -> AbstractAsyncContextManager[Reader]:
+        """A reader whose statements all see the database as of one moment (one read transaction), for
+        figures read by several statements that must agree (a scorecard)."""
+        ...
+
 
 class SessionReader:
     """The reader interface over a session, for logic that reads inside its own transaction what it has
@@ -253,6 +260,11 @@ class SessionReader:
 
     async def close(self) -> None:
         """The session is its owner's to close."""
+
+    @contextlib.asynccontextmanager
+    async def consistent(self) -> AsyncIterator[Reader]:
+        """The session's own transaction already reads one state."""
+        yield self
 
 
 class _Plans:
@@ -297,8 +309,11 @@ class _BaseReader(ABC):
 class SQLiteReader(_BaseReader):
     """One read-only `sqlite3` connection; each statement runs to its last row on the calling thread."""
 
-    def __init__(self, path: str, dialect: Dialect) -> None:
+    def __init__(self, path: str, dialect: Dialect, plans: _Plans | None = None) -> None:
         super().__init__(dialect)
+        if plans is not None:
+            self._plans = plans
+        self._path = path
         conn = sqlite3.connect(
             path, check_same_thread=False, timeout=SQLITE_READ_BUSY_MS / 1000, isolation_level=None
         )
@@ -312,6 +327,18 @@ class SQLiteReader(_BaseReader):
 
     async def close(self) -> None:
         self._conn.close()
+
+    @contextlib.asynccontextmanager
+    async def consistent(self) -> AsyncIterator[Reader]:
+        """A connection of its own in a read transaction (in WAL mode its first statement fixes the state
+        it reads). Not the shared connection: a request running meanwhile must see the latest commit."""
+        own = SQLiteReader(self._path, self._plans.dialect, plans=self._plans)
+        own._conn.execute("BEGIN")
+        try:
+            yield own
+        finally:
+            own._conn.execute("ROLLBACK")
+            await own.close()
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:
@@ -359,6 +386,32 @@ class PostgresReader(_BaseReader):
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+
+    @contextlib.asynccontextmanager
+    async def consistent(self) -> AsyncIterator[Reader]:
+        """One pooled connection in a read-only REPEATABLE READ transaction: every statement sees the
+        snapshot its first one took."""
+        pool = self._pool or await self._open()
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            yield _ConnectionReader(conn, self._plans)
+
+
+class _ConnectionReader(_BaseReader):
+    """Statements on one asyncpg connection (inside its owner's transaction)."""
+
+    def __init__(self, conn: asyncpg.Connection, plans: _Plans) -> None:
+        self._plans = plans
+        self._conn = conn
+
+    async def _fetch(self, plan: Plan, args: list[Any]) -> Sequence[Sequence[Any]]:
+        return await self._conn.fetch(plan.sql, *args)  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        """The connection is its owner's."""
+
+    @contextlib.asynccontextmanager
+    async def consistent(self) -> AsyncIterator[Reader]:
+        yield self
 
 
 def create_reader(engine: AsyncEngine) -> Reader:

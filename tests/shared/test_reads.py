@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, func, insert, select
 
 from shared.db import UTCDateTime, create_engine
 from shared.reads import create_reader
@@ -83,6 +83,35 @@ async def test_an_expanding_list_reads_its_rows_at_every_length(database_url: st
             assert [r.id for r in await reader.all(BY_RANKS, {"tenant_id": "u"})] == ["i9"]
             with pytest.raises(KeyError):
                 await reader.all(BY_RANKS, {})
+        finally:
+            await reader.close()
+    finally:
+        await engine.dispose()
+
+
+COUNT = select(func.count()).select_from(items).where(items.c.tenant_id == bindparam("tenant_id"))
+
+
+@pytest.mark.anyio
+async def test_a_consistent_reader_sees_one_state_while_the_others_see_the_latest(database_url: str) -> None:
+    engine = create_engine(database_url)
+    row = {"tenant_id": "t", "rank": 0, "created_at": at(0)}
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(insert(items), [{**row, "id": "a"}])
+        reader = create_reader(engine)
+        try:
+            async with reader.consistent() as snapshot:
+                assert await snapshot.scalar(COUNT, {"tenant_id": "t"}) == 1
+                async with engine.begin() as conn:
+                    await conn.execute(insert(items), [{**row, "id": "b"}])
+                # A commit after its first statement is not seen by the snapshot's later ones ...
+                assert await snapshot.scalar(COUNT, {"tenant_id": "t"}) == 1
+                # ... while the process's reader reads the latest commit meanwhile.
+                assert await reader.scalar(COUNT, {"tenant_id": "t"}) == 2
+            async with reader.consistent() as snapshot:
+                assert await snapshot.scalar(COUNT, {"tenant_id": "t"}) == 2
         finally:
             await reader.close()
     finally:
