@@ -76,7 +76,8 @@ async def get_scorecard(principal: StaffDep, reader: ReaderDep, f: FiltersDep) -
     """The tenant's Social CRM scorecard over [from, to): listening (mentions, net sentiment, share of
     voice, alerts), care (first response and resolution times, SLA compliance, backlog, reopen rate) and
     customer figures (CSAT, NPS, social conversion, retention, CLV). Definitions: docs/metrics.md."""
-    return await card.scorecard(reader, principal.tenant_id, f)
+    async with reader.consistent() as snapshot:
+        return await card.scorecard(snapshot, principal.tenant_id, f)
 
 
 SeriesMetric = Annotated[
@@ -105,7 +106,8 @@ async def get_timeseries(
     assert f.from_ is not None
     if (f.to - f.from_) / step > MAX_POINTS:
         raise Unprocessable(f"At most {MAX_POINTS} points: choose a shorter period or a longer interval.")
-    points = await card.series(reader, principal.tenant_id, str(metric), interval, f)
+    async with reader.consistent() as snapshot:
+        points = await card.series(snapshot, principal.tenant_id, str(metric), interval, f)
     return Series(
         metric=str(metric),
         interval=interval,
@@ -122,15 +124,6 @@ RowsMetric = Annotated[
         description="The metric (default `mentions`): " + ", ".join(card.ROWS) + ".",
     ),
 ]
-
-
-def _key(row: dict[str, Any], metric: str) -> list[str]:
-    spec = card.ROWS[metric]
-    return [
-        str(row.get(spec.at) or ""),
-        str(row[spec.key]),
-        str(row.get("query_id") or row.get("currency") or ""),
-    ]
 
 
 def _cursor(key: list[str]) -> str:
@@ -188,7 +181,7 @@ async def get_rows(
     rows = await card.rows_of(reader, principal.tenant_id, name, f)
     if cursor:
         after = _after(cursor)
-        rows = [r for r in rows if _key(r, name) > after]
+        rows = [r for r in rows if card.row_key(r, name) > after]
     if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
         return StreamingResponse(
             _csv(rows, card.ROWS[name].columns),
@@ -196,7 +189,7 @@ async def get_rows(
             headers={"Content-Disposition": f'attachment; filename="metric-{name}.csv"'},
         )
     page = rows[:limit]
-    next_cursor = _cursor(_key(page[-1], name)) if len(rows) > limit else None
+    next_cursor = _cursor(card.row_key(page[-1], name)) if len(rows) > limit else None
     return RowPage(
         metric=name, items=[{k: _cell(v) for k, v in r.items()} for r in page], next_cursor=next_cursor
     )

@@ -920,16 +920,19 @@ def bucket_start(moment: datetime, interval: str) -> datetime:
 
 async def rows_of(reader: Reader, tenant_id: str, metric: str, f: Filters) -> list[Row]:
     """A metric's drill-down rows in a stable order (their time, then id)."""
+    rows = await ROWS[metric].rows(reader, tenant_id, f)
+    return sorted(rows, key=lambda r: row_key(r, metric))
+
+
+def row_key(row: Row, metric: str) -> list[str]:
+    """Where a row stands in its metric's order (a page's cursor): its time, its id, and what tells
+    apart rows of one id (a mention's queries or hashtags, a customer's currencies)."""
     spec = ROWS[metric]
-    rows = await spec.rows(reader, tenant_id, f)
-    return sorted(
-        rows,
-        key=lambda r: (
-            str(r.get(spec.at) or ""),
-            str(r[spec.key]),
-            str(r.get("query_id") or r.get("tag") or r.get("currency") or ""),
-        ),
-    )
+    return [
+        str(row.get(spec.at) or ""),
+        str(row[spec.key]),
+        str(row.get("query_id") or row.get("tag") or row.get("currency") or ""),
+    ]
 
 
 async def series(
