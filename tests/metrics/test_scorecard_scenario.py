@@ -27,6 +27,7 @@ from rapport.stack import Stack
 from shared.events import contracts as c
 from shared.events.bus import Bus
 from shared.events.envelope import CloudEvent, new_event
+from tests.erasures import database_hits
 from tests.helpers import Tenant, signup, unique, wait_until
 
 DAY = datetime(2026, 1, 5, tzinfo=UTC)
@@ -600,7 +601,7 @@ def test_top_hashtags_follow_the_posts_text_edits_and_removals(client: httpx.Cli
         "#Sizes run small https://shop.example/help#sizes",  # a link's fragment is no hashtag
         "no tags here, only an email a#b",
         "#refund please #fail",
-        "#delivery was fine",  # removed from the platform below
+        f"#delivery was fine #gone{uuid.uuid4().hex[:10]}",  # removed from the platform below
     ]
     mentions = []
     for i, text in enumerate(texts):
@@ -639,6 +640,12 @@ def test_top_hashtags_follow_the_posts_text_edits_and_removals(client: httpx.Cli
     # Pages of one row: a page may end between two hashtags of one mention.
     rows = all_rows(client, tenant, "top_hashtags", limit=1)
     assert Counter(r["tag"] for r in rows) == {t["tag"]: t["mentions"] for t in expected}
+    # The removed post's hashtags are deleted with it, and a late copy of its `received` brings none back.
+    gone = texts[5].rsplit("#", 1)[1]
+    publish(stack, [events[5]], again=True)
+    publish(stack, [event(tenant, received(at(9, 30), "neutral", "other", {}), at(9, 30))])
+    settled(client, tenant, lambda k: k["listening"]["mentions"]["total"] == 6, "a later mention")
+    assert database_hits(stack, "metrics", [gone]) == []
     # A period that starts inside an hour reads that hour's rows, the rest from the hourly counts: the
     # same figures.
     part = get(client, tenant, "scorecard", **{**PERIOD, "from": at(9, 1).isoformat()})

@@ -145,7 +145,19 @@ async def add_mentions(session: AsyncSession, tenant_id: str, mentions: Sequence
         tags.extend({"tenant_id": tenant_id, "mention_id": m.mention_id, "tag": t} for t in hashtags(m.text))
     await _insert_new(session, MentionFact, rows)
     await _insert_new(session, MentionQueryFact, matches)
-    await _insert_new(session, MentionHashtagFact, tags)
+    if tags:
+        # A post removed before this (late or repeated) `received` keeps no words of its text.
+        mf = MentionFact
+        removed = set(
+            await session.scalars(
+                select(col(mf.mention_id)).where(
+                    col(mf.tenant_id) == tenant_id,
+                    col(mf.mention_id).in_(sorted({t["mention_id"] for t in tags})),
+                    col(mf.removed_at).is_not(None),
+                )
+            )
+        )
+        await _insert_new(session, MentionHashtagFact, [t for t in tags if t["mention_id"] not in removed])
 
 
 async def reanalyse_mention(
@@ -177,9 +189,9 @@ async def reanalyse_mention(
 async def remove_mention(
     session: AsyncSession, tenant_id: str, redacted: c.MentionRedacted, at: datetime
 ) -> None:
-    """listening.mention.redacted: the post is gone, so it leaves every figure it was in. Its row stays as
-    a tombstone (written from this event if the mention was never seen), which a repeated or late
-    `received` does not overwrite."""
+    """listening.mention.redacted: the post is gone, so it leaves every figure it was in, and its hashtags
+    are deleted. Its row stays as a tombstone (written from this event if the mention was never seen),
+    which a repeated or late `received` does not overwrite."""
     row = await _get(session, MentionFact, tenant_id, redacted.mention_id)
     if row is None:
         row = MentionFact(
@@ -196,6 +208,11 @@ async def remove_mention(
     if row.removed_at is None:
         row.removed_at = utc(at)
         session.add(row)
+    # Its hashtags are words of its text: gone with it.
+    h = MentionHashtagFact
+    await session.execute(
+        delete(h).where(col(h.tenant_id) == tenant_id, col(h.mention_id) == redacted.mention_id)
+    )
 
 
 async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
