@@ -3,23 +3,29 @@ streams still hold give the same scorecard; repeated and late events change noth
 erased.
 
 The shared stack's metrics service keeps running: each rebuild works on a copy of its database (taken
-once its consumers have caught up), and the copy's scorecard is read from a metrics process of its own,
-started on that copy and on a NATS server of its own (so its consumers take nothing from the stack's).
+once its consumers have caught up: SQLite's online backup, or on PostgreSQL a database of its own,
+migrated to head and filled by COPY in one read transaction), and the copy's scorecard is read from a
+metrics process of its own, started on that copy and on a NATS server of its own (so its consumers take
+nothing from the stack's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import nats
 import pytest
@@ -30,6 +36,7 @@ from shared.events import contracts as c
 from shared.events.bus import Bus
 from shared.events.catalog import stream_of
 from shared.events.envelope import new_event
+from shared.migrations import upgrade, version_table
 from tests.erasures import erase, subject_of
 from tests.helpers import Tenant, mention_payload, signup, unique, wait_until
 from tests.metrics.test_scorecard import scorecard_when
@@ -46,9 +53,69 @@ from tests.metrics.test_scorecard_scenario import (
 )
 from tests.profiles.helpers import wait_for_profile
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("RAPPORT_TEST_BACKEND") == "external", reason="copies the metrics SQLite file"
-)
+
+@dataclass(frozen=True)
+class Db:
+    """A metrics database: the stack's or a copy, a SQLite file or a PostgreSQL database."""
+
+    url: str
+
+    @property
+    def path(self) -> Path | None:
+        return Path(self.url.split("///", 1)[1]) if self.url.startswith("sqlite") else None
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """The rows of `sql` (`?` placeholders)."""
+        if self.path is not None:
+            conn = sqlite3.connect(self.path)
+            try:
+                return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+            finally:
+                conn.close()
+        for n in range(1, len(params) + 1):
+            sql = sql.replace("?", f"${n}", 1)
+
+        async def fetch() -> list[tuple[Any, ...]]:
+            conn = await asyncpg.connect(dsn(self.url))
+            try:
+                return [tuple(r) for r in await conn.fetch(sql, *params)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(fetch())
+
+    def tables(self) -> list[str]:
+        if self.path is not None:
+            return [r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return [r[0] for r in self.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+
+
+def dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def live_db(stack: Stack) -> Db:
+    return Db(stack.database_urls.get("metrics") or f"sqlite+aiosqlite:///{stack.var_dir / 'metrics.db'}")
+
+
+# The PostgreSQL copies made by this module's tests (dropped at its end).
+COPIES: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def postgres_copies() -> Iterator[None]:
+    yield
+    while COPIES:
+        server, name = dsn(COPIES.pop()).rsplit("/", 1)
+
+        async def drop(server: str = server, name: str = name) -> None:
+            admin = await asyncpg.connect(f"{server}/postgres")
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+
+        asyncio.run(drop())
 
 
 def caught_up(stack: Stack) -> None:
@@ -70,21 +137,59 @@ def caught_up(stack: Stack) -> None:
     wait_until(lambda: asyncio.run(idle()), timeout=60, interval=0.5, what="metrics caught up")
 
 
-def copy_db(stack: Stack, dest: Path) -> Path:
-    """A consistent copy of the stack's metrics database (SQLite's online backup)."""
-    source = sqlite3.connect(f"file:{stack.var_dir / 'metrics.db'}?mode=ro", uri=True)
-    target = sqlite3.connect(dest)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
-    return dest
+def copy_db(stack: Stack, dest: Path) -> Db:
+    """A consistent copy of the stack's metrics database: SQLite's online backup into `dest`, or a new
+    PostgreSQL database migrated to head and filled table by table by COPY from one REPEATABLE READ
+    transaction of the stack's."""
+    live = live_db(stack)
+    if live.path is not None:
+        source = sqlite3.connect(f"file:{live.path}?mode=ro", uri=True)
+        target = sqlite3.connect(dest)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        return Db(f"sqlite+aiosqlite:///{dest}")
+    base, _ = live.url.rsplit("/", 1)
+    copy = Db(f"{base}/rapport_copy_{uuid.uuid4().hex[:10]}")
+    server, name = dsn(copy.url).rsplit("/", 1)
+
+    async def create() -> None:
+        admin = await asyncpg.connect(f"{server}/postgres")
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    COPIES.append(copy.url)
+    upgrade("metrics", copy.url)
+
+    async def fill() -> None:
+        src, dst = await asyncpg.connect(dsn(live.url)), await asyncpg.connect(dsn(copy.url))
+        try:
+            async with src.transaction(isolation="repeatable_read", readonly=True):
+                for (table,) in await src.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                ):
+                    if table == version_table("metrics"):
+                        continue
+                    data = io.BytesIO()
+                    await src.copy_from_table(table, output=data, format="binary")
+                    data.seek(0)
+                    await dst.copy_to_table(table, source=data, format="binary")
+        finally:
+            await src.close()
+            await dst.close()
+
+    asyncio.run(fill())
+    return copy
 
 
-def metrics_cli(stack: Stack, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m rapport metrics ARGS` against the copy `db`, with the stack's NATS."""
-    env = {**os.environ, **stack.common_env, "RAPPORT_METRICS_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+def metrics_cli(stack: Stack, db: Db, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m rapport metrics ARGS` against the database `db`, with the stack's NATS."""
+    env = {**os.environ, **stack.common_env, "RAPPORT_METRICS_DATABASE_URL": db.url}
     return subprocess.run(
         [sys.executable, "-m", "rapport", "metrics", *args],
         cwd=ROOT,
@@ -96,7 +201,7 @@ def metrics_cli(stack: Stack, db: Path, *args: str) -> subprocess.CompletedProce
     )
 
 
-def rebuilt(stack: Stack, db: Path, *args: str) -> str:
+def rebuilt(stack: Stack, db: Db, *args: str) -> str:
     done = metrics_cli(stack, db, "rebuild", "--force", *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -122,18 +227,18 @@ def spare_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextmanager
-def serving(stack: Stack, db: Path, nats_url: str) -> Iterator[httpx.Client]:
+def serving(stack: Stack, db: Db, nats_url: str, logs: Path) -> Iterator[httpx.Client]:
     """A metrics process answering from the copy `db` (no snapshots, its consumers on `nats_url`)."""
     port = free_port()
     proc = Proc(
         "metrics-copy",
         [sys.executable, "-m", "services.metrics", "--port", str(port)],
         port,
-        db.parent / "metrics-copy.log",
+        logs / "metrics-copy.log",
         env={
             **stack.common_env,
             "RAPPORT_SERVICE": "metrics",
-            "RAPPORT_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+            "RAPPORT_DATABASE_URL": db.url,
             "RAPPORT_NATS_URL": nats_url,
             "RAPPORT_METRICS_SNAPSHOT_INTERVAL_HOURS": "0",
         },
@@ -161,54 +266,37 @@ def copy_card(client: httpx.Client, tenant: Tenant, **params: Any) -> dict[str, 
     return body
 
 
-def fact_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every fact table of the SQLite file, sorted."""
-    conn = sqlite3.connect(db)
-    try:
-        return {
-            table.name: sorted(conn.execute(f'SELECT * FROM "{table.name}"').fetchall(), key=repr)  # noqa: S608
-            for table in FACT_TABLES
-        }
-    finally:
-        conn.close()
+def fact_rows(db: Db) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every fact table of the database, sorted."""
+    return {
+        table.name: sorted(db.query(f'SELECT * FROM "{table.name}"'), key=repr)  # noqa: S608
+        for table in FACT_TABLES
+    }
 
 
-def tables_naming(db: Path, needle: str) -> set[str]:
-    """The tables of the SQLite file with a text value containing `needle`."""
-    conn = sqlite3.connect(db)
-    try:
-        found = set()
-        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            for row in conn.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 (names from sqlite_master)
-                if any(isinstance(v, str) and needle in v for v in row):
-                    found.add(table)
-                    break
-        return found
-    finally:
-        conn.close()
+def tables_naming(db: Db, needle: str) -> set[str]:
+    """The tables of the database with a text value containing `needle`."""
+    found = set()
+    for table in db.tables():
+        for row in db.query(f'SELECT * FROM "{table}"'):  # noqa: S608 (names from the catalogue)
+            if any(isinstance(v, str) and needle in v for v in row):
+                found.add(table)
+                break
+    return found
 
 
-def profile_ids(db: Path, tenant_id: str) -> list[str]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute(
-            "SELECT profile_id FROM profile_fact WHERE tenant_id = ?", (tenant_id,)
-        ).fetchall()
-        return sorted(r[0] for r in rows)
-    finally:
-        conn.close()
+def profile_ids(db: Db, tenant_id: str) -> list[str]:
+    rows = db.query("SELECT profile_id FROM profile_fact WHERE tenant_id = ?", tenant_id)
+    return sorted(r[0] for r in rows)
 
 
-def anonymous_id(db: Path, tenant_id: str, profile_id: str) -> str:
-    conn = sqlite3.connect(db)
-    try:
-        (found,) = conn.execute(
-            "SELECT anonymous_id FROM metrics_erased_profile WHERE tenant_id = ? AND profile_id = ?",
-            (tenant_id, profile_id),
-        ).fetchone()
-        return str(found)
-    finally:
-        conn.close()
+def anonymous_id(db: Db, tenant_id: str, profile_id: str) -> str:
+    [(found,)] = db.query(
+        "SELECT anonymous_id FROM metrics_erased_profile WHERE tenant_id = ? AND profile_id = ?",
+        tenant_id,
+        profile_id,
+    )
+    return str(found)
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +330,7 @@ def test_rebuild_from_the_streams_gives_the_same_scorecard(
     out = rebuilt(stack, db, "--no-snapshot")
 
     assert "Rebuilt from the streams alone" in out and "not in the result" in out
-    with serving(stack, db, spare_nats) as copy:
+    with serving(stack, db, spare_nats, tmp_path) as copy:
         assert copy_card(copy, s.tenant) == card
 
 
@@ -284,7 +372,7 @@ def test_rebuild_from_a_snapshot_folds_the_later_events_on_top(
     out = rebuilt(stack, db)
 
     assert "Rebuilt from the snapshot" in out
-    with serving(stack, db, spare_nats) as copy:
+    with serving(stack, db, spare_nats, tmp_path) as copy:
         assert copy_card(copy, s.tenant) == now
 
 
@@ -309,7 +397,7 @@ def test_erased_people_stay_erased_after_a_rebuild(
     )
     # A snapshot of the live tables (safe while the service runs) holds the person's profile id...
     caught_up(stack)
-    live = stack.var_dir / "metrics.db"
+    live = live_db(stack)
     assert metrics_cli(stack, live, "snapshot").returncode == 0
     assert "metrics_snapshot_row" in tables_naming(live, profile_id)
 
@@ -334,7 +422,7 @@ def test_erased_people_stay_erased_after_a_rebuild(
     second = copy_db(stack, tmp_path / "second" / "metrics.db")
     assert "Rebuilt from the snapshot" in rebuilt(stack, second)
     assert tables_naming(second, profile_id) == {"metrics_erased_profile"}
-    with serving(stack, second, spare_nats) as copy:
+    with serving(stack, second, spare_nats, tmp_path) as copy:
         after = copy_card(copy, tenant, **whole_day)
     assert {k: after[k] for k in ("listening", "customer")} == {
         k: before[k] for k in ("listening", "customer")
@@ -350,7 +438,7 @@ def test_rebuild_refuses_while_the_service_runs_and_says_what_is_unreachable(
     running = metrics_cli(stack, db, "rebuild")
     assert running.returncode == 3 and "metrics service is running" in running.stderr
 
-    env = {**os.environ, **stack.common_env, "RAPPORT_METRICS_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    env = {**os.environ, **stack.common_env, "RAPPORT_METRICS_DATABASE_URL": db.url}
     gone = subprocess.run(
         [
             sys.executable,
@@ -373,7 +461,7 @@ def test_rebuild_refuses_while_the_service_runs_and_says_what_is_unreachable(
     assert fact_rows(db) == before
 
     nowhere = tmp_path / "missing" / "metrics.db"
-    no_db = metrics_cli(stack, nowhere, "rebuild")
+    no_db = metrics_cli(stack, Db(f"sqlite+aiosqlite:///{nowhere}"), "rebuild")
     assert no_db.returncode == 1 and f"no metrics database at {nowhere}" in no_db.stderr
     assert "Traceback" not in no_db.stderr
 
