@@ -106,16 +106,21 @@ COPIES: list[str] = []
 def postgres_copies() -> Iterator[None]:
     yield
     while COPIES:
-        server, name = dsn(COPIES.pop()).rsplit("/", 1)
+        administer(COPIES.pop(), 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-        async def drop(server: str = server, name: str = name) -> None:
-            admin = await asyncpg.connect(f"{server}/postgres")
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
 
-        asyncio.run(drop())
+def administer(url: str, sql: str) -> None:
+    """Run `sql` (`{name}`: the database of `url`) on the server's maintenance database."""
+    server, name = dsn(url).rsplit("/", 1)
+
+    async def run() -> None:
+        admin = await asyncpg.connect(f"{server}/postgres")
+        try:
+            await admin.execute(sql.format(name=name))
+        finally:
+            await admin.close()
+
+    asyncio.run(run())
 
 
 def caught_up(stack: Stack) -> None:
@@ -153,16 +158,7 @@ def copy_db(stack: Stack, dest: Path) -> Db:
         return Db(f"sqlite+aiosqlite:///{dest}")
     base, _ = live.url.rsplit("/", 1)
     copy = Db(f"{base}/rapport_copy_{uuid.uuid4().hex[:10]}")
-    server, name = dsn(copy.url).rsplit("/", 1)
-
-    async def create() -> None:
-        admin = await asyncpg.connect(f"{server}/postgres")
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
+    administer(copy.url, 'CREATE DATABASE "{name}"')
     COPIES.append(copy.url)
     upgrade("metrics", copy.url)
 
