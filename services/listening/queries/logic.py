@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func
+from sqlalchemy import Row, and_, bindparam, delete, func, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -58,8 +58,21 @@ from services.listening.errors import (
     QueryTooExpensive,
     QuotaExceeded,
 )
-from services.listening.models import ListeningQuery, MatchFlag, Mention, MentionQueryMatch, QueryBackfill
-from services.listening.queries.alerts import adjust_buckets, count_in_buckets, hour_of
+from services.listening.models import (
+    ListeningQuery,
+    MatchFlag,
+    Mention,
+    MentionQueryMatch,
+    QueryBackfill,
+    new_id,
+)
+from services.listening.queries.alerts import (
+    Counted,
+    adjust_buckets,
+    count_batch_in_buckets,
+    count_in_buckets,
+    hour_of,
+)
 from services.listening.queries.language import (
     Doc,
     Query,
@@ -81,6 +94,7 @@ from services.listening.queries.schemas import (
     MatchFlagRead,
     QueryUsage,
 )
+from services.listening.queries.spikes import Spike
 from services.listening.wakeups import Wakeups
 from shared.db import utcnow
 from shared.pagination import page_of
@@ -344,7 +358,9 @@ async def match_batch(
     commit).
     """
     budget = matcher.budget_s if budget_s is None else budget_s
-    jobs = [(await _compiled(session, m.tenant_id, matcher), post_of(m)) for m in mentions]
+    # One look at each tenant's queries per batch (a batch is mostly one tenant's posts), not one per post.
+    compiled = {t: await _compiled(session, t, matcher) for t in dict.fromkeys(m.tenant_id for m in mentions)}
+    jobs = [(compiled[m.tenant_id], post_of(m)) for m in mentions]
     if not any(c.queries for c, _ in jobs):
         return {m.id: NO_MATCH for m in mentions}
     outcomes = await asyncio.to_thread(_match_many, jobs, budget)
@@ -422,6 +438,62 @@ async def record_matches(
             created_at=created_at,
             negative=sentiment_label == "negative",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NewMatches:
+    """One freshly analysed mention's query matches, for `record_batch_matches`."""
+
+    tenant_id: str
+    mention_id: str
+    query_ids: list[str]
+    created_at: datetime
+    sentiment_label: str | None
+
+
+async def record_batch_matches(
+    session: AsyncSession, matches: list[NewMatches]
+) -> dict[str, list[tuple[str, datetime, Spike]]]:
+    """`record_matches` for a batch of mentions, in their order, in a few statements; no commit.
+
+    One read of the matches the mentions already have, one insert of the new ones, then per tenant one
+    upsert per (query, hour) and the spike rule's reads (`alerts.count_batch_in_buckets`). The spikes that
+    start are returned (mention id → spikes) for the caller to raise (`alerts.raise_spikes`) where
+    `record_matches` would have raised them: before that mention's announcement."""
+    matches = [m for m in matches if m.query_ids]
+    if not matches:
+        return {}
+    rows = await session.execute(
+        core_select(col(MentionQueryMatch.mention_id), col(MentionQueryMatch.query_id)).where(
+            col(MentionQueryMatch.mention_id).in_(sorted({m.mention_id for m in matches}))
+        )
+    )
+    existing = {(mention_id, query_id) for mention_id, query_id in rows.all()}
+    new_rows: list[dict[str, Any]] = []
+    counted: dict[str, list[Counted]] = {}
+    for m in matches:
+        new_ids = [q for q in dict.fromkeys(m.query_ids) if (m.mention_id, q) not in existing]
+        negative = m.sentiment_label == "negative"
+        new_rows.extend(
+            {
+                "id": new_id(),
+                "tenant_id": m.tenant_id,
+                "mention_id": m.mention_id,
+                "query_id": q,
+                "created_at": m.created_at,
+                "negative": negative,
+            }
+            for q in new_ids
+        )
+        if new_ids:
+            counted.setdefault(m.tenant_id, []).append((m.mention_id, new_ids, m.created_at, negative))
+    if not new_rows:
+        return {}
+    await session.execute(insert(MentionQueryMatch), new_rows)
+    spikes: dict[str, list[tuple[str, datetime, Spike]]] = {}
+    for tenant_id, tenant_counted in counted.items():
+        spikes.update(await count_batch_in_buckets(session, tenant_id=tenant_id, counted=tenant_counted))
+    return spikes
 
 
 Deltas = Counter[tuple[str, datetime]]
