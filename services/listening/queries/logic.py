@@ -26,11 +26,12 @@ Compiled queries are cached per tenant in the app's `QueryMatcher` (bounded: `CO
 re-compiled when the tenant's queries change (the cache key is the number of the tenant's queries and
 their latest `updated_at`, read with one small aggregate query).
 
-Matches follow the mention: `resync_mention` (listening's own consumer of `listening.mention.reanalysed`,
-`.edited` and `.redacted`) re-matches the mention's current text and language against the active queries,
-adds and removes match rows and moves their bucket counts, including the negative count when the
-sentiment changed. A redacted post leaves every query. The match rows are the record of what is counted
-(`MentionQueryMatch.negative` too), so a resync repeated or out of order changes nothing more.
+Matches follow the mention: `resync_mention` (and `resync_mentions`, for a fetched batch: listening's own
+consumer of `listening.mention.reanalysed`, `.edited` and `.redacted`) re-matches the mention's current
+text and language against the active queries, adds and removes match rows and moves their bucket counts,
+including the negative count when the sentiment changed. A redacted post leaves every query. The match
+rows are the record of what is counted (`MentionQueryMatch.negative` too), so a resync repeated or out of
+order changes nothing more.
 
 A created, re-activated or re-worded query gets a `QueryBackfill` row in its own transaction; the backfill
 task (queries.backfill) matches it against the tenant's already-analysed posts the same way.
@@ -43,6 +44,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -349,17 +351,21 @@ async def match_batch(
     matcher: QueryMatcher,
     budget_s: float | None = None,
     flag: bool = True,
+    known: dict[str, _Compiled] | None = None,
 ) -> dict[str, MatchOutcome]:
     """mention id → the tenant's active queries each mention matches; flags overruns.
 
     A mention is anything with `id`, `tenant_id`, `text`, `language`, `platform` and `author_handle`
     (a `Mention`). The matching runs in one worker thread for the whole batch, each mention within its
     own budget; with `flag`, a mention over budget gets a `MatchFlag` in the caller's transaction (no
-    commit).
+    commit). `known`: tenant id → compiled queries the caller has already looked up.
     """
     budget = matcher.budget_s if budget_s is None else budget_s
     # One look at each tenant's queries per batch (a batch is mostly one tenant's posts), not one per post.
-    compiled = {t: await _compiled(session, t, matcher) for t in dict.fromkeys(m.tenant_id for m in mentions)}
+    compiled = dict(known or {})
+    for tenant_id in dict.fromkeys(m.tenant_id for m in mentions):
+        if tenant_id not in compiled:
+            compiled[tenant_id] = await _compiled(session, tenant_id, matcher)
     jobs = [(compiled[m.tenant_id], post_of(m)) for m in mentions]
     if not any(c.queries for c, _ in jobs):
         return {m.id: NO_MATCH for m in mentions}
@@ -587,6 +593,68 @@ async def resync_mention(
         )
     await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
     log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
+
+
+async def resync_mentions(
+    session: AsyncSession, *, matcher: QueryMatcher, mentions: Sequence[tuple[str, str]]
+) -> None:
+    """`resync_mention` for a batch of (tenant id, mention id), with a few statements per tenant: the
+    mentions and their match rows read at once, one look at the tenant's queries, one matching hand-off
+    to a worker thread and one bucket update per (query, hour). A mention named twice is resynced once
+    (a resync brings it to its current state)."""
+    by_tenant: dict[str, list[str]] = {}
+    for tenant_id, mention_id in mentions:
+        ids = by_tenant.setdefault(tenant_id, [])
+        if mention_id not in ids:
+            ids.append(mention_id)
+    for tenant_id, ids in by_tenant.items():
+        stmt = (
+            scoped(Mention, tenant_id)
+            .where(col(Mention.id).in_(ids))
+            .order_by(col(Mention.id))  # one lock order
+            .with_for_update()
+        )
+        found = [m for m in (await session.execute(stmt)).scalars() if m.analysis_status == "analysed"]
+        if not found:
+            continue
+        found_ids = [m.id for m in found]
+        rows: dict[str, dict[str, MentionQueryMatch]] = {}
+        matched = await session.execute(
+            scoped(MentionQueryMatch, tenant_id).where(col(MentionQueryMatch.mention_id).in_(found_ids))
+        )
+        for row in matched.scalars():
+            rows.setdefault(row.mention_id, {})[row.query_id] = row
+        live = [m for m in found if m.redacted_at is None]
+        compiled = await _compiled(session, tenant_id, matcher) if live else None
+        outcomes = (
+            await match_batch(session, live, matcher=matcher, known={tenant_id: compiled})
+            if compiled is not None
+            else {}
+        )
+        totals: Deltas = Counter()
+        negatives: Deltas = Counter()
+        for mention in sorted(found, key=lambda m: ids.index(m.id)):  # in the order they were named
+            had = rows.get(mention.id, {})
+            wanted: set[str] = set()
+            if compiled is not None and mention.id in outcomes:
+                outcome = outcomes[mention.id]
+                wanted = set(outcome.query_ids)
+                kept = set(outcome.undecided)
+                wanted |= {qid for qid in had if qid not in compiled.queries or qid in kept}
+            for query_id in sorted(wanted | set(had)):
+                await sync_match(
+                    session,
+                    mention,
+                    query_id=query_id,
+                    row=had.get(query_id),
+                    wanted=query_id in wanted,
+                    totals=totals,
+                    negatives=negatives,
+                )
+        await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
+        for mention_id in ids:
+            if mention_id in found_ids:
+                log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
 
 
 # The tenant's match rows of some mentions whose query still exists. `delete_query` removes a query's
