@@ -44,17 +44,19 @@ from services.listening.analysis import Analyser
 from services.listening.analysis import Analysis as Result
 from services.listening.analysis.rating import with_rating
 from services.listening.mentions import suppression
-from services.listening.mentions.grouping import Shape, assign_group, text_shape
+from services.listening.mentions.grouping import Shape, assign_groups, text_shape
 from services.listening.mentions.ingesting import IngestTraffic
 from services.listening.mentions.logic import SOURCE, analysis_of, received_payload
 from services.listening.models import ListeningQuery, Mention
+from services.listening.queries.alerts import raise_spikes
 from services.listening.queries.logic import (
     NO_MATCH,
     MatchOutcome,
+    NewMatches,
     QueryMatcher,
     flag_budget_exceeded,
     match_batch,
-    record_matches,
+    record_batch_matches,
 )
 from services.listening.wakeups import Wakeups
 from shared.db import begin_immediate, lock_tenant, shielded, utcnow
@@ -382,27 +384,33 @@ class AnalysisWorker:
                 .with_for_update()
             )  # announced in the order they arrived
             mentions = await _announceable(session, list((await session.execute(stmt)).scalars()))
+            await assign_groups(session, mentions, shapes)
             for mention in mentions:
                 result = results[mention.id]
-                await assign_group(session, mention, shapes[mention.id])
                 apply(mention, result)
                 mention.analysis_status = "analysed"
                 mention.needs_rescore = rescore and result.tier == "fast"
             kinds = await _query_kinds(session, outcomes.values())
+            spikes = await record_batch_matches(
+                session,
+                [
+                    NewMatches(
+                        tenant_id=m.tenant_id,
+                        mention_id=m.id,
+                        query_ids=outcomes.get(m.id, NO_MATCH).query_ids,
+                        created_at=m.created_at,
+                        sentiment_label=m.sentiment_label,
+                    )
+                    for m in mentions
+                ],
+            )
             for mention in mentions:
                 outcome = outcomes.get(mention.id, NO_MATCH)
                 if outcome.budget_exceeded:
                     await flag_budget_exceeded(session, mention=mention, outcome=outcome)
                 matched = outcome.query_ids
-                if matched:
-                    await record_matches(
-                        session,
-                        tenant_id=mention.tenant_id,
-                        mention_id=mention.id,
-                        query_ids=matched,
-                        created_at=mention.created_at,
-                        sentiment_label=mention.sentiment_label,
-                    )
+                if mention.id in spikes:
+                    await raise_spikes(session, tenant_id=mention.tenant_id, spikes=spikes[mention.id])
                 # The announcement continues the trace of the request that received the post.
                 with continued(mention.traceparent, "announce mention", kind=SpanKind.PRODUCER):
                     stage(

@@ -97,6 +97,108 @@ async def count_in_buckets(
         await _check_spikes(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start)
 
 
+# A matched mention as `count_batch_in_buckets` counts it: (mention id, new query ids, its created_at,
+# whether it counts as negative).
+Counted = tuple[str, Sequence[str], datetime, bool]
+
+
+async def count_batch_in_buckets(
+    session: AsyncSession, *, tenant_id: str, counted: Sequence[Counted]
+) -> dict[str, list[tuple[str, datetime, Spike]]]:
+    """Count a batch of one tenant's matched mentions in their queries' hourly buckets, in as few statements
+    as the batch has (query, hour) pairs; the spikes that start, as `count_in_buckets` mention by mention
+    would have found them: mention id → [(query id, bucket start, spike)], for `raise_spikes`.
+
+    The buckets the spike rule reads are read once (before the counts move) and the batch's mentions are
+    replayed over them in memory, in order: each is checked against the counts as they stood after it, as
+    the mention-by-mention path checks them."""
+    deltas: dict[tuple[str, datetime], list[int]] = {}
+    for _, query_ids, created_at, negative in counted:
+        hour = hour_of(created_at)
+        for query_id in query_ids:
+            delta = deltas.setdefault((query_id, hour), [0, 0])
+            delta[0] += 1
+            delta[1] += int(negative)
+    if not deltas:
+        return {}
+    recent = hour_of(utcnow()) - HOUR  # older hours are back-filled history: counted, never alerted on
+    watched = sorted({hour for _, hour in deltas if hour >= recent})
+    series: dict[str, dict[datetime, Bucket]] = {}
+    first: dict[str, datetime | None] = {}
+    if watched:
+        query_ids = sorted({query_id for query_id, hour in deltas if hour >= recent})
+        series, first = await _batch_series(
+            session, tenant_id=tenant_id, query_ids=query_ids, since=watched[0] - (HISTORY_HOURS + 1) * HOUR
+        )
+        if not any(
+            series.get(query_id, {}).get(hour, Bucket(0, 0)).total + delta[0] >= MIN_SPIKE_TOTAL
+            for (query_id, hour), delta in deltas.items()
+            if hour >= recent
+        ):
+            watched = []  # none of the batch's hours reaches the count a spike needs
+    for (query_id, bucket_start), (added, added_negative) in sorted(deltas.items()):  # one lock order
+        await _add(
+            session,
+            tenant_id=tenant_id,
+            query_id=query_id,
+            bucket_start=bucket_start,
+            total=added,
+            negative=added_negative,
+        )
+    if not watched:
+        return {}
+    found: dict[str, list[tuple[str, datetime, Spike]]] = {}
+    for mention_id, query_ids, created_at, negative in counted:
+        hour = hour_of(created_at)
+        for query_id in query_ids:
+            buckets = series.setdefault(query_id, {})
+            before = buckets.get(hour, Bucket(0, 0))
+            buckets[hour] = Bucket(before.total + 1, before.negative + int(negative))
+            earliest = first.get(query_id)
+            first[query_id] = hour if earliest is None else min(earliest, hour)
+            if buckets[hour].total < MIN_SPIKE_TOTAL or hour < recent:
+                continue
+            for spike in _starting(buckets, first[query_id], hour):
+                found.setdefault(mention_id, []).append((query_id, hour, spike))
+    return found
+
+
+async def _batch_series(
+    session: AsyncSession, *, tenant_id: str, query_ids: list[str], since: datetime
+) -> tuple[dict[str, dict[datetime, Bucket]], dict[str, datetime | None]]:
+    """The queries' buckets from `since` on, and each query's first bucket: two statements."""
+    firsts = await session.execute(
+        select(col(QueryBucket.query_id), func.min(QueryBucket.bucket_start))
+        .where(col(QueryBucket.tenant_id) == tenant_id, col(QueryBucket.query_id).in_(query_ids))
+        .group_by(col(QueryBucket.query_id))
+    )
+    first: dict[str, datetime | None] = {query_id: hour_of(start) for query_id, start in firsts.all()}
+    rows = await session.execute(
+        select(
+            col(QueryBucket.query_id),
+            col(QueryBucket.bucket_start),
+            col(QueryBucket.total),
+            col(QueryBucket.negative),
+        ).where(
+            col(QueryBucket.tenant_id) == tenant_id,
+            col(QueryBucket.query_id).in_(query_ids),
+            col(QueryBucket.bucket_start) >= since,
+        )
+    )
+    series: dict[str, dict[datetime, Bucket]] = {}
+    for query_id, start, total, negative in rows.all():
+        series.setdefault(query_id, {})[hour_of(start)] = Bucket(total, negative)
+    return series, first
+
+
+async def raise_spikes(
+    session: AsyncSession, *, tenant_id: str, spikes: Sequence[tuple[str, datetime, Spike]]
+) -> None:
+    """Store and announce the spikes `count_batch_in_buckets` found for one mention (once per hour)."""
+    for query_id, bucket_start, spike in spikes:
+        await _raise(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start, spike=spike)
+
+
 async def adjust_buckets(session: AsyncSession, *, tenant_id: str, deltas: BucketDeltas) -> None:
     """Add (or take back) matched mentions in queries' hourly buckets; no spike check (the checker's)."""
     for (query_id, bucket_start), (total, negative) in sorted(deltas.items()):  # one lock order
@@ -153,7 +255,7 @@ async def _series(
     return {r.bucket_start: Bucket(r.total, r.negative) for r in rows}, first
 
 
-def _history(series: dict[datetime, Bucket], first: datetime | None, hour: datetime) -> list[Bucket]:
+def _history(series: Mapping[datetime, Bucket], first: datetime | None, hour: datetime) -> list[Bucket]:
     start = hour - HISTORY_HOURS * HOUR
     if first is not None:
         start = max(start, first)
@@ -170,6 +272,13 @@ async def _starting_spikes(
 ) -> list[Spike]:
     """The spikes the hour shows that the hour before did not (of each kind)."""
     series, first = await _series(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start)
+    return _starting(series, first, bucket_start)
+
+
+def _starting(
+    series: Mapping[datetime, Bucket], first: datetime | None, bucket_start: datetime
+) -> list[Spike]:
+    """The spikes the hour shows that the hour before did not, from the query's buckets around it."""
     current = series.get(bucket_start, Bucket(0, 0))
     spikes = detect_spikes(current, _history(series, first, bucket_start))
     if not spikes:

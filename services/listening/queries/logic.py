@@ -26,11 +26,12 @@ Compiled queries are cached per tenant in the app's `QueryMatcher` (bounded: `CO
 re-compiled when the tenant's queries change (the cache key is the number of the tenant's queries and
 their latest `updated_at`, read with one small aggregate query).
 
-Matches follow the mention: `resync_mention` (listening's own consumer of `listening.mention.reanalysed`,
-`.edited` and `.redacted`) re-matches the mention's current text and language against the active queries,
-adds and removes match rows and moves their bucket counts, including the negative count when the
-sentiment changed. A redacted post leaves every query. The match rows are the record of what is counted
-(`MentionQueryMatch.negative` too), so a resync repeated or out of order changes nothing more.
+Matches follow the mention: `resync_mention` (and `resync_mentions`, for a fetched batch: listening's own
+consumer of `listening.mention.reanalysed`, `.edited` and `.redacted`) re-matches the mention's current
+text and language against the active queries, adds and removes match rows and moves their bucket counts,
+including the negative count when the sentiment changed. A redacted post leaves every query. The match
+rows are the record of what is counted (`MentionQueryMatch.negative` too), so a resync repeated or out of
+order changes nothing more.
 
 A created, re-activated or re-worded query gets a `QueryBackfill` row in its own transaction; the backfill
 task (queries.backfill) matches it against the tenant's already-analysed posts the same way.
@@ -43,11 +44,12 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func
+from sqlalchemy import Row, and_, bindparam, delete, func, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -58,8 +60,21 @@ from services.listening.errors import (
     QueryTooExpensive,
     QuotaExceeded,
 )
-from services.listening.models import ListeningQuery, MatchFlag, Mention, MentionQueryMatch, QueryBackfill
-from services.listening.queries.alerts import adjust_buckets, count_in_buckets, hour_of
+from services.listening.models import (
+    ListeningQuery,
+    MatchFlag,
+    Mention,
+    MentionQueryMatch,
+    QueryBackfill,
+    new_id,
+)
+from services.listening.queries.alerts import (
+    Counted,
+    adjust_buckets,
+    count_batch_in_buckets,
+    count_in_buckets,
+    hour_of,
+)
 from services.listening.queries.language import (
     Doc,
     Query,
@@ -81,6 +96,7 @@ from services.listening.queries.schemas import (
     MatchFlagRead,
     QueryUsage,
 )
+from services.listening.queries.spikes import Spike
 from services.listening.wakeups import Wakeups
 from shared.db import utcnow
 from shared.pagination import page_of
@@ -335,16 +351,22 @@ async def match_batch(
     matcher: QueryMatcher,
     budget_s: float | None = None,
     flag: bool = True,
+    known: dict[str, _Compiled] | None = None,
 ) -> dict[str, MatchOutcome]:
     """mention id → the tenant's active queries each mention matches; flags overruns.
 
     A mention is anything with `id`, `tenant_id`, `text`, `language`, `platform` and `author_handle`
     (a `Mention`). The matching runs in one worker thread for the whole batch, each mention within its
     own budget; with `flag`, a mention over budget gets a `MatchFlag` in the caller's transaction (no
-    commit).
+    commit). `known`: tenant id → compiled queries the caller has already looked up.
     """
     budget = matcher.budget_s if budget_s is None else budget_s
-    jobs = [(await _compiled(session, m.tenant_id, matcher), post_of(m)) for m in mentions]
+    # One look at each tenant's queries per batch (a batch is mostly one tenant's posts), not one per post.
+    compiled = dict(known or {})
+    for tenant_id in dict.fromkeys(m.tenant_id for m in mentions):
+        if tenant_id not in compiled:
+            compiled[tenant_id] = await _compiled(session, tenant_id, matcher)
+    jobs = [(compiled[m.tenant_id], post_of(m)) for m in mentions]
     if not any(c.queries for c, _ in jobs):
         return {m.id: NO_MATCH for m in mentions}
     outcomes = await asyncio.to_thread(_match_many, jobs, budget)
@@ -422,6 +444,62 @@ async def record_matches(
             created_at=created_at,
             negative=sentiment_label == "negative",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NewMatches:
+    """One freshly analysed mention's query matches, for `record_batch_matches`."""
+
+    tenant_id: str
+    mention_id: str
+    query_ids: list[str]
+    created_at: datetime
+    sentiment_label: str | None
+
+
+async def record_batch_matches(
+    session: AsyncSession, matches: list[NewMatches]
+) -> dict[str, list[tuple[str, datetime, Spike]]]:
+    """`record_matches` for a batch of mentions, in their order, in a few statements; no commit.
+
+    One read of the matches the mentions already have, one insert of the new ones, then per tenant one
+    upsert per (query, hour) and the spike rule's reads (`alerts.count_batch_in_buckets`). The spikes that
+    start are returned (mention id → spikes) for the caller to raise (`alerts.raise_spikes`) where
+    `record_matches` would have raised them: before that mention's announcement."""
+    matches = [m for m in matches if m.query_ids]
+    if not matches:
+        return {}
+    rows = await session.execute(
+        core_select(col(MentionQueryMatch.mention_id), col(MentionQueryMatch.query_id)).where(
+            col(MentionQueryMatch.mention_id).in_(sorted({m.mention_id for m in matches}))
+        )
+    )
+    existing = {(mention_id, query_id) for mention_id, query_id in rows.all()}
+    new_rows: list[dict[str, Any]] = []
+    counted: dict[str, list[Counted]] = {}
+    for m in matches:
+        new_ids = [q for q in dict.fromkeys(m.query_ids) if (m.mention_id, q) not in existing]
+        negative = m.sentiment_label == "negative"
+        new_rows.extend(
+            {
+                "id": new_id(),
+                "tenant_id": m.tenant_id,
+                "mention_id": m.mention_id,
+                "query_id": q,
+                "created_at": m.created_at,
+                "negative": negative,
+            }
+            for q in new_ids
+        )
+        if new_ids:
+            counted.setdefault(m.tenant_id, []).append((m.mention_id, new_ids, m.created_at, negative))
+    if not new_rows:
+        return {}
+    await session.execute(insert(MentionQueryMatch), new_rows)
+    spikes: dict[str, list[tuple[str, datetime, Spike]]] = {}
+    for tenant_id, tenant_counted in counted.items():
+        spikes.update(await count_batch_in_buckets(session, tenant_id=tenant_id, counted=tenant_counted))
+    return spikes
 
 
 Deltas = Counter[tuple[str, datetime]]
@@ -515,6 +593,68 @@ async def resync_mention(
         )
     await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
     log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
+
+
+async def resync_mentions(
+    session: AsyncSession, *, matcher: QueryMatcher, mentions: Sequence[tuple[str, str]]
+) -> None:
+    """`resync_mention` for a batch of (tenant id, mention id), with a few statements per tenant: the
+    mentions and their match rows read at once, one look at the tenant's queries, one matching hand-off
+    to a worker thread and one bucket update per (query, hour). A mention named twice is resynced once
+    (a resync brings it to its current state)."""
+    by_tenant: dict[str, list[str]] = {}
+    for tenant_id, mention_id in mentions:
+        ids = by_tenant.setdefault(tenant_id, [])
+        if mention_id not in ids:
+            ids.append(mention_id)
+    for tenant_id, ids in by_tenant.items():
+        stmt = (
+            scoped(Mention, tenant_id)
+            .where(col(Mention.id).in_(ids))
+            .order_by(col(Mention.id))  # one lock order
+            .with_for_update()
+        )
+        found = [m for m in (await session.execute(stmt)).scalars() if m.analysis_status == "analysed"]
+        if not found:
+            continue
+        found_ids = [m.id for m in found]
+        rows: dict[str, dict[str, MentionQueryMatch]] = {}
+        matched = await session.execute(
+            scoped(MentionQueryMatch, tenant_id).where(col(MentionQueryMatch.mention_id).in_(found_ids))
+        )
+        for row in matched.scalars():
+            rows.setdefault(row.mention_id, {})[row.query_id] = row
+        live = [m for m in found if m.redacted_at is None]
+        compiled = await _compiled(session, tenant_id, matcher) if live else None
+        outcomes = (
+            await match_batch(session, live, matcher=matcher, known={tenant_id: compiled})
+            if compiled is not None
+            else {}
+        )
+        totals: Deltas = Counter()
+        negatives: Deltas = Counter()
+        for mention in sorted(found, key=lambda m: ids.index(m.id)):  # in the order they were named
+            had = rows.get(mention.id, {})
+            wanted: set[str] = set()
+            if compiled is not None and mention.id in outcomes:
+                outcome = outcomes[mention.id]
+                wanted = set(outcome.query_ids)
+                kept = set(outcome.undecided)
+                wanted |= {qid for qid in had if qid not in compiled.queries or qid in kept}
+            for query_id in sorted(wanted | set(had)):
+                await sync_match(
+                    session,
+                    mention,
+                    query_id=query_id,
+                    row=had.get(query_id),
+                    wanted=query_id in wanted,
+                    totals=totals,
+                    negatives=negatives,
+                )
+        await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
+        for mention_id in ids:
+            if mention_id in found_ids:
+                log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
 
 
 # The tenant's match rows of some mentions whose query still exists. `delete_query` removes a query's

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from rapport.stack import Stack
-from tests.helpers import Tenant, add_user, assert_problem, find_event, wait_until
+from tests.helpers import Tenant, add_user, assert_problem, find_event, mention_payload, wait_until
 from tests.listening.helpers import list_mentions, post_mention
 from tests.listening.queries.helpers import create_query
 
@@ -82,6 +82,33 @@ def test_burst_over_a_quiet_baseline_raises_exactly_one_alert(
     assert event["tenantid"] == tenant.tenant_id
     assert event["data"]["query_id"] == query["id"]
     assert event["data"]["kind"] == "volume"
+
+
+def test_burst_arriving_in_one_batch_raises_exactly_one_alert(client: httpx.Client, tenant: Tenant) -> None:
+    query = create_query(client, tenant, "blorptastic")
+    now = _this_hour()
+    n = _post_hours(client, tenant, "Blorptastic", {now - timedelta(hours=h): 2 for h in range(12, 0, -1)})
+    wait_until(lambda: _matched(client, tenant, query["id"], n), what="baseline matched", timeout=60)
+    assert _alerts(client, tenant) == []
+
+    # The burst in one request: one commit, analysed as one batch, whose counts cross the spike
+    # threshold part-way through.
+    burst = [
+        mention_payload(
+            text=f"Blorptastic store visit number {n + i} today",
+            created_at=(now + timedelta(seconds=1 + i)).isoformat(),
+        )
+        for i in range(14)
+    ]
+    response = client.post("/v1/mentions/batch", headers=tenant.headers, json={"mentions": burst})
+    assert response.status_code == 202, response.text
+    wait_until(lambda: _matched(client, tenant, query["id"], n + 14), what="burst matched", timeout=60)
+
+    [alert] = _alerts(client, tenant)
+    assert alert["query_id"] == query["id"]
+    assert alert["kind"] == "volume"
+    assert alert["observed"] >= 10
+    assert datetime.fromisoformat(alert["bucket_start"]) == now
 
 
 def test_steady_stream_raises_no_alert(client: httpx.Client, tenant: Tenant) -> None:
