@@ -19,6 +19,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 from shared.logging import tenant_scope
 
@@ -220,6 +221,23 @@ class ConsumeSpans:
 UNTRACED = ConsumeSpans()
 
 
+_ids = RandomIdGenerator()
+
+
+def context_only(parent: otel_context.Context) -> otel_context.Context:
+    """`parent` with a new span id of a span that records nothing (and costs nearly nothing): the trace
+    of `parent`'s span continued, or a new trace when it has none."""
+    caller = trace.get_current_span(parent).get_span_context()
+    if caller.is_valid:
+        trace_id, flags, state = caller.trace_id, caller.trace_flags, caller.trace_state
+    else:
+        trace_id, flags, state = _ids.generate_trace_id(), trace.TraceFlags(trace.TraceFlags.SAMPLED), None
+    own = trace.SpanContext(
+        trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags, trace_state=state
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(own), parent)
+
+
 class TracingMiddleware:
     """Pure-ASGI middleware: one server span per HTTP request, continuing the caller's trace."""
 
@@ -236,6 +254,12 @@ class TracingMiddleware:
             for k, v in scope.get("headers", [])
             if k in (b"traceparent", b"tracestate")
         }
+        if not _recording:
+            # No span: a context of its own continuing the caller's trace (or starting one), so that log
+            # lines and onward events still carry a trace id.
+            with within(context_only(extract_context(carrier))):
+                await self.app(scope, receive, send)
+            return
         name = f"{scope['method']} {scope.get('route_path', scope['path'])}"
         with self.tracer.start_as_current_span(
             name, context=extract_context(carrier), kind=trace.SpanKind.SERVER
