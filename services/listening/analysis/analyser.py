@@ -104,6 +104,10 @@ class Analyser:
         per_post = list(heads) if heads is not None else [None] * len(prepared)
         out: list[Analysis] = []
         for k, ((norm, lang), s, i) in enumerate(zip(prepared, sentiments, intents, strict=True)):
+            if not norm.tokens and norm.emojis:
+                # Emoji only: nothing for the embedding to read; the emoji lexicon decides.
+                s = self.fast.sentiment(norm, lang)
+                i = self.fast.intent(norm, lang, s)
             s, i = self.cues.revise(norm, lang, s, i)
             head = per_post[k]
             if head is not None:

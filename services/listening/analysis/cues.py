@@ -12,9 +12,13 @@ when they are present, in this order:
    about) is a complaint and not positive;
 3. an unresolved problem decides a mixed post: "still"/"i dalje"/"fortfarande"/"hâlâ"/"لسه" with
    something negative, or a "but" followed by something negative, is a negative complaint;
-4. irony: 🙃 or 👏 around a failure (negative words or complaint cues) is a negative complaint;
+4. irony: 🙃 or 👏 around a failure (negative words, complaint cues, or a tier that reads a complaint) is
+   a negative complaint;
 5. negated negatives ("not bad", "can't complain", "hiç fena değil", "مش وحش") with nothing else
    negative are positive;
+5b. irony without an emoji: a post a tier reads as a complaint but with positive sentiment (praise words
+   wrapped around the failure it reports) is negative, unless it is a negated negative (rule 5) or a
+   fixed problem (rule 1);
 6. a would-be customer asking what happens if they join, switch or sign up is purchase intent;
 7. company news and job adverts are `other` and neutral.
 The cue lists are words and short phrases per language (stems end in `*`), folded like the lexicons.
@@ -497,7 +501,8 @@ class CueRules:
             tail = normalise(" ".join(tokens[cut:]), lang.language)
             if tail.tokens and (_negative(self.fast.evidence(tail, lang)) or self._denied(tokens, lang, cut)):
                 return _negative_sentiment(sentiment), _as(intent, "complaint")
-        if "irony" in on and any(e in IRONY_EMOJI for e in norm.emojis) and _negative(ev):
+        complained = intent.label == "complaint"
+        if "irony" in on and any(e in IRONY_EMOJI for e in norm.emojis) and (_negative(ev) or complained):
             return _negative_sentiment(sentiment), _as(intent, "complaint")
         sure_negative = sentiment.label == "negative" and sentiment.confidence >= SURE
         if (
@@ -508,6 +513,9 @@ class CueRules:
             # Only a complaint is the misreading; other intents stand.
             label = "praise" if intent.label == "complaint" else intent.label
             return _positive(sentiment), _as(intent, label)
+        if "irony" in on and complained and sentiment.label == "positive" and not resolved:
+            # Praise words around what the post itself complains about: the complaint decides.
+            return _negative_sentiment(sentiment), intent
         if "prospect" in on and found["prospect"] and not _negative(ev):
             return _neutral_if_negative(sentiment), _as(intent, "purchase_intent")
         if (
