@@ -15,6 +15,9 @@ from .quality import QualityTier, QualityUnavailable
 from .tenant import TenantHead
 from .types import Analysis, Tier
 
+# A lexicon verdict this sure replaces the quality head's "neutral" (chosen on the development sets).
+LEXICON_SURE = 0.6
+
 
 class Analyser:
     """Normalise -> detect language -> sentiment -> intent, with the fast or the quality tier.
@@ -108,6 +111,11 @@ class Analyser:
                 # Emoji only: nothing for the embedding to read; the emoji lexicon decides.
                 s = self.fast.sentiment(norm, lang)
                 i = self.fast.intent(norm, lang, s)
+            elif s.label == "neutral":
+                # The head leans to neutral on short and slangy posts; clear lexicon evidence decides.
+                lexical = self.fast.sentiment(norm, lang)
+                if lexical.label != "neutral" and lexical.confidence >= LEXICON_SURE:
+                    s = lexical
             s, i = self.cues.revise(norm, lang, s, i)
             head = per_post[k]
             if head is not None:

@@ -16,9 +16,9 @@ when they are present, in this order:
    a negative complaint;
 5. negated negatives ("not bad", "can't complain", "hiç fena değil", "مش وحش") with nothing else
    negative are positive;
-5b. irony without an emoji: a post a tier reads as a complaint but with positive sentiment (praise words
-   wrapped around the failure it reports) is negative, unless it is a negated negative (rule 5) or a
-   fixed problem (rule 1);
+5b. irony without an emoji: a post a tier surely reads as a complaint (or with a complaint cue) but with
+   positive sentiment (praise words wrapped around the failure it reports) is negative, unless it is a
+   negated negative (rule 5) or a fixed problem (rule 1);
 6. a would-be customer asking what happens if they join, switch or sign up is purchase intent;
 7. company news and job adverts are `other` and neutral.
 The cue lists are words and short phrases per language (stems end in `*`), folded like the lexicons.
@@ -403,7 +403,11 @@ _RAW: dict[str, dict[str, list[str]]] = {
     },
 }
 IRONY_EMOJI = frozenset({"🙃", "👏", "🙄"})
-RULES = frozenset({"resolved", "demand", "unresolved", "irony", "negated_negative", "prospect", "notice"})
+RULES = frozenset(
+    {"resolved", "demand", "unresolved", "irony", "irony_plain", "negated_negative", "prospect", "notice"}
+)
+# A complaint read this surely (or with a complaint cue) outweighs praise words around it.
+SURE_COMPLAINT = 0.5
 # A tier this sure that a post is negative is not overruled by a negated negative.
 SURE = 0.6
 _THANKS_EMOJI = frozenset({"🙏", "👍", "❤", "❤️", "🙌", "💯"})
@@ -510,10 +514,11 @@ class CueRules:
             and ev.negated_negative
             and not (_negative(ev) or question or sure_negative)
         ):
-            # Only a complaint is the misreading; other intents stand.
-            label = "praise" if intent.label == "complaint" else intent.label
+            # A complaint is the misreading, and "other" misses that the post judges; other intents stand.
+            label = "praise" if intent.label in ("complaint", "other") else intent.label
             return _positive(sentiment), _as(intent, label)
-        if "irony" in on and complained and sentiment.label == "positive" and not resolved:
+        plain_irony = complained and (intent.confidence >= SURE_COMPLAINT or ev.complaint > 0)
+        if "irony_plain" in on and plain_irony and sentiment.label == "positive" and not resolved:
             # Praise words around what the post itself complains about: the complaint decides.
             return _negative_sentiment(sentiment), intent
         if "prospect" in on and found["prospect"] and not _negative(ev):

@@ -1418,6 +1418,7 @@ COLLOQUIAL: dict[str, dict[str, float]] = {
         "sämst": -3,
         "strul*": -2,
         "krånglar": -2,
+        "krasch*": -2,
         "skönt": 2,
         "superbra": 3,
         "schysst*": 2,
