@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .language import CONFIDENCE_FLOOR, SUPPORTED, LanguageGuess
 from .lexicon_data import COLLOQUIAL, EMOJI, LEXICONS, LangLexicon
-from .normalise import Normalised, fold
+from .normalise import Normalised, bare, fold
 from .types import Intent, IntentLabel, Sentiment, SentimentLabel
 
 _AR_CLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل")
@@ -91,6 +91,13 @@ class _Cues:
         return n
 
 
+def _with_bare(words: list[str], code: str) -> list[str]:
+    """The words, plus each one without its diacritics (see `normalise.bare`)."""
+    out = list(words)
+    out += [b for w in words if (b := bare(fold(w, code), code)) != fold(w, code)]
+    return out
+
+
 def _cues(words: list[str], lang: str) -> _Cues:
     exact: set[str] = set()
     prefix: set[str] = set()
@@ -115,20 +122,24 @@ def _compile(lexes: list[tuple[str, LangLexicon]]) -> _Compiled:
     complain_verbs: list[str] = []
     lang = lexes[0][0] if len(lexes) == 1 else None
     for code, lex in lexes:
-        for word, weight in {**lex["sentiment"], **COLLOQUIAL.get(code, {})}.items():
-            f = fold(word, code).replace("-", " ")
+        words = {**lex["sentiment"], **COLLOQUIAL.get(code, {})}
+        folded = {fold(word, code).replace("-", " "): float(weight) for word, weight in words.items()}
+        # Each word also without its diacritics, where that is not another word of the lexicon.
+        for f, weight in list(folded.items()):
+            folded.setdefault(bare(f, code), weight)
+        for f, weight in folded.items():
             if " " in f:
-                c.phrases[f" {f} "] = float(weight)
+                c.phrases[f" {f} "] = weight
             elif f.endswith("*"):
-                c.prefix[f[:-1]] = float(weight)
+                c.prefix[f[:-1]] = weight
             else:
-                c.exact[f] = float(weight)
+                c.exact[f] = weight
         negators.update(fold(w, code) for w in lex["negators"])
         intensifiers.update(fold(w, code) for w in lex["intensifiers"])
         question.update(fold(w, code) for w in lex["question"] if " " not in w and "-" not in w)
         for key in cue_words:
-            cue_words[key].extend(lex[key])  # type: ignore[literal-required]
-        complain_verbs.extend(_COMPLAIN_VERBS.get(code, []))
+            cue_words[key].extend(_with_bare(lex[key], code))  # type: ignore[literal-required]
+        complain_verbs.extend(_with_bare(_COMPLAIN_VERBS.get(code, []), code))
     c.prefix_lengths = sorted({len(p) for p in c.prefix}, reverse=True)
     c.negators = frozenset(negators)
     c.intensifiers = frozenset(intensifiers)
@@ -179,6 +190,7 @@ class Evidence:
     complaint: int  # complaint cues that are not negated
     praise: int
     purchase: int
+    negated_complaint: int = 0  # of `negated_negative`: a complaining verb denied ("can't complain")
 
 
 class FastTier:
@@ -299,11 +311,13 @@ class FastTier:
         # A complaining verb under a negator right before it: "can't complain", "kan inte klaga",
         # "ne mogu se požaliti", "nemam zamjerki".
         verbs = table.cues["complain_verb"]
+        negated_complaint = 0
         for i, tok in enumerate(tokens):
             if not verbs.hits([tok], ""):
                 continue
             if any(t in table.negators or t in _NONE_OF for t in tokens[max(0, i - 3) : i]):
                 negated_negative += 1
+                negated_complaint += 1
                 complaint -= 1
         return Evidence(
             pos,
@@ -312,6 +326,7 @@ class FastTier:
             max(0, complaint),
             table.cues["praise"].hits(tokens, padded),
             table.cues["purchase"].hits(tokens, padded),
+            negated_complaint,
         )
 
     def intent(self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment) -> Intent:
