@@ -337,7 +337,12 @@ class AnalysisWorker:
 
     async def _analyse(self, texts: Sequence[str], tier: str, tenants: Sequence[str]) -> list[Result]:
         # The quality tier applies each posting tenant's corrections (mentions.learning) to its posts.
-        heads = await self.learning.heads(tenants) if tier == "quality" else {}
+        heads: dict[str, TenantHead] = {}
+        if tier == "quality":
+            try:
+                heads = await self.learning.heads(tenants)
+            except Exception:  # learning never holds analysis back: the general answer stands
+                log.exception("learning.heads_failed")
         per_post = [heads.get(t) for t in tenants] if heads else None
         started = time.perf_counter()
         results, cpu_s = await asyncio.to_thread(self._analyse_timed, list(texts), tier, per_post)
