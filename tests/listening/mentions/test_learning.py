@@ -8,11 +8,14 @@ another tenant's identical posts are read as before.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
-from tests.helpers import Tenant, add_user
+from rapport.stack import Stack
+from tests.erasures import erase, subject_of
+from tests.helpers import Tenant, add_user, unique
 from tests.listening.helpers import post_analysed
 
 # Corrected by the tenant's agents (the general analyser reads each as a negative complaint).
@@ -59,3 +62,26 @@ def test_corrections_teach_the_tenant_analysis_and_no_other(
     assert all(m["analysis"]["tier"] == "quality" for m in learnt)
     assert _reading(complaint) == ("negative", "complaint")
     assert [_reading(m) for m in elsewhere] == [("negative", "complaint")] * len(LATER)
+
+
+def test_an_erased_persons_corrected_posts_teach_nothing_any_more(
+    client: httpx.Client, tenant: Tenant, stack: Stack
+) -> None:
+    handle = unique("@gamer")
+    for text in CORRECTED:
+        author = {"handle": handle, "display_name": "A Gamer", "followers": 10}
+        mention = post_analysed(client, tenant, text=text, author=author)
+        response = client.post(
+            f"/v1/mentions/{mention['id']}/labels",
+            json={"sentiment": "positive", "intent": "praise"},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 201, response.text
+    assert _reading(post_analysed(client, tenant, text=LATER[0])) == ("positive", "praise")
+
+    identity = {"kind": "handle", "platform": "x", "value": handle, "platform_user_id": None}
+    answer = erase(stack, tenant.tenant_id, subject_of([str(uuid.uuid4())], identity), "listening")
+    assert answer["counts"]["mention_labels"] == len(CORRECTED)
+
+    # The corrections went with the person's posts: their embeddings no longer vote.
+    assert _reading(post_analysed(client, tenant, text=LATER[1])) == ("negative", "complaint")
