@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
@@ -203,6 +203,9 @@ class MentionLabel(SQLModel, table=True):
     intent: str | None = Field(default=None, max_length=32)
     language: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The mention's embedding (float16), filled by the analysis worker: the tenant's prototypes
+    # (services.listening.mentions.learning). Deleted with the label (erasure, retention).
+    vector: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 # --- channels: platform connections, encrypted secrets, pull cursors (services.listening.channels.logic) ---

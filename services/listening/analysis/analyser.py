@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from .arabizi import looks_arabizi, to_arabic
 from .cues import CueRules
 from .fast import FastTier
 from .language import LanguageGuess, detect
 from .normalise import Normalised, normalise
 from .quality import QualityTier, QualityUnavailable
+from .tenant import TenantHead
 from .types import Analysis, Tier
+
+# A lexicon verdict this sure replaces the quality head's "neutral" (chosen on the development sets).
+LEXICON_SURE = 0.6
 
 
 class Analyser:
@@ -54,19 +60,66 @@ class Analyser:
         """Analyse one post."""
         return self.analyse_batch([text], tier)[0]
 
-    def analyse_batch(self, texts: Sequence[str], tier: Tier | None = None) -> list[Analysis]:
-        """Analyse many posts; the quality tier embeds them in one batch."""
+    def analyse_batch(
+        self,
+        texts: Sequence[str],
+        tier: Tier | None = None,
+        heads: Sequence[TenantHead | None] | None = None,
+    ) -> list[Analysis]:
+        """Analyse many posts; the quality tier embeds them in one batch.
+
+        `heads`, one per text (or None), are the posting tenants' corrections (`tenant.TenantHead`); the
+        quality tier applies each to its own post's embedding, last. The fast tier has no embedding and
+        ignores them (its posts are re-scored by the quality tier later)."""
         wanted = tier or self.default_tier
         prepared = [self.prepare(t) for t in texts]
         quality = self.quality if wanted == "quality" else None
         if quality is None:
             return [self._fast(norm, lang) for norm, lang in prepared]
         emb = quality.embed([norm.body for norm, _ in prepared])
+        return self._quality_answers(quality, prepared, emb, heads)
+
+    def answers_from(self, texts: Sequence[str], emb: np.ndarray) -> list[Analysis] | None:
+        """The quality tier's analyses of texts whose embeddings are known already (no tenant's
+        corrections applied); None without the quality tier."""
+        quality = self.quality
+        if quality is None:
+            return None
+        return self._quality_answers(quality, [self.prepare(t) for t in texts], emb, None)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The quality tier's embedding of each text, read as analysis reads it (for a tenant's
+        corrections); None without the quality tier."""
+        quality = self.quality
+        if quality is None:
+            return None
+        return quality.embed([self.prepare(t)[0].body for t in texts])
+
+    def _quality_answers(
+        self,
+        quality: QualityTier,
+        prepared: list[tuple[Normalised, LanguageGuess]],
+        emb: np.ndarray,
+        heads: Sequence[TenantHead | None] | None,
+    ) -> list[Analysis]:
         sentiments = quality.sentiment_from(emb)
         intents = quality.intent_from(emb)
+        per_post = list(heads) if heads is not None else [None] * len(prepared)
         out: list[Analysis] = []
-        for (norm, lang), s, i in zip(prepared, sentiments, intents, strict=True):
+        for k, ((norm, lang), s, i) in enumerate(zip(prepared, sentiments, intents, strict=True)):
+            if not norm.tokens and norm.emojis:
+                # Emoji only: nothing for the embedding to read; the emoji lexicon decides.
+                s = self.fast.sentiment(norm, lang)
+                i = self.fast.intent(norm, lang, s)
+            elif s.label == "neutral":
+                # The head leans to neutral on short and slangy posts; clear lexicon evidence decides.
+                lexical = self.fast.sentiment(norm, lang)
+                if lexical.label != "neutral" and lexical.confidence >= LEXICON_SURE:
+                    s = lexical
             s, i = self.cues.revise(norm, lang, s, i)
+            head = per_post[k]
+            if head is not None:
+                s, i = head.revise(emb[k], s, i)
             out.append(Analysis("quality", lang, s, i, norm))
         return out
 

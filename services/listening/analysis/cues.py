@@ -12,9 +12,15 @@ when they are present, in this order:
    about) is a complaint and not positive;
 3. an unresolved problem decides a mixed post: "still"/"i dalje"/"fortfarande"/"hâlâ"/"لسه" with
    something negative, or a "but" followed by something negative, is a negative complaint;
-4. irony: 🙃 or 👏 around a failure (negative words or complaint cues) is a negative complaint;
+4. irony: 🙃 or 👏 around a failure (negative words, complaint cues, or a tier that reads a complaint) is
+   a negative complaint;
 5. negated negatives ("not bad", "can't complain", "hiç fena değil", "مش وحش") with nothing else
    negative are positive;
+5b. irony without an emoji: a post a tier surely reads as a complaint (or with a complaint cue) but with
+   positive sentiment (praise words wrapped around the failure it reports) is negative, unless it is a
+   negated negative (rule 5) or a fixed problem (rule 1);
+5c. a question about a failure with negative sentiment (a complaint cue or a clearly negative word) is
+   a complaint (asked in anger);
 6. a would-be customer asking what happens if they join, switch or sign up is purchase intent;
 7. company news and job adverts are `other` and neutral.
 The cue lists are words and short phrases per language (stems end in `*`), folded like the lexicons.
@@ -27,7 +33,7 @@ from dataclasses import dataclass, replace
 
 from .fast import Evidence, FastTier
 from .language import CONFIDENCE_FLOOR, LanguageGuess
-from .normalise import Normalised, fold, normalise
+from .normalise import Normalised, bare, fold, normalise
 from .types import Intent, IntentLabel, Sentiment
 
 _RAW: dict[str, dict[str, list[str]]] = {
@@ -399,7 +405,21 @@ _RAW: dict[str, dict[str, list[str]]] = {
     },
 }
 IRONY_EMOJI = frozenset({"🙃", "👏", "🙄"})
-RULES = frozenset({"resolved", "demand", "unresolved", "irony", "negated_negative", "prospect", "notice"})
+RULES = frozenset(
+    {
+        "resolved",
+        "demand",
+        "unresolved",
+        "irony",
+        "irony_plain",
+        "negated_negative",
+        "angry_question",
+        "prospect",
+        "notice",
+    }
+)
+# A complaint read this surely (or with a complaint cue) outweighs praise words around it.
+SURE_COMPLAINT = 0.5
 # A tier this sure that a post is negative is not overruled by a negated negative.
 SURE = 0.6
 _THANKS_EMOJI = frozenset({"🙏", "👍", "❤", "❤️", "🙌", "💯"})
@@ -431,11 +451,18 @@ def _matcher(words: list[str], lang: str) -> _Matcher:
 
 
 _KINDS = ("resolved", "charge", "twice", "money", "refund", "still", "contrast", "prospect", "notice")
+
+
+def _with_bare(words: list[str], lang: str) -> list[str]:
+    """The cues, plus each one without its language's diacritics ("i dalje", "jos uvijek", "cozuldu")."""
+    return words + [b for w in words if (b := bare(fold(w, lang), lang)) != fold(w, lang)]
+
+
 _TABLES: dict[str, dict[str, _Matcher]] = {
-    lang: {k: _matcher(words[k], lang) for k in _KINDS} for lang, words in _RAW.items()
+    lang: {k: _matcher(_with_bare(words[k], lang), lang) for k in _KINDS} for lang, words in _RAW.items()
 }
 _MERGED: dict[str, _Matcher] = {
-    k: _matcher([w for words in _RAW.values() for w in words[k]], "") for k in _KINDS
+    k: _matcher([w for lang, words in _RAW.items() for w in _with_bare(words[k], lang)], "") for k in _KINDS
 }
 
 
@@ -497,17 +524,33 @@ class CueRules:
             tail = normalise(" ".join(tokens[cut:]), lang.language)
             if tail.tokens and (_negative(self.fast.evidence(tail, lang)) or self._denied(tokens, lang, cut)):
                 return _negative_sentiment(sentiment), _as(intent, "complaint")
-        if "irony" in on and any(e in IRONY_EMOJI for e in norm.emojis) and _negative(ev):
+        complained = intent.label == "complaint"
+        if "irony" in on and any(e in IRONY_EMOJI for e in norm.emojis) and (_negative(ev) or complained):
             return _negative_sentiment(sentiment), _as(intent, "complaint")
-        sure_negative = sentiment.label == "negative" and sentiment.confidence >= SURE
+        # A denied complaining verb ("can't complain") is an idiom of praise, however sure the tier is.
+        sure_negative = (
+            sentiment.label == "negative" and sentiment.confidence >= SURE and not ev.negated_complaint
+        )
         if (
             "negated_negative" in on
             and ev.negated_negative
             and not (_negative(ev) or question or sure_negative)
         ):
-            # Only a complaint is the misreading; other intents stand.
-            label = "praise" if intent.label == "complaint" else intent.label
+            # A complaint is the misreading, and "other" misses that the post judges; other intents stand.
+            label = "praise" if intent.label in ("complaint", "other") else intent.label
             return _positive(sentiment), _as(intent, label)
+        plain_irony = complained and (intent.confidence >= SURE_COMPLAINT or ev.complaint > 0)
+        if "irony_plain" in on and plain_irony and sentiment.label == "positive" and not resolved:
+            # Praise words around what the post itself complains about: the complaint decides.
+            return _negative_sentiment(sentiment), intent
+        if (
+            "angry_question" in on
+            and intent.label == "question"
+            and sentiment.label == "negative"
+            and (ev.complaint > 0 or ev.negative <= -2)
+        ):
+            # A question asked about a failure, in anger: a complaint.
+            return sentiment, _as(intent, "complaint")
         if "prospect" in on and found["prospect"] and not _negative(ev):
             return _neutral_if_negative(sentiment), _as(intent, "purchase_intent")
         if (

@@ -10,6 +10,11 @@
     var/analysis/; said clearly when it cannot be fetched).
 Targets for the quality tier: language >= 0.97, sentiment >= 0.80, intent >= 0.80, held-out tweets >= 0.75.
 
+`--corrected-by hard-dev` measures a tenant whose agents corrected every post of the hard set's dev split
+(`/labels`: each post with its right sentiment and intent, so confirmations too): the quality tier then
+applies that tenant's corrections (`tenant.TenantHead`) to the posts measured. On the dev split itself
+each post is measured with the corrections of the other four fifths (5 folds), never its own.
+
 `--set hard` measures the harder set of messy posts instead (tests/data/analysis/hard/<split>.jsonl, also
 written by the project): per language group and per kind of difficulty (irony, negated negatives, refund
 demands, Arabizi, ...). Its `dev` split is for tuning, its `test` split only for reporting. It has no
@@ -29,6 +34,7 @@ from typing import Any, Literal
 
 from .analyser import Analyser
 from .normalise import normalise
+from .tenant import Correction, TenantHead
 from .types import Tier
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "tests" / "data" / "analysis"
@@ -89,13 +95,19 @@ def load_hard(split: Split, data_dir: Path = DATA_DIR / "hard") -> list[dict[str
 
 
 def score_rows(
-    analyser: Analyser, tier: Tier, rows: list[dict[str, Any]], by: tuple[str, ...], errors: bool = False
+    analyser: Analyser,
+    tier: Tier,
+    rows: list[dict[str, Any]],
+    by: tuple[str, ...],
+    errors: bool = False,
+    heads: list[TenantHead | None] | None = None,
 ) -> dict[str, Scores]:
     """Run one tier over labelled rows once; tally the answers grouped by each field named in `by`.
 
-    The language answer is checked against the row's `lang` whatever the grouping."""
+    The language answer is checked against the row's `lang` whatever the grouping. `heads`: a tenant's
+    corrections per row (see `corrected_heads`)."""
     started = time.perf_counter()
-    results = analyser.analyse_batch([r["text"] for r in rows], tier=tier)
+    results = analyser.analyse_batch([r["text"] for r in rows], tier=tier, heads=heads)
     seconds = time.perf_counter() - started
     tallies: dict[str, _Counts] = {
         field: (defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)) for field in by
@@ -125,9 +137,37 @@ def score_rows(
     }
 
 
-def score_set(analyser: Analyser, tier: Tier, rows: list[dict[str, Any]], errors: bool = False) -> Scores:
+def score_set(
+    analyser: Analyser,
+    tier: Tier,
+    rows: list[dict[str, Any]],
+    errors: bool = False,
+    heads: list[TenantHead | None] | None = None,
+) -> Scores:
     """Run one tier over the labelled set."""
-    return score_rows(analyser, tier, rows, ("lang",), errors=errors)["lang"]
+    return score_rows(analyser, tier, rows, ("lang",), errors=errors, heads=heads)["lang"]
+
+
+FOLDS = 5
+
+
+def corrected_heads(analyser: Analyser, rows: list[dict[str, Any]]) -> list[TenantHead | None] | None:
+    """One head per row: a tenant that corrected every post of the hard dev split; for a row of that
+    split, the head leaves out the row's fold (so no post is measured with its own correction)."""
+    source = load_hard("dev")
+    texts = [r["text"] for r in source]
+    emb = analyser.embed(texts)
+    machine = analyser.answers_from(texts, emb) if emb is not None else None
+    if emb is None or machine is None:
+        return None
+    corrections = [
+        Correction(v, r["sentiment"], r["intent"], m.sentiment.label, m.intent.label)
+        for v, r, m in zip(emb, source, machine, strict=True)
+    ]
+    whole = TenantHead(corrections)
+    position = {r["id"]: k for k, r in enumerate(source)}
+    folds = [TenantHead([c for k, c in enumerate(corrections) if k % FOLDS != f]) for f in range(FOLDS)]
+    return [folds[position[r["id"]] % FOLDS] if r.get("id") in position else whole for r in rows]
 
 
 def _table(scores: Scores, title: str, keys: tuple[str, ...]) -> None:
@@ -146,14 +186,17 @@ def _table(scores: Scores, title: str, keys: tuple[str, ...]) -> None:
     )
 
 
-def _hard(analyser: Analyser, tiers: list[Tier], split: Split, errors: bool) -> None:
+def _hard(analyser: Analyser, tiers: list[Tier], split: Split, errors: bool, corrected: bool) -> None:
     rows = load_hard(split)
     print(f"Hard set, {split} split: {len(rows)} posts written by the project ({DATA_DIR / 'hard'})")
+    heads = corrected_heads(analyser, rows) if corrected else None
+    if corrected:
+        print("  quality tier with the corrections of a tenant that labelled the hard dev split")
     for tier in tiers:
         if tier == "quality" and analyser.quality is None:
             print(f"\n[quality] NOT MEASURED: {analyser.quality_error}")
             continue
-        scored = score_rows(analyser, tier, rows, ("group", "kind"), errors=errors)
+        scored = score_rows(analyser, tier, rows, ("group", "kind"), errors=errors, heads=heads)
         print(f"\n[{tier}] {len(rows)} posts in {scored['group'].seconds:.1f} s")
         _table(scored["group"], "group", HARD_GROUPS)
         print()
@@ -203,22 +246,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-vader", action="store_true", help="skip the held-out vader tweets")
     parser.add_argument("--errors", action="store_true", help="list every post with a wrong answer")
     parser.add_argument("--check", action="store_true", help="exit 1 when a quality-tier target is missed")
+    parser.add_argument(
+        "--corrected-by",
+        choices=("hard-dev",),
+        default=None,
+        help="apply the corrections of a tenant that labelled every post of the hard dev split",
+    )
     args = parser.parse_args(argv)
 
     analyser = Analyser()
     tiers: list[Tier] = ["fast", "quality"] if args.tier == "both" else [args.tier]
     if args.which == "hard":
-        _hard(analyser, tiers, args.split, args.errors)
+        _hard(analyser, tiers, args.split, args.errors, args.corrected_by is not None)
         return 0
     rows = load_set(args.data)
     missed = False
     print(f"Labelled set: {len(rows)} posts written by the project ({args.data})")
+    heads = corrected_heads(analyser, rows) if args.corrected_by else None
+    if args.corrected_by:
+        print("  quality tier with the corrections of a tenant that labelled the hard dev split")
     for tier in tiers:
         if tier == "quality" and analyser.quality is None:
             print(f"\n[quality] NOT MEASURED: {analyser.quality_error}")
             missed = True
             continue
-        scores = score_set(analyser, tier, rows, errors=args.errors)
+        scores = score_set(analyser, tier, rows, errors=args.errors, heads=heads)
         print(f"\n[{tier}] {len(rows)} posts in {scores.seconds:.1f} s")
         _table(scores, "lang", LANGS)
         overall = {w: scores.rate(w) for w in ("language", "sentiment", "intent")}

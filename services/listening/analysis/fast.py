@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass, field
 
 from .language import CONFIDENCE_FLOOR, SUPPORTED, LanguageGuess
-from .lexicon_data import EMOJI, LEXICONS, LangLexicon
-from .normalise import Normalised, fold
+from .lexicon_data import COLLOQUIAL, EMOJI, LEXICONS, LangLexicon
+from .normalise import Normalised, bare, fold
 from .types import Intent, IntentLabel, Sentiment, SentimentLabel
 
 _AR_CLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل")
@@ -46,6 +46,17 @@ _NONE_OF = frozenset(
     {"no", "zero", "nikakvih", "nikakav", "nikakve", "nijedan", "nijedne", "inga", "ingen", "inget"}
 )
 _NONE_OF |= frozenset({"hiç", "hiçbir", "اي", "بدون"})
+# Verbs and nouns of complaining: under a negator ("can't complain", "nemam zamjerki") they praise.
+_COMPLAIN_VERBS: dict[str, list[str]] = {
+    "en": ["complain*", "moan*", "grumble"],
+    "sv": ["klaga*", "klagom*", "anmärkning*"],
+    "hbs": ["žali*", "požali*", "zamjer*", "zamer*", "prigovor*", "prigovori*"],
+    "tr": ["şikayet*", "şikâyet*", "yakın*"],
+    "ar": ["اشتكي", "اشتكى", "أشتكي", "شكوى", "شكاوي", "تشكي"],
+    "de": ["beschwer*", "meckern", "klagen"],
+    "fr": ["plaindre", "plains", "plainte*", "râler"],
+    "es": ["quej*"],
+}
 _SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f"}
 
 
@@ -80,6 +91,13 @@ class _Cues:
         return n
 
 
+def _with_bare(words: list[str], code: str) -> list[str]:
+    """The words, plus each one without its diacritics (see `normalise.bare`)."""
+    out = list(words)
+    out += [b for w in words if (b := bare(fold(w, code), code)) != fold(w, code)]
+    return out
+
+
 def _cues(words: list[str], lang: str) -> _Cues:
     exact: set[str] = set()
     prefix: set[str] = set()
@@ -101,26 +119,33 @@ def _compile(lexes: list[tuple[str, LangLexicon]]) -> _Compiled:
     intensifiers: set[str] = set()
     question: set[str] = set()
     cue_words: dict[str, list[str]] = {"purchase": [], "complaint": [], "question": [], "praise": []}
+    complain_verbs: list[str] = []
     lang = lexes[0][0] if len(lexes) == 1 else None
     for code, lex in lexes:
-        for word, weight in lex["sentiment"].items():
-            f = fold(word, code).replace("-", " ")
+        words = {**lex["sentiment"], **COLLOQUIAL.get(code, {})}
+        folded = {fold(word, code).replace("-", " "): float(weight) for word, weight in words.items()}
+        # Each word also without its diacritics, where that is not another word of the lexicon.
+        for f, weight in list(folded.items()):
+            folded.setdefault(bare(f, code), weight)
+        for f, weight in folded.items():
             if " " in f:
-                c.phrases[f" {f} "] = float(weight)
+                c.phrases[f" {f} "] = weight
             elif f.endswith("*"):
-                c.prefix[f[:-1]] = float(weight)
+                c.prefix[f[:-1]] = weight
             else:
-                c.exact[f] = float(weight)
+                c.exact[f] = weight
         negators.update(fold(w, code) for w in lex["negators"])
         intensifiers.update(fold(w, code) for w in lex["intensifiers"])
         question.update(fold(w, code) for w in lex["question"] if " " not in w and "-" not in w)
         for key in cue_words:
-            cue_words[key].extend(lex[key])  # type: ignore[literal-required]
+            cue_words[key].extend(_with_bare(lex[key], code))  # type: ignore[literal-required]
+        complain_verbs.extend(_with_bare(_COMPLAIN_VERBS.get(code, []), code))
     c.prefix_lengths = sorted({len(p) for p in c.prefix}, reverse=True)
     c.negators = frozenset(negators)
     c.intensifiers = frozenset(intensifiers)
     c.question_words = frozenset(question)
     c.cues = {k: _cues(v, lang or "") for k, v in cue_words.items()}
+    c.cues["complain_verb"] = _cues(complain_verbs, lang or "")
     # Question phrases ("is there", "do you") count as question openers too.
     return c
 
@@ -165,6 +190,7 @@ class Evidence:
     complaint: int  # complaint cues that are not negated
     praise: int
     purchase: int
+    negated_complaint: int = 0  # of `negated_negative`: a complaining verb denied ("can't complain")
 
 
 class FastTier:
@@ -258,9 +284,11 @@ class FastTier:
             ):
                 none_of_at.add(i)
             w = _lookup(table, tok, arabic)
-            if w < 0 and negated and (w <= -3 or i in none_of_at):
-                # "not bad", "nije loše", "no problems": a strong negative word under any negator, or
-                # any negative word under a "none of" negator.
+            # Turkish and Arabic negate the word itself right after it ("fena değil", "وحش مش"...).
+            denied_right_after = i + 1 < len(tokens) and tokens[i + 1] in ("değil", "degil")
+            if w < 0 and negated and (w <= -3 or i in none_of_at or denied_right_after):
+                # "not bad", "nije loše", "no problems", "fena değil": a strong negative word under any
+                # negator, or any negative word under a "none of" negator or denied right after it.
                 negated_negative += 1
             elif w < 0 and negated:
                 pass
@@ -280,6 +308,17 @@ class FastTier:
             if denied_after and complaint_cues.hits([tokens[i]], ""):
                 negated_negative += 1
                 complaint -= 1
+        # A complaining verb under a negator right before it: "can't complain", "kan inte klaga",
+        # "ne mogu se požaliti", "nemam zamjerki".
+        verbs = table.cues["complain_verb"]
+        negated_complaint = 0
+        for i, tok in enumerate(tokens):
+            if not verbs.hits([tok], ""):
+                continue
+            if any(t in table.negators or t in _NONE_OF for t in tokens[max(0, i - 3) : i]):
+                negated_negative += 1
+                negated_complaint += 1
+                complaint -= 1
         return Evidence(
             pos,
             neg,
@@ -287,6 +326,7 @@ class FastTier:
             max(0, complaint),
             table.cues["praise"].hits(tokens, padded),
             table.cues["purchase"].hits(tokens, padded),
+            negated_complaint,
         )
 
     def intent(self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment) -> Intent:

@@ -75,6 +75,17 @@ def fold(text: str, language: str | None = None) -> str:
     return normalise_arabic(folded)
 
 
+# Letters people drop when they type Bosnian/Croatian/Serbian, Turkish or Swedish on a keyboard without
+# them ("svaka cast", "cok iyi", "bast"); lexicons also list each word in this bare form.
+_BARE = str.maketrans("čćšžđçğışöüâåä", "ccszdcgisouaaa")
+BARE_LANGUAGES = frozenset({"hbs", "bs", "hr", "sr", "tr", "sv"})
+
+
+def bare(word: str, language: str | None) -> str:
+    """`word` (folded) without the diacritics of its language, for the languages often typed without."""
+    return word.translate(_BARE) if language in BARE_LANGUAGES else word
+
+
 def _emojis(text: str) -> list[str]:
     return [e["emoji"] for e in emoji.emoji_list(text)]
 

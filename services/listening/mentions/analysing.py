@@ -43,9 +43,11 @@ from sqlmodel import col
 from services.listening.analysis import Analyser
 from services.listening.analysis import Analysis as Result
 from services.listening.analysis.rating import with_rating
+from services.listening.analysis.tenant import TenantHead
 from services.listening.mentions import suppression
 from services.listening.mentions.grouping import Shape, assign_groups, text_shape
 from services.listening.mentions.ingesting import IngestTraffic
+from services.listening.mentions.learning import TenantLearning
 from services.listening.mentions.logic import SOURCE, analysis_of, received_payload
 from services.listening.models import ListeningQuery, Mention
 from services.listening.queries.alerts import raise_spikes
@@ -191,6 +193,7 @@ class AnalysisWorker:
         self.matcher = matcher
         self.burst_rate = burst_rate
         self.analyser = analyser or Analyser(default_tier="quality")
+        self.learning = TenantLearning(sessions, self.analyser, traffic.write_lock)
         self.quality_rate = INITIAL_QUALITY_RATE
         self.analysed = 0
         self.rescored = 0
@@ -296,7 +299,10 @@ class AnalysisWorker:
             return 0
         ids = [c.id for c in claimed]
         try:
-            results = dict(zip(ids, await self._analyse([c.text for c in claimed], tier), strict=True))
+            tenant_of = [c.tenant_id for c in claimed]
+            results = dict(
+                zip(ids, await self._analyse([c.text for c in claimed], tier, tenant_of), strict=True)
+            )
             shapes = await asyncio.to_thread(lambda: {c.id: text_shape(c.text) for c in claimed})
             tenants = {c.tenant_id for c in claimed}
             await self._store(results, await self._match(claimed, results), shapes, tenants=tenants)
@@ -331,19 +337,29 @@ class AnalysisWorker:
             )
             await session.commit()
 
-    async def _analyse(self, texts: Sequence[str], tier: str) -> list[Result]:
+    async def _analyse(self, texts: Sequence[str], tier: str, tenants: Sequence[str]) -> list[Result]:
+        # The quality tier applies each posting tenant's corrections (mentions.learning) to its posts.
+        heads: dict[str, TenantHead] = {}
+        if tier == "quality":
+            try:
+                heads = await self.learning.heads(tenants)
+            except Exception:  # learning never holds analysis back: the general answer stands
+                log.exception("learning.heads_failed")
+        per_post = [heads.get(t) for t in tenants] if heads else None
         started = time.perf_counter()
-        results, cpu_s = await asyncio.to_thread(self._analyse_timed, list(texts), tier)
+        results, cpu_s = await asyncio.to_thread(self._analyse_timed, list(texts), tier, per_post)
         elapsed = time.perf_counter() - started
         self.analysis_cpu_s += cpu_s
         if tier == "quality" and len(texts) >= 4 and elapsed > 0:
             self.quality_rate = 0.7 * self.quality_rate + 0.3 * (len(texts) / elapsed)
         return results
 
-    def _analyse_timed(self, texts: list[str], tier: str) -> tuple[list[Result], float]:
+    def _analyse_timed(
+        self, texts: list[str], tier: str, heads: list[TenantHead | None] | None
+    ) -> tuple[list[Result], float]:
         """The batch's analyses and the CPU seconds this thread spent on them."""
         started = time.thread_time()
-        results = self.analyser.analyse_batch(texts, tier)  # type: ignore[arg-type]
+        results = self.analyser.analyse_batch(texts, tier, heads)  # type: ignore[arg-type]
         return results, time.thread_time() - started
 
     async def _match(self, claimed: list[Claimed], results: dict[str, Result]) -> dict[str, MatchOutcome]:
@@ -439,7 +455,7 @@ class AnalysisWorker:
             return 0  # capacity goes to accepting posts first; re-score when they stop coming
         async with self.sessions() as session:
             stmt = (
-                select(col(Mention.id), col(Mention.text))
+                select(col(Mention.id), col(Mention.text), col(Mention.tenant_id))
                 .where(
                     col(Mention.needs_rescore).is_(True),
                     col(Mention.analysis_status) == "analysed",
@@ -451,8 +467,8 @@ class AnalysisWorker:
             rows = list((await session.execute(stmt)).all())
         if not rows:
             return 0
-        results = await self._analyse([text for _, text in rows], "quality")
-        by_id = dict(zip([i for i, _ in rows], results, strict=True))
+        results = await self._analyse([text for _, text, _ in rows], "quality", [t for _, _, t in rows])
+        by_id = dict(zip([i for i, _, _ in rows], results, strict=True))
         async with self.traffic.write_lock, self.sessions() as session:
             stmt2 = (
                 select(Mention)

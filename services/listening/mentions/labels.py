@@ -88,7 +88,9 @@ _TEXTS = select(col(Mention.id), col(Mention.text)).where(
 
 async def list_labels(reader: Reader, *, tenant_id: str, limit: int, cursor: str | None) -> LabelPage:
     """The tenant's corrections, newest first, each with its mention's text (the labelled data set)."""
-    rows, next_cursor = await page_of(reader, MentionLabel, tenant_id=tenant_id, limit=limit, cursor=cursor)
+    rows, next_cursor = await page_of(
+        reader, MentionLabel, tenant_id=tenant_id, limit=limit, cursor=cursor, shape=LabelRead
+    )
     ids = list({r.mention_id for r in rows})
     texts: dict[str, str] = {}
     if ids:
