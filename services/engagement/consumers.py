@@ -3,13 +3,14 @@ tenants' privacy policies (retention)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.logic.agents import project_user, update_agent
-from services.engagement.logic.corrections import reanalyse_mention, redact_mention, resolve_mention
+from services.engagement.logic.corrections import reanalyse_mentions, redact_mention, resolve_mentions
 from services.engagement.logic.replies import receive_brand_post, record_failed, record_sent
 from services.engagement.settings import EngagementSettings
 from services.engagement.tenant_privacy import retention
@@ -68,25 +69,42 @@ def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
         conversations go back to the queue."""
         await update_agent(session, tenant_id=event.tenantid, user=event.data, capacity=capacity)
 
-    async def on_mention_resolved(session: AsyncSession, event: Event[MentionResolved]) -> None:
-        """profiles.mention.resolved → open, continue or reopen a conversation for actionable mentions."""
-        message = await resolve_mention(
-            session, tenant_id=event.tenantid, resolved=event.data, reopen_window=reopen_window
-        )
-        # A private message that is an opt-in/out keyword: consent captured (tenant_privacy.capture).
-        await capture_keyword(session, tenant_id=event.tenantid, resolved=event.data, message=message)
+    async def on_mentions_resolved(session: AsyncSession, events: Sequence[Event[MentionResolved]]) -> None:
+        """profiles.mention.resolved, a fetched batch at once (per tenant, in order) → open, continue or
+        reopen a conversation for actionable mentions."""
+        by_tenant: dict[str, list[MentionResolved]] = {}
+        for event in events:
+            by_tenant.setdefault(event.tenantid, []).append(event.data)
+        for tenant_id, resolved in by_tenant.items():
+            messages = await resolve_mentions(
+                session, tenant_id=tenant_id, resolved=resolved, reopen_window=reopen_window
+            )
+            for item, message in zip(resolved, messages, strict=True):
+                # A private message that is an opt-in/out keyword: consent captured (tenant_privacy.capture).
+                await capture_keyword(session, tenant_id=tenant_id, resolved=item, message=message)
 
-    async def on_mention_reanalysed(session: AsyncSession, event: Event[MentionReanalysed]) -> None:
-        """listening.mention.reanalysed → a mention that became actionable gets its conversation."""
-        await reanalyse_mention(
-            session, tenant_id=event.tenantid, reanalysed=event.data, reopen_window=reopen_window
-        )
+    async def on_mentions_reanalysed(
+        session: AsyncSession, events: Sequence[Event[MentionReanalysed]]
+    ) -> None:
+        """listening.mention.reanalysed, a fetched batch at once (per tenant, in order) → labels follow;
+        a mention that became actionable gets its conversation."""
+        by_tenant: dict[str, list[MentionReanalysed]] = {}
+        for event in events:
+            by_tenant.setdefault(event.tenantid, []).append(event.data)
+        for tenant_id, reanalysed in by_tenant.items():
+            await reanalyse_mentions(
+                session, tenant_id=tenant_id, reanalysed=reanalysed, reopen_window=reopen_window
+            )
 
     return [
         Subscription(durable="engagement-users", event=UserCreated, handler=on_user_created),
         Subscription(durable="engagement-user-updates", event=UserUpdated, handler=on_user_updated),
-        Subscription(durable="engagement-mentions", event=MentionResolved, handler=on_mention_resolved),
-        Subscription(durable="engagement-reanalysed", event=MentionReanalysed, handler=on_mention_reanalysed),
+        Subscription(
+            durable="engagement-mentions", event=MentionResolved, batch_handler=on_mentions_resolved
+        ),
+        Subscription(
+            durable="engagement-reanalysed", event=MentionReanalysed, batch_handler=on_mentions_reanalysed
+        ),
         Subscription(durable="engagement-redactions", event=MentionRedacted, handler=on_mention_redacted),
         Subscription(durable="engagement-replies-sent", event=ReplySent, handler=on_reply_sent),
         Subscription(durable="engagement-replies-failed", event=ReplyFailed, handler=on_reply_failed),
