@@ -16,12 +16,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, case, func, select, tuple_
+from sqlalchemy import Select, String, Table, and_, bindparam, case, column, func, select, values
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -169,8 +169,16 @@ MESSAGES_OF_MENTIONS = select(Message).where(
 )
 
 
-def _latest_of_threads() -> Select[Any]:
-    """Each (customer, thread)'s latest conversation (`_LATEST_ORDER`), for a set of pairs: one statement."""
+async def _latest_of_threads(
+    session: AsyncSession, *, tenant_id: str, pairs: Collection[tuple[str, str]]
+) -> Sequence[Conversation]:
+    """Each (customer, thread)'s latest conversation (`_LATEST_ORDER`) for a set of pairs, in one
+    statement: the pairs as a VALUES list joined to the (tenant, profile, thread) index, one look-up each."""
+    wanted = (
+        values(column("profile_id", String), column("thread_key", String), name="wanted")
+        .data(sorted(pairs))
+        .cte("wanted")
+    )
     rank = (
         func.row_number()
         .over(
@@ -181,16 +189,19 @@ def _latest_of_threads() -> Select[Any]:
     )
     ranked = (
         select(Conversation, rank)
-        .where(
-            col(Conversation.tenant_id) == bindparam("tenant_id"),
-            tuple_(col(Conversation.profile_id), col(Conversation.thread_key)).in_(
-                bindparam("pairs", expanding=True)
+        .select_from(wanted)
+        .join(
+            Conversation,
+            and_(
+                col(Conversation.tenant_id) == tenant_id,
+                col(Conversation.profile_id) == wanted.c.profile_id,
+                col(Conversation.thread_key) == wanted.c.thread_key,
             ),
         )
         .subquery()
     )
     latest = aliased(Conversation, ranked)
-    return select(latest).where(ranked.c.rank == 1)
+    return (await session.execute(select(latest).where(ranked.c.rank == 1))).scalars().all()
 
 
 async def _prefetch(session: AsyncSession, *, tenant_id: str, resolved: Sequence[MentionResolved]) -> Batch:
@@ -208,13 +219,9 @@ async def _prefetch(session: AsyncSession, *, tenant_id: str, resolved: Sequence
             pairs.add((item.profile_id, key))
     if pairs:
         batch.latest = dict.fromkeys(pairs)
-        found = await session.execute(_LATEST_OF_THREADS(), {"tenant_id": tenant_id, "pairs": sorted(pairs)})
-        for conversation in found.scalars():
+        for conversation in await _latest_of_threads(session, tenant_id=tenant_id, pairs=pairs):
             batch.latest[(conversation.profile_id, conversation.thread_key)] = conversation
     return batch
-
-
-_LATEST_OF_THREADS = functools.cache(_latest_of_threads)
 
 
 async def _route(
