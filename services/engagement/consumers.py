@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.logic.agents import project_user, update_agent
+from services.engagement.logic.conversations import caused_by
 from services.engagement.logic.corrections import reanalyse_mentions, redact_mention, resolve_mentions
 from services.engagement.logic.replies import receive_brand_post, record_failed, record_sent
 from services.engagement.settings import EngagementSettings
@@ -55,6 +56,17 @@ async def on_brand_post(session: AsyncSession, event: Event[BrandPostReceived]) 
     await receive_brand_post(session, tenant_id=event.tenantid, post=event.data)
 
 
+E = TypeVar("E", bound=Event[Any])
+
+
+def _by_tenant(events: Sequence[E]) -> dict[str, list[E]]:
+    """A fetched batch's events per tenant, each tenant's in the batch's order."""
+    grouped: dict[str, list[E]] = {}
+    for event in events:
+        grouped.setdefault(event.tenantid, []).append(event)
+    return grouped
+
+
 def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
     """The handlers, the mention router's with the settings' reopen window."""
     reopen_window = timedelta(seconds=settings.reopen_window_s)
@@ -72,28 +84,28 @@ def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
     async def on_mentions_resolved(session: AsyncSession, events: Sequence[Event[MentionResolved]]) -> None:
         """profiles.mention.resolved, a fetched batch at once (per tenant, in order) → open, continue or
         reopen a conversation for actionable mentions."""
-        by_tenant: dict[str, list[MentionResolved]] = {}
-        for event in events:
-            by_tenant.setdefault(event.tenantid, []).append(event.data)
-        for tenant_id, resolved in by_tenant.items():
+        for tenant_id, batch in _by_tenant(events).items():
+            resolved, causes = [e.data for e in batch], [e.id for e in batch]
             messages = await resolve_mentions(
-                session, tenant_id=tenant_id, resolved=resolved, reopen_window=reopen_window
+                session, tenant_id=tenant_id, resolved=resolved, reopen_window=reopen_window, causes=causes
             )
-            for item, message in zip(resolved, messages, strict=True):
+            for item, cause, message in zip(resolved, causes, messages, strict=True):
                 # A private message that is an opt-in/out keyword: consent captured (tenant_privacy.capture).
-                await capture_keyword(session, tenant_id=tenant_id, resolved=item, message=message)
+                with caused_by(cause):
+                    await capture_keyword(session, tenant_id=tenant_id, resolved=item, message=message)
 
     async def on_mentions_reanalysed(
         session: AsyncSession, events: Sequence[Event[MentionReanalysed]]
     ) -> None:
         """listening.mention.reanalysed, a fetched batch at once (per tenant, in order) → labels follow;
         a mention that became actionable gets its conversation."""
-        by_tenant: dict[str, list[MentionReanalysed]] = {}
-        for event in events:
-            by_tenant.setdefault(event.tenantid, []).append(event.data)
-        for tenant_id, reanalysed in by_tenant.items():
+        for tenant_id, batch in _by_tenant(events).items():
             await reanalyse_mentions(
-                session, tenant_id=tenant_id, reanalysed=reanalysed, reopen_window=reopen_window
+                session,
+                tenant_id=tenant_id,
+                reanalysed=[e.data for e in batch],
+                reopen_window=reopen_window,
+                causes=[e.id for e in batch],
             )
 
     return [

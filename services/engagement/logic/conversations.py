@@ -13,10 +13,11 @@ reopens). Every status move is written to the conversation's history and staged 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,6 +63,7 @@ from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import keyset_bound, paginate
 from shared.reads import Reader, columns_of
+from shared.telemetry import carried, extract_context, within
 from shared.tenancy import get_row_scoped, get_scoped, scoped
 
 log = logging.getLogger("rapport.engagement.conversations")
@@ -119,32 +121,51 @@ async def receive_mentions(
     tenant_id: str,
     resolved: Sequence[MentionResolved],
     reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    causes: Sequence[str | None] | None = None,
 ) -> list[Message | None]:
     """`receive_mention` for one tenant's fetched batch, in order, with what routing reads done once for
     the batch (`Batch`): the messages the batch's mentions already are, the customers' latest
     conversations on the threads, the agent pool. Each mention is routed as it would be alone, after the
     ones before it; rows are written by the transaction's next flush (one INSERT per table for the batch
-    when nothing reads in between). The message each mention became (None: not routed)."""
+    when nothing reads in between). The message each mention became (None: not routed).
+
+    `causes`: per mention, the id of the consumed event that brought it; what its routing stages
+    continues that event's trace (`caused_by`)."""
     out: list[Message | None] = [None] * len(resolved)
     routed: list[tuple[int, MentionResolved, rules.Decision]] = []
     for i, item in enumerate(resolved):
-        decision = await _gate(session, tenant_id=tenant_id, resolved=item, now=None)
+        with caused_by(causes[i] if causes else None):
+            decision = await _gate(session, tenant_id=tenant_id, resolved=item, now=None)
         if decision is not None:
             routed.append((i, item, decision))
     if not routed:
         return out
     batch = await _prefetch(session, tenant_id=tenant_id, resolved=[item for _, item, _ in routed])
     for i, item, decision in routed:
-        out[i] = await _route(
-            session,
-            tenant_id=tenant_id,
-            resolved=item,
-            decision=decision,
-            reopen_window=reopen_window,
-            now=utcnow(),
-            batch=batch,
-        )
+        with caused_by(causes[i] if causes else None):
+            out[i] = await _route(
+                session,
+                tenant_id=tenant_id,
+                resolved=item,
+                decision=decision,
+                reopen_window=reopen_window,
+                now=utcnow(),
+                batch=batch,
+            )
     return out
+
+
+@contextlib.contextmanager
+def caused_by(event_id: str | None) -> Iterator[None]:
+    """In a set-based consumer's batch: the trace of the consumed event `event_id` made current (its
+    consumer span the parent), so that the events staged meanwhile continue it. Outside such a batch (an
+    event handled alone, in its own span) or without an id, nothing changes."""
+    headers = carried(event_id) if event_id is not None else None
+    if headers is None:
+        yield
+        return
+    with within(extract_context(headers)):
+        yield
 
 
 async def _gate(

@@ -84,9 +84,11 @@ async def resolve_mentions(
     tenant_id: str,
     resolved: Sequence[MentionResolved],
     reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    causes: Sequence[str | None] | None = None,
 ) -> list[Message | None]:
     """profiles.mention.resolved, one tenant's fetched batch: remember each mention's profile, then route
     them in order (newest analysis wins); the message each became (None: not routed, or erased).
+    `causes`: per mention, the id of the event that brought it (see `conversations.receive_mentions`).
 
     Two statements for the batch in the common case: the batch's erased profiles (nothing of their
     resolutions is kept), then one upsert of the projection rows that returns any correction (an
@@ -140,7 +142,11 @@ async def resolve_mentions(
             item = item.model_copy(update={"mention": mention})
         kept.append((i, item))
     routed = await receive_mentions(
-        session, tenant_id=tenant_id, resolved=[item for _, item in kept], reopen_window=reopen_window
+        session,
+        tenant_id=tenant_id,
+        resolved=[item for _, item in kept],
+        reopen_window=reopen_window,
+        causes=[causes[i] for i, _ in kept] if causes else None,
     )
     for (i, _), message in zip(kept, routed, strict=True):
         out[i] = message
@@ -181,9 +187,11 @@ async def reanalyse_mentions(
     tenant_id: str,
     reanalysed: Sequence[MentionReanalysed],
     reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    causes: Sequence[str | None] | None = None,
 ) -> list[Message | None]:
     """listening.mention.reanalysed, one tenant's fetched batch in order: keep message labels current;
-    route a mention that became actionable. The message each is (None: none).
+    route a mention that became actionable. The message each is (None: none). `causes`: per correction,
+    the id of the event that brought it (see `conversations.receive_mentions`).
 
     The batch's projection rows and messages are read with one statement each; the mentions to route go
     through `conversations.receive_mentions` together (should a mention come again after it was put up
@@ -203,7 +211,11 @@ async def reanalyse_mentions(
         todo = list(pending.values())
         pending.clear()
         routed = await receive_mentions(
-            session, tenant_id=tenant_id, resolved=[item for _, item in todo], reopen_window=reopen_window
+            session,
+            tenant_id=tenant_id,
+            resolved=[item for _, item in todo],
+            reopen_window=reopen_window,
+            causes=[causes[i] for i, _ in todo] if causes else None,
         )
         for (i, item), message in zip(todo, routed, strict=True):
             out[i] = message
