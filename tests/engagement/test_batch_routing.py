@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ from services.engagement.models import (
     ErasedProfile,
     Message,
     SeenMention,
+    Survey,
 )
 from services.engagement.schemas import ConversationUpdate
-from shared.db import begin_immediate, create_engine, session_factory
+from shared.db import begin_immediate, create_engine, session_factory, utcnow
 from shared.events.contracts import MentionReceived, MentionResolved, ProfileSnapshot
 from shared.events.outbox import OutboxMessage
 from tests.engagement.test_rules import TENANT, forget_all, mention
@@ -218,3 +220,49 @@ async def test_an_erased_persons_resolutions_keep_nothing(engines: tuple[AsyncEn
         assert routed[0] is None and routed[2] is None and routed[1] is not None
         seen = (await session.execute(select(col(SeenMention.profile_id)))).scalars().all()
         assert seen == [kept.profile_id]
+
+
+async def test_a_score_after_a_post_of_the_batch_that_reopened_the_conversation_answers_nothing(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    _, engine = engines
+    first = mention(channel_id="ch-1")
+    async with session_factory(engine)() as session:
+        message = await resolve_mention(session, tenant_id=TENANT, resolved=resolved_as(first, "p-s"))
+        assert message is not None
+        await session.commit()
+        conversation_id = message.conversation_id
+        await update_conversation(
+            session,
+            tenant_id=TENANT,
+            conversation_id=conversation_id,
+            update_in=ConversationUpdate.model_validate({"status": "resolved"}),
+            by_user_id="u-1",
+        )
+        session.add(
+            Survey(
+                tenant_id=TENANT,
+                conversation_id=conversation_id,
+                profile_id="p-s",
+                channel_id="ch-1",
+                kind="csat",
+                state="sent",
+                question="How did we do?",
+                token_digest=uuid.uuid4().hex,
+                expires_at=utcnow() + timedelta(days=1),
+            )
+        )
+        await session.commit()
+        reply = mention(text_="Still broken", channel_id="ch-1").model_copy(
+            update={"in_reply_to": first.external_id}
+        )
+        score = mention(text_="5", intent="other", label="neutral", channel_id="ch-1")
+        await begin_immediate(session)
+        await resolve_mentions(
+            session, tenant_id=TENANT, resolved=[resolved_as(reply, "p-s"), resolved_as(score, "p-s")]
+        )
+        await session.commit()
+        survey = (await session.execute(select(Survey))).scalars().one()
+        conversation = await session.get(Conversation, conversation_id)
+        assert conversation is not None and conversation.status == "open"  # the reply reopened it
+        assert survey.answered_at is None  # so the number belongs to the new exchange

@@ -133,25 +133,34 @@ async def receive_mentions(
     continues that event's trace (`caused_by`)."""
     out: list[Message | None] = [None] * len(resolved)
     routed: list[tuple[int, MentionResolved, rules.Decision]] = []
+
+    async def route_so_far() -> None:
+        if not routed:
+            return
+        batch = await _prefetch(session, tenant_id=tenant_id, resolved=[item for _, item, _ in routed])
+        for i, item, decision in routed:
+            with caused_by(causes[i] if causes else None):
+                out[i] = await _route(
+                    session,
+                    tenant_id=tenant_id,
+                    resolved=item,
+                    decision=decision,
+                    reopen_window=reopen_window,
+                    now=utcnow(),
+                    batch=batch,
+                )
+        routed.clear()
+
     for i, item in enumerate(resolved):
+        if surveys.may_answer(item.mention):
+            # Whether a score answers a survey depends on the posts before it (one that reopened the
+            # survey's conversation makes it none): those are routed first.
+            await route_so_far()
         with caused_by(causes[i] if causes else None):
             decision = await _gate(session, tenant_id=tenant_id, resolved=item, now=None)
         if decision is not None:
             routed.append((i, item, decision))
-    if not routed:
-        return out
-    batch = await _prefetch(session, tenant_id=tenant_id, resolved=[item for _, item, _ in routed])
-    for i, item, decision in routed:
-        with caused_by(causes[i] if causes else None):
-            out[i] = await _route(
-                session,
-                tenant_id=tenant_id,
-                resolved=item,
-                decision=decision,
-                reopen_window=reopen_window,
-                now=utcnow(),
-                batch=batch,
-            )
+    await route_so_far()
     return out
 
 
