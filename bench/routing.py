@@ -13,8 +13,8 @@ languages to their team or raise the priority), ten teams with languages, `--age
 online in them (capacity `--capacity`) and an SLA policy per priority. `-n` `profiles.mention.resolved`
 payloads (the labelled posts of eight languages with their languages, intents and sentiments; half
 through a channel, some matching brand or competitor queries, each by its own profile) go through the
-function engagement's consumer calls (`corrections.resolve_mention`, the settings' reopen window), `--batch`
-per transaction (begun as the consumer's inbox begins it). Figures: decisions per second (rules, then
+function engagement's consumer calls (`corrections.resolve_mentions`, the settings' reopen window), `--batch`
+per call and transaction (begun as the consumer's inbox begins it). Figures: decisions per second (rules, then
 conversation, team, agent or queue, SLA clock and outbox rows, committed), CPU ms per decision, and the
 rules' evaluation alone (`rules.decide`, cache warm). Then the queue drain: a second tenant whose agents
 are all offline while `-n` actionable posts open conversations (all queued); then every agent comes
@@ -307,8 +307,9 @@ async def seed_tenant(
 async def route(
     sessions: Any, *, tenant_id: str, feed: Sequence[Any], batch: int, label: str
 ) -> tuple[float, float]:
-    """Feed the payloads through `resolve_mention`, `batch` per transaction: wall and CPU seconds."""
-    from services.engagement.logic.corrections import resolve_mention
+    """Feed the payloads through `resolve_mentions`, `batch` per call and transaction (as the consumer
+    hands it a fetched batch): wall and CPU seconds."""
+    from services.engagement.logic.corrections import resolve_mentions
     from services.engagement.settings import EngagementSettings
     from shared.db import begin_immediate
 
@@ -317,10 +318,12 @@ async def route(
     for start in range(0, len(feed), batch):
         async with sessions() as session:
             await begin_immediate(session)
-            for resolved in feed[start : start + batch]:
-                await resolve_mention(
-                    session, tenant_id=tenant_id, resolved=resolved, reopen_window=reopen_window
-                )
+            await resolve_mentions(
+                session,
+                tenant_id=tenant_id,
+                resolved=feed[start : start + batch],
+                reopen_window=reopen_window,
+            )
             await session.commit()
         done = min(start + batch, len(feed))
         if done % max(batch, 1000 // batch * batch) == 0 or done == len(feed):
@@ -489,7 +492,7 @@ def print_decisions(f: dict[str, Any]) -> None:
     )
     print("| figure | value |")
     print("|---|---|")
-    print(f"| routing decisions/s (resolve_mention, committed) | {f['decisions_per_s']:.0f} |")
+    print(f"| routing decisions/s (resolve_mentions, committed) | {f['decisions_per_s']:.0f} |")
     print(f"| CPU ms per decision | {f['cpu_ms_per_decision']:.2f} |")
     print(f"| rules alone (`rules.decide`, cache warm): posts/s | {f['rules_only_per_s']:.0f} |")
     print(f"| rules alone: CPU µs per post | {f['rules_only_cpu_us_per_post']:.1f} |")

@@ -124,13 +124,14 @@ def continued(traceparent: str | None, name: str, *, kind: trace.SpanKind) -> It
 
 _tracer = tracer("rapport")
 _TRACE_HEADERS = ("traceparent", "tracestate")
-# While a set-based handler runs: the trace headers of the consumed event with a given subject.
+# While a set-based handler runs: the trace headers of the consumed event with a given subject (or id).
 _BATCH: ContextVar[Callable[[str], dict[str, str] | None] | None] = ContextVar("rapport_batch", default=None)
 
 
 def carried(subject: str) -> dict[str, str] | None:
     """For a set-based handler's onward event: the trace headers of the consumed event with this subject
-    (its consumer span as parent); None outside such a batch or for a subject not in it."""
+    (its consumer span as parent); None outside such a batch or for a subject not in it. An event's id
+    names it too, for events whose subject several in a batch share (a profile's mentions)."""
     lookup = _BATCH.get()
     return lookup(subject) if lookup is not None else None
 
@@ -176,6 +177,7 @@ class ConsumeSpans:
             if not _recording:
                 # No spans: an onward event carries its cause's headers as they came.
                 headers, ids = self.headers, {e.subject: e.id for e in events if e.subject}
+                ids.update((e.id, e.id) for e in events)
 
                 def passed_on(subject: str) -> dict[str, str] | None:
                     got = headers.get(ids[subject], {}) if subject in ids else {}
@@ -197,6 +199,7 @@ class ConsumeSpans:
                 )
                 span.set_attribute("messaging.message.id", event.id)
                 started.append(span)
+                spans[event.id] = span
                 if event.subject:
                     spans[event.subject] = span
 

@@ -3,13 +3,15 @@ tenants' privacy policies (retention)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.logic.agents import project_user, update_agent
-from services.engagement.logic.corrections import reanalyse_mention, redact_mention, resolve_mention
+from services.engagement.logic.conversations import caused_by
+from services.engagement.logic.corrections import reanalyse_mentions, redact_mention, resolve_mentions
 from services.engagement.logic.replies import receive_brand_post, record_failed, record_sent
 from services.engagement.settings import EngagementSettings
 from services.engagement.tenant_privacy import retention
@@ -54,6 +56,17 @@ async def on_brand_post(session: AsyncSession, event: Event[BrandPostReceived]) 
     await receive_brand_post(session, tenant_id=event.tenantid, post=event.data)
 
 
+E = TypeVar("E", bound=Event[Any])
+
+
+def _by_tenant(events: Sequence[E]) -> dict[str, list[E]]:
+    """A fetched batch's events per tenant, each tenant's in the batch's order."""
+    grouped: dict[str, list[E]] = {}
+    for event in events:
+        grouped.setdefault(event.tenantid, []).append(event)
+    return grouped
+
+
 def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
     """The handlers, the mention router's with the settings' reopen window."""
     reopen_window = timedelta(seconds=settings.reopen_window_s)
@@ -68,25 +81,42 @@ def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
         conversations go back to the queue."""
         await update_agent(session, tenant_id=event.tenantid, user=event.data, capacity=capacity)
 
-    async def on_mention_resolved(session: AsyncSession, event: Event[MentionResolved]) -> None:
-        """profiles.mention.resolved → open, continue or reopen a conversation for actionable mentions."""
-        message = await resolve_mention(
-            session, tenant_id=event.tenantid, resolved=event.data, reopen_window=reopen_window
-        )
-        # A private message that is an opt-in/out keyword: consent captured (tenant_privacy.capture).
-        await capture_keyword(session, tenant_id=event.tenantid, resolved=event.data, message=message)
+    async def on_mentions_resolved(session: AsyncSession, events: Sequence[Event[MentionResolved]]) -> None:
+        """profiles.mention.resolved, a fetched batch at once (per tenant, in order) → open, continue or
+        reopen a conversation for actionable mentions."""
+        for tenant_id, batch in _by_tenant(events).items():
+            resolved, causes = [e.data for e in batch], [e.id for e in batch]
+            messages = await resolve_mentions(
+                session, tenant_id=tenant_id, resolved=resolved, reopen_window=reopen_window, causes=causes
+            )
+            for item, cause, message in zip(resolved, causes, messages, strict=True):
+                # A private message that is an opt-in/out keyword: consent captured (tenant_privacy.capture).
+                with caused_by(cause):
+                    await capture_keyword(session, tenant_id=tenant_id, resolved=item, message=message)
 
-    async def on_mention_reanalysed(session: AsyncSession, event: Event[MentionReanalysed]) -> None:
-        """listening.mention.reanalysed → a mention that became actionable gets its conversation."""
-        await reanalyse_mention(
-            session, tenant_id=event.tenantid, reanalysed=event.data, reopen_window=reopen_window
-        )
+    async def on_mentions_reanalysed(
+        session: AsyncSession, events: Sequence[Event[MentionReanalysed]]
+    ) -> None:
+        """listening.mention.reanalysed, a fetched batch at once (per tenant, in order) → labels follow;
+        a mention that became actionable gets its conversation."""
+        for tenant_id, batch in _by_tenant(events).items():
+            await reanalyse_mentions(
+                session,
+                tenant_id=tenant_id,
+                reanalysed=[e.data for e in batch],
+                reopen_window=reopen_window,
+                causes=[e.id for e in batch],
+            )
 
     return [
         Subscription(durable="engagement-users", event=UserCreated, handler=on_user_created),
         Subscription(durable="engagement-user-updates", event=UserUpdated, handler=on_user_updated),
-        Subscription(durable="engagement-mentions", event=MentionResolved, handler=on_mention_resolved),
-        Subscription(durable="engagement-reanalysed", event=MentionReanalysed, handler=on_mention_reanalysed),
+        Subscription(
+            durable="engagement-mentions", event=MentionResolved, batch_handler=on_mentions_resolved
+        ),
+        Subscription(
+            durable="engagement-reanalysed", event=MentionReanalysed, batch_handler=on_mentions_reanalysed
+        ),
         Subscription(durable="engagement-redactions", event=MentionRedacted, handler=on_mention_redacted),
         Subscription(durable="engagement-replies-sent", event=ReplySent, handler=on_reply_sent),
         Subscription(durable="engagement-replies-failed", event=ReplyFailed, handler=on_reply_failed),

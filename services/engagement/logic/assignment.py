@@ -405,14 +405,22 @@ def unassign(session: AsyncSession, *, conversation: Conversation, reason: str, 
 
 
 async def assign_new(
-    session: AsyncSession, *, conversation: Conversation, mention: MentionPayload | None, now: datetime
+    session: AsyncSession,
+    *,
+    conversation: Conversation,
+    mention: MentionPayload | None,
+    now: datetime,
+    pool: Pool | None = None,
 ) -> None:
     """Route a conversation just opened (its row flushed): its team (a rule's, else by skills), then an
-    agent, or the queue; with the reasons stored."""
-    await lock_tenant(session, ASSIGNMENT_LOCK, conversation.tenant_id)
+    agent, or the queue; with the reasons stored. `pool`: the tenant's pool as the caller holds it under
+    the assignment lock, current (a batch's: `place` keeps its loads); else it is read here."""
+    if pool is None:
+        await lock_tenant(session, ASSIGNMENT_LOCK, conversation.tenant_id)
     if mention is not None and not conversation.language:
         conversation.language = mention.analysis.language[:16]
-    pool = await load_pool(session, tenant_id=conversation.tenant_id)
+    if pool is None:
+        pool = await load_pool(session, tenant_id=conversation.tenant_id)
     if conversation.team_id is not None:
         ruled = pool.teams.get(conversation.team_id)
         team_reason = _team_reason(ruled, "rule", "set by a routing rule")

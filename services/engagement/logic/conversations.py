@@ -13,16 +13,19 @@ reopens). Every status move is written to the conversation's history and staged 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, case, select
+from sqlalchemy import Select, String, Table, and_, bindparam, case, column, func, select, values
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.engagement.errors import ConversationConflict, ConversationNotFound, InvalidConversationUpdate
@@ -60,6 +63,7 @@ from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import keyset_bound, paginate
 from shared.reads import Reader, columns_of
+from shared.telemetry import carried, extract_context, within
 from shared.tenancy import get_row_scoped, get_scoped, scoped
 
 log = logging.getLogger("rapport.engagement.conversations")
@@ -68,6 +72,23 @@ DEFAULT_REOPEN_WINDOW = timedelta(days=7)
 EXCERPT_CHARS = 200
 # Merges followed at most from a thread's latest conversation to the one holding its messages now.
 MERGE_HOPS = 8
+
+
+@dataclass
+class Batch:
+    """What routing one tenant's fetched batch of mentions reads once instead of per mention.
+
+    `messages`: the batch's mentions that are messages already, by mention id (read once, then kept
+    current as the batch adds messages). `latest`: each customer's latest conversation per thread, by
+    (profile id, thread key), read once for the posts whose thread is known without a look-up (None:
+    none yet), then kept current. `pool`: the tenant's teams and online agents with their loads, read at
+    the first opening under the assignment lock and kept current by `assignment.place`; dropped after a
+    reopening (which reads and changes loads itself) and read again at the next opening."""
+
+    messages: dict[str, Message] = field(default_factory=dict)
+    latest: dict[tuple[str, str], Conversation | None] = field(default_factory=dict)
+    pool: assignment.Pool | None = None
+    locked: bool = False
 
 
 async def receive_mention(
@@ -80,33 +101,197 @@ async def receive_mention(
 ) -> Message | None:
     """Put an actionable mention into its customer's conversation in progress on its thread, reopening a
     recently resolved one or opening one if needed."""
-    mention = resolved.mention
+    decision = await _gate(session, tenant_id=tenant_id, resolved=resolved, now=now)
+    if decision is None:
+        return None
+    return await _route(
+        session,
+        tenant_id=tenant_id,
+        resolved=resolved,
+        decision=decision,
+        reopen_window=reopen_window,
+        now=now or utcnow(),
+        batch=None,
+    )
+
+
+async def receive_mentions(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: Sequence[MentionResolved],
+    reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    causes: Sequence[str | None] | None = None,
+) -> list[Message | None]:
+    """`receive_mention` for one tenant's fetched batch, in order, with what routing reads done once for
+    the batch (`Batch`): the messages the batch's mentions already are, the customers' latest
+    conversations on the threads, the agent pool. Each mention is routed as it would be alone, after the
+    ones before it; rows are written by the transaction's next flush (one INSERT per table for the batch
+    when nothing reads in between). The message each mention became (None: not routed).
+
+    `causes`: per mention, the id of the consumed event that brought it; what its routing stages
+    continues that event's trace (`caused_by`)."""
+    out: list[Message | None] = [None] * len(resolved)
+    routed: list[tuple[int, MentionResolved, rules.Decision]] = []
+
+    async def route_so_far() -> None:
+        if not routed:
+            return
+        batch = await _prefetch(session, tenant_id=tenant_id, resolved=[item for _, item, _ in routed])
+        for i, item, decision in routed:
+            with caused_by(causes[i] if causes else None):
+                out[i] = await _route(
+                    session,
+                    tenant_id=tenant_id,
+                    resolved=item,
+                    decision=decision,
+                    reopen_window=reopen_window,
+                    now=utcnow(),
+                    batch=batch,
+                )
+        routed.clear()
+
+    for i, item in enumerate(resolved):
+        if surveys.may_answer(item.mention):
+            # Whether a score answers a survey depends on the posts before it (one that reopened the
+            # survey's conversation makes it none): those are routed first.
+            await route_so_far()
+        with caused_by(causes[i] if causes else None):
+            decision = await _gate(session, tenant_id=tenant_id, resolved=item, now=None)
+        if decision is not None:
+            routed.append((i, item, decision))
+    await route_so_far()
+    return out
+
+
+@contextlib.contextmanager
+def caused_by(event_id: str | None) -> Iterator[None]:
+    """In a set-based consumer's batch: the trace of the consumed event `event_id` made current (its
+    consumer span the parent), so that the events staged meanwhile continue it. Outside such a batch (an
+    event handled alone, in its own span) or without an id, nothing changes."""
+    headers = carried(event_id) if event_id is not None else None
+    if headers is None:
+        yield
+        return
+    with within(extract_context(headers)):
+        yield
+
+
+async def _gate(
+    session: AsyncSession, *, tenant_id: str, resolved: MentionResolved, now: datetime | None
+) -> rules.Decision | None:
+    """The routing decision of a mention that should be in a conversation; None for one that should not
+    (a survey's answer, taken here; a post no rule or default opens)."""
     # A post that is just a score may answer the profile's survey (a look at the text first, then one query).
     if await surveys.answer_by_reply(session, tenant_id=tenant_id, resolved=resolved, now=now):
         return None
     # Then the routing rules (cached per tenant): a rule may open what the default would not, or ignore it.
-    decision = await rules.decide(session, tenant_id=tenant_id, mention=mention, profile=resolved.profile)
-    if not decision.open:
-        return None
-    now = now or utcnow()
-    existing = (
-        (
-            await session.execute(
-                scoped(Message, tenant_id).where(col(Message.mention_id) == mention.mention_id)
-            )
-        )
-        .scalars()
-        .first()
+    decision = await rules.decide(
+        session, tenant_id=tenant_id, mention=resolved.mention, profile=resolved.profile
     )
+    return decision if decision.open else None
+
+
+# The messages some mentions already are (a redelivered batch, a mention routed by a correction first).
+MESSAGES_OF_MENTIONS = select(Message).where(
+    col(Message.tenant_id) == bindparam("tenant_id"),
+    col(Message.mention_id).in_(bindparam("mention_ids", expanding=True)),
+)
+
+
+async def _latest_of_threads(
+    session: AsyncSession, *, tenant_id: str, pairs: Collection[tuple[str, str]]
+) -> Sequence[Conversation]:
+    """Each (customer, thread)'s latest conversation (`_LATEST_ORDER`) for a set of pairs, in one
+    statement: the pairs as a VALUES list joined to the (tenant, profile, thread) index, one look-up each."""
+    wanted = (
+        values(column("profile_id", String), column("thread_key", String), name="wanted")
+        .data(sorted(pairs))
+        .cte("wanted")
+    )
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(col(Conversation.profile_id), col(Conversation.thread_key)),
+            order_by=_LATEST_ORDER,
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(Conversation, rank)
+        .select_from(wanted)
+        .join(
+            Conversation,
+            and_(
+                col(Conversation.tenant_id) == tenant_id,
+                col(Conversation.profile_id) == wanted.c.profile_id,
+                col(Conversation.thread_key) == wanted.c.thread_key,
+            ),
+        )
+        .subquery()
+    )
+    latest = aliased(Conversation, ranked)
+    return (await session.execute(select(latest).where(ranked.c.rank == 1))).scalars().all()
+
+
+async def _prefetch(session: AsyncSession, *, tenant_id: str, resolved: Sequence[MentionResolved]) -> Batch:
+    """What routing `resolved` reads, read once: two statements (see `Batch`)."""
+    batch = Batch()
+    ids = sorted({item.mention.mention_id for item in resolved})
+    rows = await session.execute(MESSAGES_OF_MENTIONS, {"tenant_id": tenant_id, "mention_ids": ids})
+    for message in rows.scalars():
+        if message.mention_id is not None:
+            batch.messages.setdefault(message.mention_id, message)
+    pairs = set()
+    for item in resolved:
+        key = threads.known_key(item.mention)
+        if key is not None and item.mention.mention_id not in batch.messages:
+            pairs.add((item.profile_id, key))
+    if pairs:
+        batch.latest = dict.fromkeys(pairs)
+        for conversation in await _latest_of_threads(session, tenant_id=tenant_id, pairs=pairs):
+            batch.latest[(conversation.profile_id, conversation.thread_key)] = conversation
+    return batch
+
+
+async def _route(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: MentionResolved,
+    decision: rules.Decision,
+    reopen_window: timedelta,
+    now: datetime,
+    batch: Batch | None,
+) -> Message | None:
+    """Put a mention the rules open into its conversation (see `receive_mention`); with `batch`, what the
+    batch read once is used (and kept current) instead of a look-up."""
+    mention = resolved.mention
+    if batch is not None:
+        existing = batch.messages.get(mention.mention_id)
+    else:
+        existing = (
+            (
+                await session.execute(
+                    scoped(Message, tenant_id).where(col(Message.mention_id) == mention.mention_id)
+                )
+            )
+            .scalars()
+            .first()
+        )
     if existing is not None:
         return existing
     thread_key, parent = await threads.thread_of(session, tenant_id=tenant_id, mention=mention)
     if parent is not None and parent.profile_id == resolved.profile_id and parent.status in ACTIVE_STATUSES:
         latest: Conversation | None = parent  # a reply in the customer's conversation in progress
     else:
-        latest = await _latest(
-            session, tenant_id=tenant_id, profile_id=resolved.profile_id, thread_key=thread_key
-        )
+        pair = (resolved.profile_id, thread_key)
+        if batch is not None and pair in batch.latest:
+            latest = batch.latest[pair]
+        else:
+            latest = await _latest(
+                session, tenant_id=tenant_id, profile_id=resolved.profile_id, thread_key=thread_key
+            )
         latest = await _merged_target(session, latest)
     conversation = latest if latest is not None and latest.status in ACTIVE_STATUSES else None
     if conversation is not None and conversation.status != "open":
@@ -118,10 +303,18 @@ async def receive_mention(
             _reopen(session, conversation=conversation, mention=mention, now=now)
             await assignment.reclaim(session, conversation=conversation, now=now)
             await sla.start_clock(session, conversation=conversation, now=now)
+            if batch is not None:
+                batch.pool = None  # loads changed outside the batch's pool: read again when needed
     opened = conversation is None
     if conversation is None:
         conversation = await _open(
-            session, tenant_id=tenant_id, resolved=resolved, thread_key=thread_key, now=now, decision=decision
+            session,
+            tenant_id=tenant_id,
+            resolved=resolved,
+            thread_key=thread_key,
+            now=now,
+            decision=decision,
+            batch=batch,
         )
     else:
         # A later, more urgent post raises the thread's priority; it never lowers it.
@@ -145,7 +338,12 @@ async def receive_mention(
         kind=getattr(mention, "kind", None),
     )
     session.add(message)
-    await session.flush()
+    if batch is None:
+        await session.flush()
+    else:
+        # Written with the batch's other rows at the next flush; later mentions of the batch find both.
+        batch.messages[mention.mention_id] = message
+        batch.latest[(resolved.profile_id, thread_key)] = conversation
     stage_message(session, message, verb="created")
     if opened:  # the matching rule's auto-acknowledgement answers this first message
         await rules.acknowledge(session, conversation=conversation, decision=decision, now=now)
@@ -241,9 +439,21 @@ async def _open(
     thread_key: str,
     now: datetime,
     decision: rules.Decision = rules.OPEN,
+    batch: Batch | None = None,
 ) -> Conversation:
     mention, profile_id = resolved.mention, resolved.profile_id
-    await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # against an agent projected meanwhile
+    pool = None
+    if batch is None:
+        await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # against an agent projected meanwhile
+    else:
+        if not batch.locked:
+            await lock_tenant(session, ASSIGNMENT_LOCK, tenant_id)  # held until the batch commits
+            batch.locked = True
+        if batch.pool is None:
+            # Everything the batch wrote so far is flushed first: the loads count it.
+            await session.flush()
+            batch.pool = await assignment.load_pool(session, tenant_id=tenant_id)
+        pool = batch.pool
     priority, reason = priority_for(mention, resolved.profile)
     conversation = Conversation(
         tenant_id=tenant_id,
@@ -267,7 +477,7 @@ async def _open(
     # transaction fails and the redelivery appends to that one.
     with session.no_autoflush:
         # Team, agent or the queue, with the reasons (before the event, which carries the assignee).
-        await assignment.assign_new(session, conversation=conversation, mention=mention, now=now)
+        await assignment.assign_new(session, conversation=conversation, mention=mention, now=now, pool=pool)
         await sla.start_clock(session, conversation=conversation, now=now)  # in the chosen team's hours
     stage(
         session,

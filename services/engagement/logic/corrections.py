@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.logic.conversations import DEFAULT_REOPEN_WINDOW, receive_mention
+from services.engagement.logic.conversations import (
+    DEFAULT_REOPEN_WINDOW,
+    MESSAGES_OF_MENTIONS,
+    receive_mentions,
+)
 from services.engagement.models import Conversation, ErasedProfile, Message, SeenMention, new_id
 from shared.db import utcnow
 from shared.events.contracts import (
@@ -37,24 +42,21 @@ async def _seen(session: AsyncSession, *, tenant_id: str, mention_id: str) -> Se
 
 @functools.cache
 def _remember(dialect: str) -> Any:
-    """INSERT the projection row, or UPDATE its profile and payload, RETURNING the corrections it holds;
-    unless the profile was erased (`erased_profile`): then nothing is written and no row comes back. The
-    erasure's check rides in the upsert, so a resolution costs one statement either way."""
+    """INSERT the batch's projection rows, or UPDATE their profile and payload, RETURNING the corrections
+    each holds (an analysis, a redaction that overtook the resolution): one multi-row statement."""
     table = SeenMention.__table__  # type: ignore[attr-defined]
-    gone = ErasedProfile.__table__  # type: ignore[attr-defined]
     insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    columns = ("id", "tenant_id", "mention_id", "profile_id", "payload", "updated_at")
-    values = select(*(bindparam(name, type_=table.c[name].type) for name in columns)).where(
-        ~exists().where(
-            gone.c.tenant_id == bindparam("tenant_id", type_=table.c.tenant_id.type),
-            gone.c.profile_id == bindparam("profile_id", type_=table.c.profile_id.type),
-        )
-    )
-    stmt = insert.from_select(list(columns), values)
-    return stmt.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=[table.c.tenant_id, table.c.mention_id],
-        set_={name: stmt.excluded[name] for name in ("profile_id", "payload", "updated_at")},
-    ).returning(table.c.analysis, table.c.redacted)
+        set_={name: insert.excluded[name] for name in ("profile_id", "payload", "updated_at")},
+    ).returning(table.c.mention_id, table.c.analysis, table.c.redacted)
+
+
+# The batch's profiles that were erased (`privacy.py` records them): their resolutions keep nothing.
+_ERASED = select(col(ErasedProfile.profile_id)).where(
+    col(ErasedProfile.tenant_id) == bindparam("tenant_id"),
+    col(ErasedProfile.profile_id).in_(bindparam("profile_ids", expanding=True)),
+)
 
 
 async def _message(session: AsyncSession, *, tenant_id: str, mention_id: str) -> Message | None:
@@ -69,42 +71,94 @@ async def resolve_mention(
     resolved: MentionResolved,
     reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
 ) -> Message | None:
-    """profiles.mention.resolved: remember the mention's profile, then route it (newest analysis wins).
+    """`resolve_mentions` for one mention."""
+    routed = await resolve_mentions(
+        session, tenant_id=tenant_id, resolved=[resolved], reopen_window=reopen_window
+    )
+    return routed[0]
 
-    One statement for the common case: an upsert of the projection row that returns any correction
-    (an analysis, a redaction) that overtook the resolution; only then is the stored payload rewritten.
+
+async def resolve_mentions(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: Sequence[MentionResolved],
+    reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    causes: Sequence[str | None] | None = None,
+) -> list[Message | None]:
+    """profiles.mention.resolved, one tenant's fetched batch: remember each mention's profile, then route
+    them in order (newest analysis wins); the message each became (None: not routed, or erased).
+    `causes`: per mention, the id of the event that brought it (see `conversations.receive_mentions`).
+
+    Two statements for the batch in the common case: the batch's erased profiles (nothing of their
+    resolutions is kept), then one upsert of the projection rows that returns any correction (an
+    analysis, a redaction) that overtook a resolution; only then is that row's payload rewritten.
+    Routing reads what the batch needs once (`conversations.receive_mentions`).
     """
-    mention = resolved.mention
+    out: list[Message | None] = [None] * len(resolved)
+    if not resolved:
+        return out
     dialect = session.get_bind().dialect.name
-    params = {
-        "id": new_id(),
-        "tenant_id": tenant_id,
-        "mention_id": mention.mention_id,
-        "profile_id": resolved.profile_id,
-        "payload": mention.model_dump_json(),
-        "updated_at": utcnow(),
-    }
-    remembered = (await session.execute(_remember(dialect), params)).first()
-    if remembered is None:
-        # A resolution still in transit when the person was erased: nothing of it is kept.
-        log.info("mention.person_erased", extra={"mention_id": mention.mention_id, "tenant_id": tenant_id})
-        return None
-    analysis, redacted = remembered
-    if redacted or analysis is not None:
-        if redacted:
-            mention = mention.model_copy(update={"text": REDACTED})
-        if analysis is not None:  # a correction overtook the resolution
-            mention = mention.model_copy(update={"analysis": Analysis.model_validate_json(analysis)})
-        seen = await _seen(session, tenant_id=tenant_id, mention_id=mention.mention_id)
-        if seen is not None:
-            seen.payload = mention.model_dump_json()
-            session.add(seen)
-    return await receive_mention(
+    erased = set(
+        await session.scalars(
+            _ERASED, {"tenant_id": tenant_id, "profile_ids": sorted({r.profile_id for r in resolved})}
+        )
+    )
+    now = utcnow()
+    rows: dict[str, dict[str, Any]] = {}  # by mention id: a mention twice in the batch, its last wins
+    for item in resolved:
+        if item.profile_id not in erased:
+            rows[item.mention.mention_id] = {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "mention_id": item.mention.mention_id,
+                "profile_id": item.profile_id,
+                "payload": item.mention.model_dump_json(),
+                "updated_at": now,
+            }
+    remembered: dict[str, tuple[str | None, bool]] = {}
+    if rows:
+        returned = await session.execute(_remember(dialect), list(rows.values()))
+        remembered = {mention_id: (analysis, redacted) for mention_id, analysis, redacted in returned}
+    kept: list[tuple[int, MentionResolved]] = []
+    for i, item in enumerate(resolved):
+        mention = item.mention
+        if item.profile_id in erased or mention.mention_id not in remembered:
+            # A resolution still in transit when the person was erased: nothing of it is kept.
+            log.info(
+                "mention.person_erased", extra={"mention_id": mention.mention_id, "tenant_id": tenant_id}
+            )
+            continue
+        analysis, redacted = remembered[mention.mention_id]
+        if redacted or analysis is not None:
+            if redacted:
+                mention = mention.model_copy(update={"text": REDACTED})
+            if analysis is not None:  # a correction overtook the resolution
+                mention = mention.model_copy(update={"analysis": Analysis.model_validate_json(analysis)})
+            seen = await _seen(session, tenant_id=tenant_id, mention_id=mention.mention_id)
+            if seen is not None:
+                seen.payload = mention.model_dump_json()
+                session.add(seen)
+            item = item.model_copy(update={"mention": mention})
+        kept.append((i, item))
+    routed = await receive_mentions(
         session,
         tenant_id=tenant_id,
-        resolved=resolved.model_copy(update={"mention": mention}),
+        resolved=[item for _, item in kept],
         reopen_window=reopen_window,
+        causes=[causes[i] for i, _ in kept] if causes else None,
     )
+    for (i, _), message in zip(kept, routed, strict=True):
+        out[i] = message
+    log.info(
+        "mentions.routed",
+        extra={
+            "tenant_id": tenant_id,
+            "mentions": len(resolved),
+            "messages": sum(1 for message in out if message is not None),
+        },
+    )
+    return out
 
 
 async def reanalyse_mention(
@@ -114,35 +168,93 @@ async def reanalyse_mention(
     reanalysed: MentionReanalysed,
     reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
 ) -> Message | None:
-    """listening.mention.reanalysed: keep message labels current; route it if it became actionable."""
-    seen = await _seen(session, tenant_id=tenant_id, mention_id=reanalysed.mention_id)
-    if seen is None:
-        seen = SeenMention(tenant_id=tenant_id, mention_id=reanalysed.mention_id)
-    seen.analysis = reanalysed.analysis.model_dump_json()
-    seen.updated_at = utcnow()
-    session.add(seen)
-    message = await _message(session, tenant_id=tenant_id, mention_id=reanalysed.mention_id)
-    if message is not None:
-        # Already in a conversation: it stays there; its labels follow the correction.
-        message.intent = reanalysed.analysis.intent
-        message.sentiment_label = reanalysed.analysis.sentiment.label
-        session.add(message)
-        return message
-    if seen.profile_id is None or seen.payload is None:
-        return None  # not resolved yet: the resolution will route it with this analysis
-    mention = MentionPayload.model_validate_json(seen.payload).model_copy(
-        update={"analysis": reanalysed.analysis}
+    """`reanalyse_mentions` for one correction."""
+    routed = await reanalyse_mentions(
+        session, tenant_id=tenant_id, reanalysed=[reanalysed], reopen_window=reopen_window
     )
-    seen.payload = mention.model_dump_json()
-    routed = await receive_mention(
-        session,
-        tenant_id=tenant_id,
-        resolved=MentionResolved(profile_id=seen.profile_id, mention=mention),
-        reopen_window=reopen_window,
-    )
-    if routed is not None:
-        log.info("mention.rerouted", extra={"mention_id": mention.mention_id, "message_id": routed.id})
-    return routed
+    return routed[0]
+
+
+_SEEN_OF = select(SeenMention).where(
+    col(SeenMention.tenant_id) == bindparam("tenant_id"),
+    col(SeenMention.mention_id).in_(bindparam("mention_ids", expanding=True)),
+)
+
+
+async def reanalyse_mentions(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    reanalysed: Sequence[MentionReanalysed],
+    reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    causes: Sequence[str | None] | None = None,
+) -> list[Message | None]:
+    """listening.mention.reanalysed, one tenant's fetched batch in order: keep message labels current;
+    route a mention that became actionable. The message each is (None: none). `causes`: per correction,
+    the id of the event that brought it (see `conversations.receive_mentions`).
+
+    The batch's projection rows and messages are read with one statement each; the mentions to route go
+    through `conversations.receive_mentions` together (should a mention come again after it was put up
+    for routing, the ones put up so far are routed first, so it finds its message as it would alone)."""
+    out: list[Message | None] = [None] * len(reanalysed)
+    if not reanalysed:
+        return out
+    params = {"tenant_id": tenant_id, "mention_ids": sorted({r.mention_id for r in reanalysed})}
+    seen_by_id = {seen.mention_id: seen for seen in (await session.execute(_SEEN_OF, params)).scalars()}
+    messages: dict[str, Message] = {}
+    for message in (await session.execute(MESSAGES_OF_MENTIONS, params)).scalars():
+        if message.mention_id is not None:
+            messages.setdefault(message.mention_id, message)
+    pending: dict[str, tuple[int, MentionResolved]] = {}
+
+    async def route_pending() -> None:
+        todo = list(pending.values())
+        pending.clear()
+        routed = await receive_mentions(
+            session,
+            tenant_id=tenant_id,
+            resolved=[item for _, item in todo],
+            reopen_window=reopen_window,
+            causes=[causes[i] for i, _ in todo] if causes else None,
+        )
+        for (i, item), message in zip(todo, routed, strict=True):
+            out[i] = message
+            if message is not None:
+                messages[item.mention.mention_id] = message
+                log.info(
+                    "mention.rerouted",
+                    extra={"mention_id": item.mention.mention_id, "message_id": message.id},
+                )
+
+    for i, correction in enumerate(reanalysed):
+        if correction.mention_id in pending:
+            await route_pending()
+        seen = seen_by_id.get(correction.mention_id)
+        if seen is None:
+            seen = seen_by_id[correction.mention_id] = SeenMention(
+                tenant_id=tenant_id, mention_id=correction.mention_id
+            )
+        seen.analysis = correction.analysis.model_dump_json()
+        seen.updated_at = utcnow()
+        session.add(seen)
+        known = messages.get(correction.mention_id)
+        if known is not None:
+            # Already in a conversation: it stays there; its labels follow the correction.
+            known.intent = correction.analysis.intent
+            known.sentiment_label = correction.analysis.sentiment.label
+            session.add(known)
+            out[i] = known
+            continue
+        if seen.profile_id is None or seen.payload is None:
+            continue  # not resolved yet: the resolution will route it with this analysis
+        mention = MentionPayload.model_validate_json(seen.payload).model_copy(
+            update={"analysis": correction.analysis}
+        )
+        seen.payload = mention.model_dump_json()
+        pending[correction.mention_id] = (i, MentionResolved(profile_id=seen.profile_id, mention=mention))
+    if pending:
+        await route_pending()
+    return out
 
 
 async def _redact_excerpt(session: AsyncSession, *, tenant_id: str, message: Message) -> None:

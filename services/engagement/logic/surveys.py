@@ -61,7 +61,7 @@ from services.engagement.survey_schemas import (
 from services.engagement.tenant_privacy.capture import capture_survey_opt_in
 from shared.db import utcnow
 from shared.errors import Unprocessable
-from shared.events.contracts import MentionResolved, SurveyAnswered
+from shared.events.contracts import MentionPayload, MentionResolved, SurveyAnswered
 from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.reads import Reader
@@ -358,6 +358,13 @@ async def _record_answer(
         extra={"tenant_id": survey.tenant_id, "survey_id": survey.id, "kind": survey.kind, "via": via},
     )
     return True
+
+
+def may_answer(mention: MentionPayload) -> bool:
+    """Whether a post could answer a survey (`answer_by_reply` looks only then): just a score, through a
+    channel. Pure: a batch routes what came before such a post first, since a survey waits only while its
+    conversation stays finished."""
+    return getattr(mention, "channel_id", None) is not None and parse_score(mention.text) is not None
 
 
 async def answer_by_reply(

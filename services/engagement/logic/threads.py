@@ -51,17 +51,25 @@ def account_of(mention: MentionPayload) -> str:
     return f"id:{author.platform_user_id}" if author.platform_user_id else f"handle:{author.handle.lower()}"
 
 
+def known_key(mention: MentionPayload) -> str | None:
+    """The mention's thread key when it needs no look-up (a private message, a post that answers
+    nothing); None for a public reply (`thread_of` looks up what it answers)."""
+    if is_direct(mention.platform, getattr(mention, "kind", None)):
+        channel_id = getattr(mention, "channel_id", None)
+        return direct_key(platform=mention.platform, channel_id=channel_id, account=account_of(mention))
+    if mention.in_reply_to is None:
+        return post_key(platform=mention.platform, root_external_id=mention.external_id)
+    return None
+
+
 async def thread_of(
     session: AsyncSession, *, tenant_id: str, mention: MentionPayload
 ) -> tuple[str, Conversation | None]:
     """The mention's thread key, and the conversation holding the message it answers when there is one
     (one indexed look-up, only for public replies)."""
-    kind = getattr(mention, "kind", None)
-    if is_direct(mention.platform, kind):
-        channel_id = getattr(mention, "channel_id", None)
-        return direct_key(platform=mention.platform, channel_id=channel_id, account=account_of(mention)), None
-    if mention.in_reply_to is None:
-        return post_key(platform=mention.platform, root_external_id=mention.external_id), None
+    known = known_key(mention)
+    if known is not None or mention.in_reply_to is None:  # only a public reply has no known key
+        return known or post_key(platform=mention.platform, root_external_id=mention.external_id), None
     found = await message_in_conversation(session, tenant_id=tenant_id, external_id=mention.in_reply_to)
     if found is not None:
         _, parent = found
