@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from services.metrics import models
-from services.metrics.logic import card, facts, rollups
+from services.metrics.logic import card, facts, rollups, summaries
 from shared.db import create_engine, session_factory
 from shared.events.contracts import Contract
 from shared.events.envelope import CloudEvent, Event, event_model
@@ -84,6 +84,10 @@ METRICS_TABLES = [
         models.OrderFact,
         models.ErasedProfile,
         models.MentionCount,
+        models.DayCount,
+        models.SlaCount,
+        models.DurationSet,
+        models.ClvTotal,
     )
 ]
 
@@ -513,6 +517,12 @@ async def seed(url: str, path: str | None, n: int, start: datetime, end: datetim
         await conn.run_sync(rollups.backfill)
     await engine.dispose()
     log(f"    mention_count computed from the rows (rollups.backfill) in {time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(summaries.backfill)
+    await engine.dispose()
+    log(f"    day summaries computed from the rows (summaries.backfill) in {time.perf_counter() - t:.1f} s")
     log(f"    seeded in {time.perf_counter() - t0:.0f} s")
 
 

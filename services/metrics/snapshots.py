@@ -44,7 +44,10 @@ from services.metrics import privacy
 from services.metrics.consumers import SUBSCRIPTIONS
 from services.metrics.models import (
     AlertFact,
+    ClvTotal,
     ConversationFact,
+    DayCount,
+    DurationSet,
     ErasedProfile,
     MentionCount,
     MentionFact,
@@ -53,6 +56,7 @@ from services.metrics.models import (
     MetricsSnapshotRow,
     OrderFact,
     ProfileFact,
+    SlaCount,
     SurveyFact,
 )
 from shared.db import UTCDateTime, begin_immediate, utcnow
@@ -75,6 +79,10 @@ FACT_TABLES: tuple[Table, ...] = tuple(
         SurveyFact,
         ProfileFact,
         OrderFact,
+        DayCount,
+        SlaCount,
+        DurationSet,
+        ClvTotal,
     )
 )
 _SNAPSHOT: Table = MetricsSnapshot.__table__  # type: ignore[attr-defined]

@@ -16,20 +16,24 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, get_args
 
-from sqlalchemy import and_, exists, func, or_, union
+from sqlalchemy import and_, case, exists, func, or_, union
 from sqlalchemy import select as _sa_select
 from sqlmodel import col
 
-from services.metrics.logic import rollups
+from services.metrics.logic import rollups, summaries
 from services.metrics.logic.surveys import CSAT_SATISFIED, NPS_DETRACTORS, NPS_PROMOTERS, csat, nps
 from services.metrics.models import (
     AlertFact,
+    ClvTotal,
     ConversationFact,
+    DayCount,
+    DurationSet,
     MentionCount,
     MentionFact,
     MentionQueryFact,
     OrderFact,
     ProfileFact,
+    SlaCount,
     SurveyFact,
 )
 from services.metrics.schemas import (
@@ -316,15 +320,10 @@ async def alert_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
 async def conversations(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
     """Every conversation the period's care figures may need (opened before `to`, not merged away), with
     the platform, channel and language of the mention that opened it."""
-    cv, m = ConversationFact, MentionFact
-    where: list[Any] = [
-        col(cv.tenant_id) == tenant_id,
-        col(cv.opened_at).is_not(None),
-        col(cv.opened_at) < f.to,
-        col(cv.merged_into).is_(None),
-    ]
+    cv = ConversationFact
+    when: list[Any] = []
     if f.from_ is not None:
-        where.append(
+        when.append(
             or_(
                 col(cv.opened_at) >= f.from_,
                 col(cv.first_resolved_at) >= f.from_,
@@ -333,6 +332,19 @@ async def conversations(reader: Reader, tenant_id: str, f: Filters) -> list[Row]
                 col(cv.resolved_at).is_(None),
             )
         )
+    return await conversations_where(reader, tenant_id, f, *when)
+
+
+async def conversations_where(reader: Reader, tenant_id: str, f: Filters, *when: Any) -> list[Row]:
+    """The conversations opened before `to`, not merged away, that the filters and `when` select."""
+    cv, m = ConversationFact, MentionFact
+    where: list[Any] = [
+        col(cv.tenant_id) == tenant_id,
+        col(cv.opened_at).is_not(None),
+        col(cv.opened_at) < f.to,
+        col(cv.merged_into).is_(None),
+        *when,
+    ]
     if f.team is not None:
         where.append(col(cv.team_id) == f.team)
     if f.agent is not None:
@@ -666,20 +678,344 @@ def clv_of(rows: Sequence[Row], currency: str) -> Clv:
     )
 
 
+# --- from the day summaries -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Days:
+    """A period cut into its whole UTC days [`lo`, `hi`) (`lo` None: from the start) and the part days at
+    its ends (`pieces`, read from the rows)."""
+
+    lo: datetime | None
+    hi: datetime
+    pieces: tuple[tuple[datetime, datetime], ...]
+
+    def where(self, column: Any, lo: datetime | None = None, hi: datetime | None = None) -> list[Any]:
+        """`column` (a "YYYY-MM-DD" day) within [lo, hi), by default the whole days."""
+        lo, hi = (self.lo if lo is None else lo), (self.hi if hi is None else hi)
+        where = [column < summaries.day_of(hi)]
+        if lo is not None:
+            where.append(column >= summaries.day_of(lo))
+        return where
+
+    @property
+    def edges(self) -> list[tuple[datetime, datetime]]:
+        """The whole UTC days the part days lie in."""
+        return [(summaries.midnight(a), summaries.midnight(a) + DAY) for a, _ in self.pieces]
+
+
+DAY = timedelta(days=1)
+
+
+def whole_days(f: Filters) -> Days | None:
+    """The period's whole days and part days, or None without a whole day."""
+    hi = summaries.midnight(f.to)
+    lo: datetime | None = None
+    pieces: list[tuple[datetime, datetime]] = []
+    if f.from_ is not None:
+        lo = summaries.midnight(f.from_)
+        if lo < f.from_:
+            lo += DAY
+            pieces.append((f.from_, lo))
+        if lo >= hi:
+            return None
+    if hi < f.to:
+        pieces.append((hi, f.to))
+    return Days(lo, hi, tuple(pieces))
+
+
+def _one_filter(f: Filters, allowed: tuple[str, ...], ignored: tuple[str, ...] = ()) -> str | None:
+    """The summaries' `filter` for these filters: "" for none, "name:value" for one of `allowed`; None
+    (read the rows) for two, or one the summaries do not keep."""
+    given = [
+        (name, getattr(f, name))
+        for name in ("channel", "platform", "team", "agent", "language", "query")
+        if getattr(f, name) is not None and name not in ignored
+    ]
+    if not given:
+        return ""
+    if len(given) > 1 or given[0][0] not in allowed:
+        return None
+    return f"{given[0][0]}:{given[0][1]}"
+
+
+async def _day_counts(
+    reader: Reader, tenant_id: str, which: str, figures: tuple[str, ...], where: list[Any]
+) -> Tally[tuple[str, str]]:
+    dc = DayCount
+    stmt = (
+        select_(dc.figure, dc.value, func.sum(dc.n).label("n"))
+        .where(col(dc.tenant_id) == tenant_id, col(dc.filter) == which, col(dc.figure).in_(figures), *where)
+        .group_by(col(dc.figure), col(dc.value))
+    )
+    return Tally({(figure, value): int(n) for figure, value, n in await reader.all(stmt) if n})
+
+
+def _piece(f: Filters, lo: datetime, hi: datetime) -> Filters:
+    return replace(f, from_=lo, to=hi, measured_at=f.at)
+
+
+async def _durations_summarised(
+    reader: Reader, tenant_id: str, f: Filters, days: Days, which: str, opened_rows_of: list[Row]
+) -> tuple[Durations, Durations]:
+    """First response and resolution: the whole days' durations from `DurationSet` (a day with a reply
+    or resolution at or after `f.at` from its rows), the part days' from `opened_rows_of`."""
+    d = DurationSet
+    base = [col(d.tenant_id) == tenant_id, col(d.filter) == which]
+    late = await reader.scalar(
+        select_(func.min(d.day)).where(*base, *days.where(col(d.day)), col(d.last_done_at) >= f.at)
+    )
+    hi = days.hi
+    rows = list(opened_rows_of)
+    if late is not None:
+        hi = datetime.strptime(late, "%Y-%m-%d").replace(tzinfo=UTC)
+        cv = ConversationFact
+        rows += await conversations_where(
+            reader, tenant_id, f, col(cv.opened_at) >= hi, col(cv.opened_at) < days.hi
+        )
+    opened = 0
+    if days.lo is None or days.lo < hi:
+        counted = await _day_counts(
+            reader, tenant_id, which, ("opened",), days.where(col(DayCount.day), hi=hi)
+        )
+        opened = sum(counted.values())
+    sets: dict[str, list[Sequence[int]]] = {figure: [] for figure in summaries.FIGURES}
+    answered = Tally[str]()
+    if days.lo is None or days.lo < hi:
+        stmt = select_(d.figure, d.n, d.durations).where(*base, *days.where(col(d.day), hi=hi))
+        for figure, n, text in await reader.all(stmt):
+            if n:
+                sets[figure].append(summaries.unpack(text))
+                answered[figure] += n
+    out = []
+    for figure, made, field in (
+        ("first_response", first_response_rows, "first_response_minutes"),
+        ("resolution", resolution_rows, "resolution_minutes"),
+    ):
+        values: list[float] = []
+        pending = opened - answered[figure]
+        for lo_p, hi_p in (*days.pieces, (hi, days.hi)):
+            for r in made(rows, _piece(f, lo_p, hi_p)):
+                if r[field] is None:
+                    pending += 1
+                else:
+                    values.append(r[field])
+        sets[figure].append(sorted(round(v * 100) for v in values))
+        count = sum(len(v) for v in sets[figure])
+        p50, p90 = (summaries.nearest_rank_merged(sets[figure], p) for p in (50, 90))
+        out.append(
+            Durations(
+                count=count,
+                pending=pending,
+                p50_minutes=None if p50 is None else p50 / 100,
+                p90_minutes=None if p90 is None else p90 / 100,
+            )
+        )
+    return out[0], out[1]
+
+
+async def _sla_summarised(reader: Reader, tenant_id: str, f: Filters, days: Days, which: str) -> Sla:
+    """Conversations with a deadline in the period: those with a deadline on a part day from their rows,
+    the others from `SlaCount` (both deadlines at once, so each conversation counts once)."""
+    sc, cv = SlaCount, ConversationFact
+    edges = sorted({summaries.day_of(a) for a, _ in days.edges})
+
+    def inside(column: Any) -> Any:
+        return and_(column != "", *days.where(column))
+
+    fr_in = case((inside(col(sc.fr_day)), 1), else_=0).label("fr_in")
+    res_in = case((inside(col(sc.res_day)), 1), else_=0).label("res_in")
+    stmt = (
+        select_(fr_in, res_in, sc.met_fr, sc.met_res, func.sum(sc.n).label("n"))
+        .where(
+            col(sc.tenant_id) == tenant_id,
+            col(sc.filter) == which,
+            or_(inside(col(sc.fr_day)), inside(col(sc.res_day))),
+            col(sc.fr_day).not_in(edges),
+            col(sc.res_day).not_in(edges),
+        )
+        .group_by(fr_in, res_in, col(sc.met_fr), col(sc.met_res))
+    )
+    total = met = 0
+    for a, b, met_fr, met_res, n in await reader.all(stmt):
+        total += n
+        if (not a or met_fr) and (not b or met_res):
+            met += n
+    near: list[Any] = []
+    for lo, hi in days.edges:
+        for column in (col(cv.first_response_due_at), col(cv.resolution_due_at)):
+            near.append(and_(column >= lo, column < hi))
+    rows = (
+        {r["conversation_id"]: r for r in await conversations_where(reader, tenant_id, f, or_(*near))}
+        if near
+        else {}
+    )
+    for r in sla_rows(list(rows.values()), f):
+        total += 1
+        met += r["met"]
+    return Sla(conversations=total, met=met, compliance=percent(met, total))
+
+
+async def care_summarised(reader: Reader, tenant_id: str, f: Filters) -> Care | None:
+    """The care figures from the day summaries for the whole days and the rows for the part days; None
+    (read the rows) without a whole day, or with a filter the summaries do not keep."""
+    which = _one_filter(f, ("team", "agent"))
+    days = whole_days(f)
+    if which is None or days is None:
+        return None
+    cv = ConversationFact
+    counted = await _day_counts(reader, tenant_id, which, ("opened", "reopen"), days.where(col(DayCount.day)))
+    backlog = sum(
+        (
+            await _day_counts(
+                reader, tenant_id, which, ("unresolved",), [col(DayCount.day) < summaries.day_of(days.hi)]
+            )
+        ).values()
+    )
+    opened_in: list[Row] = []
+    for lo, hi in days.pieces:
+        opened_in += await conversations_where(
+            reader, tenant_id, f, col(cv.opened_at) >= lo, col(cv.opened_at) < hi
+        )
+    per_agent = Tally[str]()
+    opened = 0
+    for (figure, value), n in counted.items():
+        if figure == "opened":
+            opened += n
+            if value:
+                per_agent[value] += n
+    for lo, hi in days.pieces:
+        for r in opened_rows(opened_in, _piece(f, lo, hi)):
+            opened += 1
+            if r["assignee_id"]:
+                per_agent[r["assignee_id"]] += 1
+    backlog += sum(1 for r in opened_in if r["opened_at"] >= days.hi and r["resolved_at"] is None)
+    reopened = counted[("reopen", "1")]
+    resolved = reopened + counted[("reopen", "0")]
+    for lo, hi in days.pieces:
+        for r in reopen_rows(
+            await conversations_where(
+                reader, tenant_id, f, col(cv.first_resolved_at) >= lo, col(cv.first_resolved_at) < hi
+            ),
+            f,
+        ):
+            resolved += 1
+            reopened += r["reopened"]
+    first_response, resolution = await _durations_summarised(reader, tenant_id, f, days, which, opened_in)
+    return Care(
+        conversations=ConversationCounts(
+            opened=opened,
+            assigned=sum(per_agent.values()),
+            backlog=backlog,
+            per_agent=dict(sorted(per_agent.items())),
+        ),
+        first_response=first_response,
+        resolution=resolution,
+        sla=await _sla_summarised(reader, tenant_id, f, days, which),
+        reopen=Rate(base=resolved, count=reopened, rate=percent(reopened, resolved)),
+    )
+
+
+async def survey_totals(reader: Reader, tenant_id: str, f: Filters) -> dict[str, dict[str, int]] | None:
+    """CSAT and NPS answers per score (`surveys.<kind>.<score>`) from the day summaries and the part
+    days' rows; None (read the rows) without a whole day, or with a filter the summaries do not keep."""
+    which = _one_filter(f, ("channel", "platform", "agent"))
+    days = whole_days(f)
+    if which is None or days is None:
+        return None
+    counted = await _day_counts(reader, tenant_id, which, ("csat", "nps"), days.where(col(DayCount.day)))
+    totals: dict[str, Tally[str]] = {"csat": Tally(), "nps": Tally()}
+    for (kind, score), n in counted.items():
+        totals[kind][f"surveys.{kind}.{score}"] += n
+    for lo, hi in days.pieces:
+        for kind in ("csat", "nps"):
+            totals[kind].update(_totals(await survey_rows(reader, tenant_id, _piece(f, lo, hi), kind), kind))
+    return {kind: dict(t) for kind, t in totals.items()}
+
+
+async def conversion_summarised(reader: Reader, tenant_id: str, f: Filters) -> Rate | None:
+    """Social conversion from the day summaries of first sightings and the part days' rows."""
+    days = whole_days(f)
+    if days is None:
+        return None
+    which = "" if f.platform is None else f"platform:{f.platform}"
+    counted = await _day_counts(reader, tenant_id, which, ("seen",), days.where(col(DayCount.day)))
+    base = converted = 0
+    for (_, lag), n in counted.items():
+        base += n
+        if lag != summaries.NO_ORDER and int(lag) <= f.conversion_days:
+            converted += n
+    for lo, hi in days.pieces:
+        rows = await conversion_rows(reader, tenant_id, _piece(f, lo, hi))
+        base += len(rows)
+        converted += sum(r["converted"] for r in rows)
+    return Rate(base=base, count=converted, rate=percent(converted, base))
+
+
+async def clv_summarised(reader: Reader, tenant_id: str, f: Filters) -> Clv:
+    """CLV from the customers' totals per stage and currency (`ClvTotal`): what `clv_rows` adds up."""
+    v = ClvTotal
+    stmt = select_(v.stage, v.currency, v.customers, v.total).where(col(v.tenant_id) == tenant_id)
+    groups: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for stage, currency, customers, total in await reader.all(stmt):
+        if customers:
+            groups[(stage, currency)] = (customers, Decimal(total))
+
+    def group(keep: Callable[[str, str], bool]) -> ClvGroup:
+        n = sum(c for (s, cur), (c, _) in groups.items() if keep(s, cur))
+        total = sum((t for (s, cur), (_, t) in groups.items() if keep(s, cur)), Decimal(0))
+        mean = (total / n).quantize(CENT, rounding=ROUND_HALF_EVEN) if n else None
+        return ClvGroup(
+            customers=n, total=str(total.quantize(CENT)), mean=None if mean is None else str(mean)
+        )
+
+    others = sorted({cur for _, cur in groups} - {f.currency})
+    return Clv(
+        currency=f.currency,
+        all=group(lambda s, cur: cur == f.currency),
+        by_stage={st: group(lambda s, cur, st=st: cur == f.currency and s == st) for st in STAGES},  # type: ignore[misc]
+        other_currencies={o: group(lambda s, cur, o=o: cur == o) for o in others},  # type: ignore[misc]
+    )
+
+
+async def retention_of(reader: Reader, tenant_id: str, f: Filters) -> Rate:
+    """Retention counted in the database: what `retention_rows` adds up."""
+    if f.from_ is None:
+        return Rate(base=0, count=0, rate=None)
+    o = OrderFact
+    before = f.from_ - (f.to - f.from_)
+    per_owner = (
+        select_(
+            func.max(case((col(o.at) < f.from_, 1), else_=0)).label("prev"),
+            func.max(case((col(o.at) >= f.from_, 1), else_=0)).label("cur"),
+        )
+        .where(col(o.tenant_id) == tenant_id, col(o.at) >= before, col(o.at) < f.to)
+        .group_by(col(o.owner_id))
+        .subquery()
+    )
+    row = await reader.first(select_(func.count(), func.sum(per_owner.c.cur)).where(per_owner.c.prev == 1))
+    base, retained = (int(row[0] or 0), int(row[1] or 0)) if row is not None else (0, 0)
+    return Rate(base=base, count=retained, rate=percent(retained, base))
+
+
 # --- the scorecard --------------------------------------------------------------------------------
 
 
 async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
     mentions = await mention_tallies(reader, tenant_id, f)
-    convs = await conversations(reader, tenant_id, f)
-    opened = opened_rows(convs, f)
-    per_agent = Tally(r["assignee_id"] for r in opened if r["assignee_id"])
-    csat_rows = await survey_rows(reader, tenant_id, f, "csat")
-    nps_rows = await survey_rows(reader, tenant_id, f, "nps")
-    conversion = await conversion_rows(reader, tenant_id, f)
-    converted = sum(r["converted"] for r in conversion)
-    retention = await retention_rows(reader, tenant_id, f)
-    retained = sum(r["retained"] for r in retention)
+    care = await care_summarised(reader, tenant_id, f)
+    if care is None:
+        care = care_of(await conversations(reader, tenant_id, f), f)
+    totals = await survey_totals(reader, tenant_id, f)
+    if totals is None:
+        totals = {
+            kind: _totals(await survey_rows(reader, tenant_id, f, kind), kind) for kind in ("csat", "nps")
+        }
+    conversion = await conversion_summarised(reader, tenant_id, f)
+    if conversion is None:
+        rows = await conversion_rows(reader, tenant_id, f)
+        converted = sum(r["converted"] for r in rows)
+        conversion = Rate(base=len(rows), count=converted, rate=percent(converted, len(rows)))
     return Scorecard(
         from_=f.from_,
         to=f.to,
@@ -690,29 +1026,34 @@ async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
             top_topics=await top_topics(reader, tenant_id, f),
             alerts=len(await alert_rows(reader, tenant_id, f)),
         ),
-        care=Care(
-            conversations=ConversationCounts(
-                opened=len(opened),
-                assigned=sum(1 for r in opened if r["assignee_id"]),
-                backlog=len(backlog_rows(convs, f)),
-                per_agent=dict(sorted(per_agent.items())),
-            ),
-            first_response=durations(first_response_rows(convs, f), "first_response_minutes"),
-            resolution=durations(resolution_rows(convs, f), "resolution_minutes"),
-            sla=sla_of(sla_rows(convs, f)),
-            reopen=reopen_of(reopen_rows(convs, f)),
-        ),
+        care=care,
         customer=Customer(
-            csat=csat(_totals(csat_rows, "csat")),
-            nps=nps(_totals(nps_rows, "nps")),
-            profiles_first_seen=len(conversion),
-            social_conversion=Rate(
-                base=len(conversion), count=converted, rate=percent(converted, len(conversion))
-            ),
+            csat=csat(totals["csat"]),
+            nps=nps(totals["nps"]),
+            profiles_first_seen=conversion.base,
+            social_conversion=conversion,
             conversion_window_days=f.conversion_days,
-            retention=Rate(base=len(retention), count=retained, rate=percent(retained, len(retention))),
-            clv=clv_of(await clv_rows(reader, tenant_id, f), f.currency),
+            retention=await retention_of(reader, tenant_id, f),
+            clv=await clv_summarised(reader, tenant_id, f),
         ),
+    )
+
+
+def care_of(convs: Sequence[Row], f: Filters) -> Care:
+    """The care figures from the conversations' rows."""
+    opened = opened_rows(convs, f)
+    per_agent = Tally(r["assignee_id"] for r in opened if r["assignee_id"])
+    return Care(
+        conversations=ConversationCounts(
+            opened=len(opened),
+            assigned=sum(1 for r in opened if r["assignee_id"]),
+            backlog=len(backlog_rows(convs, f)),
+            per_agent=dict(sorted(per_agent.items())),
+        ),
+        first_response=durations(first_response_rows(convs, f), "first_response_minutes"),
+        resolution=durations(resolution_rows(convs, f), "resolution_minutes"),
+        sla=sla_of(sla_rows(convs, f)),
+        reopen=reopen_of(reopen_rows(convs, f)),
     )
 
 
