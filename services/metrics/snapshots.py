@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.metrics import privacy
 from services.metrics.consumers import SUBSCRIPTIONS
+from services.metrics.logic import summaries
 from services.metrics.models import (
     AlertFact,
     ClvTotal,
@@ -85,6 +86,8 @@ FACT_TABLES: tuple[Table, ...] = tuple(
         ClvTotal,
     )
 )
+# The day summaries (`logic/summaries.py`), among the fact tables.
+SUMMARY_TABLES: tuple[Table, ...] = FACT_TABLES[-4:]
 _SNAPSHOT: Table = MetricsSnapshot.__table__  # type: ignore[attr-defined]
 _ROW: Table = MetricsSnapshotRow.__table__  # type: ignore[attr-defined]
 _ERASED: Table = ErasedProfile.__table__  # type: ignore[attr-defined]
@@ -376,6 +379,7 @@ async def rebuild(
         progress("fact tables cleared")
         if snapshot is not None:
             report.restored_rows = await _restore(session, snapshot.snapshot_id, progress)
+            await _summaries_if_missing(session, progress)
 
         for replay, sub in zip(report.replays, FOLDING, strict=True):
             assert sub.subject is not None and sub.batch_handler is not None
@@ -419,6 +423,15 @@ async def _fold(
     # starts empty: forget them between batches.
     session.info.clear()
     session.expunge_all()
+
+
+async def _summaries_if_missing(session: AsyncSession, progress: Progress) -> None:
+    """A snapshot taken before the day summaries existed holds none: compute them from its rows."""
+    for table in SUMMARY_TABLES:
+        if await session.scalar(select(func.count()).select_from(table)):
+            return
+    await session.run_sync(lambda sync: summaries.backfill(sync.connection()))
+    progress("day summaries computed from the restored rows (the snapshot had none)")
 
 
 async def _restore(session: AsyncSession, snapshot_id: str, progress: Progress) -> int:
