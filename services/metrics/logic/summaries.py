@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -589,7 +590,7 @@ def nearest_rank_merged(sets: Sequence[Sequence[int]], p: int) -> int | None:
     lo, hi = min(s[0] for s in sets), max(s[-1] for s in sets)
     while lo < hi:
         mid = (lo + hi) // 2
-        if sum(bisect_right(s, mid) for s in sets) >= rank:
+        if sum(map(bisect_right, sets, repeat(mid))) >= rank:
             hi = mid
         else:
             lo = mid + 1
