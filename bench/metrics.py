@@ -15,9 +15,11 @@ hour, written directly into metrics' tables (SQLite: one transaction, `executema
 seeding; PostgreSQL: COPY), with proportionate rows: 1.4 listening-query matches a mention (brand,
 competitor, topic), one conversation per 50 mentions (opened by one of them; answered, resolved, SLA
 deadlines, a team and an agent), a survey answer per 5 conversations, a profile per 20 mentions, an
-order per 100 mentions, an alert per day. Then `services.metrics.logic.card` is timed as the routes call
-it, on the service's own reader: the scorecard over the year, over months and days (windows taken at
-random through the year), with a platform filter and a query filter over a month, and two time series.
+order per 100 mentions, an alert per day; the mention counts and the day summaries are then computed
+from those rows (`rollups.backfill`, `summaries.backfill`, as the migrations do). Then
+`services.metrics.logic.card` is timed as the routes call it, on the service's own reader: the
+scorecard over the year, over months and days (windows taken at random through the year), with a
+platform filter and a query filter over a month, and two time series.
 Printed per case: runs, p50 and p99 (nearest rank) in ms.
 
 The database (`--database-url`, default a SQLite file in a temporary directory) gets metrics' tables

@@ -22,7 +22,7 @@ import base64
 import functools
 import math
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -331,7 +331,8 @@ async def ancestors(session: AsyncSession, tenant_id: str, ids: Iterable[str]) -
 
 
 def _pack(values: Sequence[int]) -> str:
-    return base64.b64encode(array("q", values).tobytes()).decode("ascii")
+    packed = values if isinstance(values, array) else array("q", values)
+    return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
 def unpack(text: str) -> array[int]:
@@ -419,12 +420,19 @@ async def _apply_durations(
     out = []
     for key in keys:
         text, last = found.get(key, ("", None))
-        counts = Counter(unpack(text))
-        for value, n, done in changes[key]:
-            counts[value] += n
+        values = unpack(text)
+        # Removals first (a duration replaced by another may be the same value), then additions, each
+        # in place in the sorted array.
+        for value, n, done in sorted(changes[key], key=lambda change: change[1]):
+            for _ in range(-n):
+                at = bisect_left(values, value)
+                if at == len(values) or values[at] != value:
+                    raise ValueError(f"duration_set {key}: no {value} to take out")
+                del values[at]
+            for _ in range(n):
+                insort(values, value)
             if n > 0 and (last is None or _utc(done) > _utc(last)):
                 last = _utc(done)
-        values = sorted(counts.elements())
         tenant_id, f, figure, day = key
         out.append(
             {
