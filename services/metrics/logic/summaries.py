@@ -56,8 +56,8 @@ FIGURES = ("first_response", "resolution")
 
 
 def day_of(moment: datetime) -> str:
-    """The UTC day of a time, as the summaries key it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+    """The UTC day of a time, as the summaries key it ("YYYY-MM-DD")."""
+    return moment.astimezone(UTC).date().isoformat()
 
 
 def midnight(moment: datetime) -> datetime:
@@ -143,14 +143,18 @@ def add_conversation(tenant_id: str, r: Any, into: Tally) -> None:
                 business_s if business_s is not None else (_utc(done) - _utc(r.opened_at)).total_seconds()
             )
             durations.append((figure, centiminutes(seconds), _utc(done)))
+    agent = r.assignee_id or ""
+    unresolved = r.resolved_at is None
+    reopen = None
+    if r.first_resolved_at is not None:
+        reopen = (day_of(r.first_resolved_at), "1" if r.reopen_count > 0 else "0")
     c = into.counts
     for f in conversation_filters(r):
-        c[(tenant_id, "day", f, "opened", opened, r.assignee_id or "")] += 1
-        if r.resolved_at is None:
+        c[(tenant_id, "day", f, "opened", opened, agent)] += 1
+        if unresolved:
             c[(tenant_id, "day", f, "unresolved", opened, "")] += 1
-        if r.first_resolved_at is not None:
-            reopened = "1" if r.reopen_count > 0 else "0"
-            c[(tenant_id, "day", f, "reopen", day_of(r.first_resolved_at), reopened)] += 1
+        if reopen is not None:
+            c[(tenant_id, "day", f, "reopen", *reopen)] += 1
         if sla is not None:
             c[(tenant_id, "sla", f, *sla)] += 1
         for figure, value, done in durations:
@@ -374,7 +378,8 @@ async def apply(session: AsyncSession, delta: Tally) -> None:
     dialect = session.get_bind().dialect.name
     days, slas, clv_customers = [], [], {}
     durations: dict[tuple[str, str, str, str], list[tuple[int, int, datetime]]] = {}
-    for key, n in sorted(delta.counts.items(), key=lambda kv: str(kv[0])):
+    # In key order (two transactions touching the same rows take their locks in the same order).
+    for key, n in sorted(delta.counts.items()):
         kind = key[1]
         if kind == "day":
             days.append(dict(zip(DAY_KEYS, (key[0], *key[2:]), strict=True), n=n))
