@@ -552,6 +552,11 @@ async def timed(
     return p50, p99
 
 
+async def _care_and_customer(reader: Reader, f: card.Filters) -> Any:
+    """The scorecard's care and customer parts alone (what the day summaries serve)."""
+    return await card.care_figures(reader, TENANT, f), await card.customer_figures(reader, TENANT, f)
+
+
 async def bench_queries(reader: Reader, end: datetime, runs: int, budget: float) -> None:
     log(f"(b) card.py on the reader: up to {runs} runs a case (at least 3, at most ~{budget:.0f} s a case)")
     year = card.Filters(to=end, from_=end - YEAR)
@@ -577,6 +582,14 @@ async def bench_queries(reader: Reader, end: datetime, runs: int, budget: float)
         (
             "scorecard, year, language=de",
             lambda rnd: card.scorecard(reader, TENANT, replace(year, language="de")),
+        ),
+        (
+            "care and customer figures, year",
+            lambda rnd: _care_and_customer(reader, year),
+        ),
+        (
+            "care and customer figures, a month",
+            lambda rnd: _care_and_customer(reader, window(rnd, month)),
         ),
         (
             "timeseries mentions per day, a month",

@@ -1083,19 +1083,6 @@ async def retention_of(reader: Reader, tenant_id: str, f: Filters) -> Rate:
 
 async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
     mentions = await mention_tallies(reader, tenant_id, f)
-    care = await care_summarised(reader, tenant_id, f)
-    if care is None:
-        care = care_of(await conversations(reader, tenant_id, f), f)
-    totals = await survey_totals(reader, tenant_id, f)
-    if totals is None:
-        totals = {
-            kind: _totals(await survey_rows(reader, tenant_id, f, kind), kind) for kind in ("csat", "nps")
-        }
-    conversion = await conversion_summarised(reader, tenant_id, f)
-    if conversion is None:
-        rows = await conversion_rows(reader, tenant_id, f)
-        converted = sum(r["converted"] for r in rows)
-        conversion = Rate(base=len(rows), count=converted, rate=percent(converted, len(rows)))
     return Scorecard(
         from_=f.from_,
         to=f.to,
@@ -1106,16 +1093,37 @@ async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
             top_topics=await top_topics(reader, tenant_id, f),
             alerts=len(await alert_rows(reader, tenant_id, f)),
         ),
-        care=care,
-        customer=Customer(
-            csat=csat(totals["csat"]),
-            nps=nps(totals["nps"]),
-            profiles_first_seen=conversion.base,
-            social_conversion=conversion,
-            conversion_window_days=f.conversion_days,
-            retention=await retention_of(reader, tenant_id, f),
-            clv=await clv_summarised(reader, tenant_id, f),
-        ),
+        care=await care_figures(reader, tenant_id, f),
+        customer=await customer_figures(reader, tenant_id, f),
+    )
+
+
+async def care_figures(reader: Reader, tenant_id: str, f: Filters) -> Care:
+    """The scorecard's care figures: from the day summaries where they apply, else from the rows."""
+    care = await care_summarised(reader, tenant_id, f)
+    return care if care is not None else care_of(await conversations(reader, tenant_id, f), f)
+
+
+async def customer_figures(reader: Reader, tenant_id: str, f: Filters) -> Customer:
+    """The scorecard's customer figures: from the day summaries where they apply, else from the rows."""
+    totals = await survey_totals(reader, tenant_id, f)
+    if totals is None:
+        totals = {
+            kind: _totals(await survey_rows(reader, tenant_id, f, kind), kind) for kind in ("csat", "nps")
+        }
+    conversion = await conversion_summarised(reader, tenant_id, f)
+    if conversion is None:
+        rows = await conversion_rows(reader, tenant_id, f)
+        converted = sum(r["converted"] for r in rows)
+        conversion = Rate(base=len(rows), count=converted, rate=percent(converted, len(rows)))
+    return Customer(
+        csat=csat(totals["csat"]),
+        nps=nps(totals["nps"]),
+        profiles_first_seen=conversion.base,
+        social_conversion=conversion,
+        conversion_window_days=f.conversion_days,
+        retention=await retention_of(reader, tenant_id, f),
+        clv=await clv_summarised(reader, tenant_id, f),
     )
 
 
