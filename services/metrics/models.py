@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Text
+from sqlalchemy import JSON, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime
@@ -243,7 +243,7 @@ class SlaCount(SQLModel, table=True):
 
 class DurationSet(SQLModel, table=True):
     """The first-response or resolution durations (`figure`) of the conversations opened on one UTC day,
-    per filter as in `DayCount`: every duration, in hundredths of a minute, sorted (`durations`: base64 of
+    per filter as in `DayCount`: every duration, in hundredths of a minute, sorted (`durations`:
     little-endian 64-bit integers), so that exact nearest-rank percentiles merge the days of a period.
     `last_done_at`: the latest reply or resolution ever added (a period measured before it reads that
     day's rows instead)."""
@@ -255,7 +255,7 @@ class DurationSet(SQLModel, table=True):
     figure: str = Field(primary_key=True, max_length=16)
     day: str = Field(primary_key=True, max_length=10)
     n: int = 0
-    durations: str = Field(default="", sa_type=Text)
+    durations: bytes = Field(default=b"", sa_type=LargeBinary)
     last_done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 

@@ -22,6 +22,7 @@ id (`privacy.erase_person`), like the fact rows, so no copy keeps an erased id.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -37,7 +38,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import LargeBinary, Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.metrics import privacy
@@ -131,7 +132,11 @@ def _dump(table: Table, row: Any) -> str:
     values = {}
     for column in table.columns:
         value = getattr(row, column.name)
-        values[column.name] = value.isoformat() if isinstance(value, datetime) else value
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, bytes):
+            value = base64.b64encode(value).decode("ascii")
+        values[column.name] = value
     return json.dumps(values, separators=(",", ":"), sort_keys=True)
 
 
@@ -141,6 +146,8 @@ def _load_row(table: Table, data: str) -> dict[str, Any]:
         value = values.get(column.name)
         if isinstance(column.type, UTCDateTime) and isinstance(value, str):
             values[column.name] = datetime.fromisoformat(value)
+        elif isinstance(column.type, LargeBinary) and isinstance(value, str):
+            values[column.name] = base64.b64decode(value)
     return values
 
 

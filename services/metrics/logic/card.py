@@ -843,16 +843,16 @@ async def _durations_summarised(
     if late is not None:
         hi = datetime.strptime(late, "%Y-%m-%d").replace(tzinfo=UTC)
         rows += await _conversations_in(reader, tenant_id, f, [("opened_at", hi, days.hi)])
-    sets: dict[str, list[Sequence[int]]] = {figure: [] for figure in summaries.FIGURES}
+    sets: dict[str, list[bytes]] = {figure: [] for figure in summaries.FIGURES}
     answered = Tally[str]()
     if hi < days.hi:
         opened = 0
     if days.lo is None or days.lo < hi:
         if hi < days.hi:
             opened = sum((await _day_counts(reader, tenant_id, which, ("opened",), days.lo, hi)).values())
-        for figure, n, text in await reader.all(sets_stmt, {**params, **_days(days.lo, hi)}):
+        for figure, n, data in await reader.all(sets_stmt, {**params, **_days(days.lo, hi)}):
             if n:
-                sets[figure].append(summaries.unpack(text))
+                sets[figure].append(data)
                 answered[figure] += n
     out = []
     for figure, made, field in (
@@ -867,8 +867,7 @@ async def _durations_summarised(
                     pending += 1
                 else:
                     values.append(r[field])
-        sets[figure].append(sorted(round(v * 100) for v in values))
-        p50, p90 = (summaries.nearest_rank_merged(sets[figure], p) for p in (50, 90))
+        p50, p90 = summaries.nearest_ranks(sets[figure], [round(v * 100) for v in values], (50, 90))
         out.append(
             Durations(
                 count=answered[figure] + len(values),

@@ -18,19 +18,19 @@ and agent; first sightings under their platform. The other filters (and two at o
 
 from __future__ import annotations
 
-import base64
 import functools
 import math
+import sys
 from array import array
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import repeat
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -334,15 +334,20 @@ async def ancestors(session: AsyncSession, tenant_id: str, ids: Iterable[str]) -
     return seen
 
 
-def _pack(values: Sequence[int]) -> str:
+def _pack(values: Sequence[int]) -> bytes:
     packed = values if isinstance(values, array) else array("q", values)
-    return base64.b64encode(packed.tobytes()).decode("ascii")
+    if sys.byteorder != "little":
+        packed = array("q", packed)
+        packed.byteswap()
+    return packed.tobytes()
 
 
-def unpack(text: str) -> array[int]:
+def unpack(data: bytes) -> array[int]:
     """The sorted durations of a `DurationSet` row."""
     values = array("q")
-    values.frombytes(base64.b64decode(text))
+    values.frombytes(data)
+    if sys.byteorder != "little":
+        values.byteswap()
     return values
 
 
@@ -424,8 +429,8 @@ async def _apply_durations(
             found[(t, f, figure, day)] = (text, last)
     out = []
     for key in keys:
-        text, last = found.get(key, ("", None))
-        values = unpack(text)
+        data, last = found.get(key, (b"", None))
+        values = unpack(data)
         # Removals first (a duration replaced by another may be the same value), then additions, each
         # in place in the sorted array.
         for value, n, done in sorted(changes[key], key=lambda change: change[1]):
@@ -592,19 +597,15 @@ def _write(conn: Connection, tally: Tally) -> None:
 # --- reading --------------------------------------------------------------------------------------
 
 
-def nearest_rank_merged(sets: Sequence[Sequence[int]], p: int) -> int | None:
-    """The nearest-rank percentile of the union of sorted sequences (without merging them): the smallest
-    value with at least p % of all the values at or below it."""
-    sets = [s for s in sets if len(s)]
-    total = sum(len(s) for s in sets)
+def nearest_ranks(sets: Sequence[bytes], more: Sequence[int], ps: Sequence[int]) -> list[int | None]:
+    """The nearest-rank percentiles `ps` of every duration in `sets` (`DurationSet.durations`) and `more`:
+    the smallest value with at least p % of all the values at or below it (one partition, no sort)."""
+    parts = [np.frombuffer(data, dtype="<i8") for data in sets if data]
+    if more:
+        parts.append(np.asarray(more, dtype="<i8"))
+    total = sum(len(part) for part in parts)
     if not total:
-        return None
-    rank = max(math.ceil(p * total / 100), 1)
-    lo, hi = min(s[0] for s in sets), max(s[-1] for s in sets)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if sum(map(bisect_right, sets, repeat(mid))) >= rank:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+        return [None for _ in ps]
+    ranks = [max(math.ceil(p * total / 100), 1) - 1 for p in ps]
+    chosen = np.partition(np.concatenate(parts), sorted(set(ranks)))
+    return [int(chosen[rank]) for rank in ranks]

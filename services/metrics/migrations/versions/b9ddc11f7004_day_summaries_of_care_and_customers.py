@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("figure", sa.String(length=16), nullable=False),
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
-        sa.Column("durations", sa.Text(), nullable=False),
+        sa.Column("durations", sa.LargeBinary(), nullable=False),
         sa.Column("last_done_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("tenant_id", "filter", "figure", "day"),
     )
