@@ -368,7 +368,7 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
     ]
     if not wanted and not answers:
         return
-    await summaries.lock(session, {*wanted, *(t for t, _ in answers)})
+    await summaries.lock(session, "engagement", {*wanted, *(t for t, _ in answers)})
     await _load(session, ConversationFact, "conversation_id", wanted)
     # The day summaries take what the batch changed (`summaries`), in the same transaction.
     cache = _cache(session, ConversationFact)
@@ -558,7 +558,7 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
         wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
     if not wanted:
         return
-    await summaries.lock(session, wanted)
+    await summaries.lock(session, "profiles", wanted)
     await _load(session, ProfileFact, "profile_id", wanted)
     # The customers the batch may change: the profiles it names and those they are merged into.
     customers = {t: await summaries.ancestors(session, t, ids) for t, ids in wanted.items()}

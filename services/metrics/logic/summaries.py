@@ -223,11 +223,12 @@ def customer_value(root: Any, children: Callable[[str], list[Any]]) -> dict[str,
 # --- folding --------------------------------------------------------------------------------------
 
 
-async def lock(session: AsyncSession, tenants: Iterable[str]) -> None:
-    """On PostgreSQL, a tenant's engagement and profiles batches are serialised from here to the commit
-    (two replicas working out the same conversation's "before" would each apply its change)."""
+async def lock(session: AsyncSession, stream: str, tenants: Iterable[str]) -> None:
+    """On PostgreSQL, a tenant's batches of one stream (`engagement`, `profiles`) are serialised from here
+    to the commit (two replicas working out the same conversation's "before" would each apply its
+    change); the two streams touch different summaries and do not wait for each other."""
     for tenant_id in sorted(set(tenants)):
-        await lock_tenant(session, "metrics.summaries", tenant_id)
+        await lock_tenant(session, f"metrics.summaries.{stream}", tenant_id)
 
 
 def conversations_now(rows: Iterable[tuple[str, Any]]) -> Tally:
