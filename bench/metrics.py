@@ -15,9 +15,11 @@ hour, written directly into metrics' tables (SQLite: one transaction, `executema
 seeding; PostgreSQL: COPY), with proportionate rows: 1.4 listening-query matches a mention (brand,
 competitor, topic), one conversation per 50 mentions (opened by one of them; answered, resolved, SLA
 deadlines, a team and an agent), a survey answer per 5 conversations, a profile per 20 mentions, an
-order per 100 mentions, an alert per day. Then `services.metrics.logic.card` is timed as the routes call
-it, on the service's own reader: the scorecard over the year, over months and days (windows taken at
-random through the year), with a platform filter and a query filter over a month, and two time series.
+order per 100 mentions, an alert per day; the mention counts and the day summaries are then computed
+from those rows (`rollups.backfill`, `summaries.backfill`, as the migrations do). Then
+`services.metrics.logic.card` is timed as the routes call it, on the service's own reader: the
+scorecard over the year, over months and days (windows taken at random through the year), with a
+platform filter and a query filter over a month, and two time series.
 Printed per case: runs, p50 and p99 (nearest rank) in ms.
 
 The database (`--database-url`, default a SQLite file in a temporary directory) gets metrics' tables
@@ -45,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from services.metrics import models
-from services.metrics.logic import card, facts, rollups
+from services.metrics.logic import card, facts, rollups, summaries
 from shared.db import create_engine, session_factory
 from shared.events.contracts import Contract
 from shared.events.envelope import CloudEvent, Event, event_model
@@ -85,6 +87,10 @@ METRICS_TABLES = [
         models.OrderFact,
         models.ErasedProfile,
         models.MentionCount,
+        models.DayCount,
+        models.SlaCount,
+        models.DurationSet,
+        models.ClvTotal,
     )
 ]
 
@@ -514,6 +520,12 @@ async def seed(url: str, path: str | None, n: int, start: datetime, end: datetim
         await conn.run_sync(rollups.backfill)
     await engine.dispose()
     log(f"    mention_count computed from the rows (rollups.backfill) in {time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(summaries.backfill)
+    await engine.dispose()
+    log(f"    day summaries computed from the rows (summaries.backfill) in {time.perf_counter() - t:.1f} s")
     log(f"    seeded in {time.perf_counter() - t0:.0f} s")
 
 
@@ -541,6 +553,11 @@ async def timed(
     return p50, p99
 
 
+async def _care_and_customer(reader: Reader, f: card.Filters) -> Any:
+    """The scorecard's care and customer parts alone (what the day summaries serve)."""
+    return await card.care_figures(reader, TENANT, f), await card.customer_figures(reader, TENANT, f)
+
+
 async def bench_queries(reader: Reader, end: datetime, runs: int, budget: float) -> None:
     log(f"(b) card.py on the reader: up to {runs} runs a case (at least 3, at most ~{budget:.0f} s a case)")
     year = card.Filters(to=end, from_=end - YEAR)
@@ -566,6 +583,14 @@ async def bench_queries(reader: Reader, end: datetime, runs: int, budget: float)
         (
             "scorecard, year, language=de",
             lambda rnd: card.scorecard(reader, TENANT, replace(year, language="de")),
+        ),
+        (
+            "care and customer figures, year",
+            lambda rnd: _care_and_customer(reader, year),
+        ),
+        (
+            "care and customer figures, a month",
+            lambda rnd: _care_and_customer(reader, window(rnd, month)),
         ),
         (
             "timeseries mentions per day, a month",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Text
+from sqlalchemy import JSON, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime
@@ -73,7 +73,13 @@ class ConversationFact(SQLModel, table=True):
     team and agent. The opening mention (`mention_id`) gives its platform, channel and language."""
 
     __tablename__ = "conversation_fact"
-    __table_args__ = (Index("ix_conversation_fact_tenant_opened", "tenant_id", "opened_at"),)
+    __table_args__ = (
+        Index("ix_conversation_fact_tenant_opened", "tenant_id", "opened_at"),
+        # The part days at a period's ends (the whole days come from `DayCount`, `SlaCount`).
+        Index("ix_conversation_fact_tenant_first_resolved", "tenant_id", "first_resolved_at"),
+        Index("ix_conversation_fact_tenant_fr_due", "tenant_id", "first_response_due_at"),
+        Index("ix_conversation_fact_tenant_res_due", "tenant_id", "resolution_due_at"),
+    )
 
     tenant_id: str = Field(primary_key=True, max_length=64)
     conversation_id: str = Field(primary_key=True, max_length=64)
@@ -202,6 +208,78 @@ class MentionCount(SQLModel, table=True):
     field: str = Field(primary_key=True, max_length=16)
     value: str = Field(primary_key=True, max_length=64)
     n: int = 0
+
+
+class DayCount(SQLModel, table=True):
+    """Conversations, survey answers and first sightings counted per UTC day (`day`, "YYYY-MM-DD") and
+    value, among all of them (`filter` "") or under one filter ("team:x", "agent:x", "channel:x",
+    "platform:x"). `figure`: `opened` (by opening day; value: the agent now, "" for none), `unresolved`
+    (by opening day), `reopen` (by first resolution; value "1" when reopened since, else "0"), `csat` and
+    `nps` (by answer day; value: the score), `seen` (profiles by first sighting; value: whole days, rounded
+    up, from the sighting to the customer's first order, "-" for none or an earlier one).
+
+    Kept by the folding in the transaction that changes the rows (`logic/summaries.py`); the scorecard
+    reads it for the whole days of a period and the rows for the part days at its ends."""
+
+    __tablename__ = "day_count"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    filter: str = Field(primary_key=True, max_length=80)
+    figure: str = Field(primary_key=True, max_length=16)
+    day: str = Field(primary_key=True, max_length=10)
+    value: str = Field(primary_key=True, max_length=64)
+    n: int = 0
+
+
+class SlaCount(SQLModel, table=True):
+    """Conversations with an SLA deadline, counted per the UTC days of their first-response and
+    resolution deadlines (`fr_day`, `res_day`: "YYYY-MM-DD", "" for none) and whether each was met (0/1),
+    per filter as in `DayCount`: a period's compliance needs both deadlines of a conversation at once."""
+
+    __tablename__ = "sla_count"
+    __table_args__ = (
+        Index("ix_sla_count_fr", "tenant_id", "filter", "fr_day"),
+        Index("ix_sla_count_res", "tenant_id", "filter", "res_day"),
+    )
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    filter: str = Field(primary_key=True, max_length=80)
+    fr_day: str = Field(primary_key=True, max_length=10)
+    res_day: str = Field(primary_key=True, max_length=10)
+    met_fr: int = Field(primary_key=True)
+    met_res: int = Field(primary_key=True)
+    n: int = 0
+
+
+class DurationSet(SQLModel, table=True):
+    """The first-response or resolution durations (`figure`) of the conversations opened on one UTC day,
+    per filter as in `DayCount`: every duration, in hundredths of a minute, sorted (`durations`:
+    little-endian 64-bit integers), so that exact nearest-rank percentiles merge the days of a period.
+    `last_done_at`: the latest reply or resolution ever added (a period measured before it reads that
+    day's rows instead)."""
+
+    __tablename__ = "duration_set"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    filter: str = Field(primary_key=True, max_length=80)
+    figure: str = Field(primary_key=True, max_length=16)
+    day: str = Field(primary_key=True, max_length=10)
+    n: int = 0
+    durations: bytes = Field(default=b"", sa_type=LargeBinary)
+    last_done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ClvTotal(SQLModel, table=True):
+    """The customers (merged profiles counted in their survivor) and their order total (a decimal string)
+    per lifecycle stage now and currency: what `card.clv_rows` adds up, kept as orders change."""
+
+    __tablename__ = "clv_total"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    stage: str = Field(primary_key=True, max_length=16)
+    currency: str = Field(primary_key=True, max_length=64)
+    customers: int = 0
+    total: str = Field(default="0", max_length=64)
 
 
 class MetricsSnapshot(SQLModel, table=True):

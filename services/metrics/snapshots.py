@@ -22,6 +22,7 @@ id (`privacy.erase_person`), like the fact rows, so no copy keeps an erased id.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -37,14 +38,18 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import LargeBinary, Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.metrics import privacy
 from services.metrics.consumers import SUBSCRIPTIONS
+from services.metrics.logic import summaries
 from services.metrics.models import (
     AlertFact,
+    ClvTotal,
     ConversationFact,
+    DayCount,
+    DurationSet,
     ErasedProfile,
     MentionCount,
     MentionFact,
@@ -54,6 +59,7 @@ from services.metrics.models import (
     MetricsSnapshotRow,
     OrderFact,
     ProfileFact,
+    SlaCount,
     SurveyFact,
 )
 from shared.db import UTCDateTime, begin_immediate, utcnow
@@ -77,8 +83,14 @@ FACT_TABLES: tuple[Table, ...] = tuple(
         SurveyFact,
         ProfileFact,
         OrderFact,
+        DayCount,
+        SlaCount,
+        DurationSet,
+        ClvTotal,
     )
 )
+# The day summaries (`logic/summaries.py`), among the fact tables.
+SUMMARY_TABLES: tuple[Table, ...] = FACT_TABLES[-4:]
 _SNAPSHOT: Table = MetricsSnapshot.__table__  # type: ignore[attr-defined]
 _ROW: Table = MetricsSnapshotRow.__table__  # type: ignore[attr-defined]
 _ERASED: Table = ErasedProfile.__table__  # type: ignore[attr-defined]
@@ -122,7 +134,11 @@ def _dump(table: Table, row: Any) -> str:
     values = {}
     for column in table.columns:
         value = getattr(row, column.name)
-        values[column.name] = value.isoformat() if isinstance(value, datetime) else value
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, bytes):
+            value = base64.b64encode(value).decode("ascii")
+        values[column.name] = value
     return json.dumps(values, separators=(",", ":"), sort_keys=True)
 
 
@@ -132,6 +148,8 @@ def _load_row(table: Table, data: str) -> dict[str, Any]:
         value = values.get(column.name)
         if isinstance(column.type, UTCDateTime) and isinstance(value, str):
             values[column.name] = datetime.fromisoformat(value)
+        elif isinstance(column.type, LargeBinary) and isinstance(value, str):
+            values[column.name] = base64.b64decode(value)
     return values
 
 
@@ -370,6 +388,7 @@ async def rebuild(
         progress("fact tables cleared")
         if snapshot is not None:
             report.restored_rows = await _restore(session, snapshot.snapshot_id, progress)
+            await _summaries_if_missing(session, progress)
 
         for replay, sub in zip(report.replays, FOLDING, strict=True):
             assert sub.subject is not None and sub.batch_handler is not None
@@ -413,6 +432,15 @@ async def _fold(
     # starts empty: forget them between batches.
     session.info.clear()
     session.expunge_all()
+
+
+async def _summaries_if_missing(session: AsyncSession, progress: Progress) -> None:
+    """A snapshot taken before the day summaries existed holds none: compute them from its rows."""
+    for table in SUMMARY_TABLES:
+        if await session.scalar(select(func.count()).select_from(table)):
+            return
+    await session.run_sync(lambda sync: summaries.backfill(sync.connection()))
+    progress("day summaries computed from the restored rows (the snapshot had none)")
 
 
 async def _restore(session: AsyncSession, snapshot_id: str, progress: Progress) -> int:

@@ -8,6 +8,7 @@ same sentences are the API's field descriptions (services/metrics/schemas.py).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter as Tally
 from collections.abc import Callable, Sequence
@@ -16,21 +17,25 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, get_args
 
-from sqlalchemy import and_, exists, func, or_, union
+from sqlalchemy import and_, bindparam, case, exists, func, or_, union
 from sqlalchemy import select as _sa_select
 from sqlmodel import col
 
-from services.metrics.logic import rollups
+from services.metrics.logic import rollups, summaries
 from services.metrics.logic.surveys import CSAT_SATISFIED, NPS_DETRACTORS, NPS_PROMOTERS, csat, nps
 from services.metrics.models import (
     AlertFact,
+    ClvTotal,
     ConversationFact,
+    DayCount,
+    DurationSet,
     MentionCount,
     MentionFact,
     MentionHashtagFact,
     MentionQueryFact,
     OrderFact,
     ProfileFact,
+    SlaCount,
     SurveyFact,
 )
 from services.metrics.schemas import (
@@ -357,15 +362,10 @@ async def alert_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
 async def conversations(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
     """Every conversation the period's care figures may need (opened before `to`, not merged away), with
     the platform, channel and language of the mention that opened it."""
-    cv, m = ConversationFact, MentionFact
-    where: list[Any] = [
-        col(cv.tenant_id) == tenant_id,
-        col(cv.opened_at).is_not(None),
-        col(cv.opened_at) < f.to,
-        col(cv.merged_into).is_(None),
-    ]
+    cv = ConversationFact
+    when: list[Any] = []
     if f.from_ is not None:
-        where.append(
+        when.append(
             or_(
                 col(cv.opened_at) >= f.from_,
                 col(cv.first_resolved_at) >= f.from_,
@@ -374,6 +374,43 @@ async def conversations(reader: Reader, tenant_id: str, f: Filters) -> list[Row]
                 col(cv.resolved_at).is_(None),
             )
         )
+    return await conversations_where(reader, tenant_id, f, *when)
+
+
+_CONVERSATION_COLUMNS = (
+    ConversationFact.conversation_id,
+    ConversationFact.profile_id,
+    ConversationFact.opened_at,
+    ConversationFact.first_response_at,
+    ConversationFact.resolved_at,
+    ConversationFact.first_resolved_at,
+    ConversationFact.status,
+    ConversationFact.reopen_count,
+    ConversationFact.team_id,
+    ConversationFact.assignee_id,
+    ConversationFact.priority,
+    ConversationFact.first_response_due_at,
+    ConversationFact.resolution_due_at,
+    ConversationFact.first_response_breached,
+    ConversationFact.resolution_breached,
+    ConversationFact.first_response_business_s,
+    ConversationFact.resolution_business_s,
+    MentionFact.platform,
+    MentionFact.channel_id,
+    MentionFact.language,
+)
+
+
+async def conversations_where(reader: Reader, tenant_id: str, f: Filters, *when: Any) -> list[Row]:
+    """The conversations opened before `to`, not merged away, that the filters and `when` select."""
+    cv, m = ConversationFact, MentionFact
+    where: list[Any] = [
+        col(cv.tenant_id) == tenant_id,
+        col(cv.opened_at).is_not(None),
+        col(cv.opened_at) < f.to,
+        col(cv.merged_into).is_(None),
+        *when,
+    ]
     if f.team is not None:
         where.append(col(cv.team_id) == f.team)
     if f.agent is not None:
@@ -387,28 +424,7 @@ async def conversations(reader: Reader, tenant_id: str, f: Filters) -> list[Row]
     if f.query is not None:
         where.append(_matches(f.query, col(cv.tenant_id), col(cv.mention_id)))
     stmt = (
-        select_(
-            cv.conversation_id,
-            cv.profile_id,
-            cv.opened_at,
-            cv.first_response_at,
-            cv.resolved_at,
-            cv.first_resolved_at,
-            cv.status,
-            cv.reopen_count,
-            cv.team_id,
-            cv.assignee_id,
-            cv.priority,
-            cv.first_response_due_at,
-            cv.resolution_due_at,
-            cv.first_response_breached,
-            cv.resolution_breached,
-            cv.first_response_business_s,
-            cv.resolution_business_s,
-            m.platform,
-            m.channel_id,
-            m.language,
-        )
+        select_(*_CONVERSATION_COLUMNS)
         .select_from(cv)
         .outerjoin(m, and_(col(m.tenant_id) == col(cv.tenant_id), col(m.mention_id) == col(cv.mention_id)))
         .where(*where)
@@ -581,11 +597,13 @@ async def conversion_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Ro
     are now (a merged-away profile counts as its survivor); converted = their first order came within the
     conversion window after they were first seen."""
     p, o = ProfileFact, OrderFact
+    # Each profile's first order, looked up per profile (an index range each), not every order grouped.
     first = (
-        select_(col(o.owner_id).label("owner_id"), func.min(o.at).label("first_order_at"))
-        .where(col(o.tenant_id) == tenant_id)
-        .group_by(col(o.owner_id))
-        .subquery()
+        select_(func.min(o.at))
+        .where(col(o.tenant_id) == col(p.tenant_id), col(o.owner_id) == col(p.profile_id))
+        .correlate(p)
+        .scalar_subquery()
+        .label("first_order_at")
     )
     where: list[Any] = [
         col(p.tenant_id) == tenant_id,
@@ -598,12 +616,7 @@ async def conversion_rows(reader: Reader, tenant_id: str, f: Filters) -> list[Ro
         where.append(col(p.first_seen_at) >= f.from_)
     if f.platform is not None:
         where.append(col(p.platform) == f.platform)
-    stmt = (
-        select_(p.profile_id, p.first_seen_at, p.platform, first.c.first_order_at)
-        .select_from(p)
-        .outerjoin(first, first.c.owner_id == col(p.profile_id))
-        .where(*where)
-    )
+    stmt = select_(p.profile_id, p.first_seen_at, p.platform, first).select_from(p).where(*where)
     window = timedelta(days=f.conversion_days)
     rows = []
     for r in await reader.all(stmt):
@@ -707,20 +720,409 @@ def clv_of(rows: Sequence[Row], currency: str) -> Clv:
     )
 
 
+# --- from the day summaries -----------------------------------------------------------------------
+# Statements of a fixed shape, built once (the reader compiles a statement once per object), with the
+# tenant, the filter and the days as parameters.
+
+
+@dataclass(frozen=True)
+class Days:
+    """A period cut into its whole UTC days [`lo`, `hi`) (`lo` None: from the start) and the part days at
+    its ends (`pieces`, read from the rows)."""
+
+    lo: datetime | None
+    hi: datetime
+    pieces: tuple[tuple[datetime, datetime], ...]
+
+    @property
+    def edges(self) -> list[tuple[datetime, datetime]]:
+        """The whole UTC days the part days lie in."""
+        return [(summaries.midnight(a), summaries.midnight(a) + DAY) for a, _ in self.pieces]
+
+
+DAY = timedelta(days=1)
+
+
+def whole_days(f: Filters) -> Days | None:
+    """The period's whole days and part days, or None without a whole day."""
+    hi = summaries.midnight(f.to)
+    lo: datetime | None = None
+    pieces: list[tuple[datetime, datetime]] = []
+    if f.from_ is not None:
+        lo = summaries.midnight(f.from_)
+        if lo < f.from_:
+            lo += DAY
+            pieces.append((f.from_, lo))
+        if lo >= hi:
+            return None
+    if hi < f.to:
+        pieces.append((hi, f.to))
+    return Days(lo, hi, tuple(pieces))
+
+
+def _one_filter(f: Filters, allowed: tuple[str, ...]) -> str | None:
+    """The summaries' `filter` for these filters: "" for none, "name:value" for one of `allowed`; None
+    (read the rows) for two, or one the summaries do not keep."""
+    given = [
+        (name, getattr(f, name))
+        for name in ("channel", "platform", "team", "agent", "language", "query")
+        if getattr(f, name) is not None
+    ]
+    if not given:
+        return ""
+    if len(given) > 1 or given[0][0] not in allowed:
+        return None
+    return f"{given[0][0]}:{given[0][1]}"
+
+
+def _days(lo: datetime | None, hi: datetime) -> dict[str, str]:
+    return {"hi": summaries.day_of(hi), **({} if lo is None else {"lo": summaries.day_of(lo)})}
+
+
+@functools.cache
+def _counts_stmt(figures: tuple[str, ...], from_start: bool) -> Any:
+    dc = DayCount
+    where = [
+        col(dc.tenant_id) == bindparam("tenant"),
+        col(dc.filter) == bindparam("which"),
+        col(dc.figure).in_(figures),
+        col(dc.day) < bindparam("hi"),
+    ]
+    if not from_start:
+        where.append(col(dc.day) >= bindparam("lo"))
+    return (
+        select_(dc.figure, dc.value, func.sum(dc.n).label("n"))
+        .where(*where)
+        .group_by(col(dc.figure), col(dc.value))
+    )
+
+
+async def _day_counts(
+    reader: Reader, tenant_id: str, which: str, figures: tuple[str, ...], lo: datetime | None, hi: datetime
+) -> Tally[tuple[str, str]]:
+    """`DayCount` summed per (figure, value) over the days [lo, hi)."""
+    params = {"tenant": tenant_id, "which": which, **_days(lo, hi)}
+    rows = await reader.all(_counts_stmt(figures, lo is None), params)
+    return Tally({(figure, value): int(n) for figure, value, n in rows if n})
+
+
+@functools.cache
+def _conversations_stmt(columns: tuple[str, ...], team: bool, agent: bool) -> Any:
+    """The conversations (opened before `to`, not merged away; of `team` and `agent` when given) with one
+    of `columns` in [lo<i>, hi<i>): one index range each."""
+    cv, m = ConversationFact, MentionFact
+    ranges = [
+        _sa_select(col(cv.conversation_id)).where(
+            col(cv.tenant_id) == bindparam("tenant"),
+            getattr(cv, name) >= bindparam(f"lo{i}"),
+            getattr(cv, name) < bindparam(f"hi{i}"),
+        )
+        for i, name in enumerate(columns)
+    ]
+    where: list[Any] = [
+        col(cv.tenant_id) == bindparam("tenant"),
+        col(cv.opened_at).is_not(None),
+        col(cv.opened_at) < bindparam("to"),
+        col(cv.merged_into).is_(None),
+        col(cv.conversation_id).in_(union(*ranges) if len(ranges) > 1 else ranges[0]),
+    ]
+    if team:
+        where.append(col(cv.team_id) == bindparam("team"))
+    if agent:
+        where.append(col(cv.assignee_id) == bindparam("agent"))
+    return (
+        select_(*_CONVERSATION_COLUMNS)
+        .select_from(cv)
+        .outerjoin(m, and_(col(m.tenant_id) == col(cv.tenant_id), col(m.mention_id) == col(cv.mention_id)))
+        .where(*where)
+    )
+
+
+async def _conversations_in(
+    reader: Reader, tenant_id: str, f: Filters, ranges: Sequence[tuple[str, datetime, datetime]]
+) -> list[Row]:
+    """The conversations the filters select (team or agent only) with a time in one of `ranges`."""
+    if not ranges:
+        return []
+    stmt = _conversations_stmt(tuple(name for name, _, _ in ranges), f.team is not None, f.agent is not None)
+    params: dict[str, Any] = {"tenant": tenant_id, "to": f.to, "team": f.team, "agent": f.agent}
+    for i, (_, lo, hi) in enumerate(ranges):
+        params[f"lo{i}"], params[f"hi{i}"] = lo, hi
+    return [dict(r._mapping) for r in await reader.all(stmt, params)]
+
+
+def _piece(f: Filters, lo: datetime, hi: datetime) -> Filters:
+    return replace(f, from_=lo, to=hi, measured_at=f.at)
+
+
+@functools.cache
+def _durations_stmts(from_start: bool) -> tuple[Any, Any]:
+    d = DurationSet
+    where = [
+        col(d.tenant_id) == bindparam("tenant"),
+        col(d.filter) == bindparam("which"),
+        col(d.day) < bindparam("hi"),
+    ]
+    if not from_start:
+        where.append(col(d.day) >= bindparam("lo"))
+    late = select_(func.min(d.day)).where(*where, col(d.last_done_at) >= bindparam("at"))
+    sets = select_(d.figure, d.n, d.durations).where(*where)
+    return late, sets
+
+
+async def _durations_summarised(
+    reader: Reader, tenant_id: str, f: Filters, days: Days, which: str, opened_in: list[Row], opened: int
+) -> tuple[Durations, Durations]:
+    """First response and resolution: the whole days' durations from `DurationSet` (from the first day
+    with a reply or resolution at or after `f.at` on, from the rows: those were not known yet), the part
+    days' from their rows (`opened_in`); `opened`: the conversations opened on the whole days."""
+    late_stmt, sets_stmt = _durations_stmts(days.lo is None)
+    params = {"tenant": tenant_id, "which": which, **_days(days.lo, days.hi)}
+    late = await reader.scalar(late_stmt, {**params, "at": f.at})
+    hi = days.hi
+    rows = list(opened_in)
+    if late is not None:
+        hi = datetime.strptime(late, "%Y-%m-%d").replace(tzinfo=UTC)
+        rows += await _conversations_in(reader, tenant_id, f, [("opened_at", hi, days.hi)])
+    sets: dict[str, list[bytes]] = {figure: [] for figure in summaries.FIGURES}
+    answered = Tally[str]()
+    if hi < days.hi:
+        opened = 0
+    if days.lo is None or days.lo < hi:
+        if hi < days.hi:
+            opened = sum((await _day_counts(reader, tenant_id, which, ("opened",), days.lo, hi)).values())
+        for figure, n, data in await reader.all(sets_stmt, {**params, **_days(days.lo, hi)}):
+            if n:
+                sets[figure].append(data)
+                answered[figure] += n
+    out = []
+    for figure, made, field in (
+        ("first_response", first_response_rows, "first_response_minutes"),
+        ("resolution", resolution_rows, "resolution_minutes"),
+    ):
+        values: list[float] = []
+        pending = opened - answered[figure]
+        for lo_p, hi_p in (*days.pieces, (hi, days.hi)):
+            for r in made(rows, _piece(f, lo_p, hi_p)):
+                if r[field] is None:
+                    pending += 1
+                else:
+                    values.append(r[field])
+        p50, p90 = summaries.nearest_ranks(sets[figure], [round(v * 100) for v in values], (50, 90))
+        out.append(
+            Durations(
+                count=answered[figure] + len(values),
+                pending=pending,
+                p50_minutes=None if p50 is None else p50 / 100,
+                p90_minutes=None if p90 is None else p90 / 100,
+            )
+        )
+    return out[0], out[1]
+
+
+@functools.cache
+def _sla_stmt(from_start: bool) -> Any:
+    sc = SlaCount
+
+    def inside(column: Any) -> Any:
+        where = [column != "", column < bindparam("hi")]
+        if not from_start:
+            where.append(column >= bindparam("lo"))
+        return and_(*where)
+
+    fr_in = case((inside(col(sc.fr_day)), 1), else_=0).label("fr_in")
+    res_in = case((inside(col(sc.res_day)), 1), else_=0).label("res_in")
+    edges: Any = bindparam("edges", expanding=True)
+    return (
+        select_(fr_in, res_in, sc.met_fr, sc.met_res, func.sum(sc.n).label("n"))
+        .where(
+            col(sc.tenant_id) == bindparam("tenant"),
+            col(sc.filter) == bindparam("which"),
+            or_(inside(col(sc.fr_day)), inside(col(sc.res_day))),
+            col(sc.fr_day).not_in(edges),
+            col(sc.res_day).not_in(edges),
+        )
+        .group_by(fr_in, res_in, col(sc.met_fr), col(sc.met_res))
+    )
+
+
+async def _sla_summarised(reader: Reader, tenant_id: str, f: Filters, days: Days, which: str) -> Sla:
+    """Conversations with a deadline in the period: those with a deadline on a part day from their rows,
+    the others from `SlaCount` (both deadlines at once, so each conversation counts once)."""
+    # (A day no deadline has when there is no part day: an empty list is not a list in SQL.)
+    edges: list[str] = sorted({summaries.day_of(a) for a, _ in days.edges}) or ["-"]
+    params = {"tenant": tenant_id, "which": which, "edges": edges, **_days(days.lo, days.hi)}
+    total = met = 0
+    for a, b, met_fr, met_res, n in await reader.all(_sla_stmt(days.lo is None), params):
+        total += n
+        if (not a or met_fr) and (not b or met_res):
+            met += n
+    ranges = [
+        (name, lo, hi) for lo, hi in days.edges for name in ("first_response_due_at", "resolution_due_at")
+    ]
+    for r in sla_rows(await _conversations_in(reader, tenant_id, f, ranges), f):
+        total += 1
+        met += r["met"]
+    return Sla(conversations=total, met=met, compliance=percent(met, total))
+
+
+async def care_summarised(reader: Reader, tenant_id: str, f: Filters) -> Care | None:
+    """The care figures from the day summaries for the whole days and the rows for the part days; None
+    (read the rows) without a whole day, or with a filter the summaries do not keep."""
+    which = _one_filter(f, ("team", "agent"))
+    days = whole_days(f)
+    if which is None or days is None:
+        return None
+    counted = await _day_counts(reader, tenant_id, which, ("opened", "reopen"), days.lo, days.hi)
+    backlog = sum((await _day_counts(reader, tenant_id, which, ("unresolved",), None, days.hi)).values())
+    opened_in = await _conversations_in(
+        reader, tenant_id, f, [("opened_at", lo, hi) for lo, hi in days.pieces]
+    )
+    per_agent = Tally[str]()
+    opened = 0
+    for (figure, value), n in counted.items():
+        if figure == "opened":
+            opened += n
+            if value:
+                per_agent[value] += n
+    for lo, hi in days.pieces:
+        for r in opened_rows(opened_in, _piece(f, lo, hi)):
+            opened += 1
+            if r["assignee_id"]:
+                per_agent[r["assignee_id"]] += 1
+    backlog += sum(1 for r in opened_in if r["opened_at"] >= days.hi and r["resolved_at"] is None)
+    reopened = counted[("reopen", "1")]
+    resolved = reopened + counted[("reopen", "0")]
+    first_resolved = [("first_resolved_at", lo, hi) for lo, hi in days.pieces]
+    for r in reopen_rows(await _conversations_in(reader, tenant_id, f, first_resolved), f):
+        resolved += 1
+        reopened += r["reopened"]
+    whole = sum(n for (figure, _), n in counted.items() if figure == "opened")
+    first_response, resolution = await _durations_summarised(
+        reader, tenant_id, f, days, which, opened_in, whole
+    )
+    return Care(
+        conversations=ConversationCounts(
+            opened=opened,
+            assigned=sum(per_agent.values()),
+            backlog=backlog,
+            per_agent=dict(sorted(per_agent.items())),
+        ),
+        first_response=first_response,
+        resolution=resolution,
+        sla=await _sla_summarised(reader, tenant_id, f, days, which),
+        reopen=Rate(base=resolved, count=reopened, rate=percent(reopened, resolved)),
+    )
+
+
+async def survey_totals(reader: Reader, tenant_id: str, f: Filters) -> dict[str, dict[str, int]] | None:
+    """CSAT and NPS answers per score (`surveys.<kind>.<score>`) from the day summaries and the part
+    days' rows; None (read the rows) without a whole day, or with a filter the summaries do not keep."""
+    which = _one_filter(f, ("channel", "platform", "agent"))
+    days = whole_days(f)
+    if which is None or days is None:
+        return None
+    counted = await _day_counts(reader, tenant_id, which, ("csat", "nps"), days.lo, days.hi)
+    totals: dict[str, Tally[str]] = {"csat": Tally(), "nps": Tally()}
+    for (kind, score), n in counted.items():
+        totals[kind][f"surveys.{kind}.{score}"] += n
+    for lo, hi in days.pieces:
+        for kind in ("csat", "nps"):
+            totals[kind].update(_totals(await survey_rows(reader, tenant_id, _piece(f, lo, hi), kind), kind))
+    return {kind: dict(t) for kind, t in totals.items()}
+
+
+async def conversion_summarised(reader: Reader, tenant_id: str, f: Filters) -> Rate | None:
+    """Social conversion from the day summaries of first sightings and the part days' rows."""
+    days = whole_days(f)
+    if days is None:
+        return None
+    which = "" if f.platform is None else f"platform:{f.platform}"
+    counted = await _day_counts(reader, tenant_id, which, ("seen",), days.lo, days.hi)
+    base = converted = 0
+    for (_, lag), n in counted.items():
+        base += n
+        if lag != summaries.NO_ORDER and int(lag) <= f.conversion_days:
+            converted += n
+    for lo, hi in days.pieces:
+        rows = await conversion_rows(reader, tenant_id, _piece(f, lo, hi))
+        base += len(rows)
+        converted += sum(r["converted"] for r in rows)
+    return Rate(base=base, count=converted, rate=percent(converted, base))
+
+
+_CLV_TOTALS = select_(ClvTotal.stage, ClvTotal.currency, ClvTotal.customers, ClvTotal.total).where(
+    col(ClvTotal.tenant_id) == bindparam("tenant")
+)
+
+
+async def clv_summarised(reader: Reader, tenant_id: str, f: Filters) -> Clv:
+    """CLV from the customers' totals per stage and currency (`ClvTotal`): what `clv_rows` adds up."""
+    groups: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for stage, currency, customers, total in await reader.all(_CLV_TOTALS, {"tenant": tenant_id}):
+        if customers:
+            groups[(stage, currency)] = (customers, Decimal(total))
+
+    def group(keep: Callable[[str, str], bool]) -> ClvGroup:
+        n = sum(c for (s, cur), (c, _) in groups.items() if keep(s, cur))
+        total = sum((t for (s, cur), (_, t) in groups.items() if keep(s, cur)), Decimal(0))
+        mean = (total / n).quantize(CENT, rounding=ROUND_HALF_EVEN) if n else None
+        return ClvGroup(
+            customers=n, total=str(total.quantize(CENT)), mean=None if mean is None else str(mean)
+        )
+
+    def of_stage(stage: str) -> Callable[[str, str], bool]:
+        return lambda s, cur: cur == f.currency and s == stage
+
+    def of_currency(currency: str) -> Callable[[str, str], bool]:
+        return lambda s, cur: cur == currency
+
+    others = sorted({cur for _, cur in groups} - {f.currency})
+    return Clv(
+        currency=f.currency,
+        all=group(of_currency(f.currency)),
+        by_stage={stage: group(of_stage(stage)) for stage in STAGES},
+        other_currencies={cur: group(of_currency(cur)) for cur in others},
+    )
+
+
+def _retention_stmt() -> Any:
+    o = OrderFact
+    per_owner = (
+        select_(
+            func.max(case((col(o.at) < bindparam("start"), 1), else_=0)).label("prev"),
+            func.max(case((col(o.at) >= bindparam("start"), 1), else_=0)).label("cur"),
+        )
+        .where(
+            col(o.tenant_id) == bindparam("tenant"),
+            col(o.at) >= bindparam("before"),
+            col(o.at) < bindparam("to"),
+        )
+        .group_by(col(o.owner_id))
+        .subquery()
+    )
+    return select_(func.count(), func.sum(per_owner.c.cur)).where(per_owner.c.prev == 1)
+
+
+_RETENTION = _retention_stmt()
+
+
+async def retention_of(reader: Reader, tenant_id: str, f: Filters) -> Rate:
+    """Retention counted in the database: what `retention_rows` adds up."""
+    if f.from_ is None:
+        return Rate(base=0, count=0, rate=None)
+    before = f.from_ - (f.to - f.from_)
+    params = {"tenant": tenant_id, "start": f.from_, "before": before, "to": f.to}
+    row = await reader.first(_RETENTION, params)
+    base, retained = (int(row[0] or 0), int(row[1] or 0)) if row is not None else (0, 0)
+    return Rate(base=base, count=retained, rate=percent(retained, base))
+
+
 # --- the scorecard --------------------------------------------------------------------------------
 
 
 async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
     mentions = await mention_tallies(reader, tenant_id, f)
-    convs = await conversations(reader, tenant_id, f)
-    opened = opened_rows(convs, f)
-    per_agent = Tally(r["assignee_id"] for r in opened if r["assignee_id"])
-    csat_rows = await survey_rows(reader, tenant_id, f, "csat")
-    nps_rows = await survey_rows(reader, tenant_id, f, "nps")
-    conversion = await conversion_rows(reader, tenant_id, f)
-    converted = sum(r["converted"] for r in conversion)
-    retention = await retention_rows(reader, tenant_id, f)
-    retained = sum(r["retained"] for r in retention)
     return Scorecard(
         from_=f.from_,
         to=f.to,
@@ -732,29 +1134,55 @@ async def scorecard(reader: Reader, tenant_id: str, f: Filters) -> Scorecard:
             top_hashtags=top_hashtags(mentions),
             alerts=len(await alert_rows(reader, tenant_id, f)),
         ),
-        care=Care(
-            conversations=ConversationCounts(
-                opened=len(opened),
-                assigned=sum(1 for r in opened if r["assignee_id"]),
-                backlog=len(backlog_rows(convs, f)),
-                per_agent=dict(sorted(per_agent.items())),
-            ),
-            first_response=durations(first_response_rows(convs, f), "first_response_minutes"),
-            resolution=durations(resolution_rows(convs, f), "resolution_minutes"),
-            sla=sla_of(sla_rows(convs, f)),
-            reopen=reopen_of(reopen_rows(convs, f)),
+        care=await care_figures(reader, tenant_id, f),
+        customer=await customer_figures(reader, tenant_id, f),
+    )
+
+
+async def care_figures(reader: Reader, tenant_id: str, f: Filters) -> Care:
+    """The scorecard's care figures: from the day summaries where they apply, else from the rows."""
+    care = await care_summarised(reader, tenant_id, f)
+    return care if care is not None else care_of(await conversations(reader, tenant_id, f), f)
+
+
+async def customer_figures(reader: Reader, tenant_id: str, f: Filters) -> Customer:
+    """The scorecard's customer figures: from the day summaries where they apply, else from the rows."""
+    totals = await survey_totals(reader, tenant_id, f)
+    if totals is None:
+        totals = {
+            kind: _totals(await survey_rows(reader, tenant_id, f, kind), kind) for kind in ("csat", "nps")
+        }
+    conversion = await conversion_summarised(reader, tenant_id, f)
+    if conversion is None:
+        rows = await conversion_rows(reader, tenant_id, f)
+        converted = sum(r["converted"] for r in rows)
+        conversion = Rate(base=len(rows), count=converted, rate=percent(converted, len(rows)))
+    return Customer(
+        csat=csat(totals["csat"]),
+        nps=nps(totals["nps"]),
+        profiles_first_seen=conversion.base,
+        social_conversion=conversion,
+        conversion_window_days=f.conversion_days,
+        retention=await retention_of(reader, tenant_id, f),
+        clv=await clv_summarised(reader, tenant_id, f),
+    )
+
+
+def care_of(convs: Sequence[Row], f: Filters) -> Care:
+    """The care figures from the conversations' rows."""
+    opened = opened_rows(convs, f)
+    per_agent = Tally(r["assignee_id"] for r in opened if r["assignee_id"])
+    return Care(
+        conversations=ConversationCounts(
+            opened=len(opened),
+            assigned=sum(1 for r in opened if r["assignee_id"]),
+            backlog=len(backlog_rows(convs, f)),
+            per_agent=dict(sorted(per_agent.items())),
         ),
-        customer=Customer(
-            csat=csat(_totals(csat_rows, "csat")),
-            nps=nps(_totals(nps_rows, "nps")),
-            profiles_first_seen=len(conversion),
-            social_conversion=Rate(
-                base=len(conversion), count=converted, rate=percent(converted, len(conversion))
-            ),
-            conversion_window_days=f.conversion_days,
-            retention=Rate(base=len(retention), count=retained, rate=percent(retained, len(retention))),
-            clv=clv_of(await clv_rows(reader, tenant_id, f), f.currency),
-        ),
+        first_response=durations(first_response_rows(convs, f), "first_response_minutes"),
+        resolution=durations(resolution_rows(convs, f), "resolution_minutes"),
+        sla=sla_of(sla_rows(convs, f)),
+        reopen=reopen_of(reopen_rows(convs, f)),
     )
 
 

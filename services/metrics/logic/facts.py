@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from services.metrics import privacy
-from services.metrics.logic import rollups
+from services.metrics.logic import rollups, summaries
 from services.metrics.models import (
     AlertFact,
     ConversationFact,
@@ -399,11 +399,27 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
             extra = event.data.model_extra or {}
             ids = {extra.get("conversation_id"), extra.get("merged_id")} - {None}
             wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
+    answers = [
+        (event.tenantid, c.SurveyAnswered.model_validate(event.data.model_dump()))
+        for event in events
+        if event.type == "engagement.survey.answered"
+    ]
+    if not wanted and not answers:
+        return
+    await summaries.lock(session, "engagement", {*wanted, *(t for t, _ in answers)})
     await _load(session, ConversationFact, "conversation_id", wanted)
+    # The day summaries take what the batch changed (`summaries`), in the same transaction.
+    cache = _cache(session, ConversationFact)
+    touched = [(t, i) for t, ids in wanted.items() for i in sorted(ids)]
+    before = summaries.conversations_now((t, cache.get((t, i))) for t, i in touched)
+    added = await summaries.new_answers(session, answers)
     for event in events:
         fold = ENGAGEMENT.get(event.type)
         if fold is not None:
             await fold(session, event, event.data.model_dump())
+    delta = summaries.conversations_now((t, cache.get((t, i))) for t, i in touched).minus(before)
+    delta.update(added)
+    await summaries.apply(session, delta)
 
 
 # --- profiles -------------------------------------------------------------------------------------
@@ -578,7 +594,13 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
             extra.get("restored_profile_id"),
         } - {None}
         wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
+    if not wanted:
+        return
+    await summaries.lock(session, "profiles", wanted)
     await _load(session, ProfileFact, "profile_id", wanted)
+    # The customers the batch may change: the profiles it names and those they are merged into.
+    customers = {t: await summaries.ancestors(session, t, ids) for t, ids in wanted.items()}
+    before = await summaries.customers_now(session, customers)
     for event in events:
         fold = PROFILES.get(event.type)
         if fold is not None:
@@ -589,3 +611,4 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
                     "metrics.event_unreadable", extra={"event_id": event.id, "event_type": event.type}
                 )
                 raise
+    await summaries.apply(session, (await summaries.customers_now(session, customers)).minus(before))
