@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -150,14 +150,18 @@ async def snapshot(session: AsyncSession, wanted: dict[str, set[str]]) -> Counte
     return counts
 
 
+KEYS = ("tenant_id", "filter", "span", "start", "field", "value")
+_table: Any = MentionCount.__table__  # type: ignore[attr-defined]
+_EMPTIED = _table.delete().where(*(_table.c[k] == bindparam(k) for k in KEYS), _table.c.n == 0)
+
+
 @functools.cache
 def _upsert(dialect: str) -> Any:
     """Add `n` to a count, or insert it (built once per dialect)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = MentionCount.__table__  # type: ignore[attr-defined]
     stmt = insert(table)
-    keys = ["tenant_id", "filter", "span", "start", "field", "value"]
-    return stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n})
+    return stmt.on_conflict_do_update(index_elements=list(KEYS), set_={"n": table.c.n + stmt.excluded.n})
 
 
 async def apply(session: AsyncSession, wanted: dict[str, set[str]], before: Counter[Key]) -> None:
@@ -180,6 +184,10 @@ async def apply(session: AsyncSession, wanted: dict[str, set[str]], before: Coun
             if n
         ]
         await session.execute(_upsert(session.get_bind().dialect.name), rows)
+        # A count back at zero goes: its value may be a word of a removed post's text (a hashtag).
+        fallen = [dict(zip(KEYS, key, strict=True)) for key, n in sorted(delta.items()) if n < 0]
+        if fallen:
+            await session.execute(_EMPTIED, fallen)
 
 
 # --- backfill -------------------------------------------------------------------------------------
