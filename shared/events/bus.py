@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError, ServerError, ServiceUnavailableError
+from nats.js.errors import APIError, BadRequestError, NotFoundError, ServerError, ServiceUnavailableError
 from pydantic import ValidationError
 
 from shared.events.catalog import STREAMS, spec_for, spec_of, stream_of
@@ -87,6 +87,11 @@ class Bus:
         self._js: JetStreamContext | None = None
         # Called after a reconnect: the server forgot the pull requests of the lost connection.
         self._reconnect_hooks: set[Callable[[], None]] = set()
+        # `publish_many`: the stream's acknowledgements, each on a reply subject of its own.
+        self._acks_inbox = ""
+        self._acks_sub: Subscription | None = None
+        self._ack_tokens = itertools.count()
+        self._ack_waiters: dict[str, asyncio.Future[PubAck]] = {}
 
     @property
     def nc(self) -> NATS:
@@ -158,6 +163,10 @@ class Bus:
                 await self._nc.close()
             self._nc = None
             self._js = None
+        self._acks_sub = None
+        for future in self._ack_waiters.values():
+            future.cancel()
+        self._ack_waiters.clear()
 
     async def publish_raw(
         self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str] | None = None
@@ -169,6 +178,64 @@ class Bus:
         if not ack.duplicate:
             self.metrics.event_published(subject)
         return ack
+
+    async def publish_many(
+        self, messages: Sequence[tuple[str, bytes, dict[str, str]]], *, ack_wait_s: float
+    ) -> list[PubAck | BaseException]:
+        """Publish (subject, body, headers) messages in order, all in flight at once, and wait up to
+        `ack_wait_s` for the stream's acknowledgements; per message, its `PubAck` or what failed it (a
+        `TimeoutError` when none came in time). The publishes go out without yielding to the event loop
+        in between, so the connection writes them together (nats-py's `publish_async` waits on a
+        semaphore per message, which yields, and the connection then writes each one on its own)."""
+        if self._acks_sub is None:
+            self._acks_inbox = self.nc.new_inbox()
+            self._acks_sub = await self.nc.subscribe(f"{self._acks_inbox}.*", cb=self._acked)
+        loop = asyncio.get_running_loop()
+        waiting: list[tuple[str, asyncio.Future[PubAck]]] = []
+        failed: BaseException | None = None
+        for subject, body, headers in messages:
+            token = str(next(self._ack_tokens))
+            future: asyncio.Future[PubAck] = loop.create_future()
+            self._ack_waiters[token] = future
+            waiting.append((token, future))
+            try:
+                await self.nc.publish(subject, body, reply=f"{self._acks_inbox}.{token}", headers=headers)
+            except Exception as exc:
+                # Those already sent may still be acknowledged; the rest are not sent.
+                failed = exc
+                break
+        if failed is not None:
+            for _, future in waiting[-1:]:
+                future.set_exception(failed)
+        if waiting:
+            await asyncio.wait([f for _, f in waiting], timeout=ack_wait_s)
+        results: list[PubAck | BaseException] = []
+        for token, future in waiting:
+            self._ack_waiters.pop(token, None)
+            if not future.done():
+                future.cancel()
+                results.append(TimeoutError("no acknowledgement in time"))
+            elif future.exception() is not None:
+                results.append(future.exception() or RuntimeError())
+            else:
+                results.append(future.result())
+        results.extend(failed or RuntimeError("not sent") for _ in range(len(messages) - len(results)))
+        return results
+
+    async def _acked(self, msg: Msg) -> None:
+        future = self._ack_waiters.pop(msg.subject.rsplit(".", 1)[-1], None)
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(nats.errors.NoRespondersError())
+            return
+        try:
+            response = json.loads(msg.data)
+            if "error" in response:
+                APIError.from_error(response["error"])  # raises the error's class
+            future.set_result(PubAck.from_response(response))
+        except Exception as exc:
+            future.set_exception(exc)
 
     async def publish(self, event: CloudEvent) -> PubAck:
         """Publish one event now (acknowledged, de-duplicated by its id)."""

@@ -177,28 +177,20 @@ class OutboxRelay:
 
     async def _publish(self, rows: Sequence[Row[str, str, str, str]]) -> list[str]:
         """Publish the rows in order without waiting in between; the ids whose publish was acknowledged."""
-        futures: list[asyncio.Future[PubAck]] = []
-        try:
-            for id_, type_, body, headers in rows:
-                futures.append(
-                    await self.bus.js.publish_async(
-                        type_, body.encode(), headers={**json.loads(headers), "Nats-Msg-Id": id_}
-                    )
-                )
-        except Exception:
-            # Those already sent may still be acknowledged; the rest wait for the next round.
-            log.warning("outbox.publish_failed", exc_info=True, extra={"sent": len(futures)})
-        if futures:
-            _, late = await asyncio.wait(futures, timeout=self.ack_timeout_s)
-            for future in late:
-                future.cancel()
+        results = await self.bus.publish_many(
+            [
+                (type_, body.encode(), {**json.loads(headers), "Nats-Msg-Id": id_})
+                for id_, type_, body, headers in rows
+            ],
+            ack_wait_s=self.ack_timeout_s,
+        )
         acked: list[str] = []
         stored: list[str] = []
         failed: list[str] = []
-        for (id_, type_, *_), future in zip(rows, futures, strict=False):
-            ok = not future.cancelled() and future.exception() is None
+        for (id_, type_, *_), result in zip(rows, results, strict=True):
+            ok = isinstance(result, PubAck)
             (acked if ok else failed).append(id_)
-            if ok and not future.result().duplicate:
+            if isinstance(result, PubAck) and not result.duplicate:
                 stored.append(type_)  # an event's type is its subject
         self.bus.metrics.events_published(stored)
         if failed:
