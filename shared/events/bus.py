@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -12,10 +16,10 @@ from typing import Generic, TypeVar
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, ServerError, ServiceUnavailableError
+from nats.js.errors import APIError, BadRequestError, NotFoundError, ServerError, ServiceUnavailableError
 from pydantic import ValidationError
 
 from shared.events.catalog import STREAMS, spec_for, spec_of, stream_of
@@ -41,12 +45,19 @@ STREAM_MAX_AGE_S = 30 * 86400.0
 BACKOFF_S = (0.5, 2.0, 10.0, 30.0)
 # Waits between attempts to create a stream JetStream is not ready to create; None: give up.
 STREAM_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0, 4.0, None)
-# How long a fetch waits for deliveries: the first after a batch, and at most (each empty one doubles it).
-# A waiting fetch gets a delivery the moment it arrives; waiting longer only means fewer pull requests,
-# the CPU an idle consumer spends.
-FETCH_WAIT_S = (1.0, 4.0)
-# How long the fetch that tops up a lingering batch waits when nothing more has arrived.
+# How long a consumer's pull request stays open at the server. A waiting request gets each delivery the
+# moment it arrives, so this is no delay: only how often an idle consumer asks again (one request and
+# its expiry notice per period), the CPU an idle consumer costs the broker and itself.
+PULL_EXPIRES_S = 30.0
+# How long past its expiry a request's end notice may be late before the request counts as lost.
+PULL_GRACE_S = 2.0
+# After a request the server refused (a status other than its expiry), the wait before the next one.
+PULL_REFUSED_PAUSE_S = 1.0
+# How long a consumer waits for the rest of a burst the server said it holds (the pending count each
+# delivery carries), and the wait that tops up a lingering batch.
 FILL_TIMEOUT_S = 0.05
+# The status a pull request's end comes with: expired (408); a heartbeat or flow control (100) is not one.
+_EXPIRED, _HEARTBEAT = "408", "100"
 
 
 def dead_letter_subject(durable: str) -> str:
@@ -74,6 +85,19 @@ class Bus:
         self.max_age_s = max_age_s
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
+        # Called after a reconnect: the server forgot the pull requests of the lost connection.
+        self._reconnect_hooks: set[Callable[[], None]] = set()
+        # `publish_many`: the stream's acknowledgements, each on a reply subject of its own.
+        self._acks_inbox = ""
+        self._acks_sub: Subscription | None = None
+        self._ack_tokens = itertools.count()
+        self._ack_waiters: dict[str, asyncio.Future[PubAck]] = {}
+
+    @property
+    def nc(self) -> NATS:
+        if self._nc is None:
+            raise RuntimeError("bus is not connected")
+        return self._nc
 
     @property
     def js(self) -> JetStreamContext:
@@ -88,10 +112,19 @@ class Bus:
     async def connect(self) -> None:
         """Connect (reconnecting forever on later loss) and make sure every stream exists."""
         self._nc = await nats.connect(
-            self.url, name=self.name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5
+            self.url,
+            name=self.name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+            reconnected_cb=self._reconnected,
         )
         self._js = self._nc.jetstream()
         await self.ensure_streams()
+
+    async def _reconnected(self) -> None:
+        for hook in list(self._reconnect_hooks):
+            hook()
 
     async def ensure_streams(self) -> None:
         """Create or update the stream of every domain, each keeping messages for at most `max_age_s`."""
@@ -130,6 +163,10 @@ class Bus:
                 await self._nc.close()
             self._nc = None
             self._js = None
+        self._acks_sub = None
+        for future in self._ack_waiters.values():
+            future.cancel()
+        self._ack_waiters.clear()
 
     async def publish_raw(
         self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str] | None = None
@@ -141,6 +178,64 @@ class Bus:
         if not ack.duplicate:
             self.metrics.event_published(subject)
         return ack
+
+    async def publish_many(
+        self, messages: Sequence[tuple[str, bytes, dict[str, str]]], *, ack_wait_s: float
+    ) -> list[PubAck | BaseException]:
+        """Publish (subject, body, headers) messages in order, all in flight at once, and wait up to
+        `ack_wait_s` for the stream's acknowledgements; per message, its `PubAck` or what failed it (a
+        `TimeoutError` when none came in time). The publishes go out without yielding to the event loop
+        in between, so the connection writes them together (nats-py's `publish_async` waits on a
+        semaphore per message, which yields, and the connection then writes each one on its own)."""
+        if self._acks_sub is None:
+            self._acks_inbox = self.nc.new_inbox()
+            self._acks_sub = await self.nc.subscribe(f"{self._acks_inbox}.*", cb=self._acked)
+        loop = asyncio.get_running_loop()
+        waiting: list[tuple[str, asyncio.Future[PubAck]]] = []
+        failed: BaseException | None = None
+        for subject, body, headers in messages:
+            token = str(next(self._ack_tokens))
+            future: asyncio.Future[PubAck] = loop.create_future()
+            self._ack_waiters[token] = future
+            waiting.append((token, future))
+            try:
+                await self.nc.publish(subject, body, reply=f"{self._acks_inbox}.{token}", headers=headers)
+            except Exception as exc:
+                # Those already sent may still be acknowledged; the rest are not sent.
+                failed = exc
+                break
+        if failed is not None:
+            for _, future in waiting[-1:]:
+                future.set_exception(failed)
+        if waiting:
+            await asyncio.wait([f for _, f in waiting], timeout=ack_wait_s)
+        results: list[PubAck | BaseException] = []
+        for token, future in waiting:
+            self._ack_waiters.pop(token, None)
+            if not future.done():
+                future.cancel()
+                results.append(TimeoutError("no acknowledgement in time"))
+            elif future.exception() is not None:
+                results.append(future.exception() or RuntimeError())
+            else:
+                results.append(future.result())
+        results.extend(failed or RuntimeError("not sent") for _ in range(len(messages) - len(results)))
+        return results
+
+    async def _acked(self, msg: Msg) -> None:
+        future = self._ack_waiters.pop(msg.subject.rsplit(".", 1)[-1], None)
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(nats.errors.NoRespondersError())
+            return
+        try:
+            response = json.loads(msg.data)
+            if "error" in response:
+                APIError.from_error(response["error"])  # raises the error's class
+            future.set_result(PubAck.from_response(response))
+        except Exception as exc:
+            future.set_exception(exc)
 
     async def publish(self, event: CloudEvent) -> PubAck:
         """Publish one event now (acknowledged, de-duplicated by its id)."""
@@ -186,10 +281,12 @@ class Consumer(Generic[P]):
     commits first never loses an event; a crash in between redelivers it (after `ack_wait`) to an
     idempotent handler.
 
-    `linger` (seconds) trades latency for CPU: a fetch that brings fewer than `batch` deliveries waits
-    that long, holding them unacked, and fetches once more what arrived meanwhile, so that events that
-    trickle in one at a time are handled (and committed, acked, relayed) a batch at a time. Each batch
-    costs a handler a fixed number of statements however few events it holds. 0: handle at once.
+    Deliveries come through one pull request kept open at the server (`_Pull`): a batch is what has
+    arrived, plus the rest of a burst the server said it holds. `linger` (seconds) trades latency for
+    CPU: a batch shorter than `batch` waits that long, holding its deliveries unacked, and takes what
+    arrived meanwhile, so that events that trickle in one at a time are handled (and committed, acked,
+    relayed) a batch at a time. Each batch costs a handler a fixed number of statements however few
+    events it holds. 0: handle at once.
     """
 
     bus: Bus
@@ -229,46 +326,37 @@ class Consumer(Generic[P]):
             filter_subject=subject,
             max_ack_pending=self.batch * 16,
         )
-        sub = await self.bus.js.pull_subscribe(subject, durable=self.durable, stream=stream, config=config)
+        await self._ensure(stream, config)
+        pull = _Pull(self.bus, stream=stream, durable=self.durable, batch=self.batch)
+        await pull.start()
         log.info("consumer.started", extra={"durable": self.durable, "event_type": subject})
-        wait = FETCH_WAIT_S[0]
-        while True:
-            try:
-                msgs = await sub.fetch(self.batch, timeout=wait)
-            except (NatsTimeout, TimeoutError):
-                # nats-py also raises a bare asyncio.TimeoutError (== TimeoutError) when a fetch's deadline
-                # runs out between its two pull requests; uncaught, it silently ended this consumer.
-                wait = min(wait * 2, FETCH_WAIT_S[1])
-                continue
-            except (
-                nats.errors.ConnectionClosedError,
-                nats.errors.ConnectionReconnectingError,
-                nats.errors.NoRespondersError,
-            ):
-                await asyncio.sleep(0.5)
-                continue
-            except Exception:
-                # Never let a consumer die quietly: log, pause, fetch again.
-                log.exception("consumer.fetch_failed", extra={"durable": self.durable})
-                await asyncio.sleep(1.0)
-                continue
-            wait = FETCH_WAIT_S[0]
-            if self.linger > 0 and len(msgs) < self.batch:
-                msgs = await self._fill(sub, list(msgs))
-            await self.handle_batch(msgs)
-
-    async def _fill(self, sub: JetStreamContext.PullSubscription, msgs: list[Msg]) -> list[Msg]:
-        """The deliveries in hand and those that arrive within `linger`, up to `batch`: one wait and one
-        more fetch (not a fetch per arrival, which would cost what the batching saves)."""
-        await asyncio.sleep(self.linger)
         try:
-            # What arrived is answered at once; should nothing have, this waits briefly for it.
-            msgs.extend(await sub.fetch(self.batch - len(msgs), timeout=FILL_TIMEOUT_S))
-        except Exception as exc:
-            # A timeout (nothing more came) or a lost connection: the deliveries in hand go ahead anyway.
-            if not isinstance(exc, NatsTimeout | TimeoutError):
-                log.warning("consumer.fill_failed", exc_info=True, extra={"durable": self.durable})
-        return msgs
+            while True:
+                try:
+                    msgs = await pull.next_batch(linger=self.linger)
+                except (
+                    nats.errors.ConnectionClosedError,
+                    nats.errors.ConnectionReconnectingError,
+                    nats.errors.NoRespondersError,
+                ):
+                    await asyncio.sleep(0.5)
+                    continue
+                except Exception:
+                    # Never let a consumer die quietly: log, pause, pull again.
+                    log.exception("consumer.fetch_failed", extra={"durable": self.durable})
+                    await asyncio.sleep(1.0)
+                    continue
+                await self.handle_batch(msgs)
+        finally:
+            await pull.stop()
+
+    async def _ensure(self, stream: str, config: ConsumerConfig) -> None:
+        """Create the durable consumer unless it exists (an existing one keeps its configuration)."""
+        try:
+            await self.bus.js.consumer_info(stream, self.durable)
+        except NotFoundError:
+            config.name = self.durable
+            await self.bus.js.add_consumer(stream, config=config)
 
     async def handle_batch(self, msgs: Sequence[Msg]) -> None:
         """Handle a batch of deliveries, then settle each exactly once (ack, nak, or term + dead letter)."""
@@ -339,6 +427,140 @@ class Consumer(Generic[P]):
         # A reason is an exception's class name, or "invalid …" for a delivery that does not parse.
         self.bus.metrics.dead_letter(self.durable, invalid=reason.startswith("invalid "))
         log.error("event.dead_lettered", extra={"durable": self.durable, "stream_seq": seq, "reason": reason})
+
+
+class _Pull:
+    """A durable consumer's deliveries through one pull request kept open at the server.
+
+    The request asks for `batch` deliveries and expires after `PULL_EXPIRES_S`; it is renewed when it
+    has brought them all, when it expired (the server says so: status 408), and when it was lost with
+    the connection (a reconnect) or its end notice never came. An idle consumer thus costs one request
+    per `PULL_EXPIRES_S`, and a busy one a request per `batch` deliveries, instead of a fetch (one or two
+    requests and an end notice) per batch and one every few seconds when idle. Each request has a reply
+    subject of its own, so a late end notice of an earlier request never ends the current one.
+    Deliveries held here when the consumer stops are released (nak) for another replica to take at
+    once."""
+
+    def __init__(self, bus: Bus, *, stream: str, durable: str, batch: int) -> None:
+        self._bus = bus
+        self._durable = durable
+        self._batch = batch
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = bus.nc.new_inbox()
+        self._requests = itertools.count()
+        self._reply = ""  # the open request's reply subject; "" when none is open
+        self._left = 0  # deliveries the open request may still bring
+        self._expires_at = 0.0  # monotonic; when the open request counts as lost without an end notice
+        self._refused_at = -PULL_REFUSED_PAUSE_S
+        self._queue: deque[Msg] = deque()
+        self._pending = 0  # what the server still held for this consumer at the latest delivery
+        self._arrived = asyncio.Event()
+        self._sub: Subscription | None = None
+        self._body = json.dumps(
+            {"batch": batch, "expires": int(PULL_EXPIRES_S * 1_000_000_000)}, separators=(",", ":")
+        ).encode()
+
+    async def start(self) -> None:
+        self._sub = await self._bus.nc.subscribe(f"{self._inbox}.*", cb=self._received)
+        self._bus._reconnect_hooks.add(self._lost)
+
+    async def stop(self) -> None:
+        self._bus._reconnect_hooks.discard(self._lost)
+        with contextlib.suppress(Exception):
+            if self._sub is not None:
+                await self._sub.unsubscribe()
+        held, self._queue = list(self._queue), deque()
+        for msg in held:
+            with contextlib.suppress(Exception):
+                await msg.nak()
+
+    def _lost(self) -> None:
+        self._reply, self._left = "", 0
+        self._arrived.set()
+
+    async def _received(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status is None:
+            # A delivery carries its event's subject, not the request's (only a status does): counted
+            # against the open request, which at worst is renewed a little early.
+            self._queue.append(msg)
+            self._left -= 1
+            if self._left <= 0:
+                self._reply = ""
+            counts = _delivery_counts(msg.reply)
+            self._pending = counts[1] if counts is not None else 0
+        elif status != _HEARTBEAT and msg.subject == self._reply:
+            # The open request ended: expired (408), or refused (409: the consumer was deleted, too many
+            # waiting requests…), then the next one waits a little.
+            self._reply, self._left = "", 0
+            if status != _EXPIRED:
+                self._refused_at = time.monotonic()
+                log.warning(
+                    "consumer.pull_refused",
+                    extra={
+                        "durable": self._durable,
+                        "status": status,
+                        "reason": headers.get("Description"),
+                    },
+                )
+        self._arrived.set()
+
+    async def _renew(self) -> None:
+        """Open a request unless one is open (and not overdue)."""
+        now = time.monotonic()
+        if self._reply and now < self._expires_at:
+            return
+        pause = self._refused_at + PULL_REFUSED_PAUSE_S - now
+        if pause > 0:
+            await asyncio.sleep(pause)
+        self._reply = f"{self._inbox}.{next(self._requests)}"
+        self._left = self._batch
+        self._expires_at = time.monotonic() + PULL_EXPIRES_S + PULL_GRACE_S
+        try:
+            await self._bus.nc.publish(self._next_subject, self._body, reply=self._reply)
+        except Exception:
+            self._reply, self._left = "", 0
+            raise
+
+    def _take(self, msgs: list[Msg]) -> None:
+        while self._queue and len(msgs) < self._batch:
+            msgs.append(self._queue.popleft())
+
+    async def _wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for a delivery or a request's end; whether one came."""
+        try:
+            await asyncio.wait_for(self._arrived.wait(), timeout=max(seconds, 0.0))
+        except TimeoutError:
+            return False
+        return True
+
+    async def next_batch(self, *, linger: float = 0.0) -> list[Msg]:
+        """The next batch: at least one delivery, at most `batch`."""
+        while not self._queue:
+            await self._renew()
+            self._arrived.clear()
+            if not self._queue:
+                await self._wait(self._expires_at - time.monotonic())
+        msgs: list[Msg] = []
+        self._take(msgs)
+        # The rest of a burst: each delivery says how many more the server holds for this consumer.
+        while len(msgs) < self._batch and self._pending > 0:
+            await self._renew()
+            self._arrived.clear()
+            if not self._queue and not await self._wait(FILL_TIMEOUT_S):
+                break
+            self._take(msgs)
+        if linger > 0 and len(msgs) < self._batch:
+            await asyncio.sleep(linger)
+            await self._renew()
+            if not self._queue and self._pending > 0:
+                # What the server holds arrives at once; should nothing have yet, wait briefly for it.
+                self._arrived.clear()
+                await self._wait(FILL_TIMEOUT_S)
+            self._take(msgs)
+        await self._renew()
+        return msgs
 
 
 def _delivery_counts(reply: str | None) -> tuple[int, int] | None:

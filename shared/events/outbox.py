@@ -24,6 +24,10 @@ log = logging.getLogger("rapport.outbox")
 
 # Commits that staged events wake their own factory's relays at once (`shared/wakeups.py`).
 STAGED = CommitWake("rapport.outbox")
+# How often an idle relay looks for rows anyway: those of a replica that died before relaying them (its
+# own commits wake it at once). Each look is a transaction: once a second cost every idle service ~1-2
+# ms of CPU per second.
+RELAY_POLL_S = 10.0
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -101,7 +105,8 @@ class OutboxRelay:
         bus: Bus,
         *,
         batch: int = 500,
-        poll_s: float = 1.0,
+        poll_s: float = RELAY_POLL_S,
+        retry_s: float = 1.0,
         keep: timedelta = timedelta(hours=1),
         ack_timeout_s: float = 5.0,
     ) -> None:
@@ -110,7 +115,12 @@ class OutboxRelay:
         # Also the most publishes awaiting their acks at once.
         self.batch = batch
         self.ack_timeout_s = ack_timeout_s
+        # The look for rows no commit of this process announced (another replica's, left pending by a
+        # process that died); a commit here wakes the relay at once (`STAGED`).
         self.poll_s = poll_s
+        # The wait before trying again after a failed round or unacknowledged publishes.
+        self.retry_s = retry_s
+        self._unacked = False
         self.keep = keep
         self._wake = STAGED.of(sessions)
 
@@ -121,16 +131,18 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 sent = await self.flush()
+                idle = self.retry_s if self._unacked else self.poll_s
             except Exception:
                 log.warning("outbox.flush_failed", exc_info=True)
                 sent = 0
-                await asyncio.sleep(self.poll_s)
+                await asyncio.sleep(self.retry_s)
+                idle = self.retry_s
             rounds += 1
             if rounds % 600 == 0:
                 await self.prune()
             if sent < self.batch:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), timeout=idle)
 
     async def flush(self) -> int:
         """Publish one batch of pending rows; return how many the stream acknowledged."""
@@ -150,8 +162,10 @@ class OutboxRelay:
                 )
             ).all()
             if not rows:
+                self._unacked = False
                 return 0
             acked = await self._publish(rows)
+            self._unacked = len(acked) < len(rows)
             if acked:
                 await session.execute(
                     update(OutboxMessage)
@@ -163,28 +177,20 @@ class OutboxRelay:
 
     async def _publish(self, rows: Sequence[Row[str, str, str, str]]) -> list[str]:
         """Publish the rows in order without waiting in between; the ids whose publish was acknowledged."""
-        futures: list[asyncio.Future[PubAck]] = []
-        try:
-            for id_, type_, body, headers in rows:
-                futures.append(
-                    await self.bus.js.publish_async(
-                        type_, body.encode(), headers={**json.loads(headers), "Nats-Msg-Id": id_}
-                    )
-                )
-        except Exception:
-            # Those already sent may still be acknowledged; the rest wait for the next round.
-            log.warning("outbox.publish_failed", exc_info=True, extra={"sent": len(futures)})
-        if futures:
-            _, late = await asyncio.wait(futures, timeout=self.ack_timeout_s)
-            for future in late:
-                future.cancel()
+        results = await self.bus.publish_many(
+            [
+                (type_, body.encode(), {**json.loads(headers), "Nats-Msg-Id": id_})
+                for id_, type_, body, headers in rows
+            ],
+            ack_wait_s=self.ack_timeout_s,
+        )
         acked: list[str] = []
         stored: list[str] = []
         failed: list[str] = []
-        for (id_, type_, *_), future in zip(rows, futures, strict=False):
-            ok = not future.cancelled() and future.exception() is None
+        for (id_, type_, *_), result in zip(rows, results, strict=True):
+            ok = isinstance(result, PubAck)
             (acked if ok else failed).append(id_)
-            if ok and not future.result().duplicate:
+            if isinstance(result, PubAck) and not result.duplicate:
                 stored.append(type_)  # an event's type is its subject
         self.bus.metrics.events_published(stored)
         if failed:
