@@ -444,18 +444,7 @@ async def _apply_durations(
                 insort(values, value)
             if n > 0 and (last is None or _utc(done) > _utc(last)):
                 last = _utc(done)
-        tenant_id, f, figure, day = key
-        out.append(
-            {
-                "tenant_id": tenant_id,
-                "filter": f,
-                "figure": figure,
-                "day": day,
-                "n": len(values),
-                "durations": _pack(values),
-                "last_done_at": last,
-            }
-        )
+        out.append(_set_row(key, values, last))
     await session.execute(_replace(DurationSet, DUR_KEYS, ("n", "durations", "last_done_at"), dialect), out)
 
 
@@ -539,6 +528,20 @@ def _children_of(children: dict[tuple[str, str], list[Any]], tenant_id: str, pro
     return children.get((tenant_id, profile_id), [])
 
 
+def _set_row(key: tuple[str, str, str, str], values: Sequence[int], last: datetime | None) -> dict[str, Any]:
+    """A `duration_set` row: the sorted durations of (tenant, filter, figure, day)."""
+    tenant_id, f, figure, day = key
+    return {
+        "tenant_id": tenant_id,
+        "filter": f,
+        "figure": figure,
+        "day": day,
+        "n": len(values),
+        "durations": _pack(values),
+        "last_done_at": last,
+    }
+
+
 def _write(conn: Connection, tally: Tally) -> None:
     dialect = conn.dialect.name
     days, slas, customers = [], [], {}
@@ -563,20 +566,9 @@ def _write(conn: Connection, tally: Tally) -> None:
         for i in range(0, len(rows), chunk):
             conn.execute(stmt, rows[i : i + chunk])
     sets = []
-    for (tenant_id, f, figure, day), entries in durations.items():
+    for key, entries in durations.items():
         values = sorted(v for v, _ in entries)
-        last = max(_utc(done) for _, done in entries)
-        sets.append(
-            {
-                "tenant_id": tenant_id,
-                "filter": f,
-                "figure": figure,
-                "day": day,
-                "n": len(values),
-                "durations": _pack(values),
-                "last_done_at": last,
-            }
-        )
+        sets.append(_set_row(key, values, max(_utc(done) for _, done in entries)))
     for i in range(0, len(sets), chunk):
         conn.execute(
             _replace(DurationSet, DUR_KEYS, ("n", "durations", "last_done_at"), dialect), sets[i : i + chunk]
