@@ -35,4 +35,6 @@ def test_a_tiny_run_folds_every_kind_seeds_and_times_every_case() -> None:
         assert kind in out
     assert "mention_fact: 3,000 rows" in out
     assert "mention_count computed from the rows" in out
-    assert out.count(" p99 ") == 8
+    assert "day summaries computed from the rows" in out
+    assert "care and customer figures, year" in out
+    assert out.count(" p99 ") == 10
