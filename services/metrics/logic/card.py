@@ -245,16 +245,19 @@ def top_hashtags(tallies: dict[str, Tally[str]]) -> list[HashtagCount]:
     return [HashtagCount(tag=t, mentions=n) for t, n in top_of(tallies["hashtag"])]
 
 
-async def share_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
-    """The period's brand and competitor matches counted per kind in the database."""
-    m, q = MentionFact, MentionQueryFact
+async def _joined_tally(
+    reader: Reader, tenant_id: str, f: Filters, model: Any, by: Any, *where: Any
+) -> Tally[str]:
+    """The rows of `model` (query matches, hashtags) of the period's mentions counted per value of `by`,
+    in the database."""
+    m = MentionFact
     stmt = (
-        select_(col(q.kind), func.count().label("n"))
-        .join(m, and_(col(m.tenant_id) == col(q.tenant_id), col(m.mention_id) == col(q.mention_id)))
-        .where(*_mention_where(tenant_id, f), col(q.kind).in_(("brand", "competitor")))
-        .group_by(col(q.kind))
+        select_(by, func.count())
+        .join(m, and_(col(m.tenant_id) == col(model.tenant_id), col(m.mention_id) == col(model.mention_id)))
+        .where(*_mention_where(tenant_id, f), *where)
+        .group_by(by)
     )
-    return [dict(r._mapping) for r in await reader.all(stmt)]
+    return Tally({value: n for value, n in await reader.all(stmt)})
 
 
 def share_of_voice(rows: Sequence[Row]) -> ShareOfVoice:
@@ -266,43 +269,22 @@ def share_of(kinds: Tally[str]) -> ShareOfVoice:
     return ShareOfVoice(brand=brand, competitor=competitor, share=percent(brand, brand + competitor))
 
 
-async def topic_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
-    """The period's topic matches counted per query in the database."""
-    m, q = MentionFact, MentionQueryFact
-    stmt = (
-        select_(col(q.query_id).label("topic"), func.count().label("n"))
-        .join(m, and_(col(m.tenant_id) == col(q.tenant_id), col(m.mention_id) == col(q.mention_id)))
-        .where(*_mention_where(tenant_id, f), col(q.kind) == "topic")
-        .group_by(col(q.query_id))
-    )
-    return [dict(r._mapping) for r in await reader.all(stmt)]
-
-
-async def hashtag_groups(reader: Reader, tenant_id: str, f: Filters) -> list[Row]:
-    """The period's hashtags counted per tag in the database."""
-    m, h = MentionFact, MentionHashtagFact
-    stmt = (
-        select_(col(h.tag).label("hashtag"), func.count().label("n"))
-        .join(m, and_(col(m.tenant_id) == col(h.tenant_id), col(m.mention_id) == col(h.mention_id)))
-        .where(*_mention_where(tenant_id, f))
-        .group_by(col(h.tag))
-    )
-    return [dict(r._mapping) for r in await reader.all(stmt)]
-
-
 async def _tallies_of_rows(reader: Reader, tenant_id: str, f: Filters) -> dict[str, Tally[str]]:
     groups = await mention_groups(reader, tenant_id, f)
     tallies = {name: tally(groups, name) for name in rollups.FIELDS}
-    tallies["kind"] = tally(await share_groups(reader, tenant_id, f), "kind")
-    tallies["topic"] = tally(await topic_groups(reader, tenant_id, f), "topic")
-    tallies["hashtag"] = tally(await hashtag_groups(reader, tenant_id, f), "hashtag")
+    q, h = MentionQueryFact, MentionHashtagFact
+    tallies["kind"] = await _joined_tally(
+        reader, tenant_id, f, q, col(q.kind), col(q.kind).in_(rollups.SHARE_KINDS)
+    )
+    tallies["topic"] = await _joined_tally(reader, tenant_id, f, q, col(q.query_id), col(q.kind) == "topic")
+    tallies["hashtag"] = await _joined_tally(reader, tenant_id, f, h, col(h.tag))
     return tallies
 
 
 async def mention_tallies(reader: Reader, tenant_id: str, f: Filters) -> dict[str, Tally[str]]:
     """The period's mentions counted per value of each field, their brand and competitor matches per kind
     (`kind`), their topic matches per query (`topic`) and their hashtags (`hashtag`): the same numbers as
-    the rows' (`mention_groups`, `share_groups`, `topic_groups`, `hashtag_groups`), read from the
+    the rows' (`mention_groups`, `_joined_tally`), read from the
     hourly and daily counts for the period's whole hours and days when at most one of channel, platform,
     language and query is given, and from the rows for the part hours at its ends (and otherwise)."""
     given = [
@@ -737,7 +719,7 @@ class Days:
     @property
     def edges(self) -> list[tuple[datetime, datetime]]:
         """The whole UTC days the part days lie in."""
-        return [(summaries.midnight(a), summaries.midnight(a) + DAY) for a, _ in self.pieces]
+        return [(rollups.day_of(a), rollups.day_of(a) + DAY) for a, _ in self.pieces]
 
 
 DAY = timedelta(days=1)
@@ -745,11 +727,11 @@ DAY = timedelta(days=1)
 
 def whole_days(f: Filters) -> Days | None:
     """The period's whole days and part days, or None without a whole day."""
-    hi = summaries.midnight(f.to)
+    hi = rollups.day_of(f.to)
     lo: datetime | None = None
     pieces: list[tuple[datetime, datetime]] = []
     if f.from_ is not None:
-        lo = summaries.midnight(f.from_)
+        lo = rollups.day_of(f.from_)
         if lo < f.from_:
             lo += DAY
             pieces.append((f.from_, lo))

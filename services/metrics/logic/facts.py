@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +25,7 @@ from sqlmodel import SQLModel, col
 
 from services.metrics import privacy
 from services.metrics.logic import rollups, summaries
+from services.metrics.logic.rollups import utc
 from services.metrics.models import (
     AlertFact,
     ConversationFact,
@@ -42,17 +43,11 @@ from shared.languages import fold_language
 
 log = logging.getLogger("rapport.metrics.facts")
 
-MAX_MERGE_HOPS = 32
 # The fields of a profile snapshot metrics keeps (an update naming none of them is skipped). A merge's
 # update of the survivor need not name `lifetime_value`: until a snapshot taken after the merge arrives,
 # the merged profile's own value is added to the survivor's (see `card.clv_rows`).
 FOLDED_CHANGES = frozenset({"order_count", "lifetime_value", "lifecycle_stage"})
 RESOLVED = frozenset({"resolved", "closed"})
-
-
-def utc(moment: datetime) -> datetime:
-    """A naive time is taken as UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @functools.cache
@@ -174,10 +169,11 @@ async def reanalyse_mention(
     if row is None or row.removed_at is not None or not _newer(at, row.analysed_at):
         return
     if text is not None:
-        h = MentionHashtagFact
-        await session.execute(delete(h).where(col(h.tenant_id) == tenant_id, col(h.mention_id) == mention_id))
+        await _drop_hashtags(session, tenant_id, mention_id)
         await _insert_new(
-            session, h, [{"tenant_id": tenant_id, "mention_id": mention_id, "tag": t} for t in hashtags(text)]
+            session,
+            MentionHashtagFact,
+            [{"tenant_id": tenant_id, "mention_id": mention_id, "tag": t} for t in hashtags(text)],
         )
     row.language = fold_language(analysis.language)[:16]
     row.sentiment = analysis.sentiment.label
@@ -209,10 +205,12 @@ async def remove_mention(
         row.removed_at = utc(at)
         session.add(row)
     # Its hashtags are words of its text: gone with it.
+    await _drop_hashtags(session, tenant_id, redacted.mention_id)
+
+
+async def _drop_hashtags(session: AsyncSession, tenant_id: str, mention_id: str) -> None:
     h = MentionHashtagFact
-    await session.execute(
-        delete(h).where(col(h.tenant_id) == tenant_id, col(h.mention_id) == redacted.mention_id)
-    )
+    await session.execute(delete(h).where(col(h.tenant_id) == tenant_id, col(h.mention_id) == mention_id))
 
 
 async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
@@ -436,7 +434,7 @@ async def _profile(session: AsyncSession, tenant_id: str, profile_id: str) -> Pr
 async def survivor_of(session: AsyncSession, tenant_id: str, profile_id: str) -> str:
     """The profile `profile_id` counts as now: itself, or the survivor of the merges it went into."""
     current = profile_id
-    for _ in range(MAX_MERGE_HOPS):
+    for _ in range(summaries.MAX_MERGE_HOPS):
         row = await _get(session, ProfileFact, tenant_id, current)
         if row is None or row.merged_into is None:
             return current
@@ -514,7 +512,7 @@ async def _merged_into(session: AsyncSession, tenant_id: str, profile_id: str) -
     """The profile and every profile merged into it, directly or through earlier merges."""
     found: list[ProfileFact] = [await _profile(session, tenant_id, profile_id)]
     wanted = [profile_id]
-    for _ in range(MAX_MERGE_HOPS):
+    for _ in range(summaries.MAX_MERGE_HOPS):
         rows = (
             await session.execute(
                 select(ProfileFact).where(

@@ -53,6 +53,11 @@ def select_(*columns: Any) -> Any:
     return select(*columns)
 
 
+def utc(moment: datetime) -> datetime:
+    """A naive time is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -159,9 +164,8 @@ _EMPTIED = _table.delete().where(*(_table.c[k] == bindparam(k) for k in KEYS), _
 def _upsert(dialect: str) -> Any:
     """Add `n` to a count, or insert it (built once per dialect)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table: Any = MentionCount.__table__  # type: ignore[attr-defined]
-    stmt = insert(table)
-    return stmt.on_conflict_do_update(index_elements=list(KEYS), set_={"n": table.c.n + stmt.excluded.n})
+    stmt = insert(_table)
+    return stmt.on_conflict_do_update(index_elements=list(KEYS), set_={"n": _table.c.n + stmt.excluded.n})
 
 
 async def apply(session: AsyncSession, wanted: dict[str, set[str]], before: Counter[Key]) -> None:

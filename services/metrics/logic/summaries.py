@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.metrics.logic.rollups import utc
 from services.metrics.models import (
     ClvTotal,
     ConversationFact,
@@ -60,17 +61,9 @@ def day_of(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()
 
 
-def midnight(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def centiminutes(seconds: float) -> int:
     """A duration as the figures give it (minutes, two decimals), in hundredths of a minute."""
     return round(round(seconds / 60, 2) * 100)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass
@@ -116,7 +109,7 @@ def conversation_filters(r: Any) -> list[str]:
 
 
 def _met(due: datetime | None, done: datetime | None, breached: bool) -> int:
-    return int(due is not None and not breached and done is not None and _utc(done) <= _utc(due))
+    return int(due is not None and not breached and done is not None and utc(done) <= utc(due))
 
 
 def add_conversation(tenant_id: str, r: Any, into: Tally) -> None:
@@ -139,10 +132,8 @@ def add_conversation(tenant_id: str, r: Any, into: Tally) -> None:
         ("resolution", r.resolved_at, r.resolution_business_s),
     ):
         if done is not None:
-            seconds = (
-                business_s if business_s is not None else (_utc(done) - _utc(r.opened_at)).total_seconds()
-            )
-            durations.append((figure, centiminutes(seconds), _utc(done)))
+            seconds = business_s if business_s is not None else (utc(done) - utc(r.opened_at)).total_seconds()
+            durations.append((figure, centiminutes(seconds), utc(done)))
     agent = r.assignee_id or ""
     unresolved = r.resolved_at is None
     reopen = None
@@ -178,9 +169,9 @@ def add_answer(tenant_id: str, r: Any, into: Tally) -> None:
 def lag_days(seen: datetime, ordered: datetime | None) -> str:
     """Whole days, rounded up, from a first sighting to the first order ("-": none, or an earlier one):
     converted within a window of w days exactly when this is at most w."""
-    if ordered is None or _utc(ordered) < _utc(seen):
+    if ordered is None or utc(ordered) < utc(seen):
         return NO_ORDER
-    days, rest = divmod(_utc(ordered) - _utc(seen), DAY)
+    days, rest = divmod(utc(ordered) - utc(seen), DAY)
     return str(days + (1 if rest else 0))
 
 
@@ -208,11 +199,7 @@ def customer_value(root: Any, children: Callable[[str], list[Any]]) -> dict[str,
     def value(r: Any, depth: int) -> dict[str, Decimal]:
         total = {cur: Decimal(v) for cur, v in (r.lifetime_value or {}).items()}
         for child in children(r.profile_id) if depth < MAX_MERGE_HOPS else []:
-            if (
-                r.snapshot_at is None
-                or child.merged_at is None
-                or _utc(r.snapshot_at) < _utc(child.merged_at)
-            ):
+            if r.snapshot_at is None or child.merged_at is None or utc(r.snapshot_at) < utc(child.merged_at):
                 for cur, v in value(child, depth + 1).items():
                     total[cur] = total.get(cur, Decimal(0)) + v
         return total
@@ -442,8 +429,8 @@ async def _apply_durations(
                 del values[at]
             for _ in range(n):
                 insort(values, value)
-            if n > 0 and (last is None or _utc(done) > _utc(last)):
-                last = _utc(done)
+            if n > 0 and (last is None or utc(done) > utc(last)):
+                last = utc(done)
         out.append(_set_row(key, values, last))
     await session.execute(_replace(DurationSet, DUR_KEYS, ("n", "durations", "last_done_at"), dialect), out)
 
@@ -509,7 +496,7 @@ def backfill(conn: Connection, tenant_id: str | None = None) -> None:
         .where(*(() if tenant_id is None else (of.c.tenant_id == tenant_id,)))
     ):
         key = (t, owner)
-        if key not in firsts or _utc(at) < _utc(firsts[key]):
+        if key not in firsts or utc(at) < utc(firsts[key]):
             firsts[key] = at
     profiles = list(conn.execute(where(pf)))
     children: dict[tuple[str, str], list[Any]] = {}
@@ -568,7 +555,7 @@ def _write(conn: Connection, tally: Tally) -> None:
     sets = []
     for key, entries in durations.items():
         values = sorted(v for v, _ in entries)
-        sets.append(_set_row(key, values, max(_utc(done) for _, done in entries)))
+        sets.append(_set_row(key, values, max(utc(done) for _, done in entries)))
     for i in range(0, len(sets), chunk):
         conn.execute(
             _replace(DurationSet, DUR_KEYS, ("n", "durations", "last_done_at"), dialect), sets[i : i + chunk]
