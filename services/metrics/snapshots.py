@@ -46,10 +46,7 @@ from services.metrics.consumers import SUBSCRIPTIONS
 from services.metrics.logic import summaries
 from services.metrics.models import (
     AlertFact,
-    ClvTotal,
     ConversationFact,
-    DayCount,
-    DurationSet,
     ErasedProfile,
     MentionCount,
     MentionFact,
@@ -59,7 +56,6 @@ from services.metrics.models import (
     MetricsSnapshotRow,
     OrderFact,
     ProfileFact,
-    SlaCount,
     SurveyFact,
 )
 from shared.db import UTCDateTime, begin_immediate, utcnow
@@ -71,26 +67,23 @@ from shared.ids import uuid4_str
 log = logging.getLogger("rapport.metrics.snapshots")
 
 # Every table folded from events, parents first (restored in this order, cleared in the reverse).
-FACT_TABLES: tuple[Table, ...] = tuple(
-    m.__table__  # type: ignore[union-attr]
-    for m in (
-        MentionFact,
-        MentionQueryFact,
-        MentionHashtagFact,
-        MentionCount,
-        AlertFact,
-        ConversationFact,
-        SurveyFact,
-        ProfileFact,
-        OrderFact,
-        DayCount,
-        SlaCount,
-        DurationSet,
-        ClvTotal,
+FACT_TABLES: tuple[Table, ...] = (
+    tuple(
+        m.__table__  # type: ignore[union-attr]
+        for m in (
+            MentionFact,
+            MentionQueryFact,
+            MentionHashtagFact,
+            MentionCount,
+            AlertFact,
+            ConversationFact,
+            SurveyFact,
+            ProfileFact,
+            OrderFact,
+        )
     )
+    + summaries.TABLES
 )
-# The day summaries (`logic/summaries.py`), among the fact tables.
-SUMMARY_TABLES: tuple[Table, ...] = FACT_TABLES[-4:]
 _SNAPSHOT: Table = MetricsSnapshot.__table__  # type: ignore[attr-defined]
 _ROW: Table = MetricsSnapshotRow.__table__  # type: ignore[attr-defined]
 _ERASED: Table = ErasedProfile.__table__  # type: ignore[attr-defined]
@@ -436,7 +429,7 @@ async def _fold(
 
 async def _summaries_if_missing(session: AsyncSession, progress: Progress) -> None:
     """A snapshot taken before the day summaries existed holds none: compute them from its rows."""
-    for table in SUMMARY_TABLES:
+    for table in summaries.TABLES:
         if await session.scalar(select(func.count()).select_from(table)):
             return
     await session.run_sync(lambda sync: summaries.backfill(sync.connection()))

@@ -358,6 +358,8 @@ def _replace(model: type, keys: tuple[str, ...], columns: tuple[str, ...], diale
     )
 
 
+# The summary tables, kept in the transaction that folds their rows.
+TABLES: tuple[Any, ...] = tuple(m.__table__ for m in (DayCount, SlaCount, DurationSet, ClvTotal))  # type: ignore[union-attr]
 DAY_KEYS = ("tenant_id", "filter", "figure", "day", "value")
 SLA_KEYS = ("tenant_id", "filter", "fr_day", "res_day", "met_fr", "met_res")
 DUR_KEYS = ("tenant_id", "filter", "figure", "day")
@@ -469,9 +471,7 @@ async def _apply_clv(
 
 def backfill(conn: Connection, tenant_id: str | None = None) -> None:
     """Compute the summaries from the rows (every tenant's, or one's), replacing what is there."""
-    tables: tuple[Any, ...] = (DayCount, SlaCount, DurationSet, ClvTotal)
-    for model in tables:
-        table: Any = model.__table__
+    for table in TABLES:
         stmt = table.delete()
         if tenant_id is not None:
             stmt = stmt.where(table.c.tenant_id == tenant_id)
