@@ -453,7 +453,7 @@ class _Pull:
         self._expires_at = 0.0  # monotonic; when the open request counts as lost without an end notice
         self._refused_at = -PULL_REFUSED_PAUSE_S
         self._queue: deque[Msg] = deque()
-        self._pending = 0  # what the server still held for this consumer at the latest delivery
+        self._latest: str | None = None  # the latest delivery's reply subject (its pending count)
         self._arrived = asyncio.Event()
         self._sub: Subscription | None = None
         self._body = json.dumps(
@@ -488,8 +488,7 @@ class _Pull:
             self._left -= 1
             if self._left <= 0:
                 self._reply = ""
-            counts = _delivery_counts(msg.reply)
-            self._pending = counts[1] if counts is not None else 0
+            self._latest = msg.reply
         elif status != _HEARTBEAT and msg.subject == self._reply:
             # The open request ended: expired (408), or refused (409: the consumer was deleted, too many
             # waiting requests…), then the next one waits a little.
@@ -522,6 +521,13 @@ class _Pull:
         except Exception:
             self._reply, self._left = "", 0
             raise
+
+    @property
+    def _pending(self) -> int:
+        """What the server still held for this consumer at the latest delivery; read only when a batch
+        is short, not parsed on every delivery (`handle_batch` reads each one's counts anyway)."""
+        counts = _delivery_counts(self._latest)
+        return counts[1] if counts is not None else 0
 
     def _take(self, msgs: list[Msg]) -> None:
         while self._queue and len(msgs) < self._batch:
