@@ -205,8 +205,7 @@ class Bus:
                 failed = exc
                 break
         if failed is not None:
-            for _, future in waiting[-1:]:
-                future.set_exception(failed)
+            waiting[-1][1].set_exception(failed)  # the one whose publish failed
         if waiting:
             await asyncio.wait([f for _, f in waiting], timeout=ack_wait_s)
         results: list[PubAck | BaseException] = []
@@ -215,10 +214,8 @@ class Bus:
             if not future.done():
                 future.cancel()
                 results.append(TimeoutError("no acknowledgement in time"))
-            elif future.exception() is not None:
-                results.append(future.exception() or RuntimeError())
             else:
-                results.append(future.result())
+                results.append(future.exception() or future.result())
         results.extend(failed or RuntimeError("not sent") for _ in range(len(messages) - len(results)))
         return results
 
