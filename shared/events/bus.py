@@ -205,8 +205,7 @@ class Bus:
                 failed = exc
                 break
         if failed is not None:
-            for _, future in waiting[-1:]:
-                future.set_exception(failed)
+            waiting[-1][1].set_exception(failed)  # the one whose publish failed
         if waiting:
             await asyncio.wait([f for _, f in waiting], timeout=ack_wait_s)
         results: list[PubAck | BaseException] = []
@@ -215,10 +214,8 @@ class Bus:
             if not future.done():
                 future.cancel()
                 results.append(TimeoutError("no acknowledgement in time"))
-            elif future.exception() is not None:
-                results.append(future.exception() or RuntimeError())
             else:
-                results.append(future.result())
+                results.append(future.exception() or future.result())
         results.extend(failed or RuntimeError("not sent") for _ in range(len(messages) - len(results)))
         return results
 
@@ -453,7 +450,7 @@ class _Pull:
         self._expires_at = 0.0  # monotonic; when the open request counts as lost without an end notice
         self._refused_at = -PULL_REFUSED_PAUSE_S
         self._queue: deque[Msg] = deque()
-        self._pending = 0  # what the server still held for this consumer at the latest delivery
+        self._latest: str | None = None  # the latest delivery's reply subject (its pending count)
         self._arrived = asyncio.Event()
         self._sub: Subscription | None = None
         self._body = json.dumps(
@@ -488,8 +485,7 @@ class _Pull:
             self._left -= 1
             if self._left <= 0:
                 self._reply = ""
-            counts = _delivery_counts(msg.reply)
-            self._pending = counts[1] if counts is not None else 0
+            self._latest = msg.reply
         elif status != _HEARTBEAT and msg.subject == self._reply:
             # The open request ended: expired (408), or refused (409: the consumer was deleted, too many
             # waiting requests…), then the next one waits a little.
@@ -522,6 +518,13 @@ class _Pull:
         except Exception:
             self._reply, self._left = "", 0
             raise
+
+    @property
+    def _pending(self) -> int:
+        """What the server still held for this consumer at the latest delivery; read only when a batch
+        is short, not parsed on every delivery (`handle_batch` reads each one's counts anyway)."""
+        counts = _delivery_counts(self._latest)
+        return counts[1] if counts is not None else 0
 
     def _take(self, msgs: list[Msg]) -> None:
         while self._queue and len(msgs) < self._batch:

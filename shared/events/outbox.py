@@ -188,9 +188,11 @@ class OutboxRelay:
         stored: list[str] = []
         failed: list[str] = []
         for (id_, type_, *_), result in zip(rows, results, strict=True):
-            ok = isinstance(result, PubAck)
-            (acked if ok else failed).append(id_)
-            if isinstance(result, PubAck) and not result.duplicate:
+            if not isinstance(result, PubAck):
+                failed.append(id_)
+                continue
+            acked.append(id_)
+            if not result.duplicate:
                 stored.append(type_)  # an event's type is its subject
         self.bus.metrics.events_published(stored)
         if failed:
