@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from services.engagement.logic.conversations import (
     DEFAULT_REOPEN_WINDOW,
-    MESSAGES_OF_MENTIONS,
+    messages_of_mentions,
     receive_mentions,
 )
 from services.engagement.models import Conversation, ErasedProfile, Message, SeenMention, new_id
@@ -199,12 +199,10 @@ async def reanalyse_mentions(
     out: list[Message | None] = [None] * len(reanalysed)
     if not reanalysed:
         return out
-    params = {"tenant_id": tenant_id, "mention_ids": sorted({r.mention_id for r in reanalysed})}
+    ids = {r.mention_id for r in reanalysed}
+    params = {"tenant_id": tenant_id, "mention_ids": sorted(ids)}
     seen_by_id = {seen.mention_id: seen for seen in (await session.execute(_SEEN_OF, params)).scalars()}
-    messages: dict[str, Message] = {}
-    for message in (await session.execute(MESSAGES_OF_MENTIONS, params)).scalars():
-        if message.mention_id is not None:
-            messages.setdefault(message.mention_id, message)
+    messages = await messages_of_mentions(session, tenant_id=tenant_id, mention_ids=ids)
     pending: dict[str, tuple[int, MentionResolved]] = {}
 
     async def route_pending() -> None:
