@@ -64,6 +64,26 @@ async def _message(session: AsyncSession, *, tenant_id: str, mention_id: str) ->
     return (await session.execute(stmt)).scalars().first()
 
 
+async def _receive_at(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    items: Sequence[tuple[int, MentionResolved]],
+    reopen_window: timedelta,
+    causes: Sequence[str | None] | None,
+) -> list[tuple[int, MentionResolved, Message | None]]:
+    """`conversations.receive_mentions` for some of a batch's mentions, each with its index in the batch
+    (which picks its cause): each with the message it became."""
+    routed = await receive_mentions(
+        session,
+        tenant_id=tenant_id,
+        resolved=[item for _, item in items],
+        reopen_window=reopen_window,
+        causes=[causes[i] for i, _ in items] if causes else None,
+    )
+    return [(i, item, message) for (i, item), message in zip(items, routed, strict=True)]
+
+
 async def resolve_mention(
     session: AsyncSession,
     *,
@@ -141,14 +161,9 @@ async def resolve_mentions(
                 session.add(seen)
             item = item.model_copy(update={"mention": mention})
         kept.append((i, item))
-    routed = await receive_mentions(
-        session,
-        tenant_id=tenant_id,
-        resolved=[item for _, item in kept],
-        reopen_window=reopen_window,
-        causes=[causes[i] for i, _ in kept] if causes else None,
-    )
-    for (i, _), message in zip(kept, routed, strict=True):
+    for i, _, message in await _receive_at(
+        session, tenant_id=tenant_id, items=kept, reopen_window=reopen_window, causes=causes
+    ):
         out[i] = message
     log.info(
         "mentions.routed",
@@ -208,14 +223,9 @@ async def reanalyse_mentions(
     async def route_pending() -> None:
         todo = list(pending.values())
         pending.clear()
-        routed = await receive_mentions(
-            session,
-            tenant_id=tenant_id,
-            resolved=[item for _, item in todo],
-            reopen_window=reopen_window,
-            causes=[causes[i] for i, _ in todo] if causes else None,
-        )
-        for (i, item), message in zip(todo, routed, strict=True):
+        for i, item, message in await _receive_at(
+            session, tenant_id=tenant_id, items=todo, reopen_window=reopen_window, causes=causes
+        ):
             out[i] = message
             if message is not None:
                 messages[item.mention.mention_id] = message
