@@ -193,10 +193,22 @@ async def _gate(
 
 
 # The messages some mentions already are (a redelivered batch, a mention routed by a correction first).
-MESSAGES_OF_MENTIONS = select(Message).where(
+_MESSAGES_OF_MENTIONS = select(Message).where(
     col(Message.tenant_id) == bindparam("tenant_id"),
     col(Message.mention_id).in_(bindparam("mention_ids", expanding=True)),
 )
+
+
+async def messages_of_mentions(
+    session: AsyncSession, *, tenant_id: str, mention_ids: Collection[str]
+) -> dict[str, Message]:
+    """The messages some mentions already are, by mention id (one statement)."""
+    found: dict[str, Message] = {}
+    params = {"tenant_id": tenant_id, "mention_ids": sorted(mention_ids)}
+    for message in (await session.execute(_MESSAGES_OF_MENTIONS, params)).scalars():
+        if message.mention_id is not None:
+            found.setdefault(message.mention_id, message)
+    return found
 
 
 async def _latest_of_threads(
@@ -236,12 +248,8 @@ async def _latest_of_threads(
 
 async def _prefetch(session: AsyncSession, *, tenant_id: str, resolved: Sequence[MentionResolved]) -> Batch:
     """What routing `resolved` reads, read once: two statements (see `Batch`)."""
-    batch = Batch()
-    ids = sorted({item.mention.mention_id for item in resolved})
-    rows = await session.execute(MESSAGES_OF_MENTIONS, {"tenant_id": tenant_id, "mention_ids": ids})
-    for message in rows.scalars():
-        if message.mention_id is not None:
-            batch.messages.setdefault(message.mention_id, message)
+    ids = {item.mention.mention_id for item in resolved}
+    batch = Batch(messages=await messages_of_mentions(session, tenant_id=tenant_id, mention_ids=ids))
     pairs = set()
     for item in resolved:
         key = threads.known_key(item.mention)

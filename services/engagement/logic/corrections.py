@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from services.engagement.logic.conversations import (
     DEFAULT_REOPEN_WINDOW,
-    MESSAGES_OF_MENTIONS,
+    messages_of_mentions,
     receive_mentions,
 )
 from services.engagement.models import Conversation, ErasedProfile, Message, SeenMention, new_id
@@ -62,6 +62,26 @@ _ERASED = select(col(ErasedProfile.profile_id)).where(
 async def _message(session: AsyncSession, *, tenant_id: str, mention_id: str) -> Message | None:
     stmt = scoped(Message, tenant_id).where(col(Message.mention_id) == mention_id)
     return (await session.execute(stmt)).scalars().first()
+
+
+async def _receive_at(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    items: Sequence[tuple[int, MentionResolved]],
+    reopen_window: timedelta,
+    causes: Sequence[str | None] | None,
+) -> list[tuple[int, MentionResolved, Message | None]]:
+    """`conversations.receive_mentions` for some of a batch's mentions, each with its index in the batch
+    (which picks its cause): each with the message it became."""
+    routed = await receive_mentions(
+        session,
+        tenant_id=tenant_id,
+        resolved=[item for _, item in items],
+        reopen_window=reopen_window,
+        causes=[causes[i] for i, _ in items] if causes else None,
+    )
+    return [(i, item, message) for (i, item), message in zip(items, routed, strict=True)]
 
 
 async def resolve_mention(
@@ -141,14 +161,9 @@ async def resolve_mentions(
                 session.add(seen)
             item = item.model_copy(update={"mention": mention})
         kept.append((i, item))
-    routed = await receive_mentions(
-        session,
-        tenant_id=tenant_id,
-        resolved=[item for _, item in kept],
-        reopen_window=reopen_window,
-        causes=[causes[i] for i, _ in kept] if causes else None,
-    )
-    for (i, _), message in zip(kept, routed, strict=True):
+    for i, _, message in await _receive_at(
+        session, tenant_id=tenant_id, items=kept, reopen_window=reopen_window, causes=causes
+    ):
         out[i] = message
     log.info(
         "mentions.routed",
@@ -199,25 +214,18 @@ async def reanalyse_mentions(
     out: list[Message | None] = [None] * len(reanalysed)
     if not reanalysed:
         return out
-    params = {"tenant_id": tenant_id, "mention_ids": sorted({r.mention_id for r in reanalysed})}
+    ids = {r.mention_id for r in reanalysed}
+    params = {"tenant_id": tenant_id, "mention_ids": sorted(ids)}
     seen_by_id = {seen.mention_id: seen for seen in (await session.execute(_SEEN_OF, params)).scalars()}
-    messages: dict[str, Message] = {}
-    for message in (await session.execute(MESSAGES_OF_MENTIONS, params)).scalars():
-        if message.mention_id is not None:
-            messages.setdefault(message.mention_id, message)
+    messages = await messages_of_mentions(session, tenant_id=tenant_id, mention_ids=ids)
     pending: dict[str, tuple[int, MentionResolved]] = {}
 
     async def route_pending() -> None:
         todo = list(pending.values())
         pending.clear()
-        routed = await receive_mentions(
-            session,
-            tenant_id=tenant_id,
-            resolved=[item for _, item in todo],
-            reopen_window=reopen_window,
-            causes=[causes[i] for i, _ in todo] if causes else None,
-        )
-        for (i, item), message in zip(todo, routed, strict=True):
+        for i, item, message in await _receive_at(
+            session, tenant_id=tenant_id, items=todo, reopen_window=reopen_window, causes=causes
+        ):
             out[i] = message
             if message is not None:
                 messages[item.mention.mention_id] = message
