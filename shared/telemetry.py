@@ -136,6 +136,19 @@ def carried(subject: str) -> dict[str, str] | None:
     return lookup(subject) if lookup is not None else None
 
 
+@contextlib.contextmanager
+def caused_by(event_id: str | None) -> Iterator[None]:
+    """In a set-based consumer's batch: the trace of the consumed event `event_id` made current (its
+    consumer span the parent), so that the events staged meanwhile continue it. Outside such a batch (an
+    event handled alone, in its own span) or without an id, nothing changes."""
+    headers = carried(event_id) if event_id is not None else None
+    if headers is None:
+        yield
+        return
+    with within(extract_context(headers)):
+        yield
+
+
 class ConsumeSpans:
     """The consumer spans of one fetched batch: each event's span continues its publisher's trace (the
     W3C headers of its NATS message, by event id) and names the event's tenant in the logs.

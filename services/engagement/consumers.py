@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.engagement.logic.agents import project_user, update_agent
-from services.engagement.logic.conversations import caused_by
 from services.engagement.logic.corrections import reanalyse_mentions, redact_mention, resolve_mentions
 from services.engagement.logic.replies import receive_brand_post, record_failed, record_sent
 from services.engagement.settings import EngagementSettings
@@ -29,6 +28,7 @@ from shared.events.contracts import (
 )
 from shared.events.envelope import Event
 from shared.service import Subscription
+from shared.telemetry import caused_by
 
 
 async def on_mention_redacted(session: AsyncSession, event: Event[MentionRedacted]) -> None:

@@ -13,11 +13,10 @@ reopens). Every status move is written to the conversation's history and staged 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,7 +62,7 @@ from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import keyset_bound, paginate
 from shared.reads import Reader, columns_of
-from shared.telemetry import carried, extract_context, within
+from shared.telemetry import caused_by
 from shared.tenancy import get_row_scoped, get_scoped, scoped
 
 log = logging.getLogger("rapport.engagement.conversations")
@@ -162,19 +161,6 @@ async def receive_mentions(
             routed.append((i, item, decision))
     await route_so_far()
     return out
-
-
-@contextlib.contextmanager
-def caused_by(event_id: str | None) -> Iterator[None]:
-    """In a set-based consumer's batch: the trace of the consumed event `event_id` made current (its
-    consumer span the parent), so that the events staged meanwhile continue it. Outside such a batch (an
-    event handled alone, in its own span) or without an id, nothing changes."""
-    headers = carried(event_id) if event_id is not None else None
-    if headers is None:
-        yield
-        return
-    with within(extract_context(headers)):
-        yield
 
 
 async def _gate(
