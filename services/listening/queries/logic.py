@@ -557,42 +557,9 @@ async def resync_mention(
     """Bring the mention's query matches and their bucket counts in line with its current state; no commit.
 
     A redacted post matches nothing; otherwise the active queries it matches now, plus the matches it had
-    with queries that are inactive or deleted (kept, as they were).
+    with queries that are inactive or deleted (kept, as they were). A batch of one for `resync_mentions`.
     """
-    stmt = scoped(Mention, tenant_id).where(Mention.id == mention_id).with_for_update()
-    mention = (await session.execute(stmt)).scalars().first()
-    if mention is None or mention.analysis_status != "analysed":
-        return
-    rows = {
-        r.query_id: r
-        for r in (
-            await session.execute(
-                scoped(MentionQueryMatch, tenant_id).where(MentionQueryMatch.mention_id == mention_id)
-            )
-        ).scalars()
-    }
-    wanted: set[str] = set()
-    if mention.redacted_at is None:
-        compiled = await _compiled(session, tenant_id, matcher)
-        outcome = (await match_batch(session, [mention], matcher=matcher))[mention.id]
-        wanted = set(outcome.query_ids)
-        # Queries not tried before the budget ran out keep the matches they had.
-        kept = set(outcome.undecided)
-        wanted |= {qid for qid in rows if qid not in compiled.queries or qid in kept}
-    totals: Deltas = Counter()
-    negatives: Deltas = Counter()
-    for query_id in sorted(wanted | set(rows)):
-        await sync_match(
-            session,
-            mention,
-            query_id=query_id,
-            row=rows.get(query_id),
-            wanted=query_id in wanted,
-            totals=totals,
-            negatives=negatives,
-        )
-    await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
-    log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
+    await resync_mentions(session, matcher=matcher, mentions=[(tenant_id, mention_id)])
 
 
 async def resync_mentions(
@@ -633,7 +600,8 @@ async def resync_mentions(
         )
         totals: Deltas = Counter()
         negatives: Deltas = Counter()
-        for mention in sorted(found, key=lambda m: ids.index(m.id)):  # in the order they were named
+        named = {mention_id: i for i, mention_id in enumerate(ids)}
+        for mention in sorted(found, key=lambda m: named[m.id]):  # in the order they were named
             had = rows.get(mention.id, {})
             wanted: set[str] = set()
             if compiled is not None and mention.id in outcomes:
@@ -652,8 +620,9 @@ async def resync_mentions(
                     negatives=negatives,
                 )
         await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
+        resynced = set(found_ids)
         for mention_id in ids:
-            if mention_id in found_ids:
+            if mention_id in resynced:
                 log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
 
 
