@@ -72,8 +72,8 @@ from services.listening.queries.alerts import (
     Counted,
     adjust_buckets,
     count_batch_in_buckets,
-    count_in_buckets,
     hour_of,
+    raise_spikes,
 )
 from services.listening.queries.language import (
     Doc,
@@ -409,41 +409,23 @@ async def record_matches(
     """Store the mention's query matches, count them in the hourly buckets, raise spike alerts; no commit.
 
     `created_at` is the post's own time (it picks the bucket); `sentiment_label` "negative" counts the
-    mention in the bucket's negative count.
+    mention in the bucket's negative count. A batch of one for `record_batch_matches`, with its spikes
+    raised here.
     """
-    if not query_ids:
-        return
-    existing = set(
-        (
-            await session.execute(
-                select(col(MentionQueryMatch.query_id)).where(
-                    MentionQueryMatch.tenant_id == tenant_id, MentionQueryMatch.mention_id == mention_id
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    new_ids = [qid for qid in dict.fromkeys(query_ids) if qid not in existing]
-    for query_id in new_ids:
-        session.add(
-            MentionQueryMatch(
+    spikes = await record_batch_matches(
+        session,
+        [
+            NewMatches(
                 tenant_id=tenant_id,
                 mention_id=mention_id,
-                query_id=query_id,
+                query_ids=query_ids,
                 created_at=created_at,
-                negative=sentiment_label == "negative",
+                sentiment_label=sentiment_label,
             )
-        )
-    if new_ids:
-        await session.flush()
-        await count_in_buckets(
-            session,
-            tenant_id=tenant_id,
-            query_ids=new_ids,
-            created_at=created_at,
-            negative=sentiment_label == "negative",
-        )
+        ],
+    )
+    if mention_id in spikes:
+        await raise_spikes(session, tenant_id=tenant_id, spikes=spikes[mention_id])
 
 
 @dataclass(frozen=True, slots=True)
