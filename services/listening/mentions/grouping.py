@@ -63,67 +63,12 @@ def text_shape(text: str) -> Shape:
 
 
 async def assign_group(session: AsyncSession, mention: Mention, shape: Shape) -> str:
-    """Set the new mention's fingerprint, sketch and group (see the module docstring); the group id."""
-    fp, sk = shape
-    mention.fingerprint = fp
-    mention.sketch = encode_sketch(sk)
-    group_id: str | None = None
-    how = "new"
-    if fp is not None:
-        group_id = (
-            await session.execute(
-                select(col(Mention.group_id))
-                .where(
-                    col(Mention.tenant_id) == mention.tenant_id,
-                    col(Mention.fingerprint) == fp,
-                    col(Mention.id) != mention.id,
-                    col(Mention.group_id).is_not(None),
-                )
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if group_id is not None:
-            how = "exact"
-    keys = candidate_keys(sk)
-    if group_id is None and keys:
-        group_id = await _near_group(session, mention, sk, keys)
-        if group_id is not None:
-            how = "near"
-    mention.group_id = group_id or mention.id
-    for key in keys:
-        session.add(MentionSketchKey(tenant_id=mention.tenant_id, key=key, mention_id=mention.id))
-    log.info("mention.grouped", extra={"mention_id": mention.id, "group_id": mention.group_id, "how": how})
+    """Set the new mention's fingerprint, sketch and group (see the module docstring); the group id.
+
+    A batch of one for `assign_groups`."""
+    await assign_groups(session, [mention], {mention.id: shape})
+    assert mention.group_id is not None  # assign_groups always sets it
     return mention.group_id
-
-
-async def _near_group(
-    session: AsyncSession, mention: Mention, sk: Sketch, keys: tuple[str, ...]
-) -> str | None:
-    candidate_ids = (
-        select(col(MentionSketchKey.mention_id))
-        .where(col(MentionSketchKey.tenant_id) == mention.tenant_id, col(MentionSketchKey.key).in_(keys))
-        .distinct()
-    )
-    rows = (
-        await session.execute(
-            select(col(Mention.id), col(Mention.sketch), col(Mention.group_id))
-            .where(
-                col(Mention.tenant_id) == mention.tenant_id,
-                col(Mention.id).in_(candidate_ids),
-                col(Mention.id) != mention.id,
-            )
-            .order_by(col(Mention.received_at).desc())
-            .limit(MAX_CANDIDATES)
-        )
-    ).all()
-    best: tuple[float, str] | None = None
-    for _, stored, group_id in rows:
-        if not group_id:
-            continue
-        score = similarity(sk, decode_sketch(stored))
-        if score >= NEAR_DUPLICATE_THRESHOLD and (best is None or score > best[0]):
-            best = (score, group_id)
-    return best[1] if best else None
 
 
 # An earlier mention as near-duplicate matching reads it: (received_at, id, sketch, group_id).

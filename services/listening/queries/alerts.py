@@ -1,9 +1,9 @@
 """Hourly per-query volume buckets and spike alerts (rule: `services.listening.queries.spikes.detect_spikes`).
 
-`count_in_buckets` (called by `queries.logic.record_matches`, in the caller's transaction) adds a matched
-mention to its query's hour (by the post's own `created_at`), then compares that hour with the query's
-previous 24 hours. The history starts at the query's first bucket (a new query has no baseline, and the
-spike rule wants `min_history` hours of it); hours without mentions count as zeros. An alert is raised
+`count_batch_in_buckets` (called by `queries.logic.record_batch_matches`, in the caller's transaction) adds
+each matched mention to its query's hour (by the post's own `created_at`), then compares that hour with the
+query's previous 24 hours. The history starts at the query's first bucket (a new query has no baseline, and
+the spike rule wants `min_history` hours of it); hours without mentions count as zeros. An alert is raised
 only when a spike STARTS — that hour spikes and the hour before did not, for that kind — and at most once
 per (query, kind, hour) (a unique key), and only for the current or the previous hour: back-filled
 history (imports, late pullers) does not page anyone about the past.
@@ -73,30 +73,6 @@ def _insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-async def count_in_buckets(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    query_ids: list[str],
-    created_at: datetime,
-    negative: bool,
-) -> None:
-    """Count one matched mention in each query's hourly bucket, then raise alerts for spikes that start."""
-    bucket_start = hour_of(created_at)
-    for query_id in query_ids:
-        total = await _add(
-            session,
-            tenant_id=tenant_id,
-            query_id=query_id,
-            bucket_start=bucket_start,
-            total=1,
-            negative=int(negative),
-        )
-        if total < MIN_SPIKE_TOTAL or bucket_start < hour_of(utcnow()) - HOUR:
-            continue  # too few to spike, or back-filled history: counted, never alerted on
-        await _check_spikes(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start)
-
-
 # A matched mention as `count_batch_in_buckets` counts it: (mention id, new query ids, its created_at,
 # whether it counts as negative).
 Counted = tuple[str, Sequence[str], datetime, bool]
@@ -106,8 +82,8 @@ async def count_batch_in_buckets(
     session: AsyncSession, *, tenant_id: str, counted: Sequence[Counted]
 ) -> dict[str, list[tuple[str, datetime, Spike]]]:
     """Count a batch of one tenant's matched mentions in their queries' hourly buckets, in as few statements
-    as the batch has (query, hour) pairs; the spikes that start, as `count_in_buckets` mention by mention
-    would have found them: mention id → [(query id, bucket start, spike)], for `raise_spikes`.
+    as the batch has (query, hour) pairs; the spikes that start, as counting mention by mention would
+    have found them: mention id → [(query id, bucket start, spike)], for `raise_spikes`.
 
     The buckets the spike rule reads are read once (before the counts move) and the batch's mentions are
     replayed over them in memory, in order: each is checked against the counts as they stood after it, as
@@ -291,15 +267,6 @@ def _starting(
         )
     }
     return [spike for spike in spikes if spike.kind not in ongoing]
-
-
-async def _check_spikes(
-    session: AsyncSession, *, tenant_id: str, query_id: str, bucket_start: datetime
-) -> None:
-    for spike in await _starting_spikes(
-        session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start
-    ):
-        await _raise(session, tenant_id=tenant_id, query_id=query_id, bucket_start=bucket_start, spike=spike)
 
 
 async def recheck_spikes(sessions: async_sessionmaker[AsyncSession]) -> int:

@@ -1,7 +1,7 @@
 """Query backfills: a new, re-activated or re-worded listening query is matched against old posts too.
 
-Live matching (mentions.analysing → queries.logic.record_matches) only sees posts analysed after the query
-exists. A `QueryBackfill` row, written with the query's change, asks this service task to match the
+Live matching (mentions.analysing → queries.logic.record_batch_matches) only sees posts analysed after the
+query exists. A `QueryBackfill` row, written with the query's change, asks this service task to match the
 query against the tenant's already-analysed posts of the last `query_backfill_days` (by post time),
 newest first, `query_backfill_batch` posts per transaction. Each batch adds and removes match rows with
 `queries.logic.sync_match` (so `GET /v1/mentions?query_id=` shows old posts, and posts that no longer

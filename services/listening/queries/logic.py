@@ -72,8 +72,8 @@ from services.listening.queries.alerts import (
     Counted,
     adjust_buckets,
     count_batch_in_buckets,
-    count_in_buckets,
     hour_of,
+    raise_spikes,
 )
 from services.listening.queries.language import (
     Doc,
@@ -409,41 +409,23 @@ async def record_matches(
     """Store the mention's query matches, count them in the hourly buckets, raise spike alerts; no commit.
 
     `created_at` is the post's own time (it picks the bucket); `sentiment_label` "negative" counts the
-    mention in the bucket's negative count.
+    mention in the bucket's negative count. A batch of one for `record_batch_matches`, with its spikes
+    raised here.
     """
-    if not query_ids:
-        return
-    existing = set(
-        (
-            await session.execute(
-                select(col(MentionQueryMatch.query_id)).where(
-                    MentionQueryMatch.tenant_id == tenant_id, MentionQueryMatch.mention_id == mention_id
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    new_ids = [qid for qid in dict.fromkeys(query_ids) if qid not in existing]
-    for query_id in new_ids:
-        session.add(
-            MentionQueryMatch(
+    spikes = await record_batch_matches(
+        session,
+        [
+            NewMatches(
                 tenant_id=tenant_id,
                 mention_id=mention_id,
-                query_id=query_id,
+                query_ids=query_ids,
                 created_at=created_at,
-                negative=sentiment_label == "negative",
+                sentiment_label=sentiment_label,
             )
-        )
-    if new_ids:
-        await session.flush()
-        await count_in_buckets(
-            session,
-            tenant_id=tenant_id,
-            query_ids=new_ids,
-            created_at=created_at,
-            negative=sentiment_label == "negative",
-        )
+        ],
+    )
+    if mention_id in spikes:
+        await raise_spikes(session, tenant_id=tenant_id, spikes=spikes[mention_id])
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,42 +539,9 @@ async def resync_mention(
     """Bring the mention's query matches and their bucket counts in line with its current state; no commit.
 
     A redacted post matches nothing; otherwise the active queries it matches now, plus the matches it had
-    with queries that are inactive or deleted (kept, as they were).
+    with queries that are inactive or deleted (kept, as they were). A batch of one for `resync_mentions`.
     """
-    stmt = scoped(Mention, tenant_id).where(Mention.id == mention_id).with_for_update()
-    mention = (await session.execute(stmt)).scalars().first()
-    if mention is None or mention.analysis_status != "analysed":
-        return
-    rows = {
-        r.query_id: r
-        for r in (
-            await session.execute(
-                scoped(MentionQueryMatch, tenant_id).where(MentionQueryMatch.mention_id == mention_id)
-            )
-        ).scalars()
-    }
-    wanted: set[str] = set()
-    if mention.redacted_at is None:
-        compiled = await _compiled(session, tenant_id, matcher)
-        outcome = (await match_batch(session, [mention], matcher=matcher))[mention.id]
-        wanted = set(outcome.query_ids)
-        # Queries not tried before the budget ran out keep the matches they had.
-        kept = set(outcome.undecided)
-        wanted |= {qid for qid in rows if qid not in compiled.queries or qid in kept}
-    totals: Deltas = Counter()
-    negatives: Deltas = Counter()
-    for query_id in sorted(wanted | set(rows)):
-        await sync_match(
-            session,
-            mention,
-            query_id=query_id,
-            row=rows.get(query_id),
-            wanted=query_id in wanted,
-            totals=totals,
-            negatives=negatives,
-        )
-    await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
-    log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
+    await resync_mentions(session, matcher=matcher, mentions=[(tenant_id, mention_id)])
 
 
 async def resync_mentions(
@@ -633,7 +582,8 @@ async def resync_mentions(
         )
         totals: Deltas = Counter()
         negatives: Deltas = Counter()
-        for mention in sorted(found, key=lambda m: ids.index(m.id)):  # in the order they were named
+        named = {mention_id: i for i, mention_id in enumerate(ids)}
+        for mention in sorted(found, key=lambda m: named[m.id]):  # in the order they were named
             had = rows.get(mention.id, {})
             wanted: set[str] = set()
             if compiled is not None and mention.id in outcomes:
@@ -652,8 +602,9 @@ async def resync_mentions(
                     negatives=negatives,
                 )
         await apply_deltas(session, tenant_id=tenant_id, totals=totals, negatives=negatives)
+        resynced = set(found_ids)
         for mention_id in ids:
-            if mention_id in found_ids:
+            if mention_id in resynced:
                 log.info("query.matches_resynced", extra={"mention_id": mention_id, "tenant_id": tenant_id})
 
 
