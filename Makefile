@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up demo test test-external lint bench-gateway bench-pipeline clean help
+.PHONY: up demo test test-browser test-external lint bench-gateway bench-pipeline clean help
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -31,6 +31,9 @@ lint: $(STAMP) ## ruff, formatting and mypy (strict, every package)
 
 test: lint ## lint, then the whole test suite against real servers (embedded)
 	$(VENV)/bin/pytest
+
+test-browser: $(STAMP) ## the console in headless Chromium (needs the distribution's chromium; .ci/run installs it)
+	$(VENV)/bin/pytest -m browser tests/browser
 
 test-external: $(STAMP) ## the suite against this machine's PostgreSQL, Redis and NATS (standard ports)
 	RAPPORT_TEST_BACKEND=external $(VENV)/bin/pytest
