@@ -1,4 +1,4 @@
-// Building the page from data without innerHTML: text is always text, never markup (no injection).
+// Building the page from data as nodes, never as markup: text is always text (no injection).
 
 /**
  * h("button", {class: "primary", onclick: fn, "aria-label": "Close"}, "×")
