@@ -42,9 +42,9 @@ FAILING = {"serious", "critical"}
 
 
 def chromium_path() -> str:
-    found = os.environ.get("RAPPORT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    found = os.environ.get("RAPPORT_CHROMIUM") or shutil.which("chromium")
     if not found:
-        pytest.fail("No Chromium: install the distribution's `chromium` (`.ci/run` does) or set RAPPORT_CHROMIUM.")
+        pytest.fail("No Chromium: install the distribution's `chromium` or set RAPPORT_CHROMIUM.")
     return found
 
 
@@ -62,8 +62,12 @@ def console_url(stack: Stack) -> str:
     return f"{stack.gateway_url}/console/"
 
 
-def new_context(browser: Browser, *, locale: str = "en-GB", timezone: str = "Europe/London") -> BrowserContext:
-    context = browser.new_context(locale=locale, timezone_id=timezone, viewport={"width": 1280, "height": 860})
+def new_context(
+    browser: Browser, *, locale: str = "en-GB", timezone: str = "Europe/London"
+) -> BrowserContext:
+    """A fresh browser profile (no cookies) in a locale and time zone."""
+    viewport = {"width": 1280, "height": 860}
+    context = browser.new_context(locale=locale, timezone_id=timezone, viewport=viewport)  # type: ignore[arg-type]
     context.set_default_timeout(15_000)
     return context
 
@@ -88,7 +92,7 @@ def accessible(page: Page, name: str) -> None:
     results = Axe().run(page)
     (ARTIFACTS / f"{name}.axe.txt").write_text(results.generate_report())
     bad: list[Any] = [v for v in results.response["violations"] if v.get("impact") in FAILING]
-    assert not bad, "\n".join(f"{v['id']} ({v['impact']}): {v['help']} — {len(v['nodes'])} node(s)" for v in bad)
+    assert not bad, "\n".join(f"{v['id']} ({v['impact']}): {v['help']}" for v in bad)
 
 
 def sign_in(page: Page, console_url: str, email: str, password: str = PASSWORD) -> None:
