@@ -37,6 +37,7 @@ FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+FAILED = pytest.StashKey[bool]()
 # axe-core impacts that fail a page.
 FAILING = {"serious", "critical"}
 
@@ -72,11 +73,23 @@ def new_context(
     return context
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep the call's report on the test item, so the page fixture knows whether the test failed."""
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page in a fresh profile; a failed test leaves a screenshot of where it stopped."""
     context = new_context(browser)
     page = context.new_page()
     yield page
+    if request.node.stash.get(FAILED, False):
+        shot(page, f"FAILED-{request.node.name}")
     context.close()
 
 
