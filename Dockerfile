@@ -47,12 +47,15 @@ LABEL org.opencontainers.image.title="rapport" \
 ENV PATH=/opt/rapport/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    RAPPORT_VAR_DIR=/app/var
+    RAPPORT_VAR_DIR=/app/var \
+    RAPPORT_CONSOLE_DIR=/opt/rapport/console
 RUN groupadd --system --gid 10001 rapport \
     && useradd --system --uid 10001 --gid rapport --home-dir /app --shell /usr/sbin/nologin rapport \
     && mkdir -p /app/var \
     && chown -R rapport:rapport /app
 COPY --from=build /opt/rapport /opt/rapport
+# The web console's static files, served by the gateway at /console.
+COPY console /opt/rapport/console
 WORKDIR /app
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001
