@@ -3,6 +3,8 @@
     .venv/bin/python bench/profiles.py                        # 100,000 mentions, 20,000 authors, SQLite
     .venv/bin/python bench/profiles.py --quick                # 10,000 mentions, 2,000 authors
     .venv/bin/python bench/profiles.py --db postgres          # on PostgreSQL (--pg-url)
+    .venv/bin/python bench/profiles.py -n 1000 --batch 40 --look-alike --reanalyse 0.25
+                                                              # authors as bench/cpu_per_mention.py posts
 
 The mentions go directly through `resolve_mentions` (what profiles' consumer calls for each tenant of a
 fetched batch), in batches of `--batch` (the consumer's fetch size, 64), each in one transaction as the
@@ -14,6 +16,13 @@ come from a small pool, so blocking keys are shared widely (the candidate cap is
 search bounded). Timed and CPU-counted around the resolution calls only (building the payloads is
 not); peak memory is the process's maximum resident set (and, with --tracemalloc, Python's own peak
 allocation, which slows the run). Other load on the machine lowers the figures.
+
+`--look-alike` gives the mentions the authors `bench/cpu_per_mention.py` posts under: a third by ten
+regulars (`@regular<i>`), the rest by one-off authors `@author-<run>-<i>` named alike, who all share a
+handle stem and two name tokens (the worst case for match suggestions' blocking, and the stack bench's).
+`--reanalyse F`: after each batch, a share F of the previous batch's mentions gets a new analysis through
+`relabel_interactions` (what profiles' re-analyses consumer calls), each batch in one transaction, its
+CPU counted apart (`reanalyse_cpu_ms_per_mention`, per mention of the run).
 """
 
 from __future__ import annotations
@@ -35,8 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import event, text  # noqa: E402
 
+from services.profiles.logic.corrections import Relabel, relabel_interactions  # noqa: E402
 from services.profiles.logic.resolution import resolve_mentions  # noqa: E402
 from shared.db import begin_immediate, create_engine, session_factory  # noqa: E402
 from shared.events.contracts import Analysis, Author, MentionReceived, Sentiment  # noqa: E402
@@ -102,10 +112,44 @@ def mention(index: int, author: dict[str, Any], rng: random.Random, start: datet
         ),
         analysis=Analysis(
             language=rng.choice(LANGS),
-            sentiment=Sentiment(label=label, score=score),  # type: ignore[arg-type]
-            intent=intent,  # type: ignore[arg-type]
+            sentiment=Sentiment(label=label, score=score),
+            intent=intent,
         ),
     )
+
+
+def look_alike(index: int, run: str, rng: random.Random, start: datetime) -> MentionReceived:
+    """A mention as `bench/cpu_per_mention.py` posts them: a third by ten regulars, the rest one-offs."""
+    handle = f"@regular{rng.randrange(10)}" if rng.random() < 1 / 3 else f"@author-{run}-{index}"
+    intent, label, score = rng.choice(INTENTS)
+    return MentionReceived(
+        mention_id=f"m{index}",
+        platform=rng.choice(["x", "x", "instagram", "facebook"]),
+        external_id=str(index),
+        text=f"post number {index} about the kettle, " * 3,
+        created_at=start + timedelta(seconds=index),
+        author=Author(handle=handle, display_name=handle.strip("@"), followers=rng.randint(0, 50_000)),
+        analysis=Analysis(
+            language=rng.choice(LANGS),
+            sentiment=Sentiment(label=label, score=score),
+            intent=intent,
+        ),
+    )
+
+
+def reanalysed(batch: list[MentionReceived], share: float, rng: random.Random) -> list[Relabel]:
+    """New analyses for a share of a batch's mentions."""
+    out = []
+    for m in batch:
+        if rng.random() < share:
+            intent, label, score = rng.choice(INTENTS)
+            analysis = Analysis(
+                language=m.analysis.language,
+                sentiment=Sentiment(label=label, score=score),  # type: ignore[arg-type]
+                intent=intent,  # type: ignore[arg-type]
+            )
+            out.append(Relabel(m.mention_id, analysis))
+    return out
 
 
 async def _pg_database(pg_url: str, *, drop: str | None = None) -> str:
@@ -142,13 +186,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     order = (order + authors.pick(max(0, args.n - args.authors)))[: args.n]
     start = datetime(2025, 1, 1, tzinfo=UTC)
     tenant_id = "bench-tenant"
-    wall = cpu = 0.0
+    wall = cpu = reanalyse_cpu = 0.0
+    statements = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", counted)
+    run_id = secrets.token_hex(4)
+    previous: list[MentionReceived] = []
     if args.tracemalloc:
         tracemalloc.start()
     try:
         for offset in range(0, args.n, args.batch):
             batch = [
-                mention(i, authors.rows[order[i]], rng, start)
+                look_alike(i, run_id, rng, start)
+                if args.look_alike
+                else mention(i, authors.rows[order[i]], rng, start)
                 for i in range(offset, min(args.n, offset + args.batch))
             ]
             t0, c0 = time.perf_counter(), time.process_time()
@@ -157,6 +212,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await resolve_mentions(session, tenant_id=tenant_id, mentions=batch)
             wall += time.perf_counter() - t0
             cpu += time.process_time() - c0
+            corrections = reanalysed(previous, args.reanalyse, rng) if args.reanalyse else []
+            if corrections:
+                c0 = time.process_time()
+                async with sessions() as session, session.begin():
+                    await begin_immediate(session)
+                    await relabel_interactions(session, tenant_id=tenant_id, corrections=corrections)
+                reanalyse_cpu += time.process_time() - c0
+            previous = batch
             if args.progress and (offset // args.batch) % 200 == 0:
                 print(f"  {offset + len(batch)} mentions, {wall:.1f} s", file=sys.stderr, flush=True)
         traced_peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
@@ -172,6 +235,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "batch": args.batch,
                 "mentions_per_s": round(args.n / wall, 1),
                 "cpu_ms_per_mention": round(cpu / args.n * 1000, 3),
+                "reanalyse_cpu_ms_per_mention": round(reanalyse_cpu / args.n * 1000, 3),
+                "statements": statements,
                 "wall_s": round(wall, 2),
                 "profiles": await count("SELECT count(*) FROM profile WHERE merged_into IS NULL"),
                 "merged_profiles": await count("SELECT count(*) FROM profile WHERE merged_into IS NOT NULL"),
@@ -203,6 +268,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server")
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--look-alike", action="store_true", help="authors as bench/cpu_per_mention.py's")
+    parser.add_argument(
+        "--reanalyse", type=float, default=0.0, help="share of each batch re-analysed after it (default 0)"
+    )
     parser.add_argument("--tracemalloc", action="store_true", help="also Python's peak allocation (slower)")
     parser.add_argument("--progress", action="store_true", help="progress on stderr")
     args = parser.parse_args(argv)

@@ -20,13 +20,13 @@ from services.profiles.logic.resolution import (
     EXCERPT_CHARS,
     SOURCE,
     TREND_WEIGHT,
+    is_postgres,
     lifecycle_events,
-    lock_profiles,
-    segment_ids_of,
+    segments_column,
     updated_events,
     write_profiles,
 )
-from services.profiles.models import Interaction, LifecycleChange
+from services.profiles.models import Interaction, LifecycleChange, Profile
 from shared.db import utcnow
 from shared.events.contracts import Analysis, MentionEdited, MentionReanalysed, MentionRedacted
 from shared.events.envelope import CloudEvent
@@ -36,6 +36,7 @@ log = logging.getLogger("rapport.profiles")
 
 _I = Interaction.__table__  # type: ignore[attr-defined]
 _LC = LifecycleChange.__table__  # type: ignore[attr-defined]
+_P = Profile.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "SOURCE",
@@ -136,25 +137,41 @@ async def relabel_interactions(
     """Apply a batch of one tenant's corrected analyses (in order: a later one of a mention wins) to the
     interactions, then recount each profile concerned once, move its lifecycle, stage the events.
 
-    Set-based: one SELECT of the interactions, one of their profiles (locked on PostgreSQL), one UPDATE
-    (executemany) of the interactions, one SELECT to recount, one UPDATE of the profiles, one SELECT of
-    their segments, and the inserts of lifecycle changes and events. Each correction's lifecycle step
+    Set-based: one SELECT of the interactions with their profiles and the profiles' segments (locked on
+    PostgreSQL), one UPDATE (executemany) of the interactions, one SELECT to recount, one UPDATE of the
+    profiles, and the inserts of lifecycle changes and events. Each correction's lifecycle step
     reads the profile's counters after the whole batch.
     """
     if not corrections:
         return
     wanted = {c.mention_id for c in corrections}
-    stmt = select(_I.c.ref_id, _I.c.id, _I.c.profile_id).where(
-        _I.c.tenant_id == tenant_id, _I.c.kind == literal("mention"), _I.c.ref_id.in_(wanted)
+    # The interactions with their profiles and the profiles' segments (on PostgreSQL the profiles are
+    # locked by it, in id order).
+    stmt = (
+        select(_I.c.ref_id, _I.c.id.label("interaction_id"), _P, segments_column(session))
+        .join(_P, _P.c.id == _I.c.profile_id)
+        .where(_I.c.tenant_id == tenant_id, _I.c.kind == literal("mention"), _I.c.ref_id.in_(wanted))
+        .order_by(_P.c.id)
     )
-    found = {ref_id: (iid, pid) for ref_id, iid, pid in await session.execute(stmt)}
+    if is_postgres(session):
+        stmt = stmt.with_for_update(of=_P)
+    found: dict[str, tuple[str, str]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
+    segments: dict[str, set[str]] = {}
+    for found_row in await session.execute(stmt):
+        data = dict(found_row._mapping)
+        csv = data.pop("segment_ids_csv")
+        found[data.pop("ref_id")] = (data.pop("interaction_id"), data["id"])
+        if data["id"] not in profiles:
+            profiles[data["id"]] = data
+            if csv:
+                segments[data["id"]] = set(csv.split(","))
     for mention_id in sorted(wanted - set(found)):
         # Not resolved (yet): the mention arrives with its current analysis, nothing to correct here.
         log.info("interaction.correction_unknown", extra={"mention_id": mention_id, "tenant_id": tenant_id})
     known = [c for c in corrections if c.mention_id in found]
     if not known:
         return
-    profiles = await lock_profiles(session, tenant_id=tenant_id, ids={found[c.mention_id][1] for c in known})
     before = {pid: dict(row) for pid, row in profiles.items()}
     relabels: list[dict[str, Any]] = []
     edits: list[dict[str, Any]] = []
@@ -201,7 +218,6 @@ async def relabel_interactions(
     await write_profiles(session, tenant_id=tenant_id, rows=list(profiles.values()))
     if changes:
         await session.execute(insert(_LC), changes)
-    segments = await segment_ids_of(session, tenant_id=tenant_id, ids=profiles)
     events.extend(updated_events(tenant_id, before, profiles, segments))
     await stage_many(session, events)
 

@@ -155,18 +155,29 @@ async def lock_profiles(
     return {row.id: dict(row._mapping) for row in await session.execute(stmt)}
 
 
-async def segment_ids_of(session: AsyncSession, *, tenant_id: str, ids: Iterable[str]) -> dict[str, set[str]]:
-    """The segments each of these profiles is in."""
-    wanted = list(set(ids))
-    found: dict[str, set[str]] = {}
+async def lock_profiles_in_segments(
+    session: AsyncSession, *, tenant_id: str, ids: Iterable[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+    """`lock_profiles` with the segments each profile is in, in one statement."""
+    wanted = sorted(set(ids))
     if not wanted:
-        return found
-    stmt = select(_SM.c.profile_id, _SM.c.segment_id).where(
-        _SM.c.tenant_id == tenant_id, _SM.c.profile_id.in_(wanted)
+        return {}, {}
+    stmt = (
+        select(_P, segments_column(session))
+        .where(_P.c.tenant_id == tenant_id, _P.c.id.in_(wanted))
+        .order_by(_P.c.id)
     )
-    for profile_id, segment_id in await session.execute(stmt):
-        found.setdefault(profile_id, set()).add(segment_id)
-    return found
+    if is_postgres(session):
+        stmt = stmt.with_for_update(of=_P)
+    profiles: dict[str, dict[str, Any]] = {}
+    segments: dict[str, set[str]] = {}
+    for row in await session.execute(stmt):
+        data = dict(row._mapping)
+        csv = data.pop("segment_ids_csv")
+        profiles[data["id"]] = data
+        if csv:
+            segments[data["id"]] = set(csv.split(","))
+    return profiles, segments
 
 
 async def write_profiles(session: AsyncSession, *, tenant_id: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -285,7 +296,7 @@ async def resolve_mentions(
     return resolved
 
 
-def _segments_column(session: AsyncSession) -> Any:
+def segments_column(session: AsyncSession) -> Any:
     """The profile's segment ids, comma-separated, as one column (no row per segment)."""
     if is_postgres(session):
         agg = func.string_agg(_SM.c.segment_id, literal(","))
@@ -311,7 +322,7 @@ async def _read_identifiers(session: AsyncSession, batch: _Batch, todo: Sequence
     profiles are locked by it, in id order)."""
     keys = {m.handle_key for m in todo} | {m.user_key for m in todo if m.user_key}
     stmt = (
-        select(_ID.c.kind, _ID.c.namespace, _ID.c.value_normalised, _P, _segments_column(session))
+        select(_ID.c.kind, _ID.c.namespace, _ID.c.value_normalised, _P, segments_column(session))
         .join(_P, _P.c.id == _ID.c.profile_id)
         .where(
             _ID.c.tenant_id == batch.tenant_id,
@@ -630,8 +641,9 @@ async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention])
     # Rare: a profile another replica created first, or one whose handle just moved to it.
     missing = wanted - set(profiles)
     if missing:
-        profiles.update(await lock_profiles(session, tenant_id=tenant_id, ids=missing))
-        segments.update(await segment_ids_of(session, tenant_id=tenant_id, ids=missing))
+        found, their_segments = await lock_profiles_in_segments(session, tenant_id=tenant_id, ids=missing)
+        profiles.update(found)
+        segments.update((pid, their_segments.get(pid, set())) for pid in found)
     praise = await _recent_praise(session, tenant_id, profiles, todo)
     # A new profile is announced by `profiles.profile.created` (and its mentions' snapshots), not `.updated`.
     before = {pid: dict(row) for pid, row in profiles.items() if pid not in batch.new_profiles}

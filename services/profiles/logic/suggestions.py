@@ -10,6 +10,7 @@ by themselves, and are decided by an agent (accept = merge with reason `suggesti
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 import unicodedata
 from collections import Counter
@@ -69,10 +70,11 @@ def match_keys(display_name: str | None, handles: Iterable[str], websites: Itera
 
 
 def _prepare(profile: dict[str, Any]) -> None:
-    """The folded name and handle stems, once per profile however often it is compared."""
+    """The folded name, bio and handle stems, once per profile however often it is compared."""
     if "stems" not in profile:
         profile["name_folded"] = _fold(profile["display_name"] or "")
         profile["stems"] = [handle_stem(h) for h in profile["handles"]]
+        profile["bio_folded"] = _fold(profile["bio"]) if profile["bio"] else ""
 
 
 def score_pair(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
@@ -80,32 +82,35 @@ def score_pair(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, list[dict[s
     and the evidence: per signal, what was compared and how alike it was."""
     _prepare(a)
     _prepare(b)
-    signals: dict[str, tuple[float, str]] = {}
+    # (signal, how alike, what was compared), in the order name, handle, bio, link.
+    signals: list[tuple[str, float, str]] = []
+    name = handle = 0.0
     if a["name_folded"] and b["name_folded"]:
-        ratio = fuzz.token_sort_ratio(a["name_folded"], b["name_folded"]) / 100
-        signals["name"] = (ratio, f"{a['display_name']} ~ {b['display_name']}")
-    best = (-1.0, "")
-    for ha, sa in zip(a["handles"], a["stems"], strict=True):
-        for hb, sb in zip(b["handles"], b["stems"], strict=True):
-            ratio = fuzz.ratio(sa, sb) / 100
-            if ratio > best[0]:
-                best = (ratio, f"{ha} ~ {hb}")
-    if best[1]:
-        signals["handle"] = best
-    if a["bio"] and b["bio"]:
-        signals["bio"] = (fuzz.token_set_ratio(_fold(a["bio"]), _fold(b["bio"])) / 100, "bio")
-    shared = set(a["websites"]) & set(b["websites"])
+        name = fuzz.token_sort_ratio(a["name_folded"], b["name_folded"]) / 100
+        signals.append(("name", name, f"{a['display_name']} ~ {b['display_name']}"))
+    stems_a, stems_b = a["stems"], b["stems"]
+    if stems_a and stems_b:
+        handle, best = -1.0, (0, 0)
+        for i, sa in enumerate(stems_a):
+            for j, sb in enumerate(stems_b):
+                ratio = fuzz.ratio(sa, sb) / 100
+                if ratio > handle:
+                    handle, best = ratio, (i, j)
+        signals.append(("handle", handle, f"{a['handles'][best[0]]} ~ {b['handles'][best[1]]}"))
+    if a["bio_folded"] and b["bio_folded"]:
+        signals.append(("bio", fuzz.token_set_ratio(a["bio_folded"], b["bio_folded"]) / 100, "bio"))
     if a["websites"] and b["websites"]:
-        signals["link"] = (1.0 if shared else 0.0, ", ".join(sorted(shared)) or "different links")
+        shared = set(a["websites"]) & set(b["websites"])
+        signals.append(("link", 1.0 if shared else 0.0, ", ".join(sorted(shared)) or "different links"))
     if not signals:
         return 0.0, []
-    weight = sum(WEIGHTS[name] for name in signals)
-    score = sum(WEIGHTS[name] * value for name, (value, _) in signals.items()) / weight
-    if max(signals.get("name", (0.0, ""))[0], signals.get("handle", (0.0, ""))[0]) < STRONG_SIGNAL:
+    weight = sum([WEIGHTS[signal] for signal, _, _ in signals])
+    score = sum([WEIGHTS[signal] * value for signal, value, _ in signals]) / weight
+    if max(name, handle) < STRONG_SIGNAL:
         score = min(score, THRESHOLD - 0.01)
     evidence = [
-        {"signal": name, "detail": detail[:200], "score": round(value, 3)}
-        for name, (value, detail) in signals.items()
+        {"signal": signal, "detail": detail[:200], "score": round(value, 3)}
+        for signal, value, detail in signals
     ]
     return round(score, 3), evidence
 
@@ -138,6 +143,45 @@ def subject(profile_id: str, display_name: str | None, bio: str | None) -> dict[
     return {"id": profile_id, "display_name": display_name, "bio": bio, "handles": [], "websites": []}
 
 
+def _candidates(keys: dict[str, set[str]], sharing: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per profile, the `MAX_CANDIDATES` others sharing the most of its `keys`, ties by profile id
+    (`sharing`: the profiles under each key, the profiles themselves included).
+
+    The others are counted in groups, not one by one: those under the same of these keys (a tenant's
+    look-alike authors, all under a common name token and handle stem) share every count, so a profile's
+    count is one per group and key, however many profiles the group holds."""
+    under: dict[str, set[str]] = {}
+    for key, pids in sharing.items():
+        for pid in pids:
+            under.setdefault(pid, set()).add(key)
+    groups: dict[frozenset[str], list[str]] = {}
+    for pid, its in under.items():
+        groups.setdefault(frozenset(its), []).append(pid)
+    members = list(groups.values())
+    for group in members:
+        group.sort()
+    by_key: dict[str, list[int]] = {}
+    for index, shared_keys in enumerate(groups):
+        for key in shared_keys:
+            by_key.setdefault(key, []).append(index)
+    candidates: dict[str, list[str]] = {}
+    for pid, ks in keys.items():
+        levels: dict[int, list[list[str]]] = {}
+        for index, shared in Counter(i for k in ks for i in by_key.get(k, ())).items():
+            levels.setdefault(shared, []).append(members[index])
+        chosen: list[str] = []
+        for shared in sorted(levels, reverse=True):
+            for other in heapq.merge(*levels[shared]):
+                if other != pid:
+                    chosen.append(other)
+                    if len(chosen) == MAX_CANDIDATES:
+                        break
+            if len(chosen) == MAX_CANDIDATES:
+                break
+        candidates[pid] = chosen
+    return candidates
+
+
 async def suggest_for(
     session: AsyncSession,
     *,
@@ -162,25 +206,28 @@ async def suggest_for(
         return 0
     await session.execute(insert_ignoring_conflicts(session, _K), rows)
     every = sorted({k for ks in keys.values() for k in ks})
-    sharing: dict[str, set[str]] = {}
+    sharing: dict[str, list[str]] = {}
     for key, pid in await session.execute(
         select(_K.c.key, _K.c.profile_id).where(_K.c.tenant_id == tenant_id, _K.c.key.in_(every))
     ):
-        sharing.setdefault(key, set()).add(pid)
-    candidates: dict[str, list[str]] = {}
-    for pid, ks in keys.items():
-        shared = Counter(other for k in ks for other in sharing.get(k, ()) if other != pid)
-        candidates[pid] = [other for other, _ in shared.most_common(MAX_CANDIDATES)]
+        sharing.setdefault(key, []).append(pid)
+    candidates = _candidates(keys, sharing)
     others = await _profiles(session, tenant_id, {c for cs in candidates.values() for c in cs})
     now = utcnow()
     found = []
+    # A pair met twice (two of these profiles each other's candidates) scores alike both ways; the first
+    # suggestion would stand anyway.
+    compared: set[tuple[str, str]] = set()
     for pid, cs in candidates.items():
         for other in cs:
             if other not in others:
                 continue
+            first, second = (pid, other) if pid < other else (other, pid)
+            if (first, second) in compared:
+                continue
+            compared.add((first, second))
             score, evidence = score_pair(subjects[pid], others[other])
             if score >= THRESHOLD:
-                first, second = sorted((pid, other))
                 found.append(
                     {
                         "id": new_id(),
