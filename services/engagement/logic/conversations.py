@@ -32,6 +32,7 @@ from services.engagement.logic import assignment, rules, sla, surveys, threads
 from services.engagement.logic.assignment import ASSIGNMENT_LOCK, SOURCE
 from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, priority_for
+from services.engagement.logic.staging import stage
 from services.engagement.models import (
     ACTIVE_STATUSES,
     Conversation,
@@ -39,6 +40,7 @@ from services.engagement.models import (
     Message,
     Status,
     StatusChange,
+    new_row,
 )
 from services.engagement.schemas import (
     LABELS_MAX,
@@ -59,7 +61,6 @@ from shared.events.contracts import (
     ProfileSnapshot,
 )
 from shared.events.envelope import new_event
-from shared.events.outbox import stage
 from shared.pagination import keyset_bound, paginate
 from shared.reads import Reader, columns_of
 from shared.telemetry import caused_by
@@ -318,7 +319,8 @@ async def _route(
             await sla.reprioritise(session, conversation=conversation)
     _touch(conversation, mention=mention, profile=resolved.profile, now=now)
     session.add(conversation)
-    message = Message(
+    message = new_row(
+        Message,
         tenant_id=tenant_id,
         conversation_id=conversation.id,
         mention_id=mention.mention_id,
@@ -449,7 +451,8 @@ async def _open(
             batch.pool = await assignment.load_pool(session, tenant_id=tenant_id)
         pool = batch.pool
     priority, reason = priority_for(mention, resolved.profile)
-    conversation = Conversation(
+    conversation = new_row(
+        Conversation,
         tenant_id=tenant_id,
         profile_id=profile_id,
         thread_key=thread_key,
@@ -547,7 +550,8 @@ def move_status(
     conversation.updated_at = now
     session.add(conversation)
     session.add(
-        StatusChange(
+        new_row(
+            StatusChange,
             tenant_id=conversation.tenant_id,
             conversation_id=conversation.id,
             from_status=from_status,

@@ -19,6 +19,7 @@ from services.engagement.logic.conversations import (
     messages_of_mentions,
     receive_mentions,
 )
+from services.engagement.logic.staging import staged_together
 from services.engagement.models import Conversation, ErasedProfile, Message, SeenMention, new_id
 from shared.db import utcnow
 from shared.events.contracts import (
@@ -118,6 +119,28 @@ async def resolve_mentions(
     out: list[Message | None] = [None] * len(resolved)
     if not resolved:
         return out
+    async with staged_together(session):
+        await _resolve(
+            session,
+            tenant_id=tenant_id,
+            resolved=resolved,
+            reopen_window=reopen_window,
+            causes=causes,
+            out=out,
+        )
+    return out
+
+
+async def _resolve(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: Sequence[MentionResolved],
+    reopen_window: timedelta,
+    causes: Sequence[str | None] | None,
+    out: list[Message | None],
+) -> None:
+    """`resolve_mentions`' work: `out` gets each mention's message."""
     dialect = session.get_bind().dialect.name
     erased = set(
         await session.scalars(
@@ -173,7 +196,6 @@ async def resolve_mentions(
             "messages": sum(1 for message in out if message is not None),
         },
     )
-    return out
 
 
 async def reanalyse_mention(
