@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
@@ -22,6 +25,43 @@ Priority = Literal["low", "normal", "high", "urgent"]
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+@functools.cache
+def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """A model's field defaults (immutable values here) and its default factories."""
+    fixed: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for name, field in model.model_fields.items():
+        if field.default_factory is not None:
+            factories.append((name, field.default_factory))  # type: ignore[arg-type]
+        elif not field.is_required():
+            fixed[name] = field.default
+    return fixed, tuple(factories)
+
+
+def new_row(model: type[M], **values: Any) -> M:
+    """`model(**values)` for a row about to be added, built as the ORM builds a row it loads: the
+    instance and its state, then the model's defaults and `values` in its dict, which the flush inserts.
+    SQLModel's constructor sets every field through pydantic and the ORM's attribute events and inspects
+    each default factory's signature (0.1-0.3 ms for a conversation); table models are not validated
+    either way."""
+    fixed, factories = _defaults(model)
+    unknown = values.keys() - model.model_fields.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no fields {sorted(unknown)}")
+    row: M = sa_inspect(model).class_manager.new_instance()
+    held = row.__dict__
+    held.update(fixed)
+    for name, factory in factories:
+        if name not in values:
+            held[name] = factory()
+    held.update(values)
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    return row
 
 
 class Agent(SQLModel, table=True):

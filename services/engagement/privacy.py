@@ -30,6 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.engagement.logic.corrections import ERASURE_LOCK
 from services.engagement.models import (
     Conversation,
     ConversationNote,
@@ -40,7 +41,7 @@ from services.engagement.models import (
     Survey,
     WebhookDelivery,
 )
-from shared.db import utcnow
+from shared.db import lock_tenant, utcnow
 from shared.events.contracts import PrivacySubject
 from shared.privacy import ErasureResult
 from shared.tenancy import scoped
@@ -303,7 +304,9 @@ async def _delete(session: AsyncSession, model: Any, tenant_id: str, ids: list[s
 
 async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySubject) -> ErasureResult:
     """Delete the person's conversations with all that hangs on them, their surveys, the mention
-    projection rows and the webhook deliveries that carried their data."""
+    projection rows and the webhook deliveries that carried their data. Routing batches that may keep
+    the person's mentions finish first, and those after find them erased (`corrections.ERASURE_LOCK`)."""
+    await lock_tenant(session, ERASURE_LOCK, tenant_id)
     h = await held(session, tenant_id, subject)
     references = h.references()
     counts = {

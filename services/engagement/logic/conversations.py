@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, Table, and_, bindparam, case, column, func, select, values
+from sqlalchemy import Select, String, Table, and_, bindparam, case, func, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -32,6 +32,7 @@ from services.engagement.logic import assignment, rules, sla, surveys, threads
 from services.engagement.logic.assignment import ASSIGNMENT_LOCK, SOURCE
 from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, priority_for
+from services.engagement.logic.staging import stage
 from services.engagement.models import (
     ACTIVE_STATUSES,
     Conversation,
@@ -39,6 +40,7 @@ from services.engagement.models import (
     Message,
     Status,
     StatusChange,
+    new_row,
 )
 from services.engagement.schemas import (
     LABELS_MAX,
@@ -59,7 +61,6 @@ from shared.events.contracts import (
     ProfileSnapshot,
 )
 from shared.events.envelope import new_event
-from shared.events.outbox import stage
 from shared.pagination import keyset_bound, paginate
 from shared.reads import Reader, columns_of
 from shared.telemetry import caused_by
@@ -71,6 +72,8 @@ DEFAULT_REOPEN_WINDOW = timedelta(days=7)
 EXCERPT_CHARS = 200
 # Merges followed at most from a thread's latest conversation to the one holding its messages now.
 MERGE_HOPS = 8
+# (customer, thread) pairs looked up per statement (`_latest_of_threads`).
+MAX_PAIRS = 256
 
 
 @dataclass
@@ -197,16 +200,20 @@ async def messages_of_mentions(
     return found
 
 
-async def _latest_of_threads(
-    session: AsyncSession, *, tenant_id: str, pairs: Collection[tuple[str, str]]
-) -> Sequence[Conversation]:
-    """Each (customer, thread)'s latest conversation (`_LATEST_ORDER`) for a set of pairs, in one
-    statement: the pairs as a VALUES list joined to the (tenant, profile, thread) index, one look-up each."""
-    wanted = (
-        values(column("profile_id", String), column("thread_key", String), name="wanted")
-        .data(sorted(pairs))
-        .cte("wanted")
-    )
+@functools.cache
+def _latest_of_pairs(size: int) -> Select[Any]:
+    """Each of `size` (customer, thread) pairs' latest conversation (`_LATEST_ORDER`): the pairs (bound as
+    `profile_<i>`, `thread_<i>`) as a list of rows joined to the (tenant, profile, thread) index, one
+    look-up each. Built once per size, and compiled once (a VALUES list with data has no cache key: it
+    was compiled for every batch)."""
+    rows = [
+        select(
+            bindparam(f"profile_{i}", type_=String).label("profile_id"),
+            bindparam(f"thread_{i}", type_=String).label("thread_key"),
+        )
+        for i in range(size)
+    ]
+    wanted = (union_all(*rows) if size > 1 else rows[0]).cte("wanted")
     rank = (
         func.row_number()
         .over(
@@ -221,7 +228,7 @@ async def _latest_of_threads(
         .join(
             Conversation,
             and_(
-                col(Conversation.tenant_id) == tenant_id,
+                col(Conversation.tenant_id) == bindparam("tenant_id"),
                 col(Conversation.profile_id) == wanted.c.profile_id,
                 col(Conversation.thread_key) == wanted.c.thread_key,
             ),
@@ -229,7 +236,26 @@ async def _latest_of_threads(
         .subquery()
     )
     latest = aliased(Conversation, ranked)
-    return (await session.execute(select(latest).where(ranked.c.rank == 1))).scalars().all()
+    return select(latest).where(ranked.c.rank == 1)
+
+
+async def _latest_of_threads(
+    session: AsyncSession, *, tenant_id: str, pairs: Collection[tuple[str, str]]
+) -> Sequence[Conversation]:
+    """Each (customer, thread)'s latest conversation for a set of pairs, in one statement
+    (`_latest_of_pairs`). The pairs are padded to a power of two with the last one repeated (the same
+    conversation ranks twice; the first is kept), so that a few statement shapes serve every batch."""
+    found: list[Conversation] = []
+    ordered = sorted(pairs)
+    for start in range(0, len(ordered), MAX_PAIRS):  # SQLite joins at most 500 SELECTs with UNION ALL
+        wanted = ordered[start : start + MAX_PAIRS]
+        size = 1 << (len(wanted) - 1).bit_length()
+        wanted += [wanted[-1]] * (size - len(wanted))
+        params: dict[str, Any] = {"tenant_id": tenant_id}
+        for i, (profile_id, thread_key) in enumerate(wanted):
+            params[f"profile_{i}"], params[f"thread_{i}"] = profile_id, thread_key
+        found.extend((await session.execute(_latest_of_pairs(size), params)).scalars().all())
+    return found
 
 
 async def _prefetch(session: AsyncSession, *, tenant_id: str, resolved: Sequence[MentionResolved]) -> Batch:
@@ -318,7 +344,8 @@ async def _route(
             await sla.reprioritise(session, conversation=conversation)
     _touch(conversation, mention=mention, profile=resolved.profile, now=now)
     session.add(conversation)
-    message = Message(
+    message = new_row(
+        Message,
         tenant_id=tenant_id,
         conversation_id=conversation.id,
         mention_id=mention.mention_id,
@@ -449,7 +476,8 @@ async def _open(
             batch.pool = await assignment.load_pool(session, tenant_id=tenant_id)
         pool = batch.pool
     priority, reason = priority_for(mention, resolved.profile)
-    conversation = Conversation(
+    conversation = new_row(
+        Conversation,
         tenant_id=tenant_id,
         profile_id=profile_id,
         thread_key=thread_key,
@@ -547,7 +575,8 @@ def move_status(
     conversation.updated_at = now
     session.add(conversation)
     session.add(
-        StatusChange(
+        new_row(
+            StatusChange,
             tenant_id=conversation.tenant_id,
             conversation_id=conversation.id,
             from_status=from_status,

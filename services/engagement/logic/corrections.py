@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, exists, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +19,9 @@ from services.engagement.logic.conversations import (
     messages_of_mentions,
     receive_mentions,
 )
+from services.engagement.logic.staging import staged_together
 from services.engagement.models import Conversation, ErasedProfile, Message, SeenMention, new_id
-from shared.db import utcnow
+from shared.db import lock_tenant, utcnow
 from shared.events.contracts import (
     Analysis,
     MentionPayload,
@@ -32,6 +33,9 @@ from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.engagement.corrections")
 
+# Taken shared by the transactions that may keep a person's mentions, alone by their erasure (privacy.py).
+ERASURE_LOCK = "engagement-erasure"
+
 REDACTED = ""  # what a redacted post's text becomes (MessageRead.redacted says why it is empty)
 
 
@@ -41,18 +45,43 @@ async def _seen(session: AsyncSession, *, tenant_id: str, mention_id: str) -> Se
 
 
 @functools.cache
-def _remember(dialect: str) -> Any:
-    """INSERT the batch's projection rows, or UPDATE their profile and payload, RETURNING the corrections
-    each holds (an analysis, a redaction that overtook the resolution): one multi-row statement."""
+def _remember(dialect: str, size: int) -> Any:
+    """INSERT `size` projection rows (bound as `id_<i>`, `mention_<i>`, `profile_<i>`, `payload_<i>`), or
+    UPDATE their profile and payload, RETURNING the corrections each holds (an analysis, a redaction that
+    overtook the resolution): one statement, whose WHERE leaves out the rows of erased profiles (nothing
+    of their resolutions is kept, and a row left out returns nothing). Built and compiled once per size."""
     table = SeenMention.__table__  # type: ignore[attr-defined]
-    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    erased = ErasedProfile.__table__  # type: ignore[attr-defined]
+    tenant_id = bindparam("tenant_id", type_=String)
+    rows = [
+        select(
+            bindparam(f"id_{i}", type_=String).label("id"),
+            bindparam(f"mention_{i}", type_=String).label("mention_id"),
+            bindparam(f"profile_{i}", type_=String).label("profile_id"),
+            bindparam(f"payload_{i}", type_=table.c.payload.type).label("payload"),
+        )
+        for i in range(size)
+    ]
+    incoming = (union_all(*rows) if size > 1 else rows[0]).subquery("incoming")
+    kept = select(
+        incoming.c.id,
+        tenant_id,
+        incoming.c.mention_id,
+        incoming.c.profile_id,
+        incoming.c.payload,
+        bindparam("now", type_=table.c.updated_at.type),
+    ).where(~exists().where(erased.c.tenant_id == tenant_id, erased.c.profile_id == incoming.c.profile_id))
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).from_select(
+        ["id", "tenant_id", "mention_id", "profile_id", "payload", "updated_at"], kept
+    )
     return insert.on_conflict_do_update(
         index_elements=[table.c.tenant_id, table.c.mention_id],
         set_={name: insert.excluded[name] for name in ("profile_id", "payload", "updated_at")},
     ).returning(table.c.mention_id, table.c.analysis, table.c.redacted)
 
 
-# The batch's profiles that were erased (`privacy.py` records them): their resolutions keep nothing.
+# The erased profiles among some (`privacy.py` records them): for a batch that resolves one mention to two
+# profiles, whose resolutions are then kept or not each by its own profile.
 _ERASED = select(col(ErasedProfile.profile_id)).where(
     col(ErasedProfile.tenant_id) == bindparam("tenant_id"),
     col(ErasedProfile.profile_id).in_(bindparam("profile_ids", expanding=True)),
@@ -110,35 +139,57 @@ async def resolve_mentions(
     them in order (newest analysis wins); the message each became (None: not routed, or erased).
     `causes`: per mention, the id of the event that brought it (see `conversations.receive_mentions`).
 
-    Two statements for the batch in the common case: the batch's erased profiles (nothing of their
-    resolutions is kept), then one upsert of the projection rows that returns any correction (an
+    One statement for the batch in the common case: an upsert of the projection rows that leaves out
+    those of erased profiles (nothing of their resolutions is kept) and returns any correction (an
     analysis, a redaction) that overtook a resolution; only then is that row's payload rewritten.
     Routing reads what the batch needs once (`conversations.receive_mentions`).
     """
     out: list[Message | None] = [None] * len(resolved)
     if not resolved:
         return out
-    dialect = session.get_bind().dialect.name
-    erased = set(
-        await session.scalars(
-            _ERASED, {"tenant_id": tenant_id, "profile_ids": sorted({r.profile_id for r in resolved})}
+    async with staged_together(session):
+        await _resolve(
+            session,
+            tenant_id=tenant_id,
+            resolved=resolved,
+            reopen_window=reopen_window,
+            causes=causes,
+            out=out,
         )
-    )
+    return out
+
+
+async def _resolve(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    resolved: Sequence[MentionResolved],
+    reopen_window: timedelta,
+    causes: Sequence[str | None] | None,
+    out: list[Message | None],
+) -> None:
+    """`resolve_mentions`' work: `out` gets each mention's message."""
+    dialect = session.get_bind().dialect.name
+    # Held until the batch commits: an erasure (which takes it alone) waits for the batch, or the batch
+    # for the erasure, whose erased profiles it then finds (PostgreSQL; SQLite has one writer at a time).
+    await lock_tenant(session, ERASURE_LOCK, tenant_id, shared=True)
+    profiles: dict[str, str] = {}
+    erased: set[str] = set()
+    if any(profiles.setdefault(r.mention.mention_id, r.profile_id) != r.profile_id for r in resolved):
+        params = {"tenant_id": tenant_id, "profile_ids": sorted({r.profile_id for r in resolved})}
+        erased = set(await session.scalars(_ERASED, params))
     now = utcnow()
-    rows: dict[str, dict[str, Any]] = {}  # by mention id: a mention twice in the batch, its last wins
+    rows: dict[str, tuple[str, str, str]] = {}  # by mention id: a mention twice in the batch, its last wins
     for item in resolved:
         if item.profile_id not in erased:
-            rows[item.mention.mention_id] = {
-                "id": new_id(),
-                "tenant_id": tenant_id,
-                "mention_id": item.mention.mention_id,
-                "profile_id": item.profile_id,
-                "payload": item.mention.model_dump_json(),
-                "updated_at": now,
-            }
+            rows[item.mention.mention_id] = (new_id(), item.profile_id, item.mention.model_dump_json())
     remembered: dict[str, tuple[str | None, bool]] = {}
     if rows:
-        returned = await session.execute(_remember(dialect), list(rows.values()))
+        values: dict[str, Any] = {"tenant_id": tenant_id, "now": now}
+        for i, (mention_id, (row_id, profile_id, payload)) in enumerate(rows.items()):
+            values[f"id_{i}"], values[f"mention_{i}"] = row_id, mention_id
+            values[f"profile_{i}"], values[f"payload_{i}"] = profile_id, payload
+        returned = await session.execute(_remember(dialect, len(rows)), values)
         remembered = {mention_id: (analysis, redacted) for mention_id, analysis, redacted in returned}
     kept: list[tuple[int, MentionResolved]] = []
     for i, item in enumerate(resolved):
@@ -173,7 +224,6 @@ async def resolve_mentions(
             "messages": sum(1 for message in out if message is not None),
         },
     )
-    return out
 
 
 async def reanalyse_mention(
@@ -214,6 +264,7 @@ async def reanalyse_mentions(
     out: list[Message | None] = [None] * len(reanalysed)
     if not reanalysed:
         return out
+    await lock_tenant(session, ERASURE_LOCK, tenant_id, shared=True)  # as `resolve_mentions`
     ids = {r.mention_id for r in reanalysed}
     params = {"tenant_id": tenant_id, "mention_ids": sorted(ids)}
     seen_by_id = {seen.mention_id: seen for seen in (await session.execute(_SEEN_OF, params)).scalars()}
