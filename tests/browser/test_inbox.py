@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import accessible, shot, sign_in
 from tests.engagement.test_replies import PAGE_ID, SPANISH_COMPLAINT, create_canned, feed_comment
-from tests.helpers import Tenant, unique, wait_until
+from tests.helpers import Tenant, add_user, set_presence, unique, wait_until
 from tests.listening.channels.helpers import RecordingPlatform, post_meta
 from tests.listening.channels.test_replies import meta_channel
 
@@ -77,6 +77,12 @@ def test_complaint_appears_live_is_answered_with_a_canned_response_and_resolved(
         policy = {"first_response_s": 3600, "resolution_s": 86400}
         response = client.put(f"/v1/sla-policies/{priority}", headers=owner.headers, json=policy)
         assert response.status_code == 201, response.text
+    # Two agents online: routing gives the conversation to one, the owner moves it to the other.
+    agents = {}
+    for _ in range(2):
+        agent = add_user(client, owner, "agent")
+        set_presence(client, agent)
+        agents[agent.user_id] = f"Agent {len(owner.users)}"
     channel_id = meta_channel(client, owner, graph)
 
     open_inbox(page, console_url, owner)
@@ -116,15 +122,29 @@ def test_complaint_appears_live_is_answered_with_a_canned_response_and_resolved(
     outbound = detail.locator(".message.outbound")
     expect(outbound).to_contain_text(expected)
     expect(outbound.locator("[data-delivery]")).to_have_text("Delivered", timeout=30_000)
-    [call] = wait_until(lambda: graph.posts(f"/v21.0/{comment_id}/comments"), what="the reply at the Graph API")
+    path = f"/v21.0/{comment_id}/comments"
+    [call] = wait_until(lambda: graph.posts(path), what="the reply at the Graph API")
     assert call.body == {"message": expected}
     expect(rows.first).to_contain_text(expected)
     shot(page, "inbox-conversation")
     accessible(page, "inbox-conversation")
 
-    page.get_by_label("Internal note").fill("Replacement shipped by courier.")
+    page.get_by_role("textbox", name="Internal note").fill("Replacement shipped by courier.")
     page.get_by_role("button", name="Add note").click()
     expect(detail.locator(".notes")).to_contain_text("Replacement shipped by courier.")
+
+    routed = listed["assignee_id"]
+    [other] = [user_id for user_id in agents if user_id != routed]
+    expect(detail).to_contain_text(f"Assigned to {agents[routed]}")
+    page.get_by_label("Assign to").select_option(other)
+    page.get_by_role("button", name="Assign", exact=True).click()
+    expect(detail).to_contain_text(f"Assigned to {agents[other]}")
+
+    page.get_by_label("New label").fill("replacement")
+    page.get_by_role("button", name="Add label").click()
+    expect(detail.get_by_role("list", name="Labels")).to_contain_text("replacement")
+    moved = client.get(f"/v1/conversations/{listed['id']}", headers=owner.headers).json()
+    assert (moved["assignee_id"], moved["labels"]) == (other, ["replacement"])
 
     page.get_by_role("button", name="Resolve").click()
     expect(detail.locator(".conv-header .badge.status-resolved")).to_have_text("Resolved")
@@ -177,3 +197,10 @@ def test_keyboard_moves_through_the_list_and_shows_the_shortcuts(
     accessible(page, "inbox-shortcuts")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+    # In Arabic the inbox lays out right to left.
+    page.locator("#language").select_option("ar")
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.get_by_role("heading", level=1)).to_have_text("صندوق الوارد")
+    expect(page.get_by_role("heading", level=2, name="المحادثات")).to_be_visible()
+    shot(page, "inbox-arabic")

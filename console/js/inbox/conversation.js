@@ -209,7 +209,14 @@ export class ConversationPane {
       h("button", { type: "submit" }, t("inbox.snooze")),
     );
 
-    const agent = h("select", { id: `assign-${this.id}` }, [...this.env.agents.values()].map((a) => h("option", { value: a.id }, a.display_name || a.id)));
+    const choices = [...this.env.agents.values()].filter((a) => a.active);
+    const agent = h(
+      "select",
+      { id: `assign-${this.id}`, disabled: choices.length === 0 },
+      choices.length
+        ? choices.map((a) => h("option", { value: a.id }, `${a.display_name || a.id} · ${t(`inbox.presence.${a.presence}`)}`))
+        : h("option", { value: "" }, t("inbox.no_agents")),
+    );
     const assignForm = h(
       "form",
       {
@@ -229,7 +236,7 @@ export class ConversationPane {
       },
       h("label", { for: agent.id }, t("inbox.assign_to")),
       agent,
-      h("button", { type: "submit", disabled: this.env.agents.size === 0 }, t("inbox.assign")),
+      h("button", { type: "submit", disabled: choices.length === 0 }, t("inbox.assign")),
     );
 
     const label = h("input", { type: "text", id: `label-${this.id}`, maxlength: 40, autocomplete: "off" });
