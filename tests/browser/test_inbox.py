@@ -132,6 +132,7 @@ def test_complaint_appears_live_is_answered_with_a_canned_response_and_resolved(
     page.get_by_role("textbox", name="Internal note").fill("Replacement shipped by courier.")
     page.get_by_role("button", name="Add note").click()
     expect(detail.locator(".notes")).to_contain_text("Replacement shipped by courier.")
+    expect(detail.locator(".notes .meta")).to_contain_text("You")
 
     routed = listed["assignee_id"]
     [other] = [user_id for user_id in agents if user_id != routed]
@@ -154,7 +155,7 @@ def test_complaint_appears_live_is_answered_with_a_canned_response_and_resolved(
     shot(page, "inbox-resolved")
 
 
-def test_keyboard_moves_through_the_list_and_shows_the_shortcuts(
+def test_filters_and_keyboard_move_through_the_list_and_show_the_shortcuts(
     page: Page, console_url: str, owner: Tenant, client: httpx.Client, graph: RecordingPlatform
 ) -> None:
     channel_id = meta_channel(client, owner, graph)
@@ -165,16 +166,22 @@ def test_keyboard_moves_through_the_list_and_shows_the_shortcuts(
     open_inbox(page, console_url, owner)
     rows = page.locator("#conversation-list li.conv")
     expect(rows).to_have_count(2)
+    # A filter asks the API again and keeps itself in the address.
+    page.get_by_label("Platform").select_option("instagram")
+    expect(page.get_by_text("No conversation matches these filters.")).to_be_visible()
+    assert page.url.endswith("#/inbox?platform=instagram")
+    page.get_by_label("Platform").select_option("facebook")
+    expect(rows).to_have_count(2)
     first, second = (rows.nth(i).get_attribute("data-id") for i in range(2))
     current = page.locator('#conversation-list a[aria-current="true"]')
 
     page.keyboard.press("j")
     expect(current).to_have_count(1)
     expect(rows.nth(0)).to_have_class(re.compile(r"\bselected\b"))
-    assert page.url.endswith(f"#/inbox/{first}")
+    assert page.url.endswith(f"#/inbox/{first}?platform=facebook")
     page.keyboard.press("j")
     expect(rows.nth(1).locator("a")).to_have_attribute("aria-current", "true")
-    assert page.url.endswith(f"#/inbox/{second}")
+    assert page.url.endswith(f"#/inbox/{second}?platform=facebook")
     page.keyboard.press("k")
     expect(rows.nth(0).locator("a")).to_have_attribute("aria-current", "true")
     expect(current).to_have_count(1)

@@ -47,18 +47,18 @@ function message(item) {
         ? [" ", h("span", { class: `badge delivery ${item.status}`, dataset: { delivery: item.status } }, t(`inbox.delivery.${item.status}`))]
         : null,
     ),
-    h("p", { class: "text" }, item.redacted ? t("inbox.redacted") : item.text),
+    h("p", { class: "text", dir: "auto" }, item.redacted ? t("inbox.redacted") : item.text),
     item.status === "failed" ? h("p", { class: "field-error" }, item.error || item.error_code || "") : null,
   );
 }
 
-function note(item, agents) {
-  const author = agents.get(item.author_id);
+function note(item, agents, user) {
+  const author = item.author_id === user.id ? t("inbox.you") : agents.get(item.author_id)?.display_name || t("inbox.someone");
   return h(
     "li",
     { class: "note" },
-    h("p", { class: "meta" }, author?.display_name || t("inbox.someone"), " · ", h("time", { datetime: item.created_at }, formatDate(item.created_at))),
-    h("p", { class: "text" }, item.body),
+    h("p", { class: "meta" }, author, " · ", h("time", { datetime: item.created_at }, formatDate(item.created_at))),
+    h("p", { class: "text", dir: "auto" }, item.body),
   );
 }
 
@@ -111,7 +111,7 @@ export class ConversationPane {
     const assignee = detail.assignee_id ? this.env.agents.get(detail.assignee_id)?.display_name || t("inbox.someone") : t("inbox.nobody");
     replace(
       this.header,
-      h("h2", { id: "conversation-title" }, customerName(detail)),
+      h("h2", { id: "conversation-title", dir: "auto" }, customerName(detail)),
       h(
         "p",
         { class: "row" },
@@ -145,7 +145,7 @@ export class ConversationPane {
       ),
     );
     replace(this.thread, detail.messages.map(message));
-    replace(this.notes, detail.notes.length ? detail.notes.map((item) => note(item, this.env.agents)) : h("li", { class: "muted" }, t("inbox.no_notes")));
+    replace(this.notes, detail.notes.length ? detail.notes.map((item) => note(item, this.env.agents, this.env.user)) : h("li", { class: "muted" }, t("inbox.no_notes")));
     const done = detail.status === "resolved" || detail.status === "closed";
     this.resolveButton.textContent = done ? t("inbox.reopen") : t("inbox.resolve");
     this.resolveButton.dataset.action = done ? "reopen" : "resolve";
@@ -335,7 +335,7 @@ export class ConversationPane {
       replace(this.cannedVars);
       if (!chosen) return;
       const text = variantFor(chosen, this.detail?.language);
-      replace(this.cannedPreview, h("span", { class: "muted" }, t("inbox.canned_preview"), " "), text);
+      replace(this.cannedPreview, h("span", { class: "muted" }, t("inbox.canned_preview"), " "), h("span", { dir: "auto", lang: this.detail?.language || null }, text));
       for (const name of chosen.variables.filter((v) => !AUTOMATIC.has(v))) {
         this.cannedVars.append(field(t("inbox.variable", { name }), h("input", { type: "text", name, maxlength: 500, required: true })));
       }

@@ -61,7 +61,7 @@ function timeline(items) {
         " ",
         item.platform ? h("span", { class: "badge" }, item.platform) : null,
         item.sentiment_label ? h("span", { class: `badge ${item.sentiment_label}` }, t(`inbox.sentiment.${item.sentiment_label}`)) : null,
-        h("p", {}, item.redacted ? t("inbox.redacted") : item.excerpt || "—"),
+        h("p", { dir: "auto" }, item.redacted ? t("inbox.redacted") : item.excerpt || "—"),
       ),
     ),
   );
@@ -131,7 +131,7 @@ export async function renderCustomer(box, conversation, signal) {
   replace(
     box,
     h("h2", { id: "customer-title" }, t("inbox.customer.title")),
-    h("p", { class: "customer-name" }, name),
+    h("p", { class: "customer-name", dir: "auto" }, name),
     profile ? [handles(profile), facts(profile)] : h("p", { class: "muted" }, t("inbox.customer.no_profile")),
     h("h3", {}, t("inbox.customer.sentiment_trend")),
     sentimentChart(items) || h("p", { class: "muted" }, profile ? trendWord(profile.sentiment?.trend ?? 0) : "—"),

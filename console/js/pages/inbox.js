@@ -113,8 +113,8 @@ export async function render(main, ctx) {
             open(conversation.id);
           },
         },
-        h("span", { class: "who" }, customerName(conversation)),
-        h("span", { class: "excerpt" }, conversation.last_message_excerpt || ""),
+        h("span", { class: "who", dir: "auto" }, customerName(conversation)),
+        h("span", { class: "excerpt", dir: "auto" }, conversation.last_message_excerpt || ""),
       ),
       h(
         "p",
