@@ -162,6 +162,11 @@ def test_complaint_appears_live_is_answered_with_a_canned_response_and_resolved(
 def test_filters_and_keyboard_move_through_the_list_and_show_the_shortcuts(
     page: Page, console_url: str, owner: Tenant, client: httpx.Client, graph: RecordingPlatform
 ) -> None:
+    # A one-second first-response target: both conversations are past it by the time the inbox opens.
+    for priority in ("low", "normal", "high", "urgent"):
+        policy = {"first_response_s": 1}
+        response = client.put(f"/v1/sla-policies/{priority}", headers=owner.headers, json=policy)
+        assert response.status_code == 201, response.text
     channel_id = meta_channel(client, owner, graph)
     comment(client, channel_id, ENGLISH_COMPLAINT, "Ana Ruiz")
     comment(client, channel_id, ENGLISH_COMPLAINT.replace("kettle", "toaster"), "Omar Haddad")
@@ -170,6 +175,11 @@ def test_filters_and_keyboard_move_through_the_list_and_show_the_shortcuts(
     open_inbox(page, console_url, owner)
     rows = page.locator("#conversation-list li.conv")
     expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator(".badge.sla.breached")).to_contain_text("Breached: First response overdue by")
+    page.get_by_label("SLA").select_option("breached")
+    assert page.url.endswith("#/inbox?sla=breached")
+    expect(rows).to_have_count(2)
+    page.get_by_label("SLA").select_option("")
     # A filter asks the API again and keeps itself in the address.
     page.get_by_label("Platform").select_option("instagram")
     expect(page.get_by_text("No conversation matches these filters.")).to_be_visible()

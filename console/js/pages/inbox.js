@@ -155,7 +155,7 @@ export async function render(main, ctx) {
     const el = row(conversation);
     if (at >= 0) {
       state.items[at] = conversation;
-      rowOf(conversation.id)?.replaceWith(el);
+      repaintRow(conversation.id, el);
       return;
     }
     state.items.unshift(conversation);
@@ -163,6 +163,15 @@ export async function render(main, ctx) {
     if (fresh) el.classList.add("fresh");
     list.prepend(el);
     live.textContent = t("inbox.new_conversation", { name: customerName(conversation) });
+  }
+
+  /** Swap a row for its new rendering, keeping the keyboard focus on it if it had it. */
+  function repaintRow(id, el) {
+    const old = rowOf(id);
+    if (!old) return;
+    const focused = old.contains(document.activeElement);
+    old.replaceWith(el);
+    if (focused) el.querySelector("a")?.focus();
   }
 
   function remove(id) {
@@ -235,10 +244,11 @@ export async function render(main, ctx) {
     state.selected = id;
     if (previous) {
       const old = state.items.find((item) => item.id === previous);
-      if (old) rowOf(previous)?.replaceWith(row(old));
+      if (old) repaintRow(previous, row(old));
     }
     const current = state.items.find((item) => item.id === id);
-    if (current) rowOf(id)?.replaceWith(row(current));
+    if (current) repaintRow(id, row(current));
+    if (focus) rowOf(id)?.querySelector("a")?.focus();
     syncUrl(push);
     const pane = new ConversationPane(detail, id, {
       user,
@@ -256,7 +266,6 @@ export async function render(main, ctx) {
       const loaded = await pane.load();
       if (state.pane !== pane) return;
       upsert(loaded);
-      if (focus) rowOf(id)?.querySelector("a")?.focus();
       await renderCustomer(customer, loaded, signal);
     } catch (error) {
       if (error.name === "AbortError") return;
