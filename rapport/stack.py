@@ -154,6 +154,8 @@ class Stack:
             "RAPPORT_REDIS_URL": self.redis_url,
             "RAPPORT_VAR_DIR": str(self.var_dir),
             **{f"RAPPORT_{n.upper()}_URL": p.url for n, p in self.procs.items()},
+            # The stack serves plain http on 127.0.0.1: a `Secure` session cookie would never come back.
+            "RAPPORT_COOKIE_SECURE": "false",
             **self.extra_env,
         }
         self.common_env = common
@@ -199,6 +201,11 @@ class Stack:
     @property
     def gateway_url(self) -> str:
         return self.procs["gateway"].url
+
+    @property
+    def console_url(self) -> str:
+        """The web console, served by the gateway."""
+        return f"{self.gateway_url}/console"
 
     def url(self, name: str) -> str:
         """The direct URL of one process."""

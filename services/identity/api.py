@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Cookie, Header, Query, Request, Response
 
+from services.identity import cookies
 from services.identity.deps import (
     AdminDep,
     AnyUserDep,
@@ -19,6 +20,7 @@ from services.identity.deps import (
 )
 from services.identity.logic import accounts, api_keys, keys, tokens
 from services.identity.schemas import (
+    AccessToken,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPage,
@@ -81,10 +83,10 @@ def _token_body() -> dict[str, Any]:
 
 @router.post(
     "/v1/auth/token",
-    response_model=TokenPair | ClientToken,
+    response_model=TokenPair | AccessToken | ClientToken,
     operation_id="create_token",
     summary="Log in, or exchange an API key for a token",
-    responses=problems(400, 401, 409, 429),
+    responses=problems(400, 401, 403, 409, 429),
     openapi_extra=_token_body(),
 )
 async def create_token(
@@ -95,19 +97,25 @@ async def create_token(
     passwords: PasswordsDep,
     redis: RedisDep,
     client_ip: ClientIPDep,
+    request: Request,
     response: Response,
-) -> TokenPair | ClientToken:
+) -> TokenPair | AccessToken | ClientToken:
     """Log in with e-mail and password (a token pair), or exchange an API key (`grant_type=
     client_credentials`, `client_id` = the key's id, `client_secret` = the key) for an access token.
 
     The client's id and key may come in the body (JSON or form) or as HTTP Basic credentials
-    (`Authorization: Basic base64(id:key)`, OAuth's `client_secret_basic`), not both."""
+    (`Authorization: Basic base64(id:key)`, OAuth's `client_secret_basic`), not both.
+
+    A login with `"session": "cookie"` (browsers) answers the access token alone and sets the refresh
+    token as the HttpOnly cookie `rapport_refresh`, scoped to `/v1/auth/refresh`."""
     _no_store(response)
     if isinstance(grant, ClientCredentialsRequest):
         return await api_keys.exchange(
             session, signer=signer, settings=settings, grant=grant, client_ip=client_ip
         )
-    return await tokens.login(
+    if grant.session == "cookie":
+        cookies.same_origin(request.headers, scheme=request.url.scheme, settings=settings)
+    pair = await tokens.login(
         session,
         signer=signer,
         settings=settings,
@@ -118,27 +126,52 @@ async def create_token(
         tenant_id=grant.tenant_id,
         client_ip=client_ip,
     )
+    if grant.session == "cookie":
+        return cookies.hand_over(pair, headers=response.headers, settings=settings)
+    return pair
 
 
 @router.post(
     "/v1/auth/refresh",
-    response_model=TokenPair,
+    response_model=TokenPair | AccessToken,
     operation_id="create_refreshed_token",
     summary="Refresh a token pair",
-    responses=problems(401),
+    responses=problems(401, 403),
 )
 async def refresh_token(
-    refresh_in: RefreshRequest,
     session: SessionDep,
     settings: SettingsDep,
     signer: SignerDep,
     redis: RedisDep,
+    request: Request,
     response: Response,
-) -> TokenPair:
-    """Exchange a refresh token for a new pair (the old refresh token is spent)."""
+    refresh_in: RefreshRequest | None = None,
+    rapport_refresh: str | None = Cookie(
+        None, description="The refresh token of a cookie session, used when there is no body."
+    ),
+    x_csrf: str | None = Header(
+        None, alias="X-CSRF", description="`1`: required with the cookie (a foreign page cannot set it)."
+    ),
+) -> TokenPair | AccessToken:
+    """Exchange a refresh token for a new pair (the old refresh token is spent).
+
+    Without a body, the `rapport_refresh` cookie is rotated instead (with `X-CSRF: 1`, from the API's
+    own origin): the answer is the access token and a new cookie; a refused cookie is cleared."""
     _no_store(response)
-    return await tokens.refresh(
-        session, signer=signer, settings=settings, redis=redis, refresh_token=refresh_in.refresh_token
+    if refresh_in is not None:
+        return await tokens.refresh(
+            session, signer=signer, settings=settings, redis=redis, refresh_token=refresh_in.refresh_token
+        )
+    return await cookies.refresh(
+        session,
+        signer=signer,
+        settings=settings,
+        redis=redis,
+        request_headers=request.headers,
+        scheme=request.url.scheme,
+        cookie=rapport_refresh,
+        csrf=x_csrf,
+        headers=response.headers,
     )
 
 
@@ -146,9 +179,10 @@ async def refresh_token(
 async def logout(
     principal: AnyUserDep, session: SessionDep, settings: SettingsDep, redis: RedisDep
 ) -> Response:
-    """End the caller's session: its refresh token and access tokens stop working."""
+    """End the caller's session: its refresh token and access tokens stop working, and the browser
+    drops the session cookie."""
     await tokens.logout(session, settings=settings, redis=redis, principal=principal)
-    return Response(status_code=204)
+    return Response(status_code=204, headers={"set-cookie": cookies.cleared_cookie(settings=settings)})
 
 
 @router.get(

@@ -23,6 +23,12 @@ class InvalidRefreshToken(Unauthorized):
     type = "https://rapport.dev/problems/invalid-refresh-token"
 
 
+class CsrfRefused(Forbidden):
+    """A request relying on the session cookie without the `X-CSRF` header, or from a foreign origin."""
+
+    type = "https://rapport.dev/problems/csrf"
+
+
 class RoleNotGrantable(Forbidden):
     type = "https://rapport.dev/problems/role-not-grantable"
 

@@ -67,6 +67,8 @@ class TokenRequest(Strict):
     password: Annotated[str, Field(min_length=1, max_length=256)]
     # Only needed when one e-mail and password open accounts in several tenants.
     tenant_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    # `cookie`: the refresh token goes into the HttpOnly `rapport_refresh` cookie, not the body (browsers).
+    session: Literal["cookie"] | None = None
 
 
 class ClientCredentialsRequest(Strict):
@@ -111,6 +113,14 @@ class SignupRead(BaseModel):
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int
+
+
+class AccessToken(BaseModel):
+    """An access token of a cookie session: its refresh token is in the `rapport_refresh` cookie."""
+
+    access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int
 

@@ -13,6 +13,9 @@ class IdentitySettings(Settings):
     signup_enabled: bool = True
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # The refresh cookie of browser sessions is `Secure` (sent over HTTPS only); the local stack, served
+    # over plain http on 127.0.0.1, turns it off (env RAPPORT_COOKIE_SECURE).
+    cookie_secure: bool = True
     # Login throttling (per account and per client IP, over a sliding window): after `*_threshold`
     # failures the key is locked for `login_lock_base_s`, doubling with each further failure up to
     # `login_lock_max_s`; a locked key answers 429 with Retry-After before any password is checked.
