@@ -5,6 +5,7 @@ dates. The data is the metrics scenario (tests/metrics/test_scorecard_scenario.p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def _value(card: dict[str, Any], metric: str) -> Any:
 def seeded(stack: Stack) -> tuple[Tenant, dict[str, Any]]:
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
         scenario = Scenario(signup(client))
-        publish(stack, scenario.events)
+        # Playwright's sync API keeps an event loop running on this thread: publish from another one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(publish, stack, scenario.events).result()
         card = settled(client, scenario.tenant, complete, "the scenario folded")
     return scenario.tenant, card
 

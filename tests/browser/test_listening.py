@@ -4,6 +4,7 @@ public API; the page reads it through the gateway."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,6 +55,10 @@ def _matched(client: httpx.Client, tenant: Tenant, query_id: str) -> int:
         cursor = page["next_cursor"]
         if cursor is None:
             return found
+
+
+def _matched_all(client: httpx.Client, tenant: Tenant, query_id: str, n: int) -> bool:
+    return _matched(client, tenant, query_id) == n
 
 
 def test_stream_shows_mentions_and_a_correction_changes_a_label(
@@ -157,6 +162,8 @@ def test_volume_and_share_of_voice_charts(
     voice.get_by_text("Show as a table").click()
     expect(voice.get_by_role("row", name="Zentrix")).to_contain_text(str(len(POSTS)))
     expect(voice.get_by_role("row", name="KettleCorp")).to_contain_text("1")
+    # Shares as the API gives them (fractions), shown as percentages: 3 of 4 matches.
+    expect(voice.get_by_role("row", name="Zentrix")).to_contain_text("75%")
     shot(page, "listening-charts")
     accessible(page, "listening-charts")
 
@@ -186,12 +193,8 @@ def test_an_alert_is_acknowledged_from_the_list(
         response = client.post("/v1/mentions/batch", headers=owner.headers, json={"mentions": batch})
         assert response.status_code == 202, response.text
         posted += len(batch)
-        wait_until(
-            lambda n=posted: _matched(client, owner, query["id"]) == n,
-            what=f"{posted} posts matched",
-            timeout=90,
-            interval=0.5,
-        )
+        matched = functools.partial(_matched_all, client, owner, query["id"], posted)
+        wait_until(matched, what=f"{posted} posts matched", timeout=90, interval=0.5)
 
     def alert() -> dict[str, Any] | None:
         items = client.get("/v1/listening/alerts", headers=owner.headers).json()["items"]

@@ -137,7 +137,7 @@ async function renderMentions(body, ctx, queries) {
   const poll = async () => {
     if (!follow.checked) return;
     const page = await api.request(mentionsPath(ctx), { signal: ctx.signal });
-    const n = add(page.items.slice().reverse(), "start");
+    const n = add(page.items, "start");
     if (n) status.textContent = t("listening.new_mentions", { count: n });
   };
   const refresh = h(
@@ -195,7 +195,7 @@ function mentionItem(m, ctx, queries) {
         { class: "meta" },
         h("strong", {}, mention.author.display_name || mention.author.handle),
         " ",
-        h("span", { class: "muted" }, `@${mention.author.handle}`),
+        h("span", { class: "muted" }, `@${mention.author.handle.replace(/^@/, "")}`),
         " · ",
         when,
       ),
@@ -499,7 +499,7 @@ async function renderCharts(body, ctx, queries) {
           table(
             title,
             [t("listening.queries.name"), t("listening.queries.kind"), t("listening.voice.mentions"), t("listening.voice.share"), t("listening.voice.negative_share")],
-            sov.items.map((s) => [s.name, t(`listening.kind.${s.kind}`), formatNumber(s.mentions), formatPercent(s.share), formatPercent(s.negative_share)]),
+            sov.items.map((s) => [s.name, t(`listening.kind.${s.kind}`), formatNumber(s.mentions), formatPercent(s.share * 100), s.negative_share === null ? "—" : formatPercent(s.negative_share * 100)]),
           ),
         ),
       );
