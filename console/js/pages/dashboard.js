@@ -235,7 +235,7 @@ async function renderBoard(main, ctx) {
       exportCard,
     ),
     sections,
-    h("div", { class: "charts" }, series, voiceChart(f, card), surveyCharts(f, card), clvTable(f, card)),
+    h("div", { class: "charts" }, series, voiceChart(card), surveyCharts(card), clvTable(f, card)),
   );
 
   try {
@@ -263,17 +263,17 @@ function csvCell(value) {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-function voiceChart(f, card) {
+// The charts are pictures with their table beside; the figures above are the links to the rows.
+function voiceChart(card) {
   const sov = card.listening.share_of_voice;
-  const go = () => (location.hash = `#/dashboard/rows/share_of_voice?${search(f)}`);
   const title = t("dashboard.voice.chart");
   return h(
     "section",
     { class: "card", "aria-labelledby": "dash-voice" },
     h("h2", { id: "dash-voice" }, t("dashboard.voice.title")),
     bars(title, [
-      { label: t("dashboard.voice.brand"), value: sov.brand, onclick: go },
-      { label: t("dashboard.voice.competitor"), value: sov.competitor, onclick: go },
+      { label: t("dashboard.voice.brand"), value: sov.brand },
+      { label: t("dashboard.voice.competitor"), value: sov.competitor },
     ]),
     h(
       "details",
@@ -287,11 +287,10 @@ function voiceChart(f, card) {
   );
 }
 
-function surveyCharts(f, card) {
+function surveyCharts(card) {
   const one = (kind, scores, range) => {
     const title = t(`dashboard.survey.${kind}`);
-    const go = () => (location.hash = `#/dashboard/rows/${kind}?${search(f)}`);
-    const points = range.map((s) => ({ label: formatNumber(s), value: scores.by_score[String(s)] || 0, onclick: go }));
+    const points = range.map((s) => ({ label: formatNumber(s), value: scores.by_score[String(s)] || 0 }));
     return h(
       "div",
       {},
