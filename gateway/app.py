@@ -6,11 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from gateway import console
 from gateway.cors import CORSMiddleware
 from gateway.middleware import GatewayProxy, RequestIdMiddleware
 from gateway.routes import PROXIED_PREFIXES, RouteTable
@@ -115,6 +117,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
+
+    console_root = Path(settings.console_dir)
+
+    @app.api_route("/console", methods=["GET", "HEAD"], include_in_schema=False)
+    @app.api_route("/console/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def console_file(request: Request, path: str = "") -> Response:
+        """The web console's files (`index.html` at `/console` and `/console/`)."""
+        return console.serve(console_root, path, request.headers)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request) -> Response:

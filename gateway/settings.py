@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
+from gateway.console import default_root
 from shared.settings import Settings
 
 MIB = 1024 * 1024
@@ -63,6 +64,8 @@ class GatewaySettings(Settings):
     cors_origins: Annotated[list[str], NoDecode] = []
     # How long a ticket for an event stream (`POST /v1/conversations/stream/tickets`) may be used, once.
     stream_ticket_ttl_s: int = Field(default=60, ge=1)
+    # The folder of the web console's static files, served at `/console` (env RAPPORT_CONSOLE_DIR).
+    console_dir: str = Field(default_factory=default_root)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

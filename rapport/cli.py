@@ -46,7 +46,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.stop_all()
         return 1
     print(
-        f"\nRapport is up.\n  gateway   {stack.gateway_url}\n  API docs  {stack.gateway_url}/docs\n"
+        f"\nRapport is up.\n  gateway   {stack.gateway_url}\n  console   {stack.console_url}\n"
+        f"  API docs  {stack.gateway_url}/docs\n"
         f"  logs      {stack.log_dir}\n\nTry: make demo",
         flush=True,
     )

@@ -45,6 +45,15 @@ from shared.service import ReaderDep, SessionDep
 
 router = APIRouter(tags=["identity"])
 
+# The session cookie a cookie login, a cookie refresh and a logout set or clear (`cookies.py`).
+_SET_COOKIE = {
+    "Set-Cookie": {
+        "description": "`rapport_refresh`: the refresh token of a cookie session (HttpOnly, SameSite=Strict, "
+        "Path=/v1/auth/refresh), or its removal (`Max-Age=0`).",
+        "schema": {"type": "string"},
+    }
+}
+
 
 def _no_store(response: Response) -> None:
     # Token responses must not be cached by anything on the way (RFC 6749 §5.1).
@@ -86,7 +95,7 @@ def _token_body() -> dict[str, Any]:
     response_model=TokenPair | AccessToken | ClientToken,
     operation_id="create_token",
     summary="Log in, or exchange an API key for a token",
-    responses=problems(400, 401, 403, 409, 429),
+    responses={200: {"headers": _SET_COOKIE}, **problems(400, 401, 403, 409, 429)},
     openapi_extra=_token_body(),
 )
 async def create_token(
@@ -136,7 +145,7 @@ async def create_token(
     response_model=TokenPair | AccessToken,
     operation_id="create_refreshed_token",
     summary="Refresh a token pair",
-    responses=problems(401, 403),
+    responses={200: {"headers": _SET_COOKIE}, **problems(401, 403)},
 )
 async def refresh_token(
     session: SessionDep,
@@ -175,7 +184,13 @@ async def refresh_token(
     )
 
 
-@router.post("/v1/auth/logout", status_code=204, operation_id="delete_session", summary="Log out")
+@router.post(
+    "/v1/auth/logout",
+    status_code=204,
+    operation_id="delete_session",
+    summary="Log out",
+    responses={204: {"description": "The session ended.", "headers": _SET_COOKIE}},
+)
 async def logout(
     principal: AnyUserDep, session: SessionDep, settings: SettingsDep, redis: RedisDep
 ) -> Response:
