@@ -4,6 +4,7 @@ dates. The data is the metrics scenario (tests/metrics/test_scorecard_scenario.p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -165,8 +166,10 @@ def test_arabic_dashboard_is_right_to_left_with_arabic_numbers_and_dates(
 ) -> None:
     page = arabic_page
     owner, card = seeded
-    # The browser asks for Arabic, but the sign-in form is shared; choose Arabic in the header explicitly.
+    # The browser asks for Arabic (the console starts in it); sign in in English, then pick Arabic in the header.
     page.goto(console_url)
+    expect(page.locator("html")).to_have_attribute("lang", "ar")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
     page.evaluate("localStorage.setItem('rapport.console.prefs', JSON.stringify({lang: 'en'}))")
     sign_in(page, console_url, owner.email)
     page.goto(f"{console_url}#/dashboard?{QUERY}")
@@ -182,7 +185,6 @@ def test_arabic_dashboard_is_right_to_left_with_arabic_numbers_and_dates(
     eighty = page.evaluate(
         "new Intl.NumberFormat('ar', {style: 'percent', maximumFractionDigits: 1}).format(0.8)"
     )
-    assert ten != "10"
     expect(page.locator('[data-metric="mentions"]')).to_have_text(ten)
     expect(page.locator('[data-metric="share_of_voice"]')).to_have_text(eighty)
     start = page.evaluate(
@@ -190,6 +192,8 @@ def test_arabic_dashboard_is_right_to_left_with_arabic_numbers_and_dates(
         " timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone}).format(new Date(iso))",
         card["from"],
     )
+    # The date is Arabic's (Arabic script: the comma, the day period), not the English one.
+    assert re.search("[\u0600-\u06ff]", start), start
     expect(page.locator(".period")).to_contain_text(start)
     expect(page.get_by_role("img", name="صافي المشاعر لكل ساعة")).to_be_visible()
     shot(page, "dashboard-arabic")
