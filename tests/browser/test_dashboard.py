@@ -166,7 +166,7 @@ def test_arabic_dashboard_is_right_to_left_with_arabic_numbers_and_dates(
 ) -> None:
     page = arabic_page
     owner, card = seeded
-    # The browser asks for Arabic (the console starts in it); sign in in English, then pick Arabic in the header.
+    # The browser asks for Arabic (the console starts in it): sign in in English, then pick Arabic.
     page.goto(console_url)
     expect(page.locator("html")).to_have_attribute("lang", "ar")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
