@@ -102,3 +102,44 @@ export function table(caption, header, rows) {
     ),
   );
 }
+
+/**
+ * Bars around zero, for a figure that can be negative (net sentiment, NPS): points = [{label, value}];
+ * a null value draws no bar. Values are drawn against ±max(|value|), positive up, negative down.
+ */
+export function signedBars(title, points) {
+  const max = Math.max(1, ...points.map((p) => Math.abs(p.value || 0)));
+  const top = PAD.top;
+  const bottom = H - PAD.bottom;
+  const zero = (top + bottom) / 2;
+  const y = (v) => zero - ((bottom - top) / 2) * (v / max);
+  const step = (W - PAD.left - PAD.right) / Math.max(points.length, 1);
+  const every = Math.ceil(points.length / 12);
+  return svg(
+    "svg",
+    { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, direction: "ltr" },
+    svg("title", {}, title),
+    svg("line", { class: "axis", x1: PAD.left, x2: W - PAD.right, y1: zero, y2: zero }),
+    [max, 0, -max].map((v) =>
+      svg("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end" }, formatNumber(Math.round(v))),
+    ),
+    points.map((p, i) => {
+      const x = PAD.left + i * step + step * 0.15;
+      const value = p.value;
+      const bar =
+        value === null || value === undefined
+          ? null
+          : svg("rect", {
+              class: value < 0 ? "bar negative" : "bar",
+              x,
+              y: Math.min(y(value), zero),
+              width: Math.max(step * 0.7, 1),
+              height: Math.max(Math.abs(y(value) - zero), 1),
+            });
+      return [
+        svg("g", {}, svg("title", {}, `${p.label}: ${formatNumber(value)}`), bar),
+        i % every === 0 ? svg("text", { x: x + step * 0.35, y: H - 10, "text-anchor": "middle" }, p.label) : null,
+      ];
+    }),
+  );
+}

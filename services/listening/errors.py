@@ -21,6 +21,10 @@ class ListeningQueryNotFound(NotFound):
     type = "https://rapport.dev/problems/listening-query-not-found"
 
 
+class AlertNotFound(NotFound):
+    type = "https://rapport.dev/problems/alert-not-found"
+
+
 class QueryExpressionInvalid(Unprocessable):
     type = "https://rapport.dev/problems/query-syntax"
 

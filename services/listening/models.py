@@ -150,6 +150,8 @@ class Alert(SQLModel, table=True):
     score: float
     bucket_start: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: str | None = Field(default=None, max_length=36)
 
 
 class QueryBackfill(SQLModel, table=True):

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from services.listening.errors import ListeningQueryNotFound
+from services.listening.errors import AlertNotFound, ListeningQueryNotFound
 from services.listening.models import Alert, ListeningQuery, QueryBucket, new_id
 from services.listening.queries.schemas import (
     AlertPage,
@@ -46,7 +46,7 @@ from shared.events.envelope import new_event
 from shared.events.outbox import stage
 from shared.pagination import page_of
 from shared.reads import Reader
-from shared.tenancy import get_row_scoped, scoped
+from shared.tenancy import get_row_scoped, get_scoped, scoped
 
 log = logging.getLogger("rapport.listening")
 
@@ -393,6 +393,20 @@ async def list_alerts(
         reader, Alert, tenant_id=tenant_id, limit=limit, cursor=cursor, query_id=query_id
     )
     return AlertPage.model_validate({"items": rows, "next_cursor": next_cursor}, from_attributes=True)
+
+
+async def acknowledge_alert(
+    session: AsyncSession, *, tenant_id: str, alert_id: str, user_id: str
+) -> AlertRead:
+    """Mark the tenant's alert as seen by this user; acknowledging it again keeps the first time and user."""
+    row = await get_scoped(session, Alert, tenant_id=tenant_id, id=alert_id, error=AlertNotFound)
+    if row.acknowledged_at is None:
+        row.acknowledged_at = utcnow()
+        row.acknowledged_by = user_id
+        session.add(row)
+        await session.commit()
+        log.info("alert.acknowledged", extra={"alert_id": alert_id, "tenant_id": tenant_id})
+    return AlertRead.model_validate(row, from_attributes=True)
 
 
 @functools.cache

@@ -89,6 +89,7 @@ from services.listening.queries.language.matcher import fold_language
 from services.listening.queries.language.parser import parse
 from services.listening.queries.schemas import (
     BackfillRead,
+    ExpressionChecked,
     ListeningQueryCreate,
     ListeningQueryPage,
     ListeningQueryRead,
@@ -751,6 +752,12 @@ async def _count(session: AsyncSession, tenant_id: str) -> tuple[int, int]:
     """(the tenant's queries, its active ones)."""
     row = (await session.execute(_COUNT, {"tenant_id": tenant_id})).one()
     return int(row[0]), int(row[1])
+
+
+def check_expression(expression: str, limits: QueryLimits) -> ExpressionChecked:
+    """Validate an expression as creating a query would, storing nothing: its normal form, or the 422."""
+    _compile(expression, limits)
+    return ExpressionChecked(normalised=_normalised(expression))
 
 
 async def create_query(

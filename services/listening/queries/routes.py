@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from services.listening.deps import ListeningStateDep
-from services.listening.queries.alerts import list_alerts, query_volume, share_of_voice
+from services.listening.queries.alerts import acknowledge_alert, list_alerts, query_volume, share_of_voice
 from services.listening.queries.logic import (
+    check_expression,
     create_query,
     delete_query,
     get_query,
@@ -19,6 +20,9 @@ from services.listening.queries.logic import (
 )
 from services.listening.queries.schemas import (
     AlertPage,
+    AlertRead,
+    ExpressionCheck,
+    ExpressionChecked,
     ListeningQueryCreate,
     ListeningQueryPage,
     ListeningQueryRead,
@@ -64,6 +68,20 @@ async def post_query(
         max_queries=state.settings.max_queries_per_tenant,
         wakeups=state.wakeups,
     )
+
+
+@router.post(
+    "/queries/validate",
+    response_model=ExpressionChecked,
+    operation_id="validate_listening_query",
+    summary="Check a query expression",
+)
+async def post_query_check(
+    check_in: ExpressionCheck, principal: Editor, state: ListeningStateDep
+) -> ExpressionChecked:
+    """Check an expression as creating a query would, storing nothing: its normal form, or the same 422
+    with the error's position (a query editor's check as the user types)."""
+    return check_expression(check_in.expression, state.settings.query_limits())
 
 
 @router.get(
@@ -215,4 +233,18 @@ async def get_alerts(
     """The tenant's spike alerts, newest first, optionally for one query."""
     return await list_alerts(
         reader, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, query_id=query_id
+    )
+
+
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    response_model=AlertRead,
+    operation_id="acknowledge_alert",
+    summary="Acknowledge a spike alert",
+    responses=problems(404),
+)
+async def post_alert_acknowledgement(alert_id: str, principal: Staff, session: SessionDep) -> AlertRead:
+    """Mark an alert as seen (by the caller, now); acknowledging it again changes nothing."""
+    return await acknowledge_alert(
+        session, tenant_id=principal.tenant_id, alert_id=alert_id, user_id=principal.user_id
     )

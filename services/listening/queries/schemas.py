@@ -28,6 +28,21 @@ class ListeningQueryCreate(BaseModel):
     active: bool = True
 
 
+class ExpressionCheck(BaseModel):
+    """An expression to check without storing anything (the query editor's check as the user types)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expression: str = Field(min_length=1, max_length=MAX_EXPRESSION)
+
+
+class ExpressionChecked(BaseModel):
+    """A valid expression and its normal form (an invalid one is a 422 with the error's position)."""
+
+    valid: Literal[True] = True
+    normalised: str
+
+
 class ListeningQueryUpdate(BaseModel):
     """The fields to change; `languages: null` or `[]` lifts the language restriction."""
 
@@ -146,6 +161,9 @@ class AlertRead(BaseModel):
     score: float
     bucket_start: datetime
     created_at: datetime
+    # Set once someone acknowledged the alert (`POST /v1/listening/alerts/{id}/acknowledge`).
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
 
 
 AlertPage = Page[AlertRead]

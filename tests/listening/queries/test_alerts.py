@@ -83,6 +83,17 @@ def test_burst_over_a_quiet_baseline_raises_exactly_one_alert(
     assert event["data"]["query_id"] == query["id"]
     assert event["data"]["kind"] == "volume"
 
+    # Acknowledged from the list: once, by whoever did it first; other tenants cannot see it.
+    assert alert["acknowledged_at"] is None
+    assert_problem(client.post(f"{ALERTS}/{alert['id']}/acknowledge", headers=other_tenant.headers), 404)
+    done = client.post(f"{ALERTS}/{alert['id']}/acknowledge", headers=tenant.headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["acknowledged_by"] == tenant.user_id
+    assert done.json()["acknowledged_at"] is not None
+    again = client.post(f"{ALERTS}/{alert['id']}/acknowledge", headers=tenant.headers)
+    assert again.json()["acknowledged_at"] == done.json()["acknowledged_at"]
+    assert _alerts(client, tenant) == [done.json()]
+
 
 def test_burst_arriving_in_one_batch_raises_exactly_one_alert(client: httpx.Client, tenant: Tenant) -> None:
     query = create_query(client, tenant, "blorptastic")

@@ -70,6 +70,24 @@ def test_malformed_expression_is_422_with_position_and_pointer(client: httpx.Cli
     assert client.get(BASE, headers=tenant.headers).json()["items"] == []
 
 
+def test_validate_checks_an_expression_and_stores_nothing(
+    client: httpx.Client, accounts: httpx.Client, tenant: Tenant
+) -> None:
+    checked = client.post(f"{BASE}/validate", headers=tenant.headers, json={"expression": "acme  or  Acme*"})
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["valid"] is True
+    assert checked.json()["normalised"]
+    bad = assert_problem(
+        client.post(f"{BASE}/validate", headers=tenant.headers, json={"expression": "acme AND (late OR"}), 422
+    )
+    [error] = bad["errors"]
+    assert (error["position"], error["type"]) == (15, "query_syntax")
+    assert error["pointer"] == "acme AND (late OR\n" + " " * 15 + "^"
+    assert client.get(BASE, headers=tenant.headers).json()["items"] == []
+    agent = add_user(accounts, tenant, "agent")
+    assert_problem(client.post(f"{BASE}/validate", headers=agent.headers, json={"expression": "acme"}), 403)
+
+
 @pytest.mark.parametrize(
     ("expression", "position"),
     [("acme)", 4), ('"unclosed phrase', 0), ("acme AND", 5), ("NOT acme", 0)],
