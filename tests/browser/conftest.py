@@ -52,9 +52,9 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    # Assertions wait as long as actions do (Playwright's default for `expect` is 5 s): the stack shares
-    # two cores with the browser.
-    expect.set_options(timeout=15_000)
+    # Auto-waiting assertions wait up to 30 s (Playwright's default is 5 s): a login's password hash and
+    # the scorecard's reads take seconds on a busy machine. Nothing is timed: they pass as soon as true.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
         yield launched

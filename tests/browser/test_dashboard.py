@@ -26,15 +26,6 @@ pytestmark = pytest.mark.browser
 QUERY = urlencode(PERIOD)
 
 
-@pytest.fixture(autouse=True)
-def patient() -> Iterator[None]:
-    """Auto-waiting assertions wait up to 30 s (a login's password hash and the scorecard's reads take
-    seconds on a busy machine; Playwright's default is 5 s). Nothing is timed: they pass as soon as true."""
-    expect.set_options(timeout=30_000)
-    yield
-    expect.set_options(timeout=5_000)
-
-
 def _value(card: dict[str, Any], metric: str) -> Any:
     """A figure's number in the scorecard, by the name the page gives it (`data-metric`)."""
     listening, care, customer = card["listening"], card["care"], card["customer"]

@@ -5,7 +5,6 @@ public API; the page reads it through the gateway."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,15 +18,6 @@ from tests.listening.helpers import analysed, list_mentions, post_mention
 from tests.listening.queries.helpers import create_query
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def patient() -> Iterator[None]:
-    """Auto-waiting assertions wait up to 30 s (a login's password hash and the scorecard's reads take
-    seconds on a busy machine; Playwright's default is 5 s). Nothing is timed: they pass as soon as true."""
-    expect.set_options(timeout=30_000)
-    yield
-    expect.set_options(timeout=5_000)
 
 
 POSTS = [
