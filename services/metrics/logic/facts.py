@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
@@ -65,6 +67,13 @@ async def _insert_new(session: AsyncSession, model: type[SQLModel], rows: list[d
         await session.execute(stmt, rows)
 
 
+def _data(event: Event[c.Contract]) -> dict[str, Any]:
+    """An event's payload as a dict (a plain `Contract`, as the bus parses it, holds it as is)."""
+    if type(event.data) is c.Contract and event.data.model_extra is not None:
+        return event.data.model_extra
+    return event.data.model_dump()
+
+
 def _newer(at: datetime, last: datetime | None) -> bool:
     return last is None or utc(at) >= utc(last)
 
@@ -107,56 +116,145 @@ def _new(session: AsyncSession, row: Any, tenant_id: str, id_: str) -> Any:
     return row
 
 
-# --- listening ------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class MentionState:
+    """A mention as a listening batch folds it: its `mention_fact` row, read once before the batch (or
+    made by it), changed in memory event by event and written once after; with its query matches and
+    hashtags while it is live (what it adds to the counts, `rollups.contribution`)."""
+
+    created_at: datetime
+    platform: str
+    channel_id: str | None
+    language: str
+    sentiment: str
+    intent: str
+    analysed_at: datetime
+    removed_at: datetime | None = None
+    matches: dict[str, str] = field(default_factory=dict)  # query id → kind
+    tags: set[str] = field(default_factory=set)
+    new: bool = False  # no row before the batch: inserted whole, as it ends
+    changed: bool = False  # a row before the batch, its analysis or removal changed: updated
+    retagged: bool = False  # its hashtags before the batch are deleted
+    added_tags: set[str] = field(default_factory=set)  # hashtags to insert
+
+    def relabel(self, analysis: c.Analysis, at: datetime) -> None:
+        self.language = fold_language(analysis.language)[:16]
+        self.sentiment = analysis.sentiment.label
+        self.intent = analysis.intent
+        self.analysed_at = utc(at)
+        self.changed = True
+
+    def retag(self, tags: Iterable[str]) -> None:
+        self.tags, self.added_tags, self.retagged = set(tags), set(tags), True
 
 
-async def add_mentions(session: AsyncSession, tenant_id: str, mentions: Sequence[c.MentionReceived]) -> None:
-    """listening.mention.received: the mention's row, one row per listening query it matched and one per
-    hashtag of its text."""
-    rows: list[dict[str, Any]] = []
-    matches: list[dict[str, Any]] = []
-    tags: list[dict[str, Any]] = []
-    for m in mentions:
-        rows.append(
-            {
-                "tenant_id": tenant_id,
-                "mention_id": m.mention_id,
-                "created_at": utc(m.created_at),
-                "platform": m.platform[:64],
-                "channel_id": m.channel_id,
-                "language": fold_language(m.analysis.language)[:16],
-                "sentiment": m.analysis.sentiment.label,
-                "intent": m.analysis.intent,
-                "analysed_at": utc(m.created_at),
-            }
-        )
-        kinds = {q.query_id: q.kind for q in m.matched_queries}
-        for query_id in m.matched_query_ids:
-            kinds.setdefault(query_id, "topic")
-        matches.extend(
-            {"tenant_id": tenant_id, "mention_id": m.mention_id, "query_id": qid, "kind": kind}
-            for qid, kind in sorted(kinds.items())
-        )
-        tags.extend({"tenant_id": tenant_id, "mention_id": m.mention_id, "tag": t} for t in hashtags(m.text))
-    await _insert_new(session, MentionFact, rows)
-    await _insert_new(session, MentionQueryFact, matches)
-    if tags:
-        # A post removed before this (late or repeated) `received` keeps no words of its text.
-        mf = MentionFact
-        removed = set(
-            await session.scalars(
-                select(col(mf.mention_id)).where(
-                    col(mf.tenant_id) == tenant_id,
-                    col(mf.mention_id).in_(sorted({t["mention_id"] for t in tags})),
-                    col(mf.removed_at).is_not(None),
-                )
+@dataclass
+class ListeningBatch:
+    """What a listening batch folds into: its mentions (tenant, mention id) → state (None: no row), and
+    the rows it adds."""
+
+    mentions: dict[tuple[str, str], MentionState | None] = field(default_factory=dict)
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+_MENTION: Any = MentionFact.__table__  # type: ignore[attr-defined]
+_MATCH: Any = MentionQueryFact.__table__  # type: ignore[attr-defined]
+_HASHTAG: Any = MentionHashtagFact.__table__  # type: ignore[attr-defined]
+_MENTION_KEY = (_MENTION.c.tenant_id == bindparam("t"), _MENTION.c.mention_id == bindparam("m"))
+_RELABEL = (
+    _MENTION.update()
+    .where(*_MENTION_KEY)
+    .values(
+        language=bindparam("language"),
+        sentiment=bindparam("sentiment"),
+        intent=bindparam("intent"),
+        analysed_at=bindparam("analysed_at"),
+        removed_at=bindparam("removed_at"),
+    )
+)
+_UNTAG = _HASHTAG.delete().where(
+    _HASHTAG.c.tenant_id == bindparam("t"), _HASHTAG.c.mention_id == bindparam("m")
+)
+
+
+async def _read_mentions(session: AsyncSession, wanted: dict[str, set[str]], batch: ListeningBatch) -> None:
+    """The batch's mentions as they are before it: their rows, and the live ones' matches and hashtags
+    (three statements per tenant and chunk of ids)."""
+    for tenant_id, ids in wanted.items():
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), rollups.CHUNK):
+            chunk = ordered[i : i + rollups.CHUNK]
+            batch.mentions.update(((tenant_id, m), None) for m in chunk)
+            found = await session.execute(
+                select(
+                    _MENTION.c.mention_id,
+                    _MENTION.c.created_at,
+                    _MENTION.c.platform,
+                    _MENTION.c.channel_id,
+                    _MENTION.c.language,
+                    _MENTION.c.sentiment,
+                    _MENTION.c.intent,
+                    _MENTION.c.analysed_at,
+                    _MENTION.c.removed_at,
+                ).where(_MENTION.c.tenant_id == tenant_id, _MENTION.c.mention_id.in_(chunk))
             )
+            live: dict[str, MentionState] = {}
+            for mention_id, *values in found.tuples():
+                state = batch.mentions[(tenant_id, mention_id)] = MentionState(*values)
+                if state.removed_at is None:
+                    live[mention_id] = state
+            if not live:
+                continue
+            for mention_id, query_id, kind in await session.execute(
+                select(_MATCH.c.mention_id, _MATCH.c.query_id, _MATCH.c.kind).where(
+                    _MATCH.c.tenant_id == tenant_id, _MATCH.c.mention_id.in_(sorted(live))
+                )
+            ):
+                live[mention_id].matches[query_id] = kind
+            for mention_id, tag in await session.execute(
+                select(_HASHTAG.c.mention_id, _HASHTAG.c.tag).where(
+                    _HASHTAG.c.tenant_id == tenant_id, _HASHTAG.c.mention_id.in_(sorted(live))
+                )
+            ):
+                live[mention_id].tags.add(tag)
+
+
+def add_mention(batch: ListeningBatch, tenant_id: str, m: c.MentionReceived) -> None:
+    """listening.mention.received: the mention's row (a known one, tombstone or not, is left as it is),
+    one row per listening query it matched and one per hashtag of its text (none for a post removed
+    before this late or repeated `received`: it keeps no words of its text)."""
+    key = (tenant_id, m.mention_id)
+    state = batch.mentions.get(key)
+    if state is None:
+        state = batch.mentions[key] = MentionState(
+            created_at=utc(m.created_at),
+            platform=m.platform[:64],
+            channel_id=m.channel_id,
+            language=fold_language(m.analysis.language)[:16],
+            sentiment=m.analysis.sentiment.label,
+            intent=m.analysis.intent,
+            analysed_at=utc(m.created_at),
+            new=True,
         )
-        await _insert_new(session, MentionHashtagFact, [t for t in tags if t["mention_id"] not in removed])
+    kinds = {q.query_id: q.kind for q in m.matched_queries}
+    for query_id in m.matched_query_ids:
+        kinds.setdefault(query_id, "topic")
+    for query_id, kind in sorted(kinds.items()):
+        # A match already there keeps its kind (the insert leaves it alone).
+        if query_id not in state.matches:
+            state.matches[query_id] = kind
+            batch.matches.append(
+                {"tenant_id": tenant_id, "mention_id": m.mention_id, "query_id": query_id, "kind": kind}
+            )
+    if state.removed_at is None:
+        tags = set(hashtags(m.text)) - state.tags
+        state.tags |= tags
+        state.added_tags |= tags
 
 
-async def reanalyse_mention(
-    session: AsyncSession,
+def reanalyse_mention(
+    batch: ListeningBatch,
     tenant_id: str,
     mention_id: str,
     analysis: c.Analysis,
@@ -165,93 +263,129 @@ async def reanalyse_mention(
 ) -> None:
     """listening.mention.reanalysed / .edited: the mention takes its new labels (unless a newer one came),
     and an edit's `text` its hashtags."""
-    row = await _get(session, MentionFact, tenant_id, mention_id)
-    if row is None or row.removed_at is not None or not _newer(at, row.analysed_at):
+    state = batch.mentions.get((tenant_id, mention_id))
+    if state is None or state.removed_at is not None or not _newer(at, state.analysed_at):
         return
     if text is not None:
-        await _drop_hashtags(session, tenant_id, mention_id)
-        await _insert_new(
-            session,
-            MentionHashtagFact,
-            [{"tenant_id": tenant_id, "mention_id": mention_id, "tag": t} for t in hashtags(text)],
-        )
-    row.language = fold_language(analysis.language)[:16]
-    row.sentiment = analysis.sentiment.label
-    row.intent = analysis.intent
-    row.analysed_at = utc(at)
-    session.add(row)
+        state.retag(hashtags(text))
+    state.relabel(analysis, at)
 
 
-async def remove_mention(
-    session: AsyncSession, tenant_id: str, redacted: c.MentionRedacted, at: datetime
-) -> None:
+def remove_mention(batch: ListeningBatch, tenant_id: str, redacted: c.MentionRedacted, at: datetime) -> None:
     """listening.mention.redacted: the post is gone, so it leaves every figure it was in, and its hashtags
     are deleted. Its row stays as a tombstone (written from this event if the mention was never seen),
     which a repeated or late `received` does not overwrite."""
-    row = await _get(session, MentionFact, tenant_id, redacted.mention_id)
-    if row is None:
-        row = MentionFact(
-            tenant_id=tenant_id,
-            mention_id=redacted.mention_id,
+    key = (tenant_id, redacted.mention_id)
+    state = batch.mentions.get(key)
+    if state is None:
+        state = batch.mentions[key] = MentionState(
             created_at=utc(redacted.created_at),
             platform=redacted.platform[:64],
+            channel_id=None,
             language=fold_language(redacted.analysis.language)[:16],
             sentiment=redacted.analysis.sentiment.label,
             intent=redacted.analysis.intent,
             analysed_at=utc(redacted.created_at),
+            new=True,
         )
-        _new(session, row, tenant_id, redacted.mention_id)
-    if row.removed_at is None:
-        row.removed_at = utc(at)
-        session.add(row)
+    if state.removed_at is None:
+        state.removed_at, state.changed = utc(at), True
     # Its hashtags are words of its text: gone with it.
-    await _drop_hashtags(session, tenant_id, redacted.mention_id)
+    state.retag(())
 
 
-async def _drop_hashtags(session: AsyncSession, tenant_id: str, mention_id: str) -> None:
-    h = MentionHashtagFact
-    await session.execute(delete(h).where(col(h.tenant_id) == tenant_id, col(h.mention_id) == mention_id))
+async def _write_mentions(session: AsyncSession, batch: ListeningBatch) -> None:
+    """The batch's rows, a statement per kind of change."""
+    inserted: list[dict[str, Any]] = []
+    relabelled: list[dict[str, Any]] = []
+    untagged: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    for (tenant_id, mention_id), s in sorted(batch.mentions.items()):
+        if s is None:
+            continue
+        if s.new:
+            inserted.append(
+                {
+                    "tenant_id": tenant_id,
+                    "mention_id": mention_id,
+                    "created_at": s.created_at,
+                    "platform": s.platform,
+                    "channel_id": s.channel_id,
+                    "language": s.language,
+                    "sentiment": s.sentiment,
+                    "intent": s.intent,
+                    "analysed_at": s.analysed_at,
+                    "removed_at": s.removed_at,
+                }
+            )
+        else:
+            if s.changed:
+                relabelled.append(
+                    {
+                        "t": tenant_id,
+                        "m": mention_id,
+                        "language": s.language,
+                        "sentiment": s.sentiment,
+                        "intent": s.intent,
+                        "analysed_at": s.analysed_at,
+                        "removed_at": s.removed_at,
+                    }
+                )
+            if s.retagged:
+                untagged.append({"t": tenant_id, "m": mention_id})
+        tags.extend(
+            {"tenant_id": tenant_id, "mention_id": mention_id, "tag": tag} for tag in sorted(s.added_tags)
+        )
+    await _insert_new(session, MentionFact, inserted)
+    if relabelled:
+        await session.execute(_RELABEL, relabelled)
+    if untagged:
+        await session.execute(_UNTAG, untagged)
+    await _insert_new(session, MentionQueryFact, batch.matches)
+    await _insert_new(session, MentionHashtagFact, tags)
+    await _insert_new(session, AlertFact, batch.alerts)
+
+
+def _counted(batch: ListeningBatch, into: Counter[rollups.Key], sign: int) -> None:
+    for (tenant_id, _), s in batch.mentions.items():
+        if s is not None and s.removed_at is None:
+            rollups.contribution(tenant_id, s, sorted(s.matches.items()), sorted(s.tags), into, sign)
 
 
 async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
-    """Every new event of the listening stream, in order; the mentions' hourly and daily counts take what
-    the batch changed (`rollups`), in the same transaction."""
-    wanted, before = await rollups.before(session, events)
-    await _fold_listening(session, events)
-    await rollups.apply(session, wanted, before)
-
-
-async def _fold_listening(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
-    received: dict[str, list[c.MentionReceived]] = {}
+    """Every new event of the listening stream, in order. The batch's mentions are read once, folded in
+    memory and written once; the mentions' hourly and daily counts take what the batch changed (what they
+    add after it less what they added before, `rollups`), in the same transaction."""
+    wanted = rollups.touched(events)
+    await rollups.lock(session, wanted)
+    batch = ListeningBatch()
+    await _read_mentions(session, wanted, batch)
+    delta: Counter[rollups.Key] = Counter()
+    _counted(batch, delta, -1)
     for event in events:
-        data = event.data.model_dump()
+        data = _data(event)
         if event.type == "listening.mention.received":
-            received.setdefault(event.tenantid, []).append(c.MentionReceived.model_validate(data))
-            continue
-        # Received mentions first: a later event in the batch may be about one of them.
-        for tenant_id, mentions in received.items():
-            await add_mentions(session, tenant_id, mentions)
-        received = {}
-        if event.type in ("listening.mention.reanalysed", "listening.mention.edited"):
+            add_mention(batch, event.tenantid, c.MentionReceived.model_validate(data))
+        elif event.type in ("listening.mention.reanalysed", "listening.mention.edited"):
             changed = c.MentionReanalysed.model_validate({"reason": "label", **data})
             text = data.get("text") if event.type == "listening.mention.edited" else None
-            await reanalyse_mention(
-                session, event.tenantid, changed.mention_id, changed.analysis, event.time, text
-            )
+            reanalyse_mention(batch, event.tenantid, changed.mention_id, changed.analysis, event.time, text)
         elif event.type == "listening.mention.redacted":
-            await remove_mention(session, event.tenantid, c.MentionRedacted.model_validate(data), event.time)
+            remove_mention(batch, event.tenantid, c.MentionRedacted.model_validate(data), event.time)
         elif event.type == "listening.alert.raised":
             alert = c.AlertRaised.model_validate(data)
-            row = {
-                "tenant_id": event.tenantid,
-                "alert_id": alert.alert_id,
-                "query_id": alert.query_id,
-                "kind": alert.kind,
-                "bucket_start": utc(alert.bucket_start),
-            }
-            await _insert_new(session, AlertFact, [row])
-    for tenant_id, mentions in received.items():
-        await add_mentions(session, tenant_id, mentions)
+            batch.alerts.append(
+                {
+                    "tenant_id": event.tenantid,
+                    "alert_id": alert.alert_id,
+                    "query_id": alert.query_id,
+                    "kind": alert.kind,
+                    "bucket_start": utc(alert.bucket_start),
+                }
+            )
+    _counted(batch, delta, 1)
+    await _write_mentions(session, batch)
+    await rollups.apply(session, delta)
 
 
 # --- engagement -----------------------------------------------------------------------------------
