@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
@@ -114,6 +115,78 @@ def _new(session: AsyncSession, row: Any, tenant_id: str, id_: str) -> Any:
     session.add(row)
     _cache(session, type(row))[(tenant_id, id_)] = row
     return row
+
+
+class Row(SimpleNamespace):
+    """A fact row as a batch folds it: read once (or made), changed in memory, written once."""
+
+
+class Rows:
+    """A batch's rows of one fact table keyed by (tenant, `key`): read in one statement per tenant,
+    changed in memory, then written in a statement per set of changed columns (the new rows in one)."""
+
+    def __init__(self, model: type[SQLModel], key: str) -> None:
+        self.table: Any = model.__table__  # type: ignore[attr-defined]
+        self.key = key
+        self.rows: dict[tuple[str, str], Row | None] = {}
+        self.read_as: dict[tuple[str, str], dict[str, Any]] = {}  # the rows as read
+        # A new row's values: the model's defaults.
+        self.defaults = {
+            name: info.get_default(call_default_factory=True) for name, info in model.model_fields.items()
+        }
+
+    async def read(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
+        column = self.table.c[self.key]
+        for tenant_id, ids in wanted.items():
+            missing = sorted(i for i in ids if (tenant_id, i) not in self.rows)
+            if not missing:
+                continue
+            self.rows.update(((tenant_id, i), None) for i in missing)
+            found = await session.execute(
+                select(self.table).where(self.table.c.tenant_id == tenant_id, column.in_(missing))
+            )
+            for values in found.mappings():
+                key = (tenant_id, values[self.key])
+                self.read_as[key] = dict(values)
+                self.rows[key] = Row(**values)
+
+    def get(self, tenant_id: str, id_: str) -> Row | None:
+        return self.rows.get((tenant_id, id_))
+
+    def get_or_add(self, tenant_id: str, id_: str) -> Row:
+        row = self.rows.get((tenant_id, id_))
+        if row is None:
+            values = {**self.defaults, "tenant_id": tenant_id, self.key: id_}
+            row = self.rows[(tenant_id, id_)] = Row(
+                **{k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+            )
+        return row
+
+    async def write(self, session: AsyncSession) -> None:
+        new: list[dict[str, Any]] = []
+        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for key, row in sorted(self.rows.items()):
+            if row is None:
+                continue
+            values = vars(row)
+            before = self.read_as.get(key)
+            if before is None:
+                new.append(dict(values))
+                continue
+            columns = tuple(name for name, value in values.items() if before.get(name) != value)
+            if columns:
+                changed.setdefault(columns, []).append(
+                    {"_t": key[0], "_id": key[1], **{f"_{name}": values[name] for name in columns}}
+                )
+        if new:
+            await session.execute(self.table.insert(), new)
+        for columns, rows in changed.items():
+            stmt = (
+                self.table.update()
+                .where(self.table.c.tenant_id == bindparam("_t"), self.table.c[self.key] == bindparam("_id"))
+                .values({name: bindparam(f"_{name}") for name in columns})
+            )
+            await session.execute(stmt, rows)
 
 
 @dataclass(slots=True)
@@ -391,21 +464,26 @@ async def on_listening(session: AsyncSession, events: Sequence[Event[c.Contract]
 # --- engagement -----------------------------------------------------------------------------------
 
 
-async def _conversation(session: AsyncSession, tenant_id: str, conversation_id: str) -> ConversationFact:
-    row: ConversationFact | None = await _get(session, ConversationFact, tenant_id, conversation_id)
-    if row is None:
-        row = ConversationFact(tenant_id=tenant_id, conversation_id=conversation_id)
-        _new(session, row, tenant_id, conversation_id)
-    return row
+@dataclass
+class EngagementBatch:
+    """What an engagement batch folds into: its conversations' rows (read once, written once) and the
+    survey answers it adds."""
+
+    conversations: Rows
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _conversation(batch: EngagementBatch, tenant_id: str, conversation_id: str) -> Any:
+    return batch.conversations.get_or_add(tenant_id, conversation_id)
 
 
 def _min(a: datetime | None, b: datetime) -> datetime:
     return utc(b) if a is None else min(utc(a), utc(b))
 
 
-async def _opened(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+def _opened(batch: EngagementBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     opened = c.ConversationOpened.model_validate(data)
-    row = await _conversation(session, event.tenantid, opened.conversation_id)
+    row = _conversation(batch, event.tenantid, opened.conversation_id)
     row.opened_at = utc(opened.opened_at)
     row.profile_id, row.mention_id, row.priority = opened.profile_id, opened.mention_id, opened.priority
     if row.assignee_id is None and opened.assignee_id is not None:
@@ -420,15 +498,15 @@ async def _opened(session: AsyncSession, event: Event[c.Contract], data: dict[st
         row.status, row.status_at = "open", utc(opened.opened_at)
 
 
-async def _assigned(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+def _assigned(batch: EngagementBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     assigned = c.ConversationAssigned.model_validate(data)
-    row = await _conversation(session, event.tenantid, assigned.conversation_id)
+    row = _conversation(batch, event.tenantid, assigned.conversation_id)
     if _newer(event.time, row.assigned_at):
         row.assignee_id, row.assigned_at = assigned.assignee_id, utc(event.time)
         row.team_id = assigned.team_id or row.team_id
 
 
-def _move(row: ConversationFact, to_status: str, at: datetime, business_s: float | None = None) -> None:
+def _move(row: Any, to_status: str, at: datetime, business_s: float | None = None) -> None:
     """A status at `at` (applied unless a later one came first); the first resolution is remembered
     either way. Resolved then closed keeps the resolution's time (and its business-hours duration);
     any other status clears it."""
@@ -445,24 +523,24 @@ def _move(row: ConversationFact, to_status: str, at: datetime, business_s: float
         row.resolved_at, row.resolution_business_s = None, None
 
 
-async def _status(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+def _status(batch: EngagementBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     changed = c.ConversationStatusChanged.model_validate(data)
-    row = await _conversation(session, event.tenantid, changed.conversation_id)
+    row = _conversation(batch, event.tenantid, changed.conversation_id)
     if changed.cause == "merged":
         return  # the merge event says where it went; a merged conversation is no resolution
     _move(row, changed.to_status, changed.changed_at, changed.business_seconds)
 
 
-async def _reopened(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+def _reopened(batch: EngagementBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     reopened = c.ConversationReopened.model_validate(data)
-    row = await _conversation(session, event.tenantid, reopened.conversation_id)
+    row = _conversation(batch, event.tenantid, reopened.conversation_id)
     row.reopen_count = max(row.reopen_count, reopened.reopen_count)
     _move(row, "open", reopened.reopened_at)
 
 
-async def _first_responded(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+def _first_responded(batch: EngagementBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     responded = c.ConversationFirstResponded.model_validate(data)
-    row = await _conversation(session, event.tenantid, responded.conversation_id)
+    row = _conversation(batch, event.tenantid, responded.conversation_id)
     if row.first_response_at is None or utc(responded.responded_at) < utc(row.first_response_at):
         row.first_response_at = utc(responded.responded_at)
         row.first_response_business_s = responded.business_seconds
@@ -470,15 +548,15 @@ async def _first_responded(session: AsyncSession, event: Event[c.Contract], data
         row.opened_at = utc(responded.opened_at)
 
 
-async def _merged(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+def _merged(batch: EngagementBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     merged = c.ConversationMerged.model_validate(data)
-    row = await _conversation(session, event.tenantid, merged.merged_id)
+    row = _conversation(batch, event.tenantid, merged.merged_id)
     row.merged_into = merged.conversation_id
 
 
-async def _sla(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+def _sla(batch: EngagementBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     fired = c.SlaBreached.model_validate(data)  # a warning has the same fields
-    row = await _conversation(session, event.tenantid, fired.conversation_id)
+    row = _conversation(batch, event.tenantid, fired.conversation_id)
     breached = event.type == "engagement.sla.breached"
     if fired.target == "first_response":
         row.first_response_due_at = utc(fired.due_at)
@@ -489,7 +567,7 @@ async def _sla(session: AsyncSession, event: Event[c.Contract], data: dict[str, 
     row.team_id = row.team_id or fired.team_id
 
 
-async def _survey(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+def _survey(batch: EngagementBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     answered = c.SurveyAnswered.model_validate(data)
     row = {
         "tenant_id": event.tenantid,
@@ -503,12 +581,10 @@ async def _survey(session: AsyncSession, event: Event[c.Contract], data: dict[st
         "platform": answered.platform,
         "answered_at": utc(answered.answered_at),
     }
-    await _insert_new(session, SurveyFact, [row])
+    batch.answers.append(row)
 
 
-Fold = Callable[[AsyncSession, Event[c.Contract], dict[str, Any]], Coroutine[Any, Any, None]]
-
-ENGAGEMENT: dict[str, Fold] = {
+ENGAGEMENT: dict[str, Callable[[EngagementBatch, Event[c.Contract], dict[str, Any]], None]] = {
     "engagement.conversation.opened": _opened,
     "engagement.conversation.assigned": _assigned,
     "engagement.conversation.status_changed": _status,
@@ -523,33 +599,35 @@ ENGAGEMENT: dict[str, Fold] = {
 
 async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     """Every new event of the engagement stream, in order (messages, replies and webhooks are skipped:
-    the conversation events already say when it was answered); erased profile ids already random."""
+    the conversation events already say when it was answered); erased profile ids already random. The
+    batch's conversations are read once, folded in memory and written once."""
+    events = [event for event in events if event.type in ENGAGEMENT]
+    if not events:
+        return
     events = await privacy.anonymised(session, events)
     wanted: dict[str, set[str]] = {}
     for event in events:
-        if event.type in ENGAGEMENT and event.type != "engagement.survey.answered":
+        if event.type != "engagement.survey.answered":
             extra = event.data.model_extra or {}
             ids = {extra.get("conversation_id"), extra.get("merged_id")} - {None}
             wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
     answers = [
-        (event.tenantid, c.SurveyAnswered.model_validate(event.data.model_dump()))
+        (event.tenantid, c.SurveyAnswered.model_validate(_data(event)))
         for event in events
         if event.type == "engagement.survey.answered"
     ]
-    if not wanted and not answers:
-        return
     await summaries.lock(session, "engagement", {*wanted, *(t for t, _ in answers)})
-    await _load(session, ConversationFact, "conversation_id", wanted)
+    batch = EngagementBatch(Rows(ConversationFact, "conversation_id"))
+    await batch.conversations.read(session, wanted)
     # The day summaries take what the batch changed (`summaries`), in the same transaction.
-    cache = _cache(session, ConversationFact)
     touched = [(t, i) for t, ids in wanted.items() for i in sorted(ids)]
-    before = summaries.conversations_now((t, cache.get((t, i))) for t, i in touched)
+    before = summaries.conversations_now((t, batch.conversations.get(t, i)) for t, i in touched)
     added = await summaries.new_answers(session, answers)
     for event in events:
-        fold = ENGAGEMENT.get(event.type)
-        if fold is not None:
-            await fold(session, event, event.data.model_dump())
-    delta = summaries.conversations_now((t, cache.get((t, i))) for t, i in touched).minus(before)
+        ENGAGEMENT[event.type](batch, event, _data(event))
+    await batch.conversations.write(session)
+    await _insert_new(session, SurveyFact, batch.answers)
+    delta = summaries.conversations_now((t, batch.conversations.get(t, i)) for t, i in touched).minus(before)
     delta.update(added)
     await summaries.apply(session, delta)
 
@@ -696,6 +774,8 @@ async def _profile_unmerged(session: AsyncSession, event: Event[c.Contract], dat
     for order in list(orders):
         order.owner_id = await survivor_of(session, tenant_id, order.origin_id)
 
+
+Fold = Callable[[AsyncSession, Event[c.Contract], dict[str, Any]], Coroutine[Any, Any, None]]
 
 PROFILES: dict[str, Fold] = {
     "profiles.profile.created": _created,
