@@ -786,41 +786,73 @@ PROFILES: dict[str, Fold] = {
 }
 
 
+def _profile_ids(event: Event[c.Contract]) -> set[str]:
+    """The profiles a folded `profiles.profile.*` event names (none: an event metrics does not fold)."""
+    extra = event.data.model_extra or {}
+    if event.type not in PROFILES or (
+        event.type == "profiles.profile.updated"
+        and not FOLDED_CHANGES.intersection(extra.get("changed") or ())
+    ):
+        return set()
+    ids = {extra.get(name) for name in ("profile_id", "survivor_id", "merged_id", "restored_profile_id")}
+    return {str(i) for i in ids if i is not None}
+
+
+async def _with_ancestors(session: AsyncSession, tenant_id: str, ids: set[str]) -> set[str]:
+    """The profiles and every profile they were merged into, up their chains (their rows read)."""
+    seen, level = set(ids), set(ids)
+    cache = _cache(session, ProfileFact)
+    for _ in range(summaries.MAX_MERGE_HOPS):
+        await _load(session, ProfileFact, "profile_id", {tenant_id: level})
+        parents = {row.merged_into for i in level if (row := cache[(tenant_id, i)]) is not None}
+        level = {str(p) for p in parents if p is not None} - seen
+        if not level:
+            break
+        seen |= level
+    return seen
+
+
+# Events after which the customers' merge trees and orders are read again (not kept in memory).
+REGROUPING = frozenset({"profiles.profile.merged", "profiles.profile.unmerged"})
+
+
 async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     """Every new `profiles.profile.*` event, in order (a merge comes before the survivor's snapshot that
     adds the merged profile's orders, so those are moved, not counted again); erased profile ids already
     random."""
+    events = [event for event in events if _profile_ids(event)]
+    if not events:
+        return  # a mention's counters, the sentiment trend: nothing metrics keeps (no read, no write)
     events = await privacy.anonymised(session, events)
     wanted: dict[str, set[str]] = {}
     for event in events:
-        extra = event.data.model_extra or {}
-        if event.type not in PROFILES or (
-            event.type == "profiles.profile.updated"
-            and not FOLDED_CHANGES.intersection(extra.get("changed") or ())
-        ):
-            continue
-        ids = {
-            extra.get("profile_id"),
-            extra.get("survivor_id"),
-            extra.get("merged_id"),
-            extra.get("restored_profile_id"),
-        } - {None}
-        wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
-    if not wanted:
-        return
+        wanted.setdefault(event.tenantid, set()).update(_profile_ids(event))
     await summaries.lock(session, "profiles", wanted)
-    await _load(session, ProfileFact, "profile_id", wanted)
     # The customers the batch may change: the profiles it names and those they are merged into.
-    customers = {t: await summaries.ancestors(session, t, ids) for t, ids in wanted.items()}
-    before = await summaries.customers_now(session, customers)
+    customers = {t: await _with_ancestors(session, t, ids) for t, ids in wanted.items()}
+    cache = _cache(session, ProfileFact)
+
+    def row_of(tenant_id: str, profile_id: str) -> Any:
+        return cache.get((tenant_id, profile_id))
+
+    read = await summaries.read_customers(session, customers, row_of)
+    before = read.tally(row_of)
     for event in events:
-        fold = PROFILES.get(event.type)
-        if fold is not None:
-            try:
-                await fold(session, event, event.data.model_dump())
-            except ValidationError:
-                log.warning(
-                    "metrics.event_unreadable", extra={"event_id": event.id, "event_type": event.type}
-                )
-                raise
-    await summaries.apply(session, (await summaries.customers_now(session, customers)).minus(before))
+        try:
+            await PROFILES[event.type](session, event, _data(event))
+        except ValidationError:
+            log.warning("metrics.event_unreadable", extra={"event_id": event.id, "event_type": event.type})
+            raise
+    if any(event.type in REGROUPING or _orders(event) for event in events):
+        # Merge trees and orders changed: read again (the rows themselves are the session's).
+        read = await summaries.read_customers(session, customers, row_of)
+    else:
+        await session.flush()
+    await summaries.apply(session, read.tally(row_of).minus(before))
+
+
+def _orders(event: Event[c.Contract]) -> bool:
+    """An update that is an order (`_updated`)."""
+    return event.type == "profiles.profile.updated" and "order_count" in (
+        (event.data.model_extra or {}).get("changed") or ()
+    )
