@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, null, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
@@ -253,7 +253,7 @@ _UNTAG = _HASHTAG.delete().where(
 
 async def _read_mentions(session: AsyncSession, wanted: dict[str, set[str]], batch: ListeningBatch) -> None:
     """The batch's mentions as they are before it: their rows, and the live ones' matches and hashtags
-    (three statements per tenant and chunk of ids)."""
+    (two statements per tenant and chunk of ids)."""
     for tenant_id, ids in wanted.items():
         ordered = sorted(ids)
         for i in range(0, len(ordered), rollups.CHUNK):
@@ -279,18 +279,22 @@ async def _read_mentions(session: AsyncSession, wanted: dict[str, set[str]], bat
                     live[mention_id] = state
             if not live:
                 continue
-            for mention_id, query_id, kind in await session.execute(
-                select(_MATCH.c.mention_id, _MATCH.c.query_id, _MATCH.c.kind).where(
-                    _MATCH.c.tenant_id == tenant_id, _MATCH.c.mention_id.in_(sorted(live))
+            # Their matches (query id, kind) and hashtags (tag, None) in one statement.
+            related = await session.execute(
+                union_all(
+                    select(_MATCH.c.mention_id, _MATCH.c.query_id, _MATCH.c.kind).where(
+                        _MATCH.c.tenant_id == tenant_id, _MATCH.c.mention_id.in_(sorted(live))
+                    ),
+                    select(_HASHTAG.c.mention_id, _HASHTAG.c.tag, null()).where(
+                        _HASHTAG.c.tenant_id == tenant_id, _HASHTAG.c.mention_id.in_(sorted(live))
+                    ),
                 )
-            ):
-                live[mention_id].matches[query_id] = kind
-            for mention_id, tag in await session.execute(
-                select(_HASHTAG.c.mention_id, _HASHTAG.c.tag).where(
-                    _HASHTAG.c.tenant_id == tenant_id, _HASHTAG.c.mention_id.in_(sorted(live))
-                )
-            ):
-                live[mention_id].tags.add(tag)
+            )
+            for mention_id, value, kind in related.tuples():
+                if kind is None:
+                    live[mention_id].tags.add(value)
+                else:
+                    live[mention_id].matches[value] = kind
 
 
 def add_mention(batch: ListeningBatch, tenant_id: str, m: c.MentionReceived) -> None:
