@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,6 +28,7 @@ from sqlmodel import SQLModel, col
 from services.metrics import privacy
 from services.metrics.logic import rollups, summaries
 from services.metrics.logic.rollups import utc
+from services.metrics.logic.rows import Rows
 from services.metrics.models import (
     AlertFact,
     ConversationFact,
@@ -79,114 +79,7 @@ def _newer(at: datetime, last: datetime | None) -> bool:
     return last is None or utc(at) >= utc(last)
 
 
-# A batch's rows, loaded once: (tenant, id) → the row, or None when the database has none.
-RowCache = dict[tuple[str, str], Any]
-
-
-def _cache(session: AsyncSession, model: type[SQLModel]) -> RowCache:
-    cache: RowCache = session.info.setdefault(model.__tablename__, {})
-    return cache
-
-
-async def _load(session: AsyncSession, model: Any, key: str, wanted: dict[str, set[str]]) -> None:
-    """Load the rows a batch is about in one query per tenant (instead of one per event)."""
-    cache = _cache(session, model)
-    for tenant_id, ids in wanted.items():
-        missing = {i for i in ids if (tenant_id, i) not in cache}
-        if not missing:
-            continue
-        found = await session.scalars(
-            select(model).where(model.tenant_id == tenant_id, getattr(model, key).in_(sorted(missing)))
-        )
-        for row in found:
-            cache[(tenant_id, getattr(row, key))] = row
-        for i in missing:
-            cache.setdefault((tenant_id, i), None)
-
-
-async def _get(session: AsyncSession, model: Any, tenant_id: str, id_: str) -> Any:
-    cache = _cache(session, model)
-    if (tenant_id, id_) not in cache:
-        cache[(tenant_id, id_)] = await session.get(model, (tenant_id, id_))
-    return cache[(tenant_id, id_)]
-
-
-def _new(session: AsyncSession, row: Any, tenant_id: str, id_: str) -> Any:
-    session.add(row)
-    _cache(session, type(row))[(tenant_id, id_)] = row
-    return row
-
-
-class Row(SimpleNamespace):
-    """A fact row as a batch folds it: read once (or made), changed in memory, written once."""
-
-
-class Rows:
-    """A batch's rows of one fact table keyed by (tenant, `key`): read in one statement per tenant,
-    changed in memory, then written in a statement per set of changed columns (the new rows in one)."""
-
-    def __init__(self, model: type[SQLModel], key: str) -> None:
-        self.table: Any = model.__table__  # type: ignore[attr-defined]
-        self.key = key
-        self.rows: dict[tuple[str, str], Row | None] = {}
-        self.read_as: dict[tuple[str, str], dict[str, Any]] = {}  # the rows as read
-        # A new row's values: the model's defaults.
-        self.defaults = {
-            name: info.get_default(call_default_factory=True) for name, info in model.model_fields.items()
-        }
-
-    async def read(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
-        column = self.table.c[self.key]
-        for tenant_id, ids in wanted.items():
-            missing = sorted(i for i in ids if (tenant_id, i) not in self.rows)
-            if not missing:
-                continue
-            self.rows.update(((tenant_id, i), None) for i in missing)
-            found = await session.execute(
-                select(self.table).where(self.table.c.tenant_id == tenant_id, column.in_(missing))
-            )
-            for values in found.mappings():
-                key = (tenant_id, values[self.key])
-                self.read_as[key] = dict(values)
-                self.rows[key] = Row(**values)
-
-    def get(self, tenant_id: str, id_: str) -> Row | None:
-        return self.rows.get((tenant_id, id_))
-
-    def get_or_add(self, tenant_id: str, id_: str) -> Row:
-        row = self.rows.get((tenant_id, id_))
-        if row is None:
-            values = {**self.defaults, "tenant_id": tenant_id, self.key: id_}
-            row = self.rows[(tenant_id, id_)] = Row(
-                **{k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
-            )
-        return row
-
-    async def write(self, session: AsyncSession) -> None:
-        new: list[dict[str, Any]] = []
-        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for key, row in sorted(self.rows.items()):
-            if row is None:
-                continue
-            values = vars(row)
-            before = self.read_as.get(key)
-            if before is None:
-                new.append(dict(values))
-                continue
-            columns = tuple(name for name, value in values.items() if before.get(name) != value)
-            if columns:
-                changed.setdefault(columns, []).append(
-                    {"_t": key[0], "_id": key[1], **{f"_{name}": values[name] for name in columns}}
-                )
-        if new:
-            await session.execute(self.table.insert(), new)
-        for columns, rows in changed.items():
-            stmt = (
-                self.table.update()
-                .where(self.table.c.tenant_id == bindparam("_t"), self.table.c[self.key] == bindparam("_id"))
-                .values({name: bindparam(f"_{name}") for name in columns})
-            )
-            await session.execute(stmt, rows)
+# --- listening ------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -232,6 +125,13 @@ class ListeningBatch:
 
 
 _MENTION: Any = MentionFact.__table__  # type: ignore[attr-defined]
+_PROFILE: Any = ProfileFact.__table__  # type: ignore[attr-defined]
+_ORDER: Any = OrderFact.__table__  # type: ignore[attr-defined]
+_MOVE_ORDER = (
+    _ORDER.update()
+    .where(_ORDER.c.tenant_id == bindparam("_t"), _ORDER.c.event_id == bindparam("_e"))
+    .values(owner_id=bindparam("_owner"))
+)
 _MATCH: Any = MentionQueryFact.__table__  # type: ignore[attr-defined]
 _HASHTAG: Any = MentionHashtagFact.__table__  # type: ignore[attr-defined]
 _MENTION_KEY = (_MENTION.c.tenant_id == bindparam("t"), _MENTION.c.mention_id == bindparam("m"))
@@ -639,42 +539,46 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
 # --- profiles -------------------------------------------------------------------------------------
 
 
-async def _profile(session: AsyncSession, tenant_id: str, profile_id: str) -> ProfileFact:
-    row: ProfileFact | None = await _get(session, ProfileFact, tenant_id, profile_id)
-    if row is None:
-        row = ProfileFact(tenant_id=tenant_id, profile_id=profile_id)
-        _new(session, row, tenant_id, profile_id)
-    return row
+@dataclass
+class ProfilesBatch:
+    """What a profiles batch folds into: its profiles' rows (read once, written once)."""
+
+    session: AsyncSession
+    profiles: Rows = field(default_factory=lambda: Rows(ProfileFact, "profile_id"))
 
 
-async def survivor_of(session: AsyncSession, tenant_id: str, profile_id: str) -> str:
+def _profile(batch: ProfilesBatch, tenant_id: str, profile_id: str) -> Any:
+    return batch.profiles.get_or_add(tenant_id, profile_id)
+
+
+async def survivor_of(batch: ProfilesBatch, tenant_id: str, profile_id: str) -> str:
     """The profile `profile_id` counts as now: itself, or the survivor of the merges it went into."""
     current = profile_id
     for _ in range(summaries.MAX_MERGE_HOPS):
-        row = await _get(session, ProfileFact, tenant_id, current)
+        row = await batch.profiles.fetch(batch.session, tenant_id, current)
         if row is None or row.merged_into is None:
             return current
         current = row.merged_into
     return current
 
 
-async def _created(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+async def _created(batch: ProfilesBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     created = c.ProfileCreated.model_validate(data)
-    row = await _profile(session, event.tenantid, created.profile_id)
+    row = _profile(batch, event.tenantid, created.profile_id)
     if row.own_first_seen_at is None or utc(event.time) <= utc(row.own_first_seen_at):
         row.own_first_seen_at, row.own_platform = utc(event.time), created.platform[:64]
     if row.first_seen_at is None or utc(event.time) <= utc(row.first_seen_at):
         row.first_seen_at, row.platform = utc(event.time), created.platform[:64]
 
 
-async def _updated(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+async def _updated(batch: ProfilesBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     """A snapshot: lifecycle stage and lifetime value. An update naming `order_count` is an order (profiles
     announces each order this way, and only orders change that count): one order at the event's time."""
     updated = c.ProfileUpdated.model_validate(data)
     if not FOLDED_CHANGES.intersection(updated.changed):
         return  # a mention's counters, the sentiment trend: nothing metrics keeps (no write at all)
     tenant_id, snap = event.tenantid, updated.profile
-    row = await _profile(session, tenant_id, updated.profile_id)
+    row = _profile(batch, tenant_id, updated.profile_id)
     if row.first_seen_at is None:
         row.first_seen_at = utc(event.time)
     if row.own_first_seen_at is None:
@@ -685,8 +589,7 @@ async def _updated(session: AsyncSession, event: Event[c.Contract], data: dict[s
             row.lifecycle_stage, row.stage_at = snap.lifecycle_stage, utc(event.time)
     if "order_count" not in updated.changed:
         return
-    await session.flush()
-    owner = await survivor_of(session, tenant_id, updated.profile_id)
+    owner = await survivor_of(batch, tenant_id, updated.profile_id)
     order = {
         "tenant_id": tenant_id,
         "event_id": event.id,
@@ -694,48 +597,41 @@ async def _updated(session: AsyncSession, event: Event[c.Contract], data: dict[s
         "owner_id": owner,
         "at": utc(event.time),
     }
-    await _insert_new(session, OrderFact, [order])
+    await _insert_new(batch.session, OrderFact, [order])
 
 
-async def _lifecycle(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+async def _lifecycle(batch: ProfilesBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     changed = c.LifecycleChanged.model_validate(data)
-    row = await _profile(session, event.tenantid, changed.profile_id)
+    row = _profile(batch, event.tenantid, changed.profile_id)
     if _newer(event.time, row.stage_at):
         row.lifecycle_stage, row.stage_at = changed.to_stage, utc(event.time)
 
 
-async def _profile_merged(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+async def _profile_merged(batch: ProfilesBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     """The merged profile counts as the survivor from now on: its orders move to the survivor, and the
     survivor was first seen when the earlier of the two was."""
     merged = c.ProfileMerged.model_validate(data)
     tenant_id = event.tenantid
-    survivor = await _profile(session, tenant_id, merged.survivor_id)
-    gone = await _profile(session, tenant_id, merged.merged_id)
+    survivor = _profile(batch, tenant_id, merged.survivor_id)
+    gone = _profile(batch, tenant_id, merged.merged_id)
     gone.merged_into, gone.merged_at = merged.survivor_id, utc(event.time)
     if gone.first_seen_at is not None and (
         survivor.first_seen_at is None or utc(gone.first_seen_at) < utc(survivor.first_seen_at)
     ):
         survivor.first_seen_at, survivor.platform = gone.first_seen_at, gone.platform
-    await session.flush()
-    await session.execute(
+    await batch.session.execute(
         update(OrderFact)
         .where(col(OrderFact.tenant_id) == tenant_id, col(OrderFact.owner_id) == merged.merged_id)
         .values(owner_id=merged.survivor_id)
     )
 
 
-async def _merged_into(session: AsyncSession, tenant_id: str, profile_id: str) -> list[ProfileFact]:
+async def _merged_into(batch: ProfilesBatch, tenant_id: str, profile_id: str) -> list[Any]:
     """The profile and every profile merged into it, directly or through earlier merges."""
-    found: list[ProfileFact] = [await _profile(session, tenant_id, profile_id)]
+    found: list[Any] = [_profile(batch, tenant_id, profile_id)]
     wanted = [profile_id]
     for _ in range(summaries.MAX_MERGE_HOPS):
-        rows = (
-            await session.execute(
-                select(ProfileFact).where(
-                    col(ProfileFact.tenant_id) == tenant_id, col(ProfileFact.merged_into).in_(wanted)
-                )
-            )
-        ).scalars()
+        rows = await batch.profiles.where(batch.session, tenant_id, _PROFILE.c.merged_into.in_(wanted))
         more = [r for r in rows if all(r is not f for f in found)]
         if not more:
             break
@@ -744,16 +640,16 @@ async def _merged_into(session: AsyncSession, tenant_id: str, profile_id: str) -
     return found
 
 
-async def _first_seen_again(session: AsyncSession, tenant_id: str, profile_id: str) -> None:
+async def _first_seen_again(batch: ProfilesBatch, tenant_id: str, profile_id: str) -> None:
     """The person's first sighting from the profiles that make them up now (after an unmerge)."""
-    group = await _merged_into(session, tenant_id, profile_id)
+    group = await _merged_into(batch, tenant_id, profile_id)
     seen = [(utc(r.own_first_seen_at), r.own_platform) for r in group if r.own_first_seen_at is not None]
     if seen:
         row = group[0]
         row.first_seen_at, row.platform = min(seen, key=lambda s: s[0])
 
 
-async def _profile_unmerged(session: AsyncSession, event: Event[c.Contract], data: dict[str, Any]) -> None:
+async def _profile_unmerged(batch: ProfilesBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     """A merge undone: the restored profile counts as itself again, with its orders (and those of profiles
     merged into it), and each side's first sighting is its own again. Identifiers split off to a new
     profile (no merge undone) move no order and no sighting."""
@@ -761,25 +657,27 @@ async def _profile_unmerged(session: AsyncSession, event: Event[c.Contract], dat
     if unmerged.merge_id is None:
         return
     tenant_id = event.tenantid
-    restored = await _profile(session, tenant_id, unmerged.restored_profile_id)
+    restored = _profile(batch, tenant_id, unmerged.restored_profile_id)
     if restored.merged_into != unmerged.profile_id:
         return  # not merged there (a duplicate, or the merge never reached metrics): nothing to undo
     restored.merged_into, restored.merged_at = None, None
-    await session.flush()
     for profile_id in (unmerged.profile_id, unmerged.restored_profile_id):
-        await _first_seen_again(session, tenant_id, profile_id)
-    orders = (
-        await session.execute(
-            select(OrderFact).where(
-                col(OrderFact.tenant_id) == tenant_id, col(OrderFact.owner_id) == unmerged.profile_id
-            )
+        await _first_seen_again(batch, tenant_id, profile_id)
+    orders = await batch.session.execute(
+        select(_ORDER.c.event_id, _ORDER.c.origin_id).where(
+            _ORDER.c.tenant_id == tenant_id, _ORDER.c.owner_id == unmerged.profile_id
         )
-    ).scalars()
-    for order in list(orders):
-        order.owner_id = await survivor_of(session, tenant_id, order.origin_id)
+    )
+    moved = []
+    for event_id, origin_id in list(orders.tuples()):
+        owner = await survivor_of(batch, tenant_id, origin_id)
+        if owner != unmerged.profile_id:
+            moved.append({"_t": tenant_id, "_e": event_id, "_owner": owner})
+    if moved:
+        await batch.session.execute(_MOVE_ORDER, moved)
 
 
-Fold = Callable[[AsyncSession, Event[c.Contract], dict[str, Any]], Coroutine[Any, Any, None]]
+Fold = Callable[[ProfilesBatch, Event[c.Contract], dict[str, Any]], Coroutine[Any, Any, None]]
 
 PROFILES: dict[str, Fold] = {
     "profiles.profile.created": _created,
@@ -802,13 +700,12 @@ def _profile_ids(event: Event[c.Contract]) -> set[str]:
     return {str(i) for i in ids if i is not None}
 
 
-async def _with_ancestors(session: AsyncSession, tenant_id: str, ids: set[str]) -> set[str]:
+async def _with_ancestors(batch: ProfilesBatch, tenant_id: str, ids: set[str]) -> set[str]:
     """The profiles and every profile they were merged into, up their chains (their rows read)."""
     seen, level = set(ids), set(ids)
-    cache = _cache(session, ProfileFact)
     for _ in range(summaries.MAX_MERGE_HOPS):
-        await _load(session, ProfileFact, "profile_id", {tenant_id: level})
-        parents = {row.merged_into for i in level if (row := cache[(tenant_id, i)]) is not None}
+        await batch.profiles.read(batch.session, {tenant_id: level})
+        parents = {row.merged_into for i in level if (row := batch.profiles.get(tenant_id, i)) is not None}
         level = {str(p) for p in parents if p is not None} - seen
         if not level:
             break
@@ -832,27 +729,22 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
     for event in events:
         wanted.setdefault(event.tenantid, set()).update(_profile_ids(event))
     await summaries.lock(session, "profiles", wanted)
+    batch = ProfilesBatch(session)
     # The customers the batch may change: the profiles it names and those they are merged into.
-    customers = {t: await _with_ancestors(session, t, ids) for t, ids in wanted.items()}
-    cache = _cache(session, ProfileFact)
-
-    def row_of(tenant_id: str, profile_id: str) -> Any:
-        return cache.get((tenant_id, profile_id))
-
-    read = await summaries.read_customers(session, customers, row_of)
-    before = read.tally(row_of)
+    customers = {t: await _with_ancestors(batch, t, ids) for t, ids in wanted.items()}
+    read = await summaries.read_customers(session, customers, batch.profiles)
+    before = read.tally(batch.profiles.get)
     for event in events:
         try:
-            await PROFILES[event.type](session, event, _data(event))
+            await PROFILES[event.type](batch, event, _data(event))
         except ValidationError:
             log.warning("metrics.event_unreadable", extra={"event_id": event.id, "event_type": event.type})
             raise
     if any(event.type in REGROUPING or _orders(event) for event in events):
-        # Merge trees and orders changed: read again (the rows themselves are the session's).
-        read = await summaries.read_customers(session, customers, row_of)
-    else:
-        await session.flush()
-    await summaries.apply(session, read.tally(row_of).minus(before))
+        # Merge trees and orders changed: read again (the rows are the batch's).
+        read = await summaries.read_customers(session, customers, batch.profiles)
+    await batch.profiles.write(session)
+    await summaries.apply(session, read.tally(batch.profiles.get).minus(before))
 
 
 def _orders(event: Event[c.Contract]) -> bool:

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.metrics.logic.rollups import utc
+from services.metrics.logic.rows import Rows
 from services.metrics.models import (
     ClvTotal,
     ConversationFact,
@@ -273,16 +274,16 @@ class Customers:
         return tally
 
 
-async def read_customers(
-    session: AsyncSession, wanted: dict[str, set[str]], row_of: Callable[[str, str], Any]
-) -> Customers:
+async def read_customers(session: AsyncSession, wanted: dict[str, set[str]], profiles: Rows) -> Customers:
     """The first orders of the customers among `wanted` and the profiles merged into them, read (their
-    own rows, already read, as `row_of` gives them; pending changes flushed first)."""
-    await session.flush()
+    own rows already read into `profiles`; its changes written first)."""
+    await profiles.write(session)
     customers = Customers(wanted)
-    p, o = ProfileFact, OrderFact
+    o = OrderFact
     for tenant_id, ids in wanted.items():
-        roots = sorted(i for i in ids if (r := row_of(tenant_id, i)) is not None and r.merged_into is None)
+        roots = sorted(
+            i for i in ids if (r := profiles.get(tenant_id, i)) is not None and r.merged_into is None
+        )
         if not roots:
             continue
         orders = await session.execute(
@@ -294,15 +295,7 @@ async def read_customers(
         customers.firsts.update(((tenant_id, owner), at) for owner, at in orders.tuples())
         level = roots
         for _ in range(MAX_MERGE_HOPS):
-            found = list(
-                (
-                    await session.execute(
-                        select(ProfileFact).where(
-                            col(p.tenant_id) == tenant_id, col(p.merged_into).in_(level)
-                        )
-                    )
-                ).scalars()
-            )
+            found = await profiles.where(session, tenant_id, profiles.table.c.merged_into.in_(level))
             if not found:
                 break
             for child in found:
