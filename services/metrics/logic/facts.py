@@ -541,10 +541,16 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
 
 @dataclass
 class ProfilesBatch:
-    """What a profiles batch folds into: its profiles' rows (read once, written once)."""
+    """What a profiles batch folds into: its profiles' rows (read once, written once) and the orders it
+    adds (inserted together, before anything reads or moves orders)."""
 
     session: AsyncSession
     profiles: Rows = field(default_factory=lambda: Rows(ProfileFact, "profile_id"))
+    orders: list[dict[str, Any]] = field(default_factory=list)
+
+    async def add_orders(self) -> None:
+        await _insert_new(self.session, OrderFact, self.orders)
+        self.orders = []
 
 
 def _profile(batch: ProfilesBatch, tenant_id: str, profile_id: str) -> Any:
@@ -597,7 +603,7 @@ async def _updated(batch: ProfilesBatch, event: Event[c.Contract], data: dict[st
         "owner_id": owner,
         "at": utc(event.time),
     }
-    await _insert_new(batch.session, OrderFact, [order])
+    batch.orders.append(order)
 
 
 async def _lifecycle(batch: ProfilesBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
@@ -611,6 +617,7 @@ async def _profile_merged(batch: ProfilesBatch, event: Event[c.Contract], data: 
     """The merged profile counts as the survivor from now on: its orders move to the survivor, and the
     survivor was first seen when the earlier of the two was."""
     merged = c.ProfileMerged.model_validate(data)
+    await batch.add_orders()  # the merged profile's orders move
     tenant_id = event.tenantid
     survivor = _profile(batch, tenant_id, merged.survivor_id)
     gone = _profile(batch, tenant_id, merged.merged_id)
@@ -654,6 +661,7 @@ async def _profile_unmerged(batch: ProfilesBatch, event: Event[c.Contract], data
     merged into it), and each side's first sighting is its own again. Identifiers split off to a new
     profile (no merge undone) move no order and no sighting."""
     unmerged = c.ProfileUnmerged.model_validate(data)
+    await batch.add_orders()  # the restored profile's orders move back
     if unmerged.merge_id is None:
         return
     tenant_id = event.tenantid
@@ -740,6 +748,7 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
         except ValidationError:
             log.warning("metrics.event_unreadable", extra={"event_id": event.id, "event_type": event.type})
             raise
+    await batch.add_orders()
     if any(event.type in REGROUPING or _orders(event) for event in events):
         # Merge trees and orders changed: read again (the rows are the batch's).
         read = await summaries.read_customers(session, customers, batch.profiles)
