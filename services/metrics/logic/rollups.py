@@ -7,7 +7,7 @@ topic query it matched by id, each of its hashtags), once among all mentions and
 it passes (its platform, channel, language, and each listening
 query it matched). Folding keeps them in the transaction that changes the mention rows: the listening
 batch's mentions are counted as they stand before the batch and after it, and the difference is added
-(`snapshot`, `apply`), so a reanalysis moves a mention between values, a removal takes it out, and a
+(`facts.on_listening`, `apply`), so a reanalysis moves a mention between values, a removal takes it out, and a
 duplicated or late event changes nothing, whatever the order of the batch's events.
 
 `backfill` computes them from the rows (a migration, a database seeded directly).
@@ -25,9 +25,8 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from services.metrics.models import MentionCount, MentionFact, MentionHashtagFact, MentionQueryFact
+from services.metrics.models import MentionCount
 from shared.db import lock_tenant
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
@@ -77,9 +76,10 @@ def contribution(
     matches: Sequence[tuple[str, str]],
     tags: Sequence[str],
     into: Counter[Key],
+    sign: int = 1,
 ) -> None:
     """What one live mention (its row) with its (query id, kind) matches and its hashtags adds to the
-    counts."""
+    counts (`sign` -1: takes away)."""
     hour = hour_of(mention.created_at)
     filters = ["", filter_of("platform", mention.platform), filter_of("language", mention.language)]
     if mention.channel_id is not None:
@@ -91,7 +91,7 @@ def contribution(
     values.extend(("hashtag", tag) for tag in tags)
     for f in filters:
         for name, value in values:
-            into[(tenant_id, f, hour, name, value)] += 1
+            into[(tenant_id, f, hour, name, value)] += sign
 
 
 def touched(events: Iterable[Event[Contract]]) -> dict[str, set[str]]:
@@ -105,54 +105,11 @@ def touched(events: Iterable[Event[Contract]]) -> dict[str, set[str]]:
     return wanted
 
 
-async def before(
-    session: AsyncSession, events: Sequence[Event[Contract]]
-) -> tuple[dict[str, set[str]], Counter[Key]]:
-    """The mentions a listening batch may change, and what they add to the counts before it. On
-    PostgreSQL the tenant's listening batches are serialised from here to the commit (two replicas
+async def lock(session: AsyncSession, wanted: dict[str, set[str]]) -> None:
+    """On PostgreSQL the tenant's listening batches are serialised from here to the commit (two replicas
     folding the same mention at once would each count it from the same "before")."""
-    wanted = touched(events)
     for tenant_id in sorted(wanted):
         await lock_tenant(session, "metrics.mention_count", tenant_id)
-    return wanted, await snapshot(session, wanted)
-
-
-async def snapshot(session: AsyncSession, wanted: dict[str, set[str]]) -> Counter[Key]:
-    """What the live mentions among `wanted` add to the counts now (pending changes flushed first)."""
-    counts: Counter[Key] = Counter()
-    m, q, h = MentionFact, MentionQueryFact, MentionHashtagFact
-    for tenant_id, ids in wanted.items():
-        ordered = sorted(ids)
-        for i in range(0, len(ordered), CHUNK):
-            chunk = ordered[i : i + CHUNK]
-            rows = await session.execute(
-                select_(
-                    m.mention_id, m.created_at, m.platform, m.channel_id, m.language, m.sentiment, m.intent
-                ).where(
-                    col(m.tenant_id) == tenant_id, col(m.mention_id).in_(chunk), col(m.removed_at).is_(None)
-                )
-            )
-            mentions = list(rows)
-            if not mentions:
-                continue
-            live = [r.mention_id for r in mentions]
-            matches: dict[str, list[tuple[str, str]]] = {}
-            for mention_id, query_id, kind in await session.execute(
-                select_(q.mention_id, q.query_id, q.kind).where(
-                    col(q.tenant_id) == tenant_id, col(q.mention_id).in_(live)
-                )
-            ):
-                matches.setdefault(mention_id, []).append((query_id, kind))
-            tags: dict[str, list[str]] = {}
-            for mention_id, tag in await session.execute(
-                select_(h.mention_id, h.tag).where(col(h.tenant_id) == tenant_id, col(h.mention_id).in_(live))
-            ):
-                tags.setdefault(mention_id, []).append(tag)
-            for r in mentions:
-                contribution(
-                    tenant_id, r, sorted(matches.get(r.mention_id, [])), tags.get(r.mention_id, []), counts
-                )
-    return counts
 
 
 KEYS = ("tenant_id", "filter", "span", "start", "field", "value")
@@ -168,19 +125,14 @@ def _upsert(dialect: str) -> Any:
     return stmt.on_conflict_do_update(index_elements=list(KEYS), set_={"n": _table.c.n + stmt.excluded.n})
 
 
-async def apply(session: AsyncSession, wanted: dict[str, set[str]], before: Counter[Key]) -> None:
-    """Add to the counts what the batch changed: the `wanted` mentions now, less `before`."""
-    if not wanted:
-        return
-    await session.flush()
-    after = await snapshot(session, wanted)
+async def apply(session: AsyncSession, change: Counter[Key]) -> None:
+    """Add to the hourly and daily counts what a batch changed (per hour: what its mentions add after it
+    less what they added before)."""
     delta: Counter[tuple[str, str, str, datetime, str, str]] = Counter()
-    for key in before.keys() | after.keys():
-        change = after[key] - before[key]
-        if change:
-            tenant_id, f, hour, name, value = key
-            delta[(tenant_id, f, "h", hour, name, value)] += change
-            delta[(tenant_id, f, "d", hour.replace(hour=0), name, value)] += change
+    for (tenant_id, f, hour, name, value), n in change.items():
+        if n:
+            delta[(tenant_id, f, "h", hour, name, value)] += n
+            delta[(tenant_id, f, "d", hour.replace(hour=0), name, value)] += n
     if delta:
         rows = [
             {"tenant_id": t, "filter": f, "span": s, "start": at, "field": name, "value": v, "n": n}

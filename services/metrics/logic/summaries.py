@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.metrics.logic.rollups import utc
+from services.metrics.logic.rows import Rows
 from services.metrics.models import (
     ClvTotal,
     ConversationFact,
@@ -250,76 +251,57 @@ async def new_answers(session: AsyncSession, answers: Sequence[tuple[str, Any]])
     return tally
 
 
-async def customers_now(session: AsyncSession, wanted: dict[str, set[str]]) -> Tally:
-    """What the customers among `wanted` (profile ids; those merged away add nothing) add now."""
-    await session.flush()
-    tally = Tally()
-    p, o = ProfileFact, OrderFact
+@dataclass
+class Customers:
+    """The customers a profiles batch may change (per tenant, profile ids: those merged away add nothing),
+    with what their value and conversion need besides their own rows: each one's first order and the
+    profiles merged into it."""
+
+    ids: dict[str, set[str]]
+    firsts: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    children: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+
+    def tally(self, row_of: Callable[[str, str], Any]) -> Tally:
+        """What they add, their rows as `row_of` (tenant, profile id) gives them (None: no row)."""
+        tally = Tally()
+        for tenant_id, ids in self.ids.items():
+            for profile_id in sorted(ids):
+                r = row_of(tenant_id, profile_id)
+                if r is None or r.merged_into is not None:
+                    continue
+                value = customer_value(r, functools.partial(_children_of, self.children, tenant_id))
+                add_customer(tenant_id, r, self.firsts.get((tenant_id, profile_id)), value, tally)
+        return tally
+
+
+async def read_customers(session: AsyncSession, wanted: dict[str, set[str]], profiles: Rows) -> Customers:
+    """The first orders of the customers among `wanted` and the profiles merged into them, read (their
+    own rows already read into `profiles`; its changes written first)."""
+    await profiles.write(session)
+    customers = Customers(wanted)
+    o = OrderFact
     for tenant_id, ids in wanted.items():
-        if not ids:
-            continue
-        rows = list(
-            (
-                await session.execute(
-                    select(ProfileFact).where(
-                        col(p.tenant_id) == tenant_id, col(p.profile_id).in_(sorted(ids))
-                    )
-                )
-            ).scalars()
+        roots = sorted(
+            i for i in ids if (r := profiles.get(tenant_id, i)) is not None and r.merged_into is None
         )
-        roots = [r for r in rows if r.merged_into is None]
         if not roots:
             continue
         orders = await session.execute(
             select(col(o.owner_id), col(o.at))
-            .where(col(o.tenant_id) == tenant_id, col(o.owner_id).in_([r.profile_id for r in roots]))
+            .where(col(o.tenant_id) == tenant_id, col(o.owner_id).in_(roots))
             .order_by(col(o.owner_id), col(o.at).desc())
         )
         # Each owner's earliest order last, so it is the one kept.
-        firsts = {owner: at for owner, at in orders.tuples()}
-        children: dict[str, list[Any]] = {}
-        level = [r.profile_id for r in roots]
+        customers.firsts.update(((tenant_id, owner), at) for owner, at in orders.tuples())
+        level = roots
         for _ in range(MAX_MERGE_HOPS):
-            found = list(
-                (
-                    await session.execute(
-                        select(ProfileFact).where(
-                            col(p.tenant_id) == tenant_id, col(p.merged_into).in_(level)
-                        )
-                    )
-                ).scalars()
-            )
+            found = await profiles.where(session, tenant_id, profiles.table.c.merged_into.in_(level))
             if not found:
                 break
             for child in found:
-                children.setdefault(str(child.merged_into), []).append(child)
+                customers.children.setdefault((tenant_id, str(child.merged_into)), []).append(child)
             level = [child.profile_id for child in found]
-        for r in roots:
-            value = customer_value(
-                r, functools.partial(_children_of, {("", k): v for k, v in children.items()}, "")
-            )
-            add_customer(tenant_id, r, firsts.get(r.profile_id), value, tally)
-    return tally
-
-
-async def ancestors(session: AsyncSession, tenant_id: str, ids: Iterable[str]) -> set[str]:
-    """The profiles and every profile they were merged into, up their chains."""
-    p = ProfileFact
-    seen = set(ids)
-    level = set(seen)
-    for _ in range(MAX_MERGE_HOPS):
-        if not level:
-            break
-        found = await session.execute(
-            select(col(p.merged_into)).where(
-                col(p.tenant_id) == tenant_id,
-                col(p.profile_id).in_(sorted(level)),
-                col(p.merged_into).is_not(None),
-            )
-        )
-        level = {str(m) for (m,) in found.tuples()} - seen
-        seen |= level
-    return seen
+    return customers
 
 
 def _pack(values: Sequence[int]) -> bytes:

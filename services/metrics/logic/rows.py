@@ -1,0 +1,112 @@
+"""A batch's fact rows as plain objects: read once, changed in memory, written once (Core statements,
+no ORM objects: building and tracking those costs more than the folds themselves)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+
+class Row(SimpleNamespace):
+    """A fact row as a batch folds it: read once (or made), changed in memory, written once."""
+
+
+def _copy(values: Any) -> dict[str, Any]:
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+
+
+class Rows:
+    """A batch's rows of one fact table keyed by (tenant, `key`): read in one statement per tenant,
+    changed in memory, then written in a statement per set of changed columns (the new rows in one)."""
+
+    def __init__(self, model: type[SQLModel], key: str) -> None:
+        self.table: Any = model.__table__  # type: ignore[attr-defined]
+        self.key = key
+        self.rows: dict[tuple[str, str], Row | None] = {}
+        self.written: dict[tuple[str, str], dict[str, Any]] = {}  # the rows as the database has them
+        # A new row's values: the model's defaults.
+        self.defaults = {
+            name: info.get_default(call_default_factory=True) for name, info in model.model_fields.items()
+        }
+
+    def _found(self, tenant_id: str, values: Any) -> Row:
+        """A row read: the batch's own when it has it (written out before any read), else as read."""
+        key = (tenant_id, values[self.key])
+        row = self.rows.get(key)
+        if row is None:
+            self.written[key] = _copy(values)
+            row = self.rows[key] = Row(**_copy(values))
+        return row
+
+    async def read(self, session: AsyncSession, wanted: dict[str, set[str]]) -> None:
+        """The rows of these ids the batch has not read yet (one statement per tenant)."""
+        column = self.table.c[self.key]
+        for tenant_id, ids in wanted.items():
+            missing = sorted(i for i in ids if (tenant_id, i) not in self.rows)
+            if not missing:
+                continue
+            self.rows.update(((tenant_id, i), None) for i in missing)
+            found = await session.execute(
+                select(self.table).where(self.table.c.tenant_id == tenant_id, column.in_(missing))
+            )
+            for values in found.mappings():
+                self._found(tenant_id, values)
+
+    async def where(self, session: AsyncSession, tenant_id: str, *conditions: Any) -> list[Row]:
+        """The tenant's rows that meet `conditions` (the batch's changes written out first)."""
+        await self.write(session)
+        found = await session.execute(
+            select(self.table).where(self.table.c.tenant_id == tenant_id, *conditions)
+        )
+        return [self._found(tenant_id, values) for values in found.mappings()]
+
+    async def fetch(self, session: AsyncSession, tenant_id: str, id_: str) -> Row | None:
+        """One row, read if the batch has not yet."""
+        if (tenant_id, id_) not in self.rows:
+            await self.read(session, {tenant_id: {id_}})
+        return self.rows[(tenant_id, id_)]
+
+    def get(self, tenant_id: str, id_: str) -> Row | None:
+        return self.rows.get((tenant_id, id_))
+
+    def get_or_add(self, tenant_id: str, id_: str) -> Row:
+        """The row, or a new one with the model's defaults."""
+        row = self.rows.get((tenant_id, id_))
+        if row is None:
+            values = {**self.defaults, "tenant_id": tenant_id, self.key: id_}
+            row = self.rows[(tenant_id, id_)] = Row(**_copy(values))
+        return row
+
+    async def write(self, session: AsyncSession) -> None:
+        """What changed since the rows were read or last written: the new rows in one statement, the others
+        in one per set of changed columns."""
+        new: list[dict[str, Any]] = []
+        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for key, row in sorted(self.rows.items()):
+            if row is None:
+                continue
+            values = vars(row)
+            before = self.written.get(key)
+            if before is None:
+                new.append(dict(values))
+            else:
+                columns = tuple(name for name, value in values.items() if before.get(name) != value)
+                if not columns:
+                    continue
+                changed.setdefault(columns, []).append(
+                    {"_t": key[0], "_id": key[1], **{f"_{name}": values[name] for name in columns}}
+                )
+            self.written[key] = _copy(values)
+        if new:
+            await session.execute(self.table.insert(), new)
+        for columns, rows in changed.items():
+            stmt = (
+                self.table.update()
+                .where(self.table.c.tenant_id == bindparam("_t"), self.table.c[self.key] == bindparam("_id"))
+                .values({name: bindparam(f"_{name}") for name in columns})
+            )
+            await session.execute(stmt, rows)
