@@ -87,7 +87,6 @@ def stage(session: AsyncSession, event_: CloudEvent) -> None:
     staged = sync.info.get(_STAGED)
     if not isinstance(staged, _Staged):
         staged = sync.info[_STAGED] = _Staged()
-        staged.watch(sync)
     staged.pending.append(
         (
             sync.get_nested_transaction() or sync.get_transaction(),
@@ -110,13 +109,6 @@ class _Staged:
     written_in: dict[SessionTransaction, list[_Tagged]] = field(default_factory=dict)
     committed: set[SessionTransaction] = field(default_factory=set)
 
-    def watch(self, session: Session) -> None:
-        """Listen to this session only (once: sessions that never stage pay nothing)."""
-        event.listen(session, "do_orm_execute", self._before_orm_statement)
-        event.listen(session, "before_commit", self.write)
-        event.listen(session, "after_commit", self._after_commit)
-        event.listen(session, "after_transaction_end", self._after_transaction_end)
-
     def take(self, session: Session) -> list[dict[str, object]]:
         """The pending rows, in order, now to be written in the session's current transaction."""
         if not self.pending:
@@ -134,15 +126,12 @@ class _Staged:
         if self.pending:
             session.execute(insert(OUTBOX), self.take(session))
 
-    def _before_orm_statement(self, state: ORMExecuteState) -> None:
-        self.write(state.session)
-
-    def _after_commit(self, session: Session) -> None:
+    def after_commit(self, session: Session) -> None:
         savepoint = session.get_nested_transaction()
         if savepoint is not None:
             self.committed.add(savepoint)
 
-    def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
+    def after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is None:
             # The whole transaction ended: what still waits was not committed.
             self.pending.clear()
@@ -164,6 +153,37 @@ class _Staged:
         # Rolled back: its own rows are gone; those staged before it wait again, first (they were
         # staged before anything still waiting).
         self.pending[:] = [*earlier, *((tag, row) for tag, row in self.pending if tag is not transaction)]
+
+
+# Listeners of every session (a per-session `event.listen` cost more than staging one event); each
+# returns at once for a session that staged nothing. An ORM statement writes the rows first, as an
+# autoflush would write ORM objects, so a query (an erasure's delete of outbox rows too) sees them.
+@event.listens_for(Session, "do_orm_execute")
+def _before_orm_statement(state: ORMExecuteState) -> None:
+    staged = state.session.info.get(_STAGED)
+    if staged is not None and staged.pending:
+        staged.write(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    staged = session.info.get(_STAGED)
+    if staged is not None and staged.pending:
+        staged.write(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    staged = session.info.get(_STAGED)
+    if staged is not None:
+        staged.after_commit(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    staged = session.info.get(_STAGED)
+    if staged is not None:
+        staged.after_transaction_end(session, transaction)
 
 
 def _take_staged(session: AsyncSession) -> list[dict[str, object]]:
