@@ -4,6 +4,7 @@
     .venv/bin/python bench/events.py --only parse -n 50000
     .venv/bin/python bench/events.py --only consumer --mode batch -n 20000
     .venv/bin/python bench/events.py --only relay -n 20000
+    .venv/bin/python bench/events.py --only stage --mode 1,8 -n 5000
 
 consumer: N events wait in a fresh nats-server's stream; one consumer process drains them through the
     inbox into a real SQLite file with a trivial handler (one row insert). The consumer parses each
@@ -15,6 +16,9 @@ consumer: N events wait in a fresh nats-server's stream; one consumer process dr
     applied and acked.
 relay: N events staged in a SQLite file's outbox; one relay process publishes them all, acknowledged,
     and marks them published (`OutboxRelay.flush` until nothing is pending).
+stage: N events staged one by one with `stage` into a SQLite file's outbox, `--stage-per` of them per
+    committed transaction (1: a request that announces one event; 8: a consumer's batch), the commit
+    included (`--mode` takes the sizes, e.g. `--only stage --mode 1,8`).
 parse: the CPU of turning one delivery's bytes into a handler's payload, per event, for a
     `listening.mention.received` and an `identity.tenant.created`: the envelope parsed, then the payload
     validated from its dict in the handler (how handlers did it before payloads were typed), against
@@ -155,6 +159,22 @@ async def _relay(nats_url: str, db_url: str, n: int, batch: int) -> dict[str, An
     return {"events": sent, "stored": stored, "cpu_s": cpu, "wall_s": wall}
 
 
+async def _stage(db_url: str, n: int, per: int) -> dict[str, Any]:
+    from shared.db import transaction
+    from shared.events.outbox import stage
+
+    engine, (sessions, _) = await _database(db_url)
+    events = _events(n)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for start in range(0, n, per):
+        async with transaction(sessions) as session:
+            for event in events[start : start + per]:
+                stage(session, event)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    await engine.dispose()
+    return {"events": n, "cpu_s": cpu, "wall_s": wall}
+
+
 def _parse(n: int) -> None:
     from datetime import UTC, datetime
 
@@ -205,6 +225,8 @@ def _worker(args: argparse.Namespace) -> None:
 
     if args.worker == "consumer":
         result = asyncio.run(_consume(args.nats, args.db, args.mode, args.n, args.batch))
+    elif args.worker == "stage":
+        result = asyncio.run(_stage(args.db, args.n, int(args.mode)))
     else:
         result = asyncio.run(_relay(args.nats, args.db, args.n, args.relay_batch))
     result["code"] = str(Path(shared.__file__).parent)
@@ -261,7 +283,9 @@ def _run(kind: str, mode: str, args: argparse.Namespace, nats_url: str, nats_pid
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     nats_cpu = (_cpu_ticks(nats_pid) - ticks0) / os.sysconf("SC_CLK_TCK")
     r = json.loads(out.strip().splitlines()[-1])
-    label = f"{kind} {mode}" if kind == "consumer" else f"relay (batch {args.relay_batch})"
+    label = {"consumer": f"consumer {mode}", "stage": f"stage ({mode} per commit)"}.get(
+        kind, f"relay (batch {args.relay_batch})"
+    )
     print(
         f"{label:<22} {r['events']:>6} events  {r['events'] / r['wall_s']:>8.0f} events/s  "
         f"{1000 * r['cpu_s'] / r['events']:.3f} ms CPU/event (worker)  "
@@ -275,8 +299,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="consumer,relay,parse", help="consumer, relay, parse")
-    parser.add_argument("--mode", default="once,batch", help="consumer modes: once, batch")
+    parser.add_argument("--only", default="consumer,relay,parse", help="consumer, relay, parse, stage")
+    parser.add_argument(
+        "--mode",
+        default=None,
+        help="consumer modes: once, batch (default both); stage: events per commit (1,8)",
+    )
     parser.add_argument("-n", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=64, help="consumer fetch batch")
     parser.add_argument("--relay-batch", type=int, default=500)
@@ -313,10 +341,13 @@ def main() -> None:
             nats_url = f"nats://127.0.0.1:{port}"
             print(f"code: {ROOT / 'shared'}  n={args.n}  consumer fetch batch={args.batch}", flush=True)
             if "consumer" in kinds:
-                for mode in args.mode.split(","):
+                for mode in (args.mode or "once,batch").split(","):
                     _run("consumer", mode, args, nats_url, nats.pid, tmp)
             if "relay" in kinds:
                 _run("relay", "-", args, nats_url, nats.pid, tmp)
+            if "stage" in kinds:
+                for per in (args.mode or "1,8").split(","):
+                    _run("stage", per, args, nats_url, nats.pid, tmp)
         finally:
             nats.terminate()
             nats.wait(timeout=15)

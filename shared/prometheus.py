@@ -136,9 +136,9 @@ class Metrics:
         for subject, n in counts.items():
             self.event_published(subject, n)
 
-    def event_consumed(self, subject: str, consumer: str, *, ok: bool) -> None:
-        """Count one handled delivery."""
-        self._child(self.consumed, _subject(subject), consumer, "ok" if ok else "failed").inc()
+    def event_consumed(self, subject: str, consumer: str, *, ok: bool, count: int = 1) -> None:
+        """Count handled deliveries (one, or `count` of one subject and outcome)."""
+        self._child(self.consumed, _subject(subject), consumer, "ok" if ok else "failed").inc(count)
 
     def redeliveries(self, consumer: str, count: int) -> None:
         """Count deliveries that were not the first."""

@@ -58,6 +58,8 @@ PULL_REFUSED_PAUSE_S = 1.0
 FILL_TIMEOUT_S = 0.05
 # The status a pull request's end comes with: expired (408); a heartbeat or flow control (100) is not one.
 _EXPIRED, _HEARTBEAT = "408", "100"
+# The trace headers of a delivery that came without any (read only).
+_NO_HEADERS: dict[str, str] = {}
 
 
 def dead_letter_subject(durable: str) -> str:
@@ -374,7 +376,7 @@ class Consumer(Generic[P]):
                 continue
             events.append(event)
             valid.append(msg)
-            headers[event.id] = dict(msg.headers or {})
+            headers[event.id] = msg.headers or _NO_HEADERS
         if not events:
             return
         scope = ConsumeSpans(headers)
@@ -383,12 +385,17 @@ class Consumer(Generic[P]):
         except Exception as exc:
             # The batch handler could not even try (e.g. the database is down): every event failed.
             outcomes = [exc] * len(events)
+        # Counted per subject and outcome, not per delivery (a batch is mostly one subject).
+        consumed: dict[tuple[str, bool], int] = {}
         for msg, event, outcome in zip(valid, events, outcomes, strict=True):
-            metrics.event_consumed(msg.subject, self.durable, ok=outcome is None)
+            key = (msg.subject, outcome is None)
+            consumed[key] = consumed.get(key, 0) + 1
             if outcome is None:
                 await self._settle(msg.ack())
             else:
                 await self._settle(self._failed(msg, event, outcome))
+        for (subject, ok), count in consumed.items():
+            metrics.event_consumed(subject, self.durable, ok=ok, count=count)
 
     async def _failed(self, msg: Msg, event: Envelope, exc: BaseException) -> None:
         attempt = msg.metadata.num_delivered

@@ -7,11 +7,13 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from nats.js.api import PubAck
-from sqlalchemy import Column, Row, Text, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Column, Integer, Row, Text, delete, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlmodel import Field, SQLModel, col
 
 from shared.db import UTCDateTime, utcnow
@@ -35,27 +37,158 @@ class OutboxMessage(SQLModel, table=True):
 
     __tablename__ = "outbox"
 
-    id: str = Field(primary_key=True)
+    # The order rows were staged in, the order the relay publishes them in (a batch staged together
+    # shares its `created_at`; its sequence numbers do not). SQLite's rowid, no index of its own; a
+    # BIGSERIAL on PostgreSQL, where a transaction's rows leave in the order it staged them and, of two
+    # transactions committing at once, whichever had committed when the relay looked leaves first.
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    id: str = Field(unique=True, index=True)
     tenant_id: str = Field(index=True)
     type: str
     body: str = Field(sa_column=Column(Text, nullable=False))
     headers: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+# Where a session keeps the rows `stage` has not written yet (its `info`: a `_Staged`).
+_STAGED = "rapport.outbox.staged"
+
+
+def _row(event_: CloudEvent, headers: str, now: datetime) -> dict[str, object]:
+    return {
+        "id": event_.id,
+        "tenant_id": event_.tenantid,
+        "type": event_.type,
+        "body": event_.model_dump_json(exclude_none=True),
+        "headers": headers,
+        "created_at": now,
+        "published_at": None,
+    }
+
+
 def stage(session: AsyncSession, event_: CloudEvent) -> None:
-    """Add an event to the outbox in the caller's transaction."""
-    session.add(
-        OutboxMessage(
-            id=event_.id,
-            tenant_id=event_.tenantid,
-            type=event_.type,
-            body=event_.model_dump_json(exclude_none=True),
-            headers=json.dumps(inject_headers({})),
+    """Add an event to the outbox in the caller's transaction.
+
+    The row is written with one Core INSERT together with the rows staged after it (an ORM object per
+    row cost a unit-of-work flush and, with the sequence as the key, a RETURNING each): before the next
+    ORM statement of the session (where an autoflush would have written it, so a query sees it), before
+    `stage_many` writes its own (they keep their order), and at the latest when the transaction or the
+    savepoint it was staged in commits. A rolled-back transaction or savepoint takes the rows it staged
+    with it, and gives back those staged before it that it had written (`_Staged`).
+    """
+    sync = session.sync_session
+    staged = sync.info.get(_STAGED)
+    if not isinstance(staged, _Staged):
+        staged = sync.info[_STAGED] = _Staged()
+    staged.pending.append(
+        (
+            sync.get_nested_transaction() or sync.get_transaction(),
+            _row(event_, json.dumps(inject_headers({})), utcnow()),
         )
     )
     STAGED.mark(session)
+
+
+_Tagged = tuple[SessionTransaction | None, dict[str, object]]
+
+
+@dataclass
+class _Staged:
+    """A session's staged rows: those not written yet, each with the transaction (or savepoint) that
+    staged it, and per open savepoint the rows staged before it that were written inside it (a
+    rollback of the savepoint undoes their INSERT, so they wait again)."""
+
+    pending: list[_Tagged] = field(default_factory=list)
+    written_in: dict[SessionTransaction, list[_Tagged]] = field(default_factory=dict)
+    committed: set[SessionTransaction] = field(default_factory=set)
+
+    def take(self, session: Session) -> list[dict[str, object]]:
+        """The pending rows, in order, now to be written in the session's current transaction."""
+        if not self.pending:
+            return []
+        savepoint = session.get_nested_transaction()
+        if savepoint is not None:
+            earlier = [(tag, row) for tag, row in self.pending if tag is not savepoint]
+            if earlier:
+                self.written_in.setdefault(savepoint, []).extend(earlier)
+        rows = [row for _, row in self.pending]
+        self.pending.clear()
+        return rows
+
+    def write(self, session: Session) -> None:
+        if self.pending:
+            session.execute(insert(OUTBOX), self.take(session))
+
+    def after_commit(self, session: Session) -> None:
+        savepoint = session.get_nested_transaction()
+        if savepoint is not None:
+            self.committed.add(savepoint)
+
+    def after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            # The whole transaction ended: what still waits was not committed.
+            self.pending.clear()
+            self.written_in.clear()
+            self.committed.clear()
+            return
+        if not transaction.nested:
+            return  # a flush's inner transaction
+        earlier = self.written_in.pop(transaction, [])
+        parent = transaction.parent
+        if transaction in self.committed:
+            self.committed.discard(transaction)
+            if parent.nested:
+                # Now part of the enclosing savepoint: its rollback undoes them too.
+                kept = [(tag, row) for tag, row in earlier if tag is not parent]
+                if kept:
+                    self.written_in.setdefault(parent, []).extend(kept)
+            return
+        # Rolled back: its own rows are gone; those staged before it wait again, first (they were
+        # staged before anything still waiting).
+        self.pending[:] = [*earlier, *((tag, row) for tag, row in self.pending if tag is not transaction)]
+
+
+# Listeners of every session (a per-session `event.listen` cost more than staging one event); each
+# returns at once for a session that staged nothing. An ORM statement writes the rows first, as an
+# autoflush would write ORM objects, so a query (an erasure's delete of outbox rows too) sees them.
+@event.listens_for(Session, "do_orm_execute")
+def _before_orm_statement(state: ORMExecuteState) -> None:
+    staged = state.session.info.get(_STAGED)
+    if staged is not None and staged.pending:
+        staged.write(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    staged = session.info.get(_STAGED)
+    if staged is not None and staged.pending:
+        staged.write(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    staged = session.info.get(_STAGED)
+    if staged is not None:
+        staged.after_commit(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    staged = session.info.get(_STAGED)
+    if staged is not None:
+        staged.after_transaction_end(session, transaction)
+
+
+def _take_staged(session: AsyncSession) -> list[dict[str, object]]:
+    staged = session.sync_session.info.get(_STAGED)
+    return staged.take(session.sync_session) if isinstance(staged, _Staged) else []
 
 
 async def stage_many(
@@ -64,7 +197,8 @@ async def stage_many(
     *,
     traces: Mapping[str, dict[str, str]] | None = None,
 ) -> None:
-    """Add events to the outbox in the caller's transaction with one multi-row INSERT (no ORM objects).
+    """Add events to the outbox in the caller's transaction with one multi-row INSERT (no ORM objects),
+    after any `stage`d before them.
 
     Each row keeps the current span's trace headers, or its own from `traces` (by event id: a set-based
     consumer's onward events, each in the trace of the event that caused it, `shared.telemetry.carried`)."""
@@ -74,18 +208,13 @@ async def stage_many(
     now = utcnow()
     # The table, not the model: a Core executemany, not the ORM's bulk insert (a few ms per call more).
     await session.execute(
-        insert(OutboxMessage.__table__),  # type: ignore[attr-defined]
+        insert(OUTBOX),
         [
-            {
-                "id": e.id,
-                "tenant_id": e.tenantid,
-                "type": e.type,
-                "body": e.model_dump_json(exclude_none=True),
-                "headers": json.dumps(traces[e.id]) if traces and e.id in traces else headers,
-                "created_at": now,
-                "published_at": None,
-            }
-            for e in events
+            *_take_staged(session),
+            *(
+                _row(e, json.dumps(traces[e.id]) if traces and e.id in traces else headers, now)
+                for e in events
+            ),
         ],
     )
     STAGED.mark(session)
@@ -150,13 +279,14 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(
+                        col(OutboxMessage.seq),
                         col(OutboxMessage.id),
                         col(OutboxMessage.type),
                         col(OutboxMessage.body),
                         col(OutboxMessage.headers),
                     )
                     .where(col(OutboxMessage.published_at).is_(None))
-                    .order_by(col(OutboxMessage.created_at))
+                    .order_by(col(OutboxMessage.seq))
                     .limit(self.batch)
                     .with_for_update(skip_locked=True)
                 )
@@ -169,29 +299,31 @@ class OutboxRelay:
             if acked:
                 await session.execute(
                     update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_(acked))
+                    .where(col(OutboxMessage.seq).in_(acked))
                     .values(published_at=utcnow())
                     .execution_options(synchronize_session=False)
                 )
             return len(acked)
 
-    async def _publish(self, rows: Sequence[Row[str, str, str, str]]) -> list[str]:
-        """Publish the rows in order without waiting in between; the ids whose publish was acknowledged."""
-        results = await self.bus.publish_many(
-            [
-                (type_, body.encode(), {**json.loads(headers), "Nats-Msg-Id": id_})
-                for id_, type_, body, headers in rows
-            ],
-            ack_wait_s=self.ack_timeout_s,
-        )
-        acked: list[str] = []
+    async def _publish(self, rows: Sequence[Row[int | None, str, str, str, str]]) -> list[int | None]:
+        """Publish the rows in order without waiting in between; the seqs whose publish was acknowledged."""
+        # A batch staged together shares its trace headers: each distinct text parsed once.
+        parsed: dict[str, dict[str, str]] = {}
+        messages: list[tuple[str, bytes, dict[str, str]]] = []
+        for _, id_, type_, body, headers in rows:
+            carried = parsed.get(headers)
+            if carried is None:
+                carried = parsed[headers] = json.loads(headers)
+            messages.append((type_, body.encode(), {**carried, "Nats-Msg-Id": id_}))
+        results = await self.bus.publish_many(messages, ack_wait_s=self.ack_timeout_s)
+        acked: list[int | None] = []
         stored: list[str] = []
         failed: list[str] = []
-        for (id_, type_, *_), result in zip(rows, results, strict=True):
+        for (seq, id_, type_, *_), result in zip(rows, results, strict=True):
             if not isinstance(result, PubAck):
                 failed.append(id_)
                 continue
-            acked.append(id_)
+            acked.append(seq)
             if not result.duplicate:
                 stored.append(type_)  # an event's type is its subject
         self.bus.metrics.events_published(stored)
