@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.engagement.logic.agents import project_user, update_agent
 from services.engagement.logic.corrections import reanalyse_mentions, redact_mention, resolve_mentions
 from services.engagement.logic.replies import receive_brand_post, record_failed, record_sent
-from services.engagement.logic.staging import staged_together
 from services.engagement.settings import EngagementSettings
 from services.engagement.tenant_privacy import retention
 from services.engagement.tenant_privacy.capture import capture_keyword
@@ -84,38 +83,35 @@ def subscriptions(settings: EngagementSettings) -> list[Subscription[Any]]:
 
     async def on_mentions_resolved(session: AsyncSession, events: Sequence[Event[MentionResolved]]) -> None:
         """profiles.mention.resolved, a fetched batch at once (per tenant, in order) → open, continue or
-        reopen a conversation for actionable mentions. The events all this stages are written together."""
-        async with staged_together(session):
-            for tenant_id, batch in _by_tenant(events).items():
-                resolved, causes = [e.data for e in batch], [e.id for e in batch]
-                messages = await resolve_mentions(
-                    session,
-                    tenant_id=tenant_id,
-                    resolved=resolved,
-                    reopen_window=reopen_window,
-                    causes=causes,
-                )
-                for item, cause, message in zip(resolved, causes, messages, strict=True):
-                    # A private message that is an opt-in/out keyword: consent captured
-                    # (tenant_privacy.capture).
-                    with caused_by(cause):
-                        await capture_keyword(session, tenant_id=tenant_id, resolved=item, message=message)
+        reopen a conversation for actionable mentions."""
+        for tenant_id, batch in _by_tenant(events).items():
+            resolved, causes = [e.data for e in batch], [e.id for e in batch]
+            messages = await resolve_mentions(
+                session,
+                tenant_id=tenant_id,
+                resolved=resolved,
+                reopen_window=reopen_window,
+                causes=causes,
+            )
+            for item, cause, message in zip(resolved, causes, messages, strict=True):
+                # A private message that is an opt-in/out keyword: consent captured
+                # (tenant_privacy.capture).
+                with caused_by(cause):
+                    await capture_keyword(session, tenant_id=tenant_id, resolved=item, message=message)
 
     async def on_mentions_reanalysed(
         session: AsyncSession, events: Sequence[Event[MentionReanalysed]]
     ) -> None:
         """listening.mention.reanalysed, a fetched batch at once (per tenant, in order) → labels follow;
-        a mention that became actionable gets its conversation. The events all this stages are written
-        together."""
-        async with staged_together(session):
-            for tenant_id, batch in _by_tenant(events).items():
-                await reanalyse_mentions(
-                    session,
-                    tenant_id=tenant_id,
-                    reanalysed=[e.data for e in batch],
-                    reopen_window=reopen_window,
-                    causes=[e.id for e in batch],
-                )
+        a mention that became actionable gets its conversation."""
+        for tenant_id, batch in _by_tenant(events).items():
+            await reanalyse_mentions(
+                session,
+                tenant_id=tenant_id,
+                reanalysed=[e.data for e in batch],
+                reopen_window=reopen_window,
+                causes=[e.id for e in batch],
+            )
 
     return [
         Subscription(durable="engagement-users", event=UserCreated, handler=on_user_created),

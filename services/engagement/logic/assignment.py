@@ -38,12 +38,12 @@ from services.engagement.errors import (
     ConversationNotFound,
     InvalidAssignment,
 )
-from services.engagement.logic.staging import stage
 from services.engagement.logic.tenant_cache import TenantCache
 from services.engagement.models import ACTIVE_STATUSES, Agent, Conversation, Team, TeamMember
 from shared.db import begin_immediate, lock_tenant, utcnow
 from shared.events.contracts import ConversationAssigned, ConversationUnassigned, MentionPayload
 from shared.events.envelope import new_event
+from shared.events.outbox import stage
 from shared.languages import fold_language
 from shared.tenancy import get_scoped, scoped
 

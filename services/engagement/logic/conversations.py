@@ -32,7 +32,6 @@ from services.engagement.logic import assignment, rules, sla, surveys, threads
 from services.engagement.logic.assignment import ASSIGNMENT_LOCK, SOURCE
 from services.engagement.logic.replies import stage_message
 from services.engagement.logic.routing import PRIORITIES, priority_for
-from services.engagement.logic.staging import stage
 from services.engagement.models import (
     ACTIVE_STATUSES,
     Conversation,
@@ -61,6 +60,7 @@ from shared.events.contracts import (
     ProfileSnapshot,
 )
 from shared.events.envelope import new_event
+from shared.events.outbox import stage
 from shared.pagination import keyset_bound, paginate
 from shared.reads import Reader, columns_of
 from shared.telemetry import caused_by

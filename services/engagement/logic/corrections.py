@@ -19,7 +19,6 @@ from services.engagement.logic.conversations import (
     messages_of_mentions,
     receive_mentions,
 )
-from services.engagement.logic.staging import staged_together
 from services.engagement.models import Conversation, ErasedProfile, Message, SeenMention, new_id
 from shared.db import lock_tenant, utcnow
 from shared.events.contracts import (
@@ -147,15 +146,14 @@ async def resolve_mentions(
     out: list[Message | None] = [None] * len(resolved)
     if not resolved:
         return out
-    async with staged_together(session):
-        await _resolve(
-            session,
-            tenant_id=tenant_id,
-            resolved=resolved,
-            reopen_window=reopen_window,
-            causes=causes,
-            out=out,
-        )
+    await _resolve(
+        session,
+        tenant_id=tenant_id,
+        resolved=resolved,
+        reopen_window=reopen_window,
+        causes=causes,
+        out=out,
+    )
     return out
 
 

@@ -34,12 +34,12 @@ from services.engagement.logic.hours import (
     add_business_seconds,
     business_seconds_between,
 )
-from services.engagement.logic.staging import stage
 from services.engagement.logic.tenant_cache import TenantCache, bump_version
 from services.engagement.models import Conversation, Priority, SlaPolicy, Team
 from shared.db import utcnow
 from shared.events.contracts import SlaBreached, SlaWarning
 from shared.events.envelope import new_event
+from shared.events.outbox import stage
 from shared.tenancy import scoped
 
 log = logging.getLogger("rapport.engagement.sla")

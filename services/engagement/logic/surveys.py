@@ -46,7 +46,6 @@ from services.engagement.errors import (
     SurveyExpired,
     SurveyNotFound,
 )
-from services.engagement.logic.staging import stage
 from services.engagement.models import Conversation, Message, Survey, SurveySetting
 from services.engagement.survey_schemas import (
     SurveyAnswer,
@@ -64,6 +63,7 @@ from shared.db import utcnow
 from shared.errors import Unprocessable
 from shared.events.contracts import MentionPayload, MentionResolved, SurveyAnswered
 from shared.events.envelope import new_event
+from shared.events.outbox import stage
 from shared.reads import Reader
 from shared.tenancy import get_scoped, scoped
 from shared.windows import WINDOWED_PLATFORMS, decide

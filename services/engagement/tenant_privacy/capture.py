@@ -26,7 +26,6 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.engagement.logic.staging import stage
 from services.engagement.logic.tenant_cache import TenantCache, bump_version
 from services.engagement.models import Message, Survey
 from services.engagement.tenant_privacy.models import TenantPrivacy
@@ -39,6 +38,7 @@ from services.engagement.tenant_privacy.schemas import (
 from shared.db import utcnow
 from shared.events.contracts import ConsentCaptured, MentionResolved
 from shared.events.envelope import new_event
+from shared.events.outbox import stage
 
 log = logging.getLogger("rapport.engagement.consent_capture")
 

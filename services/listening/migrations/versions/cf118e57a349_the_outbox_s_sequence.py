@@ -1,7 +1,7 @@
 """the outbox's sequence: its rows in the order they were staged, the order the relay publishes them in
 
 Revision ID: cf118e57a349
-Revises: b7d41c0e9a52
+Revises: c3a91f5e7d20
 Create Date: 2026-12-07 12:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "cf118e57a349"
-down_revision: str | Sequence[str] | None = "b7d41c0e9a52"
+down_revision: str | Sequence[str] | None = "c3a91f5e7d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
