@@ -38,7 +38,6 @@ from sqlmodel import col
 from services.engagement.errors import MessagingWindowClosed, ReplyNotPossible
 from services.engagement.logic import sla
 from services.engagement.logic.canned import render_canned
-from services.engagement.logic.staging import stage
 from services.engagement.models import Conversation, Message
 from shared.db import utcnow
 from shared.events.contracts import (
@@ -52,6 +51,7 @@ from shared.events.contracts import (
     ReplyTemplate,
 )
 from shared.events.envelope import new_event
+from shared.events.outbox import stage
 from shared.tenancy import scoped
 from shared.windows import decide
 
