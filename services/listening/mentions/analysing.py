@@ -101,7 +101,8 @@ def analysed_fields(result: Result, rating: int | None) -> AnalysedFields:
 
 ANALYSED_COLUMNS = tuple(f.name for f in fields(AnalysedFields))
 
-# What a re-score reads of a mention, and writes back (an executemany by id).
+# What a re-score reads of a mention. Re-scores and stored analyses are written back by `_WRITE_BY_ID`, an
+# executemany whose SET clause is the parameters' keys (`b_id` the mention's id).
 _RESCORE_READ = (
     col(Mention.id),
     col(Mention.tenant_id),
@@ -111,7 +112,24 @@ _RESCORE_READ = (
     *(getattr(Mention, name) for name in ANALYSED_COLUMNS),
 )
 _MENTIONS = Mention.__table__  # type: ignore[attr-defined]
-_RESCORE_WRITE = update(_MENTIONS).where(_MENTIONS.c.id == bindparam("b_id"))
+_WRITE_BY_ID = update(_MENTIONS).where(_MENTIONS.c.id == bindparam("b_id"))
+# What storing an analysed mention writes (its group, its analysis, its status), an executemany by id.
+_STORED_COLUMNS = (
+    "fingerprint",
+    "sketch",
+    "group_id",
+    *ANALYSED_COLUMNS,
+    "analysed_at",
+    "analysis_status",
+    "needs_rescore",
+)
+
+
+def _stored_row(mention: Mention) -> dict[str, Any]:
+    """The parameters of `_WRITE_BY_ID` for an analysed (detached) mention."""
+    row = {name: getattr(mention, name) for name in _STORED_COLUMNS}
+    row["b_id"] = mention.id
+    return row
 
 
 def apply(mention: Mention, result: Result) -> None:
@@ -485,6 +503,10 @@ class AnalysisWorker:
                 .with_for_update()
             )  # announced in the order they arrived
             mentions = await _announceable(session, list((await session.execute(stmt)).scalars()))
+            # The announced mentions leave the session before they change: one Core executemany
+            # (`_WRITE_BY_ID`) writes them below, not an ORM flush object by object.
+            for mention in mentions:
+                session.expunge(mention)
             await assign_groups(session, mentions, shapes)
             for mention in mentions:
                 result = results[mention.id]
@@ -528,6 +550,8 @@ class AnalysisWorker:
                             subject=mention.id,
                         ),
                     )
+            if mentions:
+                await session.execute(_WRITE_BY_ID, [_stored_row(m) for m in mentions])
             await announcements.insert(session)
             await session.commit()
 
@@ -603,5 +627,5 @@ class AnalysisWorker:
                 update(_MENTIONS).where(_MENTIONS.c.id.in_(kept)).values(needs_rescore=False)
             )
         if updates:
-            await session.execute(_RESCORE_WRITE, updates)
+            await session.execute(_WRITE_BY_ID, updates)
         await announcements.insert(session)
