@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Literal, cast
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
 
 from opentelemetry.trace import SpanKind
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -48,7 +49,7 @@ from services.listening.mentions import suppression
 from services.listening.mentions.grouping import Shape, assign_groups, text_shape
 from services.listening.mentions.ingesting import IngestTraffic
 from services.listening.mentions.learning import TenantLearning
-from services.listening.mentions.logic import SOURCE, analysis_of, received_payload
+from services.listening.mentions.logic import SOURCE, AnalysedFields, analysis_of, received_payload
 from services.listening.models import ListeningQuery, Mention
 from services.listening.queries.alerts import raise_spikes
 from services.listening.queries.logic import (
@@ -63,9 +64,9 @@ from services.listening.queries.logic import (
 from services.listening.wakeups import Wakeups
 from shared.db import begin_immediate, lock_tenant, shielded, utcnow
 from shared.events.contracts import Analysis, MatchedQuery, MentionReanalysed, QueryKind
-from shared.events.envelope import new_event
-from shared.events.outbox import stage
-from shared.telemetry import continued
+from shared.events.envelope import CloudEvent, new_event
+from shared.events.outbox import STAGED, OutboxMessage, stage
+from shared.telemetry import continued, inject_headers
 
 log = logging.getLogger("rapport.listening.analysing")
 
@@ -81,19 +82,61 @@ GIVE_WAY_POLL_S = 0.1
 RELEASE_TIMEOUT_S = 2.0  # a stopping worker's claim is handed back within this long, or left to go stale
 
 
+def analysed_fields(result: Result, rating: int | None) -> AnalysedFields:
+    """The columns `apply` sets from a tier's analysis of a post with this rating (None: not a review)."""
+    result = with_rating(result, rating)
+    return AnalysedFields(
+        language=result.language.language,
+        language_confidence=round(result.language.confidence, 3),
+        language_variant=result.language.variant,
+        sentiment_label=result.sentiment.label,
+        sentiment_score=round(result.sentiment.score, 3),
+        sentiment_confidence=round(result.sentiment.confidence, 3),
+        intent=result.intent.label,
+        intent_confidence=round(result.intent.confidence, 3),
+        analysis_tier=result.tier,
+        low_confidence=result.low_confidence,
+    )
+
+
+ANALYSED_COLUMNS = tuple(f.name for f in fields(AnalysedFields))
+
+# What a re-score reads of a mention. Re-scores and stored analyses are written back by `_WRITE_BY_ID`, an
+# executemany whose SET clause is the parameters' keys (`b_id` the mention's id).
+_RESCORE_READ = (
+    col(Mention.id),
+    col(Mention.tenant_id),
+    col(Mention.created_at),
+    col(Mention.rating),
+    col(Mention.redacted_at),
+    *(getattr(Mention, name) for name in ANALYSED_COLUMNS),
+)
+_MENTIONS = Mention.__table__  # type: ignore[attr-defined]
+_WRITE_BY_ID = update(_MENTIONS).where(_MENTIONS.c.id == bindparam("b_id"))
+# What storing an analysed mention writes (its group, its analysis, its status), an executemany by id.
+_STORED_COLUMNS = (
+    "fingerprint",
+    "sketch",
+    "group_id",
+    *ANALYSED_COLUMNS,
+    "analysed_at",
+    "analysis_status",
+    "needs_rescore",
+)
+
+
+def _stored_row(mention: Mention) -> dict[str, Any]:
+    """The parameters of `_WRITE_BY_ID` for an analysed (detached) mention."""
+    row = {name: getattr(mention, name) for name in _STORED_COLUMNS}
+    row["b_id"] = mention.id
+    return row
+
+
 def apply(mention: Mention, result: Result) -> None:
     """Store one tier's analysis, with a review's star rating, as the mention's effective analysis."""
-    result = with_rating(result, mention.rating)
-    mention.language = result.language.language
-    mention.language_confidence = round(result.language.confidence, 3)
-    mention.language_variant = result.language.variant
-    mention.sentiment_label = result.sentiment.label
-    mention.sentiment_score = round(result.sentiment.score, 3)
-    mention.sentiment_confidence = round(result.sentiment.confidence, 3)
-    mention.intent = result.intent.label
-    mention.intent_confidence = round(result.intent.confidence, 3)
-    mention.analysis_tier = result.tier
-    mention.low_confidence = result.low_confidence
+    analysed = analysed_fields(result, mention.rating)
+    for name in ANALYSED_COLUMNS:
+        setattr(mention, name, getattr(analysed, name))
     mention.analysed_at = utcnow()
 
 
@@ -119,6 +162,30 @@ async def _query_kinds(session: AsyncSession, outcomes: Iterable[MatchOutcome]) 
     return {query_id: cast(QueryKind, kind) for query_id, kind in rows}
 
 
+def reanalysed_event(
+    *,
+    mention_id: str,
+    tenant_id: str,
+    created_at: datetime,
+    previous: Analysis,
+    current: Analysis,
+    reason: Literal["quality", "label"],
+) -> CloudEvent:
+    """`listening.mention.reanalysed`: the mention's analysis went from `previous` to `current`."""
+    return new_event(
+        MentionReanalysed(
+            mention_id=mention_id,
+            created_at=created_at,
+            previous=previous,
+            analysis=current,
+            reason=reason,
+        ),
+        source=SOURCE,
+        tenant_id=tenant_id,
+        subject=mention_id,
+    )
+
+
 def stage_reanalysed(
     session: AsyncSession, mention: Mention, *, previous: Analysis, reason: Literal["quality", "label"]
 ) -> None:
@@ -127,19 +194,46 @@ def stage_reanalysed(
     assert current is not None
     stage(
         session,
-        new_event(
-            MentionReanalysed(
-                mention_id=mention.id,
-                created_at=mention.created_at,
-                previous=previous,
-                analysis=current,
-                reason=reason,
-            ),
-            source=SOURCE,
+        reanalysed_event(
+            mention_id=mention.id,
             tenant_id=mention.tenant_id,
-            subject=mention.id,
+            created_at=mention.created_at,
+            previous=previous,
+            current=current,
+            reason=reason,
         ),
     )
+
+
+class Announcements:
+    """A transaction's events as outbox rows, inserted by one Core statement just before it commits.
+
+    Each row is the one `shared.events.outbox.stage` would add — the trace headers current when the event
+    is added, the moment it is added as `created_at` (the relay's order, so rows staged one by one in
+    between keep their place) — without an ORM object and a flush per event."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, event_: CloudEvent) -> None:
+        self.rows.append(
+            {
+                "id": event_.id,
+                "tenant_id": event_.tenantid,
+                "type": event_.type,
+                "body": event_.model_dump_json(exclude_none=True),
+                "headers": json.dumps(inject_headers({})),
+                "created_at": utcnow(),
+                "published_at": None,
+            }
+        )
+
+    async def insert(self, session: AsyncSession) -> None:
+        if not self.rows:
+            return
+        await session.execute(insert(OutboxMessage.__table__), self.rows)  # type: ignore[attr-defined]
+        STAGED.mark(session)
+        self.rows = []
 
 
 async def _announceable(session: AsyncSession, mentions: list[Mention]) -> list[Mention]:
@@ -268,7 +362,13 @@ class AnalysisWorker:
         now = utcnow()
         async with self.traffic.write_lock, self.sessions() as session:
             stmt = (
-                select(Mention)
+                select(
+                    col(Mention.id),
+                    col(Mention.tenant_id),
+                    col(Mention.text),
+                    col(Mention.platform),
+                    col(Mention.author_handle),
+                )
                 .where(
                     or_(
                         col(Mention.analysis_status) == "pending",
@@ -282,12 +382,15 @@ class AnalysisWorker:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            rows = list((await session.execute(stmt)).scalars())
-            for m in rows:
-                m.analysis_status = "analysing"
-                m.claimed_at = now
+            claimed = [Claimed(*row) for row in (await session.execute(stmt)).all()]
+            if claimed:
+                await session.execute(
+                    update(_MENTIONS)
+                    .where(_MENTIONS.c.id.in_([c.id for c in claimed]))
+                    .values(analysis_status="analysing", claimed_at=now)
+                )
             await session.commit()
-            return [Claimed(m.id, m.tenant_id, m.text, m.platform, m.author_handle) for m in rows]
+            return claimed
 
     async def analyse_pending(self) -> int:
         pending = await self.pending_count()
@@ -400,6 +503,10 @@ class AnalysisWorker:
                 .with_for_update()
             )  # announced in the order they arrived
             mentions = await _announceable(session, list((await session.execute(stmt)).scalars()))
+            # The announced mentions leave the session before they change: one Core executemany
+            # (`_WRITE_BY_ID`) writes them below, not an ORM flush object by object.
+            for mention in mentions:
+                session.expunge(mention)
             await assign_groups(session, mentions, shapes)
             for mention in mentions:
                 result = results[mention.id]
@@ -420,6 +527,7 @@ class AnalysisWorker:
                     for m in mentions
                 ],
             )
+            announcements = Announcements()
             for mention in mentions:
                 outcome = outcomes.get(mention.id, NO_MATCH)
                 if outcome.budget_exceeded:
@@ -429,8 +537,7 @@ class AnalysisWorker:
                     await raise_spikes(session, tenant_id=mention.tenant_id, spikes=spikes[mention.id])
                 # The announcement continues the trace of the request that received the post.
                 with continued(mention.traceparent, "announce mention", kind=SpanKind.PRODUCER):
-                    stage(
-                        session,
+                    announcements.add(
                         new_event(
                             received_payload(
                                 mention,
@@ -443,6 +550,9 @@ class AnalysisWorker:
                             subject=mention.id,
                         ),
                     )
+            if mentions:
+                await session.execute(_WRITE_BY_ID, [_stored_row(m) for m in mentions])
+            await announcements.insert(session)
             await session.commit()
 
     # --- quality re-scores ---------------------------------------------------------------------
@@ -470,23 +580,52 @@ class AnalysisWorker:
         results = await self._analyse([text for _, text, _ in rows], "quality", [t for _, _, t in rows])
         by_id = dict(zip([i for i, _, _ in rows], results, strict=True))
         async with self.traffic.write_lock, self.sessions() as session:
-            stmt2 = (
-                select(Mention)
-                .where(col(Mention.id).in_(list(by_id)), col(Mention.needs_rescore).is_(True))
-                .with_for_update(skip_locked=True)
-            )
-            for mention in (await session.execute(stmt2)).scalars():
-                mention.needs_rescore = False
-                if mention.analysis_tier != "fast" or mention.redacted_at is not None:
-                    continue  # an agent labelled it, or the platform removed it, meanwhile
-                previous = analysis_of(mention)
-                apply(mention, by_id[mention.id])
-                current = analysis_of(mention)
-                if previous is not None and current is not None and changed(previous, current):
-                    stage_reanalysed(session, mention, previous=previous, reason="quality")
+            await self._store_rescores(session, by_id)
             await session.commit()
         self.rescored += len(rows)
         log.info(
             "analysis.rescored", extra={"count": len(rows), "analysis_cpu_s": round(self.analysis_cpu_s, 4)}
         )
         return len(rows)
+
+    async def _store_rescores(self, session: AsyncSession, by_id: dict[str, Result]) -> None:
+        """Store a batch's quality re-scores (Core: one read, one executemany) and stage
+        `listening.mention.reanalysed` where what downstream counts by changed. A mention labelled by an
+        agent or removed by its platform meanwhile keeps its analysis; every one is re-scored no more."""
+        stmt = (
+            select(*_RESCORE_READ)
+            .where(col(Mention.id).in_(list(by_id)), col(Mention.needs_rescore).is_(True))
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await session.execute(stmt)).all()
+        kept: list[str] = []
+        updates: list[dict[str, Any]] = []
+        announcements = Announcements()
+        for row in rows:
+            if row.analysis_tier != "fast" or row.redacted_at is not None:
+                kept.append(row.id)  # an agent labelled it, or the platform removed it, meanwhile
+                continue
+            analysed = analysed_fields(by_id[row.id], row.rating)
+            updates.append(
+                {"b_id": row.id, **{name: getattr(analysed, name) for name in ANALYSED_COLUMNS}}
+                | {"analysed_at": utcnow(), "needs_rescore": False}
+            )
+            previous, current = analysis_of(row), analysis_of(analysed)
+            if previous is not None and current is not None and changed(previous, current):
+                announcements.add(
+                    reanalysed_event(
+                        mention_id=row.id,
+                        tenant_id=row.tenant_id,
+                        created_at=row.created_at,
+                        previous=previous,
+                        current=current,
+                        reason="quality",
+                    )
+                )
+        if kept:
+            await session.execute(
+                update(_MENTIONS).where(_MENTIONS.c.id.in_(kept)).values(needs_rescore=False)
+            )
+        if updates:
+            await session.execute(_WRITE_BY_ID, updates)
+        await announcements.insert(session)

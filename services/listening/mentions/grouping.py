@@ -90,6 +90,7 @@ async def assign_groups(
     for mention in mentions:
         by_tenant.setdefault(mention.tenant_id, []).append(mention)
     key_rows: list[dict[str, str]] = []
+    hows = {"new": 0, "exact": 0, "near": 0}  # how the batch's mentions were grouped, for the log
     for tenant_id, batch in by_tenant.items():
         fingerprints = sorted({fp for fp, _ in (shapes[m.id] for m in batch) if fp is not None})
         exact = await _stored_groups(session, tenant_id, fingerprints, ids)
@@ -124,11 +125,14 @@ async def assign_groups(
                 key_rows.append(
                     {"id": new_id(), "tenant_id": tenant_id, "key": key, "mention_id": mention.id}
                 )
-            log.info(
+            hows[how] += 1
+            log.debug(
                 "mention.grouped", extra={"mention_id": mention.id, "group_id": mention.group_id, "how": how}
             )
     if key_rows:
         await session.execute(insert(MentionSketchKey), key_rows)
+    if mentions:
+        log.info("mentions.grouped", extra={"count": len(mentions), **hows})
 
 
 async def _stored_groups(

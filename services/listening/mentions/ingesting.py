@@ -24,7 +24,7 @@ import logging
 import time
 
 from opentelemetry.context import Context
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -257,10 +257,16 @@ class IngestBatcher:
             log.warning("ingest.count_failed", extra={"count": len(batch)})
 
 
+_KEY_COLUMNS = (col(Mention.tenant_id), col(Mention.platform), col(Mention.external_id))
+# Built once: the keys are an expanding parameter, so no batch builds (and coerces) a literal per key.
+_EXISTING = select(*_KEY_COLUMNS, col(Mention.id)).where(
+    tuple_(*_KEY_COLUMNS).in_(bindparam("keys", expanding=True))
+)
+
+
 async def _existing(
     session: AsyncSession, keys: list[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], str]:
     """The ids of the batch's posts already stored, by (tenant, platform, external_id): one query."""
-    key_cols = (col(Mention.tenant_id), col(Mention.platform), col(Mention.external_id))
-    stmt = select(*key_cols, col(Mention.id)).where(tuple_(*key_cols).in_(sorted(set(keys))))
-    return {(t, p, e): i for t, p, e, i in (await session.execute(stmt)).all()}
+    rows = await session.execute(_EXISTING, {"keys": sorted(set(keys))})
+    return {(t, p, e): i for t, p, e, i in rows.all()}

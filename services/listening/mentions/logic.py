@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -38,8 +39,26 @@ log = logging.getLogger("rapport.listening")
 SOURCE = "listening"
 
 
-def analysis_of(mention: Mention) -> Analysis | None:
-    """The mention's effective analysis as the event contract (with confidences), or None while pending."""
+@dataclass(frozen=True, slots=True)
+class AnalysedFields:
+    """One tier's analysis, with a review's star rating, as the mention's columns store it
+    (`mentions.analysing.analysed_fields`)."""
+
+    language: str
+    language_confidence: float
+    language_variant: str | None
+    sentiment_label: str
+    sentiment_score: float
+    sentiment_confidence: float
+    intent: str
+    intent_confidence: float
+    analysis_tier: str
+    low_confidence: bool
+
+
+def analysis_of(mention: Mention | Row[Any] | AnalysedFields) -> Analysis | None:
+    """The mention's effective analysis as the event contract (with confidences), or None while pending
+    (from the stored mention, a row of its analysis columns, or the columns a tier's analysis sets)."""
     if mention.language is None or mention.sentiment_label is None or mention.intent is None:
         return None
     return Analysis.model_validate(
@@ -139,6 +158,8 @@ def new_mention_row(
         "in_reply_to": mention_in.in_reply_to,
         "kind": mention_in.kind,
         "analysis_status": "pending",
+        "redacted_at": None,
+        "redaction_reason": None,
         "traceparent": current_traceparent(),
         "needs_rescore": False,
         "low_confidence": False,
@@ -147,9 +168,11 @@ def new_mention_row(
 
 
 async def insert_mentions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert new mention rows in one statement (the caller commits, then wakes the analysis worker)."""
+    """Insert new mention rows in one statement (the caller commits, then wakes the analysis worker).
+
+    A Core executemany on the table (not the ORM's bulk insert): every row has `new_mention_row`'s keys."""
     if rows:
-        await session.execute(insert(Mention), rows)
+        await session.execute(insert(Mention.__table__), rows)  # type: ignore[attr-defined]
 
 
 def brand_post_of(

@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,6 +86,14 @@ async def suppressed(session: AsyncSession, digests: Iterable[str]) -> set[str]:
     return set(rows.scalars())
 
 
+# Built once (the tenants an expanding parameter): the statement every ingest batch runs.
+_LISTED_COUNTS = (
+    select(col(Suppression.tenant_id), func.count())
+    .where(col(Suppression.tenant_id).in_(bindparam("tenants", expanding=True)))
+    .group_by(col(Suppression.tenant_id))
+)
+
+
 class Listed:
     """One app's copy of its tenants' lists (held by the ingest group commit), checked on every batch.
 
@@ -103,11 +111,7 @@ class Listed:
         wanted = sorted(set(tenant_ids))
         if not wanted:
             return {}
-        counts = await session.execute(
-            select(col(Suppression.tenant_id), func.count())
-            .where(col(Suppression.tenant_id).in_(wanted))
-            .group_by(col(Suppression.tenant_id))
-        )
+        counts = await session.execute(_LISTED_COUNTS, {"tenants": wanted})
         found: dict[str, frozenset[str]] = {}
         for tenant_id, count in counts.all():
             cached = self._by_tenant.get(tenant_id)

@@ -163,19 +163,30 @@ async def count_posts(
     tenant, in tenant order (one lock order for concurrent writers)."""
     hour = hour or hour_of(utcnow())
     totals: dict[str, int] = {}
+    stmt = _COUNT_POSTS[session.get_bind().dialect.name == "postgresql"]
     for tenant_id, n in sorted(posts.items()):
         if n <= 0:
             continue
-        stmt = (
-            _insert(session)(TenantUsage)
-            .values(tenant_id=tenant_id, hour=hour, posts=n)
-            .on_conflict_do_update(
-                index_elements=["tenant_id", "hour"], set_={"posts": col(TenantUsage.posts) + n}
-            )
-            .returning(col(TenantUsage.posts))
-        )
-        totals[tenant_id] = int((await session.execute(stmt)).scalar_one())
+        params = {"tenant_id": tenant_id, "hour": hour, "posts": n}
+        totals[tenant_id] = int((await session.execute(stmt, params)).scalar_one())
     return totals
+
+
+def _count_posts(insert: Any) -> Any:
+    """The usage upsert of `count_posts`, built once per dialect (its values are parameters)."""
+    return (
+        insert(TenantUsage)
+        .values(tenant_id=bindparam("tenant_id"), hour=bindparam("hour"), posts=bindparam("posts"))
+        .on_conflict_do_update(
+            index_elements=["tenant_id", "hour"],
+            set_={"posts": col(TenantUsage.posts) + bindparam("posts")},
+        )
+        .returning(col(TenantUsage.posts))
+    )
+
+
+# by "is the dialect PostgreSQL?"
+_COUNT_POSTS = {False: _count_posts(sqlite_insert), True: _count_posts(pg_insert)}
 
 
 async def check_channel_quota(session: AsyncSession, *, tenant_id: str, limit: int) -> None:
