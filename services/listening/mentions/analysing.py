@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -37,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from opentelemetry.trace import SpanKind
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -65,8 +64,8 @@ from services.listening.wakeups import Wakeups
 from shared.db import begin_immediate, lock_tenant, shielded, utcnow
 from shared.events.contracts import Analysis, MatchedQuery, MentionReanalysed, QueryKind
 from shared.events.envelope import CloudEvent, new_event
-from shared.events.outbox import STAGED, OutboxMessage, stage
-from shared.telemetry import continued, inject_headers
+from shared.events.outbox import stage
+from shared.telemetry import continued
 
 log = logging.getLogger("rapport.listening.analysing")
 
@@ -203,37 +202,6 @@ def stage_reanalysed(
             reason=reason,
         ),
     )
-
-
-class Announcements:
-    """A transaction's events as outbox rows, inserted by one Core statement just before it commits.
-
-    Each row is the one `shared.events.outbox.stage` would add — the trace headers current when the event
-    is added, the moment it is added as `created_at` (the relay's order, so rows staged one by one in
-    between keep their place) — without an ORM object and a flush per event."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def add(self, event_: CloudEvent) -> None:
-        self.rows.append(
-            {
-                "id": event_.id,
-                "tenant_id": event_.tenantid,
-                "type": event_.type,
-                "body": event_.model_dump_json(exclude_none=True),
-                "headers": json.dumps(inject_headers({})),
-                "created_at": utcnow(),
-                "published_at": None,
-            }
-        )
-
-    async def insert(self, session: AsyncSession) -> None:
-        if not self.rows:
-            return
-        await session.execute(insert(OutboxMessage.__table__), self.rows)  # type: ignore[attr-defined]
-        STAGED.mark(session)
-        self.rows = []
 
 
 async def _announceable(session: AsyncSession, mentions: list[Mention]) -> list[Mention]:
@@ -527,7 +495,6 @@ class AnalysisWorker:
                     for m in mentions
                 ],
             )
-            announcements = Announcements()
             for mention in mentions:
                 outcome = outcomes.get(mention.id, NO_MATCH)
                 if outcome.budget_exceeded:
@@ -537,7 +504,8 @@ class AnalysisWorker:
                     await raise_spikes(session, tenant_id=mention.tenant_id, spikes=spikes[mention.id])
                 # The announcement continues the trace of the request that received the post.
                 with continued(mention.traceparent, "announce mention", kind=SpanKind.PRODUCER):
-                    announcements.add(
+                    stage(
+                        session,
                         new_event(
                             received_payload(
                                 mention,
@@ -552,7 +520,6 @@ class AnalysisWorker:
                     )
             if mentions:
                 await session.execute(_WRITE_BY_ID, [_stored_row(m) for m in mentions])
-            await announcements.insert(session)
             await session.commit()
 
     # --- quality re-scores ---------------------------------------------------------------------
@@ -600,7 +567,6 @@ class AnalysisWorker:
         rows = (await session.execute(stmt)).all()
         kept: list[str] = []
         updates: list[dict[str, Any]] = []
-        announcements = Announcements()
         for row in rows:
             if row.analysis_tier != "fast" or row.redacted_at is not None:
                 kept.append(row.id)  # an agent labelled it, or the platform removed it, meanwhile
@@ -612,7 +578,8 @@ class AnalysisWorker:
             )
             previous, current = analysis_of(row), analysis_of(analysed)
             if previous is not None and current is not None and changed(previous, current):
-                announcements.add(
+                stage(
+                    session,
                     reanalysed_event(
                         mention_id=row.id,
                         tenant_id=row.tenant_id,
@@ -620,7 +587,7 @@ class AnalysisWorker:
                         previous=previous,
                         current=current,
                         reason="quality",
-                    )
+                    ),
                 )
         if kept:
             await session.execute(
@@ -628,4 +595,3 @@ class AnalysisWorker:
             )
         if updates:
             await session.execute(_WRITE_BY_ID, updates)
-        await announcements.insert(session)
