@@ -48,7 +48,13 @@ export async function render(main, ctx) {
 // ---- small pieces ---------------------------------------------------------------------------------
 
 function problemText(error) {
-  const where = (error.errors || []).map((e) => `${(e.loc || []).slice(1).join(".")}: ${e.msg}`).join("; ");
+  // Each error's place in the body (`loc` without its leading "body"), then the API's message.
+  const where = (error.errors || [])
+    .map((e) => {
+      const at = (e.loc || []).slice(1).join(".");
+      return at ? `${at}: ${e.msg}` : e.msg;
+    })
+    .join("; ");
   return where ? `${error.message} (${where})` : error.message;
 }
 
@@ -97,7 +103,7 @@ function secretOnce(label, value) {
   return h(
     "div",
     { class: "card secret-once", role: "alert" },
-    h("h3", {}, label),
+    h("h2", {}, label),
     h("p", {}, t("admin.secret_once")),
     output,
     h(
@@ -127,8 +133,13 @@ async function act(fn, done) {
   }
 }
 
+// Actions whose `false` is the same as leaving them out.
+const OFF_BY_DEFAULT = new Set(["escalate", "requeue"]);
+
+/** Conditions, actions or a decision as JSON, without the fields left unset (null, [], default off). */
 function json(value) {
-  return h("code", { class: "json" }, JSON.stringify(value));
+  const unset = (k, v) => v === null || (Array.isArray(v) && !v.length) || (OFF_BY_DEFAULT.has(k) && v === false);
+  return h("code", { class: "json" }, JSON.stringify(Object.fromEntries(Object.entries(value || {}).filter(([k, v]) => !unset(k, v)))));
 }
 
 function parseJson(control) {
@@ -197,7 +208,7 @@ const DRAW = {
         h(
           "td",
           { class: "actions" },
-          button(t("admin.rotate"), () => rotateChannel(body, c, redraw), null, t("admin.rotate_for", { name: c.name })),
+          PLATFORMS[c.platform].credentials.length ? button(t("admin.rotate"), () => rotateChannel(body, c, redraw), null, t("admin.rotate_for", { name: c.name })) : null,
           button(t("admin.delete"), () => confirm(t("admin.delete_confirm", { name: c.name })) && act(() => api.request(`/v1/channels/${c.id}`, { method: "DELETE" }), redraw), "danger", t("admin.delete_for", { name: c.name })),
         ),
       );
