@@ -120,6 +120,11 @@ function secretOnce(label, value) {
   );
 }
 
+/** A channel field's label, saying when it may be left empty. */
+function fieldLabel(key) {
+  return `${t(`admin.field.${key}`)}${OPTIONAL.has(key) ? ` ${t("admin.optional")}` : ""}`;
+}
+
 function button(label, onclick, cls = null, aria = null) {
   return h("button", { type: "button", class: cls, onclick, "aria-label": aria }, label);
 }
@@ -170,7 +175,7 @@ const DRAW = {
         [...spec.credentials.map((k) => ["credentials", k]), ...spec.settings.map((k) => ["settings", k])].map(([kind, key]) => {
           const control = h("input", { type: kind === "credentials" ? "password" : "text", name: key, autocomplete: "off" });
           inputs[key] = { kind, control };
-          return field(`${t(`admin.field.${key}`)}${OPTIONAL.has(key) ? ` ${t("admin.optional")}` : ""}`, control);
+          return field(fieldLabel(key), control);
         }),
       );
     };
@@ -321,7 +326,7 @@ const DRAW = {
             } catch (error) {
               toast(problemText(error), "error");
             }
-          }, null, t("admin.rotate_for", { name: s.url })),
+          }, null, t("admin.rotate_secret_for", { name: s.url })),
           button(t("admin.delete"), () => confirm(t("admin.delete_confirm", { name: s.url })) && act(() => api.request(`/v1/webhooks/subscriptions/${s.id}`, { method: "DELETE" }), () => redraw()), "danger", t("admin.delete_for", { name: s.url })),
         ),
       ),
@@ -459,7 +464,8 @@ function rotateChannel(body, channel, redraw) {
     "dialog",
     { class: "card", "aria-labelledby": "rotate-h" },
     h("h2", { id: "rotate-h" }, t("admin.rotate_title", { name: channel.name })),
-    inputs.map(([key, control]) => field(t(`admin.field.${key}`), control)),
+    h("p", { class: "muted" }, t("admin.rotate_hint")),
+    inputs.map(([key, control]) => field(fieldLabel(key), control)),
     h(
       "div",
       { class: "row" },
