@@ -377,8 +377,8 @@ const DRAW = {
     });
     // The dry-run: what the rules would decide for a sample post, rule by rule.
     const text = h("textarea", { name: "text" }, "");
-    const intent = h("select", { name: "intent" }, ["complaint", "question", "praise", "purchase_intent", "other"].map((x) => h("option", { value: x }, x)));
-    const sentiment = h("select", { name: "sentiment" }, ["negative", "neutral", "positive"].map((x) => h("option", { value: x }, x)));
+    const intent = h("select", { name: "intent" }, ["complaint", "question", "praise", "purchase_intent", "other"].map((x) => h("option", { value: x }, t(`admin.intent.${x}`))));
+    const sentiment = h("select", { name: "sentiment" }, ["negative", "neutral", "positive"].map((x) => h("option", { value: x }, t(`admin.sentiment.${x}`))));
     const language = h("input", { type: "text", name: "language", value: "en", size: 5 });
     const platform = h("input", { type: "text", name: "platform", value: "x", size: 10 });
     const result = h("div", { class: "dry-run", "aria-live": "polite" });
