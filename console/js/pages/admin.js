@@ -48,7 +48,13 @@ export async function render(main, ctx) {
 // ---- small pieces ---------------------------------------------------------------------------------
 
 function problemText(error) {
-  const where = (error.errors || []).map((e) => `${(e.loc || []).slice(1).join(".")}: ${e.msg}`).join("; ");
+  // Each error's place in the body (`loc` without its leading "body"), then the API's message.
+  const where = (error.errors || [])
+    .map((e) => {
+      const at = (e.loc || []).slice(1).join(".");
+      return at ? `${at}: ${e.msg}` : e.msg;
+    })
+    .join("; ");
   return where ? `${error.message} (${where})` : error.message;
 }
 
@@ -97,7 +103,7 @@ function secretOnce(label, value) {
   return h(
     "div",
     { class: "card secret-once", role: "alert" },
-    h("h3", {}, label),
+    h("h2", {}, label),
     h("p", {}, t("admin.secret_once")),
     output,
     h(
@@ -114,6 +120,11 @@ function secretOnce(label, value) {
   );
 }
 
+/** A channel field's label, saying when it may be left empty. */
+function fieldLabel(key) {
+  return `${t(`admin.field.${key}`)}${OPTIONAL.has(key) ? ` ${t("admin.optional")}` : ""}`;
+}
+
 function button(label, onclick, cls = null, aria = null) {
   return h("button", { type: "button", class: cls, onclick, "aria-label": aria }, label);
 }
@@ -127,8 +138,13 @@ async function act(fn, done) {
   }
 }
 
+// Actions whose `false` is the same as leaving them out.
+const OFF_BY_DEFAULT = new Set(["escalate", "requeue"]);
+
+/** Conditions, actions or a decision as JSON, without the fields left unset (null, [], default off). */
 function json(value) {
-  return h("code", { class: "json" }, JSON.stringify(value));
+  const unset = (k, v) => v === null || (Array.isArray(v) && !v.length) || (OFF_BY_DEFAULT.has(k) && v === false);
+  return h("code", { class: "json" }, JSON.stringify(Object.fromEntries(Object.entries(value || {}).filter(([k, v]) => !unset(k, v)))));
 }
 
 function parseJson(control) {
@@ -159,7 +175,7 @@ const DRAW = {
         [...spec.credentials.map((k) => ["credentials", k]), ...spec.settings.map((k) => ["settings", k])].map(([kind, key]) => {
           const control = h("input", { type: kind === "credentials" ? "password" : "text", name: key, autocomplete: "off" });
           inputs[key] = { kind, control };
-          return field(`${t(`admin.field.${key}`)}${OPTIONAL.has(key) ? ` ${t("admin.optional")}` : ""}`, control);
+          return field(fieldLabel(key), control);
         }),
       );
     };
@@ -197,7 +213,7 @@ const DRAW = {
         h(
           "td",
           { class: "actions" },
-          button(t("admin.rotate"), () => rotateChannel(body, c, redraw), null, t("admin.rotate_for", { name: c.name })),
+          PLATFORMS[c.platform].credentials.length ? button(t("admin.rotate"), () => rotateChannel(body, c, redraw), null, t("admin.rotate_for", { name: c.name })) : null,
           button(t("admin.delete"), () => confirm(t("admin.delete_confirm", { name: c.name })) && act(() => api.request(`/v1/channels/${c.id}`, { method: "DELETE" }), redraw), "danger", t("admin.delete_for", { name: c.name })),
         ),
       );
@@ -310,7 +326,7 @@ const DRAW = {
             } catch (error) {
               toast(problemText(error), "error");
             }
-          }, null, t("admin.rotate_for", { name: s.url })),
+          }, null, t("admin.rotate_secret_for", { name: s.url })),
           button(t("admin.delete"), () => confirm(t("admin.delete_confirm", { name: s.url })) && act(() => api.request(`/v1/webhooks/subscriptions/${s.id}`, { method: "DELETE" }), () => redraw()), "danger", t("admin.delete_for", { name: s.url })),
         ),
       ),
@@ -361,8 +377,8 @@ const DRAW = {
     });
     // The dry-run: what the rules would decide for a sample post, rule by rule.
     const text = h("textarea", { name: "text" }, "");
-    const intent = h("select", { name: "intent" }, ["complaint", "question", "praise", "purchase_intent", "other"].map((x) => h("option", { value: x }, x)));
-    const sentiment = h("select", { name: "sentiment" }, ["negative", "neutral", "positive"].map((x) => h("option", { value: x }, x)));
+    const intent = h("select", { name: "intent" }, ["complaint", "question", "praise", "purchase_intent", "other"].map((x) => h("option", { value: x }, t(`admin.intent.${x}`))));
+    const sentiment = h("select", { name: "sentiment" }, ["negative", "neutral", "positive"].map((x) => h("option", { value: x }, t(`admin.sentiment.${x}`))));
     const language = h("input", { type: "text", name: "language", value: "en", size: 5 });
     const platform = h("input", { type: "text", name: "platform", value: "x", size: 10 });
     const result = h("div", { class: "dry-run", "aria-live": "polite" });
@@ -448,7 +464,8 @@ function rotateChannel(body, channel, redraw) {
     "dialog",
     { class: "card", "aria-labelledby": "rotate-h" },
     h("h2", { id: "rotate-h" }, t("admin.rotate_title", { name: channel.name })),
-    inputs.map(([key, control]) => field(t(`admin.field.${key}`), control)),
+    h("p", { class: "muted" }, t("admin.rotate_hint")),
+    inputs.map(([key, control]) => field(fieldLabel(key), control)),
     h(
       "div",
       { class: "row" },
