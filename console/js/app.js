@@ -106,11 +106,14 @@ async function route() {
   renderBar(name);
   replace(main, h("p", { class: "loading" }, t("shell.loading")));
   document.title = `${t(`nav.${name}`)} · Rapport`;
+  const { signal } = leaving;
   try {
     const page = await PAGES[name].load();
-    await page.render(main, { params, query, user, signal: leaving.signal, navigate });
+    if (signal.aborted) return; // the user moved on while the page's module loaded
+    await page.render(main, { params, query, user, signal, navigate });
   } catch (error) {
-    if (error.name === "AbortError") return;
+    // A page left meanwhile does not paint its error over the next one.
+    if (error.name === "AbortError" || signal.aborted) return;
     replace(main, h("div", { class: "problem", role: "alert" }, h("h1", {}, t("shell.error")), h("p", {}, error.message)));
   }
   main.focus({ preventScroll: true });

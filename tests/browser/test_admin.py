@@ -5,7 +5,6 @@ answers once is shown once."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,14 +17,6 @@ from tests.helpers import Tenant, unique, wait_until
 from tests.listening.channels.helpers import APP_SECRET, fixture_bytes, post_meta
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def patient_expect() -> Iterator[None]:
-    """Expectations wait longer than Playwright's 5 s: the stack shares a busy machine."""
-    expect.set_options(timeout=20_000)
-    yield
-    expect.set_options(timeout=5_000)
 
 
 def items(client: httpx.Client, tenant: Tenant, path: str) -> list[dict[str, Any]]:
