@@ -1,8 +1,8 @@
 // The console's shell: session start, the header and its navigation, and the hash router.
 //
-// A page is a module in ./pages/ exporting `render(main, ctx)`; ctx = {params, query, user, signal,
-// navigate}. `params` are the path segments after the page's name (`#/inbox/c_1` → ["c_1"]), `query`
-// the URLSearchParams after `?`. `signal` aborts when the user leaves the page: a page closes its
+// A page is a module in ./pages/ exporting `render(view, ctx)`: `view` is the element it owns inside
+// <main>, ctx = {params, query, user, signal, navigate}. `params` are the path segments after the page's
+// name (`#/inbox/c_1` → ["c_1"]), `query` the URLSearchParams after `?`. `signal` aborts when the user leaves the page: a page closes its
 // streams and timers on it.
 
 import * as api from "./api.js";
@@ -104,17 +104,19 @@ async function route() {
     return;
   }
   renderBar(name);
-  replace(main, h("p", { class: "loading" }, t("shell.loading")));
+  // Each visit renders into a view of its own: a page still busy after the user left paints into a
+  // view no longer in the document, never over the next page.
+  const view = h("div", { class: "view" }, h("p", { class: "loading" }, t("shell.loading")));
+  replace(main, view);
   document.title = `${t(`nav.${name}`)} · Rapport`;
   const { signal } = leaving;
   try {
     const page = await PAGES[name].load();
     if (signal.aborted) return; // the user moved on while the page's module loaded
-    await page.render(main, { params, query, user, signal, navigate });
+    await page.render(view, { params, query, user, signal, navigate });
   } catch (error) {
-    // A page left meanwhile does not paint its error over the next one.
     if (error.name === "AbortError" || signal.aborted) return;
-    replace(main, h("div", { class: "problem", role: "alert" }, h("h1", {}, t("shell.error")), h("p", {}, error.message)));
+    replace(view, h("div", { class: "problem", role: "alert" }, h("h1", {}, t("shell.error")), h("p", {}, error.message)));
   }
   main.focus({ preventScroll: true });
 }
