@@ -89,7 +89,12 @@ def test_complaint_appears_live_is_answered_with_a_canned_response_and_resolved(
         agents[agent.user_id] = f"Agent {len(owner.users)}"
     channel_id = meta_channel(client, owner, graph)
 
+    # The manager's dashboard before: nothing answered yet, so no first-response time.
+    first_response = page.locator("[data-metric=first_response_p50]")
     open_inbox(page, console_url, owner)
+    page.goto(f"{console_url}#/dashboard")
+    expect(first_response).to_have_attribute("data-value", "")
+    page.goto(f"{console_url}#/inbox")
     rows = page.locator("#conversation-list li.conv")
     expect(page.get_by_text("No conversation matches these filters.")).to_be_visible()
     # A marker in the page's memory: it survives only if the page is never reloaded.
@@ -158,6 +163,19 @@ def test_complaint_appears_live_is_answered_with_a_canned_response_and_resolved(
     assert resolved["status"] == "resolved"
     shot(page, "inbox-resolved")
 
+    # The scorecard's first-response time moved: metrics folded the confirmed reply, and the dashboard
+    # shows the API's figure.
+    def first_response_of() -> Any:
+        card = client.get("/v1/metrics/scorecard", headers=owner.headers).json()
+        return card["care"]["first_response"]["p50_minutes"]
+
+    wait_until(lambda: first_response_of() is not None, what="a first-response time in the scorecard")
+    page.goto(f"{console_url}#/dashboard")
+    expect(first_response).not_to_have_attribute("data-value", "")
+    assert float(first_response.get_attribute("data-value") or "nan") == first_response_of()
+    expect(first_response).not_to_have_text("—")
+    shot(page, "inbox-scorecard-moved")
+
 
 def test_filters_and_keyboard_move_through_the_list_and_show_the_shortcuts(
     page: Page, console_url: str, owner: Tenant, client: httpx.Client, graph: RecordingPlatform
@@ -172,7 +190,12 @@ def test_filters_and_keyboard_move_through_the_list_and_show_the_shortcuts(
     comment(client, channel_id, ENGLISH_COMPLAINT.replace("kettle", "toaster"), "Omar Haddad")
     wait_until(lambda: len(conversations(client, owner)) == 2, timeout=60, what="two conversations")
 
+    # The manager's dashboard before: nothing answered yet, so no first-response time.
+    first_response = page.locator("[data-metric=first_response_p50]")
     open_inbox(page, console_url, owner)
+    page.goto(f"{console_url}#/dashboard")
+    expect(first_response).to_have_attribute("data-value", "")
+    page.goto(f"{console_url}#/inbox")
     rows = page.locator("#conversation-list li.conv")
     expect(rows).to_have_count(2)
     expect(rows.nth(0).locator(".badge.sla.breached")).to_contain_text("Breached: First response overdue by")
