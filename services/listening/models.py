@@ -229,6 +229,9 @@ class Channel(SQLModel, table=True):
     # Pull connectors: the saved cursor (JSON), written in the same transaction as the batch it follows.
     cursor: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Webhook channels: when the platform's subscription check (Meta's `hub.challenge`, X's CRC) last
+    # passed with the stored credentials; new credentials clear it until the platform checks again.
+    verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=200)
     last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failures: int = 0

@@ -71,8 +71,15 @@ def test_channels(page: Page, console_url: str, client: httpx.Client, owner: Ten
     url = row.locator("code.url")
     expect(url).to_have_text(re.compile(rf"^https?://[^/]+{re.escape(inbound)}$"))
     expect(row).to_contain_text("Nothing received yet")
+    expect(row).to_contain_text("Not verified by the platform yet")
     shot(page, "admin-channels")
     accessible(page, "admin-channels")
+
+    # Meta's subscription check with the verify token: after a reload the row says the platform verified it.
+    check = {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "42"}
+    assert client.get(inbound, params=check).text == "42"
+    page.reload()
+    expect(row).to_contain_text("Verified by the platform")
 
     # A signed delivery: after a reload the row tells when the last one arrived.
     delivered = post_meta(client, "meta", channel["id"], fixture_bytes("meta/page_feed_comments.json"))
@@ -89,6 +96,7 @@ def test_channels(page: Page, console_url: str, client: httpx.Client, owner: Ten
     shot(page, "admin-channels-rotate")
     dialog.get_by_role("button", name="Rotate").click()
     expect(dialog).to_be_hidden()
+    expect(row).to_contain_text("Not verified by the platform yet")  # the new verify token awaits Meta
     body = fixture_bytes("meta/page_feed_posts.json")
     assert post_meta(client, "meta", channel["id"], body).status_code in (401, 403)
     assert post_meta(client, "meta", channel["id"], body, secret="rotated-app-secret").status_code == 200

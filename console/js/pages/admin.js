@@ -204,6 +204,14 @@ const DRAW = {
         h(
           "td",
           {},
+          c.inbound_url
+            ? [
+                status.verified_at
+                  ? h("span", { class: "badge met" }, t("admin.verified", { when: formatDate(status.verified_at) }))
+                  : h("span", { class: "badge at-risk" }, t("admin.not_verified")),
+                h("br"),
+              ]
+            : null,
           status.last_success_at ? t("admin.last_delivery", { when: formatDate(status.last_success_at) }) : t("admin.no_delivery"),
           status.last_error ? [h("br"), h("span", { class: "badge breached" }, t("admin.failing", { n: status.failures })), " ", status.last_error] : null,
           h("br"),

@@ -191,12 +191,21 @@ async def verify_subscription(
         answer = x_crc_response(token or "", consumer_secret=str(secrets.get("consumer_secret", "")))
         if answer is None:
             raise VerificationFailed("The verification request does not match this channel.")
+        await _verified(session, channel)
         return answer
     challenge = meta_verification_challenge(params, verify_token=str(secrets.get("verify_token", "")))
     if challenge is None:
         log.warning("inbound.verification_refused", extra={"channel_id": channel_id})
         raise VerificationFailed("The verification request does not match this channel.")
+    await _verified(session, channel)
     return challenge
+
+
+async def _verified(session: AsyncSession, channel: Channel) -> None:
+    """The platform's subscription check passed: the channel's status says so (`verified_at`)."""
+    channel.verified_at = utcnow()
+    await session.commit()
+    log.info("inbound.verified", extra={"channel_id": channel.id, "platform": channel.platform})
 
 
 async def deliver(

@@ -125,6 +125,7 @@ def to_read(channel: Channel | Row[Any], *, box: SecretBox, running: bool, fetch
         status=ChannelStatus(
             running=running,
             last_success_at=channel.last_success_at,
+            verified_at=channel.verified_at,
             last_error=channel.last_error,
             last_error_at=channel.last_error_at,
             failures=channel.failures,
@@ -216,6 +217,7 @@ async def update_channel(
         restart = True
     if update.credentials is not None:
         channel.secrets = box.seal(update.credentials) if update.credentials else ""
+        channel.verified_at = None  # the platform checks the new verify token or secret again
         restart = True
     await session.commit()
     log.info(
@@ -248,6 +250,7 @@ _VIEW_COLUMNS = tuple(
         "secrets",
         "cursor",
         "last_success_at",
+        "verified_at",
         "last_error",
         "last_error_at",
         "failures",

@@ -193,10 +193,17 @@ class ChannelUpdate(_Strict):
 
 
 class ChannelStatus(BaseModel):
-    """How a pull connector is doing (push channels: when a delivery last arrived)."""
+    """How a pull connector is doing (push channels: when the platform last verified the webhook and when
+    a delivery last arrived)."""
 
     running: bool = False
     last_success_at: datetime | None = None
+    verified_at: datetime | None = Field(
+        default=None,
+        description="Webhook channels: when the platform's subscription check (Meta's hub.challenge, "
+        "X's CRC) last passed with the stored credentials; null until it does, and again after new "
+        "credentials.",
+    )
     last_error: str | None = None
     last_error_at: datetime | None = None
     failures: int = 0

@@ -63,20 +63,37 @@ def analysed(client: httpx.Client, tenant: Tenant, mention_id: str) -> dict[str,
     return body if body.get("analysis_status") == "analysed" else None
 
 
+def verified_at(client: httpx.Client, tenant: Tenant, channel_id: str) -> str | None:
+    response = client.get(f"/v1/channels/{channel_id}", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    value: str | None = response.json()["status"]["verified_at"]
+    return value
+
+
 def test_meta_verification_echoes_the_challenge_only_for_the_right_token(
     client: httpx.Client, tenant: Tenant
 ) -> None:
     channel_id = meta_channel(client, tenant)
     url = f"/v1/inbound/meta/{channel_id}"
+    wrong = client.get(
+        url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
+    )
+    assert_problem(wrong, 403)
+    assert verified_at(client, tenant, channel_id) is None  # a refused check verifies nothing
     ok = client.get(
         url, params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"}
     )
     assert ok.status_code == 200 and ok.text == "1158201444"
     assert ok.headers["content-type"].startswith("text/plain")
-    wrong = client.get(
-        url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
+    # The channel's status says the platform verified it; new credentials wait for the next check.
+    assert verified_at(client, tenant, channel_id) is not None
+    rotated = client.patch(
+        f"/v1/channels/{channel_id}",
+        headers=tenant.headers,
+        json={"credentials": {"app_secret": APP_SECRET, "verify_token": "a-new-verify-token"}},
     )
-    assert_problem(wrong, 403)
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["status"]["verified_at"] is None
     assert_problem(client.get(f"/v1/inbound/meta/{'0' * 36}", params={"hub.mode": "subscribe"}), 404)
     # The same channel id under another platform's path is not a channel either.
     assert_problem(client.get(f"/v1/inbound/whatsapp/{channel_id}"), 404)
@@ -138,6 +155,7 @@ def test_x_crc_and_signed_tweets(client: httpx.Client, tenant: Tenant) -> None:
     assert crc.status_code == 200
     expected = base64.b64encode(hmac.new(CONSUMER_SECRET.encode(), b"challenge-123", hashlib.sha256).digest())
     assert crc.json() == {"response_token": "sha256=" + expected.decode()}
+    assert verified_at(client, tenant, channel_id) is not None
     assert_problem(client.get(f"/v1/inbound/x/{channel_id}"), 400)
     response = post_x(client, channel_id, fixture_bytes("x/tweet_create_events.json"))
     assert response.status_code == 200, response.text
