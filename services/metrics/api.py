@@ -71,13 +71,50 @@ async def filters(
 FiltersDep = Annotated[card.Filters, Depends(filters)]
 
 
-@router.get("/scorecard", response_model=Scorecard, operation_id="get_scorecard", summary="Get the scorecard")
-async def get_scorecard(principal: StaffDep, reader: ReaderDep, f: FiltersDep) -> Scorecard:
+@router.get(
+    "/scorecard",
+    response_model=Scorecard,
+    operation_id="get_scorecard",
+    summary="Get the scorecard",
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def get_scorecard(
+    request: Request,
+    principal: StaffDep,
+    reader: ReaderDep,
+    f: FiltersDep,
+    format: Annotated[
+        Literal["json", "csv"], Query(description="`csv`: one line per figure (`metric,value`).")
+    ] = "json",
+) -> Scorecard | StreamingResponse:
     """The tenant's Social CRM scorecard over [from, to): listening (mentions, net sentiment, share of
     voice, alerts), care (first response and resolution times, SLA compliance, backlog, reopen rate) and
-    customer figures (CSAT, NPS, social conversion, retention, CLV). Definitions: docs/metrics.md."""
+    customer figures (CSAT, NPS, social conversion, retention, CLV). Definitions: docs/metrics.md.
+
+    With `format=csv` (or `Accept: text/csv`) the same figures as CSV, one line per figure named by its
+    path in the JSON answer (`care.sla.compliance`, `customer.clv.by_stage.customer.mean`)."""
     async with reader.consistent() as snapshot:
-        return await card.scorecard(snapshot, principal.tenant_id, f)
+        scorecard = await card.scorecard(snapshot, principal.tenant_id, f)
+    if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
+        rows = [{"metric": path, "value": value} for path, value in _figures("", scorecard.model_dump())]
+        return StreamingResponse(
+            _csv(rows, ("metric", "value")),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="scorecard.csv"'},
+        )
+    return scorecard
+
+
+def _figures(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """Every figure of a JSON answer with its dotted path, in the answer's order."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _figures(f"{prefix}.{key}" if prefix else str(key), inner)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _figures(f"{prefix}.{i}", inner)
+    else:
+        yield prefix, value
 
 
 SeriesMetric = Annotated[

@@ -346,6 +346,15 @@ def test_rows_add_up_to_the_aggregates(
     exported = list(csv.DictReader(io.StringIO(response.text)))
     assert sorted(r["conversation_id"] for r in exported) == sorted(r["conversation_id"] for r in sla)
     assert sum(int(r["met"]) for r in exported) == 2
+    # The scorecard as CSV: one line per figure, named by its path in the JSON answer, the same values.
+    response = client.get("/v1/metrics/scorecard", headers=t.headers, params={"format": "csv", **PERIOD})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    figures = {r["metric"]: r["value"] for r in csv.DictReader(io.StringIO(response.text))}
+    assert float(figures["care.first_response.p50_minutes"]) == card["care"]["first_response"]["p50_minutes"]
+    assert float(figures["care.first_response.p50_minutes"]) == 30
+    assert float(figures["listening.share_of_voice.share"]) == 80
+    assert Decimal(figures["customer.clv.all.mean"]) == Decimal(card["customer"]["clv"]["all"]["mean"])
+    assert figures["care.first_response.pending"] == "1"
     # Every drill-down's CSV header names the fields of its JSON rows.
     with_rows = ("mentions", "share_of_voice", "conversations", "backlog", "first_response", "resolution")
     for metric in (*with_rows, "sla", "reopen_rate", "csat", "nps", "social_conversion", "clv"):

@@ -1,6 +1,6 @@
 // The manager's dashboard: the scorecard (GET /v1/metrics/scorecard) with its filters, sentiment over time,
 // share of voice, care and customer figures. Every figure links down to its rows (GET /v1/metrics/rows,
-// #/dashboard/rows/<metric>?<filters>), which export as CSV through the API.
+// #/dashboard/rows/<metric>?<filters>); the scorecard and the rows export as CSV through the API.
 //
 // Each figure's element carries `data-metric` (the API's metric name: a time series' name where there is
 // one, `clv:<stage>` for CLV by lifecycle stage) and `data-value` (the API's number), its text the value as
@@ -195,7 +195,6 @@ async function renderBoard(main, ctx) {
     return;
   }
 
-  const shown = [];
   const sections = GROUPS.map(([group, figures]) =>
     h(
       "section",
@@ -206,7 +205,6 @@ async function renderBoard(main, ctx) {
         { class: "grid" },
         figures.map(([name, rows, get, format, sub]) => {
           const value = get(card);
-          shown.push([name, value]);
           return figure(f, name, rows, value, format(value, card), sub ? sub(card) : null);
         }),
       ),
@@ -217,9 +215,13 @@ async function renderBoard(main, ctx) {
     "button",
     {
       type: "button",
-      onclick: () => {
-        const lines = [["metric", "value", "from", "to"], ...shown.map(([n, v]) => [n, v ?? "", card.from || "", card.to])];
-        download("scorecard.csv", lines.map((l) => l.map(csvCell).join(",")).join("\r\n") + "\r\n");
+      onclick: async () => {
+        try {
+          const text = await api.request(`/v1/metrics/scorecard?${search(f, { format: "csv" })}`, { accept: "text/csv" });
+          download("scorecard.csv", text);
+        } catch (error) {
+          toast(error.message, "error");
+        }
       },
     },
     t("dashboard.export_scorecard"),
@@ -256,11 +258,6 @@ async function renderBoard(main, ctx) {
     if (error.name === "AbortError") return;
     series.append(failed(error));
   }
-}
-
-function csvCell(value) {
-  const text = String(value ?? "");
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 // The charts are pictures with their table beside; the figures above are the links to the rows.
