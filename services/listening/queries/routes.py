@@ -73,7 +73,7 @@ async def post_query(
 @router.post(
     "/queries/validate",
     response_model=ExpressionChecked,
-    operation_id="validate_listening_query",
+    operation_id="create_listening_query_check",
     summary="Check a query expression",
 )
 async def post_query_check(
@@ -239,7 +239,7 @@ async def get_alerts(
 @router.post(
     "/alerts/{alert_id}/acknowledge",
     response_model=AlertRead,
-    operation_id="acknowledge_alert",
+    operation_id="create_alert_acknowledgement",
     summary="Acknowledge a spike alert",
     responses=problems(404),
 )
