@@ -1,8 +1,8 @@
 """Grouping reposts, quotes and near-copies of the same text (`services.listening.mentions.fingerprint`).
 
 `assign_groups(session, mentions, shapes)` is called by the analysis worker (`mentions.analysing`) for each
-batch of new posts, in the transaction that stores their analysis; it groups them in arrival order, as
-`assign_group` would one by one, in three statements per tenant of the batch (earlier posts with the same
+batch of new posts, in the transaction that stores their analysis; it groups them in arrival order, each
+seeing the ones before it, in three statements per tenant of the batch (earlier posts with the same
 fingerprints; the most recent candidates of each candidate key; the batch's candidate keys), with each
 text's `shape` worked out beforehand in a worker thread (`text_shape`: ~6-9 ms for a 10,000-character
 post, which on the event loop would hold every other request of the process). It sets on the mention:
@@ -62,15 +62,6 @@ def text_shape(text: str) -> Shape:
     return fingerprint(text), sketch(text)
 
 
-async def assign_group(session: AsyncSession, mention: Mention, shape: Shape) -> str:
-    """Set the new mention's fingerprint, sketch and group (see the module docstring); the group id.
-
-    A batch of one for `assign_groups`."""
-    await assign_groups(session, [mention], {mention.id: shape})
-    assert mention.group_id is not None  # assign_groups always sets it
-    return mention.group_id
-
-
 # An earlier mention as near-duplicate matching reads it: (received_at, id, sketch, group_id).
 _Candidate = tuple[datetime, str, str, str | None]
 
@@ -78,10 +69,11 @@ _Candidate = tuple[datetime, str, str, str | None]
 async def assign_groups(
     session: AsyncSession, mentions: Sequence[Mention], shapes: Mapping[str, Shape]
 ) -> None:
-    """`assign_group` for a batch of new mentions, in their order, with set-based reads and one insert.
+    """Set each new mention's fingerprint, sketch and group (see the module docstring), in their order,
+    with set-based reads and one insert.
 
     Each mention sees the earlier mentions of its tenant, those stored before and those of the batch before
-    it, as `assign_group` one by one would: an exact match takes a stored mention's group first, then a
+    it, as if they had been grouped one by one: an exact match takes a stored mention's group first, then a
     batch-mate's; near-duplicate candidates are the `MAX_CANDIDATES` most recent mentions sharing a key
     (the most recent of each key are read: a mention among a post's most recent candidates is among the
     most recent of every key they share)."""

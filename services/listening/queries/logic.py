@@ -3,17 +3,15 @@
 For the analysis worker, once a batch of mentions is analysed, in the worker's transaction:
 
     outcomes = await match_batch(session, mentions, matcher=matcher)   # mention id → MatchOutcome
-    # ... put outcome.query_ids into MentionReceived.matched_query_ids and stage the event ...
-    await record_matches(
-        session, tenant_id=tenant_id, mention_id=mention.id, query_ids=query_ids,
-        created_at=mention.created_at, sentiment_label=mention.sentiment_label,
-    )
+    spikes = await record_batch_matches(session, [NewMatches(...) for each mention])
+    # ... per mention: raise_spikes(session, tenant_id=..., spikes=spikes[mention.id]) if any, then put
+    # outcome.query_ids into MentionReceived.matched_query_ids and stage the event ...
 
-`record_matches` never commits: it adds `MentionQueryMatch` rows (so `GET /v1/mentions?query_id=` finds the
-mention), increments the hourly `QueryBucket` of every matched query (volume and negative count) and, when a
-spike starts, stores an `Alert` and stages `listening.alert.raised` — all in the caller's transaction. Call
-it once per mention; a repeat is a no-op (query ids the mention already matched are skipped, so a
-redelivered batch is not counted twice).
+`record_batch_matches` never commits: it adds `MentionQueryMatch` rows (so `GET /v1/mentions?query_id=`
+finds the mention), increments the hourly `QueryBucket` of every matched query (volume and negative count)
+and returns the spikes that start, which `alerts.raise_spikes` stores as an `Alert` and stages as
+`listening.alert.raised` — all in the caller's transaction. A repeat is a no-op (query ids the mention
+already matched are skipped, so a redelivered batch is not counted twice).
 
 Cost (API4): a query is checked against the cost limits (`queries.language.cost`, from the settings) when it
 is created or changed, and a tenant holds at most `max_queries_per_tenant` queries. Matching — folding the
@@ -73,7 +71,6 @@ from services.listening.queries.alerts import (
     adjust_buckets,
     count_batch_in_buckets,
     hour_of,
-    raise_spikes,
 )
 from services.listening.queries.language import (
     Doc,
@@ -398,37 +395,6 @@ async def flag_budget_exceeded(session: AsyncSession, *, mention: Any, outcome: 
     session.add(flag)
 
 
-async def record_matches(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    mention_id: str,
-    query_ids: list[str],
-    created_at: datetime,
-    sentiment_label: str | None = None,
-) -> None:
-    """Store the mention's query matches, count them in the hourly buckets, raise spike alerts; no commit.
-
-    `created_at` is the post's own time (it picks the bucket); `sentiment_label` "negative" counts the
-    mention in the bucket's negative count. A batch of one for `record_batch_matches`, with its spikes
-    raised here.
-    """
-    spikes = await record_batch_matches(
-        session,
-        [
-            NewMatches(
-                tenant_id=tenant_id,
-                mention_id=mention_id,
-                query_ids=query_ids,
-                created_at=created_at,
-                sentiment_label=sentiment_label,
-            )
-        ],
-    )
-    if mention_id in spikes:
-        await raise_spikes(session, tenant_id=tenant_id, spikes=spikes[mention_id])
-
-
 @dataclass(frozen=True, slots=True)
 class NewMatches:
     """One freshly analysed mention's query matches, for `record_batch_matches`."""
@@ -443,12 +409,14 @@ class NewMatches:
 async def record_batch_matches(
     session: AsyncSession, matches: list[NewMatches]
 ) -> dict[str, list[tuple[str, datetime, Spike]]]:
-    """`record_matches` for a batch of mentions, in their order, in a few statements; no commit.
+    """Store a batch of mentions' query matches, in their order, and count them in the hourly buckets, in a
+    few statements; no commit.
 
-    One read of the matches the mentions already have, one insert of the new ones, then per tenant one
-    upsert per (query, hour) and the spike rule's reads (`alerts.count_batch_in_buckets`). The spikes that
-    start are returned (mention id → spikes) for the caller to raise (`alerts.raise_spikes`) where
-    `record_matches` would have raised them: before that mention's announcement."""
+    `created_at` is each post's own time (it picks the bucket); `sentiment_label` "negative" counts the
+    mention in the bucket's negative count. One read of the matches the mentions already have, one insert
+    of the new ones, then per tenant one upsert per (query, hour) and the spike rule's reads
+    (`alerts.count_batch_in_buckets`). The spikes that start are returned (mention id → spikes) for the
+    caller to raise (`alerts.raise_spikes`) before that mention's announcement."""
     matches = [m for m in matches if m.query_ids]
     if not matches:
         return {}
