@@ -163,7 +163,7 @@ async def count_posts(
     tenant, in tenant order (one lock order for concurrent writers)."""
     hour = hour or hour_of(utcnow())
     totals: dict[str, int] = {}
-    stmt = _COUNT_POSTS[session.get_bind().dialect.name == "postgresql"]
+    stmt = _COUNT_POSTS[_insert(session)]
     for tenant_id, n in sorted(posts.items()):
         if n <= 0:
             continue
@@ -185,8 +185,8 @@ def _count_posts(insert: Any) -> Any:
     )
 
 
-# by "is the dialect PostgreSQL?"
-_COUNT_POSTS = {False: _count_posts(sqlite_insert), True: _count_posts(pg_insert)}
+# by the dialect's insert (`_insert`)
+_COUNT_POSTS = {insert: _count_posts(insert) for insert in (sqlite_insert, pg_insert)}
 
 
 async def check_channel_quota(session: AsyncSession, *, tenant_id: str, limit: int) -> None:
