@@ -723,9 +723,10 @@ async def _count(session: AsyncSession, tenant_id: str) -> tuple[int, int]:
 
 
 def check_expression(expression: str, limits: QueryLimits) -> ExpressionChecked:
-    """Validate an expression as creating a query would, storing nothing: its normal form, or the 422."""
-    _compile(expression, limits)
-    return ExpressionChecked(normalised=_normalised(expression))
+    """Validate an expression as creating a query would, storing nothing: its normal form, or the 422.
+
+    The normal form is the compiled tree's (`Query.__str__`), as `_normalised` renders it: parsed once."""
+    return ExpressionChecked(normalised=str(_compile(expression, limits)))
 
 
 async def create_query(
