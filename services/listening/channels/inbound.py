@@ -177,9 +177,11 @@ async def _channel(session: AsyncSession, *, platform: str, channel_id: str) -> 
 async def verify_subscription(
     session: AsyncSession, *, platform: str, channel_id: str, params: Mapping[str, str], box: SecretBox
 ) -> str | dict[str, str]:
-    """Meta/WhatsApp: the `hub.challenge` to echo; X: the CRC `response_token` body."""
+    """Meta/WhatsApp: the `hub.challenge` to echo; X: the CRC `response_token` body. A check that passes
+    is committed as the channel's `verified_at`."""
     channel = await _channel(session, platform=platform, channel_id=channel_id)
     secrets = box.open(channel.secrets)
+    answer: str | dict[str, str] | None
     if platform == "x":
         token = params.get("crc_token")
         if not x_crc_token_ok(token):
@@ -189,23 +191,16 @@ async def verify_subscription(
                 "A crc_token query parameter of 8 to 256 base64 characters ([A-Za-z0-9+/=_-]) is required."
             )
         answer = x_crc_response(token or "", consumer_secret=str(secrets.get("consumer_secret", "")))
+    else:
+        answer = meta_verification_challenge(params, verify_token=str(secrets.get("verify_token", "")))
         if answer is None:
-            raise VerificationFailed("The verification request does not match this channel.")
-        await _verified(session, channel)
-        return answer
-    challenge = meta_verification_challenge(params, verify_token=str(secrets.get("verify_token", "")))
-    if challenge is None:
-        log.warning("inbound.verification_refused", extra={"channel_id": channel_id})
+            log.warning("inbound.verification_refused", extra={"channel_id": channel_id})
+    if answer is None:
         raise VerificationFailed("The verification request does not match this channel.")
-    await _verified(session, channel)
-    return challenge
-
-
-async def _verified(session: AsyncSession, channel: Channel) -> None:
-    """The platform's subscription check passed: the channel's status says so (`verified_at`)."""
     channel.verified_at = utcnow()
     await session.commit()
     log.info("inbound.verified", extra={"channel_id": channel.id, "platform": channel.platform})
+    return answer
 
 
 async def deliver(
