@@ -124,6 +124,11 @@ _STORED_COLUMNS = (
 )
 
 
+def _analysed_columns(analysed: AnalysedFields) -> dict[str, Any]:
+    """The analysis columns' values (`ANALYSED_COLUMNS`) by name."""
+    return {name: getattr(analysed, name) for name in ANALYSED_COLUMNS}
+
+
 def _stored_row(mention: Mention) -> dict[str, Any]:
     """The parameters of `_WRITE_BY_ID` for an analysed (detached) mention."""
     row = {name: getattr(mention, name) for name in _STORED_COLUMNS}
@@ -133,9 +138,8 @@ def _stored_row(mention: Mention) -> dict[str, Any]:
 
 def apply(mention: Mention, result: Result) -> None:
     """Store one tier's analysis, with a review's star rating, as the mention's effective analysis."""
-    analysed = analysed_fields(result, mention.rating)
-    for name in ANALYSED_COLUMNS:
-        setattr(mention, name, getattr(analysed, name))
+    for name, value in _analysed_columns(analysed_fields(result, mention.rating)).items():
+        setattr(mention, name, value)
     mention.analysed_at = utcnow()
 
 
@@ -573,8 +577,12 @@ class AnalysisWorker:
                 continue
             analysed = analysed_fields(by_id[row.id], row.rating)
             updates.append(
-                {"b_id": row.id, **{name: getattr(analysed, name) for name in ANALYSED_COLUMNS}}
-                | {"analysed_at": utcnow(), "needs_rescore": False}
+                {
+                    "b_id": row.id,
+                    **_analysed_columns(analysed),
+                    "analysed_at": utcnow(),
+                    "needs_rescore": False,
+                }
             )
             previous, current = analysis_of(row), analysis_of(analysed)
             if previous is not None and current is not None and changed(previous, current):
