@@ -403,7 +403,6 @@ async def acknowledge_alert(
     if row.acknowledged_at is None:
         row.acknowledged_at = utcnow()
         row.acknowledged_by = user_id
-        session.add(row)
         await session.commit()
         log.info("alert.acknowledged", extra={"alert_id": alert_id, "tenant_id": tenant_id})
     return AlertRead.model_validate(row, from_attributes=True)
