@@ -145,8 +145,8 @@ def reanalysed(batch: list[MentionReceived], share: float, rng: random.Random) -
             intent, label, score = rng.choice(INTENTS)
             analysis = Analysis(
                 language=m.analysis.language,
-                sentiment=Sentiment(label=label, score=score),  # type: ignore[arg-type]
-                intent=intent,  # type: ignore[arg-type]
+                sentiment=Sentiment(label=label, score=score),
+                intent=intent,
             )
             out.append(Relabel(m.mention_id, analysis))
     return out

@@ -87,32 +87,26 @@ def stage(session: AsyncSession, event_: CloudEvent) -> None:
     staged = sync.info.get(_STAGED)
     if not isinstance(staged, _Staged):
         staged = sync.info[_STAGED] = _Staged()
-    staged.pending.append(
-        (
-            sync.get_nested_transaction() or sync.get_transaction(),
-            _row(event_, json.dumps(inject_headers({})), utcnow()),
-        )
-    )
+    row = _row(event_, json.dumps(inject_headers({})), utcnow())
+    staged.pending.append((sync.get_nested_transaction(), row))
     STAGED.mark(session)
 
 
+# A staged row with the savepoint it was staged in (None: outside any).
 _Tagged = tuple[SessionTransaction | None, dict[str, object]]
 
 
 @dataclass
 class _Staged:
-    """A session's staged rows: those not written yet, each with the transaction (or savepoint) that
-    staged it, and per open savepoint the rows staged before it that were written inside it (a
-    rollback of the savepoint undoes their INSERT, so they wait again)."""
+    """A session's staged rows: those not written yet, each with the savepoint that staged it, and per
+    open savepoint the rows staged before it that were written inside it (a rollback of the savepoint
+    undoes their INSERT, so they wait again)."""
 
     pending: list[_Tagged] = field(default_factory=list)
     written_in: dict[SessionTransaction, list[_Tagged]] = field(default_factory=dict)
-    committed: set[SessionTransaction] = field(default_factory=set)
 
     def take(self, session: Session) -> list[dict[str, object]]:
         """The pending rows, in order, now to be written in the session's current transaction."""
-        if not self.pending:
-            return []
         savepoint = session.get_nested_transaction()
         if savepoint is not None:
             earlier = [(tag, row) for tag, row in self.pending if tag is not savepoint]
@@ -122,37 +116,26 @@ class _Staged:
         self.pending.clear()
         return rows
 
-    def write(self, session: Session) -> None:
-        if self.pending:
-            session.execute(insert(OUTBOX), self.take(session))
+    def released(self, savepoint: SessionTransaction) -> None:
+        """The savepoint was released (its pending rows were written at its commit): the rows staged
+        before it that it wrote are now part of the enclosing savepoint, whose rollback undoes them too."""
+        earlier = self.written_in.pop(savepoint, None)
+        parent = savepoint.parent
+        if earlier and parent is not None and parent.nested:
+            kept = [(tag, row) for tag, row in earlier if tag is not parent]
+            if kept:
+                self.written_in.setdefault(parent, []).extend(kept)
 
-    def after_commit(self, session: Session) -> None:
-        savepoint = session.get_nested_transaction()
-        if savepoint is not None:
-            self.committed.add(savepoint)
-
-    def after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
+    def ended(self, transaction: SessionTransaction) -> None:
         if transaction.parent is None:
             # The whole transaction ended: what still waits was not committed.
             self.pending.clear()
             self.written_in.clear()
-            self.committed.clear()
-            return
-        if not transaction.nested:
-            return  # a flush's inner transaction
-        earlier = self.written_in.pop(transaction, [])
-        parent = transaction.parent
-        if transaction in self.committed:
-            self.committed.discard(transaction)
-            if parent.nested:
-                # Now part of the enclosing savepoint: its rollback undoes them too.
-                kept = [(tag, row) for tag, row in earlier if tag is not parent]
-                if kept:
-                    self.written_in.setdefault(parent, []).extend(kept)
-            return
-        # Rolled back: its own rows are gone; those staged before it wait again, first (they were
-        # staged before anything still waiting).
-        self.pending[:] = [*earlier, *((tag, row) for tag, row in self.pending if tag is not transaction)]
+        elif transaction.nested:
+            # Rolled back (a released one left nothing here): its own rows are gone; those staged before
+            # it that it wrote wait again, first (they were staged before anything still waiting).
+            earlier = self.written_in.pop(transaction, [])
+            self.pending[:] = [*earlier, *((tag, row) for tag, row in self.pending if tag is not transaction)]
 
 
 # Listeners of every session (a per-session `event.listen` cost more than staging one event); each
@@ -162,33 +145,35 @@ class _Staged:
 def _before_orm_statement(state: ORMExecuteState) -> None:
     staged = state.session.info.get(_STAGED)
     if staged is not None and staged.pending:
-        staged.write(state.session)
+        state.session.execute(insert(OUTBOX), staged.take(state.session))
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     staged = session.info.get(_STAGED)
     if staged is not None and staged.pending:
-        staged.write(session)
+        session.execute(insert(OUTBOX), staged.take(session))
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     staged = session.info.get(_STAGED)
     if staged is not None:
-        staged.after_commit(session)
+        savepoint = session.get_nested_transaction()  # still the current one when it is released
+        if savepoint is not None:
+            staged.released(savepoint)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     staged = session.info.get(_STAGED)
     if staged is not None:
-        staged.after_transaction_end(session, transaction)
+        staged.ended(transaction)
 
 
 def _take_staged(session: AsyncSession) -> list[dict[str, object]]:
     staged = session.sync_session.info.get(_STAGED)
-    return staged.take(session.sync_session) if isinstance(staged, _Staged) else []
+    return staged.take(session.sync_session) if staged is not None and staged.pending else []
 
 
 async def stage_many(

@@ -32,11 +32,16 @@ async def database(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
         await engine.dispose()
 
 
+async def ids_in(session: AsyncSession) -> list[str]:
+    """The outbox's event ids as the session sees them, in the order the relay takes them."""
+    rows = await session.execute(select(col(OutboxMessage.id)).order_by(col(OutboxMessage.seq)))
+    return list(rows.scalars())
+
+
 async def staged_ids(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
-    """The outbox's event ids in the order the relay takes them."""
+    """The outbox's committed event ids in the order the relay takes them."""
     async with sessions() as session:
-        rows = await session.execute(select(col(OutboxMessage.id)).order_by(col(OutboxMessage.seq)))
-        return list(rows.scalars())
+        return await ids_in(session)
 
 
 async def test_relay_publishes_in_the_order_events_were_staged_one_by_one_and_together(
@@ -93,11 +98,6 @@ async def test_staged_rows_are_seen_by_a_query_in_their_transaction_and_gone_wit
             # A session that staged and closed without committing leaves nothing either.
             stage(session, tenant_created(tenant))
         assert await staged_ids(sessions) == [kept.id]
-
-
-async def ids_in(session: AsyncSession) -> list[str]:
-    rows = await session.execute(select(col(OutboxMessage.id)).order_by(col(OutboxMessage.seq)))
-    return list(rows.scalars())
 
 
 async def test_a_savepoint_rolled_back_takes_only_its_own_staged_rows(database_url: str) -> None:

@@ -146,27 +146,6 @@ async def resolve_mentions(
     out: list[Message | None] = [None] * len(resolved)
     if not resolved:
         return out
-    await _resolve(
-        session,
-        tenant_id=tenant_id,
-        resolved=resolved,
-        reopen_window=reopen_window,
-        causes=causes,
-        out=out,
-    )
-    return out
-
-
-async def _resolve(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    resolved: Sequence[MentionResolved],
-    reopen_window: timedelta,
-    causes: Sequence[str | None] | None,
-    out: list[Message | None],
-) -> None:
-    """`resolve_mentions`' work: `out` gets each mention's message."""
     dialect = session.get_bind().dialect.name
     # Held until the batch commits: an erasure (which takes it alone) waits for the batch, or the batch
     # for the erasure, whose erased profiles it then finds (PostgreSQL; SQLite has one writer at a time).
@@ -222,6 +201,7 @@ async def _resolve(
             "messages": sum(1 for message in out if message is not None),
         },
     )
+    return out
 
 
 async def reanalyse_mention(

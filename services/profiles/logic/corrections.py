@@ -22,6 +22,7 @@ from services.profiles.logic.resolution import (
     TREND_WEIGHT,
     is_postgres,
     lifecycle_events,
+    pop_segments,
     segments_column,
     updated_events,
     write_profiles,
@@ -160,12 +161,11 @@ async def relabel_interactions(
     segments: dict[str, set[str]] = {}
     for found_row in await session.execute(stmt):
         data = dict(found_row._mapping)
-        csv = data.pop("segment_ids_csv")
+        segment_ids = pop_segments(data)
         found[data.pop("ref_id")] = (data.pop("interaction_id"), data["id"])
         if data["id"] not in profiles:
             profiles[data["id"]] = data
-            if csv:
-                segments[data["id"]] = set(csv.split(","))
+            segments[data["id"]] = segment_ids
     for mention_id in sorted(wanted - set(found)):
         # Not resolved (yet): the mention arrives with its current analysis, nothing to correct here.
         log.info("interaction.correction_unknown", extra={"mention_id": mention_id, "tenant_id": tenant_id})

@@ -173,10 +173,8 @@ async def lock_profiles_in_segments(
     segments: dict[str, set[str]] = {}
     for row in await session.execute(stmt):
         data = dict(row._mapping)
-        csv = data.pop("segment_ids_csv")
+        segments[data["id"]] = pop_segments(data)
         profiles[data["id"]] = data
-        if csv:
-            segments[data["id"]] = set(csv.split(","))
     return profiles, segments
 
 
@@ -305,6 +303,12 @@ def segments_column(session: AsyncSession) -> Any:
     return select(agg).where(_SM.c.profile_id == _P.c.id).scalar_subquery().label("segment_ids_csv")
 
 
+def pop_segments(data: dict[str, Any]) -> set[str]:
+    """The segment ids of a profile row read with `segments_column`, taken out of the row."""
+    csv = data.pop("segment_ids_csv")
+    return set(csv.split(",")) if csv else set()
+
+
 def _new_subjects(batch: _Batch) -> dict[str, dict[str, Any]]:
     """The batch's new profiles as match suggestions compare them, from memory."""
     subjects = {
@@ -335,11 +339,11 @@ async def _read_identifiers(session: AsyncSession, batch: _Batch, todo: Sequence
     for row in await session.execute(stmt):
         data = dict(row._mapping)
         kind, namespace, value = data.pop("kind"), data.pop("namespace"), data.pop("value_normalised")
-        csv = data.pop("segment_ids_csv")
+        segment_ids = pop_segments(data)
         batch.known[(kind, namespace, value)] = data["id"]
         if data["id"] not in batch.loaded:
             batch.loaded[data["id"]] = data
-            batch.segments[data["id"]] = set(csv.split(",")) if csv else set()
+            batch.segments[data["id"]] = segment_ids
 
 
 async def _user_ids_of(
@@ -643,7 +647,7 @@ async def _apply(session: AsyncSession, batch: _Batch, todo: Sequence[_Mention])
     if missing:
         found, their_segments = await lock_profiles_in_segments(session, tenant_id=tenant_id, ids=missing)
         profiles.update(found)
-        segments.update((pid, their_segments.get(pid, set())) for pid in found)
+        segments.update(their_segments)
     praise = await _recent_praise(session, tenant_id, profiles, todo)
     # A new profile is announced by `profiles.profile.created` (and its mentions' snapshots), not `.updated`.
     before = {pid: dict(row) for pid, row in profiles.items() if pid not in batch.new_profiles}

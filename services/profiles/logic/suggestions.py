@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -169,16 +170,13 @@ def _candidates(keys: dict[str, set[str]], sharing: dict[str, list[str]]) -> dic
         levels: dict[int, list[list[str]]] = {}
         for index, shared in Counter(i for k in ks for i in by_key.get(k, ())).items():
             levels.setdefault(shared, []).append(members[index])
-        chosen: list[str] = []
-        for shared in sorted(levels, reverse=True):
-            for other in heapq.merge(*levels[shared]):
-                if other != pid:
-                    chosen.append(other)
-                    if len(chosen) == MAX_CANDIDATES:
-                        break
-            if len(chosen) == MAX_CANDIDATES:
-                break
-        candidates[pid] = chosen
+        ranked = (
+            other
+            for shared in sorted(levels, reverse=True)
+            for other in heapq.merge(*levels[shared])
+            if other != pid
+        )
+        candidates[pid] = list(itertools.islice(ranked, MAX_CANDIDATES))
     return candidates
 
 
