@@ -4,12 +4,33 @@ no ORM objects: building and tracking those costs more than the folds themselves
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
+
+from shared.events.contracts import Contract
+from shared.events.envelope import Event
+
+
+def named(event: Event[Contract], *fields: str) -> set[str]:
+    """The ids an event's payload names in these fields."""
+    extra = event.data.model_extra or {}
+    return {str(extra[name]) for name in fields if extra.get(name) is not None}
+
+
+def by_tenant(
+    events: Iterable[Event[Contract]], ids_of: Callable[[Event[Contract]], set[str]]
+) -> dict[str, set[str]]:
+    """The rows a batch is about: the ids its events name (`ids_of`), per tenant."""
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        if ids := ids_of(event):
+            wanted.setdefault(event.tenantid, set()).update(ids)
+    return wanted
 
 
 class Row(SimpleNamespace):
