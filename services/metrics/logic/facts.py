@@ -582,9 +582,7 @@ async def _created(batch: ProfilesBatch, event: Event[c.Contract], data: dict[st
 async def _updated(batch: ProfilesBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     """A snapshot: lifecycle stage and lifetime value. An update naming `order_count` is an order (profiles
     announces each order this way, and only orders change that count): one order at the event's time."""
-    updated = c.ProfileUpdated.model_validate(data)
-    if not FOLDED_CHANGES.intersection(updated.changed):
-        return  # a mention's counters, the sentiment trend: nothing metrics keeps (no write at all)
+    updated = c.ProfileUpdated.model_validate(data)  # one naming a folded change (`_profile_ids`)
     tenant_id, snap = event.tenantid, updated.profile
     row = _profile(batch, tenant_id, updated.profile_id)
     if row.first_seen_at is None:
