@@ -95,13 +95,9 @@ async def get_scorecard(
     path in the JSON answer (`care.sla.compliance`, `customer.clv.by_stage.customer.mean`)."""
     async with reader.consistent() as snapshot:
         scorecard = await card.scorecard(snapshot, principal.tenant_id, f)
-    if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
+    if _wants_csv(request, format):
         rows = [{"metric": path, "value": value} for path, value in _figures("", scorecard.model_dump())]
-        return StreamingResponse(
-            _csv(rows, ("metric", "value")),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="scorecard.csv"'},
-        )
+        return _csv_answer(rows, ("metric", "value"), "scorecard.csv")
     return scorecard
 
 
@@ -194,6 +190,19 @@ def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+def _wants_csv(request: Request, format: str) -> bool:
+    return format == "csv" or request.headers.get("accept", "").startswith("text/csv")
+
+
+def _csv_answer(rows: list[dict[str, Any]], columns: tuple[str, ...], filename: str) -> StreamingResponse:
+    """`rows` as a CSV download (a header row, then a line per row)."""
+    return StreamingResponse(
+        _csv(rows, columns),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @router.get(
     "/rows",
     response_model=RowPage,
@@ -219,12 +228,8 @@ async def get_rows(
     if cursor:
         after = _after(cursor)
         rows = [r for r in rows if card.row_key(r, name) > after]
-    if format == "csv" or request.headers.get("accept", "").startswith("text/csv"):
-        return StreamingResponse(
-            _csv(rows, card.ROWS[name].columns),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="metric-{name}.csv"'},
-        )
+    if _wants_csv(request, format):
+        return _csv_answer(rows, card.ROWS[name].columns, f"metric-{name}.csv")
     page = rows[:limit]
     next_cursor = _cursor(card.row_key(page[-1], name)) if len(rows) > limit else None
     return RowPage(

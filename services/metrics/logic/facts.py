@@ -28,7 +28,7 @@ from sqlmodel import SQLModel, col
 from services.metrics import privacy
 from services.metrics.logic import rollups, summaries
 from services.metrics.logic.rollups import utc
-from services.metrics.logic.rows import Rows
+from services.metrics.logic.rows import Rows, by_tenant, named
 from services.metrics.models import (
     AlertFact,
     ConversationFact,
@@ -501,6 +501,13 @@ ENGAGEMENT: dict[str, Callable[[EngagementBatch, Event[c.Contract], dict[str, An
 }
 
 
+def _conversation_ids(event: Event[c.Contract]) -> set[str]:
+    """The conversations an engagement event names (a survey answer: none)."""
+    if event.type == "engagement.survey.answered":
+        return set()
+    return named(event, "conversation_id", "merged_id")
+
+
 async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract]]) -> None:
     """Every new event of the engagement stream, in order (messages, replies and webhooks are skipped:
     the conversation events already say when it was answered); erased profile ids already random. The
@@ -509,12 +516,7 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
     if not events:
         return
     events = await privacy.anonymised(session, events)
-    wanted: dict[str, set[str]] = {}
-    for event in events:
-        if event.type != "engagement.survey.answered":
-            extra = event.data.model_extra or {}
-            ids = {extra.get("conversation_id"), extra.get("merged_id")} - {None}
-            wanted.setdefault(event.tenantid, set()).update(str(i) for i in ids)
+    wanted = by_tenant(events, _conversation_ids)
     answers = [
         (event.tenantid, c.SurveyAnswered.model_validate(_data(event)))
         for event in events
@@ -580,9 +582,7 @@ async def _created(batch: ProfilesBatch, event: Event[c.Contract], data: dict[st
 async def _updated(batch: ProfilesBatch, event: Event[c.Contract], data: dict[str, Any]) -> None:
     """A snapshot: lifecycle stage and lifetime value. An update naming `order_count` is an order (profiles
     announces each order this way, and only orders change that count): one order at the event's time."""
-    updated = c.ProfileUpdated.model_validate(data)
-    if not FOLDED_CHANGES.intersection(updated.changed):
-        return  # a mention's counters, the sentiment trend: nothing metrics keeps (no write at all)
+    updated = c.ProfileUpdated.model_validate(data)  # one naming a folded change (`_profile_ids`)
     tenant_id, snap = event.tenantid, updated.profile
     row = _profile(batch, tenant_id, updated.profile_id)
     if row.first_seen_at is None:
@@ -698,14 +698,12 @@ PROFILES: dict[str, Fold] = {
 
 def _profile_ids(event: Event[c.Contract]) -> set[str]:
     """The profiles a folded `profiles.profile.*` event names (none: an event metrics does not fold)."""
-    extra = event.data.model_extra or {}
     if event.type not in PROFILES or (
         event.type == "profiles.profile.updated"
-        and not FOLDED_CHANGES.intersection(extra.get("changed") or ())
+        and not FOLDED_CHANGES.intersection((event.data.model_extra or {}).get("changed") or ())
     ):
         return set()
-    ids = {extra.get(name) for name in ("profile_id", "survivor_id", "merged_id", "restored_profile_id")}
-    return {str(i) for i in ids if i is not None}
+    return named(event, "profile_id", "survivor_id", "merged_id", "restored_profile_id")
 
 
 async def _with_ancestors(batch: ProfilesBatch, tenant_id: str, ids: set[str]) -> set[str]:
@@ -733,9 +731,7 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
     if not events:
         return  # a mention's counters, the sentiment trend: nothing metrics keeps (no read, no write)
     events = await privacy.anonymised(session, events)
-    wanted: dict[str, set[str]] = {}
-    for event in events:
-        wanted.setdefault(event.tenantid, set()).update(_profile_ids(event))
+    wanted = by_tenant(events, _profile_ids)
     await summaries.lock(session, "profiles", wanted)
     batch = ProfilesBatch(session)
     # The customers the batch may change: the profiles it names and those they are merged into.

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.metrics.logic.rows import by_tenant, named
 from services.metrics.models import MentionCount
 from shared.db import lock_tenant
 from shared.events.contracts import Contract
@@ -96,13 +97,7 @@ def contribution(
 
 def touched(events: Iterable[Event[Contract]]) -> dict[str, set[str]]:
     """The mentions a listening batch may change, per tenant."""
-    wanted: dict[str, set[str]] = {}
-    for event in events:
-        if event.type in MENTION_EVENTS:
-            mention_id = (event.data.model_extra or {}).get("mention_id")
-            if mention_id is not None:
-                wanted.setdefault(event.tenantid, set()).add(str(mention_id))
-    return wanted
+    return by_tenant(events, lambda e: named(e, "mention_id") if e.type in MENTION_EVENTS else set())
 
 
 async def lock(session: AsyncSession, wanted: dict[str, set[str]]) -> None:

@@ -3,12 +3,34 @@ no ORM objects: building and tracking those costs more than the folds themselves
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
+
+from shared.events.contracts import Contract
+from shared.events.envelope import Event
+
+
+def named(event: Event[Contract], *fields: str) -> set[str]:
+    """The ids an event's payload names in these fields."""
+    extra = event.data.model_extra or {}
+    return {str(extra[name]) for name in fields if extra.get(name) is not None}
+
+
+def by_tenant(
+    events: Iterable[Event[Contract]], ids_of: Callable[[Event[Contract]], set[str]]
+) -> dict[str, set[str]]:
+    """The rows a batch is about: the ids its events name (`ids_of`), per tenant."""
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        if ids := ids_of(event):
+            wanted.setdefault(event.tenantid, set()).update(ids)
+    return wanted
 
 
 class Row(SimpleNamespace):
@@ -19,9 +41,21 @@ def _copy(values: Any) -> dict[str, Any]:
     return {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 
+@functools.cache
+def _update(table: Any, key: str) -> tuple[tuple[str, ...], Any]:
+    """A changed row's columns (all but its key) and its statement, by (tenant, key): built once."""
+    columns = tuple(c.name for c in table.c if c.name not in ("tenant_id", key))
+    stmt = (
+        table.update()
+        .where(table.c.tenant_id == bindparam("_t"), table.c[key] == bindparam("_id"))
+        .values({name: bindparam(f"_{name}") for name in columns})
+    )
+    return columns, stmt
+
+
 class Rows:
     """A batch's rows of one fact table keyed by (tenant, `key`): read in one statement per tenant,
-    changed in memory, then written in a statement per set of changed columns (the new rows in one)."""
+    changed in memory, then written in two statements (the new rows, the changed ones)."""
 
     def __init__(self, model: type[SQLModel], key: str) -> None:
         self.table: Any = model.__table__  # type: ignore[attr-defined]
@@ -32,6 +66,7 @@ class Rows:
         self.defaults = {
             name: info.get_default(call_default_factory=True) for name, info in model.model_fields.items()
         }
+        self.columns, self.update = _update(self.table, key)
 
     def _found(self, tenant_id: str, values: Any) -> Row:
         """A row read: the batch's own when it has it (written out before any read), else as read."""
@@ -82,31 +117,23 @@ class Rows:
         return row
 
     async def write(self, session: AsyncSession) -> None:
-        """What changed since the rows were read or last written: the new rows in one statement, the others
-        in one per set of changed columns."""
+        """The rows that changed since they were read or last written: the new ones in one statement, the
+        others in another (each row whole)."""
         new: list[dict[str, Any]] = []
-        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        changed: list[dict[str, Any]] = []
         for key, row in sorted(self.rows.items()):
             if row is None:
                 continue
             values = vars(row)
             before = self.written.get(key)
+            if before == values:
+                continue
             if before is None:
                 new.append(dict(values))
             else:
-                columns = tuple(name for name, value in values.items() if before.get(name) != value)
-                if not columns:
-                    continue
-                changed.setdefault(columns, []).append(
-                    {"_t": key[0], "_id": key[1], **{f"_{name}": values[name] for name in columns}}
-                )
+                changed.append({"_t": key[0], "_id": key[1], **{f"_{k}": values[k] for k in self.columns}})
             self.written[key] = _copy(values)
         if new:
             await session.execute(self.table.insert(), new)
-        for columns, rows in changed.items():
-            stmt = (
-                self.table.update()
-                .where(self.table.c.tenant_id == bindparam("_t"), self.table.c[self.key] == bindparam("_id"))
-                .values({name: bindparam(f"_{name}") for name in columns})
-            )
-            await session.execute(stmt, rows)
+        if changed:
+            await session.execute(self.update, changed)
