@@ -7,7 +7,7 @@
 // shown.
 
 import * as api from "../api.js";
-import { download, h, replace, toast } from "../dom.js";
+import { download, h, pager, replace, toast } from "../dom.js";
 import { bars, signedBars, table } from "../charts.js";
 import { formatDate, formatDuration, formatMoney, formatNumber, formatPercent, t } from "../i18n.js";
 import { dateInput, failed, formValues, hashOf, instantOf, labelled, queryObject, select } from "../insight/common.js";
@@ -379,7 +379,30 @@ async function renderRows(main, ctx, metric) {
   const name = t(`dashboard.rows.${metric}`);
   const status = h("p", { class: "muted", role: "status", "aria-live": "polite" });
   const holder = h("div", { class: "rows" });
-  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
+  let columns = null;
+  let tbody = null;
+  let total = 0;
+  const { more, next } = pager(async (cursor) => {
+    const page = await api.request(`/v1/metrics/rows?${search(f, { metric, limit: ROWS_PAGE, cursor })}`, { signal: ctx.signal });
+    if (!columns && page.items.length) {
+      columns = Object.keys(page.items[0]);
+      tbody = h("tbody");
+      replace(
+        holder,
+        h(
+          "table",
+          { class: "metric-rows" },
+          h("caption", { class: "visually-hidden" }, t("dashboard.rows.title", { name })),
+          h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, t(`dashboard.column.${c}`) === `dashboard.column.${c}` ? c : t(`dashboard.column.${c}`))))),
+          tbody,
+        ),
+      );
+    }
+    if (tbody) tbody.append(...page.items.map((r) => h("tr", {}, columns.map((c) => h("td", {}, cell(c, r[c]))))));
+    total += page.items.length;
+    status.textContent = total ? t("dashboard.rows.shown", { count: total }) : t("dashboard.rows.none");
+    return page.next_cursor;
+  });
   const exportRows = h(
     "button",
     {
@@ -407,41 +430,8 @@ async function renderRows(main, ctx, metric) {
     holder,
     more,
   );
-
-  let cursor = null;
-  let columns = null;
-  let tbody = null;
-  let total = 0;
-  const load = async () => {
-    more.disabled = true;
-    try {
-      const page = await api.request(`/v1/metrics/rows?${search(f, { metric, limit: ROWS_PAGE, cursor })}`, { signal: ctx.signal });
-      if (!columns && page.items.length) {
-        columns = Object.keys(page.items[0]);
-        tbody = h("tbody");
-        replace(
-          holder,
-          h(
-            "table",
-            { class: "metric-rows" },
-            h("caption", { class: "visually-hidden" }, t("dashboard.rows.title", { name })),
-            h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, t(`dashboard.column.${c}`) === `dashboard.column.${c}` ? c : t(`dashboard.column.${c}`))))),
-            tbody,
-          ),
-        );
-      }
-      if (tbody) tbody.append(...page.items.map((r) => h("tr", {}, columns.map((c) => h("td", {}, cell(c, r[c]))))));
-      total += page.items.length;
-      cursor = page.next_cursor;
-      more.hidden = !cursor;
-      status.textContent = total ? t("dashboard.rows.shown", { count: total }) : t("dashboard.rows.none");
-    } finally {
-      more.disabled = false;
-    }
-  };
-  more.addEventListener("click", () => load().catch((e) => toast(e.message, "error")));
   try {
-    await load();
+    await next();
   } catch (error) {
     if (error.name === "AbortError") throw error;
     replace(holder, failed(error));

@@ -7,7 +7,7 @@
 //   #/privacy/audit?purpose=…      the audit log, filtered
 
 import * as api from "../api.js";
-import { download, field, h, replace, toast } from "../dom.js";
+import { download, field, h, pager, replace, toast } from "../dom.js";
 import { formatDate, formatNumber, t } from "../i18n.js";
 
 const PURPOSES = ["engagement", "profiling", "marketing", "analytics"];
@@ -98,9 +98,7 @@ async function overview(body, ctx) {
 async function requests(box, kind, ctx) {
   const title = h("h2", { id: `${kind}-h` }, t(`privacy.${kind}`));
   const rows = h("tbody");
-  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
-  let cursor = null;
-  const load = async () => {
+  const { more, next } = pager(async (cursor) => {
     const path = `/v1/privacy/${kind}?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
     const page = await api.request(path, { signal: ctx.signal });
     for (const r of page.items) {
@@ -115,10 +113,8 @@ async function requests(box, kind, ctx) {
         ),
       );
     }
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-  };
-  more.addEventListener("click", load);
+    return page.next_cursor;
+  });
   replace(
     box,
     title,
@@ -140,7 +136,7 @@ async function requests(box, kind, ctx) {
     ),
     more,
   );
-  await load();
+  await next();
 }
 
 /** One person: consent per purpose (grant, withdraw), objections, the ledger's history; export, erase. */
@@ -456,11 +452,9 @@ async function audit(body, ctx) {
     h("button", { type: "submit", class: "primary" }, t("privacy.filter")),
   );
   const rows = h("tbody");
-  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
-  let cursor = null;
   const params = new URLSearchParams({ limit: "50" });
   for (const key of ["profile_id", "purpose", "decision"]) if (q.get(key)) params.set(key, q.get(key));
-  const load = async () => {
+  const { more, next } = pager(async (cursor) => {
     const page = await api.request(`/v1/privacy/audit?${params}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, {
       signal: ctx.signal,
     });
@@ -479,10 +473,8 @@ async function audit(body, ctx) {
       );
     }
     if (!rows.children.length) rows.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, t("shell.empty"))));
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-  };
-  more.addEventListener("click", load);
+    return page.next_cursor;
+  });
   replace(
     body,
     filters,
@@ -505,5 +497,5 @@ async function audit(body, ctx) {
     ),
     more,
   );
-  await load();
+  await next();
 }
