@@ -211,21 +211,7 @@ async function renderBoard(main, ctx) {
     ),
   );
 
-  const exportCard = h(
-    "button",
-    {
-      type: "button",
-      onclick: async () => {
-        try {
-          const text = await api.request(`/v1/metrics/scorecard?${search(f, { format: "csv" })}`, { accept: "text/csv" });
-          download("scorecard.csv", text);
-        } catch (error) {
-          toast(error.message, "error");
-        }
-      },
-    },
-    t("dashboard.export_scorecard"),
-  );
+  const exportCard = exportButton(t("dashboard.export_scorecard"), `/v1/metrics/scorecard?${search(f, { format: "csv" })}`, "scorecard.csv");
 
   const series = h("section", { class: "card", "aria-labelledby": "dash-sentiment" }, h("h2", { id: "dash-sentiment" }, t("dashboard.sentiment.title")));
   replace(
@@ -374,6 +360,28 @@ function cell(key, value) {
   return String(value);
 }
 
+/** A button that downloads the API's CSV at `path` as `filename` (disabled while it does). */
+function exportButton(label, path, filename) {
+  const button = h(
+    "button",
+    {
+      type: "button",
+      onclick: async () => {
+        button.disabled = true;
+        try {
+          download(filename, await api.request(path, { accept: "text/csv" }));
+        } catch (error) {
+          toast(error.message, "error");
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    label,
+  );
+  return button;
+}
+
 async function renderRows(main, ctx, metric) {
   const f = filtersOf(ctx);
   const name = t(`dashboard.rows.${metric}`);
@@ -403,24 +411,7 @@ async function renderRows(main, ctx, metric) {
     status.textContent = total ? t("dashboard.rows.shown", { count: total }) : t("dashboard.rows.none");
     return page.next_cursor;
   });
-  const exportRows = h(
-    "button",
-    {
-      type: "button",
-      onclick: async () => {
-        exportRows.disabled = true;
-        try {
-          const text = await api.request(`/v1/metrics/rows?${search(f, { metric, format: "csv" })}`, { accept: "text/csv" });
-          download(`metric-${metric}.csv`, text);
-        } catch (error) {
-          toast(error.message, "error");
-        } finally {
-          exportRows.disabled = false;
-        }
-      },
-    },
-    t("shell.export_csv"),
-  );
+  const exportRows = exportButton(t("shell.export_csv"), `/v1/metrics/rows?${search(f, { metric, format: "csv" })}`, `metric-${metric}.csv`);
   replace(
     main,
     h("p", {}, h("a", { href: hashOf("dashboard", Object.fromEntries(FILTERS.filter((k) => ctx.query.get(k)).map((k) => [k, ctx.query.get(k)]))) }, t("dashboard.back"))),
