@@ -9,6 +9,7 @@
 import * as api from "../api.js";
 import { download, field, h, pager, replace, toast } from "../dom.js";
 import { formatDate, formatNumber, t } from "../i18n.js";
+import { select } from "../insight/common.js";
 
 const PURPOSES = ["engagement", "profiling", "marketing", "analytics"];
 const POLL_MS = 2000;
@@ -32,14 +33,8 @@ export async function render(main, ctx) {
 /** Find a person by handle (and platform) or profile id; list the privacy requests. */
 async function overview(body, ctx) {
   const handle = h("input", { type: "search", name: "handle", placeholder: "@handle" });
-  const platform = h(
-    "select",
-    { name: "platform" },
-    h("option", { value: "" }, t("privacy.any_platform")),
-    ["x", "meta", "instagram", "whatsapp", "tiktok", "youtube", "reddit", "trustpilot", "email"].map((p) =>
-      h("option", { value: p }, p),
-    ),
-  );
+  const platforms = ["x", "meta", "instagram", "whatsapp", "tiktok", "youtube", "reddit", "trustpilot", "email"];
+  const platform = select("platform", platforms.map((p) => [p, p]), "", t("privacy.any_platform"));
   const found = h("div", { "aria-live": "polite" });
   const search = h(
     "form",
@@ -421,18 +416,8 @@ async function request(body, kind, requestId, ctx) {
 async function audit(body, ctx) {
   const q = ctx.query;
   const profile = h("input", { type: "text", name: "profile_id", value: q.get("profile_id") || "" });
-  const purpose = h(
-    "select",
-    { name: "purpose" },
-    h("option", { value: "" }, t("privacy.any")),
-    PURPOSES.map((p) => h("option", { value: p, selected: q.get("purpose") === p }, t(`privacy.purpose.${p}`))),
-  );
-  const decision = h(
-    "select",
-    { name: "decision" },
-    h("option", { value: "" }, t("privacy.any")),
-    ["allowed", "refused"].map((d) => h("option", { value: d, selected: q.get("decision") === d }, t(`privacy.${d}`))),
-  );
+  const purpose = select("purpose", PURPOSES.map((p) => [p, t(`privacy.purpose.${p}`)]), q.get("purpose"), t("privacy.any"));
+  const decision = select("decision", ["allowed", "refused"].map((d) => [d, t(`privacy.${d}`)]), q.get("decision"), t("privacy.any"));
   const filters = h(
     "form",
     {
