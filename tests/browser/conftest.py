@@ -51,7 +51,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def console_url(stack: Stack) -> str:
-    return f"{stack.gateway_url}/console/"
+    return f"{stack.console_url}/"
 
 
 def new_context(
