@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import signal
 import statistics
 import sys
@@ -44,17 +42,6 @@ from bench.reads import _count, _db_url, _top_up  # noqa: E402 (after the path i
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (a throw-away tenant of a bench)
 BRAND = "Kettlr"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 # Installed before the console's scripts: when each conversation row appears (ms since navigation start,
 # and the wall clock), by id.
 OBSERVER = """
@@ -139,11 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
+    from rapport.chromium import FLAGS, MISSING, executable
     from rapport.stack import Stack
 
-    chromium = os.environ.get("RAPPORT_CHROMIUM") or shutil.which("chromium")
+    chromium = executable()
     if not chromium:
-        log("no Chromium: install the distribution's `chromium` or set RAPPORT_CHROMIUM")
+        log(MISSING)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stack = Stack(

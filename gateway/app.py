@@ -118,7 +118,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
 
-    console_root = Path(settings.console_dir)
+    # Resolved once here (symbolic links included), not on every request.
+    console_root = Path(settings.console_dir).resolve()
 
     @app.api_route("/console", methods=["GET", "HEAD"], include_in_schema=False)
     @app.api_route("/console/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)

@@ -44,20 +44,20 @@ class ConsoleFileNotFound(NotFound):
 
 
 def locate(root: Path, path: str) -> Path:
-    """The file `path` names under `root` (`index.html` for the root), or ConsoleFileNotFound."""
+    """The file `path` names under `root` (resolved once, by the caller; `index.html` for the root), or
+    ConsoleFileNotFound."""
     relative = path.strip("/") or "index.html"
     if any(part.startswith(".") for part in relative.split("/")) or "\x00" in relative:
         raise _missing()
-    base = root.resolve()
-    target = (base / relative).resolve()
-    if not target.is_relative_to(base) or not target.is_file():
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
         raise _missing()
     return target
 
 
 def serve(root: Path, path: str, request_headers: Headers) -> Response:
-    """The file as an answer with the console's headers (HEAD and ranges as Starlette's FileResponse
-    does them), or 304 when the client's copy is current."""
+    """The file under the resolved `root` as an answer with the console's headers (HEAD and ranges as
+    Starlette's FileResponse does them), or 304 when the client's copy is current."""
     target = locate(root, path)
     media_type = TYPES.get(target.suffix.lower(), "application/octet-stream")
     response = FileResponse(target, headers=HEADERS, media_type=media_type, stat_result=target.stat())

@@ -1,5 +1,7 @@
 // Building the page from data as nodes, never as markup: text is always text (no injection).
 
+import { t } from "./i18n.js";
+
 /**
  * h("button", {class: "primary", onclick: fn, "aria-label": "Close"}, "×")
  * Attributes: `on<event>` functions become listeners; `class`, `for`, `dataset` ({key: value}),
@@ -93,4 +95,26 @@ export function download(filename, text, type = "text/csv") {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/**
+ * A cursor-paged list's "Load more" button: `load(cursor)` shows one page (the first for null) and
+ * answers its `next_cursor`. The button shows while there is a next page and is disabled while one
+ * loads; a page it fails to load is a toast. `next()` loads the following page (the caller awaits the
+ * first one, and handles its failure).
+ */
+export function pager(load) {
+  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
+  let cursor = null;
+  const next = async () => {
+    more.disabled = true;
+    try {
+      cursor = await load(cursor);
+      more.hidden = !cursor;
+    } finally {
+      more.disabled = false;
+    }
+  };
+  more.addEventListener("click", () => next().catch((error) => toast(error.message, "error")));
+  return { more, next };
 }

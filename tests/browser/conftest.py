@@ -10,7 +10,6 @@ without a browser. Every page a test visits is screenshotted into `RAPPORT_BROWS
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,32 +19,21 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from rapport import chromium
 from rapport.stack import Stack
 from tests.helpers import PASSWORD, Tenant, signup
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("RAPPORT_BROWSER_ARTIFACTS", ROOT / "var" / "browser-artifacts"))
-# What the machine's closed network needs: no background connections, no first-run, no sandbox as root.
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 FAILED = pytest.StashKey[bool]()
 # axe-core impacts that fail a page.
 FAILING = {"serious", "critical"}
 
 
 def chromium_path() -> str:
-    found = os.environ.get("RAPPORT_CHROMIUM") or shutil.which("chromium")
+    found = chromium.executable()
     if not found:
-        pytest.fail("No Chromium: install the distribution's `chromium` or set RAPPORT_CHROMIUM.")
+        pytest.fail(chromium.MISSING)
     return found
 
 
@@ -56,14 +44,14 @@ def browser() -> Iterator[Browser]:
     # the scorecard's reads take seconds on a busy machine. Nothing is timed: they pass as soon as true.
     expect.set_options(timeout=30_000)
     with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
+        launched = pw.chromium.launch(executable_path=chromium_path(), args=chromium.FLAGS)
         yield launched
         launched.close()
 
 
 @pytest.fixture
 def console_url(stack: Stack) -> str:
-    return f"{stack.gateway_url}/console/"
+    return f"{stack.console_url}/"
 
 
 def new_context(

@@ -1,5 +1,5 @@
-// Pieces the listening and dashboard pages share: sub-navigation, filter forms kept in the hash's query,
-// labelled selects and period inputs.
+// Pieces the listening, dashboard and privacy pages share: sub-navigation, filter forms kept in the hash's
+// query, labelled selects and period inputs.
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";

@@ -7,7 +7,7 @@
 // shown.
 
 import * as api from "../api.js";
-import { download, h, replace, toast } from "../dom.js";
+import { download, h, pager, replace, toast } from "../dom.js";
 import { bars, signedBars, table } from "../charts.js";
 import { formatDate, formatDuration, formatMoney, formatNumber, formatPercent, t } from "../i18n.js";
 import { dateInput, failed, formValues, hashOf, instantOf, labelled, queryObject, select } from "../insight/common.js";
@@ -211,21 +211,7 @@ async function renderBoard(main, ctx) {
     ),
   );
 
-  const exportCard = h(
-    "button",
-    {
-      type: "button",
-      onclick: async () => {
-        try {
-          const text = await api.request(`/v1/metrics/scorecard?${search(f, { format: "csv" })}`, { accept: "text/csv" });
-          download("scorecard.csv", text);
-        } catch (error) {
-          toast(error.message, "error");
-        }
-      },
-    },
-    t("dashboard.export_scorecard"),
-  );
+  const exportCard = exportButton(t("dashboard.export_scorecard"), `/v1/metrics/scorecard?${search(f, { format: "csv" })}`, "scorecard.csv");
 
   const series = h("section", { class: "card", "aria-labelledby": "dash-sentiment" }, h("h2", { id: "dash-sentiment" }, t("dashboard.sentiment.title")));
   replace(
@@ -374,30 +360,58 @@ function cell(key, value) {
   return String(value);
 }
 
+/** A button that downloads the API's CSV at `path` as `filename` (disabled while it does). */
+function exportButton(label, path, filename) {
+  const button = h(
+    "button",
+    {
+      type: "button",
+      onclick: async () => {
+        button.disabled = true;
+        try {
+          download(filename, await api.request(path, { accept: "text/csv" }));
+        } catch (error) {
+          toast(error.message, "error");
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    label,
+  );
+  return button;
+}
+
 async function renderRows(main, ctx, metric) {
   const f = filtersOf(ctx);
   const name = t(`dashboard.rows.${metric}`);
   const status = h("p", { class: "muted", role: "status", "aria-live": "polite" });
   const holder = h("div", { class: "rows" });
-  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
-  const exportRows = h(
-    "button",
-    {
-      type: "button",
-      onclick: async () => {
-        exportRows.disabled = true;
-        try {
-          const text = await api.request(`/v1/metrics/rows?${search(f, { metric, format: "csv" })}`, { accept: "text/csv" });
-          download(`metric-${metric}.csv`, text);
-        } catch (error) {
-          toast(error.message, "error");
-        } finally {
-          exportRows.disabled = false;
-        }
-      },
-    },
-    t("shell.export_csv"),
-  );
+  let columns = null;
+  let tbody = null;
+  let total = 0;
+  const { more, next } = pager(async (cursor) => {
+    const page = await api.request(`/v1/metrics/rows?${search(f, { metric, limit: ROWS_PAGE, cursor })}`, { signal: ctx.signal });
+    if (!columns && page.items.length) {
+      columns = Object.keys(page.items[0]);
+      tbody = h("tbody");
+      replace(
+        holder,
+        h(
+          "table",
+          { class: "metric-rows" },
+          h("caption", { class: "visually-hidden" }, t("dashboard.rows.title", { name })),
+          h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, t(`dashboard.column.${c}`) === `dashboard.column.${c}` ? c : t(`dashboard.column.${c}`))))),
+          tbody,
+        ),
+      );
+    }
+    if (tbody) tbody.append(...page.items.map((r) => h("tr", {}, columns.map((c) => h("td", {}, cell(c, r[c]))))));
+    total += page.items.length;
+    status.textContent = total ? t("dashboard.rows.shown", { count: total }) : t("dashboard.rows.none");
+    return page.next_cursor;
+  });
+  const exportRows = exportButton(t("shell.export_csv"), `/v1/metrics/rows?${search(f, { metric, format: "csv" })}`, `metric-${metric}.csv`);
   replace(
     main,
     h("p", {}, h("a", { href: hashOf("dashboard", Object.fromEntries(FILTERS.filter((k) => ctx.query.get(k)).map((k) => [k, ctx.query.get(k)]))) }, t("dashboard.back"))),
@@ -407,41 +421,8 @@ async function renderRows(main, ctx, metric) {
     holder,
     more,
   );
-
-  let cursor = null;
-  let columns = null;
-  let tbody = null;
-  let total = 0;
-  const load = async () => {
-    more.disabled = true;
-    try {
-      const page = await api.request(`/v1/metrics/rows?${search(f, { metric, limit: ROWS_PAGE, cursor })}`, { signal: ctx.signal });
-      if (!columns && page.items.length) {
-        columns = Object.keys(page.items[0]);
-        tbody = h("tbody");
-        replace(
-          holder,
-          h(
-            "table",
-            { class: "metric-rows" },
-            h("caption", { class: "visually-hidden" }, t("dashboard.rows.title", { name })),
-            h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, t(`dashboard.column.${c}`) === `dashboard.column.${c}` ? c : t(`dashboard.column.${c}`))))),
-            tbody,
-          ),
-        );
-      }
-      if (tbody) tbody.append(...page.items.map((r) => h("tr", {}, columns.map((c) => h("td", {}, cell(c, r[c]))))));
-      total += page.items.length;
-      cursor = page.next_cursor;
-      more.hidden = !cursor;
-      status.textContent = total ? t("dashboard.rows.shown", { count: total }) : t("dashboard.rows.none");
-    } finally {
-      more.disabled = false;
-    }
-  };
-  more.addEventListener("click", () => load().catch((e) => toast(e.message, "error")));
   try {
-    await load();
+    await next();
   } catch (error) {
     if (error.name === "AbortError") throw error;
     replace(holder, failed(error));

@@ -4,7 +4,7 @@
 // Views: #/listening (mentions), #/listening/queries[/<id>|/new], #/listening/charts, #/listening/alerts.
 
 import * as api from "../api.js";
-import { field, h, replace, setFieldError, toast } from "../dom.js";
+import { field, h, pager, replace, setFieldError, toast } from "../dom.js";
 import { bars, table } from "../charts.js";
 import { formatDate, formatNumber, formatPercent, formatRelative, t } from "../i18n.js";
 import { debounce, failed, formValues, hashOf, instantOf, dateInput, labelled, queryObject, select, tabs } from "../insight/common.js";
@@ -106,10 +106,8 @@ function mentionsPath(ctx, cursor = null) {
 async function renderMentions(body, ctx, queries) {
   const list = h("ol", { class: "mentions", "aria-label": t("listening.stream") });
   const status = h("p", { class: "muted", role: "status", "aria-live": "polite" });
-  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
   const follow = h("input", { type: "checkbox", id: "listening-follow", checked: true });
   const seen = new Set();
-  let cursor = null;
 
   const add = (mentions, where = "end") => {
     const fresh = mentions.filter((m) => !seen.has(m.id));
@@ -120,19 +118,12 @@ async function renderMentions(body, ctx, queries) {
     return fresh.length;
   };
 
-  const loadMore = async () => {
-    more.disabled = true;
-    try {
-      const page = await api.request(mentionsPath(ctx, cursor), { signal: ctx.signal });
-      add(page.items);
-      cursor = page.next_cursor;
-      more.hidden = !cursor;
-      if (!seen.size) status.textContent = t("listening.no_mentions");
-    } finally {
-      more.disabled = false;
-    }
-  };
-  more.addEventListener("click", () => loadMore().catch((e) => toast(e.message, "error")));
+  const { more, next } = pager(async (cursor) => {
+    const page = await api.request(mentionsPath(ctx, cursor), { signal: ctx.signal });
+    add(page.items);
+    if (!seen.size) status.textContent = t("listening.no_mentions");
+    return page.next_cursor;
+  });
 
   const poll = async () => {
     if (!follow.checked) return;
@@ -160,7 +151,7 @@ async function renderMentions(body, ctx, queries) {
     list,
     more,
   );
-  await loadMore();
+  await next();
   const timer = setInterval(() => poll().catch(() => {}), POLL_MS);
   ctx.signal.addEventListener("abort", () => clearInterval(timer));
 }
@@ -525,9 +516,7 @@ function fillHours(items, since) {
 
 async function renderAlerts(body, ctx, queries) {
   const tbody = h("tbody");
-  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
   const status = h("p", { class: "muted", role: "status", "aria-live": "polite" });
-  let cursor = null;
 
   const row = (alert) => {
     const tr = h("tr", { dataset: { alertId: alert.id } });
@@ -568,16 +557,14 @@ async function renderAlerts(body, ctx, queries) {
     return tr;
   };
 
-  const loadMore = async () => {
+  const { more, next } = pager(async (cursor) => {
     const page = await api.request(`/v1/listening/alerts?limit=${PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, {
       signal: ctx.signal,
     });
     tbody.append(...page.items.map(row));
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
     if (!tbody.children.length) status.textContent = t("listening.alerts.none");
-  };
-  more.addEventListener("click", () => loadMore().catch((e) => toast(e.message, "error")));
+    return page.next_cursor;
+  });
 
   replace(
     body,
@@ -606,5 +593,5 @@ async function renderAlerts(body, ctx, queries) {
       more,
     ),
   );
-  await loadMore();
+  await next();
 }

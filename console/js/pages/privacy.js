@@ -7,8 +7,9 @@
 //   #/privacy/audit?purpose=…      the audit log, filtered
 
 import * as api from "../api.js";
-import { download, field, h, replace, toast } from "../dom.js";
+import { download, field, h, pager, replace, toast } from "../dom.js";
 import { formatDate, formatNumber, t } from "../i18n.js";
+import { select } from "../insight/common.js";
 
 const PURPOSES = ["engagement", "profiling", "marketing", "analytics"];
 const POLL_MS = 2000;
@@ -32,14 +33,8 @@ export async function render(main, ctx) {
 /** Find a person by handle (and platform) or profile id; list the privacy requests. */
 async function overview(body, ctx) {
   const handle = h("input", { type: "search", name: "handle", placeholder: "@handle" });
-  const platform = h(
-    "select",
-    { name: "platform" },
-    h("option", { value: "" }, t("privacy.any_platform")),
-    ["x", "meta", "instagram", "whatsapp", "tiktok", "youtube", "reddit", "trustpilot", "email"].map((p) =>
-      h("option", { value: p }, p),
-    ),
-  );
+  const platforms = ["x", "meta", "instagram", "whatsapp", "tiktok", "youtube", "reddit", "trustpilot", "email"];
+  const platform = select("platform", platforms.map((p) => [p, p]), "", t("privacy.any_platform"));
   const found = h("div", { "aria-live": "polite" });
   const search = h(
     "form",
@@ -98,9 +93,7 @@ async function overview(body, ctx) {
 async function requests(box, kind, ctx) {
   const title = h("h2", { id: `${kind}-h` }, t(`privacy.${kind}`));
   const rows = h("tbody");
-  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
-  let cursor = null;
-  const load = async () => {
+  const { more, next } = pager(async (cursor) => {
     const path = `/v1/privacy/${kind}?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
     const page = await api.request(path, { signal: ctx.signal });
     for (const r of page.items) {
@@ -115,10 +108,8 @@ async function requests(box, kind, ctx) {
         ),
       );
     }
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-  };
-  more.addEventListener("click", load);
+    return page.next_cursor;
+  });
   replace(
     box,
     title,
@@ -140,7 +131,7 @@ async function requests(box, kind, ctx) {
     ),
     more,
   );
-  await load();
+  await next();
 }
 
 /** One person: consent per purpose (grant, withdraw), objections, the ledger's history; export, erase. */
@@ -425,18 +416,8 @@ async function request(body, kind, requestId, ctx) {
 async function audit(body, ctx) {
   const q = ctx.query;
   const profile = h("input", { type: "text", name: "profile_id", value: q.get("profile_id") || "" });
-  const purpose = h(
-    "select",
-    { name: "purpose" },
-    h("option", { value: "" }, t("privacy.any")),
-    PURPOSES.map((p) => h("option", { value: p, selected: q.get("purpose") === p }, t(`privacy.purpose.${p}`))),
-  );
-  const decision = h(
-    "select",
-    { name: "decision" },
-    h("option", { value: "" }, t("privacy.any")),
-    ["allowed", "refused"].map((d) => h("option", { value: d, selected: q.get("decision") === d }, t(`privacy.${d}`))),
-  );
+  const purpose = select("purpose", PURPOSES.map((p) => [p, t(`privacy.purpose.${p}`)]), q.get("purpose"), t("privacy.any"));
+  const decision = select("decision", ["allowed", "refused"].map((d) => [d, t(`privacy.${d}`)]), q.get("decision"), t("privacy.any"));
   const filters = h(
     "form",
     {
@@ -456,11 +437,9 @@ async function audit(body, ctx) {
     h("button", { type: "submit", class: "primary" }, t("privacy.filter")),
   );
   const rows = h("tbody");
-  const more = h("button", { type: "button", hidden: true }, t("shell.more"));
-  let cursor = null;
   const params = new URLSearchParams({ limit: "50" });
   for (const key of ["profile_id", "purpose", "decision"]) if (q.get(key)) params.set(key, q.get(key));
-  const load = async () => {
+  const { more, next } = pager(async (cursor) => {
     const page = await api.request(`/v1/privacy/audit?${params}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, {
       signal: ctx.signal,
     });
@@ -479,10 +458,8 @@ async function audit(body, ctx) {
       );
     }
     if (!rows.children.length) rows.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, t("shell.empty"))));
-    cursor = page.next_cursor;
-    more.hidden = !cursor;
-  };
-  more.addEventListener("click", load);
+    return page.next_cursor;
+  });
   replace(
     body,
     filters,
@@ -505,5 +482,5 @@ async function audit(body, ctx) {
     ),
     more,
   );
-  await load();
+  await next();
 }
