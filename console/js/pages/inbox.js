@@ -179,12 +179,17 @@ export async function render(main, ctx) {
     rowOf(id)?.remove();
   }
 
+  // Each change of the filters starts a new list: an answer to an older one arrives too late to count.
+  let listing = 0;
+
   async function loadPage() {
     const params = listQuery(filters, user);
     if (state.cursor) params.set("cursor", state.cursor);
+    const mine = listing;
     more.disabled = true;
     try {
       const page = await api.request(`/v1/conversations?${params}`, { signal });
+      if (mine !== listing) return;
       const known = new Set(state.items.map((item) => item.id));
       state.items.push(...page.items.filter((item) => !known.has(item.id)));
       state.cursor = page.next_cursor;
@@ -217,6 +222,7 @@ export async function render(main, ctx) {
       "aria-label": t("inbox.filters"),
       onchange: async (event) => {
         filters[event.target.name] = event.target.value;
+        listing += 1;
         state.items = [];
         state.cursor = null;
         syncUrl();
