@@ -4,14 +4,14 @@ every answer, cheap revalidation, and nothing outside the console's folder."""
 from __future__ import annotations
 
 import http.client
-from pathlib import Path
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from rapport.stack import ROOT
-from tests.gateway.helpers import SpawnGateway
+from rapport.stack import ROOT, Stack
+from tests.gateway.helpers import UPSTREAM_ENV, Recorder, spawn_gateway_proc
 from tests.helpers import PROBLEM_JSON
 
 CSP = (
@@ -47,9 +47,13 @@ def assert_console_headers(response: httpx.Response | http.client.HTTPResponse) 
         assert values == [value], (name, values)
 
 
-@pytest.fixture
-def console_gateway(spawn_gateway: SpawnGateway, tmp_path: Path) -> str:
-    """A gateway serving a console folder of known files, with a secret file beside the folder."""
+@pytest.fixture(scope="module")
+def console_gateway(
+    stack: Stack, recorder: Recorder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A gateway serving a console folder of known files, with a secret file beside the folder (one for
+    the module: every test here only reads)."""
+    tmp_path = tmp_path_factory.mktemp("console")
     root = tmp_path / "site" / "console"
     for name, (text, _) in FILES.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +63,12 @@ def console_gateway(spawn_gateway: SpawnGateway, tmp_path: Path) -> str:
     (root / "js" / "pages").mkdir()
     (tmp_path / "site" / "secret.txt").write_text(SECRET)
     (root / "js" / "escape.js").symlink_to(tmp_path / "site" / "secret.txt")
-    return spawn_gateway(RAPPORT_CONSOLE_DIR=str(root))
+    upstreams = {f"RAPPORT_{n}_URL": recorder.url for n in UPSTREAM_ENV}
+    proc = spawn_gateway_proc(
+        stack, tmp_path, "gateway-console", {**upstreams, "RAPPORT_CONSOLE_DIR": str(root)}
+    )
+    yield proc.url
+    proc.stop()
 
 
 def raw_get(base_url: str, path: str) -> tuple[http.client.HTTPResponse, bytes]:
