@@ -163,6 +163,9 @@ async def receive_mentions(
         if decision is not None:
             routed.append((i, item, decision))
     await route_so_far()
+    # One line per batch at INFO (a line per message cost engagement about 4 % of its CPU per mention);
+    # each message's own line is at DEBUG.
+    log.info("messages.added", extra={"tenant_id": tenant_id, "count": sum(m is not None for m in out)})
     return out
 
 
@@ -368,7 +371,7 @@ async def _route(
     stage_message(session, message, verb="created")
     if opened:  # the matching rule's auto-acknowledgement answers this first message
         await rules.acknowledge(session, conversation=conversation, decision=decision, now=now)
-    log.info(
+    log.debug(
         "message.added",
         extra={
             "tenant_id": tenant_id,
