@@ -21,8 +21,21 @@ when they are present, in this order:
    negated negative (rule 5) or a fixed problem (rule 1);
 5c. a question about a failure with negative sentiment (a complaint cue or a clearly negative word) is
    a complaint (asked in anger);
-6. a would-be customer asking what happens if they join, switch or sign up is purchase intent;
+6. a would-be customer asking what happens if they join, switch or sign up is purchase intent (also
+   read from the grammar: Turkish "-rsam/-rsem", Arabic "لو/اذا" + a first-person verb);
 7. company news and job adverts are `other` and neutral.
+Added for the second tuning split (each can be switched off by name, see `RULES`):
+- irony: a mocking emoji (😂, 🤡, 💀 ...) over a complaint or a failure word, and 🙃/🙄 over something
+  that keeps happening ("again", "opet", "igen", "yine"), are negative complaints;
+- irony_clause: a post that opens or closes with a short clause of nothing but praise ("Great, ...",
+  "..., Imponerande.") around a complaint or a failure is a negative complaint (a clause of thanks
+  does not count);
+- praise_plain / liked / judged: a post of nothing but praise words that the tier read as an unsure
+  complaint, as wanting to buy (no buying word, no question) or as chatter is praise;
+- asked: a question the tier read as buying, with no buying word, is a question;
+- a charge for something never ordered is a double charge; a negated negative stressed with "at all"
+  overrules a sure tier, and a question the writer answers themselves does not stop rule 5;
+- complaint_negative: a complaint with a complaint cue or a negative word is not neutral.
 The cue lists are words and short phrases per language (stems end in `*`), folded like the lexicons.
 """
 
@@ -648,7 +661,13 @@ class CueRules:
             if tail.tokens and (_negative(self.fast.evidence(tail, lang)) or self._denied(tokens, lang, cut)):
                 return _negative_sentiment(sentiment), _as(intent, "complaint")
         complained = intent.label == "complaint"
-        if "irony" in on and any(e in IRONY_EMOJI for e in norm.emojis) and (_negative(ev) or complained):
+        # An upside-down face or an eye-roll over something that keeps happening is never sincere.
+        rolled = found["again"] and any(e in ("🙃", "🙄") for e in norm.emojis)
+        if (
+            "irony" in on
+            and any(e in IRONY_EMOJI for e in norm.emojis)
+            and (_negative(ev) or complained or rolled)
+        ):
             return _negative_sentiment(sentiment), _as(intent, "complaint")
         if "irony" in on and any(e in MOCK_EMOJI for e in norm.emojis) and (complained or ev.negative <= -2):
             # Laughing at a failure the post reports ("nobody has answered in 6 days 😂").
@@ -668,7 +687,7 @@ class CueRules:
         if (
             "negated_negative" in on
             and ev.negated_negative
-            and not (_negative(ev) or question or sure_negative)
+            and not (_negative(ev) or _ends_asking(norm.text) or sure_negative)
         ):
             # A complaint is the misreading, and "other" misses that the post judges; other intents stand.
             label = "praise" if intent.label in ("complaint", "other") else intent.label
@@ -735,6 +754,17 @@ class CueRules:
             # A post that judges the brand well is praise, not chatter ("the internet flies, worth it").
             return sentiment, _as(intent, "praise")
         return sentiment, intent
+
+
+_ASKED_AT = re.compile(r"[?؟]")
+_WORDS_AFTER = re.compile(r"[^\W_]")
+
+
+def _ends_asking(text: str) -> bool:
+    """The post ends with its question ("... does it come in blue?"); a question the writer answers
+    themselves ("honestly? not bad at all") is rhetorical."""
+    asked = [m.end() for m in _ASKED_AT.finditer(text)]
+    return bool(asked) and not _WORDS_AFTER.search(text, asked[-1])
 
 
 def _positive(s: Sentiment) -> Sentiment:

@@ -223,16 +223,18 @@ class FastTier:
         arabic = lang.language == "ar" or not known
         total = 0.0
         hits = 0
+        spent = -1  # a negator is spent on the first lexicon word it negates
         for i, tok in enumerate(tokens):
             w = _lookup(table, tok, arabic)
             if not w:
                 continue
             hits += 1
-            window = tokens[max(0, i - 3) : i]
+            window = tokens[max(0, i - 3, spent + 1) : i]
             if any(t in table.negators for t in window) or (
                 lang.language == "tr" and i + 1 < len(tokens) and tokens[i + 1] == "değil"
             ):
                 w *= -0.6
+                spent = i
             elif window and window[-1] in table.intensifiers:
                 w *= 1.3
             total += w

@@ -209,3 +209,29 @@ def test_arabizi_words_reach_the_arabic_lexicon() -> None:
 )
 def test_colloquial_words_carry_sentiment(text: str, lang: str, label: str) -> None:
     assert _fast(text, lang)[0] == label
+
+
+def test_an_eye_roll_over_something_that_keeps_happening_is_irony() -> None:
+    text = "Love that my Lumo card gets frozen yet again before payday 🙃"
+    assert _revise(text, "en", "positive", "praise") == ("negative", "complaint")
+    # The same emoji without a repeat, a failure or a tier's complaint is left alone.
+    assert _revise("New Lumo card design 🙃 not sure about the colour", "en", "neutral", "other") == (
+        "neutral",
+        "other",
+    )
+
+
+def test_a_negated_negative_answered_after_its_own_question_is_praise() -> None:
+    text = "was it worth switching? honestly not bad at all, calls are clearer"
+    assert _revise(text, "en", "neutral", "other") == ("positive", "praise")
+    # A post that ends asking is a question, and the rule leaves it to the tier.
+    assert _revise("not bad at all, but does it come in blue?", "en", "neutral", "question")[1] == "question"
+
+
+def test_failure_verbs_are_complaint_cues() -> None:
+    for text, lang in (("They locked me out of my account", "en"), ("Opet su mi blokirali karticu", "hbs")):
+        assert FAST.evidence(normalise(text, lang), LanguageGuess(lang, 0.9)).complaint > 0
+
+
+def test_levantine_and_egyptian_not_bad_is_praise() -> None:
+    assert _fast("والله مش وحش ابدا التطبيق الجديد", "ar") == ("positive", "praise")
