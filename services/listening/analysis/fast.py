@@ -63,6 +63,23 @@ _COMPLAIN_VERBS: dict[str, list[str]] = {
     "fr": ["plaindre", "plains", "plainte*", "râler"],
     "es": ["quej*"],
 }
+# Complaint cues that stay complaints under a negator: remedies asked for, repeats, payments.
+_REMEDY = (
+    "refund",
+    "fix",
+    "cancel",
+    "again",
+    "paid",
+    "povrat",
+    "otkaz",
+    "vrat",
+    "återbetal",
+    "iade",
+    "iptal",
+    "استرجاع",
+    "استرداد",
+    "الغاء",
+)
 _SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f"}
 
 
@@ -331,6 +348,14 @@ class FastTier:
         for i in none_of_at:
             denied_after = i + 1 < len(tokens) and tokens[i + 1] in ("yok", "değil")
             if denied_after and complaint_cues.hits([tokens[i]], ""):
+                negated_negative += 1
+                complaint -= 1
+        # A word of failure denied right before it ("se konačno ne ruši", "ما يعلق", "never crashes") is
+        # not a complaint; a remedy or a repeat denied ("not refunded", "not again") still is.
+        for i, tok in enumerate(tokens):
+            if i in none_of_at or tok.startswith(_REMEDY) or not complaint_cues.hits([tok], ""):
+                continue
+            if any(t in table.negators for t in tokens[max(0, i - 2) : i]) and complaint > 0:
                 negated_negative += 1
                 complaint -= 1
         # A complaining verb under a negator right before it: "can't complain", "kan inte klaga",

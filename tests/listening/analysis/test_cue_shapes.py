@@ -235,3 +235,12 @@ def test_failure_verbs_are_complaint_cues() -> None:
 
 def test_levantine_and_egyptian_not_bad_is_praise() -> None:
     assert _fast("والله مش وحش ابدا التطبيق الجديد", "ar") == ("positive", "praise")
+
+
+def test_a_failure_denied_is_not_a_complaint_but_a_remedy_denied_is() -> None:
+    hbs = LanguageGuess("hbs", 0.9)
+    ev = FAST.evidence(normalise("aplikacija se više ne ruši", "hbs"), hbs)
+    assert ev.complaint == 0 and ev.negated_negative == 1
+    en = LanguageGuess("en", 0.9)
+    assert FAST.evidence(normalise("you did not refund me", "en"), en).complaint > 0
+    assert FAST.evidence(normalise("the app crashes", "en"), en).complaint > 0
