@@ -39,6 +39,9 @@ _LETTERS: list[tuple[str, str]] = [
     ("ei", "ي"),
     ("ai", "ي"),
     ("aa", "ا"),
+    # A hamza before a vowel sits on an alef ("ta2akhar" = تأخر, read as تاخر after normalisation).
+    ("2a", "ا"),
+    ("2e", "ا"),
     ("2", "ء"),
     ("3", "ع"),
     ("5", "خ"),
@@ -71,6 +74,28 @@ _LETTERS: list[tuple[str, str]] = [
     ("o", "و"),
     ("u", "و"),
 ]
+# Common words whose letter-by-letter rendering loses them (short vowels, loanwords): written as Arabic
+# writes them, so that negators, intensifiers and everyday evaluative words reach the lexicons.
+_WORDS: dict[str, str] = {
+    **dict.fromkeys(("msh", "mish", "mesh", "mush", "mosh"), "مش"),
+    **dict.fromkeys(("mafi", "mafish", "mafeesh", "mfish"), "مافي"),
+    **dict.fromkeys(("mo", "mu"), "مو"),
+    **dict.fromkeys(("abadan", "abadn", "abadann", "abdan"), "ابدا"),
+    **dict.fromkeys(("ktir", "kteer", "kter", "ktiir"), "كتير"),
+    **dict.fromkeys(("awi", "2awi", "awy", "2awy"), "اوي"),
+    **dict.fromkeys(("merci", "mersi", "mercii"), "ميرسي"),
+    **dict.fromkeys(("shokran", "shukran", "shokran", "shoukran"), "شكرا"),
+    **dict.fromkeys(("7elw", "7elwa", "7ilw", "7ilwa", "helw", "helwa"), "حلو"),
+    **dict.fromkeys(("wa7ed", "wa7ad", "wahed"), "واحد"),
+    **dict.fromkeys(("3atel", "3atil"), "عاطل"),
+    **dict.fromkeys(("zift", "zeft"), "زفت"),
+    **dict.fromkeys(("sayye2", "sayyi2", "sayi2", "sai2"), "سيء"),
+    **dict.fromkeys(("mumtaz", "momtaz", "mumtaaz"), "ممتاز"),
+    **dict.fromkeys(("ra2e3", "ra2i3", "rai3", "raye3"), "رائع"),
+    **dict.fromkeys(("wallah", "wallahi", "walla"), "والله"),
+    **dict.fromkeys(("7aram", "7ram", "haram"), "حرام"),
+    **dict.fromkeys(("3alaykom", "3alaikom", "3alekom", "3aleikom", "3likom"), "عليكم"),
+}
 _LETTER_RE = re.compile("|".join(re.escape(k) for k, _ in _LETTERS))
 _LETTER_MAP = dict(_LETTERS)
 _WORD_OR_OTHER = re.compile(r"(https?://\S+|www\.\S+|[@#]\w+)|([A-Za-z0-9']+)")
@@ -92,6 +117,8 @@ def _word(word: str) -> str:
         return word
     if w in ("el", "il", "al"):
         return "ال"
+    if w in _WORDS:
+        return _WORDS[w]
     # A leading vowel is an alef; short a/e inside a word are not written.
     lead = ""
     if w[0] in "aeiou":

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  (Turkish, Arabic and Cyrillic letters are the point)
+# ruff: noqa: RUF001, RUF003  (Turkish, Arabic and Cyrillic letters are the point)
 """Cue rules over either tier's answer, for the messy posts both tiers misread.
 
 A tier reads a post as a whole, so praise words win in "thanks, the staff were lovely, but it still
@@ -21,8 +21,21 @@ when they are present, in this order:
    negated negative (rule 5) or a fixed problem (rule 1);
 5c. a question about a failure with negative sentiment (a complaint cue or a clearly negative word) is
    a complaint (asked in anger);
-6. a would-be customer asking what happens if they join, switch or sign up is purchase intent;
+6. a would-be customer asking what happens if they join, switch or sign up is purchase intent (also
+   read from the grammar: Turkish "-rsam/-rsem", Arabic "لو/اذا" + a first-person verb);
 7. company news and job adverts are `other` and neutral.
+Added for the second tuning split (each can be switched off by name, see `RULES`):
+- irony: a mocking emoji (😂, 🤡, 💀 ...) over a complaint or a failure word, and 🙃/🙄 over something
+  that keeps happening ("again", "opet", "igen", "yine"), are negative complaints;
+- irony_clause: a post that opens or closes with a short clause of nothing but praise ("Great, ...",
+  "..., Imponerande.") around a complaint or a failure is a negative complaint (a clause of thanks
+  does not count);
+- praise_plain / liked / judged: a post of nothing but praise words that the tier read as an unsure
+  complaint, as wanting to buy (no buying word, no question) or as chatter is praise;
+- asked: a question the tier read as buying, with no buying word, is a question;
+- a charge for something never ordered is a double charge; a negated negative stressed with "at all"
+  overrules a sure tier, and a question the writer answers themselves does not stop rule 5;
+- complaint_negative: a complaint with a complaint cue or a negative word is not neutral.
 The cue lists are words and short phrases per language (stems end in `*`), folded like the lexicons.
 """
 
@@ -48,6 +61,8 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "swapped",
             "credited",
             "problem solved",
+            "replaced",
+            "replaced it",
             "working again",
             "works again",
             "all good now",
@@ -64,6 +79,17 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "duplicate payment",
             "duplicate charge",
         ],
+        "unordered": [
+            "never ordered",
+            "never signed up",
+            "didn't order",
+            "didnt order",
+            "did not order",
+            "never asked for",
+            "didn't sign up",
+            "never subscribed",
+        ],
+        "again": ["again", "yet again", "every time", "every single time", "third time", "times this"],
         "twice": ["twice", "two times", "double"],
         "money": ["charged", "took", "paid", "billed", "payment", "charge", "money", "£", "$", "€"],
         "refund": ["refund", "refund it", "my money back", "chargeback", "reverse the"],
@@ -99,6 +125,13 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "merger",
             "job opening*",
             "creating jobs",
+            "the company says",
+            "the company said",
+            "company said",
+            "said in a statement",
+            "recall",
+            "recalls",
+            "press release",
         ],
     },
     "hbs": {
@@ -114,6 +147,10 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "sve vratio",
             "sve vratili",
             "popravili",
+            "zamijenili",
+            "zamenili",
+            "zamijenil*",
+            "zamenil*",
             "stigla zamjensk*",
             "konačno je stigl*",
         ],
@@ -123,9 +160,19 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "dupla naplata",
             "duplu naplatu",
             "dvostruk*",
-            "opet naplatili",
+            "opet naplati*",
             "opet ste mi naplatili",
         ],
+        "unordered": [
+            "nisam naručio",
+            "nisam naručila",
+            "nisam tražio",
+            "nisam tražila",
+            "koju sam otkazal*",
+            "koju sam otkazao",
+            "nikad nisam",
+        ],
+        "again": ["opet", "ponovo", "ponovno", "treći put", "svaki put", "po ko zna koji put"],
         "twice": ["dva puta", "dvaput", "dvostruko", "duplo"],
         "money": [
             "naplatili",
@@ -203,8 +250,13 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "funkar igen",
             "fungerar igen",
             "betalade tillbaka",
+            "bytte ut",
+            "bytt ut",
+            "ersatte",
         ],
         "charge": ["två gånger", "dubbeldrag*", "dubbeldebit*", "fortsätter ta betalt", "drog pengarna"],
+        "unordered": ["aldrig beställt", "aldrig beställde", "inte beställt", "aldrig bett om"],
+        "again": ["igen", "återigen", "varje gång", "tredje gången", "andra gången", "ännu en gång"],
         "twice": ["två gånger", "dubbelt"],
         "money": ["drog", "dragit", "debiterade", "betalade", "betalning*", "pengar*", "kr"],
         "refund": [
@@ -271,6 +323,17 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "fazla çekilen",
             "fazla tutar*",
         ],
+        "unordered": [
+            "sipariş etmediğim",
+            "siparis etmedigim",
+            "almadığım",
+            "almadigim",
+            "istemediğim",
+            "istemedigim",
+            "iptal ettiğim halde",
+            "iptal ettigim halde",
+        ],
+        "again": ["yine", "tekrar", "gene", "her seferinde", "üçüncü kez", "ikinci kez", "bir kez daha"],
         "twice": ["iki kez", "iki kere", "iki defa", "çift"],
         "money": ["çekti", "çekildi", "ödedim", "ödeme*", "para*", "tl", "ücret*"],
         "refund": [
@@ -304,6 +367,9 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "taşımayı düşünüyorum",
             "almayı düşünüyorum",
             "almayi dusunuyorum",
+            "açmayı düşünüyorum",
+            "acmayi dusunuyorum",
+            "olmayı düşünüyorum",
         ],
         "notice": [
             "başvurular",
@@ -320,6 +386,8 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "birleşme",
             "geliştirici arıyor",
             "eleman arıyor",
+            "arıyoruz",
+            "başvuru linkte",
         ],
     },
     "ar": {
@@ -338,8 +406,13 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "ترجعت",
             "تصلحت",
             "اشتغل",
+            "بدلوا",
+            "بدلوه",
+            "استبدلوا",
         ],
         "charge": ["مرتين", "خصمتوا", "تسحبون", "ما زلتم تسحبون", "سحبتوا"],
+        "unordered": ["ما طلبته", "ما طلبتها", "ما اشتركت", "لم اطلب", "لم أطلب", "بدون ما اطلب"],
+        "again": ["مره ثانيه", "مرة ثانية", "كل مره", "كل مرة", "من جديد", "تاني", "ثاني مره"],
         "twice": ["مرتين", "مرتان"],
         "money": ["خصم*", "سحب*", "دفعت", "المبلغ", "فلوس*", "الفاتوره", "الفاتورة", "ريال", "جنيه", "درهم"],
         "refund": [
@@ -386,6 +459,10 @@ _RAW: dict[str, dict[str, list[str]]] = {
             "إذا فتحت حساب",
             "ايش يصير اذا",
             "شو بيصير اذا",
+            "افكر افتح",
+            "أفكر أفتح",
+            "ناوي افتح",
+            "ناوي أفتح",
         ],
         "notice": [
             "وظائف",
@@ -405,6 +482,17 @@ _RAW: dict[str, dict[str, list[str]]] = {
     },
 }
 IRONY_EMOJI = frozenset({"🙃", "👏", "🙄"})
+# Laughing or mocking emoji: ironic only next to a complaint the tier reads or a word of failure.
+MOCK_EMOJI = frozenset({"😂", "🤣", "🤡", "💀", "😅"})
+# "If I join / switch / buy ..." as the grammar says it: Turkish first-person conditionals ("olursam",
+# "geçersem", "alırsam") and Arabic "if" before a first-person past verb ("لو نقلت", "اذا اشتركت").
+_PROSPECT_GRAMMAR: dict[str, re.Pattern[str]] = {
+    "tr": re.compile(r"(?<= )\w{2,}(?:ı|i|u|ü|a|e)rs(?:a|e)m(?= )"),
+    "ar": re.compile(r"(?<= )(?:لو|اذا) (?:\w+[^\sا]ت)(?= )"),
+}
+# Clause boundaries, for the praise interjection that opens or closes an ironic post ("Great, ...",
+# "..., Imponerande.").
+_CLAUSES = re.compile(r"[,.!;:…\n،؛]+")
 RULES = frozenset(
     {
         "resolved",
@@ -412,10 +500,17 @@ RULES = frozenset(
         "unresolved",
         "irony",
         "irony_plain",
+        "irony_clause",
+        "praise_plain",
         "negated_negative",
         "angry_question",
         "prospect",
         "notice",
+        "asked",
+        "liked",
+        "judged",
+        "unordered",
+        "complaint_negative",
     }
 )
 # A complaint read this surely (or with a complaint cue) outweighs praise words around it.
@@ -450,7 +545,19 @@ def _matcher(words: list[str], lang: str) -> _Matcher:
     return _Matcher(re.compile(f"(?<= )(?:{body})(?= )"))
 
 
-_KINDS = ("resolved", "charge", "twice", "money", "refund", "still", "contrast", "prospect", "notice")
+_KINDS = (
+    "resolved",
+    "charge",
+    "unordered",
+    "twice",
+    "money",
+    "refund",
+    "still",
+    "contrast",
+    "prospect",
+    "notice",
+    "again",
+)
 
 
 def _with_bare(words: list[str], lang: str) -> list[str]:
@@ -490,10 +597,37 @@ class CueRules:
             return False
         return not self.fast.evidence(normalise(" ".join(tail), lang.language), lang).negated_negative
 
+    def _praise_clause(self, norm: Normalised, lang: LanguageGuess) -> bool:
+        """The post opens or closes with a short clause of nothing but praise ("Great, ...", "Bravo X,
+        ...", "... Imponerande.") and says something else besides: the shape of an ironic post. A
+        clause of thanks ("Thanks ShopNest, ...") opens sincere posts as often and does not count."""
+        clauses = [c for c in _CLAUSES.split(norm.text) if c.strip()]
+        if len(clauses) < 2:
+            return False
+        for clause in (clauses[0], clauses[-1]):
+            part = normalise(clause, lang.language)
+            if not part.tokens or len(part.tokens) > 3:
+                continue
+            ev = self.fast.evidence(part, lang)
+            if ev.positive > 0 and ev.negative == 0 and not ev.complaint and not ev.praise:
+                return True
+        return False
+
     def revise(
         self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment, intent: Intent
     ) -> tuple[Sentiment, Intent]:
         """The tier's answer, or the rule's when one of the cues above decides the post."""
+        s, i = self._revise(norm, lang, sentiment, intent)
+        if "complaint_negative" in self.rules and i.label == "complaint" and s.label == "neutral":
+            # A complaint reports dissatisfaction: it is not neutral when the words say so too.
+            ev = self.fast.evidence(norm, lang)
+            if ev.complaint > 0 or ev.negative < 0:
+                s = _negative_sentiment(s)
+        return s, i
+
+    def _revise(
+        self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment, intent: Intent
+    ) -> tuple[Sentiment, Intent]:
         table = _table(lang)
         tokens = norm.tokens
         if not tokens:
@@ -512,7 +646,9 @@ class CueRules:
         if "resolved" in on and resolved and thanked and not found["still"]:
             return _positive(sentiment), _as(intent, "praise")
         question = "?" in norm.text or "؟" in norm.text
-        if "demand" in on and (found["charge"] or (found["twice"] and found["money"])):
+        unordered = "unordered" in on and found["unordered"]
+        charged = found["charge"] or ((found["twice"] or unordered) and found["money"])
+        if "demand" in on and charged:
             return _negative_sentiment(sentiment), _as(intent, "complaint")
         if "demand" in on and found["refund"] and not question:
             return _not_positive(sentiment), _as(intent, "complaint")
@@ -525,16 +661,33 @@ class CueRules:
             if tail.tokens and (_negative(self.fast.evidence(tail, lang)) or self._denied(tokens, lang, cut)):
                 return _negative_sentiment(sentiment), _as(intent, "complaint")
         complained = intent.label == "complaint"
-        if "irony" in on and any(e in IRONY_EMOJI for e in norm.emojis) and (_negative(ev) or complained):
+        # An upside-down face or an eye-roll over something that keeps happening is never sincere.
+        rolled = found["again"] and any(e in ("🙃", "🙄") for e in norm.emojis)
+        if (
+            "irony" in on
+            and any(e in IRONY_EMOJI for e in norm.emojis)
+            and (_negative(ev) or complained or rolled)
+        ):
             return _negative_sentiment(sentiment), _as(intent, "complaint")
-        # A denied complaining verb ("can't complain") is an idiom of praise, however sure the tier is.
+        if "irony" in on and any(e in MOCK_EMOJI for e in norm.emojis) and (complained or ev.negative <= -2):
+            # Laughing at a failure the post reports ("nobody has answered in 6 days 😂").
+            return _negative_sentiment(sentiment), _as(intent, "complaint")
+        ironic_shape = "irony_clause" in on and not ev.negated_negative and self._praise_clause(norm, lang)
+        if ironic_shape and (_negative(ev) or complained):
+            # "Great, the router rebooted four times during my call": the praise is the sarcasm.
+            return _negative_sentiment(sentiment), _as(intent, "complaint")
+        # A denied complaining verb ("can't complain") or a denial stressed with "at all" ("not bad at
+        # all") is an idiom of praise, however sure the tier is.
         sure_negative = (
-            sentiment.label == "negative" and sentiment.confidence >= SURE and not ev.negated_complaint
+            sentiment.label == "negative"
+            and sentiment.confidence >= SURE
+            and not ev.negated_complaint
+            and not ev.emphatic
         )
         if (
             "negated_negative" in on
             and ev.negated_negative
-            and not (_negative(ev) or question or sure_negative)
+            and not (_negative(ev) or _ends_asking(norm.text) or sure_negative)
         ):
             # A complaint is the misreading, and "other" misses that the post judges; other intents stand.
             label = "praise" if intent.label in ("complaint", "other") else intent.label
@@ -544,6 +697,16 @@ class CueRules:
             # Praise words around what the post itself complains about: the complaint decides.
             return _negative_sentiment(sentiment), intent
         if (
+            "praise_plain" in on
+            and complained
+            and sentiment.label == "positive"
+            and not (_negative(ev) or ev.complaint or found["again"] or question)
+            and (ev.positive >= 2 or ev.praise)
+            and not any(e in IRONY_EMOJI or e in MOCK_EMOJI for e in norm.emojis)
+        ):
+            # A tier unsure of a complaint in a post of nothing but praise words ("goated app"): praise.
+            return sentiment, _as(intent, "praise")
+        if (
             "angry_question" in on
             and intent.label == "question"
             and sentiment.label == "negative"
@@ -551,7 +714,11 @@ class CueRules:
         ):
             # A question asked about a failure, in anger: a complaint.
             return sentiment, _as(intent, "complaint")
-        if "prospect" in on and found["prospect"] and not _negative(ev):
+        grammar = _PROSPECT_GRAMMAR.get(lang.language)
+        prospect = found["prospect"] or (grammar is not None and grammar.search(padded) is not None)
+        # A would-be customer's question may name what they fear ("can I cancel before the contract
+        # ends?") without reporting a problem.
+        if "prospect" in on and prospect and not (ev.complaint or (ev.negative < 0 and not question)):
             return _neutral_if_negative(sentiment), _as(intent, "purchase_intent")
         if (
             "notice" in on
@@ -561,7 +728,43 @@ class CueRules:
             and intent.label != "other"
         ):
             return Sentiment("neutral", 0.0, 0.6), _as(intent, "other")
+        if "asked" in on and question and intent.label == "purchase_intent" and not ev.purchase:
+            # A plain question the tier read as buying, with no buying word: a question.
+            if sentiment.label == "neutral" and not _negative(ev):
+                if self.fast.intent(norm, lang, sentiment).label == "question":
+                    return sentiment, _as(intent, "question")
+        if (
+            "liked" in on
+            and not question
+            and intent.label == "purchase_intent"
+            and not ev.purchase
+            and sentiment.label == "positive"
+            and ev.positive > 0
+            and not _negative(ev)
+        ):
+            # Praise the tier read as wanting to buy, with no buying word and no question: praise.
+            return sentiment, _as(intent, "praise")
+        if (
+            "judged" in on
+            and intent.label == "other"
+            and sentiment.label == "positive"
+            and (ev.positive >= 2 or ev.praise)
+            and not (question or found["notice"] or _negative(ev))
+        ):
+            # A post that judges the brand well is praise, not chatter ("the internet flies, worth it").
+            return sentiment, _as(intent, "praise")
         return sentiment, intent
+
+
+_ASKED_AT = re.compile(r"[?؟]")
+_WORDS_AFTER = re.compile(r"[^\W_]")
+
+
+def _ends_asking(text: str) -> bool:
+    """The post ends with its question ("... does it come in blue?"); a question the writer answers
+    themselves ("honestly? not bad at all") is rhetorical."""
+    asked = [m.end() for m in _ASKED_AT.finditer(text)]
+    return bool(asked) and not _WORDS_AFTER.search(text, asked[-1])
 
 
 def _positive(s: Sentiment) -> Sentiment:

@@ -1,7 +1,7 @@
 """Print how well each analysis tier does.
 
     python -m services.listening.analysis.evaluate [--tier fast|quality|both] [--no-vader] [--errors]
-    python -m services.listening.analysis.evaluate --set hard --split dev|test [--tier ...] [--errors]
+    python -m services.listening.analysis.evaluate --set hard --split dev|dev2|test [--tier ...] [--errors]
 
 (a) Per-language accuracy of language, sentiment and intent on the project's own labelled set
     (tests/data/analysis/<lang>.jsonl, written by the project, not real user data; `hbs` counted as one).
@@ -17,8 +17,8 @@ each post is measured with the corrections of the other four fifths (5 folds), n
 
 `--set hard` measures the harder set of messy posts instead (tests/data/analysis/hard/<split>.jsonl, also
 written by the project): per language group and per kind of difficulty (irony, negated negatives, refund
-demands, Arabizi, ...). Its `dev` split is for tuning, its `test` split only for reporting. It has no
-targets yet and leaves out the vader tweets (they do not depend on the set).
+demands, Arabizi, ...). Its `dev` and `dev2` splits are for tuning, its `test` split only for
+reporting. It has no targets yet and leaves out the vader tweets (they do not depend on the set).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ HARD_KINDS = (
     "emoji_only",
     "plain",
 )
-Split = Literal["dev", "test"]
+Split = Literal["dev", "dev2", "test"]
 # Posts, right languages, right sentiments, right intents per key.
 _Counts = tuple[defaultdict[str, int], defaultdict[str, int], defaultdict[str, int], defaultdict[str, int]]
 
@@ -241,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tier", choices=("fast", "quality", "both"), default="both")
     parser.add_argument("--set", choices=("clean", "hard"), default="clean", dest="which", help="which set")
-    parser.add_argument("--split", choices=("dev", "test"), default="test", help="split of the hard set")
+    parser.add_argument(
+        "--split", choices=("dev", "dev2", "test"), default="test", help="split of the hard set"
+    )
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder with <lang>.jsonl files")
     parser.add_argument("--no-vader", action="store_true", help="skip the held-out vader tweets")
     parser.add_argument("--errors", action="store_true", help="list every post with a wrong answer")

@@ -45,7 +45,13 @@ NEGATIVE_AT = -0.2
 _NONE_OF = frozenset(
     {"no", "zero", "nikakvih", "nikakav", "nikakve", "nijedan", "nijedne", "inga", "ingen", "inget"}
 )
-_NONE_OF |= frozenset({"hiç", "hiçbir", "اي", "بدون"})
+_NONE_OF |= frozenset({"hiç", "hiçbir", "hic", "hicbir", "اي", "بدون"})
+# "At all" words: a negative word denied with one of these near it ("not bad at all", "inte ett dugg
+# missnöjd", "nije uopšte loše", "مش وحش ابدا") is a negated negative whatever its weight, and an
+# emphatic one.
+_AT_ALL = frozenset(
+    {"alls", "dugg", "uopšte", "uopste", "uopće", "uopce", "nimalo", "hiç", "hic", "ابدا", "بالمره", "نهائيا"}
+)
 # Verbs and nouns of complaining: under a negator ("can't complain", "nemam zamjerki") they praise.
 _COMPLAIN_VERBS: dict[str, list[str]] = {
     "en": ["complain*", "moan*", "grumble"],
@@ -57,6 +63,23 @@ _COMPLAIN_VERBS: dict[str, list[str]] = {
     "fr": ["plaindre", "plains", "plainte*", "râler"],
     "es": ["quej*"],
 }
+# Complaint cues that stay complaints under a negator: remedies asked for, repeats, payments.
+_REMEDY = (
+    "refund",
+    "fix",
+    "cancel",
+    "again",
+    "paid",
+    "povrat",
+    "otkaz",
+    "vrat",
+    "återbetal",
+    "iade",
+    "iptal",
+    "استرجاع",
+    "استرداد",
+    "الغاء",
+)
 _SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f"}
 
 
@@ -191,6 +214,7 @@ class Evidence:
     praise: int
     purchase: int
     negated_complaint: int = 0  # of `negated_negative`: a complaining verb denied ("can't complain")
+    emphatic: int = 0  # of `negated_negative`: denied with "at all" ("not bad at all", "nije uopšte loše")
 
 
 class FastTier:
@@ -216,16 +240,18 @@ class FastTier:
         arabic = lang.language == "ar" or not known
         total = 0.0
         hits = 0
+        spent = -1  # a negator is spent on the first lexicon word it negates
         for i, tok in enumerate(tokens):
             w = _lookup(table, tok, arabic)
             if not w:
                 continue
             hits += 1
-            window = tokens[max(0, i - 3) : i]
+            window = tokens[max(0, i - 3, spent + 1) : i]
             if any(t in table.negators for t in window) or (
                 lang.language == "tr" and i + 1 < len(tokens) and tokens[i + 1] == "değil"
             ):
                 w *= -0.6
+                spent = i
             elif window and window[-1] in table.intensifiers:
                 w *= 1.3
             total += w
@@ -271,9 +297,20 @@ class FastTier:
         arabic = lang.language == "ar"
         pos = neg = 0.0
         negated_negative = 0
+        emphatic = 0
         none_of_at: set[int] = set()
+        # "yok"/"değil" right after a denied word belong to the denial, not to the post's complaints.
+        denial: set[int] = set()
+        at_all = {
+            i
+            for i, t in enumerate(tokens)
+            if t in _AT_ALL or (t == "all" and i > 0 and tokens[i - 1] == "at")
+        }
+        # A negator's scope ends at the negative word it denies: in "nije loše, konačno radi" the "nije"
+        # is spent on "loše" and does not reach "konačno".
+        spent = -1
         for i, tok in enumerate(tokens):
-            window = tokens[max(0, i - 3) : i]
+            window = tokens[max(0, i - 3, spent + 1) : i]
             negated = any(t in table.negators for t in window) or (
                 i + 1 < len(tokens) and tokens[i + 1] in table.negators and lang.language in ("tr", "ar")
             )
@@ -283,13 +320,18 @@ class FastTier:
                 and lang.language in ("tr", "ar")
             ):
                 none_of_at.add(i)
-            w = _lookup(table, tok, arabic)
+            w = 0.0 if i in denial else _lookup(table, tok, arabic)
             # Turkish and Arabic negate the word itself right after it ("fena değil", "وحش مش"...).
             denied_right_after = i + 1 < len(tokens) and tokens[i + 1] in ("değil", "degil")
-            if w < 0 and negated and (w <= -3 or i in none_of_at or denied_right_after):
+            stressed = w < 0 and negated and any(abs(k - i) <= 3 for k in at_all)
+            emphatic += stressed
+            if w < 0 and negated and (w <= -3 or i in none_of_at or denied_right_after or stressed):
                 # "not bad", "nije loše", "no problems", "fena değil": a strong negative word under any
                 # negator, or any negative word under a "none of" negator or denied right after it.
                 negated_negative += 1
+                spent = i
+                if i + 1 < len(tokens) and tokens[i + 1] in ("yok", "değil", "degil"):
+                    denial.add(i + 1)
             elif w < 0 and negated:
                 pass
             elif w > 0 and negated:
@@ -306,6 +348,14 @@ class FastTier:
         for i in none_of_at:
             denied_after = i + 1 < len(tokens) and tokens[i + 1] in ("yok", "değil")
             if denied_after and complaint_cues.hits([tokens[i]], ""):
+                negated_negative += 1
+                complaint -= 1
+        # A word of failure denied right before it ("se konačno ne ruši", "ما يعلق", "never crashes") is
+        # not a complaint; a remedy or a repeat denied ("not refunded", "not again") still is.
+        for i, tok in enumerate(tokens):
+            if i in none_of_at or tok.startswith(_REMEDY) or not complaint_cues.hits([tok], ""):
+                continue
+            if any(t in table.negators for t in tokens[max(0, i - 2) : i]) and complaint > 0:
                 negated_negative += 1
                 complaint -= 1
         # A complaining verb under a negator right before it: "can't complain", "kan inte klaga",
@@ -327,6 +377,7 @@ class FastTier:
             table.cues["praise"].hits(tokens, padded),
             table.cues["purchase"].hits(tokens, padded),
             negated_complaint,
+            emphatic,
         )
 
     def intent(self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment) -> Intent:

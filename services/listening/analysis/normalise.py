@@ -86,6 +86,24 @@ def bare(word: str, language: str | None) -> str:
     return word.translate(_BARE) if language in BARE_LANGUAGES else word
 
 
+# Serbian Cyrillic → Latin (one to one, as Serbian itself writes it), so that one hbs lexicon reads both
+# scripts ("смеће" → "smeće"). Applied to tokens only; the text the embedding reads is left as written.
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_SR_LATIN = str.maketrans(
+    {
+        **dict(zip("абвгдђежзијклмнопрстћуфхцчш", "abvgdđežzijklmnoprstćufhcčš", strict=True)),
+        "љ": "lj",
+        "њ": "nj",
+        "џ": "dž",
+    }
+)
+
+
+def latin(token: str) -> str:
+    """A token in Serbian Cyrillic, in Latin letters; any other token as it is."""
+    return token.translate(_SR_LATIN) if _CYRILLIC.search(token) else token
+
+
 def _emojis(text: str) -> list[str]:
     return [e["emoji"] for e in emoji.emoji_list(text)]
 
@@ -99,7 +117,7 @@ def normalise(text: str, language: str | None = None) -> Normalised:
     hashtags = [fold(h, language) for h in HASHTAG_RE.findall(without_urls)]
     emojis = _emojis(nfkc) if not nfkc.isascii() else []
     folded = fold(nfkc, language)
-    tokens = WORD_RE.findall(fold(without_urls, language))
+    tokens = [latin(t) for t in WORD_RE.findall(fold(without_urls, language))]
     return Normalised(
         text=nfkc,
         folded=folded,
