@@ -6,6 +6,7 @@ makes its own database `rapport_mig_<service>_<random>` and drops it afterwards.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -106,6 +107,21 @@ def test_each_service_has_one_baseline_and_one_head(service: str) -> None:
     script = ScriptDirectory(str(migrations_dir(service)))
     assert len(script.get_bases()) == 1, f"{service}: more than one first revision"
     assert len(script.get_heads()) == 1, f"{service}: branches to merge (alembic merge)"
+
+
+def test_no_revision_imports_the_projects_code(service: str) -> None:
+    """A revision does the same thing forever: the app's code of a later day must not change it."""
+    project = {"services", "shared", "gateway", "rapport", "tests"}
+    for path in sorted((migrations_dir(service) / "versions").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [] if node.level else [node.module or ""]
+            else:
+                continue
+            imported = {name.split(".")[0] for name in names}
+            assert not imported & project, f"{path.name} imports {sorted(imported & project)}"
 
 
 def test_each_service_compares_only_its_own_tables() -> None:
@@ -455,3 +471,146 @@ async def test_metrics_mention_counts_made_by_the_migrations_equal_the_foldings(
     assert ("", "d", comparable(hours[0].replace(hour=0, minute=0)), "topic", "q-ship", 3) in migrated
     await on_connection(database_url, lambda conn: rollups.backfill(conn))
     assert await on_connection(database_url, counts) == migrated
+
+
+@pytest.mark.parametrize("service", ["metrics"])
+async def test_metrics_day_summaries_made_by_the_migration_equal_the_backfills(
+    service: str, database_url: str
+) -> None:
+    """Conversations, answers, profiles and orders folded before the day summaries existed are summed up by
+    the migration (its own copy of the backfill) exactly as `summaries.backfill` sums them from the rows."""
+    from services.metrics.logic import summaries
+
+    await migrate(service, database_url, "4b8e2c6a9d13")
+    hour = timedelta(hours=1)
+
+    def write(conn: Connection) -> None:
+        meta = MetaData()
+        meta.reflect(conn)
+        conversation, survey, profile, order = (
+            meta.tables[f"{name}_fact"] for name in ("conversation", "survey", "profile", "order")
+        )
+        late = WHEN.replace(hour=23, minute=50)  # its first response and resolution fall on the next day
+        conversations: list[dict[str, Any]] = [
+            # Answered and resolved on the wall clock, both deadlines met, reopened once.
+            dict(conversation_id="c1", opened_at=WHEN, team_id="tm1", assignee_id="a1")
+            | dict(first_response_at=WHEN + timedelta(minutes=7, seconds=13), first_resolved_at=WHEN + hour)
+            | dict(resolved_at=WHEN + 3 * hour, reopen_count=1, first_response_due_at=WHEN + hour)
+            | dict(resolution_due_at=WHEN + 2 * hour),
+            # Durations in business hours (0.3 s is 0.01 minutes as the figures round); the first-response
+            # deadline breached, no resolution deadline.
+            dict(conversation_id="c2", opened_at=late, assignee_id="a2", first_response_at=late + hour)
+            | dict(first_resolved_at=late + 2 * hour, resolved_at=late + 2 * hour)
+            | dict(first_response_business_s=0.3, resolution_business_s=3599.5)
+            | dict(first_response_due_at=late + 2 * hour, first_response_breached=True),
+            # Open, unanswered, with a resolution deadline only; the same value twice in one duration set.
+            dict(
+                conversation_id="c3", opened_at=WHEN + hour, team_id="tm1", resolution_due_at=WHEN + 30 * hour
+            ),
+            dict(
+                conversation_id="c4",
+                opened_at=WHEN + 2 * hour,
+                first_response_at=WHEN + timedelta(minutes=435),
+            ),
+            dict(
+                conversation_id="c5",
+                opened_at=WHEN,
+                first_response_at=WHEN + timedelta(minutes=7, seconds=13),
+            ),
+            # Merged away, and not yet opened: neither counts.
+            dict(conversation_id="c6", opened_at=WHEN, merged_into="c1", first_response_at=WHEN + hour),
+            dict(conversation_id="c7", first_response_at=WHEN),
+        ]
+        for tenant_id in ("t1", "t2"):
+            for row in conversations:
+                conn.execute(
+                    insert(conversation).values(
+                        {"reopen_count": 0, "first_response_breached": False, "resolution_breached": False}
+                        | row
+                        | {"tenant_id": tenant_id}
+                    )
+                )
+        for i, (kind, score, channel, platform, agent) in enumerate(
+            [
+                ("csat", 5, "ch1", "x", "a1"),
+                ("csat", 2, None, "instagram", None),
+                ("nps", 9, "ch1", None, "a2"),
+                ("nps", 9, "ch1", "x", "a2"),
+            ]
+        ):
+            conn.execute(
+                insert(survey).values(
+                    tenant_id="t1",
+                    survey_id=f"s{i}",
+                    kind=kind,
+                    score=score,
+                    conversation_id="c1",
+                    profile_id="p1",
+                    assignee_id=agent,
+                    channel_id=channel,
+                    platform=platform,
+                    answered_at=WHEN + i * 13 * hour,
+                )
+            )
+        profiles: list[dict[str, Any]] = [
+            # A customer with a snapshot; p2 was merged into it after the snapshot (its value adds), p3
+            # before (already in the snapshot).
+            dict(profile_id="p1", first_seen_at=WHEN, platform="x", lifecycle_stage="customer")
+            | dict(lifetime_value={"EUR": "10.50", "USD": "3"}, snapshot_at=WHEN + hour),
+            dict(profile_id="p2", first_seen_at=WHEN + hour, platform="x", lifecycle_stage="lead")
+            | dict(
+                lifetime_value={"EUR": "2.25", "GBP": "1E+2"}, merged_into="p1", merged_at=WHEN + 2 * hour
+            ),
+            dict(profile_id="p3", lifecycle_stage="customer", lifetime_value={"EUR": "100"})
+            | dict(merged_into="p1", merged_at=WHEN),
+            # p5 was merged into p4, itself merged into p1 after the snapshot: both add.
+            dict(profile_id="p4", lifecycle_stage="lead", lifetime_value={}, merged_into="p1")
+            | dict(merged_at=WHEN + 3 * hour),
+            dict(profile_id="p5", lifecycle_stage="lead", lifetime_value={"EUR": "0.01"}, merged_into="p4"),
+            # Seen, no platform, ordered 1 day and 1 second later; a partner's profile is no sighting.
+            dict(
+                profile_id="p6", first_seen_at=WHEN, lifecycle_stage="customer", lifetime_value={"EUR": "7"}
+            ),
+            dict(profile_id="p7", first_seen_at=WHEN, platform="partner:crm", lifecycle_stage="customer")
+            | dict(lifetime_value={"USD": "4.40"}),
+            # Ordered before it was seen on social; and a stranger never seen.
+            dict(profile_id="p8", first_seen_at=WHEN + 5 * hour, platform="instagram", lifecycle_stage="lead")
+            | dict(lifetime_value={}),
+            dict(profile_id="p9", lifecycle_stage="stranger", lifetime_value={}),
+        ]
+        for row in profiles:
+            conn.execute(insert(profile).values({"tenant_id": "t1"} | row))
+        orders = [
+            ("o1", "p1", WHEN + 48 * hour),
+            ("o2", "p1", WHEN + 30 * hour),
+            ("o3", "p6", WHEN + 24 * hour + timedelta(seconds=1)),
+            ("o4", "p8", WHEN),
+        ]
+        for event_id, owner, at in orders:
+            conn.execute(
+                insert(order).values(
+                    tenant_id="t1", event_id=event_id, origin_id=owner, owner_id=owner, at=at
+                )
+            )
+
+    await on_connection(database_url, write)
+    await migrate(service, database_url)
+
+    def summed(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+        meta = MetaData()
+        meta.reflect(conn)
+        return {
+            name: sorted(
+                tuple(comparable(value) for value in row) for row in conn.execute(select(meta.tables[name]))
+            )
+            for name in ("day_count", "sla_count", "duration_set", "clv_total")
+        }
+
+    migrated = await on_connection(database_url, summed)
+    assert ("t1", "customer", "EUR", 2, "19.76") in migrated["clv_total"]
+    assert ("t1", "customer", "GBP", 1, "100") in migrated["clv_total"]
+    assert ("t1", "", "seen", "2026-03-01", "2") in [row[:5] for row in migrated["day_count"]]
+    assert ("t1", "", "first_response", "2026-03-01", 4) in [row[:5] for row in migrated["duration_set"]]
+    assert len({row[0] for table in migrated.values() for row in table}) == 2
+    await on_connection(database_url, lambda conn: summaries.backfill(conn))
+    assert await on_connection(database_url, summed) == migrated

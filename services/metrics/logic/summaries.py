@@ -13,7 +13,8 @@ answer adds itself once. An erasure changes no summary: they hold no profile id.
 Filters: conversations under "" (all), their team and their agent; answers under their channel, platform
 and agent; first sightings under their platform. The other filters (and two at once) read the rows.
 
-`backfill` computes them from the rows (the migration, a database seeded directly).
+`backfill` computes them from the rows (a snapshot from before them, a database seeded directly). Migration
+b9ddc11f7004 holds its own frozen copy of it: a change here does not change what that revision does.
 """
 
 from __future__ import annotations
