@@ -20,6 +20,29 @@ export class ApiError extends Error {
   }
 }
 
+// Where a field error's `loc` starts: the part of the request, left out of what the person reads.
+const PARTS = new Set(["body", "query", "path", "header"]);
+
+/**
+ * What a failure says to the person: the problem's detail (else its title), then the field errors the
+ * API sends in `errors`, each as "where: what" (`loc` without its leading "body"), leaving out any the
+ * detail already says. Any other error (not an API problem): its message.
+ */
+export function problemText(error) {
+  const message = error?.message || "";
+  const where = (error?.errors || [])
+    .map((e) => {
+      const loc = (e.loc || []).map(String);
+      const at = (PARTS.has(loc[0]) ? loc.slice(1) : loc).join(".");
+      const what = e.msg || e.detail || e.message || "";
+      if (what && message.includes(what)) return "";
+      return at && what ? `${at}: ${what}` : what || at;
+    })
+    .filter(Boolean)
+    .join("; ");
+  return where ? `${message} (${where})` : message;
+}
+
 /** Called with no argument when the session ends (logout, revoked or expired refresh). */
 export function onSessionEnd(fn) {
   listeners.add(fn);

@@ -1,12 +1,15 @@
 """The agent's inbox in a real browser: a complaint commented on the brand's Meta page (the signed webhook)
 appears in the open inbox live; the agent answers with a canned response in the conversation's language,
-which reaches the Graph API stand-in; resolves it; and moves through the list with the keyboard."""
+which reaches the Graph API stand-in; resolves it; and moves through the list with the keyboard. A snoozed
+conversation leaves the open list, two conversations of one customer merge into one, and "Load more"
+appends the list's next page."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +17,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import accessible, shot
+from tests.engagement.test_conversations import (
+    COMPLAINT,
+    author,
+    conversation_of,
+    get_conversation,
+    list_conversations,
+    post_mention,
+)
 from tests.engagement.test_replies import PAGE_ID, SPANISH_COMPLAINT, create_canned, feed_comment
 from tests.helpers import Tenant, add_user, set_presence, unique, wait_until
 from tests.listening.channels.helpers import RecordingPlatform, post_meta
@@ -248,3 +259,125 @@ def test_filters_and_keyboard_move_through_the_list_and_show_the_shortcuts(
     expect(page.get_by_role("heading", level=1)).to_have_text("صندوق الوارد")
     expect(page.get_by_role("heading", level=2, name="المحادثات")).to_be_visible()
     shot(page, "inbox-arabic")
+
+
+def test_a_snoozed_conversation_leaves_the_open_list(
+    page: Page, console_url: str, owner: Tenant, client: httpx.Client
+) -> None:
+    snoozed_id = conversation_of(client, owner, post_mention(client, owner, COMPLAINT, author=author()))["id"]
+    kept_id = conversation_of(client, owner, post_mention(client, owner, ENGLISH_COMPLAINT, author=author()))[
+        "id"
+    ]
+
+    open_inbox(page, console_url, owner)
+    page.goto(f"{console_url}#/inbox?status=open")
+    rows = page.locator("#conversation-list li.conv")
+    expect(rows).to_have_count(2)
+    page.locator(f'#conversation-list li[data-id="{snoozed_id}"] a').click()
+    detail = page.locator("section.conversation")
+    expect(detail.locator(".messages")).to_contain_text(COMPLAINT)
+
+    page.get_by_label("Snooze for").select_option(label="4 h")
+    before = datetime.now(UTC)
+    page.get_by_role("button", name="Snooze", exact=True).click()
+    expect(detail.locator(".conv-header .badge.status-snoozed")).to_have_text("Snoozed")
+    expect(detail.locator(".conv-header")).to_contain_text("snoozed until")
+    after = datetime.now(UTC)
+    snoozed = get_conversation(client, owner, snoozed_id)
+    assert snoozed["status"] == "snoozed"
+    # Four hours from the click (the browser's clock is this machine's).
+    until = datetime.fromisoformat(snoozed["snoozed_until"])
+    slack = timedelta(minutes=1)
+    assert before + timedelta(hours=4) - slack <= until <= after + timedelta(hours=4) + slack
+    shot(page, "inbox-snoozed")
+    accessible(page, "inbox-snoozed")
+
+    # The open list, asked again, no longer has it; the snoozed list has it.
+    page.goto(f"{console_url}#/inbox?status=open")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-id", kept_id)
+    page.get_by_label("Status").select_option("snoozed")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-id", snoozed_id)
+    expect(rows.first.locator(".badge.status-snoozed")).to_have_text("Snoozed")
+
+
+def test_two_conversations_of_one_customer_merge_into_one(
+    page: Page, console_url: str, owner: Tenant, client: httpx.Client
+) -> None:
+    # One customer writes privately and posts publicly: two threads, two conversations, one profile.
+    customer = author()
+    on = {"author": customer, "platform": "instagram"}
+    dm_id = post_mention(client, owner, COMPLAINT, kind="message", **on)
+    post_id = post_mention(client, owner, ENGLISH_COMPLAINT, kind="post", **on)
+    dm, post = conversation_of(client, owner, dm_id), conversation_of(client, owner, post_id)
+    assert dm["id"] != post["id"] and dm["profile_id"] == post["profile_id"]
+
+    open_inbox(page, console_url, owner)
+    rows = page.locator("#conversation-list li.conv")
+    expect(rows).to_have_count(2)
+    page.locator(f'#conversation-list li[data-id="{post["id"]}"] a').click()
+    detail = page.locator("section.conversation")
+    expect(detail.locator(".messages .message")).to_have_count(1)
+    merge = page.get_by_label("Merge in another conversation of this customer")
+    expect(merge).to_be_enabled()
+    expect(merge.locator("option")).to_have_count(1)
+    expect(merge.locator("option")).to_have_attribute("value", dm["id"])
+    expect(merge.locator("option")).to_contain_text("My order arrived broken")
+
+    page.get_by_role("button", name="Merge", exact=True).click()
+    # The other conversation's message moved here and its row left the list.
+    expect(detail.locator(".messages .message")).to_have_count(2)
+    expect(detail.locator(".messages")).to_contain_text(COMPLAINT)
+    expect(detail.locator(".messages")).to_contain_text(ENGLISH_COMPLAINT)
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-id", post["id"])
+    expect(merge).to_be_disabled()
+    expect(merge).to_contain_text("No other conversation of this customer")
+    merged = get_conversation(client, owner, post["id"])
+    assert sorted(m["mention_id"] for m in merged["messages"]) == sorted([dm_id, post_id])
+    assert get_conversation(client, owner, dm["id"])["status"] == "closed"
+    shot(page, "inbox-merged")
+    accessible(page, "inbox-merged")
+
+
+def test_load_more_appends_the_next_page_without_duplicates(
+    page: Page, console_url: str, owner: Tenant, client: httpx.Client
+) -> None:
+    page_size = 25  # the inbox's page (`PAGE` in console/js/pages/inbox.js)
+    count = page_size + 3
+    for i in range(count):
+        customer = {"handle": unique("@customer"), "display_name": f"Customer {i:02d}", "followers": 120}
+        post_mention(client, owner, COMPLAINT, author=customer)
+
+    def all_there() -> list[dict[str, Any]] | None:
+        items = list_conversations(client, owner, limit=200)
+        return items if len(items) == count else None
+
+    wait_until(all_there, timeout=120, what=f"{count} conversations")
+    # The two pages the console asks for, in the API's order.
+    query: dict[str, Any] = {"status": ["open", "pending", "snoozed"], "limit": page_size}
+    first = client.get("/v1/conversations", headers=owner.headers, params=query).json()
+    assert first["next_cursor"]
+    second = client.get(
+        "/v1/conversations", headers=owner.headers, params={**query, "cursor": first["next_cursor"]}
+    ).json()
+    expected = [c["id"] for c in first["items"] + second["items"]]
+    assert len(expected) == count
+
+    open_inbox(page, console_url, owner)
+    rows = page.locator("#conversation-list li.conv")
+    more = page.get_by_role("button", name="Load more")
+    expect(rows).to_have_count(page_size)
+    expect(more).to_be_visible()
+    shown = rows.evaluate_all("rows => rows.map((row) => row.dataset.id)")
+    assert shown == expected[:page_size]
+
+    more.click()
+    expect(rows).to_have_count(count)
+    expect(more).to_be_hidden()
+    shown = rows.evaluate_all("rows => rows.map((row) => row.dataset.id)")
+    assert shown == expected
+    assert len(set(shown)) == count
+    shot(page, "inbox-load-more")
+    accessible(page, "inbox-load-more")

@@ -22,11 +22,6 @@ export function variantFor(canned, language) {
   return canned.variants[language] ?? canned.variants[base] ?? canned.variants[canned.default_language];
 }
 
-function problemText(error) {
-  if (error.errors?.length) return error.errors.map((e) => e.detail || e.message || e.msg).filter(Boolean).join(" ") || error.message;
-  return error.message;
-}
-
 function statusBadge(status) {
   return h("span", { class: `badge status-${status}` }, t(`inbox.status.${status}`));
 }
@@ -160,7 +155,7 @@ export class ConversationPane {
       return result;
     } catch (error) {
       if (error.name === "AbortError") return null;
-      toast(problemText(error), "error");
+      toast(api.problemText(error), "error");
       return null;
     }
   }
@@ -175,7 +170,7 @@ export class ConversationPane {
       const detail = await this.load();
       this.env.changed(detail);
     } catch (error) {
-      if (error.name !== "AbortError") toast(problemText(error), "error");
+      if (error.name !== "AbortError") toast(api.problemText(error), "error");
     }
   }
 
@@ -385,7 +380,7 @@ export class ConversationPane {
             toast(t("inbox.reply_queued"));
             await this.refresh();
           } catch (failure) {
-            if (failure.name !== "AbortError") error.textContent = problemText(failure);
+            if (failure.name !== "AbortError") error.textContent = api.problemText(failure);
           } finally {
             send.disabled = false;
           }

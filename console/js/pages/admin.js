@@ -47,17 +47,6 @@ export async function render(main, ctx) {
 
 // ---- small pieces ---------------------------------------------------------------------------------
 
-function problemText(error) {
-  // Each error's place in the body (`loc` without its leading "body"), then the API's message.
-  const where = (error.errors || [])
-    .map((e) => {
-      const at = (e.loc || []).slice(1).join(".");
-      return at ? `${at}: ${e.msg}` : e.msg;
-    })
-    .join("; ");
-  return where ? `${error.message} (${where})` : error.message;
-}
-
 /** A form whose submit runs `action`; its errors show in the form, its success re-renders the section. */
 function form(title, controls, label, action) {
   const message = h("p", { class: "form-error", role: "alert" });
@@ -74,7 +63,7 @@ function form(title, controls, label, action) {
         try {
           await action();
         } catch (error) {
-          message.textContent = problemText(error);
+          message.textContent = api.problemText(error);
         } finally {
           submit.disabled = false;
         }
@@ -134,7 +123,7 @@ async function act(fn, done) {
     await fn();
     await done();
   } catch (error) {
-    toast(problemText(error), "error");
+    toast(api.problemText(error), "error");
   }
 }
 
@@ -332,7 +321,7 @@ const DRAW = {
               const rotated = await api.request(`/v1/webhooks/subscriptions/${s.id}/rotate-secret`, { method: "POST" });
               await redraw(rotated.secret);
             } catch (error) {
-              toast(problemText(error), "error");
+              toast(api.problemText(error), "error");
             }
           }, null, t("admin.rotate_secret_for", { name: s.url })),
           button(t("admin.delete"), () => confirm(t("admin.delete_confirm", { name: s.url })) && act(() => api.request(`/v1/webhooks/subscriptions/${s.id}`, { method: "DELETE" }), () => redraw()), "danger", t("admin.delete_for", { name: s.url })),
@@ -485,7 +474,7 @@ function rotateChannel(body, channel, redraw) {
           toast(t("admin.saved"));
           await redraw();
         } catch (error) {
-          toast(problemText(error), "error");
+          toast(api.problemText(error), "error");
         }
       }, "primary"),
       button(t("shell.cancel"), () => dialog.close()),

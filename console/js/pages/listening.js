@@ -228,7 +228,7 @@ function correction(mention, redraw) {
           redraw(await api.request(`/v1/mentions/${encodeURIComponent(mention.id)}`));
           toast(t("listening.correct.done"));
         } catch (error) {
-          toast(error.message, "error");
+          toast(api.problemText(error), "error");
           save.disabled = false;
         }
       },
@@ -396,7 +396,7 @@ function editor(ctx, current) {
       ctx.navigate("listening/queries");
     } catch (error) {
       if (error.status === 422 && showError(error.problem, expression.value)) expression.focus();
-      else toast(error.message, "error");
+      else toast(api.problemText(error), "error");
     } finally {
       submit.disabled = false;
     }

@@ -76,7 +76,7 @@ async function overview(body, ctx) {
               : h("p", { class: "muted" }, t("privacy.nobody")),
           );
         } catch (error) {
-          replace(found, h("p", { class: "form-error", role: "alert" }, error.message));
+          replace(found, h("p", { class: "form-error", role: "alert" }, api.problemText(error)));
         }
       },
     },
@@ -153,7 +153,7 @@ async function person(body, profileId, ctx) {
       toast(t("privacy.recorded"));
       draw();
     } catch (error) {
-      toast(error.message, "error");
+      toast(api.problemText(error), "error");
     }
   };
   const ask = async (kind) => {
@@ -166,7 +166,7 @@ async function person(body, profileId, ctx) {
       });
       ctx.navigate(`privacy/request/${kind}/${encodeURIComponent(created.id)}`);
     } catch (error) {
-      toast(error.message, "error");
+      toast(api.problemText(error), "error");
     }
   };
   const draw = () => {
