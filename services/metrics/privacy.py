@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.metrics.logic import summaries
 from services.metrics.models import (
     ConversationFact,
     ErasedProfile,
@@ -99,14 +100,22 @@ async def replace_profile_id(
 
 async def erase_person(session: AsyncSession, tenant_id: str, subject: PrivacySubject) -> ErasureResult:
     """Replace each of the person's profile ids by a new random one in every fact table, and remember
-    the pair."""
+    the pair.
+
+    The folds' tenant locks are taken first (PostgreSQL; SQLite has one writer at a time): a batch of the
+    engagement or profiles stream reads the erased ids under its lock and writes under it, so it either
+    ends before this erasure starts (and its rows are rewritten here) or reads this erasure's pairs (and
+    folds under the random ids). Without them a batch could read the pairs just before this commits and
+    write the erased id back after it."""
+    for stream in ("engagement", "profiles"):  # the folds' order of taking them: one each, no cycle
+        await summaries.lock(session, stream, [tenant_id])
     counts: dict[str, int] = {}
     rows = await session.execute(
         select(_ERASED.c.profile_id, _ERASED.c.anonymous_id).where(
             _ERASED.c.tenant_id == tenant_id, _ERASED.c.profile_id.in_(subject.profile_ids)
         )
     )
-    known = {profile_id: anonymous for profile_id, anonymous in rows.tuples()}
+    known = {profile_id: anonymous for profile_id, anonymous in rows}
     for profile_id in subject.profile_ids:
         anonymous = known.get(profile_id)
         if anonymous is None:
@@ -153,7 +162,7 @@ async def anonymised(session: AsyncSession, events: Sequence[Event[Contract]]) -
                 _ERASED.c.tenant_id == tenant_id, _ERASED.c.profile_id.in_(ids)
             )
         )
-        erased.update({(tenant_id, profile_id): anonymous for profile_id, anonymous in pairs.tuples()})
+        erased.update({(tenant_id, profile_id): anonymous for profile_id, anonymous in pairs})
     if not erased:
         return list(events)
     return [with_random_ids(event, erased) for event in events]
@@ -169,7 +178,7 @@ async def scrub_snapshot(session: AsyncSession, tenant_id: str, profile_id: str,
         )
     )
     changed = 0
-    for snapshot_id, position, data in found.tuples():
+    for snapshot_id, position, data in found:
         values = json.loads(data)
         for column in _SNAPSHOT_PROFILE_COLUMNS:
             if values.get(column) == profile_id:

@@ -238,10 +238,14 @@ async def handle_set(
 ) -> list[BaseException | None]:
     """`handle_set_once` without inbox rows, for a handler idempotent by itself (its writes are keyed by
     the event, `ON CONFLICT DO NOTHING`): a redelivered event is simply applied again to no effect, and a
-    batch that writes nothing costs no write at all. Should the transaction fail, each event is retried
-    alone, so only a failing event fails."""
+    batch that writes nothing writes nothing. Should the transaction fail, each event is retried alone, so
+    only a failing event fails. On SQLite the transaction takes the write lock before the handler's first
+    read (`begin_immediate`), as every consumer's does: a handler that decides from what it reads (the
+    metrics folds read the erased profile ids, then write) must not have another writer commit in between.
+    """
     try:
         async with sessions() as session, session.begin():
+            await begin_immediate(session)
             with scope.together(events):
                 await handler(session, list(events))
         return [None] * len(events)
@@ -252,6 +256,7 @@ async def handle_set(
         try:
             with scope(event):
                 async with sessions() as session, session.begin():
+                    await begin_immediate(session)
                     await handler(session, [event])
         except Exception as exc:
             outcomes.append(exc)

@@ -173,7 +173,7 @@ async def _read_mentions(session: AsyncSession, wanted: dict[str, set[str]], bat
                 ).where(_MENTION.c.tenant_id == tenant_id, _MENTION.c.mention_id.in_(chunk))
             )
             live: dict[str, MentionState] = {}
-            for mention_id, *values in found.tuples():
+            for mention_id, *values in found:
                 state = batch.mentions[(tenant_id, mention_id)] = MentionState(*values)
                 if state.removed_at is None:
                     live[mention_id] = state
@@ -190,7 +190,7 @@ async def _read_mentions(session: AsyncSession, wanted: dict[str, set[str]], bat
                     ),
                 )
             )
-            for mention_id, value, kind in related.tuples():
+            for mention_id, value, kind in related:
                 if kind is None:
                     live[mention_id].tags.add(value)
                 else:
@@ -515,6 +515,8 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
     events = [event for event in events if event.type in ENGAGEMENT]
     if not events:
         return
+    # The lock first: an erasure takes it too, so the erased ids read next are all of them (`privacy`).
+    await summaries.lock(session, "engagement", {event.tenantid for event in events})
     events = await privacy.anonymised(session, events)
     wanted = by_tenant(events, _conversation_ids)
     answers = [
@@ -522,7 +524,6 @@ async def on_engagement(session: AsyncSession, events: Sequence[Event[c.Contract
         for event in events
         if event.type == "engagement.survey.answered"
     ]
-    await summaries.lock(session, "engagement", {*wanted, *(t for t, _ in answers)})
     batch = EngagementBatch(Rows(ConversationFact, "conversation_id"))
     await batch.conversations.read(session, wanted)
     # The day summaries take what the batch changed (`summaries`), in the same transaction.
@@ -677,7 +678,7 @@ async def _profile_unmerged(batch: ProfilesBatch, event: Event[c.Contract], data
         )
     )
     moved = []
-    for event_id, origin_id in list(orders.tuples()):
+    for event_id, origin_id in list(orders):
         owner = await survivor_of(batch, tenant_id, origin_id)
         if owner != unmerged.profile_id:
             moved.append({"_t": tenant_id, "_e": event_id, "_owner": owner})
@@ -730,9 +731,10 @@ async def on_profiles(session: AsyncSession, events: Sequence[Event[c.Contract]]
     events = [event for event in events if _profile_ids(event)]
     if not events:
         return  # a mention's counters, the sentiment trend: nothing metrics keeps (no read, no write)
+    # The lock first: an erasure takes it too, so the erased ids read next are all of them (`privacy`).
+    await summaries.lock(session, "profiles", {event.tenantid for event in events})
     events = await privacy.anonymised(session, events)
     wanted = by_tenant(events, _profile_ids)
-    await summaries.lock(session, "profiles", wanted)
     batch = ProfilesBatch(session)
     # The customers the batch may change: the profiles it names and those they are merged into.
     customers = {t: await _with_ancestors(batch, t, ids) for t, ids in wanted.items()}

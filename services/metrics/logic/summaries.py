@@ -243,7 +243,7 @@ async def new_answers(session: AsyncSession, answers: Sequence[tuple[str, Any]])
                 col(s.tenant_id) == tenant_id, tuple_(col(s.survey_id), col(s.kind)).in_(sorted(keys))
             )
         )
-        known.update((tenant_id, sid, kind) for sid, kind in found.tuples())
+        known.update((tenant_id, sid, kind) for sid, kind in found)
     for tenant_id, a in answers:
         key = (tenant_id, a.survey_id, a.kind)
         if key not in known:
@@ -293,7 +293,7 @@ async def read_customers(session: AsyncSession, wanted: dict[str, set[str]], pro
             .order_by(col(o.owner_id), col(o.at).desc())
         )
         # Each owner's earliest order last, so it is the one kept.
-        customers.firsts.update(((tenant_id, owner), at) for owner, at in orders.tuples())
+        customers.firsts.update(((tenant_id, owner), at) for owner, at in orders)
         level = roots
         for _ in range(MAX_MERGE_HOPS):
             found = await profiles.where(session, tenant_id, profiles.table.c.merged_into.in_(level))
@@ -398,7 +398,7 @@ async def _apply_durations(
                 col(d.last_done_at),
             ).where(tuple_(col(d.tenant_id), col(d.filter), col(d.figure), col(d.day)).in_(chunk))
         )
-        for t, f, figure, day, text, last in rows.tuples():
+        for t, f, figure, day, text, last in rows:
             found[(t, f, figure, day)] = (text, last)
     out = []
     for key in keys:
@@ -433,7 +433,7 @@ async def _apply_clv(
             tuple_(col(v.tenant_id), col(v.stage), col(v.currency)).in_(keys)
         )
     )
-    found = {(t, s, c): (n, Decimal(total)) for t, s, c, n, total in rows.tuples()}
+    found = {(t, s, c): (n, Decimal(total)) for t, s, c, n, total in rows}
     out = []
     for key in keys:
         n, total = found.get(key, (0, Decimal(0)))
