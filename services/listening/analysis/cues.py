@@ -617,16 +617,16 @@ class CueRules:
         self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment, intent: Intent
     ) -> tuple[Sentiment, Intent]:
         """The tier's answer, or the rule's when one of the cues above decides the post."""
-        s, i = self._revise(norm, lang, sentiment, intent)
+        ev = self.fast.evidence(norm, lang)  # read once: the rules below and the check after them
+        s, i = self._revise(norm, lang, sentiment, intent, ev)
         if "complaint_negative" in self.rules and i.label == "complaint" and s.label == "neutral":
             # A complaint reports dissatisfaction: it is not neutral when the words say so too.
-            ev = self.fast.evidence(norm, lang)
             if ev.complaint > 0 or ev.negative < 0:
                 s = _negative_sentiment(s)
         return s, i
 
     def _revise(
-        self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment, intent: Intent
+        self, norm: Normalised, lang: LanguageGuess, sentiment: Sentiment, intent: Intent, ev: Evidence
     ) -> tuple[Sentiment, Intent]:
         table = _table(lang)
         tokens = norm.tokens
@@ -634,7 +634,6 @@ class CueRules:
             return sentiment, intent
         padded = " " + " ".join(tokens) + " "
         found = {k: table[k].find(padded) for k in _KINDS}
-        ev = self.fast.evidence(norm, lang)
         negators = self.fast.negators(lang)
 
         def negated(i: int) -> bool:
