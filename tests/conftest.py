@@ -18,7 +18,7 @@ import pytest
 
 from rapport.stack import PROCESSES, Proc, Stack, free_port
 from tests.contract.declared import RESPONSES
-from tests.gateway.helpers import UPSTREAM_ENV, Recorder, SigningKey, SpawnGateway, spawn_gateway_proc
+from tests.gateway.helpers import Recorder, SigningKey, SpawnGateway, spawn_recorded_gateway
 from tests.helpers import Tenant, signup, wait_until
 from tests.identity.helpers import SpawnIdentity, identity_ready
 
@@ -220,8 +220,7 @@ def spawn_gateway(stack: Stack, recorder: Recorder, tmp_path: Path) -> Iterator[
     procs: list[Proc] = []
 
     def spawn(**env: str) -> str:
-        upstreams = {f"RAPPORT_{n}_URL": recorder.url for n in UPSTREAM_ENV}
-        procs.append(spawn_gateway_proc(stack, tmp_path, f"gateway-extra-{len(procs)}", {**upstreams, **env}))
+        procs.append(spawn_recorded_gateway(stack, recorder, tmp_path, f"gateway-extra-{len(procs)}", env))
         return procs[-1].url
 
     yield spawn

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from rapport.stack import Stack
-from tests.gateway.helpers import UPSTREAM_ENV, Recorder, spawn_gateway_proc
+from tests.gateway.helpers import Recorder, spawn_recorded_gateway
 from tests.helpers import Tenant, signup
 
 
@@ -17,8 +17,7 @@ def recorded_gateway(
     stack: Stack, recorder: Recorder, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """One extra gateway in front of `recorder`, shared by the tests that only read what it forwards."""
-    upstreams = {f"RAPPORT_{n}_URL": recorder.url for n in UPSTREAM_ENV}
-    proc = spawn_gateway_proc(stack, tmp_path_factory.mktemp("gw"), "gateway-recorded", upstreams)
+    proc = spawn_recorded_gateway(stack, recorder, tmp_path_factory.mktemp("gw"), "gateway-recorded", {})
     yield proc.url
     proc.stop()
 

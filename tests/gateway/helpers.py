@@ -204,6 +204,14 @@ def spawn_gateway_proc(stack: Stack, log_dir: Path, name: str, env: dict[str, st
     return proc
 
 
+def spawn_recorded_gateway(
+    stack: Stack, recorder: Recorder, log_dir: Path, name: str, env: dict[str, str]
+) -> Proc:
+    """`spawn_gateway_proc` with every upstream at `recorder`, `env` on top."""
+    upstreams = {f"RAPPORT_{n}_URL": recorder.url for n in UPSTREAM_ENV}
+    return spawn_gateway_proc(stack, log_dir, name, {**upstreams, **env})
+
+
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     """A problem+json answer with `status`, carrying the gateway's request id."""
     assert response.status_code == status, response.text

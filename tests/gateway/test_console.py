@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from rapport.stack import ROOT, Stack
-from tests.gateway.helpers import UPSTREAM_ENV, Recorder, spawn_gateway_proc
+from tests.gateway.helpers import Recorder, spawn_recorded_gateway
 from tests.helpers import PROBLEM_JSON
 
 CSP = (
@@ -63,9 +63,8 @@ def console_gateway(
     (root / "js" / "pages").mkdir()
     (tmp_path / "site" / "secret.txt").write_text(SECRET)
     (root / "js" / "escape.js").symlink_to(tmp_path / "site" / "secret.txt")
-    upstreams = {f"RAPPORT_{n}_URL": recorder.url for n in UPSTREAM_ENV}
-    proc = spawn_gateway_proc(
-        stack, tmp_path, "gateway-console", {**upstreams, "RAPPORT_CONSOLE_DIR": str(root)}
+    proc = spawn_recorded_gateway(
+        stack, recorder, tmp_path, "gateway-console", {"RAPPORT_CONSOLE_DIR": str(root)}
     )
     yield proc.url
     proc.stop()
