@@ -19,12 +19,9 @@ What it does, reproducibly (no randomness):
    centroids built without its fold); the final centroids use every tuning post. Among settings with the
    same cross-validated accuracy the widest margin wins (the precedence is part of the labelling rules,
    tests/data/analysis/README.md), then the lower temperature, then the smaller blend.
-6. Chooses the neutral-class bias on `tests/data/analysis/dev.jsonl`. With `--tuning-weight W > 0` the
-   tuning posts are also added to the sentiment head's training with weight W (each counts W times), and
-   the bias is chosen on out-of-fold predictions over the tuning posts instead. The default (0) keeps the
-   sentiment head English-only: in cross-validation the tuning posts raised the head's own accuracy on
-   them but not the analyser's, and lowered the held-out vader tweets and the clean set
-   (docs/performance.md).
+6. Chooses the neutral-class bias on `tests/data/analysis/dev.jsonl`. The sentiment head stays
+   English-only: trained on the tuning posts too, it gained nothing in the analyser's cross-validated
+   accuracy and lowered the held-out vader tweets and the clean set (docs/performance.md).
 
 Files that train the heads: the vader texts above and the three tuning files. Never the evaluation files
 (tests/data/analysis/<lang>.jsonl, tests/data/analysis/hard/test.jsonl) nor the held-out vader tweets.
@@ -74,15 +71,11 @@ def fit_logreg(
     l2: float,
     classes: int = 3,
     steps: int = 600,
-    weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class-balanced multinomial logistic regression by full-batch Adam (deterministic); `weight`
-    multiplies each row's class-balancing weight."""
+    """Class-balanced multinomial logistic regression by full-batch Adam (deterministic)."""
     n, d = x.shape
     counts = np.bincount(y, minlength=classes).astype(np.float64)
     sample_w = (n / (classes * np.maximum(counts, 1)))[y]
-    if weight is not None:
-        sample_w = sample_w * weight
     onehot = np.eye(classes)[y]
     w = np.zeros((d, classes))
     b = np.zeros(classes)
@@ -121,12 +114,6 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=HEADS_PATH, help="where to write the heads (.npz)")
-    parser.add_argument(
-        "--tuning-weight",
-        type=float,
-        default=0.0,
-        help="also train the sentiment head on the tuning posts, each counting this many times (default 0)",
-    )
     args = parser.parse_args(argv)
 
     loaded = engines.load(num_threads=1)
@@ -166,41 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     names = ", ".join(str(p.relative_to(ROOT)) for p in TUNING_PATHS)
     print(f"tuning posts: {len(tuning)} ({names}), {FOLDS} folds")
 
-    tw = args.tuning_weight
-    if tw > 0:
-        oof = np.zeros((len(tuning), 3), dtype=np.float32)
-        for f in range(FOLDS):
-            keep = fold != f
-            fw, fb = fit_logreg(
-                np.concatenate([x, tune_x[keep]]),
-                np.concatenate([y, tune_s[keep]]),
-                best_l2,
-                weight=np.concatenate([np.ones(len(x)), np.full(int(keep.sum()), tw)]),
-            )
-            oof[fold == f] = tune_x[fold == f] @ fw + fb
-        w, b = fit_logreg(
-            np.concatenate([x, tune_x]),
-            np.concatenate([y, tune_s]),
-            best_l2,
-            weight=np.concatenate([np.ones(len(x)), np.full(len(tuning), tw)]),
-        )
+    w, b = fit_logreg(x, y, best_l2)
 
-        def bias_accuracy(nb: float) -> float:
-            logits = oof.copy()
-            logits[:, 1] += nb
-            return float((logits.argmax(axis=1) == tune_s).mean())
+    def bias_accuracy(nb: float) -> float:
+        return float((predict(tune_x[is_dev], w, b, nb) == tune_s[is_dev]).mean())
 
-        bias_on = "cross-validated tuning"
-    else:
-        w, b = fit_logreg(x, y, best_l2)
-
-        def bias_accuracy(nb: float) -> float:
-            return float((predict(tune_x[is_dev], w, b, nb) == tune_s[is_dev]).mean())
-
-        bias_on = "dev"
-    print(f"sentiment head: l2={best_l2:g}, validation accuracy {best_acc:.3f}, tuning weight {tw:g}")
+    print(f"sentiment head: l2={best_l2:g}, validation accuracy {best_acc:.3f}")
     best_bias = max((0.0, 0.25, 0.5, 0.75, 1.0, 1.5), key=lambda nb: (bias_accuracy(nb), -nb))
-    print(f"neutral bias {best_bias} ({bias_on} sentiment accuracy {bias_accuracy(best_bias):.3f})")
+    print(f"neutral bias {best_bias} (dev sentiment accuracy {bias_accuracy(best_bias):.3f})")
 
     labels = [lab for lab in INTENT_LABELS]
     english = np.stack([_unit(embed(PROTOTYPES[lab]).mean(axis=0)) for lab in labels])
@@ -260,14 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         "sentiment_training": (
             "vaderSentiment 3.3.2 sdist, hutto_ICWSM_2014 (English only);"
             " held-out tweets (id % 5 == 0) excluded"
-            + (f"; tuning posts with weight {tw:g}" if tw > 0 else "")
         ),
         "training_texts": len(train),
         "l2": best_l2,
         "validation_accuracy": round(best_acc, 4),
         "neutral_bias": best_bias,
         "tuning_posts": [str(p.relative_to(ROOT)) for p in TUNING_PATHS],
-        "tuning_weight": tw,
         "intent_blend": best[1],
         "intent_temperature": best[2],
         "intent_margin": best[3],
