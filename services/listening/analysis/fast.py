@@ -352,10 +352,13 @@ class FastTier:
                 complaint -= 1
         # A word of failure denied right before it ("se konačno ne ruši", "ما يعلق", "never crashes") is
         # not a complaint; a remedy or a repeat denied ("not refunded", "not again") still is.
+        # Only while complaint cues are left to deny, and the cue lists are read last (most posts have none).
         for i, tok in enumerate(tokens):
-            if i in none_of_at or tok.startswith(_REMEDY) or not complaint_cues.hits([tok], ""):
+            if complaint <= 0:
+                break
+            if i in none_of_at or not any(t in table.negators for t in tokens[max(0, i - 2) : i]):
                 continue
-            if any(t in table.negators for t in tokens[max(0, i - 2) : i]) and complaint > 0:
+            if not tok.startswith(_REMEDY) and complaint_cues.hits([tok], ""):
                 negated_negative += 1
                 complaint -= 1
         # A complaining verb under a negator right before it: "can't complain", "kan inte klaga",
