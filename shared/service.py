@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -19,7 +20,7 @@ from shared.auth import JWKSSource, TokenVerifier, jwks_from_url
 from shared.db import create_engine, ping, session_factory
 from shared.docs import install_docs
 from shared.errors import install_error_handlers
-from shared.events.bus import BatchHandler, Bus, EventScope
+from shared.events.bus import BatchHandler, Bus, Consumer, EventScope
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
 from shared.events.inbox import handle_batch_once, handle_set, handle_set_once
@@ -69,6 +70,8 @@ class Subscription(Generic[P]):
     subject: str | None = None
     # False: a `batch_handler` idempotent by itself (natural keys), run without inbox rows (`handle_set`).
     inbox: bool = True
+    # A durable created now reads the messages stored since then (None: from the stream's first).
+    start_time: datetime | None = None
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -187,15 +190,7 @@ def create_service_app(
         rt.spawn(rt.relay.run(), name="outbox-relay")
         subs = subscriptions(state) if callable(subscriptions) else subscriptions
         for sub in subs:
-            linger_ms = settings.consumer_linger_ms if sub.linger_ms is None else sub.linger_ms
-            consumer = bus.consumer(
-                durable=sub.durable,
-                event=sub.event,
-                batch_handler=_once(sessions, sub),
-                linger=max(linger_ms, 0.0) / 1000,
-                subject=sub.subject,
-            )
-            rt.tasks.append(asyncio.create_task(consumer.run(), name=sub.durable))
+            rt.tasks.append(asyncio.create_task(consumer_of(rt, sub).run(), name=sub.durable))
         log.info("service.started", extra={"subscriptions": len(subs)})
         try:
             yield
@@ -244,6 +239,19 @@ def create_service_app(
     guard_query_parameters(app)
     install_openapi(app)
     return app
+
+
+def consumer_of(rt: Runtime[Any], sub: Subscription[P]) -> Consumer[P]:
+    """The durable consumer running `sub` in `rt` (each batch in a transaction of `rt.sessions`)."""
+    linger_ms = rt.settings.consumer_linger_ms if sub.linger_ms is None else sub.linger_ms
+    return rt.bus.consumer(
+        durable=sub.durable,
+        event=sub.event,
+        batch_handler=_once(rt.sessions, sub),
+        linger=max(linger_ms, 0.0) / 1000,
+        subject=sub.subject,
+        start_time=sub.start_time,
+    )
 
 
 def _once(sessions: async_sessionmaker[AsyncSession], sub: Subscription[P]) -> BatchHandler[P]:

@@ -130,6 +130,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # of routing rules reach the mention path within a fifth of a second.
         "RAPPORT_SLA_POLL_S": "0.2",
         "RAPPORT_ROUTING_RULES_REFRESH_S": "0.2",
+        # Webhook durables follow the subscriptions made through another replica (or lost) this fast.
+        "RAPPORT_WEBHOOK_CONSUMERS_REFRESH_S": "0.5",
         # Agents' presence lasts well beyond any test without heartbeats; lapses are tested with a
         # replica of short TTL. The sweeper looks often.
         "RAPPORT_PRESENCE_TTL_S": "600",

@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from services.engagement import models  # noqa: F401  (registers the tables for create_all)
 from services.engagement.api import agents_router, router, stream_router
 from services.engagement.consumers import subscriptions
-from services.engagement.outbound.consumers import subscriptions as webhook_subscriptions
 from services.engagement.outbound.routes import router as webhooks_router
 from services.engagement.privacy import erase_person, export_person
 from services.engagement.replies_api import canned_router, messages_router
@@ -33,7 +32,6 @@ def create_app(settings: EngagementSettings | None = None, *, jwks: JWKSSource |
     def all_subscriptions(state: EngagementState) -> list[Subscription[Any]]:
         return [
             *subscriptions(state.settings),
-            *webhook_subscriptions(state.runtime.redis),
             *privacy_subscriptions("engagement", export_person=export_person, erase_person=erase_person),
         ]
 

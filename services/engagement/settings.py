@@ -43,6 +43,9 @@ class EngagementSettings(Settings):
     webhook_log_retention_days: float = 30.0
     # How often the delivery worker looks for due deliveries when nothing woke it.
     webhook_poll_s: float = 1.0
+    # How often a replica matches the webhook durables to the subscriptions (one per named event type,
+    # `outbound/consumers.py`): a subscription made through another replica is consumed here within this.
+    webhook_consumers_refresh_s: float = Field(default=10.0, gt=0)
     # The live inbox (`GET /v1/conversations/stream`): a keep-alive comment goes out whenever nothing was
     # written for this long (below the gateway's `upstream_timeout_s` and any proxy's idle timeout), and
     # at most this many streams are open per process (one more is a 503).

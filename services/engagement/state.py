@@ -1,4 +1,4 @@
-"""engagement's state: the runtime, the secrets box, the webhook delivery worker and the snooze clock."""
+"""engagement's state: the runtime, the secrets box, the webhook consumers and delivery worker, the clocks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from services.engagement.logic import rules, sla
 from services.engagement.logic.conversations import wake_snoozed
 from services.engagement.logic.presence import sweep
 from services.engagement.logic.tenant_cache import TenantCache
+from services.engagement.outbound.consumers import WebhookConsumers
 from services.engagement.outbound.worker import DeliveryWorker
 from services.engagement.settings import EngagementSettings
 from services.engagement.tenant_privacy.retention import retention_job
@@ -29,6 +30,8 @@ class EngagementState:
     runtime: Runtime[EngagementSettings]
     box: SecretBox
     worker: DeliveryWorker
+    # The per-type durables of partner webhooks (`outbound/consumers.py`).
+    webhooks: WebhookConsumers
 
     @property
     def settings(self) -> EngagementSettings:
@@ -106,12 +109,14 @@ async def engagement_state(rt: Runtime[EngagementSettings]) -> AsyncIterator[Eng
         metrics=rt.metrics,
     )
     rt.spawn(worker.run(), name="webhook-deliveries")
+    webhooks = WebhookConsumers(rt)
+    rt.spawn(webhooks.run(), name="webhook-consumers")
     rt.spawn(snooze_clock(rt), name="snooze-clock")
     TenantCache.set_refresh(settings.routing_rules_refresh_s)  # rules, teams and SLA policies
     rt.spawn(sla_clock(rt), name="sla-clock")
     rt.spawn(presence_sweeper(rt), name="presence-sweeper")
     rt.spawn(retention_job(rt.sessions, settings).run(), name="retention")
-    yield EngagementState(runtime=rt, box=box, worker=worker)
+    yield EngagementState(runtime=rt, box=box, worker=worker, webhooks=webhooks)
 
 
 EngagementStateDep = Annotated[EngagementState, Depends(state_dependency(EngagementState))]

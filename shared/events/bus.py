@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
 import nats
@@ -18,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, PubAck, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck, StorageType, StreamConfig
 from nats.js.errors import APIError, BadRequestError, NotFoundError, ServerError, ServiceUnavailableError
 from pydantic import ValidationError
 
@@ -254,10 +255,12 @@ class Bus:
         ack_wait: float = 30.0,
         linger: float = 0.0,
         subject: str | None = None,
+        start_time: datetime | None = None,
     ) -> Consumer[P]:
         """A durable pull consumer of the event whose payload is `event` (start it with `Consumer.run`);
         with `subject` (a domain's wildcard, `listening.>`), of every event of that domain's stream, each
-        parsed with `event` (`Contract` keeps every field)."""
+        parsed with `event` (`Contract` keeps every field); with `start_time`, a durable created now
+        reads from the messages stored since then instead of from the stream's first."""
         return Consumer(
             self,
             durable=durable,
@@ -268,6 +271,7 @@ class Bus:
             backoff=backoff,
             ack_wait=ack_wait,
             linger=linger,
+            start_time=start_time,
         )
 
 
@@ -301,6 +305,9 @@ class Consumer(Generic[P]):
     # A domain's wildcard (`listening.>`): every event of its stream, one consumer (idle consumers cost
     # CPU, one per event type would multiply that); None: the subject of `event`.
     subject: str | None = None
+    # Where a durable created by `run` starts: the messages stored since then; None: the stream's first.
+    # (An existing durable keeps its own position.)
+    start_time: datetime | None = None
     envelope: type[Event[P]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -310,13 +317,17 @@ class Consumer(Generic[P]):
     def max_deliver(self) -> int:
         return len(self.backoff) + 1
 
-    async def run(self) -> None:
-        """Consume until cancelled."""
+    def _where(self) -> tuple[str, str]:
+        """The consumer's (subject filter, stream)."""
         if self.subject is None:
             spec = spec_of(self.event)
-            subject, stream = spec.subject, spec.stream
-        else:
-            subject, stream = self.subject, stream_of(self.subject)
+            return spec.subject, spec.stream
+        return self.subject, stream_of(self.subject)
+
+    async def create(self) -> bool:
+        """Create the durable unless it exists (an existing one keeps its configuration and position);
+        whether this call created it. `run` does it too."""
+        subject, stream = self._where()
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -325,7 +336,15 @@ class Consumer(Generic[P]):
             filter_subject=subject,
             max_ack_pending=self.batch * 16,
         )
-        await self._ensure(stream, config)
+        if self.start_time is not None:
+            config.deliver_policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_time = self.start_time
+        return await ensure_consumer(self.bus.js, stream, config)
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        await self.create()
+        subject, stream = self._where()
         pull = _Pull(self.bus, stream=stream, durable=self.durable, batch=self.batch)
         await pull.start()
         log.info("consumer.started", extra={"durable": self.durable, "event_type": subject})
@@ -348,14 +367,6 @@ class Consumer(Generic[P]):
                 await self.handle_batch(msgs)
         finally:
             await pull.stop()
-
-    async def _ensure(self, stream: str, config: ConsumerConfig) -> None:
-        """Create the durable consumer unless it exists (an existing one keeps its configuration)."""
-        try:
-            await self.bus.js.consumer_info(stream, self.durable)
-        except NotFoundError:
-            config.name = self.durable
-            await self.bus.js.add_consumer(stream, config=config)
 
     async def handle_batch(self, msgs: Sequence[Msg]) -> None:
         """Handle a batch of deliveries, then settle each exactly once (ack, nak, or term + dead letter)."""
@@ -571,6 +582,29 @@ class _Pull:
             self._take(msgs)
         await self._renew()
         return msgs
+
+
+async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> bool:
+    """Create the durable `config.durable_name` unless it exists (an existing one keeps its configuration
+    and position); whether this call created it. Another process creating it at the same moment is no
+    error."""
+    name = config.durable_name
+    if name is None:
+        raise ValueError("a durable consumer needs its durable_name")
+    try:
+        await js.consumer_info(stream, name)
+        return False
+    except NotFoundError:
+        pass
+    config.name = name
+    try:
+        await js.add_consumer(stream, config=config)
+    except BadRequestError:
+        # Created meanwhile with another start (the server refuses to change a durable's start): it
+        # exists, which is all this asks; anything else is raised.
+        await js.consumer_info(stream, name)
+        return False
+    return True
 
 
 def _delivery_counts(reply: str | None) -> tuple[int, int] | None:

@@ -61,6 +61,7 @@ async def create_subscription(
         subscription_in=subscription_in,
         box=state.box,
         allow_private=state.settings.webhook_allow_private_urls,
+        ensure=state.webhooks.ensure,
     )
 
 
@@ -116,6 +117,7 @@ async def update_subscription(
         subscription_id=subscription_id,
         subscription_in=subscription_in,
         allow_private=state.settings.webhook_allow_private_urls,
+        ensure=state.webhooks.ensure,
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
@@ -40,6 +41,9 @@ log = logging.getLogger("rapport.engagement.webhooks")
 SUBSCRIBABLE_DOMAINS = ("listening", "profiles", "engagement")
 # Single types of internal streams a partner may subscribe to too (they carry no personal data).
 SUBSCRIBABLE_TYPES = ("privacy.subject.erased",)
+# Makes the durables of the types that patterns name exist, each new one reading from a time
+# (`WebhookConsumers.ensure`); raises when it cannot.
+Ensure = Callable[[Sequence[str], datetime], Awaitable[None]]
 
 
 def subscribable() -> list[EventSpec[Contract]]:
@@ -107,8 +111,10 @@ async def create_subscription(
     subscription_in: SubscriptionCreate,
     box: SecretBox,
     allow_private: bool,
+    ensure: Ensure,
 ) -> SubscriptionCreated:
-    """Create a subscription; its secret is returned this once and kept encrypted."""
+    """Create a subscription; its secret is returned this once and kept encrypted. Its types' durables
+    exist before it commits (`ensure`)."""
     patterns = check_patterns(subscription_in.event_types)
     await check_url(subscription_in.url, allow_private=allow_private)
     secret = new_secret()
@@ -120,6 +126,7 @@ async def create_subscription(
         purpose=subscription_in.purpose,
         secret=box.seal({"secret": secret}),
     )
+    await ensure(patterns, row.created_at)
     session.add(row)
     await session.commit()
     log.info("webhook.subscription_created", extra={"tenant_id": tenant_id, "subscription_id": row.id})
@@ -171,20 +178,24 @@ async def update_subscription(
     subscription_id: str,
     subscription_in: SubscriptionUpdate,
     allow_private: bool,
+    ensure: Ensure,
 ) -> SubscriptionRead:
-    """Change the fields given."""
+    """Change the fields given (new types' durables exist before the change commits: `ensure`)."""
     row = await load_subscription(session, tenant_id=tenant_id, subscription_id=subscription_id)
     given = subscription_in.model_fields_set
-    if subscription_in.event_types is not None:
-        row.event_types = json.dumps(check_patterns(subscription_in.event_types))
+    now = utcnow()
+    patterns = None if subscription_in.event_types is None else check_patterns(subscription_in.event_types)
     if subscription_in.url is not None:
         await check_url(subscription_in.url, allow_private=allow_private)
         row.url = subscription_in.url
+    if patterns is not None:
+        await ensure(patterns, now)
+        row.event_types = json.dumps(patterns)
     if "description" in given:
         row.description = subscription_in.description
     if subscription_in.purpose is not None:
         row.purpose = subscription_in.purpose
-    row.updated_at = utcnow()
+    row.updated_at = now
     session.add(row)
     await session.commit()
     return to_read(row)
