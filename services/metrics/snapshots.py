@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.metrics import privacy
 from services.metrics.consumers import SUBSCRIPTIONS
-from services.metrics.logic import summaries
+from services.metrics.logic import rollups, summaries
 from services.metrics.models import (
     AlertFact,
     ConversationFact,
@@ -84,6 +84,10 @@ FACT_TABLES: tuple[Table, ...] = (
     )
     + summaries.TABLES
 )
+# What a snapshot keeps: the folded rows. Not the mention counts: a rebuild computes them from the
+# restored mention rows (`rollups.backfill`), so a snapshot of any age (one from before the counts, or
+# before they counted topics and hashtags) gives the counts its rows call for.
+COPIED: tuple[Table, ...] = tuple(t for t in FACT_TABLES if t.name != MentionCount.__tablename__)
 _SNAPSHOT: Table = MetricsSnapshot.__table__  # type: ignore[attr-defined]
 _ROW: Table = MetricsSnapshotRow.__table__  # type: ignore[attr-defined]
 _ERASED: Table = ErasedProfile.__table__  # type: ignore[attr-defined]
@@ -163,7 +167,7 @@ async def take_snapshot(
         if session.get_bind().dialect.name == "postgresql":
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         await begin_immediate(session)
-        for table in FACT_TABLES:
+        for table in COPIED:
             copied = 0
             result = await session.stream(select(table))
             async for chunk in result.partitions(COPY_BATCH):
@@ -382,6 +386,8 @@ async def rebuild(
         if snapshot is not None:
             report.restored_rows = await _restore(session, snapshot.snapshot_id, progress)
             await _summaries_if_missing(session, progress)
+            await session.run_sync(lambda sync: rollups.backfill(sync.connection()))
+            progress("mention counts computed from the restored rows")
 
         for replay, sub in zip(report.replays, FOLDING, strict=True):
             assert sub.subject is not None and sub.batch_handler is not None
@@ -438,7 +444,7 @@ async def _summaries_if_missing(session: AsyncSession, progress: Progress) -> No
 
 async def _restore(session: AsyncSession, snapshot_id: str, progress: Progress) -> int:
     restored = 0
-    for table in FACT_TABLES:
+    for table in COPIED:
         count = 0
         result = await session.stream(
             select(_ROW.c.data)
