@@ -132,6 +132,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RAPPORT_ROUTING_RULES_REFRESH_S": "0.2",
         # Webhook durables follow the subscriptions made through another replica (or lost) this fast.
         "RAPPORT_WEBHOOK_CONSUMERS_REFRESH_S": "0.5",
+        "RAPPORT_WEBHOOK_CONSUMER_GRACE_S": "3",
         # Agents' presence lasts well beyond any test without heartbeats; lapses are tested with a
         # replica of short TTL. The sweeper looks often.
         "RAPPORT_PRESENCE_TTL_S": "600",

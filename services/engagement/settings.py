@@ -46,6 +46,9 @@ class EngagementSettings(Settings):
     # How often a replica matches the webhook durables to the subscriptions (one per named event type,
     # `outbound/consumers.py`): a subscription made through another replica is consumed here within this.
     webhook_consumers_refresh_s: float = Field(default=10.0, gt=0)
+    # A webhook durable younger than this is kept even while no subscription names its type: the one it
+    # was made for may not have committed yet.
+    webhook_consumer_grace_s: float = Field(default=120.0, ge=0)
     # The live inbox (`GET /v1/conversations/stream`): a keep-alive comment goes out whenever nothing was
     # written for this long (below the gateway's `upstream_timeout_s` and any proxy's idle timeout), and
     # at most this many streams are open per process (one more is a 503).

@@ -5,6 +5,9 @@ without missing an event; the per-stream durables of earlier versions are replac
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,9 +17,11 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from rapport.stack import Stack
 from services.engagement.outbound.consumers import PREFIX, durable_of
 from services.engagement.outbound.subscriptions import subscribable
+from shared.events.contracts import AlertRaised
+from shared.events.envelope import new_event
 from tests.engagement.receiver import receiver
 from tests.engagement.test_webhooks import BASE, engagement, opened, settled, subscribe
-from tests.helpers import Tenant, wait_until
+from tests.helpers import Tenant, publish_event, replica, wait_until
 
 __all__ = ["engagement"]  # the fixture, imported to be used here
 
@@ -98,3 +103,33 @@ def test_a_per_stream_durable_of_an_earlier_version_is_replaced(stack: Stack) ->
     )
     nats_call(stack, lambda js: js.add_consumer("LISTENING", config=config))
     wait_until(lambda: legacy not in durables(stack), what="the per-stream durable deleted")
+
+
+def test_a_subscription_made_through_another_replica_is_consumed_here(
+    stack: Stack, engagement: httpx.Client, tenant: Tenant, tmp_path: Path
+) -> None:
+    """Made through a replica that then stops: the stack's engagement finds the durable on its own
+    refresh and delivers (a listening type, which no other test of the suite names)."""
+    with receiver() as partner:
+        with (
+            replica(stack, "engagement", tmp_path, env={}) as other_url,
+            httpx.Client(base_url=other_url, timeout=30) as other,
+        ):
+            sub = subscribe(other, tenant, partner.url, ["listening.alert.raised"])
+        alert = AlertRaised(
+            alert_id=str(uuid.uuid4()),
+            query_id=str(uuid.uuid4()),
+            kind="volume",
+            observed=40.0,
+            baseline=4.0,
+            score=9.0,
+            bucket_start=datetime.now(UTC).replace(minute=0, second=0, microsecond=0),
+        )
+        event = new_event(alert, source="tests", tenant_id=tenant.tenant_id, subject=alert.query_id)
+        publish_event(stack.nats_url, event)
+        try:
+            delivered = settled(engagement, tenant, sub["id"], event.id, "succeeded")
+            assert len(partner.of(delivered["id"])) == 1
+        finally:
+            # No listening type stays named (`test_nobody_names_a_type_then_it_has_no_durable`).
+            engagement.delete(f"{BASE}/subscriptions/{sub['id']}", headers=tenant.headers)

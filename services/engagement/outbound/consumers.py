@@ -8,7 +8,9 @@ mention, to find most of them wanted by nobody).
 Which durables exist follows the subscriptions table (`WebhookConsumers.reconcile`, when the process
 starts and every `webhook_consumers_refresh_s` in every replica): each type that a subscription of any
 tenant names, whatever its status (a paused one resumes where it paused), has its durable, and a durable
-of a type nobody names is deleted. A durable created for a type starts at the creation of the earliest
+of a type nobody names is deleted (once older than `webhook_consumer_grace_s`: the subscription it was
+made for may not have committed yet when a reconcile, of this replica or another, reads the table). A
+durable created for a type starts at the creation of the earliest
 subscription naming it, less `CLOCK_SKEW`, so nothing published after a subscription was made is missed,
 whichever replica made it, even when another replica's reconcile deleted the durable in the moment the
 subscription was being made. What such a start reads twice is delivered once: a delivery is unique on
@@ -37,6 +39,7 @@ from services.engagement.outbound.models import WebhookSubscription
 from services.engagement.outbound.subscriptions import subscribable, wants
 from services.engagement.settings import EngagementSettings
 from shared import consent
+from shared.db import utcnow
 from shared.errors import ServiceUnavailable
 from shared.events.contracts import Contract
 from shared.events.envelope import Event
@@ -142,17 +145,17 @@ class WebhookConsumers:
                     wanted[event_type] = created_at
         return wanted
 
-    async def _existing(self) -> dict[str, str]:
-        """The webhook durables the broker holds → their streams."""
+    async def _existing(self) -> dict[str, tuple[str, datetime]]:
+        """The webhook durables the broker holds → their streams and creation times."""
         js = self._rt.bus.js
-        found: dict[str, str] = {}
+        found: dict[str, tuple[str, datetime]] = {}
         for stream in sorted({spec.stream for spec in subscribable()}):
             offset = 0
             while True:
                 page = await js.consumers_info(stream, offset=offset)
                 for info in page:
                     if info.name.startswith(PREFIX):
-                        found[info.name] = stream
+                        found[info.name] = (stream, info.created)
                 if len(page) < 256:  # the server's page size
                     break
                 offset += len(page)
@@ -166,8 +169,10 @@ class WebhookConsumers:
             for event_type, since in wanted.items():
                 await self._start(event_type, since, exists=durable_of(event_type) in existing)
             keep = {durable_of(event_type) for event_type in wanted}
-            for name, stream in existing.items():
-                if name in keep:
+            young = utcnow() - timedelta(seconds=self._rt.settings.webhook_consumer_grace_s)
+            spared = {name for name, (_, created) in existing.items() if created > young}
+            for name, (stream, _) in existing.items():
+                if name in keep or name in spared:
                     continue
                 # Nobody names its type (or it is a per-stream durable of an earlier version, replaced by
                 # the per-type ones just made: they start early enough to miss nothing).
@@ -179,7 +184,7 @@ class WebhookConsumers:
                 with contextlib.suppress(NotFoundError):
                     await self._rt.bus.js.delete_consumer(stream, name)
                 log.info("webhook.consumer_deleted", extra={"durable": name})
-            for name in [n for n in self._running if n not in keep]:
+            for name in [n for n in self._running if n not in keep and n not in spared]:
                 self._running.pop(name).cancel()
 
     async def run(self) -> None:
