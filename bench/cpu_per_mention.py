@@ -67,6 +67,36 @@ def analysis_cpu(log_path: Path | None) -> float:
     return latest
 
 
+# Names of the bench's authors, from the languages of its posts (a one-off author is a random pair: two
+# people share a name now and then, as on a real platform, and their profiles may draw a suggestion).
+FIRST = (
+    "Emma Liam Olivia Noah Ava Oliver Mia Elias Sofia Lucas Amira Omar Layla Yusuf Nour Karim Aisha Hamza"
+    " Selma Amar Lejla Emir Ajla Haris Amina Tarik Elsa Hugo Astrid Nils Maja Axel Ebba Viktor Elif Emre"
+    " Zeynep Burak Ayse Mehmet Defne Can Ines Mateo Lucia Pablo Chloe Louis Lea Jonas Hannah Felix"
+).split()
+LAST = (
+    "Smith Johnson Brown Taylor Walker Clarke Hughes Khan Haddad Mansour Nasser Saleh Farouk Aziz Hadzic"
+    " Kovacevic Begic Delic Suljic Mehic Karlsson Lindqvist Berg Nyberg Holm Sandberg Yilmaz Kaya Demir"
+    " Celik Sahin Aydin Ozturk Garcia Martinez Lopez Moreau Lefevre Dubois Schmidt Weber Fischer Rossi"
+    " Ricci Novak Horvat Kowalski Nowak Silva Costa"
+).split()
+
+
+def person(rng: random.Random) -> tuple[str, str]:
+    """A (handle, display name) pair in one of the shapes people choose."""
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    shape = rng.randrange(4)
+    if shape == 0:
+        handle = f"{first}{last}{rng.randint(1, 999)}"
+    elif shape == 1:
+        handle = f"{first.lower()}_{last[0].lower()}{rng.randint(10, 99)}"
+    elif shape == 2:
+        handle = f"{last.lower()}.{first.lower()}"
+    else:
+        handle = f"{first[0]}{last}{rng.randint(1970, 2009)}"
+    return f"@{handle}", f"{first} {last}"
+
+
 def posts(n: int, seed: int = 8) -> list[dict[str, Any]]:
     """N posts: the labelled set's texts in a shuffled cycle, a third naming the brand, repeat authors."""
     from services.listening.analysis.evaluate import load_set
@@ -74,14 +104,14 @@ def posts(n: int, seed: int = 8) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     texts = [str(r["text"]) for r in load_set()]
     # 10 regulars write a third of the posts; the rest come from a long tail of one-off authors.
-    regulars = [f"@regular{i}" for i in range(10)]
+    regulars = [person(rng) for _ in range(10)]
     run = uuid.uuid4().hex[:8]
     out = []
     for i in range(n):
         text = texts[i % len(texts)] if i % len(texts) else texts[rng.randrange(len(texts))]
         if i % 3 == 0:
             text = f"{text} #{BRAND}"
-        author = rng.choice(regulars) if rng.random() < 1 / 3 else f"@author-{run}-{i}"
+        handle, name = rng.choice(regulars) if rng.random() < 1 / 3 else person(rng)
         out.append(
             {
                 "platform": rng.choice(["x", "x", "instagram", "facebook"]),
@@ -90,8 +120,8 @@ def posts(n: int, seed: int = 8) -> list[dict[str, Any]]:
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "url": f"https://example.com/status/{run}-{i}",
                 "author": {
-                    "handle": author,
-                    "display_name": author.strip("@"),
+                    "handle": handle,
+                    "display_name": name,
                     "followers": rng.randint(0, 50_000),
                 },
             }
