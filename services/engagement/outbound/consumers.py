@@ -88,11 +88,6 @@ class WebhookConsumers:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
 
-    @property
-    def running(self) -> list[str]:
-        """The durables consumed by this process, sorted."""
-        return sorted(name for name, task in self._running.items() if not task.done())
-
     async def _on_events(self, session: AsyncSession, events: Sequence[Event[Contract]]) -> None:
         """Events of a subscribed type → a delivery per subscription that wants one (ids only if refused)."""
         await record_deliveries(session, events, self._refused)
@@ -116,6 +111,11 @@ class WebhookConsumers:
         if not exists and await consumer.create():
             log.info("webhook.consumer_created", extra={"durable": name})
         task = self._running.get(name)
+        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+            # Its durable could not be made or read (the broker was away): made again here.
+            log.warning(
+                "webhook.consumer_ended", extra={"durable": name, "error": type(task.exception()).__name__}
+            )
         if task is None or task.done():
             self._running[name] = asyncio.create_task(consumer.run(), name=name)
 
