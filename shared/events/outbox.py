@@ -282,16 +282,19 @@ class OutboxRelay:
             acked = await self._publish(rows)
             self._unacked = len(acked) < len(rows)
             if acked:
+                # By id, not by sequence: on SQLite the read above holds no transaction, and a row
+                # deleted meanwhile (an erasure drops the person's rows) may have handed its sequence
+                # number to a row staged after it, which a mark by sequence would never publish.
                 await session.execute(
                     update(OutboxMessage)
-                    .where(col(OutboxMessage.seq).in_(acked))
+                    .where(col(OutboxMessage.id).in_(acked))
                     .values(published_at=utcnow())
                     .execution_options(synchronize_session=False)
                 )
             return len(acked)
 
-    async def _publish(self, rows: Sequence[Row[int | None, str, str, str, str]]) -> list[int | None]:
-        """Publish the rows in order without waiting in between; the seqs whose publish was acknowledged."""
+    async def _publish(self, rows: Sequence[Row[int | None, str, str, str, str]]) -> list[str]:
+        """Publish the rows in order without waiting in between; the ids whose publish was acknowledged."""
         # A batch staged together shares its trace headers: each distinct text parsed once.
         parsed: dict[str, dict[str, str]] = {}
         messages: list[tuple[str, bytes, dict[str, str]]] = []
@@ -301,14 +304,14 @@ class OutboxRelay:
                 carried = parsed[headers] = json.loads(headers)
             messages.append((type_, body.encode(), {**carried, "Nats-Msg-Id": id_}))
         results = await self.bus.publish_many(messages, ack_wait_s=self.ack_timeout_s)
-        acked: list[int | None] = []
+        acked: list[str] = []
         stored: list[str] = []
         failed: list[str] = []
-        for (seq, id_, type_, *_), result in zip(rows, results, strict=True):
+        for (_, id_, type_, *_), result in zip(rows, results, strict=True):
             if not isinstance(result, PubAck):
                 failed.append(id_)
                 continue
-            acked.append(seq)
+            acked.append(id_)
             if not result.duplicate:
                 stored.append(type_)  # an event's type is its subject
         self.bus.metrics.events_published(stored)

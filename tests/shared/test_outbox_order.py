@@ -4,11 +4,13 @@ that its transaction or savepoint did not commit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -135,3 +137,39 @@ async def test_a_savepoint_rolled_back_takes_only_its_own_staged_rows(database_u
                 await ids_in(session)
             await outer.rollback()
         assert await staged_ids(sessions) == [before.id, released.id, last.id, first.id]
+
+
+async def test_a_row_deleted_while_the_relay_publishes_it_does_not_swallow_the_row_staged_after_it(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """An erasure deletes the person's outbox rows, one the relay is publishing at that moment among
+    them, and stages its answer in the same transaction. On SQLite the answer takes the deleted row's
+    sequence number (the largest rowid, reused), and the relay's read holds no transaction: the relay
+    marks what it published by id, so the answer stays pending and leaves next round. (On PostgreSQL the
+    relay's read locks its rows: the erasure waits for it.)"""
+    tenant = uuid.uuid4().hex
+    named, answer = tenant_created(tenant, name="named"), tenant_created(tenant, name="answer")
+    async with database(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}") as sessions:
+        async with transaction(sessions) as session:
+            stage(session, named)
+
+        class Racing(OutboxRelay):
+            async def _publish(self, rows: Sequence[Any]) -> list[str]:
+                acked = await super()._publish(rows)
+                if any(row[1] == named.id for row in rows):
+                    async with transaction(sessions) as session:
+                        await session.execute(delete(OutboxMessage).where(col(OutboxMessage.id) == named.id))
+                        stage(session, answer)
+                return acked
+
+        bus: Bus = await empty_bus(nats_url)
+        try:
+            relay = Racing(sessions, bus)
+            assert await relay.flush() == 1
+            assert await staged_ids(sessions) == [answer.id]
+            assert await relay.pending() == 1, "the answer was marked published without being published"
+            assert await relay.flush() == 1
+            got = await collect(bus, f"race-{tenant[:8]}", TenantCreated, 2)
+        finally:
+            await bus.close()
+    assert [e.id for e in got] == [named.id, answer.id]
