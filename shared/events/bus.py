@@ -326,7 +326,8 @@ class Consumer(Generic[P]):
 
     async def create(self) -> bool:
         """Create the durable unless it exists (an existing one keeps its configuration and position);
-        whether this call created it. `run` does it too."""
+        whether this call created it. `run` does it too; another process creating it at the same moment
+        is no error."""
         subject, stream = self._where()
         config = ConsumerConfig(
             durable_name=self.durable,
@@ -339,7 +340,21 @@ class Consumer(Generic[P]):
         if self.start_time is not None:
             config.deliver_policy = DeliverPolicy.BY_START_TIME
             config.opt_start_time = self.start_time
-        return await ensure_consumer(self.bus.js, stream, config)
+        js = self.bus.js
+        try:
+            await js.consumer_info(stream, self.durable)
+            return False
+        except NotFoundError:
+            pass
+        config.name = self.durable
+        try:
+            await js.add_consumer(stream, config=config)
+        except BadRequestError:
+            # Another process made it meanwhile, perhaps with another start (the server refuses to change
+            # a durable's start): it exists, which is all this asks; anything else is raised.
+            await js.consumer_info(stream, self.durable)
+            return False
+        return True
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -582,29 +597,6 @@ class _Pull:
             self._take(msgs)
         await self._renew()
         return msgs
-
-
-async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> bool:
-    """Create the durable `config.durable_name` unless it exists (an existing one keeps its configuration
-    and position); whether this call created it. Another process creating it at the same moment is no
-    error."""
-    name = config.durable_name
-    if name is None:
-        raise ValueError("a durable consumer needs its durable_name")
-    try:
-        await js.consumer_info(stream, name)
-        return False
-    except NotFoundError:
-        pass
-    config.name = name
-    try:
-        await js.add_consumer(stream, config=config)
-    except BadRequestError:
-        # Created meanwhile with another start (the server refuses to change a durable's start): it
-        # exists, which is all this asks; anything else is raised.
-        await js.consumer_info(stream, name)
-        return False
-    return True
 
 
 def _delivery_counts(reply: str | None) -> tuple[int, int] | None:

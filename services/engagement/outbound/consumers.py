@@ -28,6 +28,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import nats.errors
 from nats.js.errors import NotFoundError
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -76,7 +77,8 @@ def durable_of(event_type: str) -> str:
 
 def types_named(patterns: Sequence[str]) -> list[str]:
     """The subscribable types that exact types and wildcards name, in the catalog's order."""
-    return [spec.name for spec in subscribable() if wants(list(patterns), spec.name)]
+    named = list(patterns)
+    return [spec.name for spec in subscribable() if wants(named, spec.name)]
 
 
 class WebhookConsumers:
@@ -111,13 +113,12 @@ class WebhookConsumers:
         if not exists and await consumer.create():
             log.info("webhook.consumer_created", extra={"durable": name})
         task = self._running.get(name)
-        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
-            # Its durable could not be made or read (the broker was away): made again here.
-            log.warning(
-                "webhook.consumer_ended", extra={"durable": name, "error": type(task.exception()).__name__}
-            )
-        if task is None or task.done():
-            self._running[name] = asyncio.create_task(consumer.run(), name=name)
+        if task is not None and not task.done():
+            return
+        if task is not None and not task.cancelled() and (failed := task.exception()) is not None:
+            # Its durable could not be made or read (the broker was away): started again here.
+            log.warning("webhook.consumer_ended", extra={"durable": name, "error": type(failed).__name__})
+        self._running[name] = asyncio.create_task(consumer.run(), name=name)
 
     async def ensure(self, patterns: Sequence[str], since: datetime) -> None:
         """Before a subscription naming `patterns` commits: their types' durables exist and run here.
@@ -126,7 +127,7 @@ class WebhookConsumers:
             try:
                 for event_type in types_named(patterns):
                     await self._start(event_type, since)
-            except Exception as exc:
+            except (nats.errors.Error, OSError) as exc:
                 log.warning("webhook.consumers_unavailable", extra={"error": type(exc).__name__})
                 raise ServiceUnavailable("the event broker is unavailable; try again") from None
 
