@@ -29,8 +29,10 @@ lint: $(STAMP) ## ruff, formatting and mypy (strict, every package)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared services gateway rapport
 
-test: lint ## lint, then the whole test suite against real servers (embedded)
-	$(VENV)/bin/pytest
+# Two workers, each with its own embedded stack; a file stays on one worker (its module-scoped fixtures
+# start processes of their own once).
+test: lint ## lint, then the whole test suite against real servers (embedded), in two parallel workers
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 test-browser: $(STAMP) ## the console in headless Chromium (needs the distribution's chromium; .ci/run installs it)
 	$(VENV)/bin/pytest -m browser tests/browser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import os
 import shutil
 import signal
@@ -38,12 +39,35 @@ def free_port() -> int:
 def free_ports(count: int) -> list[int]:
     """`count` distinct TCP ports nobody listens on right now.
 
-    All are held until all are chosen: one at a time, the system may hand out a port it just got back."""
+    All are held until all are chosen: one at a time, the system may hand out a port it just got back.
+    With `RAPPORT_PORT_RANGE` (`low-high`) the ports come from that range in turn instead, so that several
+    supervisors on one machine (the test suite's parallel workers) each draw from their own."""
     with contextlib.ExitStack() as held:
+        if span := os.environ.get("RAPPORT_PORT_RANGE"):
+            return [_port_in_range(span, held) for _ in range(count)]
         sockets = [held.enter_context(socket.socket()) for _ in range(count)]
         for s in sockets:
             s.bind(("127.0.0.1", 0))
         return [int(s.getsockname()[1]) for s in sockets]
+
+
+# Each process starts at its own place in the range (a child supervisor inherits the range, not the turn).
+_turn = itertools.count(os.getpid() * 101)
+
+
+def _port_in_range(span: str, held: contextlib.ExitStack) -> int:
+    """The range's next port that can be bound, held until the caller's choice is made. Ports are taken
+    in turn and wrap around, so a port just given back is among the last to come again."""
+    low, high = (int(end) for end in span.split("-"))
+    for _ in range(high - low + 1):
+        port = low + next(_turn) % (high - low + 1)
+        s = held.enter_context(socket.socket())
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no free port in RAPPORT_PORT_RANGE {span}")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

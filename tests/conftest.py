@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,13 @@ from tests.helpers import Tenant, signup, wait_until
 from tests.identity.helpers import SpawnIdentity, identity_ready
 
 SERVICES_WITH_DB = [name for name in PROCESSES if name != "gateway"]
+
+# Parallel workers (`pytest -n N`, as `make test` runs) each start their own stack and draw its ports
+# from a range of their own, below the system's range for outgoing connections.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    _span = 20000 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    _low = 10000 + int(worker.removeprefix("gw")) * _span
+    os.environ.setdefault("RAPPORT_PORT_RANGE", f"{_low}-{_low + _span - 1}")
 UNDECLARED = pytest.StashKey[list[str]]()
 
 
@@ -186,9 +194,22 @@ def other_tenant(accounts: httpx.Client) -> Tenant:
     return signup(accounts)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A parallel worker finished (`pytest -n`): keep what its clients received undeclared."""
+    node.config.stash.setdefault(UNDECLARED, []).extend(node.workeroutput.get("undeclared", []))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if the suite's clients received an error status their operation does not declare."""
+    """Fail the run if the suite's clients received an error status their operation does not declare.
+
+    A parallel worker hands its list to the controller, which decides for the whole run."""
     undeclared = RESPONSES.undeclared()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["undeclared"] = undeclared
+        return
+    undeclared = [*session.config.stash.get(UNDECLARED, []), *undeclared]
     if undeclared:
         session.config.stash[UNDECLARED] = undeclared
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
