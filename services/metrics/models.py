@@ -165,7 +165,9 @@ class OrderFact(SQLModel, table=True):
 
     __tablename__ = "order_fact"
     __table_args__ = (
-        Index("ix_order_fact_tenant_owner", "tenant_id", "owner_id"),
+        # A customer's orders (merges), and retention: each customer's first and last order of the two
+        # periods from the index alone.
+        Index("ix_order_fact_tenant_owner_at", "tenant_id", "owner_id", "at"),
         # The orders of a period (retention).
         Index("ix_order_fact_tenant_at", "tenant_id", "at"),
     )
