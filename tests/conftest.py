@@ -31,6 +31,7 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     _span = 20000 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     _low = 10000 + int(worker.removeprefix("gw")) * _span
     os.environ.setdefault("RAPPORT_PORT_RANGE", f"{_low}-{_low + _span - 1}")
+
 UNDECLARED = pytest.StashKey[list[str]]()
 
 

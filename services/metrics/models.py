@@ -165,10 +165,10 @@ class OrderFact(SQLModel, table=True):
 
     __tablename__ = "order_fact"
     __table_args__ = (
-        # A customer's orders (merges), and retention: each customer's first and last order of the two
-        # periods from the index alone.
+        # A customer's orders, read from the index alone: merges, first orders (conversion, the day
+        # summaries) and retention (the two periods' orders grouped per customer).
         Index("ix_order_fact_tenant_owner_at", "tenant_id", "owner_id", "at"),
-        # The orders of a period (retention).
+        # The orders of a period (retention's drill-down rows).
         Index("ix_order_fact_tenant_at", "tenant_id", "at"),
     )
 
