@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import nats
-from nats.js.api import StreamInfo
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg, StreamInfo
 
 from rapport.stack import Stack
 from shared.events.contracts import ErasureRequested, ExportRequested, PrivacySubject
@@ -153,6 +155,19 @@ def _postgres_rows(url: str) -> list[tuple[str, dict[str, str | None]]]:
     return asyncio.run(read())
 
 
+async def kept_messages(js: JetStreamContext, stream: str) -> AsyncIterator[RawStreamMsg]:
+    """Every message still in `stream`, one sequence at a time from its first to its last (deleted ones
+    skipped): no consumer, so gaps that deletions leave and an expiring pull cannot end the read early."""
+    info = await js.stream_info(stream)
+    if not info.state.messages:
+        return
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        try:
+            yield await js.get_msg(stream, seq)
+        except nats.js.errors.NotFoundError:
+            continue  # deleted
+
+
 async def _stream_hits(nats_url: str, needles: list[str], allowed: set[str]) -> list[tuple[str, int, str]]:
     nc = await nats.connect(nats_url)
     hits: list[tuple[str, int, str]] = []
@@ -162,15 +177,11 @@ async def _stream_hits(nats_url: str, needles: list[str], allowed: set[str]) -> 
         for info in streams:
             name = info.config.name
             assert name is not None
-            first, last = info.state.first_seq, info.state.last_seq
-            for seq in range(first, last + 1) if info.state.messages else ():
-                try:
-                    msg = await js.get_msg(name, seq)
-                except nats.js.errors.NotFoundError:
-                    continue  # deleted
-                body = (msg.data or b"").decode("utf-8", "replace")
+            async for msg in kept_messages(js, name):
                 if (msg.subject or "") in allowed:
                     continue
+                seq, body = msg.seq, (msg.data or b"").decode("utf-8", "replace")
+                assert seq is not None
                 hits.extend((name, seq, n) for n in needles if n in body)
     finally:
         await nc.close()

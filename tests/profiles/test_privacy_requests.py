@@ -16,11 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import nats.errors
-import nats.js.errors
 import pytest
 import redis
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from rapport.stack import Stack
 from services.profiles.logic.privacy_requests import one_month_after
@@ -30,6 +27,7 @@ from shared.events.catalog import STREAMS
 from shared.events.contracts import ExportRequested, PrivacySubject
 from shared.events.envelope import new_event
 from tests.engagement.receiver import Receiver, receiver
+from tests.erasures import kept_messages
 from tests.helpers import (
     Tenant,
     add_user,
@@ -52,44 +50,15 @@ def partner() -> Iterator[Receiver]:
 
 
 async def stream_events(nats_url: str) -> list[dict[str, Any]]:
-    """Every event left in every stream (dead letters included), read by a consumer of each stream from
-    its start (an ordered consumer would stumble over the gaps that deletions leave)."""
+    """Every event left in every stream (dead letters included)."""
     bus = Bus(nats_url, name="rapport-tests")
     await bus.connect()
-    events: list[dict[str, Any]] = []
     try:
-        for stream, subject in STREAMS.items():
-            info = await bus.js.stream_info(stream)
-            if info.state.messages == 0:
-                continue
-            sub = await bus.js.pull_subscribe(
-                subject,
-                stream=stream,
-                config=ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=30),
-            )
-            read_to, stalls = 0, 0
-            while len(events) < 10**6:
-                try:
-                    msgs = await sub.fetch(256, timeout=5)
-                except nats.errors.TimeoutError:
-                    # What was pending may since have been deleted (a scrub, an age limit), and an older
-                    # server can count deleted messages as pending: the stream itself says whether any
-                    # message is left after the last one read.
-                    try:
-                        await bus.js.get_msg(stream, seq=read_to + 1, subject=subject, next=True)
-                    except nats.js.errors.NotFoundError:
-                        break
-                    stalls += 1
-                    assert stalls < 6, f"{stream}: messages left after {read_to} but none delivered for 30 s"
-                    continue
-                events.extend(json.loads(m.data) for m in msgs)
-                read_to = msgs[-1].metadata.sequence.stream
-                if msgs[-1].metadata.num_pending == 0:
-                    break
-            await sub.unsubscribe()
+        return [
+            json.loads(msg.data or b"") for stream in STREAMS async for msg in kept_messages(bus.js, stream)
+        ]
     finally:
         await bus.close()
-    return events
 
 
 def _person(client: httpx.Client, tenant: Tenant) -> tuple[str, str, str]:

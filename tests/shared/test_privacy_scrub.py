@@ -8,12 +8,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from nats.js.errors import NotFoundError
-
 from shared.events.bus import STREAM_MAX_AGE_S, Bus
 from shared.events.catalog import STREAMS
 from shared.events.contracts import PrivacySubject
 from shared.privacy import PART_BUDGET_BYTES, chunk_export, needles, scrub_streams
+from tests.erasures import kept_messages
 
 
 def _body(tenant: str, type_: str, data: dict[str, Any], *, ascii_only: bool = False) -> bytes:
@@ -32,15 +31,8 @@ def _body(tenant: str, type_: str, data: dict[str, Any], *, ascii_only: bool = F
 
 async def _bodies(bus: Bus, stream: str) -> list[bytes]:
     """Every message still in the stream."""
-    info = await bus.js.stream_info(stream)
     found: list[bytes] = []
-    if info.state.messages == 0:
-        return found
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        try:
-            msg = await bus.js.get_msg(stream, seq)
-        except NotFoundError:  # deleted
-            continue
+    async for msg in kept_messages(bus.js, stream):
         assert msg.data is not None
         found.append(msg.data)
     return found

@@ -77,8 +77,7 @@ def durable_of(event_type: str) -> str:
 
 def types_named(patterns: Sequence[str]) -> list[str]:
     """The subscribable types that exact types and wildcards name, in the catalog's order."""
-    named = list(patterns)
-    return [spec.name for spec in subscribable() if wants(named, spec.name)]
+    return [spec.name for spec in subscribable() if wants(patterns, spec.name)]
 
 
 class WebhookConsumers:

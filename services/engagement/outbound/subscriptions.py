@@ -60,7 +60,7 @@ def matches(pattern: str, event_type: str) -> bool:
     return pattern == event_type
 
 
-def wants(patterns: list[str], event_type: str) -> bool:
+def wants(patterns: Sequence[str], event_type: str) -> bool:
     """Whether a subscription naming `patterns` receives `event_type`."""
     return any(matches(p, event_type) for p in patterns)
 
